@@ -1,0 +1,51 @@
+import type { GroupValues } from './window.js';
+
+/** What a detector says about one event. */
+export interface DetectorStep {
+  /** Anomaly score in [0, 1]. */
+  readonly score: number;
+  /**
+   * Level, not edge: true while the detector considers the series anomalous (after its own hysteresis).
+   * The shared alert stage turns levels into raised/cleared alerts and applies the rule's cooldown.
+   */
+  readonly anomalous: boolean;
+  /** What kind of anomaly, e.g. "spike", "dip", "change", "above", "below", "flatline", "missing". */
+  readonly kind?: string;
+}
+
+/**
+ * One detector type: a pure function of a plain-JSON state, so state can be checkpointed and kept
+ * across hot reloads. O(1) or O(log history) per event, state bounded by its parameters.
+ */
+export interface DetectorType<C = unknown, S = unknown> {
+  readonly type: string;
+  /** Validates and normalises the rule's `detector` object; an error names the parameter. */
+  validate(params: Readonly<Record<string, unknown>>): { ok: true; config: C } | { ok: false; error: string };
+  init(config: C): S;
+  /** `time` is event time in ms; it may repeat or go backwards (NAB has both): never throw on that. */
+  update(config: C, state: S, time: number, value: number): DetectorStep;
+  /** Processing-time check for detectors driven by the clock (`missing`). Called with the injected clock's now. */
+  tick?(config: C, state: S, now: number): DetectorStep | null;
+}
+
+/** One value entering the anomaly stage. */
+export interface AnomalyInput {
+  readonly time: number;
+  readonly key: string;
+  readonly group: GroupValues;
+  readonly value: number;
+}
+
+/** A raised or cleared alert, before it becomes an output message. */
+export interface AlertEmission {
+  readonly kind: 'alert';
+  readonly key: string;
+  readonly group: GroupValues;
+  readonly state: 'raised' | 'cleared';
+  /** Event time of the event that raised or cleared it (for `missing`: the processing time it was noticed). */
+  readonly time: number;
+  readonly value: number | null;
+  readonly score: number;
+  readonly detector: string;
+  readonly alertKind: string;
+}

@@ -1,0 +1,56 @@
+/**
+ * Rule documents as users write them (CONTRACT.md section 5). Validation lives in src/config;
+ * these are the shapes after JSON Schema validation succeeded.
+ */
+
+/** `"250ms" "30s" "5m" "1h" "1d"` or a number of milliseconds. */
+export type Duration = string | number;
+
+export type WindowDef =
+  | { type: 'tumbling'; size: Duration }
+  | { type: 'hopping'; size: Duration; hop: Duration }
+  | { type: 'sliding'; size: Duration }
+  | { type: 'session'; gap: Duration; maxSize: Duration }
+  | { type: 'count'; size: number; step?: number }
+  | { type: 'snapshot' };
+
+export type WindowType = WindowDef['type'];
+
+interface RuleBase {
+  input?: string;
+  where?: string;
+  groupBy?: string[];
+  timestamp?: string;
+  maxLateness?: Duration;
+  idleTimeout?: Duration;
+  output?: string;
+  /** Per-rule bound on live groups (issue 8); default 100k. */
+  maxGroups?: number;
+  description?: string;
+}
+
+export interface AggregateRule extends RuleBase {
+  kind: 'aggregate';
+  window: WindowDef;
+  select: Record<string, string>;
+  having?: string;
+  /** Bound on values kept per window for median/percentile/distinct. */
+  maxValuesPerWindow?: number;
+}
+
+export interface DetectorDef {
+  type: string;
+  [param: string]: unknown;
+}
+
+export interface AnomalyRule extends RuleBase {
+  kind: 'anomaly';
+  value: string;
+  detector: DetectorDef;
+  cooldown?: Duration;
+  /** Alert when the detector score is at least this (detectors that score; default per detector). */
+  alertThreshold?: number;
+}
+
+export type Rule = AggregateRule | AnomalyRule;
+export type RuleSet = Record<string, Rule>;

@@ -1,0 +1,79 @@
+import type { SchedulerLike } from 'rxjs';
+import type { WindowType } from './rule.js';
+
+/** Group values as printed in outputs: `{"deviceId":"dev1","machine.type":"A"}`. */
+export type GroupValues = Readonly<Record<string, string | number | boolean | null>>;
+
+/** One element entering a window operator: already filtered by `where`, grouped and time-stamped. */
+export interface WindowInput<T> {
+  /** Event time, ms since epoch. */
+  readonly time: number;
+  /** Canonical group key (a string; equal groups give equal keys). */
+  readonly key: string;
+  readonly group: GroupValues;
+  /** What the aggregator adds: for aggregate rules, the tuple of evaluated aggregate arguments. */
+  readonly item: T;
+}
+
+/**
+ * Incremental aggregation of one window. `S` must be plain JSON (numbers, strings, booleans, null,
+ * arrays, plain objects; no NaN/Infinity, Map or Set) so window state can be checkpointed to SQLite
+ * and restored after a crash (issue 4).
+ */
+export interface WindowAggregator<T, S, R> {
+  init(): S;
+  /** Mutates `state`. `time` is the event time (for first/last). Must not throw for items it was built for. */
+  add(state: S, item: T, time: number): void;
+  result(state: S): R;
+}
+
+/** Bounds as they appear in a summary: time windows `start <= t < end`; count windows first/last event time and `size`. */
+export interface WindowBounds {
+  readonly type: WindowType;
+  readonly start: number;
+  readonly end: number;
+  readonly size?: number;
+}
+
+/** A closed (or corrected) window. */
+export interface WindowResult<R> {
+  readonly kind: 'window';
+  readonly key: string;
+  readonly group: GroupValues;
+  readonly window: WindowBounds;
+  readonly count: number;
+  readonly value: R;
+  /** 0 for the first emission, +1 for each correction by late events within maxLateness. */
+  readonly revision: number;
+}
+
+/** An input the operator could not place, as data (counted by the caller). */
+export interface WindowDrop {
+  readonly kind: 'drop';
+  /** `too-late`: past maxLateness after its window was emitted. `aggregate-error`: the aggregator threw (counted, the stream goes on). */
+  readonly reason: 'too-late' | 'aggregate-error';
+  readonly key: string;
+  readonly time: number;
+}
+
+export type WindowEmission<R> = WindowResult<R> | WindowDrop;
+
+/**
+ * The state of one window operator, owned by the caller so that it can be checkpointed and so that a
+ * rule whose definition did not change keeps its open windows across a hot reload (the new operator
+ * instance is given the old container). Values in `groups` are plain JSON.
+ */
+export interface WindowState {
+  readonly groups: Map<string, unknown>;
+}
+
+export interface WindowOperatorOptions {
+  /** Watermark per group = max event time - maxLateness (ms). */
+  readonly maxLateness: number;
+  /** Processing time (ms) after a group's last arrival when its open windows are emitted anyway. */
+  readonly idleTimeout: number;
+  /** Drives processing time (`now()`) and idle timers. Tests pass a TestScheduler. */
+  readonly scheduler: SchedulerLike;
+  /** State container; a fresh one is used when absent. */
+  readonly state?: WindowState;
+}
