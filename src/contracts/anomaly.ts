@@ -49,3 +49,12 @@ export interface AlertEmission {
   readonly detector: string;
   readonly alertKind: string;
 }
+
+/**
+ * The state of one anomaly rule's alert stage, owned by the caller (like `WindowState`) so that it is
+ * checkpointed and survives a hot reload of an unchanged rule. Values in `groups` are plain JSON
+ * (detector state, whether an alert is active, time of the last raise, the group values).
+ */
+export interface AnomalyState {
+  readonly groups: Map<string, unknown>;
+}

@@ -32,3 +32,78 @@ export interface Outbox {
   enforce(now: number, limits: { maxBytes: number; ttlMs: number }): { budget: { summary: number; alert: number }; ttl: { summary: number; alert: number } };
   close(): void;
 }
+
+/** Drops by kind, for one reason. */
+export interface DropsByKind {
+  summary: number;
+  alert: number;
+}
+
+/** Cumulative drops by reason (CONTRACT.md section 8: count every drop by reason). */
+export interface DropCounts {
+  budget: DropsByKind;
+  ttl: DropsByKind;
+}
+
+/** Saved engine state: one JSON blob per rule key, and the last input it reflects. */
+export interface Checkpoint {
+  readonly states: Map<string, string>;
+  /** Every input with seq <= this is reflected in `states`; replay starts after it. 0 when nothing was saved. */
+  readonly uptoInputSeq: number;
+}
+
+/**
+ * Durable window and detector state (issue 4, item 4). `saveCheckpoint` replaces the whole set
+ * atomically and logically truncates the input log up to `uptoInputSeq` in the same transaction.
+ */
+export interface CheckpointStore {
+  /** Returns false (and reports the store degraded) when the disk refused the write; the input log is then kept whole. */
+  saveCheckpoint(states: ReadonlyMap<string, string>, uptoInputSeq: number): boolean;
+  loadCheckpoint(): Checkpoint;
+}
+
+/** One raw input message as received from edgeHub, before decoding. */
+export interface InputRecord {
+  readonly input: string;
+  readonly deviceId: string;
+  readonly moduleId: string;
+  /** Processing time of arrival (ms). */
+  readonly arrival: number;
+  readonly body: Buffer;
+}
+
+/** An input read back from the log, with its sequence number. */
+export interface StoredInput extends InputRecord {
+  readonly seq: number;
+}
+
+/**
+ * The input log (issue 4, item 4): `appendInput` is called synchronously inside the SDK's
+ * `inputMessage` handler and the record survives SIGKILL once it returns.
+ */
+export interface InputLog {
+  /** Returns the record's sequence number (strictly increasing, never reused). */
+  appendInput(record: InputRecord): number;
+  /** Records with seq > `afterSeq`, oldest first (replay at start). */
+  readInputsAfter(afterSeq: number): Iterable<StoredInput>;
+}
+
+/** A damaged database found at start, moved aside; reported in the twin and the log. */
+export interface StoreDamage {
+  readonly movedTo: string;
+  readonly error: string;
+}
+
+/** The store runs in memory because the disk failed (e.g. SQLITE_FULL); reported until it recovers. */
+export interface StoreDegraded {
+  /** ISO time the store degraded. */
+  readonly since: string;
+  readonly error: string;
+}
+
+/** `store` as reported (CONTRACT.md section 6) plus drop counters and health. */
+export interface StoreStats extends OutboxStats {
+  readonly drops: DropCounts;
+  readonly degraded: StoreDegraded | null;
+  readonly damage: StoreDamage | null;
+}

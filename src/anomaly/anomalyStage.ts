@@ -1,0 +1,147 @@
+import type { AlertEmission, AnomalyInput, AnomalyState, DetectorStep, DetectorType } from '../contracts/anomaly.js';
+import type { GroupValues } from '../contracts/window.js';
+
+/** One anomaly rule as the stage needs it: a validated detector and config, cooldown in ms. */
+export interface AnomalyStageRule {
+  readonly detector: DetectorType;
+  readonly config: unknown;
+  /** Least event time between two raises for one group (CONTRACT.md §5; default 0). */
+  readonly cooldownMs: number;
+  /** When set, the level is `score >= alertThreshold` instead of the detector's own `anomalous`. */
+  readonly alertThreshold?: number;
+  /** Detector name printed in alerts (`detector` field). */
+  readonly detectorName: string;
+  /** Bound on live groups; the least recently seen group is dropped beyond it (default unbounded). */
+  readonly maxGroups?: number;
+}
+
+/** Per-group plain-JSON record kept in `AnomalyState.groups`. */
+interface GroupEntry {
+  d: unknown;
+  active: boolean;
+  lastRaise: number | null;
+  group: GroupValues;
+}
+
+/** What `process` returns: the detector's step and the edge it caused, if any. */
+export interface AnomalyStageResult {
+  readonly step: DetectorStep;
+  readonly alert: AlertEmission | null;
+  /** Set when the event was not judged: a non-finite value, or the detector threw (counted by the caller). */
+  readonly rejected?: 'not-a-number' | 'detector-error';
+}
+
+const IDLE: DetectorStep = { score: 0, anomalous: false };
+
+/**
+ * The alert stage of one anomaly rule: runs the detector per group and turns its level into `raised` /
+ * `cleared` edges. A raise is suppressed while the group's previous raise is less than `cooldownMs` of
+ * event time ago; the group then stays un-alerted, so a level that lasts past the cooldown raises
+ * later. Detectors with `tick` (missing) are asked on every `tick(now)`: a silent group raises there and
+ * its next event clears. Never throws on data: a bad value or a throwing detector is reported in
+ * `rejected` and leaves the group's alert as it was.
+ */
+export class AnomalyStage {
+  readonly state: AnomalyState;
+
+  constructor(
+    private readonly rule: AnomalyStageRule,
+    state?: AnomalyState,
+  ) {
+    this.state = state ?? { groups: new Map() };
+  }
+
+  process(input: AnomalyInput): AnomalyStageResult {
+    if (!Number.isFinite(input.value) || !Number.isFinite(input.time)) {
+      return { step: IDLE, alert: null, rejected: 'not-a-number' };
+    }
+    const e = this.entry(input.key, input.group);
+    let step: DetectorStep;
+    try {
+      step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value);
+    } catch {
+      return { step: IDLE, alert: null, rejected: 'detector-error' };
+    }
+    if (!Number.isFinite(step.score)) step = { ...step, score: 0 };
+    return { step, alert: this.edge(input.key, e, step, input.time, input.value) };
+  }
+
+  /** Processing-time check of every group (only detectors with `tick`, i.e. `missing`). */
+  tick(now: number): AlertEmission[] {
+    const tick = this.rule.detector.tick;
+    if (!tick) return [];
+    const out: AlertEmission[] = [];
+    for (const [key, raw] of this.state.groups) {
+      const e = raw as GroupEntry;
+      let step: DetectorStep | null;
+      try {
+        step = tick.call(this.rule.detector, this.rule.config, e.d, now);
+      } catch {
+        continue;
+      }
+      if (!step) continue;
+      const a = this.edge(key, e, step, now, null);
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
+  private entry(key: string, group: GroupValues): GroupEntry {
+    const groups = this.state.groups;
+    let e = groups.get(key) as GroupEntry | undefined;
+    const max = this.rule.maxGroups;
+    if (e) {
+      if (max !== undefined) {
+        // Map keeps insertion order: re-inserting makes it the most recently used.
+        groups.delete(key);
+        groups.set(key, e);
+      }
+      return e;
+    }
+    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group };
+    groups.set(key, e);
+    if (max !== undefined && groups.size > max) {
+      const oldest = groups.keys().next().value as string;
+      groups.delete(oldest);
+    }
+    return e;
+  }
+
+  private edge(key: string, e: GroupEntry, step: DetectorStep, time: number, value: number | null): AlertEmission | null {
+    const t = this.rule.alertThreshold;
+    const level = t === undefined ? step.anomalous : step.score >= t;
+    if (level && !e.active) {
+      const cd = this.rule.cooldownMs;
+      if (e.lastRaise !== null && cd > 0 && !(time - e.lastRaise >= cd)) return null;
+      e.active = true;
+      e.lastRaise = e.lastRaise === null ? time : Math.max(e.lastRaise, time);
+      return this.emit(key, e, 'raised', time, value, step);
+    }
+    if (!level && e.active) {
+      e.active = false;
+      return this.emit(key, e, 'cleared', time, value, step);
+    }
+    return null;
+  }
+
+  private emit(
+    key: string,
+    e: GroupEntry,
+    state: 'raised' | 'cleared',
+    time: number,
+    value: number | null,
+    step: DetectorStep,
+  ): AlertEmission {
+    return {
+      kind: 'alert',
+      key,
+      group: e.group,
+      state,
+      time,
+      value,
+      score: step.score,
+      detector: this.rule.detectorName,
+      alertKind: step.kind ?? this.rule.detectorName,
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import type { DetectorType } from '../contracts/anomaly.js';
+import { numberParam, unknownParams } from './detectorParams.js';
+
+/** `rateOfChange {maxPerSecond}` after validation. */
+export interface RateOfChangeConfig {
+  readonly maxPerSecond: number;
+}
+
+/** The previous event (latest time seen, its value). */
+export interface RateOfChangeState {
+  t: number | null;
+  v: number | null;
+}
+
+/**
+ * Anomalous while |Δvalue| / Δt (per second, against the previous event) exceeds `maxPerSecond`.
+ * Score = rate / (rate + maxPerSecond): 0.5 at the limit, towards 1 far above it.
+ * A repeated or backwards timestamp (Δt ≤ 0; NAB has daylight-saving repeats) has no defined rate:
+ * that event is not judged, its value becomes the reference and the clock stays at the latest time.
+ */
+export const rateOfChangeDetector: DetectorType<RateOfChangeConfig, RateOfChangeState> = {
+  type: 'rateOfChange',
+  validate(params) {
+    const unknown = unknownParams(params, ['maxPerSecond']);
+    if (unknown) return { ok: false, error: unknown };
+    const m = numberParam(params, 'maxPerSecond', { min: 0, exclusiveMin: true });
+    if ('error' in m) return { ok: false, error: m.error };
+    return { ok: true, config: { maxPerSecond: m.value } };
+  },
+  init() {
+    return { t: null, v: null };
+  },
+  update(c, s, time, v) {
+    const pt = s.t;
+    const pv = s.v;
+    s.v = v;
+    if (pt === null || pv === null || time <= pt) {
+      if (pt === null || time > pt) s.t = time;
+      return { score: 0, anomalous: false };
+    }
+    s.t = time;
+    const rate = Math.abs(v - pv) / ((time - pt) / 1000);
+    const score = rate / (rate + c.maxPerSecond);
+    const anomalous = rate > c.maxPerSecond;
+    return anomalous ? { score, anomalous, kind: v > pv ? 'rise' : 'fall' } : { score, anomalous };
+  },
+};

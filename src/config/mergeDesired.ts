@@ -1,0 +1,33 @@
+/**
+ * IoT Hub twin merge semantics (CONTRACT.md section 6): a desired patch merges into the current
+ * document, objects recursively; `null` deletes a key; `$`-prefixed metadata (`$version`,
+ * `$metadata`) is not part of the document.
+ */
+export function mergeDesired(current: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith('$')) continue;
+    if (v === null) {
+      delete out[k];
+    } else if (isPlainObject(v) && isPlainObject(out[k])) {
+      out[k] = mergeDesired(out[k] as Record<string, unknown>, v);
+    } else {
+      out[k] = isPlainObject(v) ? stripMeta(v) : v;
+    }
+  }
+  return out;
+}
+
+/** A full twin document without its `$` metadata (nested nulls from a GET are kept: they mean "off"). */
+export function stripMeta(doc: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (k.startsWith('$')) continue;
+    out[k] = isPlainObject(v) ? stripMeta(v) : v;
+  }
+  return out;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

@@ -1,0 +1,61 @@
+import { createRequire } from 'node:module';
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+
+const require = createRequire(import.meta.url);
+// rules/schema.json ships next to dist/ and src/ (package "files"), so both the build and tsx find it.
+const schema = require('../../rules/schema.json') as Record<string, unknown>;
+
+// ajv is CommonJS with a default export; under NodeNext the class sits on `.default`.
+const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
+const ajv = new Ajv({ allErrors: true, strict: false });
+ajv.addSchema(schema, 'rules');
+const validateRule = ajv.getSchema('rules#/definitions/rule') as ValidateFunction;
+
+/** Rule ids are twin keys (CONTRACT.md section 5): no dots, no `$`. */
+export const RULE_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** Validates one rule against rules/schema.json. Returns a plain message with a JSON path, or null. */
+export function validateRuleDocument(id: string, rule: unknown): string | null {
+  if (!RULE_ID.test(id)) return `rule id "${id.slice(0, 80)}" must match ${RULE_ID.source} (rule ids are twin keys: no dots, no $)`;
+  if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) return `${id}: a rule must be a JSON object`;
+  if (validateRule(rule)) return null;
+  return describe(id, rule, validateRule.errors ?? []);
+}
+
+/** Picks the most useful ajv error and words it plainly. ajv's if/then wrappers say nothing to a user. */
+function describe(id: string, rule: object, errors: readonly ErrorObject[]): string {
+  const useful = errors.filter((e) => e.keyword !== 'if' && e.keyword !== 'allOf' && !(e.keyword === 'oneOf'));
+  const pool = useful.length > 0 ? useful : errors;
+  // Deepest path first: "window.size" says more than "window".
+  const sorted = [...pool].sort((a, b) => b.instancePath.split('/').length - a.instancePath.split('/').length);
+  const e = sorted[0]!;
+  const at = `${id}${e.instancePath.replace(/\//g, '.')}`;
+  const p = e.params as Record<string, unknown>;
+  if (isDurationField(at, rule)) return `${at}: must be a duration like "30s", "5m", "1h" or a number of milliseconds >= 0`;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${at}: unknown property "${String(p.additionalProperty)}"`;
+    case 'required':
+      return `${at}: missing required property "${String(p.missingProperty)}"`;
+    case 'enum':
+      return `${at}: must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'type':
+      return `${at}: must be ${String(p.type)}`;
+    case 'pattern':
+      if (/groupBy|timestamp/.test(at)) return `${at}: must be $deviceId, $moduleId or a dotted body path like "machine.temperature"`;
+      return `${at}: does not match ${String(p.pattern)}`;
+    case 'propertyNames':
+      return `${at}: invalid name "${String(p.propertyName)}"`;
+    case 'minimum':
+    case 'maximum':
+      return `${at}: must be ${e.keyword === 'minimum' ? '>=' : '<='} ${String(p.limit)}`;
+    default:
+      return `${at}: ${e.message ?? 'is invalid'}`;
+  }
+}
+
+function isDurationField(at: string, rule: object): boolean {
+  if (/\.(maxLateness|idleTimeout|cooldown|window\.(gap|hop|maxSize))$/.test(at)) return true;
+  // A count window's size is a number of events, not a duration.
+  return /\.window\.size$/.test(at) && (rule as { window?: { type?: unknown } }).window?.type !== 'count';
+}

@@ -1,0 +1,85 @@
+import { isUtf8 } from 'node:buffer';
+import type { IngestEvent, Reject } from '../contracts/event.js';
+
+/** Limits from CONTRACT.md section 3. */
+export const MAX_BODY_BYTES = 256 * 1024;
+export const MAX_DEPTH = 32;
+
+/** Where an input came from: edgeHub's `$.cdid`/`$.cmid` (absent in local mode: "local"). */
+export interface MessageMeta {
+  readonly input: string;
+  readonly deviceId?: string | undefined;
+  readonly moduleId?: string | undefined;
+  readonly arrival: number;
+}
+
+/** Events decoded from one message and the rejections met on the way (a batch can have both). */
+export interface DecodeResult {
+  readonly events: IngestEvent[];
+  readonly rejects: Reject[];
+}
+
+/**
+ * Decodes one input message body. Never throws: every failure becomes a `Reject` with a fixed reason.
+ * A JSON array is a batch whose elements stand alone: good ones become events, bad ones rejections.
+ */
+export function decodeMessage(body: Buffer | string, meta: MessageMeta): DecodeResult {
+  let text: string;
+  if (typeof body === 'string') {
+    if (body.length > MAX_BODY_BYTES && Buffer.byteLength(body) > MAX_BODY_BYTES) return rejectOnly('too-large', `body over ${MAX_BODY_BYTES} bytes`);
+    text = body;
+  } else {
+    if (body.length > MAX_BODY_BYTES) return rejectOnly('too-large', `body of ${body.length} bytes is over ${MAX_BODY_BYTES}`);
+    // toString('utf8') would silently turn bad bytes into U+FFFD; the contract says UTF-8, so check.
+    if (!isUtf8(body)) return rejectOnly('not-utf8', 'body is not valid UTF-8');
+    text = body.toString('utf8');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return rejectOnly('not-json', (err as Error).message.slice(0, 120));
+  }
+  const deviceId = meta.deviceId || 'local';
+  const moduleId = meta.moduleId || 'local';
+  if (Array.isArray(parsed)) {
+    const events: IngestEvent[] = [];
+    const rejects: Reject[] = [];
+    for (let i = 0; i < parsed.length; i++) {
+      const el: unknown = parsed[i];
+      const problem = checkElement(el, 1);
+      if (problem) rejects.push({ reason: problem, detail: `batch element ${i}` });
+      else events.push({ body: el as Record<string, unknown>, deviceId, moduleId, input: meta.input, arrival: meta.arrival });
+    }
+    return { events, rejects };
+  }
+  const problem = checkElement(parsed, 0);
+  if (problem) return rejectOnly(problem, problem === 'too-deep' ? `nested deeper than ${MAX_DEPTH}` : 'body is not a JSON object');
+  return { events: [{ body: parsed as Record<string, unknown>, deviceId, moduleId, input: meta.input, arrival: meta.arrival }], rejects: [] };
+}
+
+function checkElement(v: unknown, depth: number): 'not-object' | 'too-deep' | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not-object';
+  return depthExceeds(v, depth + 1) ? 'too-deep' : null;
+}
+
+/** True when `v` nests deeper than MAX_DEPTH. Recursion is bounded by MAX_DEPTH, so hostile nesting cannot blow the stack. */
+function depthExceeds(v: object, depth: number): boolean {
+  if (depth > MAX_DEPTH) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (x !== null && typeof x === 'object' && depthExceeds(x, depth + 1)) return true;
+    }
+    return false;
+  }
+  for (const k in v) {
+    const x: unknown = (v as Record<string, unknown>)[k];
+    if (x !== null && typeof x === 'object' && depthExceeds(x, depth + 1)) return true;
+  }
+  return false;
+}
+
+function rejectOnly(reason: Reject['reason'], detail: string): DecodeResult {
+  return { events: [], rejects: [{ reason, detail }] };
+}

@@ -1,0 +1,68 @@
+/**
+ * A SimulatedTemperatureSensor-compatible generator (Azure/iotedge edge-modules/SimulatedTemperatureSensor,
+ * Program.cs and MessageBody.cs): machine temperature starts at 21 °C and climbs on average +0.5 per
+ * message (steps uniform in [-0.25, 1.25]) until it passes 100, then jitters ±0.5; pressure follows the
+ * temperature linearly from 1 to 10 psi; ambient temperature 21 ± 0.5; humidity an integer 24–26;
+ * `timeCreated` in .NET's ISO format with 7 fractional digits.
+ */
+export interface SensorOptions {
+  readonly devices: readonly string[];
+  /** Event time of the first message, ms. */
+  readonly start: number;
+  /** Event time between two messages of one device (the real sensor's MessageDelay, default 5 s). */
+  readonly stepMs?: number;
+  readonly seed?: number;
+}
+
+const T_MIN = 21, T_MAX = 100, P_MIN = 1, P_MAX = 10, AMBIENT = 21;
+
+export class SimulatedSensor {
+  private readonly temps: number[];
+  private readonly times: number[];
+  private readonly stepMs: number;
+  private rnd: () => number;
+
+  constructor(private readonly opts: SensorOptions) {
+    this.temps = opts.devices.map(() => T_MIN);
+    this.times = opts.devices.map(() => opts.start);
+    this.stepMs = opts.stepMs ?? 5_000;
+    this.rnd = mulberry32(opts.seed ?? 1);
+  }
+
+  get devices(): readonly string[] {
+    return this.opts.devices;
+  }
+
+  /** The next message body of device `i`, as the real sensor would send it. */
+  next(i: number): { deviceId: string; body: string } {
+    let t = this.temps[i]!;
+    t += t > T_MAX ? this.rnd() - 0.5 : -0.25 + this.rnd() * 1.5;
+    this.temps[i] = t;
+    const time = this.times[i]!;
+    this.times[i] = time + this.stepMs;
+    const body = {
+      machine: { temperature: t, pressure: P_MIN + ((t - T_MIN) * (P_MAX - P_MIN)) / (T_MAX - T_MIN) },
+      ambient: { temperature: AMBIENT + this.rnd() - 0.5, humidity: 24 + Math.floor(this.rnd() * 3) },
+      timeCreated: dotNetIso(time, Math.floor(this.rnd() * 10_000)),
+    };
+    return { deviceId: this.opts.devices[i]!, body: JSON.stringify(body) };
+  }
+}
+
+/** `2026-11-26T03:00:00.1234567Z`: .NET's DateTime round-trip format as Newtonsoft writes it. */
+export function dotNetIso(ms: number, subMsTicks: number): string {
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 23) + String(subMsTicks).padStart(4, '0') + 'Z';
+}
+
+/** Small seeded PRNG (mulberry32) so runs are reproducible. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,188 @@
+import type { AggregateRule, AnomalyRule, Rule } from '../contracts/rule.js';
+import type { EvalContext } from '../contracts/event.js';
+import type { GroupValues } from '../contracts/window.js';
+import type { DetectorType } from '../contracts/anomaly.js';
+import { parseDuration } from '../contracts/duration.js';
+import { validateRuleDocument } from '../config/validateRuleDocument.js';
+import { canonicalHash } from '../config/canonicalHash.js';
+import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
+import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/compileSelect.js';
+import { normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
+import { detectorTypes } from '../anomaly/detectorRegistry.js';
+import { compilePath, MISSING } from '../ingest/readPath.js';
+
+/** Default bounds (documented in the README). */
+export const DEFAULT_MAX_LATENESS_MS = 5_000;
+export const DEFAULT_MAX_GROUPS = 100_000;
+
+/** Computes a rule's group: the canonical key and the values printed in outputs; null when a path is missing or not a scalar. */
+export type GroupFn = (ctx: EvalContext) => { key: string; group: GroupValues } | null;
+
+interface CompiledBase {
+  readonly id: string;
+  readonly hash: string;
+  readonly doc: Rule;
+  readonly input: string;
+  readonly output: string;
+  readonly where: ((ctx: EvalContext) => boolean) | null;
+  readonly groupBy: readonly string[];
+  readonly group: GroupFn;
+  /** Reads the raw timestamp value from the body; null when the rule uses arrival time. */
+  readonly timestamp: ((body: Record<string, unknown>) => unknown) | null;
+  readonly maxLateness: number;
+  readonly idleTimeout: number;
+  readonly maxGroups: number;
+}
+
+export interface CompiledAggregateRule extends CompiledBase {
+  readonly kind: 'aggregate';
+  readonly window: NormalizedWindow;
+  readonly select: CompiledSelect;
+  readonly having: ((values: Record<string, number | null>) => boolean) | null;
+}
+
+export interface CompiledAnomalyRule extends CompiledBase {
+  readonly kind: 'anomaly';
+  readonly value: CompiledExpression;
+  readonly detectorName: string;
+  readonly detector: DetectorType;
+  readonly detectorConfig: unknown;
+  readonly cooldownMs: number;
+  readonly alertThreshold: number | undefined;
+}
+
+export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
+
+export type CompileRuleResult = { ok: true; rule: CompiledRule } | { ok: false; error: string };
+
+/**
+ * Validates and compiles one rule: JSON Schema first (rules/schema.json), then every expression,
+ * the window and the detector. Errors name the rule and the field, in plain words.
+ */
+export function compileRule(id: string, doc: unknown): CompileRuleResult {
+  const schemaError = validateRuleDocument(id, doc);
+  if (schemaError) return { ok: false, error: schemaError };
+  const rule = doc as Rule;
+  const hash = canonicalHash(rule);
+
+  let where: ((ctx: EvalContext) => boolean) | null = null;
+  if (rule.where !== undefined) {
+    const w = compilePredicate(rule.where);
+    if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
+    where = w.value;
+  }
+  const groupBy = rule.groupBy ?? [];
+  const maxLateness = rule.maxLateness === undefined ? DEFAULT_MAX_LATENESS_MS : parseDuration(rule.maxLateness);
+  if (maxLateness === null || maxLateness > 7 * 86_400_000) return { ok: false, error: `${id}.maxLateness: must be a duration of at most 7 days` };
+  const base = {
+    id,
+    hash,
+    doc: rule,
+    input: rule.input ?? 'telemetry',
+    where,
+    groupBy,
+    group: compileGroup(groupBy),
+    timestamp: rule.timestamp === undefined ? null : compilePath(rule.timestamp),
+    maxLateness,
+    maxGroups: rule.maxGroups ?? DEFAULT_MAX_GROUPS,
+  };
+
+  if (rule.kind === 'aggregate') return compileAggregate(id, rule, base);
+  return compileAnomaly(id, rule, base);
+}
+
+function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  const win = normalizeWindow(rule.window);
+  if (!win.ok) return { ok: false, error: `${id}.window: ${win.error}` };
+  const select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? {} : { maxValuesPerWindow: rule.maxValuesPerWindow });
+  if (!select.ok) {
+    const [name, msg] = Object.entries(select.errors)[0] ?? ['?', 'invalid'];
+    return { ok: false, error: `${id}.select.${name}: ${msg}` };
+  }
+  let having: CompiledAggregateRule['having'] = null;
+  if (rule.having !== undefined) {
+    const h = compileHaving(rule.having, select.value.names);
+    if (!h.ok) return { ok: false, error: `${id}.having: ${h.error}` };
+    having = h.value;
+  }
+  const idle = rule.idleTimeout === undefined ? defaultIdle(win.value) : parseDuration(rule.idleTimeout);
+  if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
+  return {
+    ok: true,
+    rule: { ...base, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having },
+  };
+}
+
+function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  const value = compileExpression(rule.value);
+  if (!value.ok) return { ok: false, error: `${id}.value: ${value.error}` };
+  const type = detectorTypes[rule.detector.type];
+  if (!type) return { ok: false, error: `${id}.detector.type: unknown detector "${rule.detector.type}"` };
+  const { type: _t, ...params } = rule.detector;
+  const cfg = type.validate(params);
+  if (!cfg.ok) return { ok: false, error: `${id}.detector: ${cfg.error}` };
+  const cooldownMs = rule.cooldown === undefined ? 0 : parseDuration(rule.cooldown);
+  if (cooldownMs === null) return { ok: false, error: `${id}.cooldown: must be a duration` };
+  const idle = rule.idleTimeout === undefined ? 60_000 : parseDuration(rule.idleTimeout);
+  if (idle === null || idle <= 0) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0` };
+  return {
+    ok: true,
+    rule: {
+      ...base,
+      kind: 'anomaly',
+      output: rule.output ?? 'alerts',
+      idleTimeout: idle,
+      value: value.value,
+      detectorName: rule.detector.type,
+      detector: type,
+      detectorConfig: cfg.config,
+      cooldownMs,
+      alertThreshold: rule.alertThreshold,
+    },
+  };
+}
+
+/** CONTRACT.md section 5: idleTimeout defaults to the window size (count/snapshot windows: 1 minute). */
+function defaultIdle(w: NormalizedWindow): number {
+  switch (w.type) {
+    case 'tumbling':
+    case 'hopping':
+    case 'sliding':
+      return w.size;
+    case 'session':
+      return w.gap;
+    default:
+      return 60_000;
+  }
+}
+
+/** Output key for a groupBy entry: `$deviceId` → deviceId, `$moduleId` → moduleId, a body path → itself. */
+export function groupName(path: string): string {
+  return path === '$deviceId' ? 'deviceId' : path === '$moduleId' ? 'moduleId' : path;
+}
+
+const EMPTY_GROUP: GroupValues = Object.freeze({});
+
+function compileGroup(groupBy: readonly string[]): GroupFn {
+  if (groupBy.length === 0) return () => ({ key: '', group: EMPTY_GROUP });
+  if (groupBy.length === 1 && groupBy[0] === '$deviceId') return (ctx) => ({ key: ctx.deviceId, group: { deviceId: ctx.deviceId } });
+  const readers = groupBy.map((p) => {
+    if (p === '$deviceId') return (ctx: EvalContext): unknown => ctx.deviceId;
+    if (p === '$moduleId') return (ctx: EvalContext): unknown => ctx.moduleId;
+    const read = compilePath(p);
+    return (ctx: EvalContext): unknown => read(ctx.body);
+  });
+  const names = groupBy.map(groupName);
+  return (ctx) => {
+    const group: Record<string, string | number | boolean | null> = {};
+    let key = '';
+    for (let i = 0; i < readers.length; i++) {
+      const v = readers[i]!(ctx);
+      if (v === MISSING || (v !== null && typeof v === 'object')) return null;
+      group[names[i]!] = v as string | number | boolean | null;
+      // Type-tagged so that the string "1" and the number 1 are different groups.
+      key += (i === 0 ? '' : '\u0001') + (typeof v === 'string' ? 's' : typeof v === 'number' ? 'n' : 'o') + String(v);
+    }
+    return { key, group };
+  };
+}

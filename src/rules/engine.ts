@@ -1,0 +1,305 @@
+import { Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import type { IngestEvent, RejectReason } from '../contracts/event.js';
+import type { OutputMessage } from '../contracts/output.js';
+import type { WindowInput, WindowResult, WindowState } from '../contracts/window.js';
+import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
+import { EvalFailure } from '../aggregate/compileExpression.js';
+import { createWindowOperator } from '../windows/windowRegistry.js';
+import { AnomalyStage } from '../anomaly/anomalyStage.js';
+import { parseTimestamp } from '../ingest/parseTimestamp.js';
+import { MISSING } from '../ingest/readPath.js';
+import type { CompiledAggregateRule, CompiledAnomalyRule, CompiledRule } from './compileRule.js';
+import { alertMessage, summaryMessage } from './outputMessage.js';
+
+/** What the engine tells the metrics (names are fixed in src/metrics). */
+export interface EngineObserver {
+  rejected(reason: RejectReason, rule?: string): void;
+  windowResult(rule: string): void;
+  alert(rule: string, state: 'raised' | 'cleared'): void;
+}
+
+export interface EngineOptions {
+  /** Processing time (`now()`) and the timers of window idle flushes and `missing` detectors. */
+  readonly scheduler: SchedulerLike;
+  /** Receives output messages synchronously, in creation order (the caller writes them to the outbox). */
+  readonly emit: (messages: OutputMessage[]) => void;
+  readonly observer: EngineObserver;
+  /** Called for every event an anomaly rule scores (`eddy detect` writes one row per event from it). */
+  readonly onScore?: (rule: string, groupKey: string, step: DetectorStep, event: IngestEvent) => void;
+  /** Period of the processing-time tick for clock-driven detectors (`missing`); 0 turns it off (tests tick by hand). */
+  readonly tickIntervalMs?: number;
+}
+
+/** A rule's checkpointable state: its definition hash and its plain-JSON group states. */
+export interface RuleSnapshot {
+  readonly hash: string;
+  readonly groups: Array<[string, unknown]>;
+}
+
+interface Runtime {
+  readonly rule: CompiledRule;
+  readonly groups: Map<string, unknown>;
+  process(ev: IngestEvent, out: OutputMessage[]): void;
+  /** Emits open windows (used when a rule is removed or changed) and releases everything. */
+  finish(out: OutputMessage[]): void;
+  /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
+  stop(): void;
+  tick?(now: number, out: OutputMessage[]): void;
+  emitted: number;
+}
+
+/**
+ * The engine: runs compiled rules over ingested events. Synchronous: `process` returns after every
+ * window and alert the events caused has been handed to `emit`. Rules are swapped with `setRules`;
+ * a rule whose definition hash did not change keeps its runtime (open windows, detector state).
+ */
+export class Engine {
+  private readonly runtimes = new Map<string, Runtime>();
+  private byInput = new Map<string, Runtime[]>();
+  private restored = new Map<string, RuleSnapshot>();
+  private tickSub: Subscription | null = null;
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  /** Replaces the running rules. Unchanged rules keep their state; changed or removed ones emit their open windows first. */
+  setRules(rules: readonly CompiledRule[]): void {
+    const out: OutputMessage[] = [];
+    const next = new Map(rules.map((r) => [r.id, r]));
+    for (const [id, rt] of this.runtimes) {
+      const nr = next.get(id);
+      if (!nr || nr.hash !== rt.rule.hash) {
+        rt.finish(out);
+        this.runtimes.delete(id);
+      }
+    }
+    for (const r of rules) {
+      if (this.runtimes.has(r.id)) continue;
+      const snap = this.restored.get(r.id);
+      const groups = new Map<string, unknown>(snap && snap.hash === r.hash ? snap.groups : []);
+      this.restored.delete(r.id);
+      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
+    }
+    this.byInput = new Map();
+    for (const rt of this.runtimes.values()) {
+      const list = this.byInput.get(rt.rule.input) ?? [];
+      list.push(rt);
+      this.byInput.set(rt.rule.input, list);
+    }
+    this.armTick();
+    if (out.length > 0) this.opts.emit(out);
+  }
+
+  /** The inputs the running rules read (the module subscribes to these). */
+  inputs(): string[] {
+    return [...this.byInput.keys()];
+  }
+
+  /** Runs every rule reading `ev.input` over the events. Never throws for bad data. */
+  process(events: readonly IngestEvent[]): void {
+    const out: OutputMessage[] = [];
+    for (const ev of events) {
+      const list = this.byInput.get(ev.input);
+      if (!list) continue;
+      for (const rt of list) rt.process(ev, out);
+    }
+    if (out.length > 0) this.opts.emit(out);
+  }
+
+  /** Processing-time tick for clock-driven detectors. */
+  tick(now: number = this.opts.scheduler.now()): void {
+    const out: OutputMessage[] = [];
+    for (const rt of this.runtimes.values()) rt.tick?.(now, out);
+    if (out.length > 0) this.opts.emit(out);
+  }
+
+  /** Plain-JSON state per rule for the checkpoint store. */
+  snapshot(): Map<string, RuleSnapshot> {
+    const snap = new Map<string, RuleSnapshot>();
+    for (const [id, rt] of this.runtimes) snap.set(id, { hash: rt.rule.hash, groups: [...rt.groups] });
+    return snap;
+  }
+
+  /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose hash changed since starts fresh. */
+  restore(snap: ReadonlyMap<string, RuleSnapshot>): void {
+    for (const [id, s] of snap) this.restored.set(id, s);
+  }
+
+  /** Live groups and emitted count per rule (getStats, metrics). */
+  ruleStats(): Record<string, { groups: number; emitted: number }> {
+    const r: Record<string, { groups: number; emitted: number }> = {};
+    for (const [id, rt] of this.runtimes) r[id] = { groups: rt.groups.size, emitted: rt.emitted };
+    return r;
+  }
+
+  /** Emits every open window now (the `flush` direct method and local-mode end). */
+  flushWindows(): void {
+    const rules = [...this.runtimes.values()].map((r) => r.rule);
+    const out: OutputMessage[] = [];
+    for (const rt of this.runtimes.values()) rt.finish(out);
+    this.runtimes.clear();
+    if (out.length > 0) this.opts.emit(out);
+    this.setRules(rules);
+  }
+
+  /** Stops timers without emitting; state stays available to `snapshot`. */
+  close(): void {
+    this.tickSub?.unsubscribe();
+    this.tickSub = null;
+    for (const rt of this.runtimes.values()) rt.stop();
+  }
+
+  private armTick(): void {
+    const period = this.opts.tickIntervalMs ?? 0;
+    const needs = [...this.runtimes.values()].some((r) => r.tick);
+    if (!needs || period <= 0) {
+      this.tickSub?.unsubscribe();
+      this.tickSub = null;
+      return;
+    }
+    if (this.tickSub) return;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const engine = this;
+    this.tickSub = this.opts.scheduler.schedule(function () {
+      engine.tick();
+      this.schedule(undefined, period);
+    }, period);
+  }
+
+  private reject(reason: RejectReason, rule: string): void {
+    this.opts.observer.rejected(reason, rule);
+  }
+
+  /** Shared per-event front half: where, event time, group. Returns null (and counts) when the event is not for this rule. */
+  private front(rule: CompiledRule, ev: IngestEvent): { time: number; key: string; group: WindowInput<unknown>['group'] } | null {
+    if (rule.where !== null && !rule.where(ev)) return null;
+    let time = ev.arrival;
+    if (rule.timestamp !== null) {
+      const raw = rule.timestamp(ev.body);
+      const t = raw === MISSING ? null : parseTimestamp(raw);
+      if (t === null) {
+        this.reject('bad-timestamp', rule.id);
+        return null;
+      }
+      time = t;
+    }
+    const g = rule.group(ev);
+    if (g === null) {
+      this.reject('missing-field', rule.id);
+      return null;
+    }
+    return { time, key: g.key, group: g.group };
+  }
+
+  private failed(err: unknown, rule: string): void {
+    this.reject(err instanceof EvalFailure ? err.reason : 'expression-error', rule);
+  }
+
+  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>): Runtime {
+    const state: WindowState = { groups };
+    const subject = new Subject<WindowInput<readonly number[]>>();
+    const scheduler = this.opts.scheduler;
+    let sink: OutputMessage[] | null = null;
+    const pending: OutputMessage[] = [];
+    const observer = this.opts.observer;
+    const emitOut = this.opts.emit;
+    const rt: Runtime = {
+      rule,
+      groups,
+      emitted: 0,
+      process: (ev, out) => {
+        try {
+          const f = this.front(rule, ev);
+          if (f === null) return;
+          const item = new Array<number>(rule.select.args.length);
+          rule.select.evaluateArgs(ev, item);
+          sink = out;
+          subject.next({ time: f.time, key: f.key, group: f.group, item });
+        } catch (err) {
+          this.failed(err, rule.id);
+        } finally {
+          sink = null;
+        }
+      },
+      finish: (out) => {
+        sink = out;
+        subject.complete();
+        sink = null;
+        sub.unsubscribe();
+      },
+      stop: () => sub.unsubscribe(),
+    };
+    const sub = subject
+      .pipe(createWindowOperator(rule.window, rule.select.aggregator, { maxLateness: rule.maxLateness, idleTimeout: rule.idleTimeout, scheduler, state, maxGroups: rule.maxGroups }))
+      .subscribe((em) => {
+        if (em.kind === 'drop') {
+          observer.rejected(em.reason === 'too-late' ? 'too-late' : 'expression-error', rule.id);
+          return;
+        }
+        const r = em as WindowResult<Record<string, number | null>>;
+        try {
+          if (rule.having !== null && !rule.having(r.value)) return;
+        } catch {
+          observer.rejected('expression-error', rule.id);
+          return;
+        }
+        const msg = summaryMessage(rule.id, rule.hash, rule.output, r, scheduler.now());
+        rt.emitted++;
+        observer.windowResult(rule.id);
+        if (sink) sink.push(msg);
+        else {
+          // Timer-driven emission (idle flush): hand it over at once.
+          pending.push(msg);
+          emitOut(pending.splice(0));
+        }
+      });
+    return rt;
+  }
+
+  private anomalyRuntime(rule: CompiledAnomalyRule, groups: Map<string, unknown>): Runtime {
+    const state: AnomalyState = { groups };
+    const stage = new AnomalyStage(
+      { detector: rule.detector, config: rule.detectorConfig, cooldownMs: rule.cooldownMs, alertThreshold: rule.alertThreshold, detectorName: rule.detectorName, maxGroups: rule.maxGroups },
+      state,
+    );
+    const scheduler = this.opts.scheduler;
+    const observer = this.opts.observer;
+    const onScore = this.opts.onScore;
+    const rt: Runtime = {
+      rule,
+      groups,
+      emitted: 0,
+      process: (ev, out) => {
+        try {
+          const f = this.front(rule, ev);
+          if (f === null) return;
+          const v = rule.value.evaluate(ev);
+          if (typeof v !== 'number' || !Number.isFinite(v)) {
+            this.reject('not-a-number', rule.id);
+            return;
+          }
+          const { step, alert } = stage.process({ time: f.time, key: f.key, group: f.group, value: v });
+          onScore?.(rule.id, f.key, step, ev);
+          if (alert) {
+            rt.emitted++;
+            observer.alert(rule.id, alert.state);
+            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, scheduler.now()));
+          }
+        } catch (err) {
+          this.failed(err, rule.id);
+        }
+      },
+      finish: () => undefined,
+      stop: () => undefined,
+    };
+    if (rule.detector.tick) {
+      rt.tick = (now, out) => {
+        for (const alert of stage.tick(now)) {
+          rt.emitted++;
+          observer.alert(rule.id, alert.state);
+          out.push(alertMessage(rule.id, rule.hash, rule.output, alert, now));
+        }
+      };
+    }
+    return rt;
+  }
+}

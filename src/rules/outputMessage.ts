@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import type { AlertBody, OutputMessage, SummaryBody } from '../contracts/output.js';
+import type { AlertEmission } from '../contracts/anomaly.js';
+import type { WindowResult } from '../contracts/window.js';
+
+/**
+ * Deterministic messageId (CONTRACT.md section 4): from the rule id, the hash of the rule's
+ * definition, the group, the window start and the revision, so a re-sent window keeps its id and a
+ * changed rule or a correction gets a new one. Sliding and count windows can share a start, so their
+ * end and size join the hash too. Formatted like a UUID because IoT Hub tooling expects one.
+ */
+export function summaryMessageId(rule: string, ruleHash: string, groupKey: string, w: WindowResult<unknown>['window'], revision: number): string {
+  const extra = w.type === 'sliding' || w.type === 'count' ? `\n${w.end}\n${w.size ?? ''}` : '';
+  return uuidFrom(`summary\n${rule}\n${ruleHash}\n${groupKey}\n${w.start}${extra}\n${revision}`);
+}
+
+/** Deterministic alert id: rule, rule hash, group, state and the time of the event that raised or cleared it. */
+export function alertMessageId(rule: string, ruleHash: string, groupKey: string, state: string, time: number): string {
+  return uuidFrom(`alert\n${rule}\n${ruleHash}\n${groupKey}\n${state}\n${time}`);
+}
+
+function uuidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Builds the `summaries` message for a window result. */
+export function summaryMessage(rule: string, ruleHash: string, output: string, r: WindowResult<Record<string, number | null>>, now: number): OutputMessage {
+  const window: SummaryBody['window'] = { type: r.window.type, start: iso(r.window.start), end: iso(r.window.end) };
+  if (r.window.size !== undefined) window.size = r.window.size;
+  const body: SummaryBody = { rule, group: r.group, window, count: r.count, values: r.value, revision: r.revision };
+  return { id: summaryMessageId(rule, ruleHash, r.key, r.window, r.revision), output, kind: 'summary', rule, groupKey: r.key, body, createdAt: now };
+}
+
+/** Builds the `alerts` message for a raised or cleared alert. */
+export function alertMessage(rule: string, ruleHash: string, output: string, a: AlertEmission, now: number): OutputMessage {
+  const body: AlertBody = { rule, group: a.group, state: a.state, time: iso(a.time), value: a.value, score: round(a.score), detector: a.detector, kind: a.alertKind };
+  return { id: alertMessageId(rule, ruleHash, a.key, a.state, a.time), output, kind: 'alert', rule, groupKey: a.key, body, createdAt: now };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,67 @@
+import type { RuleCandidate } from '../config/resolveConfig.js';
+import { compileRule, type CompiledRule } from './compileRule.js';
+
+/** A rule's line in the reported properties (CONTRACT.md section 6). */
+export interface RuleReport {
+  readonly status: 'active' | 'rejected' | 'disabled';
+  readonly source: 'file' | 'twin';
+  readonly error?: string;
+}
+
+export interface ApplyResult {
+  /** The rules to run: every valid candidate, plus the last good version of each rejected one. */
+  readonly rules: CompiledRule[];
+  readonly report: Record<string, RuleReport>;
+  readonly rejected: number;
+}
+
+/**
+ * Keeps the set of running rules across reloads: an invalid rule is rejected alone and its last good
+ * version keeps running; a `null` switches a rule off; rules absent from the candidates are removed.
+ */
+export class RuleManager {
+  private active = new Map<string, CompiledRule>();
+
+  apply(candidates: readonly RuleCandidate[]): ApplyResult {
+    const next = new Map<string, CompiledRule>();
+    const report: Record<string, RuleReport> = {};
+    let rejected = 0;
+    for (const c of candidates) {
+      if (c.doc === null) {
+        report[c.id] = { status: 'disabled', source: c.source };
+        continue;
+      }
+      const res = compileRule(c.id, c.doc);
+      if (res.ok) {
+        next.set(c.id, res.rule);
+        report[c.id] = { status: 'active', source: c.source };
+      } else {
+        rejected++;
+        report[c.id] = { status: 'rejected', source: c.source, error: res.error };
+        const prev = this.active.get(c.id);
+        if (prev) next.set(c.id, prev);
+      }
+    }
+    this.active = next;
+    return { rules: [...next.values()], report, rejected };
+  }
+
+  /** Dry run for the `validateRules` method: nothing is applied. */
+  static validate(rules: Record<string, unknown>): { valid: boolean; rules: Record<string, { ok: boolean; error?: string }> } {
+    const out: Record<string, { ok: boolean; error?: string }> = {};
+    let valid = true;
+    for (const [id, doc] of Object.entries(rules)) {
+      const res = compileRule(id, doc);
+      if (res.ok) out[id] = { ok: true };
+      else {
+        valid = false;
+        out[id] = { ok: false, error: res.error };
+      }
+    }
+    return { valid, rules: out };
+  }
+
+  current(): CompiledRule[] {
+    return [...this.active.values()];
+  }
+}

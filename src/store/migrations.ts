@@ -1,0 +1,38 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Numbered schema migrations; `PRAGMA user_version` holds the number of the last one applied
+ * (STYLE.md habit 5). Append new ones; never edit a released one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the outbox. AUTOINCREMENT so a seq is never reused after the table empties: the forwarder
+  // pages with `seq > afterSeq`, and a reused seq would hide a new record behind its cursor.
+  `CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     message TEXT NOT NULL
+   );
+   CREATE INDEX outbox_kind_seq ON outbox (kind, seq);`,
+  // 2: engine state checkpoints (one JSON blob per rule) and the input-log position they reflect.
+  `CREATE TABLE rule_state (rule_key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT INTO meta (key, value) VALUES ('checkpoint_seq', 0);`,
+];
+
+/** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */
+export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): [number, number] {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  if (from > migrations.length) {
+    throw new Error(`database schema version ${from} is newer than this eddy (${migrations.length})`);
+  }
+  for (let v = from; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]!);
+      // user_version cannot be bound as a parameter; v is our own integer.
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return [from, migrations.length];
+}

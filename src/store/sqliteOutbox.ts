@@ -1,0 +1,180 @@
+import type Database from 'better-sqlite3';
+import type { OutputMessage } from '../contracts/output.js';
+import type { Outbox, OutboxRecord, OutboxStats } from '../contracts/store.js';
+import { encodeMessage, noDrops } from './encodeMessage.js';
+
+interface Row {
+  seq: number;
+  kind: 'summary' | 'alert';
+  created_at: number;
+  bytes: number;
+  message: string;
+}
+
+/**
+ * The durable outbox (CONTRACT.md section 8) on an open, migrated database. Statements are
+ * prepared once; every multi-row change is one `db.transaction()` with nothing async inside.
+ * `pending` and `bytes` are kept in memory (read once at open) so the budget check after each
+ * append costs nothing. Any SqliteError propagates: the store decides whether to degrade.
+ */
+export class SqliteOutbox implements Outbox {
+  private readonly insertStmt: Database.Statement;
+  private readonly insertWithSeqStmt: Database.Statement;
+  private readonly peekStmt: Database.Statement<[number, number], Row>;
+  private readonly deleteStmt: Database.Statement<[number], { bytes: number }>;
+  private readonly deleteAllStmt: Database.Statement;
+  private readonly oldestStmt: Database.Statement<[], { created_at: number }>;
+  private readonly byAgeStmt: Database.Statement<[], Pick<Row, 'seq' | 'kind' | 'bytes' | 'created_at'>>;
+  private readonly byKindStmt: Database.Statement<[string], Pick<Row, 'seq' | 'bytes'>>;
+  private readonly deleteExpiredStmt: Database.Statement<[number, number]>;
+  private readonly deleteKindUptoStmt: Database.Statement<[string, number]>;
+  private readonly countStmt: Database.Statement<[], { n: number; b: number }>;
+  private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
+  private readonly appendTx: (messages: readonly OutputMessage[]) => number;
+  private readonly removeTx: (seqs: readonly number[]) => { count: number; bytes: number };
+  private readonly replaceTx: (records: readonly OutboxRecord[]) => void;
+  private pending = 0;
+  private totalBytes = 0;
+
+  constructor(private readonly db: Database.Database) {
+    this.insertStmt = db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)');
+    this.insertWithSeqStmt = db.prepare('INSERT INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
+    this.peekStmt = db.prepare('SELECT seq, kind, created_at, bytes, message FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes');
+    this.deleteAllStmt = db.prepare('DELETE FROM outbox');
+    this.oldestStmt = db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1');
+    this.byAgeStmt = db.prepare('SELECT seq, kind, bytes, created_at FROM outbox ORDER BY seq');
+    this.byKindStmt = db.prepare('SELECT seq, bytes FROM outbox WHERE kind = ? ORDER BY seq');
+    this.deleteExpiredStmt = db.prepare('DELETE FROM outbox WHERE seq <= ? AND created_at < ?');
+    this.deleteKindUptoStmt = db.prepare('DELETE FROM outbox WHERE kind = ? AND seq <= ?');
+    this.countStmt = db.prepare('SELECT count(*) AS n, total(bytes) AS b FROM outbox');
+    this.lastSeqStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
+
+    this.appendTx = db.transaction((messages: readonly OutputMessage[]) => {
+      let bytes = 0;
+      for (const m of messages) {
+        const enc = encodeMessage(m);
+        this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text);
+        bytes += enc.bytes;
+      }
+      return bytes;
+    });
+    this.removeTx = db.transaction((seqs: readonly number[]) => {
+      let count = 0;
+      let bytes = 0;
+      for (const seq of seqs) {
+        const row = this.deleteStmt.get(seq);
+        if (row) {
+          count++;
+          bytes += row.bytes;
+        }
+      }
+      return { count, bytes };
+    });
+    this.replaceTx = db.transaction((records: readonly OutboxRecord[]) => {
+      this.deleteAllStmt.run();
+      for (const r of records) {
+        const enc = encodeMessage(r.message);
+        this.insertWithSeqStmt.run(r.seq, r.message.kind, r.createdAt, enc.bytes, enc.text);
+      }
+    });
+    this.recount();
+  }
+
+  append(messages: readonly OutputMessage[]): void {
+    if (messages.length === 0) return;
+    const bytes = this.appendTx(messages);
+    // Counters move only after the commit: a failed transaction leaves them as they were.
+    this.pending += messages.length;
+    this.totalBytes += bytes;
+  }
+
+  peek(limit: number, afterSeq = 0): OutboxRecord[] {
+    return this.peekStmt.all(afterSeq, limit).map(toRecord);
+  }
+
+  remove(seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    const { count, bytes } = seqs.length === 1 ? this.removeOne(seqs[0]!) : this.removeTx(seqs);
+    this.pending -= count;
+    this.totalBytes -= bytes;
+  }
+
+  stats(): OutboxStats {
+    const row = this.oldestStmt.get();
+    return { pending: this.pending, bytes: this.totalBytes, oldest: row ? new Date(row.created_at).toISOString() : null };
+  }
+
+  enforce(now: number, limits: { maxBytes: number; ttlMs: number }): ReturnType<Outbox['enforce']> {
+    const drops = noDrops();
+    let droppedBytes = 0;
+    let droppedCount = 0;
+    this.db.transaction(() => {
+      if (limits.ttlMs > 0 && Number.isFinite(limits.ttlMs)) {
+        // Seq order is creation order, so the expired records are a prefix: stop at the first young one.
+        const cutoff = now - limits.ttlMs;
+        let last = 0;
+        for (const r of this.byAgeStmt.iterate()) {
+          if (r.created_at >= cutoff) break;
+          drops.ttl[r.kind]++;
+          droppedBytes += r.bytes;
+          droppedCount++;
+          last = r.seq;
+        }
+        if (last > 0) this.deleteExpiredStmt.run(last, cutoff);
+      }
+      // Oldest summaries first, alerts only when summaries alone cannot make room (CONTRACT.md section 8).
+      for (const kind of ['summary', 'alert'] as const) {
+        let over = this.totalBytes - droppedBytes - limits.maxBytes;
+        if (over <= 0) break;
+        let last = 0;
+        for (const r of this.byKindStmt.iterate(kind)) {
+          if (over <= 0) break;
+          over -= r.bytes;
+          drops.budget[kind]++;
+          droppedBytes += r.bytes;
+          droppedCount++;
+          last = r.seq;
+        }
+        if (last > 0) this.deleteKindUptoStmt.run(kind, last);
+      }
+    })();
+    this.pending -= droppedCount;
+    this.totalBytes -= droppedBytes;
+    return drops;
+  }
+
+  /** Every record, oldest first (moving them to memory when the disk degrades). */
+  all(): OutboxRecord[] {
+    return this.peek(Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Replaces the whole table with `records`, keeping their seqs (moving memory back on recovery). */
+  replaceAll(records: readonly OutboxRecord[]): void {
+    this.replaceTx(records);
+    this.recount();
+  }
+
+  /** The last seq ever handed out, even if that record is gone. */
+  lastSeq(): number {
+    return this.lastSeqStmt.get()?.seq ?? 0;
+  }
+
+  /** The database is the store's; closing it is the store's job too. */
+  close(): void {}
+
+  private removeOne(seq: number): { count: number; bytes: number } {
+    const row = this.deleteStmt.get(seq);
+    return row ? { count: 1, bytes: row.bytes } : { count: 0, bytes: 0 };
+  }
+
+  private recount(): void {
+    const row = this.countStmt.get()!;
+    this.pending = row.n;
+    this.totalBytes = row.b;
+  }
+}
+
+function toRecord(r: Row): OutboxRecord {
+  return { seq: r.seq, message: JSON.parse(r.message) as OutputMessage, bytes: r.bytes, createdAt: r.created_at };
+}
