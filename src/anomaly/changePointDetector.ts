@@ -6,7 +6,7 @@ import { lowerBound, sortedWindowInit, sortedWindowPush, upperBound, type Sorted
 export interface ChangePointConfig {
   /** Azure Stream Analytics' meaning: confidence level in percent, 1–100. */
   readonly confidence: number;
-  /** Events in the reference window for p-values and in the martingale's sliding window. */
+  /** Events in the reference window the p-values are taken against. */
   readonly history: number;
   /** Power-martingale betting exponent in (0, 1) (default 0.1, ML.NET's default). */
   readonly epsilon: number;
@@ -16,26 +16,27 @@ export interface ChangePointConfig {
 
 export interface ChangePointState {
   w: SortedWindow;
-  /** Log betting factors of the last `history` events, for an upward and a downward change. */
-  betsUp: number[];
-  betsDown: number[];
-  head: number;
-  sumUp: number;
-  sumDown: number;
-  since: number;
+  /** CUSUM of the log betting factors, for an upward and a downward change (never below 0). */
+  up: number;
+  down: number;
 }
 
 /**
  * Change points with the parameters of Azure Stream Analytics' `AnomalyDetection_ChangePoint`
- * (confidence in percent, history in events). Like ASA / ML.NET's IidChangePointDetector this is an
- * exchangeability martingale (Vovk, Nouretdinov & Gammerman 2003, "Testing exchangeability on-line";
+ * (confidence in percent, history in events). Like ASA / ML.NET's IidChangePointDetector this is a
+ * conformal test martingale (Vovk, Nouretdinov & Gammerman 2003, "Testing exchangeability on-line";
  * Ho 2005, "A martingale framework for detecting changes in data streams by testing exchangeability"):
  * each event gets a conformal p-value against the previous `history` events (mid-rank, so ties give
- * 1/2 rather than a coin flip: deterministic), bets the power martingale factor ε·p^(ε-1) on it, and
- * the log-martingale is summed over the last `history` bets (ML.NET's sliding form), once for an
- * upward shift (p of x being this large) and once for a downward one. By Ville's inequality an
- * exchangeable series reaches M ≥ 1/(1 - c) with probability ≤ 1 - c, so: anomalous when
- * M ≥ 1 / (1 - confidence/100); score = 1 - 1/M (0 while M ≤ 1).
+ * 1/2 rather than a coin flip: deterministic) and bets the power-martingale factor ε·p^(ε-1) on it,
+ * once for an upward shift (p of x being this large) and once for a downward one. The bets are combined
+ * by the CUSUM procedure (log M = max(0, log M + log bet)) of Vovk, Petej, Nouretdinov, Ahlberg, Carlsson
+ * & Gammerman 2021, "Retrain or not retrain: conformal test martingales for change-point detection"
+ * (PMLR 152): a plain product falls so low on normal data (E log bet = ln ε + 1 - ε < 0) that it
+ * takes hundreds of events to climb back after a change. Alarm when M ≥ 1 / (1 - confidence/100);
+ * between false alarms on exchangeable data there are then at least that many events on average.
+ * Score = 1 - 1/M. After a detection the statistic and the reference window restart, as in Ho (2005):
+ * the data before the change no longer describes the series, so `anomalous` is a pulse on the
+ * detecting event and judging resumes after `minHistory` new events. O(log history) per event.
  */
 export const changePointDetector: DetectorType<ChangePointConfig, ChangePointState> = {
   type: 'changePoint',
@@ -58,7 +59,7 @@ export const changePointDetector: DetectorType<ChangePointConfig, ChangePointSta
     return { ok: true, config: { confidence: c.value, history: h.value, epsilon: e.value, minHistory: mh.value } };
   },
   init() {
-    return { w: sortedWindowInit(), betsUp: [], betsDown: [], head: 0, sumUp: 0, sumDown: 0, since: 0 };
+    return { w: sortedWindowInit(), up: 0, down: 0 };
   },
   update(c, s, _time, x) {
     const sorted = s.w.sorted;
@@ -73,28 +74,17 @@ export const changePointDetector: DetectorType<ChangePointConfig, ChangePointSta
       const logEps = Math.log(c.epsilon);
       const bu = logEps + (c.epsilon - 1) * Math.log(pUp);
       const bd = logEps + (c.epsilon - 1) * Math.log(pDown);
-      if (s.betsUp.length < c.history) {
-        s.betsUp.push(bu);
-        s.betsDown.push(bd);
-      } else {
-        s.sumUp -= s.betsUp[s.head]!;
-        s.sumDown -= s.betsDown[s.head]!;
-        s.betsUp[s.head] = bu;
-        s.betsDown[s.head] = bd;
-        s.head = (s.head + 1) % c.history;
-      }
-      s.sumUp += bu;
-      s.sumDown += bd;
-      if (++s.since >= c.history) {
-        // Re-add from the ring now and then: running sums of logs drift over millions of events.
-        s.sumUp = s.betsUp.reduce((a, b) => a + b, 0);
-        s.sumDown = s.betsDown.reduce((a, b) => a + b, 0);
-        s.since = 0;
-      }
-      const logM = Math.max(s.sumUp, s.sumDown);
+      s.up = Math.max(0, s.up + bu);
+      s.down = Math.max(0, s.down + bd);
+      const logM = Math.max(s.up, s.down);
       const score = logM > 0 ? 1 - Math.exp(-logM) : 0;
       const anomalous = logM >= -Math.log(Math.max(1e-300, 1 - c.confidence / 100));
       step = anomalous ? { score, anomalous, kind: 'change' } : { score, anomalous };
+      if (anomalous) {
+        s.w = sortedWindowInit();
+        s.up = 0;
+        s.down = 0;
+      }
     }
     sortedWindowPush(s.w, c.history, x);
     return step;

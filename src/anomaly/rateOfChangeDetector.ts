@@ -16,7 +16,8 @@ export interface RateOfChangeState {
  * Anomalous while |Δvalue| / Δt (per second, against the previous event) exceeds `maxPerSecond`.
  * Score = rate / (rate + maxPerSecond): 0.5 at the limit, towards 1 far above it.
  * A repeated or backwards timestamp (Δt ≤ 0; NAB has daylight-saving repeats) has no defined rate:
- * that event is not judged, its value becomes the reference and the clock stays at the latest time.
+ * that event is not judged and does not become the reference: the next in-order event is compared
+ * with the last in-order one.
  */
 export const rateOfChangeDetector: DetectorType<RateOfChangeConfig, RateOfChangeState> = {
   type: 'rateOfChange',
@@ -33,12 +34,14 @@ export const rateOfChangeDetector: DetectorType<RateOfChangeConfig, RateOfChange
   update(c, s, time, v) {
     const pt = s.t;
     const pv = s.v;
-    s.v = v;
-    if (pt === null || pv === null || time <= pt) {
-      if (pt === null || time > pt) s.t = time;
+    if (pt === null || pv === null) {
+      s.t = time;
+      s.v = v;
       return { score: 0, anomalous: false };
     }
+    if (time <= pt) return { score: 0, anomalous: false };
     s.t = time;
+    s.v = v;
     const rate = Math.abs(v - pv) / ((time - pt) / 1000);
     const score = rate / (rate + c.maxPerSecond);
     const anomalous = rate > c.maxPerSecond;

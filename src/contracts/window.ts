@@ -65,6 +65,8 @@ export type WindowEmission<R> = WindowResult<R> | WindowDrop;
  */
 export interface WindowState {
   readonly groups: Map<string, unknown>;
+  /** Counters the operator keeps up to date (created by the operator when absent). */
+  stats?: { evictedGroups: number };
 }
 
 export interface WindowOperatorOptions {
@@ -76,4 +78,6 @@ export interface WindowOperatorOptions {
   readonly scheduler: SchedulerLike;
   /** State container; a fresh one is used when absent. */
   readonly state?: WindowState;
+  /** Bound on live groups (rule `maxGroups`, default 100,000): past it the least recently seen group is closed and removed. */
+  readonly maxGroups?: number;
 }

@@ -22,7 +22,7 @@ export class SqliteOutbox implements Outbox {
   private readonly insertWithSeqStmt: Database.Statement;
   private readonly peekStmt: Database.Statement<[number, number], Row>;
   private readonly deleteStmt: Database.Statement<[number], { bytes: number }>;
-  private readonly deleteAllStmt: Database.Statement;
+  private readonly deleteUptoStmt: Database.Statement<[number]>;
   private readonly oldestStmt: Database.Statement<[], { created_at: number }>;
   private readonly byAgeStmt: Database.Statement<[], Pick<Row, 'seq' | 'kind' | 'bytes' | 'created_at'>>;
   private readonly byKindStmt: Database.Statement<[string], Pick<Row, 'seq' | 'bytes'>>;
@@ -32,16 +32,16 @@ export class SqliteOutbox implements Outbox {
   private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
   private readonly appendTx: (messages: readonly OutputMessage[]) => number;
   private readonly removeTx: (seqs: readonly number[]) => { count: number; bytes: number };
-  private readonly replaceTx: (records: readonly OutboxRecord[]) => void;
+  private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => void;
   private pending = 0;
   private totalBytes = 0;
 
   constructor(private readonly db: Database.Database) {
     this.insertStmt = db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)');
-    this.insertWithSeqStmt = db.prepare('INSERT INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
+    this.insertWithSeqStmt = db.prepare('INSERT OR REPLACE INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
     this.peekStmt = db.prepare('SELECT seq, kind, created_at, bytes, message FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes');
-    this.deleteAllStmt = db.prepare('DELETE FROM outbox');
+    this.deleteUptoStmt = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.oldestStmt = db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1');
     this.byAgeStmt = db.prepare('SELECT seq, kind, bytes, created_at FROM outbox ORDER BY seq');
     this.byKindStmt = db.prepare('SELECT seq, bytes FROM outbox WHERE kind = ? ORDER BY seq');
@@ -71,8 +71,8 @@ export class SqliteOutbox implements Outbox {
       }
       return { count, bytes };
     });
-    this.replaceTx = db.transaction((records: readonly OutboxRecord[]) => {
-      this.deleteAllStmt.run();
+    this.replaceTx = db.transaction((records: readonly OutboxRecord[], deleteUpToSeq: number) => {
+      this.deleteUptoStmt.run(deleteUpToSeq);
       for (const r of records) {
         const enc = encodeMessage(r.message);
         this.insertWithSeqStmt.run(r.seq, r.message.kind, r.createdAt, enc.bytes, enc.text);
@@ -149,9 +149,12 @@ export class SqliteOutbox implements Outbox {
     return this.peek(Number.MAX_SAFE_INTEGER);
   }
 
-  /** Replaces the whole table with `records`, keeping their seqs (moving memory back on recovery). */
-  replaceAll(records: readonly OutboxRecord[]): void {
-    this.replaceTx(records);
+  /**
+   * Deletes rows with seq <= `deleteUpToSeq`, then writes `records` with their seqs, in one
+   * transaction (moving memory back to disk on recovery).
+   */
+  replaceAll(records: readonly OutboxRecord[], deleteUpToSeq: number): void {
+    this.replaceTx(records, deleteUpToSeq);
     this.recount();
   }
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { outboxSuite } from './outbox.suite.js';
 import { MemoryOutbox } from '../../src/store/memoryOutbox.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import { openDatabase, openStore, type Store } from '../../src/store/store.js';
+import { SqliteOutbox } from '../../src/store/sqliteOutbox.js';
 import type { Outbox } from '../../src/contracts/store.js';
 
 outboxSuite('MemoryOutbox', () => new MemoryOutbox());
@@ -27,3 +28,22 @@ outboxSuite(
 );
 
 const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
+
+// The bare SqliteOutbox on a migrated database, without the store's degrade/budget wrapper.
+const raw = new Map<Outbox, { db: ReturnType<typeof openDatabase>; dir: string }>();
+outboxSuite(
+  'SqliteOutbox (bare)',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-outbox-raw-'));
+    const db = openDatabase(join(dir, 'eddy.db'));
+    const o = new SqliteOutbox(db);
+    raw.set(o, { db, dir });
+    return o;
+  },
+  (o) => {
+    const s = raw.get(o)!;
+    s.db.close();
+    rmSync(s.dir, { recursive: true, force: true });
+    raw.delete(o);
+  },
+);

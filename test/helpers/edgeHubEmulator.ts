@@ -128,6 +128,18 @@ function mergePatch(target: Record<string, unknown>, patch: Record<string, unkno
 
 const noop = (): void => undefined;
 
+/** MQTT topic-filter match (`+`, `#`); `$`-topics only match filters that name them (MQTT 3.1.1 section 4.7.2). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}
+
 /**
  * The emulator. One device, any number of modules (client id `<device>/<module>`).
  * Sessions (`clean: false`) live in the aedes instance: `dropConnections` and `outage`
@@ -154,6 +166,8 @@ export class EdgeHubEmulator extends EventEmitter {
   private readonly twins = new Map<string, Twin>();
   private readonly pendingMethods = new Map<string, (r: { status: number; payload: unknown }) => void>();
   private routes: Route[] = [];
+  /** Topic filters per client id, as the current broker instance knows them (its sessions). */
+  private subscriptions = new Map<string, Set<string>>();
   private readonly moduleKey: Buffer;
   private readonly rejectModules: Set<string>;
   private pubackDelay: { ms: number; remaining: number } = { ms: 0, remaining: 0 };
@@ -273,7 +287,8 @@ export class EdgeHubEmulator extends EventEmitter {
         clearTimeout(timer);
         resolve(r);
       });
-      this.toClient(moduleId, `$iothub/methods/POST/${name}/?$rid=${rid}`, payload === undefined ? '' : JSON.stringify(payload));
+      // Always a JSON body: IoT Hub sends `null` for no payload, and the SDK JSON.parses any Buffer, even an empty one.
+      this.toClient(moduleId, `$iothub/methods/POST/${name}/?$rid=${rid}`, JSON.stringify(payload ?? null));
     });
   }
 
@@ -317,12 +332,17 @@ export class EdgeHubEmulator extends EventEmitter {
   /** Replaces the broker by a fresh one (same port, twins kept): every session and subscription is forgotten. */
   async restartLosingSessions(): Promise<void> {
     const old = this.broker;
+    this.subscriptions = new Map();
     this.broker = await this.createBroker();
     this.dropConnections();
     await new Promise<void>((resolve) => old.close(() => resolve()));
   }
 
-  /** Withholds the PUBACK of the next `count` publishes from modules (default: all until `delayPubacks(0)`) by `ms`. */
+  /**
+   * Withholds the PUBACK of the next `count` publishes from modules (default: all until `delayPubacks(0)`) by `ms`.
+   * aedes handles one client's packets in order, so everything that client sends after a delayed
+   * publish (a resend, twin requests) also waits behind it, like a stalled edgeHub.
+   */
   delayPubacks(ms: number, count = Number.POSITIVE_INFINITY): void {
     this.pubackDelay = { ms, remaining: ms > 0 ? count : 0 };
   }
@@ -385,6 +405,10 @@ export class EdgeHubEmulator extends EventEmitter {
 
   private toClient(moduleId: string, topic: string, body: string): void {
     // Per-connection delivery at QoS 0, as edgeHub does for $iothub topics: there is no shared $iothub namespace.
+    // Like edgeHub, only to a client whose session subscribed the topic: after a broker restart that lost
+    // the session, the SDK's twin GETs go unanswered (notes finding 5), which is what tests must see.
+    const filters = this.subscriptions.get(`${this.deviceId}/${moduleId}`);
+    if (!filters || ![...filters].some((f) => topicMatches(f, topic))) return;
     this.client(moduleId)?.publish({ cmd: 'publish', topic, payload: Buffer.from(body), qos: 0, retain: false, dup: false }, noop);
   }
 
@@ -435,7 +459,17 @@ export class EdgeHubEmulator extends EventEmitter {
       this.emit('inputAck', ack);
     });
     broker.on('subscribe', (subs, client) => {
+      if (broker !== this.broker) return;
+      const set = this.subscriptions.get(client.id) ?? new Set<string>();
+      for (const sub of subs) set.add(sub.topic);
+      this.subscriptions.set(client.id, set);
       if (subs.some((s) => s.topic.includes('/inputs/') || s.topic.startsWith('$iothub/'))) this.emit('clientReady', this.moduleOf(client));
+    });
+    broker.on('unsubscribe', (topics, client) => {
+      for (const t of topics) this.subscriptions.get(client.id)?.delete(t);
+    });
+    broker.on('clientDisconnect', (client) => {
+      if (broker === this.broker && (client as unknown as { clean?: boolean }).clean) this.subscriptions.delete(client.id);
     });
     broker.on('clientReady', (client) => this.emit('clientReady', this.moduleOf(client)));
     return broker;
@@ -544,4 +578,25 @@ export class EdgeHubEmulator extends EventEmitter {
 /** Starts an emulator; see `EdgeHubEmulator`. */
 export function startEdgeHubEmulator(options: EdgeHubEmulatorOptions = {}): Promise<EdgeHubEmulator> {
   return EdgeHubEmulator.start(options);
+}
+
+const MODULE_ENV_KEYS = [
+  'IOTEDGE_WORKLOADURI', 'IOTEDGE_DEVICEID', 'IOTEDGE_MODULEID', 'IOTEDGE_MODULEGENERATIONID', 'IOTEDGE_IOTHUBHOSTNAME',
+  'IOTEDGE_GATEWAYHOSTNAME', 'IOTEDGE_AUTHSCHEME', 'EdgeHubConnectionString', 'IotHubConnectionString', 'EdgeModuleCACertificateFile',
+];
+
+/**
+ * Replaces every IoT Edge variable in `process.env` by `env` (the SDK reads process.env itself)
+ * and returns a function that restores the previous values.
+ */
+export function useModuleEnv(env: Record<string, string>): () => void {
+  const saved = Object.fromEntries(MODULE_ENV_KEYS.map((k) => [k, process.env[k]]));
+  for (const k of MODULE_ENV_KEYS) delete process.env[k];
+  Object.assign(process.env, env);
+  return () => {
+    for (const k of MODULE_ENV_KEYS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  };
 }

@@ -97,6 +97,13 @@ export function copiedPaths(stage: Stage): CopiedPath[] {
   return out;
 }
 
+/** The stage's last WORKDIR, resolved (Docker's default is `/`). */
+export function stageWorkdir(stage: Stage): string {
+  let workdir = '/';
+  for (const ins of stage.instructions) if (ins.keyword === 'WORKDIR') workdir = resolveIn(workdir, ins.args);
+  return workdir;
+}
+
 /** Absolute paths the COPYs of a stage create. */
 export function copiedTargets(stage: Stage): string[] {
   return copiedPaths(stage).map((c) => c.target);

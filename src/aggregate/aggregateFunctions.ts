@@ -1,0 +1,289 @@
+/**
+ * Incremental aggregate functions over one window (CONTRACT.md section 5). One `ArgState` is kept
+ * per distinct aggregate argument and feeds every aggregate over that argument (`avg(t)`, `max(t)`,
+ * `stdev(t)` share one block). All state is plain JSON (window.ts: checkpointed to SQLite): numbers
+ * are kept finite, and a running value that overflows the double range is replaced by `null`
+ * ("overflowed"), which its results then report as `null`. Results are numbers or null, never NaN.
+ *
+ * Definitions:
+ * - sum: Neumaier's compensated sum. avg: that sum / n. Both null when the sum leaves the double range.
+ * - var/stdev (sample, n-1; null for n < 2) and varp/stdevp (population, n): Welford's algorithm on
+ *   values scaled by a power of two (set by the first non-zero value, lowered when a far larger one
+ *   arrives), so that neither 1e-300 (squares underflow) nor 1e300 (squares overflow) loses the
+ *   standard deviation. A variance that
+ *   itself is outside the double range is null (e.g. varp of values spread by 1e200).
+ * - first/last: the value with the smallest/largest event time; on equal times first keeps the
+ *   earliest-arrived value, last takes the latest-arrived one.
+ * - median/percentile(x, p): mathjs' `quantileSeq(values, p/100)` (linear interpolation between
+ *   order statistics at rank p/100 * (n-1), "R-7" / Excel PERCENTILE.INC); median = percentile 50.
+ *   Exact while the window holds at most `maxValuesPerWindow` values (default 10,000). Beyond that the
+ *   values kept are a uniform reservoir sample (Vitter's algorithm R) of that size, driven by a PRNG
+ *   seeded from the first event's time, so a replay gives the same answer. The rank error of a sample
+ *   of m values is about sqrt(q(1-q)/m): +-0.5 percentile points (1 sigma) for the median at m=10,000.
+ * - distinct(x): exact count of distinct values (as `==` on numbers without tolerance, -0 == 0) while
+ *   at most `maxValuesPerWindow` distinct values were seen; beyond that a HyperLogLog estimate with
+ *   4,096 registers (standard error 1.04/sqrt(4096) = 1.6 %).
+ */
+
+/** The aggregate function names of a select. */
+export type AggregateKind =
+  | 'count' | 'sum' | 'avg' | 'min' | 'max' | 'stdev' | 'stdevp' | 'var' | 'varp'
+  | 'median' | 'percentile' | 'first' | 'last' | 'distinct';
+
+/** Default bound on values kept per window and argument for median/percentile/distinct. */
+export const DEFAULT_MAX_VALUES_PER_WINDOW = 10_000;
+
+/** HyperLogLog precision: 2^12 registers. */
+const HLL_BITS = 12;
+const HLL_M = 1 << HLL_BITS;
+
+/** What one argument block must track, decided at compile time from the aggregates using it. */
+export interface ArgNeeds {
+  sum: boolean;
+  variance: boolean;
+  min: boolean;
+  max: boolean;
+  first: boolean;
+  last: boolean;
+  values: boolean;
+  distinct: boolean;
+}
+
+/** Per-argument running state. Plain JSON; fields a select does not need stay at their initial value. */
+export interface ArgState {
+  /** Neumaier sum and compensation; null once the sum overflowed. */
+  s: number | null;
+  c: number;
+  /** Welford mean and M2 of the scaled values; null once they overflowed. `f` is the power-of-two scale (0 = not chosen yet). */
+  mean: number | null;
+  m2: number | null;
+  f: number;
+  lo: number | null;
+  hi: number | null;
+  ft: number | null;
+  fv: number | null;
+  lt: number | null;
+  lv: number | null;
+  /** Values (or a reservoir sample of them) for median/percentile. */
+  vals: number[] | null;
+  /** mulberry32 state for the reservoir (uint32). */
+  rng: number;
+  /** Exact distinct set (keys are `String(value)`), then `null` once it grew past the bound. */
+  set: Record<string, 1> | null;
+  nd: number;
+  /** HyperLogLog registers once the exact set was given up. */
+  hll: number[] | null;
+}
+
+/** A fresh argument block. */
+export function createArgState(needs: ArgNeeds): ArgState {
+  return {
+    s: 0, c: 0, mean: 0, m2: 0, f: 0, lo: null, hi: null, ft: null, fv: null, lt: null, lv: null,
+    vals: needs.values ? [] : null, rng: 0, set: needs.distinct ? {} : null, nd: 0, hll: null,
+  };
+}
+
+/** Scaled values beyond 2^400 trigger a rescale: their squares, summed, stay far below 2^1024. */
+const RESCALE_ABOVE = Math.pow(2, 400);
+
+/** A power of two that brings |x| (non-zero) near 1; within 2^±1000 so that it is a finite double. */
+function scaleFor(x: number): number {
+  let k = -Math.floor(Math.log2(x >= 0 ? x : -x));
+  if (k > 1000) k = 1000;
+  else if (k < -1000) k = -1000;
+  return Math.pow(2, k);
+}
+
+/** mulberry32 step on a JSON-safe uint32 state; returns [0, 1). */
+function nextRandom(st: ArgState): number {
+  const a = (st.rng + 0x6d2b79f5) | 0;
+  st.rng = a >>> 0;
+  let t = Math.imul(a ^ (a >>> 15), 1 | a);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+const scratch = new Float64Array(1);
+const scratchWords = new Uint32Array(scratch.buffer);
+
+function fmix32(h0: number): number {
+  let h = h0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** 32-bit hash of a double's bits (-0 is hashed as 0, to agree with the exact set). */
+export function hashNumber(x: number): number {
+  scratch[0] = x === 0 ? 0 : x;
+  return fmix32((scratchWords[0]! ^ Math.imul(fmix32(scratchWords[1]! ^ 0x9e3779b9), 0x27d4eb2f)) >>> 0);
+}
+
+function hllAdd(regs: number[], x: number): void {
+  const h = hashNumber(x);
+  const j = h >>> (32 - HLL_BITS);
+  const w = (h << HLL_BITS) >>> 0;
+  // Rank of the first 1 bit in the remaining 20 bits (21 when they are all zero).
+  const rank = w === 0 ? 32 - HLL_BITS + 1 : Math.clz32(w) + 1;
+  if (rank > regs[j]!) regs[j] = rank;
+}
+
+/** HyperLogLog estimate (Flajolet et al. 2007) with the linear-counting correction for small counts. */
+export function hllEstimate(regs: readonly number[]): number {
+  let sum = 0;
+  let zeros = 0;
+  for (let j = 0; j < HLL_M; j++) {
+    const r = regs[j]!;
+    sum += Math.pow(2, -r);
+    if (r === 0) zeros++;
+  }
+  const alpha = 0.7213 / (1 + 1.079 / HLL_M);
+  const e = (alpha * HLL_M * HLL_M) / sum;
+  if (e <= 2.5 * HLL_M && zeros > 0) return Math.round(HLL_M * Math.log(HLL_M / zeros));
+  return Math.round(e);
+}
+
+/**
+ * Adds one value. `n` is the window's event count including this event. `cap` bounds kept values.
+ * Never throws for finite `x` (the select rejects non-finite arguments before they get here).
+ */
+export function addToArg(st: ArgState, needs: ArgNeeds, x: number, time: number, n: number, cap: number): void {
+  if (needs.sum && st.s !== null) {
+    const s = st.s;
+    const t = s + x;
+    if (t - t !== 0) {
+      st.s = null; // left the double range: the sum is no longer representable
+    } else {
+      st.c += (s >= 0 ? s : -s) >= (x >= 0 ? x : -x) ? s - t + x : x - t + s;
+      st.s = t;
+    }
+  }
+  if (needs.variance && st.m2 !== null && st.mean !== null) {
+    let xs = x * st.f;
+    if (x !== 0 && (st.f === 0 || xs > RESCALE_ABOVE || xs < -RESCALE_ABOVE)) {
+      // Scale so that this value is near 1. Powers of two keep every product exact wherever nothing
+      // under- or overflows. The first time, earlier values were all 0 (mean and M2 are 0); later,
+      // a much larger value arrived and mean/M2 shrink with it, so squares of scaled values stay
+      // far from overflow. What underflows then is negligible next to the new value's spread.
+      const f = scaleFor(x);
+      if (st.f !== 0) {
+        const ratio = f / st.f;
+        st.mean *= ratio;
+        st.m2 = st.m2 * ratio * ratio;
+      }
+      st.f = f;
+      xs = x * f;
+    }
+    const delta = xs - st.mean;
+    const mean = st.mean + delta / n;
+    const m2 = st.m2 + delta * (xs - mean);
+    if (m2 - m2 !== 0 || mean - mean !== 0) {
+      st.mean = null;
+      st.m2 = null;
+    } else {
+      st.mean = mean;
+      st.m2 = m2;
+    }
+  }
+  if (needs.min && (st.lo === null || x < st.lo)) st.lo = x;
+  if (needs.max && (st.hi === null || x > st.hi)) st.hi = x;
+  if (needs.first && (st.ft === null || time < st.ft)) {
+    st.ft = time;
+    st.fv = x;
+  }
+  if (needs.last && (st.lt === null || time >= st.lt)) {
+    st.lt = time;
+    st.lv = x;
+  }
+  if (needs.values) {
+    const vals = st.vals!;
+    if (n === 1) st.rng = hashNumber(time) >>> 0;
+    if (vals.length < cap) {
+      vals.push(x);
+    } else {
+      // Algorithm R: the n-th value replaces a random slot with probability cap/n.
+      const j = Math.floor(nextRandom(st) * n);
+      if (j < cap) vals[j] = x;
+    }
+  }
+  if (needs.distinct) {
+    const set = st.set;
+    if (set !== null) {
+      const key = String(x);
+      if (!Object.prototype.hasOwnProperty.call(set, key)) {
+        set[key] = 1;
+        st.nd++;
+        if (st.nd > cap) {
+          const regs = new Array<number>(HLL_M).fill(0);
+          for (const k of Object.keys(set)) hllAdd(regs, Number(k));
+          st.hll = regs;
+          st.set = null;
+        }
+      }
+    } else {
+      hllAdd(st.hll!, x);
+    }
+  }
+}
+
+/** Linear interpolation between order statistics, written as mathjs' `quantileSeq` computes it. */
+export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
+  const len = sorted.length;
+  const index = q * (len - 1);
+  const frac = index % 1;
+  if (frac === 0) return sorted[index]!;
+  const i = Math.floor(index);
+  const left = sorted[i]!;
+  const right = sorted[i + 1]!;
+  return left * (1 - frac) + right * frac;
+}
+
+function finiteOrNull(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
+/** The result of one aggregate over an argument block. `n` is the window's event count. */
+export function aggregateResult(kind: AggregateKind, st: ArgState | undefined, n: number, p: number): number | null {
+  if (kind === 'count') return n;
+  if (n === 0 || st === undefined) return kind === 'distinct' ? 0 : null;
+  switch (kind) {
+    case 'sum':
+      return st.s === null ? null : finiteOrNull(st.s + st.c);
+    case 'avg':
+      return st.s === null ? null : finiteOrNull((st.s + st.c) / n);
+    case 'min':
+      return st.lo;
+    case 'max':
+      return st.hi;
+    case 'first':
+      return st.fv;
+    case 'last':
+      return st.lv;
+    case 'var':
+    case 'varp':
+    case 'stdev':
+    case 'stdevp': {
+      const sample = kind === 'var' || kind === 'stdev';
+      if (sample && n < 2) return null;
+      if (st.m2 === null) return null;
+      const m2 = st.m2 > 0 ? st.m2 : 0;
+      const vs = m2 / (sample ? n - 1 : n);
+      if (st.f === 0) return 0;
+      // Undo the scale: stdev = sqrt(vs) / f, var = vs / f^2 (divide twice so f^2 never overflows).
+      const r = kind === 'stdev' || kind === 'stdevp' ? Math.sqrt(vs) / st.f : vs / st.f / st.f;
+      return finiteOrNull(r);
+    }
+    case 'median':
+    case 'percentile': {
+      const vals = st.vals!;
+      if (vals.length === 0) return null;
+      const sorted = Float64Array.from(vals).sort();
+      return finiteOrNull(quantileSorted(sorted, (kind === 'median' ? 50 : p) / 100));
+    }
+    case 'distinct':
+      return st.set !== null ? st.nd : hllEstimate(st.hll!);
+  }
+}

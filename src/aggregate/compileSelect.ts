@@ -1,0 +1,266 @@
+/**
+ * Compiles a rule's `select` and `having` (CONTRACT.md section 5). A select expression is an
+ * aggregate call, or arithmetic over aggregate calls and constants (`max(t) - min(t)`,
+ * `avg(t) * 1.8 + 32`). At the top level of a select the aggregate names win (`min(t)` is the
+ * aggregate); inside an aggregate argument, `where` and `having`, `min`/`max` are math functions.
+ *
+ * Per event the engine calls `evaluateArgs` (distinct argument expressions, deduplicated by their
+ * canonical mathjs text) and hands the number tuple to the window operator, which calls the
+ * aggregator's `add`. Argument values must be finite numbers (booleans count as 1/0, as in mathjs);
+ * anything else fails the event for this rule with an `EvalFailure`.
+ *
+ * A select value is `null` when one of its aggregates is null (empty, n < 2 for the sample
+ * variance, overflow) or when its arithmetic gives NaN or +-Infinity (e.g. `max(t) / min(t)` with
+ * min 0): summaries are JSON, which has neither.
+ */
+import type { EvalContext } from '../contracts/event.js';
+import type { WindowAggregator } from '../contracts/window.js';
+import {
+  addToArg, aggregateResult, createArgState, DEFAULT_MAX_VALUES_PER_WINDOW,
+  type AggregateKind, type ArgNeeds, type ArgState,
+} from './aggregateFunctions.js';
+import {
+  AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
+  type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
+} from './compileExpression.js';
+
+/** A compiled select: argument evaluation per event plus the window aggregator. */
+export interface CompiledSelect {
+  readonly names: readonly string[];
+  /** Distinct argument expressions; the engine evaluates them per event into a number tuple (item). */
+  readonly args: readonly CompiledExpression[];
+  /** Fills `out` with the arguments for one event; throws EvalFailure (missing-field / not-a-number). */
+  evaluateArgs(ctx: EvalContext, out: number[]): void;
+  readonly aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
+  /** True when median/percentile/distinct keep values. */
+  readonly keepsValues: boolean;
+}
+
+/** Window state of a select: the event count and one block per distinct argument. Plain JSON. */
+export interface SelectState {
+  n: number;
+  a: ArgState[];
+}
+
+interface Slot {
+  readonly kind: AggregateKind;
+  /** Index into args, or -1 for `count()`. */
+  readonly arg: number;
+  readonly p: number;
+}
+
+interface AggCtx {
+  readonly r: (number | null)[];
+}
+
+const ARITY: Readonly<Record<AggregateKind, readonly [number, number]>> = {
+  count: [0, 1], sum: [1, 1], avg: [1, 1], min: [1, 1], max: [1, 1], stdev: [1, 1], stdevp: [1, 1],
+  var: [1, 1], varp: [1, 1], median: [1, 1], percentile: [2, 2], first: [1, 1], last: [1, 1], distinct: [1, 1],
+};
+
+const NEEDS: Readonly<Record<AggregateKind, keyof ArgNeeds | null>> = {
+  count: null, sum: 'sum', avg: 'sum', min: 'min', max: 'max', stdev: 'variance', stdevp: 'variance',
+  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', first: 'first', last: 'last', distinct: 'distinct',
+};
+
+function noNeeds(): ArgNeeds {
+  return { sum: false, variance: false, min: false, max: false, first: false, last: false, values: false, distinct: false };
+}
+
+/** Compiles `select`; errors are reported per select name. Never throws. */
+export function compileSelect(
+  select: Record<string, string>,
+  options: { maxValuesPerWindow?: number } = {},
+): { ok: true; value: CompiledSelect } | { ok: false; errors: Record<string, string> } {
+  const cap = options.maxValuesPerWindow ?? DEFAULT_MAX_VALUES_PER_WINDOW;
+  const errors: Record<string, string> = {};
+  if (!Number.isInteger(cap) || cap < 1) errors['maxValuesPerWindow'] = 'maxValuesPerWindow must be a positive integer';
+  const names = Object.keys(select);
+  if (names.length === 0) errors['select'] = 'select must name at least one aggregate';
+
+  const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
+  const slots: Slot[] = [];
+  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[] }[] = [];
+
+  for (const name of names) {
+    if (name === '__proto__') {
+      errors[name] = 'select name "__proto__" is not allowed';
+      continue;
+    }
+    const source = select[name];
+    const r = catchCompile(() => compileOuter(source as string, args, slots));
+    if (r.ok) outers.push({ name, ...r.value });
+    else errors[name] = r.error;
+  }
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+
+  const nArgs = args.length;
+  const needs: ArgNeeds[] = args.map(() => noNeeds());
+  for (const s of slots) {
+    const need = NEEDS[s.kind];
+    if (need && s.arg >= 0) needs[s.arg]![need] = true;
+  }
+  const keepsValues = needs.some((n) => n.values || n.distinct);
+  const argNums = args.map((a) => a.num);
+
+  const aggregator: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
+    init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
+    add: (state, item, time) => {
+      const n = ++state.n;
+      // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
+      for (let i = 0; i < nArgs; i++) addToArg(state.a[i]!, needs[i]!, item[i]! + 0, time, n, cap);
+    },
+    result: (state) => {
+      const r = slots.map((s) => aggregateResult(s.kind, s.arg >= 0 ? state.a[s.arg] : undefined, state.n, s.p));
+      const ctx: AggCtx = { r };
+      const out: Record<string, number | null> = {};
+      for (const o of outers) {
+        let v: number | null = null;
+        if (o.uses.every((i) => r[i] !== null)) {
+          const x = o.fn(ctx);
+          const num = typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'number' ? x : NaN;
+          v = Number.isFinite(num) ? num : null;
+        }
+        out[o.name] = v;
+      }
+      return out;
+    },
+  };
+
+  const value: CompiledSelect = {
+    names: Object.freeze([...names]),
+    args: Object.freeze(args.map((a) => a.expr)),
+    evaluateArgs: (ctx, out) => {
+      for (let i = 0; i < nArgs; i++) out[i] = argNums[i]!(ctx);
+    },
+    aggregator: aggregator as WindowAggregator<readonly number[], unknown, Record<string, number | null>>,
+    keepsValues,
+  };
+  return { ok: true, value };
+}
+
+/**
+ * Compiles one select expression: aggregate calls become slots (deduplicated), their arguments
+ * become args (deduplicated by canonical text), the rest is arithmetic over slot results.
+ */
+function compileOuter(
+  source: string,
+  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  slots: Slot[],
+): { fn: (c: AggCtx) => unknown; uses: number[] } {
+  if (typeof source !== 'string') throw new CompileError('select expression must be a string');
+  const root = parseLimited(source);
+  const uses = new Set<number>();
+  const env: BuildEnv<AggCtx> = {
+    allowPaths: false,
+    noPathMessage: 'event fields may only appear inside an aggregate call such as avg(...)',
+    paths: new Set(),
+    leaf: (node) => {
+      if (node.type !== 'FunctionNode') return undefined;
+      const fnNode = node.fn as MNode;
+      if (fnNode.type !== 'SymbolNode' || !AGGREGATE_NAMES.has(fnNode.name!)) return undefined;
+      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots);
+      uses.add(slot);
+      return { fn: (c: AggCtx) => c.r[slot], kind: 'any' } satisfies Built<AggCtx>;
+    },
+  };
+  const built = buildNode(root, env);
+  if (uses.size === 0) throw new CompileError(`select expression must use an aggregate such as avg(x) or count() (in "${source.slice(0, 60)}")`);
+  if (built.kind === 'str') throw new CompileError('select expression cannot be a string');
+  return { fn: built.fn, uses: [...uses] };
+}
+
+function compileAggregateCall(
+  node: MNode,
+  kind: AggregateKind,
+  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  slots: Slot[],
+): number {
+  const callArgs = node.args ?? [];
+  const [lo, hi] = ARITY[kind];
+  if (callArgs.length < lo || callArgs.length > hi) {
+    const want = lo === hi ? `${lo}` : `${lo} or ${hi}`;
+    throw new CompileError(`aggregate "${kind}" takes ${want} argument${lo === 1 && hi === 1 ? '' : 's'}, got ${callArgs.length} (in "${node.toString()}")`);
+  }
+  let arg = -1;
+  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args);
+  let p = 0;
+  if (kind === 'percentile') {
+    const env: BuildEnv<EvalContext> = { allowPaths: false, noPathMessage: 'the percentile must be a constant', paths: new Set(), aggregateNames: AGGREGATE_NAMES };
+    const pb = buildNode(callArgs[1]!, env);
+    const v = pb.constant?.value;
+    if (typeof v !== 'number' || !(v >= 0 && v <= 100)) throw new CompileError(`percentile must be a constant from 0 to 100 (in "${node.toString()}")`);
+    p = v;
+  }
+  const found = slots.findIndex((s) => s.kind === kind && s.arg === arg && s.p === p);
+  if (found >= 0) return found;
+  slots.push({ kind, arg, p });
+  return slots.length - 1;
+}
+
+function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[]): number {
+  const key = node.toString();
+  const existing = args.findIndex((a) => a.key === key);
+  if (existing >= 0) return existing;
+  const env: BuildEnv<EvalContext> = { allowPaths: true, paths: new Set(), aggregateNames: AGGREGATE_NAMES };
+  const built = buildNode(node, env);
+  if (built.kind === 'str') throw new CompileError(`aggregate argument cannot be a string (in "${key}")`);
+  const f = built.fn;
+  const label = built.path ?? key;
+  const nan = new EvalFailure('not-a-number', `${label} is not a number`);
+  const inf = new EvalFailure('not-a-number', `${label} is not finite`);
+  // Finite numbers only: window state must stay plain JSON (no NaN/Infinity), and sums must not be poisoned.
+  const num = built.kind === 'bool'
+    ? (c: EvalContext) => (f(c) ? 1 : 0)
+    : (c: EvalContext) => {
+        const v = f(c);
+        if (typeof v === 'number') {
+          if (v - v === 0) return v;
+          throw inf;
+        }
+        if (typeof v === 'boolean') return v ? 1 : 0;
+        throw nan;
+      };
+  const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });
+  args.push({ key, expr, num });
+  return args.length - 1;
+}
+
+/**
+ * Compiles `having` over the select names (a name not in the select is a compile error). A having
+ * that meets a null value (`avg > 30` with no avg) or a non-number is false: the window is not emitted.
+ */
+export function compileHaving(source: string, names: readonly string[]): CompileResult<(values: Record<string, number | null>) => boolean> {
+  return catchCompile(() => {
+    const root = parseLimited(source);
+    const known = new Set(names);
+    const env: BuildEnv<Record<string, number | null>> = {
+      allowPaths: false,
+      paths: new Set(),
+      aggregateNames: AGGREGATE_NAMES,
+      leaf: (node) => {
+        if (node.type === 'SymbolNode' && known.has(node.name!)) {
+          const name = node.name!;
+          return { fn: (v: Record<string, number | null>) => (Object.prototype.hasOwnProperty.call(v, name) ? v[name] : null), kind: 'any' };
+        }
+        if (node.type === 'SymbolNode' || node.type === 'AccessorNode') {
+          if (node.type === 'SymbolNode' && /^(pi|PI|e|E|tau|phi|LN2|LN10|LOG2E|LOG10E|SQRT1_2|SQRT2)$/.test(node.name!)) return undefined;
+          throw new CompileError(`having can only use select names (${names.join(', ')}); unknown "${node.toString()}"`);
+        }
+        return undefined;
+      },
+    };
+    const built = buildNode(root, env);
+    const f = built.fn;
+    const fail = new EvalFailure('not-a-number', 'having result is not a number or boolean');
+    return (values: Record<string, number | null>) => {
+      // Once per emitted window, not per event: a try/catch here costs nothing that matters.
+      try {
+        return conditionTruth(f(values), fail);
+      } catch (e) {
+        if (e instanceof EvalFailure) return false;
+        throw e;
+      }
+    };
+  });
+}

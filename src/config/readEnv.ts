@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** The module's environment (CONTRACT.md section 2), parsed once in main.ts. */
+export interface EddyEnv {
+  readonly mode: 'edge' | 'local';
+  readonly dataDir: string;
+  readonly logLevel: string;
+  /** 0 = metrics server off. */
+  readonly metricsPort: number;
+  readonly storeMaxMB: number;
+  readonly rulesFile: string;
+  /** Problems found in the environment: reported in the twin and the log, defaults used instead. */
+  readonly errors: readonly string[];
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The rules shipped in the package (and the image): rules/default.json next to dist/ or src/. */
+export const DEFAULT_RULES_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../rules/default.json');
+
+/** Reads the environment; a bad value falls back to its default and is listed in `errors`, never fatal. */
+export function readEnv(env: NodeJS.ProcessEnv): EddyEnv {
+  const errors: string[] = [];
+  const mode = env.IOTEDGE_WORKLOADURI || env.EdgeHubConnectionString ? 'edge' : 'local';
+  let logLevel = (env.EDDY_LOG_LEVEL ?? 'info').toLowerCase();
+  if (!LEVELS.includes(logLevel)) {
+    errors.push(`EDDY_LOG_LEVEL "${env.EDDY_LOG_LEVEL}" is not one of ${LEVELS.join(', ')}; using info`);
+    logLevel = 'info';
+  }
+  let metricsPort = 9600;
+  if (env.EDDY_METRICS_PORT !== undefined && env.EDDY_METRICS_PORT !== '') {
+    const p = Number(env.EDDY_METRICS_PORT);
+    if (Number.isInteger(p) && p >= 0 && p <= 65535) metricsPort = p;
+    else errors.push(`EDDY_METRICS_PORT "${env.EDDY_METRICS_PORT}" is not a port number (0 turns metrics off); using 9600`);
+  }
+  let storeMaxMB = 256;
+  if (env.EDDY_STORE_MAX_MB !== undefined && env.EDDY_STORE_MAX_MB !== '') {
+    const m = Number(env.EDDY_STORE_MAX_MB);
+    if (Number.isFinite(m) && m > 0) storeMaxMB = m;
+    else errors.push(`EDDY_STORE_MAX_MB "${env.EDDY_STORE_MAX_MB}" is not a positive number; using 256`);
+  }
+  return {
+    mode,
+    dataDir: env.EDDY_DATA_DIR || (mode === 'edge' ? '/app/data' : './data'),
+    logLevel,
+    metricsPort,
+    storeMaxMB,
+    rulesFile: env.EDDY_RULES_FILE || DEFAULT_RULES_FILE,
+    errors,
+  };
+}

@@ -1,0 +1,564 @@
+/**
+ * eddy's only door to edgeHub: a wrapper around azure-iot-device's ModuleClient over MQTT
+ * that fixes the SDK behaviours recorded in /work/shared/research/iotedge-sdk-notes.md
+ * (finding numbers below refer to its section 0). CONTRACT.md sections 1, 4, 6, 7, 8.
+ */
+import { readFile } from 'node:fs/promises';
+import common from 'azure-iot-common';
+import device from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import type { OutputMessage, Sink } from '../../contracts/output.js';
+
+type ModuleClient = InstanceType<typeof device.ModuleClient>;
+type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
+
+/**
+ * Marketplace product info (notes section 7): `PublisherId.OfferId.SkuId`. A placeholder until
+ * the offer exists; replace the three parts with the Partner Center ids before certification.
+ */
+export const PRODUCT_INFO = 'PublisherId.OfferId.SkuId';
+
+/** pino-compatible subset. */
+export type EdgeHubLogFn = (objOrMsg: unknown, msg?: string) => void;
+export interface EdgeHubLogger {
+  info: EdgeHubLogFn;
+  warn: EdgeHubLogFn;
+  error: EdgeHubLogFn;
+  debug: EdgeHubLogFn;
+}
+
+/** Timer source, injectable so backoff can be driven by fake timers. */
+export interface EdgeHubTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface EdgeHubOptions {
+  /** Defaults to PRODUCT_INFO. */
+  productInfo?: string;
+  log: EdgeHubLogger;
+  timers?: EdgeHubTimers;
+  /** [0,1) source for backoff jitter. */
+  random?: () => number;
+  /** Twin GET / reported PATCH timeout; the SDK has none (notes finding 9). Default 10 s. */
+  twinTimeoutMs?: number;
+  /** Bound on `close()`. Default 5 s. */
+  closeTimeoutMs?: number;
+  /** Connection retry backoff (first connection and reconnects). Default 1 s doubling to 30 s, jittered. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** What eddy needs of an input message. */
+export interface InputMeta {
+  /** edgeHub's `$.cdid`: the sending device. */
+  deviceId?: string;
+  /** edgeHub's `$.cmid`: the sending module. */
+  moduleId?: string;
+  messageId?: string;
+  /** User properties (without `$.cdid`/`$.cmid`). */
+  properties: Record<string, string>;
+}
+
+/** Called synchronously for each input; the PUBACK goes out after it returns (CONTRACT section 8). */
+export type InputHandler = (input: string, body: Buffer, meta: InputMeta) => void;
+export type DesiredHandler = (patch: Record<string, unknown>, version: number) => void;
+export type MethodHandler = (payload: unknown) => Promise<{ status: number; payload: unknown }>;
+
+export interface TwinDocument {
+  desired: Record<string, unknown>;
+  reported: Record<string, unknown>;
+}
+
+/** Error names after which edgeHub is considered unreachable (azure-iot-common errors). */
+const UNREACHABLE_ERRORS = new Set(['NotConnectedError', 'TimeoutError', 'UnauthorizedError', 'ServiceUnavailableError', 'EdgeHubTimeoutError']);
+
+const defaultTimers: EdgeHubTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+class EdgeHubTimeoutError extends Error {
+  override name = 'EdgeHubTimeoutError';
+}
+
+/** Never let a SAS token, key or connection string reach a log line. */
+function describe(err: unknown): { name: string; message: string } {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const message = e.message
+    .replace(/SharedAccessSignature\s+\S+/g, 'SharedAccessSignature <redacted>')
+    .replace(/(SharedAccessKey|sig)=[^;&\s]+/g, '$1=<redacted>');
+  return { name: e.name, message };
+}
+
+/**
+ * A module's connection to edgeHub. Implements `Sink`.
+ *
+ * Retry policy: the client runs with the SDK's `NoRetry` (notes section 4), on purpose:
+ * - the outbox owns retries and order (CONTRACT section 8): a send fails fast (`NotConnectedError`
+ *   in milliseconds when the link is down, `TimeoutError` after the SDK's 30-40 s PUBACK check)
+ *   and the forwarder backs off and resends the same record, so a duplicate always carries the
+ *   same messageId; the SDK never re-publishes behind the forwarder's back;
+ * - with the default policy each pending send retries on its own for up to 240 s and they resolve
+ *   out of order after an outage (notes finding 3), and `disconnect` is not emitted (finding 4);
+ *   with NoRetry `disconnect` fires at once, so `reachable` is accurate;
+ * - this class reconnects itself on `disconnect` with capped, jittered backoff, so inputs, methods
+ *   and desired patches come back without any send (the SDK would not reconnect with no call).
+ */
+export class EdgeHubConnection implements Sink {
+  private readonly log: EdgeHubLogger;
+  private readonly timers: EdgeHubTimers;
+  private readonly random: () => number;
+  private readonly productInfo: string;
+  private readonly twinTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly backoff: { initialMs: number; maxMs: number };
+
+  private client: ModuleClient | undefined;
+  private twin: SdkTwin | undefined;
+  private twinPromise: Promise<SdkTwin> | undefined;
+  private recreating: Promise<void> | undefined;
+  private reconnecting = false;
+  private opened = false;
+  private closed = false;
+  private connectedOnce = false;
+  private suppressReconnectEvent = false;
+  private _reachable = false;
+  private readonly pendingSleeps = new Set<{ handle: unknown; resolve: () => void }>();
+
+  private inputHandler: InputHandler | undefined;
+  private readonly desiredHandlers: DesiredHandler[] = [];
+  private readonly reconnectHandlers: Array<() => void> = [];
+  private readonly methodHandlers = new Map<string, MethodHandler>();
+
+  private constructor(client: ModuleClient, opts: EdgeHubOptions) {
+    this.client = client;
+    this.log = opts.log;
+    this.timers = opts.timers ?? defaultTimers;
+    this.random = opts.random ?? Math.random;
+    this.productInfo = opts.productInfo ?? PRODUCT_INFO;
+    this.twinTimeoutMs = opts.twinTimeoutMs ?? 10_000;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 5_000;
+    this.backoff = opts.backoff ?? { initialMs: 1_000, maxMs: 30_000 };
+  }
+
+  /**
+   * Builds the client with `ModuleClient.fromEnvironment(Mqtt)` (workload API or
+   * `EdgeHubConnectionString`). Rejects only for configuration errors (missing variables,
+   * unreadable CA file, no SharedAccessKey); a workload API that does not answer yet is retried.
+   */
+  static async fromEnvironment(opts: EdgeHubOptions): Promise<EdgeHubConnection> {
+    const conn = new EdgeHubConnection(undefined as unknown as ModuleClient, opts);
+    conn.client = await conn.createClient();
+    return conn;
+  }
+
+  /** True while edgeHub is believed reachable: set by connects and successful sends, cleared by disconnects and failed sends. */
+  get reachable(): boolean {
+    return this._reachable;
+  }
+
+  /** Registers THE input handler (synchronous; see InputHandler). Register before `open()`. */
+  onInput(handler: InputHandler): void {
+    this.inputHandler = handler;
+  }
+
+  /** Desired-property patches as they arrive (`$version` removed from the patch, passed as `version`). Not called for twin GETs. */
+  onDesired(handler: DesiredHandler): void {
+    this.desiredHandlers.push(handler);
+  }
+
+  /** A direct method. A handler that rejects answers 500. */
+  onMethod(name: string, handler: MethodHandler): void {
+    this.methodHandlers.set(name, handler);
+    if (this.opened && this.client) this.attachMethod(this.client, name);
+  }
+
+  /** Called on every connect after the first: the twin may have changed meanwhile (CONTRACT section 6). */
+  onReconnect(handler: () => void): void {
+    this.reconnectHandlers.push(handler);
+  }
+
+  /**
+   * Connects, retrying until edgeHub answers (the SDK never retries a failed first connection:
+   * notes finding 1), then enables inputs, methods and desired-property updates.
+   */
+  async open(): Promise<void> {
+    if (this.closed) throw new Error('EdgeHubConnection is closed');
+    if (this.opened) return;
+    const client = await this.current();
+    await this.bringUp(client, 'first connection to edgeHub');
+    this.opened = true;
+  }
+
+  /** The whole twin, within `twinTimeoutMs`; after a timeout the client is re-created (so twin topics are re-subscribed: notes finding 5) and the read retried. */
+  async getTwin(): Promise<TwinDocument> {
+    return this.twinOperation('twin GET', async (twin) => {
+      await twin.get();
+      const { update: _update, ...reported } = twin.properties.reported as Record<string, unknown>;
+      return { desired: structuredClone(twin.properties.desired) as Record<string, unknown>, reported: structuredClone(reported) };
+    });
+  }
+
+  /** Sends a reported-properties patch, within `twinTimeoutMs` (same recovery as `getTwin`). */
+  async reportProperties(patch: Record<string, unknown>): Promise<void> {
+    await this.twinOperation('reported patch', (twin) =>
+      new Promise<void>((resolve, reject) => twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve()))),
+    );
+  }
+
+  /**
+   * Sends one output message; resolves on edgeHub's PUBACK. Fails fast when edgeHub is unreachable
+   * (see the class comment): the caller resends the same message, with the same messageId.
+   */
+  async send(message: OutputMessage): Promise<void> {
+    const client = this.client;
+    if (!client || this.recreating || this.closed) {
+      this._reachable = false;
+      throw Object.assign(new Error('edgeHub client not ready'), { name: 'NotConnectedError' });
+    }
+    const msg = new device.Message(JSON.stringify(message.body));
+    msg.messageId = message.id;
+    msg.contentType = 'application/json';
+    msg.contentEncoding = 'utf-8';
+    msg.properties.add('eddy-kind', message.kind);
+    msg.properties.add('eddy-rule', message.rule);
+    try {
+      await client.sendOutputEvent(message.output, msg);
+      this._reachable = true;
+    } catch (err) {
+      if (UNREACHABLE_ERRORS.has(describe(err).name)) this._reachable = false;
+      throw err;
+    }
+  }
+
+  /** Closes the client within `closeTimeoutMs`; pending backoff waits end at once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this._reachable = false;
+    for (const s of this.pendingSleeps) {
+      this.timers.clearTimeout(s.handle);
+      s.resolve();
+    }
+    this.pendingSleeps.clear();
+    const client = this.client;
+    this.client = undefined;
+    if (client) await this.closeClient(client);
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private async createClient(): Promise<ModuleClient> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const client = await device.ModuleClient.fromEnvironment(deviceMqtt.Mqtt);
+        // Same call as the CA: a setOptions without `ca` replaces the transport options and
+        // the next connect fails TLS (notes finding 2). productInfo must precede the first connect.
+        const ca = await this.trustBundle();
+        await client.setOptions(ca === undefined ? { productInfo: this.productInfo } : { productInfo: this.productInfo, ca });
+        client.setRetryPolicy(new common.NoRetry());
+        return client;
+      } catch (err) {
+        const { name, message } = describe(err);
+        // ReferenceError: missing variable; NotImplementedError/ArgumentError: bad connection string; ENOENT: CA file.
+        const configError =
+          name === 'ReferenceError' || name === 'NotImplementedError' || name === 'ArgumentError' || name === 'FormatError' ||
+          (err as NodeJS.ErrnoException).syscall === 'open';
+        if (configError || this.closed) throw err;
+        const delay = this.delayFor(attempt);
+        this.log.warn({ attempt: attempt + 1, retryInMs: delay, err: { name, message } }, 'IoT Edge workload API unavailable; retrying');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** The CA edgeHub's server certificate chains to, from wherever `fromEnvironment` took it. */
+  private async trustBundle(): Promise<string | undefined> {
+    if (process.env.EdgeHubConnectionString || process.env.IotHubConnectionString) {
+      const file = process.env.EdgeModuleCACertificateFile;
+      return file ? await readFile(file, 'utf8') : undefined;
+    }
+    // fromEnvironment keeps its provider private; a second one reads the same workload endpoint.
+    const provider = new device.IotEdgeAuthenticationProvider({
+      workloadUri: process.env.IOTEDGE_WORKLOADURI!,
+      deviceId: process.env.IOTEDGE_DEVICEID!,
+      moduleId: process.env.IOTEDGE_MODULEID!,
+      iothubHostName: process.env.IOTEDGE_IOTHUBHOSTNAME!,
+      authScheme: process.env.IOTEDGE_AUTHSCHEME!,
+      gatewayHostName: process.env.IOTEDGE_GATEWAYHOSTNAME,
+      generationId: process.env.IOTEDGE_MODULEGENERATIONID!,
+    });
+    try {
+      return await new Promise<string>((resolve, reject) => provider.getTrustBundle((err, ca) => (err ? reject(err) : resolve(ca!))));
+    } finally {
+      provider.stop();
+    }
+  }
+
+  private async current(): Promise<ModuleClient> {
+    while (this.recreating) await this.recreating;
+    if (!this.client) throw new Error('EdgeHubConnection is closed');
+    return this.client;
+  }
+
+  private delayFor(attempt: number): number {
+    // Full doubling with jitter in [50 %, 100 %] so many modules restarting together spread out.
+    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(attempt, 30));
+    return Math.round(base * (0.5 + this.random() / 2));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry = { handle: undefined as unknown, resolve };
+      entry.handle = this.timers.setTimeout(() => {
+        this.pendingSleeps.delete(entry);
+        resolve();
+      }, ms);
+      this.pendingSleeps.add(entry);
+    });
+  }
+
+  /** Loops `client.open()` with backoff until it succeeds or the connection is closed; one log line per failed step. */
+  private async connectUntilUp(client: ModuleClient, what: string): Promise<void> {
+    this.attachConnectionEvents(client);
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await client.open();
+        if (attempt > 0) this.log.info({ attempts: attempt + 1 }, `${what}: connected`);
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        const delay = this.delayFor(attempt);
+        // The SDK reports a refused first connection as "Not authorized" (finding 1): log the real cause too.
+        const transportError = (err as { transportError?: unknown }).transportError;
+        this.log.warn(
+          { attempt: attempt + 1, retryInMs: delay, err: describe(err), cause: transportError ? describe(transportError).message : undefined },
+          `${what} failed; retrying`,
+        );
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /**
+   * Connects, adds the feature listeners, and waits until the SUBACKs for inputs and methods are
+   * back, so that `open()` resolving means messages routed from now on reach the handlers. The SDK's
+   * listeners subscribe in the background with no completion signal; the private `_enable*`
+   * methods (module_client.js / internal_client.js 1.18.4) give one. A second SUBSCRIBE is harmless.
+   */
+  private async bringUp(client: ModuleClient, what: string): Promise<void> {
+    this.attachConnectionEvents(client);
+    const internals = client as unknown as { _enableInputMessages?(cb: (err?: Error) => void): void; _enableMethods?(cb: (err?: Error) => void): void };
+    const enable = (fn: ((cb: (err?: Error) => void) => void) | undefined): Promise<void> =>
+      fn ? new Promise((resolve, reject) => fn.call(internals, (err) => (err ? reject(err) : resolve()))) : Promise.resolve();
+    for (let attempt = 0; !this.closed; attempt++) {
+      await this.connectUntilUp(client, what);
+      if (this.closed) return;
+      this.attachFeatures(client);
+      try {
+        if (this.inputHandler) await enable(internals._enableInputMessages);
+        if (this.methodHandlers.size > 0) await enable(internals._enableMethods);
+        return;
+      } catch (err) {
+        const delay = this.delayFor(attempt);
+        this.log.warn({ attempt: attempt + 1, retryInMs: delay, err: describe(err) }, `${what}: subscribing failed; retrying`);
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private readonly attached = new WeakSet<ModuleClient>();
+  private readonly featured = new WeakSet<ModuleClient>();
+
+  private attachConnectionEvents(client: ModuleClient): void {
+    if (this.attached.has(client)) return;
+    this.attached.add(client);
+    client.on('connect', () => {
+      if (client !== this.client) return;
+      this._reachable = true;
+      if (!this.connectedOnce || this.suppressReconnectEvent) {
+        this.connectedOnce = true;
+        this.suppressReconnectEvent = false;
+        return;
+      }
+      this.log.info('reconnected to edgeHub');
+      for (const h of this.reconnectHandlers) {
+        try {
+          h();
+        } catch (err) {
+          this.log.error({ err: describe(err) }, 'reconnect handler threw');
+        }
+      }
+    });
+    client.on('disconnect', (result?: { transportObj?: unknown }) => {
+      if (client !== this.client || this.closed) return;
+      this._reachable = false;
+      this.log.warn({ err: result?.transportObj ? describe(result.transportObj) : undefined }, 'disconnected from edgeHub');
+      void this.reconnect(client);
+    });
+    // Without a listener, EventEmitter throws the SDK's 'error' events (the official template even rethrows: notes section 4).
+    client.on('error', (err: unknown) => {
+      if (client === this.client && !this.closed) this.log.warn({ err: describe(err) }, 'edgeHub client error');
+    });
+  }
+
+  private async reconnect(client: ModuleClient): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    try {
+      // The first attempt waits one backoff step: the link just dropped, edgeHub is likely restarting.
+      await this.sleep(this.delayFor(0));
+      if (client === this.client && !this.closed) await this.connectUntilUp(client, 'reconnect to edgeHub');
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private attachFeatures(client: ModuleClient): void {
+    if (this.featured.has(client)) return;
+    this.featured.add(client);
+    client.on('inputMessage', (inputName: string, msg: InstanceType<typeof device.Message>) => {
+      const handler = this.inputHandler;
+      if (!handler) return;
+      const properties: Record<string, string> = {};
+      let deviceId: string | undefined;
+      let moduleId: string | undefined;
+      for (let i = 0; i < msg.properties.count(); i++) {
+        const { key, value } = msg.properties.getItem(i);
+        if (key === '$.cdid') deviceId = value;
+        else if (key === '$.cmid') moduleId = value;
+        else properties[key] = value;
+      }
+      const meta: InputMeta = { properties };
+      if (deviceId !== undefined) meta.deviceId = deviceId;
+      if (moduleId !== undefined) meta.moduleId = moduleId;
+      // The SDK leaves messageId '' when the topic had no $.mid.
+      if (msg.messageId !== undefined && msg.messageId !== null && msg.messageId !== '') meta.messageId = String(msg.messageId);
+      const data = msg.getData() as Buffer | string;
+      try {
+        // Synchronous on purpose: mqtt.js queues the PUBACK behind this tick (see the PUBACK probe test).
+        handler(inputName, Buffer.isBuffer(data) ? data : Buffer.from(data), meta);
+      } catch (err) {
+        // A throw here would escape into the SDK's nextTick and kill the process.
+        this.log.error({ err: describe(err), input: inputName }, 'input handler threw');
+      }
+    });
+    for (const name of this.methodHandlers.keys()) this.attachMethod(client, name);
+  }
+
+  private attachMethod(client: ModuleClient, name: string): void {
+    client.onMethod(name, (req, res) => {
+      if (!req || !res) return;
+      const handler = this.methodHandlers.get(name);
+      const answer = (status: number, payload: unknown): void => {
+        res.send(status, payload, (err?: Error) => {
+          if (err) this.log.warn({ err: describe(err), method: name }, 'method response not sent');
+        });
+      };
+      if (!handler) return answer(404, { message: `no method ${name}` });
+      handler(req.payload ?? null).then(
+        (r) => answer(r.status, r.payload),
+        (err: unknown) => {
+          this.log.error({ err: describe(err), method: name }, 'method handler failed');
+          answer(500, { message: describe(err).message });
+        },
+      );
+    });
+  }
+
+  /** The SDK Twin of the current client, created once per client with the desired-patch listener attached. */
+  private twinOf(client: ModuleClient): Promise<SdkTwin> {
+    if (this.twin && this.twinPromise) return this.twinPromise;
+    this.twinPromise = (async () => {
+      const twin = await client.getTwin();
+      // The SDK emits the whole desired document on 'properties.desired' after every GET (the object
+      // in twin.properties.desired at that moment) and, one tick after a listener is added, the object
+      // that was there when it was added; only other objects are patches (twin.js 1.18.4).
+      const wholeDocuments = new WeakSet<object>([twin.properties.desired]);
+      twin.on('properties.desired', (delta: Record<string, unknown>) => {
+        if (delta === twin.properties.desired || wholeDocuments.has(delta) || client !== this.client) return;
+        const { $version, ...patch } = delta;
+        for (const h of this.desiredHandlers) {
+          try {
+            h(patch, Number($version));
+          } catch (err) {
+            this.log.error({ err: describe(err) }, 'desired handler threw');
+          }
+        }
+      });
+      this.twin = twin;
+      return twin;
+    })();
+    this.twinPromise.catch(() => {
+      this.twinPromise = undefined;
+    });
+    return this.twinPromise;
+  }
+
+  private async withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let handle: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      handle = this.timers.setTimeout(() => reject(new EdgeHubTimeoutError(`${what} timed out after ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      this.timers.clearTimeout(handle);
+    }
+  }
+
+  private async twinOperation<T>(what: string, op: (twin: SdkTwin) => Promise<T>): Promise<T> {
+    const attempts = 3;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.current();
+      try {
+        // twinOf may do a GET itself (client.getTwin); it shares the timeout.
+        return await this.withTimeout(
+          this.twinOf(client).then((twin) => op(twin)),
+          this.twinTimeoutMs,
+          what,
+        );
+      } catch (err) {
+        const { name } = describe(err);
+        if (this.closed || attempt >= attempts) throw err;
+        if (name === 'EdgeHubTimeoutError') {
+          // No answer: the broker probably lost our session and the SDK will never re-subscribe
+          // the twin topics (notes finding 5). A fresh client subscribes them again.
+          this.log.warn({ attempt }, `${what} timed out; re-creating the edgeHub client`);
+          await this.recreate(client);
+        } else if (UNREACHABLE_ERRORS.has(name)) {
+          this._reachable = false;
+          await this.sleep(this.delayFor(attempt - 1));
+        } else throw err;
+      }
+    }
+  }
+
+  private recreate(old: ModuleClient): Promise<void> {
+    if (this.recreating) return this.recreating;
+    if (old !== this.client) return Promise.resolve();
+    this.recreating = (async () => {
+      this.client = undefined;
+      this.twin = undefined;
+      this.twinPromise = undefined;
+      this._reachable = false;
+      await this.closeClient(old);
+      const fresh = await this.createClient();
+      this.client = fresh;
+      // The fresh client's first connect is not a "reconnect" for the lead: it is already re-reading the twin.
+      this.suppressReconnectEvent = true;
+      await this.bringUp(fresh, 're-created edgeHub client');
+    })().finally(() => {
+      this.recreating = undefined;
+    });
+    return this.recreating;
+  }
+
+  private async closeClient(client: ModuleClient): Promise<void> {
+    try {
+      await this.withTimeout(client.close(), this.closeTimeoutMs, 'close');
+    } catch (err) {
+      this.log.warn({ err: describe(err) }, 'edgeHub client did not close cleanly');
+    }
+  }
+}

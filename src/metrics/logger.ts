@@ -1,0 +1,116 @@
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { systemClock, type Clock } from '../contracts/clock.js';
+
+/** eddy's logger: pino, JSON lines. */
+export type Logger = PinoLogger;
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** pino level (`fatal` ... `trace`, `silent`). Default: `EDDY_LOG_LEVEL`, else `info`. */
+  readonly level?: string;
+  /** Where lines go. Default: stderr (fd 2), synchronously, so a crash loses no line; stdout is for output messages in local mode. */
+  readonly destination?: { write(line: string): unknown };
+}
+
+/**
+ * Secrets that can reach a log line inside free text: an error message from the SDK quoting a
+ * connection string, a SAS token in a URL. Keys are caught by pino's `redact` below; these patterns
+ * catch them anywhere in the serialised line, message strings and stacks included.
+ */
+const SECRET_PATTERNS: ReadonlyArray<[RegExp, string]> = [
+  // "SharedAccessSignature sr=...&sig=...&se=...": the whole token after the scheme.
+  [/SharedAccessSignature(\s+|%20|\+)[^\s"\\,;]+/gi, 'SharedAccessSignature [REDACTED]'],
+  // Connection strings: "HostName=...;DeviceId=...;SharedAccessKey=<base64>" (and storage AccountKey).
+  [/(SharedAccessKey|AccountKey|SharedAccessSignature)=[^;"\s\\&,]+/gi, '$1=[REDACTED]'],
+  // A signature parameter in any URL or query string.
+  [/([?&\s"]|^)sig=[^&"\s\\;,]+/gi, '$1sig=[REDACTED]'],
+];
+const MAYBE_SECRET = /sharedaccess|accountkey|sig=/i;
+
+/** Replaces every secret-looking substring of `text` (idempotent). */
+export function redactSecrets(text: string): string {
+  if (!MAYBE_SECRET.test(text)) return text;
+  let out = text;
+  for (const [re, replacement] of SECRET_PATTERNS) out = out.replace(re, replacement);
+  return out;
+}
+
+/** Object keys whose values are never logged, wherever they are in a log object (pino paths). */
+const REDACT_KEYS = ['connectionString', 'EdgeHubConnectionString', 'IotHubConnectionString', 'sharedAccessKey', 'sharedAccessSignature', 'password', 'sas', 'token'];
+const REDACT_PATHS = REDACT_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+
+/**
+ * A pino logger writing JSON lines to stderr, with secrets scrubbed from every line
+ * (issue 8: "no secret (SAS token, connection string) ever logged").
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = (options.level ?? process.env.EDDY_LOG_LEVEL ?? 'info').toLowerCase();
+  const target = options.destination ?? pino.destination({ fd: 2, sync: true });
+  // Scrubbing the serialised line, not the arguments, covers messages, nested objects and err.stack alike.
+  const scrubbed: DestinationStream = { write: (line: string) => void target.write(redactSecrets(line)) };
+  return pino(
+    {
+      level,
+      base: { module: 'eddy' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Level names read better than numbers in `iotedge logs eddy`.
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    },
+    scrubbed,
+  );
+}
+
+/** A rejection to log: a fixed reason (CONTRACT §3), the rule it applies to, a short detail. */
+export interface RejectLike {
+  readonly reason: string;
+  readonly rule?: string;
+  readonly detail?: string;
+}
+
+function fields(reject: RejectLike, context: Record<string, unknown> | undefined): Record<string, unknown> {
+  return {
+    ...context,
+    reason: reject.reason,
+    ...(reject.rule !== undefined ? { rule: reject.rule } : {}),
+    ...(reject.detail !== undefined ? { detail: reject.detail } : {}),
+  };
+}
+
+/**
+ * Logs rejected input without flooding: per reason, the first rejection in each interval (default
+ * one minute) goes out at info with the number suppressed since the last info line; the rest go
+ * out at debug (issue 8). Time comes from the injected clock.
+ */
+export class RejectLogger {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
+    private readonly intervalMs = 60_000,
+  ) {}
+
+  /** Logs one rejection; `context` (e.g. input name, deviceId) is added to the line. */
+  log(reject: RejectLike, context?: Record<string, unknown>): void {
+    const now = this.clock.now();
+    const state = this.last.get(reject.reason);
+    if (state === undefined || now - state.at >= this.intervalMs) {
+      const suppressed = state?.suppressed ?? 0;
+      this.last.set(reject.reason, { at: now, suppressed: 0 });
+      this.logger.info({ ...fields(reject, context), suppressed }, `input rejected: ${reject.reason}`);
+      return;
+    }
+    state.suppressed++;
+    // Bad input can arrive at thousands per second: build nothing unless debug is on.
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(fields(reject, context), `input rejected: ${reject.reason}`);
+  }
+
+  /** Logs, at info, the count of rejections suppressed since each reason's last info line (on shutdown). */
+  flush(): void {
+    for (const [reason, state] of this.last) {
+      if (state.suppressed > 0) this.logger.info({ reason, suppressed: state.suppressed }, `input rejected: ${reason} (suppressed since last report)`);
+      state.suppressed = 0;
+    }
+  }
+}

@@ -1,0 +1,247 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { systemClock, type Clock } from '../contracts/clock.js';
+
+/**
+ * Every metric name eddy exposes, defined once (issue 8). Integration tests and dashboards refer to
+ * these constants, never to string literals of their own.
+ */
+export const METRIC_NAMES = {
+  received: 'eddy_messages_received_total',
+  rejected: 'eddy_messages_rejected_total',
+  windowResults: 'eddy_window_results_total',
+  alerts: 'eddy_alerts_total',
+  outboxPending: 'eddy_outbox_pending',
+  outboxBytes: 'eddy_outbox_bytes',
+  upstreamSent: 'eddy_upstream_sent_total',
+  upstreamFailures: 'eddy_upstream_failures_total',
+  ruleGroups: 'eddy_rule_groups',
+  groupsEvicted: 'eddy_groups_evicted_total',
+  eventLag: 'eddy_event_lag_seconds',
+} as const;
+
+/** Prefix of the process metrics from prom-client's `collectDefaultMetrics` (`eddy_process_cpu_seconds_total`...). */
+export const PROCESS_METRICS_PREFIX = 'eddy_';
+
+/**
+ * Buckets of `eddy_event_lag_seconds` (arrival time minus event time). Edge devices batch, buffer
+ * while offline and replay, so the range runs from 10 ms to a day.
+ */
+export const EVENT_LAG_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400];
+
+/** An alert state as counted in `eddy_alerts_total{state}` (CONTRACT §4). */
+export type AlertState = 'raised' | 'cleared';
+
+/** The counters part of the `getStats` direct method's answer (CONTRACT §7). */
+export interface StatsSnapshot {
+  readonly received: number;
+  readonly rejected: Record<string, number>;
+  /** `emitted` counts every output message of the rule: window results and alerts. */
+  readonly rules: Record<string, { emitted: number }>;
+  readonly outbox: { pending: number; bytes: number };
+  readonly uptimeSeconds: number;
+}
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Adds Node process metrics (CPU, RSS, heap, event loop lag, GC) with the `eddy_` prefix. Default true. */
+  readonly processMetrics?: boolean;
+  /** Start of uptime. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+interface Inc {
+  inc(n?: number): void;
+}
+
+/**
+ * One prom-client label child per label value: the child keeps its labels object, so the hot path
+ * does one Map lookup and allocates nothing. Entries go when a rule is forgotten.
+ */
+class ChildCache<C> {
+  private readonly cache = new Map<string, C>();
+  constructor(private readonly make: (label: string) => C) {}
+  get(label: string): C {
+    let child = this.cache.get(label);
+    if (child === undefined) {
+      child = this.make(label);
+      this.cache.set(label, child);
+    }
+    return child;
+  }
+  delete(label: string): void {
+    this.cache.delete(label);
+  }
+}
+
+/** prom-client throws on a negative or non-finite increment; a count from a bug must not end a stream. */
+function countable(n: number): boolean {
+  return Number.isFinite(n) && n > 0;
+}
+
+/** Adds `n` under `key` in a plain record (own keys only: rule ids and reasons are data). */
+function bump(map: Map<string, number>, key: string, n: number): void {
+  map.set(key, (map.get(key) ?? 0) + n);
+}
+
+/**
+ * eddy's metrics: one registry, the fixed names above, and typed methods the stages call.
+ * Methods are cheap enough for the per-event path (cached label children, no allocation).
+ * Each instance owns its registry, so tests can create several.
+ */
+export class Metrics {
+  /** The registry `/metrics` serialises. */
+  readonly registry: Registry;
+
+  private readonly receivedC: Counter<'input'>;
+  private readonly rejectedC: Counter<'reason'>;
+  private readonly windowResultsC: Counter<'rule'>;
+  private readonly alertsC: Counter<'rule' | 'state'>;
+  private readonly outboxPendingG: Gauge;
+  private readonly outboxBytesG: Gauge;
+  private readonly upstreamSentC: Counter;
+  private readonly upstreamFailuresC: Counter;
+  private readonly ruleGroupsG: Gauge<'rule'>;
+  private readonly groupsEvictedC: Counter<'rule'>;
+  private readonly eventLagH: Histogram;
+
+  private readonly receivedChild: ChildCache<Inc>;
+  private readonly rejectedChild: ChildCache<Inc>;
+  private readonly windowChild: ChildCache<Inc>;
+  /** Keyed by `${rule}\u0000${state}`: rule ids cannot hold a NUL (CONTRACT §5). */
+  private readonly alertChild: ChildCache<Inc>;
+
+  // Plain numbers for getStats: prom-client's own getters are async and allocate.
+  private receivedTotal = 0;
+  private readonly rejectedByReason = new Map<string, number>();
+  private readonly emittedByRule = new Map<string, number>();
+  private readonly outboxNow = { pending: 0, bytes: 0 };
+  private readonly clock: Clock;
+  private readonly startedAt: number;
+
+  constructor(options: MetricsOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+    const registers = [(this.registry = new Registry())];
+    this.receivedC = new Counter({ name: METRIC_NAMES.received, help: 'Input messages received (a batch counts each element), by input name.', labelNames: ['input'], registers });
+    this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (CONTRACT section 3).', labelNames: ['reason'], registers });
+    this.windowResultsC = new Counter({ name: METRIC_NAMES.windowResults, help: 'Window results (summaries) emitted, by rule.', labelNames: ['rule'], registers });
+    this.alertsC = new Counter({ name: METRIC_NAMES.alerts, help: 'Alerts emitted, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
+    this.outboxPendingG = new Gauge({ name: METRIC_NAMES.outboxPending, help: 'Output messages waiting in the outbox.', registers });
+    this.outboxBytesG = new Gauge({ name: METRIC_NAMES.outboxBytes, help: 'Bytes of output waiting in the outbox.', registers });
+    this.upstreamSentC = new Counter({ name: METRIC_NAMES.upstreamSent, help: 'Output messages acknowledged by edgeHub (PUBACK).', registers });
+    this.upstreamFailuresC = new Counter({ name: METRIC_NAMES.upstreamFailures, help: 'Failed attempts to send output to edgeHub.', registers });
+    this.ruleGroupsG = new Gauge({ name: METRIC_NAMES.ruleGroups, help: 'Live groups (open windows or detector state), by rule.', labelNames: ['rule'], registers });
+    this.groupsEvictedC = new Counter({ name: METRIC_NAMES.groupsEvicted, help: 'Idle groups closed early because a rule reached its group limit, by rule.', labelNames: ['rule'], registers });
+    this.eventLagH = new Histogram({ name: METRIC_NAMES.eventLag, help: 'Arrival time minus event time of accepted events, in seconds.', buckets: EVENT_LAG_BUCKETS, registers });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PROCESS_METRICS_PREFIX });
+
+    this.receivedChild = new ChildCache((input) => this.receivedC.labels(input));
+    this.rejectedChild = new ChildCache((reason) => this.rejectedC.labels(reason));
+    this.windowChild = new ChildCache((rule) => this.windowResultsC.labels(rule));
+    this.alertChild = new ChildCache((key) => {
+      const [rule, state] = key.split('\u0000') as [string, string];
+      return this.alertsC.labels(rule, state);
+    });
+  }
+
+  /** `n` input messages (or batch elements) arrived on `input`. */
+  received(input: string, n = 1): void {
+    if (!countable(n)) return;
+    this.receivedChild.get(input).inc(n);
+    this.receivedTotal += n;
+  }
+
+  /** `n` inputs were rejected for `reason` (a fixed reason, never free text: it is a label). */
+  rejected(reason: string, n = 1): void {
+    if (!countable(n)) return;
+    this.rejectedChild.get(reason).inc(n);
+    bump(this.rejectedByReason, reason, n);
+  }
+
+  /** Rule `rule` emitted `n` window results. */
+  windowResults(rule: string, n = 1): void {
+    if (!countable(n)) return;
+    this.windowChild.get(rule).inc(n);
+    bump(this.emittedByRule, rule, n);
+  }
+
+  /** Rule `rule` emitted an alert in `state`. */
+  alert(rule: string, state: AlertState): void {
+    this.alertChild.get(`${rule}\u0000${state}`).inc();
+    bump(this.emittedByRule, rule, 1);
+  }
+
+  /** The outbox now holds `pending` messages of `bytes` bytes. */
+  outbox(stats: { readonly pending: number; readonly bytes: number }): void {
+    if (!Number.isFinite(stats.pending) || !Number.isFinite(stats.bytes)) return;
+    this.outboxPendingG.set(stats.pending);
+    this.outboxBytesG.set(stats.bytes);
+    this.outboxNow.pending = stats.pending;
+    this.outboxNow.bytes = stats.bytes;
+  }
+
+  /** edgeHub acknowledged `n` output messages. */
+  upstreamSent(n = 1): void {
+    if (countable(n)) this.upstreamSentC.inc(n);
+  }
+
+  /** A send to edgeHub failed (counted per attempt). */
+  upstreamFailure(n = 1): void {
+    if (countable(n)) this.upstreamFailuresC.inc(n);
+  }
+
+  /** Rule `rule` now holds `groups` live groups. */
+  ruleGroups(rule: string, groups: number): void {
+    if (Number.isFinite(groups)) this.ruleGroupsG.set({ rule }, groups);
+  }
+
+  /** Rule `rule` closed `n` idle groups early at its group limit. */
+  groupsEvicted(rule: string, n = 1): void {
+    if (countable(n)) this.groupsEvictedC.inc({ rule }, n);
+  }
+
+  /** An accepted event arrived `seconds` after its event time (negative values, clock skew, count as 0). */
+  eventLag(seconds: number): void {
+    if (Number.isFinite(seconds)) this.eventLagH.observe(seconds > 0 ? seconds : 0);
+  }
+
+  /**
+   * Drops the series of a rule that no longer exists (deleted through the twin), so label
+   * cardinality follows the live rule set. Its getStats entry goes too.
+   */
+  forgetRule(rule: string): void {
+    this.windowResultsC.remove(rule);
+    for (const state of ['raised', 'cleared'] as const) this.alertsC.remove(rule, state);
+    this.ruleGroupsG.remove(rule);
+    this.groupsEvictedC.remove(rule);
+    this.emittedByRule.delete(rule);
+    this.windowChild.delete(rule);
+    for (const state of ['raised', 'cleared']) this.alertChild.delete(`${rule}\u0000${state}`);
+  }
+
+  /** The counters of the `getStats` direct method (CONTRACT §7). */
+  snapshot(): StatsSnapshot {
+    return {
+      received: this.receivedTotal,
+      rejected: Object.fromEntries(this.rejectedByReason),
+      rules: Object.fromEntries([...this.emittedByRule].map(([id, emitted]) => [id, { emitted }])),
+      outbox: { ...this.outboxNow },
+      uptimeSeconds: Math.max(0, Math.floor((this.clock.now() - this.startedAt) / 1000)),
+    };
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The Content-Type of {@link text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/** A new {@link Metrics} with its own registry. */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  return new Metrics(options);
+}

@@ -1,0 +1,145 @@
+import type { OutputMessage } from '../contracts/output.js';
+import type { Clock } from '../contracts/clock.js';
+import type { DropCounts, Outbox, OutboxRecord, OutboxStats, StoreDegraded } from '../contracts/store.js';
+import { MemoryOutbox } from './memoryOutbox.js';
+import type { SqliteOutbox } from './sqliteOutbox.js';
+import { describeError, isDiskError } from './sqliteErrors.js';
+import type { StoreLog } from './storeLog.js';
+
+/** Budget and TTL; `maxBytes` from `EDDY_STORE_MAX_MB` / `store.maxMB`, `ttlMs` from `store.ttlHours` (0: none). */
+export interface OutboxLimits {
+  maxBytes: number;
+  ttlMs: number;
+}
+
+/**
+ * The outbox the engine and forwarder use: SQLite while the disk works, memory while it does not
+ * (issue 4, item 5). On a disk error it moves the pending records to a MemoryOutbox (seqs kept,
+ * so in-flight sends still find theirs), reports `degraded`, and every `retryMs` tries to write
+ * the memory contents back in one transaction; on success it is durable again.
+ * It also keeps the budget after every append, expires by TTL every `ttlCheckMs`, and counts
+ * every drop by reason and kind.
+ */
+export class StoreOutbox implements Outbox {
+  private mem: MemoryOutbox | null = null;
+  /** Disk rows with seq <= this were copied into `mem` at degrade time (0: the copy failed). */
+  private copiedUpTo = 0;
+  private nextRetryAt = 0;
+  private nextTtlAt = 0;
+  private degradedInfo: StoreDegraded | null = null;
+  readonly drops: DropCounts = { budget: { summary: 0, alert: 0 }, ttl: { summary: 0, alert: 0 } };
+
+  constructor(
+    private readonly disk: SqliteOutbox,
+    private limits: OutboxLimits,
+    private readonly opts: { clock: Clock; log: StoreLog; retryMs: number; ttlCheckMs: number },
+  ) {}
+
+  get degraded(): StoreDegraded | null {
+    return this.degradedInfo;
+  }
+
+  setLimits(limits: OutboxLimits): void {
+    this.limits = limits;
+    this.nextTtlAt = 0;
+  }
+
+  append(messages: readonly OutputMessage[]): void {
+    this.tick();
+    this.use((o) => o.append(messages));
+    if (this.current().stats().bytes > this.limits.maxBytes) this.enforce(this.opts.clock.now(), this.limits);
+  }
+
+  peek(limit: number, afterSeq?: number): OutboxRecord[] {
+    this.tick();
+    return this.use((o) => o.peek(limit, afterSeq));
+  }
+
+  remove(seqs: readonly number[]): void {
+    this.use((o) => o.remove(seqs));
+  }
+
+  stats(): OutboxStats {
+    return this.use((o) => o.stats());
+  }
+
+  enforce(now: number, limits: OutboxLimits = this.limits): ReturnType<Outbox['enforce']> {
+    const d = this.use((o) => o.enforce(now, limits));
+    for (const reason of ['budget', 'ttl'] as const) {
+      for (const kind of ['summary', 'alert'] as const) this.drops[reason][kind] += d[reason][kind];
+    }
+    const n = d.budget.summary + d.budget.alert + d.ttl.summary + d.ttl.alert;
+    if (n > 0) this.opts.log.warn({ drops: d }, 'outbox: dropped records (budget/ttl)');
+    return d;
+  }
+
+  /** Tries to move the memory contents back to disk now. True when the outbox is on disk afterwards. */
+  retryDisk(): boolean {
+    if (!this.mem) return true;
+    this.nextRetryAt = this.opts.clock.now() + this.opts.retryMs;
+    try {
+      this.disk.replaceAll(this.mem.all(), this.copiedUpTo);
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      this.degradedInfo = { since: this.degradedInfo!.since, error: describeError(err) };
+      this.opts.log.warn({ err: describeError(err) }, 'outbox: disk still failing, staying in memory');
+      return false;
+    }
+    this.opts.log.info({ moved: this.mem.stats().pending, since: this.degradedInfo?.since }, 'outbox: disk recovered, memory moved back');
+    this.mem.close();
+    this.mem = null;
+    this.degradedInfo = null;
+    return true;
+  }
+
+  close(): void {
+    this.mem?.close();
+  }
+
+  private current(): Outbox {
+    return this.mem ?? this.disk;
+  }
+
+  /** Periodic work piggybacked on traffic, so no timer is needed: disk retry and TTL expiry. */
+  private tick(): void {
+    const now = this.opts.clock.now();
+    if (this.mem && now >= this.nextRetryAt) this.retryDisk();
+    if (now >= this.nextTtlAt) {
+      this.nextTtlAt = now + this.opts.ttlCheckMs;
+      if (this.limits.ttlMs > 0) this.enforce(now, this.limits);
+    }
+  }
+
+  /** Runs `op` on the disk outbox; a disk error degrades to memory and runs it there instead. */
+  private use<T>(op: (o: Outbox) => T): T {
+    if (this.mem) return op(this.mem);
+    try {
+      return op(this.disk);
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      this.degrade(err);
+      return op(this.mem!);
+    }
+  }
+
+  private degrade(err: unknown): void {
+    const now = this.opts.clock.now();
+    let records: OutboxRecord[] = [];
+    let lastSeq: number;
+    try {
+      records = this.disk.all();
+      lastSeq = Math.max(this.disk.lastSeq(), records.at(-1)?.seq ?? 0);
+      this.copiedUpTo = lastSeq;
+    } catch {
+      // Cannot even read: keep the disk rows where they are (recovery will not delete them) and
+      // start memory seqs far above any disk seq so creation order still holds.
+      this.copiedUpTo = 0;
+      lastSeq = now * 1000;
+    }
+    this.mem = new MemoryOutbox(lastSeq);
+    this.mem.restore(records);
+    this.degradedInfo = { since: new Date(now).toISOString(), error: describeError(err) };
+    this.nextRetryAt = now + this.opts.retryMs;
+    this.opts.log.error({ err: describeError(err), pending: records.length }, 'outbox: disk failed, degraded to memory');
+  }
+}

@@ -1,0 +1,184 @@
+import type { GroupValues, WindowInput } from '../contracts/window.js';
+import { baseGroup, type GroupBase } from './groupedWindowOperator.js';
+import type { WindowEmitter } from './windowEmitter.js';
+
+/**
+ * Shared by the fixed-bounds window kinds (tumbling, hopping, snapshot): every window has bounds known
+ * from the event time alone, so a window is found by its start and aggregated incrementally.
+ */
+
+/** One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON. */
+export interface AlignedWindow<S> {
+  readonly start: number;
+  readonly end: number;
+  count: number;
+  acc: S;
+  revision: number;
+}
+
+/** Group state of the aligned kinds: windows sorted by start (and so by end: one size per operator). */
+export interface AlignedGroup<S> extends GroupBase {
+  wins: AlignedWindow<S>[];
+}
+
+export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
+  return { ...baseGroup(group), wins: [] };
+}
+
+/**
+ * Adds one event to the window `[start, end)` of `g`: the hot path of tumbling and snapshot windows (a
+ * scan from the newest window, usually one comparison, and `aggregator.add`; nothing allocated unless a
+ * window opens). A window purged already (`watermark >= end + maxLateness`) gives `too-late`; one emitted
+ * but kept is re-emitted with `revision + 1`; a window that opens already closed (a late event into an
+ * empty window) is emitted at once with revision 0.
+ */
+export function placeInWindow<T, S, R>(
+  g: AlignedGroup<S>,
+  key: string,
+  start: number,
+  end: number,
+  input: WindowInput<T>,
+  maxLateness: number,
+  out: WindowEmitter<T, S, R>,
+): void {
+  if (end + maxLateness <= g.wm) {
+    out.drop(key, input.time, 'too-late');
+    return;
+  }
+  const wins = g.wins;
+  let i = wins.length - 1;
+  while (i >= 0 && wins[i]!.start > start) i--;
+  const w = i >= 0 ? wins[i]! : undefined;
+  if (w !== undefined && w.start === start) {
+    if (!out.add(w.acc, input.item, input.time)) {
+      out.drop(key, input.time, 'aggregate-error');
+      return;
+    }
+    w.count++;
+    if (w.revision >= 0) {
+      w.revision++;
+      out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+    }
+    return;
+  }
+  if (!openWindow(g, key, i + 1, start, end, input, out, true)) out.drop(key, input.time, 'aggregate-error');
+}
+
+/**
+ * Hopping placement: adds one event to every window `[k*hop, k*hop + size)` holding it that is not
+ * purged, in ascending start order. The event is `too-late` only when all of them are purged; one
+ * `aggregate-error` is emitted for the input if any add threw (the other windows keep the item).
+ */
+export function placeInHops<T, S, R>(
+  g: AlignedGroup<S>,
+  key: string,
+  size: number,
+  hop: number,
+  input: WindowInput<T>,
+  maxLateness: number,
+  out: WindowEmitter<T, S, R>,
+): void {
+  const t = input.time;
+  const last = t - mod(t, hop);
+  // The smallest multiple of hop above t - size, then past the purged windows.
+  let s = t - size - mod(t - size, hop) + hop;
+  while (s <= last && s + size + maxLateness <= g.wm) s += hop;
+  if (s > last) {
+    out.drop(key, t, 'too-late');
+    return;
+  }
+  const wins = g.wins;
+  let j = wins.length;
+  while (j > 0 && wins[j - 1]!.start >= s) j--;
+  let failed = false;
+  let openedClosed = false;
+  for (; s <= last; s += hop) {
+    const w = wins[j];
+    if (w !== undefined && w.start === s) {
+      if (out.add(w.acc, input.item, t)) {
+        w.count++;
+        if (w.revision >= 0) {
+          w.revision++;
+          out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+        }
+      } else failed = true;
+      j++;
+    } else if (openWindow(g, key, j, s, s + size, input, out, false)) {
+      if (s + size <= g.wm) openedClosed = true;
+      j++;
+    } else failed = true;
+  }
+  if (failed) out.drop(key, t, 'aggregate-error');
+  // Windows that opened closed already (a late event into empty windows) go out in start order.
+  if (openedClosed) emitClosed(g, key, out);
+}
+
+/**
+ * Emits the windows the watermark has reached (revision 0) and forgets those kept for maxLateness
+ * already (`watermark >= end + maxLateness`).
+ */
+export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLateness: number, out: WindowEmitter<T, S, R>): void {
+  const wm = g.wm;
+  const wins = g.wins;
+  let purge = 0;
+  for (let i = 0; i < wins.length; i++) {
+    const w = wins[i]!;
+    if (w.end > wm) break;
+    if (w.revision < 0) {
+      w.revision = 0;
+      out.window(key, g.group, w.start, w.end, w.count, w.acc, 0);
+    }
+    if (w.end + maxLateness <= wm) purge = i + 1;
+  }
+  if (purge > 0) wins.splice(0, purge);
+}
+
+/** Emits every open window, raising the watermark to the last end, then purges as usual. */
+export function flushAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLateness: number, out: WindowEmitter<T, S, R>): void {
+  const last = g.wins[g.wins.length - 1];
+  if (last !== undefined && last.end > g.wm) g.wm = last.end;
+  advanceAligned(g, key, maxLateness, out);
+}
+
+/** Euclidean remainder: epoch alignment must hold for negative times too. */
+export function mod(t: number, m: number): number {
+  const r = t % m;
+  return r < 0 ? r + m : r;
+}
+
+/**
+ * Opens a window at index `at` holding the event. With `emitIfClosed`, a window that is closed already
+ * (a late event into an empty window) is emitted at once with revision 0. False when the aggregator threw
+ * (then nothing is opened and the caller reports the drop).
+ */
+function openWindow<T, S, R>(
+  g: AlignedGroup<S>,
+  key: string,
+  at: number,
+  start: number,
+  end: number,
+  input: WindowInput<T>,
+  out: WindowEmitter<T, S, R>,
+  emitIfClosed: boolean,
+): boolean {
+  const acc = out.first(input.item, input.time);
+  if (acc === null) return false;
+  const w: AlignedWindow<S> = { start, end, count: 1, acc, revision: -1 };
+  if (at === g.wins.length) g.wins.push(w);
+  else g.wins.splice(at, 0, w);
+  if (emitIfClosed && end <= g.wm) {
+    w.revision = 0;
+    out.window(key, g.group, start, end, 1, acc, 0);
+  }
+  return true;
+}
+
+function emitClosed<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter<T, S, R>): void {
+  for (const w of g.wins) {
+    if (w.end > g.wm) break;
+    if (w.revision < 0) {
+      w.revision = 0;
+      out.window(key, g.group, w.start, w.end, w.count, w.acc, 0);
+    }
+  }
+}

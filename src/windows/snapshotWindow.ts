@@ -1,0 +1,29 @@
+import type { OperatorFunction } from 'rxjs';
+import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import { advanceAligned, createAlignedGroup, flushAligned, placeInWindow, type AlignedGroup } from './alignedWindows.js';
+import { groupedWindowOperator } from './groupedWindowOperator.js';
+import type { WindowSpecOf } from './windowSpec.js';
+
+/**
+ * Snapshot windows: the events of one group with the same timestamp, as the window `[t, t + 1)`.
+ * Event times are whole milliseconds (ingest parses ISO 8601 and epoch ms to integers); a fractional
+ * time gets a window of its own. Closing, revisions and `too-late` as for {@link tumblingWindow}.
+ */
+export function snapshotWindow<T, S, R>(
+  _spec: WindowSpecOf<'snapshot'>,
+  aggregator: WindowAggregator<T, S, R>,
+  options: WindowOperatorOptions,
+): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+  const lateness = options.maxLateness;
+  return groupedWindowOperator<T, S, R, AlignedGroup<S>>(
+    {
+      type: 'snapshot',
+      create: createAlignedGroup,
+      place: (g, key, input, out) => placeInWindow(g, key, input.time, input.time + 1, input, lateness, out),
+      advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),
+      flush: (g, key, out) => flushAligned(g, key, lateness, out),
+    },
+    aggregator,
+    options,
+  );
+}

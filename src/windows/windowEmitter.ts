@@ -1,0 +1,62 @@
+import type { Subscriber } from 'rxjs';
+import type { WindowType } from '../contracts/rule.js';
+import type { GroupValues, WindowAggregator, WindowEmission } from '../contracts/window.js';
+
+/**
+ * What a window kind hands its results to: wraps the subscriber and the aggregator so that an
+ * aggregator that throws becomes a `drop` (STYLE.md habit 2: anything thrown inside `next` would end
+ * the stream). One instance per subscription; nothing here allocates except the emitted objects.
+ */
+export class WindowEmitter<T, S, R> {
+  constructor(
+    readonly aggregator: WindowAggregator<T, S, R>,
+    private readonly type: WindowType,
+    private readonly subscriber: Subscriber<WindowEmission<R>>,
+  ) {}
+
+  /** `aggregator.add`, false when it threw. */
+  add(acc: S, item: T, time: number): boolean {
+    try {
+      this.aggregator.add(acc, item, time);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A fresh aggregator state with `item` in it, or null when `add` threw. */
+  first(item: T, time: number): S | null {
+    const acc = this.aggregator.init();
+    return this.add(acc, item, time) ? acc : null;
+  }
+
+  /** Emits a closed or corrected window. `size` is set for count windows only. */
+  window(key: string, group: GroupValues, start: number, end: number, count: number, acc: S, revision: number, size?: number): void {
+    let value: R;
+    try {
+      value = this.aggregator.result(acc);
+    } catch {
+      // A result that cannot be computed is reported like an add that failed, under the window start.
+      this.drop(key, start, 'aggregate-error');
+      return;
+    }
+    this.subscriber.next({
+      kind: 'window',
+      key,
+      group,
+      window: size === undefined ? { type: this.type, start, end } : { type: this.type, start, end, size },
+      count,
+      value,
+      revision,
+    });
+  }
+
+  drop(key: string, time: number, reason: 'too-late' | 'aggregate-error'): void {
+    this.subscriber.next({ kind: 'drop', reason, key, time });
+  }
+
+  /** True once downstream unsubscribed: loops that emit stop early. */
+  get closed(): boolean {
+    return this.subscriber.closed;
+  }
+}

@@ -1,0 +1,246 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EdgeHubConnection, type EdgeHubOptions, type InputMeta } from '../../../src/io/edgehub/edgeHubConnection.js';
+import type { OutputMessage } from '../../../src/contracts/output.js';
+import { type EdgeHubEmulator, startEdgeHubEmulator, useModuleEnv } from '../../helpers/edgeHubEmulator.js';
+import { recordingLogger } from './testLog.js';
+
+// Real SDK (azure-iot-device 1.18.4 / -mqtt 1.16.4) against the real TLS broker of the emulator.
+
+const MODULE = 'analytics';
+
+function message(id: string, overrides: Partial<OutputMessage> = {}): OutputMessage {
+  return {
+    id,
+    output: 'summaries',
+    kind: 'summary',
+    rule: 'machineTemp1m',
+    groupKey: '{"deviceId":"dev1"}',
+    body: {
+      rule: 'machineTemp1m',
+      group: { deviceId: 'dev1' },
+      window: { type: 'tumbling', start: '2026-11-26T03:00:00.000Z', end: '2026-11-26T03:01:00.000Z' },
+      count: 3,
+      values: { avg: 50 },
+      revision: 0,
+    },
+    createdAt: 0,
+    ...overrides,
+  };
+}
+
+const waitUntil = async (cond: () => boolean, timeoutMs = 10_000): Promise<void> => {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('EdgeHubConnection against the edgeHub emulator', () => {
+  let emu: EdgeHubEmulator;
+  let restoreEnv: () => void;
+  let conn: EdgeHubConnection | undefined;
+  let log: ReturnType<typeof recordingLogger>;
+
+  const connect = async (extra: Partial<EdgeHubOptions> = {}): Promise<EdgeHubConnection> => {
+    conn = await EdgeHubConnection.fromEnvironment({ log, twinTimeoutMs: 1500, backoff: { initialMs: 100, maxMs: 500 }, ...extra });
+    return conn;
+  };
+
+  beforeEach(async () => {
+    emu = await startEdgeHubEmulator({
+      routes: [
+        'FROM /messages/modules/analytics/outputs/* INTO $upstream',
+        'FROM /messages/modules/sensor/outputs/temperatureOutput INTO BrokeredEndpoint("/modules/analytics/inputs/telemetry")',
+      ],
+    });
+    restoreEnv = useModuleEnv(emu.moduleEnv(MODULE));
+    log = recordingLogger();
+  });
+
+  afterEach(async () => {
+    await conn?.close();
+    conn = undefined;
+    restoreEnv();
+    await emu.close();
+    // Secrets never reach the log (task brief; the SAS sig/key would show up as these).
+    expect(log.text()).not.toMatch(/SharedAccessSignature sr=|SharedAccessKey=[A-Za-z0-9+/]/);
+  });
+
+  it('workload path: sends an output with contentType, contentEncoding, messageId and eddy properties, resolved on PUBACK', async () => {
+    const c = await connect();
+    expect(c.reachable).toBe(false);
+    await c.open();
+    expect(c.reachable).toBe(true);
+    await c.send(message('mid-1'));
+    await c.send(message('mid-2', { output: 'alerts', kind: 'alert', rule: 'tempSpike' }));
+    expect(emu.upstream.map((m) => [m.output, m.messageId, m.contentType, m.contentEncoding, m.properties])).toEqual([
+      ['summaries', 'mid-1', 'application/json', 'utf-8', { 'eddy-kind': 'summary', 'eddy-rule': 'machineTemp1m' }],
+      ['alerts', 'mid-2', 'application/json', 'utf-8', { 'eddy-kind': 'alert', 'eddy-rule': 'tempSpike' }],
+    ]);
+    expect(JSON.parse(emu.upstream[0]!.body.toString('utf8'))).toEqual(message('x').body);
+    // Workload mode: CA from /trust-bundle (fromEnvironment's and ours), SAS signed by the workload API.
+    expect(emu.stats.trustBundleRequests).toBe(2);
+    expect(emu.stats.signRequests).toBeGreaterThanOrEqual(1);
+  });
+
+  it('dispatches inputs synchronously with $.cdid / $.cmid / messageId / user properties, also through a route', async () => {
+    const c = await connect();
+    const got: Array<{ input: string; body: string; meta: InputMeta }> = [];
+    c.onInput((input, body, meta) => got.push({ input, body: body.toString('utf8'), meta }));
+    await c.open();
+    await emu.sendInput(MODULE, 'telemetry', { machine: { temperature: 21.5 } }, {
+      deviceId: 'sensor dev/1',
+      moduleId: 'sim&co',
+      messageId: 'in-1',
+      props: { 'sp ace': 'a/b&c=d', sequenceNumber: '7' },
+    });
+    await emu.sendInput(MODULE, 'control', 'plain');
+    await waitUntil(() => got.length === 2);
+    expect(got[0]).toEqual({
+      input: 'telemetry',
+      body: '{"machine":{"temperature":21.5}}',
+      meta: { deviceId: 'sensor dev/1', moduleId: 'sim&co', messageId: 'in-1', properties: { 'sp ace': 'a/b&c=d', sequenceNumber: '7' } },
+    });
+    expect(got[1]).toEqual({ input: 'control', body: 'plain', meta: { deviceId: 'dev1', properties: {} } });
+    await waitUntil(() => emu.inputAcks.length === 2);
+  });
+
+  it('reads the twin, reports properties, and delivers desired patches with their version', async () => {
+    emu.pushDesired(MODULE, { rules: { a: { kind: 'aggregate' } }, store: { maxMB: 10 } }); // before connect: only in the twin
+    const c = await connect();
+    const patches: Array<[Record<string, unknown>, number]> = [];
+    c.onDesired((p, v) => patches.push([p, v]));
+    await c.open();
+    const twin = await c.getTwin();
+    expect(twin.desired).toEqual({ rules: { a: { kind: 'aggregate' } }, store: { maxMB: 10 }, $version: 2 });
+    expect(twin.reported).toEqual({ $version: 1 });
+    await c.reportProperties({ config: { desiredVersion: 2, status: 'applied' }, rules: { a: { status: 'active' } } });
+    await c.reportProperties({ rules: { a: null, b: { status: 'rejected' } } });
+    expect(emu.twin(MODULE).reported).toEqual({ $version: 3, config: { desiredVersion: 2, status: 'applied' }, rules: { b: { status: 'rejected' } } });
+    expect(emu.pushDesired(MODULE, { rules: { a: null } })).toBe(3);
+    await waitUntil(() => patches.length === 1);
+    expect(patches).toEqual([[{ rules: { a: null } }, 3]]); // null kept: the lead merges with IoT Hub semantics
+    expect((await c.getTwin()).desired).toEqual({ rules: {}, store: { maxMB: 10 }, $version: 3 });
+    expect(patches).toHaveLength(1); // a GET is not a patch
+  });
+
+  it('answers direct methods with the handler status, 500 when it rejects, and keeps working', async () => {
+    const c = await connect();
+    c.onMethod('validateRules', async (payload) =>
+      payload && typeof payload === 'object' && 'rules' in payload ? { status: 200, payload: { valid: true } } : { status: 400, payload: { message: 'rules missing' } },
+    );
+    c.onMethod('boom', async () => {
+      throw new Error('kaput');
+    });
+    await c.open();
+    expect(await emu.invokeMethod(MODULE, 'validateRules', { rules: {} })).toEqual({ status: 200, payload: { valid: true } });
+    expect(await emu.invokeMethod(MODULE, 'validateRules', undefined)).toEqual({ status: 400, payload: { message: 'rules missing' } });
+    expect(await emu.invokeMethod(MODULE, 'boom', {})).toEqual({ status: 500, payload: { message: 'kaput' } });
+    c.onMethod('flush', async () => ({ status: 200, payload: null })); // registered after open
+    expect(await emu.invokeMethod(MODULE, 'flush', null)).toEqual({ status: 200, payload: null });
+  });
+
+  it('connection-string path (EdgeHubConnectionString + EdgeModuleCACertificateFile) works without the workload API', async () => {
+    restoreEnv();
+    restoreEnv = useModuleEnv(emu.connectionStringEnv(MODULE));
+    const c = await connect();
+    await c.open();
+    await c.send(message('cs-1'));
+    expect((await c.getTwin()).reported).toEqual({ $version: 1 });
+    expect(emu.upstream.map((m) => m.messageId)).toEqual(['cs-1']);
+    expect(emu.stats.trustBundleRequests + emu.stats.signRequests).toBe(0);
+  });
+
+  it('keeps retrying the first connection while edgeHub is absent, logging each backoff step once', async () => {
+    const outage = emu.outage(3000);
+    const c = await connect({ backoff: { initialMs: 200, maxMs: 800 } });
+    const t0 = Date.now();
+    await c.open();
+    await outage;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2500); // it cannot have connected while nothing listened
+    const failures = log.lines.filter((l) => l.level === 'warn' && l.msg === 'first connection to edgeHub failed; retrying');
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    expect(failures.map((l) => (l.obj as { attempt: number }).attempt)).toEqual(failures.map((_, i) => i + 1));
+    // The SDK calls ECONNREFUSED "Not authorized" (notes finding 1); the log keeps the real cause.
+    expect((failures[0]!.obj as { cause?: string }).cause).toMatch(/ECONNREFUSED/);
+    await c.send(message('after-outage'));
+    expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-outage']);
+  });
+
+  it('keeps retrying with a rejected SAS (returnCode 5) and closes promptly while doing so', async () => {
+    restoreEnv();
+    restoreEnv = useModuleEnv(emu.connectionStringEnv(MODULE, Buffer.alloc(32, 7).toString('base64')));
+    const c = await connect();
+    const opening = c.open();
+    await waitUntil(() => emu.stats.authFailures >= 2);
+    await c.close();
+    await opening;
+    expect(c.reachable).toBe(false);
+    expect(emu.stats.connects.get(MODULE)).toBeUndefined();
+  });
+
+  it('after dropConnections: fires onReconnect, sends arrive, inputs still flow (session kept)', async () => {
+    const c = await connect();
+    let reconnects = 0;
+    const inputs: string[] = [];
+    c.onReconnect(() => reconnects++);
+    c.onInput((_i, body) => inputs.push(body.toString()));
+    await c.open();
+    expect(reconnects).toBe(0);
+    emu.dropConnections();
+    await waitUntil(() => reconnects === 1);
+    expect(c.reachable).toBe(true);
+    await c.send(message('after-drop'));
+    await emu.sendInput(MODULE, 'telemetry', 'in-after-drop');
+    await waitUntil(() => inputs.length === 1);
+    expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-drop']);
+    expect((await c.getTwin()).desired.$version).toBe(1);
+  });
+
+  it('fails a send fast while edgeHub is down, and the same message (same messageId) goes through afterwards', async () => {
+    const c = await connect({ backoff: { initialMs: 2000, maxMs: 2000 } });
+    await c.open();
+    const outage = emu.outage(1500);
+    await waitUntil(() => !c.reachable);
+    await expect(c.send(message('retry-me'))).rejects.toMatchObject({ name: 'NotConnectedError' });
+    expect(c.reachable).toBe(false);
+    await outage;
+    await waitUntil(() => c.reachable, 10_000);
+    await c.send(message('retry-me'));
+    expect(emu.upstream.map((m) => m.messageId)).toEqual(['retry-me']);
+  });
+
+  it('after a broker restart that loses sessions: getTwin recovers within its timeout, desired patches and inputs arrive again', async () => {
+    const c = await connect();
+    const patches: number[] = [];
+    const inputs: string[] = [];
+    let reconnects = 0;
+    c.onDesired((_p, v) => patches.push(v));
+    c.onInput((_i, body) => inputs.push(body.toString()));
+    c.onReconnect(() => reconnects++);
+    await c.open();
+    await c.getTwin();
+    await emu.restartLosingSessions();
+    await waitUntil(() => reconnects === 1);
+    // The SDK still thinks its twin topics are subscribed: the first GET gets no answer (notes finding 5).
+    const twin = await c.getTwin();
+    expect(twin.desired.$version).toBe(1);
+    expect(log.lines.some((l) => l.msg === 'twin GET timed out; re-creating the edgeHub client')).toBe(true);
+    expect(reconnects).toBe(1); // the re-created client's first connect is not reported as a reconnect
+    const v = emu.pushDesired(MODULE, { rules: { b: { kind: 'anomaly' } } });
+    await waitUntil(() => patches.includes(v));
+    await emu.sendInput(MODULE, 'telemetry', 'in-after-restart');
+    await waitUntil(() => inputs.includes('in-after-restart'));
+    await c.send(message('after-restart'));
+    expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-restart']);
+  });
+
+  it('close() is bounded and idempotent; a closed connection refuses sends', async () => {
+    const c = await connect();
+    await c.open();
+    await c.close();
+    await c.close();
+    await expect(c.send(message('late'))).rejects.toMatchObject({ name: 'NotConnectedError' });
+  });
+});

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import type { AnomalyState } from '../../../src/contracts/anomaly.js';
+import { AnomalyStage } from '../../../src/anomaly/anomalyStage.js';
+import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
+
+function stage(def: { type: string; [k: string]: unknown }, opts: { cooldownMs?: number; alertThreshold?: number; maxGroups?: number } = {}, state?: AnomalyState) {
+  const v = validateDetector(def);
+  if (!v.ok) throw new Error(v.error);
+  return new AnomalyStage({ detector: v.detector, config: v.config, cooldownMs: opts.cooldownMs ?? 0, detectorName: def.type, ...opts }, state);
+}
+const at = (time: number, value: number, key = 'd1') => ({ time, key, group: { deviceId: key }, value });
+
+describe('AnomalyStage', () => {
+  it('turns levels into raised/cleared edges carrying the event time, value and score', () => {
+    const s = stage({ type: 'threshold', above: 10 });
+    expect(s.process(at(1, 5)).alert).toBeNull();
+    const raised = s.process(at(2, 11)).alert!;
+    expect(raised).toMatchObject({ kind: 'alert', state: 'raised', time: 2, value: 11, score: 1, detector: 'threshold', alertKind: 'above', key: 'd1', group: { deviceId: 'd1' } });
+    expect(s.process(at(3, 12)).alert).toBeNull();
+    expect(s.process(at(4, 9)).alert).toMatchObject({ state: 'cleared', time: 4, value: 9 });
+  });
+
+  it('cooldown: no second raise within cooldownMs of the first (event time); a lasting level raises after it', () => {
+    const s = stage({ type: 'threshold', above: 10 }, { cooldownMs: 100 });
+    const out = [
+      [0, 11], [10, 5], [50, 11], [60, 5], [90, 11], [100, 12], [110, 5], [150, 11], [200, 5], [210, 11],
+    ].map(([t, v]) => s.process(at(t!, v!)).alert?.state ?? '-');
+    // raise at 0; 50 in cooldown; 90 in cooldown, still high at 100 -> raise; 150 in cooldown; 210 raises.
+    expect(out).toEqual(['raised', 'cleared', '-', '-', '-', 'raised', 'cleared', '-', '-', 'raised']);
+  });
+
+  it('cooldown is per group', () => {
+    const s = stage({ type: 'threshold', above: 10 }, { cooldownMs: 1000 });
+    expect(s.process(at(0, 11, 'a')).alert?.state).toBe('raised');
+    expect(s.process(at(1, 11, 'b')).alert?.state).toBe('raised');
+  });
+
+  it('alertThreshold replaces the detector level with score >= threshold', () => {
+    const s = stage({ type: 'rateOfChange', maxPerSecond: 1 }, { alertThreshold: 0.9 });
+    s.process(at(0, 0));
+    expect(s.process(at(1000, 2)).alert).toBeNull(); // rate 2: score 2/3, anomalous but below 0.9
+    expect(s.process(at(2000, 30)).alert?.state).toBe('raised'); // rate 28: score 0.97
+  });
+
+  it('missing: a silent group raises from tick, its next event clears', () => {
+    const s = stage({ type: 'missing', timeout: '5m' });
+    s.process(at(0, 1, 'a'));
+    s.process(at(0, 1, 'b'));
+    s.process(at(200_000, 1, 'b'));
+    expect(s.tick(240_000)).toEqual([]);
+    const raised = s.tick(300_000);
+    expect(raised.map((a) => [a.key, a.state, a.time, a.value])).toEqual([['a', 'raised', 300_000, null]]);
+    expect(s.tick(310_000)).toEqual([]); // already raised
+    expect(s.process(at(320_000, 2, 'a')).alert).toMatchObject({ state: 'cleared', value: 2 });
+  });
+
+  it('bad values are rejected as data and change nothing', () => {
+    const s = stage({ type: 'threshold', above: 10 });
+    expect(s.process(at(0, Number.NaN)).rejected).toBe('not-a-number');
+    expect(s.state.groups.size).toBe(0);
+  });
+
+  it('a throwing detector is reported, not thrown', () => {
+    const s = new AnomalyStage({
+      detector: { type: 'boom', validate: () => ({ ok: true, config: {} }), init: () => ({}), update: () => { throw new Error('x'); } },
+      config: {},
+      cooldownMs: 0,
+      detectorName: 'boom',
+    });
+    expect(s.process(at(0, 1)).rejected).toBe('detector-error');
+  });
+
+  it('keeps at most maxGroups groups, dropping the least recently seen', () => {
+    const s = stage({ type: 'threshold', above: 10 }, { maxGroups: 2 });
+    s.process(at(0, 1, 'a'));
+    s.process(at(0, 1, 'b'));
+    s.process(at(1, 1, 'a'));
+    s.process(at(2, 1, 'c'));
+    expect([...s.state.groups.keys()].sort()).toEqual(['a', 'c']);
+  });
+
+  it('a caller-owned state survives a new stage instance (hot reload) as JSON', () => {
+    const state: AnomalyState = { groups: new Map() };
+    const s1 = stage({ type: 'threshold', above: 10 }, {}, state);
+    s1.process(at(0, 11));
+    const restored: AnomalyState = { groups: new Map(JSON.parse(JSON.stringify([...state.groups]))) };
+    const s2 = stage({ type: 'threshold', above: 10 }, {}, restored);
+    expect(s2.process(at(1, 12)).alert).toBeNull(); // still raised: no duplicate
+    expect(s2.process(at(2, 1)).alert?.state).toBe('cleared');
+  });
+});

@@ -1,0 +1,293 @@
+import { describe, it, expect } from 'vitest';
+import { Forwarder, type ForwarderTimers } from '../../../src/forward/forwarder.js';
+import { MemoryOutbox } from '../../../src/store/memoryOutbox.js';
+import type { OutputMessage, Sink } from '../../../src/contracts/output.js';
+import { makeMessage } from '../../contract/outbox.suite.js';
+
+/** Virtual clock and timers: `advance` fires due timers in time order and lets promises settle between. */
+class VirtualTime implements ForwarderTimers {
+  now = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { due: number; fn: () => void }>();
+  readonly clock = { now: () => this.now };
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { due: this.now + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  async advance(ms: number): Promise<void> {
+    const end = this.now + ms;
+    await settle();
+    for (;;) {
+      let next: [number, { due: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].due <= end && (!next || e[1].due < next[1].due)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.now = Math.max(this.now, next[1].due);
+      next[1].fn();
+      await settle();
+    }
+    this.now = end;
+    await settle();
+  }
+}
+
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+};
+
+/** Seeded PRNG so failures and jitter repeat run to run. */
+function prng(seed: number): () => number {
+  return () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+}
+
+const key = (m: OutputMessage): string => `${m.rule}/${m.groupKey}`;
+
+/**
+ * A sink whose sends stay pending until settled by the test (or auto-settled after `latencyMs`
+ * of virtual time), failing with probability `failRate`. It records the most sends ever in flight,
+ * overall and per rule-and-group.
+ */
+class FakeSink implements Sink {
+  delivered: OutputMessage[] = [];
+  /** Each send: when, and how many of its group were delivered before it. */
+  attempts: { id: string; at: number; group: string; deliveredBefore: number }[] = [];
+  pending: { m: OutputMessage; ok: () => void; fail: (e: Error) => void }[] = [];
+  active = new Map<string, number>();
+  maxActive = 0;
+  maxActivePerGroup = 0;
+  constructor(
+    private readonly time: VirtualTime,
+    private readonly opts: { failRate?: number; latencyMs?: number; rand?: () => number; down?: boolean; manual?: boolean } = {},
+  ) {}
+  down = false;
+  send(m: OutputMessage): Promise<void> {
+    const k = key(m);
+    this.attempts.push({ id: m.id, at: this.time.now, group: k, deliveredBefore: this.delivered.filter((d) => key(d) === k).length });
+    this.active.set(k, (this.active.get(k) ?? 0) + 1);
+    this.maxActivePerGroup = Math.max(this.maxActivePerGroup, this.active.get(k)!);
+    this.maxActive = Math.max(this.maxActive, [...this.active.values()].reduce((a, b) => a + b, 0));
+    return new Promise<void>((resolve, reject) => {
+      const done = (ok: boolean) => {
+        this.active.set(k, this.active.get(k)! - 1);
+        if (ok) {
+          this.delivered.push(m);
+          resolve();
+        } else reject(new Error('edgeHub unreachable'));
+      };
+      const entry = { m, ok: () => done(true), fail: () => done(false) };
+      if (this.opts.manual) {
+        this.pending.push(entry);
+        return;
+      }
+      const fails = this.down || (this.opts.failRate ?? 0) > (this.opts.rand ?? Math.random)();
+      this.time.setTimeout(() => (fails ? entry.fail() : entry.ok()), this.opts.latencyMs ?? 1);
+    });
+  }
+}
+
+function setup(opts: { sink?: ConstructorParameters<typeof FakeSink>[1]; fwd?: Partial<ConstructorParameters<typeof Forwarder>[2]> } = {}) {
+  const time = new VirtualTime();
+  const outbox = new MemoryOutbox();
+  const sink = new FakeSink(time, opts.sink);
+  const fwd = new Forwarder(outbox, sink, { clock: time.clock, timers: time, random: prng(7), ...opts.fwd });
+  return { time, outbox, sink, fwd };
+}
+
+describe('Forwarder', () => {
+  it('drains in creation order, deletes on success, counts', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { maxInFlight: 1 } });
+    const msgs = Array.from({ length: 30 }, (_, i) => makeMessage(i, { groupKey: `g${i % 4}` }));
+    outbox.append(msgs);
+    fwd.start();
+    await time.advance(1_000);
+    expect(sink.delivered.map((m) => m.id)).toEqual(msgs.map((m) => m.id));
+    expect(outbox.stats().pending).toBe(0);
+    expect(fwd.stats()).toEqual({ sent: 30, failures: 0, inFlight: 0 });
+  });
+
+  it('keeps at most maxInFlight sends and one per rule-and-group in flight', async () => {
+    const { time, outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { maxInFlight: 16 } });
+    outbox.append(Array.from({ length: 100 }, (_, i) => makeMessage(i, { groupKey: `g${i % 40}` })));
+    fwd.start();
+    await time.advance(10);
+    expect(sink.pending).toHaveLength(16);
+    expect(fwd.stats().inFlight).toBe(16);
+    expect(new Set(sink.pending.map((p) => key(p.m))).size).toBe(16);
+    // Only the first 16 groups' first records: creation order.
+    expect(sink.pending.map((p) => p.m.id)).toEqual(Array.from({ length: 16 }, (_, i) => `r1-g${i}-${i}`));
+    // Release them one at a time: every release lets exactly one more go.
+    for (let round = 0; round < 3; round++) {
+      sink.pending.shift()!.ok();
+      await time.advance(0);
+      expect(fwd.stats().inFlight).toBe(16);
+    }
+    expect(sink.maxActive).toBe(16);
+    expect(sink.maxActivePerGroup).toBe(1);
+    // With 2 groups only, at most 2 in flight however large maxInFlight is.
+    const two = setup({ sink: { manual: true }, fwd: { maxInFlight: 16 } });
+    two.outbox.append(Array.from({ length: 20 }, (_, i) => makeMessage(i, { groupKey: `g${i % 2}` })));
+    two.fwd.start();
+    await two.time.advance(10);
+    expect(two.sink.pending.map((p) => p.m.id)).toEqual(['r1-g0-0', 'r1-g1-1']);
+  });
+
+  it('never reorders or overlaps one rule-and-group under random failures and latency', async () => {
+    const rand = prng(1234);
+    const { time, outbox, sink, fwd } = setup({ sink: { failRate: 0.3, rand, latencyMs: 5 }, fwd: { maxInFlight: 8, initialBackoffMs: 20, maxBackoffMs: 200 } });
+    fwd.start();
+    const created: OutputMessage[] = [];
+    // Appends keep coming while sends fail, as the engine would produce them.
+    for (let batch = 0; batch < 40; batch++) {
+      const msgs = Array.from({ length: 10 }, (_, k) => {
+        const n = batch * 10 + k;
+        return makeMessage(n, { rule: `r${n % 3}`, groupKey: `g${Math.floor(rand() * 4)}`, kind: n % 7 === 0 ? 'alert' : 'summary' });
+      });
+      outbox.append(msgs);
+      created.push(...msgs);
+      fwd.wake();
+      await time.advance(Math.floor(rand() * 30));
+    }
+    await time.advance(120_000);
+    expect(outbox.stats().pending).toBe(0);
+    expect(fwd.stats().failures).toBeGreaterThan(50);
+    expect(sink.maxActivePerGroup).toBe(1);
+    expect(sink.maxActive).toBeLessThanOrEqual(8);
+    // Each rule-and-group got its messages exactly once, in creation order.
+    const byGroup = (list: OutputMessage[]) => {
+      const out = new Map<string, string[]>();
+      for (const m of list) out.set(key(m), [...(out.get(key(m)) ?? []), m.id]);
+      return out;
+    };
+    expect(byGroup(sink.delivered)).toEqual(byGroup(created));
+    expect(sink.delivered).toHaveLength(created.length);
+    // And no attempt ever ran ahead: each was for its group's first undelivered message.
+    const perGroup = byGroup(created);
+    for (const a of sink.attempts) expect(a.id).toBe(perGroup.get(a.group)![a.deliveredBefore]);
+  });
+
+  it('paces to maxMessagesPerSecond on the virtual clock', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { maxMessagesPerSecond: 20, maxInFlight: 16 } });
+    outbox.append(Array.from({ length: 100 }, (_, i) => makeMessage(i, { groupKey: `g${i}` })));
+    fwd.start();
+    await time.advance(10_000);
+    expect(sink.delivered).toHaveLength(100);
+    const times = sink.attempts.map((a) => a.at);
+    // In any 1 s window: at most rate + burst (20/10 = 2).
+    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(22);
+    expect(times.at(-1)!).toBeGreaterThanOrEqual(4_800); // 100 messages at 20/s take ~5 s
+    expect(outbox.stats().pending).toBe(0);
+    // Unpaced, the same load goes out at once.
+    const fast = setup({ fwd: { maxInFlight: 16 } });
+    fast.outbox.append(Array.from({ length: 100 }, (_, i) => makeMessage(i, { groupKey: `g${i}` })));
+    fast.fwd.start();
+    await fast.time.advance(100);
+    expect(fast.sink.delivered).toHaveLength(100);
+  });
+
+  it('backs off exponentially with jitter and a cap while the sink fails, then resets', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 100, maxBackoffMs: 1_600 } });
+    sink.down = true;
+    outbox.append([makeMessage(1)]);
+    fwd.start();
+    await time.advance(20_000);
+    const at = sink.attempts.map((a) => a.at);
+    const gaps = at.slice(1).map((t, i) => t - at[i]! - 1); // minus the 1 ms latency
+    // Equal jitter: each delay in [d/2, d], d doubling from 100 up to the 1600 cap.
+    const caps = [100, 200, 400, 800, 1600, 1600, 1600];
+    caps.forEach((d, i) => {
+      expect(gaps[i]!).toBeGreaterThanOrEqual(d / 2);
+      expect(gaps[i]!).toBeLessThanOrEqual(d);
+    });
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1_600);
+    expect(new Set(gaps.slice(4)).size).toBeGreaterThan(1); // jittered, not fixed
+    expect(fwd.stats().failures).toBe(at.length);
+    expect(outbox.stats().pending).toBe(1);
+    sink.down = false;
+    await time.advance(2_000);
+    expect(sink.delivered.map((m) => m.id)).toEqual(['r1-dev1-1']);
+    // After a success the delay starts from the bottom again.
+    sink.down = true;
+    outbox.append([makeMessage(2)]);
+    fwd.wake();
+    await time.advance(10);
+    const before = sink.attempts.length;
+    await time.advance(100);
+    expect(sink.attempts.length).toBe(before + 1);
+  });
+
+  it('a message that always fails blocks only its own group once others succeed', async () => {
+    const time = new VirtualTime();
+    const outbox = new MemoryOutbox();
+    const delivered: string[] = [];
+    const sink: Sink = {
+      send: async (m) => {
+        if (m.groupKey === 'poison') throw new Error('rejected');
+        delivered.push(m.id);
+      },
+    };
+    const fwd = new Forwarder(outbox, sink, { clock: time.clock, timers: time, random: prng(3), initialBackoffMs: 100, maxBackoffMs: 1000 });
+    outbox.append([makeMessage(0, { groupKey: 'poison' }), makeMessage(1, { groupKey: 'poison' }), ...Array.from({ length: 20 }, (_, i) => makeMessage(i + 2, { groupKey: `g${i}` }))]);
+    fwd.start();
+    await time.advance(5_000);
+    expect(delivered).toHaveLength(20);
+    expect(outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-poison-0', 'r1-poison-1']);
+  });
+
+  it('flush: true when drained, false when the sink stays unreachable', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 100, maxBackoffMs: 5_000 } });
+    fwd.start();
+    expect(await fwd.flush(1_000)).toBe(true); // nothing to send
+    outbox.append([makeMessage(1), makeMessage(2)]);
+    const ok = fwd.flush(1_000);
+    await time.advance(50);
+    expect(await ok).toBe(true);
+    expect(sink.delivered).toHaveLength(2);
+
+    sink.down = true;
+    outbox.append([makeMessage(3)]);
+    let result: boolean | undefined;
+    void fwd.flush(3_000).then((r) => (result = r));
+    await time.advance(2_999);
+    // Delays grow past the deadline quickly: it answers false before the timeout when no retry can make it.
+    await time.advance(1);
+    expect(result).toBe(false);
+    expect(outbox.stats().pending).toBe(1);
+    sink.down = false;
+    const again = fwd.flush(60_000);
+    await time.advance(10_000);
+    expect(await again).toBe(true);
+  });
+
+  it('stop waits for sends in flight and sends nothing afterwards', async () => {
+    const { time, outbox, sink, fwd } = setup({ sink: { manual: true } });
+    outbox.append([makeMessage(1, { groupKey: 'a' }), makeMessage(2, { groupKey: 'b' }), makeMessage(3, { groupKey: 'a' })]);
+    fwd.start();
+    await time.advance(1);
+    expect(sink.pending).toHaveLength(2);
+    let stopped = false;
+    void fwd.stop().then(() => (stopped = true));
+    await time.advance(1);
+    expect(stopped).toBe(false);
+    sink.pending.splice(0).forEach((p) => p.ok());
+    await time.advance(1);
+    expect(stopped).toBe(true);
+    fwd.wake();
+    await time.advance(1_000);
+    expect(sink.attempts).toHaveLength(2);
+    expect(outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-a-3']);
+  });
+
+  it('wake after an append sends it without waiting for a timer', async () => {
+    const { time, outbox, sink, fwd } = setup();
+    fwd.start();
+    await time.advance(100);
+    outbox.append([makeMessage(9)]);
+    fwd.wake();
+    await time.advance(1);
+    expect(sink.delivered.map((m) => m.id)).toEqual(['r1-dev1-9']);
+  });
+});

@@ -1,0 +1,140 @@
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RejectLogger, createLogger, redactSecrets } from '../../../src/metrics/logger.js';
+
+function capture(level = 'info') {
+  const lines: string[] = [];
+  const logger = createLogger({ level, destination: { write: (l: string) => lines.push(l) } });
+  return { logger, lines, json: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+// Made-up secrets in the real formats (IoT Hub connection string, SAS token, storage key).
+const KEY = 'q8Pf3xZ1mN0bV7cR5tY2uI9oP4aS6dF8gH1jK3lM0n=';
+const SIG = 'Xk2%2BabcDEF123%2Fghi%3D';
+const CONN = `HostName=hub.azure-devices.net;DeviceId=dev1;ModuleId=eddy;SharedAccessKey=${KEY}`;
+const SAS = `SharedAccessSignature sr=hub.azure-devices.net%2Fdevices%2Fdev1&sig=${SIG}&se=1790000000&skn=iothubowner`;
+const SECRETS = [KEY, SIG, 'sig=Xk2'];
+
+describe('createLogger', () => {
+  it('writes pino JSON lines with level names, filtered by level', () => {
+    const { logger, json } = capture('info');
+    logger.debug('hidden');
+    logger.info({ input: 'telemetry' }, 'started');
+    logger.warn('careful');
+    const out = json();
+    expect(out.map((l) => [l.level, l.msg])).toEqual([['info', 'started'], ['warn', 'careful']]);
+    expect(out[0]).toMatchObject({ module: 'eddy', input: 'telemetry' });
+    expect(typeof out[0]!.time).toBe('string');
+  });
+
+  it('takes the level from EDDY_LOG_LEVEL when none is given', () => {
+    const before = process.env.EDDY_LOG_LEVEL;
+    process.env.EDDY_LOG_LEVEL = 'DEBUG';
+    try {
+      const lines: string[] = [];
+      createLogger({ destination: { write: (l: string) => lines.push(l) } }).debug('shown');
+      expect(lines).toHaveLength(1);
+    } finally {
+      if (before === undefined) delete process.env.EDDY_LOG_LEVEL;
+      else process.env.EDDY_LOG_LEVEL = before;
+    }
+  });
+
+  it('never writes a secret, in messages, interpolations, objects, errors or child bindings', () => {
+    const { logger, lines } = capture('trace');
+    logger.info(`connecting with ${CONN}`);
+    logger.info('token %s expires', SAS);
+    logger.warn({ connectionString: CONN, nested: { password: 'hunter2', options: { sharedAccessKey: KEY } } }, 'options');
+    logger.error({ err: new Error(`mqtt.js returned Failure on first connection (Not authorized): ${SAS}`) }, 'connect failed');
+    logger.info({ url: `https://acct.blob.core.windows.net/c/b?sv=2024-01-01&sig=${SIG}&se=x` }, 'upload');
+    logger.info({ env: { EdgeHubConnectionString: CONN } }, 'environment');
+    logger.child({ auth: SAS }).info('child');
+    logger.info(`storage DefaultEndpointsProtocol=https;AccountName=a;AccountKey=${KEY};EndpointSuffix=core.windows.net`);
+    expect(lines).toHaveLength(8);
+    const all = lines.join('');
+    for (const s of [...SECRETS, 'hunter2']) expect(all).not.toContain(s);
+    expect(all).toContain('[REDACTED]');
+    // What is not secret stays readable.
+    expect(all).toContain('HostName=hub.azure-devices.net;DeviceId=dev1');
+    expect(all).toContain('connect failed');
+    for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+  });
+
+  it('writes to stderr by default, leaving stdout to output messages (local mode)', async () => {
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+    const script = `import { createLogger } from ${JSON.stringify(join(root, 'src/metrics/logger.ts'))}; createLogger({ level: 'info' }).info('on stderr ${CONN}');`;
+    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((res, rej) =>
+      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => (err ? rej(err) : res({ stdout, stderr }))),
+    );
+    expect(stdout).toBe('');
+    const line = JSON.parse(stderr.trim()) as { msg: string };
+    expect(line.msg).toMatch(/^on stderr HostName=/);
+    expect(stderr).not.toContain(KEY);
+  });
+});
+
+describe('redactSecrets', () => {
+  it.each([
+    [`x ${CONN}`, `x HostName=hub.azure-devices.net;DeviceId=dev1;ModuleId=eddy;SharedAccessKey=[REDACTED]`],
+    [SAS, 'SharedAccessSignature [REDACTED]'],
+    [`"Authorization":"${SAS}"`, '"Authorization":"SharedAccessSignature [REDACTED]"'],
+    [`a?sig=${SIG}&se=1`, 'a?sig=[REDACTED]&se=1'],
+    ['SharedAccessSignature=sr%3Dx%26sig%3Dabc;HostName=h', 'SharedAccessSignature=[REDACTED];HostName=h'],
+    ['nothing to see; signal=3 design=x', 'nothing to see; signal=3 design=x'],
+  ])('%s', (input, expected) => {
+    expect(redactSecrets(input)).toBe(expected);
+    expect(redactSecrets(expected)).toBe(expected);
+  });
+});
+
+describe('RejectLogger', () => {
+  it('logs a reason at info at most once a minute, with the count suppressed at debug in between', () => {
+    let now = 0;
+    const { logger, json } = capture('debug');
+    const rl = new RejectLogger(logger, { now: () => now });
+    rl.log({ reason: 'not-json', detail: 'Unexpected token' }, { input: 'telemetry' });
+    now = 1_000;
+    rl.log({ reason: 'not-json' });
+    now = 30_000;
+    rl.log({ reason: 'not-json' });
+    rl.log({ reason: 'bad-timestamp', rule: 'r1' }); // another reason has its own minute
+    now = 59_999;
+    rl.log({ reason: 'not-json' });
+    now = 60_000;
+    rl.log({ reason: 'not-json' });
+    const out = json().map((l) => [l.level, l.reason, l.suppressed]);
+    expect(out).toEqual([
+      ['info', 'not-json', 0],
+      ['debug', 'not-json', undefined],
+      ['debug', 'not-json', undefined],
+      ['info', 'bad-timestamp', 0],
+      ['debug', 'not-json', undefined],
+      ['info', 'not-json', 3],
+    ]);
+    expect(json()[0]).toMatchObject({ input: 'telemetry', detail: 'Unexpected token', msg: 'input rejected: not-json' });
+    expect(json()[3]).toMatchObject({ rule: 'r1' });
+  });
+
+  it('at level info, 10,000 rejects within a minute write one line; flush reports the rest', () => {
+    let now = 5_000;
+    const { logger, json } = capture('info');
+    const rl = new RejectLogger(logger, { now: () => now });
+    for (let i = 0; i < 10_000; i++) {
+      now += 1;
+      rl.log({ reason: 'too-large' });
+    }
+    expect(json()).toHaveLength(1);
+    rl.flush();
+    expect(json()[1]).toMatchObject({ level: 'info', reason: 'too-large', suppressed: 9_999 });
+    rl.flush();
+    expect(json()).toHaveLength(2);
+  });
+
+  it('scrubs secrets that arrive inside rejected input', () => {
+    const { logger, lines } = capture('info');
+    new RejectLogger(logger, { now: () => 0 }).log({ reason: 'not-json', detail: `body started with ${CONN}` });
+    expect(lines.join('')).not.toContain(KEY);
+  });
+});

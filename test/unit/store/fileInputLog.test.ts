@@ -1,0 +1,170 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FileInputLog } from '../../../src/store/fileInputLog.js';
+import { openStore } from '../../../src/store/store.js';
+import type { InputRecord } from '../../../src/contracts/store.js';
+
+const warnings: string[] = [];
+const log = { info: () => {}, warn: (_o: object, m: string) => void warnings.push(m), error: (_o: object, m: string) => void warnings.push(m) };
+const rec = (i: number, body = `{"t":${i}}`): InputRecord => ({ input: 'telemetry', deviceId: `dév${i % 3}`, moduleId: 'sim', arrival: 1_700_000_000_000 + i, body: Buffer.from(body) });
+const segments = (dir: string): string[] => readdirSync(dir).filter((f) => f.startsWith('inputs-')).sort();
+
+describe('FileInputLog', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-inputs-'));
+    warnings.length = 0;
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('round-trips records with increasing seqs, across a reopen', () => {
+    const a = new FileInputLog(dir, log);
+    const big = 'x'.repeat(200_000); // larger than the initial frame buffer
+    const seqs = [a.appendInput(rec(1)), a.appendInput(rec(2, big)), a.appendInput({ ...rec(3), body: Buffer.alloc(0) })];
+    expect(seqs).toEqual([1, 2, 3]);
+    a.close();
+    const b = new FileInputLog(dir, log);
+    const got = [...b.readInputsAfter(0)];
+    expect(got.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(got[0]).toEqual({ seq: 1, ...rec(1) });
+    expect(got[1]!.body.toString()).toBe(big);
+    expect(got[2]!.body.length).toBe(0);
+    expect([...b.readInputsAfter(2)].map((r) => r.seq)).toEqual([3]);
+    expect(b.appendInput(rec(4))).toBe(4);
+    b.close();
+  });
+
+  it('ignores a torn tail, cuts it off, and appends readable records after it', () => {
+    const a = new FileInputLog(dir, log);
+    for (let i = 1; i <= 5; i++) a.appendInput(rec(i));
+    a.close();
+    const file = join(dir, segments(dir)[0]!);
+    // Tear the last frame: drop its last 3 bytes, as a write cut short would.
+    truncateSync(file, statSync(file).size - 3);
+    const b = new FileInputLog(dir, log);
+    expect(warnings.some((w) => w.includes('torn tail'))).toBe(true);
+    expect([...b.readInputsAfter(0)].map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    // Seq 5 never became durable, so it is handed out again.
+    expect(b.appendInput(rec(50))).toBe(5);
+    expect([...b.readInputsAfter(0)].map((r) => r.arrival - 1_700_000_000_000)).toEqual([1, 2, 3, 4, 50]);
+    b.close();
+  });
+
+  it('stops at garbage after the last frame and at a frame whose CRC fails', () => {
+    const a = new FileInputLog(dir, log);
+    for (let i = 1; i <= 4; i++) a.appendInput(rec(i));
+    a.close();
+    const file = join(dir, segments(dir)[0]!);
+    appendFileSync(file, Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])); // a zero-filled tail (power cut)
+    const data = readFileSync(file);
+    const frameLen = 8 + data.readUInt32LE(0);
+    data[2 * frameLen + 20] ^= 0xff; // flip a byte inside frame 3's payload
+    writeFileSync(file, data);
+    const b = new FileInputLog(dir, log);
+    expect([...b.readInputsAfter(0)].map((r) => r.seq)).toEqual([1, 2]);
+    b.close();
+  });
+
+  it('rotates at truncateUpTo and deletes only segments wholly covered', () => {
+    const a = new FileInputLog(dir, log);
+    for (let i = 1; i <= 10; i++) a.appendInput(rec(i));
+    a.truncateUpTo(6); // records 7..10 still needed: the first segment stays
+    expect(segments(dir)).toHaveLength(2);
+    for (let i = 11; i <= 12; i++) a.appendInput(rec(i));
+    expect([...a.readInputsAfter(6)].map((r) => r.seq)).toEqual([7, 8, 9, 10, 11, 12]);
+    a.truncateUpTo(10); // the first segment (1..10) is now covered
+    expect(segments(dir)).toHaveLength(2);
+    expect([...a.readInputsAfter(0)].map((r) => r.seq)).toEqual([11, 12]);
+    a.truncateUpTo(12);
+    expect([...a.readInputsAfter(0)]).toEqual([]);
+    expect(a.appendInput(rec(13))).toBe(13);
+    a.close();
+    const b = new FileInputLog(dir, log);
+    expect(b.lastSeq()).toBe(13);
+    expect([...b.readInputsAfter(12)].map((r) => r.seq)).toEqual([13]);
+    b.close();
+  });
+
+  it('a failed write is counted, does not throw, and later records stay readable', () => {
+    const a = new FileInputLog(dir, log);
+    a.appendInput(rec(1));
+    // Simulate the disk refusing the write by pointing the log at a closed descriptor.
+    const fd = (a as unknown as { fd: number }).fd;
+    (a as unknown as { fd: number }).fd = 987_654;
+    expect(a.appendInput(rec(2))).toBe(2);
+    expect(a.failures).toBe(1);
+    expect(a.failingSince).toBe(rec(2).arrival);
+    (a as unknown as { fd: number }).fd = fd;
+    expect(a.appendInput(rec(3))).toBe(3);
+    expect(a.failingSince).toBeNull();
+    expect([...a.readInputsAfter(0)].map((r) => r.seq)).toEqual([1, 3]);
+    a.close();
+  });
+
+  it('every append that returned before a SIGKILL is readable afterwards', async () => {
+    const child = fileURLToPath(new URL('./fixtures/inputLogChild.ts', import.meta.url));
+    // Seeded kill points (number of acknowledged appends before the kill), spread over rotations.
+    for (const killAfter of [137, 1_499, 2_711]) {
+      const runDir = mkdtempSync(join(tmpdir(), 'eddy-kill-'));
+      try {
+        const printed = await runAndKill(child, runDir, killAfter);
+        expect(printed.length).toBeGreaterThanOrEqual(killAfter);
+        const store = openStore(runDir, { log, clock: { now: () => 0 } });
+        const cp = store.loadCheckpoint();
+        const replay = new Map([...store.readInputsAfter(cp.uptoInputSeq)].map((r) => [r.seq, r]));
+        for (const { seq, i } of printed) {
+          if (seq <= cp.uptoInputSeq) {
+            // Covered by the checkpoint, whose state says how far it reached.
+            expect(JSON.parse(cp.states.get('rule')!).upto).toBeGreaterThanOrEqual(seq);
+            continue;
+          }
+          const r = replay.get(seq);
+          expect(r, `seq ${seq} lost`).toBeDefined();
+          expect(JSON.parse(r!.body.toString()).i).toBe(i);
+          expect(r!.arrival).toBe(1000 + i);
+        }
+        // New appends continue after everything that survived.
+        const last = Math.max(cp.uptoInputSeq, ...replay.keys());
+        expect(store.appendInput(rec(0))).toBe(last + 1);
+        store.close();
+      } finally {
+        rmSync(runDir, { recursive: true, force: true });
+      }
+    }
+  }, 60_000);
+});
+
+/** Starts the child, SIGKILLs it once `killAfter` seqs were printed; returns every complete line printed. */
+function runAndKill(script: string, dir: string, killAfter: number): Promise<{ seq: number; i: number }[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let lines = 0;
+    let killed = false;
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      lines += chunk.split('\n').length - 1;
+      if (!killed && lines > killAfter) {
+        killed = true;
+        p.kill('SIGKILL');
+      }
+    });
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', reject);
+    p.on('exit', (_code, signal) => {
+      if (signal !== 'SIGKILL') return reject(new Error(`child exited on its own: ${err}`));
+      // A line without its newline was cut mid-print; its append still returned, but we only count complete lines.
+      const complete = out.split('\n').slice(0, -1).filter((l) => l !== 'ready');
+      resolve(complete.map((l) => {
+        const [seq, i] = l.split(' ').map(Number);
+        return { seq: seq!, i: i! };
+      }));
+    });
+  });
+}

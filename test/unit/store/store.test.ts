@@ -1,0 +1,190 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore, type StoreOptions } from '../../../src/store/store.js';
+import { MIGRATIONS } from '../../../src/store/migrations.js';
+import { makeMessage } from '../../contract/outbox.suite.js';
+
+const logged: { level: string; msg: string }[] = [];
+const log = {
+  info: (_o: object, msg: string) => void logged.push({ level: 'info', msg }),
+  warn: (_o: object, msg: string) => void logged.push({ level: 'warn', msg }),
+  error: (_o: object, msg: string) => void logged.push({ level: 'error', msg }),
+};
+
+describe('openStore', () => {
+  let dir: string;
+  let now: number;
+  // ttlMs 0 unless a test sets it: makeMessage's createdAt is in 1970, which a 168 h TTL would expire.
+  const opts = (over: Partial<StoreOptions> = {}): StoreOptions => ({ log, clock: { now: () => now }, ttlMs: 0, ...over });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-store-'));
+    now = Date.UTC(2026, 10, 26, 3, 0, 0);
+    logged.length = 0;
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('uses WAL and synchronous=NORMAL, and keeps the outbox across a reopen', () => {
+    const s = openStore(dir, opts());
+    s.outbox.append([makeMessage(1), makeMessage(2)]);
+    s.close();
+    const db = new Database(join(dir, 'eddy.db'));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    db.close();
+    const s2 = openStore(dir, opts());
+    expect(s2.outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-1', 'r1-dev1-2']);
+    expect(s2.damage).toBeNull();
+    s2.close();
+  });
+
+  it('migrates a version-1 database and keeps its rows', () => {
+    const db = new Database(join(dir, 'eddy.db'));
+    db.exec(MIGRATIONS[0]!);
+    db.pragma('user_version = 1');
+    const m = makeMessage(7);
+    db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)').run(m.kind, m.createdAt, 10, JSON.stringify(m));
+    db.close();
+    const s = openStore(dir, opts());
+    expect(s.outbox.peek(10).map((r) => r.message)).toEqual([m]);
+    expect(s.loadCheckpoint()).toEqual({ states: new Map(), uptoInputSeq: 0 });
+    s.saveCheckpoint(new Map([['a', '{}']]), 3);
+    s.close();
+    const check = new Database(join(dir, 'eddy.db'));
+    expect(check.pragma('user_version', { simple: true })).toBe(2);
+    check.close();
+  });
+
+  it('moves a garbage eddy.db aside, starts fresh, and reports it', () => {
+    writeFileSync(join(dir, 'eddy.db'), Buffer.alloc(8192, 'garbage!'));
+    const s = openStore(dir, opts());
+    expect(s.damage).not.toBeNull();
+    expect(s.damage!.movedTo).toBe(join(dir, 'eddy.db.corrupt-2026-11-26T03-00-00-000Z'));
+    expect(s.damage!.error).toMatch(/SQLITE_NOTADB/);
+    expect(readFileSync(s.damage!.movedTo).subarray(0, 8).toString()).toBe('garbage!');
+    expect(s.stats().damage).toEqual(s.damage);
+    expect(logged.some((l) => l.level === 'error' && l.msg.includes('moved aside'))).toBe(true);
+    s.outbox.append([makeMessage(1)]);
+    expect(s.stats().pending).toBe(1);
+    s.close();
+  });
+
+  it('moves aside a database with damaged pages (quick_check)', () => {
+    const s = openStore(dir, opts());
+    for (let i = 0; i < 40; i++) s.outbox.append(Array.from({ length: 50 }, (_, k) => makeMessage(i * 50 + k)));
+    s.close();
+    const file = join(dir, 'eddy.db');
+    expect(existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0).toBe(0); // close checkpoints the WAL
+    // Overwrite pages 3.. with noise, keeping the header page intact.
+    const fd = openSync(file, 'r+');
+    const noise = Buffer.alloc(4096 * 8);
+    for (let i = 0; i < noise.length; i++) noise[i] = (i * 7919) & 0xff;
+    writeSync(fd, noise, 0, noise.length, 4096 * 2);
+    closeSync(fd);
+    const s2 = openStore(dir, opts());
+    expect(s2.damage).not.toBeNull();
+    expect(s2.stats().pending).toBe(0);
+    expect(readdirSync(dir).some((f) => f.startsWith('eddy.db.corrupt-'))).toBe(true);
+    s2.close();
+  });
+
+  it('saves and loads a checkpoint, replacing the whole set, and truncates the input log', () => {
+    const s = openStore(dir, opts());
+    const input = (i: number) => ({ input: 'telemetry', deviceId: 'dev1', moduleId: 'sim', arrival: i, body: Buffer.from(String(i)) });
+    for (let i = 1; i <= 10; i++) expect(s.appendInput(input(i))).toBe(i);
+    expect(s.saveCheckpoint(new Map([['r1', '{"a":1}'], ['r2', '{"b":2}']]), 6)).toBe(true);
+    expect([...s.readInputsAfter(s.loadCheckpoint().uptoInputSeq)].map((r) => r.seq)).toEqual([7, 8, 9, 10]);
+    expect(s.saveCheckpoint(new Map([['r2', '{"b":3}']]), 10)).toBe(true);
+    s.close();
+    const s2 = openStore(dir, opts());
+    expect(s2.loadCheckpoint()).toEqual({ states: new Map([['r2', '{"b":3}']]), uptoInputSeq: 10 });
+    expect([...s2.readInputsAfter(0)]).toEqual([]);
+    expect(readdirSync(join(dir, 'inputs'))).toHaveLength(1);
+    expect(s2.appendInput(input(11))).toBe(11);
+    s2.close();
+  });
+
+  it('keeps seqs above the checkpoint when the input log files are gone', () => {
+    const s = openStore(dir, opts());
+    for (let i = 1; i <= 5; i++) s.appendInput({ input: 'i', deviceId: 'd', moduleId: 'm', arrival: i, body: Buffer.alloc(1) });
+    s.saveCheckpoint(new Map(), 5);
+    s.close();
+    rmSync(join(dir, 'inputs'), { recursive: true });
+    const s2 = openStore(dir, opts());
+    expect(s2.appendInput({ input: 'i', deviceId: 'd', moduleId: 'm', arrival: 6, body: Buffer.alloc(1) })).toBe(6);
+    s2.close();
+  });
+
+  it('keeps the budget on append, dropping old summaries before alerts, and counts drops', () => {
+    const one = Buffer.byteLength(JSON.stringify(makeMessage(100)));
+    const s = openStore(dir, opts({ maxBytes: one * 5 }));
+    s.outbox.append([makeMessage(100, { kind: 'alert' })]);
+    for (let i = 101; i < 110; i++) s.outbox.append([makeMessage(i)]);
+    const st = s.stats();
+    expect(st.bytes).toBeLessThanOrEqual(one * 5);
+    expect(st.drops.budget.alert).toBe(0);
+    expect(st.drops.budget.summary).toBe(10 - st.pending);
+    const ids = s.outbox.peek(10).map((r) => r.message.id);
+    expect(ids[0]).toBe('r1-dev1-100'); // the alert, oldest of all, survives
+    expect(ids.at(-1)).toBe('r1-dev1-109');
+    s.close();
+  });
+
+  it('expires by TTL on the periodic check and counts by kind', () => {
+    const s = openStore(dir, opts({ ttlMs: 60_000, ttlCheckMs: 10_000 }));
+    s.outbox.append([makeMessage(1, { createdAt: now }), makeMessage(2, { kind: 'alert', createdAt: now + 1 }), makeMessage(3, { createdAt: now + 30_000 })]);
+    now += 60_500;
+    expect(s.outbox.peek(10)).toHaveLength(1); // the peek ran the check
+    expect(s.stats().drops.ttl).toEqual({ summary: 1, alert: 1 });
+    expect(s.stats().oldest).toBe(new Date(now - 60_500 + 30_000).toISOString());
+    s.close();
+  });
+
+  it('on SQLITE_FULL degrades to memory without losing a record, then recovers to disk', () => {
+    // max_page_count makes the database fill up for real: SQLite answers SQLITE_FULL.
+    const s = openStore(dir, opts({ maxPageCount: 40, retryMs: 5_000 }));
+    let n = 0;
+    while (!s.degraded && n < 10_000) s.outbox.append([makeMessage(++n)]);
+    expect(s.degraded).not.toBeNull();
+    expect(s.degraded!.error).toMatch(/SQLITE_FULL/);
+    expect(s.degraded!.since).toBe(new Date(now).toISOString());
+    expect(s.stats().degraded).toEqual(s.degraded);
+    // Keeps working in memory: nothing lost, order kept.
+    for (let k = 0; k < 20; k++) s.outbox.append([makeMessage(++n)]);
+    const all = s.outbox.peek(100_000);
+    expect(all.map((r) => r.message.id)).toEqual(Array.from({ length: n }, (_, i) => `r1-dev1-${i + 1}`));
+    expect(s.stats().pending).toBe(n);
+    // Still full: a retry fails and it stays degraded.
+    expect(s.retryDisk()).toBe(false);
+    // The forwarder drains most of it; at the next periodic retry it fits again.
+    s.outbox.remove(all.slice(0, n - 10).map((r) => r.seq));
+    now += 5_000;
+    s.outbox.append([makeMessage(++n)]);
+    expect(s.degraded).toBeNull();
+    expect(logged.some((l) => l.msg.includes('recovered'))).toBe(true);
+    const left = s.outbox.peek(100).map((r) => r.message.id);
+    expect(left).toEqual(Array.from({ length: 11 }, (_, i) => `r1-dev1-${n - 10 + i}`));
+    s.close();
+    // And it really is on disk.
+    const s2 = openStore(dir, opts());
+    expect(s2.outbox.peek(100).map((r) => r.message.id)).toEqual(left);
+    s2.outbox.append([makeMessage(++n)]);
+    expect(s2.outbox.peek(100).at(-1)!.seq).toBeGreaterThan(Math.max(...all.map((r) => r.seq)));
+    s2.close();
+  });
+
+  it('a checkpoint refused by a full disk returns false, keeps the input log, and reports degraded', () => {
+    const s = openStore(dir, opts({ maxPageCount: 40 }));
+    for (let i = 1; i <= 3; i++) s.appendInput({ input: 'i', deviceId: 'd', moduleId: 'm', arrival: i, body: Buffer.alloc(1) });
+    const big = new Map([['r', 'x'.repeat(400_000)]]);
+    expect(s.saveCheckpoint(big, 3)).toBe(false);
+    expect(s.degraded!.error).toMatch(/SQLITE_FULL/);
+    expect(s.loadCheckpoint().uptoInputSeq).toBe(0);
+    expect([...s.readInputsAfter(0)].map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(s.saveCheckpoint(new Map([['r', '{}']]), 3)).toBe(true);
+    expect(s.degraded).toBeNull();
+    s.close();
+  });
+});

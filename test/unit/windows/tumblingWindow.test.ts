@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import type { WindowState } from '../../../src/contracts/window.js';
+import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
+import { countSum, drop, ev, newTestScheduler, spyScheduler, win } from './windowTestKit.js';
+
+const T = 'tumbling' as const;
+
+function op(ts: ReturnType<typeof newTestScheduler>, maxLateness = 0, extra: { idleTimeout?: number; state?: WindowState; maxGroups?: number } = {}) {
+  return tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness, idleTimeout: extra.idleTimeout ?? 1000, scheduler: ts, state: extra.state, maxGroups: extra.maxGroups });
+}
+
+describe('tumblingWindow', () => {
+  it('empty: completes without output', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      expectObservable(cold('|').pipe(op(ts))).toBe('|');
+    });
+  });
+
+  it('never: emits nothing and schedules no timer', () => {
+    const ts = newTestScheduler();
+    const spy = spyScheduler(ts);
+    ts.run(({ cold, expectObservable }) => {
+      expectObservable(cold('-').pipe(tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 5, scheduler: spy }))).toBe('-');
+    });
+    expect(spy.subs).toHaveLength(0);
+  });
+
+  it('one event: its window is emitted on completion', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      expectObservable(cold('a|', { a: ev(3, 7) }).pipe(op(ts))).toBe('-(w|)', { w: win(T, 0, 10, 1, 7) });
+    });
+  });
+
+  it('many: windows close when the watermark reaches their end, epoch-aligned', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('a-b-c-d-e|', { a: ev(1, 1), b: ev(9, 2), c: ev(10, 3), d: ev(19, 4), e: ev(35, 5) });
+      expectObservable(src.pipe(op(ts))).toBe('----x---y(z|)', { x: win(T, 0, 10, 2, 3), y: win(T, 10, 20, 2, 7), z: win(T, 30, 40, 1, 5) });
+    });
+  });
+
+  it('out of order within lateness: a late event still joins its open window', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // maxLateness 5: after b the watermark is 7, so c (t=8) is late but [0,10) is still open; d moves it to 11.
+      const src = cold('a-b-c-d|', { a: ev(1, 1), b: ev(12, 2), c: ev(8, 4), d: ev(16, 8) });
+      expectObservable(src.pipe(op(ts, 5))).toBe('------x(y|)', { x: win(T, 0, 10, 2, 5), y: win(T, 10, 20, 2, 10) });
+    });
+  });
+
+  it('too late: an event for a window already forgotten is dropped as data, the stream goes on', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // maxLateness 2: b sets the watermark to 13 >= 10 + 2, so [0,10) is emitted and forgotten at once.
+      const src = cold('a-b-c-d|', { a: ev(1), b: ev(15), c: ev(5), d: ev(21) });
+      expectObservable(src.pipe(op(ts, 2))).toBe('--x-y--(zw|)', {
+        x: win(T, 0, 10, 1, 1),
+        y: drop(5),
+        z: win(T, 10, 20, 1, 1),
+        w: win(T, 20, 30, 1, 1),
+      });
+    });
+  });
+
+  it('revision: a late event within maxLateness re-emits the full corrected window, then it is forgotten', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // maxLateness 5: b -> wm 11: [0,10) emitted and kept until wm >= 15. c corrects it; d -> wm 16 forgets it; e too late.
+      const src = cold('a-b-c-d-e|', { a: ev(1, 1), b: ev(16, 2), c: ev(3, 4), d: ev(21, 8), e: ev(4, 16) });
+      expectObservable(src.pipe(op(ts, 5))).toBe('--x-y---z(vw|)', {
+        x: win(T, 0, 10, 1, 1),
+        y: win(T, 0, 10, 2, 5, 1),
+        z: drop(4),
+        v: win(T, 10, 20, 1, 2),
+        w: win(T, 20, 30, 1, 8),
+      });
+    });
+  });
+
+  it('a late event into a window that never opened is emitted at once (revision 0)', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('a-b|', { a: ev(25), b: ev(4) });
+      // maxLateness 10: wm 15 after a; [0,10) never opened, is closed (10 <= 15) but not forgotten (15 < 20).
+      expectObservable(src.pipe(op(ts, 10))).toBe('--x(y|)', { x: win(T, 0, 10, 1, 1), y: win(T, 20, 30, 1, 1) });
+    });
+  });
+
+  it('idle flush: a quiet group gets its windows emitted after idleTimeout, then the timer stops', () => {
+    const ts = newTestScheduler();
+    const spy = spyScheduler(ts);
+    const state: WindowState = { groups: new Map() };
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('a-b', { a: ev(1, 1), b: ev(2, 2) });
+      const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 3, idleTimeout: 5, scheduler: spy, state });
+      // last arrival at frame 2 -> flushed at 7; the group is deleted at 7 + max(5, 3) = 12.
+      expectObservable(src.pipe(o)).toBe('-------x', { x: win(T, 0, 10, 2, 3) });
+    });
+    expect(state.groups.size).toBe(0);
+    expect(spy.runs.at(-1)).toBe(12);
+  });
+
+  it('idle flush keeps the watermark: a late event then revises, an older one is too late', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // idle at 5: [0,10) emitted, wm raised to 10; kept until wm >= 10 + 3. c at frame 8 revises it.
+      // d moves the watermark to 27: [0,10) is forgotten, so e is too late; the group idles again at 12 + 5.
+      const src = cold('a-------c-d-e', { a: ev(1), c: ev(4), d: ev(30), e: ev(5) });
+      const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 3, idleTimeout: 5, scheduler: ts });
+      expectObservable(src.pipe(o)).toBe('-----x--y---d----z', {
+        x: win(T, 0, 10, 1, 1),
+        y: win(T, 0, 10, 2, 2, 1),
+        d: drop(5),
+        z: win(T, 30, 40, 1, 1),
+      });
+    });
+  });
+
+  it('aggregator that throws: that input becomes an aggregate-error drop, the windows go on', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('a-b-c|', { a: ev(1, 1), b: ev(2, -1), c: ev(3, 2) });
+      expectObservable(src.pipe(op(ts))).toBe('--x--(y|)', { x: drop(2, 'aggregate-error'), y: win(T, 0, 10, 2, 3) });
+    });
+  });
+
+  it('source error propagates without a flush', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      expectObservable(cold('a-#', { a: ev(1) }).pipe(op(ts))).toBe('--#');
+    });
+  });
+
+  it('early unsubscribe: unsubscribes the source and releases the sweep timer', () => {
+    const ts = newTestScheduler();
+    const spy = spyScheduler(ts);
+    ts.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const src = cold('a---', { a: ev(1) });
+      const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 5, scheduler: spy });
+      expectObservable(src.pipe(o), '^--!').toBe('---');
+      expectSubscriptions(src.subscriptions).toBe('^--!');
+    });
+    expect(spy.subs.length).toBeGreaterThan(0);
+    expect(spy.subs.every((s) => s.closed)).toBe(true);
+    expect(spy.runs).toEqual([]);
+  });
+
+  it('two groups keep independent watermarks', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // group q's event at 50 closes nothing of group p.
+      const src = cold('a-b-c-d|', { a: ev(1, 1, 'p'), b: ev(50, 2, 'q'), c: ev(5, 4, 'p'), d: ev(12, 8, 'p') });
+      expectObservable(src.pipe(op(ts))).toBe('------x(yz|)', {
+        x: win(T, 0, 10, 2, 5, 0, 'p'),
+        // completion flushes groups least recently seen first
+        y: win(T, 50, 60, 1, 2, 0, 'q'),
+        z: win(T, 10, 20, 1, 8, 0, 'p'),
+      });
+    });
+  });
+
+  it('state handed to a new operator instance (after a JSON round trip) continues the same windows', () => {
+    const ts = newTestScheduler();
+    const first: WindowState = { groups: new Map() };
+    const second: WindowState = { groups: new Map() };
+    ts.run(({ hot, expectObservable }) => {
+      const src = hot('a-b-c-d-e|', { a: ev(1, 1), b: ev(5, 2), c: ev(7, 4), d: ev(11, 8), e: ev(22, 16) });
+      const o1 = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 100, scheduler: ts, state: first });
+      const o2 = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 100, scheduler: ts, state: second });
+      expectObservable(src.pipe(o1), '^--!').toBe('---');
+      // checkpoint at frame 3, between the two subscriptions, exactly as a caller would
+      ts.schedule(() => {
+        for (const [k, v] of JSON.parse(JSON.stringify([...first.groups])) as [string, unknown][]) second.groups.set(k, v);
+      }, 3);
+      expectObservable(src.pipe(o2), '----^').toBe('------x-y(z|)', {
+        x: win(T, 0, 10, 3, 7),
+        y: win(T, 10, 20, 1, 8),
+        z: win(T, 20, 30, 1, 16),
+      });
+    });
+  });
+
+  it('restored state re-arms the idle timer even when no event comes', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    ts.run(({ cold, expectObservable }) => {
+      const o = () => tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 5, scheduler: ts, state });
+      expectObservable(cold('a-', { a: ev(3) }).pipe(o()), '^!').toBe('-');
+      expectObservable(cold('-').pipe(o()), '--^').toBe('-----x', { x: win(T, 0, 10, 1, 1) });
+    });
+    expect(state.groups.size).toBe(0);
+  });
+
+  it('maxGroups: a new group past the bound closes and removes the least recently seen one', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    ts.run(({ cold, expectObservable }) => {
+      // p, q, then p again (q is now least recent), then r evicts q.
+      const src = cold('a-b-c-d|', { a: ev(1, 1, 'p'), b: ev(2, 2, 'q'), c: ev(3, 4, 'p'), d: ev(4, 8, 'r') });
+      expectObservable(src.pipe(op(ts, 0, { state, maxGroups: 2 }))).toBe('------x(yz|)', {
+        x: win(T, 0, 10, 1, 2, 0, 'q'),
+        y: win(T, 0, 10, 2, 5, 0, 'p'),
+        z: win(T, 0, 10, 1, 8, 0, 'r'),
+      });
+    });
+    expect(state.stats?.evictedGroups).toBe(1);
+    expect([...state.groups.keys()]).toEqual(['p', 'r']);
+  });
+
+  it('aligns negative event times to the epoch too', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      expectObservable(cold('a|', { a: ev(-3) }).pipe(op(ts))).toBe('-(x|)', { x: win(T, -10, 0, 1, 1) });
+    });
+  });
+});
