@@ -1,8 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AnomalyRule } from '../contracts/rule.js';
-import { parseDuration } from '../contracts/duration.js';
-import { AnomalyStage } from '../anomaly/anomalyStage.js';
-import { validateDetector } from '../anomaly/detectorRegistry.js';
+import type { AlertBody } from '../contracts/output.js';
+import type { SchedulerLike } from 'rxjs';
+import { compileRule } from '../rules/compileRule.js';
+import { Engine } from '../rules/engine.js';
 
 /** Where `runDetect` writes (the process streams by default; tests pass buffers). */
 export interface DetectIo {
@@ -33,29 +34,41 @@ export function parseNabTime(s: string): number | null {
  * change nothing. Single group, `value` read from the row.
  */
 export function scoreSeries(rule: AnomalyRule, rows: { timestamp: string; value: number }[]): { score: number; alert: 0 | 1 }[] {
-  const v = validateDetector(rule.detector);
-  if (!v.ok) throw new Error(v.error);
-  const cooldownMs = rule.cooldown === undefined ? 0 : parseDuration(rule.cooldown);
-  if (cooldownMs === null) throw new Error('cooldown must be a duration');
-  const stage = new AnomalyStage({
-    detector: v.detector,
-    config: v.config,
-    cooldownMs,
-    detectorName: rule.detector.type,
-    ...(rule.alertThreshold === undefined ? {} : { alertThreshold: rule.alertThreshold }),
+  // The same engine code as the module (CONTRACT.md section 1): where/value expressions, event time
+  // from the `timestamp` path, groups, the detector and the alert stage with its cooldown.
+  const compiled = compileRule('detect', { ...rule, timestamp: rule.timestamp ?? 'timestamp', groupBy: rule.groupBy ?? [] });
+  if (!compiled.ok) throw new Error(compiled.error);
+  let now = 0;
+  // Replay: processing time follows event time, so a `missing` gap is noticed at the next row.
+  const scheduler = { now: () => now, schedule: () => { throw new Error('replay has no timers'); } } as unknown as SchedulerLike;
+  let score = 0;
+  let alert: 0 | 1 = 0;
+  const engine = new Engine({
+    scheduler,
+    tickIntervalMs: 0,
+    emit: (messages) => {
+      for (const m of messages) if (m.kind === 'alert' && (m.body as AlertBody).state === 'raised') alert = 1;
+    },
+    observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined },
+    onScore: (_rule, _key, step) => {
+      score = Math.min(1, Math.max(0, step.score));
+    },
   });
+  engine.setRules([compiled.rule]);
+  const input = compiled.rule.input;
   const out: { score: number; alert: 0 | 1 }[] = [];
   for (const row of rows) {
+    score = 0;
+    alert = 0;
     const time = parseNabTime(row.timestamp);
-    if (time === null || !Number.isFinite(row.value)) {
-      out.push({ score: 0, alert: 0 });
-      continue;
+    if (time !== null) {
+      now = Math.max(now, time);
+      engine.tick(now);
+      engine.process([{ body: { timestamp: row.timestamp, value: row.value }, deviceId: 'local', moduleId: 'local', input, arrival: now }]);
     }
-    let alert: 0 | 1 = stage.tick(time).some((a) => a.state === 'raised') ? 1 : 0;
-    const r = stage.process({ time, key: '', group: {}, value: row.value });
-    if (r.alert?.state === 'raised') alert = 1;
-    out.push({ score: Math.min(1, Math.max(0, r.step.score)), alert });
+    out.push({ score, alert });
   }
+  engine.close();
   return out;
 }
 
@@ -70,14 +83,8 @@ export function pickAnomalyRule(doc: unknown): AnomalyRule | string {
 }
 
 function checkRule(o: Record<string, unknown>): AnomalyRule | string {
-  const det = o.detector as AnomalyRule['detector'];
-  const v = validateDetector(det);
-  if (!v.ok) return v.error;
-  if (o.cooldown !== undefined && parseDuration(o.cooldown) === null) return 'cooldown must be a duration';
-  if (o.alertThreshold !== undefined && (typeof o.alertThreshold !== 'number' || !(o.alertThreshold >= 0 && o.alertThreshold <= 1))) {
-    return 'alertThreshold must be a number in [0, 1]';
-  }
-  return o as unknown as AnomalyRule;
+  const c = compileRule('detect', { ...o, timestamp: o.timestamp ?? 'timestamp' });
+  return c.ok ? (o as unknown as AnomalyRule) : c.error;
 }
 
 /** Splits a `timestamp,value` CSV (header line first) into rows; the value is NaN when unparsable. */

@@ -1,12 +1,10 @@
 import { createRequire } from 'node:module';
-import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
 const require = createRequire(import.meta.url);
 // rules/schema.json ships next to dist/ and src/ (package "files"), so both the build and tsx find it.
 const schema = require('../../rules/schema.json') as Record<string, unknown>;
 
-// ajv is CommonJS with a default export; under NodeNext the class sits on `.default`.
-const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
 const ajv = new Ajv({ allErrors: true, strict: false });
 ajv.addSchema(schema, 'rules');
 const validateRule = ajv.getSchema('rules#/definitions/rule') as ValidateFunction;

@@ -199,7 +199,6 @@ export class Engine {
     const subject = new Subject<WindowInput<readonly number[]>>();
     const scheduler = this.opts.scheduler;
     let sink: OutputMessage[] | null = null;
-    const pending: OutputMessage[] = [];
     const observer = this.opts.observer;
     const emitOut = this.opts.emit;
     const rt: Runtime = {
@@ -245,12 +244,9 @@ export class Engine {
         const msg = summaryMessage(rule.id, rule.hash, rule.output, r, scheduler.now());
         rt.emitted++;
         observer.windowResult(rule.id);
+        // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.
         if (sink) sink.push(msg);
-        else {
-          // Timer-driven emission (idle flush): hand it over at once.
-          pending.push(msg);
-          emitOut(pending.splice(0));
-        }
+        else emitOut([msg]);
       });
     return rt;
   }
@@ -277,7 +273,11 @@ export class Engine {
             this.reject('not-a-number', rule.id);
             return;
           }
-          const { step, alert } = stage.process({ time: f.time, key: f.key, group: f.group, value: v });
+          const { step, alert, rejected } = stage.process({ time: f.time, key: f.key, group: f.group, value: v });
+          if (rejected !== undefined) {
+            this.reject(rejected, rule.id);
+            return;
+          }
           onScore?.(rule.id, f.key, step, ev);
           if (alert) {
             rt.emitted++;

@@ -45,6 +45,11 @@ export class MemoryOutbox implements Outbox {
     return this.peek(Number.MAX_SAFE_INTEGER);
   }
 
+  /** Pending bytes (the budget check after every append). */
+  pendingBytes(): number {
+    return this.totalBytes;
+  }
+
   /** The last seq handed out (0 when none). */
   lastSeq(): number {
     return this.nextSeq - 1;

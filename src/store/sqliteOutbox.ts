@@ -144,6 +144,11 @@ export class SqliteOutbox implements Outbox {
     return drops;
   }
 
+  /** Pending bytes without a query (the budget check after every append). */
+  pendingBytes(): number {
+    return this.totalBytes;
+  }
+
   /** Every record, oldest first (moving them to memory when the disk degrades). */
   all(): OutboxRecord[] {
     return this.peek(Number.MAX_SAFE_INTEGER);

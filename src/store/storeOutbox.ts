@@ -47,7 +47,7 @@ export class StoreOutbox implements Outbox {
   append(messages: readonly OutputMessage[]): void {
     this.tick();
     this.use((o) => o.append(messages));
-    if (this.current().stats().bytes > this.limits.maxBytes) this.enforce(this.opts.clock.now(), this.limits);
+    if ((this.mem ?? this.disk).pendingBytes() > this.limits.maxBytes) this.enforce(this.opts.clock.now(), this.limits);
   }
 
   peek(limit: number, afterSeq?: number): OutboxRecord[] {
@@ -94,10 +94,6 @@ export class StoreOutbox implements Outbox {
 
   close(): void {
     this.mem?.close();
-  }
-
-  private current(): Outbox {
-    return this.mem ?? this.disk;
   }
 
   /** Periodic work piggybacked on traffic, so no timer is needed: disk retry and TTL expiry. */

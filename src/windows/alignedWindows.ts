@@ -1,5 +1,5 @@
 import type { GroupValues, WindowInput } from '../contracts/window.js';
-import { baseGroup, type GroupBase } from './groupedWindowOperator.js';
+import { NO_TIME, type GroupBase } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
 
 /**
@@ -22,7 +22,9 @@ export interface AlignedGroup<S> extends GroupBase {
 }
 
 export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
-  return { ...baseGroup(group), wins: [] };
+  // A literal, not `{...baseGroup(group)}`: V8 gives a spread clone tagged fields, and every store of an
+  // epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
+  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [] };
 }
 
 /**

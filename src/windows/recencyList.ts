@@ -1,7 +1,7 @@
 /** The list link kept on each group object. A symbol key, so `JSON.stringify` of the state never sees it. */
 const LINK = Symbol('eddy.windows.recency');
 
-interface RecencyNode<G> {
+interface RecencyNode<G extends object> {
   readonly list: RecencyList<G>;
   readonly key: string;
   readonly g: G;
@@ -9,7 +9,7 @@ interface RecencyNode<G> {
   next: RecencyNode<G> | null;
 }
 
-type Linked<G> = G & { [LINK]?: RecencyNode<G> };
+type Linked<G extends object> = G & { [LINK]?: RecencyNode<G> };
 
 /**
  * Groups in order of their last arrival, least recent first: an intrusive doubly linked list whose

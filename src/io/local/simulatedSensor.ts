@@ -29,6 +29,27 @@ export class SimulatedSensor {
     this.rnd = mulberry32(opts.seed ?? 1);
   }
 
+  /** Resumes a sensor saved with `state()` (local mode survives Ctrl-C: event time must not go back). */
+  static restore(saved: unknown, opts: SensorOptions): SimulatedSensor {
+    const sensor = new SimulatedSensor(opts);
+    const s = saved as { temps?: unknown; times?: unknown } | null;
+    if (s && Array.isArray(s.temps) && Array.isArray(s.times) && s.temps.length === opts.devices.length && s.times.length === opts.devices.length) {
+      for (let i = 0; i < opts.devices.length; i++) {
+        const temp = s.temps[i], time = s.times[i];
+        if (typeof temp === 'number' && typeof time === 'number') {
+          sensor.temps[i] = temp;
+          sensor.times[i] = Math.max(time, opts.start);
+        }
+      }
+    }
+    return sensor;
+  }
+
+  /** Plain-JSON position of every device (checkpointed with the engine state). */
+  state(): { temps: number[]; times: number[] } {
+    return { temps: [...this.temps], times: [...this.times] };
+  }
+
   get devices(): readonly string[] {
     return this.opts.devices;
   }

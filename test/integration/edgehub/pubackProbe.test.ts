@@ -60,7 +60,7 @@ describe('PUBACK timing of input messages (pinned SDK)', () => {
     await new Promise((r) => setTimeout(r, 200)); // let aedes finish any ack bookkeeping (a persistence promise)
   };
 
-  it('no PUBACK when the process dies inside the synchronous handler; the input is redelivered to the next start', async () => {
+  it('no PUBACK when the process dies inside the synchronous handler; the input is redelivered to the next start', { timeout: 60_000 }, async () => {
     const marker = join(dir, 'first.txt');
     const child = await startModule('kill-in-handler', marker);
     await emu.sendInput(MODULE, 'telemetry', 'input-1', { messageId: 'in-1' });
@@ -77,7 +77,7 @@ describe('PUBACK timing of input messages (pinned SDK)', () => {
     expect(existsSync(again) && readFileSync(again, 'utf8')).toBe('input-1\n');
   });
 
-  it('control: the PUBACK does go out once the handler has returned', async () => {
+  it('control: the PUBACK does go out once the handler has returned', { timeout: 60_000 }, async () => {
     const marker = join(dir, 'control.txt');
     const child = await startModule('kill-after-handler', marker);
     await emu.sendInput(MODULE, 'telemetry', 'input-2');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { WindowState } from '../../../src/contracts/window.js';
+import type { WindowInput, WindowState } from '../../../src/contracts/window.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
 import { countSum, drop, ev, newTestScheduler, spyScheduler, win } from './windowTestKit.js';
 
@@ -13,7 +13,7 @@ describe('tumblingWindow', () => {
   it('empty: completes without output', () => {
     const ts = newTestScheduler();
     ts.run(({ cold, expectObservable }) => {
-      expectObservable(cold('|').pipe(op(ts))).toBe('|');
+      expectObservable(cold<WindowInput<number>>('|').pipe(op(ts))).toBe('|');
     });
   });
 
@@ -21,7 +21,7 @@ describe('tumblingWindow', () => {
     const ts = newTestScheduler();
     const spy = spyScheduler(ts);
     ts.run(({ cold, expectObservable }) => {
-      expectObservable(cold('-').pipe(tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 5, scheduler: spy }))).toBe('-');
+      expectObservable(cold<WindowInput<number>>('-').pipe(tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 5, scheduler: spy }))).toBe('-');
     });
     expect(spy.subs).toHaveLength(0);
   });
@@ -188,7 +188,7 @@ describe('tumblingWindow', () => {
     ts.run(({ cold, expectObservable }) => {
       const o = () => tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 5, scheduler: ts, state });
       expectObservable(cold('a-', { a: ev(3) }).pipe(o()), '^!').toBe('-');
-      expectObservable(cold('-').pipe(o()), '--^').toBe('-----x', { x: win(T, 0, 10, 1, 1) });
+      expectObservable(cold<WindowInput<number>>('-').pipe(o()), '--^').toBe('-----x', { x: win(T, 0, 10, 1, 1) });
     });
     expect(state.groups.size).toBe(0);
   });

@@ -1,0 +1,358 @@
+/**
+ * The composition root (STYLE.md): reads the environment, builds the adapters, wires
+ * ingest → engine → outbox → forwarder, serves metrics, handles the twin, methods and signals.
+ * IoT Edge mode when IOTEDGE_WORKLOADURI or EdgeHubConnectionString is set, local mode otherwise.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { asyncScheduler } from 'rxjs';
+import { systemClock } from './contracts/clock.js';
+import type { RuleSet } from './contracts/rule.js';
+import type { OutputMessage, Sink } from './contracts/output.js';
+import { readEnv } from './config/readEnv.js';
+import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
+import { resolveConfig } from './config/resolveConfig.js';
+import { decodeMessage } from './ingest/decodeMessage.js';
+import { Engine, type RuleSnapshot } from './rules/engine.js';
+import { RuleManager, type RuleReport } from './rules/ruleManager.js';
+import { openStore, type Store } from './store/store.js';
+import { Forwarder } from './forward/forwarder.js';
+import { createMetrics } from './metrics/metrics.js';
+import { createLogger, RejectLogger } from './metrics/logger.js';
+import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.js';
+import { SimulatedSensor } from './io/local/simulatedSensor.js';
+import { StdoutSink } from './io/local/stdoutSink.js';
+import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
+
+const require = createRequire(import.meta.url);
+const VERSION = (require('../package.json') as { version: string }).version;
+const MB = 1024 * 1024;
+const DEFAULT_TTL_HOURS = 168;
+/** Checkpoint cadence: the input log holds at most this much to replay after a crash. */
+const CHECKPOINT_MS = 5_000;
+/** IoT Edge stops a container with SIGTERM and kills it 10 s later (docker stop default); finish before. */
+const SHUTDOWN_BUDGET_MS = 8_000;
+/** Keys of the checkpoint that are not rules (rule ids cannot start with `$`). */
+const DESIRED_KEY = '$desired';
+const SENSOR_KEY = '$sensor';
+
+const env = readEnv(process.env);
+const log = createLogger({ level: env.logLevel });
+const clock = systemClock;
+const startedAt = new Date(clock.now()).toISOString();
+const metrics = createMetrics({ clock });
+const rejectLog = new RejectLogger(log, clock);
+for (const e of env.errors) log.warn(e);
+
+// ---- rules from the file (beneath the twin's) ----
+const configErrors: string[] = [...env.errors];
+const fileRules = loadRuleFile(env.rulesFile);
+
+function loadRuleFile(file: string): RuleSet {
+  try {
+    const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (!isPlainObject(doc)) throw new Error('a rule set must be a JSON object { "<ruleId>": rule }');
+    return doc as RuleSet;
+  } catch (err) {
+    const msg = `rules file ${file}: ${(err as Error).message}`;
+    log.error(msg);
+    configErrors.push(msg);
+    return {};
+  }
+}
+
+// ---- store: outbox, checkpoints, input log ----
+const store: Store = openStore(env.dataDir, {
+  log,
+  clock,
+  maxBytes: env.storeMaxMB * MB,
+  ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
+});
+if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
+
+let forwarder: Forwarder | null = null;
+const engine = new Engine({
+  scheduler: asyncScheduler,
+  tickIntervalMs: 1_000,
+  emit: (messages: OutputMessage[]) => {
+    // Written before it is sent (CONTRACT.md section 8); the forwarder deletes after the PUBACK.
+    store.outbox.append(messages);
+    forwarder?.wake();
+  },
+  observer: {
+    rejected: (reason, rule) => {
+      metrics.rejected(reason);
+      rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
+    },
+    windowResult: (rule) => metrics.windowResults(rule),
+    alert: (rule, state) => metrics.alert(rule, state),
+  },
+});
+
+// ---- restore: checkpoint, last desired document, then the inputs logged after it ----
+const checkpoint = store.loadCheckpoint();
+const restored = new Map<string, RuleSnapshot>();
+let desired: Record<string, unknown> = {};
+let sensorState: unknown = null;
+for (const [key, json] of checkpoint.states) {
+  try {
+    if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
+    else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
+    else restored.set(key, JSON.parse(json) as RuleSnapshot);
+  } catch (err) {
+    log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
+  }
+}
+engine.restore(restored);
+
+const manager = new RuleManager();
+let desiredVersion = 0;
+let lastConfig: { status: 'applied' | 'partial' | 'rejected'; errors: string[] } = { status: 'applied', errors: [] };
+let lastRules: Record<string, RuleReport> = {};
+let maxMessagesPerSecond = 0;
+
+/** Applies file rules + desired document; returns what to report. Never throws. */
+function reconcile(): void {
+  const res = resolveConfig(fileRules, desired);
+  const errors = [...configErrors];
+  if (!res.ok) {
+    errors.push(res.error);
+    lastConfig = { status: 'rejected', errors };
+    log.warn({ error: res.error }, 'desired properties rejected; nothing applied');
+    return;
+  }
+  const applied = manager.apply(res.candidates);
+  engine.setRules(applied.rules);
+  lastRules = applied.report;
+  for (const [id, r] of Object.entries(applied.report)) if (r.status === 'rejected') log.warn({ rule: id, error: r.error }, 'rule rejected');
+  for (const [k, e] of Object.entries(res.settingErrors)) errors.push(`${k}: ${e}`);
+  const maxMB = res.settings.store.maxMB ?? env.storeMaxMB;
+  const ttlHours = res.settings.store.ttlHours ?? DEFAULT_TTL_HOURS;
+  store.setLimits({ maxBytes: maxMB * MB, ttlMs: ttlHours * 3_600_000 });
+  maxMessagesPerSecond = res.settings.upstream.maxMessagesPerSecond ?? 0;
+  forwarder?.setMaxMessagesPerSecond(maxMessagesPerSecond);
+  const partial = applied.rejected > 0 || Object.keys(res.settingErrors).length > 0 || configErrors.length > 0;
+  lastConfig = { status: partial ? 'partial' : 'applied', errors };
+  log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
+}
+
+reconcile();
+
+let lastSeq = checkpoint.uptoInputSeq;
+let replayed = 0;
+for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
+  const { events } = decodeMessage(rec.body, rec);
+  engine.process(events);
+  lastSeq = rec.seq;
+  replayed++;
+}
+if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
+
+function saveCheckpoint(): void {
+  const states = new Map<string, string>();
+  for (const [id, snap] of engine.snapshot()) states.set(id, JSON.stringify(snap));
+  states.set(DESIRED_KEY, JSON.stringify(desired));
+  if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
+  if (!store.saveCheckpoint(states, lastSeq)) log.warn('checkpoint not saved: the store is degraded');
+}
+
+/**
+ * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after
+ * this returns (CONTRACT.md section 8), so the input is in the durable log before that.
+ */
+function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }): void {
+  if (stopping) return;
+  const arrival = clock.now();
+  const deviceId = meta.deviceId || 'local';
+  const moduleId = meta.moduleId || 'local';
+  lastSeq = store.appendInput({ input, deviceId, moduleId, arrival, body });
+  const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
+  metrics.received(input, events.length + rejects.length);
+  for (const r of rejects) {
+    metrics.rejected(r.reason);
+    rejectLog.log(r, { input, deviceId });
+  }
+  engine.process(events);
+}
+
+// ---- output: forwarder into edgeHub or stdout ----
+function countingSink(inner: Sink): Sink {
+  return {
+    send: async (m) => {
+      try {
+        await inner.send(m);
+        metrics.upstreamSent();
+      } catch (err) {
+        metrics.upstreamFailure();
+        throw err;
+      }
+    },
+  };
+}
+
+// ---- health and metrics ----
+let stopping = false;
+let running = false;
+let metricsServer: MetricsServer | null = null;
+function storeReport(): Record<string, unknown> {
+  const s = store.stats();
+  return { pending: s.pending, bytes: s.bytes, oldest: s.oldest, drops: s.drops, degraded: s.degraded, damage: s.damage };
+}
+const gaugeTimer = setInterval(() => {
+  const s = store.stats();
+  metrics.outbox({ pending: s.pending, bytes: s.bytes });
+  for (const [id, r] of Object.entries(engine.ruleStats())) metrics.ruleGroups(id, r.groups);
+}, 1_000);
+gaugeTimer.unref();
+const checkpointTimer = setInterval(saveCheckpoint, CHECKPOINT_MS);
+checkpointTimer.unref();
+
+let sensor: SimulatedSensor | null = null;
+let sensorTimer: NodeJS.Timeout | null = null;
+let connection: EdgeHubConnection | null = null;
+
+async function start(): Promise<void> {
+  if (env.metricsPort > 0) {
+    try {
+      metricsServer = await startMetricsServer({
+        port: env.metricsPort,
+        metrics,
+        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
+      });
+    } catch (err) {
+      log.warn({ err: (err as Error).message, port: env.metricsPort }, 'metrics server not started');
+    }
+  }
+  if (env.mode === 'local') await startLocal();
+  else await startEdge();
+}
+
+async function startLocal(): Promise<void> {
+  forwarder = new Forwarder(store.outbox, countingSink(new StdoutSink()), { clock, log, maxMessagesPerSecond });
+  forwarder.start();
+  // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
+  // time) so that one-minute windows close within seconds (CONTRACT.md section 1).
+  sensor = SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 });
+  const s = sensor;
+  sensorTimer = setInterval(() => {
+    for (let i = 0; i < s.devices.length; i++) {
+      const m = s.next(i);
+      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: 'SimulatedTemperatureSensor' });
+    }
+  }, 100);
+  running = true;
+  log.info({ dataDir: env.dataDir, rules: manager.current().map((r) => r.id) }, 'eddy running in local mode: simulated sensor → default rules → stdout');
+}
+
+async function startEdge(): Promise<void> {
+  const { EdgeHubConnection } = await import('./io/edgehub/edgeHubConnection.js');
+  const conn = await EdgeHubConnection.fromEnvironment({ log });
+  connection = conn;
+  forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
+
+  conn.onInput((input, body, meta) => handleInput(input, body, meta));
+  let reportChain: Promise<void> = Promise.resolve();
+  const report = (): void => {
+    const rules: Record<string, unknown> = { ...lastRules };
+    for (const id of reportedRuleIds) if (!(id in rules)) rules[id] = null; // twin merge: null deletes
+    reportedRuleIds = new Set(Object.keys(lastRules));
+    const patch = {
+      eddy: { version: VERSION, startedAt },
+      config: { desiredVersion, status: lastConfig.status, errors: lastConfig.errors.length > 0 ? lastConfig.errors : null },
+      rules,
+      store: storeReport(),
+    };
+    reportChain = reportChain
+      .then(() => conn.reportProperties(patch))
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'reported properties not sent'));
+  };
+  let reportedRuleIds = new Set<string>();
+  conn.onDesired((patch, version) => {
+    desired = mergeDesired(desired, patch);
+    desiredVersion = version;
+    reconcile();
+    saveCheckpoint();
+    report();
+  });
+  const readTwin = async (): Promise<void> => {
+    try {
+      const twin = await conn.getTwin();
+      desired = stripMeta(twin.desired);
+      desiredVersion = typeof twin.desired.$version === 'number' ? twin.desired.$version : desiredVersion;
+      const rep = twin.reported.rules;
+      if (isPlainObject(rep)) for (const id of Object.keys(rep)) if (!id.startsWith('$')) reportedRuleIds.add(id);
+      reconcile();
+      saveCheckpoint();
+      report();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'twin not read; will retry on the next reconnect');
+    }
+  };
+  // After every reconnect read the whole twin again (CONTRACT.md section 6): desired patches may
+  // have been missed, and the SDK does not re-subscribe twin topics after a broker restart.
+  conn.onReconnect(() => void readTwin());
+
+  conn.onMethod('validateRules', async (payload) => {
+    if (!isPlainObject(payload) || !isPlainObject(payload.rules)) return { status: 400, payload: { error: 'payload must be {"rules": {"<ruleId>": rule, ...}}' } };
+    return { status: 200, payload: RuleManager.validate(payload.rules) };
+  });
+  conn.onMethod('flush', async (payload) => {
+    if (payload !== null && payload !== undefined && !(isPlainObject(payload) && Object.keys(payload).length === 0)) {
+      return { status: 400, payload: { error: 'flush takes no payload (null, {} or nothing)' } };
+    }
+    const drained = await forwarder!.flush(20_000);
+    const s = store.stats();
+    return drained ? { status: 200, payload: { drained: true, pending: s.pending } } : { status: 503, payload: { drained: false, pending: s.pending, error: 'edgeHub cannot be reached' } };
+  });
+  conn.onMethod('getStats', async () => methodStats());
+
+  await conn.open();
+  forwarder.start();
+  running = true;
+  log.info({ dataDir: env.dataDir, rules: manager.current().map((r) => r.id), inputs: engine.inputs() }, 'eddy connected to edgeHub');
+  await readTwin();
+}
+
+function methodStats(): { status: number; payload: unknown } {
+  const snap = metrics.snapshot();
+  const s = store.stats();
+  const rules: Record<string, { emitted: number }> = {};
+  for (const [id, r] of Object.entries(engine.ruleStats())) rules[id] = { emitted: r.emitted };
+  return { status: 200, payload: { received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds } };
+}
+
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  const force = setTimeout(() => {
+    log.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, SHUTDOWN_BUDGET_MS + 1_500);
+  force.unref();
+  if (sensorTimer) clearInterval(sensorTimer);
+  clearInterval(checkpointTimer);
+  clearInterval(gaugeTimer);
+  engine.close();
+  // Open windows are not emitted: they are saved and resume at the next start (issue 4).
+  saveCheckpoint();
+  if (forwarder) {
+    await forwarder.flush(Math.min(3_000, SHUTDOWN_BUDGET_MS / 2));
+    await forwarder.stop();
+  }
+  if (connection) await connection.close();
+  if (metricsServer) await metricsServer.close();
+  rejectLog.flush();
+  store.close();
+  log.info('stopped');
+  clearTimeout(force);
+  process.exitCode = 0;
+}
+
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+start().catch((err: unknown) => {
+  log.fatal({ err: (err as Error).message }, 'eddy could not start');
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+import type { OperatorFunction } from 'rxjs';
+import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import { groupedWindowOperator, NO_TIME, type GroupBase } from './groupedWindowOperator.js';
+import type { WindowEmitter } from './windowEmitter.js';
+import type { WindowSpecOf } from './windowSpec.js';
+
+/** One count window being filled: `first`/`last` are the smallest and largest event times in it. Plain JSON. */
+export interface CountBucket<S> {
+  count: number;
+  first: number;
+  last: number;
+  acc: S;
+}
+
+/** Group state of a count window. */
+export interface CountGroup<S> extends GroupBase {
+  /** Open windows, oldest (fullest) first; a new one opens every `step` events. */
+  buckets: CountBucket<S>[];
+  /** Events since the group started or was last flushed. */
+  n: number;
+  /** Events since the last emission: the ones no window has reported yet. */
+  unreported: number;
+}
+
+/**
+ * Count windows (`size`, `step`): per group, in arrival order, a window opens every `step` events and is
+ * emitted once it holds `size` events, so from the `size`-th event on every `step`-th event emits the
+ * last `size` events. Aggregation is incremental (each event is added to the `ceil(size/step)` open
+ * windows); no items are kept.
+ *
+ * Bounds: `start`/`end` are the smallest and largest event time in the window and `size` the configured
+ * size (CONTRACT.md section 4); `count` is the number of events, always `size` except for a flush.
+ * Event time plays no part otherwise: no watermark, revision or `too-late`.
+ *
+ * Idle flush, eviction and completion emit the oldest open window if it holds events no emission has
+ * reported yet (a partial window, `count < size`), so no event goes unreported; the group then starts
+ * counting afresh.
+ */
+export function countWindow<T, S, R>(
+  spec: WindowSpecOf<'count'>,
+  aggregator: WindowAggregator<T, S, R>,
+  options: WindowOperatorOptions,
+): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+  const { size, step } = spec;
+
+  const emit = (g: CountGroup<S>, key: string, b: CountBucket<S>, out: WindowEmitter<T, S, R>): void => {
+    g.unreported = 0;
+    out.window(key, g.group, b.first, b.last, b.count, b.acc, 0, size);
+  };
+
+  return groupedWindowOperator<T, S, R, CountGroup<S>>(
+    {
+      type: 'count',
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, buckets: [], n: 0, unreported: 0 }),
+      place(g, key, input, out) {
+        const t = input.time;
+        const bs = g.buckets;
+        if (g.n % step === 0) bs.push({ count: 0, first: t, last: t, acc: aggregator.init() });
+        // The oldest window first: if the aggregator rejects the item there, no window has taken it
+        // and the input is dropped whole. (It then takes the same item in the others.)
+        for (let i = 0; i < bs.length; i++) {
+          const b = bs[i]!;
+          if (!out.add(b.acc, input.item, t)) {
+            if (i > 0) continue;
+            if (g.n % step === 0 && bs.length === 1) bs.pop();
+            return out.drop(key, t, 'aggregate-error');
+          }
+          b.count++;
+          if (t < b.first) b.first = t;
+          if (t > b.last) b.last = t;
+        }
+        g.n++;
+        g.unreported++;
+        if (bs[0]!.count >= size) emit(g, key, bs.shift()!, out);
+      },
+      advance: () => undefined,
+      flush(g, key, out) {
+        const b = g.buckets[0];
+        if (b !== undefined && g.unreported > 0) emit(g, key, b, out);
+        g.buckets = [];
+        g.n = 0;
+        g.unreported = 0;
+      },
+    },
+    aggregator,
+    options,
+  );
+}

@@ -1,0 +1,121 @@
+import type { OperatorFunction } from 'rxjs';
+import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import { groupedWindowOperator, NO_TIME, type GroupBase } from './groupedWindowOperator.js';
+import type { WindowEmitter } from './windowEmitter.js';
+import type { WindowSpecOf } from './windowSpec.js';
+
+/** One session of a group: `revision` -1 while open. Plain JSON. */
+export interface Session<S> {
+  start: number;
+  /** Latest event time in the session. */
+  last: number;
+  /** `min(last + gap, start + maxSize)`, frozen once the session is emitted. */
+  end: number;
+  count: number;
+  acc: S;
+  revision: number;
+}
+
+/** Group state of a session window: sessions sorted by start, never overlapping. */
+export interface SessionGroup<S> extends GroupBase {
+  sessions: Session<S>[];
+  /** End of the latest forgotten session: events before it are `too-late`. */
+  purged: number;
+}
+
+/**
+ * Session windows (`gap`, `maxSize`). A session starts at its first event; an event at `t` joins it
+ * while `t < end`, where `end = min(last event + gap, start + maxSize)`; the emitted bounds are
+ * `[start, end)`, so they hold every event of the session. The session is emitted (revision 0) when the
+ * group's watermark reaches `end` (no event for `gap` in event time, or `maxSize` reached), kept for
+ * `maxLateness` more like a tumbling window, then forgotten.
+ *
+ * Out-of-order events within lateness: an event inside a session's bounds joins it (a closed session
+ * is corrected with `revision + 1` and keeps its emitted bounds); an event shortly before an open
+ * session (within `gap`, keeping within `maxSize`) moves that session's start back; otherwise it opens a
+ * session of its own, cut at the next session's start. Two sessions are never merged (the aggregator
+ * has no merge), so a late event that bridges two sessions joins the one it falls in or before.
+ */
+export function sessionWindow<T, S, R>(
+  spec: WindowSpecOf<'session'>,
+  aggregator: WindowAggregator<T, S, R>,
+  options: WindowOperatorOptions,
+): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+  const { gap, maxSize } = spec;
+  const lateness = options.maxLateness;
+
+  const advance = (g: SessionGroup<S>, key: string, out: WindowEmitter<T, S, R>): void => {
+    const wm = g.wm;
+    const ss = g.sessions;
+    let purge = 0;
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i]!;
+      if (s.end > wm) break; // sessions do not overlap, so their ends ascend too
+      if (s.revision < 0) {
+        s.revision = 0;
+        out.window(key, g.group, s.start, s.end, s.count, s.acc, 0);
+      }
+      if (s.end + lateness <= wm) {
+        purge = i + 1;
+        if (s.end > g.purged) g.purged = s.end;
+      }
+    }
+    if (purge > 0) ss.splice(0, purge);
+  };
+
+  return groupedWindowOperator<T, S, R, SessionGroup<S>>(
+    {
+      type: 'session',
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, sessions: [], purged: NO_TIME }),
+      place(g, key, input, out) {
+        const t = input.time;
+        if (t < g.purged) return out.drop(key, t, 'too-late');
+        const ss = g.sessions;
+        let i = ss.length - 1;
+        while (i >= 0 && ss[i]!.start > t) i--;
+        const s = i >= 0 ? ss[i]! : undefined;
+        if (s !== undefined && t < s.end) {
+          if (!out.add(s.acc, input.item, t)) return out.drop(key, t, 'aggregate-error');
+          s.count++;
+          if (s.revision >= 0) {
+            s.revision++;
+            return out.window(key, g.group, s.start, s.end, s.count, s.acc, s.revision);
+          }
+          if (t > s.last) s.last = t;
+          // An open session grows up to the next one's start at most (sessions never overlap).
+          const nextStart = ss[i + 1]?.start ?? Infinity;
+          s.end = Math.min(s.last + gap, s.start + maxSize, nextStart);
+          return;
+        }
+        const next = ss[i + 1];
+        if (next !== undefined && next.revision < 0 && next.start < t + gap && next.last - t < maxSize) {
+          // A late event just before an open session starts it earlier.
+          if (!out.add(next.acc, input.item, t)) return out.drop(key, t, 'aggregate-error');
+          next.count++;
+          next.start = t;
+          next.end = Math.min(next.last + gap, t + maxSize, ss[i + 2]?.start ?? Infinity);
+          return;
+        }
+        const end = Math.min(t + gap, t + maxSize, next?.start ?? Infinity);
+        if (end + lateness <= g.wm) return out.drop(key, t, 'too-late');
+        const acc = out.first(input.item, t);
+        if (acc === null) return out.drop(key, t, 'aggregate-error');
+        const fresh: Session<S> = { start: t, last: t, end, count: 1, acc, revision: -1 };
+        ss.splice(i + 1, 0, fresh);
+        if (end <= g.wm) {
+          // Closed already (a late event after the watermark): emitted at once, like a tumbling window.
+          fresh.revision = 0;
+          out.window(key, g.group, t, end, 1, acc, 0);
+        }
+      },
+      advance: (g, key, _prev, out) => advance(g, key, out),
+      flush(g, key, out) {
+        const last = g.sessions[g.sessions.length - 1];
+        if (last !== undefined && last.end > g.wm) g.wm = last.end;
+        advance(g, key, out);
+      },
+    },
+    aggregator,
+    options,
+  );
+}

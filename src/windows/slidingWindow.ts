@@ -1,0 +1,142 @@
+import type { OperatorFunction } from 'rxjs';
+import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import { groupedWindowOperator, NO_TIME, type GroupBase } from './groupedWindowOperator.js';
+import type { WindowEmitter } from './windowEmitter.js';
+import type { WindowSpecOf } from './windowSpec.js';
+
+/** Most events one sliding group keeps; past it a new event is dropped as `aggregate-error`. */
+export const MAX_SLIDING_EVENTS = 100_000;
+
+/** Group state of a sliding window. Items are kept, so for sliding windows they must be plain JSON too. */
+export interface SlidingGroup extends GroupBase {
+  /** Buffered `[time, item]`, sorted by time (equal times in arrival order). */
+  events: [number, unknown][];
+  /** Emitted points still kept for corrections: `[point, revision]`, sorted by point. */
+  marks: [number, number][];
+}
+
+/**
+ * Sliding windows (ASA-like: output when an event enters or leaves the window). The window "at" time
+ * `p` holds the events with `p - size < t <= p`; with whole-millisecond event times its bounds are
+ * `[p - size + 1, p + 1)`, which keeps the contract's `start <= t < end`.
+ *
+ * The emission points are every event time `t` (the event enters) and every `t + size` (it leaves);
+ * a point is emitted when the watermark reaches its end `p + 1`, only if its window is not empty, and
+ * points that coincide give one emission. Corrections follow the tumbling rules per point: a late event
+ * re-emits (`revision + 1`) the kept points whose windows it joins, and emits its own new points that
+ * are closed already; it is `too-late` when every point holding it is forgotten
+ * (`t + size + maxLateness <= watermark`).
+ *
+ * Memory: a group keeps its events until their leave point is forgotten (`watermark >= t + size + 1 +
+ * maxLateness`), at most {@link MAX_SLIDING_EVENTS}; each emission re-aggregates its window, so the cost
+ * per event is O(events in a window). An idle flush emits every pending point, leave points included.
+ */
+export function slidingWindow<T, S, R>(
+  spec: WindowSpecOf<'sliding'>,
+  aggregator: WindowAggregator<T, S, R>,
+  options: WindowOperatorOptions,
+): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+  const { size } = spec;
+  const lateness = options.maxLateness;
+
+  const emitPoint = (g: SlidingGroup, key: string, p: number, out: WindowEmitter<T, S, R>): void => {
+    const ev = g.events;
+    const hi = upperBound(ev, p);
+    const acc = out.aggregator.init();
+    let count = 0;
+    for (let i = upperBound(ev, p - size); i < hi; i++) {
+      const e = ev[i]!;
+      // The item was probed when it arrived; an aggregator that throws now anyway just leaves it out.
+      if (out.add(acc, e[1] as T, e[0])) count++;
+    }
+    if (count === 0) return;
+    const marks = g.marks;
+    const m = lowerBoundMark(marks, p);
+    let revision = 0;
+    if (m < marks.length && marks[m]![0] === p) revision = marks[m]![1] = marks[m]![1] + 1;
+    else if (p + 1 + lateness > g.wm) marks.splice(m, 0, [p, 0]);
+    out.window(key, g.group, p - size + 1, p + 1, count, acc, revision);
+  };
+
+  const advance = (g: SlidingGroup, key: string, prev: number, out: WindowEmitter<T, S, R>): void => {
+    const wm = g.wm;
+    for (const p of collectPoints(g.events, size, prev - 1, wm - 1)) emitPoint(g, key, p, out);
+    let m = 0;
+    while (m < g.marks.length && g.marks[m]![0] + 1 + lateness <= wm) m++;
+    if (m > 0) g.marks.splice(0, m);
+    let e = 0;
+    while (e < g.events.length && g.events[e]![0] + size + 1 + lateness <= wm) e++;
+    if (e > 0) g.events.splice(0, e);
+  };
+
+  return groupedWindowOperator<T, S, R, SlidingGroup>(
+    {
+      type: 'sliding',
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, events: [], marks: [] }),
+      place(g, key, input, out) {
+        const t = input.time;
+        const wm = g.wm;
+        if (t + size + lateness <= wm) return out.drop(key, t, 'too-late');
+        if (g.events.length >= MAX_SLIDING_EVENTS || out.first(input.item, t) === null) return out.drop(key, t, 'aggregate-error');
+        const at = upperBound(g.events, t);
+        if (at === g.events.length) g.events.push([t, input.item]);
+        else g.events.splice(at, 0, [t, input.item]);
+        if (t + 1 > wm) return; // none of its points is closed yet: advance emits them
+        // A late event: its closed, not forgotten points p (t <= p <= t + size) go out now.
+        for (const p of collectPoints(g.events, size, Math.max(wm - 1 - lateness, t - 1), Math.min(wm - 1, t + size))) emitPoint(g, key, p, out);
+      },
+      advance,
+      flush(g, key, out) {
+        const last = g.events[g.events.length - 1];
+        if (last === undefined || last[0] + size + 1 <= g.wm) return;
+        const prev = g.wm;
+        g.wm = last[0] + size + 1;
+        advance(g, key, prev, out);
+      },
+    },
+    aggregator,
+    options,
+  );
+}
+
+/** The emission points p with `a < p <= b`, ascending and unique: event times and event times + size. */
+function collectPoints(events: readonly [number, unknown][], size: number, a: number, b: number): number[] {
+  const points: number[] = [];
+  let i = upperBound(events, a);
+  const iEnd = upperBound(events, b);
+  let j = upperBound(events, a - size);
+  const jEnd = upperBound(events, b - size);
+  while (i < iEnd || j < jEnd) {
+    const x = i < iEnd ? events[i]![0] : Infinity;
+    const y = j < jEnd ? events[j]![0] + size : Infinity;
+    const p = x < y ? x : y;
+    if (x === p) i++;
+    if (y === p) j++;
+    if (points.length === 0 || points[points.length - 1] !== p) points.push(p);
+  }
+  return points;
+}
+
+/** First index whose time is greater than `x`. */
+function upperBound(events: readonly [number, unknown][], x: number): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]![0] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose point is not less than `p`. */
+function lowerBoundMark(marks: readonly [number, number][], p: number): number {
+  let lo = 0;
+  let hi = marks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (marks[mid]![0] < p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
