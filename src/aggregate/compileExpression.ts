@@ -100,6 +100,8 @@ export interface Built<C> {
   readonly constant?: { readonly value: unknown };
   /** Set when the node is a field path (used to name failures). */
   readonly path?: string;
+  /** Set for body paths, so that numeric uses can fuse the read and the number check. */
+  readonly segments?: readonly string[];
 }
 
 /** The parts of mathjs nodes we read (mathjs' own typings are a large union; we only need these). */
@@ -211,6 +213,7 @@ function numeric<C>(b: Built<C>, fail: EvalFailure, where: string): NumFn<C> {
     const k = toNumber(b.constant.value, fail);
     return () => k;
   }
+  if (b.segments) return buildPath(b.segments, fail) as unknown as NumFn<C>;
   const f = b.fn;
   if (b.kind === 'num') return f as NumFn<C>;
   if (b.kind === 'bool') return (c) => (f(c) ? 1 : 0);
@@ -224,39 +227,91 @@ function nanFailure(b: Built<unknown>, where: string): EvalFailure {
   return new EvalFailure('not-a-number', b.path !== undefined ? `${b.path} is not a number (${where})` : `operand is not a number (${where})`);
 }
 
-/** Builds the closure that reads a field path; own properties only, failures pre-allocated. */
-function buildPath<C extends EvalContext>(segments: readonly string[]): (c: C) => unknown {
+/**
+ * Names an inherited property could answer to in decoded JSON, whose only prototypes are
+ * Object.prototype and Array.prototype (plus `__proto__`, `constructor`, `prototype`, rejected at
+ * compile time anyway). Only for these is `hasOwnProperty` checked on every read.
+ */
+function inheritable(k: string): boolean {
+  return k in Object.prototype || k in Array.prototype;
+}
+
+/** Reads one segment: own properties only. `undefined` means missing (JSON has no undefined). */
+type Step = (o: object) => unknown;
+
+function stepFor(k: string): Step {
+  if (inheritable(k)) return (o) => (hasOwn.call(o, k) ? (o as Record<string, unknown>)[k] : undefined);
+  // Any other name can only be found as an own property of JSON data, so a plain read is an own
+  // read; it costs a third of `hasOwnProperty.call` (measured: ~6 ns vs ~19 ns for two segments).
+  return (o) => (o as Record<string, unknown>)[k];
+}
+
+/**
+ * Builds the closure that reads a field path: own properties only, failures pre-allocated. With
+ * `asNumber`, the closure also converts the value the way arithmetic does (one closure instead of
+ * two on the hot path).
+ */
+function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?: EvalFailure): (c: C) => unknown {
   const path = segments.join('.');
   const missing = new EvalFailure('missing-field', path);
-  if (segments.length === 1) {
-    const k0 = segments[0]!;
-    return (c) => {
-      const b = c.body;
-      if (hasOwn.call(b, k0)) return b[k0];
-      throw missing;
-    };
-  }
-  if (segments.length === 2) {
+  const n = segments.length;
+  const fast = segments.every((k) => !inheritable(k));
+  if (fast && n === 2) {
     const k0 = segments[0]!;
     const k1 = segments[1]!;
+    if (asNumber) {
+      const nan = asNumber;
+      return (c) => {
+        const o = c.body[k0];
+        if (typeof o === 'object' && o !== null) {
+          const v = (o as Record<string, unknown>)[k1];
+          if (typeof v === 'number') return v;
+          if (v !== undefined) return toNumber(v, nan);
+        }
+        throw missing;
+      };
+    }
     return (c) => {
-      const b = c.body;
-      if (hasOwn.call(b, k0)) {
-        const o = b[k0];
-        if (typeof o === 'object' && o !== null && hasOwn.call(o, k1)) return (o as Record<string, unknown>)[k1];
+      const o = c.body[k0];
+      if (typeof o === 'object' && o !== null) {
+        const v = (o as Record<string, unknown>)[k1];
+        if (v !== undefined) return v;
       }
       throw missing;
     };
   }
-  const n = segments.length;
-  return (c) => {
+  if (fast && n === 1) {
+    const k0 = segments[0]!;
+    if (asNumber) {
+      const nan = asNumber;
+      return (c) => {
+        const v = c.body[k0];
+        if (typeof v === 'number') return v;
+        if (v !== undefined) return toNumber(v, nan);
+        throw missing;
+      };
+    }
+    return (c) => {
+      const v = c.body[k0];
+      if (v !== undefined) return v;
+      throw missing;
+    };
+  }
+  const steps = segments.map(stepFor);
+  const read = (c: C): unknown => {
     let o: unknown = c.body;
     for (let i = 0; i < n; i++) {
-      const k = segments[i]!;
-      if (typeof o !== 'object' || o === null || !hasOwn.call(o, k)) throw missing;
-      o = (o as Record<string, unknown>)[k];
+      if (typeof o !== 'object' || o === null) throw missing;
+      o = steps[i]!(o);
+      if (o === undefined) throw missing;
     }
     return o;
+  };
+  if (!asNumber) return read;
+  const nan = asNumber;
+  return (c) => {
+    const v = read(c);
+    return typeof v === 'number' ? v : toNumber(v, nan);
   };
 }
 
@@ -485,7 +540,7 @@ function buildFieldOrConstant<C>(node: MNode, env: BuildEnv<C>): Built<C> {
   checkSegments(segments, node);
   const path = segments.join('.');
   env.paths.add(path);
-  return { fn: buildPath(segments) as unknown as (c: C) => unknown, kind: 'any', path };
+  return { fn: buildPath(segments) as unknown as (c: C) => unknown, kind: 'any', path, segments };
 }
 
 function buildFunction<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {
@@ -586,7 +641,13 @@ function buildOperator<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {
     const lfail = nanFailure(l as Built<unknown>, where), rfail = nanFailure(r as Built<unknown>, where);
     const lf = l.fn, rf = r.fn;
     // mathjs 15 evaluates `and`/`or` lazily: `false and x` does not read x.
-    if (fname === 'and') b = { fn: (c) => logicTruth(lf(c), lfail) && logicTruth(rf(c), rfail), kind: 'bool' };
+    if (l.kind === 'bool' && r.kind === 'bool') {
+      // Both sides are comparisons or logic: no conversion needed (the common `where`).
+      const lb = lf as (c: C) => boolean, rb = rf as (c: C) => boolean;
+      if (fname === 'and') b = { fn: (c) => lb(c) && rb(c), kind: 'bool' };
+      else if (fname === 'or') b = { fn: (c) => lb(c) || rb(c), kind: 'bool' };
+      else b = { fn: (c) => lb(c) !== rb(c), kind: 'bool' };
+    } else if (fname === 'and') b = { fn: (c) => logicTruth(lf(c), lfail) && logicTruth(rf(c), rfail), kind: 'bool' };
     else if (fname === 'or') b = { fn: (c) => logicTruth(lf(c), lfail) || logicTruth(rf(c), rfail), kind: 'bool' };
     else b = { fn: (c) => logicTruth(lf(c), lfail) !== logicTruth(rf(c), rfail), kind: 'bool' };
   } else {

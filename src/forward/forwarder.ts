@@ -182,7 +182,8 @@ export class Forwarder {
     let scanned = 0;
     let nextGroupRetry = Infinity;
     scan: while (this.inFlight.size < this.maxInFlight && scanned < this.scanLimit) {
-      const page = this.outbox.peek(Math.min(128, this.scanLimit - scanned), after);
+      // Small pages: every pass re-reads the head (in-flight records included) and parses it.
+      const page = this.outbox.peek(Math.min(2 * this.maxInFlight, this.scanLimit - scanned), after);
       if (page.length === 0) break;
       for (const rec of page) {
         after = rec.seq;

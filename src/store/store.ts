@@ -88,12 +88,13 @@ export function openDatabase(file: string, opts: Pick<StoreOptions, 'busyTimeout
     // The first statement reads the header: a file that is not a database fails here (SQLITE_NOTADB).
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    if (opts.maxPageCount) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
     // quick_check reads every page once (O(size)), at start only: damage found now can be moved
     // aside cheaply; found later it would only degrade the store.
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
     migrate(db);
+    // After the migrations, so a cap smaller than the schema cannot fail the open itself.
+    if (opts.maxPageCount) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
     return db;
   } catch (err) {
     db.close();

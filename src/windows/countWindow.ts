@@ -62,7 +62,7 @@ export function countWindow<T, S, R>(
           const b = bs[i]!;
           if (!out.add(b.acc, input.item, t)) {
             if (i > 0) continue;
-            if (g.n % step === 0 && bs.length === 1) bs.pop();
+            if (g.n % step === 0) bs.pop(); // the window this event would have opened
             return out.drop(key, t, 'aggregate-error');
           }
           b.count++;

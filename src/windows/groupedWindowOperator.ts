@@ -37,11 +37,6 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
   flush(g: G, key: string, out: WindowEmitter<T, S, R>): void;
 }
 
-/** The fields of a new group's {@link GroupBase}. */
-export function baseGroup(group: GroupValues): GroupBase {
-  return { group, wm: NO_TIME, seen: 0, flushed: false };
-}
-
 /**
  * The machinery all window operators share: per-group watermark, LRU bound on groups, idle sweep,
  * completion flush, state in the caller's container.

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { outboxSuite } from './outbox.suite.js';
+import { makeMessage, outboxSuite } from './outbox.suite.js';
 import { MemoryOutbox } from '../../src/store/memoryOutbox.js';
 import { openDatabase, openStore, type Store } from '../../src/store/store.js';
 import { SqliteOutbox } from '../../src/store/sqliteOutbox.js';
@@ -45,5 +45,32 @@ outboxSuite(
     s.db.close();
     rmSync(s.dir, { recursive: true, force: true });
     raw.delete(o);
+  },
+);
+
+// The store's outbox after the disk filled up: the degraded (memory) path behind the same
+// wrapper must keep the same contract. max_page_count 1 caps the file at its current size; filler
+// appends then hit SQLITE_FULL for real and are removed again, leaving an empty, degraded outbox.
+outboxSuite(
+  'store outbox degraded to memory (SQLITE_FULL)',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-outbox-full-'));
+    const store = openStore(dir, { log: silentLog, clock: { now: () => 0 }, maxPageCount: 1, retryMs: Number.MAX_SAFE_INTEGER });
+    for (let n = 0; !store.degraded; n++) {
+      if (n > 10_000) throw new Error('the store never filled up');
+      store.outbox.append([makeMessage(n)]);
+    }
+    store.outbox.remove(store.outbox.peek(100_000).map((r) => r.seq));
+    stores.set(store.outbox, { store, dir });
+    return store.outbox;
+  },
+  (o) => {
+    const s = stores.get(o)!;
+    // It must have stayed degraded for the whole test, or the test proved nothing about memory mode.
+    const degraded = s.store.degraded;
+    s.store.close();
+    rmSync(s.dir, { recursive: true, force: true });
+    stores.delete(o);
+    if (!degraded || !degraded.error.includes('SQLITE_FULL')) throw new Error('store was not degraded by SQLITE_FULL');
   },
 );

@@ -3,6 +3,10 @@ import { Forwarder, type ForwarderTimers } from '../../../src/forward/forwarder.
 import { MemoryOutbox } from '../../../src/store/memoryOutbox.js';
 import type { OutputMessage, Sink } from '../../../src/contracts/output.js';
 import { makeMessage } from '../../contract/outbox.suite.js';
+import { openStore } from '../../../src/store/store.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Virtual clock and timers: `advance` fires due timers in time order and lets promises settle between. */
 class VirtualTime implements ForwarderTimers {
@@ -289,5 +293,59 @@ describe('Forwarder', () => {
     fwd.wake();
     await time.advance(1);
     expect(sink.delivered.map((m) => m.id)).toEqual(['r1-dev1-9']);
+  });
+});
+
+describe('Forwarder on the real SQLite store', () => {
+  it('delivers everything in order per group across a disk-full degrade and recovery', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-fwd-'));
+    try {
+      const time = new VirtualTime();
+      time.now = Date.UTC(2026, 10, 26);
+      const recovered: { moved: number }[] = [];
+      const log = { info: (o: object, m: string) => void (m.includes('recovered') && recovered.push(o as { moved: number })), warn: () => {}, error: () => {} };
+      const store = openStore(dir, { log, clock: time.clock, maxPageCount: 40, retryMs: 20, ttlMs: 0 });
+      const rand = prng(99);
+      const sink = new FakeSink(time, { failRate: 0.2, rand, latencyMs: 3 });
+      sink.down = true; // edgeHub away while output piles up and the disk fills
+      const fwd = new Forwarder(store.outbox, sink, { clock: time.clock, timers: time, random: prng(5), initialBackoffMs: 50, maxBackoffMs: 500 });
+      fwd.start();
+      const created: OutputMessage[] = [];
+      let n = 0;
+      while (!store.degraded) {
+        const m = makeMessage(++n, { groupKey: `g${n % 5}`, createdAt: time.now });
+        store.outbox.append([m]);
+        created.push(m);
+        fwd.wake();
+        if (n % 50 === 0) await time.advance(10);
+      }
+      for (let k = 0; k < 30; k++) {
+        const m = makeMessage(++n, { groupKey: `g${n % 5}`, createdAt: time.now });
+        store.outbox.append([m]);
+        created.push(m);
+      }
+      sink.down = false;
+      fwd.wake();
+      // Drains from memory; the retry every 20 ms fails while the file is still full, then moves
+      // what is left (in-flight seqs included) back to disk mid-drain.
+      await time.advance(60_000);
+      expect(await fwd.flush(1_000)).toBe(true);
+      expect(store.degraded).toBeNull();
+      // It went back to disk with records still pending, not merely after the drain.
+      expect(recovered).toHaveLength(1);
+      expect(recovered[0]!.moved).toBeGreaterThan(0);
+      const byGroup = (list: OutputMessage[]) => {
+        const out = new Map<string, string[]>();
+        for (const m of list) out.set(key(m), [...(out.get(key(m)) ?? []), m.id]);
+        return out;
+      };
+      expect(byGroup(sink.delivered)).toEqual(byGroup(created));
+      expect(sink.maxActivePerGroup).toBe(1);
+      expect(store.stats().pending).toBe(0);
+      await fwd.stop();
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
