@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualTimeScheduler } from 'rxjs';
+import { Engine, type EngineObserver } from '../../../src/rules/engine.js';
+import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
+import type { IngestEvent } from '../../../src/contracts/event.js';
+import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
+import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
+import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
+
+const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+
+function rule(id: string, doc: unknown): CompiledRule {
+  const r = compileRule(id, doc);
+  if (!r.ok) throw new Error(r.error);
+  return r.rule;
+}
+
+function harness(tickIntervalMs = 0) {
+  const scheduler = new VirtualTimeScheduler();
+  const out: OutputMessage[] = [];
+  const rejected: Record<string, number> = {};
+  const observer: EngineObserver = {
+    rejected: (reason) => {
+      rejected[reason] = (rejected[reason] ?? 0) + 1;
+    },
+    windowResult: () => undefined,
+    alert: () => undefined,
+  };
+  const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer, tickIntervalMs });
+  const ev = (body: Record<string, unknown>, deviceId = 'dev1'): IngestEvent => ({ body, deviceId, moduleId: 'sensor', input: 'telemetry', arrival: scheduler.now() });
+  return { scheduler, engine, out, rejected, ev };
+}
+
+const summaries = (out: OutputMessage[]) => out.filter((m) => m.kind === 'summary').map((m) => m.body as SummaryBody);
+
+const tempRule = {
+  kind: 'aggregate',
+  groupBy: ['$deviceId'],
+  timestamp: 't',
+  window: { type: 'tumbling', size: '1m' },
+  maxLateness: '5s',
+  select: { avg: 'avg(temp)', min: 'min(temp)', max: 'max(temp)', n: 'count()', sd: 'stdev(temp)' },
+};
+
+describe('Engine', () => {
+  it('gives exact per-device tumbling summaries of SimulatedTemperatureSensor traffic', () => {
+    const h = harness();
+    h.engine.setRules([rule('machine1m', { ...tempRule, timestamp: 'timeCreated', select: { avg: 'avg(machine.temperature)', min: 'min(machine.temperature)', max: 'max(machine.temperature)', n: 'count()', sd: 'stdev(machine.temperature)' } })]);
+    const sensor = new SimulatedSensor({ devices: ['a', 'b'], start: T0, stepMs: 5_000, seed: 3 });
+    const seen = new Map<string, number[]>();
+    for (let k = 0; k < 40; k++) {
+      for (let i = 0; i < 2; i++) {
+        const m = sensor.next(i);
+        const body = JSON.parse(m.body) as { machine: { temperature: number }; timeCreated: string };
+        const t = Date.parse(body.timeCreated.slice(0, 23) + 'Z');
+        const key = `${m.deviceId}|${Math.floor(t / 60_000) * 60_000}`;
+        seen.set(key, [...(seen.get(key) ?? []), body.machine.temperature]);
+        const { events } = decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: 0 });
+        h.engine.process(events);
+      }
+    }
+    const got = summaries(h.out);
+    // 40 messages 5 s apart = 200 s: windows 03:00, 03:01 and 03:02 close (watermark 03:03:15 - 5 s).
+    expect(got).toHaveLength(6);
+    for (const s of got) {
+      const vals = seen.get(`${String(s.group.deviceId)}|${Date.parse(s.window.start)}`)!;
+      const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+      const sd = Math.sqrt(vals.reduce((a, b) => a + (b - mean) ** 2, 0) / (vals.length - 1));
+      expect(s.count).toBe(vals.length);
+      expect(s.values.n).toBe(vals.length);
+      expect(s.values.avg).toBeCloseTo(mean, 10);
+      expect(s.values.min).toBe(Math.min(...vals));
+      expect(s.values.max).toBe(Math.max(...vals));
+      expect(s.values.sd).toBeCloseTo(sd, 10);
+      expect(Date.parse(s.window.end) - Date.parse(s.window.start)).toBe(60_000);
+      expect(s.revision).toBe(0);
+    }
+  });
+
+  it('rejects per rule with fixed reasons and keeps going', () => {
+    const h = harness();
+    h.engine.setRules([rule('r', { ...tempRule, where: 'temp > -100' })]);
+    h.engine.process([
+      h.ev({ t: T0, temp: 1 }),
+      h.ev({ t: 'yesterday', temp: 1 }),
+      h.ev({ temp: 1 }),
+      h.ev({ t: T0 + 1, temp: '21.5' }),
+      h.ev({ t: T0 + 2 }),
+      h.ev({ t: T0 + 3, temp: 3 }),
+      h.ev({ t: T0 + 120_000, temp: 9 }),
+    ]);
+    expect(h.rejected).toEqual({ 'bad-timestamp': 2, 'not-a-number': 1, 'missing-field': 1 });
+    const [s] = summaries(h.out);
+    expect(s).toMatchObject({ count: 2, values: { avg: 2, min: 1, max: 3, n: 2 } });
+  });
+
+  it('applies having after the window and where before it', () => {
+    const h = harness();
+    h.engine.setRules([rule('r', { ...tempRule, where: 'temp < 100', having: 'avg > 10' })]);
+    h.engine.process([h.ev({ t: T0, temp: 5 }), h.ev({ t: T0 + 1, temp: 500 }), h.ev({ t: T0 + 60_000, temp: 20 }), h.ev({ t: T0 + 60_001, temp: 30 }), h.ev({ t: T0 + 200_000, temp: 1 })]);
+    const got = summaries(h.out);
+    expect(got.map((s) => s.values.avg)).toEqual([25]);
+  });
+
+  it('re-emits a corrected window with revision 1 and a new messageId for a late event within maxLateness; later ones are too-late', () => {
+    const h = harness();
+    h.engine.setRules([rule('r', tempRule)]);
+    h.engine.process([h.ev({ t: T0 + 10_000, temp: 1 }), h.ev({ t: T0 + 66_000, temp: 2 })]);
+    expect(summaries(h.out)).toHaveLength(1);
+    h.engine.process([h.ev({ t: T0 + 20_000, temp: 3 })]);
+    const got = summaries(h.out);
+    expect(got.map((s) => [s.revision, s.count])).toEqual([[0, 1], [1, 2]]);
+    expect(h.out[0]!.id).not.toBe(h.out[1]!.id);
+    h.engine.process([h.ev({ t: T0 + 200_000, temp: 2 }), h.ev({ t: T0 + 30_000, temp: 3 })]);
+    expect(h.rejected['too-late']).toBe(1);
+  });
+
+  it('keeps the open windows of an unchanged rule across setRules, and flushes a changed one', () => {
+    const h = harness();
+    const a = rule('a', tempRule);
+    const b = rule('b', { ...tempRule, select: { n: 'count()' } });
+    h.engine.setRules([a, b]);
+    h.engine.process([h.ev({ t: T0, temp: 1 }), h.ev({ t: T0 + 1_000, temp: 2 })]);
+    // Same definition, new compilation (key order differs): same hash, state kept.
+    const a2 = rule('a', { select: tempRule.select, ...tempRule });
+    expect(a2.hash).toBe(a.hash);
+    const b2 = rule('b', { ...tempRule, select: { n: 'count()', s: 'sum(temp)' } });
+    h.engine.setRules([a2, b2]);
+    // The changed rule's open window is emitted under its old definition.
+    expect(summaries(h.out).map((s) => [s.rule, s.count])).toEqual([['b', 2]]);
+    h.engine.process([h.ev({ t: T0 + 2_000, temp: 3 }), h.ev({ t: T0 + 70_000, temp: 9 })]);
+    const after = summaries(h.out).slice(1);
+    expect(after.find((s) => s.rule === 'a')).toMatchObject({ count: 3, values: { avg: 2 } });
+    expect(after.find((s) => s.rule === 'b')).toMatchObject({ count: 1, values: { n: 1, s: 3 } });
+  });
+
+  it('resumes windows from a snapshot in a new engine (crash restore) with the same messageIds', () => {
+    const first = harness();
+    const r = rule('a', tempRule);
+    first.engine.setRules([r]);
+    first.engine.process([first.ev({ t: T0, temp: 1 }), first.ev({ t: T0 + 1_000, temp: 2 })]);
+    const snap = JSON.parse(JSON.stringify([...first.engine.snapshot()])) as [string, never][];
+    const control = harness();
+    control.engine.setRules([rule('a', tempRule)]);
+    control.engine.process([control.ev({ t: T0, temp: 1 }), control.ev({ t: T0 + 1_000, temp: 2 }), control.ev({ t: T0 + 80_000, temp: 5 })]);
+
+    const second = harness();
+    second.engine.restore(new Map(snap));
+    second.engine.setRules([rule('a', tempRule)]);
+    second.engine.process([second.ev({ t: T0 + 80_000, temp: 5 })]);
+    expect(summaries(second.out)).toEqual(summaries(control.out));
+    expect(second.out.map((m) => m.id)).toEqual(control.out.map((m) => m.id));
+  });
+
+  it('raises and clears threshold alerts with the event time and value, honouring cooldown', () => {
+    const h = harness();
+    h.engine.setRules([rule('hot', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100, hysteresis: 2 }, cooldown: '1m' })]);
+    const temps = [90, 101, 102, 99, 97, 101, 97, 103];
+    h.engine.process(temps.map((temp, i) => h.ev({ t: T0 + i * 10_000, temp })));
+    const alerts = h.out.map((m) => m.body as AlertBody);
+    expect(alerts.map((a) => [a.state, a.value, a.time])).toEqual([
+      ['raised', 101, new Date(T0 + 10_000).toISOString()],
+      ['cleared', 97, new Date(T0 + 40_000).toISOString()],
+      // 101 at +50 s is within the 1-minute cooldown of the raise at +10 s; 103 at +70 s is not.
+      ['raised', 103, new Date(T0 + 70_000).toISOString()],
+    ]);
+    expect(h.out.every((m) => m.output === 'alerts' && m.kind === 'alert')).toBe(true);
+  });
+
+  it('raises a missing alert from the clock and clears it on the next event', () => {
+    const h = harness(1_000);
+    h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
+    h.engine.process([h.ev({ temp: 1 })]);
+    h.scheduler.maxFrames = 45_000;
+    h.scheduler.flush();
+    expect(h.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised']);
+    h.engine.process([h.ev({ temp: 2 })]);
+    expect(h.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
+    h.engine.close();
+  });
+
+  it('counts a runtime expression failure and keeps the other events', () => {
+    const h = harness();
+    h.engine.setRules([rule('r', { ...tempRule, where: 'limits.max > temp' })]);
+    h.engine.process([h.ev({ t: T0, temp: 1, limits: { max: 10 } }), h.ev({ t: T0 + 1, temp: 2 }), h.ev({ t: T0 + 2, temp: 3, limits: { max: 'x' } }), h.ev({ t: T0 + 100_000, temp: 1, limits: { max: 10 } })]);
+    expect(h.rejected).toEqual({ 'missing-field': 1, 'not-a-number': 1 });
+    expect(summaries(h.out)[0]).toMatchObject({ count: 1 });
+  });
+});
