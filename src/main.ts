@@ -13,6 +13,7 @@ import { readEnv } from './config/readEnv.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
+import { fingerprint, RedeliveryFilter } from './ingest/redeliveryFilter.js';
 import { Engine, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
 import { openStore, type Store } from './store/store.js';
@@ -35,6 +36,7 @@ const SHUTDOWN_BUDGET_MS = 8_000;
 /** Keys of the checkpoint that are not rules (rule ids cannot start with `$`). */
 const DESIRED_KEY = '$desired';
 const SENSOR_KEY = '$sensor';
+const RECENT_KEY = '$recent';
 
 const env = readEnv(process.env);
 const log = createLogger({ level: env.logLevel });
@@ -94,10 +96,12 @@ const checkpoint = store.loadCheckpoint();
 const restored = new Map<string, RuleSnapshot>();
 let desired: Record<string, unknown> = {};
 let sensorState: unknown = null;
+const redelivery = new RedeliveryFilter();
 for (const [key, json] of checkpoint.states) {
   try {
     if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
     else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
+    else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[string, number]>);
     else restored.set(key, JSON.parse(json) as RuleSnapshot);
   } catch (err) {
     log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
@@ -121,8 +125,10 @@ function reconcile(): void {
     log.warn({ error: res.error }, 'desired properties rejected; nothing applied');
     return;
   }
+  const before = new Set(manager.current().map((r) => r.id));
   const applied = manager.apply(res.candidates);
   engine.setRules(applied.rules);
+  for (const id of before) if (!applied.rules.some((r) => r.id === id)) metrics.forgetRule(id);
   lastRules = applied.report;
   for (const [id, r] of Object.entries(applied.report)) if (r.status === 'rejected') log.warn({ rule: id, error: r.error }, 'rule rejected');
   for (const [k, e] of Object.entries(res.settingErrors)) errors.push(`${k}: ${e}`);
@@ -141,6 +147,7 @@ reconcile();
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;
 for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
+  redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body), rec.arrival);
   const { events } = decodeMessage(rec.body, rec);
   engine.process(events);
   lastSeq = rec.seq;
@@ -153,6 +160,7 @@ function saveCheckpoint(): void {
   for (const [id, snap] of engine.snapshot()) states.set(id, JSON.stringify(snap));
   states.set(DESIRED_KEY, JSON.stringify(desired));
   if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
+  states.set(RECENT_KEY, JSON.stringify(redelivery.recent()));
   if (!store.saveCheckpoint(states, lastSeq)) log.warn('checkpoint not saved: the store is degraded');
 }
 
@@ -165,6 +173,14 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
   const arrival = clock.now();
   const deviceId = meta.deviceId || 'local';
   const moduleId = meta.moduleId || 'local';
+  const fp = fingerprint(input, deviceId, moduleId, body);
+  if (redelivery.isRedelivery(fp)) {
+    metrics.received(input);
+    metrics.rejected('redelivered');
+    rejectLog.log({ reason: 'redelivered', detail: 'already in the input log before a crash or reconnect' }, { input, deviceId });
+    return;
+  }
+  redelivery.record(fp, arrival);
   lastSeq = store.appendInput({ input, deviceId, moduleId, arrival, body });
   const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
   metrics.received(input, events.length + rejects.length);
@@ -290,7 +306,10 @@ async function startEdge(): Promise<void> {
   };
   // After every reconnect read the whole twin again (CONTRACT.md section 6): desired patches may
   // have been missed, and the SDK does not re-subscribe twin topics after a broker restart.
-  conn.onReconnect(() => void readTwin());
+  conn.onReconnect(() => {
+    redelivery.arm();
+    void readTwin();
+  });
 
   conn.onMethod('validateRules', async (payload) => {
     if (!isPlainObject(payload) || !isPlainObject(payload.rules)) return { status: 400, payload: { error: 'payload must be {"rules": {"<ruleId>": rule, ...}}' } };
@@ -306,6 +325,8 @@ async function startEdge(): Promise<void> {
   });
   conn.onMethod('getStats', async () => methodStats());
 
+  // edgeHub re-delivers first whatever it saw no PUBACK for before the restart.
+  redelivery.arm();
   await conn.open();
   forwarder.start();
   running = true;

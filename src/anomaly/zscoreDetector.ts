@@ -1,8 +1,7 @@
 import type { DetectorType } from '../contracts/anomaly.js';
 import { normalTail, numberParam, unknownParams } from './detectorParams.js';
-import { lowerBound, quantile, upperBound } from './sortedWindow.js';
 
-/** `zscore {window, threshold, minCount?, robust?, shortWindow?, minScale?, clip?}` after validation. */
+/** `zscore {window, threshold, minCount?, likelihoodWindow?, shortWindow?, likelihoodThreshold?}` after validation. */
 export interface ZscoreConfig {
   /** Number of previous events the mean and standard deviation are taken over. */
   readonly window: number;
@@ -10,18 +9,16 @@ export interface ZscoreConfig {
   readonly threshold: number;
   /** Events needed before judging (default min(window, 10)). */
   readonly minCount: number;
-  /** Median and IQR/1.349 of the window instead of mean and sd (default false). */
-  readonly robust: boolean;
-  /** Also judge the mean of the last `shortWindow` events, current included (default 1: off). */
+  /** Events over which the distribution of |z| is learnt for the likelihood test (default 0: test off). */
+  readonly likelihoodWindow: number;
+  /** Number of most recent |z| averaged by the likelihood test (default 3). */
   readonly shortWindow: number;
-  /** Floor on the scale as a fraction of |centre| (default 0: none). */
-  readonly minScale: number;
-  /** Values enter the window clipped to centre ± threshold·scale (default false). */
-  readonly clip: boolean;
+  /** Likelihood test level, in standard deviations of the |z| distribution (default 4). */
+  readonly likelihoodThreshold: number;
 }
 
-/** Ring of the last `window` values and their sums, shifted by `shift` against cancellation. */
-export interface ZscoreState {
+/** Ring of values and their sums, shifted by `shift` against cancellation (plain JSON). */
+export interface RollingMoments {
   ring: number[];
   head: number;
   shift: number;
@@ -29,15 +26,16 @@ export interface ZscoreState {
   sumSq: number;
   /** Pushes since the sums were last recomputed from the ring (bounds float drift). */
   since: number;
-  /** `robust`: the ring's values, ascending. */
-  sorted?: number[];
-  /** `shortWindow` > 1: the last shortWindow - 1 raw values (a ring) and their sum. */
-  recent?: number[];
-  rhead?: number;
-  rsum?: number;
 }
 
-const IQR_TO_SD = 1.349;
+/** The value window, and with the likelihood test the |z| windows (long and short). */
+export interface ZscoreState extends RollingMoments {
+  dev?: RollingMoments;
+  recent?: RollingMoments;
+}
+
+/** |z| is capped before it enters the likelihood test, so one huge spike cannot blow up its scale. */
+const DEV_CAP = 20;
 
 /**
  * Rolling z-score: z = |x - mean| / sd of the previous `window` events (the event is judged before it
@@ -45,22 +43,21 @@ const IQR_TO_SD = 1.349;
  * shift reset to the mean whenever the sums are recomputed (every `window` pushes, O(1) amortised):
  * the textbook sum-of-squares formula loses all precision on values like 1e9 ± 1 otherwise.
  *
- * Optional, all off by default:
- * - `robust`: centre = median, scale = IQR / 1.349 (the normal-consistent interquartile range; Rousseeuw &
- *   Croux 1993, "Alternatives to the median absolute deviation"), from a sorted copy of the window
- *   (O(log window) search + one memmove). Spikes in the window no longer inflate the scale.
- * - `shortWindow` k: z is the larger of the event's own z and that of the mean of the last k events, the
- *   "tail probability of the short-term average" of Numenta's anomaly likelihood (Ahmad et al. 2017,
- *   Neurocomputing 262, §3.3): a level shift smaller than `threshold` scales still shows after k events.
- * - `minScale`: the scale is at least minScale·|centre|, so a flat or quantised series (sd ≈ 0) does not
- *   turn its first wobble into z = ∞.
- * - `clip`: a value enters the window clipped to centre ± threshold·scale (Huber-type winsorising), so a
- *   flagged outlier barely moves the baseline while a lasting shift is still absorbed.
+ * Optional likelihood test (`likelihoodWindow` > 0), after the "anomaly likelihood" of Ahmad, Lavin,
+ * Purdy & Agha, "Unsupervised real-time anomaly detection for streaming data" (Neurocomputing 262, 2017,
+ * §3.3), with |z| (capped at 20) in place of HTM's prediction error: the mean of the last `shortWindow`
+ * |z| is compared with the mean and sd of |z| over the last `likelihoodWindow` events,
+ * L = (mean_short - mean_long) / sd_long. A series that is usually calm raises on a burst of moderate
+ * deviations that no single event makes significant (a level shift or a change of shape); a series that
+ * is always spiky needs a larger burst. The event is anomalous when z ≥ threshold or
+ * L ≥ likelihoodThreshold; the score is then r / (1 + r) with r = max(z / threshold, L / likelihoodThreshold),
+ * 0.5 exactly at the alert level and unsaturated above it (so a swept threshold can still rank events).
+ * O(1) amortised per event; state bounded by window + likelihoodWindow + shortWindow numbers.
  */
 export const zscoreDetector: DetectorType<ZscoreConfig, ZscoreState> = {
   type: 'zscore',
   validate(params) {
-    const unknown = unknownParams(params, ['window', 'threshold', 'minCount', 'robust', 'shortWindow', 'minScale', 'clip']);
+    const unknown = unknownParams(params, ['window', 'threshold', 'minCount', 'likelihoodWindow', 'shortWindow', 'likelihoodThreshold']);
     if (unknown) return { ok: false, error: unknown };
     const w = numberParam(params, 'window', { min: 2, max: 1_000_000, integer: true });
     if ('error' in w) return { ok: false, error: w.error };
@@ -68,103 +65,87 @@ export const zscoreDetector: DetectorType<ZscoreConfig, ZscoreState> = {
     if ('error' in t) return { ok: false, error: t.error };
     const m = numberParam(params, 'minCount', { min: 2, max: w.value, integer: true, fallback: Math.min(w.value, 10) });
     if ('error' in m) return { ok: false, error: m.error };
-    const k = numberParam(params, 'shortWindow', { min: 1, max: Math.min(1000, w.value), integer: true, fallback: 1 });
+    const lw = params.likelihoodWindow === 0 ? { value: 0 } : numberParam(params, 'likelihoodWindow', { min: 10, max: 1_000_000, integer: true, fallback: 0 });
+    if ('error' in lw) return { ok: false, error: lw.error };
+    const k = numberParam(params, 'shortWindow', { min: 1, max: 1000, integer: true, fallback: 3 });
     if ('error' in k) return { ok: false, error: k.error };
-    const ms = numberParam(params, 'minScale', { min: 0, max: 1, fallback: 0 });
-    if ('error' in ms) return { ok: false, error: ms.error };
-    const robust = params.robust ?? false;
-    if (typeof robust !== 'boolean') return { ok: false, error: 'robust must be true or false' };
-    const clip = params.clip ?? false;
-    if (typeof clip !== 'boolean') return { ok: false, error: 'clip must be true or false' };
+    const lt = numberParam(params, 'likelihoodThreshold', { min: 0, exclusiveMin: true, fallback: 4 });
+    if ('error' in lt) return { ok: false, error: lt.error };
+    if (lw.value > 0 && k.value > lw.value) return { ok: false, error: 'shortWindow must be <= likelihoodWindow' };
     return {
       ok: true,
-      config: { window: w.value, threshold: t.value, minCount: m.value, robust, shortWindow: k.value, minScale: ms.value, clip },
+      config: { window: w.value, threshold: t.value, minCount: m.value, likelihoodWindow: lw.value, shortWindow: k.value, likelihoodThreshold: lt.value },
     };
   },
   init(c) {
-    const s: ZscoreState = { ring: [], head: 0, shift: 0, sum: 0, sumSq: 0, since: 0 };
-    if (c.robust) s.sorted = [];
-    if (c.shortWindow > 1) {
-      s.recent = [];
-      s.rhead = 0;
-      s.rsum = 0;
+    const s: ZscoreState = moments();
+    if (c.likelihoodWindow > 0) {
+      s.dev = moments();
+      s.recent = moments();
     }
     return s;
   },
   update(c, s, _time, x) {
     const n = s.ring.length;
     let step: { score: number; anomalous: boolean; kind?: string } = { score: 0, anomalous: false };
-    let centre = 0;
-    let scale = 0;
-    const judged = n >= c.minCount;
-    if (judged) {
-      if (s.sorted) {
-        centre = quantile(s.sorted, 0.5);
-        scale = (quantile(s.sorted, 0.75) - quantile(s.sorted, 0.25)) / IQR_TO_SD;
+    if (n >= c.minCount) {
+      const m = s.sum / n;
+      const sd = Math.sqrt(Math.max(0, s.sumSq / n - m * m));
+      const d = x - s.shift - m;
+      const z = sd > 0 ? Math.abs(d) / sd : d === 0 ? 0 : Number.MAX_VALUE;
+      const kind = d > 0 ? 'spike' : 'dip';
+      if (!s.dev || !s.recent) {
+        const anomalous = z >= c.threshold;
+        const score = z === Number.MAX_VALUE ? 1 : 1 - 2 * normalTail(z);
+        step = anomalous ? { score, anomalous, kind } : { score: Math.max(0, score), anomalous };
       } else {
-        const m = s.sum / n;
-        centre = m + s.shift;
-        scale = Math.sqrt(Math.max(0, s.sumSq / n - m * m));
+        const e = Math.min(z, DEV_CAP);
+        push(s.recent, c.shortWindow, e);
+        let L = 0;
+        const dn = s.dev.ring.length;
+        if (dn >= c.minCount && s.recent.ring.length === c.shortWindow) {
+          const dm = s.dev.sum / dn;
+          const dsd = Math.sqrt(Math.max(0, s.dev.sumSq / dn - dm * dm));
+          const short = s.recent.sum / c.shortWindow + s.recent.shift;
+          // A constant |z| history (dsd = 0) judges any rise as significant, like z itself does.
+          const lift = short - (dm + s.dev.shift);
+          L = dsd > 0 ? lift / dsd : lift > 0 ? Number.MAX_VALUE : 0;
+        }
+        push(s.dev, c.likelihoodWindow, e);
+        const r = Math.max(z / c.threshold, L / c.likelihoodThreshold);
+        const anomalous = r >= 1;
+        const score = r >= Number.MAX_VALUE ? 1 : r / (1 + r);
+        step = anomalous ? { score, anomalous, kind } : { score, anomalous };
       }
-      if (c.minScale > 0) scale = Math.max(scale, c.minScale * Math.abs(centre));
-      let d = x - centre;
-      if (s.recent && s.recent.length === c.shortWindow - 1) {
-        const ds = (s.rsum! + x) / c.shortWindow - centre;
-        // The short mean only counts when it says more than the event itself.
-        if (Math.abs(ds) > Math.abs(d)) d = ds;
-      }
-      const z = scale > 0 ? Math.abs(d) / scale : d === 0 ? 0 : Number.MAX_VALUE;
-      const anomalous = z >= c.threshold;
-      const score = z === Number.MAX_VALUE ? 1 : 1 - 2 * normalTail(z);
-      step = anomalous ? { score, anomalous, kind: d > 0 ? 'spike' : 'dip' } : { score: Math.max(0, score), anomalous };
     }
-    if (s.recent) pushRecent(s, c.shortWindow - 1, x);
-    let v = x;
-    if (c.clip && judged && scale > 0) {
-      const k = c.threshold * scale;
-      v = Math.max(centre - k, Math.min(centre + k, x));
-    }
-    push(c, s, v);
+    push(s, c.window, x);
     return step;
   },
 };
 
-function push(c: ZscoreConfig, s: ZscoreState, x: number): void {
+function moments(): RollingMoments {
+  return { ring: [], head: 0, shift: 0, sum: 0, sumSq: 0, since: 0 };
+}
+
+function push(s: RollingMoments, cap: number, x: number): void {
   const n = s.ring.length;
   if (n === 0) s.shift = x;
   const y = x - s.shift;
-  if (n < c.window) {
+  if (n < cap) {
     s.ring.push(x);
   } else {
-    const oldRaw = s.ring[s.head]!;
-    const old = oldRaw - s.shift;
+    const old = s.ring[s.head]! - s.shift;
     s.sum -= old;
     s.sumSq -= old * old;
     s.ring[s.head] = x;
-    s.head = (s.head + 1) % c.window;
-    if (s.sorted) s.sorted.splice(lowerBound(s.sorted, oldRaw), 1);
+    s.head = (s.head + 1) % cap;
   }
-  if (s.sorted) s.sorted.splice(upperBound(s.sorted, x), 0, x);
   s.sum += y;
   s.sumSq += y * y;
-  if (++s.since >= c.window) recompute(s);
+  if (++s.since >= cap) recompute(s);
 }
 
-function pushRecent(s: ZscoreState, cap: number, x: number): void {
-  const r = s.recent!;
-  if (r.length < cap) {
-    r.push(x);
-    s.rsum! += x;
-    return;
-  }
-  s.rsum = s.rsum! - r[s.rhead!]! + x;
-  r[s.rhead!] = x;
-  s.rhead = (s.rhead! + 1) % cap;
-  // Recompute once per lap so the running sum does not drift.
-  if (s.rhead === 0) s.rsum = r.reduce((a, b) => a + b, 0);
-}
-
-function recompute(s: ZscoreState): void {
+function recompute(s: RollingMoments): void {
   let total = 0;
   for (const v of s.ring) total += v;
   s.shift = total / s.ring.length;

@@ -29,6 +29,8 @@ export const REJECT_REASONS = [
   'expression-error',
   'detector-error',
   'too-many-groups',
+  /** An input edgeHub delivered again because its PUBACK was lost in a crash or a dropped link (src/ingest/redeliveryFilter.ts). */
+  'redelivered',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -63,7 +63,8 @@ const DB_FILE = 'eddy.db';
  * (/work/shared/research/perf-limits.md section 4).
  *
  * A database that cannot be opened or fails `quick_check` is moved aside as
- * `eddy.db.corrupt-<time>` and a fresh one is used (`damage` says so). A second failure throws.
+ * `eddy.db.corrupt-<time>` and a fresh one is used (`damage` says so); so is one whose schema
+ * version is newer than ours (a downgrade). A second failure throws.
  */
 export function openStore(dir: string, opts: StoreOptions): Store {
   mkdirSync(dir, { recursive: true });

@@ -48,14 +48,19 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
  *   windows are emitted and its watermark is raised past them. It then keeps its watermark and its
  *   closed-but-kept windows, so a late event still gets a revision or a `too-late`, for another
  *   `max(idleTimeout, maxLateness)`; a group still quiet after that is deleted entirely. A group
- *   that sends again in between is live again.
+ *   that sends again in between is live again. After deletion nothing of the group is left: an
+ *   event for one of its old windows opens that window afresh (revision 0 again), which the
+ *   retention period is there to make rare.
  * - ONE sweep timer per subscription, on `options.scheduler`, armed only while some group exists and
  *   always for the next deadline (so `TestScheduler.run` terminates once every group is deleted).
  *   A new subscription given restored state re-arms it.
  * - `maxGroups`: a new group past the bound first closes (flushes) and deletes the least recently
  *   seen one, counted in `state.stats.evictedGroups`.
  * - Source error propagates as is; completion flushes every group, then completes; unsubscribing
- *   releases the timer and leaves the state to the caller (hot reload).
+ *   releases the timer and leaves the state to the caller (hot reload). One live subscription per
+ *   state container: unsubscribe the old instance before the new one subscribes.
+ * - Processing time is `scheduler.now()` read once per event (exact idle deadlines; it is most of
+ *   the per-event cost left besides the Map lookup).
  * - An input whose `time` is not a finite number is dropped as `aggregate-error` (ingest rejects bad
  *   timestamps before this point; this only keeps NaN out of the checkpointed state).
  */

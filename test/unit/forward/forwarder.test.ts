@@ -65,7 +65,7 @@ class FakeSink implements Sink {
   maxActivePerGroup = 0;
   constructor(
     private readonly time: VirtualTime,
-    private readonly opts: { failRate?: number; latencyMs?: number; rand?: () => number; down?: boolean; manual?: boolean } = {},
+    private readonly opts: { failRate?: number; latencyMs?: number; rand?: () => number; manual?: boolean } = {},
   ) {}
   down = false;
   send(m: OutputMessage): Promise<void> {

@@ -1,0 +1,129 @@
+import fc from 'fast-check';
+import { from } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { WindowEmission, WindowInput, WindowResult } from '../../../src/contracts/window.js';
+import { hoppingWindow } from '../../../src/windows/hoppingWindow.js';
+import { sessionWindow } from '../../../src/windows/sessionWindow.js';
+import { slidingWindow } from '../../../src/windows/slidingWindow.js';
+import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
+import { countSum, newTestScheduler, type CountSum } from './windowTestKit.js';
+
+type Op = (l: number) => (s: import('rxjs').Observable<WindowInput<number>>) => import('rxjs').Observable<WindowEmission<CountSum>>;
+
+function runAll(inputs: WindowInput<number>[], op: Op, maxLateness: number): WindowEmission<CountSum>[] {
+  const out: WindowEmission<CountSum>[] = [];
+  from(inputs).pipe(op(maxLateness)).subscribe((e) => out.push(e));
+  return out;
+}
+
+/** Events of two groups, times jittered back by at most `jitter` from a rising clock. */
+const events = (jitter: number) =>
+  fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: jitter }), fc.integer({ min: 0, max: 9 }), fc.boolean()), { maxLength: 60 }).map((xs) => {
+    let clock = 1000;
+    return xs.map(([dt, back, item, p]) => {
+      clock += dt;
+      return { time: clock - back, key: p ? 'p' : 'q', group: { deviceId: p ? 'p' : 'q' }, item };
+    });
+  });
+
+/** The last revision of each (key, start): what a consumer ends up with. */
+function finals(out: WindowEmission<CountSum>[]): Map<string, WindowResult<CountSum>> {
+  const m = new Map<string, WindowResult<CountSum>>();
+  for (const e of out) {
+    if (e.kind !== 'window') continue;
+    const id = `${e.key}@${e.window.start}`;
+    const prev = m.get(id);
+    if (prev !== undefined) expect(e.revision).toBe(prev.revision + 1);
+    else expect(e.revision).toBe(0);
+    m.set(id, e);
+  }
+  return m;
+}
+
+describe('window operators against a brute-force model', () => {
+  const ts = newTestScheduler();
+  const opts = (maxLateness: number) => ({ maxLateness, idleTimeout: 1e9, scheduler: ts });
+
+  it('tumbling: with disorder within maxLateness, the final revisions equal the exact per-window aggregates', () => {
+    fc.assert(
+      fc.property(events(7), (inputs) => {
+        const out = runAll(inputs, (l) => tumblingWindow({ type: 'tumbling', size: 10 }, countSum, opts(l)), 7);
+        expect(out.filter((e) => e.kind === 'drop')).toEqual([]);
+        const got = finals(out);
+        const want = new Map<string, { n: number; sum: number }>();
+        for (const e of inputs) {
+          const id = `${e.key}@${Math.floor(e.time / 10) * 10}`;
+          const w = want.get(id) ?? { n: 0, sum: 0 };
+          w.n++;
+          w.sum += e.item;
+          want.set(id, w);
+        }
+        expect(new Map([...got].map(([k, v]) => [k, v.value]))).toEqual(want);
+      }),
+    );
+  });
+
+  it('hopping: every event is counted in each of its windows exactly once (final revisions)', () => {
+    fc.assert(
+      fc.property(events(5), (inputs) => {
+        const out = runAll(inputs, (l) => hoppingWindow({ type: 'hopping', size: 10, hop: 4 }, countSum, opts(l)), 5);
+        const got = finals(out);
+        for (const [id, r] of got) {
+          const inside = inputs.filter((e) => `${e.key}@${r.window.start}` === id && e.time >= r.window.start && e.time < r.window.end);
+          expect(r.count).toBe(inside.length);
+          expect(r.window.start % 4).toBe(0);
+          expect(r.window.end - r.window.start).toBe(10);
+        }
+        const windowsPerEvent = inputs.reduce((n, e) => n + [0, 1, 2, 3].filter((k) => { const s = Math.floor(e.time / 4) * 4 - 4 * k; return s <= e.time && e.time < s + 10; }).length, 0);
+        expect([...got.values()].reduce((n, r) => n + r.count, 0)).toBe(windowsPerEvent);
+      }),
+    );
+  });
+
+  it('sliding: every emitted window holds exactly the events within its bounds (in order, no lateness)', () => {
+    fc.assert(
+      fc.property(events(0), (inputs) => {
+        const out = runAll(inputs, (l) => slidingWindow({ type: 'sliding', size: 10 }, countSum, opts(l)), 0);
+        for (const e of out) {
+          if (e.kind !== 'window') throw new Error('unexpected drop');
+          const inside = inputs.filter((x) => x.key === e.key && x.time >= e.window.start && x.time < e.window.end);
+          expect(e.count).toBe(inside.length);
+          expect(e.value.sum).toBe(inside.reduce((s, x) => s + x.item, 0));
+        }
+        // every event time is an emission point (its enter window ends at t + 1)
+        for (const x of inputs) expect(out.some((e) => e.kind === 'window' && e.key === x.key && e.window.end === x.time + 1)).toBe(true);
+      }),
+    );
+  });
+
+  it('session: in-order events give the sessions of the definition (gap, maxSize), each once', () => {
+    fc.assert(
+      fc.property(events(0), (inputs) => {
+        const out = runAll(inputs, (l) => sessionWindow({ type: 'session', gap: 4, maxSize: 9 }, countSum, opts(l)), 0);
+        const want: { key: string; start: number; end: number; n: number; sum: number }[] = [];
+        for (const key of ['p', 'q']) {
+          let cur: (typeof want)[number] | null = null;
+          let last = 0;
+          for (const e of inputs.filter((x) => x.key === key)) {
+            if (cur === null || e.time >= Math.min(last + 4, cur.start + 9)) {
+              if (cur !== null) want.push(cur);
+              cur = { key, start: e.time, end: 0, n: 0, sum: 0 };
+            }
+            last = e.time;
+            cur.n++;
+            cur.sum += e.item;
+            cur.end = Math.min(last + 4, cur.start + 9);
+          }
+          if (cur !== null) want.push(cur);
+        }
+        const got = out.map((e) => {
+          if (e.kind !== 'window') throw new Error('unexpected drop');
+          expect(e.revision).toBe(0);
+          return { key: e.key, start: e.window.start, end: e.window.end, n: e.count, sum: e.value.sum };
+        });
+        const order = (a: { key: string; start: number }, b: { key: string; start: number }) => a.key.localeCompare(b.key) || a.start - b.start;
+        expect(got.sort(order)).toEqual(want.sort(order));
+      }),
+    );
+  });
+});
