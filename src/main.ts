@@ -222,6 +222,11 @@ const gaugeTimer = setInterval(() => {
 gaugeTimer.unref();
 const checkpointTimer = setInterval(saveCheckpoint, CHECKPOINT_MS);
 checkpointTimer.unref();
+// A degraded store (full disk) retries on outbox traffic; this also retries while traffic is idle.
+const diskTimer = setInterval(() => {
+  if (store.degraded && store.retryDisk()) log.info('store: disk writable again; back on SQLite');
+}, 30_000);
+diskTimer.unref();
 
 let sensor: SimulatedSensor | null = null;
 let sensorTimer: NodeJS.Timeout | null = null;
@@ -354,6 +359,7 @@ async function shutdown(signal: string): Promise<void> {
   if (sensorTimer) clearInterval(sensorTimer);
   clearInterval(checkpointTimer);
   clearInterval(gaugeTimer);
+  clearInterval(diskTimer);
   engine.close();
   // Open windows are not emitted: they are saved and resume at the next start (issue 4).
   saveCheckpoint();
