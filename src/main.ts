@@ -63,6 +63,26 @@ function loadRuleFile(file: string): RuleSet {
   }
 }
 
+/** File-rule ids that a desired document (or patch) switches off with `null` (CONTRACT.md section 6). */
+function switchedOff(doc: Record<string, unknown>): string[] {
+  const rules = doc.rules;
+  if (!isPlainObject(rules)) return [];
+  return Object.keys(rules).filter((id) => rules[id] === null && Object.prototype.hasOwnProperty.call(fileRules, id));
+}
+
+/**
+ * Puts back the `null`s that switch file rules off. IoT Hub deletes a key patched to `null`, so
+ * neither the merged document (once `rules` exists) nor any later twin GET keeps them, and the file
+ * rule would silently come back. A switched-off file rule therefore stays off until the twin gives
+ * that id a definition, or sets `rules` to `null`. A malformed `rules` is left as is (rejected whole).
+ */
+function keepSwitchOffs(doc: Record<string, unknown>, offs: readonly string[]): Record<string, unknown> {
+  if (offs.length === 0 || (doc.rules !== undefined && !isPlainObject(doc.rules))) return doc;
+  const rules: Record<string, unknown> = { ...((doc.rules as Record<string, unknown> | undefined) ?? {}) };
+  for (const id of offs) if (!Object.prototype.hasOwnProperty.call(rules, id)) rules[id] = null;
+  return { ...doc, rules };
+}
+
 // ---- store: outbox, checkpoints, input log ----
 const store: Store = openStore(env.dataDir, {
   log,
@@ -289,7 +309,9 @@ async function startEdge(): Promise<void> {
   };
   let reportedRuleIds = new Set<string>();
   conn.onDesired((patch, version) => {
-    desired = mergeDesired(desired, patch);
+    // `rules: null` drops every twin rule, switch-offs included; otherwise they persist (see keepSwitchOffs).
+    const offs = patch.rules === null ? [] : [...switchedOff(desired), ...switchedOff(patch)];
+    desired = keepSwitchOffs(mergeDesired(desired, patch), offs);
     desiredVersion = version;
     reconcile();
     saveCheckpoint();
@@ -298,7 +320,7 @@ async function startEdge(): Promise<void> {
   const readTwin = async (): Promise<void> => {
     try {
       const twin = await conn.getTwin();
-      desired = stripMeta(twin.desired);
+      desired = keepSwitchOffs(stripMeta(twin.desired), switchedOff(desired));
       desiredVersion = typeof twin.desired.$version === 'number' ? twin.desired.$version : desiredVersion;
       const rep = twin.reported.rules;
       if (isPlainObject(rep)) for (const id of Object.keys(rep)) if (!id.startsWith('$')) reportedRuleIds.add(id);

@@ -212,9 +212,12 @@ export function addToArg(st: ArgState, needs: ArgNeeds, x: number, time: number,
   if (needs.distinct) {
     const set = st.set;
     if (set !== null) {
-      const key = String(x);
-      if (!Object.prototype.hasOwnProperty.call(set, key)) {
-        set[key] = 1;
+      // Keys are canonical number strings (finite values only), which no Object.prototype member
+      // is named like, so a plain read is an own read; indexing by the number itself lets V8 skip
+      // the string conversion for integer values.
+      const keyed = set as unknown as Record<number, 1 | undefined>;
+      if (keyed[x] !== 1) {
+        keyed[x] = 1;
         st.nd++;
         if (st.nd > cap) {
           const regs = new Array<number>(HLL_M).fill(0);

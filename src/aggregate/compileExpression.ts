@@ -25,7 +25,7 @@
  * - Implicit multiplication (`2x`, `2 inch`) is rejected: a symbol is an event field here, so `2 inch`
  *   would silently read a field named `inch`.
  */
-import { ceil as mathCeil, fix as mathFix, floor as mathFloor, hypot as mathHypot, parse, round as mathRound } from 'mathjs';
+import { ceil as mathCeil, floor as mathFloor, hypot as mathHypot, parse, round as mathRound } from 'mathjs';
 import type { EvalContext } from '../contracts/event.js';
 
 /** An expression compiled to closures; `paths` lists the dotted body paths it reads (`$deviceId` for identity). */
@@ -353,10 +353,49 @@ interface FnSpec {
 const asN1 = (f: unknown) => f as (x: number) => number;
 const asN2 = (f: unknown) => f as (x: number, n: number) => number;
 const mRound1 = asN1(mathRound), mRound2 = asN2(mathRound);
-const mFloor1 = asN1(mathFloor), mFloor2 = asN2(mathFloor);
-const mCeil1 = asN1(mathCeil), mCeil2 = asN2(mathCeil);
-const mFix1 = asN1(mathFix), mFix2 = asN2(mathFix);
+const mFloor1 = asN1(mathFloor);
+const mCeil1 = asN1(mathCeil);
 const mHypot = mathHypot as unknown as (...xs: number[]) => number;
+
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+
+/**
+ * mathjs `round(x, n)` without its cost (~µs: it rounds through decimal strings, twice). Far from
+ * a rounding boundary (the half-way point, widened by the 1e-12 pre-rounding mathjs applies for
+ * n < 12), `sign(x) * round-half-up(|x| * 10^n) / 10^n` is provably the double mathjs returns
+ * (both are the double nearest to the same decimal); near a boundary we call mathjs itself.
+ */
+function roundNumber(x: number, n: number): number {
+  const p = POW10[n]!;
+  const ax = x < 0 ? -x : x;
+  const y = ax * p;
+  if (y < 2147483648) {
+    const fl = Math.floor(y);
+    const d = y - fl - 0.5;
+    const margin = n < 12 ? 1e-6 + 1e-12 * p : 1e-6;
+    if (d > margin || d < -margin) {
+      const r = (d > 0 ? fl + 1 : fl) / p;
+      return x < 0 ? -r : r;
+    }
+    // An exact half with n = 0 (21.5: y is |x| itself, no product error): mathjs rounds half away from zero.
+    if (n === 0 && d === 0) return x < 0 ? -(fl + 1) : fl + 1;
+  }
+  return n === 0 ? mRound1(x) : mRound2(x, n);
+}
+
+/** mathjs `floor` for numbers: Math.floor unless x is within tolerance below an integer (then mathjs itself). */
+function floorNumber(x: number): number {
+  const f = Math.floor(x);
+  const ax = x < 0 ? -x : x;
+  return f + 1 - x > 1e-9 * (ax > 1 ? ax : 1) ? f : mFloor1(x);
+}
+
+/** mathjs `ceil` for numbers: Math.ceil unless x is within tolerance above an integer (then mathjs itself). */
+function ceilNumber(x: number): number {
+  const c = Math.ceil(x);
+  const ax = x < 0 ? -x : x;
+  return x - (c - 1) > 1e-9 * (ax > 1 ? ax : 1) ? c : mCeil1(x);
+}
 
 /** mathjs `min`/`max` over numbers: NaN wins, comparisons use `smaller`/`larger` with tolerance. */
 function minOf(xs: number[]): number {
@@ -397,10 +436,11 @@ const FUNCTIONS: Readonly<Record<string, FnSpec>> = {
   cube: { min: 1, max: 1, f1: (x) => x * x * x },
   min: { min: 1, max: Infinity, f1: (x) => x, f2: (x, y) => minOf([x, y]), fn: minOf },
   max: { min: 1, max: Infinity, f1: (x) => x, f2: (x, y) => maxOf([x, y]), fn: maxOf },
-  round: { min: 1, max: 2, f1: mRound1, f2: mRound2, decimals: true },
-  floor: { min: 1, max: 2, f1: mFloor1, f2: mFloor2, decimals: true },
-  ceil: { min: 1, max: 2, f1: mCeil1, f2: mCeil2, decimals: true },
-  fix: { min: 1, max: 2, f1: mFix1, f2: mFix2, decimals: true },
+  round: { min: 1, max: 2, f1: (x) => roundNumber(x, 0), f2: roundNumber, decimals: true },
+  // floor(x, n) in mathjs is _floorNumber(x * 10^n) / 10^n (function/arithmetic/floor.js); ceil alike.
+  floor: { min: 1, max: 2, f1: floorNumber, f2: (x, n) => floorNumber(x * POW10[n]!) / POW10[n]!, decimals: true },
+  ceil: { min: 1, max: 2, f1: ceilNumber, f2: (x, n) => ceilNumber(x * POW10[n]!) / POW10[n]!, decimals: true },
+  fix: { min: 1, max: 2, f1: (x) => (x > 0 ? floorNumber(x) : ceilNumber(x)), f2: (x, n) => (x > 0 ? floorNumber(x * POW10[n]!) / POW10[n]! : ceilNumber(x * POW10[n]!) / POW10[n]!), decimals: true },
   sign: { min: 1, max: 1, f1: Math.sign },
   sin: { min: 1, max: 1, f1: Math.sin },
   cos: { min: 1, max: 1, f1: Math.cos },

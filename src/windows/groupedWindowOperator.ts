@@ -129,6 +129,9 @@ export function groupedWindowOperator<T, S, R, G extends GroupBase>(
 
       const sourceSub = source.subscribe({
         next(input) {
+          // A synchronous source keeps calling next after downstream unsubscribed (take(1)) until
+          // source.subscribe returns; such events must not reach the caller's state.
+          if (subscriber.closed) return;
           const key = input.key;
           const now = scheduler.now();
           let g = groups.get(key);

@@ -113,6 +113,26 @@ describe('compileExpression: same results as mathjs evaluate', () => {
     expect(compared).toBe(CORPUS.length * 300);
   });
 
+  it('rounds exactly like mathjs round/floor/ceil/fix, also at rounding boundaries', () => {
+    const rnd = prng(77);
+    const xs = [
+      2.5, -2.5, 0.5, -0.5, 1.5, 1.005, 2.345, 1.0049999999999999, 2.4999999999999996, 2.4999999999999, 2.49999999999999,
+      0.1 + 0.2, 0.3, 1 - 1e-13, 1 - 1e-11, 3 + 1e-13, -3 - 1e-13, 1e15 + 0.5, 4503599627370495.5, 1e20, 1e-20, 0, 123.456789,
+      5e-324, 2147483647.5, 2147483648.5, 0.125, 0.375, -0.125, 1.45, 8.345, 1.0000000000005,
+    ];
+    for (let i = 0; i < 3000; i++) {
+      const mag = Math.pow(10, Math.floor(rnd() * 16) - 6);
+      const v = (rnd() - 0.5) * mag;
+      xs.push(v, Math.round(v * 1000) / 1000 + 0.0005, Math.round(v * 2) / 2);
+    }
+    const fns = ['round(x)', 'floor(x)', 'ceil(x)', 'fix(x)', 'round(x, 1)', 'round(x, 2)', 'round(x, 3)', 'round(x, 11)', 'round(x, 12)', 'round(x, 15)', 'floor(x, 2)', 'ceil(x, 3)', 'fix(x, 1)'];
+    for (const src of fns) {
+      const ours = compiled(src);
+      const theirs = mathCompile(src);
+      for (const x of xs) expectSame(ours.evaluate(ctxOf({ x })), theirs.evaluate({ x }), `${src} with x=${x}`);
+    }
+  });
+
   it('uses mathjs tolerances for comparisons (relTol 1e-12, absTol 1e-15)', () => {
     const body = { x: 1 + 1e-13, y: 1, z: 1e-16 };
     expect(compiled('x == y').evaluate(ctxOf(body))).toBe(true);

@@ -1,3 +1,4 @@
+import { from, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { WindowInput, WindowState } from '../../../src/contracts/window.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
@@ -214,5 +215,17 @@ describe('tumblingWindow', () => {
     ts.run(({ cold, expectObservable }) => {
       expectObservable(cold('a|', { a: ev(-3) }).pipe(op(ts))).toBe('-(x|)', { x: win(T, -10, 0, 1, 1) });
     });
+  });
+
+  it('a synchronous source stops changing the state once downstream unsubscribed', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    const seen: unknown[] = [];
+    from([ev(1), ev(12), ev(13), ev(14)])
+      .pipe(op(ts, 0, { state }), take(1))
+      .subscribe((e) => seen.push(e));
+    expect(seen).toEqual([win(T, 0, 10, 1, 1)]);
+    const g = state.groups.get('k') as { wins: { start: number; count: number }[] };
+    expect(g.wins.map((w) => [w.start, w.count])).toEqual([[10, 1]]);
   });
 });

@@ -1,0 +1,20 @@
+/**
+ * The bare module of the end-to-end baseline: the same SDK (`ModuleClient.fromEnvironment(Mqtt)`,
+ * MQTT over TLS to edgeHub) that only receives inputs and counts them. What eddy adds on top of this
+ * (decode, input log, rules, outbox, forwarder) is the cost the end-to-end ratio shows.
+ */
+import device from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+
+const client = await device.ModuleClient.fromEnvironment(deviceMqtt.Mqtt);
+let received = 0;
+client.on('inputMessage', () => {
+  received++;
+});
+await client.open();
+process.on('SIGTERM', () => {
+  void client.close().finally(() => {
+    process.stderr.write(`bare module: ${received} inputs\n`);
+    process.exit(0);
+  });
+});

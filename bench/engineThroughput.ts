@@ -1,0 +1,152 @@
+/**
+ * Section 1 of `npm run bench`: the engine alone (no MQTT), one core, from the JSON text of an input
+ * (a Buffer, as the SDK hands it over) to summaries and alerts. Cases: the default rules, 10 and 100
+ * generated rules, over 1k and 10k devices. Baselines measured in this process on the same data:
+ * `JSON.parse(buf.toString())` alone, and a hand-written single pass (parse, then a
+ * Map<device, running window> of count/sum/sumSq/min/max emitting when the event-time window closes).
+ *
+ *   node --import tsx bench/engineThroughput.ts [--quick]
+ */
+import { asyncScheduler } from 'rxjs';
+import { Engine } from '../src/rules/engine.js';
+import { compileRule, type CompiledRule } from '../src/rules/compileRule.js';
+import { decodeMessage } from '../src/ingest/decodeMessage.js';
+import type { OutputMessage } from '../src/contracts/output.js';
+import type { RuleSet } from '../src/contracts/rule.js';
+import { median, report, row, type Row } from './harness.js';
+import { defaultRules, generatedRules, makeInputs, type Input } from './workload.js';
+
+const SECTION = 'engine alone';
+const quick = process.argv.includes('--quick');
+/** Every pass stops after this long, so the 100-rule cases take as long as the cheap ones. */
+const PASS_MS = quick ? 300 : 1_000;
+const REPS = quick ? 1 : 3;
+
+export function compileAll(set: RuleSet): CompiledRule[] {
+  return Object.entries(set).map(([id, doc]) => {
+    const r = compileRule(id, doc);
+    if (!r.ok) throw new Error(r.error);
+    return r.rule;
+  });
+}
+
+let emitted = 0;
+let sink = 0;
+
+/** Runs `fn(input)` over the pool in chunks until PASS_MS elapsed; returns inputs per second. */
+function timed(pool: readonly Input[], fn: (inp: Input, arrival: number) => void): number {
+  const t0 = performance.now();
+  let i = 0;
+  let now = t0;
+  const n = pool.length;
+  while (i < n) {
+    const end = Math.min(n, i + 2_000);
+    const arrival = Date.now();
+    for (; i < end; i++) fn(pool[i]!, arrival);
+    now = performance.now();
+    if (now - t0 > PASS_MS) break;
+  }
+  return (i / (now - t0)) * 1000;
+}
+
+function engineRate(warm: readonly Input[], pool: readonly Input[], rules: CompiledRule[]): number {
+  const engine = new Engine({
+    scheduler: asyncScheduler,
+    tickIntervalMs: 0,
+    emit: (m: OutputMessage[]) => {
+      emitted += m.length;
+    },
+    observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined },
+  });
+  engine.setRules(rules);
+  const step = (inp: Input, arrival: number): void => {
+    const { events } = decodeMessage(inp.body, { input: 'telemetry', deviceId: inp.deviceId, moduleId: 'SimulatedTemperatureSensor', arrival });
+    engine.process(events);
+  };
+  // Steady state: every group exists before the clock starts (group creation is measured by bench/memory.ts).
+  const arrival = Date.now();
+  for (const inp of warm) step(inp, arrival);
+  const rate = timed(pool, step);
+  engine.close();
+  return rate;
+}
+
+function parseRate(pool: readonly Input[]): number {
+  return timed(pool, (inp) => {
+    const o = JSON.parse(inp.body.toString('utf8')) as { machine: { temperature: number } };
+    sink += o.machine.temperature;
+  });
+}
+
+interface Running {
+  start: number;
+  n: number;
+  sum: number;
+  sumSq: number;
+  min: number;
+  max: number;
+}
+
+/** The hand-written single pass: what one tumbling 1-minute rule would cost without any engine. */
+function handWrittenRate(pool: readonly Input[]): number {
+  const groups = new Map<string, Running>();
+  return timed(pool, (inp) => {
+    const o = JSON.parse(inp.body.toString('utf8')) as { machine: { temperature: number }; timeCreated: string };
+    const t = Date.parse(o.timeCreated);
+    const start = t - (t % 60_000);
+    const v = o.machine.temperature;
+    let g = groups.get(inp.deviceId);
+    if (g === undefined || g.start !== start) {
+      if (g !== undefined) {
+        emitted++;
+        sink += g.sum / g.n + Math.sqrt(g.sumSq / g.n) + g.min + g.max;
+      }
+      g = { start, n: 0, sum: 0, sumSq: 0, min: Infinity, max: -Infinity };
+      groups.set(inp.deviceId, g);
+    }
+    g.n++;
+    g.sum += v;
+    g.sumSq += v * v;
+    if (v < g.min) g.min = v;
+    if (v > g.max) g.max = v;
+  });
+}
+
+const rows: Row[] = [];
+const sets: Array<[string, CompiledRule[]]> = [
+  ['default rules (5)', compileAll(defaultRules())],
+  ['10 rules', compileAll(generatedRules(10))],
+  ['100 rules', compileAll(generatedRules(100))],
+];
+for (const devices of [1_000, 10_000]) {
+  // 5 s of event time per input and device: a 1-minute window closes every 12 inputs of a device.
+  const all = makeInputs((quick ? 60_000 : 300_000) + devices, devices, 5_000);
+  const warm = all.slice(0, devices);
+  const pool = all.slice(devices);
+  // Warm-up: JIT every path once (engine, parse, hand-written) before anything is timed.
+  engineRate(warm, pool.slice(0, 30_000), sets[1]![1]);
+  parseRate(pool.slice(0, 30_000));
+  handWrittenRate(pool.slice(0, 30_000));
+  const parse: number[] = [];
+  const hand: number[] = [];
+  const eng = new Map<string, number[]>(sets.map(([n]) => [n, []]));
+  // Interleaved repetitions: a burst of foreign load hits every case alike.
+  for (let r = 0; r < REPS; r++) {
+    parse.push(parseRate(pool));
+    hand.push(handWrittenRate(pool));
+    for (const [name, rules] of sets) eng.get(name)!.push(engineRate(warm, pool, rules));
+  }
+  const p = median(parse);
+  const h = median(hand);
+  const dev = `${devices / 1000}k devices`;
+  rows.push(row(SECTION, `JSON.parse alone, ${dev}`, p, 'events/s', 'JSON.parse alone', p));
+  rows.push(row(SECTION, `hand-written single pass (1 rule), ${dev}`, h, 'events/s', 'JSON.parse alone', p));
+  for (const [name] of sets) {
+    const e = median(eng.get(name)!);
+    const target = name === '10 rules' ? { target: '≥ 0.5 × JSON.parse', pass: e / p >= 0.5 } : {};
+    rows.push(row(SECTION, `engine, ${name}, ${dev}`, e, 'events/s', 'JSON.parse alone', p, target));
+  }
+}
+if (sink === -1 || emitted < 0) console.log(sink, emitted);
+console.log(`outputs emitted during the section: ${emitted}`);
+report(rows);

@@ -1,0 +1,39 @@
+/**
+ * One engine case in a loop, for `node --cpu-prof` (how the hot paths in the README's benchmark
+ * notes were found):
+ *
+ *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100] [devices] [inputs]
+ */
+import { asyncScheduler } from 'rxjs';
+import { Engine } from '../src/rules/engine.js';
+import { compileRule } from '../src/rules/compileRule.js';
+import { decodeMessage } from '../src/ingest/decodeMessage.js';
+import { defaultRules, generatedRules, makeInputs } from './workload.js';
+
+const which = process.argv[2] ?? '10';
+const devices = Number(process.argv[3] ?? 1_000);
+const n = Number(process.argv[4] ?? 100_000);
+const set = which === 'default' ? defaultRules() : generatedRules(Number(which));
+const rules = Object.entries(set).map(([id, doc]) => {
+  const r = compileRule(id, doc);
+  if (!r.ok) throw new Error(r.error);
+  return r.rule;
+});
+let out = 0;
+const engine = new Engine({ scheduler: asyncScheduler, tickIntervalMs: 0, emit: (m) => void (out += m.length), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
+engine.setRules(rules);
+const pool = makeInputs(n, devices, 5_000);
+// First a round per device (every group created), then the steady state.
+let t0 = performance.now();
+let k = 0;
+for (const inp of pool) {
+  engine.process(decodeMessage(inp.body, { input: 'telemetry', deviceId: inp.deviceId, moduleId: 'SimulatedTemperatureSensor', arrival: Date.now() }).events);
+  if (++k === devices) {
+    const ms = performance.now() - t0;
+    console.log(`first round (groups created): ${Math.round((devices / ms) * 1000)} inputs/s`);
+    t0 = performance.now();
+  }
+}
+const ms = performance.now() - t0;
+console.log(`${which} rules, ${devices} devices, steady: ${Math.round(((n - devices) / ms) * 1000)} inputs/s, ${out} outputs`);
+engine.close();

@@ -1,0 +1,91 @@
+/**
+ * The data and the rules the benchmarks run on: bodies shaped like SimulatedTemperatureSensor's
+ * (the module's reference input, ~130 bytes), and rule sets of 10 and 100 realistic variants of the
+ * default rules (different windows, selects, where clauses and detectors).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Rule, RuleSet } from '../src/contracts/rule.js';
+import { ROOT_DIR } from './harness.js';
+
+export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run sees the same data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One sensor body. Temperatures stay below every default threshold and ramp slowly (no alerts unless asked). */
+export function sensorBody(rand: () => number, time: number, machineTemp = 20 + rand() * 60): string {
+  return JSON.stringify({
+    machine: { temperature: +machineTemp.toFixed(3), pressure: +(1 + rand() * 6).toFixed(3) },
+    ambient: { temperature: +(20 + rand()).toFixed(3), humidity: Math.round(24 + rand() * 3) },
+    timeCreated: new Date(time).toISOString(),
+  });
+}
+
+export interface Input {
+  readonly deviceId: string;
+  readonly body: Buffer;
+}
+
+/**
+ * `n` inputs round-robin over `devices` devices; each device's event time moves `stepMs` per input,
+ * so 1-minute windows close every 60 s / stepMs inputs of a device.
+ */
+export function makeInputs(n: number, devices: number, stepMs: number, seed = 7): Input[] {
+  const rand = rng(seed);
+  const ids = Array.from({ length: devices }, (_, i) => `sensor-${i}`);
+  const out: Input[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const round = Math.floor(i / devices);
+    out[i] = { deviceId: ids[i % devices]!, body: Buffer.from(sensorBody(rand, T0 + round * stepMs)) };
+  }
+  return out;
+}
+
+export function defaultRules(): RuleSet {
+  return JSON.parse(readFileSync(join(ROOT_DIR, 'rules', 'default.json'), 'utf8')) as RuleSet;
+}
+
+const SIZES = ['10s', '30s', '1m', '5m'];
+const FIELDS = ['machine.temperature', 'machine.pressure', 'ambient.temperature', 'ambient.humidity'];
+
+/** `n` rules: variants of the default ones, mixing windows, selects, where clauses and detectors. */
+export function generatedRules(n: number): RuleSet {
+  const rules: RuleSet = {};
+  for (let i = 0; i < n; i++) {
+    const f = FIELDS[i % FIELDS.length]!;
+    const g = FIELDS[(i + 1) % FIELDS.length]!;
+    const base = { input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', output: 'summaries' };
+    let r: Rule;
+    switch (i % 6) {
+      case 0:
+        r = { ...base, kind: 'aggregate', where: `${f} > ${-50 + (i % 7)}`, window: { type: 'tumbling', size: SIZES[i % SIZES.length]! }, maxLateness: '5s', select: { avg: `avg(${f})`, min: `min(${f})`, max: `max(${f})`, sd: `stdev(${f})` } };
+        break;
+      case 1:
+        r = { ...base, kind: 'aggregate', window: { type: 'hopping', size: '1m', hop: '30s' }, select: { avg: `avg(${f})`, n: 'count()', max: `max(${g})` } };
+        break;
+      case 2:
+        r = { ...base, kind: 'aggregate', where: `ambient.humidity < ${90 + (i % 5)} and machine.pressure >= 0`, window: { type: 'tumbling', size: '1m' }, select: { avg: `avg(${f} * 1.8 + 32)`, range: `max(${g}) - min(${g})` }, having: 'range >= 0' };
+        break;
+      case 3:
+        r = { ...base, kind: 'anomaly', output: 'alerts', value: f, detector: { type: 'threshold', above: 1000 + i, hysteresis: 2 }, cooldown: '5m' };
+        break;
+      case 4:
+        r = { ...base, kind: 'anomaly', output: 'alerts', value: 'machine.temperature', detector: { type: 'rateOfChange', maxPerSecond: 50 + i }, cooldown: '5m' };
+        break;
+      default:
+        r = { ...base, kind: 'aggregate', window: { type: 'session', gap: '30s', maxSize: '5m' }, select: { n: 'count()', last: `max(${f})` } };
+    }
+    rules[`r${i}`] = r;
+  }
+  return rules;
+}

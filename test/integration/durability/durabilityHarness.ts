@@ -1,0 +1,386 @@
+/**
+ * Shared parts of the durability tests (issue 4, CONTRACT.md section 8): the BUILT module as a
+ * child process (`node dist/main.js`, as edgeAgent runs it), a rules file whose summaries the test
+ * can compute exactly, seeded traffic, and the checks on what reached `$upstream`.
+ *
+ * Exactness: every `v` is a small integer, so count/sum/min/max are exact on both sides; a lost
+ * input or one counted twice changes `n` and `sum` of its window and shows.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
+
+/** `npm test` builds first; while developing run `npm run build` after changing src/. */
+export const DIST_MAIN = fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
+
+/** 2026-11-26T03:00:00Z. */
+export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+
+/** Window sizes of the two aggregate rules of `exactRules`. */
+export const RULE_SIZES: Readonly<Record<string, number>> = { sum10s: 10_000, sum30s: 30_000 };
+
+/**
+ * Two tumbling rules per `$deviceId` on the body's `ts` (epoch ms). `idleTimeout` 1 h: windows close
+ * only by event time, never by the processing-time idle flush, so what closes does not depend on
+ * how long an outage or a restart took.
+ */
+export function exactRules(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const rule = (size: string): Record<string, unknown> => ({
+    kind: 'aggregate',
+    input: 'telemetry',
+    groupBy: ['$deviceId'],
+    timestamp: 'ts',
+    window: { type: 'tumbling', size },
+    maxLateness: '1s',
+    idleTimeout: '1h',
+    select: { n: 'count()', sum: 'sum(v)', min: 'min(v)', max: 'max(v)' },
+    output: 'summaries',
+    ...overrides,
+  });
+  return { sum10s: rule('10s'), sum30s: rule('30s') };
+}
+
+/** One reading: the device that sends it (`$.cdid`), its event time and value. */
+export interface Reading {
+  readonly deviceId: string;
+  readonly ts: number;
+  readonly v: number;
+}
+
+/** One input message: a device's single reading (an object body) or a batch (an array body). */
+export interface InputMessage {
+  readonly deviceId: string;
+  readonly readings: readonly Reading[];
+}
+
+/** mulberry32: a small seeded PRNG, so every run sees the same traffic and kill moments. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * An endless source of messages: round robin over `devices`, each device's event time advancing by
+ * `stepMs` per reading from T0 (plus a per-device offset), `v` a seeded integer in [-50, 50].
+ * `maxBatch` > 1 makes some messages JSON arrays of up to that many consecutive readings.
+ */
+export class TrafficSource {
+  private readonly rnd: () => number;
+  private readonly next: number[];
+  private turn = 0;
+  /** Every message handed out, in order. */
+  readonly sent: InputMessage[] = [];
+
+  constructor(
+    private readonly devices: readonly string[],
+    seed: number,
+    private readonly opts: { stepMs?: number; maxBatch?: number } = {},
+  ) {
+    this.rnd = prng(seed);
+    this.next = devices.map((_, d) => T0 + 7 * d);
+  }
+
+  message(): InputMessage {
+    const d = this.turn++ % this.devices.length;
+    const size = 1 + Math.floor(this.rnd() * (this.opts.maxBatch ?? 1));
+    const readings: Reading[] = [];
+    for (let k = 0; k < size; k++) {
+      readings.push({ deviceId: this.devices[d]!, ts: this.next[d]!, v: Math.floor(this.rnd() * 101) - 50 });
+      this.next[d]! += this.opts.stepMs ?? 1_000;
+    }
+    const m = { deviceId: this.devices[d]!, readings };
+    this.sent.push(m);
+    return m;
+  }
+
+  /** Every reading sent so far. */
+  readings(): Reading[] {
+    return this.sent.flatMap((m) => m.readings);
+  }
+
+  /** The largest event time handed out. */
+  maxTs(): number {
+    return Math.max(...this.next);
+  }
+}
+
+/** Publishes one message into the module's broker session (accepted even while the module is offline). */
+export function publish(emu: EdgeHubEmulator, moduleId: string, m: InputMessage): Promise<void> {
+  const body = m.readings.length === 1 ? { ts: m.readings[0]!.ts, v: m.readings[0]!.v } : m.readings.map((r) => ({ ts: r.ts, v: r.v }));
+  return emu.sendInput(moduleId, 'telemetry', body, { deviceId: m.deviceId, moduleId: 'driver' });
+}
+
+/** One closer per device far ahead in event time: every window of the traffic closes (its own stays open). */
+export function closers(devices: readonly string[], ts: number): InputMessage[] {
+  return devices.map((deviceId) => ({ deviceId, readings: [{ deviceId, ts, v: 0 }] }));
+}
+
+/** The part of a `summaries` body the tests compare. */
+export interface Summary {
+  rule: string;
+  group: { deviceId: string };
+  window: { type: string; start: string; end: string };
+  count: number;
+  values: { n: number; sum: number; min: number; max: number };
+  revision: number;
+}
+
+/** Key of one window of one rule and group. */
+export const windowKey = (s: Summary): string => `${s.rule}|${s.group.deviceId}|${s.window.start}`;
+
+/** The summaries a crash-free run gives over `readings` for the windows of `rules` that end at or before `closedBy`. */
+export function expectedSummaries(readings: readonly Reading[], closedBy: number, rules: Readonly<Record<string, number>> = RULE_SIZES): Summary[] {
+  const cells = new Map<string, Summary>();
+  for (const [rule, size] of Object.entries(rules)) {
+    for (const r of readings) {
+      const start = Math.floor(r.ts / size) * size;
+      if (start + size > closedBy) continue;
+      const key = `${rule}|${r.deviceId}|${start}`;
+      let c = cells.get(key);
+      if (!c) {
+        c = {
+          rule, group: { deviceId: r.deviceId }, revision: 0, count: 0,
+          window: { type: 'tumbling', start: new Date(start).toISOString(), end: new Date(start + size).toISOString() },
+          values: { n: 0, sum: 0, min: Infinity, max: -Infinity },
+        };
+        cells.set(key, c);
+      }
+      c.count++;
+      c.values.n++;
+      c.values.sum += r.v;
+      c.values.min = Math.min(c.values.min, r.v);
+      c.values.max = Math.max(c.values.max, r.v);
+    }
+  }
+  return sortByWindow([...cells.values()]);
+}
+
+export function sortByWindow<T extends Summary>(xs: T[]): T[] {
+  return [...xs].sort((a, b) => windowKey(a).localeCompare(windowKey(b)));
+}
+
+/** What reached `$upstream` from one module, analysed. */
+export interface UpstreamReport {
+  /** Summary messages in arrival order. */
+  messages: Array<{ id: string; body: Summary }>;
+  /** Per window the body of the highest revision seen. */
+  latest: Summary[];
+  /** Messages whose messageId had been seen before. */
+  duplicates: number;
+  /** Duplicates with the same id but a different body (must be 0). */
+  conflicting: string[];
+  /** Rule-and-group sequences where a NEW window arrived after a later one (must be empty). */
+  orderViolations: string[];
+  /** Re-sent windows that arrived after a later window of their group (allowed: same id; counted). */
+  staleResends: number;
+}
+
+/** Parses and checks the summaries `moduleId` sent upstream. */
+export function analyseUpstream(emu: EdgeHubEmulator, moduleId: string): UpstreamReport {
+  const messages = emu.upstream
+    .filter((m: UpstreamMessage) => m.moduleId === moduleId && m.output === 'summaries')
+    .map((m) => ({ id: m.messageId ?? m.systemProperties['$.mid'] ?? '', body: JSON.parse(m.body.toString('utf8')) as Summary }));
+  const byId = new Map<string, string>();
+  const conflicting: string[] = [];
+  let duplicates = 0;
+  const latest = new Map<string, Summary>();
+  const lastStart = new Map<string, string>();
+  const orderViolations: string[] = [];
+  let staleResends = 0;
+  for (const { id, body } of messages) {
+    const text = JSON.stringify(body);
+    const seen = byId.get(id);
+    const g = `${body.rule}|${body.group.deviceId}`;
+    const prev = lastStart.get(g);
+    if (seen !== undefined) {
+      duplicates++;
+      if (seen !== text) conflicting.push(id);
+      if (prev !== undefined && body.window.start < prev) staleResends++;
+      continue;
+    }
+    byId.set(id, text);
+    // CONTRACT.md section 8: a rule's windows for one group go out in creation order, i.e. by start.
+    if (prev !== undefined && body.window.start <= prev && !(body.window.start === prev && body.revision > 0)) {
+      orderViolations.push(`${g}: ${body.window.start} after ${prev}`);
+    }
+    if (prev === undefined || body.window.start > prev) lastStart.set(g, body.window.start);
+    const k = windowKey(body);
+    const cur = latest.get(k);
+    if (!cur || body.revision > cur.revision) latest.set(k, body);
+  }
+  return { messages, latest: sortByWindow([...latest.values()]), duplicates, conflicting, orderViolations, staleResends };
+}
+
+// ---- the module as a child process ----
+
+/** One parsed pino line. */
+export type LogLine = Record<string, unknown> & { level: string | number; msg?: string };
+
+/** A running (or exited) `node dist/main.js`. */
+export interface ModuleChild {
+  readonly child: ChildProcess;
+  readonly dataDir: string;
+  /** Raw output lines, printed when a test fails. */
+  readonly raw: string[];
+  readonly logs: LogLine[];
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: boolean;
+  /** Resolves with the first log line (past or future) matching `pred`; rejects on timeout or exit. */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine>;
+}
+
+const EDGE_KEYS = [
+  'IOTEDGE_WORKLOADURI', 'IOTEDGE_DEVICEID', 'IOTEDGE_MODULEID', 'IOTEDGE_MODULEGENERATIONID', 'IOTEDGE_IOTHUBHOSTNAME',
+  'IOTEDGE_GATEWAYHOSTNAME', 'IOTEDGE_AUTHSCHEME', 'EdgeHubConnectionString', 'IotHubConnectionString', 'EdgeModuleCACertificateFile',
+];
+
+/** Temp dirs and children of the running test, for `cleanup`. */
+const dirs: string[] = [];
+const children: ModuleChild[] = [];
+
+/** A temp dir (data dir or rules), removed by `cleanup`. */
+export function tempDir(prefix = 'eddy-durability-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** Writes a rules file into a temp dir and returns its path. */
+export function writeRules(rules: Record<string, unknown>): string {
+  const file = join(tempDir('eddy-rules-'), 'rules.json');
+  writeFileSync(file, JSON.stringify(rules, null, 2));
+  return file;
+}
+
+/** Spawns the built module on `emu` with its own data dir, metrics off, debug logs. */
+export function spawnModule(emu: EdgeHubEmulator, moduleId: string, opts: { dataDir: string; rulesFile: string; extra?: Record<string, string> }): ModuleChild {
+  if (!existsSync(DIST_MAIN)) throw new Error(`${DIST_MAIN} is missing: run "npm run build"`);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of EDGE_KEYS) delete env[k];
+  for (const k of Object.keys(env)) if (k.startsWith('EDDY_')) delete env[k];
+  Object.assign(env, emu.moduleEnv(moduleId), {
+    EDDY_DATA_DIR: opts.dataDir,
+    EDDY_RULES_FILE: opts.rulesFile,
+    EDDY_METRICS_PORT: '0',
+    EDDY_LOG_LEVEL: 'debug',
+  }, opts.extra ?? {});
+  const child = spawn(process.execPath, [DIST_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const raw: string[] = [];
+  const logs: LogLine[] = [];
+  const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line === '') continue;
+        raw.push(line);
+        let l: LogLine;
+        try {
+          l = JSON.parse(line) as LogLine;
+        } catch {
+          continue;
+        }
+        logs.push(l);
+        for (const w of [...waiters]) if (w.pred(l)) {
+          waiters.delete(w);
+          w.resolve(l);
+        }
+      }
+    });
+  }
+  const mc: ModuleChild = {
+    child, dataDir: opts.dataDir, raw, logs, exited: false,
+    exit: new Promise((resolve) => child.once('exit', (code, signal) => {
+      mc.exited = true;
+      raw.push(`[exited: code ${code} signal ${signal}]`);
+      for (const w of [...waiters]) waiters.delete(w);
+      resolve({ code, signal });
+    })),
+    waitForLog(pred, timeoutMs, what) {
+      const found = logs.find(pred);
+      if (found) return Promise.resolve(found);
+      if (mc.exited) return Promise.reject(new Error(`module exited before ${what}`));
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve: (l: LogLine) => (clearTimeout(timer), resolve(l)) };
+        const timer = setTimeout(() => (waiters.delete(w), reject(new Error(`module: no ${what} within ${timeoutMs} ms`))), timeoutMs);
+        waiters.add(w);
+        void mc.exit.then(() => (clearTimeout(timer), reject(new Error(`module exited before ${what}`))));
+      });
+    },
+  };
+  children.push(mc);
+  return mc;
+}
+
+/** True for main.ts's "connected" line: inputs, methods and twin work from then on. */
+export const isConnectedLine = (l: LogLine): boolean => l.msg === 'eddy connected to edgeHub';
+
+/** Spawns and waits for the connected line and the first reported patch of this process. */
+export async function startModule(emu: EdgeHubEmulator, moduleId: string, opts: { dataDir: string; rulesFile: string; extra?: Record<string, string> }, timeoutMs = 30_000): Promise<ModuleChild> {
+  const before = emu.twin(moduleId).reported.$version;
+  const mc = spawnModule(emu, moduleId, opts);
+  await mc.waitForLog(isConnectedLine, timeoutMs, '"eddy connected to edgeHub"');
+  await waitUntil(() => emu.twin(moduleId).reported.$version > before, timeoutMs, 'the first reported patch');
+  return mc;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopModule(mc: ModuleChild, graceMs = 12_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (!mc.exited) mc.child.kill('SIGTERM');
+  const t = setTimeout(() => mc.exited || mc.child.kill('SIGKILL'), graceMs);
+  try {
+    return await mc.exit;
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** For afterEach: prints the children's logs when the test failed, kills what runs, removes temp dirs. */
+export async function cleanup(failed: boolean): Promise<void> {
+  const all = children.splice(0);
+  if (failed) {
+    for (const [i, mc] of all.entries()) {
+      // Only the tail: a kill test runs 21 processes with debug logs.
+      // eslint-disable-next-line no-console -- the child's log is the first thing to read when a test fails
+      console.error(`----- module child #${i} (pid ${mc.child.pid}) log tail -----\n${mc.raw.slice(-60).join('\n')}\n----- end -----`);
+    }
+  }
+  await Promise.all(all.map(async (mc) => {
+    if (!mc.exited) mc.child.kill('SIGKILL');
+    await mc.exit;
+  }));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** Polls `cond` every 25 ms; rejects after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** PUBACKs `moduleId` sent for inputs so far. */
+export const inputAcks = (emu: EdgeHubEmulator, moduleId: string): number => emu.inputAcks.filter((a) => a.moduleId === moduleId).length;
+
+/** Reads a file if it exists (for reports). */
+export function readIfExists(file: string): string | null {
+  return existsSync(file) ? readFileSync(file, 'utf8') : null;
+}

@@ -1,0 +1,23 @@
+import { it } from 'vitest';
+import { startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { spawnModule, waitUntilRunning, stopModule, cleanupModules } from './moduleProcess.js';
+import { simulatedTraffic, T0 } from './traffic.js';
+it('scratch', { timeout: 60000 }, async () => {
+  const emu = await startEdgeHubEmulator();
+  const t0 = Date.now();
+  const mp = spawnModule(emu.moduleEnv('x'));
+  await mp.waitForLog((l) => l.msg === 'eddy connected to edgeHub', 20000);
+  console.log('connected', Date.now() - t0);
+  await waitUntilRunning(emu, 'x', mp);
+  console.log('running', Date.now() - t0);
+  const tr = simulatedTraffic({ devices: ['a','b','c'], start: T0, minutes: 4, perWindow: 12, seed: 3 });
+  const t1 = Date.now();
+  for (const r of tr) await emu.sendInput('x', 'telemetry', r.body, { deviceId: r.deviceId });
+  console.log('sent', tr.length, Date.now() - t1);
+  const t2 = Date.now();
+  await stopModule(mp);
+  console.log('stop', Date.now() - t2);
+  console.log(mp.raw.map(l => l.slice(0, 200)).join('\n'));
+  await cleanupModules(false);
+  await emu.close();
+});
