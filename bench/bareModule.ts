@@ -8,8 +8,13 @@ import deviceMqtt from 'azure-iot-device-mqtt';
 
 const client = await device.ModuleClient.fromEnvironment(deviceMqtt.Mqtt);
 let received = 0;
-client.on('inputMessage', () => {
+const echo = process.env.BARE_ECHO === '1';
+client.on('inputMessage', (_input: string, msg: InstanceType<typeof device.Message>) => {
   received++;
+  // Latency baseline: marked inputs go straight back upstream through the same SDK.
+  if (echo && msg.properties.getValue('echo') !== undefined) {
+    void client.sendOutputEvent('alerts', new device.Message(msg.getData() as Buffer)).catch(() => undefined);
+  }
 });
 await client.open();
 process.on('SIGTERM', () => {

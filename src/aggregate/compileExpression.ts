@@ -24,6 +24,13 @@
  * - Non-finite number literals (`1e400`, `Infinity`, `NaN`) are rejected at compile time.
  * - Implicit multiplication (`2x`, `2 inch`) is rejected: a symbol is an event field here, so `2 inch`
  *   would silently read a field named `inch`.
+ *
+ * Field paths read own properties only. For names that Object.prototype or Array.prototype define
+ * (`toString`, `length`, ...) every read checks `hasOwnProperty`; other names are read directly,
+ * which is the same thing for decoded JSON (its only prototypes are those two) at a third of the
+ * cost. `__proto__`, `constructor` and `prototype` are rejected at compile time.
+ * `round`/`floor`/`ceil`/`fix` give mathjs' exact results (tested against mathjs), computing natively
+ * away from rounding boundaries and calling mathjs near them. `hypot` calls mathjs and allocates.
  */
 import { ceil as mathCeil, floor as mathFloor, hypot as mathHypot, parse, round as mathRound } from 'mathjs';
 import type { EvalContext } from '../contracts/event.js';

@@ -1,0 +1,262 @@
+/**
+ * Sections 3 and 4 of `npm run bench`: the built module (`node dist/main.js`, IoT Edge mode) against
+ * the edgeHub emulator over MQTT/TLS, the emulator in this process and the module in its own.
+ *
+ * - Throughput: inputs published as fast as the module acknowledges them (at most 1,000 un-PUBACKed),
+ *   timed from the first publish to the last summary received upstream; baseline: bench/bareModule.ts,
+ *   the same SDK receiving and counting only, in the same run.
+ * - Latency: inputs offered at 1k, 5k and 10k/s; every 20th input crosses a threshold rule's bound and
+ *   the next one (same device) clears it; latency is publish → alert received upstream, both stamped
+ *   in this process (hdr-histogram-js). Baseline: the bare module echoing the same marked inputs back
+ *   through `sendOutputEvent` (the SDK's own round trip). Three socket set-ups: default (Nagle on), TCP_NODELAY
+ *   on the emulator's sockets, and TCP_NODELAY on both ends (bench/noDelayPreload.mjs in the module).
+ *
+ *   node --import tsx bench/endToEnd.ts [--quick]   (needs `npm run build`)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as hdr from 'hdr-histogram-js';
+import { startEdgeHubEmulator, type InputAck, type UpstreamMessage } from '../test/helpers/edgeHubEmulator.js';
+import { BENCH_DIR, ROOT_DIR, report, row, sleep, type Row } from './harness.js';
+import { defaultRules, makeInputs, T0 } from './workload.js';
+
+const quick = process.argv.includes('--quick');
+const N = quick ? 5_000 : 30_000;
+const DEVICES = 100;
+const STEP_MS = 5_000;
+const WINDOW = 1_000;
+const LAT_WARM_MS = 1_000;
+const LAT_MS = quick ? 1_500 : 3_000;
+const MARK_EVERY = 20;
+
+if (!existsSync(join(ROOT_DIR, 'dist', 'main.js'))) throw new Error('dist/main.js missing: run `npm run build` first');
+const emu = await startEdgeHubEmulator();
+let serverNoDelay = false;
+// The emulator's TLS server hands aedes its sockets; TCP_NODELAY must be set on the raw TCP socket as it is accepted.
+(emu as unknown as { tls: Server }).tls.on('connection', (s: Socket) => {
+  if (serverNoDelay) s.setNoDelay(true);
+});
+const scratch = mkdtempSync(join(tmpdir(), 'eddy-bench-e2e-'));
+const rows: Row[] = [];
+
+interface Started {
+  child: ChildProcess;
+  moduleId: string;
+}
+
+let moduleSeq = 0;
+async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean } = {}): Promise<Started> {
+  const moduleId = `${kind}${++moduleSeq}`;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('IOTEDGE_') && k !== 'EdgeHubConnectionString') env[k] = v;
+  Object.assign(env, emu.moduleEnv(moduleId), { EDDY_DATA_DIR: mkdtempSync(join(scratch, `${moduleId}-`)), EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'warn' });
+  if (opts.rulesFile) env.EDDY_RULES_FILE = opts.rulesFile;
+  if (opts.echo) env.BARE_ECHO = '1';
+  const pre = opts.noDelay ? ['--import', join(BENCH_DIR, 'noDelayPreload.mjs')] : [];
+  const args = kind === 'eddy' ? [...pre, join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
+  const child = spawn(process.execPath, args, { cwd: ROOT_DIR, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // Ready once its input subscription is in the broker's session, plus time for the twin read and rules.
+  const subs = (emu as unknown as { subscriptions: Map<string, Set<string>> }).subscriptions;
+  const deadline = Date.now() + 30_000;
+  while (![...(subs.get(`${emu.deviceId}/${moduleId}`) ?? [])].some((t) => t.includes('/inputs/'))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${moduleId} did not subscribe to its inputs`);
+    await sleep(50);
+  }
+  await sleep(1_500);
+  return { child, moduleId };
+}
+
+async function stopModule(m: Started): Promise<void> {
+  if (m.child.exitCode !== null) return;
+  const exited = new Promise((r) => m.child.once('exit', r));
+  m.child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10_000)]);
+  if (m.child.exitCode === null) m.child.kill('SIGKILL');
+}
+
+/** Closed 1-minute windows the default aggregates emit for the throughput inputs (2 rules × closed windows). */
+function expectedSummaries(): number {
+  const rounds = Math.ceil(N / DEVICES);
+  let closed = 0;
+  for (let d = 0; d < DEVICES; d++) {
+    const last = d < N - (rounds - 1) * DEVICES ? rounds - 1 : rounds - 2;
+    const wm = T0 + last * STEP_MS - 5_000;
+    const starts = new Set<number>();
+    for (let r = 0; r <= last; r++) {
+      const t = T0 + r * STEP_MS;
+      starts.add(t - (t % 60_000));
+    }
+    for (const s of starts) if (s + 60_000 <= wm) closed++;
+  }
+  return closed * 2;
+}
+
+/** Publishes N inputs with at most WINDOW un-acknowledged; resolves with inputs/s up to the last ack (bare) or last summary (eddy). */
+async function throughput(m: Started, summaries: boolean): Promise<{ rate: number; got: number; expected: number }> {
+  // A slow sine: no default anomaly rule fires, so the outputs are the summaries only.
+  const inputs = makeInputs(N, DEVICES, STEP_MS, 11, (round, dev) => 50 + 20 * Math.sin(round / 50 + dev));
+  const expected = summaries ? expectedSummaries() : 0;
+  let sent = 0;
+  let acked = 0;
+  let got = 0;
+  let lastAck = 0;
+  let lastSummary = 0;
+  let lastActivity = performance.now();
+  const pump = (): void => {
+    while (sent < N && sent - acked < WINDOW) {
+      const inp = inputs[sent++]!;
+      void emu.sendInput(m.moduleId, 'telemetry', inp.body, { deviceId: inp.deviceId, moduleId: 'SimulatedTemperatureSensor' });
+    }
+  };
+  const onAck = (a: InputAck): void => {
+    if (a.moduleId !== m.moduleId) return;
+    acked++;
+    lastAck = lastActivity = performance.now();
+    pump();
+  };
+  const onUp = (u: UpstreamMessage): void => {
+    if (u.moduleId !== m.moduleId || u.output !== 'summaries') return;
+    got++;
+    lastSummary = lastActivity = performance.now();
+  };
+  emu.on('inputAck', onAck);
+  emu.on('upstream', onUp);
+  const t0 = performance.now();
+  pump();
+  while (!(acked >= N && got >= expected) && performance.now() - lastActivity < 5_000) await sleep(20);
+  emu.off('inputAck', onAck);
+  emu.off('upstream', onUp);
+  emu.inputAcks.length = 0;
+  emu.upstream.length = 0;
+  const end = summaries ? Math.max(lastAck, lastSummary) : lastAck;
+  return { rate: (acked / (end - t0)) * 1000, got, expected };
+}
+
+interface Percentiles {
+  p50: number;
+  p99: number;
+  p999: number;
+  n: number;
+}
+
+/** Offers `rate` inputs/s for LAT_WARM_MS + LAT_MS; every MARK_EVERY-th input is marked, the next clears it. */
+async function latency(m: Started, rate: number, echo: boolean): Promise<Percentiles> {
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const sentAt = new Map<number, number>();
+  let measureFrom = Infinity;
+  const onUp = (u: UpstreamMessage): void => {
+    if (u.moduleId !== m.moduleId || u.output !== 'alerts') return;
+    const now = performance.now();
+    let v: number;
+    try {
+      const b = JSON.parse(u.body.toString('utf8')) as { value?: number; machine?: { temperature: number } };
+      v = echo ? b.machine!.temperature : b.value!;
+    } catch {
+      return;
+    }
+    const seq = v >= 1000 ? v - 1000 : -v;
+    const at = sentAt.get(seq);
+    if (at === undefined) return;
+    sentAt.delete(seq);
+    if (at >= measureFrom) h.recordValue(Math.max(1, Math.round((now - at) * 1000)));
+  };
+  emu.on('upstream', onUp);
+  let sent = 0;
+  const start = performance.now();
+  measureFrom = start + LAT_WARM_MS;
+  const stopAt = measureFrom + LAT_MS;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const now = performance.now();
+      if (now >= stopAt) {
+        clearInterval(tick);
+        resolve();
+        return;
+      }
+      const due = Math.floor(((now - start) * rate) / 1000);
+      while (sent < due) {
+        const seq = sent++;
+        const phase = seq % MARK_EVERY;
+        const dev = phase <= 1 ? Math.floor(seq / MARK_EVERY) % DEVICES : seq % DEVICES;
+        const temp = phase === 0 ? 1000 + seq : phase === 1 ? -seq : 20 + (seq % 50);
+        const body = `{"machine":{"temperature":${temp},"pressure":1.5},"ambient":{"temperature":21,"humidity":25},"timeCreated":"${new Date().toISOString()}"}`;
+        const props: Record<string, string> = {};
+        if (phase <= 1) {
+          // The alert's value names its input: 1000 + seq raised it, -seq cleared it.
+          sentAt.set(seq, performance.now());
+          if (echo) props.echo = '1';
+        }
+        void emu.sendInput(m.moduleId, 'telemetry', body, { deviceId: `sensor-${dev}`, moduleId: 'SimulatedTemperatureSensor', props });
+      }
+    }, 1);
+  });
+  await sleep(1_000);
+  emu.off('upstream', onUp);
+  emu.inputAcks.length = 0;
+  emu.upstream.length = 0;
+  const us = (p: number): number => h.getValueAtPercentile(p) / 1000;
+  const res = { p50: us(50), p99: us(99), p999: us(99.9), n: h.totalCount };
+  h.destroy();
+  return res;
+}
+
+try {
+  // ---- throughput ----
+  const eddy = await startModule('eddy');
+  const bare = await startModule('bare');
+  const te: number[] = [];
+  const tb: number[] = [];
+  let summaryCheck = '';
+  for (let r = 0; r < (quick ? 1 : 2); r++) {
+    const b = await throughput(bare, false);
+    tb.push(b.rate);
+    const e = await throughput(eddy, true);
+    te.push(e.rate);
+    summaryCheck = `${e.got}/${e.expected} summaries received`;
+  }
+  await stopModule(eddy);
+  await stopModule(bare);
+  const bestE = Math.max(...te);
+  const bestB = Math.max(...tb);
+  rows.push(row('end to end (TLS, QoS 1)', 'bare SDK module, receive + count', bestB, 'inputs/s', 'bare SDK module', bestB));
+  rows.push(row('end to end (TLS, QoS 1)', 'eddy, default rules, publish → last summary', bestE, 'inputs/s', 'bare SDK module', bestB, { target: '≥ 0.8 × bare', pass: bestE / bestB >= 0.8, note: summaryCheck }));
+
+  // ---- latency ----
+  const rules = defaultRules();
+  const latencyRules = {
+    machine1m: rules.machine1m,
+    ambient1m: rules.ambient1m,
+    inputToAlert: { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], value: 'machine.temperature', detector: { type: 'threshold', above: 100, hysteresis: 2 }, cooldown: '0s', output: 'alerts' },
+  };
+  const rulesFile = join(scratch, 'latency-rules.json');
+  writeFileSync(rulesFile, JSON.stringify(latencyRules));
+  const variants: Array<[string, boolean, boolean]> = [
+    ['default sockets (Nagle on)', false, false],
+    ['TCP_NODELAY on the emulator', true, false],
+    ['TCP_NODELAY on both ends', true, true],
+  ];
+  for (const [label, server, client] of variants) {
+    serverNoDelay = server;
+    const e = await startModule('eddy', { rulesFile, noDelay: client });
+    const b = await startModule('bare', { noDelay: client, echo: true });
+    for (const rate of [1_000, 5_000, 10_000]) {
+      const base = await latency(b, rate, true);
+      const lat = await latency(e, rate, false);
+      const sec = `latency, ${label}`;
+      const r = `${rate / 1000}k/s`;
+      const t = rate === 5_000 && client ? { target: 'p99 ≤ 5 ms at 5k/s', pass: lat.p99 <= 5 } : {};
+      rows.push(row(sec, `input → alert p50 @ ${r}`, lat.p50, 'ms', 'bare SDK echo p50', base.p50, { note: `${lat.n} alerts, ${base.n} echoes` }));
+      rows.push(row(sec, `input → alert p99 @ ${r}`, lat.p99, 'ms', 'bare SDK echo p99', base.p99, t));
+      rows.push(row(sec, `input → alert p99.9 @ ${r}`, lat.p999, 'ms', 'bare SDK echo p99.9', base.p999));
+    }
+    await stopModule(e);
+    await stopModule(b);
+  }
+} finally {
+  await emu.close();
+  rmSync(scratch, { recursive: true, force: true });
+}
+report(rows);

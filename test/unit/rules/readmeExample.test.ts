@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { VirtualTimeScheduler } from 'rxjs';
+import { compileRule } from '../../../src/rules/compileRule.js';
+import { Engine } from '../../../src/rules/engine.js';
+import { mulberry32, SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
+import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
+import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
+
+/** The README's rule examples must work as written (issue 2, "Done when"). */
+const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+describe('README rule examples', () => {
+  it('the aggregate example validates and gives summaries with its select names once machines pass 30 °C', () => {
+    const doc = JSON.parse(blocks[0]!) as Record<string, unknown>;
+    const [[id, ruleDoc]] = Object.entries(doc) as [[string, unknown]];
+    const compiled = compileRule(id, ruleDoc);
+    expect(compiled.ok, compiled.ok ? '' : compiled.error).toBe(true);
+    if (!compiled.ok) return;
+    const out: OutputMessage[] = [];
+    const engine = new Engine({ scheduler: new VirtualTimeScheduler(), emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
+    engine.setRules([compiled.rule]);
+    const sensor = new SimulatedSensor({ devices: ['sim-1'], start: Date.UTC(2026, 10, 26, 3), seed: 1 });
+    for (let i = 0; i < 120; i++) {
+      const m = sensor.next(0);
+      engine.process(decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: 0 }).events);
+    }
+    const bodies = out.map((m) => m.body as SummaryBody);
+    expect(bodies.length).toBeGreaterThan(3);
+    for (const b of bodies) {
+      expect(Object.keys(b.values).sort()).toEqual(['avg', 'n', 'p95']);
+      expect(b.values.avg!).toBeGreaterThan(30);
+      expect(b.values.p95!).toBeGreaterThanOrEqual(b.values.avg! - 5);
+      expect(b.group).toEqual({ deviceId: 'sim-1' });
+    }
+  });
+
+  it('the anomaly example validates and raises on a spike', () => {
+    const doc = JSON.parse(blocks.find((b) => b.includes('spikeAndDip'))!) as Record<string, unknown>;
+    const [[id, ruleDoc]] = Object.entries(doc) as [[string, unknown]];
+    const compiled = compileRule(id, ruleDoc);
+    expect(compiled.ok, compiled.ok ? '' : compiled.error).toBe(true);
+    if (!compiled.ok) return;
+    const out: OutputMessage[] = [];
+    const engine = new Engine({ scheduler: new VirtualTimeScheduler(), emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
+    engine.setRules([compiled.rule]);
+    const t0 = Date.UTC(2026, 10, 26, 3);
+    const rnd = mulberry32(5);
+    for (let i = 0; i < 200; i++) {
+      const temp = i === 150 ? 140 : 60 + (rnd() + rnd() + rnd() - 1.5);
+      engine.process([{ body: { machine: { temperature: temp }, timeCreated: new Date(t0 + i * 5000).toISOString() }, deviceId: 'sim-1', moduleId: 'm', input: 'telemetry', arrival: 0 }]);
+    }
+    const raised = out.map((m) => m.body as AlertBody).filter((a) => a.state === 'raised');
+    expect(raised.map((a) => a.value)).toContain(140);
+    // Calibrated: at 99.9 % confidence noise raises about once per 1,000 events per side.
+    expect(raised.length).toBeLessThanOrEqual(2);
+  });
+});
