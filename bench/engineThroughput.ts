@@ -9,26 +9,17 @@
  */
 import { asyncScheduler } from 'rxjs';
 import { Engine } from '../src/rules/engine.js';
-import { compileRule, type CompiledRule } from '../src/rules/compileRule.js';
+import type { CompiledRule } from '../src/rules/compileRule.js';
 import { decodeMessage } from '../src/ingest/decodeMessage.js';
 import type { OutputMessage } from '../src/contracts/output.js';
-import type { RuleSet } from '../src/contracts/rule.js';
 import { median, report, row, type Row } from './harness.js';
-import { defaultRules, generatedRules, makeInputs, type Input } from './workload.js';
+import { compileAll, defaultRules, generatedRules, makeInputs, type Input } from './workload.js';
 
 const SECTION = 'engine alone';
 const quick = process.argv.includes('--quick');
 /** Every pass stops after this long, so the 100-rule cases take as long as the cheap ones. */
 const PASS_MS = quick ? 300 : 1_000;
 const REPS = quick ? 1 : 3;
-
-export function compileAll(set: RuleSet): CompiledRule[] {
-  return Object.entries(set).map(([id, doc]) => {
-    const r = compileRule(id, doc);
-    if (!r.ok) throw new Error(r.error);
-    return r.rule;
-  });
-}
 
 let emitted = 0;
 let sink = 0;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Rule, RuleSet } from '../src/contracts/rule.js';
+import { compileRule, type CompiledRule } from '../src/rules/compileRule.js';
 import { ROOT_DIR } from './harness.js';
 
 export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
@@ -88,4 +89,13 @@ export function generatedRules(n: number): RuleSet {
     rules[`r${i}`] = r;
   }
   return rules;
+}
+
+/** Compiles a rule set; a rule that does not compile is a bug in the benchmark, so it throws. */
+export function compileAll(set: RuleSet): CompiledRule[] {
+  return Object.entries(set).map(([id, doc]) => {
+    const r = compileRule(id, doc);
+    if (!r.ok) throw new Error(r.error);
+    return r.rule;
+  });
 }

@@ -32,7 +32,7 @@
  * `round`/`floor`/`ceil`/`fix` give mathjs' exact results (tested against mathjs), computing natively
  * away from rounding boundaries and calling mathjs near them. `hypot` calls mathjs and allocates.
  */
-import { ceil as mathCeil, floor as mathFloor, hypot as mathHypot, parse, round as mathRound } from 'mathjs';
+import { ceil as mathCeil, floor as mathFloor, hypot as mathHypot, parse, round as mathRound } from './mathjsBundle.js';
 import type { EvalContext } from '../contracts/event.js';
 
 /** An expression compiled to closures; `paths` lists the dotted body paths it reads (`$deviceId` for identity). */

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, inputAcks, publish, sleep, startModule, tempDir,
+  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, tempDir,
   TrafficSource, waitUntil, writeRules,
 } from './durabilityHarness.js';
 
@@ -20,12 +20,13 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
   const rulesFile = writeRules(exactRules());
   const mc = await startModule(emu, moduleId, { dataDir: tempDir(), rulesFile });
   const traffic = new TrafficSource(DEVICES, seed);
+  const input = new InputDriver(emu, moduleId);
   let stop = false;
   let publishedDuringOutage = 0;
   let down = false;
   const driver = (async () => {
     while (!stop) {
-      await publish(emu, moduleId, traffic.message());
+      await input.send(traffic.message());
       if (down) publishedDuringOutage++;
       await sleep(periodMs);
     }
@@ -43,16 +44,18 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
   await driver;
   const readings = traffic.readings();
   const closeAt = traffic.maxTs() + 3_600_000;
-  for (const m of closers(DEVICES, closeAt)) await publish(emu, moduleId, m);
+  for (const m of closers(DEVICES, closeAt)) await input.send(m);
   const published = traffic.sent.length + DEVICES.length;
   const expected = expectedSummaries(readings, closeAt);
 
-  await waitUntil(() => inputAcks(emu, moduleId) >= published, 60_000, `${published} input PUBACKs`);
-  await waitUntil(() => analyseUpstream(emu, moduleId).latest.length >= expected.length, 60_000, `${expected.length} distinct summaries upstream`);
+  await waitUntil(() => input.caughtUp(), 90_000, `${published} input PUBACKs`);
+  await waitUntil(() => analyseUpstream(emu, moduleId).latest.length >= expected.length, 90_000, `${expected.length} distinct summaries upstream`);
   expect(await emu.invokeMethod(moduleId, 'flush', null, 25_000)).toMatchObject({ status: 200, payload: { drained: true, pending: 0 } });
 
   const up = analyseUpstream(emu, moduleId);
   expect(publishedDuringOutage).toBeGreaterThan(0);
+  expect(input.ackedCount()).toBe(published);
+  expect(mc.logs.filter((l) => l.msg === 'input rejected: too-late')).toEqual([]);
   expect(up.conflicting).toEqual([]);
   expect(up.orderViolations).toEqual([]);
   expect(up.latest).toEqual(expected);

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, isConnectedLine, type ModuleChild, prng, publish, sleep,
+  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, isConnectedLine, type ModuleChild, prng, sleep,
   spawnModule, startModule, type Summary, tempDir, TrafficSource, waitUntil, windowKey, writeRules,
 } from './durabilityHarness.js';
 
@@ -70,28 +70,39 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     const rulesFile = writeRules(exactRules());
     const traffic = new TrafficSource(DEVICES, 4242, { maxBatch: 4 });
     const sequence = Array.from({ length: MESSAGES }, () => traffic.message());
-    let published = 0;
+    const input = new InputDriver(emu, M);
+    // One clean start first: the broker session (and its subscription) must exist before inputs queue in it.
+    const first = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
+    first.child.kill('SIGKILL');
+    await first.exit;
     let fast = false;
     const driver = (async () => {
       for (const m of sequence) {
-        await publish(emu, M, m);
-        published++;
+        await input.send(m);
         if (!fast) await sleep(PACE_MS);
       }
     })();
 
     const rnd = prng(20_26);
     const kills: KillRecord[] = [];
-    let prev: ModuleChild | null = null;
+    let prev: ModuleChild = first;
+    const all: ModuleChild[] = [first];
     for (let i = 0; i < KILLS; i++) {
-      // From spawn: some kills land during start-up (restore, replay, connect), most while inputs flow.
-      const afterMs = Math.round(300 + rnd() * 5_700);
       const mc = spawnModule(emu, M, { dataDir, rulesFile });
-      await sleep(afterMs);
+      all.push(mc);
+      const t0 = Date.now();
+      // A quarter of the kills land during start-up (restore, replay, connect), counted from the
+      // spawn; the rest at a random moment within 3 s after the module connected, inputs flowing.
+      if (rnd() < 0.25) await sleep(200 + rnd() * 1_500);
+      else {
+        await mc.waitForLog(isConnectedLine, 60_000, '"eddy connected to edgeHub"');
+        await sleep(rnd() * 3_000);
+      }
+      const afterMs = Date.now() - t0;
       const connected = mc.logs.some(isConnectedLine);
       mc.child.kill('SIGKILL');
       await mc.exit;
-      if (prev) {
+      if (kills.length > 0) {
         kills[kills.length - 1]!.replayedNext = replayedOf(prev);
         kills[kills.length - 1]!.redeliveredNext = redeliveredOf(prev);
       }
@@ -104,7 +115,7 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     fast = true;
     await driver;
     const closeAt = traffic.maxTs() + 3_600_000;
-    for (const m of closers(DEVICES, closeAt)) await publish(emu, M, m);
+    for (const m of closers(DEVICES, closeAt)) await input.send(m);
     const expected = expectedSummaries(traffic.readings(), closeAt);
 
     // A loss would never complete: wait bounded, then compare whatever arrived (the diff says what).
@@ -121,12 +132,15 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     // eslint-disable-next-line no-console -- figures for the report
     console.info(
       `[sigkill] ${KILLS} kills (${connectedKills} after the module had connected, ${midBatch} mid-batch: inputs logged but not yet PUBACKed, so re-delivered and dropped by the filter), ` +
-        `${published} messages / ${traffic.readings().length} readings, ${expected.length} summaries; replayed from the input log ${replayed} inputs, ` +
+        `${input.published} messages / ${traffic.readings().length} readings, ${expected.length} summaries; replayed from the input log ${replayed} inputs, ` +
         `re-deliveries dropped ${redelivered}; upstream ${up.messages.length} messages, ${up.duplicates} duplicates (identical ids), ${up.staleResends} stale re-sends after a later window; ` +
         `kill moments (ms after spawn) ${kills.map((k) => k.afterMs).join(',')}`,
     );
     if (differences.length > 0) console.error(`[sigkill] ${differences.length} windows differ:\n${differences.slice(0, 40).join('\n')}`);
 
+    expect(input.ackedCount()).toBe(input.published);
+    all.push(final);
+    expect(all.flatMap((p) => p.logs.filter((l) => l.msg === 'input rejected: too-late'))).toEqual([]);
     expect(differences).toEqual([]);
     expect(up.latest).toEqual(expected);
     expect(up.conflicting).toEqual([]);

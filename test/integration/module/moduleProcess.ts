@@ -174,7 +174,7 @@ export async function cleanupModules(failed: boolean): Promise<void> {
   const all = live.splice(0);
   if (failed) {
     for (const [i, mp] of all.entries()) {
-      // eslint-disable-next-line no-console -- the child's log is the first thing to read when a test fails
+      // The child's log is the first thing to read when a test fails.
       console.error(`----- module child #${i} (pid ${mp.child.pid}) log -----\n${mp.raw.join('\n')}\n----- end -----`);
     }
   }

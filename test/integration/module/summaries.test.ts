@@ -90,10 +90,8 @@ describe('built module: exact summaries from SimulatedTemperatureSensor traffic'
     await waitForUpstreamCount(emu, M, isSummary, closedEarly, 20_000);
 
     const t = Date.now();
-    console.log('before stop', t);
     const { code, signal } = await stopModule(first, 10_000);
     const took = Date.now() - t;
-    console.log('took', took);
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(took).toBeLessThan(10_000);
     expect(upstreamOf(emu, M, 'summaries')).toHaveLength(closedEarly); // open windows were saved, not emitted
