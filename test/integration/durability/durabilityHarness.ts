@@ -13,8 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
 
-/** `npm test` builds first; while developing run `npm run build` after changing src/. */
-export const DIST_MAIN = fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
+/**
+ * `npm test` builds first; while developing run `npm run build` after changing src/.
+ * `EDDY_TEST_MAIN` points the tests at another build (a private `tsc --outDir`), so a concurrent
+ * rebuild of dist/ cannot swap files under a running test.
+ */
+export const DIST_MAIN = process.env.EDDY_TEST_MAIN ?? fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
 
 /** 2026-11-26T03:00:00Z. */
 export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
