@@ -111,11 +111,19 @@ async function throughput(m: Started, summaries: boolean): Promise<{ rate: numbe
       void emu.sendInput(m.moduleId, 'telemetry', inp.body, { deviceId: inp.deviceId, moduleId: 'SimulatedTemperatureSensor' });
     }
   };
+  // Refill from a fresh macrotask: publishing inside aedes' ack callback recurses through mqemitter
+  // until the stack overflows (seen at 60k inputs).
+  let refill = false;
   const onAck = (a: InputAck): void => {
     if (a.moduleId !== m.moduleId) return;
     acked++;
     lastAck = lastActivity = performance.now();
-    pump();
+    if (refill) return;
+    refill = true;
+    setImmediate(() => {
+      refill = false;
+      pump();
+    });
   };
   const onUp = (u: UpstreamMessage): void => {
     if (u.moduleId !== m.moduleId || u.output !== 'summaries') return;

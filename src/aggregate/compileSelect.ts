@@ -73,7 +73,10 @@ export function compileSelect(
   options: { maxValuesPerWindow?: number } = {},
 ): { ok: true; value: CompiledSelect } | { ok: false; errors: Record<string, string> } {
   const cap = options.maxValuesPerWindow ?? DEFAULT_MAX_VALUES_PER_WINDOW;
-  const errors: Record<string, string> = {};
+  // Null prototype: on a plain `{}`, `errors['__proto__'] = msg` below would set the prototype (a
+  // string is ignored) instead of recording the error, and the rule compiled without that select
+  // name (found by the issue 8 hostile-rule tests).
+  const errors: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!Number.isInteger(cap) || cap < 1) errors['maxValuesPerWindow'] = 'maxValuesPerWindow must be a positive integer';
   const names = Object.keys(select);
   if (names.length === 0) errors['select'] = 'select must name at least one aggregate';

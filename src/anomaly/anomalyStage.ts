@@ -43,6 +43,11 @@ const IDLE: DetectorStep = { score: 0, anomalous: false };
  */
 export class AnomalyStage {
   readonly state: AnomalyState;
+  /**
+   * Groups dropped because the rule reached `maxGroups` (least recently seen first). A dropped group's
+   * detector history is lost, and an alert it had raised is not cleared: it starts afresh if it returns.
+   */
+  evictedGroups = 0;
 
   constructor(
     private readonly rule: AnomalyStageRule,
@@ -103,6 +108,7 @@ export class AnomalyStage {
     if (max !== undefined && groups.size > max) {
       const oldest = groups.keys().next().value as string;
       groups.delete(oldest);
+      this.evictedGroups++;
     }
     return e;
   }

@@ -10,9 +10,9 @@ export function mergeDesired(current: Record<string, unknown>, patch: Record<str
     if (v === null) {
       delete out[k];
     } else if (isPlainObject(v) && isPlainObject(out[k])) {
-      out[k] = mergeDesired(out[k] as Record<string, unknown>, v);
+      setOwn(out, k, mergeDesired(out[k] as Record<string, unknown>, v));
     } else {
-      out[k] = isPlainObject(v) ? stripMeta(v) : v;
+      setOwn(out, k, isPlainObject(v) ? stripMeta(v) : v);
     }
   }
   return out;
@@ -23,9 +23,19 @@ export function stripMeta(doc: Record<string, unknown>): Record<string, unknown>
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
     if (k.startsWith('$')) continue;
-    out[k] = isPlainObject(v) ? stripMeta(v) : v;
+    setOwn(out, k, isPlainObject(v) ? stripMeta(v) : v);
   }
   return out;
+}
+
+/**
+ * `out[k] = v` as an own data property. A plain assignment to `__proto__` (a key IoT Hub allows, and
+ * JSON.parse keeps as an own key) would replace the object's prototype instead: a patch
+ * `{"__proto__": {"rules": {...}}}` then made `desired.rules` an inherited value (issue 8 tests).
+ * As an own key it is just a name, and a rule id `__proto__` is rejected by its pattern.
+ */
+function setOwn(out: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -26,7 +26,9 @@ export interface DecodeResult {
 export function decodeMessage(body: Buffer | string, meta: MessageMeta): DecodeResult {
   let text: string;
   if (typeof body === 'string') {
-    if (body.length > MAX_BODY_BYTES && Buffer.byteLength(body) > MAX_BODY_BYTES) return rejectOnly('too-large', `body over ${MAX_BODY_BYTES} bytes`);
+    // A UTF-16 unit is 1 to 3 UTF-8 bytes: only a string longer than a third of the limit needs measuring.
+    // (Checking `length > MAX_BODY_BYTES` first let 131,073 two-byte characters through: issue 8 fuzz.)
+    if (body.length * 3 > MAX_BODY_BYTES && Buffer.byteLength(body) > MAX_BODY_BYTES) return rejectOnly('too-large', `body over ${MAX_BODY_BYTES} bytes`);
     text = body;
   } else {
     if (body.length > MAX_BODY_BYTES) return rejectOnly('too-large', `body of ${body.length} bytes is over ${MAX_BODY_BYTES}`);

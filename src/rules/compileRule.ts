@@ -7,6 +7,7 @@ import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
 import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/compileSelect.js';
+import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../ingest/readPath.js';
@@ -14,6 +15,15 @@ import { compilePath, MISSING } from '../ingest/readPath.js';
 /** Default bounds (documented in the README). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;
 export const DEFAULT_MAX_GROUPS = 100_000;
+/**
+ * Most windows one group of a tumbling, hopping or snapshot rule can hold at once, open or kept for
+ * corrections: `ceil((size + maxLateness) / step)` with step = size, hop, or 1 ms for snapshots (a
+ * window per distinct timestamp). Without it `size: 1` with `maxLateness: "7d"` kept a window per
+ * millisecond for a week: 6e8 windows per group (issue 8).
+ */
+export const MAX_KEPT_WINDOWS = 100_000;
+/** Most values one group may keep for median/percentile/distinct: kept windows × maxValuesPerWindow (about 80 MB). */
+export const MAX_VALUES_PER_GROUP = 10_000_000;
 
 /** Computes a rule's group: the canonical key and the values printed in outputs; null when a path is missing or not a scalar. */
 export type GroupFn = (ctx: EvalContext) => { key: string; group: GroupValues } | null;
@@ -94,10 +104,25 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
 function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
   const win = normalizeWindow(rule.window);
   if (!win.ok) return { ok: false, error: `${id}.window: ${win.error}` };
-  const select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? {} : { maxValuesPerWindow: rule.maxValuesPerWindow });
+  const kept = keptWindows(win.value, base.maxLateness);
+  if (kept > MAX_KEPT_WINDOWS) {
+    return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${win.value.type === 'hopping' ? 'hop' : win.value.type === 'snapshot' ? '1 ms' : 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
+  }
+  let select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? {} : { maxValuesPerWindow: rule.maxValuesPerWindow });
   if (!select.ok) {
     const [name, msg] = Object.entries(select.errors)[0] ?? ['?', 'invalid'];
     return { ok: false, error: `${id}.select.${name}: ${msg}` };
+  }
+  if (select.value.keepsValues) {
+    const budget = Math.floor(MAX_VALUES_PER_GROUP / kept);
+    if (rule.maxValuesPerWindow !== undefined && rule.maxValuesPerWindow > budget) {
+      return { ok: false, error: `${id}.maxValuesPerWindow: ${kept} windows per group × ${rule.maxValuesPerWindow} values is over ${MAX_VALUES_PER_GROUP}; at most ${budget} for this window` };
+    }
+    // The default (10,000) shrinks for rules that keep many windows; an explicit value is never changed.
+    if (rule.maxValuesPerWindow === undefined && budget < DEFAULT_MAX_VALUES_PER_WINDOW) {
+      select = compileSelect(rule.select, { maxValuesPerWindow: budget });
+      if (!select.ok) return { ok: false, error: `${id}.select: invalid` };
+    }
   }
   let having: CompiledAggregateRule['having'] = null;
   if (rule.having !== undefined) {
@@ -124,7 +149,8 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
   const cooldownMs = rule.cooldown === undefined ? 0 : parseDuration(rule.cooldown);
   if (cooldownMs === null) return { ok: false, error: `${id}.cooldown: must be a duration` };
   const idle = rule.idleTimeout === undefined ? 60_000 : parseDuration(rule.idleTimeout);
-  if (idle === null || idle <= 0) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0` };
+  // Same bound as aggregate rules: every duration a rule holds state for is at most 7 days (issue 8).
+  if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
     rule: {
@@ -140,6 +166,20 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
       alertThreshold: rule.alertThreshold,
     },
   };
+}
+
+/** Windows one group can hold at once (open or kept for corrections) for the aligned kinds; 1 for the others, which have their own bounds. */
+function keptWindows(w: NormalizedWindow, maxLateness: number): number {
+  switch (w.type) {
+    case 'tumbling':
+      return Math.ceil((w.size + maxLateness) / w.size);
+    case 'hopping':
+      return Math.ceil((w.size + maxLateness) / w.hop);
+    case 'snapshot':
+      return Math.ceil(1 + maxLateness);
+    default:
+      return 1;
+  }
 }
 
 /** CONTRACT.md section 5: idleTimeout defaults to the window size (count/snapshot windows: 1 minute). */

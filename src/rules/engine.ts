@@ -46,6 +46,8 @@ interface Runtime {
   stop(): void;
   tick?(now: number, out: OutputMessage[]): void;
   emitted: number;
+  /** Groups closed early because the rule reached `maxGroups`, since this runtime started. */
+  evicted(): number;
 }
 
 /**
@@ -124,10 +126,13 @@ export class Engine {
     for (const [id, s] of snap) this.restored.set(id, s);
   }
 
-  /** Live groups and emitted count per rule (getStats, metrics). */
-  ruleStats(): Record<string, { groups: number; emitted: number }> {
-    const r: Record<string, { groups: number; emitted: number }> = {};
-    for (const [id, rt] of this.runtimes) r[id] = { groups: rt.groups.size, emitted: rt.emitted };
+  /**
+   * Live groups, emitted count and groups evicted at the `maxGroups` bound per rule (getStats, metrics:
+   * `evicted` is cumulative since the rule's runtime started, for `eddy_groups_evicted_total`).
+   */
+  ruleStats(): Record<string, { groups: number; emitted: number; evicted: number }> {
+    const r: Record<string, { groups: number; emitted: number; evicted: number }> = {};
+    for (const [id, rt] of this.runtimes) r[id] = { groups: rt.groups.size, emitted: rt.emitted, evicted: rt.evicted() };
     return r;
   }
 
@@ -219,6 +224,7 @@ export class Engine {
           sink = null;
         }
       },
+      evicted: () => state.stats?.evictedGroups ?? 0,
       finish: (out) => {
         sink = out;
         subject.complete();
@@ -288,6 +294,7 @@ export class Engine {
           this.failed(err, rule.id);
         }
       },
+      evicted: () => stage.evictedGroups,
       finish: () => undefined,
       stop: () => undefined,
     };

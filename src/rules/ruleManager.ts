@@ -24,7 +24,9 @@ export class RuleManager {
 
   apply(candidates: readonly RuleCandidate[]): ApplyResult {
     const next = new Map<string, CompiledRule>();
-    const report: Record<string, RuleReport> = {};
+    // Null prototype: a twin can name a rule `__proto__` (IoT Hub allows the key); on a plain `{}` its
+    // line would set the report's prototype instead of listing the rejection (issue 8 tests).
+    const report: Record<string, RuleReport> = Object.create(null) as Record<string, RuleReport>;
     let rejected = 0;
     for (const c of candidates) {
       if (c.doc === null) {
@@ -48,7 +50,7 @@ export class RuleManager {
 
   /** Dry run for the `validateRules` method: nothing is applied. */
   static validate(rules: Record<string, unknown>): { valid: boolean; rules: Record<string, { ok: boolean; error?: string }> } {
-    const out: Record<string, { ok: boolean; error?: string }> = {};
+    const out: Record<string, { ok: boolean; error?: string }> = Object.create(null) as Record<string, { ok: boolean; error?: string }>;
     let valid = true;
     for (const [id, doc] of Object.entries(rules)) {
       const res = compileRule(id, doc);

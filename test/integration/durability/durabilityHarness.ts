@@ -7,7 +7,7 @@
  * input or one counted twice changes `n` and `sum` of its window and shows.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,14 +124,18 @@ export class TrafficSource {
  * Ordering: edgeHub delivers a module's input from ONE ordered store-and-forward queue per endpoint,
  * so messages published while the module drains a backlog come after it. The emulator's aedes does
  * not: after a reconnect it interleaves live publishes with the offline queue it is draining
- * (measured: 28 inversions in 1,006 messages with 500 queued), which makes queued inputs look late
- * (`too-late` rejects) for a reason real edgeHub never produces. So `send` holds a new message while
- * the module is connected and has not yet acknowledged everything published before it; while the
- * module is offline it publishes at once (into the queue, in order).
+ * (measured: 28 inversions in 1,006 messages with 500 queued), and one live message ahead of the
+ * backlog makes the queued ones look late (`too-late` rejects) for a reason real edgeHub never
+ * produces. So `send` publishes only when `gate()` says so: the test opens it while the module
+ * cannot receive (process dead, listener down: the message is queued, in order) and while the
+ * module is connected and has acknowledged everything before; it holds while the module
+ * (re)connects, since aedes's connect-and-drain window cannot be observed from outside.
  */
 export class InputDriver {
   published = 0;
   private readonly acked = new Set<number>();
+  /** Message numbers in PUBACK order: the order the module handled them in (its handler is synchronous). */
+  readonly ackOrder: number[] = [];
 
   constructor(
     private readonly emu: EdgeHubEmulator,
@@ -140,9 +144,15 @@ export class InputDriver {
     emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
       if (a.moduleId !== moduleId) return;
       const m = /%24\.mid=in-(\d+)/.exec(a.topic);
-      if (m) this.acked.add(Number(m[1]));
+      if (m) {
+        this.acked.add(Number(m[1]));
+        this.ackOrder.push(Number(m[1]));
+      }
     });
   }
+
+  /** When a message may be published; by default while the module is connected and caught up. */
+  gate: () => boolean = () => this.emu.isConnected(this.moduleId) && this.caughtUp();
 
   /** Every message published so far has been acknowledged at least once. */
   caughtUp(): boolean {
@@ -155,7 +165,7 @@ export class InputDriver {
   }
 
   async send(m: InputMessage, opts: { ordered?: boolean } = {}): Promise<void> {
-    if (opts.ordered !== false) await waitUntil(() => !this.emu.isConnected(this.moduleId) || this.caughtUp(), 180_000, 'the module draining its backlog');
+    if (opts.ordered !== false) await waitUntil(() => this.gate(), 240_000, 'the gate (module offline, or connected and caught up)');
     const body = m.readings.length === 1 ? { ts: m.readings[0]!.ts, v: m.readings[0]!.v } : m.readings.map((r) => ({ ts: r.ts, v: r.v }));
     const n = this.published;
     this.published++;
@@ -396,6 +406,12 @@ export async function stopModule(mc: ModuleChild, graceMs = 12_000): Promise<{ c
 /** For afterEach: prints the children's logs when the test failed, kills what runs, removes temp dirs. */
 export async function cleanup(failed: boolean): Promise<void> {
   const all = children.splice(0);
+  // For investigating a failure: every child's whole log, one file per process, in spawn order.
+  const keep = process.env.EDDY_TEST_LOG_DIR;
+  if (keep) {
+    mkdirSync(keep, { recursive: true });
+    for (const [i, mc] of all.entries()) writeFileSync(join(keep, `child-${String(i).padStart(2, '0')}-${mc.child.pid}.log`), `${mc.raw.join('\n')}\n`);
+  }
   if (failed) {
     for (const [i, mc] of all.entries()) {
       // Only the tail: a kill test runs 21 processes with debug logs.

@@ -21,6 +21,9 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
   const mc = await startModule(emu, moduleId, { dataDir: tempDir(), rulesFile });
   const traffic = new TrafficSource(DEVICES, seed);
   const input = new InputDriver(emu, moduleId);
+  // Offline (listener down): queue freely. Otherwise only once the module is back and caught up.
+  let reconnected = true;
+  input.gate = () => down || (reconnected && emu.isConnected(moduleId) && input.caughtUp());
   let stop = false;
   let publishedDuringOutage = 0;
   let down = false;
@@ -34,11 +37,13 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
   await sleep(3_000);
   const reconnectsBefore = mc.logs.filter((l) => l.msg === 'reconnected to edgeHub').length;
   down = true;
+  reconnected = false;
   await emu.outage(outageMs);
   down = false;
   const t0 = Date.now();
   await mc.waitForLog((l) => l.msg === 'reconnected to edgeHub' && mc.logs.filter((x) => x.msg === 'reconnected to edgeHub').length > reconnectsBefore, 60_000, 'a reconnect after the outage');
   const reconnectMs = Date.now() - t0;
+  reconnected = true;
   await sleep(2_000);
   stop = true;
   await driver;

@@ -38,7 +38,8 @@ describe('PUBACK withheld beyond the SDK timeout, through the built module', () 
     // Nothing has closed yet (every window ends after the watermark); the closers close them all at once.
     expect(analyseUpstream(emu, M).messages).toEqual([]);
     emu.delayPubacks(41_000, 1);
-    const closeAt = traffic.maxTs() + 3_600_000;
+    // Two hours ahead: with maxLateness 1 h the watermark must still pass the last window's end.
+    const closeAt = traffic.maxTs() + 7_200_000;
     // Unordered: their PUBACKs wait behind the withheld one, like every other packet of the module.
     for (const m of closers(DEVICES, closeAt)) await input.send(m, { ordered: false });
     const expected = expectedSummaries(traffic.readings(), closeAt);

@@ -45,7 +45,7 @@ function diff(got: Summary[], want: Summary[]): string[] {
   for (const w of want) {
     const s = g.get(windowKey(w));
     if (!s) out.push(`missing ${windowKey(w)} (n=${w.values.n})`);
-    else if (JSON.stringify(s) !== JSON.stringify(w)) out.push(`${windowKey(w)}: got n=${s.values.n} sum=${s.values.sum} rev=${s.revision}, want n=${w.values.n} sum=${w.values.sum}`);
+    else if (s.values.n !== w.values.n || s.values.sum !== w.values.sum || s.values.min !== w.values.min || s.values.max !== w.values.max || s.count !== w.count || s.revision !== w.revision) out.push(`${windowKey(w)}: got n=${s.values.n} sum=${s.values.sum} rev=${s.revision}, want n=${w.values.n} sum=${w.values.sum}`);
     g.delete(windowKey(w));
   }
   for (const k of g.keys()) out.push(`unexpected ${k}`);
@@ -71,6 +71,10 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     const traffic = new TrafficSource(DEVICES, 4242, { maxBatch: 4 });
     const sequence = Array.from({ length: MESSAGES }, () => traffic.message());
     const input = new InputDriver(emu, M);
+    // Dead: inputs queue in the session. Starting: hold (see InputDriver). Running: live, caught up.
+    let phase: 'dead' | 'starting' | 'running' = 'dead';
+    let current: ModuleChild | null = null;
+    input.gate = () => phase === 'dead' || (phase === 'running' && current !== null && current.logs.some(isConnectedLine) && emu.isConnected(M) && input.caughtUp());
     // One clean start first: the broker session (and its subscription) must exist before inputs queue in it.
     const first = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
     first.child.kill('SIGKILL');
@@ -88,7 +92,10 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     let prev: ModuleChild = first;
     const all: ModuleChild[] = [first];
     for (let i = 0; i < KILLS; i++) {
+      phase = 'starting';
       const mc = spawnModule(emu, M, { dataDir, rulesFile });
+      current = mc;
+      void mc.waitForLog(isConnectedLine, 120_000, 'connected').then(() => mc === current && !mc.exited && (phase = 'running'), () => undefined);
       all.push(mc);
       const t0 = Date.now();
       // A quarter of the kills land during start-up (restore, replay, connect), counted from the
@@ -102,6 +109,7 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
       const connected = mc.logs.some(isConnectedLine);
       mc.child.kill('SIGKILL');
       await mc.exit;
+      phase = 'dead';
       if (kills.length > 0) {
         kills[kills.length - 1]!.replayedNext = replayedOf(prev);
         kills[kills.length - 1]!.redeliveredNext = redeliveredOf(prev);
@@ -110,7 +118,10 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
       prev = mc;
     }
     // The last process is not killed: the rest of the sequence goes out at full speed, then closers.
+    phase = 'starting';
     const final = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
+    current = final;
+    phase = 'running';
     kills[kills.length - 1]!.replayedNext = replayedOf(final);
     fast = true;
     await driver;

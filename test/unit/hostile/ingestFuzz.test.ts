@@ -9,8 +9,8 @@
  * - per rule: for every generated (not byte-mutated) body, the reject reason each default rule must
  *   give, from a table of what each field variant is, in the engine's documented order
  *   (where → timestamp → group → values);
- * - windows: after a final flush, the summed `count` of each aggregate rule's summaries equals the
- *   events the oracle says it accepted.
+ * - windows: the summed `count` of each aggregate rule's summaries, per generated message's device,
+ *   equals the events the oracle says that rule accepted.
  */
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
@@ -335,6 +335,8 @@ describe('ingest fuzz: 100k hostile bodies through decodeMessage and the default
     const decodeByReason: Record<string, number> = {};
     const expDecodeByReason: Record<string, number> = {};
     const okByRule: Record<string, number> = Object.fromEntries(RULE_IDS.map((r) => [r, 0]));
+    /** Per predicted device, the events each aggregate rule must hold in its windows. */
+    const okByDevice = new Map<string, { machine1m: number; ambient1m: number }>();
     let predictedMessages = 0, predictedEvents = 0;
     const mismatches: string[] = [];
 
@@ -388,7 +390,11 @@ describe('ingest fuzz: 100k hostile bodies through decodeMessage and the default
         predictedMessages++;
         predictedEvents += predicted.length;
         const want: string[] = [];
+        const dev = { machine1m: 0, ambient1m: 0 };
+        okByDevice.set(deviceId, dev);
         for (const g of predicted) {
+          if (g.rules.machine1m === 'ok') dev.machine1m++;
+          if (g.rules.ambient1m === 'ok') dev.ambient1m++;
           for (const id of RULE_IDS) {
             const p = g.rules[id]!;
             if (p === 'ok') okByRule[id]!++;
@@ -412,24 +418,32 @@ describe('ingest fuzz: 100k hostile bodies through decodeMessage and the default
     for (const r of ['not-json', 'not-utf8', 'not-object', 'too-large', 'too-deep']) expect(decodeByReason[r] ?? 0).toBeGreaterThan(0);
     expect(predictedMessages).toBeGreaterThan(40_000);
     expect(predictedEvents).toBeGreaterThan(50_000);
-    // No rule ever failed in a way the table does not know (a throwing detector, a window aggregate error).
-    expect(ruleLog.filter((l) => /detector-error|expression-error|too-late/.test(l))).toEqual([]);
+    // No rule ever failed in a way the table does not know (a throwing detector, a window aggregate
+    // error). `too-late` does happen: a byte-mutated batch can move one element's timestamp by years.
+    expect(ruleLog.filter((l) => /detector-error|expression-error/.test(l))).toEqual([]);
 
-    // The windows hold exactly the events the oracle accepted: flush them and sum their counts.
-    outputs.length = 0;
+    // The windows held exactly the events the oracle accepted: flush the rest (idle flushes already
+    // emitted some while virtual time ran) and sum the counts per predicted device.
     engine.flushWindows();
-    const counted: Record<string, number> = {};
+    const counted = new Map<string, { machine1m: number; ambient1m: number }>();
     for (const m of outputs) {
       if (m.kind !== 'summary') continue;
       const s = m.body as SummaryBody;
-      counted[m.rule] = (counted[m.rule] ?? 0) + s.count;
       // Summaries are JSON: every value a finite number or null.
       for (const v of Object.values(s.values)) expect(v === null || Number.isFinite(v)).toBe(true);
+      const dev = String(s.group.deviceId);
+      if (!okByDevice.has(dev)) continue;
+      const c = counted.get(dev) ?? { machine1m: 0, ambient1m: 0 };
+      c[m.rule as 'machine1m' | 'ambient1m'] += s.count;
+      counted.set(dev, c);
     }
-    // Hostile (unpredicted) events also feed the windows; only predicted ones are in okByRule, so the
-    // windows hold at least those. Exactness is checked on a second, predicted-only engine below.
-    expect(counted.machine1m ?? 0).toBeGreaterThanOrEqual(okByRule.machine1m!);
-    expect(counted.ambient1m ?? 0).toBeGreaterThanOrEqual(okByRule.ambient1m!);
+    let windowMismatches = 0;
+    for (const [dev, want] of okByDevice) {
+      const got = counted.get(dev) ?? { machine1m: 0, ambient1m: 0 };
+      if (got.machine1m !== want.machine1m || got.ambient1m !== want.ambient1m) windowMismatches++;
+    }
+    expect(windowMismatches).toBe(0);
+    expect(okByRule.machine1m).toBeGreaterThan(2_000);
 
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(([] as unknown as Record<string, unknown>).polluted).toBeUndefined();
@@ -437,27 +451,6 @@ describe('ingest fuzz: 100k hostile bodies through decodeMessage and the default
     expect(protoNames(Array.prototype)).toBe(arrayProto);
     engine.close();
   }, 120_000);
-
-  it('window contents equal the oracle exactly for generated bodies', () => {
-    const rnd = mulberry32(SEED + 1);
-    const scheduler = new VirtualTimeScheduler();
-    const outputs: OutputMessage[] = [];
-    const engine = new Engine({ scheduler, emit: (m) => outputs.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
-    engine.setRules(compileDefaults());
-    const ok: Record<string, number> = { machine1m: 0, ambient1m: 0 };
-    for (let i = 0; i < 10_000; i++) {
-      const g = generateBody(rnd);
-      if (g.rules.machine1m === 'ok') ok.machine1m!++;
-      if (g.rules.ambient1m === 'ok') ok.ambient1m!++;
-      engine.process(decodeMessage(Buffer.from(g.json), { input: 'telemetry', deviceId: `d${i}`, arrival: 0 }).events);
-    }
-    engine.flushWindows();
-    const counted: Record<string, number> = { machine1m: 0, ambient1m: 0 };
-    for (const m of outputs) if (m.kind === 'summary') counted[m.rule] = (counted[m.rule] ?? 0) + (m.body as SummaryBody).count;
-    expect(counted).toEqual(ok);
-    expect(ok.machine1m).toBeGreaterThan(1000);
-    engine.close();
-  });
 
   it('the depth and size limits sit exactly where the contract puts them', () => {
     const meta = { input: 'telemetry', arrival: 0 };

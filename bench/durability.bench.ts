@@ -1,0 +1,178 @@
+/**
+ * What durability costs end to end (issue 4: "the durability must cost less than 20 % of end-to-end
+ * throughput"). Run: `npx tsx bench/durability.bench.ts [--inputs N]` after `npm run build`;
+ * writes bench/results/durability.json.
+ *
+ * src/main.ts has no switch that turns the durable path off (and this bench does not invent one),
+ * so the share is measured, in the same run, as a ratio of two figures:
+ *  1. end to end: the BUILT module (`node dist/main.js`, default rules) behind the edgeHub emulator;
+ *     N SimulatedTemperatureSensor inputs published, time until the last summary is upstream and
+ *     the outbox is drained (`flush`), and the module's CPU time per input from /proc/<pid>/stat;
+ *  2. in this process, the durable work main.ts does per input and per output, on the same bodies:
+ *     content fingerprint + redelivery ring + input-log append (`handleInput`), and one SQLite
+ *     outbox append per engine emission plus the forwarder's batched delete per sent message.
+ * share = durable CPU per input / module CPU per input. Throughput without durability would be at
+ * most 1 / (1 - share) times the measured one (CPU-bound module).
+ */
+import Benchmark from 'benchmark';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import type { OutputMessage } from '../src/contracts/output.js';
+import { fingerprint, RedeliveryFilter } from '../src/ingest/redeliveryFilter.js';
+import { decodeMessage } from '../src/ingest/decodeMessage.js';
+import { FileInputLog } from '../src/store/fileInputLog.js';
+import { SqliteOutbox } from '../src/store/sqliteOutbox.js';
+import { openDatabase } from '../src/store/store.js';
+import { startEdgeHubEmulator } from '../test/helpers/edgeHubEmulator.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = process.env.EDDY_TEST_MAIN ?? join(ROOT, 'dist/main.js');
+const argv = process.argv.slice(2);
+const N = argv.includes('--inputs') ? Number(argv[argv.indexOf('--inputs') + 1]) : 12_000;
+const DEVICES = ['s1', 's2', 's3', 's4'];
+const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+const STEP = 5_000; // a reading every 5 s of event time per device: 12 per 1-minute window
+const silent = { info: () => {}, warn: () => {}, error: () => {} };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function body(i: number, d: number): Buffer {
+  const t = T0 + Math.floor(i / DEVICES.length) * STEP + d;
+  return Buffer.from(JSON.stringify({
+    machine: { temperature: 21 + (i % 97) / 4, pressure: 1 + (i % 13) / 64 },
+    ambient: { temperature: 20 + (i % 7) / 8, humidity: 24 + (i % 3) },
+    timeCreated: new Date(t).toISOString().replace('Z', '0000Z'),
+  }));
+}
+
+/** utime + stime of a process in ms (Linux /proc; ticks are USER_HZ = 100 on every Linux ABI in use). */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+// ---- 1. end to end ----
+async function endToEnd(): Promise<{ inputsPerSecond: number; cpuUsPerInput: number; summaries: number; alerts: number; wallMs: number }> {
+  const emu = await startEdgeHubEmulator();
+  const dataDir = mkdtempSync(join(tmpdir(), 'eddy-bench-dur-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, ...emu.moduleEnv('eddy'), EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'warn' };
+  delete env.EDDY_RULES_FILE;
+  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await emu.waitForClient('eddy', 60_000);
+    while ((emu.twin('eddy').reported as { eddy?: unknown }).eddy === undefined) await sleep(50);
+    const acks = () => emu.inputAcks.filter((a) => a.moduleId === 'eddy').length;
+    const send = (i: number) => emu.sendInput('eddy', 'telemetry', body(i, i % DEVICES.length), { deviceId: DEVICES[i % DEVICES.length]!, moduleId: 'SimulatedTemperatureSensor' });
+    // Warm-up (JIT, SQLite page cache): 10 % of the run, not measured.
+    const warm = Math.floor(N / 10);
+    for (let i = 0; i < warm; i++) await send(i);
+    while (acks() < warm) await sleep(20);
+    const upBefore = emu.upstream.length;
+    const cpu0 = cpuMs(child.pid!);
+    const t0 = performance.now();
+    // Publish as fast as the broker takes them; at most 2,000 unacknowledged so the run measures the
+    // module, not an unbounded queue in the emulator.
+    for (let i = warm; i < warm + N; i++) {
+      await send(i);
+      if (i - warm - acks() + warm > 2_000) while (i + 1 - acks() > 1_000) await sleep(5);
+    }
+    // Closers: one reading an hour ahead per device closes every window of the run.
+    const end = warm + N + DEVICES.length * 720;
+    for (let d = 0; d < DEVICES.length; d++) await send(end + d);
+    while (acks() < warm + N + DEVICES.length) await sleep(10);
+    const flushed = await emu.invokeMethod('eddy', 'flush', null, 60_000);
+    if (flushed.status !== 200) throw new Error(`flush answered ${flushed.status}`);
+    const wallMs = performance.now() - t0;
+    const cpu = cpuMs(child.pid!) - cpu0;
+    const out = emu.upstream.slice(upBefore);
+    return {
+      inputsPerSecond: (N / wallMs) * 1000,
+      cpuUsPerInput: (cpu * 1000) / N,
+      summaries: out.filter((m) => m.output === 'summaries').length,
+      alerts: out.filter((m) => m.output === 'alerts').length,
+      wallMs,
+    };
+  } finally {
+    child.kill('SIGKILL');
+    await emu.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---- 2. the durable work per input and per output, in this process ----
+function perOp(name: string, fn: () => void): number {
+  const b = new Benchmark(name, fn, { maxTime: 1.5, minSamples: 5 });
+  b.run({ async: false });
+  return 1e6 / b.hz;
+}
+
+function durableCosts(): { ingestUs: number; decodeUs: number; outboxAppendUs: number; outboxRemoveUs: number } {
+  const root = mkdtempSync(join(tmpdir(), 'eddy-bench-dur-'));
+  try {
+    const bodies = Array.from({ length: 1024 }, (_, i) => body(i, i % 4));
+    const log = new FileInputLog(join(root, 'inputs'), silent);
+    const filter = new RedeliveryFilter();
+    let i = 0;
+    let n = 0;
+    // What handleInput in src/main.ts does for durability, and nothing else.
+    const ingestUs = perOp('durable ingest', () => {
+      const b = bodies[i++ & 1023]!;
+      const fp = fingerprint('telemetry', 's1', 'SimulatedTemperatureSensor', b);
+      filter.isRedelivery(fp);
+      filter.record(fp, T0 + i);
+      log.appendInput({ input: 'telemetry', deviceId: 's1', moduleId: 'SimulatedTemperatureSensor', arrival: T0 + i, body: b });
+      // A checkpoint truncates the log every 5 s; keep the file from growing without bound.
+      if (++n % 50_000 === 0) log.truncateUpTo(log.lastSeq());
+    });
+    log.close();
+    const decodeUs = perOp('decode (reference)', () => {
+      decodeMessage(bodies[i++ & 1023]!, { input: 'telemetry', deviceId: 's1', moduleId: 'SimulatedTemperatureSensor', arrival: T0 });
+    });
+    const db = openDatabase(join(root, 'outbox.db'));
+    const outbox = new SqliteOutbox(db);
+    const msg = (k: number): OutputMessage => ({
+      id: `machine1m-0f3a9c-s${k % 4}-${k}-0`, output: 'summaries', kind: 'summary', rule: 'machine1m', groupKey: `s${k % 4}`, createdAt: T0 + k,
+      body: { rule: 'machine1m', group: { deviceId: `s${k % 4}` }, window: { type: 'tumbling', start: '2026-11-26T03:00:00.000Z', end: '2026-11-26T03:01:00.000Z' }, count: 12, values: { tempAvg: 57.125, tempMin: 50.25, tempMax: 63.75, tempStdev: 4.1, pressureAvg: 1.08, pressureMax: 1.12 }, revision: 0 },
+    });
+    let k = 0;
+    // One append per engine emission (main.ts's emit); a closing input usually emits 2 summaries.
+    const appendUs = perOp('outbox append (2 summaries, one transaction)', () => outbox.append([msg(k++), msg(k++)])) / 2;
+    // The forwarder deletes the PUBACKed seqs of a pass in one transaction (about 16 at a time).
+    const removeUs = perOp('outbox remove (16 per transaction)', () => {
+      const page = outbox.peek(16);
+      if (page.length < 16) outbox.append(Array.from({ length: 64 }, () => msg(k++)));
+      outbox.remove(outbox.peek(16).map((r) => r.seq));
+    }) / 16;
+    db.close();
+    return { ingestUs, decodeUs, outboxAppendUs: appendUs, outboxRemoveUs: removeUs };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+const e2e = await endToEnd();
+const costs = durableCosts();
+const outputsPerInput = (e2e.summaries + e2e.alerts) / N;
+const durableUsPerInput = costs.ingestUs + outputsPerInput * (costs.outboxAppendUs + costs.outboxRemoveUs);
+const share = durableUsPerInput / e2e.cpuUsPerInput;
+const rows: Array<[string, string]> = [
+  ['end to end: inputs/s (published -> last summary upstream, drained)', e2e.inputsPerSecond.toFixed(0)],
+  ['end to end: module CPU per input (µs)', e2e.cpuUsPerInput.toFixed(1)],
+  ['end to end: outputs per input', outputsPerInput.toFixed(4)],
+  ['durable ingest per input: fingerprint + redelivery ring + input-log append (µs)', costs.ingestUs.toFixed(2)],
+  ['decode per input, for reference (µs)', costs.decodeUs.toFixed(2)],
+  ['outbox per output: append + batched delete (µs)', (costs.outboxAppendUs + costs.outboxRemoveUs).toFixed(2)],
+  ['durable CPU per input, total (µs)', durableUsPerInput.toFixed(2)],
+  ['durable share of module CPU per input (target < 20 %)', `${(share * 100).toFixed(1)} %`],
+  ['durable ingest / decode (ratio, same run)', `x${(costs.ingestUs / costs.decodeUs).toFixed(2)}`],
+  ['throughput without durability, upper bound (ratio)', `x${(1 / (1 - share)).toFixed(3)}`],
+];
+console.log(`\n## durability cost, ${N} inputs, ${e2e.summaries} summaries, ${e2e.alerts} alerts, ${(e2e.wallMs / 1000).toFixed(1)} s`);
+for (const [k, v] of rows) console.log(`${k.padEnd(84)} ${v.padStart(10)}`);
+const file = join(ROOT, 'bench/results/durability.json');
+mkdirSync(dirname(file), { recursive: true });
+writeFileSync(file, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), inputs: N, endToEnd: e2e, perInput: costs, outputsPerInput, durableUsPerInput, share }, null, 2)}\n`);
+console.log(`\nwrote ${file}`);
