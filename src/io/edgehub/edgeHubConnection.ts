@@ -120,6 +120,9 @@ export class EdgeHubConnection implements Sink {
   private reconnecting = false;
   private opened = false;
   private closed = false;
+  /** Settles when `close()` is called: an SDK `open()` in flight is not always settled by `client.close()`. */
+  private readonly closedSignal: Promise<void>;
+  private signalClosed: () => void = () => undefined;
   private connectedOnce = false;
   private suppressReconnectEvent = false;
   private _reachable = false;
@@ -131,6 +134,7 @@ export class EdgeHubConnection implements Sink {
   private readonly methodHandlers = new Map<string, MethodHandler>();
 
   private constructor(client: ModuleClient, opts: EdgeHubOptions) {
+    this.closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
     this.client = client;
     this.log = opts.log;
     this.timers = opts.timers ?? defaultTimers;
@@ -235,6 +239,7 @@ export class EdgeHubConnection implements Sink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.signalClosed();
     this._reachable = false;
     for (const s of this.pendingSleeps) {
       this.timers.clearTimeout(s.handle);
@@ -323,7 +328,9 @@ export class EdgeHubConnection implements Sink {
     this.attachConnectionEvents(client);
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        await client.open();
+        // Race with close(): under load an open() in flight at close() was seen never to settle.
+        await Promise.race([client.open(), this.closedSignal]);
+        if (this.closed) return;
         if (attempt > 0) this.log.info({ attempts: attempt + 1 }, `${what}: connected`);
         return;
       } catch (err) {

@@ -415,7 +415,6 @@ export async function cleanup(failed: boolean): Promise<void> {
   if (failed) {
     for (const [i, mc] of all.entries()) {
       // Only the tail: a kill test runs 21 processes with debug logs.
-      // eslint-disable-next-line no-console -- the child's log is the first thing to read when a test fails
       console.error(`----- module child #${i} (pid ${mc.child.pid}) log tail -----\n${mc.raw.slice(-60).join('\n')}\n----- end -----`);
     }
   }

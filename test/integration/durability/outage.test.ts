@@ -68,7 +68,6 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
   // Nothing lost in between: every window of every rule and device is there, none twice counted.
   expect(up.latest.reduce((n, s) => n + (s.rule === 'sum10s' ? s.count : 0), 0)).toBe(expected.reduce((n, s) => n + (s.rule === 'sum10s' ? s.count : 0), 0));
   expect(mc.logs.some((l) => l.level === 'fatal' || l.level === 60)).toBe(false);
-  // eslint-disable-next-line no-console -- figures for the report
   console.info(`[outage ${outageMs / 1000}s] published ${published} inputs (${publishedDuringOutage} during the outage), ${expected.length} summaries, ${up.messages.length} upstream messages, ${up.duplicates} duplicates (identical ids), ${up.staleResends} stale re-sends, reconnect ${reconnectMs} ms after the listener came back`);
 }
 

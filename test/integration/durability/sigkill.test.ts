@@ -140,7 +140,6 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     const replayed = kills.reduce((n, k) => n + k.replayedNext, 0);
     const redelivered = kills.reduce((n, k) => n + k.redeliveredNext, 0);
     const differences = diff(up.latest, expected);
-    // eslint-disable-next-line no-console -- figures for the report
     console.info(
       `[sigkill] ${KILLS} kills (${connectedKills} after the module had connected, ${midBatch} mid-batch: inputs logged but not yet PUBACKed, so re-delivered and dropped by the filter), ` +
         `${input.published} messages / ${traffic.readings().length} readings, ${expected.length} summaries; replayed from the input log ${replayed} inputs, ` +

@@ -82,7 +82,6 @@ describe('store through the built module: budget overflow and a corrupt file', (
     const alerts = emu.upstream.filter((m) => m.moduleId === M && m.output === 'alerts').map((m) => JSON.parse(m.body.toString('utf8')) as { group: { deviceId: string }; state: string });
     expect(alerts.filter((a) => a.state === 'raised').map((a) => a.group.deviceId).sort()).toEqual(DEVICES);
     expect(mc.logs.some((l) => l.msg === 'outbox: dropped records (budget/ttl)')).toBe(true);
-    // eslint-disable-next-line no-console -- figures for the report
     console.info(`[budget] ${expected.length} summaries created during a 25 s outage with a 0.02 MB budget: ${dropped.budget.summary} dropped (oldest first), ${up.latest.length} arrived, ${alerts.length} alerts kept and sent, ${up.duplicates} duplicates`);
   });
 
