@@ -41,13 +41,13 @@ export interface Input {
  * `n` inputs round-robin over `devices` devices; each device's event time moves `stepMs` per input,
  * so 1-minute windows close every 60 s / stepMs inputs of a device.
  */
-export function makeInputs(n: number, devices: number, stepMs: number, seed = 7, temp?: (round: number, device: number) => number): Input[] {
+export function makeInputs(n: number, devices: number, stepMs: number, seed = 7, temp?: (round: number, device: number) => number, start = T0): Input[] {
   const rand = rng(seed);
   const ids = Array.from({ length: devices }, (_, i) => `sensor-${i}`);
   const out: Input[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const round = Math.floor(i / devices);
-    out[i] = { deviceId: ids[i % devices]!, body: Buffer.from(sensorBody(rand, T0 + round * stepMs, temp?.(round, i % devices))) };
+    out[i] = { deviceId: ids[i % devices]!, body: Buffer.from(sensorBody(rand, start + round * stepMs, temp?.(round, i % devices))) };
   }
   return out;
 }

@@ -19,7 +19,8 @@ export type WindowType = WindowDef['type'];
 interface RuleBase {
   input?: string;
   where?: string;
-  groupBy?: string[];
+  /** Paths, or one comma-separated string of them (twin documents may not hold arrays). */
+  groupBy?: string[] | string;
   timestamp?: string;
   maxLateness?: Duration;
   idleTimeout?: Duration;

@@ -81,7 +81,8 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
     if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
     where = w.value;
   }
-  const groupBy = rule.groupBy ?? [];
+  const groupBy = typeof rule.groupBy === 'string' ? rule.groupBy.split(',').map((p) => p.trim()) : (rule.groupBy ?? []);
+  if (new Set(groupBy).size !== groupBy.length) return { ok: false, error: `${id}.groupBy: a path is listed twice` };
   const maxLateness = rule.maxLateness === undefined ? DEFAULT_MAX_LATENESS_MS : parseDuration(rule.maxLateness);
   if (maxLateness === null || maxLateness > 7 * 86_400_000) return { ok: false, error: `${id}.maxLateness: must be a duration of at most 7 days` };
   const base = {

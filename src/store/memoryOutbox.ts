@@ -15,6 +15,9 @@ export class MemoryOutbox implements Outbox {
   private head = 0;
   private nextSeq: number;
   private totalBytes = 0;
+  /** Ids appended recently, oldest first (insertion order). */
+  private readonly emitted = new Set<string>();
+  private static readonly EMITTED_IDS = 100_000;
 
   /** `afterSeq`: seqs start after it, so records moved here from disk keep growing seqs. */
   constructor(afterSeq = 0) {
@@ -23,6 +26,10 @@ export class MemoryOutbox implements Outbox {
 
   append(messages: readonly OutputMessage[]): void {
     for (const message of messages) {
+      // Same rule as SqliteOutbox: an id appended before is not appended twice (bounded memory of ids).
+      if (this.emitted.has(message.id)) continue;
+      this.emitted.add(message.id);
+      if (this.emitted.size > MemoryOutbox.EMITTED_IDS) this.emitted.delete(this.emitted.values().next().value as string);
       const { bytes } = encodeMessage(message);
       this.put({ seq: this.nextSeq++, message, bytes, createdAt: message.createdAt });
     }

@@ -19,6 +19,11 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE rule_state (rule_key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (key, value) VALUES ('checkpoint_seq', 0);`,
+  // 3: ids of outputs already appended (kept a day). After a crash, replaying the input log re-creates
+  // outputs that were appended (and maybe sent) before it; appending them again would send an old
+  // window after newer ones of its group. Same id = same window and revision (CONTRACT.md section 4).
+  `CREATE TABLE emitted (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX emitted_at ON emitted (at);`,
 ];
 
 /** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */

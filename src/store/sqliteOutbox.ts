@@ -30,7 +30,9 @@ export class SqliteOutbox implements Outbox {
   private readonly deleteKindUptoStmt: Database.Statement<[string, number]>;
   private readonly countStmt: Database.Statement<[], { n: number; b: number }>;
   private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
-  private readonly appendTx: (messages: readonly OutputMessage[]) => number;
+  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number };
+  private readonly emittedStmt: Database.Statement<[string, number]>;
+  private readonly pruneEmittedStmt: Database.Statement<[number]>;
   private readonly removeTx: (seqs: readonly number[]) => { count: number; bytes: number };
   private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => void;
   private pending = 0;
@@ -50,14 +52,20 @@ export class SqliteOutbox implements Outbox {
     this.countStmt = db.prepare('SELECT count(*) AS n, total(bytes) AS b FROM outbox');
     this.lastSeqStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
 
+    this.emittedStmt = db.prepare('INSERT OR IGNORE INTO emitted (id, at) VALUES (?, ?)');
+    this.pruneEmittedStmt = db.prepare('DELETE FROM emitted WHERE at < ?');
     this.appendTx = db.transaction((messages: readonly OutputMessage[]) => {
       let bytes = 0;
+      let count = 0;
       for (const m of messages) {
+        // An id appended before (a replay after a crash re-creates it) is not appended twice.
+        if (this.emittedStmt.run(m.id, m.createdAt).changes === 0) continue;
+        count++;
         const enc = encodeMessage(m);
         this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text);
         bytes += enc.bytes;
       }
-      return bytes;
+      return { bytes, count };
     });
     this.removeTx = db.transaction((seqs: readonly number[]) => {
       let count = 0;
@@ -74,6 +82,7 @@ export class SqliteOutbox implements Outbox {
     this.replaceTx = db.transaction((records: readonly OutboxRecord[], deleteUpToSeq: number) => {
       this.deleteUptoStmt.run(deleteUpToSeq);
       for (const r of records) {
+        this.emittedStmt.run(r.message.id, r.createdAt);
         const enc = encodeMessage(r.message);
         this.insertWithSeqStmt.run(r.seq, r.message.kind, r.createdAt, enc.bytes, enc.text);
       }
@@ -83,10 +92,15 @@ export class SqliteOutbox implements Outbox {
 
   append(messages: readonly OutputMessage[]): void {
     if (messages.length === 0) return;
-    const bytes = this.appendTx(messages);
+    const { bytes, count } = this.appendTx(messages);
     // Counters move only after the commit: a failed transaction leaves them as they were.
-    this.pending += messages.length;
+    this.pending += count;
     this.totalBytes += bytes;
+  }
+
+  /** Forgets appended ids older than `before` (ms): replays only reach back to the last checkpoint. */
+  pruneEmitted(before: number): void {
+    this.pruneEmittedStmt.run(before);
   }
 
   peek(limit: number, afterSeq = 0): OutboxRecord[] {

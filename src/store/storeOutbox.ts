@@ -6,6 +6,9 @@ import type { SqliteOutbox } from './sqliteOutbox.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
 import type { StoreLog } from './storeLog.js';
 
+/** How long appended ids are remembered (replays reach back to the last checkpoint, seconds). */
+const EMITTED_KEEP_MS = 86_400_000;
+
 /** Budget and TTL; `maxBytes` from `EDDY_STORE_MAX_MB` / `store.maxMB`, `ttlMs` from `store.ttlHours` (0: none). */
 export interface OutboxLimits {
   maxBytes: number;
@@ -103,6 +106,13 @@ export class StoreOutbox implements Outbox {
     if (now >= this.nextTtlAt) {
       this.nextTtlAt = now + this.opts.ttlCheckMs;
       if (this.limits.ttlMs > 0) this.enforce(now, this.limits);
+      if (!this.mem) {
+        try {
+          this.disk.pruneEmitted(now - EMITTED_KEEP_MS);
+        } catch (err) {
+          if (!isDiskError(err)) throw err;
+        }
+      }
     }
   }
 

@@ -45,6 +45,16 @@ export function outboxSuite(name: string, create: () => Outbox, dispose: (o: Out
       expect(got.map((r) => r.bytes)).toEqual(msgs.map(size));
     });
 
+    it('appends an id only once, even after the first copy was sent and removed (replay after a crash)', () => {
+      outbox.append([makeMessage(1), makeMessage(2)]);
+      outbox.append([makeMessage(2), makeMessage(3)]);
+      expect(outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-1', 'r1-dev1-2', 'r1-dev1-3']);
+      outbox.remove(outbox.peek(10).map((r) => r.seq));
+      outbox.append([makeMessage(1), makeMessage(3), makeMessage(4)]);
+      expect(outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-4']);
+      expect(outbox.stats().pending).toBe(1);
+    });
+
     it('pages with limit and afterSeq', () => {
       outbox.append([1, 2, 3, 4, 5].map((n) => makeMessage(n)));
       const first = outbox.peek(2);

@@ -64,7 +64,7 @@ function numberVariants(rnd: () => number): Variant {
     case 12: return { json: null, cls: 'missing' };
     case 13: return { json: '{"__proto__":{"polluted":1}}', cls: 'nan' };
     case 14: return { json: '-300', cls: 'num', value: -300 };
-    case 15: return { json: '123456789012345678901234567890', cls: 'num', value: 123456789012345678901234567890 };
+    case 15: return { json: '123456789012345678901234567890', cls: 'num', value: Number('123456789012345678901234567890') };
     default: {
       const v = Math.round((15 + rnd() * 100) * 1000) / 1000;
       return { json: String(v), cls: 'num', value: v };

@@ -122,7 +122,8 @@ describe('Engine', () => {
     h.engine.setRules([a, b]);
     h.engine.process([h.ev({ t: T0, temp: 1 }), h.ev({ t: T0 + 1_000, temp: 2 })]);
     // Same definition, new compilation (key order differs): same hash, state kept.
-    const a2 = rule('a', { select: tempRule.select, ...tempRule });
+    const { select: sel, ...rest } = tempRule;
+    const a2 = rule("a", { select: sel, ...rest });
     expect(a2.hash).toBe(a.hash);
     const b2 = rule('b', { ...tempRule, select: { n: 'count()', s: 'sum(temp)' } });
     h.engine.setRules([a2, b2]);
