@@ -234,10 +234,16 @@ function storeReport(): Record<string, unknown> {
   const s = store.stats();
   return { pending: s.pending, bytes: s.bytes, oldest: s.oldest, drops: s.drops, degraded: s.degraded, damage: s.damage };
 }
+const evictedSeen = new Map<string, number>();
 const gaugeTimer = setInterval(() => {
   const s = store.stats();
   metrics.outbox({ pending: s.pending, bytes: s.bytes });
-  for (const [id, r] of Object.entries(engine.ruleStats())) metrics.ruleGroups(id, r.groups);
+  for (const [id, r] of Object.entries(engine.ruleStats())) {
+    metrics.ruleGroups(id, r.groups);
+    const before = evictedSeen.get(id) ?? 0;
+    if (r.evicted > before) metrics.groupsEvicted(id, r.evicted - before);
+    evictedSeen.set(id, r.evicted);
+  }
 }, 1_000);
 gaugeTimer.unref();
 const checkpointTimer = setInterval(saveCheckpoint, CHECKPOINT_MS);

@@ -180,6 +180,18 @@ describe('Engine', () => {
     h.engine.close();
   });
 
+  it('groups by a comma-separated groupBy string exactly as by the list (twins that cannot hold arrays)', () => {
+    const run = (groupBy: unknown): Array<[unknown, number]> => {
+      const h = harness();
+      h.engine.setRules([rule('r', { ...tempRule, groupBy })]);
+      h.engine.process([h.ev({ t: T0, temp: 1, m: { type: 'A' } }), h.ev({ t: T0 + 1, temp: 2, m: { type: 'B' } }, 'dev2'), h.ev({ t: T0 + 2, temp: 3, m: { type: 'A' } }), h.ev({ t: T0 + 99_000, temp: 0, m: { type: 'A' } }), h.ev({ t: T0 + 99_000, temp: 0, m: { type: 'B' } }, 'dev2')]);
+      return summaries(h.out).map((s) => [s.group, s.count]);
+    };
+    expect(run('$deviceId, m.type')).toEqual(run(['$deviceId', 'm.type']));
+    expect(run('$deviceId, m.type')).toEqual([[{ deviceId: 'dev1', 'm.type': 'A' }, 2], [{ deviceId: 'dev2', 'm.type': 'B' }, 1]]);
+    expect(compileRule('r', { ...tempRule, groupBy: '$deviceId,$deviceId' })).toMatchObject({ ok: false, error: 'r.groupBy: a path is listed twice' });
+  });
+
   it('counts a runtime expression failure and keeps the other events', () => {
     const h = harness();
     h.engine.setRules([rule('r', { ...tempRule, where: 'limits.max > temp' })]);
