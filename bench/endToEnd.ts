@@ -14,7 +14,7 @@
  *   node --import tsx bench/endToEnd.ts [--quick]   (needs `npm run build`)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,9 @@ import { BENCH_DIR, ROOT_DIR, report, row, sleep, type Row } from './harness.js'
 import { defaultRules, makeInputs, T0 } from './workload.js';
 
 const quick = process.argv.includes('--quick');
+// `--profile <dir>`: only the eddy throughput pass, the module under `node --cpu-prof` (summarise with bench/cpuProfileTop.ts).
+const profileArg = process.argv.indexOf('--profile');
+const profileDir = profileArg >= 0 ? process.argv[profileArg + 1] : undefined;
 const N = quick ? 5_000 : 30_000;
 const DEVICES = 100;
 const STEP_MS = 5_000;
@@ -56,6 +59,8 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   if (opts.rulesFile) env.EDDY_RULES_FILE = opts.rulesFile;
   if (opts.echo) env.BARE_ECHO = '1';
   const pre = opts.noDelay ? ['--import', join(BENCH_DIR, 'noDelayPreload.mjs')] : [];
+  if (profileDir === 'perf') pre.push('--perf-basic-prof');
+  else if (profileDir && profileDir !== 'none') pre.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   const args = kind === 'eddy' ? [...pre, join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
   const child = spawn(process.execPath, args, { cwd: ROOT_DIR, env, stdio: ['ignore', 'ignore', 'inherit'] });
   // Ready once its input subscription is in the broker's session, plus time for the twin read and rules.
@@ -67,6 +72,17 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   }
   await sleep(1_500);
   return { child, moduleId };
+}
+
+/** user + system CPU of a child process in ms, from /proc (Linux only; NaN elsewhere). */
+function childCpuMs(child: ChildProcess): number {
+  try {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    if (process.env.E2E_CPU_SPLIT) process.stderr.write(`utime ${f[11]} stime ${f[12]}\n`);
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 async function stopModule(m: Started): Promise<void> {
@@ -141,6 +157,7 @@ async function throughput(m: Started, summaries: boolean, rep: number): Promise<
   emu.inputAcks.length = 0;
   emu.upstream.length = 0;
   const end = summaries ? Math.max(lastAck, lastSummary) : lastAck;
+  if (profileDir) process.stderr.write(`last ack at ${Math.round(lastAck - t0)} ms, last summary at ${Math.round(lastSummary - t0)} ms\n`);
   return { rate: (acked / (end - t0)) * 1000, got, expected };
 }
 
@@ -214,6 +231,23 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
   const res = { p50: us(50), p99: us(99), p999: us(99.9), n: h.totalCount };
   h.destroy();
   return res;
+}
+
+if (profileDir) {
+  const kind = process.argv.includes('--bare') ? 'bare' : 'eddy';
+  const eddy = await startModule(kind);
+  process.stderr.write(`module pid ${eddy.child.pid}\n`);
+  if (profileDir === 'perf') await sleep(3_000);
+  for (let r = 0; r < 4; r++) {
+    const c0 = childCpuMs(eddy.child);
+    const e = await throughput(eddy, kind === 'eddy', r);
+    const cpu = childCpuMs(eddy.child) - c0;
+    process.stderr.write(`profiled eddy: ${Math.round(e.rate)} inputs/s, ${e.got}/${e.expected} summaries, module CPU ${((cpu * 1000) / N).toFixed(1)} µs/input\n`);
+  }
+  await stopModule(eddy);
+  await emu.close();
+  rmSync(scratch, { recursive: true, force: true });
+  process.exit(0);
 }
 
 try {

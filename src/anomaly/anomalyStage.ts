@@ -21,6 +21,8 @@ interface GroupEntry {
   active: boolean;
   lastRaise: number | null;
   group: GroupValues;
+  /** Value of the stage's touch counter when this entry was last moved to the recent end. */
+  at?: number;
 }
 
 /** What `process` returns: the detector's step and the edge it caused, if any. */
@@ -91,19 +93,26 @@ export class AnomalyStage {
     return out;
   }
 
+  private touches = 0;
+
   private entry(key: string, group: GroupValues): GroupEntry {
     const groups = this.state.groups;
     let e = groups.get(key) as GroupEntry | undefined;
     const max = this.rule.maxGroups;
+    const touch = ++this.touches;
     if (e) {
-      if (max !== undefined) {
-        // Map keeps insertion order: re-inserting makes it the most recently used.
+      // Map keeps insertion order: re-inserting makes it the most recently used. Doing it on every
+      // event cost more than the detector (a delete leaves a tombstone, the Map rehashes): move an
+      // entry only once it is in the older half ("second chance"), which keeps eviction close to LRU
+      // at an amortised O(1) without the per-event delete.
+      if (max !== undefined && touch - (e.at ?? 0) > groups.size >> 1) {
         groups.delete(key);
         groups.set(key, e);
+        e.at = touch;
       }
       return e;
     }
-    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group };
+    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group, at: touch };
     groups.set(key, e);
     if (max !== undefined && groups.size > max) {
       const oldest = groups.keys().next().value as string;

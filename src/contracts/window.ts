@@ -13,6 +13,11 @@ export interface WindowInput<T> {
   readonly group: GroupValues;
   /** What the aggregator adds: for aggregate rules, the tuple of evaluated aggregate arguments. */
   readonly item: T;
+  /**
+   * Processing time of arrival, when the caller already read its clock (the engine reads it once per
+   * message, not once per rule and event). Absent: the operator reads `scheduler.now()`.
+   */
+  readonly seen?: number;
 }
 
 /**

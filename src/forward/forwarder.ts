@@ -25,6 +25,11 @@ export interface ForwarderOptions {
   /** Records examined per pass when looking for sendable ones behind blocked groups. Default 1024. */
   scanLimit?: number;
   log?: { warn(obj: object, msg: string): void };
+  /**
+   * Runs a pass later. Default `setImmediate`: one pass per event-loop turn however many appends
+   * and PUBACKs that turn brought, so one remove transaction and one peek serve them all (issue 6).
+   */
+  defer?: (fn: () => void) => void;
 }
 
 /** Counters: `forward_sent`, `forward_failures`, `forward_in_flight`. */
@@ -83,6 +88,8 @@ export class Forwarder {
   private pumpQueued = false;
   private running = false;
   private counters = { sent: 0, failures: 0 };
+  private readonly defer: (fn: () => void) => void;
+  private readonly runPump = (): void => this.pump();
 
   constructor(
     private readonly outbox: Outbox,
@@ -96,6 +103,7 @@ export class Forwarder {
     this.random = opts.random ?? Math.random;
     this.scanLimit = opts.scanLimit ?? 1024;
     this.globalDelay = this.initialBackoffMs;
+    this.defer = opts.defer ?? setImmediate;
     this.rate = 0;
     this.setMaxMessagesPerSecond(opts.maxMessagesPerSecond ?? 0);
   }
@@ -106,11 +114,11 @@ export class Forwarder {
     this.wake();
   }
 
-  /** Call after appending to the outbox: schedules a pass (coalesced into one per microtask). */
+  /** Call after appending to the outbox: schedules a pass (coalesced: one per `defer`, default one per event-loop turn). */
   wake(): void {
     if (!this.running || this.pumpQueued) return;
     this.pumpQueued = true;
-    queueMicrotask(() => this.pump());
+    this.defer(this.runPump);
   }
 
   /** Changes pacing (twin `upstream.maxMessagesPerSecond`); 0 turns it off. */

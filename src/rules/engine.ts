@@ -39,7 +39,7 @@ export interface RuleSnapshot {
 interface Runtime {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
-  process(ev: IngestEvent, out: OutputMessage[]): void;
+  process(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /** Emits open windows (used when a rule is removed or changed) and releases everything. */
   finish(out: OutputMessage[]): void;
   /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
@@ -96,13 +96,15 @@ export class Engine {
     return [...this.byInput.keys()];
   }
 
-  /** Runs every rule reading `ev.input` over the events. Never throws for bad data. */
-  process(events: readonly IngestEvent[]): void {
+  /** Runs every rule reading `ev.input` over the events; `now` is processing time (the injected scheduler's by default). Never throws for bad data. */
+  process(events: readonly IngestEvent[], now: number = this.opts.scheduler.now()): void {
     const out: OutputMessage[] = [];
+    // Processing time once per call (or the caller's, read at arrival), not once per rule and event:
+    // the clock costs ~70 ns per read on this VM, more than a window's placement.
     for (const ev of events) {
       const list = this.byInput.get(ev.input);
       if (!list) continue;
-      for (const rt of list) rt.process(ev, out);
+      for (let i = 0; i < list.length; i++) list[i]!.process(ev, out, now);
     }
     if (out.length > 0) this.opts.emit(out);
   }
@@ -174,25 +176,17 @@ export class Engine {
     this.opts.observer.rejected(reason, rule);
   }
 
-  /** Shared per-event front half: where, event time, group. Returns null (and counts) when the event is not for this rule. */
-  private front(rule: CompiledRule, ev: IngestEvent): { time: number; key: string; group: WindowInput<unknown>['group'] } | null {
-    if (rule.where !== null && !rule.where(ev)) return null;
-    let time = ev.arrival;
-    if (rule.timestamp !== null) {
-      const raw = rule.timestamp(ev.body);
-      const t = raw === MISSING ? null : parseTimestamp(raw);
-      if (t === null) {
-        this.reject('bad-timestamp', rule.id);
-        return null;
-      }
-      time = t;
+  /** Shared per-event front half: where and event time. NaN (and counted) when the event is not for this rule. */
+  private eventTime(rule: CompiledRule, ev: IngestEvent): number {
+    if (rule.where !== null && !rule.where(ev)) return Number.NaN;
+    if (rule.timestamp === null) return ev.arrival;
+    const raw = rule.timestamp(ev.body);
+    const t = raw === MISSING ? null : parseTimestamp(raw);
+    if (t === null) {
+      this.reject('bad-timestamp', rule.id);
+      return Number.NaN;
     }
-    const g = rule.group(ev);
-    if (g === null) {
-      this.reject('missing-field', rule.id);
-      return null;
-    }
-    return { time, key: g.key, group: g.group };
+    return t;
   }
 
   private failed(err: unknown, rule: string): void {
@@ -204,20 +198,29 @@ export class Engine {
     const subject = new Subject<WindowInput<readonly number[]>>();
     const scheduler = this.opts.scheduler;
     let sink: OutputMessage[] | null = null;
+    const nArgs = rule.select.args.length;
+    const retainsItems = rule.window.type === 'sliding' || rule.window.type === 'count';
+    const reuseItem: number[] | null = retainsItems ? null : new Array<number>(nArgs);
     const observer = this.opts.observer;
     const emitOut = this.opts.emit;
     const rt: Runtime = {
       rule,
       groups,
       emitted: 0,
-      process: (ev, out) => {
+      process: (ev, out, now) => {
         try {
-          const f = this.front(rule, ev);
-          if (f === null) return;
-          const item = new Array<number>(rule.select.args.length);
+          const time = this.eventTime(rule, ev);
+          if (time !== time) return;
+          const g = rule.group(ev);
+          if (g === null) {
+            this.reject('missing-field', rule.id);
+            return;
+          }
+          // Windows that only feed the aggregator do not keep the item, so one array serves every event.
+          const item = reuseItem ?? new Array<number>(nArgs);
           rule.select.evaluateArgs(ev, item);
           sink = out;
-          subject.next({ time: f.time, key: f.key, group: f.group, item });
+          subject.next({ time, key: g.key, group: g.group, item, seen: now });
         } catch (err) {
           this.failed(err, rule.id);
         } finally {
@@ -272,14 +275,19 @@ export class Engine {
       emitted: 0,
       process: (ev, out) => {
         try {
-          const f = this.front(rule, ev);
-          if (f === null) return;
+          const time = this.eventTime(rule, ev);
+          if (time !== time) return;
+          const f = rule.group(ev);
+          if (f === null) {
+            this.reject('missing-field', rule.id);
+            return;
+          }
           const v = rule.value.evaluate(ev);
           if (typeof v !== 'number' || !Number.isFinite(v)) {
             this.reject('not-a-number', rule.id);
             return;
           }
-          const { step, alert, rejected } = stage.process({ time: f.time, key: f.key, group: f.group, value: v });
+          const { step, alert, rejected } = stage.process({ time, key: f.key, group: f.group, value: v });
           if (rejected !== undefined) {
             this.reject(rejected, rule.id);
             return;

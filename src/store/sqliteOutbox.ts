@@ -20,7 +20,8 @@ interface Row {
 export class SqliteOutbox implements Outbox {
   private readonly insertStmt: Database.Statement;
   private readonly insertWithSeqStmt: Database.Statement;
-  private readonly peekStmt: Database.Statement<[number, number], Row>;
+  private readonly peekStmt: Database.Statement<[number, number], Omit<Row, 'message' | 'kind'>>;
+  private readonly messageStmt: Database.Statement<[number], Pick<Row, 'message'>>;
   private readonly deleteStmt: Database.Statement<[number], { bytes: number }>;
   private readonly deleteUptoStmt: Database.Statement<[number]>;
   private readonly oldestStmt: Database.Statement<[], { created_at: number }>;
@@ -30,18 +31,28 @@ export class SqliteOutbox implements Outbox {
   private readonly deleteKindUptoStmt: Database.Statement<[string, number]>;
   private readonly countStmt: Database.Statement<[], { n: number; b: number }>;
   private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
-  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number };
+  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[] };
   private readonly emittedStmt: Database.Statement<[string, number]>;
   private readonly pruneEmittedStmt: Database.Statement<[number]>;
   private readonly removeTx: (seqs: readonly number[]) => { count: number; bytes: number };
   private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => void;
   private pending = 0;
   private totalBytes = 0;
+  /**
+   * Records appended by this process and not yet removed, by seq, with the message object they were
+   * appended with: `peek` serves them without reading and JSON-parsing the stored text again (the
+   * forwarder peeks the head of the outbox on every pass). Rows still decide what exists: peek asks
+   * SQLite for the seqs and only takes the message from here. Seqs are never reused (AUTOINCREMENT),
+   * so an entry can be stale (dropped by `enforce`) but never wrong. Bounded by CACHE_MAX.
+   */
+  private readonly cache = new Map<number, OutboxRecord>();
+  private static readonly CACHE_MAX = 8192;
 
   constructor(private readonly db: Database.Database) {
     this.insertStmt = db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)');
     this.insertWithSeqStmt = db.prepare('INSERT OR REPLACE INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
-    this.peekStmt = db.prepare('SELECT seq, kind, created_at, bytes, message FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.peekStmt = db.prepare('SELECT seq, created_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.messageStmt = db.prepare('SELECT message FROM outbox WHERE seq = ?');
     this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes');
     this.deleteUptoStmt = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.oldestStmt = db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1');
@@ -57,15 +68,17 @@ export class SqliteOutbox implements Outbox {
     this.appendTx = db.transaction((messages: readonly OutputMessage[]) => {
       let bytes = 0;
       let count = 0;
+      const fresh: OutboxRecord[] = [];
       for (const m of messages) {
         // An id appended before (a replay after a crash re-creates it) is not appended twice.
         if (this.emittedStmt.run(m.id, m.createdAt).changes === 0) continue;
         count++;
         const enc = encodeMessage(m);
-        this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text);
+        const seq = Number(this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text).lastInsertRowid);
+        fresh.push({ seq, message: m, bytes: enc.bytes, createdAt: m.createdAt });
         bytes += enc.bytes;
       }
-      return { bytes, count };
+      return { bytes, count, fresh };
     });
     this.removeTx = db.transaction((seqs: readonly number[]) => {
       let count = 0;
@@ -92,10 +105,15 @@ export class SqliteOutbox implements Outbox {
 
   append(messages: readonly OutputMessage[]): void {
     if (messages.length === 0) return;
-    const { bytes, count } = this.appendTx(messages);
-    // Counters move only after the commit: a failed transaction leaves them as they were.
+    const { bytes, count, fresh } = this.appendTx(messages);
+    // Counters and cache move only after the commit: a failed transaction leaves them as they were
+    // (and its seqs are handed out again, so caching them before the commit could be wrong).
     this.pending += count;
     this.totalBytes += bytes;
+    for (const r of fresh) {
+      if (this.cache.size >= SqliteOutbox.CACHE_MAX) break;
+      this.cache.set(r.seq, r);
+    }
   }
 
   /** Forgets appended ids older than `before` (ms): replays only reach back to the last checkpoint. */
@@ -104,7 +122,13 @@ export class SqliteOutbox implements Outbox {
   }
 
   peek(limit: number, afterSeq = 0): OutboxRecord[] {
-    return this.peekStmt.all(afterSeq, limit).map(toRecord);
+    const rows = this.peekStmt.all(afterSeq, limit);
+    const out: OutboxRecord[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out[i] = this.cache.get(r.seq) ?? toRecord(r, this.messageStmt.get(r.seq)!.message);
+    }
+    return out;
   }
 
   remove(seqs: readonly number[]): void {
@@ -112,6 +136,7 @@ export class SqliteOutbox implements Outbox {
     const { count, bytes } = seqs.length === 1 ? this.removeOne(seqs[0]!) : this.removeTx(seqs);
     this.pending -= count;
     this.totalBytes -= bytes;
+    for (const seq of seqs) this.cache.delete(seq);
   }
 
   stats(): OutboxStats {
@@ -155,6 +180,8 @@ export class SqliteOutbox implements Outbox {
     })();
     this.pending -= droppedCount;
     this.totalBytes -= droppedBytes;
+    // Dropped rows leave stale entries that would hold the cache's room: start it afresh (rare).
+    if (droppedCount > 0) this.cache.clear();
     return drops;
   }
 
@@ -174,6 +201,7 @@ export class SqliteOutbox implements Outbox {
    */
   replaceAll(records: readonly OutboxRecord[], deleteUpToSeq: number): void {
     this.replaceTx(records, deleteUpToSeq);
+    this.cache.clear();
     this.recount();
   }
 
@@ -197,6 +225,6 @@ export class SqliteOutbox implements Outbox {
   }
 }
 
-function toRecord(r: Row): OutboxRecord {
-  return { seq: r.seq, message: JSON.parse(r.message) as OutputMessage, bytes: r.bytes, createdAt: r.created_at };
+function toRecord(r: Omit<Row, 'message' | 'kind'>, message: string): OutboxRecord {
+  return { seq: r.seq, message: JSON.parse(message) as OutputMessage, bytes: r.bytes, createdAt: r.created_at };
 }

@@ -133,7 +133,7 @@ export function groupedWindowOperator<T, S, R, G extends GroupBase>(
           // source.subscribe returns; such events must not reach the caller's state.
           if (subscriber.closed) return;
           const key = input.key;
-          const now = scheduler.now();
+          const now = input.seen ?? scheduler.now();
           let g = groups.get(key);
           if (g === undefined) {
             if (groups.size >= maxGroups) evictOldest();

@@ -69,6 +69,21 @@ export interface TwinDocument {
   reported: Record<string, unknown>;
 }
 
+/**
+ * The TCP (TLS) socket under a ModuleClient's MQTT connection, or undefined when the SDK's private
+ * fields are not where azure-iot-device 1.18.4 / azure-iot-device-mqtt 1.16.4 /
+ * azure-iot-mqtt-base 1.13.3 / mqtt.js 4.3.8 keep them: ModuleClient `_transport` (Mqtt) →
+ * `_mqtt` (MqttBase) → `_mqttClient` (mqtt.js MqttClient, re-created by every MqttBase connect) →
+ * `stream` (the `tls.connect` result of mqtt.js `lib/connect/tls.js`). Exported for the tests that
+ * pin these versions; re-check the path when upgrading the SDK.
+ */
+export function mqttSocketOf(client: unknown): { setNoDelay(on?: boolean): unknown } | undefined {
+  const stream = (client as { _transport?: { _mqtt?: { _mqttClient?: { stream?: unknown } } } } | undefined)?._transport?._mqtt?._mqttClient?.stream;
+  return stream !== null && typeof stream === 'object' && typeof (stream as { setNoDelay?: unknown }).setNoDelay === 'function'
+    ? (stream as { setNoDelay(on?: boolean): unknown })
+    : undefined;
+}
+
 /** Error names after which edgeHub is considered unreachable (azure-iot-common errors). */
 const UNREACHABLE_ERRORS = new Set(['NotConnectedError', 'TimeoutError', 'UnauthorizedError', 'ServiceUnavailableError', 'EdgeHubTimeoutError']);
 
@@ -382,6 +397,7 @@ export class EdgeHubConnection implements Sink {
     this.attached.add(client);
     client.on('connect', () => {
       if (client !== this.client) return;
+      this.disableNagle(client);
       this._reachable = true;
       if (!this.connectedOnce || this.suppressReconnectEvent) {
         this.connectedOnce = true;
@@ -408,6 +424,28 @@ export class EdgeHubConnection implements Sink {
       if (client === this.client && !this.closed) this.log.warn({ err: describe(err) }, 'edgeHub client error');
     });
   }
+
+  /**
+   * TCP_NODELAY on the connection's socket, after every (re)connect (each one opens a new socket).
+   * Neither the SDK (MqttBase builds the mqtt.js options itself; `setOptions` passes no socket
+   * options) nor mqtt.js 4 sets it, so every small packet waits for the previous one's ACK, which
+   * the peer delays: 40-200 ms stalls on PUBACKs and outputs (perf-limits.md section 5; issue 6
+   * measured p99 input→alert 243 ms at 5k/s with default sockets, 21 ms with TCP_NODELAY).
+   * The socket is reached through SDK internals (see `mqttSocketOf`); if they move, eddy still
+   * works, only slower, and says so once.
+   */
+  private disableNagle(client: ModuleClient): void {
+    const socket = mqttSocketOf(client);
+    if (socket) {
+      socket.setNoDelay(true);
+      return;
+    }
+    if (this.nagleWarned) return;
+    this.nagleWarned = true;
+    this.log.warn('TCP_NODELAY not set: the SDK socket was not found (SDK internals changed); latency may suffer');
+  }
+
+  private nagleWarned = false;
 
   private async reconnect(client: ModuleClient): Promise<void> {
     if (this.reconnecting) return;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EdgeHubConnection, type EdgeHubOptions, type InputMeta } from '../../../src/io/edgehub/edgeHubConnection.js';
+import { EdgeHubConnection, mqttSocketOf, type EdgeHubOptions, type InputMeta } from '../../../src/io/edgehub/edgeHubConnection.js';
 import type { OutputMessage } from '../../../src/contracts/output.js';
 import { type EdgeHubEmulator, startEdgeHubEmulator, useModuleEnv } from '../../helpers/edgeHubEmulator.js';
 import { recordingLogger } from './testLog.js';
@@ -35,6 +35,21 @@ const waitUntil = async (cond: () => boolean, timeoutMs = 10_000): Promise<void>
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+
+/**
+ * The socket under the connection's current SDK client and whether TCP_NODELAY is on it. Node keeps
+ * the last `setNoDelay` in the socket's `kSetNoDelay` symbol (net.js, Node 20-24) and only records it
+ * when it went to the handle (for TLS, TLSWrap forwards `setNoDelay` to the TCP handle), so true
+ * means the OS socket has it.
+ */
+function socketState(c: EdgeHubConnection): { socket: object; noDelay: unknown; hasHandle: boolean } {
+  const socket = mqttSocketOf((c as unknown as { client: unknown }).client);
+  if (!socket) throw new Error('SDK socket not found: the private path in mqttSocketOf no longer matches the SDK');
+  const sym = Object.getOwnPropertySymbols(socket).find((x) => x.description === 'kSetNoDelay');
+  if (!sym) throw new Error('this Node keeps no kSetNoDelay on sockets');
+  const handle = (socket as { _handle?: { setNoDelay?: unknown } })._handle;
+  return { socket, noDelay: (socket as Record<symbol, unknown>)[sym], hasHandle: typeof handle?.setNoDelay === 'function' };
+}
 
 describe('EdgeHubConnection against the edgeHub emulator', () => {
   let emu: EdgeHubEmulator;
@@ -196,6 +211,22 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     await waitUntil(() => inputs.length === 1);
     expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-drop']);
     expect((await c.getTwin()).desired.$version).toBe(1);
+  });
+
+  it('turns TCP_NODELAY on for the SDK socket after open and again on the new socket after a reconnect', async () => {
+    const c = await connect();
+    let reconnects = 0;
+    c.onReconnect(() => reconnects++);
+    await c.open();
+    const first = socketState(c);
+    expect(first).toMatchObject({ noDelay: true, hasHandle: true });
+    emu.dropConnections();
+    await waitUntil(() => reconnects === 1);
+    const second = socketState(c);
+    expect(second.socket).not.toBe(first.socket);
+    expect(second).toMatchObject({ noDelay: true, hasHandle: true });
+    await c.send(message('after-drop'));
+    expect(log.text()).not.toContain('TCP_NODELAY not set');
   });
 
   it('fails a send fast while edgeHub is down, and the same message (same messageId) goes through afterwards', async () => {

@@ -39,8 +39,12 @@ class VirtualTime implements ForwarderTimers {
   }
 }
 
+/** Lets promises settle and the forwarder's deferred passes (setImmediate) run. */
 const settle = async (): Promise<void> => {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 20; j++) await Promise.resolve();
+    await new Promise<void>((r) => setImmediate(r));
+  }
 };
 
 /** Seeded PRNG so failures and jitter repeat run to run. */
