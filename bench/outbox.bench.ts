@@ -72,13 +72,29 @@ function run(title: string, baseline: string, cases: [name: string, fn: () => vo
 function timeIt(fn: () => number): number {
   const t0 = process.hrtime.bigint();
   const count = fn();
-  return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const rate = count / (Number(process.hrtime.bigint() - t0) / 1e9);
+  if (count !== 20_000) throw new Error(`outbox drain bench: drained ${count} of 20000`);
+  return rate;
 }
 {
   const N = 20_000;
-  const msgs = Array.from({ length: N }, (_, i) => summary(i));
-  const fill = (o: { append(m: readonly OutputMessage[]): void }) => {
+  // Every fill appends new ids: both outboxes append an id only once (a replayed output is not
+  // queued twice), so refilling with the same messages appended nothing and the drain measured
+  // an empty outbox (the 0 /s and 42 M/s rows of an earlier run).
+  let generation = 0;
+  const fill = (o: { append(m: readonly OutputMessage[]): void; stats(): { pending: number } }) => {
+    const g = ++generation;
+    const msgs = Array.from({ length: N }, (_, i) => {
+      const m = summary(i);
+      return { ...m, id: `${m.id}-g${g}` };
+    });
     for (let i = 0; i < N; i += 1000) o.append(msgs.slice(i, i + 1000));
+    if (o.stats().pending !== N) throw new Error(`outbox drain bench: ${o.stats().pending} records pending after filling ${N}`);
+  };
+  /** Rate of a drain that must have moved all N records; anything else is a measurement bug. */
+  const drained = (count: number, rate: number) => {
+    if (count !== N) throw new Error(`outbox drain bench: drained ${count} of ${N}`);
+    return rate;
   };
   const drainOneByOne = (o: SqliteOutbox | MemoryOutbox) => () => {
     let c = 0;
@@ -115,10 +131,11 @@ function timeIt(fn: () => number): number {
     const f = new Forwarder(o, { send: () => Promise.resolve() }, { clock: { now: () => Date.now() } });
     const t0 = process.hrtime.bigint();
     f.start();
-    await f.flush(60_000);
+    const ok = await f.flush(60_000);
     const rate = N / (Number(process.hrtime.bigint() - t0) / 1e9);
     await f.stop();
-    return rate;
+    if (!ok || f.stats().sent !== N) throw new Error(`outbox drain bench: forwarder sent ${f.stats().sent} of ${N}`);
+    return drained(f.stats().sent, rate);
   };
   cases.push(['Forwarder -> instant sink, memory outbox', await forward(mem)]);
   cases.push(['Forwarder -> instant sink, sqlite outbox', await forward(sq)]);

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const CLI = path.resolve(import.meta.dirname, '../../../dist/cli/eddy.js');
+
+describe('the eddy command (built)', () => {
+  it('eddy detect writes one row per input row, in order, with a raised alert on the spike', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-cli-'));
+    const rows = ['timestamp,value'];
+    for (let i = 0; i < 400; i++) {
+      const t = new Date(Date.UTC(2026, 0, 1) + Math.floor(i / 2) * 300_000).toISOString().replace('T', ' ').slice(0, 19); // repeated timestamps
+      rows.push(`${t},${i === 300 ? 500 : 10 + (i % 7) * 0.1}`);
+    }
+    rows.push('2026-01-02 00:00:00,not-a-number');
+    writeFileSync(path.join(dir, 'in.csv'), rows.join('\n') + '\n');
+    writeFileSync(path.join(dir, 'rule.json'), JSON.stringify({ spike: { kind: 'anomaly', value: 'value', detector: { type: 'threshold', above: 100 } } }));
+    const r = spawnSync(process.execPath, [CLI, 'detect', '--rule', path.join(dir, 'rule.json'), '--csv', path.join(dir, 'in.csv'), '--out', path.join(dir, 'out.csv')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = readFileSync(path.join(dir, 'out.csv'), 'utf8').trim().split('\n');
+    expect(out[0]).toBe('timestamp,value,anomaly_score,alert');
+    expect(out).toHaveLength(rows.length);
+    for (let i = 1; i < rows.length; i++) expect(out[i]!.split(',')[0]).toBe(rows[i]!.split(',')[0]);
+    const alerts = out.slice(1).map((l) => l.split(',')[3]);
+    expect(alerts.indexOf('1')).toBe(300);
+    expect(alerts.filter((a) => a === '1')).toHaveLength(1);
+    expect(r.stderr).toMatch(/1 bad row/);
+  });
+
+  it('prints usage for --help and fails with 2 on an unknown command', () => {
+    expect(execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' })).toMatch(/eddy detect --rule FILE --csv FILE/);
+    expect(spawnSync(process.execPath, [CLI, 'bogus']).status).toBe(2);
+  });
+});
