@@ -114,7 +114,7 @@ function commitOutputs(): void {
     // Disk errors degrade inside the store; anything else is a bug, logged as the SDK handler did before.
     log.error({ err: (err as Error).message, count: batch.length }, 'outbox: outputs not stored');
   }
-  forwarder?.wake();
+  forwarder?.drainNow();
 }
 const engine = new Engine({
   scheduler: asyncScheduler,
@@ -235,7 +235,7 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     metrics.rejected(r.reason);
     rejectLog.log(r, { input, deviceId });
   }
-  engine.process(events);
+  engine.process(events, arrival);
 }
 
 // ---- output: forwarder into edgeHub or stdout ----
@@ -379,6 +379,7 @@ async function startEdge(): Promise<void> {
     if (payload !== null && payload !== undefined && !(isPlainObject(payload) && Object.keys(payload).length === 0)) {
       return { status: 400, payload: { error: 'flush takes no payload (null, {} or nothing)' } };
     }
+    commitOutputs(); // outputs emitted this turn count as pending too
     const drained = await forwarder!.flush(20_000);
     const s = store.stats();
     return drained ? { status: 200, payload: { drained: true, pending: s.pending } } : { status: 503, payload: { drained: false, pending: s.pending, error: 'edgeHub cannot be reached' } };

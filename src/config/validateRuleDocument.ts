@@ -29,6 +29,10 @@ function describe(id: string, rule: object, errors: readonly ErrorObject[]): str
   const e = sorted[0]!;
   const at = `${id}${e.instancePath.replace(/\//g, '.')}`;
   const p = e.params as Record<string, unknown>;
+  if (/\.groupBy$/.test(at)) {
+    const arrayError = errors.find((x) => x.instancePath === e.instancePath && (x.keyword === 'maxItems' || x.keyword === 'uniqueItems'));
+    if (arrayError) return `${at}: ${arrayError.message ?? 'is invalid'}`;
+  }
   if (/\.groupBy$/.test(at)) return `${at}: must be a list of paths ($deviceId, $moduleId or dotted body paths like "machine.type") or one comma-separated string of them`;
   if (isDurationField(at, rule)) return `${at}: must be a duration like "30s", "5m", "1h" or a number of milliseconds >= 0`;
   switch (e.keyword) {

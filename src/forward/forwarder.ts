@@ -89,7 +89,10 @@ export class Forwarder {
   private running = false;
   private counters = { sent: 0, failures: 0 };
   private readonly defer: (fn: () => void) => void;
-  private readonly runPump = (): void => this.pump();
+  /** The deferred pass; a no-op when `drainNow` already ran the pass it was queued for. */
+  private readonly runPump = (): void => {
+    if (this.pumpQueued) this.pump();
+  };
 
   constructor(
     private readonly outbox: Outbox,
@@ -119,6 +122,15 @@ export class Forwarder {
     if (!this.running || this.pumpQueued) return;
     this.pumpQueued = true;
     this.defer(this.runPump);
+  }
+
+  /**
+   * Runs a pass now, in the caller's tick: for a caller that has just committed records from a
+   * deferred callback of its own (main.ts commits outputs once per event-loop turn), so their sends
+   * do not wait for yet another turn, behind whatever input that turn brings (issue 6 latency).
+   */
+  drainNow(): void {
+    if (this.running) this.pump();
   }
 
   /** Changes pacing (twin `upstream.maxMessagesPerSecond`); 0 turns it off. */

@@ -227,6 +227,43 @@ describe('Forwarder', () => {
     expect(sink.attempts.length).toBe(before + 1);
   });
 
+  it('coalesces wakes into one deferred pass; drainNow sends in the caller\'s tick and voids the queued pass', async () => {
+    const queued: Array<() => void> = [];
+    const { outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { maxInFlight: 16, defer: (fn) => queued.push(fn) } });
+    // Two records per group: the second of each waits for the first's PUBACK.
+    outbox.append(Array.from({ length: 6 }, (_, i) => makeMessage(i, { groupKey: `g${i % 3}` })));
+    fwd.start();
+    fwd.wake();
+    fwd.wake();
+    expect(queued).toHaveLength(1);
+    expect(sink.pending).toHaveLength(0);
+    let peeks = 0;
+    const peek = outbox.peek.bind(outbox);
+    outbox.peek = (limit, after) => {
+      peeks++;
+      return peek(limit, after);
+    };
+    fwd.drainNow();
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-g0-0', 'r1-g1-1', 'r1-g2-2']);
+    const scanned = peeks;
+    expect(scanned).toBeGreaterThan(0);
+    // The pass queued before drainNow finds nothing to do: no second scan, no extra sends.
+    queued.shift()!();
+    expect(peeks).toBe(scanned);
+    expect(sink.pending).toHaveLength(3);
+    // A PUBACK wakes one deferred pass, which removes the sent record and sends its group's next.
+    sink.pending.shift()!.ok();
+    await settle();
+    expect(queued).toHaveLength(1);
+    queued.shift()!();
+    expect(outbox.stats().pending).toBe(5);
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-g1-1', 'r1-g2-2', 'r1-g0-3']);
+    for (const p of sink.pending.splice(0)) p.ok();
+    await fwd.stop();
+    fwd.drainNow();
+    expect(sink.pending).toHaveLength(0);
+  });
+
   it('a message that always fails blocks only its own group once others succeed', async () => {
     const time = new VirtualTime();
     const outbox = new MemoryOutbox();

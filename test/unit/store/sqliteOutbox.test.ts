@@ -1,0 +1,70 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../../src/store/store.js';
+import { SqliteOutbox } from '../../../src/store/sqliteOutbox.js';
+import { makeMessage } from '../../contract/outbox.suite.js';
+
+// SqliteOutbox keeps the message objects it appended and serves `peek` from them (issue 6); the
+// rows stay the truth. These cases would return a wrong or a dropped message if the cache drifted.
+describe('SqliteOutbox peek cache', () => {
+  let dir: string;
+  let db: Database.Database;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-sqlite-outbox-'));
+    db = openDatabase(join(dir, 'eddy.db'));
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('peeks the same records as a fresh instance that must read and parse the rows', () => {
+    const o = new SqliteOutbox(db);
+    o.append(Array.from({ length: 5 }, (_, i) => makeMessage(i, { groupKey: `g${i % 2}` })));
+    const cached = o.peek(10);
+    const fromRows = new SqliteOutbox(db).peek(10);
+    expect(cached).toEqual(fromRows);
+    expect(cached.map((r) => r.message.id)).toEqual(['r1-g0-0', 'r1-g1-1', 'r1-g0-2', 'r1-g1-3', 'r1-g0-4']);
+  });
+
+  it('a rolled-back append leaves nothing behind: its seqs are handed out again to other messages', () => {
+    const o = new SqliteOutbox(db);
+    const bad = makeMessage(2);
+    // JSON.stringify throws on a BigInt: the append transaction fails after the first insert.
+    (bad.body as unknown as Record<string, unknown>).count = 1n;
+    expect(() => o.append([makeMessage(1), bad])).toThrow(TypeError);
+    expect(o.stats().pending).toBe(0);
+    // Another writer takes the rolled-back seq for a message `o` never saw.
+    new SqliteOutbox(db).append([makeMessage(7)]);
+    o.append([makeMessage(8)]);
+    expect(o.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-7', 'r1-dev1-8']);
+    expect(o.peek(10)).toEqual(new SqliteOutbox(db).peek(10));
+  });
+
+  it('never returns a removed or budget-dropped record', () => {
+    const o = new SqliteOutbox(db);
+    o.append(Array.from({ length: 6 }, (_, i) => makeMessage(i)));
+    const [first, second] = o.peek(2);
+    o.remove([first!.seq]);
+    expect(o.peek(10).map((r) => r.seq)).not.toContain(first!.seq);
+    // Keep room for about three records: the oldest summaries go.
+    const drops = o.enforce(0, { maxBytes: 3 * second!.bytes + 1, ttlMs: 0 });
+    expect(drops.budget.summary).toBe(2);
+    const left = o.peek(10);
+    expect(left).toHaveLength(3);
+    expect(left).toEqual(new SqliteOutbox(db).peek(10));
+  });
+
+  it('reads the rows again after a reopen (nothing cached) and after more appends than the cache holds', () => {
+    const o = new SqliteOutbox(db);
+    const n = 8192 + 50;
+    const all = Array.from({ length: n }, (_, i) => makeMessage(i, { groupKey: `g${i % 7}` }));
+    for (let i = 0; i < n; i += 1000) o.append(all.slice(i, i + 1000));
+    const tail = o.peek(100, n - 100);
+    expect(tail.map((r) => r.message.id)).toEqual(all.slice(n - 100).map((m) => m.id));
+    expect(tail).toEqual(new SqliteOutbox(db).peek(100, n - 100));
+  });
+});
