@@ -62,7 +62,7 @@ export class AnomalyStage {
     if (!Number.isFinite(input.value) || !Number.isFinite(input.time)) {
       return { step: IDLE, alert: null, rejected: 'not-a-number' };
     }
-    const e = this.entry(input.key, input.group);
+    const e = this.entry(input.key, input);
     let step: DetectorStep;
     try {
       step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value);
@@ -95,7 +95,8 @@ export class AnomalyStage {
 
   private touches = 0;
 
-  private entry(key: string, group: GroupValues): GroupEntry {
+  /** `input.group` is read only for a new group (the engine builds it lazily). */
+  private entry(key: string, input: AnomalyInput): GroupEntry {
     const groups = this.state.groups;
     let e = groups.get(key) as GroupEntry | undefined;
     const max = this.rule.maxGroups;
@@ -112,7 +113,7 @@ export class AnomalyStage {
       }
       return e;
     }
-    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group, at: touch };
+    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group: input.group, at: touch };
     groups.set(key, e);
     if (max !== undefined && groups.size > max) {
       const oldest = groups.keys().next().value as string;

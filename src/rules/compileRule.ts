@@ -28,6 +28,9 @@ export const MAX_VALUES_PER_GROUP = 10_000_000;
 /** Computes a rule's group: the canonical key and the values printed in outputs; null when a path is missing or not a scalar. */
 export type GroupFn = (ctx: EvalContext) => { key: string; group: GroupValues } | null;
 
+/** The canonical group key alone (null when a path is missing or not a scalar): the per-event hot path allocates nothing more. */
+export type GroupKeyFn = (ctx: EvalContext) => string | null;
+
 interface CompiledBase {
   readonly id: string;
   readonly hash: string;
@@ -37,6 +40,8 @@ interface CompiledBase {
   readonly where: ((ctx: EvalContext) => boolean) | null;
   readonly groupBy: readonly string[];
   readonly group: GroupFn;
+  /** `group(ctx)?.key` without building the group's values (needed only when a group is new). */
+  readonly groupKey: GroupKeyFn;
   /** Reads the raw timestamp value from the body; null when the rule uses arrival time. */
   readonly timestamp: ((body: Record<string, unknown>) => unknown) | null;
   readonly maxLateness: number;
@@ -93,6 +98,7 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
     where,
     groupBy,
     group: compileGroup(groupBy),
+    groupKey: compileGroupKey(groupBy),
     timestamp: rule.timestamp === undefined ? null : compilePath(rule.timestamp),
     maxLateness,
     maxGroups: rule.maxGroups ?? DEFAULT_MAX_GROUPS,
@@ -203,6 +209,13 @@ export function groupName(path: string): string {
 }
 
 const EMPTY_GROUP: GroupValues = Object.freeze({});
+
+function compileGroupKey(groupBy: readonly string[]): GroupKeyFn {
+  if (groupBy.length === 0) return () => '';
+  if (groupBy.length === 1 && groupBy[0] === '$deviceId') return (ctx) => ctx.deviceId;
+  const full = compileGroup(groupBy);
+  return (ctx) => full(ctx)?.key ?? null;
+}
 
 function compileGroup(groupBy: readonly string[]): GroupFn {
   if (groupBy.length === 0) return () => ({ key: '', group: EMPTY_GROUP });

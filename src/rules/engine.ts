@@ -1,7 +1,7 @@
 import { Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import type { IngestEvent, RejectReason } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
-import type { WindowInput, WindowResult, WindowState } from '../contracts/window.js';
+import type { GroupValues, WindowInput, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
@@ -201,6 +201,16 @@ export class Engine {
     const nArgs = rule.select.args.length;
     const retainsItems = rule.window.type === 'sliding' || rule.window.type === 'count';
     const reuseItem: number[] | null = retainsItems ? null : new Array<number>(nArgs);
+    const input = {
+      time: 0,
+      key: '',
+      item: [] as number[],
+      seen: 0,
+      ev: null as IngestEvent | null,
+      get group(): GroupValues {
+        return rule.group(this.ev!)!.group;
+      },
+    };
     const observer = this.opts.observer;
     const emitOut = this.opts.emit;
     const rt: Runtime = {
@@ -211,8 +221,8 @@ export class Engine {
         try {
           const time = this.eventTime(rule, ev);
           if (time !== time) return;
-          const g = rule.group(ev);
-          if (g === null) {
+          const key = rule.groupKey(ev);
+          if (key === null) {
             this.reject('missing-field', rule.id);
             return;
           }
@@ -220,11 +230,19 @@ export class Engine {
           const item = reuseItem ?? new Array<number>(nArgs);
           rule.select.evaluateArgs(ev, item);
           sink = out;
-          subject.next({ time, key: g.key, group: g.group, item, seen: now });
+          // No operator keeps the input object itself (only its time and item), so one scratch object
+          // serves every event; `group` is built only when the operator asks for it (a new group).
+          input.time = time;
+          input.key = key;
+          input.item = item;
+          input.seen = now;
+          input.ev = ev;
+          subject.next(input);
         } catch (err) {
           this.failed(err, rule.id);
         } finally {
           sink = null;
+          input.ev = null;
         }
       },
       evicted: () => state.stats?.evictedGroups ?? 0,
@@ -269,6 +287,16 @@ export class Engine {
     const scheduler = this.opts.scheduler;
     const observer = this.opts.observer;
     const onScore = this.opts.onScore;
+    // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
+    const anomalyInput = {
+      time: 0,
+      key: '',
+      value: 0,
+      ev: null as IngestEvent | null,
+      get group(): GroupValues {
+        return rule.group(this.ev!)!.group;
+      },
+    };
     const rt: Runtime = {
       rule,
       groups,
@@ -277,8 +305,8 @@ export class Engine {
         try {
           const time = this.eventTime(rule, ev);
           if (time !== time) return;
-          const f = rule.group(ev);
-          if (f === null) {
+          const key = rule.groupKey(ev);
+          if (key === null) {
             this.reject('missing-field', rule.id);
             return;
           }
@@ -287,12 +315,17 @@ export class Engine {
             this.reject('not-a-number', rule.id);
             return;
           }
-          const { step, alert, rejected } = stage.process({ time, key: f.key, group: f.group, value: v });
+          anomalyInput.time = time;
+          anomalyInput.key = key;
+          anomalyInput.value = v;
+          anomalyInput.ev = ev;
+          const { step, alert, rejected } = stage.process(anomalyInput);
+          anomalyInput.ev = null;
           if (rejected !== undefined) {
             this.reject(rejected, rule.id);
             return;
           }
-          onScore?.(rule.id, f.key, step, ev);
+          onScore?.(rule.id, key, step, ev);
           if (alert) {
             rt.emitted++;
             observer.alert(rule.id, alert.state);
