@@ -35,6 +35,8 @@ export interface AnomalyStageResult {
 
 const IDLE: DetectorStep = { score: 0, anomalous: false };
 
+const NO_ALERTS: AlertEmission[] = [];
+
 /**
  * The alert stage of one anomaly rule: runs the detector per group and turns its level into `raised` /
  * `cleared` edges. A raise is suppressed while the group's previous raise is less than `cooldownMs` of
@@ -117,11 +119,27 @@ export class AnomalyStage {
     groups.set(key, e);
     if (max !== undefined && groups.size > max) {
       const oldest = groups.keys().next().value as string;
+      const gone = groups.get(oldest) as GroupEntry;
       groups.delete(oldest);
       this.evictedGroups++;
+      // A raised alert must not stay open forever upstream: the group's state is gone, so say so.
+      if (gone.active) this.evictedClears.push(this.emit(oldest, gone, 'cleared', input.time, null, { score: 0, anomalous: false, kind: 'evicted' }));
     }
     return e;
   }
+
+  /**
+   * `cleared` alerts (kind `evicted`, value null, time of the event that caused the eviction) for
+   * groups that were raised when the group limit (`maxGroups`) evicted them. Call after `process`.
+   */
+  takeEvictedClears(): AlertEmission[] {
+    if (this.evictedClears.length === 0) return NO_ALERTS;
+    const out = this.evictedClears;
+    this.evictedClears = [];
+    return out;
+  }
+
+  private evictedClears: AlertEmission[] = [];
 
   private edge(key: string, e: GroupEntry, step: DetectorStep, time: number, value: number | null): AlertEmission | null {
     const t = this.rule.alertThreshold;

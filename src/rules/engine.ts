@@ -326,6 +326,11 @@ export class Engine {
             return;
           }
           onScore?.(rule.id, key, step, ev);
+          for (const c of stage.takeEvictedClears()) {
+            rt.emitted++;
+            observer.alert(rule.id, 'cleared');
+            out.push(alertMessage(rule.id, rule.hash, rule.output, c, scheduler.now()));
+          }
           if (alert) {
             rt.emitted++;
             observer.alert(rule.id, alert.state);

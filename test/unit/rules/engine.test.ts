@@ -168,6 +168,16 @@ describe('Engine', () => {
     expect(h.out.every((m) => m.output === 'alerts' && m.kind === 'alert')).toBe(true);
   });
 
+  it('clears a raised alert when its group is evicted by maxGroups (kind "evicted")', () => {
+    const h = harness();
+    h.engine.setRules([rule('hot', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100 }, maxGroups: 2 })]);
+    h.engine.process([h.ev({ t: T0, temp: 150 }, 'a'), h.ev({ t: T0 + 1, temp: 1 }, 'b'), h.ev({ t: T0 + 2, temp: 1 }, 'c')]);
+    expect(h.out.map((m) => [(m.body as AlertBody).group, (m.body as AlertBody).state, (m.body as AlertBody).kind, (m.body as AlertBody).value])).toEqual([
+      [{ deviceId: 'a' }, 'raised', 'above', 150],
+      [{ deviceId: 'a' }, 'cleared', 'evicted', null],
+    ]);
+  });
+
   it('raises a missing alert from the clock and clears it on the next event', () => {
     const h = harness(1_000);
     h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
