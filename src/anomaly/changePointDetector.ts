@@ -1,5 +1,5 @@
 import type { DetectorType } from '../contracts/anomaly.js';
-import { numberParam, unknownParams } from './detectorParams.js';
+import { numberParam, unknownParams, asaParams } from './detectorParams.js';
 import { lowerBound, sortedWindowInit, sortedWindowPush, upperBound, type SortedWindow } from './sortedWindow.js';
 
 /** `changePoint {confidence, history, epsilon?}` after validation. */
@@ -43,20 +43,11 @@ export const changePointDetector: DetectorType<ChangePointConfig, ChangePointSta
   validate(params) {
     const unknown = unknownParams(params, ['confidence', 'history', 'epsilon', 'minHistory']);
     if (unknown) return { ok: false, error: unknown };
-    const c = numberParam(params, 'confidence', { min: 1, max: 100 });
-    if ('error' in c) return { ok: false, error: c.error };
-    const h = numberParam(params, 'history', { min: 4, max: 100_000, integer: true });
-    if ('error' in h) return { ok: false, error: h.error };
+    const asa = asaParams(params);
+    if ('error' in asa) return { ok: false, error: asa.error };
     const e = numberParam(params, 'epsilon', { min: 0, exclusiveMin: true, max: 0.99, fallback: 0.1 });
     if ('error' in e) return { ok: false, error: e.error };
-    const mh = numberParam(params, 'minHistory', {
-      min: 4,
-      max: h.value,
-      integer: true,
-      fallback: Math.max(4, Math.ceil(h.value / 4)),
-    });
-    if ('error' in mh) return { ok: false, error: mh.error };
-    return { ok: true, config: { confidence: c.value, history: h.value, epsilon: e.value, minHistory: mh.value } };
+    return { ok: true, config: { ...asa.value, epsilon: e.value } };
   },
   init() {
     return { w: sortedWindowInit(), up: 0, down: 0 };

@@ -59,3 +59,18 @@ export function normalTail(z: number): number {
   const erfc = y * Math.exp(-x * x);
   return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
+
+/**
+ * The parameters Azure Stream Analytics' `AnomalyDetection_SpikeAndDip` and `_ChangePoint` share
+ * (confidence in percent, history in events), plus eddy's `minHistory` (events before judging;
+ * default a quarter of the history, at least 4).
+ */
+export function asaParams(params: Readonly<Record<string, unknown>>): Checked<{ confidence: number; history: number; minHistory: number }> {
+  const c = numberParam(params, 'confidence', { min: 1, max: 100 });
+  if ('error' in c) return c;
+  const h = numberParam(params, 'history', { min: 4, max: 100_000, integer: true });
+  if ('error' in h) return h;
+  const mh = numberParam(params, 'minHistory', { min: 4, max: h.value, integer: true, fallback: Math.max(4, Math.ceil(h.value / 4)) });
+  if ('error' in mh) return mh;
+  return { value: { confidence: c.value, history: h.value, minHistory: mh.value } };
+}

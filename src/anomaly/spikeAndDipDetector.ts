@@ -1,5 +1,5 @@
 import type { DetectorType } from '../contracts/anomaly.js';
-import { numberParam, unknownParams } from './detectorParams.js';
+import { unknownParams, asaParams } from './detectorParams.js';
 import { lowerBound, sortedWindowInit, sortedWindowPush, upperBound, type SortedWindow } from './sortedWindow.js';
 
 /** `spikeAndDip {confidence, history, mode, minHistory?}` after validation. */
@@ -65,20 +65,11 @@ export const spikeAndDipDetector: DetectorType<SpikeAndDipConfig, SpikeAndDipSta
   validate(params) {
     const unknown = unknownParams(params, ['confidence', 'history', 'mode', 'minHistory']);
     if (unknown) return { ok: false, error: unknown };
-    const c = numberParam(params, 'confidence', { min: 1, max: 100 });
-    if ('error' in c) return { ok: false, error: c.error };
-    const h = numberParam(params, 'history', { min: 4, max: 100_000, integer: true });
-    if ('error' in h) return { ok: false, error: h.error };
+    const asa = asaParams(params);
+    if ('error' in asa) return { ok: false, error: asa.error };
     const mode = params.mode ?? 'both';
     if (mode !== 'spikes' && mode !== 'dips' && mode !== 'both') return { ok: false, error: 'mode must be spikes, dips or both' };
-    const mh = numberParam(params, 'minHistory', {
-      min: 4,
-      max: h.value,
-      integer: true,
-      fallback: Math.max(4, Math.ceil(h.value / 4)),
-    });
-    if ('error' in mh) return { ok: false, error: mh.error };
-    return { ok: true, config: { confidence: c.value, history: h.value, mode, minHistory: mh.value } };
+    return { ok: true, config: { ...asa.value, mode } };
   },
   init() {
     return { w: sortedWindowInit() };
