@@ -7,6 +7,7 @@
  * input or one counted twice changes `n` and `sum` of its window and shows.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { stopModule as stopProcess, waitUntil } from '../module/moduleProcess.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -392,16 +393,8 @@ export async function startModule(emu: EdgeHubEmulator, moduleId: string, opts: 
   return mc;
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopModule(mc: ModuleChild, graceMs = 12_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (!mc.exited) mc.child.kill('SIGTERM');
-  const t = setTimeout(() => mc.exited || mc.child.kill('SIGKILL'), graceMs);
-  try {
-    return await mc.exit;
-  } finally {
-    clearTimeout(t);
-  }
-}
+/** SIGTERM, then SIGKILL after `graceMs` (the module tests' helper, with the longer grace these tests need). */
+export const stopModule = (mc: ModuleChild, graceMs = 12_000): ReturnType<typeof stopProcess> => stopProcess(mc, graceMs);
 
 /** For afterEach: prints the children's logs when the test failed, kills what runs, removes temp dirs. */
 export async function cleanup(failed: boolean): Promise<void> {
@@ -425,13 +418,6 @@ export async function cleanup(failed: boolean): Promise<void> {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** Polls `cond` every 25 ms; rejects after `timeoutMs`. */
-export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(25);
-  }
-}
+export { waitUntil };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

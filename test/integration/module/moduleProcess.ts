@@ -154,7 +154,7 @@ export async function startModule(emu: EdgeHubEmulator, moduleId: string, opts: 
 }
 
 /** SIGTERM, then SIGKILL if the child has not exited within `graceMs`. */
-export async function stopModule(mp: ModuleProcess, graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function stopModule(mp: Pick<ModuleProcess, 'child' | 'exit' | 'exited'>, graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (!mp.exited) mp.child.kill('SIGTERM');
   const timer = setTimeout(() => {
     if (!mp.exited) mp.child.kill('SIGKILL');
