@@ -1,7 +1,7 @@
-import { Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import type { SchedulerLike, Subscription } from 'rxjs';
 import type { IngestEvent, RejectReason } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
-import type { GroupValues, WindowInput, WindowResult, WindowState } from '../contracts/window.js';
+import type { GroupValues, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
@@ -195,9 +195,9 @@ export class Engine {
 
   private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>): Runtime {
     const state: WindowState = { groups };
-    const subject = new Subject<WindowInput<readonly number[]>>();
     const scheduler = this.opts.scheduler;
     let sink: OutputMessage[] | null = null;
+    let callNow = Number.NaN;
     const nArgs = rule.select.args.length;
     const retainsItems = rule.window.type === 'sliding' || rule.window.type === 'count';
     const reuseItem: number[] | null = retainsItems ? null : new Array<number>(nArgs);
@@ -237,44 +237,56 @@ export class Engine {
           input.item = item;
           input.seen = now;
           input.ev = ev;
-          subject.next(input);
+          callNow = now;
+          core.next(input);
         } catch (err) {
           this.failed(err, rule.id);
         } finally {
           sink = null;
+          callNow = Number.NaN;
           input.ev = null;
         }
       },
       evicted: () => state.stats?.evictedGroups ?? 0,
       finish: (out) => {
         sink = out;
-        subject.complete();
+        core.complete();
         sink = null;
-        sub.unsubscribe();
+        done = true;
+        core.stop();
       },
-      stop: () => sub.unsubscribe(),
+      stop: () => {
+        done = true;
+        core.stop();
+      },
     };
-    const sub = subject
-      .pipe(createWindowOperator(rule.window, rule.select.aggregator, { maxLateness: rule.maxLateness, idleTimeout: rule.idleTimeout, scheduler, state, maxGroups: rule.maxGroups }))
-      .subscribe((em) => {
-        if (em.kind === 'drop') {
-          observer.rejected(em.reason === 'too-late' ? 'too-late' : 'expression-error', rule.id);
-          return;
-        }
-        const r = em as WindowResult<Record<string, number | null>>;
-        try {
-          if (rule.having !== null && !rule.having(r.value)) return;
-        } catch {
-          observer.rejected('expression-error', rule.id);
-          return;
-        }
-        const msg = summaryMessage(rule.id, rule.hash, rule.output, r, scheduler.now());
-        rt.emitted++;
-        observer.windowResult(rule.id);
-        // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.
-        if (sink) sink.push(msg);
-        else emitOut([msg]);
-      });
+    let done = false;
+    // The window operator's machinery driven directly (no Subject per rule: issue 6); the same code
+    // runs inside the RxJS operator that the window marble tests exercise.
+    const onEmission = (em: WindowEmission<Record<string, number | null>>): void => {
+      if (em.kind === 'drop') {
+        observer.rejected(em.reason === 'too-late' ? 'too-late' : 'expression-error', rule.id);
+        return;
+      }
+      const r = em as WindowResult<Record<string, number | null>>;
+      try {
+        if (rule.having !== null && !rule.having(r.value)) return;
+      } catch {
+        observer.rejected('expression-error', rule.id);
+        return;
+      }
+      // The caller's processing time while it is feeding an event (one clock read per message, not per output).
+      const msg = summaryMessage(rule.id, rule.hash, rule.output, r, callNow === callNow ? callNow : scheduler.now());
+      rt.emitted++;
+      observer.windowResult(rule.id);
+      // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.
+      if (sink) sink.push(msg);
+      else emitOut([msg]);
+    };
+    const core = createWindowOperator(rule.window, rule.select.aggregator, { maxLateness: rule.maxLateness, idleTimeout: rule.idleTimeout, scheduler, state, maxGroups: rule.maxGroups }).direct({
+      emit: onEmission as (em: WindowEmission<unknown>) => void,
+      closed: () => done,
+    });
     return rt;
   }
 
@@ -284,7 +296,6 @@ export class Engine {
       { detector: rule.detector, config: rule.detectorConfig, cooldownMs: rule.cooldownMs, alertThreshold: rule.alertThreshold, detectorName: rule.detectorName, maxGroups: rule.maxGroups },
       state,
     );
-    const scheduler = this.opts.scheduler;
     const observer = this.opts.observer;
     const onScore = this.opts.onScore;
     // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
@@ -301,7 +312,7 @@ export class Engine {
       rule,
       groups,
       emitted: 0,
-      process: (ev, out) => {
+      process: (ev, out, now) => {
         try {
           const time = this.eventTime(rule, ev);
           if (time !== time) return;
@@ -329,12 +340,12 @@ export class Engine {
           for (const c of stage.takeEvictedClears()) {
             rt.emitted++;
             observer.alert(rule.id, 'cleared');
-            out.push(alertMessage(rule.id, rule.hash, rule.output, c, scheduler.now()));
+            out.push(alertMessage(rule.id, rule.hash, rule.output, c, now));
           }
           if (alert) {
             rt.emitted++;
             observer.alert(rule.id, alert.state);
-            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, scheduler.now()));
+            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, now));
           }
         } catch (err) {
           this.failed(err, rule.id);

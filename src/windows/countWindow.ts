@@ -1,6 +1,5 @@
-import type { OperatorFunction } from 'rxjs';
-import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
-import { groupedWindowOperator, NO_TIME, type GroupBase } from './groupedWindowOperator.js';
+import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
+import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
@@ -40,7 +39,7 @@ export function countWindow<T, S, R>(
   spec: WindowSpecOf<'count'>,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
-): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+): WindowOperator<T, R> {
   const { size, step } = spec;
 
   const emit = (g: CountGroup<S>, key: string, b: CountBucket<S>, out: WindowEmitter<T, S, R>): void => {

@@ -1,7 +1,6 @@
-import type { OperatorFunction } from 'rxjs';
-import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { advanceAligned, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
-import { groupedWindowOperator } from './groupedWindowOperator.js';
+import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /**
@@ -15,7 +14,7 @@ export function hoppingWindow<T, S, R>(
   spec: WindowSpecOf<'hopping'>,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
-): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+): WindowOperator<T, R> {
   const { size, hop } = spec;
   const lateness = options.maxLateness;
   return groupedWindowOperator<T, S, R, AlignedGroup<S>>(

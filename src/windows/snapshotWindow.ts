@@ -1,7 +1,6 @@
-import type { OperatorFunction } from 'rxjs';
-import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { advanceAligned, createAlignedGroup, flushAligned, placeInWindow, type AlignedGroup } from './alignedWindows.js';
-import { groupedWindowOperator } from './groupedWindowOperator.js';
+import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /**
@@ -13,7 +12,7 @@ export function snapshotWindow<T, S, R>(
   _spec: WindowSpecOf<'snapshot'>,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
-): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+): WindowOperator<T, R> {
   const lateness = options.maxLateness;
   return groupedWindowOperator<T, S, R, AlignedGroup<S>>(
     {

@@ -1,4 +1,3 @@
-import type { Subscriber } from 'rxjs';
 import type { WindowType } from '../contracts/rule.js';
 import type { GroupValues, WindowAggregator, WindowEmission } from '../contracts/window.js';
 
@@ -11,7 +10,7 @@ export class WindowEmitter<T, S, R> {
   constructor(
     readonly aggregator: WindowAggregator<T, S, R>,
     private readonly type: WindowType,
-    private readonly subscriber: Subscriber<WindowEmission<R>>,
+    private readonly sink: { emit(em: WindowEmission<R>): void; closed(): boolean },
   ) {}
 
   /** `aggregator.add`, false when it threw. */
@@ -40,7 +39,7 @@ export class WindowEmitter<T, S, R> {
       this.drop(key, start, 'aggregate-error');
       return;
     }
-    this.subscriber.next({
+    this.sink.emit({
       kind: 'window',
       key,
       group,
@@ -52,11 +51,11 @@ export class WindowEmitter<T, S, R> {
   }
 
   drop(key: string, time: number, reason: 'too-late' | 'aggregate-error'): void {
-    this.subscriber.next({ kind: 'drop', reason, key, time });
+    this.sink.emit({ kind: 'drop', reason, key, time });
   }
 
   /** True once downstream unsubscribed: loops that emit stop early. */
   get closed(): boolean {
-    return this.subscriber.closed;
+    return this.sink.closed();
   }
 }

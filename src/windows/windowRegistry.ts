@@ -1,6 +1,6 @@
-import type { OperatorFunction } from 'rxjs';
 import type { WindowType } from '../contracts/rule.js';
-import type { WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
+import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
+import type { WindowOperator } from './groupedWindowOperator.js';
 import { countWindow } from './countWindow.js';
 import { hoppingWindow } from './hoppingWindow.js';
 import { sessionWindow } from './sessionWindow.js';
@@ -14,7 +14,7 @@ export type WindowOperatorFactory<K extends WindowType> = <T, S, R>(
   spec: WindowSpecOf<K>,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
-) => OperatorFunction<WindowInput<T>, WindowEmission<R>>;
+) => WindowOperator<T, R>;
 
 /** One line per window type: adding a type is its operator file plus a line here. */
 export const windowOperators: { readonly [K in WindowType]: WindowOperatorFactory<K> } = {
@@ -31,7 +31,7 @@ export function createWindowOperator<T, S, R>(
   spec: NormalizedWindow,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
-): OperatorFunction<WindowInput<T>, WindowEmission<R>> {
+): WindowOperator<T, R> {
   // TypeScript cannot correlate spec.type with the map's entry; the map's type guarantees the pairing.
   const factory = windowOperators[spec.type] as WindowOperatorFactory<WindowType>;
   return factory(spec, aggregator, options);
