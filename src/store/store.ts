@@ -165,8 +165,12 @@ class SqliteStore implements Store {
     return null;
   }
 
-  appendInput(record: InputRecord): number {
-    return this.inputs.appendInput(record);
+  appendInput(record: InputRecord, defer = false): number {
+    return this.inputs.appendInput(record, defer);
+  }
+
+  flushInputs(): void {
+    this.inputs.flushInputs();
   }
 
   readInputsAfter(afterSeq: number): Iterable<StoredInput> {
