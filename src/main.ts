@@ -13,7 +13,7 @@ import { readEnv } from './config/readEnv.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
-import { fingerprint, RedeliveryFilter } from './ingest/redeliveryFilter.js';
+import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
 import { Engine, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
 import { openStore, type Store } from './store/store.js';
@@ -147,7 +147,7 @@ for (const [key, json] of checkpoint.states) {
   try {
     if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
     else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
-    else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[string, number]>);
+    else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[Fingerprint, number]>);
     else restored.set(key, JSON.parse(json) as RuleSnapshot);
   } catch (err) {
     log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
