@@ -21,6 +21,7 @@
  *   EDDY_BENCH_MAIN=<old>/dist/main.js   run another build (before/after figures)
  *   E2E_RATES=5000,10000  E2E_DEBUG=1    latency rates; per-run counts on stderr
  *   E2E_CPU_PROF_DIR=<dir>               `--cpu-prof` for the eddy modules of any run
+ *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -325,6 +326,7 @@ async function latencySection(): Promise<void> {
     ['TCP_NODELAY on the emulator too', true],
   ];
   for (const [label, server] of variants) {
+    if (process.env.E2E_NODELAY_ONLY && !server) continue;
     serverNoDelay = server;
     const e = await startModule('eddy', { rulesFile });
     const b = await startModule('bare', { noDelay: true, echo: true });
