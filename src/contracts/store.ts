@@ -82,8 +82,15 @@ export interface StoredInput extends InputRecord {
  * `inputMessage` handler and the record survives SIGKILL once it returns.
  */
 export interface InputLog {
-  /** Returns the record's sequence number (strictly increasing, never reused). */
-  appendInput(record: InputRecord): number;
+  /**
+   * Returns the record's sequence number (strictly increasing, never reused). With `defer` the
+   * record is only buffered: the caller promises that `flushInputs()` runs before anything that
+   * acknowledges the input can leave the process (issue 6: the edgeHub connection flushes before
+   * every socket write, so the PUBACKs of a whole event-loop turn share one write).
+   */
+  appendInput(record: InputRecord, defer?: boolean): number;
+  /** Writes the deferred records (one write); a no-op when there are none. */
+  flushInputs(): void;
   /** Records with seq > `afterSeq`, oldest first (replay at start). */
   readInputsAfter(afterSeq: number): Iterable<StoredInput>;
 }

@@ -17,42 +17,59 @@
  * after a reconnect and repeats one of those exactly.
  */
 export class RedeliveryFilter {
-  private ring: Array<[string, number]> = [];
+  /** A ring of the last `size` fingerprints and arrivals: typed arrays, so recording allocates nothing (issue 6). */
+  private readonly fps: Float64Array;
+  private readonly arrivals: Float64Array;
+  private readonly size: number;
+  private count = 0;
   private next = 0;
-  private armed: Map<string, number> | null = null;
+  private armed: Map<number, number> | null = null;
 
+  /**
+   * `capacity` bounds what is remembered; only the last `tailSize` can ever be re-deliveries, so
+   * the ring holds min(capacity, tailSize) entries (and a checkpoint saves no more).
+   */
   constructor(
-    private readonly capacity = 4096,
-    private readonly tailSize = 1024,
+    capacity = 4096,
+    tailSize = 1024,
     private readonly tailMs = 30_000,
-  ) {}
+  ) {
+    this.size = Math.max(1, Math.min(capacity, tailSize));
+    this.fps = new Float64Array(this.size);
+    this.arrivals = new Float64Array(this.size);
+  }
 
   /** Records an accepted input (call for every input appended to the log). */
-  record(fp: string, arrival: number): void {
-    if (this.ring.length < this.capacity) this.ring.push([fp, arrival]);
-    else this.ring[this.next] = [fp, arrival];
-    this.next = (this.next + 1) % this.capacity;
+  record(fp: Fingerprint, arrival: number): void {
+    this.fps[this.next] = typeof fp === 'number' ? fp : parseFingerprint(fp);
+    this.arrivals[this.next] = arrival;
+    this.next = (this.next + 1) % this.size;
+    if (this.count < this.size) this.count++;
   }
 
   /** Starts a re-delivery phase over the recent tail. */
   arm(): void {
-    const recent = this.recent().slice(-this.tailSize);
-    const newest = recent.length > 0 ? recent[recent.length - 1]![1] : 0;
-    const tail = new Map<string, number>();
-    for (const [fp, t] of recent) if (newest - t <= this.tailMs) tail.set(fp, (tail.get(fp) ?? 0) + 1);
+    const first = (this.next - this.count + this.size) % this.size;
+    const newest = this.count > 0 ? this.arrivals[(this.next - 1 + this.size) % this.size]! : 0;
+    const tail = new Map<number, number>();
+    for (let k = 0; k < this.count; k++) {
+      const i = (first + k) % this.size;
+      if (newest - this.arrivals[i]! <= this.tailMs) tail.set(this.fps[i]!, (tail.get(this.fps[i]!) ?? 0) + 1);
+    }
     this.armed = tail.size > 0 ? tail : null;
   }
 
   /** True when `fp` is a re-delivery to drop. Ends the phase on the first input that is not. */
-  isRedelivery(fp: string): boolean {
+  isRedelivery(fp: Fingerprint): boolean {
     if (this.armed === null) return false;
-    const n = this.armed.get(fp);
+    const key = typeof fp === 'number' ? fp : parseFingerprint(fp);
+    const n = this.armed.get(key);
     if (n === undefined) {
       this.armed = null;
       return false;
     }
-    if (n <= 1) this.armed.delete(fp);
-    else this.armed.set(fp, n - 1);
+    if (n <= 1) this.armed.delete(key);
+    else this.armed.set(key, n - 1);
     if (this.armed.size === 0) this.armed = null;
     return true;
   }
@@ -62,32 +79,57 @@ export class RedeliveryFilter {
   }
 
   /** Oldest first, for the checkpoint. */
-  recent(): Array<[string, number]> {
-    return this.ring.length < this.capacity ? [...this.ring] : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+  recent(): Array<[number, number]> {
+    const out: Array<[number, number]> = new Array(this.count);
+    const first = (this.next - this.count + this.size) % this.size;
+    for (let k = 0; k < this.count; k++) {
+      const i = (first + k) % this.size;
+      out[k] = [this.fps[i]!, this.arrivals[i]!];
+    }
+    return out;
   }
 
-  /** Restores what `recent()` returned (checkpoint), oldest first. */
-  restore(entries: ReadonlyArray<readonly [string, number]>): void {
-    this.ring = [];
+  /** Restores what `recent()` returned (checkpoint), oldest first; also the `"<hex>:<hex>"` strings of earlier versions. */
+  restore(entries: ReadonlyArray<readonly [Fingerprint, number]>): void {
+    this.count = 0;
     this.next = 0;
-    for (const [fp, t] of entries.slice(-this.capacity)) this.record(fp, t);
+    for (const [fp, t] of entries.slice(-this.size)) this.record(fp, t);
   }
 }
 
-/** A fast 64-bit content fingerprint (cyrb53's mixing, both halves kept) of an input: no crypto needed, collisions only matter inside the tail. */
-export function fingerprint(input: string, deviceId: string, moduleId: string, body: Uint8Array): string {
-  let h1 = 0xdeadbeef ^ body.length, h2 = 0x41c6ce57 ^ body.length;
-  const mix = (c: number): void => {
+/** An input's fingerprint: a number (53 bits of the 64-bit hash); a string only in checkpoints of earlier versions. */
+export type Fingerprint = number | string;
+
+/** The number an earlier version's `"<h2 hex>:<h1 hex>"` fingerprint maps to. */
+function parseFingerprint(s: string): number {
+  const [a, b] = s.split(':');
+  return toNumber(parseInt(a ?? '0', 16), parseInt(b ?? '0', 16));
+}
+
+/** 53 bits of the two 32-bit halves: exact as a double, so the ring and the Map hold plain numbers. */
+function toNumber(h2: number, h1: number): number {
+  return (h2 >>> 0) * 2097152 + ((h1 >>> 0) >>> 11);
+}
+
+/** A fast content fingerprint (cyrb53's mixing) of an input: no crypto needed, collisions only matter inside the tail. */
+export function fingerprint(input: string, deviceId: string, moduleId: string, body: Uint8Array): number {
+  let h1 = 0xdeadbeef ^ body.length,
+    h2 = 0x41c6ce57 ^ body.length;
+  for (const s of [input, deviceId, moduleId]) {
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1, 2654435761);
+    h2 = Math.imul(h2, 1597334677);
+  }
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
-  };
-  for (const s of [input, deviceId, moduleId]) {
-    for (let i = 0; i < s.length; i++) mix(s.charCodeAt(i));
-    mix(0);
   }
-  for (let i = 0; i < body.length; i++) mix(body[i]!);
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  // Two 32-bit hex halves: cheaper than toString(36) of the 53-bit number (measured ~1.7 % of module CPU).
-  return (h2 >>> 0).toString(16) + ':' + (h1 >>> 0).toString(16);
+  return toNumber(h2, h1);
 }

@@ -9,6 +9,7 @@ import { describeError, isDiskError } from './sqliteErrors.js';
 import { SqliteOutbox } from './sqliteOutbox.js';
 import { StoreOutbox, type OutboxLimits } from './storeOutbox.js';
 import type { StoreLog } from './storeLog.js';
+import { WalCheckpointer } from './walCheckpointer.js';
 
 export type { StoreLog } from './storeLog.js';
 export type { OutboxLimits } from './storeOutbox.js';
@@ -29,6 +30,13 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** Caps the database at this many pages (`PRAGMA max_page_count`): a hard size cap, and how the tests make the disk "full" for real. */
   maxPageCount?: number;
+  /**
+   * WAL checkpoints in a worker thread (default true; see WalCheckpointer): false leaves them to
+   * SQLite, inside whichever commit crosses 1,000 WAL pages.
+   */
+  backgroundCheckpoint?: boolean;
+  /** How often the worker checkpoints. Default 250 ms. */
+  checkpointIntervalMs?: number;
 }
 
 /** Everything durable eddy keeps under `EDDY_DATA_DIR` (issue 4). */
@@ -47,6 +55,8 @@ export interface Store extends CheckpointStore, InputLog {
   enforce(): DropCounts;
   /** Tries the disk now instead of waiting for the next periodic retry. True when healthy after. */
   retryDisk(): boolean;
+  /** The background WAL checkpointer, or null when SQLite checkpoints on commit (`backgroundCheckpoint: false`). */
+  readonly walCheckpointer: WalCheckpointer | null;
   close(): void;
 }
 
@@ -79,7 +89,8 @@ export function openStore(dir: string, opts: StoreOptions): Store {
     opts.log.error({ ...damage }, 'store: damaged database moved aside, starting fresh');
     db = openDatabase(file, opts);
   }
-  return new SqliteStore(db, new FileInputLog(join(dir, 'inputs'), opts.log), damage, opts);
+  const checkpointer = opts.backgroundCheckpoint === false ? null : new WalCheckpointer(db, file, { log: opts.log, intervalMs: opts.checkpointIntervalMs });
+  return new SqliteStore(db, new FileInputLog(join(dir, 'inputs'), opts.log), damage, opts, checkpointer);
 }
 
 /** Opens and migrates one database file; throws if it is unreadable or damaged. */
@@ -126,6 +137,7 @@ class SqliteStore implements Store {
     private readonly inputs: FileInputLog,
     readonly damage: StoreDamage | null,
     private readonly opts: StoreOptions,
+    readonly walCheckpointer: WalCheckpointer | null,
   ) {
     this.outbox = new StoreOutbox(
       new SqliteOutbox(db),
@@ -153,8 +165,12 @@ class SqliteStore implements Store {
     return null;
   }
 
-  appendInput(record: InputRecord): number {
-    return this.inputs.appendInput(record);
+  appendInput(record: InputRecord, defer = false): number {
+    return this.inputs.appendInput(record, defer);
+  }
+
+  flushInputs(): void {
+    this.inputs.flushInputs();
   }
 
   readInputsAfter(afterSeq: number): Iterable<StoredInput> {
@@ -205,6 +221,7 @@ class SqliteStore implements Store {
     this.closed = true;
     this.outbox.close();
     this.inputs.close();
+    this.walCheckpointer?.close();
     this.db.close();
   }
 }

@@ -84,6 +84,19 @@ export function mqttSocketOf(client: unknown): { setNoDelay(on?: boolean): unkno
     : undefined;
 }
 
+/** The slice of the (TLS) socket that `guardWrites` needs: Node's Writable internals `_write`/`_writev`. */
+interface GuardableSocket {
+  cork(): void;
+  uncork(): void;
+  _write(...args: unknown[]): unknown;
+  _writev?(...args: unknown[]): unknown;
+}
+
+function isGuardable(s: unknown): s is GuardableSocket {
+  const o = s as Partial<GuardableSocket> | null;
+  return typeof o?.cork === 'function' && typeof o.uncork === 'function' && typeof o._write === 'function';
+}
+
 /** Error names after which edgeHub is considered unreachable (azure-iot-common errors). */
 const UNREACHABLE_ERRORS = new Set(['NotConnectedError', 'TimeoutError', 'UnauthorizedError', 'ServiceUnavailableError', 'EdgeHubTimeoutError']);
 
@@ -144,6 +157,16 @@ export class EdgeHubConnection implements Sink {
   private readonly pendingSleeps = new Set<{ handle: unknown; resolve: () => void }>();
 
   private inputHandler: InputHandler | undefined;
+  private beforeWrite: (() => void) | undefined;
+  /** The socket whose writes run `beforeWrite` first (the current connection's, once connected). */
+  private guardedSocket: GuardableSocket | undefined;
+  /** The socket corked for the rest of this event-loop turn (see `holdAcks`). */
+  private heldSocket: GuardableSocket | undefined;
+  private readonly releaseHeld = (): void => {
+    const s = this.heldSocket;
+    this.heldSocket = undefined;
+    s?.uncork();
+  };
   private readonly desiredHandlers: DesiredHandler[] = [];
   private readonly reconnectHandlers: Array<() => void> = [];
   private readonly methodHandlers = new Map<string, MethodHandler>();
@@ -179,6 +202,23 @@ export class EdgeHubConnection implements Sink {
   /** Registers THE input handler (synchronous; see InputHandler). Register before `open()`. */
   onInput(handler: InputHandler): void {
     this.inputHandler = handler;
+  }
+
+  /**
+   * `fn` runs before any bytes are handed to the current connection's socket (the TLS socket's
+   * `_write`/`_writev`, after every (re)connect), so nothing (a PUBACK above all) can reach edgeHub
+   * before it has run. main.ts flushes the deferred input log there (issue 6). Register before
+   * `open()`. While `writesGuarded` is true, the PUBACKs of the inputs handled in one event-loop
+   * turn are also held (the socket is corked) until the turn's immediates run, so one log write and
+   * one TLS write serve them all.
+   */
+  guardWrites(fn: () => void): void {
+    this.beforeWrite = fn;
+  }
+
+  /** True when the current connection's socket runs the `guardWrites` function before every write. */
+  get writesGuarded(): boolean {
+    return this.guardedSocket !== undefined && this.guardedSocket === (mqttSocketOf(this.client) as unknown);
   }
 
   /** Desired-property patches as they arrive (`$version` removed from the patch, passed as `version`). Not called for twin GETs. */
@@ -398,6 +438,7 @@ export class EdgeHubConnection implements Sink {
     client.on('connect', () => {
       if (client !== this.client) return;
       this.disableNagle(client);
+      this.guardSocket(client);
       this._reachable = true;
       if (!this.connectedOnce || this.suppressReconnectEvent) {
         this.connectedOnce = true;
@@ -447,6 +488,50 @@ export class EdgeHubConnection implements Sink {
 
   private nagleWarned = false;
 
+  /**
+   * Wraps the new socket's `_write` and `_writev` (every byte of application data passes one of
+   * them, after Writable's own buffering and corking) so that `beforeWrite` runs first. If the
+   * socket is not where the SDK used to keep it, nothing is wrapped and `writesGuarded` stays
+   * false: main.ts then writes every input to the log at once, as before.
+   */
+  private guardSocket(client: ModuleClient): void {
+    const socket: unknown = mqttSocketOf(client);
+    if (!this.beforeWrite || !isGuardable(socket)) {
+      this.guardedSocket = undefined;
+      return;
+    }
+    const before = this.beforeWrite;
+    const log = this.log;
+    const run = (): void => {
+      try {
+        before();
+      } catch (err) {
+        log.error({ err: describe(err) }, 'before-write hook threw');
+      }
+    };
+    const write = socket._write;
+    socket._write = function (this: unknown, ...args: unknown[]) {
+      run();
+      return write.apply(this, args);
+    };
+    const writev = socket._writev;
+    if (writev) {
+      socket._writev = function (this: unknown, ...args: unknown[]) {
+        run();
+        return writev.apply(this, args);
+      };
+    }
+    this.guardedSocket = socket;
+  }
+
+  /** Corks the guarded socket until this turn's immediates: the PUBACKs of this turn's inputs leave together. */
+  private holdAcks(): void {
+    if (this.heldSocket !== undefined || !this.writesGuarded) return;
+    this.heldSocket = this.guardedSocket;
+    this.heldSocket!.cork();
+    setImmediate(this.releaseHeld);
+  }
+
   private async reconnect(client: ModuleClient): Promise<void> {
     if (this.reconnecting) return;
     this.reconnecting = true;
@@ -480,6 +565,7 @@ export class EdgeHubConnection implements Sink {
       // The SDK leaves messageId '' when the topic had no $.mid.
       if (msg.messageId !== undefined && msg.messageId !== null && msg.messageId !== '') meta.messageId = String(msg.messageId);
       const data = msg.getData() as Buffer | string;
+      this.holdAcks();
       try {
         // Synchronous on purpose: mqtt.js queues the PUBACK behind this tick (see the PUBACK probe test).
         handler(inputName, Buffer.isBuffer(data) ? data : Buffer.from(data), meta);

@@ -229,6 +229,32 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(log.text()).not.toContain('TCP_NODELAY not set');
   });
 
+  it('guardWrites: the hook runs after each input handler and before its PUBACK leaves, on every new socket', async () => {
+    const c = await connect();
+    const events: string[] = [];
+    let reconnects = 0;
+    c.onReconnect(() => reconnects++);
+    c.onInput((_i, body) => events.push(`in ${body.toString()}`));
+    c.guardWrites(() => events.push('write'));
+    expect(c.writesGuarded).toBe(false);
+    await c.open();
+    expect(c.writesGuarded).toBe(true);
+    // Three inputs in one burst: the broker writes them in one go, the module handles them in one turn.
+    await Promise.all(['a', 'b', 'c'].map((b) => emu.sendInput(MODULE, 'telemetry', b)));
+    await waitUntil(() => emu.inputAcks.length === 3);
+    const handled = events.filter((e) => e.startsWith('in ')).length;
+    expect(handled).toBe(3);
+    // Every PUBACK reached the broker, so a write ran after the last handler.
+    expect(events.lastIndexOf('write')).toBeGreaterThan(events.lastIndexOf('in c'));
+    emu.dropConnections();
+    await waitUntil(() => reconnects === 1);
+    expect(c.writesGuarded).toBe(true);
+    events.length = 0;
+    await emu.sendInput(MODULE, 'telemetry', 'd');
+    await waitUntil(() => emu.inputAcks.length === 4);
+    expect(events.indexOf('write')).toBeGreaterThan(events.indexOf('in d'));
+  });
+
   it('fails a send fast while edgeHub is down, and the same message (same messageId) goes through afterwards', async () => {
     const c = await connect({ backoff: { initialMs: 2000, maxMs: 2000 } });
     await c.open();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprint, RedeliveryFilter } from '../../../src/ingest/redeliveryFilter.js';
+import { fingerprint, RedeliveryFilter, type Fingerprint } from '../../../src/ingest/redeliveryFilter.js';
 
-const fp = (s: string): string => fingerprint('telemetry', 'dev1', 'm', Buffer.from(s));
+const fp = (s: string): number => fingerprint('telemetry', 'dev1', 'm', Buffer.from(s));
 
 describe('RedeliveryFilter', () => {
   it('drops re-delivered tail inputs after arm(), each once, and ends the phase on the first new input', () => {
@@ -26,7 +26,7 @@ describe('RedeliveryFilter', () => {
     f.record(fp('old'), 0);
     f.record(fp('new'), 5_000);
     const g = new RedeliveryFilter(100, 50, 1_000);
-    g.restore(JSON.parse(JSON.stringify(f.recent())) as Array<[string, number]>);
+    g.restore(JSON.parse(JSON.stringify(f.recent())) as Array<[Fingerprint, number]>);
     g.arm();
     expect(g.isRedelivery(fp('old'))).toBe(false);
     g.arm();
@@ -36,5 +36,24 @@ describe('RedeliveryFilter', () => {
     const f = new RedeliveryFilter(8, 8, 1e9);
     for (let i = 0; i < 100; i++) f.record(fp(String(i)), i);
     expect(f.recent().map(([, t]) => t)).toEqual([92, 93, 94, 95, 96, 97, 98, 99]);
+  });
+  it('restores the string fingerprints of checkpoints written by earlier versions', () => {
+    // Written by the string-returning fingerprint() of commit 763ae6c for these two inputs.
+    const old: Array<[Fingerprint, number]> = [
+      ['bfac273b:a9e674a1', 1],
+      ['dda67111:fcf83c47', 2],
+    ];
+    const f = new RedeliveryFilter();
+    f.restore(old);
+    f.arm();
+    expect(f.isRedelivery(fingerprint('telemetry', 'dev1', 'm', Buffer.from('{"i":9}')))).toBe(true);
+    expect(f.isRedelivery(fingerprint('telemetry', 'sensor-7', 'SimulatedTemperatureSensor', Buffer.from('{"machine":{"temperature":21.5}}')))).toBe(true);
+    expect(f.recent().map(([, t]) => t)).toEqual([1, 2]);
+  });
+  it('remembers only the tail that can be re-delivered (what a checkpoint saves)', () => {
+    const f = new RedeliveryFilter(4096, 16, 1e9);
+    for (let i = 0; i < 100; i++) f.record(fp(String(i)), i);
+    expect(f.recent()).toHaveLength(16);
+    expect(f.recent()[0]![1]).toBe(84);
   });
 });

@@ -89,6 +89,31 @@ describe('FileInputLog', () => {
     b.close();
   });
 
+  it('deferred appends reach the file only at flushInputs (one write), in order, also across a big body and before a rotation', () => {
+    const a = new FileInputLog(dir, log);
+    const file = join(dir, segments(dir)[0]!);
+    expect(a.appendInput(rec(1))).toBe(1);
+    const afterOne = statSync(file).size;
+    const big = 'y'.repeat(100_000); // grows the buffer while frames are pending
+    expect([a.appendInput(rec(2), true), a.appendInput(rec(3, big), true), a.appendInput(rec(4), true)]).toEqual([2, 3, 4]);
+    expect(statSync(file).size).toBe(afterOne); // nothing written yet
+    a.flushInputs();
+    a.flushInputs(); // nothing left: a no-op
+    const b = new FileInputLog(dir, log);
+    expect([...b.readInputsAfter(0)].map((r) => [r.seq, r.body.length])).toEqual([[1, 7], [2, 7], [3, 100_000], [4, 7]]);
+    b.close();
+    // A rotation, a read and close() write what is pending first.
+    a.appendInput(rec(5), true);
+    a.truncateUpTo(4);
+    a.appendInput(rec(6), true);
+    expect([...a.readInputsAfter(4)].map((r) => r.seq)).toEqual([5, 6]);
+    a.appendInput(rec(7), true);
+    a.close();
+    const c = new FileInputLog(dir, log);
+    expect([...c.readInputsAfter(4)].map((r) => r.seq)).toEqual([5, 6, 7]);
+    c.close();
+  });
+
   it('a failed write is counted, does not throw, and later records stay readable', () => {
     const a = new FileInputLog(dir, log);
     a.appendInput(rec(1));
