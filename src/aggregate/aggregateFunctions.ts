@@ -49,38 +49,96 @@ export interface ArgNeeds {
   distinct: boolean;
 }
 
-/** Per-argument running state. Plain JSON; fields a select does not need stay at their initial value. */
+/**
+ * Per-argument running state. Plain JSON. Only the fields the argument's aggregates need are present
+ * (`createArgState`): a block for `avg(p)` alone is `{s, c}`, not all sixteen fields, which with the
+ * boxes V8 keeps for double fields cut a tumbling group of the default `machine1m` rule by about a
+ * quarter (issue 6, bench/memory.ts). A block restored from an older checkpoint holding every field
+ * works as is: the code reads only the fields its needs name.
+ */
 export interface ArgState {
   /** Neumaier sum and compensation; null once the sum overflowed. */
-  s: number | null;
-  c: number;
+  s?: number | null;
+  c?: number;
   /** Welford mean and M2 of the scaled values; null once they overflowed. `f` is the power-of-two scale (0 = not chosen yet). */
-  mean: number | null;
-  m2: number | null;
-  f: number;
-  lo: number | null;
-  hi: number | null;
-  ft: number | null;
-  fv: number | null;
-  lt: number | null;
-  lv: number | null;
+  mean?: number | null;
+  m2?: number | null;
+  f?: number;
+  lo?: number | null;
+  hi?: number | null;
+  ft?: number | null;
+  fv?: number | null;
+  lt?: number | null;
+  lv?: number | null;
   /** Values (or a reservoir sample of them) for median/percentile. */
-  vals: number[] | null;
+  vals?: number[];
   /** mulberry32 state for the reservoir (uint32). */
-  rng: number;
+  rng?: number;
   /** Exact distinct set (keys are `String(value)`), then `null` once it grew past the bound. */
-  set: Record<string, 1> | null;
-  nd: number;
+  set?: Record<string, 1> | null;
+  nd?: number;
   /** HyperLogLog registers once the exact set was given up. */
-  hll: number[] | null;
+  hll?: number[] | null;
 }
 
-/** A fresh argument block. */
+/**
+ * A constructor rather than a literal: V8 sizes its instances by slack tracking, so the fields
+ * assigned here sit inside the object whichever subset a select needs; `declare` keeps TypeScript
+ * from initialising the absent ones.
+ */
+class ArgBlock implements ArgState {
+  declare s?: number | null;
+  declare c?: number;
+  declare mean?: number | null;
+  declare m2?: number | null;
+  declare f?: number;
+  declare lo?: number | null;
+  declare hi?: number | null;
+  declare ft?: number | null;
+  declare fv?: number | null;
+  declare lt?: number | null;
+  declare lv?: number | null;
+  declare vals?: number[];
+  declare rng?: number;
+  declare set?: Record<string, 1> | null;
+  declare nd?: number;
+  declare hll?: number[] | null;
+
+  constructor(needs: ArgNeeds) {
+    if (needs.sum) {
+      this.s = 0;
+      this.c = 0;
+    }
+    if (needs.variance) {
+      this.mean = 0;
+      this.m2 = 0;
+      this.f = 0;
+    }
+    if (needs.min) this.lo = null;
+    if (needs.max) this.hi = null;
+    if (needs.first) {
+      this.ft = null;
+      this.fv = null;
+    }
+    if (needs.last) {
+      this.lt = null;
+      this.lv = null;
+    }
+    if (needs.values) {
+      this.vals = [];
+      this.rng = 0;
+    }
+    if (needs.distinct) {
+      this.set = {};
+      this.nd = 0;
+      this.hll = null;
+    }
+  }
+}
+
+/** A fresh argument block with the fields `needs` names. */
 export function createArgState(needs: ArgNeeds): ArgState {
-  return {
-    s: 0, c: 0, mean: 0, m2: 0, f: 0, lo: null, hi: null, ft: null, fv: null, lt: null, lv: null,
-    vals: needs.values ? [] : null, rng: 0, set: needs.distinct ? {} : null, nd: 0, hll: null,
-  };
+  return new ArgBlock(needs);
 }
 
 /** Scaled values beyond 2^400 trigger a rescale: their squares, summed, stay far below 2^1024. */
@@ -96,7 +154,7 @@ function scaleFor(x: number): number {
 
 /** mulberry32 step on a JSON-safe uint32 state; returns [0, 1). */
 function nextRandom(st: ArgState): number {
-  const a = (st.rng + 0x6d2b79f5) | 0;
+  const a = (st.rng! + 0x6d2b79f5) | 0;
   st.rng = a >>> 0;
   let t = Math.imul(a ^ (a >>> 15), 1 | a);
   t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
@@ -152,17 +210,17 @@ export function hllEstimate(regs: readonly number[]): number {
  */
 export function addToArg(st: ArgState, needs: ArgNeeds, x: number, time: number, n: number, cap: number): void {
   if (needs.sum && st.s !== null) {
-    const s = st.s;
+    const s = st.s!;
     const t = s + x;
     if (t - t !== 0) {
       st.s = null; // left the double range: the sum is no longer representable
     } else {
-      st.c += (s >= 0 ? s : -s) >= (x >= 0 ? x : -x) ? s - t + x : x - t + s;
+      st.c = st.c! + ((s >= 0 ? s : -s) >= (x >= 0 ? x : -x) ? s - t + x : x - t + s);
       st.s = t;
     }
   }
   if (needs.variance && st.m2 !== null && st.mean !== null) {
-    let xs = x * st.f;
+    let xs = x * st.f!;
     if (x !== 0 && (st.f === 0 || xs > RESCALE_ABOVE || xs < -RESCALE_ABOVE)) {
       // Scale so that this value is near 1. Powers of two keep every product exact wherever nothing
       // under- or overflows. The first time, earlier values were all 0 (mean and M2 are 0); later,
@@ -170,16 +228,16 @@ export function addToArg(st: ArgState, needs: ArgNeeds, x: number, time: number,
       // far from overflow. What underflows then is negligible next to the new value's spread.
       const f = scaleFor(x);
       if (st.f !== 0) {
-        const ratio = f / st.f;
-        st.mean *= ratio;
-        st.m2 = st.m2 * ratio * ratio;
+        const ratio = f / st.f!;
+        st.mean = st.mean! * ratio;
+        st.m2 = st.m2! * ratio * ratio;
       }
       st.f = f;
       xs = x * f;
     }
-    const delta = xs - st.mean;
-    const mean = st.mean + delta / n;
-    const m2 = st.m2 + delta * (xs - mean);
+    const delta = xs - st.mean!;
+    const mean = st.mean! + delta / n;
+    const m2 = st.m2! + delta * (xs - mean);
     if (m2 - m2 !== 0 || mean - mean !== 0) {
       st.mean = null;
       st.m2 = null;
@@ -188,13 +246,13 @@ export function addToArg(st: ArgState, needs: ArgNeeds, x: number, time: number,
       st.m2 = m2;
     }
   }
-  if (needs.min && (st.lo === null || x < st.lo)) st.lo = x;
-  if (needs.max && (st.hi === null || x > st.hi)) st.hi = x;
-  if (needs.first && (st.ft === null || time < st.ft)) {
+  if (needs.min && (st.lo === null || x < st.lo!)) st.lo = x;
+  if (needs.max && (st.hi === null || x > st.hi!)) st.hi = x;
+  if (needs.first && (st.ft === null || time < st.ft!)) {
     st.ft = time;
     st.fv = x;
   }
-  if (needs.last && (st.lt === null || time >= st.lt)) {
+  if (needs.last && (st.lt === null || time >= st.lt!)) {
     st.lt = time;
     st.lv = x;
   }
@@ -211,14 +269,14 @@ export function addToArg(st: ArgState, needs: ArgNeeds, x: number, time: number,
   }
   if (needs.distinct) {
     const set = st.set;
-    if (set !== null) {
+    if (set !== null && set !== undefined) {
       // Keys are canonical number strings (finite values only), which no Object.prototype member
       // is named like, so a plain read is an own read; indexing by the number itself lets V8 skip
       // the string conversion for integer values.
       const keyed = set as unknown as Record<number, 1 | undefined>;
       if (keyed[x] !== 1) {
         keyed[x] = 1;
-        st.nd++;
+        st.nd = st.nd! + 1;
         if (st.nd > cap) {
           const regs = new Array<number>(HLL_M).fill(0);
           for (const k of Object.keys(set)) hllAdd(regs, Number(k));
@@ -254,17 +312,17 @@ export function aggregateResult(kind: AggregateKind, st: ArgState | undefined, n
   if (n === 0 || st === undefined) return kind === 'distinct' ? 0 : null;
   switch (kind) {
     case 'sum':
-      return st.s === null ? null : finiteOrNull(st.s + st.c);
+      return st.s === null ? null : finiteOrNull(st.s! + st.c!);
     case 'avg':
-      return st.s === null ? null : finiteOrNull((st.s + st.c) / n);
+      return st.s === null ? null : finiteOrNull((st.s! + st.c!) / n);
     case 'min':
-      return st.lo;
+      return st.lo!;
     case 'max':
-      return st.hi;
+      return st.hi!;
     case 'first':
-      return st.fv;
+      return st.fv!;
     case 'last':
-      return st.lv;
+      return st.lv!;
     case 'var':
     case 'varp':
     case 'stdev':
@@ -272,11 +330,12 @@ export function aggregateResult(kind: AggregateKind, st: ArgState | undefined, n
       const sample = kind === 'var' || kind === 'stdev';
       if (sample && n < 2) return null;
       if (st.m2 === null) return null;
-      const m2 = st.m2 > 0 ? st.m2 : 0;
+      const m2 = st.m2! > 0 ? st.m2! : 0;
       const vs = m2 / (sample ? n - 1 : n);
       if (st.f === 0) return 0;
       // Undo the scale: stdev = sqrt(vs) / f, var = vs / f^2 (divide twice so f^2 never overflows).
-      const r = kind === 'stdev' || kind === 'stdevp' ? Math.sqrt(vs) / st.f : vs / st.f / st.f;
+      const f = st.f!;
+      const r = kind === 'stdev' || kind === 'stdevp' ? Math.sqrt(vs) / f : vs / f / f;
       return finiteOrNull(r);
     }
     case 'median':
@@ -287,6 +346,6 @@ export function aggregateResult(kind: AggregateKind, st: ArgState | undefined, n
       return finiteOrNull(quantileSorted(sorted, (kind === 'median' ? 50 : p) / 100));
     }
     case 'distinct':
-      return st.set !== null ? st.nd : hllEstimate(st.hll!);
+      return st.set !== null ? st.nd! : hllEstimate(st.hll!);
   }
 }

@@ -59,7 +59,8 @@ export function sessionWindow<T, S, R>(
         if (s.end > g.purged) g.purged = s.end;
       }
     }
-    if (purge > 0) ss.splice(0, purge);
+    // Copies rather than splice/push: exact-size arrays (see alignedWindows.ts openWindow).
+    if (purge > 0) g.sessions = ss.slice(purge);
   };
 
   return groupedWindowOperator<T, S, R, SessionGroup<S>>(
@@ -100,7 +101,8 @@ export function sessionWindow<T, S, R>(
         const acc = out.first(input.item, t);
         if (acc === null) return out.drop(key, t, 'aggregate-error');
         const fresh: Session<S> = { start: t, last: t, end, count: 1, acc, revision: -1 };
-        ss.splice(i + 1, 0, fresh);
+        if (i + 1 === ss.length && ss.length < 8) g.sessions = ss.length === 0 ? [fresh] : [...ss, fresh];
+        else ss.splice(i + 1, 0, fresh);
         if (end <= g.wm) {
           // Closed already (a late event after the watermark): emitted at once, like a tumbling window.
           fresh.revision = 0;
