@@ -129,7 +129,7 @@ function expectedSummaries(): number {
 }
 
 /** Publishes N inputs with at most WINDOW un-acknowledged; resolves with inputs/s up to the last ack (bare) or last summary (eddy). */
-async function throughput(m: Started, summaries: boolean, rep: number): Promise<{ rate: number; got: number; expected: number }> {
+async function throughput(m: Started, summaries: boolean, rep: number): Promise<{ rate: number; got: number; expected: number; earlier: number; dups: number }> {
   // A slow sine: no default anomaly rule fires, so the outputs are the summaries only.
   // Each repetition starts an hour later in event time (whole windows), so it is never too late for the module's open windows.
   const inputs = makeInputs(N, DEVICES, STEP_MS, 11, (round, dev) => 50 + 20 * Math.sin(round / 50 + dev), T0 + rep * 3_600_000);
@@ -137,6 +137,9 @@ async function throughput(m: Started, summaries: boolean, rep: number): Promise<
   let sent = 0;
   let acked = 0;
   let got = 0;
+  let earlier = 0;
+  let dups = 0;
+  const ids = new Set<string>();
   let lastAck = 0;
   let lastSummary = 0;
   let lastActivity = performance.now();
@@ -160,8 +163,22 @@ async function throughput(m: Started, summaries: boolean, rep: number): Promise<
       pump();
     });
   };
+  // Only this pass's windows count: the previous pass's last open windows close when this pass's
+  // first inputs (an hour later in event time) move the watermark, and arrive during this pass.
+  const passStart = T0 + rep * 3_600_000;
   const onUp = (u: UpstreamMessage): void => {
     if (u.moduleId !== m.moduleId || u.output !== 'summaries') return;
+    const start = Date.parse((JSON.parse(u.body.toString('utf8')) as { window: { start: string } }).window.start);
+    if (start < passStart) {
+      earlier++;
+      return;
+    }
+    // A message id seen twice is an at-least-once resend (same window, same id), not a new summary.
+    if (u.messageId !== undefined && ids.has(u.messageId)) {
+      dups++;
+      return;
+    }
+    if (u.messageId !== undefined) ids.add(u.messageId);
     got++;
     lastSummary = lastActivity = performance.now();
   };
@@ -176,7 +193,7 @@ async function throughput(m: Started, summaries: boolean, rep: number): Promise<
   emu.upstream.length = 0;
   const end = summaries ? Math.max(lastAck, lastSummary) : lastAck;
   if (profileDir) process.stderr.write(`last ack at ${Math.round(lastAck - t0)} ms, last summary at ${Math.round(lastSummary - t0)} ms\n`);
-  return { rate: (acked / (end - t0)) * 1000, got, expected };
+  return { rate: (acked / (end - t0)) * 1000, got, expected, earlier, dups };
 }
 
 interface Percentiles {
@@ -307,7 +324,7 @@ async function throughputSection(): Promise<void> {
     tb.push(b.rate);
     const e = await throughput(eddy, true, r);
     te.push(e.rate);
-    summaryCheck += `${summaryCheck ? ', ' : ''}${e.got}/${e.expected} summaries received`;
+    summaryCheck += `${summaryCheck ? ', ' : ''}${e.got}/${e.expected} summaries received${e.earlier ? ` (+${e.earlier} closing the previous pass's windows)` : ''}${e.dups ? `, ${e.dups} resent with the same id` : ''}`;
   }
   await stopModule(eddy);
   await stopModule(bare);
