@@ -123,6 +123,12 @@ export class Engine {
     return snap;
   }
 
+  /** One rule's checkpointable state (the stepped checkpoint serialises one rule per turn); undefined for an unknown id. */
+  snapshotRule(id: string): RuleSnapshot | undefined {
+    const rt = this.runtimes.get(id);
+    return rt === undefined ? undefined : { hash: rt.rule.hash, groups: [...rt.groups] };
+  }
+
   /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose hash changed since starts fresh. */
   restore(snap: ReadonlyMap<string, RuleSnapshot>): void {
     for (const [id, s] of snap) this.restored.set(id, s);

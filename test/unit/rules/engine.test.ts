@@ -153,6 +153,17 @@ describe('Engine', () => {
     expect(second.out.map((m) => m.id)).toEqual(control.out.map((m) => m.id));
   });
 
+  it('snapshotRule gives one rule the state snapshot() gives it, and undefined for an unknown id', () => {
+    const h = harness();
+    h.engine.setRules([rule('a', tempRule), rule('b', { ...tempRule, select: { n: 'count()' } })]);
+    h.engine.process([h.ev({ t: T0, temp: 1 }, 'd1'), h.ev({ t: T0 + 1_000, temp: 2 }, 'd2')]);
+    const all = h.engine.snapshot();
+    expect(JSON.stringify(h.engine.snapshotRule('a'))).toBe(JSON.stringify(all.get('a')));
+    expect(JSON.stringify(h.engine.snapshotRule('b'))).toBe(JSON.stringify(all.get('b')));
+    expect(h.engine.snapshotRule('a')!.groups.map(([k]) => k)).toEqual(['d1', 'd2']);
+    expect(h.engine.snapshotRule('nope')).toBeUndefined();
+  });
+
   it('raises and clears threshold alerts with the event time and value, honouring cooldown', () => {
     const h = harness();
     h.engine.setRules([rule('hot', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100, hysteresis: 2 }, cooldown: '1m' })]);
