@@ -54,11 +54,14 @@ describe('SteppedCheckpoint', () => {
     expect(cp.running).toBe(true);
     expect(queue).toHaveLength(1); // nothing serialised in the turn that started it
     arrive(); // 3
-    turn(); // 'a' at 3
+    turn(); // 'a' serialised at 3
+    arrive(); // 4: not in a's row
+    expect(store.loadCheckpoint().states.has('a')).toBe(false);
+    turn(); // 'a' written
     expect(store.loadCheckpoint()).toEqual({ states: new Map([['gone', '{}'], ['a', '{"n":3}']]), uptoInputSeq: 1, aheadTo: new Map([['a', 3]]) });
-    arrive(); // 4
     cp.start(); // a round in progress goes on
-    turn(); // 'b' at 4
+    turn(); // 'b' serialised at 4
+    turn(); // 'b' written
     arrive(); // 5
     turn(); // commit at 2, the position when the round started
     expect(cp.running).toBe(false);
@@ -78,6 +81,7 @@ describe('SteppedCheckpoint', () => {
     store.saveCheckpoint(new Map([['a', '{}'], ['b', '{}']]), 1);
     cp.start();
     turn();
+    turn();
     rules.delete('b');
     turn();
     turn();
@@ -93,7 +97,7 @@ describe('SteppedCheckpoint', () => {
     expect(cp.running).toBe(false);
     arrive();
     store.saveCheckpoint(new Map([['a', '{"full":true}']]), 2);
-    turn(); // the old round's next step
+    turn(); // the old round's write of 'a': not done
     expect(queue).toHaveLength(0);
     expect(store.loadCheckpoint()).toEqual({ states: new Map([['a', '{"full":true}']]), uptoInputSeq: 2, aheadTo: new Map() });
     cp.start();
