@@ -41,9 +41,11 @@ export class SqliteOutbox implements Outbox {
   /**
    * Records appended by this process and not yet removed, by seq, with the message object they were
    * appended with: `peek` serves them without reading and JSON-parsing the stored text again (the
-   * forwarder peeks the head of the outbox on every pass). Rows still decide what exists: peek asks
+   * forwarder peeks the head of the outbox on every pass). While the cache holds fewer records than
+   * the table (rows from before a restart, or over CACHE_MAX) rows decide what exists: peek asks
    * SQLite for the seqs and only takes the message from here. Seqs are never reused (AUTOINCREMENT),
-   * so an entry can be stale (dropped by `enforce`) but never wrong. Bounded by CACHE_MAX.
+   * and every row removed or dropped leaves the cache with it, so an entry is never stale or wrong.
+   * Bounded by CACHE_MAX.
    */
   private readonly cache = new Map<number, OutboxRecord>();
   private static readonly CACHE_MAX = 8192;
@@ -122,6 +124,10 @@ export class SqliteOutbox implements Outbox {
   }
 
   peek(limit: number, afterSeq = 0): OutboxRecord[] {
+    // Every row is one this process appended and still caches (rows only leave through `remove`,
+    // which forgets them, or a drop, which empties the cache): no query. The forwarder peeks on
+    // every pass, ~2.4 % of the module's busy CPU when it was a query each time (issue 6).
+    if (this.cache.size === this.pending) return this.peekCached(limit, afterSeq);
     const rows = this.peekStmt.all(afterSeq, limit);
     const out: OutboxRecord[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
@@ -212,6 +218,18 @@ export class SqliteOutbox implements Outbox {
 
   /** The database is the store's; closing it is the store's job too. */
   close(): void {}
+
+  /** `peek` from the cache, which holds its records in seq order (appended in seq order, never re-inserted). */
+  private peekCached(limit: number, afterSeq: number): OutboxRecord[] {
+    const out: OutboxRecord[] = [];
+    if (limit <= 0) return out;
+    for (const rec of this.cache.values()) {
+      if (rec.seq <= afterSeq) continue;
+      out.push(rec);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
 
   private removeOne(seq: number): { count: number; bytes: number } {
     const row = this.deleteStmt.get(seq);
