@@ -48,6 +48,13 @@ export class SqliteOutbox implements Outbox {
    * Bounded by CACHE_MAX.
    */
   private readonly cache = new Map<number, OutboxRecord>();
+  /**
+   * The cached records in seq order, for `peek` without a query: a binary search finds the page
+   * after the forwarder's cursor (a Map scan from the start made each page O(pending), each pass
+   * O(pending²) while a backlog builds). Removed records stay until `dead` outweighs the live ones.
+   */
+  private order: OutboxRecord[] = [];
+  private dead = 0;
   private static readonly CACHE_MAX = 8192;
 
   constructor(private readonly db: Database.Database) {
@@ -115,6 +122,7 @@ export class SqliteOutbox implements Outbox {
     for (const r of fresh) {
       if (this.cache.size >= SqliteOutbox.CACHE_MAX) break;
       this.cache.set(r.seq, r);
+      this.order.push(r);
     }
   }
 
@@ -142,7 +150,11 @@ export class SqliteOutbox implements Outbox {
     const { count, bytes } = seqs.length === 1 ? this.removeOne(seqs[0]!) : this.removeTx(seqs);
     this.pending -= count;
     this.totalBytes -= bytes;
-    for (const seq of seqs) this.cache.delete(seq);
+    for (const seq of seqs) if (this.cache.delete(seq)) this.dead++;
+    if (this.dead > 64 && this.dead > this.order.length >> 1) {
+      this.order = this.order.filter((r) => this.cache.has(r.seq));
+      this.dead = 0;
+    }
   }
 
   stats(): OutboxStats {
@@ -187,7 +199,7 @@ export class SqliteOutbox implements Outbox {
     this.pending -= droppedCount;
     this.totalBytes -= droppedBytes;
     // Dropped rows leave stale entries that would hold the cache's room: start it afresh (rare).
-    if (droppedCount > 0) this.cache.clear();
+    if (droppedCount > 0) this.clearCache();
     return drops;
   }
 
@@ -207,7 +219,7 @@ export class SqliteOutbox implements Outbox {
    */
   replaceAll(records: readonly OutboxRecord[], deleteUpToSeq: number): void {
     this.replaceTx(records, deleteUpToSeq);
-    this.cache.clear();
+    this.clearCache();
     this.recount();
   }
 
@@ -219,16 +231,28 @@ export class SqliteOutbox implements Outbox {
   /** The database is the store's; closing it is the store's job too. */
   close(): void {}
 
-  /** `peek` from the cache, which holds its records in seq order (appended in seq order, never re-inserted). */
+  /** `peek` from `order` (appended in seq order, never re-inserted), skipping removed records. */
   private peekCached(limit: number, afterSeq: number): OutboxRecord[] {
     const out: OutboxRecord[] = [];
-    if (limit <= 0) return out;
-    for (const rec of this.cache.values()) {
-      if (rec.seq <= afterSeq) continue;
-      out.push(rec);
-      if (out.length >= limit) break;
+    const order = this.order;
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order[mid]!.seq <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < order.length && out.length < limit; i++) {
+      const rec = order[i]!;
+      if (this.cache.has(rec.seq)) out.push(rec);
     }
     return out;
+  }
+
+  private clearCache(): void {
+    this.cache.clear();
+    this.order = [];
+    this.dead = 0;
   }
 
   private removeOne(seq: number): { count: number; bytes: number } {
