@@ -24,6 +24,7 @@
  *   EDDY_BENCH_MAIN=<old>/dist/main.js   run another build (before/after figures)
  *   E2E_RATES=5000,10000  E2E_DEBUG=1    latency rates; per-run counts on stderr
  *   E2E_CPU_PROF_DIR=<dir>               `--cpu-prof` for the eddy modules of any run
+ *   E2E_EDDY_NODE_ARGS="<flags>"         extra node flags for the eddy modules only (V8 heap sizes: GC experiments)
  *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
  *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = the old pairing)
  */
@@ -76,6 +77,7 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   if (opts.echo) env.BARE_ECHO = '1';
   const pre = opts.noDelay ? ['--import', join(BENCH_DIR, 'noDelayPreload.mjs')] : [];
   if (process.env.E2E_CPU_PROF_DIR && kind === 'eddy') pre.push('--cpu-prof', '--cpu-prof-dir', process.env.E2E_CPU_PROF_DIR);
+  if (process.env.E2E_EDDY_NODE_ARGS && kind === 'eddy') pre.push(...process.env.E2E_EDDY_NODE_ARGS.split(' ').filter(Boolean));
   if (profileDir === 'perf') pre.push('--perf-basic-prof');
   else if (profileDir && profileDir !== 'none') pre.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   // EDDY_BENCH_MAIN: another build of eddy (e.g. an older commit's dist/main.js) for before/after figures.

@@ -16,7 +16,10 @@ import { decodeMessage } from './ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
 import { Engine, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
+import type { CompiledRule } from './rules/compileRule.js';
+import { ReplaySchedule } from './rules/replaySchedule.js';
 import { openStore, type Store } from './store/store.js';
+import { SteppedCheckpoint } from './store/steppedCheckpoint.js';
 import { Forwarder } from './forward/forwarder.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLogger, RejectLogger } from './metrics/logger.js';
@@ -161,8 +164,11 @@ let lastConfig: { status: 'applied' | 'partial' | 'rejected'; errors: string[] }
 let lastRules: Record<string, RuleReport> = {};
 let maxMessagesPerSecond = 0;
 
-/** Applies file rules + desired document; returns what to report. Never throws. */
-function reconcile(): void {
+/**
+ * Applies file rules + desired document; returns what to report. Never throws. `apply` hands the
+ * engine its rules (at start-up the replay does, rule by rule: ReplaySchedule).
+ */
+function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => engine.setRules(rules)): void {
   const res = resolveConfig(fileRules, desired);
   const errors = [...configErrors];
   if (!res.ok) {
@@ -173,7 +179,7 @@ function reconcile(): void {
   }
   const before = new Set(manager.current().map((r) => r.id));
   const applied = manager.apply(res.candidates);
-  engine.setRules(applied.rules);
+  apply(applied.rules);
   for (const id of before) if (!applied.rules.some((r) => r.id === id)) metrics.forgetRule(id);
   lastRules = applied.report;
   for (const [id, r] of Object.entries(applied.report)) if (r.status === 'rejected') log.warn({ rule: id, error: r.error }, 'rule rejected');
@@ -188,30 +194,62 @@ function reconcile(): void {
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
 }
 
-reconcile();
+let startRules: readonly CompiledRule[] = [];
+reconcile((rules) => (startRules = rules));
+// A rule saved by a stepped checkpoint after the truncation point skips the inputs its state reflects.
+const schedule = new ReplaySchedule(startRules, (r) => (restored.get(r.id)?.hash === r.hash ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
 
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;
 for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
   redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body), rec.arrival);
+  const taking = schedule.before(rec.seq);
+  if (taking) engine.setRules(taking);
   const { events } = decodeMessage(rec.body, rec);
   engine.process(events);
   lastSeq = rec.seq;
   replayed++;
 }
+engine.setRules(schedule.all());
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
-function saveCheckpoint(): void {
-  // The outputs of every input the checkpoint covers must be in the outbox before the log is cut.
-  commitOutputs();
+/** The states that are not rules, saved with every checkpoint's commit. */
+function otherStates(): Map<string, string> {
   const states = new Map<string, string>();
-  for (const [id, snap] of engine.snapshot()) states.set(id, JSON.stringify(snap));
   states.set(DESIRED_KEY, JSON.stringify(desired));
   if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
   states.set(RECENT_KEY, JSON.stringify(redelivery.recent()));
+  return states;
+}
+
+/** The whole checkpoint in this turn: on a rules change (the new set starts here) and at shutdown. */
+function saveCheckpoint(): void {
+  stepped.cancel();
+  // The outputs of every input the checkpoint covers must be in the outbox before the log is cut.
+  commitOutputs();
+  const states = otherStates();
+  for (const [id, snap] of engine.snapshot()) states.set(id, JSON.stringify(snap));
   if (!store.saveCheckpoint(states, lastSeq)) log.warn('checkpoint not saved: the store is degraded');
 }
+
+/** The periodic checkpoint, one rule per event-loop turn (SteppedCheckpoint). */
+const stepped = new SteppedCheckpoint(
+  store,
+  {
+    position: () => {
+      commitOutputs();
+      return lastSeq;
+    },
+    keys: () => manager.current().map((r) => r.id),
+    serialise: (id) => {
+      const snap = engine.snapshotRule(id);
+      return snap === undefined ? undefined : JSON.stringify(snap);
+    },
+    commitStates: otherStates,
+  },
+  { log },
+);
 
 /**
  * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after
@@ -290,7 +328,7 @@ const gaugeTimer = setInterval(() => {
   }
 }, 1_000);
 gaugeTimer.unref();
-const checkpointTimer = setInterval(saveCheckpoint, CHECKPOINT_MS);
+const checkpointTimer = setInterval(() => stepped.start(), CHECKPOINT_MS);
 checkpointTimer.unref();
 // A degraded store (full disk) retries on outbox traffic; this also retries while traffic is idle.
 const diskTimer = setInterval(() => {

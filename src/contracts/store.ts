@@ -50,15 +50,33 @@ export interface Checkpoint {
   readonly states: Map<string, string>;
   /** Every input with seq <= this is reflected in `states`; replay starts after it. 0 when nothing was saved. */
   readonly uptoInputSeq: number;
+  /**
+   * Keys whose state was saved later than `uptoInputSeq` (a rule saved by `saveState`), with the
+   * last input seq that state reflects: a replay must not give such a key the inputs up to there again.
+   */
+  readonly aheadTo: Map<string, number>;
 }
 
 /**
  * Durable window and detector state (issue 4, item 4). `saveCheckpoint` replaces the whole set
  * atomically and logically truncates the input log up to `uptoInputSeq` in the same transaction.
+ *
+ * A checkpoint may also be written in steps, one key per event-loop turn (issue 6 latency):
+ * `saveState` for each rule, each row atomic with the input seq it reflects, then `commitCheckpoint`
+ * moves the truncation point. A crash between the steps leaves the previous truncation point, so
+ * replay still covers every key; `aheadTo` says which keys must skip part of it.
  */
 export interface CheckpointStore {
   /** Returns false (and reports the store degraded) when the disk refused the write; the input log is then kept whole. */
   saveCheckpoint(states: ReadonlyMap<string, string>, uptoInputSeq: number): boolean;
+  /** One key's state, reflecting every input with seq <= `uptoInputSeq` and none after. False: disk refused it. */
+  saveState(key: string, state: string, uptoInputSeq: number): boolean;
+  /**
+   * Ends a stepwise checkpoint: writes `states` (reflecting exactly `uptoInputSeq`), deletes the rows
+   * of keys in neither `states` nor `keep`, and truncates the input log up to `uptoInputSeq`. Every
+   * key in `keep` must have been saved by `saveState` at a seq >= `uptoInputSeq` since the last commit.
+   */
+  commitCheckpoint(states: ReadonlyMap<string, string>, keep: ReadonlySet<string>, uptoInputSeq: number): boolean;
   loadCheckpoint(): Checkpoint;
 }
 

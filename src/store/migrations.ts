@@ -24,6 +24,9 @@ export const MIGRATIONS: readonly string[] = [
   // window after newer ones of its group. Same id = same window and revision (CONTRACT.md section 4).
   `CREATE TABLE emitted (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX emitted_at ON emitted (at);`,
+  // 4: the input-log position of each state row, for checkpoints written one rule per event-loop turn
+  // (issue 6 latency). NULL: the row reflects exactly meta.checkpoint_seq, as every row before did.
+  `ALTER TABLE rule_state ADD COLUMN upto_seq INTEGER;`,
 ];
 
 /** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */

@@ -127,7 +127,9 @@ function moveAside(file: string, clock: Clock): string {
 class SqliteStore implements Store {
   readonly outbox: StoreOutbox;
   private readonly saveTx: (states: ReadonlyMap<string, string>, upto: number) => void;
-  private readonly statesStmt: Database.Statement<[], { rule_key: string; state: string }>;
+  private readonly putStateStmt: Database.Statement<[string, string, number]>;
+  private readonly commitTx: (states: ReadonlyMap<string, string>, keep: ReadonlySet<string>, upto: number) => void;
+  private readonly statesStmt: Database.Statement<[], { rule_key: string; state: string; upto_seq: number | null }>;
   private readonly seqStmt: Database.Statement<[], { value: number }>;
   private checkpointFailure: StoreDegraded | null = null;
   private closed = false;
@@ -145,17 +147,27 @@ class SqliteStore implements Store {
       { clock: opts.clock, log: opts.log, retryMs: opts.retryMs ?? 30_000, ttlCheckMs: opts.ttlCheckMs ?? 60_000 },
     );
     const clearStmt = db.prepare('DELETE FROM rule_state');
-    const putStmt = db.prepare('INSERT INTO rule_state (rule_key, state) VALUES (?, ?)');
+    const putStmt = db.prepare('INSERT OR REPLACE INTO rule_state (rule_key, state, upto_seq) VALUES (?, ?, NULL)');
+    const keysStmt = db.prepare<[], { rule_key: string }>('SELECT rule_key FROM rule_state');
+    const deleteStmt = db.prepare('DELETE FROM rule_state WHERE rule_key = ?');
     const setSeqStmt = db.prepare("UPDATE meta SET value = ? WHERE key = 'checkpoint_seq'");
-    this.statesStmt = db.prepare('SELECT rule_key, state FROM rule_state');
+    this.putStateStmt = db.prepare('INSERT OR REPLACE INTO rule_state (rule_key, state, upto_seq) VALUES (?, ?, ?)');
+    this.statesStmt = db.prepare('SELECT rule_key, state, upto_seq FROM rule_state');
     this.seqStmt = db.prepare("SELECT value FROM meta WHERE key = 'checkpoint_seq'");
     this.saveTx = db.transaction((states: ReadonlyMap<string, string>, upto: number) => {
       clearStmt.run();
       for (const [k, v] of states) putStmt.run(k, v);
       setSeqStmt.run(upto);
     });
+    this.commitTx = db.transaction((states: ReadonlyMap<string, string>, keep: ReadonlySet<string>, upto: number) => {
+      for (const { rule_key: k } of keysStmt.all()) if (!keep.has(k) && !states.has(k)) deleteStmt.run(k);
+      for (const [k, v] of states) putStmt.run(k, v);
+      setSeqStmt.run(upto);
+    });
     // Seqs must stay above the checkpoint's even if the log files were lost.
-    this.inputs.ensureAfter(this.loadCheckpoint().uptoInputSeq);
+    // A key saved ahead of the checkpoint skips inputs up to its seq on replay: those seqs too.
+    const cp = this.loadCheckpoint();
+    this.inputs.ensureAfter(Math.max(cp.uptoInputSeq, ...cp.aheadTo.values()));
   }
 
   get degraded(): StoreDegraded | null {
@@ -178,25 +190,45 @@ class SqliteStore implements Store {
   }
 
   saveCheckpoint(states: ReadonlyMap<string, string>, uptoInputSeq: number): boolean {
-    try {
-      this.saveTx(states, uptoInputSeq);
-    } catch (err) {
-      if (!isDiskError(err)) throw err;
-      // The old checkpoint and the whole input log stay: replay still covers everything.
-      this.checkpointFailure ??= { since: new Date(this.opts.clock.now()).toISOString(), error: describeError(err) };
-      this.opts.log.error({ err: describeError(err) }, 'store: checkpoint failed, input log kept');
-      return false;
-    }
-    this.checkpointFailure = null;
+    if (!this.tryWrite(() => this.saveTx(states, uptoInputSeq))) return false;
     // The seq committed above is the logical truncation; deleting old segments is only cleanup.
     this.inputs.truncateUpTo(uptoInputSeq);
     return true;
   }
 
+  saveState(key: string, state: string, uptoInputSeq: number): boolean {
+    return this.tryWrite(() => this.putStateStmt.run(key, state, uptoInputSeq));
+  }
+
+  commitCheckpoint(states: ReadonlyMap<string, string>, keep: ReadonlySet<string>, uptoInputSeq: number): boolean {
+    if (!this.tryWrite(() => this.commitTx(states, keep, uptoInputSeq))) return false;
+    this.inputs.truncateUpTo(uptoInputSeq);
+    return true;
+  }
+
   loadCheckpoint(): Checkpoint {
+    const uptoInputSeq = this.seqStmt.get()?.value ?? 0;
     const states = new Map<string, string>();
-    for (const row of this.statesStmt.iterate()) states.set(row.rule_key, row.state);
-    return { states, uptoInputSeq: this.seqStmt.get()?.value ?? 0 };
+    const aheadTo = new Map<string, number>();
+    for (const row of this.statesStmt.iterate()) {
+      states.set(row.rule_key, row.state);
+      if (row.upto_seq !== null && row.upto_seq > uptoInputSeq) aheadTo.set(row.rule_key, row.upto_seq);
+    }
+    return { states, uptoInputSeq, aheadTo };
+  }
+
+  /** Runs one checkpoint write; a disk error degrades the store (the old checkpoint and the whole input log stay: replay still covers everything). */
+  private tryWrite(write: () => unknown): boolean {
+    try {
+      write();
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      this.checkpointFailure ??= { since: new Date(this.opts.clock.now()).toISOString(), error: describeError(err) };
+      this.opts.log.error({ err: describeError(err) }, 'store: checkpoint failed, input log kept');
+      return false;
+    }
+    this.checkpointFailure = null;
+    return true;
   }
 
   stats(): StoreStats {

@@ -37,11 +37,36 @@ describe('SqliteOutbox peek cache', () => {
     (bad.body as unknown as Record<string, unknown>).count = 1n;
     expect(() => o.append([makeMessage(1), bad])).toThrow(TypeError);
     expect(o.stats().pending).toBe(0);
-    // Another writer takes the rolled-back seq for a message `o` never saw.
-    new SqliteOutbox(db).append([makeMessage(7)]);
+    expect(o.peek(10)).toEqual([]);
+    // The rolled-back seq is handed out again, here to another message.
+    o.append([makeMessage(7)]);
     o.append([makeMessage(8)]);
     expect(o.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-7', 'r1-dev1-8']);
     expect(o.peek(10)).toEqual(new SqliteOutbox(db).peek(10));
+  });
+
+  it('serves peek without a query while every row is one it appended, and queries again while it is not', () => {
+    const o = new SqliteOutbox(db);
+    o.append([makeMessage(1), makeMessage(2)]);
+    o.remove([o.peek(1)[0]!.seq]);
+    o.append([makeMessage(3)]);
+    // A row that `o` did not append (as rows from before a restart): it must show up, so from the table.
+    const other = new SqliteOutbox(db);
+    other.append([makeMessage(4)]);
+    expect(o.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-2', 'r1-dev1-3']); // o does not know
+    const reopened = new SqliteOutbox(db);
+    const queries = countPeekQueries(reopened);
+    expect(reopened.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-2', 'r1-dev1-3', 'r1-dev1-4']);
+    expect(queries()).toBe(1);
+    reopened.append([makeMessage(5)]);
+    reopened.remove(reopened.peek(3).map((r) => r.seq));
+    expect(queries()).toBe(2);
+    // Only its own record is left: no query any more, the same answers.
+    expect(reopened.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-5']);
+    expect(reopened.peek(10, reopened.peek(1)[0]!.seq)).toEqual([]);
+    expect(reopened.peek(0)).toEqual([]);
+    expect(queries()).toBe(2);
+    expect(reopened.peek(10)).toEqual(new SqliteOutbox(db).peek(10));
   });
 
   it('never returns a removed or budget-dropped record', () => {
@@ -58,6 +83,29 @@ describe('SqliteOutbox peek cache', () => {
     expect(left).toEqual(new SqliteOutbox(db).peek(10));
   });
 
+  it('pages through a backlog from memory exactly as from the rows, across removals and their compaction', () => {
+    const o = new SqliteOutbox(db);
+    const queries = countPeekQueries(o);
+    o.append(Array.from({ length: 500 }, (_, i) => makeMessage(i, { groupKey: `g${i % 9}` })));
+    const pages = (out: SqliteOutbox): number[][] => {
+      const seen: number[][] = [];
+      for (let after = 0, page = out.peek(32, after); page.length > 0; page = out.peek(32, after)) {
+        seen.push(page.map((r) => r.seq));
+        after = page[page.length - 1]!.seq;
+      }
+      return seen;
+    };
+    for (let round = 0; round < 6; round++) {
+      // Remove every third record of the head and a few further back, as out-of-order PUBACKs do.
+      const seqs = o.peek(120).map((r) => r.seq);
+      o.remove(seqs.filter((_, i) => i % 3 === round % 3 || i > 100));
+      o.append([makeMessage(1000 + round)]);
+      expect(pages(o)).toEqual(pages(new SqliteOutbox(db)));
+      expect(o.peek(5, seqs[50]!)).toEqual(new SqliteOutbox(db).peek(5, seqs[50]!));
+    }
+    expect(queries()).toBe(0);
+  });
+
   it('reads the rows again after a reopen (nothing cached) and after more appends than the cache holds', () => {
     const o = new SqliteOutbox(db);
     const n = 8192 + 50;
@@ -68,3 +116,15 @@ describe('SqliteOutbox peek cache', () => {
     expect(tail).toEqual(new SqliteOutbox(db).peek(100, n - 100));
   });
 });
+
+/** Counts the peek queries of `o` (its prepared `WHERE seq > ?` statement). */
+function countPeekQueries(o: SqliteOutbox): () => number {
+  const stmt = (o as unknown as { peekStmt: { all: (...a: unknown[]) => unknown } }).peekStmt;
+  const all = stmt.all.bind(stmt);
+  let n = 0;
+  stmt.all = (...a: unknown[]) => {
+    n++;
+    return all(...a);
+  };
+  return () => n;
+}

@@ -49,7 +49,7 @@ describe('openStore', () => {
     db.close();
     const s = openStore(dir, opts());
     expect(s.outbox.peek(10).map((r) => r.message)).toEqual([m]);
-    expect(s.loadCheckpoint()).toEqual({ states: new Map(), uptoInputSeq: 0 });
+    expect(s.loadCheckpoint()).toEqual({ states: new Map(), uptoInputSeq: 0, aheadTo: new Map() });
     s.saveCheckpoint(new Map([['a', '{}']]), 3);
     s.close();
     const check = new Database(join(dir, 'eddy.db'));
@@ -99,10 +99,51 @@ describe('openStore', () => {
     expect(s.saveCheckpoint(new Map([['r2', '{"b":3}']]), 10)).toBe(true);
     s.close();
     const s2 = openStore(dir, opts());
-    expect(s2.loadCheckpoint()).toEqual({ states: new Map([['r2', '{"b":3}']]), uptoInputSeq: 10 });
+    expect(s2.loadCheckpoint()).toEqual({ states: new Map([['r2', '{"b":3}']]), uptoInputSeq: 10, aheadTo: new Map() });
     expect([...s2.readInputsAfter(0)]).toEqual([]);
     expect(readdirSync(join(dir, 'inputs'))).toHaveLength(1);
     expect(s2.appendInput(input(11))).toBe(11);
+    s2.close();
+  });
+
+  it('saves a checkpoint in steps: each row with its own seq, the truncation point only at the commit', () => {
+    const s = openStore(dir, opts());
+    const input = (i: number) => ({ input: 'telemetry', deviceId: 'dev1', moduleId: 'sim', arrival: i, body: Buffer.from(String(i)) });
+    for (let i = 1; i <= 10; i++) s.appendInput(input(i));
+    expect(s.saveCheckpoint(new Map([['r1', '{"a":1}'], ['gone', '{}'], ['$x', '"old"']]), 4)).toBe(true);
+    expect(s.saveState('r1', '{"a":2}', 7)).toBe(true);
+    expect(s.saveState('r2', '{"b":2}', 9)).toBe(true);
+    // A crash here: the old truncation point stays, the rows saved since are ahead of it.
+    s.close();
+    const s2 = openStore(dir, opts());
+    expect(s2.loadCheckpoint()).toEqual({
+      states: new Map([['r1', '{"a":2}'], ['gone', '{}'], ['$x', '"old"'], ['r2', '{"b":2}']]),
+      uptoInputSeq: 4,
+      aheadTo: new Map([['r1', 7], ['r2', 9]]),
+    });
+    expect([...s2.readInputsAfter(4)].map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(s2.commitCheckpoint(new Map([['$x', '"new"']]), new Set(['r1', 'r2']), 6)).toBe(true);
+    expect(s2.loadCheckpoint()).toEqual({
+      states: new Map([['r1', '{"a":2}'], ['$x', '"new"'], ['r2', '{"b":2}']]),
+      uptoInputSeq: 6,
+      aheadTo: new Map([['r1', 7], ['r2', 9]]),
+    });
+    expect([...s2.readInputsAfter(6)].map((r) => r.seq)).toEqual([7, 8, 9, 10]);
+    // A whole checkpoint puts every row back at its own seq.
+    expect(s2.saveCheckpoint(new Map([['r1', '{"a":3}']]), 10)).toBe(true);
+    expect(s2.loadCheckpoint().aheadTo).toEqual(new Map());
+    s2.close();
+  });
+
+  it('keeps seqs above a state saved ahead of the checkpoint when the input log files are gone', () => {
+    const s = openStore(dir, opts());
+    for (let i = 1; i <= 8; i++) s.appendInput({ input: 'i', deviceId: 'd', moduleId: 'm', arrival: i, body: Buffer.alloc(1) });
+    s.saveCheckpoint(new Map(), 3);
+    s.saveState('r1', '{}', 8);
+    s.close();
+    rmSync(join(dir, 'inputs'), { recursive: true });
+    const s2 = openStore(dir, opts());
+    expect(s2.appendInput({ input: 'i', deviceId: 'd', moduleId: 'm', arrival: 9, body: Buffer.alloc(1) })).toBe(9);
     s2.close();
   });
 
