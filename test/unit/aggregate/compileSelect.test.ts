@@ -205,6 +205,39 @@ describe('compileSelect: state is plain JSON', () => {
     );
   });
 
+  it('keeps only the fields the aggregates of an argument need', () => {
+    const s = select({ a: 'avg(p)', m: 'max(p)', t: 'stdev(x)', lo: 'min(x)' });
+    const state = s.aggregator.init() as { a: object[] };
+    // Arguments are numbered in order of first use: p, then x.
+    expect(Object.keys(state.a[0]!).sort()).toEqual(['c', 'hi', 's']);
+    expect(Object.keys(state.a[1]!).sort()).toEqual(['f', 'lo', 'm2', 'mean']);
+  });
+
+  it('goes on from a state saved before blocks were slimmed (every field present)', () => {
+    const s = select(ALL, { maxValuesPerWindow: 50 });
+    const xs = [3, -1.5, 7, 7, 2e10, -4, 0.25];
+    const straight = run(s, xs);
+    // The full 16-field block earlier versions checkpointed, holding the first three values.
+    const first = xs.slice(0, 3);
+    const old = {
+      n: 3,
+      a: [{
+        s: 3 - 1.5 + 7, c: 0, mean: null as number | null, m2: null as number | null, f: 0, lo: -1.5, hi: 7, ft: 0, fv: 3, lt: 2, lv: 7,
+        vals: [...first], rng: 0, set: { '3': 1, '-1.5': 1, '7': 1 }, nd: 3, hll: null,
+      }],
+    };
+    // Welford fields as the old code left them, from its own run over the same values.
+    const fresh = s.aggregator.init() as { a: Array<Record<string, unknown>> };
+    first.forEach((x, i) => s.aggregator.add(fresh, [x], i));
+    old.a[0]!.mean = fresh.a[0]!['mean'] as number;
+    old.a[0]!.m2 = fresh.a[0]!['m2'] as number;
+    old.a[0]!.f = fresh.a[0]!['f'] as number;
+    old.a[0]!.rng = fresh.a[0]!['rng'] as number;
+    const state = JSON.parse(JSON.stringify(old)) as unknown;
+    xs.slice(3).forEach((x, i) => s.aggregator.add(state, [x], i + 3));
+    expect(s.aggregator.result(state)).toEqual(straight);
+  });
+
   it('contains no NaN/Infinity even after overflow', () => {
     const s = select(ALL);
     const state = s.aggregator.init();
