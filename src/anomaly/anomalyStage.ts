@@ -58,6 +58,12 @@ export class AnomalyStage {
     state?: AnomalyState,
   ) {
     this.state = state ?? { groups: new Map() };
+    // Restored groups carry the recency marks of the instance that saved them: the counter resumes
+    // above them, or a group used after a restore would look older than idle ones and be evicted first.
+    for (const raw of this.state.groups.values()) {
+      const mark = (raw as GroupEntry).at ?? 0;
+      if (mark > this.touches) this.touches = mark;
+    }
   }
 
   process(input: AnomalyInput): AnomalyStageResult {

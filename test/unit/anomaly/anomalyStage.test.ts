@@ -79,6 +79,22 @@ describe('AnomalyStage', () => {
     expect([...s.state.groups.keys()].sort()).toEqual(['a', 'c']);
   });
 
+  it('after a restore, a group used since is not the one evicted (the recency counter resumes)', () => {
+    const state: AnomalyState = { groups: new Map() };
+    const s1 = stage({ type: 'threshold', above: 10 }, { maxGroups: 2 }, state);
+    // Many touches first, so the saved recency marks are far above a fresh counter's.
+    for (let i = 0; i < 50; i++) s1.process(at(i, 1, i % 2 === 0 ? 'a' : 'b'));
+    const restored: AnomalyState = { groups: new Map(JSON.parse(JSON.stringify([...state.groups]))) };
+    const s2 = stage({ type: 'threshold', above: 10 }, { maxGroups: 2 }, restored);
+    const first = [...restored.groups.keys()][0]!;
+    const other = first === 'a' ? 'b' : 'a';
+    s2.process(at(100, 1, first));
+    s2.process(at(101, 1, first));
+    s2.process(at(102, 1, 'c'));
+    expect([...restored.groups.keys()].sort()).toEqual([first, 'c'].sort());
+    expect(restored.groups.has(other)).toBe(false);
+  });
+
   it('a caller-owned state survives a new stage instance (hot reload) as JSON', () => {
     const state: AnomalyState = { groups: new Map() };
     const s1 = stage({ type: 'threshold', above: 10 }, {}, state);
