@@ -15,7 +15,7 @@
  *   (src/io/edgehub); the bare module gets it from bench/noDelayPreload.mjs. Two emulator set-ups:
  *   default sockets, and TCP_NODELAY on the emulator's sockets too.
  *
- *   node --import tsx bench/endToEnd.ts [--quick] [--latency-only]   (needs `npm run build`)
+ *   node --import tsx bench/endToEnd.ts [--quick] [--latency-only | --throughput-only]   (needs `npm run build`)
  *
  * Tools for profiling the module under this load (not part of `npm run bench`):
  *   --profile <dir>|none|perf [--bare]   four throughput passes only, printing the module's CPU per input
@@ -308,7 +308,7 @@ if (profileDir) {
 const latencyOnly = process.argv.includes('--latency-only');
 try {
   if (!latencyOnly) await throughputSection();
-  await latencySection();
+  if (!process.argv.includes('--throughput-only')) await latencySection();
 } finally {
   await emu.close();
   rmSync(scratch, { recursive: true, force: true });

@@ -100,7 +100,7 @@ export class Forwarder {
     private readonly opts: ForwarderOptions,
   ) {
     this.timers = opts.timers ?? defaultTimers;
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 16);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
     this.initialBackoffMs = opts.initialBackoffMs ?? 250;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.random = opts.random ?? Math.random;
