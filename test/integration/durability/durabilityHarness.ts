@@ -6,20 +6,12 @@
  * Exactness: every `v` is a small integer, so count/sum/min/max are exact on both sides; a lost
  * input or one counted twice changes `n` and `sum` of its window and shows.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { stopModule as stopProcess, waitUntil } from '../module/moduleProcess.js';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
-
-/**
- * `npm test` builds first; while developing run `npm run build` after changing src/.
- * `EDDY_TEST_MAIN` points the tests at another build (a private `tsc --outDir`), so a concurrent
- * rebuild of dist/ cannot swap files under a running test.
- */
-export const DIST_MAIN = process.env.EDDY_TEST_MAIN ?? fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
+import {
+  cleanupModules, type LogLine, type ModuleProcess, spawnModule as spawnChild, stopModule as stopProcess, tempDataDir, waitUntil,
+} from '../module/moduleProcess.js';
 
 /** 2026-11-26T03:00:00Z. */
 export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
@@ -275,39 +267,14 @@ export function analyseUpstream(emu: EdgeHubEmulator, moduleId: string): Upstrea
   return { messages, latest: sortByWindow([...latest.values()]), duplicates, conflicting, orderViolations, staleResends };
 }
 
-// ---- the module as a child process ----
-
-/** One parsed pino line. */
-export type LogLine = Record<string, unknown> & { level: string | number; msg?: string };
+// ---- the module as a child process (test/integration/module/moduleProcess.ts) ----
 
 /** A running (or exited) `node dist/main.js`. */
-export interface ModuleChild {
-  readonly child: ChildProcess;
-  readonly dataDir: string;
-  /** Raw output lines, printed when a test fails. */
-  readonly raw: string[];
-  readonly logs: LogLine[];
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exited: boolean;
-  /** Resolves with the first log line (past or future) matching `pred`; rejects on timeout or exit. */
-  waitForLog(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine>;
-}
-
-const EDGE_KEYS = [
-  'IOTEDGE_WORKLOADURI', 'IOTEDGE_DEVICEID', 'IOTEDGE_MODULEID', 'IOTEDGE_MODULEGENERATIONID', 'IOTEDGE_IOTHUBHOSTNAME',
-  'IOTEDGE_GATEWAYHOSTNAME', 'IOTEDGE_AUTHSCHEME', 'EdgeHubConnectionString', 'IotHubConnectionString', 'EdgeModuleCACertificateFile',
-];
-
-/** Temp dirs and children of the running test, for `cleanup`. */
-const dirs: string[] = [];
-const children: ModuleChild[] = [];
+export type ModuleChild = ModuleProcess;
+export type { LogLine };
 
 /** A temp dir (data dir or rules), removed by `cleanup`. */
-export function tempDir(prefix = 'eddy-durability-'): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-}
+export const tempDir = (prefix = 'eddy-durability-'): string => tempDataDir(prefix);
 
 /** Writes a rules file into a temp dir and returns its path. */
 export function writeRules(rules: Record<string, unknown>): string {
@@ -316,69 +283,9 @@ export function writeRules(rules: Record<string, unknown>): string {
   return file;
 }
 
-/** Spawns the built module on `emu` with its own data dir, metrics off, debug logs. */
+/** Spawns the built module on `emu` with its own data dir and rules file, metrics off, debug logs. */
 export function spawnModule(emu: EdgeHubEmulator, moduleId: string, opts: { dataDir: string; rulesFile: string; extra?: Record<string, string> }): ModuleChild {
-  if (!existsSync(DIST_MAIN)) throw new Error(`${DIST_MAIN} is missing: run "npm run build"`);
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of EDGE_KEYS) delete env[k];
-  for (const k of Object.keys(env)) if (k.startsWith('EDDY_')) delete env[k];
-  Object.assign(env, emu.moduleEnv(moduleId), {
-    EDDY_DATA_DIR: opts.dataDir,
-    EDDY_RULES_FILE: opts.rulesFile,
-    EDDY_METRICS_PORT: '0',
-    EDDY_LOG_LEVEL: 'debug',
-  }, opts.extra ?? {});
-  const child = spawn(process.execPath, [DIST_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const raw: string[] = [];
-  const logs: LogLine[] = [];
-  const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let buf = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line === '') continue;
-        raw.push(line);
-        let l: LogLine;
-        try {
-          l = JSON.parse(line) as LogLine;
-        } catch {
-          continue;
-        }
-        logs.push(l);
-        for (const w of [...waiters]) if (w.pred(l)) {
-          waiters.delete(w);
-          w.resolve(l);
-        }
-      }
-    });
-  }
-  const mc: ModuleChild = {
-    child, dataDir: opts.dataDir, raw, logs, exited: false,
-    exit: new Promise((resolve) => child.once('exit', (code, signal) => {
-      mc.exited = true;
-      raw.push(`[exited: code ${code} signal ${signal}]`);
-      for (const w of [...waiters]) waiters.delete(w);
-      resolve({ code, signal });
-    })),
-    waitForLog(pred, timeoutMs, what) {
-      const found = logs.find(pred);
-      if (found) return Promise.resolve(found);
-      if (mc.exited) return Promise.reject(new Error(`module exited before ${what}`));
-      return new Promise((resolve, reject) => {
-        const w = { pred, resolve: (l: LogLine) => (clearTimeout(timer), resolve(l)) };
-        const timer = setTimeout(() => (waiters.delete(w), reject(new Error(`module: no ${what} within ${timeoutMs} ms`))), timeoutMs);
-        waiters.add(w);
-        void mc.exit.then(() => (clearTimeout(timer), reject(new Error(`module exited before ${what}`))));
-      });
-    },
-  };
-  children.push(mc);
-  return mc;
+  return spawnChild(emu.moduleEnv(moduleId), { dataDir: opts.dataDir, extra: { EDDY_RULES_FILE: opts.rulesFile, ...opts.extra } });
 }
 
 /** True for main.ts's "connected" line: inputs, methods and twin work from then on. */
@@ -396,27 +303,8 @@ export async function startModule(emu: EdgeHubEmulator, moduleId: string, opts: 
 /** SIGTERM, then SIGKILL after `graceMs` (the module tests' helper, with the longer grace these tests need). */
 export const stopModule = (mc: ModuleChild, graceMs = 12_000): ReturnType<typeof stopProcess> => stopProcess(mc, graceMs);
 
-/** For afterEach: prints the children's logs when the test failed, kills what runs, removes temp dirs. */
-export async function cleanup(failed: boolean): Promise<void> {
-  const all = children.splice(0);
-  // For investigating a failure: every child's whole log, one file per process, in spawn order.
-  const keep = process.env.EDDY_TEST_LOG_DIR;
-  if (keep) {
-    mkdirSync(keep, { recursive: true });
-    for (const [i, mc] of all.entries()) writeFileSync(join(keep, `child-${String(i).padStart(2, '0')}-${mc.child.pid}.log`), `${mc.raw.join('\n')}\n`);
-  }
-  if (failed) {
-    for (const [i, mc] of all.entries()) {
-      // Only the tail: a kill test runs 21 processes with debug logs.
-      console.error(`----- module child #${i} (pid ${mc.child.pid}) log tail -----\n${mc.raw.slice(-60).join('\n')}\n----- end -----`);
-    }
-  }
-  await Promise.all(all.map(async (mc) => {
-    if (!mc.exited) mc.child.kill('SIGKILL');
-    await mc.exit;
-  }));
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}
+/** For afterEach: prints the tail of each child's log when the test failed, kills what runs, removes temp dirs. */
+export const cleanup = (failed: boolean): Promise<void> => cleanupModules(failed, { tailLines: 60 });
 
 export { waitUntil };
 

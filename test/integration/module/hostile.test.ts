@@ -138,6 +138,6 @@ describe('built module: hostile bodies among valid traffic', () => {
     expect(payload.rejected).toEqual(rejected); // exactly: no reason more, none less
     expect(payload.outbox.pending).toBe(0);
     expect(mp.exited).toBe(false);
-    expect(mp.logs().some((l) => l.level === 'fatal')).toBe(false);
+    expect(mp.logs.some((l) => l.level === 'fatal')).toBe(false);
   });
 });

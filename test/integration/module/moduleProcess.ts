@@ -4,14 +4,18 @@
  * test fails. Every child gets its own temp `EDDY_DATA_DIR`, metrics off, debug logs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
 
-/** `npm test` builds first; while developing run `npm run build` after changing src/. */
-export const DIST_MAIN = fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
+/**
+ * `npm test` builds first; while developing run `npm run build` after changing src/.
+ * `EDDY_TEST_MAIN` points the tests at another build (a private `tsc --outDir`), so a concurrent
+ * rebuild of dist/ cannot swap files under a running test.
+ */
+export const DIST_MAIN = process.env.EDDY_TEST_MAIN ?? fileURLToPath(new URL('../../../dist/main.js', import.meta.url));
 
 /** Variables that pick IoT Edge mode; the test's own environment must not leak them into a child. */
 const EDGE_KEYS = [
@@ -20,15 +24,15 @@ const EDGE_KEYS = [
 ];
 
 /** One parsed pino line. */
-export type LogLine = Record<string, unknown> & { level: string; msg?: string };
+export type LogLine = Record<string, unknown> & { level: string | number; msg?: string };
 
 export interface ModuleProcess {
   readonly child: ChildProcess;
   readonly dataDir: string;
   /** Raw stderr + stdout lines, in arrival order (printed when a test fails). */
   readonly raw: string[];
-  /** The JSON log lines so far. */
-  logs(): LogLine[];
+  /** The JSON log lines so far (grows as the child logs). */
+  readonly logs: readonly LogLine[];
   /** Resolves with the first log line (past or future) matching `pred`. */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs: number, what?: string): Promise<LogLine>;
   /** Resolves with the exit code and signal once the child has exited. */
@@ -40,9 +44,9 @@ export interface ModuleProcess {
 const live: ModuleProcess[] = [];
 const dirs: string[] = [];
 
-/** A fresh temp data dir, removed by `cleanupModules`. */
-export function tempDataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'eddy-module-'));
+/** A fresh temp dir (a data dir, rules), removed by `cleanupModules`. */
+export function tempDataDir(prefix = 'eddy-module-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(d);
   return d;
 }
@@ -103,7 +107,7 @@ export function spawnModule(edgeEnv: Record<string, string>, opts: { dataDir?: s
     child,
     dataDir,
     raw,
-    logs: () => parsed,
+    logs: parsed,
     exit,
     get exited() {
       return exitedFlag;
@@ -111,6 +115,7 @@ export function spawnModule(edgeEnv: Record<string, string>, opts: { dataDir?: s
     waitForLog: (pred, timeoutMs, what = 'log line') => {
       const found = parsed.find(pred);
       if (found) return Promise.resolve(found);
+      if (exitedFlag) return Promise.reject(new Error(`module exited before ${what}`));
       return new Promise((resolve, reject) => {
         const w = {
           pred,
@@ -167,15 +172,23 @@ export async function stopModule(mp: Pick<ModuleProcess, 'child' | 'exit' | 'exi
 }
 
 /**
- * For `afterEach`: prints the logs of every child of the test when it failed, SIGKILLs the ones
- * still running, and removes the temp data dirs.
+ * For `afterEach`: prints the logs of every child of the test when it failed (only the last
+ * `tailLines` of each when given: a kill test runs 21 processes with debug logs), SIGKILLs the ones
+ * still running, and removes the temp dirs. `EDDY_TEST_LOG_DIR` keeps every child's whole log there,
+ * one file per process in spawn order, pass or fail.
  */
-export async function cleanupModules(failed: boolean): Promise<void> {
+export async function cleanupModules(failed: boolean, opts: { tailLines?: number } = {}): Promise<void> {
   const all = live.splice(0);
+  const keep = process.env.EDDY_TEST_LOG_DIR;
+  if (keep) {
+    mkdirSync(keep, { recursive: true });
+    for (const [i, mp] of all.entries()) writeFileSync(join(keep, `child-${String(i).padStart(2, '0')}-${mp.child.pid}.log`), `${mp.raw.join('\n')}\n`);
+  }
   if (failed) {
     for (const [i, mp] of all.entries()) {
       // The child's log is the first thing to read when a test fails.
-      console.error(`----- module child #${i} (pid ${mp.child.pid}) log -----\n${mp.raw.join('\n')}\n----- end -----`);
+      const lines = opts.tailLines === undefined ? mp.raw : mp.raw.slice(-opts.tailLines);
+      console.error(`----- module child #${i} (pid ${mp.child.pid}) log${opts.tailLines === undefined ? '' : ' tail'} -----\n${lines.join('\n')}\n----- end -----`);
     }
   }
   await Promise.all(

@@ -66,7 +66,7 @@ describe('built module: starting', () => {
     relayServer = await relay(port, emu.port);
     await waitUntilRunning(emu, M, mp, 30_000);
 
-    const failures = mp.logs().filter(failed) as unknown as Array<{ attempt: number; retryInMs: number; time: string; err: { message: string } }>;
+    const failures = mp.logs.filter(failed) as unknown as Array<{ attempt: number; retryInMs: number; time: string; err: { message: string } }>;
     // Each backoff step logged exactly once, in order...
     expect(failures.map((l) => l.attempt)).toEqual(failures.map((_, i) => i + 1));
     expect(failures.length).toBeGreaterThanOrEqual(3);
@@ -79,7 +79,7 @@ describe('built module: starting', () => {
       const next = failures[i + 1];
       if (next) expect(Date.parse(next.time) - Date.parse(l.time)).toBeGreaterThanOrEqual(l.retryInMs - 2);
     }
-    expect(mp.logs().find((l) => l.msg === 'first connection to edgeHub: connected')).toMatchObject({ attempts: failures.length + 1 });
+    expect(mp.logs.find((l) => l.msg === 'first connection to edgeHub: connected')).toMatchObject({ attempts: failures.length + 1 });
 
     // Connected for real: inputs, outputs and methods work.
     await emu.sendInput(M, 'telemetry', sensorBody(T0, 30, 1, 20, 25), { deviceId: 'late-1' });

@@ -68,7 +68,7 @@ describe('built module: exact summaries from SimulatedTemperatureSensor traffic'
     expect(new Set(got.map((m) => m.messageId)).size).toBe(got.length);
     // Alerts, if any, carry their own properties; no alert is a summary.
     for (const m of upstreamOf(emu, M, 'alerts')) expect(m.properties['eddy-kind']).toBe('alert');
-    expect(mp.logs().some((l) => l.level === 'error' || l.level === 'fatal')).toBe(false);
+    expect(mp.logs.some((l) => l.level === 'error' || l.level === 'fatal')).toBe(false);
 
     reference = new Map(got.map((m) => {
       const b = summaryOf(m);
