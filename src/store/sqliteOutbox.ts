@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { OutputMessage } from '../contracts/output.js';
-import type { Outbox, OutboxRecord, OutboxStats } from '../contracts/store.js';
+import type { Outbox, OutboxRecord, OutboxStats, OutboxWrites } from '../contracts/store.js';
 import { encodeMessage, noDrops } from './encodeMessage.js';
 
 interface Row {
@@ -38,6 +38,8 @@ export class SqliteOutbox implements Outbox {
   private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => void;
   private pending = 0;
   private totalBytes = 0;
+  /** Commits by what they wrote, and rows: plain numbers, read by the metrics at scrape time. */
+  private readonly written = { commits: { append: 0, remove: 0 }, appended: 0, removed: 0 };
   /**
    * Records appended by this process and not yet removed, by seq, with the message object they were
    * appended with: `peek` serves them without reading and JSON-parsing the stored text again (the
@@ -119,11 +121,18 @@ export class SqliteOutbox implements Outbox {
     // (and its seqs are handed out again, so caching them before the commit could be wrong).
     this.pending += count;
     this.totalBytes += bytes;
+    this.written.commits.append++;
+    this.written.appended += count;
     for (const r of fresh) {
       if (this.cache.size >= SqliteOutbox.CACHE_MAX) break;
       this.cache.set(r.seq, r);
       this.order.push(r);
     }
+  }
+
+  /** Commits and rows written since open (`eddy_outbox_commits_total`, `eddy_outbox_rows_written_total`). */
+  writes(): OutboxWrites {
+    return { commits: { ...this.written.commits }, appended: this.written.appended, removed: this.written.removed };
   }
 
   /** Forgets appended ids older than `before` (ms): replays only reach back to the last checkpoint. */
@@ -150,6 +159,8 @@ export class SqliteOutbox implements Outbox {
     const { count, bytes } = seqs.length === 1 ? this.removeOne(seqs[0]!) : this.removeTx(seqs);
     this.pending -= count;
     this.totalBytes -= bytes;
+    this.written.commits.remove++;
+    this.written.removed += count;
     for (const seq of seqs) if (this.cache.delete(seq)) this.dead++;
     if (this.dead > 64 && this.dead > this.order.length >> 1) {
       this.order = this.order.filter((r) => this.cache.has(r.seq));

@@ -128,3 +128,24 @@ function countPeekQueries(o: SqliteOutbox): () => number {
   };
   return () => n;
 }
+
+describe('SqliteOutbox write counters', () => {
+  it('counts its commits by op and the rows they wrote, not ids appended before nor seqs already gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-sqlite-outbox-'));
+    const db = openDatabase(join(dir, 'eddy.db'));
+    try {
+      const o = new SqliteOutbox(db);
+      expect(o.writes()).toEqual({ commits: { append: 0, remove: 0 }, appended: 0, removed: 0 });
+      o.append([makeMessage(1), makeMessage(2), makeMessage(3)]);
+      o.append([makeMessage(3), makeMessage(4)]); // 3 was appended before: one row
+      o.append([]); // no transaction
+      const seqs = o.peek(10).map((r) => r.seq);
+      o.remove(seqs.slice(0, 2));
+      o.remove([seqs[0]!, seqs[2]!]); // the first is gone already: one row
+      expect(o.writes()).toEqual({ commits: { append: 2, remove: 2 }, appended: 4, removed: 3 });
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
