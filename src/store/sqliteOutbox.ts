@@ -31,11 +31,21 @@ export class SqliteOutbox implements Outbox {
   private readonly deleteKindUptoStmt: Database.Statement<[string, number]>;
   private readonly countStmt: Database.Statement<[], { n: number; b: number }>;
   private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
-  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[] };
-  private readonly emittedStmt: Database.Statement<[string, number]>;
-  private readonly pruneEmittedStmt: Database.Statement<[number]>;
+  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[]; cut: number };
+  private readonly logEmittedStmt: Database.Statement<[string, number]>;
+  private readonly expiredEmittedStmt: Database.Statement<[], { n: number; at: number }>;
+  private readonly cutEmittedStmt: Database.Statement<[number]>;
+  private readonly oldestEmittedStmt: Database.Statement<[number], { n: number }>;
   private readonly removeTx: (seqs: readonly number[]) => { count: number; bytes: number };
-  private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => void;
+  private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => { logged: Set<string>; cut: number };
+  /**
+   * The ids in `emitted_log`, oldest first (a Set iterates in insertion order, the log's order): an
+   * id appended before, even if sent and removed since, is not appended again (a replay after a crash
+   * re-creates the outputs of the inputs after the last checkpoint). Checked here, not by an index,
+   * so that appending an id writes only the end of the log (migration 5). At most `emittedMax` ids
+   * (about 9 MB at the default bound), and none older than what `pruneEmitted` keeps (a day).
+   */
+  private readonly emitted = new Set<string>();
   private pending = 0;
   private totalBytes = 0;
   /** Commits by what they wrote, and rows: plain numbers, read by the metrics at scrape time. */
@@ -58,8 +68,22 @@ export class SqliteOutbox implements Outbox {
   private order: OutboxRecord[] = [];
   private dead = 0;
   private static readonly CACHE_MAX = 8192;
+  /**
+   * Ids remembered at most, by default; a replay reaches back to the last checkpoint (5 s), so this
+   * covers it at any output rate a module sustains (MemoryOutbox keeps as many).
+   */
+  static readonly EMITTED_MAX = 100_000;
+  private readonly emittedMax: number;
+  /** The oldest ids go in batches of this many, in the transaction of the append that crosses the bound. */
+  private readonly emittedCut: number;
 
-  constructor(private readonly db: Database.Database) {
+  /** `emittedMax`: ids remembered at most (default EMITTED_MAX; smaller in tests). */
+  constructor(
+    private readonly db: Database.Database,
+    opts: { emittedMax?: number } = {},
+  ) {
+    this.emittedMax = Math.max(1, opts.emittedMax ?? SqliteOutbox.EMITTED_MAX);
+    this.emittedCut = Math.max(1, Math.min(1024, this.emittedMax >> 4));
     this.insertStmt = db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)');
     this.insertWithSeqStmt = db.prepare('INSERT OR REPLACE INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
     this.peekStmt = db.prepare('SELECT seq, created_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
@@ -74,22 +98,27 @@ export class SqliteOutbox implements Outbox {
     this.countStmt = db.prepare('SELECT count(*) AS n, total(bytes) AS b FROM outbox');
     this.lastSeqStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
 
-    this.emittedStmt = db.prepare('INSERT OR IGNORE INTO emitted (id, at) VALUES (?, ?)');
-    this.pruneEmittedStmt = db.prepare('DELETE FROM emitted WHERE at < ?');
+    this.logEmittedStmt = db.prepare('INSERT INTO emitted_log (id, at) VALUES (?, ?)');
+    this.expiredEmittedStmt = db.prepare('SELECT n, at FROM emitted_log ORDER BY n');
+    this.cutEmittedStmt = db.prepare('DELETE FROM emitted_log WHERE n <= ?');
+    this.oldestEmittedStmt = db.prepare('SELECT n FROM emitted_log ORDER BY n LIMIT 1 OFFSET ?');
     this.appendTx = db.transaction((messages: readonly OutputMessage[]) => {
       let bytes = 0;
       let count = 0;
       const fresh: OutboxRecord[] = [];
+      const ids = new Set<string>();
       for (const m of messages) {
         // An id appended before (a replay after a crash re-creates it) is not appended twice.
-        if (this.emittedStmt.run(m.id, m.createdAt).changes === 0) continue;
+        if (this.emitted.has(m.id) || ids.has(m.id)) continue;
+        ids.add(m.id);
+        this.logEmittedStmt.run(m.id, m.createdAt);
         count++;
         const enc = encodeMessage(m);
         const seq = Number(this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text).lastInsertRowid);
         fresh.push({ seq, message: m, bytes: enc.bytes, createdAt: m.createdAt });
         bytes += enc.bytes;
       }
-      return { bytes, count, fresh };
+      return { bytes, count, fresh, cut: this.cutEmitted(count) };
     });
     this.removeTx = db.transaction((seqs: readonly number[]) => {
       let count = 0;
@@ -105,20 +134,28 @@ export class SqliteOutbox implements Outbox {
     });
     this.replaceTx = db.transaction((records: readonly OutboxRecord[], deleteUpToSeq: number) => {
       this.deleteUptoStmt.run(deleteUpToSeq);
+      const logged = new Set<string>();
       for (const r of records) {
-        this.emittedStmt.run(r.message.id, r.createdAt);
+        if (!this.emitted.has(r.message.id) && !logged.has(r.message.id)) {
+          this.logEmittedStmt.run(r.message.id, r.createdAt);
+          logged.add(r.message.id);
+        }
         const enc = encodeMessage(r.message);
         this.insertWithSeqStmt.run(r.seq, r.message.kind, r.createdAt, enc.bytes, enc.text);
       }
+      return { logged, cut: this.cutEmitted(logged.size) };
     });
     this.recount();
+    for (const { id } of db.prepare<[], { id: string }>('SELECT id FROM emitted_log ORDER BY n').iterate()) this.emitted.add(id);
   }
 
   append(messages: readonly OutputMessage[]): void {
     if (messages.length === 0) return;
-    const { bytes, count, fresh } = this.appendTx(messages);
-    // Counters and cache move only after the commit: a failed transaction leaves them as they were
-    // (and its seqs are handed out again, so caching them before the commit could be wrong).
+    const { bytes, count, fresh, cut } = this.appendTx(messages);
+    // Counters, ids and cache move only after the commit: a failed transaction leaves them as they
+    // were (and its seqs are handed out again, so caching them before the commit could be wrong).
+    this.forgetOldestIds(cut);
+    for (const r of fresh) this.emitted.add(r.message.id);
     this.pending += count;
     this.totalBytes += bytes;
     this.written.commits.append++;
@@ -135,9 +172,26 @@ export class SqliteOutbox implements Outbox {
     return { commits: { ...this.written.commits }, appended: this.written.appended, removed: this.written.removed };
   }
 
-  /** Forgets appended ids older than `before` (ms): replays only reach back to the last checkpoint. */
+  /**
+   * Forgets appended ids older than `before` (ms): replays only reach back to the last checkpoint.
+   * The log is in append order, so the expired ids are a prefix: the scan stops at the first young one.
+   */
   pruneEmitted(before: number): void {
-    this.pruneEmittedStmt.run(before);
+    let last = 0;
+    let count = 0;
+    for (const row of this.expiredEmittedStmt.iterate()) {
+      if (row.at >= before) break;
+      last = row.n;
+      count++;
+    }
+    if (count === 0) return;
+    this.cutEmittedStmt.run(last);
+    this.forgetOldestIds(count);
+  }
+
+  /** How many ids the outbox remembers (at most `emittedMax`). */
+  emittedIds(): number {
+    return this.emitted.size;
   }
 
   peek(limit: number, afterSeq = 0): OutboxRecord[] {
@@ -229,7 +283,9 @@ export class SqliteOutbox implements Outbox {
    * transaction (moving memory back to disk on recovery).
    */
   replaceAll(records: readonly OutboxRecord[], deleteUpToSeq: number): void {
-    this.replaceTx(records, deleteUpToSeq);
+    const { logged, cut } = this.replaceTx(records, deleteUpToSeq);
+    this.forgetOldestIds(cut);
+    for (const id of logged) this.emitted.add(id);
     this.clearCache();
     this.recount();
   }
@@ -258,6 +314,28 @@ export class SqliteOutbox implements Outbox {
       if (this.cache.has(rec.seq)) out.push(rec);
     }
     return out;
+  }
+
+  /**
+   * Inside an append's transaction, `adding` new ids into the log: once the log would pass
+   * `emittedMax` by `emittedCut`, deletes its oldest rows down to `emittedMax`. Returns how many
+   * went, for `forgetOldestIds` after the commit.
+   */
+  private cutEmitted(adding: number): number {
+    const over = Math.min(this.emitted.size, this.emitted.size + adding - this.emittedMax);
+    if (over < this.emittedCut) return 0;
+    this.cutEmittedStmt.run(this.oldestEmittedStmt.get(over - 1)!.n);
+    return over;
+  }
+
+  /** Drops the `count` oldest ids from the set, after their log rows were deleted and committed. */
+  private forgetOldestIds(count: number): void {
+    if (count <= 0) return;
+    let left = count;
+    for (const id of this.emitted) {
+      if (left-- === 0) break;
+      this.emitted.delete(id);
+    }
   }
 
   private clearCache(): void {
