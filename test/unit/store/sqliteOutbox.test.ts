@@ -185,6 +185,18 @@ describe('SqliteOutbox appended ids', () => {
     }
   });
 
+  it('knows an id after a reopen as before it, non-ASCII included (a lone surrogate is kept as SQLite stores it, U+FFFD)', () => {
+    const ids = ['ü-dev1-1', '\ud800-dev1-2', 'dev1-3-\u{1F600}'];
+    const o = new SqliteOutbox(db);
+    o.append(ids.map((id, i) => makeMessage(i, { id })));
+    o.append([...ids, '\ud801-dev1-2'].map((id, i) => makeMessage(i, { id })));
+    expect(o.peek(10).map((r) => r.message.id)).toEqual(ids);
+    o.remove(o.peek(10).map((r) => r.seq));
+    const again = new SqliteOutbox(db);
+    again.append([...ids, '\ud801-dev1-2', 'ü-dev1-4'].map((id, i) => makeMessage(i, { id })));
+    expect(again.peek(10).map((r) => r.message.id)).toEqual(['ü-dev1-4']);
+  });
+
   it('remembers at most emittedMax ids, the newest, in memory and in the log, also after a reopen', () => {
     const o = new SqliteOutbox(db, { emittedMax: 64 });
     for (let b = 0; b < 20; b++) o.append(Array.from({ length: 10 }, (_, i) => makeMessage(b * 10 + i)));
