@@ -8,11 +8,21 @@
  *  1. end to end: the BUILT module (`node dist/main.js`, default rules) behind the edgeHub emulator;
  *     N SimulatedTemperatureSensor inputs published, time until the last summary is upstream and
  *     the outbox is drained (`flush`), and the module's CPU time per input from /proc/<pid>/stat;
+ *     The module also reports, on /metrics, how many outbox transactions it committed in the run
+ *     and how many rows they wrote (`eddy_outbox_commits_total{op}`, `eddy_outbox_rows_written_total{op}`):
+ *     main.ts commits the outputs of an event-loop turn in one transaction, the forwarder the
+ *     removal of the records edgeHub acked since its last pass in another.
  *  2. in this process, the durable work main.ts does per input and per output, on the same bodies:
- *     content fingerprint + redelivery ring + input-log append (`handleInput`), and one SQLite
- *     outbox append per engine emission plus the forwarder's batched delete per sent message.
+ *     content fingerprint + redelivery ring + input-log append (`handleInput`), and the outbox
+ *     commits the module made, as it made them: as many append and remove transactions per input
+ *     as it counted, each writing as many rows as the module's did on average (rounded). Each commit
+ *     is timed alone (process CPU time); untimed appends or removals between them keep the table at
+ *     a steady size. Message ids are made as the engine makes them (UUID-shaped hashes: they land
+ *     at random places of an index keyed by id).
  * share = durable CPU per input / module CPU per input. Throughput without durability would be at
  * most 1 / (1 - share) times the measured one (CPU-bound module).
+ *
+ * Needs a build that serves the outbox write counters (EDDY_TEST_MAIN may point to another build).
  */
 import Benchmark from 'benchmark';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,9 +30,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import type { OutputMessage } from '../src/contracts/output.js';
 import { fingerprint, RedeliveryFilter } from '../src/ingest/redeliveryFilter.js';
 import { decodeMessage } from '../src/ingest/decodeMessage.js';
+import { summaryMessageId } from '../src/rules/outputMessage.js';
 import { FileInputLog } from '../src/store/fileInputLog.js';
 import { SqliteOutbox } from '../src/store/sqliteOutbox.js';
 import { openDatabase } from '../src/store/store.js';
@@ -54,11 +66,44 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Outbox commits by op, and rows written by op, as the module counts them. */
+interface OutboxWrites {
+  commits: { append: number; remove: number };
+  appended: number;
+  removed: number;
+}
+
+async function outboxWrites(port: number): Promise<OutboxWrites> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const value = (series: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    if (line === undefined) throw new Error(`${series} missing from /metrics: this build does not count outbox writes`);
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  return {
+    commits: { append: value('eddy_outbox_commits_total{op="append"}'), remove: value('eddy_outbox_commits_total{op="remove"}') },
+    appended: value('eddy_outbox_rows_written_total{op="append"}'),
+    removed: value('eddy_outbox_rows_written_total{op="remove"}'),
+  };
+}
+
 // ---- 1. end to end ----
-async function endToEnd(): Promise<{ inputsPerSecond: number; cpuUsPerInput: number; summaries: number; alerts: number; wallMs: number }> {
+async function endToEnd(): Promise<{ inputsPerSecond: number; cpuUsPerInput: number; summaries: number; alerts: number; wallMs: number; writes: OutboxWrites }> {
   const emu = await startEdgeHubEmulator();
   const dataDir = mkdtempSync(join(tmpdir(), 'eddy-bench-dur-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...emu.moduleEnv('eddy'), EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'warn' };
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, ...emu.moduleEnv('eddy'), EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: String(port), EDDY_LOG_LEVEL: 'warn' };
   delete env.EDDY_RULES_FILE;
   const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
@@ -71,6 +116,8 @@ async function endToEnd(): Promise<{ inputsPerSecond: number; cpuUsPerInput: num
     for (let i = 0; i < warm; i++) await send(i);
     while (acks() < warm) await sleep(20);
     const upBefore = emu.upstream.length;
+    // Before the CPU reading: the scrape itself is not the module's work per input.
+    const writes0 = await outboxWrites(port);
     const cpu0 = cpuMs(child.pid!);
     const t0 = performance.now();
     // Publish as fast as the broker takes them; at most 2,000 unacknowledged so the run measures the
@@ -87,8 +134,14 @@ async function endToEnd(): Promise<{ inputsPerSecond: number; cpuUsPerInput: num
     if (flushed.status !== 200) throw new Error(`flush answered ${flushed.status}`);
     const wallMs = performance.now() - t0;
     const cpu = cpuMs(child.pid!) - cpu0;
+    const writes1 = await outboxWrites(port);
     const out = emu.upstream.slice(upBefore);
     return {
+      writes: {
+        commits: { append: writes1.commits.append - writes0.commits.append, remove: writes1.commits.remove - writes0.commits.remove },
+        appended: writes1.appended - writes0.appended,
+        removed: writes1.removed - writes0.removed,
+      },
       inputsPerSecond: (N / wallMs) * 1000,
       cpuUsPerInput: (cpu * 1000) / N,
       summaries: out.filter((m) => m.output === 'summaries').length,
@@ -109,7 +162,26 @@ function perOp(name: string, fn: () => void): number {
   return 1e6 / b.hz;
 }
 
-function durableCosts(): { ingestUs: number; decodeUs: number; outboxAppendUs: number; outboxRemoveUs: number } {
+/** CPU time of each call of `fn` (process CPU, µs), averaged: the outbox commits are timed one by one. */
+function cpuPerCall(calls: number, fn: () => void, between: () => void): number {
+  let us = 0;
+  for (let i = 0; i < calls; i++) {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    us += c.user + c.system;
+    between();
+  }
+  return us / calls;
+}
+
+/** CPU per commit of each kind the module makes, writing `a` rows to append and `r` to remove. */
+interface CommitCosts {
+  appendUs: number;
+  removeUs: number;
+}
+
+function durableCosts(a: number, r: number): { ingestUs: number; decodeUs: number; commit: CommitCosts } {
   const root = mkdtempSync(join(tmpdir(), 'eddy-bench-dur-'));
   try {
     const bodies = Array.from({ length: 1024 }, (_, i) => body(i, i % 4));
@@ -133,38 +205,63 @@ function durableCosts(): { ingestUs: number; decodeUs: number; outboxAppendUs: n
     });
     const db = openDatabase(join(root, 'outbox.db'));
     const outbox = new SqliteOutbox(db);
-    const msg = (k: number): OutputMessage => ({
-      id: `machine1m-0f3a9c-s${k % 4}-${k}-0`, output: 'summaries', kind: 'summary', rule: 'machine1m', groupKey: `s${k % 4}`, createdAt: T0 + k,
-      body: { rule: 'machine1m', group: { deviceId: `s${k % 4}` }, window: { type: 'tumbling', start: '2026-11-26T03:00:00.000Z', end: '2026-11-26T03:01:00.000Z' }, count: 12, values: { tempAvg: 57.125, tempMin: 50.25, tempMax: 63.75, tempStdev: 4.1, pressureAvg: 1.08, pressureMax: 1.12 }, revision: 0 },
-    });
+    const msg = (k: number): OutputMessage => {
+      const rule = k % 2 === 0 ? 'machine1m' : 'ambient1m';
+      const start = T0 + (k >> 3) * 60_000;
+      const window = { type: 'tumbling' as const, start: new Date(start).toISOString(), end: new Date(start + 60_000).toISOString() };
+      return {
+        id: summaryMessageId(rule, '0f3a9c', `s${(k >> 1) % 4}`, { type: 'tumbling', start, end: start + 60_000 }, 0), output: 'summaries', kind: 'summary', rule, groupKey: `s${(k >> 1) % 4}`, createdAt: T0 + k,
+        body: { rule, group: { deviceId: `s${(k >> 1) % 4}` }, window, count: 12, values: { tempAvg: 57.125, tempMin: 50.25, tempMax: 63.75, tempStdev: 4.1, pressureAvg: 1.08, pressureMax: 1.12 }, revision: 0 },
+      };
+    };
     let k = 0;
-    // One append per engine emission (main.ts's emit); a closing input usually emits 2 summaries.
-    const appendUs = perOp('outbox append (2 summaries, one transaction)', () => outbox.append([msg(k++), msg(k++)])) / 2;
-    // The forwarder deletes the PUBACKed seqs of a pass in one transaction (about 16 at a time).
-    const removeUs = perOp('outbox remove (16 per transaction)', () => {
-      const page = outbox.peek(16);
-      if (page.length < 16) outbox.append(Array.from({ length: 64 }, () => msg(k++)));
-      outbox.remove(outbox.peek(16).map((r) => r.seq));
-    }) / 16;
+    const batch = (size: number): OutputMessage[] => Array.from({ length: size }, () => msg(k++));
+    // The outbox holds about as many records as the forwarder keeps in flight (64): removals take the oldest.
+    const oldest = (size: number): number[] => outbox.peek(size).map((rec) => rec.seq);
+    outbox.append(batch(64));
+    const keepSteady = (): void => {
+      const over = outbox.stats().pending - 64;
+      if (over > 0) outbox.remove(oldest(over));
+      else if (over < 0) outbox.append(batch(-over));
+    };
+    const calls = 3_000;
+    const timeAll = (): CommitCosts => ({
+      appendUs: cpuPerCall(calls, () => outbox.append(batch(a)), keepSteady),
+      removeUs: cpuPerCall(calls, () => outbox.remove(oldest(r)), keepSteady),
+    });
+    timeAll(); // warm-up: JIT, page cache, a WAL of the size it keeps
+    const commit = timeAll();
     db.close();
-    return { ingestUs, decodeUs, outboxAppendUs: appendUs, outboxRemoveUs: removeUs };
+    return { ingestUs, decodeUs, commit };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
 const e2e = await endToEnd();
-const costs = durableCosts();
+const w = e2e.writes;
+const rowsPerAppend = w.commits.append > 0 ? w.appended / w.commits.append : 0;
+const rowsPerRemove = w.commits.remove > 0 ? w.removed / w.commits.remove : 0;
+const costs = durableCosts(Math.max(1, Math.round(rowsPerAppend)), Math.max(1, Math.round(rowsPerRemove)));
+// Timed at the measured averages rounded to whole rows.
+const c = costs.commit;
+const outboxUs = (w.commits.append * c.appendUs + w.commits.remove * c.removeUs) / N;
 const outputsPerInput = (e2e.summaries + e2e.alerts) / N;
-const durableUsPerInput = costs.ingestUs + outputsPerInput * (costs.outboxAppendUs + costs.outboxRemoveUs);
+const durableUsPerInput = costs.ingestUs + outboxUs;
 const share = durableUsPerInput / e2e.cpuUsPerInput;
+const commitsPerInput = (w.commits.append + w.commits.remove) / N;
 const rows: Array<[string, string]> = [
   ['end to end: inputs/s (published -> last summary upstream, drained)', e2e.inputsPerSecond.toFixed(0)],
   ['end to end: module CPU per input (µs)', e2e.cpuUsPerInput.toFixed(1)],
   ['end to end: outputs per input', outputsPerInput.toFixed(4)],
+  ['module outbox commits: append / remove', `${w.commits.append} / ${w.commits.remove}`],
+  ['module outbox rows per commit: appended / removed', `${rowsPerAppend.toFixed(1)} / ${rowsPerRemove.toFixed(1)}`],
+  ['module outbox commits per input', commitsPerInput.toFixed(4)],
   ['durable ingest per input: fingerprint + redelivery ring + input-log append (µs)', costs.ingestUs.toFixed(2)],
   ['decode per input, for reference (µs)', costs.decodeUs.toFixed(2)],
-  ['outbox per output: append + batched delete (µs)', (costs.outboxAppendUs + costs.outboxRemoveUs).toFixed(2)],
+  [`outbox commit CPU: append ${Math.max(1, Math.round(rowsPerAppend))} rows / remove ${Math.max(1, Math.round(rowsPerRemove))} rows (µs)`, `${c.appendUs.toFixed(0)} / ${c.removeUs.toFixed(0)}`],
+  ['outbox per input, as the module commits (µs)', outboxUs.toFixed(2)],
+  ['outbox per output, as the module commits (µs)', (outboxUs / outputsPerInput).toFixed(2)],
   ['durable CPU per input, total (µs)', durableUsPerInput.toFixed(2)],
   ['durable share of module CPU per input (target < 20 %)', `${(share * 100).toFixed(1)} %`],
   ['durable ingest / decode (ratio, same run)', `x${(costs.ingestUs / costs.decodeUs).toFixed(2)}`],
@@ -174,5 +271,5 @@ console.log(`\n## durability cost, ${N} inputs, ${e2e.summaries} summaries, ${e2
 for (const [k, v] of rows) console.log(`${k.padEnd(84)} ${v.padStart(10)}`);
 const file = join(ROOT, 'bench/results/durability.json');
 mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), inputs: N, endToEnd: e2e, perInput: costs, outputsPerInput, durableUsPerInput, share }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), inputs: N, endToEnd: e2e, perInput: costs, rowsPerAppend, rowsPerRemove, commitsPerInput, outboxUs, outputsPerInput, durableUsPerInput, share }, null, 2)}\n`);
 console.log(`\nwrote ${file}`);

@@ -93,6 +93,7 @@ const store: Store = openStore(env.dataDir, {
   maxBytes: env.storeMaxMB * MB,
   ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
 });
+metrics.outboxWrites(() => store.outboxWrites());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
 
 let forwarder: Forwarder | null = null;

@@ -15,6 +15,13 @@ export interface OutboxStats {
   readonly oldest: string | null;
 }
 
+/** What the durable outbox has written since it was opened: transactions committed, by what they wrote, and rows. */
+export interface OutboxWrites {
+  readonly commits: { readonly append: number; readonly remove: number };
+  readonly appended: number;
+  readonly removed: number;
+}
+
 export type DropReason = 'budget' | 'ttl';
 
 /**

@@ -17,7 +17,19 @@ export const METRIC_NAMES = {
   ruleGroups: 'eddy_rule_groups',
   groupsEvicted: 'eddy_groups_evicted_total',
   eventLag: 'eddy_event_lag_seconds',
+  outboxCommits: 'eddy_outbox_commits_total',
+  outboxRows: 'eddy_outbox_rows_written_total',
 } as const;
+
+/** The outbox's write totals since it opened, read at scrape time (see {@link Metrics.outboxWrites}). */
+export interface OutboxWriteTotals {
+  /** Commits by what they wrote: appended rows (the outputs of an event-loop turn), removed rows (a forwarder pass's PUBACKs). */
+  readonly commits: { readonly append: number; readonly remove: number };
+  readonly appended: number;
+  readonly removed: number;
+}
+
+const NO_WRITES: OutboxWriteTotals = { commits: { append: 0, remove: 0 }, appended: 0, removed: 0 };
 
 /** Prefix of the process metrics from prom-client's `collectDefaultMetrics` (`eddy_process_cpu_seconds_total`...). */
 export const PROCESS_METRICS_PREFIX = 'eddy_';
@@ -103,6 +115,11 @@ export class Metrics {
   private readonly ruleGroupsG: Gauge<'rule'>;
   private readonly groupsEvictedC: Counter<'rule'>;
   private readonly eventLagH: Histogram;
+  private readonly outboxCommitsC: Counter<'op'>;
+  private readonly outboxRowsC: Counter<'op'>;
+  private outboxWriteSource: (() => OutboxWriteTotals) | null = null;
+  /** What the outbox counters show so far: a scrape adds what the source gained since. */
+  private outboxWritesShown = NO_WRITES;
 
   private readonly receivedChild: ChildCache<Inc>;
   private readonly rejectedChild: ChildCache<Inc>;
@@ -133,6 +150,10 @@ export class Metrics {
     this.ruleGroupsG = new Gauge({ name: METRIC_NAMES.ruleGroups, help: 'Live groups (open windows or detector state), by rule.', labelNames: ['rule'], registers });
     this.groupsEvictedC = new Counter({ name: METRIC_NAMES.groupsEvicted, help: 'Idle groups closed early because a rule reached its group limit, by rule.', labelNames: ['rule'], registers });
     this.eventLagH = new Histogram({ name: METRIC_NAMES.eventLag, help: 'Arrival time minus event time of accepted events, in seconds.', buckets: EVENT_LAG_BUCKETS, registers });
+    // Read from the store at scrape time; both collect (a scrape of either alone is current too).
+    const collect = (): void => this.collectOutboxWrites();
+    this.outboxCommitsC = new Counter({ name: METRIC_NAMES.outboxCommits, help: 'SQLite transactions that wrote the outbox, by op: append (the outputs of an event-loop turn), remove (PUBACKed records).', labelNames: ['op'], registers, collect });
+    this.outboxRowsC = new Counter({ name: METRIC_NAMES.outboxRows, help: 'Outbox rows written, by op (append, remove); over the commits: rows per commit.', labelNames: ['op'], registers, collect });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PROCESS_METRICS_PREFIX });
 
     this.receivedChild = new ChildCache((input) => this.receivedC.labels(input));
@@ -198,6 +219,28 @@ export class Metrics {
   /** Rule `rule` closed `n` idle groups early at its group limit. */
   groupsEvicted(rule: string, n = 1): void {
     if (countable(n)) this.groupsEvictedC.inc({ rule }, n);
+  }
+
+  /**
+   * Where the outbox write counters come from: the store counts its own commits (a counter call per
+   * transaction would cost more than reading totals once per scrape).
+   */
+  outboxWrites(source: () => OutboxWriteTotals): void {
+    this.outboxWriteSource = source;
+    this.outboxWritesShown = NO_WRITES;
+  }
+
+  private collectOutboxWrites(): void {
+    if (!this.outboxWriteSource) return;
+    const now = this.outboxWriteSource();
+    const shown = this.outboxWritesShown;
+    for (const op of ['append', 'remove'] as const) {
+      const gain = now.commits[op] - shown.commits[op];
+      if (countable(gain)) this.outboxCommitsC.inc({ op }, gain);
+    }
+    if (countable(now.appended - shown.appended)) this.outboxRowsC.inc({ op: 'append' }, now.appended - shown.appended);
+    if (countable(now.removed - shown.removed)) this.outboxRowsC.inc({ op: 'remove' }, now.removed - shown.removed);
+    this.outboxWritesShown = { commits: { ...now.commits }, appended: now.appended, removed: now.removed };
   }
 
   /** An accepted event arrived `seconds` after its event time (negative values, clock skew, count as 0). */

@@ -27,6 +27,15 @@ export const MIGRATIONS: readonly string[] = [
   // 4: the input-log position of each state row, for checkpoints written one rule per event-loop turn
   // (issue 6 latency). NULL: the row reflects exactly meta.checkpoint_seq, as every row before did.
   `ALTER TABLE rule_state ADD COLUMN upto_seq INTEGER;`,
+  // 5: the appended ids as a log in append order, no index (issue 4 durability cost). Message ids are
+  // UUID-shaped hashes (CONTRACT.md section 4), so every insert into 3's id-keyed table landed on a
+  // random page: an append of 8-15 outputs wrote 20-35 WAL pages, three times what the outbox rows
+  // took. SqliteOutbox now checks ids against a set in memory, loaded from this log at open, and the
+  // log is only ever appended at its end and cut at its start. The newest 100,000 ids of 3 are kept
+  // (SqliteOutbox's bound, and MemoryOutbox's).
+  `CREATE TABLE emitted_log (n INTEGER PRIMARY KEY, id TEXT NOT NULL, at INTEGER NOT NULL);
+   INSERT INTO emitted_log (id, at) SELECT id, at FROM (SELECT id, at FROM emitted ORDER BY at DESC, id LIMIT 100000) ORDER BY at, id;
+   DROP TABLE emitted;`,
 ];
 
 /** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../contracts/clock.js';
-import type { Checkpoint, CheckpointStore, DropCounts, InputLog, InputRecord, Outbox, StoreDamage, StoreDegraded, StoreStats, StoredInput } from '../contracts/store.js';
+import type { Checkpoint, CheckpointStore, DropCounts, InputLog, InputRecord, Outbox, OutboxWrites, StoreDamage, StoreDegraded, StoreStats, StoredInput } from '../contracts/store.js';
 import { FileInputLog } from './fileInputLog.js';
 import { migrate } from './migrations.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
@@ -53,6 +53,8 @@ export interface Store extends CheckpointStore, InputLog {
   setLimits(limits: OutboxLimits): void;
   /** Enforces budget and TTL now; returns this call's drops (the totals are in `stats().drops`). */
   enforce(): DropCounts;
+  /** Outbox commits and rows written on disk since open (`eddy_outbox_commits_total`, `eddy_outbox_rows_written_total`). */
+  outboxWrites(): OutboxWrites;
   /** Tries the disk now instead of waiting for the next periodic retry. True when healthy after. */
   retryDisk(): boolean;
   /** The background WAL checkpointer, or null when SQLite checkpoints on commit (`backgroundCheckpoint: false`). */
@@ -246,6 +248,10 @@ class SqliteStore implements Store {
 
   retryDisk(): boolean {
     return this.outbox.retryDisk() && this.degraded === null;
+  }
+
+  outboxWrites(): OutboxWrites {
+    return this.outbox.writes();
   }
 
   close(): void {

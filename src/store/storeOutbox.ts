@@ -1,6 +1,6 @@
 import type { OutputMessage } from '../contracts/output.js';
 import type { Clock } from '../contracts/clock.js';
-import type { DropCounts, Outbox, OutboxRecord, OutboxStats, StoreDegraded } from '../contracts/store.js';
+import type { DropCounts, Outbox, OutboxRecord, OutboxStats, OutboxWrites, StoreDegraded } from '../contracts/store.js';
 import { MemoryOutbox } from './memoryOutbox.js';
 import type { SqliteOutbox } from './sqliteOutbox.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
@@ -60,6 +60,11 @@ export class StoreOutbox implements Outbox {
 
   remove(seqs: readonly number[]): void {
     this.use((o) => o.remove(seqs));
+  }
+
+  /** What the disk outbox has committed since open (not what memory held while degraded). */
+  writes(): OutboxWrites {
+    return this.disk.writes();
   }
 
   stats(): OutboxStats {

@@ -13,6 +13,7 @@ describe('Metrics', () => {
     const types: Record<string, string> = {
       received: 'counter', rejected: 'counter', windowResults: 'counter', alerts: 'counter', outboxPending: 'gauge', outboxBytes: 'gauge',
       upstreamSent: 'counter', upstreamFailures: 'counter', ruleGroups: 'gauge', groupsEvicted: 'counter', eventLag: 'histogram',
+      outboxCommits: 'counter', outboxRows: 'counter',
     };
     for (const [key, name] of Object.entries(METRIC_NAMES)) {
       expect(text).toContain(`# HELP ${name} `);
@@ -60,6 +61,24 @@ describe('Metrics', () => {
     expect(sample(t, 'eddy_event_lag_seconds_bucket', 'le="0.5"')).toBe(2);
     expect(sample(t, 'eddy_event_lag_seconds_bucket', 'le="+Inf"')).toBe(3);
     expect(EVENT_LAG_BUCKETS.at(-1)).toBe(86400);
+  });
+
+  it('reads the outbox write totals at scrape time and shows each gain once', async () => {
+    const m = createMetrics({ processMetrics: false });
+    const totals = { commits: { append: 0, remove: 0 }, appended: 0, removed: 0 };
+    m.outboxWrites(() => totals);
+    Object.assign(totals, { commits: { append: 2, remove: 1 }, appended: 20, removed: 12 });
+    let t = await m.text();
+    expect(sample(t, 'eddy_outbox_commits_total', 'op="append"')).toBe(2);
+    expect(sample(t, 'eddy_outbox_commits_total', 'op="remove"')).toBe(1);
+    expect(sample(t, 'eddy_outbox_rows_written_total', 'op="append"')).toBe(20);
+    expect(sample(t, 'eddy_outbox_rows_written_total', 'op="remove"')).toBe(12);
+    Object.assign(totals, { commits: { append: 2, remove: 4 }, removed: 20 });
+    t = await m.text();
+    expect(sample(t, 'eddy_outbox_commits_total', 'op="append"')).toBe(2);
+    expect(sample(t, 'eddy_outbox_commits_total', 'op="remove"')).toBe(4);
+    expect(sample(t, 'eddy_outbox_rows_written_total', 'op="append"')).toBe(20);
+    expect(sample(t, 'eddy_outbox_rows_written_total', 'op="remove"')).toBe(20);
   });
 
   it('escapes label values that are data (rule ids, input names)', async () => {

@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -128,3 +129,107 @@ function countPeekQueries(o: SqliteOutbox): () => number {
   };
   return () => n;
 }
+
+describe('SqliteOutbox write counters', () => {
+  it('counts its commits by op and the rows they wrote, not ids appended before nor seqs already gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-sqlite-outbox-'));
+    const db = openDatabase(join(dir, 'eddy.db'));
+    try {
+      const o = new SqliteOutbox(db);
+      expect(o.writes()).toEqual({ commits: { append: 0, remove: 0 }, appended: 0, removed: 0 });
+      o.append([makeMessage(1), makeMessage(2), makeMessage(3)]);
+      o.append([makeMessage(3), makeMessage(4)]); // 3 was appended before: one row
+      o.append([]); // no transaction
+      const seqs = o.peek(10).map((r) => r.seq);
+      o.remove(seqs.slice(0, 2));
+      o.remove([seqs[0]!, seqs[2]!]); // the first is gone already: one row
+      expect(o.writes()).toEqual({ commits: { append: 2, remove: 2 }, appended: 4, removed: 3 });
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// The ids appended before (migration 5): a log in append order plus a set in memory, instead of a
+// table keyed by id. Message ids are UUID-shaped hashes, so that table took a random page per output.
+describe('SqliteOutbox appended ids', () => {
+  let dir: string;
+  let db: Database.Database;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-sqlite-outbox-'));
+    db = openDatabase(join(dir, 'eddy.db'));
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const uuidLike = (n: number): string => {
+    const h = createHash('sha256').update(`summary\nr1\n${n}`).digest('hex');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  };
+  const logIds = (): string[] => db.prepare<[], { id: string }>('SELECT id FROM emitted_log ORDER BY n').pluck().all() as unknown as string[];
+
+  it('a process that did not close (SIGKILL) left its ids behind: the next one does not append them again', () => {
+    const before = new SqliteOutbox(db);
+    before.append([makeMessage(1), makeMessage(2)]);
+    before.remove([before.peek(1)[0]!.seq]); // 1 was sent
+    // A second connection, as the next process opens the file; the first one is never closed.
+    const next = openDatabase(join(dir, 'eddy.db'));
+    try {
+      const after = new SqliteOutbox(next);
+      after.append([makeMessage(1), makeMessage(2), makeMessage(3)]);
+      expect(after.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-2', 'r1-dev1-3']);
+    } finally {
+      next.close();
+    }
+  });
+
+  it('knows an id after a reopen as before it, non-ASCII included (a lone surrogate is kept as SQLite stores it, U+FFFD)', () => {
+    const ids = ['ü-dev1-1', '\ud800-dev1-2', 'dev1-3-\u{1F600}'];
+    const o = new SqliteOutbox(db);
+    o.append(ids.map((id, i) => makeMessage(i, { id })));
+    o.append([...ids, '\ud801-dev1-2'].map((id, i) => makeMessage(i, { id })));
+    expect(o.peek(10).map((r) => r.message.id)).toEqual(ids);
+    o.remove(o.peek(10).map((r) => r.seq));
+    const again = new SqliteOutbox(db);
+    again.append([...ids, '\ud801-dev1-2', 'ü-dev1-4'].map((id, i) => makeMessage(i, { id })));
+    expect(again.peek(10).map((r) => r.message.id)).toEqual(['ü-dev1-4']);
+  });
+
+  it('remembers at most emittedMax ids, the newest, in memory and in the log, also after a reopen', () => {
+    const o = new SqliteOutbox(db, { emittedMax: 64 });
+    for (let b = 0; b < 20; b++) o.append(Array.from({ length: 10 }, (_, i) => makeMessage(b * 10 + i)));
+    expect(o.emittedIds()).toBeLessThanOrEqual(64 + 4); // cut in batches of 64 / 16
+    expect(logIds()).toEqual(Array.from({ length: o.emittedIds() }, (_, i) => `r1-dev1-${200 - o.emittedIds() + i}`));
+    o.remove(o.peek(1000).map((r) => r.seq));
+    const again = new SqliteOutbox(db, { emittedMax: 64 });
+    again.append([makeMessage(0), makeMessage(199)]); // the oldest was forgotten, the newest not
+    expect(again.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-0']);
+  });
+
+  it('forgets ids older than pruneEmitted says, oldest first, in memory and in the log', () => {
+    const o = new SqliteOutbox(db);
+    o.append([1, 2, 3, 4].map((n) => makeMessage(n))); // createdAt 1,001,000 + ...
+    o.pruneEmitted(1_003_000);
+    expect(logIds()).toEqual(['r1-dev1-3', 'r1-dev1-4']);
+    expect(o.emittedIds()).toBe(2);
+    o.remove(o.peek(10).map((r) => r.seq));
+    o.append([1, 2, 3, 4].map((n) => makeMessage(n)));
+    expect(o.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-1', 'r1-dev1-2']);
+  });
+
+  it('an append of 15 outputs writes a few WAL pages, not one per id, with 20,000 ids remembered', () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const o = new SqliteOutbox(db);
+    for (let b = 0; b < 20; b++) o.append(Array.from({ length: 1000 }, (_, i) => makeMessage(b * 1000 + i, { id: uuidLike(b * 1000 + i) })));
+    o.remove(o.peek(100_000).map((r) => r.seq));
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    o.append(Array.from({ length: 15 }, (_, i) => makeMessage(30_000 + i, { id: uuidLike(30_000 + i) })));
+    // A WAL frame is a 24-byte header and a page; the file starts with a 32-byte header.
+    const frames = (statSync(join(dir, 'eddy.db-wal')).size - 32) / (4096 + 24);
+    // 10 here: outbox rows, their kind index, the log's end, sqlite_sequence, the freelist; the
+    // id-keyed table of migration 3 made it 30, a page per id on top.
+    expect(frames).toBeLessThanOrEqual(12);
+  });
+});

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore, type StoreOptions } from '../../../src/store/store.js';
-import { MIGRATIONS } from '../../../src/store/migrations.js';
+import { MIGRATIONS, migrate } from '../../../src/store/migrations.js';
 import { makeMessage } from '../../contract/outbox.suite.js';
 
 const logged: { level: string; msg: string }[] = [];
@@ -54,6 +54,38 @@ describe('openStore', () => {
     s.close();
     const check = new Database(join(dir, 'eddy.db'));
     expect(check.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    check.close();
+  });
+
+  it('migrates a version-4 database: keeps its outbox, its checkpoint and the newest 100,000 ids appended before', () => {
+    const db = new Database(join(dir, 'eddy.db'));
+    migrate(db, MIGRATIONS.slice(0, 4));
+    const at = (n: number): number => now - 200_000 + n;
+    const m = (n: number) => makeMessage(n, { createdAt: at(n) });
+    db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)').run('summary', at(100_003), 10, JSON.stringify(m(100_003)));
+    // Ids 1..100,003 were appended; all but the last were sent and removed since. Inserted newest first: the order is `at`'s.
+    const put = db.prepare('INSERT INTO emitted (id, at) VALUES (?, ?)');
+    db.transaction(() => {
+      for (let n = 100_003; n >= 1; n--) put.run(`r1-dev1-${n}`, at(n));
+    })();
+    db.prepare("UPDATE meta SET value = 5 WHERE key = 'checkpoint_seq'").run();
+    db.prepare('INSERT INTO rule_state (rule_key, state, upto_seq) VALUES (?, ?, NULL)').run('r1', '{"w":1}');
+    db.close();
+
+    const s = openStore(dir, opts());
+    expect(s.outbox.peek(10).map((r) => r.message)).toEqual([m(100_003)]);
+    expect(s.loadCheckpoint()).toEqual({ states: new Map([['r1', '{"w":1}']]), uptoInputSeq: 5, aheadTo: new Map() });
+    // 1..3 are past the bound and forgotten; 4 and 100,002 (sent) and 100,003 (pending) are remembered.
+    s.outbox.append([1, 3, 4, 100_002, 100_003, 100_004].map(m));
+    expect(s.outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-100003', 'r1-dev1-1', 'r1-dev1-3', 'r1-dev1-100004']);
+    s.close();
+
+    const check = new Database(join(dir, 'eddy.db'));
+    expect(check.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(check.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'emitted'").pluck().get()).toBe(0);
+    const ids = check.prepare('SELECT id FROM emitted_log ORDER BY n').pluck().all() as string[];
+    expect(ids.slice(0, 2)).toEqual(['r1-dev1-4', 'r1-dev1-5']);
+    expect(ids.slice(-4)).toEqual(['r1-dev1-100003', 'r1-dev1-1', 'r1-dev1-3', 'r1-dev1-100004']);
     check.close();
   });
 
