@@ -1,6 +1,6 @@
 import type { AlertEmission, AnomalyInput, AnomalyState, DetectorStep, DetectorType } from '../contracts/anomaly.js';
 import type { GroupValues } from '../contracts/window.js';
-import { RecencyList } from '../windows/recencyList.js';
+import { LINK_KEY, LINK_NEXT, LINK_PREV, RecencyList, type RecencyLinks } from '../windows/recencyList.js';
 
 /** One anomaly rule as the stage needs it: a validated detector and config, cooldown in ms. */
 export interface AnomalyStageRule {
@@ -16,8 +16,8 @@ export interface AnomalyStageRule {
   readonly maxGroups?: number;
 }
 
-/** Per-group plain-JSON record kept in `AnomalyState.groups`. */
-interface GroupEntry {
+/** Per-group plain-JSON record kept in `AnomalyState.groups` (the recency links are symbol keys, not in the JSON). */
+interface GroupEntry extends RecencyLinks {
   d: unknown;
   active: boolean;
   lastRaise: number | null;
@@ -64,7 +64,7 @@ export class AnomalyStage {
     const restored = [...this.state.groups] as Array<[string, GroupEntry]>;
     restored.sort((a, b) => (a[1].at ?? 0) - (b[1].at ?? 0));
     for (const [key, e] of restored) {
-      this.recency.touch(key, e);
+      this.recency.append(key, e);
       const mark = e.at ?? 0;
       if (mark > this.touches) this.touches = mark;
     }
@@ -127,7 +127,7 @@ export class AnomalyStage {
       this.recency.touch(key, e);
       return e;
     }
-    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group: input.group, at: touch };
+    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group: input.group, at: touch, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: key };
     groups.set(key, e);
     this.recency.touch(key, e);
     const max = this.rule.maxGroups;
