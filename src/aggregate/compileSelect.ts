@@ -23,6 +23,7 @@ import {
   AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
+import { addPacked, packedInit, packedLayout, packedOf, packedResult } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
 export interface CompiledSelect {
@@ -36,7 +37,10 @@ export interface CompiledSelect {
   readonly keepsValues: boolean;
 }
 
-/** Window state of a select: the event count and one block per distinct argument. Plain JSON. */
+/**
+ * Window state of a select that keeps values (median, percentile, distinct): the event count and one
+ * block per distinct argument. Plain JSON. Other selects keep a packed array (packedSelectState.ts).
+ */
 export interface SelectState {
   n: number;
   a: ArgState[];
@@ -108,37 +112,59 @@ export function compileSelect(
   const nSlots = slots.length;
   const scratch: AggCtx = { r: new Array<number | null>(nSlots).fill(null) };
 
-  const aggregator: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
-    init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
-    add: (state, item, time) => {
-      const n = ++state.n;
-      // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
-      for (let i = 0; i < nArgs; i++) addToArg(state.a[i]!, needs[i]!, item[i]! + 0, time, n, cap);
-    },
-    result: (state) => {
-      // One scratch array and context serve every call: result is synchronous and keeps neither
-      // (about 200 ns less per output than a fresh array, context and closure per call).
-      const r = scratch.r;
-      for (let i = 0; i < nSlots; i++) {
-        const s = slots[i]!;
-        r[i] = aggregateResult(s.kind, s.arg >= 0 ? state.a[s.arg] : undefined, state.n, s.p);
+  // One scratch array and context serve every `result` call: result is synchronous and keeps neither
+  // (about 200 ns less per output than a fresh array, context and closure per call).
+  const r = scratch.r;
+  const finish = (): Record<string, number | null> => {
+    const out: Record<string, number | null> = {};
+    for (let k = 0; k < outers.length; k++) {
+      const o = outers[k]!;
+      let v: number | null = null;
+      let present = true;
+      for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
+      if (present) {
+        const x = o.fn(scratch);
+        const num = typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'number' ? x : NaN;
+        v = Number.isFinite(num) ? num : null;
       }
-      const out: Record<string, number | null> = {};
-      for (let k = 0; k < outers.length; k++) {
-        const o = outers[k]!;
-        let v: number | null = null;
-        let present = true;
-        for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
-        if (present) {
-          const x = o.fn(scratch);
-          const num = typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'number' ? x : NaN;
-          v = Number.isFinite(num) ? num : null;
-        }
-        out[o.name] = v;
-      }
-      return out;
-    },
+      out[o.name] = v;
+    }
+    return out;
   };
+
+  let aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
+  if (keepsValues) {
+    // Values and distinct sets have no packed form: such selects keep one block per argument.
+    const blocks: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
+      init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
+      add: (state, item, time) => {
+        const n = ++state.n;
+        // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
+        for (let i = 0; i < nArgs; i++) addToArg(state.a[i]!, needs[i]!, item[i]! + 0, time, n, cap);
+      },
+      result: (state) => {
+        for (let i = 0; i < nSlots; i++) {
+          const s = slots[i]!;
+          r[i] = aggregateResult(s.kind, s.arg >= 0 ? state.a[s.arg] : undefined, state.n, s.p);
+        }
+        return finish();
+      },
+    };
+    aggregator = blocks as WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
+  } else {
+    const layout = packedLayout(needs);
+    const slotArgs = slots.map((s) => (s.arg >= 0 ? layout.args[s.arg] : undefined));
+    aggregator = {
+      init: packedInit(layout),
+      // A state restored from a block-format checkpoint is an object: `packedOf` converts it once.
+      add: (state, item, time) => addPacked(Array.isArray(state) ? (state as number[]) : packedOf(state, layout), layout, item, time),
+      result: (state) => {
+        const d = Array.isArray(state) ? (state as number[]) : packedOf(state, layout);
+        for (let i = 0; i < nSlots; i++) r[i] = packedResult(slots[i]!.kind, slotArgs[i], d);
+        return finish();
+      },
+    };
+  }
 
   const value: CompiledSelect = {
     names: Object.freeze([...names]),
@@ -146,7 +172,7 @@ export function compileSelect(
     evaluateArgs: (ctx, out) => {
       for (let i = 0; i < nArgs; i++) out[i] = argNums[i]!(ctx);
     },
-    aggregator: aggregator as WindowAggregator<readonly number[], unknown, Record<string, number | null>>,
+    aggregator,
     keepsValues,
   };
   return { ok: true, value };

@@ -6,8 +6,14 @@ export interface RateOfChangeConfig {
   readonly maxPerSecond: number;
 }
 
-/** The previous event (latest time seen, its value). */
+/**
+ * The previous event (latest time seen, its value); `has` false until the first event. Earlier versions
+ * kept `{t: null, v: null}` for "none" and no `has`; such checkpoints are read as they are. Not null:
+ * a field that starts as null is a tagged field in V8, and every double stored into it then allocates a
+ * HeapNumber (two per event and group, which lived long enough to be promoted: issue 6).
+ */
 export interface RateOfChangeState {
+  has?: boolean;
   t: number | null;
   v: number | null;
 }
@@ -29,12 +35,13 @@ export const rateOfChangeDetector: DetectorType<RateOfChangeConfig, RateOfChange
     return { ok: true, config: { maxPerSecond: m.value } };
   },
   init() {
-    return { t: null, v: null };
+    return { has: false, t: 0, v: 0 };
   },
   update(c, s, time, v) {
     const pt = s.t;
     const pv = s.v;
-    if (pt === null || pv === null) {
+    if (s.has === false || pt === null || pv === null) {
+      if (s.has === false) s.has = true;
       s.t = time;
       s.v = v;
       return { score: 0, anomalous: false };

@@ -1,4 +1,4 @@
-import type { DetectorType } from '../contracts/anomaly.js';
+import type { DetectorStep, DetectorType } from '../contracts/anomaly.js';
 import { numberParam, unknownParams } from './detectorParams.js';
 
 /** `threshold {above?, below?, hysteresis?}` after validation; an absent limit is null. */
@@ -12,6 +12,11 @@ export interface ThresholdConfig {
 export interface ThresholdState {
   level: 'above' | 'below' | null;
 }
+
+/** The three steps a threshold can give (shared, not allocated per event: steps are read-only). */
+const NORMAL: DetectorStep = Object.freeze({ score: 0, anomalous: false });
+const ABOVE: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'above' });
+const BELOW: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'below' });
 
 /**
  * Fixed limits (CONTRACT.md §5): raised when `value > above` or `value < below`, cleared once the
@@ -44,6 +49,6 @@ export const thresholdDetector: DetectorType<ThresholdConfig, ThresholdState> = 
       if (c.above !== null && v > c.above) s.level = 'above';
       else if (c.below !== null && v < c.below) s.level = 'below';
     }
-    return s.level === null ? { score: 0, anomalous: false } : { score: 1, anomalous: true, kind: s.level };
+    return s.level === null ? NORMAL : s.level === 'above' ? ABOVE : BELOW;
   },
 };

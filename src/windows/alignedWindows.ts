@@ -1,6 +1,7 @@
 import type { GroupValues, WindowInput } from '../contracts/window.js';
 import { NO_TIME, type GroupBase } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
+import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 
 /**
  * Shared by the fixed-bounds window kinds (tumbling, hopping, snapshot): every window has bounds known
@@ -26,7 +27,7 @@ export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [] };
+  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**

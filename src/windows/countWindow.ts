@@ -1,6 +1,7 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
+import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /** One count window being filled: `first`/`last` are the smallest and largest event times in it. Plain JSON. */
@@ -50,7 +51,7 @@ export function countWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, CountGroup<S>>(
     {
       type: 'count',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, buckets: [], n: 0, unreported: 0 }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, buckets: [], n: 0, unreported: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         const bs = g.buckets;

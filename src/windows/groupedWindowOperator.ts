@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { WindowType } from '../contracts/rule.js';
 import type { GroupValues, WindowAggregator, WindowEmission, WindowInput, WindowOperatorOptions, WindowState } from '../contracts/window.js';
-import { RecencyList } from './recencyList.js';
+import { RecencyList, type RecencyLinks } from './recencyList.js';
 import { WindowEmitter } from './windowEmitter.js';
 
 /** Default bound on live groups per operator (rule `maxGroups`, issue 8). */
@@ -12,9 +12,11 @@ export const NO_TIME = -8.64e15;
 
 /**
  * The part of a group's state every window kind shares. Plain JSON, like everything in
- * `WindowState.groups`, so the caller can checkpoint it with `JSON.stringify([...groups])`.
+ * `WindowState.groups`, so the caller can checkpoint it with `JSON.stringify([...groups])` (the
+ * recency links are symbol keys, which JSON leaves out; kinds name them in their group literals, so
+ * they sit inside the object: `[LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: ''`).
  */
-export interface GroupBase {
+export interface GroupBase extends RecencyLinks {
   readonly group: GroupValues;
   /** Watermark: the largest event time seen minus maxLateness, raised further by flushes. */
   wm: number;
@@ -148,7 +150,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     this.stats = (state.stats ??= { evictedGroups: 0 });
     this.groups = state.groups as Map<string, G>;
     // Restored groups (hot reload, crash restore) enter the list by their last arrival.
-    for (const [key, g] of [...this.groups].sort((a, b) => a[1].seen - b[1].seen)) this.recency.touch(key, g);
+    for (const [key, g] of [...this.groups].sort((a, b) => a[1].seen - b[1].seen)) this.recency.append(key, g);
   }
 
   /** Arms the idle timer for restored groups. */

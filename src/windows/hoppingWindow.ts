@@ -21,7 +21,32 @@ export function hoppingWindow<T, S, R>(
     {
       type: 'hopping',
       create: createAlignedGroup,
-      place: (g, key, input, out) => placeInHops(g, key, size, hop, input, lateness, out),
+      place(g, key, input, out) {
+        const t = input.time;
+        const wins = g.wins;
+        const j = wins.length - 1;
+        const last = wins[j];
+        // Hot path: t is in the newest window's first hop and every window holding t is open and kept,
+        // newest first at the end of the list. Then the event just joins them (no emission, none
+        // opens), without the two float modulos of placeInHops (~40 ns each on epoch ms).
+        if (last !== undefined && last.revision < 0 && t >= last.start && t < last.start + hop) {
+          let k = j;
+          // Windows holding t start after t - size, at multiples of hop: last.start, last.start - hop, ...
+          for (let s = last.start; s > t - size; s -= hop, k--) {
+            const w = wins[k];
+            if (w === undefined || w.start !== s || w.revision >= 0) return placeInHops(g, key, size, hop, input, lateness, out);
+          }
+          let failed = false;
+          for (let i = k + 1; i <= j; i++) {
+            const w = wins[i]!;
+            if (out.add(w.acc, input.item, t)) w.count++;
+            else failed = true;
+          }
+          if (failed) out.drop(key, t, 'aggregate-error');
+          return;
+        }
+        placeInHops(g, key, size, hop, input, lateness, out);
+      },
       advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),
       flush: (g, key, out) => flushAligned(g, key, lateness, out),
     },

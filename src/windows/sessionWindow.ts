@@ -1,6 +1,7 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
+import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /** One session of a group: `revision` -1 while open. Plain JSON. */
@@ -66,7 +67,7 @@ export function sessionWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, SessionGroup<S>>(
     {
       type: 'session',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, sessions: [], purged: NO_TIME }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, sessions: [], purged: NO_TIME, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         if (t < g.purged) return out.drop(key, t, 'too-late');

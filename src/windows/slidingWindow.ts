@@ -1,6 +1,7 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
+import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /** Most events one sliding group keeps; past it a new event is dropped as `aggregate-error`. */
@@ -71,7 +72,7 @@ export function slidingWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, SlidingGroup>(
     {
       type: 'sliding',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, events: [], marks: [] }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, events: [], marks: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         const wm = g.wm;

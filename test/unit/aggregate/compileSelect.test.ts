@@ -206,11 +206,16 @@ describe('compileSelect: state is plain JSON', () => {
   });
 
   it('keeps only the fields the aggregates of an argument need', () => {
-    const s = select({ a: 'avg(p)', m: 'max(p)', t: 'stdev(x)', lo: 'min(x)' });
+    // Selects keeping values: one block per argument, with the fields its aggregates read.
+    const s = select({ a: 'avg(p)', m: 'max(p)', t: 'stdev(x)', lo: 'min(x)', md: 'median(y)' });
     const state = s.aggregator.init() as { a: object[] };
     // Arguments are numbered in order of first use: p, then x.
     expect(Object.keys(state.a[0]!).sort()).toEqual(['c', 'hi', 's']);
     expect(Object.keys(state.a[1]!).sort()).toEqual(['f', 'lo', 'm2', 'mean']);
+    expect(Object.keys(state.a[2]!).sort()).toEqual(['rng', 'vals']);
+    // Other selects: one packed array, [n, p: sum, compensation, overflowed, max, x: mean, M2, scale, overflowed, min].
+    const packed = select({ a: 'avg(p)', m: 'max(p)', t: 'stdev(x)', lo: 'min(x)' });
+    expect(packed.aggregator.init()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('goes on from a state saved before blocks were slimmed (every field present)', () => {
@@ -245,6 +250,84 @@ describe('compileSelect: state is plain JSON', () => {
     const text = JSON.stringify(state);
     expect(JSON.parse(text)).toEqual(state);
     expect(s.aggregator.result(JSON.parse(text) as unknown)).toEqual(s.aggregator.result(state));
+  });
+});
+
+describe('compileSelect: packed state (selects without median, percentile or distinct)', () => {
+  const { median: _m, p0: _p0, p95: _p95, p100: _p100, p33: _p33, distinct: _d, ...NUMERIC } = ALL;
+  const values = fc.array(
+    fc.oneof(fc.double({ min: -1.7e308, max: 1.7e308, noNaN: true, noDefaultInfinity: true }), fc.double({ min: -1e3, max: 1e3, noNaN: true }), fc.integer({ min: -3, max: 3 }), fc.constant(-0), fc.constant(1e300)),
+    { minLength: 1, maxLength: 120 },
+  );
+  const times = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7 + seed) % 5));
+  const numericOf = (r: Record<string, number | null>) => Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, r[k]]));
+
+  it('is an array of finite numbers', () => {
+    const s = select(NUMERIC);
+    expect(s.keepsValues).toBe(false);
+    const state = s.aggregator.init();
+    expect(Array.isArray(state)).toBe(true);
+    for (const x of [1.7e308, 1.7e308, -1.7e308, 1e-320, -0]) s.aggregator.add(state, [x], 0);
+    const text = JSON.stringify(state);
+    expect(text).not.toContain('null');
+    expect(JSON.parse(text)).toEqual(state);
+    expect(s.aggregator.result(JSON.parse(text) as unknown)).toEqual(s.aggregator.result(state));
+  });
+
+  it('gives exactly the block format results, overflow to null included, across JSON round-trips', () => {
+    const packed = select(NUMERIC);
+    const blocks = select(ALL, { maxValuesPerWindow: 50 });
+    fc.assert(
+      fc.property(values, fc.nat(), fc.nat(), (xs, at, seed) => {
+        const ts = times(xs.length, seed);
+        const want = numericOf(run(blocks, xs, ts));
+        expect(run(packed, xs, ts)).toEqual(want);
+        expect(run(packed, xs, ts, at % xs.length)).toEqual(want);
+      }),
+      { seed: 11, numRuns: 300 },
+    );
+  });
+
+  it('turns sum and variance into null once they leave the double range, and keeps min/max/first/last', () => {
+    const s = select(NUMERIC);
+    const got = run(s, [1.5e308, 1.5e308, -1], [5, 3, 9]);
+    expect(got).toMatchObject({ n: 3, sum: null, avg: null, min: -1, max: 1.5e308, first: 1.5e308, last: -1 });
+    expect(got.varp).toBeNull();
+    // The flags stick: later values that would bring the sum back do not revive it.
+    const back = run(s, [1.5e308, 1.5e308, -1.5e308, -1.5e308]);
+    expect(back.sum).toBeNull();
+    expect(back.avg).toBeNull();
+  });
+
+  it('goes on from a block-format state an earlier version checkpointed', () => {
+    const packed = select(NUMERIC);
+    const blocks = select(ALL, { maxValuesPerWindow: 50 });
+    fc.assert(
+      fc.property(values, fc.nat(), fc.nat(), (xs, at, seed) => {
+        const ts = times(xs.length, seed);
+        const split = at % (xs.length + 1);
+        // Every field present (the full block), as the block format's JSON, then the rest in the packed code.
+        let state = blocks.aggregator.init();
+        for (let i = 0; i < split; i++) blocks.aggregator.add(state, [xs[i]!], ts[i]!);
+        state = JSON.parse(JSON.stringify(state)) as unknown;
+        for (let i = split; i < xs.length; i++) packed.aggregator.add(state, [xs[i]!], ts[i]!);
+        expect(packed.aggregator.result(state)).toEqual(run(packed, xs, ts));
+        // Converted once, in place: a later checkpoint of it restores too.
+        const again = JSON.parse(JSON.stringify(state)) as unknown;
+        expect(packed.aggregator.result(again)).toEqual(packed.aggregator.result(state));
+      }),
+      { seed: 12, numRuns: 200 },
+    );
+  });
+
+  it('reads a literal block-format state with nulls (overflowed sum and variance, slimmed blocks)', () => {
+    const s = select({ avg: 'avg(x)', sd: 'stdev(x)', lo: 'min(x)', hi: 'max(x)', n: 'count()', first: 'first(x)', last: 'last(x)' });
+    const overflowed = { n: 2, a: [{ s: null, c: 0, mean: null, m2: null, f: 2 ** -1023, lo: 1.5e308, hi: 1.6e308, ft: 10, fv: 1.5e308, lt: 20, lv: 1.6e308 }] };
+    s.aggregator.add(overflowed, [3], 30);
+    expect(s.aggregator.result(overflowed)).toEqual({ avg: null, sd: null, lo: 3, hi: 1.6e308, n: 3, first: 1.5e308, last: 3 });
+    expect(JSON.parse(JSON.stringify(overflowed))).toEqual({ p: expect.any(Array) as unknown });
+    const slim = { n: 2, a: [{ s: 4, c: 0, mean: 0.5, m2: 0.125, f: 0.25, lo: 1, hi: 3, ft: 10, fv: 1, lt: 20, lv: 3 }] };
+    expect(s.aggregator.result(slim)).toEqual({ avg: 2, sd: Math.sqrt(2), lo: 1, hi: 3, n: 2, first: 1, last: 3 });
   });
 });
 

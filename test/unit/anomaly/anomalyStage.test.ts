@@ -79,6 +79,18 @@ describe('AnomalyStage', () => {
     expect([...s.state.groups.keys()].sort()).toEqual(['a', 'c']);
   });
 
+  it('evicts exactly the least recently seen group when groups take turns', () => {
+    const s = stage({ type: 'threshold', above: 10 }, { maxGroups: 4 });
+    for (let i = 0; i < 40; i++) s.process(at(i, 1, `g${i % 4}`));
+    s.process(at(40, 1, 'g1'));
+    s.process(at(41, 1, 'new'));
+    // g0 was seen at 36, g2 at 38, g3 at 39, g1 at 40.
+    expect([...s.state.groups.keys()].sort()).toEqual(['g1', 'g2', 'g3', 'new']);
+    s.process(at(42, 1, 'newer'));
+    expect([...s.state.groups.keys()].sort()).toEqual(['g1', 'g3', 'new', 'newer']);
+    expect(s.evictedGroups).toBe(2);
+  });
+
   it('after a restore, a group used since is not the one evicted (the recency counter resumes)', () => {
     const state: AnomalyState = { groups: new Map() };
     const s1 = stage({ type: 'threshold', above: 10 }, { maxGroups: 2 }, state);

@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { gaussian, noise, replay } from './synthetic.js';
+import { rateOfChangeDetector, type RateOfChangeState } from '../../../src/anomaly/rateOfChangeDetector.js';
+import { missingDetector, type MissingState } from '../../../src/anomaly/missingDetector.js';
 
 const MIN = 60_000;
 
@@ -27,6 +29,41 @@ describe('rateOfChange', () => {
     expect(r.raised).toEqual([50]);
     expect(r.cleared).toEqual([52]); // 51 is the fall back from 10
     expect(r.steps[70]!.anomalous).toBe(false);
+  });
+});
+
+describe('rateOfChange state', () => {
+  const config = { maxPerSecond: 1 };
+  it('goes on from the state earlier versions checkpointed ({t: null, v: null} before the first event)', () => {
+    const fresh = rateOfChangeDetector.init(config);
+    const empty = JSON.parse('{"t":null,"v":null}') as RateOfChangeState;
+    const seen = JSON.parse('{"t":1000,"v":5}') as RateOfChangeState;
+    const now = rateOfChangeDetector.init(config);
+    rateOfChangeDetector.update(config, now, 1000, 5);
+    for (const [t, v] of [[2000, 5.5], [3000, 9], [3000, 1], [4000, 9.5]] as const) {
+      expect(rateOfChangeDetector.update(config, empty, t, v)).toEqual(rateOfChangeDetector.update(config, fresh, t, v));
+      expect(rateOfChangeDetector.update(config, seen, t, v)).toEqual(rateOfChangeDetector.update(config, now, t, v));
+    }
+    expect(JSON.parse(JSON.stringify(fresh))).toEqual(fresh);
+  });
+});
+
+describe('missing state', () => {
+  const config = { timeout: 60_000 };
+  it('goes on from the state earlier versions checkpointed ({last: null} before the first event)', () => {
+    const empty = JSON.parse('{"last":null}') as MissingState;
+    const seen = JSON.parse('{"last":5000}') as MissingState;
+    const fresh = missingDetector.init(config);
+    expect(missingDetector.tick!(config, empty, 1e9)).toBeNull();
+    expect(missingDetector.tick!(config, fresh, 1e9)).toBeNull();
+    expect(missingDetector.tick!(config, seen, 65_000)).toMatchObject({ anomalous: true, kind: 'missing' });
+    expect(missingDetector.tick!(config, seen, 64_999)).toBeNull();
+    for (const s of [empty, fresh]) missingDetector.update(config, s, 10_000, 1);
+    missingDetector.update(config, seen, 4_000, 1); // late: the latest time stays
+    for (const s of [empty, fresh]) expect(missingDetector.tick!(config, s, 70_000)).toMatchObject({ anomalous: true });
+    expect(missingDetector.tick!(config, empty, 69_999)).toBeNull();
+    expect(missingDetector.tick!(config, seen, 64_999)).toBeNull();
+    expect(JSON.parse(JSON.stringify(fresh))).toEqual(fresh);
   });
 });
 

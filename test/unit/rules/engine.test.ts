@@ -153,6 +153,35 @@ describe('Engine', () => {
     expect(second.out.map((m) => m.id)).toEqual(control.out.map((m) => m.id));
   });
 
+  it('restores a checkpoint written before the packed window state (block-format accs, {t, v} detector state)', () => {
+    // Written by the engine at 5e7f2b8 after the four events of `before` (literal: do not regenerate it).
+    const old = [["tumble",{"hash":"d44f0f94d17c7e84","groups":[["d1",{"group":{"deviceId":"d1"},"wm":1795662005000,"seen":0,"flushed":false,"wins":[{"start":1795662000000,"end":1795662060000,"count":3,"acc":{"n":3,"a":[{"s":61.5,"c":0,"mean":1.28125,"m2":0.00439453125,"f":0.0625,"lo":19.75,"hi":21.25,"ft":1795662000000,"fv":20.5,"lt":1795662010000,"lv":19.75}]},"revision":-1}]}],["d2",{"group":{"deviceId":"d2"},"wm":1795661997000,"seen":0,"flushed":false,"wins":[{"start":1795662000000,"end":1795662060000,"count":1,"acc":{"n":1,"a":[{"s":30,"c":0,"mean":1.875,"m2":0,"f":0.0625,"lo":30,"hi":30,"ft":1795662002000,"fv":30,"lt":1795662002000,"lv":30}]},"revision":-1}]}]]}],["hop",{"hash":"3923d89677ee2f55","groups":[["d1",{"group":{"deviceId":"d1"},"wm":1795662005000,"seen":0,"flushed":false,"wins":[{"start":1795661970000,"end":1795662030000,"count":3,"acc":{"n":3,"a":[{"s":61.5,"c":0},{"lo":2.5,"hi":4}]},"revision":-1},{"start":1795662000000,"end":1795662060000,"count":3,"acc":{"n":3,"a":[{"s":61.5,"c":0},{"lo":2.5,"hi":4}]},"revision":-1}]}],["d2",{"group":{"deviceId":"d2"},"wm":1795661997000,"seen":0,"flushed":false,"wins":[{"start":1795661970000,"end":1795662030000,"count":1,"acc":{"n":1,"a":[{"s":30,"c":0},{"lo":1,"hi":1}]},"revision":-1},{"start":1795662000000,"end":1795662060000,"count":1,"acc":{"n":1,"a":[{"s":30,"c":0},{"lo":1,"hi":1}]},"revision":-1}]}]]}],["session",{"hash":"86670b6e0a2d3ae2","groups":[["d1",{"group":{"deviceId":"d1"},"wm":1795662005000,"seen":0,"flushed":false,"sessions":[{"start":1795662000000,"last":1795662010000,"end":1795662040000,"count":3,"acc":{"n":3,"a":[{"s":null,"c":0,"mean":9332636.185032189,"m2":130647147243258.25,"f":9.332636185032189e-302}]},"revision":-1}],"purged":-8640000000000000}],["d2",{"group":{"deviceId":"d2"},"wm":1795661997000,"seen":0,"flushed":false,"sessions":[{"start":1795662002000,"last":1795662002000,"end":1795662032000,"count":1,"acc":{"n":1,"a":[{"s":2,"c":0,"mean":1,"m2":0,"f":0.5}]},"revision":-1}],"purged":-8640000000000000}]]}],["jump",{"hash":"2ec484e872777432","groups":[["d1",{"d":{"t":1795662010000,"v":19.75},"active":false,"lastRaise":null,"group":{"deviceId":"d1"},"at":3}],["d2",{"d":{"t":1795662002000,"v":30},"active":false,"lastRaise":null,"group":{"deviceId":"d2"},"at":4}]]}]] as Array<[string, { hash: string; groups: Array<[string, unknown]> }]>;
+    const docs: Record<string, unknown> = {
+      tumble: { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 't', window: { type: 'tumbling', size: '1m' }, maxLateness: '5s', select: { avg: 'avg(temp)', sum: 'sum(temp)', min: 'min(temp)', max: 'max(temp)', n: 'count()', sd: 'stdev(temp)', first: 'first(temp)', last: 'last(temp)' } },
+      hop: { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 't', window: { type: 'hopping', size: '1m', hop: '30s' }, select: { avg: 'avg(temp)', range: 'max(p) - min(p)' } },
+      session: { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 't', window: { type: 'session', gap: '30s', maxSize: '5m' }, select: { n: 'count()', big: 'sum(big)', v: 'varp(big)' } },
+      jump: { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'rateOfChange', maxPerSecond: 0.5 } },
+    };
+    const rules = () => Object.entries(docs).map(([id, d]) => rule(id, d));
+    const at = (h: ReturnType<typeof harness>, t: number, temp: number, p: number, big: number, device: string) => h.ev({ t, temp, p, big }, device);
+    const before = (h: ReturnType<typeof harness>) => [at(h, T0, 20.5, 3.25, 1.5e308, 'd1'), at(h, T0 + 5_000, 21.25, 2.5, 1.5e308, 'd1'), at(h, T0 + 10_000, 19.75, 4, 1, 'd1'), at(h, T0 + 2_000, 30, 1, 2, 'd2')];
+    const after = (h: ReturnType<typeof harness>) => [at(h, T0 + 15_000, 40, 2, 3, 'd1'), at(h, T0 + 20_000, 40.5, 6, 4, 'd1'), at(h, T0 + 12_000, 31, 0.5, 5, 'd2'), at(h, T0 + 130_000, 41, 1, 6, 'd1'), at(h, T0 + 130_000, 32, 1, 7, 'd2')];
+
+    const control = harness();
+    control.engine.setRules(rules());
+    control.engine.process(before(control));
+    control.engine.process(after(control));
+    const second = harness();
+    second.engine.restore(new Map(old));
+    second.engine.setRules(rules());
+    expect(Object.values(second.engine.ruleStats()).map((s) => s.groups)).toEqual([2, 2, 2, 2]);
+    second.engine.process(after(second));
+    expect(second.out.length).toBeGreaterThan(6);
+    expect(second.out.map((m) => m.body)).toEqual(control.out.map((m) => m.body));
+    expect(second.out.map((m) => m.id)).toEqual(control.out.map((m) => m.id));
+    expect(summaries(second.out).find((s) => s.rule === 'session')!.values).toEqual({ n: 5, big: null, v: null });
+  });
+
   it('snapshotRule gives one rule the state snapshot() gives it, and undefined for an unknown id', () => {
     const h = harness();
     h.engine.setRules([rule('a', tempRule), rule('b', { ...tempRule, select: { n: 'count()' } })]);

@@ -6,6 +6,8 @@ import { hoppingWindow } from '../../../src/windows/hoppingWindow.js';
 import { sessionWindow } from '../../../src/windows/sessionWindow.js';
 import { slidingWindow } from '../../../src/windows/slidingWindow.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
+import { advanceAligned, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from '../../../src/windows/alignedWindows.js';
+import { groupedWindowOperator } from '../../../src/windows/groupedWindowOperator.js';
 import { countSum, newTestScheduler, type CountSum } from './windowTestKit.js';
 
 type Op = (l: number) => (s: import('rxjs').Observable<WindowInput<number>>) => import('rxjs').Observable<WindowEmission<CountSum>>;
@@ -77,6 +79,29 @@ describe('window operators against a brute-force model', () => {
         const windowsPerEvent = inputs.reduce((n, e) => n + [0, 1, 2, 3].filter((k) => { const s = Math.floor(e.time / 4) * 4 - 4 * k; return s <= e.time && e.time < s + 10; }).length, 0);
         expect([...got.values()].reduce((n, r) => n + r.count, 0)).toBe(windowsPerEvent);
       }),
+    );
+  });
+
+  it('hopping: the in-window fast path emits exactly what the general placement does', () => {
+    // The general placement alone (hoppingWindow minus its hot path), as the reference.
+    const general = (size: number, hop: number) => (l: number) =>
+      groupedWindowOperator<number, { n: number; sum: number }, CountSum, AlignedGroup<{ n: number; sum: number }>>(
+        {
+          type: 'hopping',
+          create: createAlignedGroup,
+          place: (g, key, input, out) => placeInHops(g, key, size, hop, input, l, out),
+          advance: (g, key, _prev, out) => advanceAligned(g, key, l, out),
+          flush: (g, key, out) => flushAligned(g, key, l, out),
+        },
+        countSum,
+        opts(l),
+      );
+    fc.assert(
+      fc.property(events(9), fc.constantFrom([10, 4], [12, 4], [10, 3], [5, 5], [9, 2]), fc.integer({ min: 0, max: 9 }), (inputs, [size, hop], lateness) => {
+        const fast = runAll(inputs, (l) => hoppingWindow({ type: 'hopping', size: size!, hop: hop! }, countSum, opts(l)), lateness);
+        expect(fast).toEqual(runAll(inputs, general(size!, hop!), lateness));
+      }),
+      { numRuns: 300 },
     );
   });
 
