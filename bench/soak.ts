@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEdgeHubEmulator } from '../test/helpers/edgeHubEmulator.js';
 
-const DIST_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** EDDY_BENCH_MAIN: another build (a copy of dist/ beside a rules/ folder), so dist/ can be rebuilt while a long soak runs. */
+const DIST_MAIN = process.env.EDDY_BENCH_MAIN ?? fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const MODULE = 'eddy';
 
 function arg(name: string, fallback: number): number {
