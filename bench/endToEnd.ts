@@ -82,7 +82,7 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   else if (profileDir && profileDir !== 'none') pre.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   // EDDY_BENCH_MAIN: another build of eddy (e.g. an older commit's dist/main.js) for before/after figures.
   const args = kind === 'eddy' ? [...pre, process.env.EDDY_BENCH_MAIN ?? join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
-  const child = spawn(process.execPath, args, { cwd: ROOT_DIR, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, args, { cwd: ROOT_DIR, env, stdio: ['ignore', process.env.E2E_MODULE_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
   // Ready once its input subscription is in the broker's session, plus time for the twin read and rules.
   const subs = (emu as unknown as { subscriptions: Map<string, Set<string>> }).subscriptions;
   const deadline = Date.now() + 30_000;

@@ -21,6 +21,7 @@ import { ReplaySchedule } from './rules/replaySchedule.js';
 import { openStore, type Store } from './store/store.js';
 import { SteppedCheckpoint } from './store/steppedCheckpoint.js';
 import { Forwarder } from './forward/forwarder.js';
+import { OutputBatcher } from './forward/outputBatcher.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLogger, RejectLogger } from './metrics/logger.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.js';
@@ -97,40 +98,19 @@ metrics.outboxWrites(() => store.outboxWrites());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
 
 let forwarder: Forwarder | null = null;
-/**
- * Outputs emitted since the last outbox commit. They are committed together once per event-loop
- * turn (setImmediate) instead of one SQLite transaction per input (issue 6: the per-emit commit was
- * the largest cost outside the engine). Still durable: the forwarder reads only committed rows, so
- * nothing is sent before it is in the outbox (CONTRACT.md section 8); the inputs that produced
- * them are already in the input log, and every checkpoint commits these first, so a crash before
- * the commit replays those inputs and re-creates the same outputs (same ids).
- */
-let unsaved: OutputMessage[] = [];
-let commitQueued = false;
-function commitOutputs(): void {
-  commitQueued = false;
-  // Outputs are committed only after the inputs that made them are in the log (see flushInputs).
-  store.flushInputs();
-  if (unsaved.length === 0) return;
-  const batch = unsaved;
-  unsaved = [];
-  try {
-    store.outbox.append(batch);
-  } catch (err) {
-    // Disk errors degrade inside the store; anything else is a bug, logged as the SDK handler did before.
-    log.error({ err: (err as Error).message, count: batch.length }, 'outbox: outputs not stored');
-  }
-  forwarder?.drainNow();
-}
+/** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
+const outputs = new OutputBatcher({
+  flushInputs: () => store.flushInputs(),
+  append: (batch) => store.outbox.append(batch),
+  drain: () => forwarder?.drainNow(),
+  live: () => forwarder !== null,
+  onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
+});
+const commitOutputs = (): void => outputs.commit();
 const engine = new Engine({
   scheduler: asyncScheduler,
   tickIntervalMs: 1_000,
-  emit: (messages: OutputMessage[]) => {
-    for (const m of messages) unsaved.push(m);
-    if (commitQueued) return;
-    commitQueued = true;
-    setImmediate(commitOutputs);
-  },
+  emit: (messages: OutputMessage[]) => outputs.emit(messages),
   observer: {
     rejected: (reason, rule) => {
       metrics.rejected(reason);
