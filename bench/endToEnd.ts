@@ -27,6 +27,7 @@
  *   E2E_EDDY_NODE_ARGS="<flags>"         extra node flags for the eddy modules only (V8 heap sizes: GC experiments)
  *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
  *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = the old pairing)
+ *   E2E_MODULE_STDOUT=1                  the modules' stdout to this process's (e.g. with E2E_EDDY_NODE_ARGS=--trace-gc-nvp)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
