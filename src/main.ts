@@ -14,7 +14,7 @@ import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js
 import { resolveConfig } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
-import { Engine, type RuleSnapshot } from './rules/engine.js';
+import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
 import type { CompiledRule } from './rules/compileRule.js';
 import { ReplaySchedule } from './rules/replaySchedule.js';
@@ -178,7 +178,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
 // A rule saved by a stepped checkpoint after the truncation point skips the inputs its state reflects.
-const schedule = new ReplaySchedule(startRules, (r) => (restored.get(r.id)?.hash === r.hash ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
+const schedule = new ReplaySchedule(startRules, (r) => (snapshotFits(restored.get(r.id)?.hash, r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
 
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;

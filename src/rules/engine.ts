@@ -32,8 +32,26 @@ export interface EngineOptions {
 
 /** A rule's checkpointable state: its definition hash and its plain-JSON group states. */
 export interface RuleSnapshot {
+  /** The rule's definition hash, followed by `STATE_FORMAT` since the packed window state (see there). */
   readonly hash: string;
   readonly groups: Array<[string, unknown]>;
+}
+
+/**
+ * Shape of the group states a snapshot holds, appended to its hash. Raised when the state changes in a
+ * way an older eddy would misread: session 11 packed window aggregates into double arrays and dropped
+ * `null` from detector fields. An older eddy compares the stored hash with its rule's bare hash, finds
+ * them different and starts that rule fresh (as after a rule change) instead of misreading the state
+ * after a downgrade; this version reads both (the older shapes convert on first use).
+ */
+const STATE_FORMAT = '/s2';
+
+/** The hash a snapshot of `rule` is stored under. */
+const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
+
+/** Whether a snapshot stored under `hash` holds state of `rule` (this version's format or the earlier, bare-hash one). */
+export function snapshotFits(hash: string | undefined, rule: CompiledRule): boolean {
+  return hash === snapshotHash(rule) || hash === rule.hash;
 }
 
 interface Runtime {
@@ -77,7 +95,7 @@ export class Engine {
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
-      const groups = new Map<string, unknown>(snap && snap.hash === r.hash ? snap.groups : []);
+      const groups = new Map<string, unknown>(snap && snapshotFits(snap.hash, r) ? snap.groups : []);
       this.restored.delete(r.id);
       this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
     }
@@ -119,14 +137,14 @@ export class Engine {
   /** Plain-JSON state per rule for the checkpoint store. */
   snapshot(): Map<string, RuleSnapshot> {
     const snap = new Map<string, RuleSnapshot>();
-    for (const [id, rt] of this.runtimes) snap.set(id, { hash: rt.rule.hash, groups: [...rt.groups] });
+    for (const [id, rt] of this.runtimes) snap.set(id, { hash: snapshotHash(rt.rule), groups: [...rt.groups] });
     return snap;
   }
 
   /** One rule's checkpointable state (the stepped checkpoint serialises one rule per turn); undefined for an unknown id. */
   snapshotRule(id: string): RuleSnapshot | undefined {
     const rt = this.runtimes.get(id);
-    return rt === undefined ? undefined : { hash: rt.rule.hash, groups: [...rt.groups] };
+    return rt === undefined ? undefined : { hash: snapshotHash(rt.rule), groups: [...rt.groups] };
   }
 
   /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose hash changed since starts fresh. */

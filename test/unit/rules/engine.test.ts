@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';
-import { Engine, type EngineObserver } from '../../../src/rules/engine.js';
+import { Engine, snapshotFits, type EngineObserver } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import type { IngestEvent } from '../../../src/contracts/event.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
@@ -180,6 +180,34 @@ describe('Engine', () => {
     expect(second.out.map((m) => m.body)).toEqual(control.out.map((m) => m.body));
     expect(second.out.map((m) => m.id)).toEqual(control.out.map((m) => m.id));
     expect(summaries(second.out).find((s) => s.rule === 'session')!.values).toEqual({ n: 5, big: null, v: null });
+  });
+
+  it('stores snapshots under a hash an older eddy does not take for its rule (a downgrade starts the rule fresh), and restores them itself', () => {
+    const h = harness();
+    const a = rule('a', tempRule);
+    h.engine.setRules([a]);
+    h.engine.process([h.ev({ t: T0, temp: 1 }), h.ev({ t: T0 + 1_000, temp: 3 })]);
+    const snap = h.engine.snapshot();
+    const stored = snap.get('a')!.hash;
+    // An eddy before the packed state restored a rule's state only when `snap.hash === rule.hash`.
+    expect(stored).not.toBe(a.hash);
+    expect(stored.startsWith(a.hash)).toBe(true);
+    expect(snapshotFits(stored, a)).toBe(true);
+    expect(snapshotFits(a.hash, a)).toBe(true);
+    expect(snapshotFits(`${a.hash}/s9`, a)).toBe(false);
+    expect(snapshotFits(undefined, a)).toBe(false);
+
+    const restored = harness();
+    restored.engine.restore(snap);
+    restored.engine.setRules([a]);
+    restored.engine.process([restored.ev({ t: T0 + 70_000, temp: 9 })]);
+    expect(summaries(restored.out)[0]).toMatchObject({ count: 2, values: { avg: 2 } });
+
+    // A state format this version does not know (a later eddy's) is not read: the rule starts fresh.
+    const future = harness();
+    future.engine.restore(new Map([['a', { hash: `${a.hash}/s9`, groups: snap.get('a')!.groups }]]));
+    future.engine.setRules([a]);
+    expect(future.engine.ruleStats().a!.groups).toBe(0);
   });
 
   it('snapshotRule gives one rule the state snapshot() gives it, and undefined for an unknown id', () => {
