@@ -4,6 +4,8 @@
  * (finding numbers below refer to its section 0). CONTRACT.md sections 1, 4, 6, 7, 8.
  */
 import { readFile } from 'node:fs/promises';
+// Before the SDK: its `debug` loggers become no-ops unless DEBUG is set (see there).
+import './quietSdkDebug.js';
 import common from 'azure-iot-common';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
