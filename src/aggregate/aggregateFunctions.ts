@@ -142,10 +142,10 @@ export function createArgState(needs: ArgNeeds): ArgState {
 }
 
 /** Scaled values beyond 2^400 trigger a rescale: their squares, summed, stay far below 2^1024. */
-const RESCALE_ABOVE = Math.pow(2, 400);
+export const RESCALE_ABOVE = Math.pow(2, 400);
 
 /** A power of two that brings |x| (non-zero) near 1; within 2^±1000 so that it is a finite double. */
-function scaleFor(x: number): number {
+export function scaleFor(x: number): number {
   let k = -Math.floor(Math.log2(x >= 0 ? x : -x));
   if (k > 1000) k = 1000;
   else if (k < -1000) k = -1000;

@@ -19,7 +19,7 @@
  * Welford), so results are identical to the block format, and a state saved in the block format by an
  * earlier version is converted on first use ({@link packedOf}).
  */
-import type { AggregateKind, ArgNeeds, ArgState } from './aggregateFunctions.js';
+import { RESCALE_ABOVE, scaleFor, type AggregateKind, type ArgNeeds, type ArgState } from './aggregateFunctions.js';
 
 /** Where one argument's running values sit in a packed state; -1 when its aggregates do not need them. */
 export interface PackedArg {
@@ -78,16 +78,6 @@ export function packedInit(layout: PackedLayout): () => number[] {
   for (let i = 0; i < layout.length; i++) template.push(0.5);
   template.fill(0);
   return () => template.slice();
-}
-
-/** Scaled values beyond 2^400 trigger a rescale (as in aggregateFunctions.ts). */
-const RESCALE_ABOVE = Math.pow(2, 400);
-
-function scaleFor(x: number): number {
-  let k = -Math.floor(Math.log2(x >= 0 ? x : -x));
-  if (k > 1000) k = 1000;
-  else if (k < -1000) k = -1000;
-  return Math.pow(2, k);
 }
 
 /** Adds one event's argument tuple. `item` values are finite (the select rejects others); -0 is stored as 0. */
