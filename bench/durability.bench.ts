@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../test/helpers/freePort.js';
 import type { OutputMessage } from '../src/contracts/output.js';
 import { fingerprint, RedeliveryFilter } from '../src/ingest/redeliveryFilter.js';
 import { decodeMessage } from '../src/ingest/decodeMessage.js';
@@ -64,17 +64,6 @@ function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Outbox commits by op, and rows written by op, as the module counts them. */

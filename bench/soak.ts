@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../test/helpers/freePort.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,17 +32,6 @@ const MINUTES = arg('minutes', 60);
 const RATE = arg('rate', 1000);
 const DEVICES = arg('devices', 100);
 const TICK_MS = 100;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** .NET's `DateTime.UtcNow` text, as SimulatedTemperatureSensor writes it. */
 function dotnetTime(t: number): string {

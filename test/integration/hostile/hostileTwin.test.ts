@@ -6,7 +6,7 @@
  * received element and every rejection under its reason, equal to what the test sent.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
+import { freePort } from '../../helpers/freePort.js';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import { bodyOf, cleanupModules, startModule, upstreamOf, waitForUpstreamCount, waitUntil } from '../module/moduleProcess.js';
 import { METRIC_NAMES } from '../../../src/metrics/metrics.js';
@@ -14,17 +14,6 @@ import { METRIC_NAMES } from '../../../src/metrics/metrics.js';
 const M = 'eddy';
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 const DEFAULT_IDS = ['machine1m', 'ambient1m', 'machineOverheat', 'machineTempJump', 'sensorSilent'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Good rule `i`: counts and sums the events whose `k` is i mod 10, per device, per minute. */
 function goodRule(i: number): Record<string, unknown> {

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
+import { freePort } from '../../helpers/freePort.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import { bodyOf, cleanupModules, spawnModule, upstreamOf, waitForUpstreamCount, waitUntilRunning } from './moduleProcess.js';
@@ -11,14 +12,6 @@ import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
  */
 
 /** A free TCP port on 127.0.0.1 (nothing listens on it once this resolves). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** A plain TCP relay from `port` to the emulator's TLS port: "edgeHub comes up" the moment it listens. */
 async function relay(port: number, target: number): Promise<Server> {
   const sockets = new Set<Socket>();
