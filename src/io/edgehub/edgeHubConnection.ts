@@ -90,6 +90,7 @@ export function mqttSocketOf(client: unknown): { setNoDelay(on?: boolean): unkno
 interface GuardableSocket {
   cork(): void;
   uncork(): void;
+  readonly writableCorked: number;
   _write(...args: unknown[]): unknown;
   _writev?(...args: unknown[]): unknown;
 }
@@ -212,7 +213,7 @@ export class EdgeHubConnection implements Sink {
    * before it has run. main.ts flushes the deferred input log there (issue 6). Register before
    * `open()`. While `writesGuarded` is true, the PUBACKs of the inputs handled in one event-loop
    * turn are also held (the socket is corked) until the turn's immediates run, so one log write and
-   * one TLS write serve them all.
+   * one TLS write serve them all; sending an alert releases them at once (see `send`).
    */
   guardWrites(fn: () => void): void {
     this.beforeWrite = fn;
@@ -284,7 +285,14 @@ export class EdgeHubConnection implements Sink {
     msg.properties.add('eddy-kind', message.kind);
     msg.properties.add('eddy-rule', message.rule);
     try {
-      await client.sendOutputEvent(message.output, msg);
+      const sent = client.sendOutputEvent(message.output, msg);
+      // An alert does not wait for the rest of the turn (holdAcks): the SDK wrote it into the corked
+      // socket synchronously, so it leaves now, with the PUBACKs before it, not after every other
+      // input of the same socket read was handled. The guard still runs the input-log flush before
+      // those bytes leave. One more TLS write and log commit per alert; summaries keep waiting for the
+      // end of the turn (issue 6 latency).
+      if (message.kind === 'alert') this.flushHeld();
+      await sent;
       this._reachable = true;
     } catch (err) {
       if (UNREACHABLE_ERRORS.has(describe(err).name)) this._reachable = false;
@@ -524,6 +532,19 @@ export class EdgeHubConnection implements Sink {
       };
     }
     this.guardedSocket = socket;
+  }
+
+  /**
+   * Writes out everything corked on the guarded socket now: the turn's hold and mqtt-packet's own
+   * per-packet corks (each packet is complete once the SDK call returned; their pending next-tick
+   * uncorks then find the socket uncorked, a no-op, or end a later hold early, which only costs an
+   * extra write: every write still runs the guard first).
+   */
+  private flushHeld(): void {
+    const s = this.guardedSocket;
+    this.heldSocket = undefined;
+    if (s === undefined) return;
+    for (let n = s.writableCorked; n > 0; n--) s.uncork();
   }
 
   /** Corks the guarded socket until this turn's immediates: the PUBACKs of this turn's inputs leave together. */

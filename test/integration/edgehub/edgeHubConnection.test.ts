@@ -255,6 +255,50 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(events.indexOf('write')).toBeGreaterThan(events.indexOf('in d'));
   });
 
+  it('holds PUBACKs and summaries until the end of the turn, but lets an alert leave before the next input of the same read', async () => {
+    const c = await connect();
+    const events: string[] = [];
+    // Which event-loop turn each input was handled in: a burst handled in one turn came in one socket read.
+    let turn = 0;
+    let turnArmed = false;
+    const turnOf = new Map<string, number>();
+    c.onInput((_i, raw) => {
+      const b = raw.toString();
+      if (!turnArmed) {
+        turnArmed = true;
+        setImmediate(() => {
+          turn++;
+          turnArmed = false;
+        });
+      }
+      turnOf.set(b, turn);
+      events.push(`in ${b}`);
+      // The second input of each burst makes an output: a summary or an alert.
+      if (b.endsWith('-2')) void c.send(message(`out-${b}`, b.startsWith('alert') ? { kind: 'alert', output: 'alerts' } : {})).catch(() => undefined);
+    });
+    c.guardWrites(() => events.push('write'));
+    await c.open();
+    const oneRead = async (kind: string): Promise<string[]> => {
+      for (let attempt = 0; attempt < 30; attempt++) {
+        events.length = 0;
+        const names = [1, 2, 3].map((i) => `${kind}${attempt}-${i}`);
+        const acks = emu.inputAcks.length;
+        const ups = emu.upstream.length;
+        await Promise.all(names.map((n) => emu.sendInput(MODULE, 'telemetry', n)));
+        await waitUntil(() => emu.inputAcks.length === acks + 3 && emu.upstream.length === ups + 1);
+        if (turnOf.get(names[0]!) === turnOf.get(names[2]!)) return names;
+      }
+      throw new Error(`no burst of 3 inputs arrived in one socket read in 30 attempts (${kind})`);
+    };
+    const [s1, , s3] = await oneRead('summary');
+    // Nothing left the socket while the burst was handled: the summary waited with the PUBACKs.
+    expect(events.slice(events.indexOf(`in ${s1}`), events.indexOf(`in ${s3}`))).not.toContain('write');
+    const [, a2, a3] = await oneRead('alert');
+    // The alert (and the PUBACKs before it, after the input-log hook) left before the third input was handled.
+    expect(events.slice(events.indexOf(`in ${a2}`), events.indexOf(`in ${a3}`))).toContain('write');
+    expect(emu.upstream.at(-1)?.output).toBe('alerts');
+  });
+
   it('fails a send fast while edgeHub is down, and the same message (same messageId) goes through afterwards', async () => {
     const c = await connect({ backoff: { initialMs: 2000, maxMs: 2000 } });
     await c.open();
