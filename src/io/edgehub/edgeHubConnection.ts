@@ -542,7 +542,9 @@ export class EdgeHubConnection implements Sink {
    */
   private flushHeld(): void {
     const s = this.guardedSocket;
+    const held = this.heldSocket;
     this.heldSocket = undefined;
+    if (held !== undefined && held !== s) held.uncork(); // held before a reconnect replaced the socket
     if (s === undefined) return;
     for (let n = s.writableCorked; n > 0; n--) s.uncork();
   }
