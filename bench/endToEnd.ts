@@ -15,10 +15,16 @@
  *   (src/io/edgehub); the bare module gets it from bench/noDelayPreload.mjs. Two emulator set-ups:
  *   default sockets, and TCP_NODELAY on the emulator's sockets too.
  *
+ *   The throughput section also runs the bare module sending one summary-shaped output through
+ *   `sendOutputEvent` for as many of its inputs as eddy sends summaries (BARE_SEND in
+ *   bench/bareModule.ts): the SDK's own floor for this workload, against the same receive-only
+ *   baseline. It leaves the target row's baseline alone.
+ *
  *   node --import tsx bench/endToEnd.ts [--quick] [--latency-only | --throughput-only]   (needs `npm run build`)
  *
  * Tools for profiling the module under this load (not part of `npm run bench`):
- *   --profile <dir>|none|perf [--bare]   four throughput passes only, printing the module's CPU per input
+ *   --profile <dir>|none|perf [--bare [--send]]   four throughput passes only, printing the module's CPU per input
+ *                                        (--bare --send: the bare module sending as many outputs as eddy)
  *                                        (from /proc); <dir>: `--cpu-prof` into dir (bench/cpuProfileTop.ts);
  *                                        perf: `--perf-basic-prof`, for `perf record -p <pid>`
  *   EDDY_BENCH_MAIN=<old>/dist/main.js   run another build (before/after figures)
@@ -69,13 +75,15 @@ interface Started {
 }
 
 let moduleSeq = 0;
-async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean } = {}): Promise<Started> {
+async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean } = {}): Promise<Started> {
   const moduleId = `${kind}${++moduleSeq}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('IOTEDGE_') && k !== 'EdgeHubConnectionString') env[k] = v;
   Object.assign(env, emu.moduleEnv(moduleId), { EDDY_DATA_DIR: mkdtempSync(join(scratch, `${moduleId}-`)), EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'warn' });
   if (opts.rulesFile) env.EDDY_RULES_FILE = opts.rulesFile;
   if (opts.echo) env.BARE_ECHO = '1';
+  // As many outputs per pass as eddy's summaries for the same inputs (bench/bareModule.ts).
+  if (opts.send) env.BARE_SEND = `${expectedSummaries()}/${N}`;
   const pre = opts.noDelay ? ['--import', join(BENCH_DIR, 'noDelayPreload.mjs')] : [];
   if (process.env.E2E_CPU_PROF_DIR && kind === 'eddy') pre.push('--cpu-prof', '--cpu-prof-dir', process.env.E2E_CPU_PROF_DIR);
   if (process.env.E2E_EDDY_NODE_ARGS && kind === 'eddy') pre.push(...process.env.E2E_EDDY_NODE_ARGS.split(' ').filter(Boolean));
@@ -131,8 +139,15 @@ function expectedSummaries(): number {
   return closed * 2;
 }
 
-/** Publishes N inputs with at most WINDOW un-acknowledged; resolves with inputs/s up to the last ack (bare) or last summary (eddy). */
-async function throughput(m: Started, summaries: boolean, rep: number): Promise<{ rate: number; got: number; expected: number; earlier: number; dups: number }> {
+/**
+ * What a throughput pass waits for besides the PUBACKs of its inputs: nothing (the receive-only bare
+ * module), eddy's summaries of this pass, or the bare sending module's summary-shaped outputs.
+ */
+type Outputs = 'none' | 'eddy' | 'bare';
+
+/** Publishes N inputs with at most WINDOW un-acknowledged; resolves with inputs/s up to the last ack, or the last output when it waits for outputs. */
+async function throughput(m: Started, outputs: Outputs, rep: number): Promise<{ rate: number; got: number; expected: number; earlier: number; dups: number }> {
+  const summaries = outputs !== 'none';
   // A slow sine: no default anomaly rule fires, so the outputs are the summaries only.
   // Each repetition starts an hour later in event time (whole windows), so it is never too late for the module's open windows.
   const inputs = makeInputs(N, DEVICES, STEP_MS, 11, (round, dev) => 50 + 20 * Math.sin(round / 50 + dev), T0 + rep * 3_600_000);
@@ -171,7 +186,8 @@ async function throughput(m: Started, summaries: boolean, rep: number): Promise<
   const passStart = T0 + rep * 3_600_000;
   const onUp = (u: UpstreamMessage): void => {
     if (u.moduleId !== m.moduleId || u.output !== 'summaries') return;
-    const start = Date.parse((JSON.parse(u.body.toString('utf8')) as { window: { start: string } }).window.start);
+    // The bare module's outputs all belong to the pass that sent them (it sends as it receives).
+    const start = outputs === 'bare' ? passStart : Date.parse((JSON.parse(u.body.toString('utf8')) as { window: { start: string } }).window.start);
     if (start < passStart) {
       earlier++;
       return;
@@ -291,14 +307,15 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
 
 if (profileDir) {
   const kind = process.argv.includes('--bare') ? 'bare' : 'eddy';
-  const eddy = await startModule(kind);
+  const send = kind === 'bare' && process.argv.includes('--send');
+  const eddy = await startModule(kind, { send });
   process.stderr.write(`module pid ${eddy.child.pid}\n`);
   if (profileDir === 'perf') await sleep(3_000);
   for (let r = 0; r < 4; r++) {
     const c0 = childCpuMs(eddy.child);
-    const e = await throughput(eddy, kind === 'eddy', r);
+    const e = await throughput(eddy, kind === 'eddy' ? 'eddy' : send ? 'bare' : 'none', r);
     const cpu = childCpuMs(eddy.child) - c0;
-    process.stderr.write(`profiled eddy: ${Math.round(e.rate)} inputs/s, ${e.got}/${e.expected} summaries, module CPU ${((cpu * 1000) / N).toFixed(1)} µs/input\n`);
+    process.stderr.write(`profiled ${kind}${send ? ' (sending)' : ''}: ${Math.round(e.rate)} inputs/s, ${e.got}/${e.expected} summaries, module CPU ${((cpu * 1000) / N).toFixed(1)} µs/input\n`);
   }
   await stopModule(eddy);
   await emu.close();
@@ -319,21 +336,31 @@ report(rows);
 async function throughputSection(): Promise<void> {
   const eddy = await startModule('eddy');
   const bare = await startModule('bare');
+  const bareSend = await startModule('bare', { send: true });
   const te: number[] = [];
   const tb: number[] = [];
+  const ts: number[] = [];
   let summaryCheck = '';
+  let sendCheck = '';
   for (let r = 0; r < (quick ? 1 : 2); r++) {
-    const b = await throughput(bare, false, r);
+    const b = await throughput(bare, 'none', r);
     tb.push(b.rate);
-    const e = await throughput(eddy, true, r);
+    const s = await throughput(bareSend, 'bare', r);
+    ts.push(s.rate);
+    sendCheck += `${sendCheck ? ', ' : ''}${s.got}/${s.expected} outputs received`;
+    const e = await throughput(eddy, 'eddy', r);
     te.push(e.rate);
     summaryCheck += `${summaryCheck ? ', ' : ''}${e.got}/${e.expected} summaries received${e.earlier ? ` (+${e.earlier} closing the previous pass's windows)` : ''}${e.dups ? `, ${e.dups} resent with the same id` : ''}`;
   }
   await stopModule(eddy);
   await stopModule(bare);
+  await stopModule(bareSend);
   const bestE = Math.max(...te);
   const bestB = Math.max(...tb);
+  const bestS = Math.max(...ts);
   rows.push(row('end to end (TLS, QoS 1)', 'bare SDK module, receive + count', bestB, 'inputs/s', 'bare SDK module', bestB));
+  // The SDK's floor: what any module using it reaches when it sends as many outputs as eddy (not the target's baseline).
+  rows.push(row('end to end (TLS, QoS 1)', 'bare SDK module receiving and sending as many outputs as eddy, publish → last output', bestS, 'inputs/s', 'bare SDK module', bestB, { note: sendCheck }));
   rows.push(row('end to end (TLS, QoS 1)', 'eddy, default rules, publish → last summary', bestE, 'inputs/s', 'bare SDK module', bestB, { target: '≥ 0.8 × bare', pass: bestE / bestB >= 0.8, note: summaryCheck }));
 }
 
