@@ -121,7 +121,8 @@ export class Metrics {
   /** What the outbox counters show so far: a scrape adds what the source gained since. */
   private outboxWritesShown = NO_WRITES;
 
-  private readonly receivedChild: ChildCache<Inc>;
+  /** Per input name: [received so far, already added to the counter]. */
+  private readonly receivedByInput = new Map<string, [number, number]>();
   private readonly rejectedChild: ChildCache<Inc>;
   private readonly windowChild: ChildCache<Inc>;
   /** Keyed by `${rule}\u0000${state}`: rule ids cannot hold a NUL (CONTRACT §5). */
@@ -139,7 +140,10 @@ export class Metrics {
     this.clock = options.clock ?? systemClock;
     this.startedAt = this.clock.now();
     const registers = [(this.registry = new Registry())];
-    this.receivedC = new Counter({ name: METRIC_NAMES.received, help: 'Input messages received (a batch counts each element), by input name.', labelNames: ['input'], registers });
+    // Counted in plain numbers per input name and added to the counter at scrape time (collect):
+    // prom-client hashes the labels on every `inc`, even through a `labels()` child (issue 6).
+    const collectReceived = (): void => this.collectReceived();
+    this.receivedC = new Counter({ name: METRIC_NAMES.received, help: 'Input messages received (a batch counts each element), by input name.', labelNames: ['input'], registers, collect: collectReceived });
     this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (CONTRACT section 3).', labelNames: ['reason'], registers });
     this.windowResultsC = new Counter({ name: METRIC_NAMES.windowResults, help: 'Window results (summaries) emitted, by rule.', labelNames: ['rule'], registers });
     this.alertsC = new Counter({ name: METRIC_NAMES.alerts, help: 'Alerts emitted, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
@@ -156,7 +160,6 @@ export class Metrics {
     this.outboxRowsC = new Counter({ name: METRIC_NAMES.outboxRows, help: 'Outbox rows written, by op (append, remove); over the commits: rows per commit.', labelNames: ['op'], registers, collect });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PROCESS_METRICS_PREFIX });
 
-    this.receivedChild = new ChildCache((input) => this.receivedC.labels(input));
     this.rejectedChild = new ChildCache((reason) => this.rejectedC.labels(reason));
     this.windowChild = new ChildCache((rule) => this.windowResultsC.labels(rule));
     this.alertChild = new ChildCache((key) => {
@@ -168,8 +171,19 @@ export class Metrics {
   /** `n` input messages (or batch elements) arrived on `input`. */
   received(input: string, n = 1): void {
     if (!countable(n)) return;
-    this.receivedChild.get(input).inc(n);
+    const c = this.receivedByInput.get(input);
+    if (c === undefined) this.receivedByInput.set(input, [n, 0]);
+    else c[0] += n;
     this.receivedTotal += n;
+  }
+
+  /** At scrape time: what each input received since the last scrape goes into the counter. */
+  private collectReceived(): void {
+    for (const [input, c] of this.receivedByInput) {
+      if (c[0] === c[1]) continue;
+      this.receivedC.inc({ input }, c[0] - c[1]);
+      c[1] = c[0];
+    }
   }
 
   /** `n` inputs were rejected for `reason` (a fixed reason, never free text: it is a label). */

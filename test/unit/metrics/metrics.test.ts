@@ -21,6 +21,19 @@ describe('Metrics', () => {
     }
   });
 
+  it('received counts kept between scrapes add up in the counter, once each', async () => {
+    const m = createMetrics({ processMetrics: false });
+    m.received('telemetry', 2);
+    expect(sample(await m.text(), 'eddy_messages_received_total', 'input="telemetry"')).toBe(2);
+    expect(sample(await m.text(), 'eddy_messages_received_total', 'input="telemetry"')).toBe(2);
+    m.received('telemetry');
+    m.received('other', 3);
+    const t = await m.text();
+    expect(sample(t, 'eddy_messages_received_total', 'input="telemetry"')).toBe(3);
+    expect(sample(t, 'eddy_messages_received_total', 'input="other"')).toBe(3);
+    expect(m.snapshot().received).toBe(6);
+  });
+
   it('scrape text carries labels and values after calls', async () => {
     const m = createMetrics({ processMetrics: false });
     m.received('telemetry');
