@@ -214,6 +214,20 @@ export class FileInputLog implements InputLog {
   }
 
   private writeString(b: Buffer, s: string, o: number): number {
+    // Names are short and ASCII: a byte loop beats a native `write` call per string (issue 6). Same
+    // bytes as UTF-8; anything else goes through `write`.
+    if (s.length <= 64) {
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[o + 2 + i] = c;
+      }
+      if (i === s.length) {
+        b.writeUInt16LE(i, o);
+        return o + 2 + i;
+      }
+    }
     const len = b.write(s, o + 2, 'utf8');
     b.writeUInt16LE(len, o);
     return o + 2 + len;

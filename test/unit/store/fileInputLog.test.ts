@@ -38,6 +38,16 @@ describe('FileInputLog', () => {
     b.close();
   });
 
+  it('round-trips names: ASCII, non-ASCII at any position, long, empty, and lone surrogates as UTF-8 makes them', () => {
+    const names = ['telemetry', '', 'x'.repeat(64), 'y'.repeat(65) + 'é', 'é', 'sensor-ü-1', 'a'.repeat(63) + '€', '🌡️-12', 'z'.repeat(300)];
+    const a = new FileInputLog(dir, log);
+    for (const [i, n] of names.entries()) a.appendInput({ input: n, deviceId: n.toUpperCase(), moduleId: `m-${n}`, arrival: i, body: Buffer.from('{}') }, i % 2 === 0);
+    a.appendInput({ input: 'in', deviceId: 'bad\ud800', moduleId: 'm', arrival: 99, body: Buffer.from('{}') });
+    a.close();
+    const got = [...new FileInputLog(dir, log).readInputsAfter(0)];
+    expect(got.map((r) => [r.input, r.deviceId, r.moduleId])).toEqual([...names.map((n) => [n, n.toUpperCase(), `m-${n}`]), ['in', 'bad\ufffd', 'm']]);
+  });
+
   it('ignores a torn tail, cuts it off, and appends readable records after it', () => {
     const a = new FileInputLog(dir, log);
     for (let i = 1; i <= 5; i++) a.appendInput(rec(i));
