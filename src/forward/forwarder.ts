@@ -214,8 +214,10 @@ export class Forwarder {
       for (const rec of page) {
         after = rec.seq;
         scanned++;
+        // Most of the head is in flight, and its groups are in `blocked` already: no key to build.
+        if (this.inFlight.has(rec.seq)) continue;
         const g = groupOf(rec.message);
-        if (this.inFlight.has(rec.seq) || blocked.has(g)) {
+        if (blocked.has(g)) {
           blocked.add(g);
           continue;
         }
