@@ -23,7 +23,7 @@
  *   node --import tsx bench/endToEnd.ts [--quick] [--latency-only | --throughput-only]   (needs `npm run build`)
  *
  * Tools for profiling the module under this load (not part of `npm run bench`):
- *   --profile <dir>|none|perf [--bare [--send]]   four throughput passes only, printing the module's CPU per input
+ *   --profile <dir>|none|perf [--bare [--send]]   four throughput passes only (E2E_PROFILE_PASSES), printing the module's CPU per input
  *                                        (--bare --send: the bare module sending as many outputs as eddy)
  *                                        (from /proc); <dir>: `--cpu-prof` into dir (bench/cpuProfileTop.ts);
  *                                        perf: `--perf-basic-prof`, for `perf record -p <pid>`
@@ -56,6 +56,8 @@ const WINDOW = 1_000;
 const LAT_WARM_MS = 1_000;
 const LAT_MS = quick ? 1_500 : 3_000;
 const MARK_EVERY = 20;
+/** Throughput passes of `--profile` (E2E_PROFILE_PASSES, default 4): the first warms the module up; more passes, steadier medians on a noisy machine. */
+const PROFILE_PASSES = Math.max(1, Number(process.env.E2E_PROFILE_PASSES ?? 4) || 4);
 /** Inputs between a raise and its clear (same device); 1 = the next input, as before. */
 const CLEAR_AFTER = Number(process.env.E2E_CLEAR_AFTER ?? 10);
 
@@ -311,7 +313,7 @@ if (profileDir) {
   const eddy = await startModule(kind, { send });
   process.stderr.write(`module pid ${eddy.child.pid}\n`);
   if (profileDir === 'perf') await sleep(3_000);
-  for (let r = 0; r < 4; r++) {
+  for (let r = 0; r < PROFILE_PASSES; r++) {
     const c0 = childCpuMs(eddy.child);
     const e = await throughput(eddy, kind === 'eddy' ? 'eddy' : send ? 'bare' : 'none', r);
     const cpu = childCpuMs(eddy.child) - c0;
