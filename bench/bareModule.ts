@@ -9,11 +9,17 @@
  * JSON body of a summary's size, messageId, contentType, contentEncoding, `eddy-kind`, `eddy-rule`),
  * with the SDK's default retry policy replaced by NoRetry as eddy does. Nothing is stored or ordered:
  * this is what any module using this SDK pays to receive and send as many messages as eddy.
+ *
+ * BARE_QUIET=1: with eddy's quiet SDK loggers (see below), for either mode.
  */
 import { randomUUID } from 'node:crypto';
-import common from 'azure-iot-common';
-import device from 'azure-iot-device';
-import deviceMqtt from 'azure-iot-device-mqtt';
+
+// BARE_QUIET=1: eddy's no-op `debug` loggers for the SDK (src/io/edgehub/quietSdkDebug.ts), loaded
+// before the SDK, so the floor is measured with what eddy does to the SDK too.
+if (process.env.BARE_QUIET === '1') await import('../src/io/edgehub/quietSdkDebug.js');
+const common = (await import('azure-iot-common')).default;
+const device = (await import('azure-iot-device')).default;
+const deviceMqtt = (await import('azure-iot-device-mqtt')).default;
 
 const client = await device.ModuleClient.fromEnvironment(deviceMqtt.Mqtt);
 let received = 0;

@@ -24,7 +24,8 @@
  *
  * Tools for profiling the module under this load (not part of `npm run bench`):
  *   --profile <dir>|none|perf [--bare [--send]]   four throughput passes only (E2E_PROFILE_PASSES), printing the module's CPU per input
- *                                        (--bare --send: the bare module sending as many outputs as eddy)
+ *                                        (--bare --send: the bare module sending as many outputs as eddy;
+ *                                        BARE_QUIET=1: the bare module with eddy's quiet SDK loggers)
  *                                        (from /proc); <dir>: `--cpu-prof` into dir (bench/cpuProfileTop.ts);
  *                                        perf: `--perf-basic-prof`, for `perf record -p <pid>`
  *   EDDY_BENCH_MAIN=<old>/dist/main.js   run another build (before/after figures)
@@ -113,6 +114,17 @@ function childCpuMs(child: ChildProcess): number {
     return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
   } catch {
     return NaN;
+  }
+}
+
+/** Peak and current resident set size of a child process, from /proc (Linux only). */
+function childMemory(child: ChildProcess): string {
+  try {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return `RSS peak ${(kb('VmHWM') / 1024).toFixed(1)} MB, now ${(kb('VmRSS') / 1024).toFixed(1)} MB`;
+  } catch {
+    return 'unknown';
   }
 }
 
@@ -319,6 +331,7 @@ if (profileDir) {
     const cpu = childCpuMs(eddy.child) - c0;
     process.stderr.write(`profiled ${kind}${send ? ' (sending)' : ''}: ${Math.round(e.rate)} inputs/s, ${e.got}/${e.expected} summaries, module CPU ${((cpu * 1000) / N).toFixed(1)} µs/input\n`);
   }
+  process.stderr.write(`module memory: ${childMemory(eddy.child)}\n`);
   await stopModule(eddy);
   await emu.close();
   rmSync(scratch, { recursive: true, force: true });
