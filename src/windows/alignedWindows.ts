@@ -8,26 +8,49 @@ import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
  * from the event time alone, so a window is found by its start and aggregated incrementally.
  */
 
-/** One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON. */
+/**
+ * One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON.
+ * Bounds are writable because a purged window object is reused for the group's next window (see {@link SPARE}).
+ */
 export interface AlignedWindow<S> {
-  readonly start: number;
-  readonly end: number;
+  start: number;
+  end: number;
   count: number;
   acc: S;
   revision: number;
 }
 
+/**
+ * The last window the group purged, kept to hold its next window (object, bounds and aggregator state
+ * reused in place): a window opens and one is purged about once per window period per group, and
+ * allocating them was ~11 % of the 10-rule engine benchmark's CPU with the garbage collection it caused
+ * (issue 6). A symbol key, so checkpoints (`JSON.stringify`) never see it; dropped when the group is
+ * flushed, so idle groups keep nothing extra.
+ */
+export const SPARE: unique symbol = Symbol('eddy.aligned.spare');
+/**
+ * How many windows `wins` has room for without V8 growing it: its length when it was last allocated
+ * (exact size). Purges shift the array in place, so the next window's `push` fits; without it a group
+ * would copy its array at every open and every purge. A lower bound (0 or absent: unknown, copy).
+ */
+export const ROOM: unique symbol = Symbol('eddy.aligned.room');
+
 /** Group state of the aligned kinds: windows sorted by start (and so by end: one size per operator). */
 export interface AlignedGroup<S> extends GroupBase {
   wins: AlignedWindow<S>[];
+  [SPARE]?: AlignedWindow<S> | null;
+  [ROOM]?: number;
 }
+
+/** Arrays up to this length are shifted and pushed in place; V8 trims a backing store only from 18 slots up. */
+const IN_PLACE_MAX = 8;
 
 /** A new group with no windows and no watermark yet. */
 export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
+  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [SPARE]: null, [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**
@@ -136,15 +159,25 @@ export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLate
     }
     if (w.end + maxLateness <= wm) purge = i + 1;
   }
-  // A copy rather than `splice`, which would keep the array's spare capacity (see openWindow).
-  if (purge > 0) g.wins = wins.slice(purge);
+  if (purge === 0) return;
+  if (wins.length <= IN_PLACE_MAX) {
+    // Shifted in place (V8 moves the elements and keeps the backing store, so ROOM stays true); the
+    // oldest purged window is kept to hold the next one.
+    g[SPARE] ??= wins[0]!;
+    for (let i = 0; i < purge; i++) wins.shift();
+  } else {
+    // A copy rather than `splice`, which would keep a long array's spare capacity (see openWindow).
+    g.wins = wins.slice(purge);
+    g[ROOM] = g.wins.length;
+  }
 }
 
-/** Emits every open window, raising the watermark to the last end, then purges as usual. */
+/** Emits every open window, raising the watermark to the last end, then purges as usual; the group keeps no spare window. */
 export function flushAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLateness: number, out: WindowEmitter<T, S, R>): void {
   const last = g.wins[g.wins.length - 1];
   if (last !== undefined && last.end > g.wm) g.wm = last.end;
   advanceAligned(g, key, maxLateness, out);
+  g[SPARE] = null;
 }
 
 /** Euclidean remainder: epoch alignment must hold for negative times too. */
@@ -168,17 +201,44 @@ function openWindow<T, S, R>(
   out: WindowEmitter<T, S, R>,
   emitIfClosed: boolean,
 ): boolean {
-  const acc = out.first(input.item, input.time);
-  if (acc === null) return false;
-  const w: AlignedWindow<S> = { start, end, count: 1, acc, revision: -1 };
-  // A group holds one or two windows most of the time: an exact-size copy instead of `push`, whose
-  // first growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: issue 6).
+  let w = g[SPARE];
+  if (w != null) {
+    // The group's last purged window: nothing refers to it any more (emissions copy what they need).
+    g[SPARE] = null;
+    const acc = out.refill(w.acc, input.item, input.time);
+    if (acc === null) return false;
+    w.start = start;
+    w.end = end;
+    w.count = 1;
+    w.acc = acc;
+    w.revision = -1;
+  } else {
+    const acc = out.first(input.item, input.time);
+    if (acc === null) return false;
+    w = { start, end, count: 1, acc, revision: -1 };
+  }
+  // A group holds one or two windows most of the time: an exact-size copy instead of a `push` past the
+  // array's room, whose first growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling
+  // group: issue 6). Purges shift in place, so in the steady state the push below always fits.
   const wins = g.wins;
-  if (at === wins.length) g.wins = wins.length === 0 ? [w] : wins.length < 8 ? [...wins, w] : (wins.push(w), wins);
-  else wins.splice(at, 0, w);
+  const n = wins.length;
+  if (at === n) {
+    if (n < (g[ROOM] ?? 0)) wins.push(w);
+    else if (n < IN_PLACE_MAX) {
+      g.wins = n === 0 ? [w] : [...wins, w];
+      g[ROOM] = n + 1;
+    } else {
+      wins.push(w);
+      g[ROOM] = n + 1;
+    }
+  } else {
+    wins.splice(at, 0, w);
+    // splice may have reallocated: the length is all that is known to fit.
+    g[ROOM] = Math.max(g[ROOM] ?? 0, n + 1);
+  }
   if (emitIfClosed && end <= g.wm) {
     w.revision = 0;
-    out.window(key, g.group, start, end, 1, acc, 0);
+    out.window(key, g.group, start, end, 1, w.acc, 0);
   }
   return true;
 }
