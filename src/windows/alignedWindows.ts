@@ -10,7 +10,7 @@ import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 
 /**
  * One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON.
- * Bounds are writable because a purged window object is reused for the group's next window (see {@link SPARE}).
+ * Bounds are writable because an expired window object is reused for the group's next window (see openWindow).
  */
 export interface AlignedWindow<S> {
   start: number;
@@ -21,14 +21,6 @@ export interface AlignedWindow<S> {
 }
 
 /**
- * The last window the group purged, kept to hold its next window (object, bounds and aggregator state
- * reused in place): a window opens and one is purged about once per window period per group, and
- * allocating them was ~11 % of the 10-rule engine benchmark's CPU with the garbage collection it caused
- * (issue 6). A symbol key, so checkpoints (`JSON.stringify`) never see it; dropped when the group is
- * flushed, so idle groups keep nothing extra.
- */
-export const SPARE: unique symbol = Symbol('eddy.aligned.spare');
-/**
  * How many windows `wins` has room for without V8 growing it: its length when it was last allocated
  * (exact size). Purges shift the array in place, so the next window's `push` fits; without it a group
  * would copy its array at every open and every purge. A lower bound (0 or absent: unknown, copy).
@@ -38,7 +30,6 @@ export const ROOM: unique symbol = Symbol('eddy.aligned.room');
 /** Group state of the aligned kinds: windows sorted by start (and so by end: one size per operator). */
 export interface AlignedGroup<S> extends GroupBase {
   wins: AlignedWindow<S>[];
-  [SPARE]?: AlignedWindow<S> | null;
   [ROOM]?: number;
 }
 
@@ -50,7 +41,7 @@ export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [SPARE]: null, [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
+  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**
@@ -89,7 +80,7 @@ export function placeInWindow<T, S, R>(
     }
     return;
   }
-  if (!openWindow(g, key, i + 1, start, end, input, out, true)) out.drop(key, input.time, 'aggregate-error');
+  if (openWindow(g, key, i + 1, start, end, input, maxLateness, out, true) < 0) out.drop(key, input.time, 'aggregate-error');
 }
 
 /**
@@ -131,11 +122,14 @@ export function placeInHops<T, S, R>(
         }
       } else failed = true;
       j++;
-    } else if (openWindow(g, key, j, s, s + size, input, out, false)) {
-      wins = g.wins; // openWindow may have replaced the array
-      if (s + size <= g.wm) openedClosed = true;
-      j++;
-    } else failed = true;
+    } else {
+      const at = openWindow(g, key, j, s, s + size, input, maxLateness, out, false);
+      if (at >= 0) {
+        wins = g.wins; // openWindow may have replaced the array, or shifted it
+        if (s + size <= g.wm) openedClosed = true;
+        j = at + 1;
+      } else failed = true;
+    }
   }
   if (failed) out.drop(key, t, 'aggregate-error');
   // Windows that opened closed already (a late event into empty windows) go out in start order.
@@ -161,10 +155,11 @@ export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLate
   }
   if (purge === 0) return;
   if (wins.length <= IN_PLACE_MAX) {
-    // Shifted in place (V8 moves the elements and keeps the backing store, so ROOM stays true); the
-    // oldest purged window is kept to hold the next one.
-    g[SPARE] ??= wins[0]!;
-    for (let i = 0; i < purge; i++) wins.shift();
+    // Moved down in place and popped: `pop` keeps a short array's backing store, so ROOM stays true
+    // (`shift` may move the store's start instead, and the next push would then grow it to 17 slots).
+    const n = wins.length;
+    for (let i = purge; i < n; i++) wins[i - purge] = wins[i]!;
+    for (let i = 0; i < purge; i++) wins.pop();
   } else {
     // A copy rather than `splice`, which would keep a long array's spare capacity (see openWindow).
     g.wins = wins.slice(purge);
@@ -172,12 +167,11 @@ export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLate
   }
 }
 
-/** Emits every open window, raising the watermark to the last end, then purges as usual; the group keeps no spare window. */
+/** Emits every open window, raising the watermark to the last end, then purges as usual. */
 export function flushAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLateness: number, out: WindowEmitter<T, S, R>): void {
   const last = g.wins[g.wins.length - 1];
   if (last !== undefined && last.end > g.wm) g.wm = last.end;
   advanceAligned(g, key, maxLateness, out);
-  g[SPARE] = null;
 }
 
 /** Euclidean remainder: epoch alignment must hold for negative times too. */
@@ -188,8 +182,8 @@ export function mod(t: number, m: number): number {
 
 /**
  * Opens a window at index `at` holding the event. With `emitIfClosed`, a window that is closed already
- * (a late event into an empty window) is emitted at once with revision 0. False when the aggregator threw
- * (then nothing is opened and the caller reports the drop).
+ * (a late event into an empty window) is emitted at once with revision 0. Returns the window's index, or
+ * -1 when the aggregator threw (then nothing is opened and the caller reports the drop).
  */
 function openWindow<T, S, R>(
   g: AlignedGroup<S>,
@@ -198,49 +192,59 @@ function openWindow<T, S, R>(
   start: number,
   end: number,
   input: WindowInput<T>,
+  maxLateness: number,
   out: WindowEmitter<T, S, R>,
   emitIfClosed: boolean,
-): boolean {
-  let w = g[SPARE];
-  if (w != null) {
-    // The group's last purged window: nothing refers to it any more (emissions copy what they need).
-    g[SPARE] = null;
-    const acc = out.refill(w.acc, input.item, input.time);
-    if (acc === null) return false;
-    w.start = start;
-    w.end = end;
-    w.count = 1;
-    w.acc = acc;
-    w.revision = -1;
-  } else {
-    const acc = out.first(input.item, input.time);
-    if (acc === null) return false;
-    w = { start, end, count: 1, acc, revision: -1 };
-  }
-  // A group holds one or two windows most of the time: an exact-size copy instead of a `push` past the
-  // array's room, whose first growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling
-  // group: issue 6). Purges shift in place, so in the steady state the push below always fits.
+): number {
   const wins = g.wins;
   const n = wins.length;
-  if (at === n) {
-    if (n < (g[ROOM] ?? 0)) wins.push(w);
-    else if (n < IN_PLACE_MAX) {
-      g.wins = n === 0 ? [w] : [...wins, w];
-      g[ROOM] = n + 1;
-    } else {
-      wins.push(w);
-      g[ROOM] = n + 1;
-    }
+  const old = at === n && n > 0 ? wins[0]! : undefined;
+  let w: AlignedWindow<S>;
+  if (old !== undefined && old.revision >= 0 && old.end + maxLateness <= g.wm) {
+    // The oldest window is emitted and past its lateness: `advance` would drop it right after this event
+    // (its purge and this open fall on the same event, e.g. windows twice the input period). Its object
+    // and aggregator state hold the new window instead of being garbage (issue 6). If the add throws,
+    // its state is spoiled, but it is never emitted again and advance drops it as before.
+    const acc = out.refill(old.acc, input.item, input.time);
+    if (acc === null) return -1;
+    old.start = start;
+    old.end = end;
+    old.count = 1;
+    old.acc = acc;
+    old.revision = -1;
+    // In place, the length unchanged (see advanceAligned on `shift`).
+    for (let i = 1; i < n; i++) wins[i - 1] = wins[i]!;
+    wins[n - 1] = old;
+    w = old;
+    at = n - 1;
   } else {
-    wins.splice(at, 0, w);
-    // splice may have reallocated: the length is all that is known to fit.
-    g[ROOM] = Math.max(g[ROOM] ?? 0, n + 1);
+    const acc = out.first(input.item, input.time);
+    if (acc === null) return -1;
+    w = { start, end, count: 1, acc, revision: -1 };
+    // A group holds one or two windows most of the time: an exact-size copy (`concat`; a spread
+    // `[...wins, w]` reserves 10 or more slots) instead of a `push` past the array's room, whose first
+    // growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: issue 6).
+    // Purges move the windows down in place, so in the steady state the push below fits.
+    if (at === n) {
+      if (n < (g[ROOM] ?? 0)) wins.push(w);
+      else if (n < IN_PLACE_MAX) {
+        g.wins = n === 0 ? [w] : wins.concat([w]);
+        g[ROOM] = n + 1;
+      } else {
+        wins.push(w);
+        g[ROOM] = n + 1;
+      }
+    } else {
+      wins.splice(at, 0, w);
+      // splice may have reallocated: the length is all that is known to fit.
+      g[ROOM] = Math.max(g[ROOM] ?? 0, n + 1);
+    }
   }
   if (emitIfClosed && end <= g.wm) {
     w.revision = 0;
     out.window(key, g.group, start, end, 1, w.acc, 0);
   }
-  return true;
+  return at;
 }
 
 function emitClosed<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter<T, S, R>): void {
