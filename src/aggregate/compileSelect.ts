@@ -23,7 +23,7 @@ import {
   AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
-import { addPacked, packedInit, packedLayout, packedOf, packedResult } from './packedSelectState.js';
+import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
 export interface CompiledSelect {
@@ -156,6 +156,7 @@ export function compileSelect(
     const slotArgs = slots.map((s) => (s.arg >= 0 ? layout.args[s.arg] : undefined));
     aggregator = {
       init: packedInit(layout),
+      reset: packedReset(layout),
       // A state restored from a block-format checkpoint is an object: `packedOf` converts it once.
       add: (state, item, time) => addPacked(Array.isArray(state) ? (state as number[]) : packedOf(state, layout), layout, item, time),
       result: (state) => {

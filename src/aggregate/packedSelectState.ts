@@ -80,6 +80,21 @@ export function packedInit(layout: PackedLayout): () => number[] {
   return () => template.slice();
 }
 
+/**
+ * Empties a state in place (all slots 0, as {@link packedInit} makes it) so a purged window's array holds
+ * the next window. False for anything else, such as a block-format state restored from an older
+ * checkpoint (`{n, a}` or its `{p}` conversion): the caller then starts a fresh array.
+ */
+export function packedReset(layout: PackedLayout): (state: unknown) => boolean {
+  const length = layout.length;
+  return (state) => {
+    if (!Array.isArray(state) || state.length !== length) return false;
+    const d = state as number[];
+    for (let i = 0; i < length; i++) d[i] = 0;
+    return true;
+  };
+}
+
 /** Adds one event's argument tuple. `item` values are finite (the select rejects others); -0 is stored as 0. */
 export function addPacked(d: number[], layout: PackedLayout, item: readonly number[], time: number): void {
   const n = (d[0] = d[0]! + 1);

@@ -30,6 +30,12 @@ export interface WindowAggregator<T, S, R> {
   /** Mutates `state`. `time` is the event time (for first/last). Must not throw for items it was built for. */
   add(state: S, item: T, time: number): void;
   result(state: S): R;
+  /**
+   * Optional: empties `state` in place, to what `init()` returns, so a window kind can reuse a purged
+   * window's state; false when this state cannot be (e.g. restored in an older shape: the kind then
+   * calls `init`). Aggregators that have it must not let `result` values share objects with `state`.
+   */
+  reset?(state: S): boolean;
 }
 
 /** Bounds as they appear in a summary: time windows `start <= t < end`; count windows first/last event time and `size`. */

@@ -8,26 +8,40 @@ import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
  * from the event time alone, so a window is found by its start and aggregated incrementally.
  */
 
-/** One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON. */
+/**
+ * One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON.
+ * Bounds are writable because an expired window object is reused for the group's next window (see openWindow).
+ */
 export interface AlignedWindow<S> {
-  readonly start: number;
-  readonly end: number;
+  start: number;
+  end: number;
   count: number;
   acc: S;
   revision: number;
 }
 
+/**
+ * How many windows `wins` has room for without V8 growing it: its length when it was last allocated
+ * (exact size). Purges shift the array in place, so the next window's `push` fits; without it a group
+ * would copy its array at every open and every purge. A lower bound (0 or absent: unknown, copy).
+ */
+export const ROOM: unique symbol = Symbol('eddy.aligned.room');
+
 /** Group state of the aligned kinds: windows sorted by start (and so by end: one size per operator). */
 export interface AlignedGroup<S> extends GroupBase {
   wins: AlignedWindow<S>[];
+  [ROOM]?: number;
 }
+
+/** Arrays up to this length are shifted and pushed in place; V8 trims a backing store only from 18 slots up. */
+const IN_PLACE_MAX = 8;
 
 /** A new group with no windows and no watermark yet. */
 export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
+  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**
@@ -66,7 +80,7 @@ export function placeInWindow<T, S, R>(
     }
     return;
   }
-  if (!openWindow(g, key, i + 1, start, end, input, out, true)) out.drop(key, input.time, 'aggregate-error');
+  if (openWindow(g, key, i + 1, start, end, input, maxLateness, out, true) < 0) out.drop(key, input.time, 'aggregate-error');
 }
 
 /**
@@ -108,11 +122,14 @@ export function placeInHops<T, S, R>(
         }
       } else failed = true;
       j++;
-    } else if (openWindow(g, key, j, s, s + size, input, out, false)) {
-      wins = g.wins; // openWindow may have replaced the array
-      if (s + size <= g.wm) openedClosed = true;
-      j++;
-    } else failed = true;
+    } else {
+      const at = openWindow(g, key, j, s, s + size, input, maxLateness, out, false);
+      if (at >= 0) {
+        wins = g.wins; // openWindow may have replaced the array, or shifted it
+        if (s + size <= g.wm) openedClosed = true;
+        j = at + 1;
+      } else failed = true;
+    }
   }
   if (failed) out.drop(key, t, 'aggregate-error');
   // Windows that opened closed already (a late event into empty windows) go out in start order.
@@ -136,8 +153,18 @@ export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLate
     }
     if (w.end + maxLateness <= wm) purge = i + 1;
   }
-  // A copy rather than `splice`, which would keep the array's spare capacity (see openWindow).
-  if (purge > 0) g.wins = wins.slice(purge);
+  if (purge === 0) return;
+  if (wins.length <= IN_PLACE_MAX) {
+    // Moved down in place and popped: `pop` keeps a short array's backing store, so ROOM stays true
+    // (`shift` may move the store's start instead, and the next push would then grow it to 17 slots).
+    const n = wins.length;
+    for (let i = purge; i < n; i++) wins[i - purge] = wins[i]!;
+    for (let i = 0; i < purge; i++) wins.pop();
+  } else {
+    // A copy rather than `splice`, which would keep a long array's spare capacity (see openWindow).
+    g.wins = wins.slice(purge);
+    g[ROOM] = g.wins.length;
+  }
 }
 
 /** Emits every open window, raising the watermark to the last end, then purges as usual. */
@@ -155,8 +182,8 @@ export function mod(t: number, m: number): number {
 
 /**
  * Opens a window at index `at` holding the event. With `emitIfClosed`, a window that is closed already
- * (a late event into an empty window) is emitted at once with revision 0. False when the aggregator threw
- * (then nothing is opened and the caller reports the drop).
+ * (a late event into an empty window) is emitted at once with revision 0. Returns the window's index, or
+ * -1 when the aggregator threw (then nothing is opened and the caller reports the drop).
  */
 function openWindow<T, S, R>(
   g: AlignedGroup<S>,
@@ -165,22 +192,59 @@ function openWindow<T, S, R>(
   start: number,
   end: number,
   input: WindowInput<T>,
+  maxLateness: number,
   out: WindowEmitter<T, S, R>,
   emitIfClosed: boolean,
-): boolean {
-  const acc = out.first(input.item, input.time);
-  if (acc === null) return false;
-  const w: AlignedWindow<S> = { start, end, count: 1, acc, revision: -1 };
-  // A group holds one or two windows most of the time: an exact-size copy instead of `push`, whose
-  // first growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: issue 6).
+): number {
   const wins = g.wins;
-  if (at === wins.length) g.wins = wins.length === 0 ? [w] : wins.length < 8 ? [...wins, w] : (wins.push(w), wins);
-  else wins.splice(at, 0, w);
+  const n = wins.length;
+  const old = at === n && n > 0 ? wins[0]! : undefined;
+  let w: AlignedWindow<S>;
+  if (old !== undefined && old.revision >= 0 && old.end + maxLateness <= g.wm) {
+    // The oldest window is emitted and past its lateness: `advance` would drop it right after this event
+    // (its purge and this open fall on the same event, e.g. windows twice the input period). Its object
+    // and aggregator state hold the new window instead of being garbage (issue 6). If the add throws,
+    // its state is spoiled, but it is never emitted again and advance drops it as before.
+    const acc = out.refill(old.acc, input.item, input.time);
+    if (acc === null) return -1;
+    old.start = start;
+    old.end = end;
+    old.count = 1;
+    old.acc = acc;
+    old.revision = -1;
+    // In place, the length unchanged (see advanceAligned on `shift`).
+    for (let i = 1; i < n; i++) wins[i - 1] = wins[i]!;
+    wins[n - 1] = old;
+    w = old;
+    at = n - 1;
+  } else {
+    const acc = out.first(input.item, input.time);
+    if (acc === null) return -1;
+    w = { start, end, count: 1, acc, revision: -1 };
+    // A group holds one or two windows most of the time: an exact-size copy (`concat`; a spread
+    // `[...wins, w]` reserves 10 or more slots) instead of a `push` past the array's room, whose first
+    // growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: issue 6).
+    // Purges move the windows down in place, so in the steady state the push below fits.
+    if (at === n) {
+      if (n < (g[ROOM] ?? 0)) wins.push(w);
+      else if (n < IN_PLACE_MAX) {
+        g.wins = n === 0 ? [w] : wins.concat([w]);
+        g[ROOM] = n + 1;
+      } else {
+        wins.push(w);
+        g[ROOM] = n + 1;
+      }
+    } else {
+      wins.splice(at, 0, w);
+      // splice may have reallocated: the length is all that is known to fit.
+      g[ROOM] = Math.max(g[ROOM] ?? 0, n + 1);
+    }
+  }
   if (emitIfClosed && end <= g.wm) {
     w.revision = 0;
-    out.window(key, g.group, start, end, 1, acc, 0);
+    out.window(key, g.group, start, end, 1, w.acc, 0);
   }
-  return true;
+  return at;
 }
 
 function emitClosed<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter<T, S, R>): void {

@@ -29,6 +29,21 @@ export class WindowEmitter<T, S, R> {
     return this.add(acc, item, time) ? acc : null;
   }
 
+  /**
+   * `first`, reusing `acc` (a purged window's state) when the aggregator can empty it in place; a fresh
+   * state otherwise. Null when `add` (or the reset) threw: then `acc` is spoiled and must not be reused.
+   */
+  refill(acc: S, item: T, time: number): S | null {
+    const agg = this.aggregator;
+    if (agg.reset === undefined) return this.first(item, time);
+    try {
+      if (!agg.reset(acc)) return this.first(item, time);
+    } catch {
+      return null;
+    }
+    return this.add(acc, item, time) ? acc : null;
+  }
+
   /** Emits a closed or corrected window. `size` is set for count windows only. */
   window(key: string, group: GroupValues, start: number, end: number, count: number, acc: S, revision: number, size?: number): void {
     let value: R;

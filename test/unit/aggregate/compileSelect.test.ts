@@ -320,6 +320,36 @@ describe('compileSelect: packed state (selects without median, percentile or dis
     );
   });
 
+  it('reset empties a used state in place: refilled, it gives exactly what a fresh state gives', () => {
+    const packed = select(NUMERIC);
+    const agg = packed.aggregator;
+    fc.assert(
+      fc.property(values, values, fc.nat(), (before, after, seed) => {
+        // Overflowed sums and variances set flag slots: a reset that missed them would keep nulls.
+        const state = agg.init();
+        const tb = times(before.length, seed);
+        before.forEach((x, i) => agg.add(state, [x], tb[i]! - 500));
+        expect(agg.reset!(state)).toBe(true);
+        expect(state).toEqual(agg.init());
+        const ta = times(after.length, seed + 1);
+        after.forEach((x, i) => agg.add(state, [x], ta[i]!));
+        expect(agg.result(state)).toEqual(run(packed, after, ta));
+      }),
+      { seed: 13, numRuns: 200 },
+    );
+  });
+
+  it('reset declines states it cannot reuse in place (block format, its conversion, another layout)', () => {
+    const agg = select(NUMERIC).aggregator;
+    const blocks = { n: 1, a: [{ s: 4, c: 0 }] };
+    expect(agg.reset!(blocks)).toBe(false);
+    expect(blocks).toEqual({ n: 1, a: [{ s: 4, c: 0 }] });
+    expect(agg.reset!({ p: agg.init() })).toBe(false);
+    expect(agg.reset!([1, 2])).toBe(false);
+    // Selects that keep values have no reset: their windows start from init.
+    expect(select({ m: 'median(x)' }).aggregator.reset).toBeUndefined();
+  });
+
   it('reads a literal block-format state with nulls (overflowed sum and variance, slimmed blocks)', () => {
     const s = select({ avg: 'avg(x)', sd: 'stdev(x)', lo: 'min(x)', hi: 'max(x)', n: 'count()', first: 'first(x)', last: 'last(x)' });
     const overflowed = { n: 2, a: [{ s: null, c: 0, mean: null, m2: null, f: 2 ** -1023, lo: 1.5e308, hi: 1.6e308, ft: 10, fv: 1.5e308, lt: 20, lv: 1.6e308 }] };

@@ -277,4 +277,48 @@ describe('Engine', () => {
     expect(h.rejected).toEqual({ 'missing-field': 1, 'not-a-number': 1 });
     expect(summaries(h.out)[0]).toMatchObject({ count: 1 });
   });
+
+  it('reused windows (10 s windows, 5 s inputs: each open expires the oldest window) start from nothing, revisions included', () => {
+    const h = harness();
+    h.engine.setRules([rule('short', { ...tempRule, window: { type: 'tumbling', size: '10s' }, select: { ...tempRule.select, sum: 'sum(temp)', first: 'first(temp)', last: 'last(temp)' } })]);
+    const sent: Array<{ dev: string; t: number; temp: number }> = [];
+    // For each output, how many inputs had been sent when it came out.
+    const sentBefore: number[] = [];
+    const send = (dev: string, t: number, temp: number) => {
+      sent.push({ dev, t, temp });
+      h.engine.process([h.ev({ t, temp }, dev)]);
+      while (sentBefore.length < h.out.length) sentBefore.push(sent.length);
+    };
+    for (let k = 0; k < 60; k++) {
+      for (const dev of ['a', 'b']) {
+        const t = T0 + k * 5_000 + (dev === 'b' ? 1_000 : 0);
+        // Large values now and then: a sum or variance carried over from a reused window would show.
+        send(dev, t, k % 7 === 3 ? 1e6 + k : 20 + ((k * 37 + dev.length * 11) % 50) / 3);
+        // A late event into the window closed 1-2 s ago (not yet expired): a revision; that window is reused later.
+        if (k % 4 === 1) send(dev, t - 12_000, 5 + k);
+      }
+    }
+    const got = summaries(h.out);
+    expect(h.rejected).toEqual({});
+    expect(got.filter((b) => b.revision > 0).length).toBeGreaterThan(10);
+    for (const [i, m] of h.out.entries()) {
+      const b = m.body as SummaryBody;
+      const start = Date.parse(b.window.start);
+      const end = Date.parse(b.window.end);
+      const inside = sent.slice(0, sentBefore[i]).filter((e) => e.dev === b.group.deviceId && e.t >= start && e.t < end);
+      expect(b.count).toBe(inside.length);
+      const xs = inside.map((e) => e.temp);
+      const mean = xs.reduce((x, y) => x + y, 0) / xs.length;
+      const byTime = [...inside].sort((x, y) => x.t - y.t);
+      expect(b.values.n).toBe(xs.length);
+      expect(b.values.min).toBe(Math.min(...xs));
+      expect(b.values.max).toBe(Math.max(...xs));
+      expect(b.values.first).toBe(byTime[0]!.temp);
+      expect(b.values.last).toBe(byTime[byTime.length - 1]!.temp);
+      expect(b.values.sum).toBeCloseTo(xs.reduce((x, y) => x + y, 0), 6);
+      expect(b.values.avg).toBeCloseTo(mean, 6);
+      if (xs.length < 2) expect(b.values.sd).toBeNull();
+      else expect(b.values.sd).toBeCloseTo(Math.sqrt(xs.reduce((x, y) => x + (y - mean) ** 2, 0) / (xs.length - 1)), 6);
+    }
+  });
 });
