@@ -10,6 +10,10 @@ import common from 'azure-iot-common';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
+import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
+
+// The transport's per-message methods without their unread debug text (see there); a no-op while DEBUG is set.
+installSdkFastPaths(deviceMqtt.Mqtt.prototype as unknown as MqttTransportPrototype);
 
 type ModuleClient = InstanceType<typeof device.ModuleClient>;
 type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
