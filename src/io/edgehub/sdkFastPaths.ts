@@ -49,7 +49,7 @@ export interface MqttTransportPrototype {
 
 type MethodName = keyof MqttTransportPrototype;
 
-/** The SDK's inputs topic pattern (mqtt.js `_setupTopics`, 1.16.4), as `RegExp.source`. */
+/** The SDK's inputs topic pattern (`_configureEndpoints` in azure-iot-device-mqtt 1.16.4), as `RegExp.source`. */
 export const INPUT_TOPIC_SOURCE = '^devices\\/.*\\/modules\\/.*\\/inputs\\/.*\\/.*$';
 
 const LINE_TERMINATOR = /[\n\r\u2028\u2029]/;
