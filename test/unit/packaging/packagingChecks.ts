@@ -112,6 +112,25 @@ export function copiedTargets(stage: Stage): string[] {
 export interface DockerfileExpectations {
   readonly arch: Arch;
   readonly debug: boolean;
+  /** The better-sqlite3 version package-lock.json installs (the addon the image compiles). */
+  readonly betterSqlite3: string;
+}
+
+/**
+ * Whether better-sqlite3 `version` survives on Node `major`. Node 24.19 changed `node::ObjectWrap`
+ * (node_object_wrap.h): an addon compiled against those headers, as `npm ci` does from source,
+ * aborts the process with `Assertion failed: (env) != nullptr` in `RemoveEnvironmentCleanupHook`
+ * when a Statement is finalised outside a JS context (nodejs/node#65446). better-sqlite3 up to 12.x
+ * derives Statement from `node::ObjectWrap`; 13 moved to node-addon-api but crashes on Node 20.
+ * Measured here (session 13): `npm test` on Node 24.21 with 12.11.1 built from source, 10 of 706
+ * tests failed, the module aborting right after "rules applied"; on Node 22.23 all pass.
+ */
+export function sqliteAddonProblem(nodeMajor: number, betterSqlite3: string): string | undefined {
+  const addonMajor = Number(/^(\d+)/.exec(betterSqlite3)?.[1]);
+  if (addonMajor < 13 && nodeMajor >= 24) {
+    return `node ${nodeMajor} aborts better-sqlite3 ${betterSqlite3} when a statement is finalised outside a JS context (nodejs/node#65446); use node 22 until better-sqlite3 13`;
+  }
+  return undefined;
 }
 
 /** All static rules for one of our Dockerfiles. An empty list means it passes. */
@@ -135,6 +154,10 @@ export function checkDockerfile(df: Dockerfile, want: DockerfileExpectations): s
   for (const s of df.stages) problems.push(...checkNodeBase(s, want.arch, s === runtime));
   const majors = new Set(df.stages.map((s) => /^(\d+)/.exec(splitImage(s.image).tag)?.[1]));
   if (majors.size > 1) problems.push(`stages use different Node majors (${[...majors].join(', ')}); better-sqlite3 is compiled for one ABI`);
+  for (const m of majors) {
+    const p = sqliteAddonProblem(Number(m), want.betterSqlite3);
+    if (p) problems.push(p);
+  }
 
   // Runtime: production dependencies only, no compilers.
   for (const ins of runtime.instructions.filter((i) => i.keyword === 'RUN')) {
