@@ -79,16 +79,16 @@ describe('the checks catch a bad Dockerfile', () => {
     ['no USER', (t) => t.replace('USER node\n', ''), /runs as root \(no USER\)/],
     ['ADD from a URL', (t) => t.replace('COPY rules ./rules', 'ADD https://example.com/x.tgz /tmp/\nCOPY rules ./rules'), /ADD from a URL/],
     ['a connection string in ENV', (t) => t.replace('ENV NODE_ENV=production', 'ENV EdgeHubConnectionString="HostName=h;SharedAccessKey=abc" NODE_ENV=production'), /looks like a secret/],
-    ['a token ARG', (t) => t.replace('FROM amd64/node:22-bookworm-slim AS runtime', 'FROM amd64/node:22-bookworm-slim AS runtime\nARG NPM_TOKEN'), /NPM_TOKEN looks like a secret/],
+    ['a token ARG', (t) => t.replace('FROM amd64/node:26-bookworm-slim AS runtime', 'FROM amd64/node:26-bookworm-slim AS runtime\nARG NPM_TOKEN'), /NPM_TOKEN looks like a secret/],
     ['no prune', (t) => t.replace(/RUN npm prune[^\n]*\n/, ''), /without a later npm prune/],
     ['npm ci in the runtime stage', (t) => t.replace('USER node', 'RUN npm ci\nUSER node'), /installs dev dependencies/],
     ['compilers in the runtime stage', (t) => t.replace('USER node', 'RUN apt-get install -y g++\nUSER node'), /installs build tools/],
-    ['Node 20', (t) => t.replaceAll('node:22-bookworm-slim', 'node:20-bookworm-slim'), /node 20-bookworm-slim is not a current LTS/],
-    ['Node 10 like the template', (t) => t.replaceAll('amd64/node:22-bookworm-slim', 'amd64/node:10-slim'), /not a current LTS/],
+    ['Node 20', (t) => t.replaceAll('node:26-bookworm-slim', 'node:20-bookworm-slim'), /node 20-bookworm-slim is not a current LTS/],
+    ['Node 10 like the template', (t) => t.replaceAll('amd64/node:26-bookworm-slim', 'amd64/node:10-slim'), /not a current LTS/],
     ['the wrong arch', (t) => t.replaceAll('amd64/node', 'arm64v8/node'), /not pinned to amd64/],
-    ['a full runtime image', (t) => t.replace('node:22-bookworm-slim AS runtime', 'node:22-bookworm AS runtime'), /not a -slim image/],
-    ['build and runtime on different majors', (t) => t.replace('node:22-bookworm-slim AS runtime', 'node:24-bookworm-slim AS runtime'), /different Node majors/],
-    ['Node 24 with better-sqlite3 12', (t) => t.replaceAll('node:22-bookworm-slim', 'node:24-bookworm-slim'), /node 24 aborts better-sqlite3 12\.[\d.]+ .*nodejs\/node#65446/],
+    ['a full runtime image', (t) => t.replace('node:26-bookworm-slim AS runtime', 'node:26-bookworm AS runtime'), /not a -slim image/],
+    ['build and runtime on different majors', (t) => t.replace('node:26-bookworm-slim AS runtime', 'node:22-bookworm-slim AS runtime'), /different Node majors/],
+    ['Node 24 with better-sqlite3 12', (t) => t.replaceAll('node:26-bookworm-slim', 'node:24-bookworm-slim'), /node 24 aborts better-sqlite3 12\.[\d.]+ .*nodejs\/node#65446/],
     ['dist contents spilled into /app', (t) => t.replace('/app/dist ./dist', '/app/dist ./'), /does not COPY \/app\/dist/],
     ['no rules', (t) => t.replace('COPY rules ./rules\n', ''), /does not COPY \/app\/rules/],
     ['host node_modules', (t) => t.replace('COPY --from=build /app/node_modules', 'COPY node_modules'), /from the build context/],
@@ -96,7 +96,7 @@ describe('the checks catch a bad Dockerfile', () => {
     ['no healthcheck', (t) => t.replace(/HEALTHCHECK[^\n]*\n[^\n]*\n/, ''), /no HEALTHCHECK/],
     ['curl healthcheck', (t) => t.replace(/HEALTHCHECK[^\n]*\n[^\n]*\n/, 'HEALTHCHECK CMD curl -f http://localhost:9600/healthz\n'), /with node/],
     ['shell-form CMD', (t) => t.replace('CMD ["node", "dist/main.js"]', 'CMD node dist/main.js'), /exec form/],
-    ['single stage', () => 'FROM amd64/node:22-bookworm-slim\nUSER node\nCMD ["node", "dist/main.js"]', /multi-stage/],
+    ['single stage', () => 'FROM amd64/node:26-bookworm-slim\nUSER node\nCMD ["node", "dist/main.js"]', /multi-stage/],
     ['a VOLUME', (t) => t.replace('USER node', 'VOLUME /app/data\nUSER node'), /anonymous volume/],
   ];
   it.each(cases)('%s', (_name, mutate, expected) => {
@@ -108,14 +108,14 @@ describe('the checks catch a bad Dockerfile', () => {
   it('ties the Node major to the better-sqlite3 major (nodejs/node#65446)', () => {
     expect(sqliteAddonProblem(22, '12.11.1')).toBeUndefined();
     expect(sqliteAddonProblem(24, '12.11.1')).toMatch(/node 24 aborts/);
-    expect(sqliteAddonProblem(26, '12.11.1')).toMatch(/node 26 aborts/);
+    expect(sqliteAddonProblem(26, '12.11.1')).toBeUndefined();
     expect(sqliteAddonProblem(24, '13.0.3')).toBeUndefined();
-    // Our Dockerfiles with an addon that no longer needs Node 22 would pass on 24.
-    expect(checkDockerfile(parseDockerfile(good.replaceAll('node:22-bookworm-slim', 'node:24-bookworm-slim')), { arch: 'amd64', debug: false, betterSqlite3: '13.0.3' })).toEqual([]);
+    // Our Dockerfile on Node 24 passes once the addon no longer derives from node::ObjectWrap.
+    expect(checkDockerfile(parseDockerfile(good.replaceAll('node:26-bookworm-slim', 'node:24-bookworm-slim')), { arch: 'amd64', debug: false, betterSqlite3: '13.0.3' })).toEqual([]);
   });
 
   it('accepts a pinned multi-arch tag with --platform', () => {
-    const viaPlatform = good.replaceAll('FROM amd64/node:22-bookworm-slim', 'FROM --platform=linux/amd64 node:22-bookworm-slim');
+    const viaPlatform = good.replaceAll('FROM amd64/node:26-bookworm-slim', 'FROM --platform=linux/amd64 node:26-bookworm-slim');
     expect(check(viaPlatform)).toEqual([]);
     expect(check(viaPlatform.replaceAll('linux/amd64', 'linux/arm/v7'), 'arm32v7').join('\n')).not.toMatch(/not pinned/);
   });

@@ -13,10 +13,11 @@ const PLATFORM: Record<Arch, string> = { amd64: 'linux/amd64', arm32v7: 'linux/a
 
 /**
  * Node majors that are LTS and supported as of this release (Nov 2026): 22 (maintenance to
- * 2027-04-30) and 24 (active). 20 reached end of life on 2026-04-30; issue 7 rules out 20 and 10.
- * Update this list on purpose when a new LTS ships.
+ * 2027-04-30), 24 (maintenance since 2026-10-20) and 26 (active LTS since 2026-10-28, to April 2029).
+ * 20 reached end of life on 2026-04-30; issue 7 rules out 20 and 10. Update this list on purpose when
+ * a new LTS ships.
  */
-export const CURRENT_NODE_LTS = [22, 24] as const;
+export const CURRENT_NODE_LTS = [22, 24, 26] as const;
 
 /** What the runtime stage must ship for `node dist/main.js` to start (absolute paths in the image). */
 export const RUNTIME_PATHS = ['/app/dist', '/app/rules', '/app/node_modules', '/app/package.json'] as const;
@@ -117,18 +118,19 @@ export interface DockerfileExpectations {
 }
 
 /**
- * Whether better-sqlite3 `version` survives on Node `major`. Node 24.19 changed `node::ObjectWrap`
- * (node_object_wrap.h): an addon compiled against those headers, as `npm ci` does from source,
- * aborts the process with `Assertion failed: (env) != nullptr` in `RemoveEnvironmentCleanupHook`
- * when a Statement is finalised outside a JS context (nodejs/node#65446). better-sqlite3 up to 12.x
- * derives Statement from `node::ObjectWrap`; 13 moved to node-addon-api but crashes on Node 20.
- * Measured here (session 13): `npm test` on Node 24.21 with 12.11.1 built from source, 10 of 706
- * tests failed, the module aborting right after "rules applied"; on Node 22.23 all pass.
+ * Whether better-sqlite3 `version` survives on Node `major`. Node 24.19 backported a change to
+ * `node::ObjectWrap` (node_object_wrap.h) without the cleanup-hook registry behind it: an addon
+ * compiled against those headers, as `npm ci` does from source, aborts the process with
+ * `Assertion failed: (env) != nullptr` in `RemoveEnvironmentCleanupHook` when a Statement is
+ * finalised outside a JS context (nodejs/node#65446). better-sqlite3 up to 12.x derives Statement
+ * from `node::ObjectWrap`; 13 moved to node-addon-api but crashes on Node 20. Measured here
+ * (session 13) with 12.11.1 built from source, `npm test`: Node 24.21, 10 of 706 tests failed (the
+ * module aborting right after "rules applied"); Node 22.23 and 26.12, all pass.
  */
 export function sqliteAddonProblem(nodeMajor: number, betterSqlite3: string): string | undefined {
   const addonMajor = Number(/^(\d+)/.exec(betterSqlite3)?.[1]);
-  if (addonMajor < 13 && nodeMajor >= 24) {
-    return `node ${nodeMajor} aborts better-sqlite3 ${betterSqlite3} when a statement is finalised outside a JS context (nodejs/node#65446); use node 22 until better-sqlite3 13`;
+  if (addonMajor < 13 && nodeMajor === 24) {
+    return `node ${nodeMajor} aborts better-sqlite3 ${betterSqlite3} when a statement is finalised outside a JS context (nodejs/node#65446); use node 26 (or 22) until better-sqlite3 13`;
   }
   return undefined;
 }
