@@ -41,6 +41,8 @@ const SHUTDOWN_BUDGET_MS = 8_000;
 const DESIRED_KEY = '$desired';
 const SENSOR_KEY = '$sensor';
 const RECENT_KEY = '$recent';
+/** The documents of the rules that ran at the checkpoint: the last good versions after a restart. */
+const LAST_GOOD_KEY = '$lastGood';
 
 const env = readEnv(process.env);
 const log = createLogger({ level: env.logLevel });
@@ -126,12 +128,14 @@ const checkpoint = store.loadCheckpoint();
 const restored = new Map<string, RuleSnapshot>();
 let desired: Record<string, unknown> = {};
 let sensorState: unknown = null;
+let lastGood: Record<string, unknown> = {};
 const redelivery = new RedeliveryFilter();
 for (const [key, json] of checkpoint.states) {
   try {
     if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
     else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
     else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[Fingerprint, number]>);
+    else if (key === LAST_GOOD_KEY) lastGood = JSON.parse(json) as Record<string, unknown>;
     else restored.set(key, JSON.parse(json) as RuleSnapshot);
   } catch (err) {
     log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
@@ -140,6 +144,12 @@ for (const [key, json] of checkpoint.states) {
 engine.restore(restored);
 
 const manager = new RuleManager();
+// A rule rejected now falls back to the version that ran before the restart (CONTRACT.md section 6).
+for (const [id, error] of Object.entries(manager.seed(isPlainObject(lastGood) ? lastGood : {}))) {
+  log.warn({ rule: id, error }, 'checkpoint: the last good version of a rule no longer compiles; it cannot stand in for a rejected one');
+}
+/** JSON of `manager.lastGood()`, refreshed when the rules change (saved with every checkpoint). */
+let lastGoodJson = JSON.stringify(manager.lastGood());
 let desiredVersion = 0;
 let lastConfig: { status: 'applied' | 'partial' | 'rejected'; errors: string[] } = { status: 'applied', errors: [] };
 let lastRules: Record<string, RuleReport> = {};
@@ -156,6 +166,14 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
     errors.push(res.error);
     lastConfig = { status: 'rejected', errors };
     log.warn({ error: res.error }, 'desired properties rejected; nothing applied');
+    // The rules running before keep running. At start-up those are the ones saved before the
+    // restart, or, on a first start, the file rules: a malformed twin must not leave the module idle.
+    if (manager.current().length === 0) {
+      const files = resolveConfig(fileRules, {});
+      if (files.ok) lastRules = manager.apply(files.candidates).report;
+    }
+    apply(manager.current());
+    lastGoodJson = JSON.stringify(manager.lastGood());
     return;
   }
   const before = new Set(manager.current().map((r) => r.id));
@@ -163,6 +181,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   apply(applied.rules);
   for (const id of before) if (!applied.rules.some((r) => r.id === id)) metrics.forgetRule(id);
   lastRules = applied.report;
+  lastGoodJson = JSON.stringify(manager.lastGood());
   for (const [id, r] of Object.entries(applied.report)) if (r.status === 'rejected') log.warn({ rule: id, error: r.error }, 'rule rejected');
   for (const [k, e] of Object.entries(res.settingErrors)) errors.push(`${k}: ${e}`);
   const maxMB = res.settings.store.maxMB ?? env.storeMaxMB;
@@ -201,6 +220,7 @@ function otherStates(): Map<string, string> {
   states.set(DESIRED_KEY, JSON.stringify(desired));
   if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
   states.set(RECENT_KEY, JSON.stringify(redelivery.recent()));
+  states.set(LAST_GOOD_KEY, lastGoodJson);
   return states;
 }
 

@@ -22,6 +22,31 @@ export interface ApplyResult {
 export class RuleManager {
   private active = new Map<string, CompiledRule>();
 
+  /**
+   * Starts from rules that ran before a restart (saved by {@link lastGood}), so that a rule whose
+   * current candidate is rejected falls back to its last good version across restarts too, not only
+   * within one run (CONTRACT.md section 6). Only for a manager that has applied nothing yet; saved
+   * documents that no longer compile (say, after an upgrade narrowed the schema) are skipped and
+   * returned by id, with the reason.
+   */
+  seed(saved: Readonly<Record<string, unknown>>): Record<string, string> {
+    const skipped: Record<string, string> = {};
+    if (this.active.size > 0) return skipped;
+    for (const [id, doc] of Object.entries(saved)) {
+      const res = compileRule(id, doc);
+      if (res.ok) this.active.set(id, res.rule);
+      else skipped[id] = res.error;
+    }
+    return skipped;
+  }
+
+  /** The documents of the running rules by id: what {@link seed} takes after a restart. */
+  lastGood(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [id, r] of this.active) out[id] = r.doc;
+    return out;
+  }
+
   apply(candidates: readonly RuleCandidate[]): ApplyResult {
     const next = new Map<string, CompiledRule>();
     // Null prototype: a twin can name a rule `__proto__` (IoT Hub allows the key); on a plain `{}` its

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EdgeHubEmulator, startEdgeHubEmulator, type UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, recordReported, startModule, upstreamOf, waitForUpstreamCount, waitUntil } from './moduleProcess.js';
+import { bodyOf, cleanupModules, recordReported, startModule, stopModule, upstreamOf, waitForUpstreamCount, waitUntil } from './moduleProcess.js';
 import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
 
 /*
@@ -119,6 +119,43 @@ describe('built module: module twin', () => {
 
     // Exactly one reported patch per handled desired version: the start's GET (v1), v2, v3.
     expect(reported.map((r) => (r as Reported).config?.desiredVersion)).toEqual([v1, v2, v3]);
+  });
+
+  it('the last good version of a rejected rule keeps running after a SIGKILL and restart; a malformed twin at a first start leaves the file rules running', { timeout: 90_000 }, async () => {
+    const M = 'eddy-lastgood';
+    const good = { tw: countRule({ n: 'count()' }), machine1m: { ...defaults.machine1m, select: { top: 'max(machine.temperature)' } } };
+    const v1 = emu.pushDesired(M, { rules: good });
+    const first = await startModule(emu, M);
+    await waitUntil(() => (emu.twin(M).reported as Reported).config?.desiredVersion === v1, 10_000, 'report of the good version');
+    // Both rules broken: a twin rule and a twin override of a file rule.
+    const v2 = emu.pushDesired(M, { rules: { tw: countRule({ n: 'nosuch(' }), machine1m: { ...defaults.machine1m, window: { type: 'tumbling', size: 'soon' } } } });
+    await waitUntil(() => (emu.twin(M).reported as Reported).config?.desiredVersion === v2, 15_000, `report of desired version ${v2}`);
+    first.child.kill('SIGKILL');
+    await first.exit;
+
+    const second = await startModule(emu, M, { dataDir: first.dataDir });
+    const r = emu.twin(M).reported as Reported;
+    expect(r.config).toMatchObject({ desiredVersion: v2, status: 'partial' });
+    expect(r.rules).toMatchObject({ tw: { status: 'rejected', source: 'twin' }, machine1m: { status: 'rejected', source: 'twin' }, ambient1m: { status: 'active', source: 'file' } });
+    const stats = await emu.invokeMethod(M, 'getStats', null);
+    expect(Object.keys((stats.payload as { rules: object }).rules)).toEqual(expect.arrayContaining(['tw', 'machine1m', 'ambient1m']));
+    // The versions that run are the good ones from before the restart: their selects name the values.
+    await send(M, [0, 10, 20].map((s, i) => reading('dev-lg', T0 + s * 1000, 40 + i)));
+    await send(M, [reading('dev-lg', T0 + MINUTE + 10_000, 30)]);
+    await waitUntil(() => summaries(M, 'tw', 'dev-lg').length >= 1 && summaries(M, 'machine1m', 'dev-lg').length >= 1, 15_000, 'summaries of the last good versions');
+    expect(summaries(M, 'tw', 'dev-lg')[0]).toMatchObject({ count: 3, values: { n: 3 } });
+    expect(summaries(M, 'machine1m', 'dev-lg')[0]).toMatchObject({ count: 3, values: { top: 42 } });
+    await stopModule(second);
+
+    // A module that never ran a good version (a fresh data dir) with a malformed document: rejected, the file rules run.
+    const F = 'eddy-malformed-first';
+    const v3 = emu.pushDesired(F, { rules: 5 });
+    await startModule(emu, F);
+    const rf = emu.twin(F).reported as Reported;
+    expect(rf.config).toMatchObject({ desiredVersion: v3, status: 'rejected' });
+    expect(rf.rules).toMatchObject({ machine1m: { status: 'active', source: 'file' }, ambient1m: { status: 'active', source: 'file' } });
+    const fstats = await emu.invokeMethod(F, 'getStats', null);
+    expect(Object.keys((fstats.payload as { rules: object }).rules).sort()).toEqual(Object.keys(defaults).sort());
   });
 
   it('after a broker restart that lost the session, a desired patch still arrives (twin re-read) and the new rule runs', { timeout: 90_000 }, async () => {
