@@ -189,8 +189,9 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   store.setLimits({ maxBytes: maxMB * MB, ttlMs: ttlHours * 3_600_000 });
   maxMessagesPerSecond = res.settings.upstream.maxMessagesPerSecond ?? 0;
   forwarder?.setMaxMessagesPerSecond(maxMessagesPerSecond);
-  const partial = applied.rejected > 0 || Object.keys(res.settingErrors).length > 0 || configErrors.length > 0;
-  lastConfig = { status: partial ? 'partial' : 'applied', errors };
+  // CONTRACT.md section 6: the status is about rules alone (`applied` when no rule was rejected);
+  // setting and environment problems are listed in `config.errors`.
+  lastConfig = { status: applied.rejected > 0 ? 'partial' : 'applied', errors };
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
 }
 

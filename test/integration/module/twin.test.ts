@@ -158,6 +158,24 @@ describe('built module: module twin', () => {
     expect(Object.keys((fstats.payload as { rules: object }).rules).sort()).toEqual(Object.keys(defaults).sort());
   });
 
+  it('setting and environment errors are listed in config.errors without changing the status, which is about rules alone (CONTRACT §6)', { timeout: 30_000 }, async () => {
+    const M = 'eddy-settings';
+    const v1 = emu.pushDesired(M, { store: { maxMB: 'big', ttlHours: 24 }, upstream: { maxMessagesPerSecond: -3 } });
+    await startModule(emu, M, { extra: { EDDY_LOG_LEVEL: 'verbose' } });
+    const r1 = emu.twin(M).reported as Reported & { config: { errors?: string[] } };
+    expect(r1.config).toMatchObject({ desiredVersion: v1, status: 'applied' });
+    expect(r1.config.errors).toEqual(expect.arrayContaining([
+      expect.stringContaining('EDDY_LOG_LEVEL'), expect.stringContaining('store.maxMB'), expect.stringContaining('upstream.maxMessagesPerSecond'),
+    ]));
+    expect(r1.config.errors!.join('\n')).not.toContain('ttlHours');
+    // A rejected rule makes it partial; the setting errors stay listed.
+    const v2 = emu.pushDesired(M, { rules: { bad: countRule({ n: 'count(' }) } });
+    await waitUntil(() => (emu.twin(M).reported as Reported).config?.desiredVersion === v2, 15_000, `report of desired version ${v2}`);
+    const r2 = emu.twin(M).reported as Reported & { config: { errors?: string[] } };
+    expect(r2.config.status).toBe('partial');
+    expect(r2.config.errors).toEqual(expect.arrayContaining([expect.stringContaining('store.maxMB')]));
+  });
+
   it('after a broker restart that lost the session, a desired patch still arrives (twin re-read) and the new rule runs', { timeout: 90_000 }, async () => {
     const M = 'eddy-restart';
     const reported = recordReported(emu, M);

@@ -85,7 +85,9 @@ describe('deployment.template.json', () => {
     const desired = template.modulesContent.eddy!['properties.desired'];
     expect(desired).not.toHaveProperty('rules');
     for (const k of Object.keys(desired)) expect(['store', 'upstream']).toContain(k);
-    expect(desired).toEqual({ store: { maxMB: 256, ttlHours: 168 }, upstream: { maxMessagesPerSecond: 0 } });
+    // No store.maxMB: the twin's value wins over EDDY_STORE_MAX_MB, so a default here would make the
+    // env variable that a buyer sets in the portal do nothing.
+    expect(desired).toEqual({ store: { ttlHours: 168 }, upstream: { maxMessagesPerSecond: 0 } });
   });
 });
 
