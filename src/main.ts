@@ -43,6 +43,10 @@ const SENSOR_KEY = '$sensor';
 const RECENT_KEY = '$recent';
 /** The documents of the rules that ran at the checkpoint: the last good versions after a restart. */
 const LAST_GOOD_KEY = '$lastGood';
+/** `flush` answers 503 after this long without an acknowledged output... */
+const FLUSH_STALL_MS = 20_000;
+/** ...or after this long in all (under IoT Hub's 300 s ceiling for a direct method's response). */
+const FLUSH_MAX_MS = 280_000;
 
 const env = readEnv(process.env);
 const log = createLogger({ level: env.logLevel });
@@ -439,9 +443,14 @@ async function startEdge(): Promise<void> {
       return { status: 400, payload: { error: 'flush takes no payload (null, {} or nothing)' } };
     }
     commitOutputs(); // outputs emitted this turn count as pending too
-    const drained = await forwarder!.flush(20_000);
+    // 503 "cannot be reached" only when edgeHub stops acknowledging (FLUSH_STALL_MS without a PUBACK):
+    // a long backlog drained at `upstream.maxMessagesPerSecond` keeps the method waiting while it
+    // moves, up to FLUSH_MAX_MS (IoT Hub's longest direct-method timeout is 300 s).
+    const outcome = await forwarder!.flushUntil(FLUSH_STALL_MS, FLUSH_MAX_MS);
     const s = store.stats();
-    return drained ? { status: 200, payload: { drained: true, pending: s.pending } } : { status: 503, payload: { drained: false, pending: s.pending, error: 'edgeHub cannot be reached' } };
+    if (outcome === 'drained') return { status: 200, payload: { drained: true, pending: s.pending } };
+    const error = outcome === 'stalled' ? `edgeHub cannot be reached: no output acknowledged for ${FLUSH_STALL_MS / 1000} s` : `still draining after ${FLUSH_MAX_MS / 1000} s (edgeHub acknowledging)`;
+    return { status: 503, payload: { drained: false, pending: s.pending, error } };
   });
   conn.onMethod('getStats', async () => methodStats());
 

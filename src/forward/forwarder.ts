@@ -50,9 +50,17 @@ interface GroupBackoff {
   retryAt: number;
 }
 
+/** How a flush ended: the outbox emptied, no send was acknowledged for the stall time, or the hard deadline passed. */
+export type FlushOutcome = 'drained' | 'stalled' | 'timeout';
+
 interface FlushWaiter {
-  resolve: (drained: boolean) => void;
+  resolve: (outcome: FlushOutcome) => void;
+  /** The hard deadline. */
   deadline: number;
+  /** When the flush started: progress counts from here. */
+  since: number;
+  /** Longest time without an acknowledged send before the flush gives up (Infinity: only the deadline). */
+  stallMs: number;
   handle: unknown;
 }
 
@@ -86,6 +94,8 @@ export class Forwarder {
   private readonly waiters = new Set<FlushWaiter>();
   private globalDelay: number;
   private globalRetryAt = 0;
+  /** Clock time of the last acknowledged send (progress, for flushes that stop on a stall). */
+  private lastSentAt = -Infinity;
   private rate: number;
   private tokens = 0;
   private tokensAt = 0;
@@ -153,20 +163,49 @@ export class Forwarder {
    * (the `flush` direct method answers 503 then, CONTRACT.md section 7).
    */
   flush(timeoutMs: number): Promise<boolean> {
-    if (this.drained()) return Promise.resolve(true);
+    return this.flushUntil(Infinity, timeoutMs).then((o) => o === 'drained');
+  }
+
+  /**
+   * Waits for the outbox to empty while the sink keeps acknowledging: 'stalled' once no send has
+   * been acknowledged for `stallMs` (or the sink is failing and its next retry comes after that),
+   * 'timeout' at `maxMs` even while sends still succeed (a long backlog under
+   * `upstream.maxMessagesPerSecond`), 'drained' when nothing is left.
+   */
+  flushUntil(stallMs: number, maxMs: number): Promise<FlushOutcome> {
+    if (this.drained()) return Promise.resolve('drained');
     return new Promise((resolve) => {
-      const waiter: FlushWaiter = { resolve, deadline: this.opts.clock.now() + timeoutMs, handle: null };
-      waiter.handle = this.timers.setTimeout(() => this.settleWaiter(waiter, false), timeoutMs);
+      const now = this.opts.clock.now();
+      const waiter: FlushWaiter = { resolve, deadline: now + maxMs, since: now, stallMs, handle: null };
       this.waiters.add(waiter);
+      this.armWaiter(waiter, now);
       this.wake();
     });
+  }
+
+  /** The time the waiter gives up at if nothing changes: its deadline, or the end of the stall allowance. */
+  private giveUpAt(w: FlushWaiter): number {
+    return Math.min(w.deadline, Math.max(w.since, this.lastSentAt) + w.stallMs);
+  }
+
+  private armWaiter(w: FlushWaiter, now: number): void {
+    w.handle = this.timers.setTimeout(() => this.onWaiterTimer(w), Math.max(0, this.giveUpAt(w) - now));
+  }
+
+  /** The waiter's timer: sends acknowledged since it was armed move the stall allowance on. */
+  private onWaiterTimer(w: FlushWaiter): void {
+    if (!this.waiters.has(w)) return;
+    const now = this.opts.clock.now();
+    if (now >= w.deadline) this.settleWaiter(w, 'timeout');
+    else if (now >= this.giveUpAt(w)) this.settleWaiter(w, 'stalled');
+    else this.armWaiter(w, now);
   }
 
   /** Stops sending; resolves when the sends in flight have settled. Pending flushes answer false. */
   async stop(): Promise<void> {
     this.running = false;
     this.clearTimer();
-    for (const w of [...this.waiters]) this.settleWaiter(w, false);
+    for (const w of [...this.waiters]) this.settleWaiter(w, 'stalled');
     await Promise.all([...this.settling]);
     this.removeAcked();
   }
@@ -259,6 +298,7 @@ export class Forwarder {
   private onSent(rec: OutboxRecord, g: string): void {
     this.inFlight.delete(rec.seq);
     this.counters.sent++;
+    this.lastSentAt = this.opts.clock.now();
     this.acked.push(rec.seq);
     this.groupBackoff.delete(g);
     this.globalDelay = this.initialBackoffMs;
@@ -329,14 +369,14 @@ export class Forwarder {
     if (this.waiters.size === 0) return;
     const drained = this.drained();
     for (const w of [...this.waiters]) {
-      if (drained) this.settleWaiter(w, true);
-      else if (this.inFlight.size === 0 && this.globalRetryAt > w.deadline && this.globalRetryAt > now) this.settleWaiter(w, false);
+      if (drained) this.settleWaiter(w, 'drained');
+      else if (this.inFlight.size === 0 && this.globalRetryAt > this.giveUpAt(w) && this.globalRetryAt > now) this.settleWaiter(w, 'stalled');
     }
   }
 
-  private settleWaiter(w: FlushWaiter, drained: boolean): void {
+  private settleWaiter(w: FlushWaiter, outcome: FlushOutcome): void {
     if (!this.waiters.delete(w)) return;
     this.timers.clearTimeout(w.handle);
-    w.resolve(drained);
+    w.resolve(outcome);
   }
 }

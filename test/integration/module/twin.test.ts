@@ -162,7 +162,7 @@ describe('built module: module twin', () => {
     const M = 'eddy-settings';
     const v1 = emu.pushDesired(M, { store: { maxMB: 'big', ttlHours: 24 }, upstream: { maxMessagesPerSecond: -3 } });
     await startModule(emu, M, { extra: { EDDY_LOG_LEVEL: 'verbose' } });
-    const r1 = emu.twin(M).reported as Reported & { config: { errors?: string[] } };
+    const r1 = emu.twin(M).reported as unknown as Reported & { config: { errors?: string[] } };
     expect(r1.config).toMatchObject({ desiredVersion: v1, status: 'applied' });
     expect(r1.config.errors).toEqual(expect.arrayContaining([
       expect.stringContaining('EDDY_LOG_LEVEL'), expect.stringContaining('store.maxMB'), expect.stringContaining('upstream.maxMessagesPerSecond'),
@@ -171,7 +171,7 @@ describe('built module: module twin', () => {
     // A rejected rule makes it partial; the setting errors stay listed.
     const v2 = emu.pushDesired(M, { rules: { bad: countRule({ n: 'count(' }) } });
     await waitUntil(() => (emu.twin(M).reported as Reported).config?.desiredVersion === v2, 15_000, `report of desired version ${v2}`);
-    const r2 = emu.twin(M).reported as Reported & { config: { errors?: string[] } };
+    const r2 = emu.twin(M).reported as unknown as Reported & { config: { errors?: string[] } };
     expect(r2.config.status).toBe('partial');
     expect(r2.config.errors).toEqual(expect.arrayContaining([expect.stringContaining('store.maxMB')]));
   });

@@ -307,6 +307,44 @@ describe('Forwarder', () => {
     expect(await again).toBe(true);
   });
 
+  it('flushUntil: waits as long as sends are acknowledged (a throttled backlog), stalled when they stop, timeout at the hard limit', async () => {
+    // 1 message per second for 30 messages: the drain takes ~30 s, longer than the 5 s stall allowance.
+    const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 100, maxBackoffMs: 2_000 } });
+    fwd.setMaxMessagesPerSecond(1);
+    fwd.start();
+    outbox.append(Array.from({ length: 30 }, (_, i) => makeMessage(i + 1, { groupKey: `g${i}` })));
+    let outcome: string | undefined;
+    void fwd.flushUntil(5_000, 120_000).then((o) => (outcome = o));
+    await time.advance(20_000);
+    expect(outcome).toBeUndefined(); // still moving: no answer yet
+    expect(sink.delivered.length).toBeGreaterThan(10);
+    await time.advance(20_000);
+    expect(outcome).toBe('drained');
+    expect(outbox.stats().pending).toBe(0);
+
+    // The sink stops acknowledging: 'stalled' about 5 s after the last acknowledged send, not at the 120 s limit.
+    outbox.append(Array.from({ length: 5 }, (_, i) => makeMessage(100 + i, { groupKey: `h${i}` })));
+    let stalled: string | undefined;
+    const t0 = time.now;
+    void fwd.flushUntil(5_000, 120_000).then((o) => (stalled = o));
+    await time.advance(1_500);
+    sink.down = true;
+    await time.advance(10_000);
+    expect(stalled).toBe('stalled');
+    expect(time.now - t0).toBeLessThan(20_000);
+
+    // Acknowledged all along but too slow: 'timeout' at the hard limit.
+    sink.down = false;
+    outbox.append(Array.from({ length: 60 }, (_, i) => makeMessage(200 + i, { groupKey: `k${i}` })));
+    let slow: string | undefined;
+    void fwd.flushUntil(5_000, 10_000).then((o) => (slow = o));
+    await time.advance(9_999);
+    expect(slow).toBeUndefined();
+    await time.advance(2);
+    expect(slow).toBe('timeout');
+    expect(outbox.stats().pending).toBeGreaterThan(0);
+  });
+
   it('stop waits for sends in flight and sends nothing afterwards', async () => {
     const { time, outbox, sink, fwd } = setup({ sink: { manual: true } });
     outbox.append([makeMessage(1, { groupKey: 'a' }), makeMessage(2, { groupKey: 'b' }), makeMessage(3, { groupKey: 'a' })]);
