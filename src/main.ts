@@ -53,7 +53,7 @@ const log = createLogger({ level: env.logLevel });
 const clock = systemClock;
 const startedAt = new Date(clock.now()).toISOString();
 const metrics = createMetrics({ clock });
-const rejectLog = new RejectLogger(log, clock);
+const rejectLog = new RejectLogger(log);
 for (const e of env.errors) log.warn(e);
 
 // ---- rules from the file (beneath the twin's) ----
@@ -493,7 +493,6 @@ async function shutdown(signal: string): Promise<void> {
   }
   if (connection) await connection.close();
   if (metricsServer) await metricsServer.close();
-  rejectLog.flush();
   store.close();
   log.info('stopped');
   clearTimeout(force);

@@ -1,5 +1,4 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
-import { systemClock, type Clock } from '../contracts/clock.js';
 
 /** eddy's logger: pino, JSON lines. */
 export type Logger = PinoLogger;
@@ -78,39 +77,18 @@ function fields(reject: RejectLike, context: Record<string, unknown> | undefined
 }
 
 /**
- * Logs rejected input without flooding: per reason, the first rejection in each interval (default
- * one minute) goes out at info with the number suppressed since the last info line; the rest go
- * out at debug (issue 8). Time comes from the injected clock.
+ * Logs rejected input at debug, as CONTRACT.md section 3 says: every rejection is counted by reason
+ * (metrics, `getStats`) and each one is logged at debug with its reason, rule and detail. At the
+ * default level (info) nothing is built or written, so a flood of bad input costs no log I/O.
+ * (Until session 14 the first rejection per reason per minute went out at info; the contract says
+ * debug.)
  */
 export class RejectLogger {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(private readonly logger: Logger) {}
 
-  constructor(
-    private readonly logger: Logger,
-    private readonly clock: Clock = systemClock,
-    private readonly intervalMs = 60_000,
-  ) {}
-
-  /** Logs one rejection; `context` (e.g. input name, deviceId) is added to the line. */
+  /** Logs one rejection at debug; `context` (e.g. input name, deviceId) is added to the line. */
   log(reject: RejectLike, context?: Record<string, unknown>): void {
-    const now = this.clock.now();
-    const state = this.last.get(reject.reason);
-    if (state === undefined || now - state.at >= this.intervalMs) {
-      const suppressed = state?.suppressed ?? 0;
-      this.last.set(reject.reason, { at: now, suppressed: 0 });
-      this.logger.info({ ...fields(reject, context), suppressed }, `input rejected: ${reject.reason}`);
-      return;
-    }
-    state.suppressed++;
     // Bad input can arrive at thousands per second: build nothing unless debug is on.
     if (this.logger.isLevelEnabled('debug')) this.logger.debug(fields(reject, context), `input rejected: ${reject.reason}`);
-  }
-
-  /** Logs, at info, the count of rejections suppressed since each reason's last info line (on shutdown). */
-  flush(): void {
-    for (const [reason, state] of this.last) {
-      if (state.suppressed > 0) this.logger.info({ reason, suppressed: state.suppressed }, `input rejected: ${reason} (suppressed since last report)`);
-      state.suppressed = 0;
-    }
   }
 }
