@@ -85,4 +85,33 @@ describe('local mode (npm start) as a child process', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('`npm start` itself, as the README runs it: stdout is output messages only (no npm banner, so `npm start | jq` works), and Ctrl-C (SIGINT to the process group) stops the module cleanly', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-npm-start-'));
+    try {
+      const root = path.resolve(import.meta.dirname, '../../..');
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, EDDY_DATA_DIR: dir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info' };
+      const child = spawn('npm', ['start'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<void>((r) => child.on('exit', () => r()));
+      const deadline = Date.now() + 30_000;
+      while (out.split('\n').filter((l) => l.includes('"summaries"')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      process.kill(-child.pid!, 'SIGINT');
+      await exited;
+      const lines = out.split('\n').filter((l) => l !== '');
+      expect(lines.length, err).toBeGreaterThanOrEqual(2);
+      for (const l of lines) {
+        const o = JSON.parse(l) as Record<string, unknown>;
+        expect(Object.keys(o)).toEqual(['output', 'properties', 'body']);
+      }
+      const logs = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+      expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopping', 'stopped']));
+      expect(logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
