@@ -8,7 +8,7 @@ import { canonicalHash } from '../config/canonicalHash.js';
 import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
-import { normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
+import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../ingest/readPath.js';
 
@@ -137,7 +137,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     if (!h.ok) return { ok: false, error: `${id}.having: ${h.error}` };
     having = h.value;
   }
-  const idle = rule.idleTimeout === undefined ? defaultIdle(win.value) : parseDuration(rule.idleTimeout);
+  const idle = rule.idleTimeout === undefined ? defaultIdleTimeout(win.value) : parseDuration(rule.idleTimeout);
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
@@ -186,20 +186,6 @@ function keptWindows(w: NormalizedWindow, maxLateness: number): number {
       return Math.ceil(1 + maxLateness);
     default:
       return 1;
-  }
-}
-
-/** CONTRACT.md section 5: idleTimeout defaults to the window size (count/snapshot windows: 1 minute). */
-function defaultIdle(w: NormalizedWindow): number {
-  switch (w.type) {
-    case 'tumbling':
-    case 'hopping':
-    case 'sliding':
-      return w.size;
-    case 'session':
-      return w.gap;
-    default:
-      return 60_000;
   }
 }
 
