@@ -115,6 +115,37 @@ describe('Engine', () => {
     expect(h.rejected['too-late']).toBe(1);
   });
 
+  it('messageId: the same window of the same rule definition gets the same id in a fresh engine; a changed definition gets a new one (CONTRACT §4)', () => {
+    const run = (doc: Record<string, unknown>): string[] => {
+      const h = harness();
+      h.engine.setRules([rule('r', doc)]);
+      h.engine.process([h.ev({ t: T0 + 10_000, temp: 1 }), h.ev({ t: T0 + 70_000, temp: 2 })]);
+      return h.out.map((m) => m.id);
+    };
+    const first = run(tempRule);
+    expect(first).toHaveLength(1);
+    expect(run(tempRule)).toEqual(first);
+    const changed = run({ ...tempRule, maxLateness: '6s' });
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).not.toBe(first[0]);
+    expect(first[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  it('groups by $moduleId (edgeHub $.cmid) and a body path: group names moduleId and the path itself (CONTRACT §4)', () => {
+    const h = harness();
+    h.engine.setRules([rule('m', { ...tempRule, groupBy: ['$moduleId', 'machine.type'], select: { n: 'count()' } })]);
+    const e = (moduleId: string, type: string, t: number): IngestEvent => ({ ...h.ev({ t, temp: 1, machine: { type } }), moduleId });
+    h.engine.process([e('sensorA', 'lathe', T0), e('sensorA', 'lathe', T0 + 1), e('sensorB', 'lathe', T0 + 2), e('sensorA', 'press', T0 + 3)]);
+    h.engine.process([e('sensorA', 'lathe', T0 + 70_000), e('sensorB', 'lathe', T0 + 70_000), e('sensorA', 'press', T0 + 70_000)]);
+    const got = summaries(h.out).map((s) => [s.group, s.count]);
+    expect(got).toEqual(expect.arrayContaining([
+      [{ moduleId: 'sensorA', 'machine.type': 'lathe' }, 2],
+      [{ moduleId: 'sensorB', 'machine.type': 'lathe' }, 1],
+      [{ moduleId: 'sensorA', 'machine.type': 'press' }, 1],
+    ]));
+    expect(got).toHaveLength(3);
+  });
+
   it('keeps the open windows of an unchanged rule across setRules, and flushes a changed one', () => {
     const h = harness();
     const a = rule('a', tempRule);

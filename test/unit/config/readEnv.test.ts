@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULES_FILE, readEnv } from '../../../src/config/readEnv.js';
+
+/** CONTRACT.md sections 1 and 2: the mode and the five variables, with their defaults; a bad value falls back and is reported. */
+describe('readEnv', () => {
+  it('local mode with every default when nothing is set', () => {
+    expect(readEnv({})).toEqual({ mode: 'local', dataDir: './data', logLevel: 'info', metricsPort: 9600, storeMaxMB: 256, rulesFile: DEFAULT_RULES_FILE, errors: [] });
+    expect(DEFAULT_RULES_FILE).toMatch(/rules[\\/]default\.json$/);
+  });
+
+  it.each([[{ IOTEDGE_WORKLOADURI: 'unix:///var/run/iotedge/workload.sock' }], [{ EdgeHubConnectionString: 'HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=k' }]])(
+    'IoT Edge mode when %j is set; the data dir defaults to /app/data there',
+    (vars) => {
+      const e = readEnv(vars);
+      expect(e.mode).toBe('edge');
+      expect(e.dataDir).toBe('/app/data');
+    },
+  );
+
+  it('takes the values given; EDDY_METRICS_PORT=0 turns metrics off; empty strings mean unset', () => {
+    const e = readEnv({ EDDY_DATA_DIR: '/tmp/x', EDDY_LOG_LEVEL: 'DEBUG', EDDY_METRICS_PORT: '0', EDDY_STORE_MAX_MB: '12.5', EDDY_RULES_FILE: '/r.json' });
+    expect(e).toMatchObject({ dataDir: '/tmp/x', logLevel: 'debug', metricsPort: 0, storeMaxMB: 12.5, rulesFile: '/r.json', errors: [] });
+    expect(readEnv({ EDDY_DATA_DIR: '', EDDY_METRICS_PORT: '', EDDY_STORE_MAX_MB: '', EDDY_RULES_FILE: '' })).toMatchObject({ dataDir: './data', metricsPort: 9600, storeMaxMB: 256, rulesFile: DEFAULT_RULES_FILE, errors: [] });
+  });
+
+  it('a bad value falls back to its default and is named in errors (reported in the twin)', () => {
+    const e = readEnv({ EDDY_LOG_LEVEL: 'verbose', EDDY_METRICS_PORT: '70000', EDDY_STORE_MAX_MB: '-5' });
+    expect(e).toMatchObject({ logLevel: 'info', metricsPort: 9600, storeMaxMB: 256 });
+    expect(e.errors).toHaveLength(3);
+    expect(e.errors[0]).toMatch(/^EDDY_LOG_LEVEL "verbose"/);
+    expect(e.errors[1]).toMatch(/^EDDY_METRICS_PORT "70000"/);
+    expect(e.errors[2]).toMatch(/^EDDY_STORE_MAX_MB "-5"/);
+    expect(readEnv({ EDDY_METRICS_PORT: '80.5', EDDY_STORE_MAX_MB: 'lots' }).errors).toHaveLength(2);
+  });
+});
