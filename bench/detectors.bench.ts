@@ -41,7 +41,7 @@ for (const [name, def] of Object.entries(defs)) {
   let i = 0;
   suite.add(name, () => {
     const k = i++;
-    sink += detector.update(config, state, k * 60_000, values[k & (N - 1)]!).score;
+    sink += detector.update(config, state, k * 60_000, values[k & (N - 1)]!, k * 60_000).score;
   });
 }
 

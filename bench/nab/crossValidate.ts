@@ -41,7 +41,7 @@ function alertsOf(rule: AnomalyRule, i: number): Uint8Array {
   for (let k = 0; k < rows.length; k++) {
     const t = times[i]![k];
     if (t === null || t === undefined) continue;
-    const r = stage.process({ time: t, key: 'k', group: {}, value: rows[k]!.value });
+    const r = stage.process({ time: t, arrival: t, key: 'k', group: {}, value: rows[k]!.value });
     if (r.alert?.state === 'raised') out[k] = 1;
   }
   return out;

@@ -42,8 +42,8 @@ const NO_ALERTS: AlertEmission[] = [];
  * The alert stage of one anomaly rule: runs the detector per group and turns its level into `raised` /
  * `cleared` edges. A raise is suppressed while the group's previous raise is less than `cooldownMs` of
  * event time ago; the group then stays un-alerted, so a level that lasts past the cooldown raises
- * later. Detectors with `tick` (missing) are asked on every `tick(now)`: a silent group raises there and
- * its next event clears. Never throws on data: a bad value or a throwing detector is reported in
+ * later. Detectors with `tick` (missing) are asked on every `tick(now)` (processing time; each event
+ * passes its arrival on the same clock): a silent group raises there and its next event clears. Never throws on data: a bad value or a throwing detector is reported in
  * `rejected` and leaves the group's alert as it was.
  */
 export class AnomalyStage {
@@ -77,7 +77,7 @@ export class AnomalyStage {
     const e = this.entry(input.key, input);
     let step: DetectorStep;
     try {
-      step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value);
+      step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value, input.arrival);
     } catch {
       return { step: IDLE, alert: null, rejected: 'detector-error' };
     }
@@ -85,7 +85,12 @@ export class AnomalyStage {
     return { step, alert: this.edge(input.key, e, step, input.time, input.value) };
   }
 
-  /** Processing-time check of every group (only detectors with `tick`, i.e. `missing`). */
+  /**
+   * Processing-time check of every group (only detectors with `tick`, i.e. `missing`). A raise found
+   * here has no event behind it: its `time` is `now`, the processing time it was noticed, and its value
+   * null; the event that clears it gives the clear its own time and value (CONTRACT.md §5). (Not the
+   * last arrival + timeout: that instant is no more an event's, and `now` is what alerts have carried.)
+   */
   tick(now: number): AlertEmission[] {
     const tick = this.rule.detector.tick;
     if (!tick) return [];

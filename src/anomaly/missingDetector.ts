@@ -7,12 +7,23 @@ export interface MissingConfig {
 }
 
 /**
- * Latest event time seen for the group; `has` false until the first event. Earlier versions kept
- * `{last: null}` for "none" and no `has`; such checkpoints are read as they are. Not null: a field
- * that starts as null is a tagged field in V8, and each time stored into it then allocates a
- * HeapNumber (one per event and group: issue 6).
+ * `at` is the processing time (the engine's clock, the one `tick` is called with) of the group's
+ * latest arrival, meaningful once `seen`. Not null before the first event: a field that starts as null
+ * is a tagged field in V8, and each time stored into it then allocates a HeapNumber (one per event and
+ * group: issue 6).
  */
 export interface MissingState {
+  seen: boolean;
+  at: number;
+}
+
+/**
+ * What checkpoints of state format `/s2` and before hold (src/rules/engine.ts `STATE_FORMAT`): `last`
+ * was the latest *event* time, `{last: null}` or `has: false` before the first event. Event time is
+ * not on the clock `tick` reads, so it cannot become an arrival time; it is converted on first use
+ * (see `fromLegacy`).
+ */
+export interface LegacyMissingState {
   has?: boolean;
   last: number | null;
 }
@@ -22,12 +33,15 @@ const NORMAL: DetectorStep = Object.freeze({ score: 0, anomalous: false });
 const MISSING: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'missing' });
 
 /**
- * A group that sends nothing for `timeout` (CONTRACT.md §5). Driven by the clock: `tick(now)` reports
- * the group anomalous once `now - last >= timeout`; any event reports it normal again, which clears the
- * alert. `last` is the latest event time (event time is the arrival time unless the rule reads a
- * timestamp), kept as a maximum so a late event cannot make a live group look silent.
+ * A group that sends nothing for `timeout` (CONTRACT.md §5), in processing time throughout: `update`
+ * records when the event arrived, `tick(now)` reports the group anomalous once `now - at >= timeout`,
+ * and any event reports it normal again, which clears the alert. Event time plays no part: compared
+ * with the clock, an event time that lags (edgeHub delivering messages stored during an outage) raised
+ * on every tick and cleared on every event, and one that runs ahead never raised. The arrival is the
+ * latest one, not the largest: arrivals come in order, and after the clock is set back the latest is
+ * the one on the clock `tick` now reads.
  */
-export const missingDetector: DetectorType<MissingConfig, MissingState> = {
+export const missingDetector: DetectorType<MissingConfig, MissingState | LegacyMissingState> = {
   type: 'missing',
   validate(params) {
     const unknown = unknownParams(params, ['timeout']);
@@ -36,19 +50,40 @@ export const missingDetector: DetectorType<MissingConfig, MissingState> = {
     if ('error' in t) return { ok: false, error: t.error };
     return { ok: true, config: { timeout: t.value } };
   },
-  init() {
-    return { has: false, last: 0 };
+  init(): MissingState {
+    return { seen: false, at: 0 };
   },
-  update(_c, s, time) {
-    const last = s.last;
-    if (s.has === false || last === null) {
-      if (s.has === false) s.has = true;
-      s.last = time;
-    } else if (time > last) s.last = time;
+  update(_c, s, _time, _value, arrival) {
+    const m = s as MissingState;
+    if (m.seen !== true) {
+      if (m.seen === undefined) fromLegacy(s as LegacyMissingState, arrival);
+      m.seen = true;
+    }
+    m.at = arrival;
     return NORMAL;
   },
   tick(c, s, now) {
-    if (s.has === false || s.last === null || now - s.last < c.timeout) return null;
+    const m = s as MissingState;
+    if (m.seen === undefined) {
+      fromLegacy(s as LegacyMissingState, now);
+      return null;
+    }
+    if (!m.seen || now - m.at < c.timeout) return null;
     return MISSING;
   },
 };
+
+/**
+ * Turns a legacy state into `MissingState` in place. A group that had sent something counts as
+ * arriving at `now` (the first event or tick after the restore): its silence is timed from the
+ * upgrade, so it raises at most `timeout` later than it could have, and never because of the old
+ * event time.
+ */
+function fromLegacy(s: LegacyMissingState, now: number): void {
+  const seen = s.has !== false && s.last !== null && s.last !== undefined;
+  delete s.has;
+  delete (s as Partial<LegacyMissingState>).last;
+  const m = s as unknown as MissingState;
+  m.seen = seen;
+  m.at = now;
+}

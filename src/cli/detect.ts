@@ -2,8 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { AnomalyRule } from '../contracts/rule.js';
 import type { AlertBody } from '../contracts/output.js';
 import type { SchedulerLike } from 'rxjs';
+import type { RejectReason } from '../contracts/event.js';
 import { compileRule } from '../rules/compileRule.js';
 import { Engine } from '../rules/engine.js';
+import { parseTimestamp } from '../ingest/parseTimestamp.js';
 
 /** Where `runDetect` writes (the process streams by default; tests pass buffers). */
 export interface DetectIo {
@@ -11,79 +13,116 @@ export interface DetectIo {
   stderr: { write(s: string): unknown };
 }
 
-const NAB_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?Z?$/;
-
 /**
- * NAB timestamps (`YYYY-MM-DD HH:MM:SS`, no zone) as UTC epoch ms, also with `T`, a fraction or `Z`;
- * null when unparsable. NAB's times are local wall-clock times with daylight-saving repeats (README
- * "Quirks"); read as UTC they simply repeat, which every detector tolerates.
+ * A CSV timestamp as UTC epoch ms, or null when unparsable: the module's own event-time parser
+ * (src/ingest/parseTimestamp.ts), so a row the replay counts as usable is one the engine accepts.
+ * NAB's `YYYY-MM-DD HH:MM:SS` has no zone and is read as UTC; `T`, a fraction, `Z` or an offset also
+ * parse. NAB's times are local wall-clock times with daylight-saving repeats (README "Quirks"); read as
+ * UTC they simply repeat, which every detector tolerates.
  */
 export function parseNabTime(s: string): number | null {
-  const m = NAB_TIME.exec(s.trim());
-  if (!m) return null;
-  const ms = m[7] === undefined ? 0 : Math.floor(Number('0.' + m[7]) * 1000);
-  const t = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, m[6] === undefined ? 0 : +m[6], ms);
-  return Number.isFinite(t) ? t : null;
+  return parseTimestamp(s.trim());
+}
+
+/** One output row of the replay: `rejected` is set when the row could not be used (score and alert are then 0). */
+export interface ScoredRow {
+  score: number;
+  alert: 0 | 1;
+  rejected?: RejectReason;
 }
 
 /**
- * Scores a `timestamp,value` series with one anomaly rule, one result per row in row order: `score` is
- * the detector's score for the row, `alert` is 1 on the row that raised an alert. A `missing` alert
- * noticed between two rows (the clock follows event time here: `tick(row time)` before each row) is
- * put on the row after the gap. Rows with an unparsable timestamp or a non-finite value get 0/0 and
- * change nothing. Single group, `value` read from the row.
+ * The rule the replay runs: the detector (type and parameters), cooldown and alert threshold of `rule`,
+ * reading the CSV's two columns. The CSV has nothing else, so the rule's own `value`, `timestamp`,
+ * `where` and `groupBy` (paths into a device's message body, e.g. `machine.temperature` and
+ * `timeCreated` in CONTRACT.md section 5) cannot apply: kept, they matched no row and every score was
+ * 0 with exit code 0. The row's time is the event time and its value the value, in one group.
  */
-export function scoreSeries(rule: AnomalyRule, rows: { timestamp: string; value: number }[]): { score: number; alert: 0 | 1 }[] {
-  // The same engine code as the module (CONTRACT.md section 1): where/value expressions, event time
-  // from the `timestamp` path, groups, the detector and the alert stage with its cooldown.
-  const compiled = compileRule('detect', { ...rule, timestamp: rule.timestamp ?? 'timestamp', groupBy: rule.groupBy ?? [] });
+export function replayRule(rule: AnomalyRule): AnomalyRule {
+  return {
+    kind: 'anomaly',
+    value: 'value',
+    timestamp: 'timestamp',
+    detector: rule.detector,
+    ...(rule.cooldown === undefined ? {} : { cooldown: rule.cooldown }),
+    ...(rule.alertThreshold === undefined ? {} : { alertThreshold: rule.alertThreshold }),
+  };
+}
+
+/**
+ * Scores a `timestamp,value` series with one anomaly rule (see `replayRule` for what of the rule
+ * applies), one result per row in row order: `score` is the detector's score for the row, `alert` is 1
+ * on the row that raised an alert. Processing time is virtual and follows the rows: before each row
+ * the clock moves to the latest row time so far and `tick` runs, so a `missing` alert noticed between
+ * two rows is put on the row after the gap. A row with an unparsable timestamp or a non-finite value,
+ * or one the engine rejects, gets score 0 and alert 0, changes nothing, and says why in `rejected`.
+ * Throws when the rule does not compile.
+ */
+export function scoreSeries(rule: AnomalyRule, rows: { timestamp: string; value: number }[]): ScoredRow[] {
+  // The same engine code as the module (CONTRACT.md section 1): the detector, and the alert stage
+  // with its cooldown and threshold.
+  const compiled = compileRule('detect', replayRule(rule));
   if (!compiled.ok) throw new Error(compiled.error);
   let now = 0;
-  // Replay: processing time follows event time, so a `missing` gap is noticed at the next row.
   const scheduler = { now: () => now, schedule: () => { throw new Error('replay has no timers'); } } as unknown as SchedulerLike;
   let score = 0;
   let alert: 0 | 1 = 0;
+  let rejected: RejectReason | undefined;
   const engine = new Engine({
     scheduler,
     tickIntervalMs: 0,
     emit: (messages) => {
       for (const m of messages) if (m.kind === 'alert' && (m.body as AlertBody).state === 'raised') alert = 1;
     },
-    observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined },
+    // Whatever the engine refuses (a detector that throws, say) is the row's reason, not a silent 0.
+    observer: { rejected: (reason) => { rejected ??= reason; }, windowResult: () => undefined, alert: () => undefined },
     onScore: (_rule, _key, step) => {
       score = Math.min(1, Math.max(0, step.score));
     },
   });
   engine.setRules([compiled.rule]);
   const input = compiled.rule.input;
-  const out: { score: number; alert: 0 | 1 }[] = [];
+  const out: ScoredRow[] = [];
   for (const row of rows) {
     score = 0;
     alert = 0;
+    rejected = undefined;
     const time = parseNabTime(row.timestamp);
-    if (time !== null) {
+    if (time === null) rejected = 'bad-timestamp';
+    else {
+      // Event time is the row's (it may repeat or go back: NAB has both); processing time never goes back.
+      // A row with a time but no usable value still moves the clock, as a bad message does in the module.
       now = Math.max(now, time);
       engine.tick(now);
-      engine.process([{ body: { timestamp: row.timestamp, value: row.value }, deviceId: 'local', moduleId: 'local', input, arrival: now }]);
+      if (Number.isFinite(row.value)) engine.process([{ body: { timestamp: time, value: row.value }, deviceId: 'local', moduleId: 'local', input, arrival: now }], now);
+      else rejected = 'not-a-number';
     }
-    out.push({ score, alert });
+    // A `missing` raise noticed by this row's tick stays on the row even when the row itself is refused.
+    out.push(rejected === undefined ? { score, alert } : { score: 0, alert, rejected });
   }
   engine.close();
   return out;
 }
 
-/** Picks the anomaly rule out of a rule file: a single rule object or a rule set with exactly one anomaly rule. */
+/**
+ * Picks the anomaly rule out of a rule file: a single rule object or a rule set with exactly one
+ * anomaly rule. The rule must compile as written (a broken `where` is still a broken rule); an error
+ * is a message naming what is wrong.
+ */
 export function pickAnomalyRule(doc: unknown): AnomalyRule | string {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'rule file must hold a JSON object';
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'rule file must hold a JSON object (one anomaly rule, or a rule set with one anomaly rule)';
   const o = doc as Record<string, unknown>;
-  if (o.kind === 'anomaly') return checkRule(o);
-  const anomaly = Object.values(o).filter((r) => r !== null && typeof r === 'object' && (r as { kind?: unknown }).kind === 'anomaly');
+  if (o.kind === 'anomaly') return checkRule('rule', o);
+  // A single rule of another kind (it has a string `kind`; a rule set's values are objects).
+  if (typeof o.kind === 'string') return `the rule is kind "${o.kind}"; eddy detect needs an anomaly rule`;
+  const anomaly = Object.entries(o).filter(([, r]) => r !== null && typeof r === 'object' && (r as { kind?: unknown }).kind === 'anomaly');
   if (anomaly.length !== 1) return `rule set must hold exactly one anomaly rule (found ${anomaly.length})`;
-  return checkRule(anomaly[0] as Record<string, unknown>);
+  const [id, r] = anomaly[0]!;
+  return checkRule(id, r as Record<string, unknown>);
 }
 
-function checkRule(o: Record<string, unknown>): AnomalyRule | string {
-  const c = compileRule('detect', { ...o, timestamp: o.timestamp ?? 'timestamp' });
+function checkRule(id: string, o: Record<string, unknown>): AnomalyRule | string {
+  const c = compileRule(id, o);
   return c.ok ? (o as unknown as AnomalyRule) : c.error;
 }
 
@@ -103,12 +142,35 @@ export function parseSeriesCsv(text: string): { timestamp: string; value: number
   return rows;
 }
 
-const USAGE = 'usage: eddy detect --rule FILE --csv FILE [--out FILE]\n';
+/** Exit codes of `eddy detect` (also in its help text). */
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 2;
+export const EXIT_NOTHING_SCORED = 3;
+
+const USAGE = `usage: eddy detect --rule FILE --csv FILE [--out FILE]
+
+Replays a timestamp,value CSV (first line a header) through one anomaly rule and writes
+timestamp,value,anomaly_score,alert: one row per input row, in input order, to --out or stdout.
+
+--rule FILE  one anomaly rule, or a rule set ({"<id>": rule, ...}) holding exactly one anomaly rule.
+             Its detector (type and parameters), cooldown and alertThreshold apply. Its value,
+             timestamp, where and groupBy do not: the CSV has only two columns, so the timestamp column
+             is the event time, the value column is the value, and all rows are one group.
+--csv FILE   timestamps as ISO 8601 or NAB's "YYYY-MM-DD HH:MM:SS" (no zone: UTC); values JSON numbers.
+             Processing time follows the rows (a missing rule notices a gap at the next row).
+
+A row that cannot be used (unparsable timestamp, value not a number) is still written, with score 0
+and alert 0; the counts by reason go to stderr at the end.
+
+exit codes: 0 done; 2 usage error, unreadable file, or a rule that is not an anomaly rule or does
+not compile; 3 no row could be scored (every row rejected, or no rows).
+`;
 
 /**
  * `eddy detect --rule FILE --csv FILE [--out FILE]` (CONTRACT.md §1): writes
  * `timestamp,value,anomaly_score,alert`, one row per input row in input order, to `--out` or stdout.
- * Returns the exit code: 0 on success (bad rows are counted on stderr), 2 on usage or input errors.
+ * Returns the exit code (see USAGE): rows that cannot be used are counted by reason on stderr, and a
+ * replay that scored no row at all is not a success.
  */
 export async function runDetect(argv: string[], io: DetectIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const args: Record<string, string> = {};
@@ -117,15 +179,15 @@ export async function runDetect(argv: string[], io: DetectIo = { stdout: process
     if ((a === '--rule' || a === '--csv' || a === '--out') && argv[i + 1] !== undefined) args[a.slice(2)] = argv[++i]!;
     else if (a === '-h' || a === '--help') {
       io.stdout.write(USAGE);
-      return 0;
+      return EXIT_OK;
     } else {
       io.stderr.write(`eddy detect: unexpected argument ${a}\n${USAGE}`);
-      return 2;
+      return EXIT_USAGE;
     }
   }
   if (!args.rule || !args.csv) {
     io.stderr.write(USAGE);
-    return 2;
+    return EXIT_USAGE;
   }
   let rule: AnomalyRule | string;
   let rows: { timestamp: string; value: number }[];
@@ -134,24 +196,40 @@ export async function runDetect(argv: string[], io: DetectIo = { stdout: process
     rows = parseSeriesCsv(readFileSync(args.csv, 'utf8'));
   } catch (err) {
     io.stderr.write(`eddy detect: ${(err as Error).message}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   if (typeof rule === 'string') {
     io.stderr.write(`eddy detect: ${args.rule}: ${rule}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
-  const scores = scoreSeries(rule, rows);
-  let bad = 0;
+  let scores: ScoredRow[];
+  try {
+    scores = scoreSeries(rule, rows);
+  } catch (err) {
+    // pickAnomalyRule compiled the rule as written; this is the replay's version of it failing.
+    io.stderr.write(`eddy detect: ${args.rule}: ${(err as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+  const rejected = new Map<string, number>();
   const parts: string[] = ['timestamp,value,anomaly_score,alert\n'];
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
-    const ok = Number.isFinite(row.value) && parseNabTime(row.timestamp) !== null;
-    if (!ok) bad++;
-    parts.push(`${row.timestamp},${ok ? row.value : ''},${scores[i]!.score},${scores[i]!.alert}\n`);
+    const s = scores[i]!;
+    if (s.rejected !== undefined) rejected.set(s.rejected, (rejected.get(s.rejected) ?? 0) + 1);
+    parts.push(`${row.timestamp},${Number.isFinite(row.value) ? row.value : ''},${s.score},${s.alert}\n`);
   }
   const text = parts.join('');
   if (args.out) writeFileSync(args.out, text);
   else io.stdout.write(text);
-  if (bad > 0) io.stderr.write(`eddy detect: ${bad} bad row(s) (unparsable timestamp or value) scored 0\n`);
-  return 0;
+  let bad = 0;
+  for (const n of rejected.values()) bad += n;
+  if (bad > 0) {
+    const byReason = [...rejected].sort(([a], [b]) => (a < b ? -1 : 1)).map(([r, n]) => `${r} ${n}`).join(', ');
+    io.stderr.write(`eddy detect: ${bad} of ${rows.length} row(s) not scored (written with score 0, alert 0): ${byReason}\n`);
+  }
+  if (bad === rows.length) {
+    io.stderr.write(`eddy detect: no row could be scored${rows.length === 0 ? ` (${args.csv} has no data rows)` : ''}\n`);
+    return EXIT_NOTHING_SCORED;
+  }
+  return EXIT_OK;
 }

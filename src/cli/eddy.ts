@@ -18,7 +18,10 @@ async function run(): Promise<number> {
     case '--help':
     case '-h':
     case 'help':
-      process.stdout.write('usage:\n  eddy [run]                                           start the module (local mode without IoT Edge variables)\n  eddy detect --rule FILE --csv FILE [--out FILE]      replay a timestamp,value CSV through one anomaly rule\n');
+      process.stdout.write(
+        'usage:\n  eddy [run]                                           start the module (local mode without IoT Edge variables)\n' +
+          '  eddy detect --rule FILE --csv FILE [--out FILE]      replay a timestamp,value CSV through one anomaly rule (eddy detect --help)\n',
+      );
       return 0;
     default:
       process.stderr.write(`eddy: unknown command "${cmd}" (try eddy --help)\n`);

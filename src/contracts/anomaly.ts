@@ -22,15 +22,22 @@ export interface DetectorType<C = unknown, S = unknown> {
   /** Validates and normalises the rule's `detector` object; an error names the parameter. */
   validate(params: Readonly<Record<string, unknown>>): { ok: true; config: C } | { ok: false; error: string };
   init(config: C): S;
-  /** `time` is event time in ms; it may repeat or go backwards (NAB has both): never throw on that. */
-  update(config: C, state: S, time: number, value: number): DetectorStep;
+  /**
+   * `time` is event time in ms; it may repeat or go backwards (NAB has both): never throw on that.
+   * `arrival` is the processing time the event arrived, on the clock `tick` is called with (only
+   * clock-driven detectors need it: comparing event time with that clock mixes two clocks).
+   */
+  update(config: C, state: S, time: number, value: number, arrival: number): DetectorStep;
   /** Processing-time check for detectors driven by the clock (`missing`). Called with the injected clock's now. */
   tick?(config: C, state: S, now: number): DetectorStep | null;
 }
 
 /** One value entering the anomaly stage. */
 export interface AnomalyInput {
+  /** Event time. */
   readonly time: number;
+  /** Processing time of the event's arrival (the engine's clock; the same clock as `tick(now)`). */
+  readonly arrival: number;
   readonly key: string;
   readonly group: GroupValues;
   readonly value: number;

@@ -29,12 +29,16 @@ export function decodeMessage(body: Buffer | string, meta: MessageMeta): DecodeR
     // A UTF-16 unit is 1 to 3 UTF-8 bytes: only a string longer than a third of the limit needs measuring.
     // (Checking `length > MAX_BODY_BYTES` first let 131,073 two-byte characters through: issue 8 fuzz.)
     if (body.length * 3 > MAX_BODY_BYTES && Buffer.byteLength(body) > MAX_BODY_BYTES) return rejectOnly('too-large', `body over ${MAX_BODY_BYTES} bytes`);
-    text = body;
+    // A leading BOM (U+FEFF) may be ignored (RFC 8259 section 8.1); some .NET senders write one.
+    // JSON.parse rejects it, so drop one. A JSON body starts with '{' or '[': one compare in the common case.
+    text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
   } else {
     if (body.length > MAX_BODY_BYTES) return rejectOnly('too-large', `body of ${body.length} bytes is over ${MAX_BODY_BYTES}`);
     // toString('utf8') would silently turn bad bytes into U+FFFD; the contract says UTF-8, so check.
     if (!isUtf8(body)) return rejectOnly('not-utf8', 'body is not valid UTF-8');
-    text = body.toString('utf8');
+    // The UTF-8 BOM is EF BB BF (RFC 8259 section 8.1, as above); Buffer#toString keeps it, unlike TextDecoder.
+    // The first byte alone rules it out in the common case. The body is valid UTF-8 here, so EF is followed by two more bytes.
+    text = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.toString('utf8', 3) : body.toString('utf8');
   }
   let parsed: unknown;
   try {
@@ -49,20 +53,22 @@ export function decodeMessage(body: Buffer | string, meta: MessageMeta): DecodeR
     const rejects: Reject[] = [];
     for (let i = 0; i < parsed.length; i++) {
       const el: unknown = parsed[i];
-      const problem = checkElement(el, 1);
+      // Each element stands alone (CONTRACT section 3): its depth is measured as if it were the whole body, so the array is not a level.
+      const problem = checkElement(el);
       if (problem) rejects.push({ reason: problem, detail: `batch element ${i}` });
       else events.push({ body: el as Record<string, unknown>, deviceId, moduleId, input: meta.input, arrival: meta.arrival });
     }
     return { events, rejects };
   }
-  const problem = checkElement(parsed, 0);
+  const problem = checkElement(parsed);
   if (problem) return rejectOnly(problem, problem === 'too-deep' ? `nested deeper than ${MAX_DEPTH}` : 'body is not a JSON object');
   return { events: [{ body: parsed as Record<string, unknown>, deviceId, moduleId, input: meta.input, arrival: meta.arrival }], rejects: [] };
 }
 
-function checkElement(v: unknown, depth: number): 'not-object' | 'too-deep' | null {
+/** Checks one event body (a whole message or one batch element): an object whose own level counts as depth 1. */
+function checkElement(v: unknown): 'not-object' | 'too-deep' | null {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not-object';
-  return depthExceeds(v, depth + 1) ? 'too-deep' : null;
+  return depthExceeds(v, 1) ? 'too-deep' : null;
 }
 
 /** True when `v` nests deeper than MAX_DEPTH. Recursion is bounded by MAX_DEPTH, so hostile nesting cannot blow the stack. */

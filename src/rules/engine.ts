@@ -40,18 +40,27 @@ export interface RuleSnapshot {
 /**
  * Shape of the group states a snapshot holds, appended to its hash. Raised when the state changes in a
  * way an older eddy would misread: session 11 packed window aggregates into double arrays and dropped
- * `null` from detector fields. An older eddy compares the stored hash with its rule's bare hash, finds
- * them different and starts that rule fresh (as after a rule change) instead of misreading the state
- * after a downgrade; this version reads both (the older shapes convert on first use).
+ * `null` from detector fields (`/s2`); the `missing` detector then kept the processing time of the
+ * group's last arrival (`{seen, at}`) instead of the last event time (`{has, last}`), which an older
+ * eddy reads as a group that is always silent (`/s3`). An older eddy compares the stored hash with its
+ * rule's hash plus its own suffix (or the bare hash), finds them different and starts that rule fresh
+ * (as after a rule change) instead of misreading the state after a downgrade; this version reads every
+ * earlier format (the older shapes convert on first use: src/anomaly/missingDetector.ts `fromLegacy`).
  */
-const STATE_FORMAT = '/s2';
+const STATE_FORMAT = '/s3';
+
+/** Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`). */
+const EARLIER_FORMATS: readonly string[] = ['/s2', ''];
 
 /** The hash a snapshot of `rule` is stored under. */
 const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
 
-/** Whether a snapshot stored under `hash` holds state of `rule` (this version's format or the earlier, bare-hash one). */
+/** Whether a snapshot stored under `hash` holds state of `rule` (this version's format or an earlier one it converts). */
 export function snapshotFits(hash: string | undefined, rule: CompiledRule): boolean {
-  return hash === snapshotHash(rule) || hash === rule.hash;
+  if (hash === undefined) return false;
+  if (hash === snapshotHash(rule)) return true;
+  for (const f of EARLIER_FORMATS) if (hash === rule.hash + f) return true;
+  return false;
 }
 
 interface Runtime {
@@ -340,6 +349,7 @@ export class Engine {
     // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
     const anomalyInput = {
       time: 0,
+      arrival: 0,
       key: '',
       value: 0,
       ev: null as IngestEvent | null,
@@ -362,6 +372,9 @@ export class Engine {
             return;
           }
           anomalyInput.time = time;
+          // The arrival stamped at ingest, on the clock of `tick` (also right for inputs replayed from
+          // the log at start-up, which carry their original arrival; `now` is the replay's clock).
+          anomalyInput.arrival = ev.arrival;
           anomalyInput.key = key;
           anomalyInput.value = v;
           anomalyInput.ev = ev;

@@ -26,7 +26,32 @@ describe('the eddy command (built)', () => {
     const alerts = out.slice(1).map((l) => l.split(',')[3]);
     expect(alerts.indexOf('1')).toBe(300);
     expect(alerts.filter((a) => a === '1')).toHaveLength(1);
-    expect(r.stderr).toMatch(/1 bad row/);
+    expect(r.stderr).toMatch(/1 of 401 row\(s\) not scored.*: not-a-number 1/);
+  });
+
+  it('eddy detect runs a rule written for device messages (CONTRACT section 5 shape) on the CSV columns, and exits 3 when no row is usable', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-cli-'));
+    writeFileSync(path.join(dir, 'rule.json'), JSON.stringify({
+      kind: 'anomaly', where: 'machine.temperature > 0', groupBy: ['$deviceId'], timestamp: 'timeCreated',
+      value: 'machine.temperature', detector: { type: 'threshold', above: 90 }, cooldown: '1m', output: 'alerts',
+    }));
+    const values = [20, 95, 30, 90, 91, 50, 100, 89];
+    const csv = ['timestamp,value', ...values.map((v, i) => `2026-11-26 03:${String(i * 5).padStart(2, '0')}:00,${v}`)].join('\n') + '\n';
+    writeFileSync(path.join(dir, 'in.csv'), csv);
+    const run = (csvFile: string) => spawnSync(process.execPath, [CLI, 'detect', '--rule', path.join(dir, 'rule.json'), '--csv', csvFile], { encoding: 'utf8' });
+    const r = run(path.join(dir, 'in.csv'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const alerts = r.stdout.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3]));
+    expect(alerts).toEqual(values.map((v) => (v > 90 ? 1 : 0)));
+
+    writeFileSync(path.join(dir, 'bad.csv'), 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,"21.5"\n');
+    const bad = run(path.join(dir, 'bad.csv'));
+    expect(bad.status).toBe(3);
+    expect(bad.stdout.trim().split('\n')).toHaveLength(3);
+    expect(bad.stderr).toMatch(/2 of 2 row\(s\) not scored.*: bad-timestamp 1, not-a-number 1/);
+    expect(bad.stderr).toMatch(/no row could be scored/);
+    expect(execFileSync(process.execPath, [CLI, 'detect', '--help'], { encoding: 'utf8' })).toMatch(/3 no row could be scored/);
   });
 
   it('prints usage for --help and fails with 2 on an unknown command', () => {

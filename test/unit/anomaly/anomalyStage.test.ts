@@ -8,7 +8,8 @@ function stage(def: { type: string; [k: string]: unknown }, opts: { cooldownMs?:
   if (!v.ok) throw new Error(v.error);
   return new AnomalyStage({ detector: v.detector, config: v.config, cooldownMs: opts.cooldownMs ?? 0, detectorName: def.type, ...opts }, state);
 }
-const at = (time: number, value: number, key = 'd1') => ({ time, key, group: { deviceId: key }, value });
+/** An event whose arrival (processing time) is its event time unless given. */
+const at = (time: number, value: number, key = 'd1', arrival = time) => ({ time, arrival, key, group: { deviceId: key }, value });
 
 describe('AnomalyStage', () => {
   it('turns levels into raised/cleared edges carrying the event time, value and score', () => {
@@ -52,6 +53,18 @@ describe('AnomalyStage', () => {
     expect(raised.map((a) => [a.key, a.state, a.time, a.value])).toEqual([['a', 'raised', 300_000, null]]);
     expect(s.tick(310_000)).toEqual([]); // already raised
     expect(s.process(at(320_000, 2, 'a')).alert).toMatchObject({ state: 'cleared', value: 2 });
+  });
+
+  it('missing: silence is timed from each event\'s arrival; the raise carries the tick time, the clear its event', () => {
+    const s = stage({ type: 'missing', timeout: '5m' });
+    const H = 3_600_000;
+    // Event time two hours behind the arrivals.
+    s.process(at(10 * H - 2 * H, 1, 'a', 10 * H));
+    s.process(at(10 * H - 2 * H + 60_000, 1, 'a', 10 * H + 60_000));
+    expect(s.tick(10 * H + 60_000 + 299_999)).toEqual([]);
+    expect(s.tick(10 * H + 60_000 + 300_000).map((a) => [a.state, a.time, a.value])).toEqual([['raised', 10 * H + 360_000, null]]);
+    // Cleared by an event: the event's own time and value.
+    expect(s.process(at(8 * H + 400_000, 7, 'a', 10 * H + 400_000)).alert).toMatchObject({ state: 'cleared', time: 8 * H + 400_000, value: 7 });
   });
 
   it('bad values are rejected as data and change nothing', () => {

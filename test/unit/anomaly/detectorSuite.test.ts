@@ -47,7 +47,7 @@ describe.each(Object.keys(DEFS))('detector %s: shared properties', (name) => {
     let i = 0;
     let bad = 0;
     for (const e of stream(1_000_000, 7)) {
-      const step = det.update(config, s, e.t, e.v);
+      const step = det.update(config, s, e.t, e.v, e.t);
       if (!(step.score >= 0 && step.score <= 1)) bad++;
       if (det.tick && i % 100 === 0) det.tick(config, s, e.t + 600_000);
       if (++i === 100_000) sizeAt100k = JSON.stringify(s).length;
@@ -61,9 +61,9 @@ describe.each(Object.keys(DEFS))('detector %s: shared properties', (name) => {
   it('continues identically from a JSON round-trip of its state (checkpoint/restore)', () => {
     const a = det.init(config);
     const events = [...stream(3000, 11)];
-    for (const e of events.slice(0, 1500)) det.update(config, a, e.t, e.v);
+    for (const e of events.slice(0, 1500)) det.update(config, a, e.t, e.v, e.t);
     const b = JSON.parse(JSON.stringify(a)) as unknown;
-    for (const e of events.slice(1500)) expect(det.update(config, b, e.t, e.v)).toEqual(det.update(config, a, e.t, e.v));
+    for (const e of events.slice(1500)) expect(det.update(config, b, e.t, e.v, e.t)).toEqual(det.update(config, a, e.t, e.v, e.t));
   });
 
   it('tolerates repeated and backwards timestamps without throwing or leaving [0, 1]', () => {
@@ -72,7 +72,8 @@ describe.each(Object.keys(DEFS))('detector %s: shared properties', (name) => {
     const times = [0, 1000, 1000, 1000, 500, 2000, 2000, -5000, 3000, 3000, 4000];
     for (let k = 0; k < 300; k++) {
       for (const t of times) {
-        const step = det.update(config, s, k * 10_000 + t, 10 + g());
+        // Arrival (processing time) keeps going forward while event time repeats and goes back.
+        const step = det.update(config, s, k * 10_000 + t, 10 + g(), k * 10_000 + 5_000);
         expect(step.score).toBeGreaterThanOrEqual(0);
         expect(step.score).toBeLessThanOrEqual(1);
       }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { gaussian, noise, replay } from './synthetic.js';
 import { rateOfChangeDetector, type RateOfChangeState } from '../../../src/anomaly/rateOfChangeDetector.js';
-import { missingDetector, type MissingState } from '../../../src/anomaly/missingDetector.js';
+import { missingDetector, type LegacyMissingState } from '../../../src/anomaly/missingDetector.js';
 
 const MIN = 60_000;
 
@@ -39,10 +39,10 @@ describe('rateOfChange state', () => {
     const empty = JSON.parse('{"t":null,"v":null}') as RateOfChangeState;
     const seen = JSON.parse('{"t":1000,"v":5}') as RateOfChangeState;
     const now = rateOfChangeDetector.init(config);
-    rateOfChangeDetector.update(config, now, 1000, 5);
+    rateOfChangeDetector.update(config, now, 1000, 5, 1000);
     for (const [t, v] of [[2000, 5.5], [3000, 9], [3000, 1], [4000, 9.5]] as const) {
-      expect(rateOfChangeDetector.update(config, empty, t, v)).toEqual(rateOfChangeDetector.update(config, fresh, t, v));
-      expect(rateOfChangeDetector.update(config, seen, t, v)).toEqual(rateOfChangeDetector.update(config, now, t, v));
+      expect(rateOfChangeDetector.update(config, empty, t, v, t)).toEqual(rateOfChangeDetector.update(config, fresh, t, v, t));
+      expect(rateOfChangeDetector.update(config, seen, t, v, t)).toEqual(rateOfChangeDetector.update(config, now, t, v, t));
     }
     expect(JSON.parse(JSON.stringify(fresh))).toEqual(fresh);
   });
@@ -50,19 +50,46 @@ describe('rateOfChange state', () => {
 
 describe('missing state', () => {
   const config = { timeout: 60_000 };
-  it('goes on from the state earlier versions checkpointed ({last: null} before the first event)', () => {
-    const empty = JSON.parse('{"last":null}') as MissingState;
-    const seen = JSON.parse('{"last":5000}') as MissingState;
+  const legacy = (json: string) => JSON.parse(json) as LegacyMissingState;
+
+  it('times silence from the arrival (processing time), whatever the event time says', () => {
+    const s = missingDetector.init(config);
+    expect(missingDetector.tick!(config, s, 1e9)).toBeNull(); // nothing seen yet
+    // Event time three hours behind the arrival, then three hours ahead: only the arrival counts.
+    missingDetector.update(config, s, 1e9 - 3 * 3_600_000, 1, 1e9);
+    expect(missingDetector.tick!(config, s, 1e9 + 59_999)).toBeNull();
+    expect(missingDetector.tick!(config, s, 1e9 + 60_000)).toMatchObject({ anomalous: true, kind: 'missing' });
+    missingDetector.update(config, s, 1e9 + 3 * 3_600_000, 1, 1e9 + 70_000);
+    expect(missingDetector.tick!(config, s, 1e9 + 129_999)).toBeNull();
+    expect(missingDetector.tick!(config, s, 1e9 + 130_000)).toMatchObject({ anomalous: true });
+    expect(s).toEqual({ seen: true, at: 1e9 + 70_000 });
+  });
+
+  it('converts the state earlier versions checkpointed (last event time) on first use, timing silence from then', () => {
+    // {last: null} and {has: false}: nothing seen; nothing to raise until an event arrives.
+    for (const json of ['{"last":null}', '{"has":false,"last":0}']) {
+      const s = legacy(json);
+      expect(missingDetector.tick!(config, s, 1e9)).toBeNull();
+      expect(missingDetector.tick!(config, s, 2e9)).toBeNull();
+      expect(s).toEqual({ seen: false, at: 1e9 });
+      missingDetector.update(config, s, 5, 1, 2e9);
+      expect(missingDetector.tick!(config, s, 2e9 + 60_000)).toMatchObject({ anomalous: true });
+    }
+    // A group that had sent: the old value is an event time (here three hours ahead of the clock, which
+    // never raised). Silence counts from the first tick after the restore, not from that time.
+    for (const json of ['{"last":1010800000}', '{"has":true,"last":1010800000}']) {
+      const s = legacy(json);
+      expect(missingDetector.tick!(config, s, 1e9)).toBeNull();
+      expect(s).toEqual({ seen: true, at: 1e9 });
+      expect(missingDetector.tick!(config, s, 1e9 + 59_999)).toBeNull();
+      expect(missingDetector.tick!(config, s, 1e9 + 60_000)).toMatchObject({ anomalous: true });
+    }
+    // Or from the first event after the restore, when it comes before a tick.
+    const s = legacy('{"has":true,"last":5000}');
+    missingDetector.update(config, s, 6000, 1, 1e9);
+    expect(s).toEqual({ seen: true, at: 1e9 });
+    expect(missingDetector.tick!(config, s, 1e9 + 59_999)).toBeNull();
     const fresh = missingDetector.init(config);
-    expect(missingDetector.tick!(config, empty, 1e9)).toBeNull();
-    expect(missingDetector.tick!(config, fresh, 1e9)).toBeNull();
-    expect(missingDetector.tick!(config, seen, 65_000)).toMatchObject({ anomalous: true, kind: 'missing' });
-    expect(missingDetector.tick!(config, seen, 64_999)).toBeNull();
-    for (const s of [empty, fresh]) missingDetector.update(config, s, 10_000, 1);
-    missingDetector.update(config, seen, 4_000, 1); // late: the latest time stays
-    for (const s of [empty, fresh]) expect(missingDetector.tick!(config, s, 70_000)).toMatchObject({ anomalous: true });
-    expect(missingDetector.tick!(config, empty, 69_999)).toBeNull();
-    expect(missingDetector.tick!(config, seen, 64_999)).toBeNull();
     expect(JSON.parse(JSON.stringify(fresh))).toEqual(fresh);
   });
 });

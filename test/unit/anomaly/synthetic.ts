@@ -46,7 +46,7 @@ export function replay(
   const raised: number[] = [];
   const cleared: number[] = [];
   series.forEach((e, i) => {
-    const r = stage.process({ time: e.t, key: 'k', group: {}, value: e.v });
+    const r = stage.process({ time: e.t, arrival: e.t, key: 'k', group: {}, value: e.v });
     steps.push(r.step);
     if (r.alert?.state === 'raised') raised.push(i);
     if (r.alert?.state === 'cleared') cleared.push(i);

@@ -65,7 +65,7 @@ describe('zscore likelihood test', () => {
     const c = v.config as Parameters<typeof zscoreDetector.update>[0];
     const s = zscoreDetector.init(c);
     const r = prng(16);
-    for (let i = 0; i < 1_000_000; i++) zscoreDetector.update(c, s, i * 1000, 1e9 + r() * 10);
+    for (let i = 0; i < 1_000_000; i++) zscoreDetector.update(c, s, i * 1000, 1e9 + r() * 10, i * 1000);
     expect(s.ring.length).toBe(500);
     expect(s.dev!.ring.length).toBe(2000);
     expect(s.recent!.ring.length).toBe(3);

@@ -105,7 +105,7 @@ describe('zscore seasonal test', () => {
     const c = v.config as Parameters<typeof zscoreDetector.update>[0];
     const s = zscoreDetector.init(c);
     const r = prng(28);
-    for (let i = 0; i < 1_000_000; i++) zscoreDetector.update(c, s, i * 30_000, 1e9 + r() * 10);
+    for (let i = 0; i < 1_000_000; i++) zscoreDetector.update(c, s, i * 30_000, 1e9 + r() * 10, i * 30_000);
     expect(s.ring.length).toBe(1500);
     expect(s.season!.cur.length).toBe(3 * 24);
     expect(s.season!.past.length).toBe(3 * 24 * 5);

@@ -225,7 +225,9 @@ describe('Engine', () => {
     expect(stored.startsWith(a.hash)).toBe(true);
     expect(snapshotFits(stored, a)).toBe(true);
     expect(snapshotFits(a.hash, a)).toBe(true);
+    expect(snapshotFits(`${a.hash}/s2`, a)).toBe(true);
     expect(snapshotFits(`${a.hash}/s9`, a)).toBe(false);
+    expect(snapshotFits(`${a.hash.slice(1)}/s3`, a)).toBe(false);
     expect(snapshotFits(undefined, a)).toBe(false);
 
     const restored = harness();
@@ -287,6 +289,64 @@ describe('Engine', () => {
     h.engine.process([h.ev({ temp: 2 })]);
     expect(h.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
     h.engine.close();
+  });
+
+  describe('missing runs on processing time (the clock), not on event time', () => {
+    const HOURS = 3 * 3_600_000;
+    const silentRule = () => rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'missing', timeout: '30s' } });
+    /** A harness whose virtual clock starts at T0, ticking every second; events sent at `clock + 10 s * k`, event time `clock + skew`. */
+    function run(skew: number, sends: number, until: number) {
+      const h = harness(1_000);
+      h.scheduler.frame = T0;
+      h.scheduler.maxFrames = T0 + until;
+      h.engine.setRules([silentRule()]);
+      for (let k = 0; k < sends; k++) {
+        h.scheduler.schedule(() => h.engine.process([h.ev({ t: h.scheduler.now() + skew, temp: k })]), k * 10_000);
+      }
+      return h;
+    }
+    const alerts = (out: OutputMessage[]) => out.map((m) => m.body as AlertBody).map((a) => [a.state, a.time, a.value]);
+
+    it('event time hours behind the clock (edgeHub delivering stored messages): no raise while events keep arriving, one raise after timeout of silence', () => {
+      // Events at T0 .. T0 + 120 s, then silence until T0 + 300 s.
+      const h = run(-HOURS, 13, 300_000);
+      h.scheduler.flush();
+      // The last arrival was at T0 + 120 s; the first tick 30 s later raises, with the tick's time.
+      expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 150_000).toISOString(), null]]);
+      expect(h.rejected).toEqual({});
+      // The next event clears it, with that event's own (lagging) time and value.
+      h.engine.process([h.ev({ t: T0 + 310_000 - HOURS, temp: 42 })]);
+      expect(alerts(h.out)[1]).toEqual(['cleared', new Date(T0 + 310_000 - HOURS).toISOString(), 42]);
+      h.engine.close();
+    });
+
+    it('event time hours ahead of the clock: raises after timeout of silence', () => {
+      // Events at T0 .. T0 + 30 s, then silence until T0 + 120 s.
+      const h = run(HOURS, 4, 120_000);
+      h.scheduler.flush();
+      expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 60_000).toISOString(), null]]);
+      h.engine.close();
+    });
+
+    it('restores a missing rule\'s state saved before this format ({last: event time}, "/s2"): silence is timed from the restore', () => {
+      const h = harness(1_000);
+      h.scheduler.frame = T0;
+      h.scheduler.maxFrames = T0 + 120_000;
+      const r = silentRule();
+      // Saved by the previous format: the group's last event time three hours ahead of the clock (it never raised there).
+      const group = { d: { has: true, last: T0 + HOURS }, active: false, lastRaise: null, group: { deviceId: 'dev1' }, at: 1 };
+      h.engine.restore(new Map([['silent', { hash: `${r.hash}/s2`, groups: [['dev1', group]] }]]));
+      h.engine.setRules([r]);
+      expect(h.engine.ruleStats().silent!.groups).toBe(1);
+      h.scheduler.flush();
+      // The first tick (T0 + 1 s) converts the state; 30 s of silence later the group raises.
+      expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 31_000).toISOString(), null]]);
+      // The new snapshot is of the new shape and format.
+      const snap = h.engine.snapshot().get('silent')!;
+      expect(snap.hash).toBe(`${r.hash}/s3`);
+      expect((snap.groups[0]![1] as { d: unknown }).d).toEqual({ seen: true, at: T0 + 1_000 });
+      h.engine.close();
+    });
   });
 
   it('groups by a comma-separated groupBy string exactly as by the list (twins that cannot hold arrays)', () => {
