@@ -87,9 +87,10 @@ export class AnomalyStage {
 
   /**
    * Processing-time check of every group (only detectors with `tick`, i.e. `missing`). A raise found
-   * here has no event behind it: its `time` is `now`, the processing time it was noticed, and its value
-   * null; the event that clears it gives the clear its own time and value (CONTRACT.md §5). (Not the
-   * last arrival + timeout: that instant is no more an event's, and `now` is what alerts have carried.)
+   * here has no event behind it: its value is null and its `time` is when the anomaly began on the
+   * processing clock (`tickAnomalySince`: the last arrival + timeout), not when this tick ran, so the
+   * alert's deterministic messageId is the same however the ticks fall, also for a raise repeated after
+   * a crash. The event that clears it gives the clear its own time and value (CONTRACT.md §5).
    */
   tick(now: number): AlertEmission[] {
     const tick = this.rule.detector.tick;
@@ -104,7 +105,8 @@ export class AnomalyStage {
         continue;
       }
       if (!step) continue;
-      const a = this.edge(key, e, step, now, null);
+      const since = step.anomalous && !e.active ? this.rule.detector.tickAnomalySince?.(this.rule.config, e.d) : undefined;
+      const a = this.edge(key, e, step, since !== undefined && Number.isFinite(since) && since <= now ? since : now, null);
       if (a) out.push(a);
     }
     return out;

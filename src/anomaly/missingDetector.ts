@@ -71,6 +71,9 @@ export const missingDetector: DetectorType<MissingConfig, MissingState | LegacyM
     if (!m.seen || now - m.at < c.timeout) return null;
     return MISSING;
   },
+  tickAnomalySince(c, s) {
+    return (s as MissingState).at + c.timeout;
+  },
 };
 
 /**

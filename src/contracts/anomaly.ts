@@ -30,6 +30,13 @@ export interface DetectorType<C = unknown, S = unknown> {
   update(config: C, state: S, time: number, value: number, arrival: number): DetectorStep;
   /** Processing-time check for detectors driven by the clock (`missing`). Called with the injected clock's now. */
   tick?(config: C, state: S, now: number): DetectorStep | null;
+  /**
+   * When the anomaly `tick` reports began, on the same clock (`missing`: the last arrival + timeout).
+   * A raise found by a tick carries this time rather than the tick's own `now`, so its deterministic
+   * messageId does not depend on when the tick happened to run: a raise repeated after a crash (the
+   * checkpoint before it did not record it) gets the same id and the cloud can drop the duplicate.
+   */
+  tickAnomalySince?(config: C, state: S): number;
 }
 
 /** One value entering the anomaly stage. */

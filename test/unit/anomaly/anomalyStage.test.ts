@@ -55,7 +55,7 @@ describe('AnomalyStage', () => {
     expect(s.process(at(320_000, 2, 'a')).alert).toMatchObject({ state: 'cleared', value: 2 });
   });
 
-  it('missing: silence is timed from each event\'s arrival; the raise carries the tick time, the clear its event', () => {
+  it('missing: silence is timed from each event\'s arrival; the raise carries arrival + timeout, the clear its event', () => {
     const s = stage({ type: 'missing', timeout: '5m' });
     const H = 3_600_000;
     // Event time two hours behind the arrivals.
@@ -65,6 +65,19 @@ describe('AnomalyStage', () => {
     expect(s.tick(10 * H + 60_000 + 300_000).map((a) => [a.state, a.time, a.value])).toEqual([['raised', 10 * H + 360_000, null]]);
     // Cleared by an event: the event's own time and value.
     expect(s.process(at(8 * H + 400_000, 7, 'a', 10 * H + 400_000)).alert).toMatchObject({ state: 'cleared', time: 8 * H + 400_000, value: 7 });
+  });
+
+  it('missing: the raise time is the last arrival + timeout however the ticks fall, so a raise repeated after a restart keeps its time (and messageId)', () => {
+    const raiseTimes = (tickPhase: number, tickEvery: number): number[] => {
+      const s = stage({ type: 'missing', timeout: '5m' });
+      s.process(at(0, 1, 'a', 1_234));
+      const out: number[] = [];
+      for (let now = tickPhase; now < 700_000 && out.length === 0; now += tickEvery) out.push(...s.tick(now).map((a) => a.time));
+      return out;
+    };
+    expect(raiseTimes(0, 1_000)).toEqual([301_234]);
+    expect(raiseTimes(777, 1_000)).toEqual([301_234]);
+    expect(raiseTimes(50, 60_000)).toEqual([301_234]); // noticed ~59 s late, still the same time
   });
 
   it('bad values are rejected as data and change nothing', () => {

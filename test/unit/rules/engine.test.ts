@@ -311,7 +311,7 @@ describe('Engine', () => {
       // Events at T0 .. T0 + 120 s, then silence until T0 + 300 s.
       const h = run(-HOURS, 13, 300_000);
       h.scheduler.flush();
-      // The last arrival was at T0 + 120 s; the first tick 30 s later raises, with the tick's time.
+      // The last arrival was at T0 + 120 s; the tick 30 s later raises, with that time (last arrival + timeout).
       expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 150_000).toISOString(), null]]);
       expect(h.rejected).toEqual({});
       // The next event clears it, with that event's own (lagging) time and value.
