@@ -9,7 +9,7 @@ import { asyncScheduler } from 'rxjs';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
 import type { OutputMessage, Sink } from './contracts/output.js';
-import { readEnv } from './config/readEnv.js';
+import { DEFAULT_RULES_FILE, readEnv } from './config/readEnv.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
@@ -60,16 +60,23 @@ for (const e of env.errors) log.warn(e);
 const configErrors: string[] = [...env.errors];
 const fileRules = loadRuleFile(env.rulesFile);
 
+/**
+ * The file rules. An EDDY_RULES_FILE that cannot be read or is not a rule set falls back to the
+ * built-in rules/default.json, like every other bad EDDY_* value falls back to its default, and the
+ * error goes to the log and the twin (`config.errors`): a typo in the path must not leave the module
+ * running no rules at all. (A bad rule inside a good file is rejected alone, as in the twin.)
+ */
 function loadRuleFile(file: string): RuleSet {
   try {
     const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
     if (!isPlainObject(doc)) throw new Error('a rule set must be a JSON object { "<ruleId>": rule }');
     return doc as RuleSet;
   } catch (err) {
-    const msg = `rules file ${file}: ${(err as Error).message}`;
+    const fallback = file !== DEFAULT_RULES_FILE;
+    const msg = `rules file ${file}: ${(err as Error).message}${fallback ? '; running the built-in default rules instead' : ''}`;
     log.error(msg);
     configErrors.push(msg);
-    return {};
+    return fallback ? loadRuleFile(DEFAULT_RULES_FILE) : {};
   }
 }
 
@@ -376,7 +383,7 @@ async function startLocal(): Promise<void> {
     }
   }, 100);
   running = true;
-  log.info({ dataDir: env.dataDir, rules: manager.current().map((r) => r.id) }, 'eddy running in local mode: simulated sensor → default rules → stdout');
+  log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, rules: manager.current().map((r) => r.id) }, `eddy running in local mode: simulated sensor → ${env.rulesFile === DEFAULT_RULES_FILE ? 'default rules' : 'rules'} → stdout`);
 }
 
 async function startEdge(): Promise<void> {

@@ -14,10 +14,10 @@ interface Run {
 }
 
 /** Runs `node dist/main.js` in local mode until `stopAfter` summaries (or `maxMs`), then SIGINT. */
-function runLocal(dataDir: string, stopAfter: number, maxMs = 30_000): Promise<Run> {
+function runLocal(dataDir: string, stopAfter: number, maxMs = 30_000, extraEnv: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     const run: Run = { lines: [], stderr: '', code: null, firstSummaryMs: null };
     let buf = '';
     let stopping = false;
@@ -85,6 +85,22 @@ describe('local mode (npm start) as a child process', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('an EDDY_RULES_FILE that cannot be read falls back to the built-in default rules, with the error logged', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-local-badfile-'));
+    try {
+      const missing = path.join(dir, 'no-such-rules.json');
+      const r = await runLocal(dir, 2, 30_000, { EDDY_RULES_FILE: missing });
+      expect(r.code, r.stderr).toBe(0);
+      const rules = new Set(r.lines.filter((l) => l.output === 'summaries').map((l) => (l.body as { rule: string }).rule));
+      expect([...rules].every((id) => id === 'machine1m' || id === 'ambient1m') && rules.size > 0, r.stderr).toBe(true);
+      const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; rules?: string[] });
+      expect(logs.find((l) => l.level === 'error')?.msg).toMatch(/no-such-rules\.json: .*running the built-in default rules instead/);
+      expect(logs.find((l) => l.msg.startsWith('eddy running in local mode'))?.rules).toEqual(expect.arrayContaining(['machine1m', 'ambient1m']));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('`npm start` itself, as the README runs it: stdout is output messages only (no npm banner, so `npm start | jq` works), and Ctrl-C (SIGINT to the process group) stops the module cleanly', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'eddy-npm-start-'));
