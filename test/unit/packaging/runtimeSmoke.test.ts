@@ -26,9 +26,17 @@ function productionPackages(): string[] {
     .filter((name) => existsSync(join(root, 'node_modules', name)));
 }
 
+/** The build stage's clean-up of better-sqlite3's build leftovers: the paths it removes and the addon it keeps. */
+function addonCleanup(dockerfileText: string): { removed: string[]; kept: string } | null {
+  const m = /^RUN cd node_modules\/better-sqlite3 \\\n && rm -rf ([^\\\n]+) \\\n && test -f (\S+)$/m.exec(dockerfileText);
+  return m ? { removed: m[1]!.trim().split(/\s+/), kept: m[2]! } : null;
+}
+
 /** Rebuilds the runtime stage's /app from its COPY list; returns the temp dir and what was placed. */
 function assembleRuntime(dockerfile: string): { dir: string; placed: string[] } {
-  const df = parseDockerfile(readFileSync(join(root, dockerfile), 'utf8'));
+  const text = readFileSync(join(root, dockerfile), 'utf8');
+  const cleanup = addonCleanup(text);
+  const df = parseDockerfile(text);
   const runtime = df.stages.at(-1)!;
   const dir = mkdtempSync(join(tmpdir(), 'eddy-runtime-'));
   const placed: string[] = [];
@@ -49,7 +57,12 @@ function assembleRuntime(dockerfile: string): { dir: string; placed: string[] } 
       mkdirSync(dest, { recursive: true });
       for (const name of productionPackages()) {
         mkdirSync(dirname(join(dest, name)), { recursive: true });
-        symlinkSync(join(local, name), join(dest, name), 'dir');
+        if (name === 'better-sqlite3' && cleanup !== null) {
+          // A copy with the Dockerfile's clean-up applied: the addon must still load from what is left.
+          cpSync(join(local, name), join(dest, name), { recursive: true });
+          for (const r of cleanup.removed) rmSync(join(dest, name, r), { recursive: true, force: true });
+          expect(existsSync(join(dest, name, cleanup.kept)), cleanup.kept).toBe(true);
+        } else symlinkSync(join(local, name), join(dest, name), 'dir');
       }
     } else {
       cpSync(local, dest, { recursive: true });
@@ -72,7 +85,22 @@ describe('runtime image file list', () => {
     for (const dev of ['typescript', 'vitest', 'tsx', 'eslint', 'aedes']) expect(prod).not.toContain(dev);
   });
 
-  it.skipIf(!hasDist)('starts `node dist/main.js` in local mode from only the COPYed paths, prints summaries, exits 0 on SIGTERM', async () => {
+  it('every Dockerfile removes the same better-sqlite3 build leftovers, never the addon or its JavaScript', () => {
+    const files = readdirSync(root).filter((f) => /^Dockerfile\./.test(f));
+    expect(files).toHaveLength(6);
+    const cleanups = files.map((f) => addonCleanup(readFileSync(join(root, f), 'utf8')));
+    for (const [i, c] of cleanups.entries()) expect(c, files[i]).not.toBeNull();
+    for (const c of cleanups) expect(c).toEqual(cleanups[0]);
+    const { removed, kept } = cleanups[0]!;
+    expect(kept).toBe('build/Release/better_sqlite3.node');
+    for (const r of removed) {
+      expect(r.startsWith('/') || r.includes('..'), r).toBe(false);
+      expect(kept.startsWith(r.endsWith('/') ? r : `${r}/`) || kept === r, r).toBe(false);
+      expect(['lib', 'package.json', 'build', 'build/Release', 'node_modules'].includes(r.replace(/\/$/, '')), r).toBe(false);
+    }
+  });
+
+  it.skipIf(!hasDist)('starts `node dist/main.js` in local mode from only the COPYed paths (better-sqlite3 cleaned up as the build stage does), prints summaries, exits 0 on SIGTERM', async () => {
     const { dir, placed } = assembleRuntime('Dockerfile.amd64');
     dirs.push(dir);
     expect(readdirSync(dir).sort()).toEqual(placed.sort());
