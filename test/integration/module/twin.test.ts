@@ -180,11 +180,15 @@ describe('built module: module twin', () => {
     const M = 'eddy-restart';
     const reported = recordReported(emu, M);
     await startModule(emu, M);
-    const off = emu.pushDesired(M, { rules: { machineTempJump: null } });
+    const off = emu.pushDesired(M, { rules: { machineTempJump: null, gone1m: countRule({ n: 'count()' }) } });
     await waitUntil(() => (emu.twin(M).reported as Reported).config?.desiredVersion === off, 15_000, 'switch-off reported');
     expect((emu.twin(M).reported as Reported).rules?.machineTempJump).toMatchObject({ status: 'disabled' });
+    expect((emu.twin(M).reported as Reported).rules?.gone1m).toMatchObject({ status: 'active', source: 'twin' });
     await emu.restartLosingSessions();
-    const v = emu.pushDesired(M, { rules: { lost1m: countRule({ n: 'count()' }) } });
+    // Missed by the module (no subscription after the broker lost the session): a rule added and a twin
+    // rule deleted. Only the twin GET after the reconnect shows them; its document replaces the old one.
+    const v = emu.pushDesired(M, { rules: { lost1m: countRule({ n: 'count()' }), gone1m: null } });
+    expect(emu.twin(M).desired.rules).not.toHaveProperty('gone1m');
     // Bounded: reconnect backoff (<= 1 s) + the adapter's 10 s twin timeout, then a fresh client's GET.
     await waitUntil(() => {
       const r = emu.twin(M).reported as Reported;
@@ -195,6 +199,10 @@ describe('built module: module twin', () => {
       config: { desiredVersion: v, status: 'applied' },
       rules: { lost1m: { status: 'active', source: 'twin' }, machineTempJump: { status: 'disabled' }, machine1m: { status: 'active', source: 'file' } },
     });
+    expect((emu.twin(M).reported as Reported).rules?.gone1m).toBeUndefined(); // reported null, deleted by IoT Hub semantics
+    const stats = await emu.invokeMethod(M, 'getStats', null);
+    expect(Object.keys((stats.payload as { rules: object }).rules)).not.toContain('gone1m');
+    expect(Object.keys((stats.payload as { rules: object }).rules)).toContain('lost1m');
 
     // Inputs reach the module again too, and the new rule emits.
     await send(M, [0, 10, 20].map((s) => reading('dev-r', T0 + s * 1000, 25)));
