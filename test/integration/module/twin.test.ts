@@ -176,6 +176,32 @@ describe('built module: module twin', () => {
     expect(r2.config.errors).toEqual(expect.arrayContaining([expect.stringContaining('store.maxMB')]));
   });
 
+  it('upstream.maxMessagesPerSecond from the twin paces what the module sends (a lower bound on the time: a slow machine cannot fake it)', { timeout: 60_000 }, async () => {
+    const M = 'eddy-rate';
+    const v = emu.pushDesired(M, { upstream: { maxMessagesPerSecond: 2 } });
+    await startModule(emu, M);
+    expect((emu.twin(M).reported as Reported).config).toMatchObject({ desiredVersion: v, status: 'applied' });
+    // 8 devices, one reading each in minute 0, then one in minute 1 closes it: 2 default rules × 8 = 16 summaries at once.
+    const devices = Array.from({ length: 8 }, (_, i) => `dev-rate-${i}`);
+    const seen: number[] = [];
+    const onUp = (u: UpstreamMessage): void => {
+      if (u.moduleId === M && u.output === 'summaries') seen.push(Date.now());
+    };
+    emu.on('upstream', onUp);
+    try {
+      await send(M, devices.map((d) => reading(d, T0, 30)));
+      await send(M, devices.map((d) => reading(d, T0 + MINUTE + 10_000, 30)));
+      await waitUntil(() => upstreamOf(emu, M, 'summaries').length >= 16, 30_000, '16 summaries');
+    } finally {
+      emu.off('upstream', onUp);
+    }
+    // At 2 per second with a burst of 1, the 16th leaves at least 7.5 s after the first.
+    const all = upstreamOf(emu, M, 'summaries');
+    expect(all).toHaveLength(16);
+    expect(seen).toHaveLength(16);
+    expect(seen.at(-1)! - seen[0]!).toBeGreaterThanOrEqual(6_000);
+  });
+
   it('after a broker restart that lost the session, a desired patch still arrives (twin re-read) and the new rule runs', { timeout: 90_000 }, async () => {
     const M = 'eddy-restart';
     const reported = recordReported(emu, M);
