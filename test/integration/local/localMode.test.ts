@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,86 +50,85 @@ function runLocal(dataDir: string, stopAfter: number, maxMs = 30_000, extraEnv: 
 }
 
 describe('local mode (npm start) as a child process', () => {
-  it('prints valid summary lines within 10 s, logs JSON on stderr, exits 0 on SIGINT, and resumes after a restart', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-local-'));
-    try {
-      const a = await runLocal(dir, 6);
-      expect(a.code, a.stderr).toBe(0);
-      // The contract's bound is 10 s on a quiet machine; CI shares two cores with other test files.
-      expect(a.firstSummaryMs, a.stderr).not.toBeNull();
-      expect(a.firstSummaryMs!).toBeLessThan(process.env.CI ? 20_000 : 10_000);
-      const sums = a.lines.filter((l) => l.output === 'summaries');
-      expect(sums.length).toBeGreaterThanOrEqual(6);
-      for (const s of sums) {
-        expect(s.properties).toMatchObject({ 'eddy-kind': 'summary', contentType: 'application/json', contentEncoding: 'utf-8' });
-        const body = s.body as { rule: string; group: { deviceId: string }; window: { start: string; end: string }; count: number; values: Record<string, number>; revision: number };
-        expect(['machine1m', 'ambient1m']).toContain(body.rule);
-        expect((s.properties as Record<string, string>)['eddy-rule']).toBe(body.rule); // CONTRACT §4
-        expect((s.properties as Record<string, string>).messageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-        expect(body.group.deviceId).toMatch(/^sim-\d$/);
-        expect(Date.parse(body.window.end) - Date.parse(body.window.start)).toBe(60_000);
-        expect(body.count).toBeGreaterThan(0);
-        for (const v of Object.values(body.values)) expect(v === null || Number.isFinite(v)).toBe(true);
-      }
-      // stderr is pino JSON, one object per line.
-      for (const l of a.stderr.trim().split('\n')) expect(() => JSON.parse(l) as unknown).not.toThrow();
+  const dirs: string[] = [];
+  /** A fresh data dir, removed after the test. */
+  const tempDir = (prefix: string): string => {
+    const d = mkdtempSync(path.join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
 
-      // Restart with the same data dir: the simulated event time and the open windows resume, so no
-      // window is emitted twice with revision 0 and event time does not go back.
-      const b = await runLocal(dir, 3);
-      expect(b.code, b.stderr).toBe(0);
-      const lastA = Math.max(...sums.map((s) => Date.parse((s.body as { window: { start: string } }).window.start)));
-      const firstB = Math.min(...b.lines.filter((l) => l.output === 'summaries').map((s) => Date.parse((s.body as { window: { start: string } }).window.start)));
-      expect(firstB).toBeGreaterThan(lastA);
-      const idsA = new Set(a.lines.map((l) => (l.properties as { messageId: string }).messageId));
-      for (const l of b.lines) expect(idsA.has((l.properties as { messageId: string }).messageId)).toBe(false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  it('prints valid summary lines within 10 s, logs JSON on stderr, exits 0 on SIGINT, and resumes after a restart', async () => {
+    const dir = tempDir('eddy-local-');
+    const a = await runLocal(dir, 6);
+    expect(a.code, a.stderr).toBe(0);
+    // The contract's bound is 10 s on a quiet machine; CI shares two cores with other test files.
+    expect(a.firstSummaryMs, a.stderr).not.toBeNull();
+    expect(a.firstSummaryMs!).toBeLessThan(process.env.CI ? 20_000 : 10_000);
+    const sums = a.lines.filter((l) => l.output === 'summaries');
+    expect(sums.length).toBeGreaterThanOrEqual(6);
+    for (const s of sums) {
+      expect(s.properties).toMatchObject({ 'eddy-kind': 'summary', contentType: 'application/json', contentEncoding: 'utf-8' });
+      const body = s.body as { rule: string; group: { deviceId: string }; window: { start: string; end: string }; count: number; values: Record<string, number>; revision: number };
+      expect(['machine1m', 'ambient1m']).toContain(body.rule);
+      expect((s.properties as Record<string, string>)['eddy-rule']).toBe(body.rule); // CONTRACT §4
+      expect((s.properties as Record<string, string>).messageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(body.group.deviceId).toMatch(/^sim-\d$/);
+      expect(Date.parse(body.window.end) - Date.parse(body.window.start)).toBe(60_000);
+      expect(body.count).toBeGreaterThan(0);
+      for (const v of Object.values(body.values)) expect(v === null || Number.isFinite(v)).toBe(true);
     }
+    // stderr is pino JSON, one object per line.
+    for (const l of a.stderr.trim().split('\n')) expect(() => JSON.parse(l) as unknown).not.toThrow();
+
+    // Restart with the same data dir: the simulated event time and the open windows resume, so no
+    // window is emitted twice with revision 0 and event time does not go back.
+    const b = await runLocal(dir, 3);
+    expect(b.code, b.stderr).toBe(0);
+    const lastA = Math.max(...sums.map((s) => Date.parse((s.body as { window: { start: string } }).window.start)));
+    const firstB = Math.min(...b.lines.filter((l) => l.output === 'summaries').map((s) => Date.parse((s.body as { window: { start: string } }).window.start)));
+    expect(firstB).toBeGreaterThan(lastA);
+    const idsA = new Set(a.lines.map((l) => (l.properties as { messageId: string }).messageId));
+    for (const l of b.lines) expect(idsA.has((l.properties as { messageId: string }).messageId)).toBe(false);
   }, 90_000);
 
   it('an EDDY_RULES_FILE that cannot be read falls back to the built-in default rules, with the error logged', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-local-badfile-'));
-    try {
-      const missing = path.join(dir, 'no-such-rules.json');
-      const r = await runLocal(dir, 2, 30_000, { EDDY_RULES_FILE: missing });
-      expect(r.code, r.stderr).toBe(0);
-      const rules = new Set(r.lines.filter((l) => l.output === 'summaries').map((l) => (l.body as { rule: string }).rule));
-      expect([...rules].every((id) => id === 'machine1m' || id === 'ambient1m') && rules.size > 0, r.stderr).toBe(true);
-      const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; rules?: string[] });
-      expect(logs.find((l) => l.level === 'error')?.msg).toMatch(/no-such-rules\.json: .*running the built-in default rules instead/);
-      expect(logs.find((l) => l.msg.startsWith('eddy running in local mode'))?.rules).toEqual(expect.arrayContaining(['machine1m', 'ambient1m']));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('eddy-local-badfile-');
+    const missing = path.join(dir, 'no-such-rules.json');
+    const r = await runLocal(dir, 2, 30_000, { EDDY_RULES_FILE: missing });
+    expect(r.code, r.stderr).toBe(0);
+    const rules = new Set(r.lines.filter((l) => l.output === 'summaries').map((l) => (l.body as { rule: string }).rule));
+    expect([...rules].every((id) => id === 'machine1m' || id === 'ambient1m') && rules.size > 0, r.stderr).toBe(true);
+    const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; rules?: string[] });
+    expect(logs.find((l) => l.level === 'error')?.msg).toMatch(/no-such-rules\.json: .*running the built-in default rules instead/);
+    expect(logs.find((l) => l.msg.startsWith('eddy running in local mode'))?.rules).toEqual(expect.arrayContaining(['machine1m', 'ambient1m']));
   }, 60_000);
 
   it('`npm start` itself, as the README runs it: stdout is output messages only (no npm banner, so `npm start | jq` works), and Ctrl-C (SIGINT to the process group) stops the module cleanly', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'eddy-npm-start-'));
-    try {
-      const root = path.resolve(import.meta.dirname, '../../..');
-      const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, EDDY_DATA_DIR: dir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info' };
-      const child = spawn('npm', ['start'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const exited = new Promise<void>((r) => child.on('exit', () => r()));
-      const deadline = Date.now() + 30_000;
-      while (out.split('\n').filter((l) => l.includes('"summaries"')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      process.kill(-child.pid!, 'SIGINT');
-      await exited;
-      const lines = out.split('\n').filter((l) => l !== '');
-      expect(lines.length, err).toBeGreaterThanOrEqual(2);
-      for (const l of lines) {
-        const o = JSON.parse(l) as Record<string, unknown>;
-        expect(Object.keys(o)).toEqual(['output', 'properties', 'body']);
-      }
-      const logs = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
-      expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopping', 'stopped']));
-      expect(logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const dir = tempDir('eddy-npm-start-');
+    const root = path.resolve(import.meta.dirname, '../../..');
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, EDDY_DATA_DIR: dir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info' };
+    const child = spawn('npm', ['start'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    const deadline = Date.now() + 30_000;
+    while (out.split('\n').filter((l) => l.includes('"summaries"')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    process.kill(-child.pid!, 'SIGINT');
+    await exited;
+    const lines = out.split('\n').filter((l) => l !== '');
+    expect(lines.length, err).toBeGreaterThanOrEqual(2);
+    for (const l of lines) {
+      const o = JSON.parse(l) as Record<string, unknown>;
+      expect(Object.keys(o)).toEqual(['output', 'properties', 'body']);
     }
+    const logs = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+    expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopping', 'stopped']));
+    expect(logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
   }, 60_000);
 });
