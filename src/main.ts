@@ -209,7 +209,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
 // A rule saved by a stepped checkpoint after the truncation point skips the inputs its state reflects.
-const schedule = new ReplaySchedule(startRules, (r) => (snapshotFits(restored.get(r.id)?.hash, r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
+const schedule = new ReplaySchedule(startRules, (r) => (snapshotFits(restored.get(r.id), r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
 
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;

@@ -33,7 +33,14 @@ export type GroupKeyFn = (ctx: EvalContext) => string | null;
 
 interface CompiledBase {
   readonly id: string;
+  /** Hash of the whole definition: part of every messageId (CONTRACT.md section 4). */
   readonly hash: string;
+  /**
+   * Hash of what the rule's state depends on: the definition without {@link STATELESS_FIELDS}. A
+   * change that leaves it equal (a new description, output, having, cooldown or alertThreshold) keeps
+   * the rule's open windows and detector state; its outputs still get the new definition's ids.
+   */
+  readonly stateHash: string;
   readonly doc: Rule;
   readonly input: string;
   readonly output: string;
@@ -68,6 +75,21 @@ export interface CompiledAnomalyRule extends CompiledBase {
 
 export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
 
+/**
+ * Fields read only when a window or alert is emitted, never kept in a group's state: `description`
+ * (read by no one), `output` (where a message goes), `having` (applied to a closed window's values),
+ * `cooldown` and `alertThreshold` (applied when a detector's step could raise). Everything else
+ * (input, where, groups, timestamp, lateness, window, select, value, detector, bounds) shapes the
+ * state or which events reach it.
+ */
+export const STATELESS_FIELDS: readonly string[] = ['description', 'output', 'having', 'cooldown', 'alertThreshold'];
+
+function stateHashOf(rule: Rule): string {
+  const rest: Record<string, unknown> = { ...(rule as unknown as Record<string, unknown>) };
+  for (const f of STATELESS_FIELDS) delete rest[f];
+  return canonicalHash(rest);
+}
+
 export type CompileRuleResult = { ok: true; rule: CompiledRule } | { ok: false; error: string };
 
 /**
@@ -93,6 +115,7 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   const base = {
     id,
     hash,
+    stateHash: stateHashOf(rule),
     doc: rule,
     input: rule.input ?? 'telemetry',
     where,

@@ -34,6 +34,12 @@ export interface EngineOptions {
 export interface RuleSnapshot {
   /** The rule's definition hash, followed by `STATE_FORMAT` since the packed window state (see there). */
   readonly hash: string;
+  /**
+   * The rule's state hash followed by `STATE_FORMAT` (since session 15; absent in older checkpoints):
+   * state saved under one definition is restored into another that differs only in fields the state
+   * does not depend on (CompiledBase.stateHash).
+   */
+  readonly stateHash?: string;
   readonly groups: Array<[string, unknown]>;
 }
 
@@ -55,12 +61,21 @@ const EARLIER_FORMATS: readonly string[] = ['/s2', ''];
 /** The hash a snapshot of `rule` is stored under. */
 const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
 
-/** Whether a snapshot stored under `hash` holds state of `rule` (this version's format or an earlier one it converts). */
-export function snapshotFits(hash: string | undefined, rule: CompiledRule): boolean {
-  if (hash === undefined) return false;
+/**
+ * Whether `snap` holds state of `rule`: saved under the same definition (this version's format or an
+ * earlier one it converts), or under one that differs only in fields the state does not depend on.
+ */
+export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | undefined, rule: CompiledRule): boolean {
+  if (snap === undefined) return false;
+  const hash = snap.hash;
   if (hash === snapshotHash(rule)) return true;
+  if (snap.stateHash === rule.stateHash + STATE_FORMAT) return true;
   for (const f of EARLIER_FORMATS) if (hash === rule.hash + f) return true;
   return false;
+}
+
+function snapshotOf(rt: Runtime): RuleSnapshot {
+  return { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups] };
 }
 
 interface Runtime {
@@ -90,21 +105,30 @@ export class Engine {
 
   constructor(private readonly opts: EngineOptions) {}
 
-  /** Replaces the running rules. Unchanged rules keep their state; changed or removed ones emit their open windows first. */
+  /**
+   * Replaces the running rules. Unchanged rules keep their runtime. A rule changed only in fields its
+   * state does not depend on (description, output, having, cooldown, alertThreshold) gets a new runtime
+   * over the same state: open windows and detector state carry on, and what it emits from then on has
+   * the new definition's ids. Other changed rules, and removed ones, emit their open windows first.
+   */
   setRules(rules: readonly CompiledRule[]): void {
     const out: OutputMessage[] = [];
     const next = new Map(rules.map((r) => [r.id, r]));
+    const carried = new Map<string, Map<string, unknown>>();
     for (const [id, rt] of this.runtimes) {
       const nr = next.get(id);
-      if (!nr || nr.hash !== rt.rule.hash) {
-        rt.finish(out);
-        this.runtimes.delete(id);
-      }
+      if (nr !== undefined && nr.hash === rt.rule.hash) continue;
+      if (nr !== undefined && nr.stateHash === rt.rule.stateHash) {
+        // Timers released, nothing emitted: the state container goes to the new runtime.
+        rt.stop();
+        carried.set(id, rt.groups);
+      } else rt.finish(out);
+      this.runtimes.delete(id);
     }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
-      const groups = new Map<string, unknown>(snap && snapshotFits(snap.hash, r) ? snap.groups : []);
+      const groups = carried.get(r.id) ?? new Map<string, unknown>(snapshotFits(snap, r) ? snap!.groups : []);
       this.restored.delete(r.id);
       this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
     }
@@ -146,14 +170,14 @@ export class Engine {
   /** Plain-JSON state per rule for the checkpoint store. */
   snapshot(): Map<string, RuleSnapshot> {
     const snap = new Map<string, RuleSnapshot>();
-    for (const [id, rt] of this.runtimes) snap.set(id, { hash: snapshotHash(rt.rule), groups: [...rt.groups] });
+    for (const [id, rt] of this.runtimes) snap.set(id, snapshotOf(rt));
     return snap;
   }
 
   /** One rule's checkpointable state (the stepped checkpoint serialises one rule per turn); undefined for an unknown id. */
   snapshotRule(id: string): RuleSnapshot | undefined {
     const rt = this.runtimes.get(id);
-    return rt === undefined ? undefined : { hash: snapshotHash(rt.rule), groups: [...rt.groups] };
+    return rt === undefined ? undefined : snapshotOf(rt);
   }
 
   /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose hash changed since starts fresh. */

@@ -51,7 +51,7 @@ describe('built module: module twin', () => {
     const M = 'eddy-twin';
     const reported = recordReported(emu, M);
     // The twin already holds a rule when the module starts (pushed while it was not connected: read by the GET).
-    const v1 = emu.pushDesired(M, { rules: { oldTwin: countRule({ n: 'count()' }) } });
+    const v1 = emu.pushDesired(M, { rules: { oldTwin: countRule({ n: 'count()' }), described: { ...countRule({ n: 'count()' }), description: 'before' } } });
     await startModule(emu, M);
     await waitUntil(() => reported.length >= 1, 10_000, 'startup report');
     expect(reported[0]).toMatchObject({
@@ -71,6 +71,7 @@ describe('built module: module twin', () => {
         machineTempJump: null, // removed: a file rule switched off
         oldTwin: null, // removed: a twin rule deleted
         machineOverheat: { ...defaults.machineOverheat, detector: { type: 'threshold', above: 'hot' } }, // broken
+        described: { ...countRule({ n: 'count()' }), description: 'after', having: 'n > 0' }, // changed where its state does not depend
       },
     });
     await waitUntil(() => reported.some((r) => (r as Reported).config?.desiredVersion === v2), 15_000, `report of desired version ${v2}`);
@@ -102,6 +103,8 @@ describe('built module: module twin', () => {
     expect(summaries(M, 'hot1m', 'dev-x')).toEqual([
       expect.objectContaining({ count: 5, values: { n: 5, max: 44 } }), // the new rule saw only events after the patch
     ]);
+    // Changed only in description and having: its open window went on counting, one summary for the minute.
+    expect(summaries(M, 'described', 'dev-x')).toEqual([expect.objectContaining({ count: 10, values: { n: 10 } })]);
     // The changed rule neither lost nor double-counted an event of the window the patch cut in two.
     const machine = summaries(M, 'machine1m', 'dev-x');
     expect(machine.reduce((n, s) => n + s.count, 0)).toBe(10);
@@ -115,7 +118,7 @@ describe('built module: module twin', () => {
     expect(r3.config).toMatchObject({ desiredVersion: v3, status: 'rejected' });
     expect(r3.rules).toEqual(r2.rules);
     const stats = await emu.invokeMethod(M, 'getStats', null);
-    expect(Object.keys((stats.payload as { rules: object }).rules).sort()).toEqual(['ambient1m', 'hot1m', 'machine1m', 'machineOverheat', 'sensorSilent']);
+    expect(Object.keys((stats.payload as { rules: object }).rules).sort()).toEqual(['ambient1m', 'described', 'hot1m', 'machine1m', 'machineOverheat', 'sensorSilent']);
 
     // Exactly one reported patch per handled desired version: the start's GET (v1), v2, v3.
     expect(reported.map((r) => (r as Reported).config?.desiredVersion)).toEqual([v1, v2, v3]);

@@ -166,6 +166,89 @@ describe('Engine', () => {
     expect(after.find((s) => s.rule === 'b')).toMatchObject({ count: 1, values: { n: 1, s: 3 } });
   });
 
+  it('keeps the open window of a rule changed only in description, output or having; what it emits then has the new definition\'s id', () => {
+    const h = harness();
+    const a = rule('a', { ...tempRule, description: 'first' });
+    h.engine.setRules([a]);
+    h.engine.process([h.ev({ t: T0, temp: 1 }), h.ev({ t: T0 + 1_000, temp: 2 })]);
+    const a2 = rule('a', { ...tempRule, description: 'second', output: 'minutes', having: 'n >= 1' });
+    expect(a2.hash).not.toBe(a.hash);
+    expect(a2.stateHash).toBe(a.stateHash);
+    h.engine.setRules([a2]);
+    expect(h.out).toEqual([]);
+    h.engine.process([h.ev({ t: T0 + 2_000, temp: 3 }), h.ev({ t: T0 + 70_000, temp: 9 })]);
+    expect(summaries(h.out)).toHaveLength(1);
+    expect(summaries(h.out)[0]).toMatchObject({ rule: 'a', count: 3, values: { avg: 2, n: 3 } });
+    expect(h.out[0]!.output).toBe('minutes');
+    // The id a2 gives this window from the start, not the one a would have given it.
+    const ids = (r: CompiledRule) => {
+      const c = harness();
+      c.engine.setRules([r]);
+      c.engine.process([c.ev({ t: T0, temp: 1 }), c.ev({ t: T0 + 1_000, temp: 2 }), c.ev({ t: T0 + 2_000, temp: 3 }), c.ev({ t: T0 + 70_000, temp: 9 })]);
+      return c.out.map((m) => m.id);
+    };
+    expect(h.out.map((m) => m.id)).toEqual(ids(a2));
+    expect(h.out.map((m) => m.id)).not.toEqual(ids(a));
+    // A new having applies from the change on: the next window (1 event) is dropped by it.
+    h.engine.setRules([rule('a', { ...tempRule, having: 'n >= 2' })]);
+    h.engine.process([h.ev({ t: T0 + 130_000, temp: 1 })]);
+    expect(summaries(h.out)).toHaveLength(1);
+  });
+
+  it('flushes a rule changed in a field its state depends on (where, window, select, lateness, groups)', () => {
+    for (const change of [{ where: 'temp > 0' }, { window: { type: 'tumbling', size: '2m' } }, { select: { n: 'count()' } }, { maxLateness: '6s' }, { groupBy: ['$moduleId'] }]) {
+      const h = harness();
+      const a = rule('a', tempRule);
+      h.engine.setRules([a]);
+      h.engine.process([h.ev({ t: T0, temp: 1 }), h.ev({ t: T0 + 1_000, temp: 2 })]);
+      const a2 = rule('a', { ...tempRule, ...change });
+      expect(a2.stateHash).not.toBe(a.stateHash);
+      h.engine.setRules([a2]);
+      expect(summaries(h.out).map((s) => s.count)).toEqual([2]);
+    }
+  });
+
+  it('keeps an anomaly rule\'s raised alert across a change of cooldown, alertThreshold or description', () => {
+    const doc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100, hysteresis: 2 }, cooldown: '1m' };
+    const h = harness();
+    h.engine.setRules([rule('hot', doc)]);
+    h.engine.process([h.ev({ t: T0, temp: 101 })]);
+    h.engine.setRules([rule('hot', { ...doc, cooldown: '10m', alertThreshold: 0.5, description: 'hot machines' })]);
+    // Still above: no second raise (a fresh detector would raise again); below the hysteresis: cleared.
+    h.engine.process([h.ev({ t: T0 + 10_000, temp: 105 }), h.ev({ t: T0 + 20_000, temp: 97 })]);
+    expect(h.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
+    // A changed detector starts fresh.
+    const g = harness();
+    g.engine.setRules([rule('hot', doc)]);
+    g.engine.process([g.ev({ t: T0, temp: 101 })]);
+    g.engine.setRules([rule('hot', { ...doc, detector: { type: 'threshold', above: 99, hysteresis: 2 } })]);
+    g.engine.process([g.ev({ t: T0 + 10_000, temp: 105 })]);
+    expect(g.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'raised']);
+  });
+
+  it('restores a snapshot into a rule changed only in fields the state does not depend on; not into one saved without a state hash', () => {
+    const first = harness();
+    const a = rule('a', { ...tempRule, description: 'first' });
+    first.engine.setRules([a]);
+    first.engine.process([first.ev({ t: T0, temp: 1 }), first.ev({ t: T0 + 1_000, temp: 2 })]);
+    const snap = JSON.parse(JSON.stringify([...first.engine.snapshot()])) as Array<[string, { hash: string; stateHash?: string; groups: Array<[string, unknown]> }]>;
+    const a2 = rule('a', { ...tempRule, description: 'second' });
+    expect(snapshotFits(snap[0]![1], a2)).toBe(true);
+    const second = harness();
+    second.engine.restore(new Map(snap));
+    second.engine.setRules([a2]);
+    second.engine.process([second.ev({ t: T0 + 70_000, temp: 9 })]);
+    expect(summaries(second.out)[0]).toMatchObject({ count: 2, values: { avg: 1.5 } });
+    // A checkpoint from before the state hash matches the whole definition only.
+    const { stateHash: _dropped, ...older } = snap[0]![1];
+    expect(snapshotFits(older, a2)).toBe(false);
+    expect(snapshotFits(older, a)).toBe(true);
+    const third = harness();
+    third.engine.restore(new Map([['a', older]]));
+    third.engine.setRules([a2]);
+    expect(third.engine.ruleStats().a!.groups).toBe(0);
+  });
+
   it('resumes windows from a snapshot in a new engine (crash restore) with the same messageIds', () => {
     const first = harness();
     const r = rule('a', tempRule);
@@ -223,11 +306,11 @@ describe('Engine', () => {
     // An eddy before the packed state restored a rule's state only when `snap.hash === rule.hash`.
     expect(stored).not.toBe(a.hash);
     expect(stored.startsWith(a.hash)).toBe(true);
-    expect(snapshotFits(stored, a)).toBe(true);
-    expect(snapshotFits(a.hash, a)).toBe(true);
-    expect(snapshotFits(`${a.hash}/s2`, a)).toBe(true);
-    expect(snapshotFits(`${a.hash}/s9`, a)).toBe(false);
-    expect(snapshotFits(`${a.hash.slice(1)}/s3`, a)).toBe(false);
+    expect(snapshotFits({ hash: stored }, a)).toBe(true);
+    expect(snapshotFits({ hash: a.hash }, a)).toBe(true);
+    expect(snapshotFits({ hash: `${a.hash}/s2` }, a)).toBe(true);
+    expect(snapshotFits({ hash: `${a.hash}/s9` }, a)).toBe(false);
+    expect(snapshotFits({ hash: `${a.hash.slice(1)}/s3` }, a)).toBe(false);
     expect(snapshotFits(undefined, a)).toBe(false);
 
     const restored = harness();
