@@ -162,6 +162,21 @@ export class AnomalyStage {
 
   private evictedClears: AlertEmission[] = [];
 
+  /**
+   * Ends every active alert with a `cleared` of the given kind (value null, score 0, at `time`): the
+   * rule is removed, or changed so that its state cannot carry on. Without it the cloud would hold a
+   * `raised` that no `cleared` ever follows.
+   */
+  clearActive(time: number, kind: string): AlertEmission[] {
+    const out: AlertEmission[] = [];
+    for (const [key, e] of this.state.groups as Map<string, GroupEntry>) {
+      if (!e.active) continue;
+      e.active = false;
+      out.push(this.emit(key, e, 'cleared', time, null, { score: 0, anomalous: false, kind }));
+    }
+    return out;
+  }
+
   private edge(key: string, e: GroupEntry, step: DetectorStep, time: number, value: number | null): AlertEmission | null {
     const t = this.rule.alertThreshold;
     const level = t === undefined ? step.anomalous : step.score >= t;

@@ -43,6 +43,7 @@ const MISSING: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: '
  */
 export const missingDetector: DetectorType<MissingConfig, MissingState | LegacyMissingState> = {
   type: 'missing',
+  decisionParams: ['timeout'],
   validate(params) {
     const unknown = unknownParams(params, ['timeout']);
     if (unknown) return { ok: false, error: unknown };

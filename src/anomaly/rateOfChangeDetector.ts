@@ -27,6 +27,7 @@ export interface RateOfChangeState {
  */
 export const rateOfChangeDetector: DetectorType<RateOfChangeConfig, RateOfChangeState> = {
   type: 'rateOfChange',
+  decisionParams: ['maxPerSecond'],
   validate(params) {
     const unknown = unknownParams(params, ['maxPerSecond']);
     if (unknown) return { ok: false, error: unknown };

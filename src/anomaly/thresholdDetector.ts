@@ -26,6 +26,7 @@ const BELOW: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'be
  */
 export const thresholdDetector: DetectorType<ThresholdConfig, ThresholdState> = {
   type: 'threshold',
+  decisionParams: ['above', 'below', 'hysteresis'],
   validate(params) {
     const unknown = unknownParams(params, ['above', 'below', 'hysteresis']);
     if (unknown) return { ok: false, error: unknown };
@@ -43,8 +44,9 @@ export const thresholdDetector: DetectorType<ThresholdConfig, ThresholdState> = 
     return { level: null };
   },
   update(c, s, _time, v) {
-    if (s.level === 'above' && v <= (c.above as number) - c.hysteresis) s.level = null;
-    if (s.level === 'below' && v >= (c.below as number) + c.hysteresis) s.level = null;
+    // A bound a twin patch took away (its level kept: decisionParams) can hold no level.
+    if (s.level === 'above' && (c.above === null || v <= c.above - c.hysteresis)) s.level = null;
+    if (s.level === 'below' && (c.below === null || v >= c.below + c.hysteresis)) s.level = null;
     if (s.level === null) {
       if (c.above !== null && v > c.above) s.level = 'above';
       else if (c.below !== null && v < c.below) s.level = 'below';

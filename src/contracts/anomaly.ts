@@ -37,6 +37,12 @@ export interface DetectorType<C = unknown, S = unknown> {
    * checkpoint before it did not record it) gets the same id and the cloud can drop the duplicate.
    */
   tickAnomalySince?(config: C, state: S): number;
+  /**
+   * Parameters read only when a value is scored, never kept in the state (a threshold, a rate): a rule
+   * changed only in these keeps its detectors' state and active alerts across a twin patch. Absent:
+   * any parameter change starts the rule's detectors afresh.
+   */
+  readonly decisionParams?: readonly string[];
 }
 
 /** One value entering the anomaly stage. */

@@ -78,15 +78,25 @@ export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
 /**
  * Fields read only when a window or alert is emitted, never kept in a group's state: `description`
  * (read by no one), `output` (where a message goes), `having` (applied to a closed window's values),
- * `cooldown` and `alertThreshold` (applied when a detector's step could raise). Everything else
- * (input, where, groups, timestamp, lateness, window, select, value, detector, bounds) shapes the
- * state or which events reach it.
+ * `cooldown` and `alertThreshold` (applied when a detector's step could raise); so are the detector
+ * parameters its type lists in `decisionParams` (threshold: above, below, hysteresis; rateOfChange:
+ * maxPerSecond; missing: timeout). Everything else (input, where, groups, timestamp, lateness,
+ * window, select, value, the detector's type and other parameters, bounds) shapes the state or which
+ * events reach it.
  */
 export const STATELESS_FIELDS: readonly string[] = ['description', 'output', 'having', 'cooldown', 'alertThreshold'];
 
 function stateHashOf(rule: Rule): string {
   const rest: Record<string, unknown> = { ...(rule as unknown as Record<string, unknown>) };
   for (const f of STATELESS_FIELDS) delete rest[f];
+  // A detector's decision parameters (a threshold, a rate) are not in its state either.
+  const det = rest.detector as Record<string, unknown> | undefined;
+  const decision = det !== null && typeof det === 'object' && typeof det.type === 'string' && Object.prototype.hasOwnProperty.call(detectorTypes, det.type) ? detectorTypes[det.type]!.decisionParams : undefined;
+  if (det !== undefined && decision !== undefined) {
+    const kept: Record<string, unknown> = { ...det };
+    for (const f of decision) delete kept[f];
+    rest.detector = kept;
+  }
   return canonicalHash(rest);
 }
 

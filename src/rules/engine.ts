@@ -82,8 +82,11 @@ interface Runtime {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
   process(ev: IngestEvent, out: OutputMessage[], now: number): void;
-  /** Emits open windows (used when a rule is removed or changed) and releases everything. */
-  finish(out: OutputMessage[]): void;
+  /**
+   * Emits open windows, or `cleared` alerts of kind `alertKind` for an anomaly rule's active alerts
+   * (none when null), and releases everything: the rule is removed or changed, or windows are flushed.
+   */
+  finish(out: OutputMessage[], alertKind: string | null): void;
   /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
   stop(): void;
   tick?(now: number, out: OutputMessage[]): void;
@@ -122,7 +125,7 @@ export class Engine {
         // Timers released, nothing emitted: the state container goes to the new runtime.
         rt.stop();
         carried.set(id, rt.groups);
-      } else rt.finish(out);
+      } else rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
       this.runtimes.delete(id);
     }
     for (const r of rules) {
@@ -199,7 +202,7 @@ export class Engine {
   flushWindows(): void {
     const rules = [...this.runtimes.values()].map((r) => r.rule);
     const out: OutputMessage[] = [];
-    for (const rt of this.runtimes.values()) rt.finish(out);
+    for (const rt of this.runtimes.values()) rt.finish(out, null);
     this.runtimes.clear();
     if (out.length > 0) this.opts.emit(out);
     this.setRules(rules);
@@ -424,7 +427,15 @@ export class Engine {
         }
       },
       evicted: () => stage.evictedGroups,
-      finish: () => undefined,
+      finish: (out, alertKind) => {
+        if (alertKind === null) return;
+        const now = this.opts.scheduler.now();
+        for (const c of stage.clearActive(now, alertKind)) {
+          rt.emitted++;
+          observer.alert(rule.id, 'cleared');
+          out.push(alertMessage(rule.id, rule.hash, rule.output, c, now));
+        }
+      },
       stop: () => undefined,
     };
     if (rule.detector.tick) {

@@ -109,7 +109,11 @@ describe('built module: module twin', () => {
     const machine = summaries(M, 'machine1m', 'dev-x');
     expect(machine.reduce((n, s) => n + s.count, 0)).toBe(10);
     expect(alertsOf(M, 'machineOverheat').map((m) => bodyOf(m))).toEqual([expect.objectContaining({ group: { deviceId: 'dev-hot' }, state: 'raised', value: 105 })]);
-    expect(alertsOf(M, 'machineTempJump').map((m) => bodyOf<{ group: { deviceId: string } }>(m).group.deviceId)).toEqual(['dev-j1']);
+    // Switched off while dev-j1's alert was raised: the alert is ended (kind rule-removed), dev-j2 never raised.
+    expect(alertsOf(M, 'machineTempJump').map((m) => bodyOf<{ group: { deviceId: string }; state: string; kind: string }>(m)).map((b) => [b.group.deviceId, b.state, b.kind])).toEqual([
+      ['dev-j1', 'raised', 'rise'],
+      ['dev-j1', 'cleared', 'rule-removed'],
+    ]);
 
     // A malformed document: rejected, nothing applied, the previous rules keep running.
     const v3 = emu.pushDesired(M, { rules: 5 });

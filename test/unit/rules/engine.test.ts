@@ -208,22 +208,73 @@ describe('Engine', () => {
     }
   });
 
-  it('keeps an anomaly rule\'s raised alert across a change of cooldown, alertThreshold or description', () => {
+  it('keeps an anomaly rule\'s detector state and raised alert across a change of its thresholds, cooldown, alertThreshold or description', () => {
     const doc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100, hysteresis: 2 }, cooldown: '1m' };
     const h = harness();
-    h.engine.setRules([rule('hot', doc)]);
+    const first = rule('hot', doc);
+    h.engine.setRules([first]);
     h.engine.process([h.ev({ t: T0, temp: 101 })]);
-    h.engine.setRules([rule('hot', { ...doc, cooldown: '10m', alertThreshold: 0.5, description: 'hot machines' })]);
-    // Still above: no second raise (a fresh detector would raise again); below the hysteresis: cleared.
-    h.engine.process([h.ev({ t: T0 + 10_000, temp: 105 }), h.ev({ t: T0 + 20_000, temp: 97 })]);
-    expect(h.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
-    // A changed detector starts fresh.
+    const tuned = rule('hot', { ...doc, detector: { type: 'threshold', above: 95, hysteresis: 3 }, cooldown: '10m', alertThreshold: 0.5, description: 'hot machines' });
+    expect(tuned.stateHash).toBe(first.stateHash);
+    h.engine.setRules([tuned]);
+    // Still above: no second raise (a fresh detector would raise again); 93 is above the new clear level
+    // (95 - 3), 91 is below it.
+    h.engine.process([h.ev({ t: T0 + 10_000, temp: 105 }), h.ev({ t: T0 + 20_000, temp: 93 }), h.ev({ t: T0 + 30_000, temp: 91 })]);
+    expect(h.out.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).value])).toEqual([
+      ['raised', 101],
+      ['cleared', 91],
+    ]);
+    // A bound taken away ends the level it held.
     const g = harness();
-    g.engine.setRules([rule('hot', doc)]);
-    g.engine.process([g.ev({ t: T0, temp: 101 })]);
-    g.engine.setRules([rule('hot', { ...doc, detector: { type: 'threshold', above: 99, hysteresis: 2 } })]);
-    g.engine.process([g.ev({ t: T0 + 10_000, temp: 105 })]);
-    expect(g.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'raised']);
+    g.engine.setRules([rule('cold', { ...doc, detector: { type: 'threshold', above: 100, below: 0 } })]);
+    g.engine.process([g.ev({ t: T0, temp: -5 })]);
+    g.engine.setRules([rule('cold', { ...doc, detector: { type: 'threshold', above: 100 } })]);
+    g.engine.process([g.ev({ t: T0 + 10_000, temp: -6 })]);
+    expect(g.out.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).kind])).toEqual([
+      ['raised', 'below'],
+      ['cleared', 'threshold'],
+    ]);
+  });
+
+  it('stateHash leaves out the fields and detector parameters the state does not depend on, and only those', () => {
+    const base = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp' };
+    const same = (a: object, b: object) => rule('r', { ...base, ...a }).stateHash === rule('r', { ...base, ...b }).stateHash;
+    expect(same({ detector: { type: 'rateOfChange', maxPerSecond: 1 } }, { detector: { type: 'rateOfChange', maxPerSecond: 2 }, cooldown: '1m', output: 'x' })).toBe(true);
+    expect(same({ detector: { type: 'missing', timeout: '1m' } }, { detector: { type: 'missing', timeout: '5m' } })).toBe(true);
+    expect(same({ detector: { type: 'threshold', above: 1 } }, { detector: { type: 'threshold', above: 2, below: 0, hysteresis: 1 }, alertThreshold: 0.9 })).toBe(true);
+    // zscore keeps history whose meaning depends on its parameters: any change starts it afresh.
+    expect(same({ detector: { type: 'zscore', window: 200, threshold: 4 } }, { detector: { type: 'zscore', window: 200, threshold: 5 } })).toBe(false);
+    expect(same({ detector: { type: 'threshold', above: 1 } }, { detector: { type: 'rateOfChange', maxPerSecond: 1 } })).toBe(false);
+    expect(same({ detector: { type: 'threshold', above: 1 } }, { detector: { type: 'threshold', above: 1 }, value: 'temp2' })).toBe(false);
+    expect(same({ detector: { type: 'threshold', above: 1 } }, { detector: { type: 'threshold', above: 1 }, maxGroups: 10 })).toBe(false);
+  });
+
+  it('clears the active alerts of an anomaly rule that is removed or changed so that its state cannot carry on', () => {
+    const doc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100 } };
+    const h = harness();
+    const hot = rule('hot', doc);
+    h.engine.setRules([hot, rule('other', doc)]);
+    h.engine.process([h.ev({ t: T0, temp: 101 }, 'd1'), h.ev({ t: T0, temp: 50 }, 'd2')]);
+    h.scheduler.schedule(() => undefined, 5_000);
+    h.scheduler.flush();
+    const changed = rule('hot', { ...doc, value: 'temp * 1.8 + 32' });
+    expect(changed.stateHash).not.toBe(hot.stateHash);
+    h.engine.setRules([changed]);
+    const bodies = h.out.map((m) => m.body as AlertBody);
+    // d1's alert of each rule is ended under the definition that raised it, at the processing time of
+    // the change; d2 had none.
+    expect(bodies.map((b) => [b.rule, b.state, b.kind, b.value, b.group.deviceId])).toEqual([
+      ['hot', 'raised', 'above', 101, 'd1'],
+      ['other', 'raised', 'above', 101, 'd1'],
+      ['hot', 'cleared', 'rule-changed', null, 'd1'],
+      ['other', 'cleared', 'rule-removed', null, 'd1'],
+    ]);
+    expect(bodies[2]!.time).toBe(new Date(h.scheduler.now()).toISOString());
+    const ids = new Set(h.out.map((m) => m.id));
+    expect(ids.size).toBe(4);
+    // The changed rule starts afresh: 215.6 °F is above 100 again, so it raises again.
+    h.engine.process([h.ev({ t: T0 + 10_000, temp: 102 }, 'd1')]);
+    expect((h.out[4]!.body as AlertBody)).toMatchObject({ rule: 'hot', state: 'raised', value: 215.6 });
   });
 
   it('restores a snapshot into a rule changed only in fields the state does not depend on; not into one saved without a state hash', () => {
