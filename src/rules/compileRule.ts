@@ -36,9 +36,10 @@ interface CompiledBase {
   /** Hash of the whole definition: part of every messageId (CONTRACT.md section 4). */
   readonly hash: string;
   /**
-   * Hash of what the rule's state depends on: the definition without {@link STATELESS_FIELDS}. A
-   * change that leaves it equal (a new description, output, having, cooldown or alertThreshold) keeps
-   * the rule's open windows and detector state; its outputs still get the new definition's ids.
+   * Hash of what the rule's state depends on: the definition without {@link STATELESS_FIELDS} and its
+   * detector's `decisionParams`. A change that leaves it equal (a new description, output, having,
+   * cooldown, alertThreshold or threshold) keeps the rule's open windows and detector state; its
+   * outputs still get the new definition's ids.
    */
   readonly stateHash: string;
   readonly doc: Rule;

@@ -110,9 +110,11 @@ export class Engine {
 
   /**
    * Replaces the running rules. Unchanged rules keep their runtime. A rule changed only in fields its
-   * state does not depend on (description, output, having, cooldown, alertThreshold) gets a new runtime
-   * over the same state: open windows and detector state carry on, and what it emits from then on has
-   * the new definition's ids. Other changed rules, and removed ones, emit their open windows first.
+   * state does not depend on (the same `stateHash`: description, output, having, cooldown,
+   * alertThreshold, a detector's decision parameters) gets a new runtime over the same state: open
+   * windows and detector state carry on, and what it emits from then on has the new definition's ids.
+   * Other changed rules, and removed ones, emit their open windows, and end their raised alerts with a
+   * `cleared` of kind `rule-changed` / `rule-removed`, under the old definition.
    */
   setRules(rules: readonly CompiledRule[]): void {
     const out: OutputMessage[] = [];
@@ -198,7 +200,7 @@ export class Engine {
     return r;
   }
 
-  /** Emits every open window now (the `flush` direct method and local-mode end). */
+  /** Emits every open window now and starts every rule afresh (tests collect what is open with it; the module does not call it: its `flush` method drains the outbox). */
   flushWindows(): void {
     const rules = [...this.runtimes.values()].map((r) => r.rule);
     const out: OutputMessage[] = [];
