@@ -53,20 +53,21 @@ function timed(pool: readonly Input[], fn: (inp: Input, arrival: number, i: numb
 }
 
 /** One engine per rule set, its groups created before any timing; `pass()` times the next stretch of the pool. */
-function engineCase(warm: readonly Input[], pool: readonly Input[], rules: CompiledRule[]): { pass(): number; close(): void } {
-  const engine = new Engine({
-    scheduler: asyncScheduler,
-    tickIntervalMs: 0,
-    emit: (m: OutputMessage[]) => {
-      emitted += m.length;
-    },
-    observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined },
-  });
+/** An engine running `rules` that hands its outputs to `emit`, and the step feeding it one input (JSON text, as the SDK delivers it). */
+function engineWithStep(rules: CompiledRule[], emit: (m: OutputMessage[]) => void): { engine: Engine; step: (inp: Input, arrival: number) => void } {
+  const engine = new Engine({ scheduler: asyncScheduler, tickIntervalMs: 0, emit, observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
   engine.setRules(rules);
   const step = (inp: Input, arrival: number): void => {
     const { events } = decodeMessage(inp.body, { input: 'telemetry', deviceId: inp.deviceId, moduleId: 'SimulatedTemperatureSensor', arrival });
     engine.process(events);
   };
+  return { engine, step };
+}
+
+function engineCase(warm: readonly Input[], pool: readonly Input[], rules: CompiledRule[]): { pass(): number; close(): void } {
+  const { engine, step } = engineWithStep(rules, (m) => {
+    emitted += m.length;
+  });
   // Steady state: every group exists before the clock starts (group creation is in bench/memory.ts).
   const arrival = Date.now();
   for (const inp of warm) step(inp, arrival);
@@ -136,38 +137,31 @@ function recordOutputs(warm: readonly Input[], pool: readonly Input[], rules: Co
   const byInput: Built[][] = pool.map(() => []);
   let at = -1;
   const hashes = new Map(rules.map((r) => [r.id, r.hash]));
-  const engine = new Engine({
-    scheduler: asyncScheduler,
-    tickIntervalMs: 0,
-    emit: (ms: OutputMessage[]) => {
-      if (at < 0) return;
-      for (const m of ms) {
-        // Only the builders' arguments are kept (not the message), so the recording holds no more than an engine's results would.
-        const { rule, output } = m;
-        const hash = hashes.get(rule)!;
-        let built: Built;
-        if (m.kind === 'summary') {
-          const b = m.body as SummaryBody;
-          const r = { kind: 'window' as const, key: m.groupKey, group: b.group, window: { type: b.window.type, start: Date.parse(b.window.start), end: Date.parse(b.window.end), ...(b.window.size === undefined ? {} : { size: b.window.size }) }, count: b.count, value: b.values, revision: b.revision };
-          built = (now) => summaryMessage(rule, hash, output, r, now);
-        } else {
-          const b = m.body as AlertBody;
-          const a = { kind: 'alert' as const, key: m.groupKey, group: b.group, state: b.state, time: Date.parse(b.time), value: b.value, score: b.score, detector: b.detector, alertKind: b.kind };
-          built = (now) => alertMessage(rule, hash, output, a, now);
-        }
-        // The floor must rebuild exactly what the engine sent: same id, same body.
-        const again = built(m.createdAt);
-        if (again.id !== m.id || JSON.stringify(again.body) !== JSON.stringify(m.body)) throw new Error(`floor: rebuilt output differs from the engine's: ${JSON.stringify(m.body)}`);
-        byInput[at]!.push(built);
+  const { engine, step } = engineWithStep(rules, (ms) => {
+    if (at < 0) return;
+    for (const m of ms) {
+      // Only the builders' arguments are kept (not the message), so the recording holds no more than an engine's results would.
+      const { rule, output } = m;
+      const hash = hashes.get(rule)!;
+      let built: Built;
+      if (m.kind === 'summary') {
+        const b = m.body as SummaryBody;
+        const r = { kind: 'window' as const, key: m.groupKey, group: b.group, window: { type: b.window.type, start: Date.parse(b.window.start), end: Date.parse(b.window.end), ...(b.window.size === undefined ? {} : { size: b.window.size }) }, count: b.count, value: b.values, revision: b.revision };
+        built = (now) => summaryMessage(rule, hash, output, r, now);
+      } else {
+        const b = m.body as AlertBody;
+        const a = { kind: 'alert' as const, key: m.groupKey, group: b.group, state: b.state, time: Date.parse(b.time), value: b.value, score: b.score, detector: b.detector, alertKind: b.kind };
+        built = (now) => alertMessage(rule, hash, output, a, now);
       }
-    },
-    observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined },
+      // The floor must rebuild exactly what the engine sent: same id, same body.
+      const again = built(m.createdAt);
+      if (again.id !== m.id || JSON.stringify(again.body) !== JSON.stringify(m.body)) throw new Error(`floor: rebuilt output differs from the engine's: ${JSON.stringify(m.body)}`);
+      byInput[at]!.push(built);
+    }
   });
-  engine.setRules(rules);
   const arrival = Date.now();
-  const process = (inp: Input): void => engine.process(decodeMessage(inp.body, { input: 'telemetry', deviceId: inp.deviceId, moduleId: 'SimulatedTemperatureSensor', arrival }).events);
-  for (const inp of warm) process(inp);
-  for (at = 0; at < pool.length; at++) process(pool[at]!);
+  for (const inp of warm) step(inp, arrival);
+  for (at = 0; at < pool.length; at++) step(pool[at]!, arrival);
   engine.close();
   return byInput;
 }
