@@ -185,7 +185,7 @@ export class Engine {
     return rt === undefined ? undefined : snapshotOf(rt);
   }
 
-  /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose hash changed since starts fresh. */
+  /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose state hash changed since starts fresh (`snapshotFits`). */
   restore(snap: ReadonlyMap<string, RuleSnapshot>): void {
     for (const [id, s] of snap) this.restored.set(id, s);
   }
