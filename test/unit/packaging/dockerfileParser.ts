@@ -1,20 +1,27 @@
 /**
- * A small Dockerfile parser for static checks (no Docker engine here, issue 7). It follows the
- * Dockerfile reference closely enough for our files: `#` comment lines (also inside continuations),
- * `\` line continuations, `--flag=value` options, exec (JSON) versus shell form, and stages.
- * It does not expand ARG/ENV variables or heredocs; `parseDockerfile` reports what it cannot read.
+ * Our Dockerfiles read for static checks, through `dockerfile-ast` (the parser behind the Dockerfile
+ * language server): it handles `#` comments (also inside continuations), `\` continuations, the escape
+ * directive, `--flag=value` options, stages and ENV/ARG properties as the Dockerfile reference defines them.
+ * This module only reshapes its result into plain data: instructions, stages, flags, exec-form arrays.
+ * Exec forms are read with JSON.parse of the argument text, because dockerfile-ast's getJSONStrings drops
+ * the spaces inside each string (`["a b"]` gives `ab`; test/unit/packaging/dockerfiles.test.ts shows it).
  */
+import { DockerfileParser, type Instruction as AstInstruction } from 'dockerfile-ast';
 
 /** One instruction after joining continuation lines. */
 export interface Instruction {
   /** Upper-cased keyword: FROM, RUN, COPY... */
   readonly keyword: string;
-  /** Everything after the keyword and the flags, trimmed. */
+  /** Everything after the keyword and the flags, continuations joined. */
   readonly args: string;
-  /** Leading `--name=value` (or bare `--name`) options. */
+  /** `--name=value` (or bare `--name`) options. */
   readonly flags: Readonly<Record<string, string>>;
   /** The exec form's array when `args` is a JSON array of strings. */
   readonly exec?: readonly string[];
+  /** The name/value pairs of ENV and ARG (`A=1 B="x y"` or the legacy `A value`), unquoted. */
+  readonly properties?: ReadonlyArray<readonly [string, string]>;
+  /** Whitespace-separated arguments, flags excluded (dockerfile-ast's arguments). */
+  readonly words: readonly string[];
   /** 1-based line where the instruction starts. */
   readonly line: number;
 }
@@ -32,21 +39,8 @@ export interface Stage {
 export interface Dockerfile {
   readonly instructions: readonly Instruction[];
   readonly stages: readonly Stage[];
-  /** Instructions before the first FROM other than ARG, which Docker rejects. */
+  /** Instructions before the first FROM other than ARG (Docker rejects them), FROMs it cannot read. */
   readonly errors: readonly string[];
-}
-
-const FLAG = /^--([a-z][a-z0-9-]*)(?:=(\S*))?\s*/i;
-
-/** Splits `--a=b --c rest` into flags and the rest. Only options that start the arguments count. */
-function takeFlags(text: string): { flags: Record<string, string>; rest: string } {
-  const flags: Record<string, string> = {};
-  let rest = text;
-  for (let m = FLAG.exec(rest); m; m = FLAG.exec(rest)) {
-    flags[m[1]!.toLowerCase()] = m[2] ?? '';
-    rest = rest.slice(m[0].length);
-  }
-  return { flags, rest: rest.trim() };
 }
 
 function execForm(args: string): string[] | undefined {
@@ -59,40 +53,36 @@ function execForm(args: string): string[] | undefined {
   }
 }
 
+function toInstruction(ins: AstInstruction): Instruction {
+  const args = (ins.getArgumentsContent() ?? '').trim();
+  const flags: Record<string, string> = {};
+  const withFlags = ins as Partial<{ getFlags(): Array<{ getName(): string; getValue(): string | null }> }>;
+  for (const f of withFlags.getFlags?.() ?? []) flags[f.getName().toLowerCase()] = f.getValue() ?? '';
+  const withProperties = ins as Partial<{ getProperties(): Array<{ getName(): string; getValue(): string | null }> }>;
+  const properties = withProperties.getProperties?.().map((p) => [p.getName(), p.getValue() ?? ''] as const);
+  const exec = execForm(args);
+  return {
+    keyword: ins.getKeyword().toUpperCase(),
+    args,
+    flags,
+    words: ins.getArguments().map((a) => a.getValue()),
+    line: ins.getRange().start.line + 1,
+    ...(exec ? { exec } : {}),
+    ...(properties ? { properties } : {}),
+  };
+}
+
 /** Parses Dockerfile text into instructions and stages. */
 export function parseDockerfile(text: string): Dockerfile {
-  const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  const instructions: Instruction[] = [];
+  const ast = DockerfileParser.parse(text);
+  const instructions = ast.getInstructions().map(toInstruction);
   const errors: string[] = [];
-  let buffer = '';
-  let startLine = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
-    const trimmed = raw.trim();
-    // Comment lines are dropped even in the middle of a continued instruction (Dockerfile reference).
-    if (trimmed.startsWith('#') || (trimmed === '' && buffer === '')) continue;
-    if (buffer === '') startLine = i + 1;
-    if (trimmed.endsWith('\\')) {
-      buffer += trimmed.slice(0, -1) + ' ';
-      continue;
-    }
-    buffer += trimmed;
-    const m = /^(\S+)\s*([\s\S]*)$/.exec(buffer.trim());
-    buffer = '';
-    if (!m) continue;
-    const keyword = m[1]!.toUpperCase();
-    const { flags, rest } = takeFlags(m[2]!);
-    const exec = execForm(rest);
-    instructions.push({ keyword, args: rest, flags, line: startLine, ...(exec ? { exec } : {}) });
-  }
-  if (buffer !== '') errors.push(`line ${startLine}: file ends inside a continued instruction`);
-
   const stages: Stage[] = [];
   let current: { index: number; name?: string; image: string; platform?: string; instructions: Instruction[] } | undefined;
   for (const ins of instructions) {
     if (ins.keyword === 'FROM') {
-      const [image = '', as, name] = ins.args.split(/\s+/);
-      if (as !== undefined && as.toUpperCase() !== 'AS') errors.push(`line ${ins.line}: cannot read FROM ${ins.args}`);
+      const [image = '', as, name] = ins.words;
+      if (as !== undefined && (as.toUpperCase() !== 'AS' || name === undefined)) errors.push(`line ${ins.line}: cannot read FROM ${ins.args}`);
       current = {
         index: stages.length,
         image,
@@ -119,7 +109,7 @@ export function findStage(df: Dockerfile, ref: string): Stage | undefined {
 
 /** Splits COPY/ADD arguments into sources and destination (JSON or whitespace form). */
 export function copyPaths(ins: Instruction): { sources: string[]; dest: string } {
-  const parts = ins.exec ? [...ins.exec] : ins.args.split(/\s+/).filter(Boolean);
+  const parts = ins.exec ? [...ins.exec] : [...ins.words];
   const dest = parts.pop() ?? '';
   return { sources: parts, dest };
 }
@@ -136,19 +126,7 @@ export function resolveIn(workdir: string, p: string): string {
   return '/' + out.join('/');
 }
 
-/** Parses ENV/ARG arguments into name/value pairs (`A=1 B="x y"` or the legacy `A value`). */
+/** The name/value pairs of an ENV or ARG instruction (none for other instructions). */
 export function keyValues(ins: Instruction): Array<[string, string]> {
-  const args = ins.args;
-  if (!/^[^\s=]+=/.test(args)) {
-    const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(args);
-    return m ? [[m[1]!, m[2] ?? '']] : [];
-  }
-  const pairs: Array<[string, string]> = [];
-  const re = /([^\s=]+)=("(?:[^"\\]|\\.)*"|'[^']*'|\S*)/g;
-  for (let m = re.exec(args); m; m = re.exec(args)) {
-    let v = m[2]!;
-    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1);
-    pairs.push([m[1]!, v]);
-  }
-  return pairs;
+  return (ins.properties ?? []).map(([k, v]) => [k, v]);
 }

@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseDockerfile } from './dockerfileParser.js';
-import { ARCHES, checkDockerfile, copiedPaths, dockerIgnored, sqliteAddonProblem, type Arch } from './packagingChecks.js';
+import { DockerfileParser } from 'dockerfile-ast';
+import { keyValues, parseDockerfile } from './dockerfileParser.js';
+import { ARCHES, checkDockerfile, copiedPaths, dockerIgnored, healthcheckCommand, sqliteAddonProblem, type Arch } from './packagingChecks.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const read = (p: string): string => readFileSync(join(root, p), 'utf8');
@@ -12,23 +13,35 @@ const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string,
 const betterSqlite3 = lock.packages['node_modules/better-sqlite3']!.version;
 const variants = ARCHES.flatMap((arch) => [false, true].map((debug) => ({ arch, debug, file: `Dockerfile.${arch}${debug ? '.debug' : ''}` })));
 
-describe('parseDockerfile', () => {
-  it('joins continuations, drops comment lines inside them, reads flags, exec form and stages', () => {
+describe('parseDockerfile (dockerfile-ast underneath)', () => {
+  it('joins continuations, drops comment lines inside them, reads flags, exec form, ENV pairs and stages', () => {
     const df = parseDockerfile(
-      ['# top', 'ARG V=1', 'FROM --platform=linux/arm64 node:24-slim AS Build', 'RUN a \\', '# inside', '  && b', '', 'COPY --from=build --chown=node:node ["x y", "/dst/"]', 'CMD ["node", "m.js"]'].join('\n'),
+      ['# top', 'ARG V=1', 'FROM --platform=linux/arm64 node:24-slim AS Build', 'RUN a \\', '# inside', '  && b', '', 'COPY --from=build --chown=node:node ["x y", "/dst/"]', 'ENV A=1 B="x y"', 'CMD ["node", "m.js"]'].join('\n'),
     );
     expect(df.errors).toEqual([]);
     expect(df.stages).toHaveLength(1);
     expect(df.stages[0]).toMatchObject({ name: 'build', image: 'node:24-slim', platform: 'linux/arm64' });
-    const [run, copy, cmd] = df.stages[0]!.instructions;
-    expect(run).toMatchObject({ keyword: 'RUN', args: 'a  && b', line: 4 });
+    const [run, copy, env, cmd] = df.stages[0]!.instructions;
+    expect(run).toMatchObject({ keyword: 'RUN', line: 4 });
+    expect(run!.args).not.toMatch(/inside/);
+    expect(run!.words).toEqual(['a', '&&', 'b']);
     expect(copy).toMatchObject({ flags: { from: 'build', chown: 'node:node' }, exec: ['x y', '/dst/'] });
+    expect(keyValues(env!)).toEqual([['A', '1'], ['B', 'x y']]);
     expect(cmd!.exec).toEqual(['node', 'm.js']);
   });
 
-  it('reports instructions before FROM and an unterminated continuation', () => {
+  it('keeps the spaces inside exec-form strings (dockerfile-ast getJSONStrings drops them, so JSON.parse reads them)', () => {
+    const healthcheck = 'FROM a\nHEALTHCHECK --interval=30s \\\n  CMD ["node", "-e", "const u = 1; if (u) x()"]';
+    const ins = parseDockerfile(healthcheck).stages[0]!.instructions[0]!;
+    expect(ins.flags).toEqual({ interval: '30s' });
+    expect(healthcheckCommand(ins)).toEqual(['node', '-e', 'const u = 1; if (u) x()']);
+    const copy = DockerfileParser.parse('FROM a\nCOPY ["x y", "/d/"]').getCOPYs()[0]!;
+    expect(copy.getJSONStrings().map((s) => s.getJSONValue())).toEqual(['xy', '/d/']);
+  });
+
+  it('reports instructions before FROM and a FROM it cannot read', () => {
     expect(parseDockerfile('RUN x\nFROM a').errors).toEqual(['line 1: RUN before the first FROM']);
-    expect(parseDockerfile('FROM a\nRUN x \\').errors[0]).toMatch(/ends inside/);
+    expect(parseDockerfile('FROM a AS').errors[0]).toMatch(/cannot read FROM/);
   });
 });
 
@@ -80,6 +93,8 @@ describe('the checks catch a bad Dockerfile', () => {
     ['ADD from a URL', (t) => t.replace('COPY rules ./rules', 'ADD https://example.com/x.tgz /tmp/\nCOPY rules ./rules'), /ADD from a URL/],
     ['a connection string in ENV', (t) => t.replace('ENV NODE_ENV=production', 'ENV EdgeHubConnectionString="HostName=h;SharedAccessKey=abc" NODE_ENV=production'), /looks like a secret/],
     ['a token ARG', (t) => t.replace('FROM amd64/node:26-bookworm-slim AS runtime', 'FROM amd64/node:26-bookworm-slim AS runtime\nARG NPM_TOKEN'), /NPM_TOKEN looks like a secret/],
+    ['node-gyp left to download headers from nodejs.org', (t) => t.replace(/ENV npm_config_nodedir=\/usr\/local\n/, ''), /npm_config_nodedir=\/usr\/local/],
+    ['headers looked for where the base image has none', (t) => t.replace('npm_config_nodedir=/usr/local', 'npm_config_nodedir=/usr'), /headers downloaded from nodejs.org/],
     ['no prune', (t) => t.replace(/RUN npm prune[^\n]*\n/, ''), /without a later npm prune/],
     ['npm ci in the runtime stage', (t) => t.replace('USER node', 'RUN npm ci\nUSER node'), /installs dev dependencies/],
     ['compilers in the runtime stage', (t) => t.replace('USER node', 'RUN apt-get install -y g++\nUSER node'), /installs build tools/],

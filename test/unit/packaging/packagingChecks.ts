@@ -178,6 +178,19 @@ export function checkDockerfile(df: Dockerfile, want: DockerfileExpectations): s
   } else if (nm && !nm.from) {
     problems.push('node_modules copied from the build context (host binaries for another CPU/ABI)');
   }
+  // node-gyp fetches Node's headers from nodejs.org unless told where they are; the official image has
+  // them under /usr/local (include/node), so the build needs only the npm registry and a Debian mirror.
+  for (const s of df.stages) {
+    let nodedir: string | undefined;
+    for (const ins of s.instructions) {
+      if (ins.keyword === 'ENV') for (const [k, v] of keyValues(ins)) if (k.toLowerCase() === 'npm_config_nodedir') nodedir = v;
+      if (ins.keyword !== 'RUN' || !/\bnpm\s+(ci|install|i|rebuild)\b/.test(ins.args)) continue;
+      const flag = /--nodedir[=\s]+(\S+)/.exec(ins.args)?.[1];
+      if ((flag ?? nodedir) !== '/usr/local') {
+        problems.push(`line ${ins.line}: npm may build native addons with headers downloaded from nodejs.org; set ENV npm_config_nodedir=/usr/local (the base image's headers) before it`);
+      }
+    }
+  }
   const targets = copiedTargets(runtime);
   for (const p of RUNTIME_PATHS) if (!targets.includes(p)) problems.push(`runtime stage does not COPY ${p}`);
 
