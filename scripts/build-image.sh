@@ -110,24 +110,9 @@ for base in "${bases[@]}"; do
   fi
 done
 
-# npm inside the build reaches the same registry as npm here. Where that goes through a re-signing proxy
-# (npm's `cafile`), the image's Node must trust that CA too: the CA and an npmrc naming it are mounted
-# read-only over /usr/local/etc (npm's global config folder) for the RUN steps only, so no layer keeps them.
 mounts=()
-cafile=$(cd / && npm config get cafile 2>/dev/null || true)
-registry=$(cd / && npm config get registry 2>/dev/null || true)
-if { [ -n "$cafile" ] && [ "$cafile" != null ] && [ "$cafile" != undefined ]; } || [ "${registry%/}" != https://registry.npmjs.org ]; then
-  npm_etc="$store/tmp/npm-etc"
-  mkdir -p "$npm_etc"
-  : >"$npm_etc/npmrc"
-  [ "${registry%/}" = https://registry.npmjs.org ] || echo "registry=$registry" >>"$npm_etc/npmrc"
-  if [ -n "$cafile" ] && [ "$cafile" != null ] && [ "$cafile" != undefined ]; then
-    [ -r "$cafile" ] || eddy_fail "npm's cafile $cafile is not readable"
-    cp "$cafile" "$npm_etc/ca.pem"
-    echo "cafile=/usr/local/etc/ca.pem" >>"$npm_etc/npmrc"
-  fi
-  mounts=(-v "$npm_etc:/usr/local/etc:ro")
-fi
+npm_etc=$(eddy_npm_etc "$store/tmp/npm-etc")
+[ -z "$npm_etc" ] || mounts=(-v "$npm_etc:/usr/local/etc:ro")
 
 tag=$(eddy_image_tag "$arch" "$variant")
 eddy_log "buildah bud $(basename "$dockerfile") -> $tag ($platform)"

@@ -67,3 +67,25 @@ eddy_image_tag() { # arch [variant]
   version=$(node -p "require('$eddy_root/package.json').version")
   echo "localhost/eddy:$version-$1${2:+.$2}"
 }
+
+# npm inside the build reaches the same registry as npm here. Where that goes through a re-signing proxy
+# (npm's `cafile`), the image's Node must trust that CA too: the CA and an npmrc naming it are mounted
+# read-only over /usr/local/etc (npm's global config folder, empty in the Node image) for the RUN steps
+# only, so no layer keeps them (a file mounted where none exists would leave an empty one behind).
+# Prints the folder to mount, or nothing when npm uses the public registry with the system's CAs.
+eddy_npm_etc() { # folder to create
+  local dir=$1 cafile registry
+  cafile=$(cd / && npm config get cafile 2>/dev/null || true)
+  registry=$(cd / && npm config get registry 2>/dev/null || true)
+  case "$cafile" in null | undefined) cafile="" ;; esac
+  if [ -z "$cafile" ] && [ "${registry%/}" = https://registry.npmjs.org ]; then return 0; fi
+  mkdir -p "$dir"
+  : >"$dir/npmrc"
+  [ "${registry%/}" = https://registry.npmjs.org ] || echo "registry=$registry" >>"$dir/npmrc"
+  if [ -n "$cafile" ]; then
+    [ -r "$cafile" ] || eddy_fail "npm's cafile $cafile is not readable"
+    cp "$cafile" "$dir/ca.pem"
+    echo "cafile=/usr/local/etc/ca.pem" >>"$dir/npmrc"
+  fi
+  echo "$dir"
+}
