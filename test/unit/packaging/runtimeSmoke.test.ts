@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,7 @@ describe('runtime image file list', () => {
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
 
+    const printed: string[] = [];
     const summary = await new Promise<Record<string, unknown>>((res, rej) => {
       let buf = '';
       const timer = setTimeout(() => rej(new Error(`no summaries within 30 s; stderr:\n${stderr.slice(-2000)}`)), 30_000);
@@ -123,6 +124,7 @@ describe('runtime image file list', () => {
         const lines = buf.split('\n');
         buf = lines.pop()!;
         for (const line of lines) {
+          printed.push(line);
           const msg = JSON.parse(line) as Record<string, unknown>; // every stdout line is JSON (CONTRACT §1)
           if (msg.output === 'summaries') {
             clearTimeout(timer);
@@ -137,5 +139,26 @@ describe('runtime image file list', () => {
     console.log(`runtimeSmoke: first summary received, RSS ${rss ? Math.round(Number(rss) / 1024) : '?'} MB`);
     child.kill('SIGTERM');
     expect(await exited).toEqual({ code: 0, signal: null });
+
+    // scripts/smoke-image.sh judges the image's stdout with scripts/check-local-output.mjs: it accepts
+    // what the module really prints, and rejects it once a summary's count or window is wrong.
+    const checkOutput = (lines: string[]): { status: number | null; out: string } => {
+      const file = join(dir, 'stdout.jsonl');
+      writeFileSync(file, lines.join('\n') + '\n');
+      const run = spawnSync(process.execPath, [join(root, 'scripts/check-local-output.mjs'), file, join(root, 'rules/default.json')], { encoding: 'utf8' });
+      return { status: run.status, out: run.stdout + run.stderr };
+    };
+    const real = checkOutput(printed);
+    expect(real.status, real.out).toBe(0);
+    const first = JSON.parse(printed.find((l) => l.includes('"summaries"'))!) as { body: { count: number; window: { end: string } } };
+    const mutate = (f: (m: typeof first) => void): string[] => {
+      const m = structuredClone(first);
+      f(m);
+      return [...printed, JSON.stringify(m)];
+    };
+    expect(checkOutput(mutate((m) => (m.body.count = 0))).out).toMatch(/count 0 is not a positive integer/);
+    expect(checkOutput(mutate((m) => (m.body.window.end = new Date(Date.parse(m.body.window.end) + 1000).toISOString()))).status).toBe(1);
+    expect(checkOutput([...printed, 'not json']).status).toBe(1);
+    expect(checkOutput([]).out).toMatch(/no summary/);
   }, 60_000);
 });
