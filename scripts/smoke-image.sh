@@ -59,7 +59,7 @@ found() { # prints matches of find args under the image root; succeeds when ther
   [ -z "$hits" ] || { echo "$hits" | sed 's/^/       /' >&2; return 1; }
 }
 check "no compiler, make or python in the image" \
-  found usr/bin usr/local/bin bin sbin usr/sbin -maxdepth 1 \( -name 'gcc*' -o -name 'g++*' -o -name 'c++' -o -name cc -o -name 'cpp-*' -o -name 'clang*' -o -name make -o -name 'python*' \)
+  found usr/bin usr/local/bin bin sbin usr/sbin -maxdepth 1 \( -name 'gcc*' -o -name 'g++*' -o -name 'c++' -o -name cc -o -name cpp -o -name 'cpp-*' -o -name 'clang*' -o -name make -o -name 'python*' \)
 check "no compiler back end (cc1, cc1plus)" found usr/lib usr/libexec -name 'cc1*'
 # Every install path package-lock.json marks dev-only (node_modules/vitest, node_modules/eslint/node_modules/ajv...)
 # must be absent at that same path under /app; the production ones (node_modules/ajv) are what the image runs.
