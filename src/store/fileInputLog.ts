@@ -1,6 +1,6 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import type { InputLog, InputRecord, StoredInput } from '../contracts/store.js';
 import type { StoreLog } from './storeLog.js';
 
@@ -18,10 +18,6 @@ const MAX_PAYLOAD = 64 * 1024 * 1024;
 const SEGMENT = /^inputs-(\d{16})\.log$/;
 /** Deferred frames are written at once beyond this many bytes, whatever the caller promised. */
 const MAX_DEFERRED = 1024 * 1024;
-
-/** zlib.crc32 exists from Node 20.15 / 22.2; engines says >=20, so keep a table fallback. */
-const crc32: (data: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : tableCrc32;
 
 interface Segment {
   /** Every record in the file has seq >= start. */
@@ -270,19 +266,4 @@ function scan(data: Buffer): { end: number; lastSeq: number; torn: boolean } {
 
 function frameLength(data: Buffer, offset: number): number {
   return data.readUInt32LE(offset);
-}
-
-let table: Int32Array | undefined;
-function tableCrc32(data: Uint8Array): number {
-  if (!table) {
-    table = new Int32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let c = i;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[i] = c;
-    }
-  }
-  let crc = -1;
-  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ -1) >>> 0;
 }
