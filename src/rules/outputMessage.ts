@@ -19,11 +19,11 @@ export function alertMessageId(rule: string, ruleHash: string, groupKey: string,
   return uuidFrom(`alert\n${rule}\n${ruleHash}\n${groupKey}\n${state}\n${time}`);
 }
 
-/** One-shot `crypto.hash` (Node >= 20.12) is 3x cheaper than createHash().update().digest() here (0.3 vs 1.05 µs). */
-const sha256Hex: (text: string) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (text) => (crypto as unknown as { hash(alg: string, data: string): string }).hash('sha256', text)
-    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+/**
+ * One-shot `crypto.hash` (Node 20.12+ / 21.7+, so on every Node `engines` allows) is 3x cheaper
+ * than createHash().update().digest() here (0.3 vs 1.05 µs).
+ */
+const sha256Hex = (text: string): string => crypto.hash('sha256', text);
 
 function uuidFrom(text: string): string {
   const h = sha256Hex(text);
