@@ -74,6 +74,33 @@ describe('eddy detect', () => {
     expect(stderr.text).toBe('eddy detect: 3 of 5 row(s) not scored (written with score 0, alert 0): bad-timestamp 1, not-a-number 2\n');
   });
 
+  it('reads the CSV as RFC 4180 (csv-parse): BOM, CRLF, quoted fields; a record without exactly two fields is a bad row', async () => {
+    const csv = join(dir, 'rfc.csv');
+    writeFileSync(csv, '\ufefftimestamp,value\r\n"2015-01-01 00:00:00",1\r\n2015-01-01 00:05:00,"2"\r\n2015-01-01 00:10:00,3,extra\r\n\r\n2015-01-01 00:15:00,4\r\n');
+    const rf = join(dir, 'thr.json');
+    writeFileSync(rf, JSON.stringify({ kind: 'anomaly', value: 'value', detector: { type: 'threshold', above: 1.5 } }));
+    const stdout = sink();
+    const stderr = sink();
+    expect(await runDetect(['--rule', rf, '--csv', csv], { stdout, stderr })).toBe(0);
+    expect(stdout.text.split('\n')).toEqual([
+      'timestamp,value,anomaly_score,alert',
+      '2015-01-01 00:00:00,1,0,0',
+      '2015-01-01 00:05:00,2,1,1',
+      '2015-01-01 00:10:00,,0,0',
+      ',,0,0',
+      '2015-01-01 00:15:00,4,1,0',
+      '',
+    ]);
+    expect(stderr.text).toBe('eddy detect: 2 of 5 row(s) not scored (written with score 0, alert 0): bad-timestamp 1, not-a-number 1\n');
+    // An unclosed quote is not a CSV: a usage error, nothing written.
+    writeFileSync(csv, 'timestamp,value\n"2015-01-01 00:00:00,1\n');
+    const out = sink();
+    const err = sink();
+    expect(await runDetect(['--rule', rf, '--csv', csv], { stdout: out, stderr: err })).toBe(2);
+    expect(out.text).toBe('');
+    expect(err.text).toMatch(/^eddy detect: .*[Qq]uote/);
+  });
+
   it('usage and rule errors exit 2 with a message', async () => {
     const stderr = sink();
     expect(await runDetect(['--csv', 'x'], { stdout: sink(), stderr })).toBe(2);
@@ -122,7 +149,7 @@ describe('eddy detect', () => {
     it('every row rejected: each still gets its row, counts by reason on stderr, exit 3', async () => {
       const rf = join(dir, 'contract-threshold.json');
       const csv = join(dir, 'allbad.csv');
-      writeFileSync(csv, 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,"21.5"\n2026-02-30 00:00:00,3\n2026-11-26 03:10:00,\n');
+      writeFileSync(csv, 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,21.5 °C\n2026-02-30 00:00:00,3\n2026-11-26 03:10:00,\n');
       const stdout = sink();
       const stderr = sink();
       expect(await runDetect(['--rule', rf, '--csv', csv], { stdout, stderr })).toBe(3);
