@@ -388,7 +388,7 @@ async function startLocal(): Promise<void> {
 
 async function startEdge(): Promise<void> {
   const { EdgeHubConnection } = await import('./io/edgehub/edgeHubConnection.js');
-  const conn = await EdgeHubConnection.fromEnvironment({ log });
+  const conn = await EdgeHubConnection.fromEnvironment({ log, productInfo: env.productInfo });
   connection = conn;
   forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
 

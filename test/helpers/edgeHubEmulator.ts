@@ -158,6 +158,8 @@ export class EdgeHubEmulator extends EventEmitter {
   readonly inputAcks: InputAck[] = [];
   /** Counters for assertions: CONNECTs accepted and rejected per module, workload calls. */
   readonly stats = { connects: new Map<string, number>(), authFailures: 0, trustBundleRequests: 0, signRequests: 0 };
+  /** The MQTT username of each module's last accepted connect (it carries the SDK's user agent and product info). */
+  readonly usernames = new Map<string, string>();
 
   private broker!: Aedes;
   private readonly tls: TlsServer;
@@ -438,6 +440,7 @@ export class EdgeHubEmulator extends EventEmitter {
       if (q.sig !== sig) return fail('signature');
       if (Number(q.se) * 1000 < Date.now()) return fail('expired');
       this.stats.connects.set(mod, (this.stats.connects.get(mod) ?? 0) + 1);
+      this.usernames.set(mod, String(username));
       done(null, true);
     };
     broker.authorizePublish = (client, packet, done) => {

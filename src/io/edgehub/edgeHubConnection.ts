@@ -19,8 +19,9 @@ type ModuleClient = InstanceType<typeof device.ModuleClient>;
 type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
 
 /**
- * Marketplace product info (notes section 7): `PublisherId.OfferId.SkuId`. A placeholder until
- * the offer exists; replace the three parts with the Partner Center ids before certification.
+ * The placeholder product info: an Azure Marketplace module sets `PublisherId.OfferId.SkuId` of its
+ * offer (https://learn.microsoft.com/partner-center/marketplace-offers/iot-edge-technical-asset). A publisher sets
+ * theirs with EDDY_PRODUCT_INFO (docs/contract.md section 2); no rebuild needed.
  */
 export const PRODUCT_INFO = 'PublisherId.OfferId.SkuId';
 
@@ -40,8 +41,8 @@ export interface EdgeHubTimers {
 }
 
 export interface EdgeHubOptions {
-  /** Defaults to PRODUCT_INFO. */
-  productInfo?: string;
+  /** EDDY_PRODUCT_INFO; undefined means PRODUCT_INFO. */
+  productInfo?: string | undefined;
   log: EdgeHubLogger;
   timers?: EdgeHubTimers;
   /** [0,1) source for backoff jitter. */

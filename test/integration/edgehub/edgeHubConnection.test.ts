@@ -99,6 +99,19 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(emu.stats.signRequests).toBeGreaterThanOrEqual(1);
   });
 
+  it('announces the product info it is given (EDDY_PRODUCT_INFO) in the MQTT username, the placeholder by default', async () => {
+    const parts = (u: string): string => decodeURIComponent(new URLSearchParams(u.split('?')[1]).get('DeviceClientType') ?? '');
+    const c = await connect({ productInfo: 'Contoso.EddyOffer.Standard' });
+    await c.open();
+    // The SDK appends the product info to its user agent with no separator (azure-iot-device 1.18.4).
+    expect(parts(emu.usernames.get(MODULE)!)).toMatch(/^azure-iot-device\/1\.18\.4 \(.*\)Contoso\.EddyOffer\.Standard$/);
+    await c.close();
+    conn = undefined;
+    const d = await connect();
+    await d.open();
+    expect(parts(emu.usernames.get(MODULE)!)).toMatch(/\)PublisherId\.OfferId\.SkuId$/);
+  });
+
   it('dispatches inputs synchronously with $.cdid / $.cmid / messageId / user properties, also through a route', async () => {
     const c = await connect();
     const got: Array<{ input: string; body: string; meta: InputMeta }> = [];
