@@ -28,6 +28,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
+import { EventLagProbe } from './rules/eventLagProbe.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -52,7 +53,7 @@ const env = readEnv(process.env);
 const log = createLogger({ level: env.logLevel });
 const clock = systemClock;
 const startedAt = new Date(clock.now()).toISOString();
-const metrics = createMetrics({ clock });
+const metrics = createMetrics({ clock, version: VERSION });
 const rejectLog = new RejectLogger(log);
 for (const e of env.errors) log.warn(e);
 
@@ -108,6 +109,7 @@ const store: Store = openStore(env.dataDir, {
   ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
 });
 metrics.outboxWrites(() => store.outboxWrites());
+metrics.outboxState(() => store.stats());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
 
 let forwarder: Forwarder | null = null;
@@ -170,7 +172,8 @@ let maxMessagesPerSecond = 0;
  * Applies file rules + desired document; returns what to report. Never throws. `apply` hands the
  * engine its rules (at start-up the replay does, rule by rule: ReplaySchedule).
  */
-function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => engine.setRules(rules)): void {
+const lagProbe = new EventLagProbe((seconds) => metrics.eventLag(seconds));
+function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => (engine.setRules(rules), lagProbe.setRules(rules))): void {
   const res = resolveConfig(fileRules, desired);
   const errors = [...configErrors];
   if (!res.ok) {
@@ -223,6 +226,7 @@ for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
   replayed++;
 }
 engine.setRules(schedule.all());
+lagProbe.setRules(schedule.all());
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
@@ -296,6 +300,7 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     metrics.rejected(r.reason);
     rejectLog.log(r, { input, deviceId });
   }
+  lagProbe.events(events);
   engine.process(events, arrival);
 }
 
