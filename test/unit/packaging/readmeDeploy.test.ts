@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { moduleOf, routesOf, type TemplateLike } from './marketplaceLimits.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const readme = readFileSync(join(root, 'docs/deploy.md'), 'utf8');
 const template = JSON.parse(readFileSync(join(root, 'deployment.template.json'), 'utf8')) as TemplateLike;
 
 /** Marketplace certification: every route, desired property, env var and createOptions setting documented. */
@@ -22,7 +22,7 @@ function leaves(value: unknown, prefix = ''): Array<[string, unknown]> {
   return Array.isArray(value) ? value.map((v) => [prefix, v] as [string, unknown]) : [[prefix, value]];
 }
 
-describe('README "Deploying on IoT Edge" section', () => {
+describe('docs/deploy.md "Deploying on IoT Edge" section', () => {
   it('exists between the deploy markers', () => {
     expect(section).toMatch(/## Deploying on IoT Edge/);
   });
