@@ -1,5 +1,5 @@
 /**
- * The composition root (STYLE.md): reads the environment, builds the adapters, wires
+ * The composition root: reads the environment, builds the adapters, wires
  * ingest → engine → outbox → forwarder, serves metrics, handles the twin, methods and signals.
  * IoT Edge mode when IOTEDGE_WORKLOADURI or EdgeHubConnectionString is set, local mode otherwise.
  */
@@ -81,7 +81,7 @@ function loadRuleFile(file: string): RuleSet {
   }
 }
 
-/** File-rule ids that a desired document (or patch) switches off with `null` (CONTRACT.md section 6). */
+/** File-rule ids that a desired document (or patch) switches off with `null` (docs/contract.md section 6). */
 function switchedOff(doc: Record<string, unknown>): string[] {
   const rules = doc.rules;
   if (!isPlainObject(rules)) return [];
@@ -157,7 +157,7 @@ for (const [key, json] of checkpoint.states) {
 engine.restore(restored);
 
 const manager = new RuleManager();
-// A rule rejected now falls back to the version that ran before the restart (CONTRACT.md section 6).
+// A rule rejected now falls back to the version that ran before the restart (docs/contract.md section 6).
 for (const [id, error] of Object.entries(manager.seed(isPlainObject(lastGood) ? lastGood : {}))) {
   log.warn({ rule: id, error }, 'checkpoint: the last good version of a rule no longer compiles; it cannot stand in for a rejected one');
 }
@@ -203,7 +203,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   store.setLimits({ maxBytes: maxMB * MB, ttlMs: ttlHours * 3_600_000 });
   maxMessagesPerSecond = res.settings.upstream.maxMessagesPerSecond ?? 0;
   forwarder?.setMaxMessagesPerSecond(maxMessagesPerSecond);
-  // CONTRACT.md section 6: the status is about rules alone (`applied` when no rule was rejected);
+  // docs/contract.md section 6: the status is about rules alone (`applied` when no rule was rejected);
   // setting and environment problems are listed in `config.errors`.
   lastConfig = { status: applied.rejected > 0 ? 'partial' : 'applied', errors };
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
@@ -270,7 +270,7 @@ const stepped = new SteppedCheckpoint(
 
 /**
  * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after
- * this returns (CONTRACT.md section 8), so the input is in the durable log before that.
+ * this returns (docs/contract.md section 8), so the input is in the durable log before that.
  */
 function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }): void {
   if (stopping) return;
@@ -378,7 +378,7 @@ async function startLocal(): Promise<void> {
   forwarder = new Forwarder(store.outbox, countingSink(new StdoutSink()), { clock, log, maxMessagesPerSecond });
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
-  // time) so that one-minute windows close within seconds (CONTRACT.md section 1).
+  // time) so that one-minute windows close within seconds (docs/contract.md section 1).
   sensor = SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 });
   const s = sensor;
   sensorTimer = setInterval(() => {
@@ -439,7 +439,7 @@ async function startEdge(): Promise<void> {
       log.warn({ err: (err as Error).message }, 'twin not read; will retry on the next reconnect');
     }
   };
-  // After every reconnect read the whole twin again (CONTRACT.md section 6): desired patches may
+  // After every reconnect read the whole twin again (docs/contract.md section 6): desired patches may
   // have been missed, and the SDK does not re-subscribe twin topics after a broker restart.
   conn.onReconnect(() => {
     redelivery.arm();

@@ -18,7 +18,7 @@ export interface DetectIo {
  * A CSV timestamp as UTC epoch ms, or null when unparsable: the module's own event-time parser
  * (src/ingest/parseTimestamp.ts), so a row the replay counts as usable is one the engine accepts.
  * NAB's `YYYY-MM-DD HH:MM:SS` has no zone and is read as UTC; `T`, a fraction, `Z` or an offset also
- * parse. NAB's times are local wall-clock times with daylight-saving repeats (README "Quirks"); read as
+ * parse. NAB's times are local wall-clock times with daylight-saving repeats (test/fixtures/nab/README.md); read as
  * UTC they simply repeat, which every detector tolerates.
  */
 export function parseNabTime(s: string): number | null {
@@ -36,7 +36,7 @@ export interface ScoredRow {
  * The rule the replay runs: the detector (type and parameters), cooldown and alert threshold of `rule`,
  * reading the CSV's two columns. The CSV has nothing else, so the rule's own `value`, `timestamp`,
  * `where` and `groupBy` (paths into a device's message body, e.g. `machine.temperature` and
- * `timeCreated` in CONTRACT.md section 5) cannot apply: kept, they matched no row and every score was
+ * `timeCreated` in docs/contract.md section 5) cannot apply: kept, they matched no row and every score was
  * 0 with exit code 0. The row's time is the event time and its value the value, in one group.
  */
 export function replayRule(rule: AnomalyRule): AnomalyRule {
@@ -60,7 +60,7 @@ export function replayRule(rule: AnomalyRule): AnomalyRule {
  * Throws when the rule does not compile.
  */
 export function scoreSeries(rule: AnomalyRule, rows: { timestamp: string; value: number }[]): ScoredRow[] {
-  // The same engine code as the module (CONTRACT.md section 1): the detector, and the alert stage
+  // The same engine code as the module (docs/contract.md section 1): the detector, and the alert stage
   // with its cooldown and threshold.
   const compiled = compileRule('detect', replayRule(rule));
   if (!compiled.ok) throw new Error(compiled.error);
@@ -167,7 +167,7 @@ not compile; 3 no row could be scored (every row rejected, or no rows).
 `;
 
 /**
- * `eddy detect --rule FILE --csv FILE [--out FILE]` (CONTRACT.md §1): writes
+ * `eddy detect --rule FILE --csv FILE [--out FILE]` (docs/contract.md section 1): writes
  * `timestamp,value,anomaly_score,alert`, one row per input row in input order, to `--out` or stdout.
  * Returns the exit code (see USAGE): rows that cannot be used are counted by reason on stderr, and a
  * replay that scored no row at all is not a success.

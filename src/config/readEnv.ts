@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-/** The module's environment (CONTRACT.md section 2), parsed once in main.ts. */
+/** The module's environment (docs/contract.md section 2), parsed once in main.ts. */
 export interface EddyEnv {
   readonly mode: 'edge' | 'local';
   readonly dataDir: string;

@@ -53,10 +53,10 @@ const DROP_KINDS = ['summary', 'alert'] as const;
  */
 export const EVENT_LAG_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400];
 
-/** An alert state as counted in `eddy_alerts_total{state}` (CONTRACT §4). */
+/** An alert state as counted in `eddy_alerts_total{state}` (docs/contract.md section 4). */
 export type AlertState = 'raised' | 'cleared';
 
-/** The counters part of the `getStats` direct method's answer (CONTRACT §7). */
+/** The counters part of the `getStats` direct method's answer (docs/contract.md section 7). */
 export interface StatsSnapshot {
   readonly received: number;
   readonly rejected: Record<string, number>;
@@ -148,7 +148,7 @@ export class Metrics {
   private readonly receivedByInput = new Map<string, [number, number]>();
   private readonly rejectedChild: ChildCache<Inc>;
   private readonly windowChild: ChildCache<Inc>;
-  /** Keyed by `${rule}\u0000${state}`: rule ids cannot hold a NUL (CONTRACT §5). */
+  /** Keyed by `${rule}\u0000${state}`: rule ids cannot hold a NUL (docs/contract.md section 5). */
   private readonly alertChild: ChildCache<Inc>;
 
   // Plain numbers for getStats: prom-client's own getters are async and allocate.
@@ -167,7 +167,7 @@ export class Metrics {
     // prom-client hashes the labels on every `inc`, even through a `labels()` child (issue 6).
     const collectReceived = (): void => this.collectReceived();
     this.receivedC = new Counter({ name: METRIC_NAMES.received, help: 'Input messages received (a batch counts each element), by input name.', labelNames: ['input'], registers, collect: collectReceived });
-    this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (CONTRACT section 3).', labelNames: ['reason'], registers });
+    this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (docs/contract.md section 3).', labelNames: ['reason'], registers });
     this.windowResultsC = new Counter({ name: METRIC_NAMES.windowResults, help: 'Window results (summaries) emitted, by rule.', labelNames: ['rule'], registers });
     this.alertsC = new Counter({ name: METRIC_NAMES.alerts, help: 'Alerts emitted, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
     this.outboxPendingG = new Gauge({ name: METRIC_NAMES.outboxPending, help: 'Output messages waiting in the outbox.', registers });
@@ -339,7 +339,7 @@ export class Metrics {
     for (const state of ['raised', 'cleared']) this.alertChild.delete(`${rule}\u0000${state}`);
   }
 
-  /** The counters of the `getStats` direct method (CONTRACT §7). */
+  /** The counters of the `getStats` direct method (docs/contract.md section 7). */
   snapshot(): StatsSnapshot {
     return {
       received: this.receivedTotal,

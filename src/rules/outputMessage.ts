@@ -4,7 +4,7 @@ import type { AlertEmission } from '../contracts/anomaly.js';
 import type { WindowResult } from '../contracts/window.js';
 
 /**
- * Deterministic messageId (CONTRACT.md section 4): from the rule id, the hash of the rule's
+ * Deterministic messageId (docs/contract.md section 4): from the rule id, the hash of the rule's
  * definition, the group, the window start and the revision, so a re-sent window keeps its id and a
  * changed rule or a correction gets a new one. Sliding and count windows can share a start, so their
  * end and size join the hash too. Formatted like a UUID because IoT Hub tooling expects one.

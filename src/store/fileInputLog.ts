@@ -33,11 +33,11 @@ interface Segment {
  * the ones a checkpoint made redundant.
  *
  * Why a file and not a SQLite row per input (bench/outbox.bench.ts, same run, 2 shared cores at
- * load average ~9, so absolute figures are several times the idle ones in perf-limits.md s.4):
+ * load average ~9, so absolute figures are several times the idle ones in docs/performance.md):
  * file log 11-17 us per input, SQLite NORMAL autocommit INSERT 64-92 us, SQLite FULL 4.2 ms;
  * JSON.parse of the body alone 1.8-1.9 us. A SQLite commit also writes at least one whole 4 KiB
  * WAL page per input where a frame is ~250 bytes: 16x less wear on edge flash.
- * Group commit: the SDK PUBACKs each input as soon as its handler returns (CONTRACT.md section 8),
+ * Group commit: the SDK PUBACKs each input as soon as its handler returns (docs/contract.md section 8),
  * so a deferred append is only safe when the caller flushes before any PUBACK can reach the socket;
  * main.ts defers only while EdgeHubConnection's write guard does exactly that (issue 6: one write
  * per event-loop turn instead of one per input, ~10 us of CPU per input saved end to end).

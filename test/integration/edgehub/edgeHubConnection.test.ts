@@ -190,7 +190,7 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     const failures = log.lines.filter((l) => l.level === 'warn' && l.msg === 'first connection to edgeHub failed; retrying');
     expect(failures.length).toBeGreaterThanOrEqual(2);
     expect(failures.map((l) => (l.obj as { attempt: number }).attempt)).toEqual(failures.map((_, i) => i + 1));
-    // The SDK calls ECONNREFUSED "Not authorized" (notes finding 1); the log keeps the real cause.
+    // The SDK calls ECONNREFUSED "Not authorized" (finding 1 in src/io/edgehub/edgeHubConnection.ts); the log keeps the real cause.
     expect((failures[0]!.obj as { cause?: string }).cause).toMatch(/ECONNREFUSED/);
     await c.send(message('after-outage'));
     expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-outage']);
@@ -337,7 +337,7 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     await c.getTwin();
     await emu.restartLosingSessions();
     await waitUntil(() => reconnects === 1);
-    // The SDK still thinks its twin topics are subscribed: the first GET gets no answer (notes finding 5).
+    // The SDK still thinks its twin topics are subscribed: the first GET gets no answer (finding 5 in src/io/edgehub/edgeHubConnection.ts).
     const twin = await c.getTwin();
     expect(twin.desired.$version).toBe(1);
     expect(log.lines.some((l) => l.msg === 'twin GET timed out; re-creating the edgeHub client')).toBe(true);

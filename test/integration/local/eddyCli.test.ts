@@ -29,7 +29,7 @@ describe('the eddy command (built)', () => {
     expect(r.stderr).toMatch(/1 of 401 row\(s\) not scored.*: not-a-number 1/);
   });
 
-  it('eddy detect runs a rule written for device messages (CONTRACT section 5 shape) on the CSV columns, and exits 3 when no row is usable', () => {
+  it('eddy detect runs a rule written for device messages (docs/contract.md section 5 shape) on the CSV columns, and exits 3 when no row is usable', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'eddy-cli-'));
     writeFileSync(path.join(dir, 'rule.json'), JSON.stringify({
       kind: 'anomaly', where: 'machine.temperature > 0', groupBy: ['$deviceId'], timestamp: 'timeCreated',

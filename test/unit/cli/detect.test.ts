@@ -110,7 +110,7 @@ describe('eddy detect', () => {
     expect(stderr.text).toMatch(/window/);
   });
 
-  describe('a rule written for device messages (CONTRACT section 5 shape)', () => {
+  describe('a rule written for device messages (docs/contract.md section 5 shape)', () => {
     // value/timestamp/where/groupBy name paths of a SimulatedTemperatureSensor body, not CSV columns.
     const contractRule = (detector: Record<string, unknown>, cooldown = '1m') => ({
       kind: 'anomaly', where: 'machine.temperature > 0', groupBy: ['$deviceId'], timestamp: 'timeCreated',

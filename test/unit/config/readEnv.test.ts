@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULES_FILE, readEnv } from '../../../src/config/readEnv.js';
 
-/** CONTRACT.md sections 1 and 2: the mode and the five variables, with their defaults; a bad value falls back and is reported. */
+/** docs/contract.md sections 1 and 2: the mode and the variables, with their defaults; a bad value falls back and is reported. */
 describe('readEnv', () => {
   it('local mode with every default when nothing is set', () => {
     expect(readEnv({})).toEqual({ mode: 'local', dataDir: './data', logLevel: 'info', metricsPort: 9600, storeMaxMB: 256, rulesFile: DEFAULT_RULES_FILE, productInfo: undefined, errors: [] });

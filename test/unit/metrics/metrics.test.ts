@@ -113,7 +113,7 @@ describe('Metrics', () => {
     expect(sample(await m.text(), 'eddy_upstream_sent_total')).toBe(0);
   });
 
-  it('snapshot has the getStats shape of CONTRACT §7', () => {
+  it('snapshot has the getStats shape of docs/contract.md section 7', () => {
     let now = 1_000_000;
     const m = createMetrics({ processMetrics: false, clock: { now: () => now } });
     m.received('telemetry', 10);

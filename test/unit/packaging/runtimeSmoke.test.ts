@@ -123,7 +123,7 @@ describe('runtime image file list', () => {
         const lines = buf.split('\n');
         buf = lines.pop()!;
         for (const line of lines) {
-          const msg = JSON.parse(line) as Record<string, unknown>; // every stdout line is JSON (CONTRACT §1)
+          const msg = JSON.parse(line) as Record<string, unknown>; // every stdout line is JSON (docs/contract.md section 1)
           if (msg.output === 'summaries') {
             clearTimeout(timer);
             res(msg);
