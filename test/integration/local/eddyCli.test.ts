@@ -45,7 +45,7 @@ describe('the eddy command (built)', () => {
     const alerts = r.stdout.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3]));
     expect(alerts).toEqual(values.map((v) => (v > 90 ? 1 : 0)));
 
-    writeFileSync(path.join(dir, 'bad.csv'), 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,"21.5"\n');
+    writeFileSync(path.join(dir, 'bad.csv'), 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,21.5 °C\n');
     const bad = run(path.join(dir, 'bad.csv'));
     expect(bad.status).toBe(3);
     expect(bad.stdout.trim().split('\n')).toHaveLength(3);
