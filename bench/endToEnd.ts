@@ -7,7 +7,7 @@
  *   the same SDK receiving and counting only, in the same run.
  * - Latency: inputs offered at 1k, 5k and 10k/s; every 20th input crosses a threshold rule's bound and
  *   the 10th after it (same device; E2E_CLEAR_AFTER) clears it. Not the very next one: eddy keeps one
- *   message per rule and group in flight (CONTRACT.md section 8 ordering), so a clear published 0.1 ms
+ *   message per rule and group in flight (docs/contract.md section 8 ordering), so a clear published 0.1 ms
  *   after its raise measured the raise's PUBACK round trip too, a pairing no hysteresis produces; marked
  *   devices get no other input in between. Latency is publish → alert received upstream, both stamped
  *   in this process (hdr-histogram-js). Baseline: the bare module echoing the same marked inputs back

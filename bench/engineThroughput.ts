@@ -242,7 +242,7 @@ for (const devices of [1_000, 10_000]) {
   rows.push(row(SECTION, `hand-written single pass, the 10 rules, ${dev}`, median(hand10), 'events/CPU-s', 'JSON.parse alone', p));
   rows.push(
     row(SECTION, `contract floor for the 10 rules: JSON.parse + building their outputs only, ${dev}`, median(floor), 'events/CPU-s', 'JSON.parse alone', p, {
-      note: `${floorOuts.toFixed(2)} outputs per input recorded from the engine, each rebuilt with its body and deterministic messageId (CONTRACT.md section 4); no rule logic: the most any engine emitting these messages can reach`,
+      note: `${floorOuts.toFixed(2)} outputs per input recorded from the engine, each rebuilt with its body and deterministic messageId (docs/contract.md section 4); no rule logic: the most any engine emitting these messages can reach`,
     }),
   );
   for (const [name] of sets) {

@@ -1,6 +1,6 @@
 /**
  * Expression evaluation: eddy's compiled closures against a hand-written closure (the baseline)
- * and mathjs' `compile().evaluate()` (perf-limits.md section 3(d): ~2 µs vs ~5 ns).
+ * and mathjs' `compile().evaluate()` (~2 µs vs ~5 ns per call: docs/performance.md).
  * Run: `npx tsx bench/expressions.bench.ts`. Prints ops/s and the ratio to the baseline measured in
  * the same run, and writes bench/expressions.bench.json for later comparison.
  */

@@ -23,7 +23,7 @@ const root = mkdtempSync(join(tmpdir(), 'eddy-bench-'));
 const results: Record<string, { perSecond: number; usPerOp: number; ratio: number; baseline: string }> = {};
 
 function summary(n: number): OutputMessage {
-  // ~300 bytes of JSON, like the research figures (perf-limits.md section 4).
+  // ~300 bytes of JSON, about a SimulatedTemperatureSensor body with edgeHub's properties.
   return {
     id: `machineTemp1m-0f3a9c-dev${n % 50}-${n}-0`, output: 'summaries', kind: n % 20 === 0 ? 'alert' : 'summary', rule: 'machineTemp1m', groupKey: `dev${n % 50}`, createdAt: 1_764_126_000_000 + n,
     body: { rule: 'machineTemp1m', group: { deviceId: `dev${n % 50}` }, window: { type: 'tumbling', start: '2026-11-26T03:00:00.000Z', end: '2026-11-26T03:01:00.000Z' }, count: 12, values: { avg: 57.1, min: 50.2, max: 63.9 }, revision: 0 },

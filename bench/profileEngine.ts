@@ -1,5 +1,5 @@
 /**
- * One engine case in a loop, for `node --cpu-prof` (how the hot paths in the README's benchmark
+ * One engine case in a loop, for `node --cpu-prof` (how the hot paths in docs/performance.md's benchmark
  * notes were found):
  *
  *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100] [devices] [inputs]

@@ -137,8 +137,8 @@ async function main(): Promise<void> {
   for (let min = 1; min <= MINUTES && !exited; min++) {
     await new Promise((r) => setTimeout(r, start + min * 60_000 - Date.now()));
     const m = await metrics();
-    const rss = (m.get('eddy_process_resident_memory_bytes') ?? NaN) / 1e6;
-    const heap = (m.get('eddy_nodejs_heap_size_used_bytes') ?? NaN) / 1e6;
+    const rss = (m.get('process_resident_memory_bytes') ?? NaN) / 1e6;
+    const heap = (m.get('nodejs_heap_size_used_bytes') ?? NaN) / 1e6;
     rows.push({ min, rss, heap });
     const cols = [
       String(min).padEnd(4), String(sent).padEnd(9), String(m.get('eddy_messages_received_total#sum') ?? 0).padEnd(9),

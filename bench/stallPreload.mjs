@@ -1,5 +1,5 @@
 // Preloaded into eddy's process under the latency benchmark to time what can hold an alert back on
-// the module's event loop (README, Benchmarks, session 15):
+// the module's event loop (docs/performance.md, "What bounds the figures"):
 //
 //   E2E_RATES=5000 E2E_NODELAY_ONLY=1 E2E_EDDY_NODE_ARGS="--import ./bench/stallPreload.mjs" \
 //     node --import tsx bench/endToEnd.ts --latency-only

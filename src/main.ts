@@ -1,5 +1,5 @@
 /**
- * The composition root (STYLE.md): reads the environment, builds the adapters, wires
+ * The composition root: reads the environment, builds the adapters, wires
  * ingest → engine → outbox → forwarder, serves metrics, handles the twin, methods and signals.
  * IoT Edge mode when IOTEDGE_WORKLOADURI or EdgeHubConnectionString is set, local mode otherwise.
  */
@@ -28,6 +28,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
+import { EventLagProbe } from './rules/eventLagProbe.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -52,7 +53,7 @@ const env = readEnv(process.env);
 const log = createLogger({ level: env.logLevel });
 const clock = systemClock;
 const startedAt = new Date(clock.now()).toISOString();
-const metrics = createMetrics({ clock });
+const metrics = createMetrics({ clock, version: VERSION });
 const rejectLog = new RejectLogger(log);
 for (const e of env.errors) log.warn(e);
 
@@ -80,7 +81,7 @@ function loadRuleFile(file: string): RuleSet {
   }
 }
 
-/** File-rule ids that a desired document (or patch) switches off with `null` (CONTRACT.md section 6). */
+/** File-rule ids that a desired document (or patch) switches off with `null` (docs/contract.md section 6). */
 function switchedOff(doc: Record<string, unknown>): string[] {
   const rules = doc.rules;
   if (!isPlainObject(rules)) return [];
@@ -108,6 +109,7 @@ const store: Store = openStore(env.dataDir, {
   ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
 });
 metrics.outboxWrites(() => store.outboxWrites());
+metrics.outboxState(() => store.stats());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
 
 let forwarder: Forwarder | null = null;
@@ -155,7 +157,7 @@ for (const [key, json] of checkpoint.states) {
 engine.restore(restored);
 
 const manager = new RuleManager();
-// A rule rejected now falls back to the version that ran before the restart (CONTRACT.md section 6).
+// A rule rejected now falls back to the version that ran before the restart (docs/contract.md section 6).
 for (const [id, error] of Object.entries(manager.seed(isPlainObject(lastGood) ? lastGood : {}))) {
   log.warn({ rule: id, error }, 'checkpoint: the last good version of a rule no longer compiles; it cannot stand in for a rejected one');
 }
@@ -170,7 +172,8 @@ let maxMessagesPerSecond = 0;
  * Applies file rules + desired document; returns what to report. Never throws. `apply` hands the
  * engine its rules (at start-up the replay does, rule by rule: ReplaySchedule).
  */
-function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => engine.setRules(rules)): void {
+const lagProbe = new EventLagProbe((seconds) => metrics.eventLag(seconds));
+function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => (engine.setRules(rules), lagProbe.setRules(rules))): void {
   const res = resolveConfig(fileRules, desired);
   const errors = [...configErrors];
   if (!res.ok) {
@@ -200,7 +203,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   store.setLimits({ maxBytes: maxMB * MB, ttlMs: ttlHours * 3_600_000 });
   maxMessagesPerSecond = res.settings.upstream.maxMessagesPerSecond ?? 0;
   forwarder?.setMaxMessagesPerSecond(maxMessagesPerSecond);
-  // CONTRACT.md section 6: the status is about rules alone (`applied` when no rule was rejected);
+  // docs/contract.md section 6: the status is about rules alone (`applied` when no rule was rejected);
   // setting and environment problems are listed in `config.errors`.
   lastConfig = { status: applied.rejected > 0 ? 'partial' : 'applied', errors };
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
@@ -223,6 +226,7 @@ for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
   replayed++;
 }
 engine.setRules(schedule.all());
+lagProbe.setRules(schedule.all());
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
@@ -266,7 +270,7 @@ const stepped = new SteppedCheckpoint(
 
 /**
  * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after
- * this returns (CONTRACT.md section 8), so the input is in the durable log before that.
+ * this returns (docs/contract.md section 8), so the input is in the durable log before that.
  */
 function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }): void {
   if (stopping) return;
@@ -296,6 +300,7 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     metrics.rejected(r.reason);
     rejectLog.log(r, { input, deviceId });
   }
+  lagProbe.events(events);
   engine.process(events, arrival);
 }
 
@@ -373,7 +378,7 @@ async function startLocal(): Promise<void> {
   forwarder = new Forwarder(store.outbox, countingSink(new StdoutSink()), { clock, log, maxMessagesPerSecond });
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
-  // time) so that one-minute windows close within seconds (CONTRACT.md section 1).
+  // time) so that one-minute windows close within seconds (docs/contract.md section 1).
   sensor = SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 });
   const s = sensor;
   sensorTimer = setInterval(() => {
@@ -388,7 +393,7 @@ async function startLocal(): Promise<void> {
 
 async function startEdge(): Promise<void> {
   const { EdgeHubConnection } = await import('./io/edgehub/edgeHubConnection.js');
-  const conn = await EdgeHubConnection.fromEnvironment({ log });
+  const conn = await EdgeHubConnection.fromEnvironment({ log, productInfo: env.productInfo });
   connection = conn;
   forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
 
@@ -434,7 +439,7 @@ async function startEdge(): Promise<void> {
       log.warn({ err: (err as Error).message }, 'twin not read; will retry on the next reconnect');
     }
   };
-  // After every reconnect read the whole twin again (CONTRACT.md section 6): desired patches may
+  // After every reconnect read the whole twin again (docs/contract.md section 6): desired patches may
   // have been missed, and the SDK does not re-subscribe twin topics after a broker restart.
   conn.onReconnect(() => {
     redelivery.arm();

@@ -15,9 +15,10 @@ import { parseDuration } from '../../src/contracts/duration.js';
 import { AnomalyStage } from '../../src/anomaly/anomalyStage.js';
 import { validateDetector } from '../../src/anomaly/detectorRegistry.js';
 import { parseNabTime } from '../../src/cli/detect.js';
-import { loadCorpus, NAB_DIR } from './nabCorpus.js';
+import { loadCorpus, requireNabDir } from './nabCorpus.js';
 import { loadProfiles, normalise, PROFILE_NAMES, scoreFile, type ProfileName } from './nabScorer.js';
 
+const NAB_DIR = requireNabDir();
 const profiles = loadProfiles(NAB_DIR);
 const files = loadCorpus(NAB_DIR);
 const times = files.map((f) => f.rows.map((r) => parseNabTime(r.timestamp)));

@@ -1,10 +1,23 @@
-/** Loads the NAB copy under shared/datasets/nab: data files, their windows as row indices. */
+/**
+ * Loads a NAB checkout (https://github.com/numenta/NAB, or any folder with its layout, such as
+ * test/fixtures/nab): data files, their windows as row indices.
+ */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadWindows, readCsvColumns, windowRows, type RowWindow } from './nabScorer.js';
 
-/** Default location of the NAB copy, overridable with NAB_DIR. */
-export const NAB_DIR = resolve(process.env.NAB_DIR ?? join(import.meta.dirname, '../../../shared/datasets/nab'));
+/** The NAB checkout named by the NAB_DIR environment variable, or undefined when it is not set. */
+export const NAB_DIR: string | undefined = process.env.NAB_DIR ? resolve(process.env.NAB_DIR) : undefined;
+
+/** NAB_DIR for the benchmark scripts; without it they cannot run, so it exits with how to set it. */
+export function requireNabDir(): string {
+  if (NAB_DIR !== undefined && existsSync(join(NAB_DIR, 'labels/combined_windows.json'))) return NAB_DIR;
+  process.stderr.write(
+    `NAB_DIR ${NAB_DIR === undefined ? 'is not set' : `(${NAB_DIR}) has no labels/combined_windows.json`}: ` +
+      'point it at a NAB checkout (git clone https://github.com/numenta/NAB), e.g. NAB_DIR=../NAB npm run nab\n',
+  );
+  process.exit(2);
+}
 
 /** One data file of the copy. */
 export interface NabFile {
@@ -16,7 +29,7 @@ export interface NabFile {
 }
 
 /** Every data file present (sorted by key), with its windows. */
-export function loadCorpus(nabDir: string = NAB_DIR): NabFile[] {
+export function loadCorpus(nabDir: string): NabFile[] {
   const labels = loadWindows(nabDir);
   const out: NabFile[] = [];
   const dataDir = join(nabDir, 'data');

@@ -1,5 +1,5 @@
 /**
- * NAB scorer, written from shared/datasets/nab/SCORING.md (section numbers below refer to it).
+ * NAB scorer, written from bench/nab/SCORING.md (section numbers below refer to it).
  * Pure functions over row indices: no I/O except the small loaders at the end.
  */
 import { readFileSync } from 'node:fs';

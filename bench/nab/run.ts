@@ -8,12 +8,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pickAnomalyRule } from '../../src/cli/detect.js';
 import { evaluateRule, type SubsetScore } from './evaluate.js';
-import { loadCorpus, NAB_DIR } from './nabCorpus.js';
+import { loadCorpus, requireNabDir } from './nabCorpus.js';
 import { loadProfiles, normalise, PROFILE_NAMES, readCsvColumns, type ProfileName } from './nabScorer.js';
 
 const RULES_DIR = join(import.meta.dirname, '../../rules/nab');
 const filter = process.argv[2];
 
+const NAB_DIR = requireNabDir();
 const profiles = loadProfiles(NAB_DIR);
 const files = loadCorpus(NAB_DIR);
 const categories = [...new Set(files.map((f) => f.category))];

@@ -6,9 +6,10 @@
  */
 import type { AnomalyRule } from '../../src/contracts/rule.js';
 import { scoreSeries } from '../../src/cli/detect.js';
-import { loadCorpus, NAB_DIR } from './nabCorpus.js';
+import { loadCorpus, requireNabDir } from './nabCorpus.js';
 import { loadProfiles, normalise, PROFILE_NAMES, scoreFile } from './nabScorer.js';
 
+const NAB_DIR = requireNabDir();
 const profiles = loadProfiles(NAB_DIR);
 const files = loadCorpus(NAB_DIR);
 const cats = [...new Set(files.map((f) => f.category))];

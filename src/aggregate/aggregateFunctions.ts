@@ -1,5 +1,5 @@
 /**
- * Incremental aggregate functions over one window (CONTRACT.md section 5). One `ArgState` is kept
+ * Incremental aggregate functions over one window (docs/contract.md section 5). One `ArgState` is kept
  * per distinct aggregate argument and feeds every aggregate over that argument (`avg(t)`, `max(t)`,
  * `stdev(t)` share one block). All state is plain JSON (window.ts: checkpointed to SQLite): numbers
  * are kept finite, and a running value that overflows the double range is replaced by `null`

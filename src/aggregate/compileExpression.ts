@@ -1,14 +1,14 @@
 /**
- * The expression sandbox (CONTRACT.md section 5): mathjs parses a rule's expression once, at
+ * The expression sandbox (docs/contract.md section 5): mathjs parses a rule's expression once, at
  * validation; we then walk the node tree and build plain JS closures for a fixed subset. Nothing of
  * mathjs runs per event except a few rarely used rounding functions, called with numbers only.
  * Why not `compile().evaluate()`: ~2 µs per call against ~5 ns for a closure
- * (/work/shared/research/perf-limits.md section 3(d)), and mathjs' evaluate reaches its whole
+ * (bench/expressions.bench.ts, docs/performance.md), and mathjs' evaluate reaches its whole
  * function namespace (import, createUnit, evaluate, ...), which a sandbox must not.
  *
  * Semantics follow mathjs 15 with its default config (relTol 1e-12, absTol 1e-15), except these
  * deliberate deviations (each is tested):
- * - JSON types are strict (CONTRACT.md section 3): a string is never converted to a number. A string
+ * - JSON types are strict (docs/contract.md section 3): a string is never converted to a number. A string
  *   operand of arithmetic, ordering (`<` ...), logic (`and` ...) or a math function throws
  *   `EvalFailure('not-a-number')`; mathjs would parse `"21.5"` as 21.5.
  * - `==`/`!=` compare two strings as text (`machine.type == "A"`); mathjs converts both to numbers
@@ -42,7 +42,7 @@ export interface CompiledExpression {
   evaluate(ctx: EvalContext): unknown;
 }
 
-/** Validators return errors instead of throwing (STYLE.md, after aedes' lib/utils.js). */
+/** Validators return errors instead of throwing (after aedes' lib/utils.js, https://github.com/moscajs/aedes). */
 export type CompileResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Why one event could not be evaluated; the engine catches it per event and counts `reason`. */

@@ -1,5 +1,5 @@
 /**
- * Compiles a rule's `select` and `having` (CONTRACT.md section 5). A select expression is an
+ * Compiles a rule's `select` and `having` (docs/contract.md section 5). A select expression is an
  * aggregate call, or arithmetic over aggregate calls and constants (`max(t) - min(t)`,
  * `avg(t) * 1.8 + 32`). At the top level of a select the aggregate names win (`min(t)` is the
  * aggregate); inside an aggregate argument, `where` and `having`, `min`/`max` are math functions.

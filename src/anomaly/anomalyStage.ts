@@ -6,7 +6,7 @@ import { LINK_KEY, LINK_NEXT, LINK_PREV, RecencyList, type RecencyLinks } from '
 export interface AnomalyStageRule {
   readonly detector: DetectorType;
   readonly config: unknown;
-  /** Least event time between two raises for one group (CONTRACT.md §5; default 0). */
+  /** Least event time between two raises for one group (docs/contract.md section 5; default 0). */
   readonly cooldownMs: number;
   /** When set, the level is `score >= alertThreshold` instead of the detector's own `anomalous`. */
   readonly alertThreshold?: number;
@@ -90,7 +90,7 @@ export class AnomalyStage {
    * here has no event behind it: its value is null and its `time` is when the anomaly began on the
    * processing clock (`tickAnomalySince`: the last arrival + timeout), not when this tick ran, so the
    * alert's deterministic messageId is the same however the ticks fall, also for a raise repeated after
-   * a crash. The event that clears it gives the clear its own time and value (CONTRACT.md §5).
+   * a crash. The event that clears it gives the clear its own time and value (docs/contract.md section 5).
    */
   tick(now: number): AlertEmission[] {
     const tick = this.rule.detector.tick;

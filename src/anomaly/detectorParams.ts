@@ -2,7 +2,7 @@ import { parseDuration } from '../contracts/duration.js';
 
 /**
  * Small validators shared by the detectors. Each returns the value or an error string naming the
- * parameter (validators return errors, they do not throw: STYLE.md, after aedes' lib/utils.js).
+ * parameter (validators return errors, they do not throw, after aedes' lib/utils.js, https://github.com/moscajs/aedes).
  */
 export type Checked<T> = { value: T } | { error: string };
 

@@ -9,7 +9,7 @@ import { spikeAndDipDetector } from './spikeAndDipDetector.js';
 import { thresholdDetector } from './thresholdDetector.js';
 import { zscoreDetector } from './zscoreDetector.js';
 
-/** Every detector type, keyed by the rule's `detector.type` (CONTRACT.md §5). */
+/** Every detector type, keyed by the rule's `detector.type` (docs/contract.md section 5). */
 export const detectorTypes: Record<string, DetectorType> = {
   threshold: thresholdDetector as DetectorType,
   rateOfChange: rateOfChangeDetector as DetectorType,

@@ -33,7 +33,7 @@ const NORMAL: DetectorStep = Object.freeze({ score: 0, anomalous: false });
 const MISSING: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'missing' });
 
 /**
- * A group that sends nothing for `timeout` (CONTRACT.md §5), in processing time throughout: `update`
+ * A group that sends nothing for `timeout` (docs/contract.md section 5), in processing time throughout: `update`
  * records when the event arrived, `tick(now)` reports the group anomalous once `now - at >= timeout`,
  * and any event reports it normal again, which clears the alert. Event time plays no part: compared
  * with the clock, an event time that lags (edgeHub delivering messages stored during an outage) raised

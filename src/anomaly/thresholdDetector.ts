@@ -19,7 +19,7 @@ const ABOVE: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'ab
 const BELOW: DetectorStep = Object.freeze({ score: 1, anomalous: true, kind: 'below' });
 
 /**
- * Fixed limits (CONTRACT.md §5): raised when `value > above` or `value < below`, cleared once the
+ * Fixed limits (docs/contract.md section 5): raised when `value > above` or `value < below`, cleared once the
  * value is back by at least `hysteresis` (`value <= above - hysteresis`, `value >= below + hysteresis`).
  * Score is 1 while anomalous, else 0. O(1), state one field. Time is not used, so repeated or
  * backwards timestamps cannot matter.

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import type { AnomalyRule } from '../contracts/rule.js';
 import type { AlertBody } from '../contracts/output.js';
 import type { SchedulerLike } from 'rxjs';
@@ -17,7 +18,7 @@ export interface DetectIo {
  * A CSV timestamp as UTC epoch ms, or null when unparsable: the module's own event-time parser
  * (src/ingest/parseTimestamp.ts), so a row the replay counts as usable is one the engine accepts.
  * NAB's `YYYY-MM-DD HH:MM:SS` has no zone and is read as UTC; `T`, a fraction, `Z` or an offset also
- * parse. NAB's times are local wall-clock times with daylight-saving repeats (README "Quirks"); read as
+ * parse. NAB's times are local wall-clock times with daylight-saving repeats (test/fixtures/nab/README.md); read as
  * UTC they simply repeat, which every detector tolerates.
  */
 export function parseNabTime(s: string): number | null {
@@ -35,7 +36,7 @@ export interface ScoredRow {
  * The rule the replay runs: the detector (type and parameters), cooldown and alert threshold of `rule`,
  * reading the CSV's two columns. The CSV has nothing else, so the rule's own `value`, `timestamp`,
  * `where` and `groupBy` (paths into a device's message body, e.g. `machine.temperature` and
- * `timeCreated` in CONTRACT.md section 5) cannot apply: kept, they matched no row and every score was
+ * `timeCreated` in docs/contract.md section 5) cannot apply: kept, they matched no row and every score was
  * 0 with exit code 0. The row's time is the event time and its value the value, in one group.
  */
 export function replayRule(rule: AnomalyRule): AnomalyRule {
@@ -59,7 +60,7 @@ export function replayRule(rule: AnomalyRule): AnomalyRule {
  * Throws when the rule does not compile.
  */
 export function scoreSeries(rule: AnomalyRule, rows: { timestamp: string; value: number }[]): ScoredRow[] {
-  // The same engine code as the module (CONTRACT.md section 1): the detector, and the alert stage
+  // The same engine code as the module (docs/contract.md section 1): the detector, and the alert stage
   // with its cooldown and threshold.
   const compiled = compileRule('detect', replayRule(rule));
   if (!compiled.ok) throw new Error(compiled.error);
@@ -126,20 +127,19 @@ function checkRule(id: string, o: Record<string, unknown>): AnomalyRule | string
   return c.ok ? (o as unknown as AnomalyRule) : c.error;
 }
 
-/** Splits a `timestamp,value` CSV (header line first) into rows; the value is NaN when unparsable. */
+/**
+ * Reads a `timestamp,value` CSV (header line first; RFC 4180 quoting, CRLF and a UTF-8 BOM
+ * accepted, via csv-parse) into rows, one per record after the header. The value is NaN when it is
+ * empty, not a number, or the record does not have exactly two fields, so such a row is still written
+ * (and counted) rather than dropped. Throws on malformed CSV (an unclosed quote).
+ */
 export function parseSeriesCsv(text: string): { timestamp: string; value: number }[] {
-  const lines = text.split(/\r?\n/);
-  const rows: { timestamp: string; value: number }[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line === '' && i === lines.length - 1) break;
-    const comma = line.indexOf(',');
-    const timestamp = comma < 0 ? line : line.slice(0, comma);
-    const raw = comma < 0 ? '' : line.slice(comma + 1).trim();
+  const records = parse(text, { bom: true, relax_column_count: true, from_line: 2, record_delimiter: ['\r\n', '\n'] }) as string[][];
+  return records.map((r) => {
+    const raw = r.length === 2 ? r[1]!.trim() : '';
     // Number('') is 0: an empty field is a bad value, not zero.
-    rows.push({ timestamp, value: raw === '' ? Number.NaN : Number(raw) });
-  }
-  return rows;
+    return { timestamp: r[0] ?? '', value: raw === '' ? Number.NaN : Number(raw) };
+  });
 }
 
 /** Exit codes of `eddy detect` (also in its help text). */
@@ -149,7 +149,7 @@ export const EXIT_NOTHING_SCORED = 3;
 
 const USAGE = `usage: eddy detect --rule FILE --csv FILE [--out FILE]
 
-Replays a timestamp,value CSV (first line a header) through one anomaly rule and writes
+Replays a timestamp,value CSV (RFC 4180, first line a header) through one anomaly rule and writes
 timestamp,value,anomaly_score,alert: one row per input row, in input order, to --out or stdout.
 
 --rule FILE  one anomaly rule, or a rule set ({"<id>": rule, ...}) holding exactly one anomaly rule.
@@ -159,7 +159,7 @@ timestamp,value,anomaly_score,alert: one row per input row, in input order, to -
 --csv FILE   timestamps as ISO 8601 or NAB's "YYYY-MM-DD HH:MM:SS" (no zone: UTC); values JSON numbers.
              Processing time follows the rows (a missing rule notices a gap at the next row).
 
-A row that cannot be used (unparsable timestamp, value not a number) is still written, with score 0
+A row that cannot be used (unparsable timestamp, value not a number, not two fields) is still written, with score 0
 and alert 0; the counts by reason go to stderr at the end.
 
 exit codes: 0 done; 2 usage error, unreadable file, or a rule that is not an anomaly rule or does
@@ -167,7 +167,7 @@ not compile; 3 no row could be scored (every row rejected, or no rows).
 `;
 
 /**
- * `eddy detect --rule FILE --csv FILE [--out FILE]` (CONTRACT.md §1): writes
+ * `eddy detect --rule FILE --csv FILE [--out FILE]` (docs/contract.md section 1): writes
  * `timestamp,value,anomaly_score,alert`, one row per input row in input order, to `--out` or stdout.
  * Returns the exit code (see USAGE): rows that cannot be used are counted by reason on stderr, and a
  * replay that scored no row at all is not a success.

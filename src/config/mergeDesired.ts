@@ -1,5 +1,5 @@
 /**
- * IoT Hub twin merge semantics (CONTRACT.md section 6): a desired patch merges into the current
+ * IoT Hub twin merge semantics (docs/contract.md section 6): a desired patch merges into the current
  * document, objects recursively; `null` deletes a key; `$`-prefixed metadata (`$version`,
  * `$metadata`) is not part of the document.
  */

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-/** The module's environment (CONTRACT.md section 2), parsed once in main.ts. */
+/** The module's environment (docs/contract.md section 2), parsed once in main.ts. */
 export interface EddyEnv {
   readonly mode: 'edge' | 'local';
   readonly dataDir: string;
@@ -10,6 +10,12 @@ export interface EddyEnv {
   readonly metricsPort: number;
   readonly storeMaxMB: number;
   readonly rulesFile: string;
+  /**
+   * EDDY_PRODUCT_INFO: the product info the module announces to IoT Hub (Azure Marketplace:
+   * `PublisherId.OfferId.SkuId` of the offer). Undefined when unset: the edgeHub adapter then uses
+   * its placeholder, `PublisherId.OfferId.SkuId`.
+   */
+  readonly productInfo: string | undefined;
   /** Problems found in the environment: reported in the twin and the log, defaults used instead. */
   readonly errors: readonly string[];
 }
@@ -40,6 +46,12 @@ export function readEnv(env: NodeJS.ProcessEnv): EddyEnv {
     if (Number.isFinite(m) && m > 0) storeMaxMB = m;
     else errors.push(`EDDY_STORE_MAX_MB "${env.EDDY_STORE_MAX_MB}" is not a positive number; using 256`);
   }
+  let productInfo: string | undefined;
+  if (env.EDDY_PRODUCT_INFO !== undefined && env.EDDY_PRODUCT_INFO !== '') {
+    // It goes into the MQTT username (the SDK appends it to its user agent): printable ASCII only.
+    if (/^[\x20-\x7e]{1,256}$/.test(env.EDDY_PRODUCT_INFO)) productInfo = env.EDDY_PRODUCT_INFO;
+    else errors.push(`EDDY_PRODUCT_INFO ${JSON.stringify(env.EDDY_PRODUCT_INFO.slice(0, 300))} is not 1-256 printable ASCII characters; using PublisherId.OfferId.SkuId`);
+  }
   return {
     mode,
     dataDir: env.EDDY_DATA_DIR || (mode === 'edge' ? '/app/data' : './data'),
@@ -47,6 +59,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EddyEnv {
     metricsPort,
     storeMaxMB,
     rulesFile: env.EDDY_RULES_FILE || DEFAULT_RULES_FILE,
+    productInfo,
     errors,
   };
 }

@@ -9,7 +9,7 @@ export interface RuleCandidate {
   readonly doc: unknown;
 }
 
-/** Module settings from the twin's desired `store` and `upstream` (CONTRACT.md section 6). */
+/** Module settings from the twin's desired `store` and `upstream` (docs/contract.md section 6). */
 export interface ModuleSettings {
   readonly store: { readonly maxMB?: number; readonly ttlHours?: number };
   readonly upstream: { readonly maxMessagesPerSecond?: number };

@@ -9,7 +9,7 @@ const ajv = new Ajv({ allErrors: true, strict: false });
 ajv.addSchema(schema, 'rules');
 const validateRule = ajv.getSchema('rules#/definitions/rule') as ValidateFunction;
 
-/** Rule ids are twin keys (CONTRACT.md section 5): no dots, no `$`. */
+/** Rule ids are twin keys (docs/contract.md section 5): no dots, no `$`. */
 export const RULE_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 /** Validates one rule against rules/schema.json. Returns a plain message with a JSON path, or null. */

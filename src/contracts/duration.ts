@@ -1,4 +1,4 @@
-/** Parses a rule duration (CONTRACT.md section 5): `"250ms" "30s" "5m" "1h" "1d"` or a number of ms. Returns null when invalid. */
+/** Parses a rule duration (docs/contract.md section 5): `"250ms" "30s" "5m" "1h" "1d"` or a number of ms. Returns null when invalid. */
 export function parseDuration(d: unknown): number | null {
   if (typeof d === 'number') return Number.isFinite(d) && d >= 0 ? d : null;
   if (typeof d !== 'string') return null;

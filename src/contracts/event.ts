@@ -14,7 +14,7 @@ export interface IngestEvent {
 
 /**
  * Fixed rejection reasons. Every rejected input or per-rule rejection is counted under one of these
- * (CONTRACT.md section 3). Never thrown into a stream.
+ * (docs/contract.md section 3). Never thrown into a stream.
  */
 export const REJECT_REASONS = [
   'not-json',

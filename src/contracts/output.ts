@@ -1,7 +1,7 @@
 import type { GroupValues } from './window.js';
 import type { WindowType } from './rule.js';
 
-/** Body of a `summaries` message (CONTRACT.md section 4). */
+/** Body of a `summaries` message (docs/contract.md section 4). */
 export interface SummaryBody {
   rule: string;
   group: GroupValues;
@@ -11,7 +11,7 @@ export interface SummaryBody {
   revision: number;
 }
 
-/** Body of an `alerts` message (CONTRACT.md section 4). */
+/** Body of an `alerts` message (docs/contract.md section 4). */
 export interface AlertBody {
   rule: string;
   group: GroupValues;

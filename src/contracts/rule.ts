@@ -1,5 +1,5 @@
 /**
- * Rule documents as users write them (CONTRACT.md section 5). Validation lives in src/config;
+ * Rule documents as users write them (docs/contract.md section 5). Validation lives in src/config;
  * these are the shapes after JSON Schema validation succeeded.
  */
 

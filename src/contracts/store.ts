@@ -25,7 +25,7 @@ export interface OutboxWrites {
 export type DropReason = 'budget' | 'ttl';
 
 /**
- * The outbox (CONTRACT.md section 8). Synchronous: `append` returns once the records are committed.
+ * The outbox (docs/contract.md section 8). Synchronous: `append` returns once the records are committed.
  * Implemented on SQLite (durable) and in memory (the degraded mode and the tests' reference);
  * both pass test/contract/outbox.suite.ts.
  */
@@ -46,7 +46,7 @@ export interface DropsByKind {
   alert: number;
 }
 
-/** Cumulative drops by reason (CONTRACT.md section 8: count every drop by reason). */
+/** Cumulative drops by reason (docs/contract.md section 8: count every drop by reason). */
 export interface DropCounts {
   budget: DropsByKind;
   ttl: DropsByKind;
@@ -133,7 +133,7 @@ export interface StoreDegraded {
   readonly error: string;
 }
 
-/** `store` as reported (CONTRACT.md section 6) plus drop counters and health. */
+/** `store` as reported (docs/contract.md section 6) plus drop counters and health. */
 export interface StoreStats extends OutboxStats {
   readonly drops: DropCounts;
   readonly degraded: StoreDegraded | null;

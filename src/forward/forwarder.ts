@@ -20,7 +20,7 @@ export interface ForwarderOptions {
    * window only keeps its pipeline full. All are re-sent after a reconnect (same messageIds).
    */
   maxInFlight?: number;
-  /** `upstream.maxMessagesPerSecond` (CONTRACT.md section 6); 0 = unpaced. */
+  /** `upstream.maxMessagesPerSecond` (docs/contract.md section 6); 0 = unpaced. */
   maxMessagesPerSecond?: number;
   /** First retry delay after a failed send. Default 250 ms. */
   initialBackoffMs?: number;
@@ -66,11 +66,11 @@ interface FlushWaiter {
 
 const defaultTimers: ForwarderTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };
 
-/** Ordering unit: CONTRACT.md section 8 orders one rule's windows for one group. */
+/** Ordering unit: docs/contract.md section 8 orders one rule's windows for one group. */
 const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
 
 /**
- * Drains the outbox into a sink (CONTRACT.md section 8, issue 4 item 2). Records go out in
+ * Drains the outbox into a sink (docs/contract.md section 8, issue 4 item 2). Records go out in
  * creation order, at most `maxInFlight` at once, and at most one per rule-and-group: a record is
  * sent only when no earlier record of its group is still in the outbox, so a failed send blocks
  * the later ones of its group until it succeeds (no reordering, ever). A record is removed only
@@ -160,7 +160,7 @@ export class Forwarder {
   /**
    * Resolves true once the outbox is empty and nothing is in flight; false at `timeoutMs`, or
    * earlier when the sink is failing and the next retry would come after the deadline
-   * (the `flush` direct method answers 503 then, CONTRACT.md section 7).
+   * (the `flush` direct method answers 503 then, docs/contract.md section 7).
    */
   flush(timeoutMs: number): Promise<boolean> {
     return this.flushUntil(Infinity, timeoutMs).then((o) => o === 'drained');

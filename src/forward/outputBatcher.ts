@@ -24,7 +24,7 @@ export interface OutputBatcherOptions {
  * an alert raised by the first of them would otherwise wait for the whole burst (issue 6 latency).
  *
  * Still durable either way: the forwarder reads only committed rows, so nothing is sent before it is
- * in the outbox (CONTRACT.md section 8); the inputs that produced the outputs are in the input log
+ * in the outbox (docs/contract.md section 8); the inputs that produced the outputs are in the input log
  * first, and every checkpoint commits pending outputs before it, so a crash before the commit replays
  * those inputs and re-creates the same outputs (same ids).
  */

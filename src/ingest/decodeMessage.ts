@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IngestEvent, Reject } from '../contracts/event.js';
 
-/** Limits from CONTRACT.md section 3. */
+/** Limits from docs/contract.md section 3. */
 export const MAX_BODY_BYTES = 256 * 1024;
 export const MAX_DEPTH = 32;
 
@@ -53,7 +53,7 @@ export function decodeMessage(body: Buffer | string, meta: MessageMeta): DecodeR
     const rejects: Reject[] = [];
     for (let i = 0; i < parsed.length; i++) {
       const el: unknown = parsed[i];
-      // Each element stands alone (CONTRACT section 3): its depth is measured as if it were the whole body, so the array is not a level.
+      // Each element stands alone (docs/contract.md section 3): its depth is measured as if it were the whole body, so the array is not a level.
       const problem = checkElement(el);
       if (problem) rejects.push({ reason: problem, detail: `batch element ${i}` });
       else events.push({ body: el as Record<string, unknown>, deviceId, moduleId, input: meta.input, arrival: meta.arrival });

@@ -1,5 +1,5 @@
 /**
- * Event-time parsing (CONTRACT.md section 3): ISO 8601 as .NET writes it (up to 7 fractional digits,
+ * Event-time parsing (docs/contract.md section 3): ISO 8601 as .NET writes it (up to 7 fractional digits,
  * `Z` or an offset; no offset means UTC, like SimulatedTemperatureSensor's `DateTime.UtcNow`) or epoch
  * milliseconds as a JSON number. Hand-written because `Date.parse` does not promise more than 3
  * fractional digits and accepts many non-ISO forms we would rather reject.

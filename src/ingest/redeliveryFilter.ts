@@ -1,7 +1,7 @@
 /**
  * Drops the inputs that edgeHub re-delivers because their PUBACK never left the process.
  *
- * Why: the input log makes an input durable before the SDK acknowledges it (CONTRACT.md section 8),
+ * Why: the input log makes an input durable before the SDK acknowledges it (docs/contract.md section 8),
  * but the PUBACK leaves one or more ticks later (issue 4's probe; mqtt-packet corks the socket
  * until a later tick, and a congested socket buffers in user space). A SIGKILL or a dropped link
  * in between means the input is both in our log (replayed) and still un-acknowledged in the

@@ -60,7 +60,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
-/** A rejection to log: a fixed reason (CONTRACT §3), the rule it applies to, a short detail. */
+/** A rejection to log: a fixed reason (docs/contract.md section 3), the rule it applies to, a short detail. */
 export interface RejectLike {
   readonly reason: string;
   readonly rule?: string;
@@ -77,11 +77,9 @@ function fields(reject: RejectLike, context: Record<string, unknown> | undefined
 }
 
 /**
- * Logs rejected input at debug, as CONTRACT.md section 3 says: every rejection is counted by reason
+ * Logs rejected input at debug, as docs/contract.md section 3 says: every rejection is counted by reason
  * (metrics, `getStats`) and each one is logged at debug with its reason, rule and detail. At the
  * default level (info) nothing is built or written, so a flood of bad input costs no log I/O.
- * (Until session 14 the first rejection per reason per minute went out at info; the contract says
- * debug.)
  */
 export class RejectLogger {
   constructor(private readonly logger: Logger) {}

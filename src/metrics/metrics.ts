@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { systemClock, type Clock } from '../contracts/clock.js';
+import { REJECT_REASONS } from '../contracts/event.js';
+import type { DropCounts, DropReason } from '../contracts/store.js';
 
 /**
  * Every metric name eddy exposes, defined once (issue 8). Integration tests and dashboards refer to
@@ -8,6 +10,9 @@ import { systemClock, type Clock } from '../contracts/clock.js';
 export const METRIC_NAMES = {
   received: 'eddy_messages_received_total',
   rejected: 'eddy_messages_rejected_total',
+  buildInfo: 'eddy_build_info',
+  outboxDropped: 'eddy_outbox_dropped_total',
+  outboxOldestAge: 'eddy_outbox_oldest_age_seconds',
   windowResults: 'eddy_window_results_total',
   alerts: 'eddy_alerts_total',
   outboxPending: 'eddy_outbox_pending',
@@ -31,8 +36,16 @@ export interface OutboxWriteTotals {
 
 const NO_WRITES: OutboxWriteTotals = { commits: { append: 0, remove: 0 }, appended: 0, removed: 0 };
 
-/** Prefix of the process metrics from prom-client's `collectDefaultMetrics` (`eddy_process_cpu_seconds_total`...). */
-export const PROCESS_METRICS_PREFIX = 'eddy_';
+/** What the outbox reports at scrape time for the drop counter and the oldest-age gauge (the store's `stats()`). */
+export interface OutboxState {
+  /** createdAt of the oldest pending record (ISO), or null when the outbox is empty. */
+  readonly oldest: string | null;
+  /** Cumulative drops by reason and kind. */
+  readonly drops: DropCounts;
+}
+
+const DROP_REASONS: readonly DropReason[] = ['budget', 'ttl'];
+const DROP_KINDS = ['summary', 'alert'] as const;
 
 /**
  * Buckets of `eddy_event_lag_seconds` (arrival time minus event time). Edge devices batch, buffer
@@ -40,10 +53,10 @@ export const PROCESS_METRICS_PREFIX = 'eddy_';
  */
 export const EVENT_LAG_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400];
 
-/** An alert state as counted in `eddy_alerts_total{state}` (CONTRACT §4). */
+/** An alert state as counted in `eddy_alerts_total{state}` (docs/contract.md section 4). */
 export type AlertState = 'raised' | 'cleared';
 
-/** The counters part of the `getStats` direct method's answer (CONTRACT §7). */
+/** The counters part of the `getStats` direct method's answer (docs/contract.md section 7). */
 export interface StatsSnapshot {
   readonly received: number;
   readonly rejected: Record<string, number>;
@@ -55,8 +68,14 @@ export interface StatsSnapshot {
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
-  /** Adds Node process metrics (CPU, RSS, heap, event loop lag, GC) with the `eddy_` prefix. Default true. */
+  /**
+   * Adds prom-client's default process and Node.js metrics (CPU, RSS, heap, event loop lag, GC) under
+   * their standard names (`process_cpu_user_seconds_total`, `nodejs_heap_size_used_bytes`, ...), which
+   * stock Node.js dashboards expect. Default true.
+   */
   readonly processMetrics?: boolean;
+  /** eddy's version, the `version` label of `eddy_build_info` (package.json's). Default "unknown". */
+  readonly version?: string;
   /** Start of uptime. Default: the system clock. */
   readonly clock?: Clock;
 }
@@ -118,6 +137,10 @@ export class Metrics {
   private readonly outboxCommitsC: Counter<'op'>;
   private readonly outboxRowsC: Counter<'op'>;
   private outboxWriteSource: (() => OutboxWriteTotals) | null = null;
+  private readonly outboxDroppedC: Counter<'reason' | 'kind'>;
+  private outboxStateSource: (() => OutboxState) | null = null;
+  /** The drop totals the counter shows so far (a scrape adds what the source gained since). */
+  private dropsShown: DropCounts | null = null;
   /** What the outbox counters show so far: a scrape adds what the source gained since. */
   private outboxWritesShown = NO_WRITES;
 
@@ -125,7 +148,7 @@ export class Metrics {
   private readonly receivedByInput = new Map<string, [number, number]>();
   private readonly rejectedChild: ChildCache<Inc>;
   private readonly windowChild: ChildCache<Inc>;
-  /** Keyed by `${rule}\u0000${state}`: rule ids cannot hold a NUL (CONTRACT §5). */
+  /** Keyed by `${rule}\u0000${state}`: rule ids cannot hold a NUL (docs/contract.md section 5). */
   private readonly alertChild: ChildCache<Inc>;
 
   // Plain numbers for getStats: prom-client's own getters are async and allocate.
@@ -144,7 +167,7 @@ export class Metrics {
     // prom-client hashes the labels on every `inc`, even through a `labels()` child (issue 6).
     const collectReceived = (): void => this.collectReceived();
     this.receivedC = new Counter({ name: METRIC_NAMES.received, help: 'Input messages received (a batch counts each element), by input name.', labelNames: ['input'], registers, collect: collectReceived });
-    this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (CONTRACT section 3).', labelNames: ['reason'], registers });
+    this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (docs/contract.md section 3).', labelNames: ['reason'], registers });
     this.windowResultsC = new Counter({ name: METRIC_NAMES.windowResults, help: 'Window results (summaries) emitted, by rule.', labelNames: ['rule'], registers });
     this.alertsC = new Counter({ name: METRIC_NAMES.alerts, help: 'Alerts emitted, by rule and state (raised, cleared).', labelNames: ['rule', 'state'], registers });
     this.outboxPendingG = new Gauge({ name: METRIC_NAMES.outboxPending, help: 'Output messages waiting in the outbox.', registers });
@@ -158,7 +181,15 @@ export class Metrics {
     const collect = (): void => this.collectOutboxWrites();
     this.outboxCommitsC = new Counter({ name: METRIC_NAMES.outboxCommits, help: 'SQLite transactions that wrote the outbox, by op: append (the outputs of an event-loop turn), remove (PUBACKed records).', labelNames: ['op'], registers, collect });
     this.outboxRowsC = new Counter({ name: METRIC_NAMES.outboxRows, help: 'Outbox rows written, by op (append, remove); over the commits: rows per commit.', labelNames: ['op'], registers, collect });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PROCESS_METRICS_PREFIX });
+    // Outbox drops and the oldest record's age are read from the store at scrape time (outboxState).
+    this.outboxDroppedC = new Counter({ name: METRIC_NAMES.outboxDropped, help: 'Output messages dropped from the outbox unsent, by reason (budget: over EDDY_STORE_MAX_MB / store.maxMB; ttl: older than store.ttlHours) and kind (summary, alert).', labelNames: ['reason', 'kind'], registers, collect: () => this.collectDrops() });
+    const oldestAge = (): number => this.oldestAgeSeconds();
+    new Gauge({ name: METRIC_NAMES.outboxOldestAge, help: 'Age in seconds of the oldest output message waiting in the outbox; 0 when it is empty.', registers, collect() { this.set(oldestAge()); } });
+    new Gauge({ name: METRIC_NAMES.buildInfo, help: 'Always 1; the labels name the eddy version and the Node.js version running it.', labelNames: ['version', 'node'], registers }).set({ version: options.version ?? 'unknown', node: process.version }, 1);
+    for (const reason of DROP_REASONS) for (const kind of DROP_KINDS) this.outboxDroppedC.inc({ reason, kind }, 0);
+    // Every rejection reason's series exists from the start at 0, so rate() and alerts see a 0 -> 1 step.
+    for (const reason of REJECT_REASONS) this.rejectedC.inc({ reason }, 0);
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
     this.rejectedChild = new ChildCache((reason) => this.rejectedC.labels(reason));
     this.windowChild = new ChildCache((rule) => this.windowResultsC.labels(rule));
@@ -257,7 +288,39 @@ export class Metrics {
     this.outboxWritesShown = { commits: { ...now.commits }, appended: now.appended, removed: now.removed };
   }
 
-  /** An accepted event arrived `seconds` after its event time (negative values, clock skew, count as 0). */
+  /**
+   * Where the outbox drop counter and the oldest-age gauge come from, read at each scrape (the
+   * store's `stats()`), so the age is current at the moment of the scrape.
+   */
+  outboxState(source: () => OutboxState): void {
+    this.outboxStateSource = source;
+    this.dropsShown = null;
+  }
+
+  private collectDrops(): void {
+    if (!this.outboxStateSource) return;
+    const now = this.outboxStateSource().drops;
+    const shown = this.dropsShown;
+    for (const reason of DROP_REASONS) {
+      for (const kind of DROP_KINDS) {
+        // A total below the one shown (a store reopened after damage) starts a new baseline.
+        const gain = now[reason][kind] - (shown ? shown[reason][kind] : 0);
+        if (countable(gain)) this.outboxDroppedC.inc({ reason, kind }, gain);
+      }
+    }
+    this.dropsShown = { budget: { ...now.budget }, ttl: { ...now.ttl } };
+  }
+
+  private oldestAgeSeconds(): number {
+    const oldest = this.outboxStateSource?.().oldest ?? null;
+    const t = oldest === null ? Number.NaN : Date.parse(oldest);
+    return Number.isFinite(t) ? Math.max(0, (this.clock.now() - t) / 1000) : 0;
+  }
+
+  /**
+   * An accepted event arrived `seconds` after its event time (negative values, clock skew, count as
+   * 0). Fed by src/rules/eventLagProbe.ts for every decoded input event with a parsable timestamp.
+   */
   eventLag(seconds: number): void {
     if (Number.isFinite(seconds)) this.eventLagH.observe(seconds > 0 ? seconds : 0);
   }
@@ -276,7 +339,7 @@ export class Metrics {
     for (const state of ['raised', 'cleared']) this.alertChild.delete(`${rule}\u0000${state}`);
   }
 
-  /** The counters of the `getStats` direct method (CONTRACT §7). */
+  /** The counters of the `getStats` direct method (docs/contract.md section 7). */
   snapshot(): StatsSnapshot {
     return {
       received: this.receivedTotal,

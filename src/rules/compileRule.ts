@@ -12,7 +12,7 @@ import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../w
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../ingest/readPath.js';
 
-/** Default bounds (documented in the README). */
+/** Default bounds (documented in docs/rules.md). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;
 export const DEFAULT_MAX_GROUPS = 100_000;
 /**
@@ -33,7 +33,7 @@ export type GroupKeyFn = (ctx: EvalContext) => string | null;
 
 interface CompiledBase {
   readonly id: string;
-  /** Hash of the whole definition: part of every messageId (CONTRACT.md section 4). */
+  /** Hash of the whole definition: part of every messageId (docs/contract.md section 4). */
   readonly hash: string;
   /**
    * Hash of what the rule's state depends on: the definition without {@link STATELESS_FIELDS} and its

@@ -35,7 +35,7 @@ export interface RuleSnapshot {
   /** The rule's definition hash, followed by `STATE_FORMAT` since the packed window state (see there). */
   readonly hash: string;
   /**
-   * The rule's state hash followed by `STATE_FORMAT` (since session 15; absent in older checkpoints):
+   * The rule's state hash followed by `STATE_FORMAT` (absent in checkpoints of older versions):
    * state saved under one definition is restored into another that differs only in fields the state
    * does not depend on (CompiledBase.stateHash).
    */
@@ -45,7 +45,7 @@ export interface RuleSnapshot {
 
 /**
  * Shape of the group states a snapshot holds, appended to its hash. Raised when the state changes in a
- * way an older eddy would misread: session 11 packed window aggregates into double arrays and dropped
+ * way an older eddy would misread: `/s2` packed window aggregates into double arrays and dropped
  * `null` from detector fields (`/s2`); the `missing` detector then kept the processing time of the
  * group's last arrival (`{seen, at}`) instead of the last event time (`{has, last}`), which an older
  * eddy reads as a group that is always silent (`/s3`). An older eddy compares the stored hash with its

@@ -4,7 +4,7 @@ import type { AlertEmission } from '../contracts/anomaly.js';
 import type { WindowResult } from '../contracts/window.js';
 
 /**
- * Deterministic messageId (CONTRACT.md section 4): from the rule id, the hash of the rule's
+ * Deterministic messageId (docs/contract.md section 4): from the rule id, the hash of the rule's
  * definition, the group, the window start and the revision, so a re-sent window keeps its id and a
  * changed rule or a correction gets a new one. Sliding and count windows can share a start, so their
  * end and size join the hash too. Formatted like a UUID because IoT Hub tooling expects one.
@@ -19,11 +19,11 @@ export function alertMessageId(rule: string, ruleHash: string, groupKey: string,
   return uuidFrom(`alert\n${rule}\n${ruleHash}\n${groupKey}\n${state}\n${time}`);
 }
 
-/** One-shot `crypto.hash` (Node >= 20.12) is 3x cheaper than createHash().update().digest() here (0.3 vs 1.05 µs). */
-const sha256Hex: (text: string) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (text) => (crypto as unknown as { hash(alg: string, data: string): string }).hash('sha256', text)
-    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+/**
+ * One-shot `crypto.hash` (Node 20.12+ / 21.7+, so on every Node `engines` allows) is 3x cheaper
+ * than createHash().update().digest() here (0.3 vs 1.05 µs).
+ */
+const sha256Hex = (text: string): string => crypto.hash('sha256', text);
 
 function uuidFrom(text: string): string {
   const h = sha256Hex(text);

@@ -1,7 +1,7 @@
 import type { RuleCandidate } from '../config/resolveConfig.js';
 import { compileRule, type CompiledRule } from './compileRule.js';
 
-/** A rule's line in the reported properties (CONTRACT.md section 6). */
+/** A rule's line in the reported properties (docs/contract.md section 6). */
 export interface RuleReport {
   readonly status: 'active' | 'rejected' | 'disabled';
   readonly source: 'file' | 'twin';
@@ -25,7 +25,7 @@ export class RuleManager {
   /**
    * Starts from rules that ran before a restart (saved by {@link lastGood}), so that a rule whose
    * current candidate is rejected falls back to its last good version across restarts too, not only
-   * within one run (CONTRACT.md section 6). Only for a manager that has applied nothing yet; saved
+   * within one run (docs/contract.md section 6). Only for a manager that has applied nothing yet; saved
    * documents that no longer compile (say, after an upgrade narrowed the schema) are skipped and
    * returned by id, with the reason.
    */

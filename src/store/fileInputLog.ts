@@ -1,6 +1,6 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import type { InputLog, InputRecord, StoredInput } from '../contracts/store.js';
 import type { StoreLog } from './storeLog.js';
 
@@ -19,10 +19,6 @@ const SEGMENT = /^inputs-(\d{16})\.log$/;
 /** Deferred frames are written at once beyond this many bytes, whatever the caller promised. */
 const MAX_DEFERRED = 1024 * 1024;
 
-/** zlib.crc32 exists from Node 20.15 / 22.2; engines says >=20, so keep a table fallback. */
-const crc32: (data: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (d) => zlib.crc32(d) : tableCrc32;
-
 interface Segment {
   /** Every record in the file has seq >= start. */
   start: number;
@@ -37,11 +33,11 @@ interface Segment {
  * the ones a checkpoint made redundant.
  *
  * Why a file and not a SQLite row per input (bench/outbox.bench.ts, same run, 2 shared cores at
- * load average ~9, so absolute figures are several times the idle ones in perf-limits.md s.4):
+ * load average ~9, so absolute figures are several times the idle ones in docs/performance.md):
  * file log 11-17 us per input, SQLite NORMAL autocommit INSERT 64-92 us, SQLite FULL 4.2 ms;
  * JSON.parse of the body alone 1.8-1.9 us. A SQLite commit also writes at least one whole 4 KiB
  * WAL page per input where a frame is ~250 bytes: 16x less wear on edge flash.
- * Group commit: the SDK PUBACKs each input as soon as its handler returns (CONTRACT.md section 8),
+ * Group commit: the SDK PUBACKs each input as soon as its handler returns (docs/contract.md section 8),
  * so a deferred append is only safe when the caller flushes before any PUBACK can reach the socket;
  * main.ts defers only while EdgeHubConnection's write guard does exactly that (issue 6: one write
  * per event-loop turn instead of one per input, ~10 us of CPU per input saved end to end).
@@ -270,19 +266,4 @@ function scan(data: Buffer): { end: number; lastSeq: number; torn: boolean } {
 
 function frameLength(data: Buffer, offset: number): number {
   return data.readUInt32LE(offset);
-}
-
-let table: Int32Array | undefined;
-function tableCrc32(data: Uint8Array): number {
-  if (!table) {
-    table = new Int32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let c = i;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[i] = c;
-    }
-  }
-  let crc = -1;
-  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ -1) >>> 0;
 }

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 
 /**
  * Numbered schema migrations; `PRAGMA user_version` holds the number of the last one applied
- * (STYLE.md habit 5). Append new ones; never edit a released one.
+ * Append new ones; never edit a released one.
  */
 export const MIGRATIONS: readonly string[] = [
   // 1: the outbox. AUTOINCREMENT so a seq is never reused after the table empties: the forwarder
@@ -21,14 +21,14 @@ export const MIGRATIONS: readonly string[] = [
    INSERT INTO meta (key, value) VALUES ('checkpoint_seq', 0);`,
   // 3: ids of outputs already appended (kept a day). After a crash, replaying the input log re-creates
   // outputs that were appended (and maybe sent) before it; appending them again would send an old
-  // window after newer ones of its group. Same id = same window and revision (CONTRACT.md section 4).
+  // window after newer ones of its group. Same id = same window and revision (docs/contract.md section 4).
   `CREATE TABLE emitted (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX emitted_at ON emitted (at);`,
   // 4: the input-log position of each state row, for checkpoints written one rule per event-loop turn
   // (issue 6 latency). NULL: the row reflects exactly meta.checkpoint_seq, as every row before did.
   `ALTER TABLE rule_state ADD COLUMN upto_seq INTEGER;`,
   // 5: the appended ids as a log in append order, no index (issue 4 durability cost). Message ids are
-  // UUID-shaped hashes (CONTRACT.md section 4), so every insert into 3's id-keyed table landed on a
+  // UUID-shaped hashes (docs/contract.md section 4), so every insert into 3's id-keyed table landed on a
   // random page: an append of 8-15 outputs wrote 20-35 WAL pages, three times what the outbox rows
   // took. SqliteOutbox now checks ids against a set in memory, loaded from this log at open, and the
   // log is only ever appended at its end and cut at its start. The newest 100,000 ids of 3 are kept

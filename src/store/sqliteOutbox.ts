@@ -12,7 +12,7 @@ interface Row {
 }
 
 /**
- * The durable outbox (CONTRACT.md section 8) on an open, migrated database. Statements are
+ * The durable outbox (docs/contract.md section 8) on an open, migrated database. Statements are
  * prepared once; every multi-row change is one `db.transaction()` with nothing async inside.
  * `pending` and `bytes` are kept in memory (read once at open) so the budget check after each
  * append costs nothing. Any SqliteError propagates: the store decides whether to degrade.
@@ -247,7 +247,7 @@ export class SqliteOutbox implements Outbox {
         }
         if (last > 0) this.deleteExpiredStmt.run(last, cutoff);
       }
-      // Oldest summaries first, alerts only when summaries alone cannot make room (CONTRACT.md section 8).
+      // Oldest summaries first, alerts only when summaries alone cannot make room (docs/contract.md section 8).
       for (const kind of ['summary', 'alert'] as const) {
         let over = this.totalBytes - droppedBytes - limits.maxBytes;
         if (over <= 0) break;

@@ -18,7 +18,7 @@ export type { OutboxLimits } from './storeOutbox.js';
 export interface StoreOptions {
   log: StoreLog;
   clock: Clock;
-  /** Default 256 MB (CONTRACT.md section 6, `store.maxMB`). */
+  /** Default 256 MB (docs/contract.md section 6, `store.maxMB`). */
   maxBytes?: number;
   /** Default 168 h (`store.ttlHours`); 0 disables expiry. */
   ttlMs?: number;
@@ -69,10 +69,10 @@ const DB_FILE = 'eddy.db';
  *
  * Durability choice: WAL with `synchronous=NORMAL`. A commit is then written to the WAL file
  * (page cache) but not fsynced, so it survives the process being killed, including SIGKILL and
- * an OOM kill, which is what CONTRACT.md section 8 promises. A power cut or kernel panic may lose
+ * an OOM kill, which is what docs/contract.md section 8 promises. A power cut or kernel panic may lose
  * the last transactions (never corrupt the database: WAL stays consistent). FULL would fsync every
  * commit: 155 µs/row here and 1-20 ms on edge eMMC/SD, against 9 µs/row for NORMAL
- * (/work/shared/research/perf-limits.md section 4).
+ * (bench/outbox.bench.ts; https://www.sqlite.org/pragma.html#pragma_synchronous).
  *
  * A database that cannot be opened or fails `quick_check` is moved aside as
  * `eddy.db.corrupt-<time>` and a fresh one is used (`damage` says so); so is one whose schema

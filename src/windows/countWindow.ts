@@ -29,7 +29,7 @@ export interface CountGroup<S> extends GroupBase {
  * windows); no items are kept.
  *
  * Bounds: `start`/`end` are the smallest and largest event time in the window and `size` the configured
- * size (CONTRACT.md section 4); `count` is the number of events, always `size` except for a flush.
+ * size (docs/contract.md section 4); `count` is the number of events, always `size` except for a flush.
  * Event time plays no part otherwise: no watermark, revision or `too-late`.
  *
  * Idle flush, eviction and completion emit the oldest open window if it holds events no emission has

@@ -4,7 +4,7 @@ import { groupedWindowOperator, type WindowOperator } from './groupedWindowOpera
 import type { WindowSpecOf } from './windowSpec.js';
 
 /**
- * Tumbling windows `[k*size, (k+1)*size)`, aligned to the Unix epoch, per group (CONTRACT.md section 5).
+ * Tumbling windows `[k*size, (k+1)*size)`, aligned to the Unix epoch, per group (docs/contract.md section 5).
  *
  * A window is emitted (revision 0) when the group's watermark (largest event time - maxLateness)
  * reaches its end, kept until the watermark reaches `end + maxLateness`, re-emitted with `revision + 1`

@@ -3,7 +3,7 @@ import type { GroupValues, WindowAggregator, WindowEmission } from '../contracts
 
 /**
  * What a window kind hands its results to: wraps the subscriber and the aggregator so that an
- * aggregator that throws becomes a `drop` (STYLE.md habit 2: anything thrown inside `next` would end
+ * aggregator that throws becomes a `drop` (bad data is data: anything thrown inside `next` would end
  * the stream). One instance per subscription; nothing here allocates except the emitted objects.
  */
 export class WindowEmitter<T, S, R> {

@@ -1,7 +1,7 @@
 import { parseDuration } from '../contracts/duration.js';
 import type { WindowDef, WindowType } from '../contracts/rule.js';
 
-/** A rule's `window` with every duration in milliseconds (CONTRACT.md section 5). */
+/** A rule's `window` with every duration in milliseconds (docs/contract.md section 5). */
 export type NormalizedWindow =
   | { readonly type: 'tumbling'; readonly size: number }
   | { readonly type: 'hopping'; readonly size: number; readonly hop: number }
@@ -84,7 +84,7 @@ export function normalizeWindow(def: WindowDef): Result<NormalizedWindow> {
 }
 
 /**
- * The rule's default `idleTimeout` (CONTRACT.md section 5: "default: the window size"): the size for
+ * The rule's default `idleTimeout` (docs/contract.md section 5: "default: the window size"): the size for
  * tumbling, hopping and sliding windows, the gap for sessions; count and snapshot windows have no
  * duration, so they get one minute and one second.
  */

@@ -17,7 +17,7 @@ export function makeMessage(n: number, over: Partial<OutputMessage> = {}): Outpu
 const size = (m: OutputMessage): number => Buffer.byteLength(JSON.stringify(m), 'utf8');
 
 /**
- * The one suite every Outbox implementation passes (STYLE.md habit 3, after MQTT.js's
+ * The one suite every Outbox implementation passes (after MQTT.js's
  * abstract_store): `create` returns a fresh, empty outbox; `dispose` cleans up after it.
  */
 export function outboxSuite(name: string, create: () => Outbox, dispose: (o: Outbox) => void = (o) => o.close()): void {

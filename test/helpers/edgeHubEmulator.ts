@@ -1,8 +1,8 @@
 /**
  * An in-process stand-in for IoT Edge's edgeHub (MQTT over TLS, via aedes) and the
  * iotedged workload API (HTTP on a unix socket), good enough to run the REAL
- * azure-iot-device ModuleClient against it offline. Recipe, traps and the SDK
- * behaviour it mimics: /work/shared/research/iotedge-sdk-notes.md sections 1-3 and 9.
+ * azure-iot-device ModuleClient against it offline. The SDK behaviours it must reproduce are listed
+ * at the top of src/io/edgehub/edgeHubConnection.ts ("finding N" below refers to that list).
  *
  * In-process: `const emu = await startEdgeHubEmulator(); Object.assign(process.env, emu.moduleEnv('analytics'))`.
  * As a process (benchmarks, child-process tests): `tsx test/helpers/edgeHubEmulatorCli.ts` (see that file).
@@ -94,7 +94,7 @@ export function parseRoute(route: string): Route | Error {
   return { fromModule, fromOutput, to: { module: b[1]!, input: b[2]! } };
 }
 
-/** Encodes topic properties the way the SDK and edgeHub do. Never URLSearchParams: it turns ' ' into '+', an MQTT wildcard (notes finding 7). */
+/** Encodes topic properties the way the SDK and edgeHub do. Never URLSearchParams: it turns ' ' into '+', an MQTT wildcard (finding 7). */
 export function encodeTopicProperties(props: Record<string, string>): string {
   return Object.entries(props)
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
@@ -143,7 +143,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 /**
  * The emulator. One device, any number of modules (client id `<device>/<module>`).
  * Sessions (`clean: false`) live in the aedes instance: `dropConnections` and `outage`
- * keep them, `restartLosingSessions` does not (notes finding 5).
+ * keep them, `restartLosingSessions` does not (finding 5).
  */
 export class EdgeHubEmulator extends EventEmitter {
   readonly deviceId: string;
@@ -158,6 +158,8 @@ export class EdgeHubEmulator extends EventEmitter {
   readonly inputAcks: InputAck[] = [];
   /** Counters for assertions: CONNECTs accepted and rejected per module, workload calls. */
   readonly stats = { connects: new Map<string, number>(), authFailures: 0, trustBundleRequests: 0, signRequests: 0 };
+  /** The MQTT username of each module's last accepted connect (it carries the SDK's user agent and product info). */
+  readonly usernames = new Map<string, string>();
 
   private broker!: Aedes;
   private readonly tls: TlsServer;
@@ -218,7 +220,7 @@ export class EdgeHubEmulator extends EventEmitter {
     return `unix://${this.socketPath}`;
   }
 
-  /** The exact variables edgeAgent gives a module (notes section 1, path B). */
+  /** The exact variables edgeAgent gives a module (the SDK's `ModuleClient.fromEnvironment` workload-API path). */
   moduleEnv(moduleId: string): Record<string, string> {
     return {
       IOTEDGE_WORKLOADURI: this.workloadUri,
@@ -231,7 +233,7 @@ export class EdgeHubEmulator extends EventEmitter {
     };
   }
 
-  /** The iotedgehubdev-style variables (notes section 1, path A). `key` overrides the module key (bad-SAS tests). */
+  /** The iotedgehubdev-style variables (`fromEnvironment`'s connection-string path). `key` overrides the module key (bad-SAS tests). */
   connectionStringEnv(moduleId: string, key = this.moduleKey.toString('base64')): Record<string, string> {
     return {
       EdgeHubConnectionString: `HostName=${this.iothubHostName};DeviceId=${this.deviceId};ModuleId=${moduleId};SharedAccessKey=${key};GatewayHostName=localhost:${this.port}`,
@@ -295,7 +297,7 @@ export class EdgeHubEmulator extends EventEmitter {
   /**
    * Delivers an input message as edgeHub does: QoS 1 to `devices/<d>/modules/<t>/inputs/<in>/<props>`,
    * queued in the module's session while it is offline. The topic always has a segment after the
-   * input name, else the SDK silently drops it (notes finding 8). Resolves when the broker accepted it.
+   * input name, else the SDK silently drops it (finding 8). Resolves when the broker accepted it.
    */
   sendInput(targetModule: string, inputName: string, body: string | Buffer | object, opts: SendInputOptions = {}): Promise<void> {
     const sys: Record<string, string> = {};
@@ -406,7 +408,7 @@ export class EdgeHubEmulator extends EventEmitter {
   private toClient(moduleId: string, topic: string, body: string): void {
     // Per-connection delivery at QoS 0, as edgeHub does for $iothub topics: there is no shared $iothub namespace.
     // Like edgeHub, only to a client whose session subscribed the topic: after a broker restart that lost
-    // the session, the SDK's twin GETs go unanswered (notes finding 5), which is what tests must see.
+    // the session, the SDK's twin GETs go unanswered (finding 5), which is what tests must see.
     const filters = this.subscriptions.get(`${this.deviceId}/${moduleId}`);
     if (!filters || ![...filters].some((f) => topicMatches(f, topic))) return;
     this.client(moduleId)?.publish({ cmd: 'publish', topic, payload: Buffer.from(body), qos: 0, retain: false, dup: false }, noop);
@@ -438,6 +440,7 @@ export class EdgeHubEmulator extends EventEmitter {
       if (q.sig !== sig) return fail('signature');
       if (Number(q.se) * 1000 < Date.now()) return fail('expired');
       this.stats.connects.set(mod, (this.stats.connects.get(mod) ?? 0) + 1);
+      this.usernames.set(mod, String(username));
       done(null, true);
     };
     broker.authorizePublish = (client, packet, done) => {

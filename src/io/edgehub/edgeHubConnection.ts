@@ -1,7 +1,22 @@
 /**
  * eddy's only door to edgeHub: a wrapper around azure-iot-device's ModuleClient over MQTT
- * that fixes the SDK behaviours recorded in /work/shared/research/iotedge-sdk-notes.md
- * (finding numbers below refer to its section 0). CONTRACT.md sections 1, 4, 6, 7, 8.
+ * (docs/contract.md sections 1, 4, 6, 7, 8) that works around these behaviours of the pinned SDK
+ * (azure-iot-device 1.18.4 / azure-iot-device-mqtt 1.16.4, read in
+ * https://github.com/Azure/azure-iot-sdk-node and checked against the edgeHub emulator in
+ * test/integration/edgehub/edgeHubConnection.test.ts). "Finding N" below refers to this list:
+ * 1. A failed first connection is not retried, and ECONNREFUSED is reported as "Not authorized".
+ * 2. `setOptions` replaces the MQTT options wholesale: a call without `ca` drops the edge CA set by
+ *    `fromEnvironment`, and the next connect fails TLS.
+ * 3. `sendOutputEvent` has no offline queue: each send retries on its own (up to 240 s), so sends
+ *    resolve out of order after an outage, and a lost PUBACK makes the SDK publish again.
+ * 4. No `disconnect` event while the SDK reconnects in the background (with `NoRetry`, at once).
+ * 5. Twin topics are not re-subscribed when the broker loses the session: twin GETs then get no
+ *    answer, and twin requests have no timeout of their own.
+ * 6. The gateway host may carry a port (`IOTEDGE_GATEWAYHOSTNAME=localhost:18884`); TLS is mandatory.
+ * 7. Topic properties are encoded with `encodeURIComponent` (`%20`), never `+`.
+ * 8. Input topics need a segment after the input name, else the SDK drops the message silently.
+ * 9. Twin responses count as errors only when their body has `errorCode`; twin GET and PATCH have
+ *    no timeout.
  */
 import { readFile } from 'node:fs/promises';
 // Before the SDK: its `debug` loggers become no-ops unless DEBUG is set (see there).
@@ -19,8 +34,9 @@ type ModuleClient = InstanceType<typeof device.ModuleClient>;
 type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
 
 /**
- * Marketplace product info (notes section 7): `PublisherId.OfferId.SkuId`. A placeholder until
- * the offer exists; replace the three parts with the Partner Center ids before certification.
+ * The placeholder product info: an Azure Marketplace module sets `PublisherId.OfferId.SkuId` of its
+ * offer (https://learn.microsoft.com/partner-center/marketplace-offers/iot-edge-technical-asset). A publisher sets
+ * theirs with EDDY_PRODUCT_INFO (docs/contract.md section 2); no rebuild needed.
  */
 export const PRODUCT_INFO = 'PublisherId.OfferId.SkuId';
 
@@ -40,13 +56,13 @@ export interface EdgeHubTimers {
 }
 
 export interface EdgeHubOptions {
-  /** Defaults to PRODUCT_INFO. */
-  productInfo?: string;
+  /** EDDY_PRODUCT_INFO; undefined means PRODUCT_INFO. */
+  productInfo?: string | undefined;
   log: EdgeHubLogger;
   timers?: EdgeHubTimers;
   /** [0,1) source for backoff jitter. */
   random?: () => number;
-  /** Twin GET / reported PATCH timeout; the SDK has none (notes finding 9). Default 10 s. */
+  /** Twin GET / reported PATCH timeout; the SDK has none (finding 9). Default 10 s. */
   twinTimeoutMs?: number;
   /** Bound on `close()`. Default 5 s. */
   closeTimeoutMs?: number;
@@ -65,7 +81,7 @@ export interface InputMeta {
   properties: Record<string, string>;
 }
 
-/** Called synchronously for each input; the PUBACK goes out after it returns (CONTRACT section 8). */
+/** Called synchronously for each input; the PUBACK goes out after it returns (docs/contract.md section 8). */
 export type InputHandler = (input: string, body: Buffer, meta: InputMeta) => void;
 export type DesiredHandler = (patch: Record<string, unknown>, version: number) => void;
 export type MethodHandler = (payload: unknown) => Promise<{ status: number; payload: unknown }>;
@@ -128,13 +144,13 @@ function describe(err: unknown): { name: string; message: string } {
 /**
  * A module's connection to edgeHub. Implements `Sink`.
  *
- * Retry policy: the client runs with the SDK's `NoRetry` (notes section 4), on purpose:
- * - the outbox owns retries and order (CONTRACT section 8): a send fails fast (`NotConnectedError`
+ * Retry policy: the client runs with the SDK's `NoRetry`, on purpose:
+ * - the outbox owns retries and order (docs/contract.md section 8): a send fails fast (`NotConnectedError`
  *   in milliseconds when the link is down, `TimeoutError` after the SDK's 30-40 s PUBACK check)
  *   and the forwarder backs off and resends the same record, so a duplicate always carries the
  *   same messageId; the SDK never re-publishes behind the forwarder's back;
  * - with the default policy each pending send retries on its own for up to 240 s and they resolve
- *   out of order after an outage (notes finding 3), and `disconnect` is not emitted (finding 4);
+ *   out of order after an outage (finding 3), and `disconnect` is not emitted (finding 4);
  *   with NoRetry `disconnect` fires at once, so `reachable` is accurate;
  * - this class reconnects itself on `disconnect` with capped, jittered backoff, so inputs, methods
  *   and desired patches come back without any send (the SDK would not reconnect with no call).
@@ -239,14 +255,14 @@ export class EdgeHubConnection implements Sink {
     if (this.opened && this.client) this.attachMethod(this.client, name);
   }
 
-  /** Called on every connect after the first: the twin may have changed meanwhile (CONTRACT section 6). */
+  /** Called on every connect after the first: the twin may have changed meanwhile (docs/contract.md section 6). */
   onReconnect(handler: () => void): void {
     this.reconnectHandlers.push(handler);
   }
 
   /**
    * Connects, retrying until edgeHub answers (the SDK never retries a failed first connection:
-   * notes finding 1), then enables inputs, methods and desired-property updates.
+   * finding 1), then enables inputs, methods and desired-property updates.
    */
   async open(): Promise<void> {
     if (this.closed) throw new Error('EdgeHubConnection is closed');
@@ -256,7 +272,7 @@ export class EdgeHubConnection implements Sink {
     this.opened = true;
   }
 
-  /** The whole twin, within `twinTimeoutMs`; after a timeout the client is re-created (so twin topics are re-subscribed: notes finding 5) and the read retried. */
+  /** The whole twin, within `twinTimeoutMs`; after a timeout the client is re-created (so twin topics are re-subscribed: finding 5) and the read retried. */
   async getTwin(): Promise<TwinDocument> {
     return this.twinOperation('twin GET', async (twin) => {
       await twin.get();
@@ -327,7 +343,7 @@ export class EdgeHubConnection implements Sink {
       try {
         const client = await device.ModuleClient.fromEnvironment(deviceMqtt.Mqtt);
         // Same call as the CA: a setOptions without `ca` replaces the transport options and
-        // the next connect fails TLS (notes finding 2). productInfo must precede the first connect.
+        // the next connect fails TLS (finding 2). productInfo must precede the first connect.
         const ca = await this.trustBundle();
         await client.setOptions(ca === undefined ? { productInfo: this.productInfo } : { productInfo: this.productInfo, ca });
         client.setRetryPolicy(new common.NoRetry());
@@ -474,7 +490,7 @@ export class EdgeHubConnection implements Sink {
       this.log.warn({ err: result?.transportObj ? describe(result.transportObj) : undefined }, 'disconnected from edgeHub');
       void this.reconnect(client);
     });
-    // Without a listener, EventEmitter throws the SDK's 'error' events (the official template even rethrows: notes section 4).
+    // Without a listener, EventEmitter throws the SDK's 'error' events (the official module template even rethrows).
     client.on('error', (err: unknown) => {
       if (client === this.client && !this.closed) this.log.warn({ err: describe(err) }, 'edgeHub client error');
     });
@@ -484,8 +500,8 @@ export class EdgeHubConnection implements Sink {
    * TCP_NODELAY on the connection's socket, after every (re)connect (each one opens a new socket).
    * Neither the SDK (MqttBase builds the mqtt.js options itself; `setOptions` passes no socket
    * options) nor mqtt.js 4 sets it, so every small packet waits for the previous one's ACK, which
-   * the peer delays: 40-200 ms stalls on PUBACKs and outputs (perf-limits.md section 5; issue 6
-   * measured p99 input→alert 243 ms at 5k/s with default sockets, 21 ms with TCP_NODELAY).
+   * the peer delays: 40-200 ms stalls on PUBACKs and outputs (Nagle's algorithm with delayed ACKs,
+   * https://datatracker.ietf.org/doc/html/rfc1122#section-4.2.3.2; issue 6 measured p99 input→alert 243 ms at 5k/s with default sockets, 21 ms with TCP_NODELAY).
    * The socket is reached through SDK internals (see `mqttSocketOf`); if they move, eddy still
    * works, only slower, and says so once.
    */
@@ -683,7 +699,7 @@ export class EdgeHubConnection implements Sink {
         if (this.closed || attempt >= attempts) throw err;
         if (name === 'EdgeHubTimeoutError') {
           // No answer: the broker probably lost our session and the SDK will never re-subscribe
-          // the twin topics (notes finding 5). A fresh client subscribes them again.
+          // the twin topics (finding 5). A fresh client subscribes them again.
           this.log.warn({ attempt }, `${what} timed out; re-creating the edgeHub client`);
           await this.recreate(client);
         } else if (UNREACHABLE_ERRORS.has(name)) {

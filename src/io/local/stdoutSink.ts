@@ -1,6 +1,6 @@
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 
-/** Local mode's sink (CONTRACT.md section 1): one JSON line per output message on stdout. */
+/** Local mode's sink (docs/contract.md section 1): one JSON line per output message on stdout. */
 export class StdoutSink implements Sink {
   constructor(private readonly write: (line: string) => boolean = (l) => process.stdout.write(l)) {}
 

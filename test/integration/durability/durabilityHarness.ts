@@ -1,5 +1,5 @@
 /**
- * Shared parts of the durability tests (issue 4, CONTRACT.md section 8): the BUILT module as a
+ * Shared parts of the durability tests (issue 4, docs/contract.md section 8): the BUILT module as a
  * child process (`node dist/main.js`, as edgeAgent runs it), a rules file whose summaries the test
  * can compute exactly, seeded traffic, and the checks on what reached `$upstream`.
  *
@@ -255,7 +255,7 @@ export function analyseUpstream(emu: EdgeHubEmulator, moduleId: string): Upstrea
       continue;
     }
     byId.set(id, text);
-    // CONTRACT.md section 8: a rule's windows for one group go out in creation order, i.e. by start.
+    // docs/contract.md section 8: a rule's windows for one group go out in creation order, i.e. by start.
     if (prev !== undefined && body.window.start <= prev && !(body.window.start === prev && body.revision > 0)) {
       orderViolations.push(`${g}: ${body.window.start} after ${prev}`);
     }

@@ -8,7 +8,7 @@ import {
 } from './durabilityHarness.js';
 
 /*
- * Issue 4 items 3 and 5 through the built module (CONTRACT.md sections 6 and 8): the outbox budget
+ * Issue 4 items 3 and 5 through the built module (docs/contract.md sections 6 and 8): the outbox budget
  * (EDDY_STORE_MAX_MB) overflowing while edgeHub is down, and a corrupt database at start.
  * TTL expiry and a full disk are covered by the store's unit tests.
  */

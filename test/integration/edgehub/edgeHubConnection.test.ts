@@ -99,6 +99,19 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(emu.stats.signRequests).toBeGreaterThanOrEqual(1);
   });
 
+  it('announces the product info it is given (EDDY_PRODUCT_INFO) in the MQTT username, the placeholder by default', async () => {
+    const parts = (u: string): string => decodeURIComponent(new URLSearchParams(u.split('?')[1]).get('DeviceClientType') ?? '');
+    const c = await connect({ productInfo: 'Contoso.EddyOffer.Standard' });
+    await c.open();
+    // The SDK appends the product info to its user agent with no separator (azure-iot-device 1.18.4).
+    expect(parts(emu.usernames.get(MODULE)!)).toMatch(/^azure-iot-device\/1\.18\.4 \(.*\)Contoso\.EddyOffer\.Standard$/);
+    await c.close();
+    conn = undefined;
+    const d = await connect();
+    await d.open();
+    expect(parts(emu.usernames.get(MODULE)!)).toMatch(/\)PublisherId\.OfferId\.SkuId$/);
+  });
+
   it('dispatches inputs synchronously with $.cdid / $.cmid / messageId / user properties, also through a route', async () => {
     const c = await connect();
     const got: Array<{ input: string; body: string; meta: InputMeta }> = [];
@@ -177,7 +190,7 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     const failures = log.lines.filter((l) => l.level === 'warn' && l.msg === 'first connection to edgeHub failed; retrying');
     expect(failures.length).toBeGreaterThanOrEqual(2);
     expect(failures.map((l) => (l.obj as { attempt: number }).attempt)).toEqual(failures.map((_, i) => i + 1));
-    // The SDK calls ECONNREFUSED "Not authorized" (notes finding 1); the log keeps the real cause.
+    // The SDK calls ECONNREFUSED "Not authorized" (finding 1 in src/io/edgehub/edgeHubConnection.ts); the log keeps the real cause.
     expect((failures[0]!.obj as { cause?: string }).cause).toMatch(/ECONNREFUSED/);
     await c.send(message('after-outage'));
     expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-outage']);
@@ -324,7 +337,7 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     await c.getTwin();
     await emu.restartLosingSessions();
     await waitUntil(() => reconnects === 1);
-    // The SDK still thinks its twin topics are subscribed: the first GET gets no answer (notes finding 5).
+    // The SDK still thinks its twin topics are subscribed: the first GET gets no answer (finding 5 in src/io/edgehub/edgeHubConnection.ts).
     const twin = await c.getTwin();
     expect(twin.desired.$version).toBe(1);
     expect(log.lines.some((l) => l.msg === 'twin GET timed out; re-creating the edgeHub client')).toBe(true);

@@ -29,7 +29,7 @@ describe('the eddy command (built)', () => {
     expect(r.stderr).toMatch(/1 of 401 row\(s\) not scored.*: not-a-number 1/);
   });
 
-  it('eddy detect runs a rule written for device messages (CONTRACT section 5 shape) on the CSV columns, and exits 3 when no row is usable', () => {
+  it('eddy detect runs a rule written for device messages (docs/contract.md section 5 shape) on the CSV columns, and exits 3 when no row is usable', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'eddy-cli-'));
     writeFileSync(path.join(dir, 'rule.json'), JSON.stringify({
       kind: 'anomaly', where: 'machine.temperature > 0', groupBy: ['$deviceId'], timestamp: 'timeCreated',
@@ -45,7 +45,7 @@ describe('the eddy command (built)', () => {
     const alerts = r.stdout.trim().split('\n').slice(1).map((l) => Number(l.split(',')[3]));
     expect(alerts).toEqual(values.map((v) => (v > 90 ? 1 : 0)));
 
-    writeFileSync(path.join(dir, 'bad.csv'), 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,"21.5"\n');
+    writeFileSync(path.join(dir, 'bad.csv'), 'timestamp,value\nyesterday,1\n2026-11-26 03:00:00,21.5 °C\n');
     const bad = run(path.join(dir, 'bad.csv'));
     expect(bad.status).toBe(3);
     expect(bad.stdout.trim().split('\n')).toHaveLength(3);

@@ -74,7 +74,7 @@ describe('local mode (npm start) as a child process', () => {
       expect(s.properties).toMatchObject({ 'eddy-kind': 'summary', contentType: 'application/json', contentEncoding: 'utf-8' });
       const body = s.body as { rule: string; group: { deviceId: string }; window: { start: string; end: string }; count: number; values: Record<string, number>; revision: number };
       expect(['machine1m', 'ambient1m']).toContain(body.rule);
-      expect((s.properties as Record<string, string>)['eddy-rule']).toBe(body.rule); // CONTRACT §4
+      expect((s.properties as Record<string, string>)['eddy-rule']).toBe(body.rule); // docs/contract.md section 4
       expect((s.properties as Record<string, string>).messageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       expect(body.group.deviceId).toMatch(/^sim-\d$/);
       expect(Date.parse(body.window.end) - Date.parse(body.window.start)).toBe(60_000);

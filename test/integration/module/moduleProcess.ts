@@ -1,6 +1,6 @@
 /**
  * Runs the BUILT module (`node dist/main.js`) as a child process, the way edgeAgent does, and keeps
- * its log (pino JSON lines on stderr, CONTRACT.md section 2) for assertions and for printing when a
+ * its log (pino JSON lines on stderr, docs/contract.md section 2) for assertions and for printing when a
  * test fails. Every child gets its own temp `EDDY_DATA_DIR`, metrics off, debug logs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

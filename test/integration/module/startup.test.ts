@@ -6,7 +6,7 @@ import { bodyOf, cleanupModules, spawnModule, upstreamOf, waitForUpstreamCount, 
 import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / CONTRACT.md sections 1 and 2 with the built module: edgeHub absent at start (the SDK does
+ * Issue 3 / docs/contract.md sections 1 and 2 with the built module: edgeHub absent at start (the SDK does
  * not retry a failed first connection: the module must, logging each backoff step once), and the
  * iotedgehubdev-style connection-string start.
  */
@@ -81,10 +81,12 @@ describe('built module: starting', () => {
     expect((await emu.invokeMethod(M, 'getStats', null)).payload).toMatchObject({ received: 2 });
   });
 
-  it('EdgeHubConnectionString + EdgeModuleCACertificateFile (no workload API): runs, reports, summarises', { timeout: 60_000 }, async () => {
+  it('EdgeHubConnectionString + EdgeModuleCACertificateFile (no workload API): runs, reports, summarises; announces EDDY_PRODUCT_INFO', { timeout: 60_000 }, async () => {
     const M = 'eddy-cs';
-    const mp = spawnModule(emu.connectionStringEnv(M));
+    const mp = spawnModule({ ...emu.connectionStringEnv(M), EDDY_PRODUCT_INFO: 'Contoso.EddyOffer.Standard' });
     await waitUntilRunning(emu, M, mp, 30_000);
+    // The SDK appends the product info to its user agent in the MQTT username's DeviceClientType.
+    expect(decodeURIComponent(emu.usernames.get(M) ?? '')).toMatch(/DeviceClientType=azure-iot-device\/[^&]*\)Contoso\.EddyOffer\.Standard$/);
     expect(emu.twin(M).reported).toMatchObject({ eddy: { version: expect.any(String) }, config: { status: 'applied' } });
     const signsBefore = emu.stats.signRequests;
 

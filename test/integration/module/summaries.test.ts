@@ -4,7 +4,7 @@ import { bodyOf, cleanupModules, startModule, stopModule, upstreamOf, waitForUps
 import { closers, expectedDefaultSummaries, MINUTE, type Reading, simulatedTraffic, sortSummaries, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / CONTRACT.md sections 3, 4, 8: the built module, default rules, real SDK against the
+ * Issue 3 / docs/contract.md sections 3, 4, 8: the built module, default rules, real SDK against the
  * edgeHub emulator. SimulatedTemperatureSensor traffic from three devices over four minutes of
  * event time gives summaries equal to a naive computation; a run split by SIGTERM and a restart on
  * the same data dir gives the very same messages (bodies and messageIds) as an uninterrupted run.
@@ -103,7 +103,7 @@ describe('built module: exact summaries from SimulatedTemperatureSensor traffic'
 
     const got = upstreamOf(emu, M, 'summaries');
     expect(sortSummaries(got.map(summaryOf))).toEqual(expected);
-    // Deterministic ids: the same window has the same messageId in both runs (CONTRACT.md section 4).
+    // Deterministic ids: the same window has the same messageId in both runs (docs/contract.md section 4).
     for (const m of got) {
       const b = summaryOf(m);
       expect(m.messageId).toBe(reference!.get(`${b.rule}|${b.group.deviceId}|${b.window.start}`)?.id);

@@ -1,5 +1,5 @@
 /**
- * SimulatedTemperatureSensor-shaped traffic (CONTRACT.md section 3) and the naive computation of the
+ * SimulatedTemperatureSensor-shaped traffic (docs/contract.md section 3) and the naive computation of the
  * summaries rules/default.json must produce from it (machine1m, ambient1m: 1-minute tumbling windows
  * per `$deviceId` on `timeCreated`).
  *
@@ -74,7 +74,7 @@ export function simulatedTraffic(opts: { devices: string[]; start: number; minut
   return out.sort((a, b) => a.t - b.t || a.deviceId.localeCompare(b.deviceId));
 }
 
-/** One expected `summaries` body (CONTRACT.md section 4). */
+/** One expected `summaries` body (docs/contract.md section 4). */
 export interface SummaryBody {
   rule: string;
   group: { deviceId: string };

@@ -5,7 +5,7 @@ import { bodyOf, cleanupModules, recordReported, startModule, stopModule, upstre
 import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / CONTRACT.md section 6 with the built module: desired patches applied without a restart,
+ * Issue 3 / docs/contract.md section 6 with the built module: desired patches applied without a restart,
  * reported status, untouched windows kept, and desired patches still received after a broker restart
  * that lost the module's session (the module re-reads the twin after every reconnect).
  */
@@ -165,7 +165,7 @@ describe('built module: module twin', () => {
     expect(Object.keys((fstats.payload as { rules: object }).rules).sort()).toEqual(Object.keys(defaults).sort());
   });
 
-  it('setting and environment errors are listed in config.errors without changing the status, which is about rules alone (CONTRACT §6)', { timeout: 30_000 }, async () => {
+  it('setting and environment errors are listed in config.errors without changing the status, which is about rules alone (docs/contract.md section 6)', { timeout: 30_000 }, async () => {
     const M = 'eddy-settings';
     const v1 = emu.pushDesired(M, { store: { maxMB: 'big', ttlHours: 24 }, upstream: { maxMessagesPerSecond: -3 } });
     await startModule(emu, M, { extra: { EDDY_LOG_LEVEL: 'verbose' } });

@@ -1,5 +1,5 @@
 /**
- * One shared suite run against every detector type (STYLE.md habit 3): plain-JSON state that
+ * One shared suite run against every detector type: plain-JSON state that
  * round-trips, bounded state after 1,000,000 events, repeated and backwards timestamps, scores in [0, 1].
  */
 import { describe, expect, it } from 'vitest';

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULES_FILE, readEnv } from '../../../src/config/readEnv.js';
 
-/** CONTRACT.md sections 1 and 2: the mode and the five variables, with their defaults; a bad value falls back and is reported. */
+/** docs/contract.md sections 1 and 2: the mode and the variables, with their defaults; a bad value falls back and is reported. */
 describe('readEnv', () => {
   it('local mode with every default when nothing is set', () => {
-    expect(readEnv({})).toEqual({ mode: 'local', dataDir: './data', logLevel: 'info', metricsPort: 9600, storeMaxMB: 256, rulesFile: DEFAULT_RULES_FILE, errors: [] });
+    expect(readEnv({})).toEqual({ mode: 'local', dataDir: './data', logLevel: 'info', metricsPort: 9600, storeMaxMB: 256, rulesFile: DEFAULT_RULES_FILE, productInfo: undefined, errors: [] });
+    expect('productInfo' in readEnv({})).toBe(true);
     expect(DEFAULT_RULES_FILE).toMatch(/rules[\\/]default\.json$/);
   });
 
@@ -31,5 +32,16 @@ describe('readEnv', () => {
     expect(e.errors[1]).toMatch(/^EDDY_METRICS_PORT "70000"/);
     expect(e.errors[2]).toMatch(/^EDDY_STORE_MAX_MB "-5"/);
     expect(readEnv({ EDDY_METRICS_PORT: '80.5', EDDY_STORE_MAX_MB: 'lots' }).errors).toHaveLength(2);
+  });
+
+  it('EDDY_PRODUCT_INFO: the product info announced to IoT Hub; unset or empty leaves the placeholder to the adapter; a bad value is reported', () => {
+    expect(readEnv({ EDDY_PRODUCT_INFO: 'Contoso.EddyOffer.Standard' })).toMatchObject({ productInfo: 'Contoso.EddyOffer.Standard', errors: [] });
+    expect(readEnv({ EDDY_PRODUCT_INFO: '' })).toMatchObject({ productInfo: undefined, errors: [] });
+    for (const bad of ['Contoso\nX-Injected: 1', 'x'.repeat(257), 'Contoso.Offer.Sku\u00e9']) {
+      const e = readEnv({ EDDY_PRODUCT_INFO: bad });
+      expect(e.productInfo).toBeUndefined();
+      expect(e.errors).toHaveLength(1);
+      expect(e.errors[0]).toMatch(/^EDDY_PRODUCT_INFO .* is not 1-256 printable ASCII characters; using PublisherId\.OfferId\.SkuId$/);
+    }
   });
 });

@@ -5,7 +5,7 @@
  *
  * Memory is asserted on the state containers; the heap is also measured when the test runs with
  * `--expose-gc` (`NODE_OPTIONS=--expose-gc npx vitest run test/unit/hostile/cardinality.test.ts`),
- * which prints the per-group cost quoted in the README. No timing is asserted.
+ * which prints the per-group cost quoted in docs/performance.md. No timing is asserted.
  */
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';

@@ -287,7 +287,7 @@ function expectDecode(body: Buffer): { received: number; accepted: number; rejec
   } catch {
     return one('not-json');
   }
-  // A batch element stands alone (CONTRACT section 3): the array around it is not a level.
+  // A batch element stands alone (docs/contract.md section 3): the array around it is not a level.
   const classify = (el: unknown): string | null => {
     if (!isObj(el)) return 'not-object';
     return depthOf(el) > MAX_DEPTH ? 'too-deep' : null;

@@ -90,7 +90,7 @@ describe('redactSecrets', () => {
 });
 
 describe('RejectLogger', () => {
-  it('logs every rejection at debug with its reason, rule, detail and context (CONTRACT §3)', () => {
+  it('logs every rejection at debug with its reason, rule, detail and context (docs/contract.md section 3)', () => {
     const { logger, json } = capture('debug');
     const rl = new RejectLogger(logger);
     rl.log({ reason: 'not-json', detail: 'Unexpected token' }, { input: 'telemetry' });

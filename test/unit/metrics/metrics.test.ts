@@ -11,7 +11,7 @@ describe('Metrics', () => {
   it('exposes every fixed name with HELP and TYPE before any call', async () => {
     const text = await createMetrics({ processMetrics: false }).text();
     const types: Record<string, string> = {
-      received: 'counter', rejected: 'counter', windowResults: 'counter', alerts: 'counter', outboxPending: 'gauge', outboxBytes: 'gauge',
+      received: 'counter', rejected: 'counter', windowResults: 'counter', alerts: 'counter', outboxPending: 'gauge', outboxBytes: 'gauge', buildInfo: 'gauge', outboxDropped: 'counter', outboxOldestAge: 'gauge',
       upstreamSent: 'counter', upstreamFailures: 'counter', ruleGroups: 'gauge', groupsEvicted: 'counter', eventLag: 'histogram',
       outboxCommits: 'counter', outboxRows: 'counter',
     };
@@ -113,7 +113,7 @@ describe('Metrics', () => {
     expect(sample(await m.text(), 'eddy_upstream_sent_total')).toBe(0);
   });
 
-  it('snapshot has the getStats shape of CONTRACT §7', () => {
+  it('snapshot has the getStats shape of docs/contract.md section 7', () => {
     let now = 1_000_000;
     const m = createMetrics({ processMetrics: false, clock: { now: () => now } });
     m.received('telemetry', 10);
@@ -149,14 +149,14 @@ describe('Metrics', () => {
     expect(sample(t, 'eddy_window_results_total', 'rule="gone"')).toBe(1);
   });
 
-  it('instances do not share state; process metrics carry the eddy_ prefix', async () => {
+  it('instances do not share state; process metrics carry the standard names', async () => {
     const a = createMetrics({ processMetrics: false });
     const b = createMetrics();
     a.received('telemetry', 3);
     expect(sample(await b.text(), 'eddy_messages_received_total', 'input="telemetry"')).toBeUndefined();
     const t = await b.text();
-    expect(t).toMatch(/^eddy_process_cpu_user_seconds_total \d/m);
-    expect(t).toMatch(/^eddy_process_resident_memory_bytes \d/m);
-    expect(t).toMatch(/^eddy_nodejs_heap_size_used_bytes \d/m);
+    expect(t).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(t).toMatch(/^process_resident_memory_bytes \d/m);
+    expect(t).toMatch(/^nodejs_heap_size_used_bytes \d/m);
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCorpus, loadReferenceScores, NAB_DIR } from '../../../bench/nab/nabCorpus.js';
+import { loadCorpus, loadReferenceScores } from '../../../bench/nab/nabCorpus.js';
 import {
   loadProfiles,
   normalise,
@@ -13,8 +13,10 @@ import {
   sigma,
   sweep,
 } from '../../../bench/nab/nabScorer.js';
+import { FULL_NAB_DIR, NAB_FIXTURES, noteFullNabSkipped } from '../../helpers/nabDirs.js';
 
-const profiles = loadProfiles(NAB_DIR);
+const profiles = loadProfiles(NAB_FIXTURES);
+noteFullNabSkipped('the NAB scorer against every per-file reference row of a full NAB checkout');
 
 describe('NAB scorer: SCORING.md §10 synthetic file', () => {
   const n = 20;
@@ -64,51 +66,76 @@ describe('NAB scorer: SCORING.md §10 synthetic file', () => {
   });
 });
 
-describe('NAB scorer against the reference results', () => {
-  const corpus = loadCorpus();
-  const thresholds = JSON.parse(readFileSync(join(NAB_DIR, 'config/thresholds.json'), 'utf8')) as Record<
+/**
+ * The scorer against NAB's own per-file result rows (`results/<det>/<det>_<profile>_scores.csv`),
+ * recomputed from NAB's per-row scores of the same detector: on the fixture subset always, and on
+ * every file of a full NAB checkout when NAB_DIR names one.
+ */
+function referenceSuite(nabDir: string): void {
+  const corpus = loadCorpus(nabDir);
+  const labels = JSON.parse(readFileSync(join(nabDir, 'labels/combined_windows.json'), 'utf8')) as Record<string, unknown[]>;
+  const thresholds = JSON.parse(readFileSync(join(nabDir, 'config/thresholds.json'), 'utf8')) as Record<
     string,
     Record<string, { threshold: number }>
   >;
+  const dirProfiles = loadProfiles(nabDir);
 
-  it('loads the 44 files of the copy with 83 windows', () => {
-    expect(corpus.length).toBe(44);
-    expect(corpus.reduce((s, f) => s + f.windows.length, 0)).toBe(83);
+  it('loads every labelled data file present, with all its windows', () => {
+    // The labels file lists exactly the data files present (NAB's own, or the fixture subset).
+    expect(corpus.map((f) => f.key)).toEqual(Object.keys(labels).sort());
+    expect(corpus.reduce((s, f) => s + f.windows.length, 0)).toBe(Object.values(labels).reduce((s, w) => s + w.length, 0));
+    expect(corpus.length).toBeGreaterThan(0);
   });
 
-  // The three detectors whose per-row scores are in the copy (README "Layout").
+  // The three detectors whose per-row scores NAB publishes (results/<det>/<category>/).
   for (const det of ['numenta', 'windowedGaussian', 'bayesChangePt']) {
     for (const profile of PROFILE_NAMES) {
       it(`${det} / ${profile}: every per-file row of ${det}_${profile}_scores.csv to 1e-6, counts exact`, () => {
         const t = thresholds[det]![profile]!.threshold;
-        const table = readCsvColumns(join(NAB_DIR, 'results', det, `${det}_${profile}_scores.csv`));
+        const table = readCsvColumns(join(nabDir, 'results', det, `${det}_${profile}_scores.csv`));
         let checked = 0;
         for (const row of table.rows) {
           const key = row[2]!;
           if (key === 'Totals') continue;
           const file = corpus.find((f) => f.key === key);
           expect(file, key).toBeDefined();
-          const scores = loadReferenceScores(NAB_DIR, det, key)!;
+          const scores = loadReferenceScores(nabDir, det, key)!;
           expect(scores.length).toBe(file!.rows.length);
           expect(Number(row[9])).toBe(file!.rows.length);
-          const r = scoreFile(scores, file!.windows, profiles[profile], t);
+          const r = scoreFile(scores, file!.windows, dirProfiles[profile], t);
           expect(Math.abs(r.raw - Number(row[4])), key).toBeLessThan(1e-6);
           expect([r.tp, r.tn, r.fp, r.fn]).toEqual(row.slice(5, 9).map(Number));
           checked++;
         }
-        expect(checked).toBe(44);
+        expect(checked).toBe(corpus.length);
       });
     }
   }
 
   it('the sweep never does worse than the threshold NAB used (numenta, standard)', () => {
-    const files = corpus.map((f) => ({ scores: loadReferenceScores(NAB_DIR, 'numenta', f.key)!, windows: f.windows }));
-    const at = files.reduce((s, f) => s + scoreFile(f.scores, f.windows, profiles.standard, thresholds.numenta!.standard!.threshold).raw, 0);
-    const { best, pairs } = sweep(files, profiles.standard);
+    const files = corpus.map((f) => ({ scores: loadReferenceScores(nabDir, 'numenta', f.key)!, windows: f.windows }));
+    const at = files.reduce((s, f) => s + scoreFile(f.scores, f.windows, dirProfiles.standard, thresholds.numenta!.standard!.threshold).raw, 0);
+    const { best, pairs } = sweep(files, dirProfiles.standard);
     expect(best.raw).toBeGreaterThanOrEqual(at - 1e-9);
     // Each pair equals scoring every file at that threshold.
     const probe = pairs[Math.floor(pairs.length / 3)]!;
-    const direct = files.reduce((s, f) => s + scoreFile(f.scores, f.windows, profiles.standard, probe.threshold).raw, 0);
+    const direct = files.reduce((s, f) => s + scoreFile(f.scores, f.windows, dirProfiles.standard, probe.threshold).raw, 0);
     expect(probe.raw).toBeCloseTo(direct, 6);
   });
+}
+
+describe('NAB scorer against the reference results: the fixture subset (test/fixtures/nab)', () => {
+  it('holds the three files its README lists, with 2 + 1 + 2 windows', () => {
+    const corpus = loadCorpus(NAB_FIXTURES);
+    expect(corpus.map((f) => [f.key, f.rows.length, f.windows.length])).toEqual([
+      ['realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv', 1243, 2],
+      ['realAdExchange/exchange-2_cpc_results.csv', 1624, 1],
+      ['realAdExchange/exchange-2_cpm_results.csv', 1624, 2],
+    ]);
+  });
+  referenceSuite(NAB_FIXTURES);
+});
+
+describe.skipIf(FULL_NAB_DIR === undefined)('NAB scorer against the reference results: the NAB checkout in NAB_DIR', () => {
+  referenceSuite(FULL_NAB_DIR ?? NAB_FIXTURES);
 });

@@ -34,7 +34,7 @@ describe('docs/deploy.md, "Deploying on IoT Edge" section', () => {
     }
   });
 
-  it('documents every environment variable of every module with its value, and all of CONTRACT §2', () => {
+  it('documents every environment variable of every module with its value, and all of docs/contract.md section 2', () => {
     const modules = template.modulesContent.$edgeAgent!['properties.desired'].modules as Record<string, unknown>;
     for (const name of Object.keys(modules)) {
       for (const [k, { value }] of Object.entries(moduleOf(template, name)!.env ?? {})) {

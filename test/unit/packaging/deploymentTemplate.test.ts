@@ -21,7 +21,7 @@ const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validateTemplate = ajv.compile(schema);
 const validateManifest = ajv.compile(manifestSchema);
 
-/** CONTRACT.md §9, verbatim. */
+/** docs/contract.md section 9, verbatim. */
 const CONTRACT_ROUTES = [
   'FROM /messages/modules/SimulatedTemperatureSensor/outputs/temperatureOutput INTO BrokeredEndpoint("/modules/eddy/inputs/telemetry")',
   'FROM /messages/modules/eddy/outputs/* INTO $upstream',
@@ -58,7 +58,7 @@ describe('deployment.template.json', () => {
     expect(existsSync(join(root, m![1]!, 'module.json'))).toBe(true);
   });
 
-  it('has exactly the default routes of CONTRACT §9 and a store-and-forward TTL', () => {
+  it('has exactly the default routes of docs/contract.md section 9 and a store-and-forward TTL', () => {
     expect(Object.values(routesOf(template)).sort()).toEqual([...CONTRACT_ROUTES].sort());
     const hub = template.modulesContent.$edgeHub!['properties.desired'] as { storeAndForwardConfiguration?: { timeToLiveSecs: number } };
     expect(hub.storeAndForwardConfiguration?.timeToLiveSecs).toBeGreaterThan(0);
@@ -68,7 +68,7 @@ describe('deployment.template.json', () => {
     expect(marketplaceProblems(template, 'eddy')).toEqual([]);
   });
 
-  it('binds a named volume (not a root-owned host folder) to /app/data, and sets only CONTRACT §2 variables', () => {
+  it('binds a named volume (not a root-owned host folder) to /app/data, and sets only docs/contract.md section 2 variables', () => {
     const eddy = moduleOf(template, 'eddy')!;
     const hc = (eddy.settings.createOptions as { HostConfig: { Binds: string[] } }).HostConfig;
     const data = hc.Binds.find((b) => b.split(':')[1] === '/app/data');
@@ -81,7 +81,7 @@ describe('deployment.template.json', () => {
     expect(eddy.env?.EDDY_DATA_DIR?.value).toBe('/app/data');
   });
 
-  it('keeps the default rules in the image: the twin defaults hold no rules, only CONTRACT §6 settings', () => {
+  it('keeps the default rules in the image: the twin defaults hold no rules, only docs/contract.md section 6 settings', () => {
     const desired = template.modulesContent.eddy!['properties.desired'];
     expect(desired).not.toHaveProperty('rules');
     for (const k of Object.keys(desired)) expect(['store', 'upstream']).toContain(k);

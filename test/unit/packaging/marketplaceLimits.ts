@@ -1,6 +1,6 @@
 /**
  * Azure Marketplace limits on an IoT Edge module offer's default deployment settings, and the
- * "least host access" rule ("Prepare IoT Edge module technical assets"; research notes §7).
+ * "least host access" rule ("Prepare IoT Edge module technical assets", https://learn.microsoft.com/partner-center/marketplace-offers/iot-edge-technical-asset).
  * Returns problems instead of throwing so the tests can show a bad template is caught.
  */
 

@@ -124,7 +124,7 @@ export interface DockerfileExpectations {
  * `Assertion failed: (env) != nullptr` in `RemoveEnvironmentCleanupHook` when a Statement is
  * finalised outside a JS context (nodejs/node#65446). better-sqlite3 up to 12.x derives Statement
  * from `node::ObjectWrap`; 13 moved to node-addon-api but crashes on Node 20. Measured here
- * (session 13) with 12.11.1 built from source, `npm test`: Node 24.21, 10 of 706 tests failed (the
+ * with 12.11.1 built from source, `npm test`: Node 24.21, 10 of 706 tests failed (the
  * module aborting right after "rules applied"); Node 22.23 and 26.12, all pass.
  */
 export function sqliteAddonProblem(nodeMajor: number, betterSqlite3: string): string | undefined {

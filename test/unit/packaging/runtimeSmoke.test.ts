@@ -125,7 +125,7 @@ describe('runtime image file list', () => {
         buf = lines.pop()!;
         for (const line of lines) {
           printed.push(line);
-          const msg = JSON.parse(line) as Record<string, unknown>; // every stdout line is JSON (CONTRACT §1)
+          const msg = JSON.parse(line) as Record<string, unknown>; // every stdout line is JSON (docs/contract.md section 1)
           if (msg.output === 'summaries') {
             clearTimeout(timer);
             res(msg);

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../../src/rules/compileRule.js';
 
 /**
- * CONTRACT.md section 5 defaults as the compiled rule carries them: idleTimeout defaults to the window
+ * docs/contract.md section 5 defaults as the compiled rule carries them: idleTimeout defaults to the window
  * size (the gap for sessions; count and snapshot windows, which have no duration: 1 min and 1 s, as
- * the README's rule reference says); maxLateness defaults to 5 s.
+ * docs/rules.md says); maxLateness defaults to 5 s.
  */
 const compiled = (doc: Record<string, unknown>) => {
   const r = compileRule('r', { kind: 'aggregate', select: { n: 'count()' }, ...doc });

@@ -115,7 +115,7 @@ describe('Engine', () => {
     expect(h.rejected['too-late']).toBe(1);
   });
 
-  it('messageId: the same window of the same rule definition gets the same id in a fresh engine; a changed definition gets a new one (CONTRACT §4)', () => {
+  it('messageId: the same window of the same rule definition gets the same id in a fresh engine; a changed definition gets a new one (docs/contract.md section 4)', () => {
     const run = (doc: Record<string, unknown>): string[] => {
       const h = harness();
       h.engine.setRules([rule('r', doc)]);
@@ -131,7 +131,7 @@ describe('Engine', () => {
     expect(first[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 
-  it('groups by $moduleId (edgeHub $.cmid) and a body path: group names moduleId and the path itself (CONTRACT §4)', () => {
+  it('groups by $moduleId (edgeHub $.cmid) and a body path: group names moduleId and the path itself (docs/contract.md section 4)', () => {
     const h = harness();
     h.engine.setRules([rule('m', { ...tempRule, groupBy: ['$moduleId', 'machine.type'], select: { n: 'count()' } })]);
     const e = (moduleId: string, type: string, t: number): IngestEvent => ({ ...h.ev({ t, temp: 1, machine: { type } }), moduleId });

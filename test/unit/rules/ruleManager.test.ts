@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RuleManager } from '../../../src/rules/ruleManager.js';
 
-/** CONTRACT.md section 6: an invalid rule is rejected alone, and its last good version keeps running, across restarts too. */
+/** docs/contract.md section 6: an invalid rule is rejected alone, and its last good version keeps running, across restarts too. */
 
 const count = (name: string): Record<string, unknown> => ({
   kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], window: { type: 'tumbling', size: '1m' }, select: { [name]: 'count()' }, output: 'summaries',

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,21 @@ describe('FileInputLog', () => {
     const b = new FileInputLog(dir, log);
     expect([...b.readInputsAfter(0)].map((r) => r.seq)).toEqual([1, 2]);
     b.close();
+  });
+
+  it('reads a segment built outside eddy from the frame format in its header (Python struct + zlib.crc32)', () => {
+    // The frame CRC is the standard CRC-32 (zlib's), so segments written by any earlier build read back.
+    // test/unit/store/fixtures/inputs-0000000000000001.log was written by a 10-line Python script:
+    // struct.pack('<II', len(p), zlib.crc32(p)) + p, p = '<dd' seq, arrival + three u16-prefixed UTF-8 names + body.
+    copyFileSync(fileURLToPath(new URL('./fixtures/inputs-0000000000000001.log', import.meta.url)), join(dir, 'inputs-0000000000000001.log'));
+    const a = new FileInputLog(dir, log);
+    expect([...a.readInputsAfter(0)].map((r) => [r.seq, r.arrival, r.input, r.deviceId, r.moduleId, r.body.toString()])).toEqual([
+      [1, 1_700_000_000_001, 'telemetry', 'dév1', 'sim', '{"t":1}'],
+      [2, 1_700_000_000_002, 'telemetry', 'dev2', 'sim', '{"t":2}'],
+    ]);
+    expect(a.appendInput(rec(3))).toBe(3);
+    a.close();
+    expect(warnings).toEqual([]);
   });
 
   it('rotates at truncateUpTo and deletes only segments wholly covered', () => {
