@@ -94,6 +94,15 @@ export class Forwarder {
   private readonly waiters = new Set<FlushWaiter>();
   private globalDelay: number;
   private globalRetryAt = 0;
+  /**
+   * Failure streak step: raised each time a failure lengthens the global backoff. Every send carries
+   * the step it was started in, and only the first failure of a step doubles the delay: the 64 sends
+   * in flight when the link drops fail together, and are one failure of the sink, not 64 (issue 17
+   * defect 9: they reached the 30 s cap at once).
+   */
+  private step = 0;
+  /** seq -> the step its send started in. */
+  private readonly sentInStep = new Map<number, number>();
   /** Clock time of the last acknowledged send (progress, for flushes that stop on a stall). */
   private lastSentAt = -Infinity;
   private rate: number;
@@ -147,6 +156,20 @@ export class Forwarder {
    */
   drainNow(): void {
     if (this.running) this.pump();
+  }
+
+  /**
+   * The sink is reachable again (edgeHub reconnected): every backoff ends, and a pass runs now, so the
+   * stored backlog and new alerts go out at once instead of after a retry delay set by failures
+   * during the outage (issue 17 defect 9).
+   */
+  resetBackoff(): void {
+    this.groupBackoff.clear();
+    this.globalDelay = this.initialBackoffMs;
+    this.globalRetryAt = 0;
+    this.step++;
+    this.clearTimer();
+    this.wake();
   }
 
   /** Changes pacing (twin `upstream.maxMessagesPerSecond`); 0 turns it off. */
@@ -281,6 +304,7 @@ export class Forwarder {
 
   private send(rec: OutboxRecord, g: string): void {
     this.inFlight.set(rec.seq, g);
+    this.sentInStep.set(rec.seq, this.step);
     let p: Promise<void>;
     try {
       p = this.sink.send(rec.message);
@@ -297,6 +321,7 @@ export class Forwarder {
 
   private onSent(rec: OutboxRecord, g: string): void {
     this.inFlight.delete(rec.seq);
+    this.sentInStep.delete(rec.seq);
     this.counters.sent++;
     this.lastSentAt = this.opts.clock.now();
     this.acked.push(rec.seq);
@@ -308,14 +333,23 @@ export class Forwarder {
 
   private onFailed(rec: OutboxRecord, g: string, err: unknown): void {
     this.inFlight.delete(rec.seq);
+    const step = this.sentInStep.get(rec.seq);
+    this.sentInStep.delete(rec.seq);
     this.counters.failures++;
     const now = this.opts.clock.now();
     const gb = this.groupBackoff.get(g) ?? { delay: this.initialBackoffMs, retryAt: 0 };
     gb.retryAt = now + this.jitter(gb.delay);
     gb.delay = Math.min(gb.delay * 2, this.maxBackoffMs);
     this.groupBackoff.set(g, gb);
+    // A send started before the latest reset or doubling is not news about the sink: it neither
+    // lengthens the backoff nor sets a retry timer (its group still backs off on its own).
+    if (step !== this.step) {
+      this.wake();
+      return;
+    }
     this.globalRetryAt = Math.max(this.globalRetryAt, now + this.jitter(this.globalDelay));
     this.globalDelay = Math.min(this.globalDelay * 2, this.maxBackoffMs);
+    this.step++;
     if (this.counters.failures === 1 || this.counters.failures % 100 === 0) {
       this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err), failures: this.counters.failures, retryInMs: this.globalRetryAt - now }, 'forwarder: send failed, backing off');
     }
