@@ -18,7 +18,7 @@ import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
 import type { CompiledRule } from './rules/compileRule.js';
 import { ReplaySchedule } from './rules/replaySchedule.js';
-import { openStore, type Store } from './store/store.js';
+import { DataDirLockedError, openStore, type Store } from './store/store.js';
 import { SteppedCheckpoint } from './store/steppedCheckpoint.js';
 import { Forwarder } from './forward/forwarder.js';
 import { OutputBatcher } from './forward/outputBatcher.js';
@@ -101,12 +101,20 @@ function keepSwitchOffs(doc: Record<string, unknown>, offs: readonly string[]): 
 }
 
 // ---- store: outbox, checkpoints, input log ----
-const store: Store = openStore(env.dataDir, {
-  log,
-  clock,
-  maxBytes: env.storeMaxMB * MB,
-  ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
-});
+const store: Store = openExclusive();
+
+/** The store, or exit now when another process holds the data dir (issue 17 defect 5; src/store/dataDirLock.ts). */
+function openExclusive(): Store {
+  try {
+    return openStore(env.dataDir, { log, clock, maxBytes: env.storeMaxMB * MB, ttlMs: DEFAULT_TTL_HOURS * 3_600_000, exclusive: true });
+  } catch (err) {
+    if (err instanceof DataDirLockedError) {
+      log.fatal({ dataDir: env.dataDir }, `${err.message}; exiting`);
+      process.exit(3);
+    }
+    throw err;
+  }
+}
 metrics.outboxWrites(() => store.outboxWrites());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
 
