@@ -156,7 +156,10 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     // `warm`: every raised alert ends with a `cleared` of kind rule-removed.
     const cleared = b.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'cleared');
     const stillRaised = new Map<string, Line>();
-    for (const l of raised) (l.body.state === 'raised' ? stillRaised.set(l.body.group.deviceId, l) : stillRaised.delete(l.body.group.deviceId));
+    for (const l of raised) {
+      if (l.body.state === 'raised') stillRaised.set(l.body.group.deviceId, l);
+      else stillRaised.delete(l.body.group.deviceId);
+    }
     expect(cleared.map((l) => [l.body.group.deviceId, l.body.kind]).sort()).toEqual([...stillRaised.keys()].sort().map((d) => [d, 'rule-removed']));
     // `agg`: the windows open at the shutdown come out under the old definition (its select), one per device.
     const old = b.lines.filter((l) => l.body.rule === 'agg' && 'tMax' in (l.body.values as object));
