@@ -360,6 +360,7 @@ describe('Engine', () => {
     expect(snapshotFits({ hash: stored }, a)).toBe(true);
     expect(snapshotFits({ hash: a.hash }, a)).toBe(true);
     expect(snapshotFits({ hash: `${a.hash}/s2` }, a)).toBe(true);
+    expect(snapshotFits({ hash: `${a.hash}/s3` }, a)).toBe(true);
     expect(snapshotFits({ hash: `${a.hash}/s9` }, a)).toBe(false);
     expect(snapshotFits({ hash: `${a.hash.slice(1)}/s3` }, a)).toBe(false);
     expect(snapshotFits(undefined, a)).toBe(false);
@@ -477,7 +478,7 @@ describe('Engine', () => {
       expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 31_000).toISOString(), null]]);
       // The new snapshot is of the new shape and format.
       const snap = h.engine.snapshot().get('silent')!;
-      expect(snap.hash).toBe(`${r.hash}/s3`);
+      expect(snap.hash).toBe(`${r.hash}/s4`);
       expect((snap.groups[0]![1] as { d: unknown }).d).toEqual({ seen: true, at: T0 + 1_000 });
       h.engine.close();
     });
