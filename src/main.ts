@@ -27,7 +27,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
-import { ConnectedTime, type ConnectedTimeState } from './time/connectedTime.js';
+import { ConnectedTime, steadyClock, type ConnectedTimeState } from './time/connectedTime.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -148,7 +148,7 @@ for (const [key, json] of checkpoint.states) {
  * unreachable and while it delivers the backlog after a reconnect, resumed from the checkpoint
  * after a restart. It drives idle flushes and `missing` (issue 17 "Processing time that knows the link").
  */
-const time = new ConnectedTime({ elapsed: { now: () => performance.now() }, wall: clock, saved: clockState });
+const time = new ConnectedTime({ elapsed: steadyClock(clock, { now: () => performance.now() }), wall: clock, saved: clockState });
 
 let forwarder: Forwarder | null = null;
 /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */

@@ -20,7 +20,7 @@ export interface ConnectedTimeState {
 }
 
 export interface ConnectedTimeOptions {
-  /** A monotonic clock (ms) that measures how long connected time runs (`performance.now`). */
+  /** A monotonic clock (ms) that measures how long connected time runs (`steadyClock` in the module). */
   readonly elapsed: Clock;
   /** The wall clock, for `wallAt` and the saved state. */
   readonly wall: Clock;
@@ -34,6 +34,31 @@ export interface ConnectedTimeOptions {
 }
 
 const MAX_SEGMENTS = 64;
+
+/**
+ * The `elapsed` clock for the module: whole milliseconds of the wall clock, except across a step of
+ * the wall clock (NTP setting it, an RTC-less device at boot), which is replaced by the monotonic
+ * clock's reading. Wall-clock paced, so a replay that rebuilds connected time from logged wall-clock
+ * arrivals (main.ts) gets the same values as the run that logged them, and a `missing` raised again
+ * after a crash gets the same time and messageId; never jumping, so a clock step is not silence.
+ */
+export function steadyClock(wall: Clock, mono: Clock, stepMs = 1_000): Clock {
+  let lastWall = wall.now();
+  let lastMono = mono.now();
+  let t = lastWall;
+  return {
+    now: () => {
+      const w = wall.now();
+      const m = mono.now();
+      const dw = w - lastWall;
+      const dm = m - lastMono;
+      lastWall = w;
+      lastMono = m;
+      t += Math.abs(dw - dm) > stepMs ? Math.max(0, Math.round(dm)) : Math.max(0, dw);
+      return t;
+    },
+  };
+}
 
 const defaultTimers: ConnectedTimeTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };
 

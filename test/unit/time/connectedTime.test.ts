@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectedTime, type ConnectedTimeTimers } from '../../../src/time/connectedTime.js';
+import { ConnectedTime, steadyClock, type ConnectedTimeTimers } from '../../../src/time/connectedTime.js';
 
 /** Injected time: `elapsed` and `wall` advance together (the wall clock starts at W0); timers fire in due order. */
 class FakeTime implements ConnectedTimeTimers {
@@ -148,5 +148,26 @@ describe('ConnectedTime', () => {
     expect(c.now()).toBe(W0 + 5);
     c.advanceTo(W0);
     expect(c.now()).toBe(W0 + 5);
+  });
+
+  it('steadyClock follows the wall clock in whole ms, and the monotonic clock across a wall-clock step', () => {
+    let wall = W0;
+    let mono = 0.25;
+    const c = steadyClock({ now: () => wall }, { now: () => mono });
+    expect(c.now()).toBe(W0);
+    wall += 1_000;
+    mono += 1_000.4;
+    expect(c.now()).toBe(W0 + 1_000);
+    // NTP sets the clock an hour forward while 2 s pass: 2 s count, not the hour.
+    wall += 3_600_000 + 2_000;
+    mono += 2_000;
+    expect(c.now()).toBe(W0 + 3_000);
+    // ...and back: never backwards.
+    wall -= 7_200_000;
+    mono += 500;
+    expect(c.now()).toBe(W0 + 3_500);
+    wall += 250;
+    mono += 250;
+    expect(c.now()).toBe(W0 + 3_750);
   });
 });
