@@ -76,7 +76,9 @@ const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
  * the later ones of its group until it succeeds (no reordering, ever). A record is removed only
  * after `send` resolves (PUBACK); a crash in between re-sends it with the same messageId.
  * While sends fail, the forwarder backs off (capped exponential, jittered) as a whole and per
- * group, so one poison message cannot stall the others once the sink answers again.
+ * group, so one poison message cannot stall the others once the sink answers again. The whole
+ * backs off per failure streak (sends that fail together count once), and `resetBackoff` (edgeHub
+ * reconnected) ends every backoff at once (issue 17 defect 9).
  */
 export class Forwarder {
   private readonly timers: ForwarderTimers;
