@@ -261,11 +261,11 @@ export class Forwarder {
     this.removeAcked();
     if (!this.running) return;
     const now = this.opts.clock.now();
-    if (now < this.globalRetryAt) {
-      this.scheduleAt(this.globalRetryAt);
-      this.checkWaiters(now);
-      return;
-    }
+    // While the whole backs off, only a fresh alert goes: one whose group has never failed. An alert
+    // never waits behind a retry timer set by older records (issue 17 defect 9); if the sink is still
+    // down it fails once and backs off with its group.
+    const backingOff = now < this.globalRetryAt;
+    if (backingOff) this.scheduleAt(this.globalRetryAt);
     // Groups that must not send now: one of theirs is in flight, backing off, or waiting earlier in line.
     const blocked = new Set<string>(this.inFlight.values());
     let after = 0;
@@ -286,6 +286,7 @@ export class Forwarder {
           continue;
         }
         blocked.add(g);
+        if (backingOff && (rec.message.kind !== 'alert' || this.groupBackoff.has(g))) continue;
         const gb = this.groupBackoff.get(g);
         if (gb && gb.retryAt > now) {
           nextGroupRetry = Math.min(nextGroupRetry, gb.retryAt);

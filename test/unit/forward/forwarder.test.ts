@@ -243,7 +243,7 @@ describe('Forwarder', () => {
     expect(sink.attempts[40]!.at - failedAt).toBeLessThanOrEqual(100);
   });
 
-  it('resetBackoff (a reconnect) sends at once, also a new alert, whatever delay the failures set (issue 17 defect 9)', async () => {
+  it('resetBackoff (a reconnect) sends the backlog at once, whatever delay the failures set (issue 17 defect 9)', async () => {
     const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 1_000, maxBackoffMs: 30_000 } });
     sink.down = true;
     outbox.append([makeMessage(1)]);
@@ -252,14 +252,32 @@ describe('Forwarder', () => {
     // Backing off near the cap now.
     const last = sink.attempts.at(-1)!.at;
     sink.down = false;
-    outbox.append([makeMessage(2, { groupKey: 'alert-group', kind: 'alert' })]);
+    outbox.append([makeMessage(2, { groupKey: 'other' })]);
     fwd.wake();
     await time.advance(10);
     expect(sink.delivered).toEqual([]);
     fwd.resetBackoff();
     await time.advance(10);
-    expect(sink.delivered.map((m) => m.id).sort()).toEqual(['r1-alert-group-2', 'r1-dev1-1']);
+    expect(sink.delivered.map((m) => m.id).sort()).toEqual(['r1-dev1-1', 'r1-other-2']);
     expect(time.now - last).toBeLessThan(15_000);
+  });
+
+  it('a fresh alert does not wait behind the retry timer set by failed summaries (issue 17 defect 9)', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 1_000, maxBackoffMs: 30_000 } });
+    sink.down = true;
+    outbox.append([makeMessage(1)]);
+    fwd.start();
+    await time.advance(40_000);
+    const failures = fwd.stats().failures;
+    sink.down = false;
+    outbox.append([makeMessage(2, { rule: 'hot', groupKey: 'd9', kind: 'alert' })]);
+    fwd.wake();
+    await time.advance(10);
+    // The alert went at once; the summary still waits for its retry.
+    expect(sink.delivered.map((m) => m.id)).toEqual(['hot-d9-2']);
+    expect(fwd.stats().failures).toBe(failures);
+    await time.advance(31_000);
+    expect(sink.delivered.map((m) => m.id)).toEqual(['hot-d9-2', 'r1-dev1-1']);
   });
 
   it('coalesces wakes into one deferred pass; drainNow sends in the caller\'s tick and voids the queued pass', async () => {
