@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { asyncScheduler } from 'rxjs';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
 import type { OutputMessage, Sink } from './contracts/output.js';
@@ -18,7 +17,7 @@ import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
 import type { CompiledRule } from './rules/compileRule.js';
 import { ReplaySchedule } from './rules/replaySchedule.js';
-import { openStore, type Store } from './store/store.js';
+import { DataDirLockedError, openStore, type Store } from './store/store.js';
 import { SteppedCheckpoint } from './store/steppedCheckpoint.js';
 import { Forwarder } from './forward/forwarder.js';
 import { OutputBatcher } from './forward/outputBatcher.js';
@@ -29,6 +28,7 @@ import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
 import { EventLagProbe } from './rules/eventLagProbe.js';
+import { ConnectedTime, steadyClock, type ConnectedTimeState } from './time/connectedTime.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -41,7 +41,11 @@ const SHUTDOWN_BUDGET_MS = 8_000;
 /** Keys of the checkpoint that are not rules (rule ids cannot start with `$`). */
 const DESIRED_KEY = '$desired';
 const SENSOR_KEY = '$sensor';
+/** The module id the simulated sensor's inputs carry (in the input log too). */
+const SENSOR_MODULE = 'SimulatedTemperatureSensor';
 const RECENT_KEY = '$recent';
+/** Where connected time stood (src/time/connectedTime.ts): downtime does not count as silence. */
+const CLOCK_KEY = '$clock';
 /** The documents of the rules that ran at the checkpoint: the last good versions after a restart. */
 const LAST_GOOD_KEY = '$lastGood';
 /** `flush` answers 503 after this long without an acknowledged output... */
@@ -102,15 +106,51 @@ function keepSwitchOffs(doc: Record<string, unknown>, offs: readonly string[]): 
 }
 
 // ---- store: outbox, checkpoints, input log ----
-const store: Store = openStore(env.dataDir, {
-  log,
-  clock,
-  maxBytes: env.storeMaxMB * MB,
-  ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
-});
+const store: Store = openExclusive();
+
+/** The store, or exit now when another process holds the data dir (issue 17 defect 5; src/store/dataDirLock.ts). */
+function openExclusive(): Store {
+  try {
+    return openStore(env.dataDir, { log, clock, maxBytes: env.storeMaxMB * MB, ttlMs: DEFAULT_TTL_HOURS * 3_600_000, exclusive: true });
+  } catch (err) {
+    if (err instanceof DataDirLockedError) {
+      log.fatal({ dataDir: env.dataDir }, `${err.message}; exiting`);
+      process.exit(3);
+    }
+    throw err;
+  }
+}
 metrics.outboxWrites(() => store.outboxWrites());
 metrics.outboxState(() => store.stats());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
+
+// ---- restore: checkpoint, last desired document, then the inputs logged after it ----
+const checkpoint = store.loadCheckpoint();
+const restored = new Map<string, RuleSnapshot>();
+let desired: Record<string, unknown> = {};
+let sensorState: unknown = null;
+let lastGood: Record<string, unknown> = {};
+let clockState: ConnectedTimeState | null = null;
+const redelivery = new RedeliveryFilter();
+for (const [key, json] of checkpoint.states) {
+  try {
+    if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
+    else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
+    else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[Fingerprint, number]>);
+    else if (key === CLOCK_KEY) clockState = JSON.parse(json) as ConnectedTimeState;
+    else if (key === LAST_GOOD_KEY) lastGood = JSON.parse(json) as Record<string, unknown>;
+    else restored.set(key, JSON.parse(json) as RuleSnapshot);
+  } catch (err) {
+    log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
+  }
+}
+
+/**
+ * The engine's processing time: connected time (src/time/connectedTime.ts), paused while edgeHub is
+ * unreachable and while it delivers the backlog after a reconnect, resumed from the checkpoint
+ * after a restart. It drives idle flushes and `missing` (issue 17 "Processing time that knows the link").
+ */
+const time = new ConnectedTime({ elapsed: steadyClock(clock, { now: () => performance.now() }), wall: clock, saved: clockState });
 
 let forwarder: Forwarder | null = null;
 /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
@@ -123,7 +163,8 @@ const outputs = new OutputBatcher({
 });
 const commitOutputs = (): void => outputs.commit();
 const engine = new Engine({
-  scheduler: asyncScheduler,
+  scheduler: time,
+  wallTime: (t) => time.wallAt(t),
   tickIntervalMs: 1_000,
   emit: (messages: OutputMessage[]) => outputs.emit(messages),
   observer: {
@@ -133,28 +174,10 @@ const engine = new Engine({
     },
     windowResult: (rule) => metrics.windowResults(rule),
     alert: (rule, state) => metrics.alert(rule, state),
+    restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
   },
 });
 
-// ---- restore: checkpoint, last desired document, then the inputs logged after it ----
-const checkpoint = store.loadCheckpoint();
-const restored = new Map<string, RuleSnapshot>();
-let desired: Record<string, unknown> = {};
-let sensorState: unknown = null;
-let lastGood: Record<string, unknown> = {};
-const redelivery = new RedeliveryFilter();
-for (const [key, json] of checkpoint.states) {
-  try {
-    if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
-    else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
-    else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[Fingerprint, number]>);
-    else if (key === LAST_GOOD_KEY) lastGood = JSON.parse(json) as Record<string, unknown>;
-    else restored.set(key, JSON.parse(json) as RuleSnapshot);
-  } catch (err) {
-    log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
-  }
-}
-engine.restore(restored);
 
 const manager = new RuleManager();
 // A rule rejected now falls back to the version that ran before the restart (docs/contract.md section 6).
@@ -209,24 +232,65 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
 }
 
+// Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
+// every message it logged after that while they are replayed (issue 17 defect 3).
+const sensor: SimulatedSensor | null = env.mode === 'local' ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
+
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
 // A rule saved by a stepped checkpoint after the truncation point skips the inputs its state reflects.
 const schedule = new ReplaySchedule(startRules, (r) => (snapshotFits(restored.get(r.id), r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
+/**
+ * The saved states of rules that join the replay later (saved ahead of the checkpoint): handed to the
+ * engine when they join, so that every state the engine holds at its first `setRules` is either used
+ * or belongs to a rule that is gone or changed (Engine.restore: those finish under their old definition).
+ */
+const aheadSnapshots = new Map<string, RuleSnapshot>();
+for (const r of startRules) {
+  if ((checkpoint.aheadTo.get(r.id) ?? 0) > 0 && snapshotFits(restored.get(r.id), r)) {
+    aheadSnapshots.set(r.id, restored.get(r.id)!);
+    restored.delete(r.id);
+  }
+}
+engine.restore(restored);
 
+/**
+ * The connected time of an input logged after the checkpoint: the checkpoint's connected time plus
+ * the wall time since it, when connected time was running then (a pause after the checkpoint is not
+ * known: the replayed time is then later than it was, never earlier). So a replayed group's last
+ * arrival is (nearly) what a crash-free run had, and so is the time of a `missing` it raises.
+ */
+const replayTime = (arrival: number): number => {
+  const cs = clockState;
+  return cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now) ? cs.now + Math.max(0, arrival - cs.wall) : time.now();
+};
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;
+let replayedTo = time.now();
 for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
   redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body), rec.arrival);
   const taking = schedule.before(rec.seq);
-  if (taking) engine.setRules(taking);
+  if (taking) {
+    // A rule saved ahead of the checkpoint gets its saved state when it joins the replay.
+    for (const r of taking) {
+      const snap = aheadSnapshots.get(r.id);
+      if (snap !== undefined) engine.restore(new Map([[r.id, snap]]));
+      aheadSnapshots.delete(r.id);
+    }
+    engine.setRules(taking);
+  }
+  if (sensor !== null && rec.moduleId === SENSOR_MODULE) sensor.skipPast(rec.deviceId, rec.body.toString('utf8'));
   const { events } = decodeMessage(rec.body, rec);
-  engine.process(events);
+  const at = replayTime(rec.arrival);
+  if (at > replayedTo) replayedTo = at;
+  engine.process(events, at);
   lastSeq = rec.seq;
   replayed++;
 }
+for (const [id, snap] of aheadSnapshots) engine.restore(new Map([[id, snap]]));
 engine.setRules(schedule.all());
 lagProbe.setRules(schedule.all());
+time.advanceTo(replayedTo);
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
@@ -237,6 +301,7 @@ function otherStates(): Map<string, string> {
   if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
   states.set(RECENT_KEY, JSON.stringify(redelivery.recent()));
   states.set(LAST_GOOD_KEY, lastGoodJson);
+  states.set(CLOCK_KEY, JSON.stringify(time.state()));
   return states;
 }
 
@@ -275,6 +340,7 @@ const stepped = new SteppedCheckpoint(
 function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }): void {
   if (stopping) return;
   const arrival = clock.now();
+  time.input();
   const deviceId = meta.deviceId || 'local';
   const moduleId = meta.moduleId || 'local';
   const fp = fingerprint(input, deviceId, moduleId, body);
@@ -301,7 +367,8 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     rejectLog.log(r, { input, deviceId });
   }
   lagProbe.events(events);
-  engine.process(events, arrival);
+  // Processing time is connected time; `arrival` (wall clock) stays the event time of rules without a timestamp path.
+  engine.process(events, time.now());
 }
 
 let flushQueued = false;
@@ -354,7 +421,6 @@ const diskTimer = setInterval(() => {
 }, 30_000);
 diskTimer.unref();
 
-let sensor: SimulatedSensor | null = null;
 let sensorTimer: NodeJS.Timeout | null = null;
 let connection: EdgeHubConnection | null = null;
 
@@ -379,12 +445,13 @@ async function startLocal(): Promise<void> {
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
   // time) so that one-minute windows close within seconds (docs/contract.md section 1).
-  sensor = SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 });
-  const s = sensor;
+  const s = sensor!;
+  // The simulator is always connected.
+  time.resume();
   sensorTimer = setInterval(() => {
     for (let i = 0; i < s.devices.length; i++) {
       const m = s.next(i);
-      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: 'SimulatedTemperatureSensor' });
+      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE });
     }
   }, 100);
   running = true;
@@ -398,6 +465,13 @@ async function startEdge(): Promise<void> {
   forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
 
   conn.onInput((input, body, meta) => handleInput(input, body, meta));
+  // Connected time stops with the link and resumes once the backlog has drained; sends resume at once.
+  conn.onLink((up) => {
+    if (up) {
+      time.linkUp();
+      forwarder?.resetBackoff();
+    } else time.linkDown();
+  });
   // Nothing reaches edgeHub (no PUBACK above all) before the deferred input log is written.
   conn.guardWrites(() => store.flushInputs());
   let reportChain: Promise<void> = Promise.resolve();
@@ -497,6 +571,8 @@ async function shutdown(signal: string): Promise<void> {
   clearInterval(gaugeTimer);
   clearInterval(diskTimer);
   engine.close();
+  // Nothing arrives any more: silence from here on is downtime (the checkpoint keeps connected time).
+  time.close();
   // Open windows are not emitted: they are saved and resume at the next start (issue 4).
   saveCheckpoint();
   if (forwarder) {

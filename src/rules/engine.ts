@@ -8,7 +8,7 @@ import { createWindowOperator } from '../windows/windowRegistry.js';
 import { AnomalyStage } from '../anomaly/anomalyStage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
 import { MISSING } from '../ingest/readPath.js';
-import type { CompiledAggregateRule, CompiledAnomalyRule, CompiledRule } from './compileRule.js';
+import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, summaryMessage } from './outputMessage.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
@@ -16,6 +16,13 @@ export interface EngineObserver {
   rejected(reason: RejectReason, rule?: string): void;
   windowResult(rule: string): void;
   alert(rule: string, state: 'raised' | 'cleared'): void;
+  /**
+   * A restored rule state that no longer fits its rule (the rule was removed or changed while the module
+   * was down) was finished under the definition saved with it: `emitted` windows and `cleared` alerts.
+   * `emitted` is null when the snapshot holds no definition (a checkpoint from an older eddy): its
+   * state was dropped.
+   */
+  restoredRuleEnded?(rule: string, reason: 'rule-removed' | 'rule-changed', emitted: number | null): void;
 }
 
 export interface EngineOptions {
@@ -28,6 +35,12 @@ export interface EngineOptions {
   readonly onScore?: (rule: string, groupKey: string, step: DetectorStep, event: IngestEvent) => void;
   /** Period of the processing-time tick for clock-driven detectors (`missing`); 0 turns it off (tests tick by hand). */
   readonly tickIntervalMs?: number;
+  /**
+   * The wall-clock instant of a processing time, for what leaves the engine: a `missing` raise's
+   * `time`, a rule-removed clear's, and `createdAt` (outbox TTL). Identity by default; the module's
+   * processing time is connected time (src/time/connectedTime.ts `wallAt`).
+   */
+  readonly wallTime?: (processingTime: number) => number;
 }
 
 /** A rule's checkpointable state: its definition hash and its plain-JSON group states. */
@@ -41,6 +54,12 @@ export interface RuleSnapshot {
    */
   readonly stateHash?: string;
   readonly groups: Array<[string, unknown]>;
+  /**
+   * The rule document the state was saved under (absent in older checkpoints): when the rule is
+   * removed or changed while the module is down, the restored state is finished under it (open
+   * windows emitted, raised alerts cleared) with the old definition's ids, as a live change would.
+   */
+  readonly def?: unknown;
 }
 
 /**
@@ -53,10 +72,17 @@ export interface RuleSnapshot {
  * (as after a rule change) instead of misreading the state after a downgrade; this version reads every
  * earlier format (the older shapes convert on first use: src/anomaly/missingDetector.ts `fromLegacy`).
  */
-const STATE_FORMAT = '/s3';
+const STATE_FORMAT = '/s4';
 
-/** Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`). */
-const EARLIER_FORMATS: readonly string[] = ['/s2', ''];
+/**
+ * Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`).
+ * `/s4`: the processing times in the state (a window group's `seen`, `missing`'s `at`) are connected
+ * time (src/time/connectedTime.ts), which lags the wall clock by the module's downtime and outages;
+ * an older eddy would read them as wall-clock times (groups silent for longer than they were). A `/s3`
+ * state holds wall-clock times, and connected time starts on the wall clock when the checkpoint has
+ * none, so it reads as is.
+ */
+const EARLIER_FORMATS: readonly string[] = ['/s3', '/s2', ''];
 
 /** The hash a snapshot of `rule` is stored under. */
 const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
@@ -75,7 +101,7 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
 }
 
 function snapshotOf(rt: Runtime): RuleSnapshot {
-  return { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups] };
+  return { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
 }
 
 interface Runtime {
@@ -106,7 +132,11 @@ export class Engine {
   private restored = new Map<string, RuleSnapshot>();
   private tickSub: Subscription | null = null;
 
-  constructor(private readonly opts: EngineOptions) {}
+  private readonly wallTime: (t: number) => number;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.wallTime = opts.wallTime ?? ((t) => t);
+  }
 
   /**
    * Replaces the running rules. Unchanged rules keep their runtime. A rule changed only in fields its
@@ -130,10 +160,18 @@ export class Engine {
       } else rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
       this.runtimes.delete(id);
     }
+    // Restored states that no longer fit (the rule is gone or changed since they were saved) finish
+    // first, under their own definition, like a live removal or change.
+    for (const [id, snap] of this.restored) {
+      const nr = next.get(id);
+      if (nr !== undefined && snapshotFits(snap, nr)) continue;
+      this.restored.delete(id);
+      this.finishRestored(id, snap, nr === undefined ? 'rule-removed' : 'rule-changed', out);
+    }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
-      const groups = carried.get(r.id) ?? new Map<string, unknown>(snapshotFits(snap, r) ? snap!.groups : []);
+      const groups = carried.get(r.id) ?? new Map<string, unknown>(snap !== undefined ? snap.groups : []);
       this.restored.delete(r.id);
       this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
     }
@@ -145,6 +183,21 @@ export class Engine {
     }
     this.armTick();
     if (out.length > 0) this.opts.emit(out);
+  }
+
+  /** A restored state whose rule is gone or changed: rebuilt under the definition saved with it, then finished. */
+  private finishRestored(id: string, snap: RuleSnapshot, reason: 'rule-removed' | 'rule-changed', out: OutputMessage[]): void {
+    const compiled = snap.def === undefined ? null : compileRule(id, snap.def);
+    const old = compiled !== null && compiled.ok && snapshotFits(snap, compiled.rule) ? compiled.rule : null;
+    if (old === null) {
+      this.opts.observer.restoredRuleEnded?.(id, reason, null);
+      return;
+    }
+    const groups = new Map<string, unknown>(snap.groups);
+    const rt = old.kind === 'aggregate' ? this.aggregateRuntime(old, groups) : this.anomalyRuntime(old, groups);
+    const before = out.length;
+    rt.finish(out, reason);
+    this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
   }
 
   /** The inputs the running rules read (the module subscribes to these). */
@@ -185,7 +238,13 @@ export class Engine {
     return rt === undefined ? undefined : snapshotOf(rt);
   }
 
-  /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose state hash changed since starts fresh (`snapshotFits`). */
+  /**
+   * Seeds state saved by `snapshot` (call before `setRules`). The next `setRules` consumes every seeded
+   * state: a rule that fits its state carries on with it (`snapshotFits`); a state whose rule is not in
+   * the set, or no longer fits it, is finished under the definition saved with it (its open windows
+   * emitted, its raised alerts cleared with kind `rule-removed` / `rule-changed`, the old ids) and the
+   * rule starts fresh. Seed a rule that joins later (main.ts's replay) only when it joins.
+   */
   restore(snap: ReadonlyMap<string, RuleSnapshot>): void {
     for (const [id, s] of snap) this.restored.set(id, s);
   }
@@ -294,6 +353,7 @@ export class Engine {
     };
     const observer = this.opts.observer;
     const emitOut = this.opts.emit;
+    const wallTime = this.wallTime;
     const rt: Runtime = {
       rule,
       groups,
@@ -353,7 +413,7 @@ export class Engine {
         return;
       }
       // The caller's processing time while it is feeding an event (one clock read per message, not per output).
-      const msg = summaryMessage(rule.id, rule.hash, rule.output, r, callNow === callNow ? callNow : scheduler.now());
+      const msg = summaryMessage(rule.id, rule.hash, rule.output, r, wallTime(callNow === callNow ? callNow : scheduler.now()));
       rt.emitted++;
       observer.windowResult(rule.id);
       // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.
@@ -401,9 +461,10 @@ export class Engine {
             return;
           }
           anomalyInput.time = time;
-          // The arrival stamped at ingest, on the clock of `tick` (also right for inputs replayed from
-          // the log at start-up, which carry their original arrival; `now` is the replay's clock).
-          anomalyInput.arrival = ev.arrival;
+          // Processing time, the clock `tick` reads (connected time in the module: silence counts only
+          // while inputs can arrive). Not `ev.arrival`: that is the wall clock, which goes on during an
+          // outage and made every device look silent (issue 17 defect 8).
+          anomalyInput.arrival = now;
           anomalyInput.key = key;
           anomalyInput.value = v;
           anomalyInput.ev = ev;
@@ -417,12 +478,12 @@ export class Engine {
           for (const c of stage.takeEvictedClears()) {
             rt.emitted++;
             observer.alert(rule.id, 'cleared');
-            out.push(alertMessage(rule.id, rule.hash, rule.output, c, now));
+            out.push(alertMessage(rule.id, rule.hash, rule.output, c, this.wallTime(now)));
           }
           if (alert) {
             rt.emitted++;
             observer.alert(rule.id, alert.state);
-            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, now));
+            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, this.wallTime(now)));
           }
         } catch (err) {
           this.failed(err, rule.id);
@@ -431,7 +492,7 @@ export class Engine {
       evicted: () => stage.evictedGroups,
       finish: (out, alertKind) => {
         if (alertKind === null) return;
-        const now = this.opts.scheduler.now();
+        const now = this.wallTime(this.opts.scheduler.now());
         for (const c of stage.clearActive(now, alertKind)) {
           rt.emitted++;
           observer.alert(rule.id, 'cleared');
@@ -445,7 +506,8 @@ export class Engine {
         for (const alert of stage.tick(now)) {
           rt.emitted++;
           observer.alert(rule.id, alert.state);
-          out.push(alertMessage(rule.id, rule.hash, rule.output, alert, now));
+          // The stage's times are processing times; an alert carries the wall-clock instant.
+          out.push(alertMessage(rule.id, rule.hash, rule.output, { ...alert, time: this.wallTime(alert.time) }, this.wallTime(now)));
         }
       };
     }

@@ -277,6 +277,65 @@ describe('Engine', () => {
     expect((h.out[4]!.body as AlertBody)).toMatchObject({ rule: 'hot', state: 'raised', value: 215.6 });
   });
 
+  describe('rules changed while the module was down (issue 17 defect 4): a restored state that no longer fits finishes under its saved definition', () => {
+    const hotDoc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100 } };
+    /** A first engine that raised `hot` for d1 and holds an open window of `a`; its checkpoint as JSON. */
+    function saved() {
+      const first = harness();
+      const ended: Array<[string, string, number | null]> = [];
+      first.engine.setRules([rule('a', tempRule), rule('hot', hotDoc)]);
+      first.engine.process([first.ev({ t: T0, temp: 101 }, 'd1'), first.ev({ t: T0 + 1_000, temp: 3 }, 'd2')]);
+      const snap = new Map(JSON.parse(JSON.stringify([...first.engine.snapshot()])) as Array<[string, { hash: string; groups: Array<[string, unknown]> }]>);
+      const second = harness();
+      const engine = new Engine({
+        scheduler: second.scheduler,
+        emit: (m) => second.out.push(...m),
+        observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined, restoredRuleEnded: (r, reason, n) => ended.push([r, reason, n]) },
+      });
+      engine.restore(snap);
+      return { first, second, engine, ended, snap };
+    }
+
+    it('a removed rule: its open windows are emitted and its raised alerts cleared (rule-removed), with the old definition\'s ids', () => {
+      const { first, second, engine, ended } = saved();
+      engine.setRules([]);
+      // What a live removal in the first engine emits: the same ids and bodies.
+      first.out.length = 0;
+      first.engine.setRules([]);
+      const strip = (m: OutputMessage) => ({ ...m, createdAt: 0, body: { ...(m.body as object), time: 'x' } });
+      expect(second.out.map(strip)).toEqual(first.out.map(strip));
+      expect(second.out.map((m) => [m.rule, m.kind, (m.body as AlertBody).kind ?? (m.body as SummaryBody).count])).toEqual(expect.arrayContaining([
+        ['a', 'summary', 1],
+        ['hot', 'alert', 'rule-removed'],
+      ]));
+      expect(second.out.filter((m) => m.kind === 'summary')).toHaveLength(2);
+      expect(ended.sort()).toEqual([['a', 'rule-removed', 2], ['hot', 'rule-removed', 1]]);
+    });
+
+    it('a changed rule: the old state finishes (rule-changed) and the new definition starts fresh', () => {
+      const { second, engine, ended } = saved();
+      const hot2 = rule('hot', { ...hotDoc, value: 'temp * 2' });
+      const a2 = rule('a', { ...tempRule, select: { n: 'count()' } });
+      engine.setRules([a2, hot2]);
+      const oldHot = rule('hot', hotDoc);
+      expect(second.out.filter((m) => m.rule === 'hot').map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).kind])).toEqual([['cleared', 'rule-changed']]);
+      expect(summaries(second.out).map((b) => Object.keys(b.values).sort())).toEqual([['avg', 'max', 'min', 'n', 'sd'], ['avg', 'max', 'min', 'n', 'sd']]);
+      expect(ended.sort()).toEqual([['a', 'rule-changed', 2], ['hot', 'rule-changed', 1]]);
+      expect(engine.ruleStats().a!.groups).toBe(0);
+      expect(oldHot.hash).not.toBe(hot2.hash);
+    });
+
+    it('an unchanged rule carries on; a state saved without its definition (an older eddy) is reported as dropped', () => {
+      const { second, engine, ended, snap } = saved();
+      const { def: _def, ...noDef } = snap.get('hot') as { def?: unknown; hash: string; groups: Array<[string, unknown]> };
+      engine.restore(new Map([['hot', noDef]]));
+      engine.setRules([rule('a', tempRule)]);
+      expect(second.out).toEqual([]);
+      expect(ended).toEqual([['hot', 'rule-removed', null]]);
+      expect(engine.ruleStats().a!.groups).toBe(2);
+    });
+  });
+
   it('restores a snapshot into a rule changed only in fields the state does not depend on; not into one saved without a state hash', () => {
     const first = harness();
     const a = rule('a', { ...tempRule, description: 'first' });
@@ -360,6 +419,7 @@ describe('Engine', () => {
     expect(snapshotFits({ hash: stored }, a)).toBe(true);
     expect(snapshotFits({ hash: a.hash }, a)).toBe(true);
     expect(snapshotFits({ hash: `${a.hash}/s2` }, a)).toBe(true);
+    expect(snapshotFits({ hash: `${a.hash}/s3` }, a)).toBe(true);
     expect(snapshotFits({ hash: `${a.hash}/s9` }, a)).toBe(false);
     expect(snapshotFits({ hash: `${a.hash.slice(1)}/s3` }, a)).toBe(false);
     expect(snapshotFits(undefined, a)).toBe(false);
@@ -425,6 +485,30 @@ describe('Engine', () => {
     h.engine.close();
   });
 
+  it('missing times silence on the processing time passed to process, not the wall-clock arrival (issue 17 defect 8)', () => {
+    const h = harness(1_000);
+    h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
+    h.scheduler.maxFrames = 120_000;
+    // Events whose wall-clock arrival is an hour old (delivered after an outage), processed at clock time.
+    for (let k = 0; k < 10; k++) h.scheduler.schedule(() => h.engine.process([{ ...h.ev({ temp: k }), arrival: -3_600_000 }], h.scheduler.now()), k * 10_000);
+    h.scheduler.flush();
+    // The last one at 90 s: one raise 30 s later, none before.
+    expect(h.out.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).time])).toEqual([['raised', new Date(120_000).toISOString()]]);
+    h.engine.close();
+  });
+
+  it('wallTime maps the processing time of a missing raise and of createdAt to the wall clock', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const out: OutputMessage[] = [];
+    const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 1_000, wallTime: (t) => t + T0 });
+    engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
+    engine.process([{ body: { temp: 1 }, deviceId: 'd', moduleId: 'm', input: 'telemetry', arrival: T0 }], 0);
+    scheduler.maxFrames = 31_000;
+    scheduler.flush();
+    expect(out.map((m) => [(m.body as AlertBody).time, m.createdAt])).toEqual([[new Date(T0 + 30_000).toISOString(), T0 + 30_000]]);
+    engine.close();
+  });
+
   describe('missing runs on processing time (the clock), not on event time', () => {
     const HOURS = 3 * 3_600_000;
     const silentRule = () => rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'missing', timeout: '30s' } });
@@ -477,7 +561,7 @@ describe('Engine', () => {
       expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 31_000).toISOString(), null]]);
       // The new snapshot is of the new shape and format.
       const snap = h.engine.snapshot().get('silent')!;
-      expect(snap.hash).toBe(`${r.hash}/s3`);
+      expect(snap.hash).toBe(`${r.hash}/s4`);
       expect((snap.groups[0]![1] as { d: unknown }).d).toEqual({ seen: true, at: T0 + 1_000 });
       h.engine.close();
     });

@@ -47,11 +47,17 @@ describe('ReplaySchedule', () => {
 
     const out: OutputMessage[] = [];
     const e = engine(out);
-    e.restore(new Map([...saved].map(([id, [, snap]]) => [id, snap])));
     const schedule = new ReplaySchedule(rules(), (r) => saved.get(r.id)?.[0] ?? 0);
+    // As main.ts does: a rule's saved state is seeded when the rule joins (Engine.restore: a seeded
+    // state whose rule is not in the next setRules is finished as removed).
+    const seeded = new Set<string>();
     for (let seq = fromSeq + 1; seq <= N; seq++) {
       const taking = schedule.before(seq);
-      if (taking) e.setRules(taking);
+      if (taking) {
+        for (const r of taking) if (!seeded.has(r.id) && saved.has(r.id)) e.restore(new Map([[r.id, saved.get(r.id)![1]]]));
+        for (const r of taking) seeded.add(r.id);
+        e.setRules(taking);
+      }
       e.process([input(seq)]);
     }
     e.setRules(schedule.all());
