@@ -54,7 +54,7 @@ describe('eddy run replays recorded telemetry exactly as the module handles it',
     for (const m of messages) await emu.sendInput(M, 'telemetry', typeof m.body === 'string' ? m.body : m.body, { deviceId: m.deviceId, moduleId: 'SimulatedTemperatureSensor' });
     await waitUntil(() => emu.inputAcks.filter((a) => a.moduleId === M).length >= messages.length, 20_000, 'every input acknowledged');
     expect(await emu.invokeMethod(M, 'flush', null, 30_000)).toMatchObject({ status: 200 });
-    const fromModule = new Map(upstreamOf(emu, M).map((m) => [m.messageId, { output: m.output, kind: m.properties['eddy-kind'], body: bodyOf(m) }]));
+    const fromModule = new Map(upstreamOf(emu, M).map((m) => [String(m.messageId), { output: m.output, kind: m.properties['eddy-kind'], body: bodyOf(m) }]));
     expect([...fromModule.values()].filter((m) => m.kind === 'summary').length).toBe(2 * DEVICES.length * MINUTES);
     expect([...fromModule.values()].filter((m) => m.kind === 'alert').length).toBeGreaterThanOrEqual(2);
 
