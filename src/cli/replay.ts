@@ -21,6 +21,8 @@ export interface RecordedMessage {
   readonly input?: string | undefined;
   /** Arrival as recorded (ISO 8601 text or epoch ms); absent: the event time (see `Replay`). */
   readonly arrival?: unknown;
+  /** `body` already parsed, when it is text that was (read for the arrival; the decoder still reads the text). */
+  readonly parsed?: unknown;
 }
 
 /** Field names that carry a recorded message's envelope in `eddy run`'s inputs; removed from the body. */
@@ -98,9 +100,9 @@ function setPath(target: Record<string, unknown>, parts: string[], value: unknow
 
 /** Takes the envelope fields out of an object body; `text` is the body's own JSON when nothing was taken out. */
 function envelope(v: unknown, text: string | null): RecordedMessage {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return { body: text ?? v };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return text === null ? { body: v } : { body: text, parsed: v };
   const o = v as Record<string, unknown>;
-  if (!Object.values(META_FIELDS).some((k) => Object.prototype.hasOwnProperty.call(o, k))) return { body: text ?? v };
+  if (!Object.values(META_FIELDS).some((k) => Object.prototype.hasOwnProperty.call(o, k))) return text === null ? { body: v } : { body: text, parsed: v };
   const body: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(o)) if (!(Object.values(META_FIELDS) as string[]).includes(k)) body[k] = x;
   const str = (x: unknown): string | undefined => (typeof x === 'number' ? String(x) : typeof x === 'string' && x !== '' ? x : undefined);
@@ -190,9 +192,12 @@ export class Replay {
     this.stats.messages++;
     const text = typeof msg.body === 'string' ? msg.body : JSON.stringify(msg.body) ?? 'undefined';
     let arrival = msg.arrival === undefined ? null : parseTimestamp(msg.arrival);
-    if (arrival === null && msg.body !== null && typeof msg.body === 'object' && !Array.isArray(msg.body)) {
+    // The event time of the message (of a batch: its first element) stands in for a missing arrival.
+    const value = typeof msg.body === 'string' ? msg.parsed : msg.body;
+    const first: unknown = Array.isArray(value) ? value[0] : value;
+    if (arrival === null && first !== null && typeof first === 'object' && !Array.isArray(first)) {
       for (const read of this.arrivalReaders) {
-        const raw = read(msg.body as Record<string, unknown>);
+        const raw = read(first as Record<string, unknown>);
         arrival = raw === MISSING ? null : parseTimestamp(raw);
         if (arrival !== null) break;
       }
