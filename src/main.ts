@@ -9,13 +9,14 @@ import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
 import type { OutputMessage, Sink } from './contracts/output.js';
 import { DEFAULT_RULES_FILE, readEnv } from './config/readEnv.js';
+import { checkRuleFile } from './config/checkRuleFile.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
 import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
-import type { CompiledRule } from './rules/compileRule.js';
+import { compileRule, type CompiledRule } from './rules/compileRule.js';
 import { ReplaySchedule } from './rules/replaySchedule.js';
 import { DataDirLockedError, openStore, type Store } from './store/store.js';
 import { SteppedCheckpoint } from './store/steppedCheckpoint.js';
@@ -66,23 +67,38 @@ const configErrors: string[] = [...env.errors];
 const fileRules = loadRuleFile(env.rulesFile);
 
 /**
- * The file rules. An EDDY_RULES_FILE that cannot be read or is not a rule set falls back to the
- * built-in rules/default.json, like every other bad EDDY_* value falls back to its default, and the
- * error goes to the log and the twin (`config.errors`): a typo in the path must not leave the module
- * running no rules at all. (A bad rule inside a good file is rejected alone, as in the twin.)
+ * The file rules. An EDDY_RULES_FILE that cannot be read, is not JSON or is not a rule-set object
+ * stops the module at start (exit 1, the reason in the log): every other EDDY_* value falls back to
+ * a default, but running some other rules (or none) in place of the ones deployed would hide a wrong
+ * deployment behind plausible output. Under IoT Edge the container then restarts with the error in
+ * `iotedge logs`, as any module with a broken configuration does (docs/cli.md). The file is read once,
+ * at start: later changes come through the twin, where a bad rule is rejected alone and the last good
+ * version keeps running. A bad rule inside a good file is rejected alone too (docs/contract.md
+ * section 6); `eddy validate FILE` finds every problem with its line and column before deploying.
  */
 function loadRuleFile(file: string): RuleSet {
+  let text: string;
   try {
-    const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (!isPlainObject(doc)) throw new Error('a rule set must be a JSON object { "<ruleId>": rule }');
-    return doc as RuleSet;
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    const fallback = file !== DEFAULT_RULES_FILE;
-    const msg = `rules file ${file}: ${(err as Error).message}${fallback ? '; running the built-in default rules instead' : ''}`;
-    log.error(msg);
-    configErrors.push(msg);
-    return fallback ? loadRuleFile(DEFAULT_RULES_FILE) : {};
+    return refuseRuleFile(file, [(err as Error).message]);
   }
+  const check = checkRuleFile(text, compileRule);
+  if (check.rules === null) return refuseRuleFile(file, check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`));
+  for (const p of check.problems) {
+    // Rule errors are reported per rule by reconcile (log and twin); a repeated id is the file's own.
+    if (p.message.includes('appears more than once')) {
+      const msg = `rules file ${file} line ${p.line} column ${p.column}: ${p.message}`;
+      log.error(msg);
+      configErrors.push(msg);
+    }
+  }
+  return check.rules;
+}
+
+function refuseRuleFile(file: string, errors: readonly string[]): never {
+  log.fatal({ rulesFile: file, errors }, `rules file ${file} is not a usable rule set (${errors[0] ?? 'unknown error'}); eddy does not start (check it with: eddy validate ${file})`);
+  process.exit(1);
 }
 
 /** File-rule ids that a desired document (or patch) switches off with `null` (docs/contract.md section 6). */
@@ -228,6 +244,13 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   forwarder?.setMaxMessagesPerSecond(maxMessagesPerSecond);
   // docs/contract.md section 6: the status is about rules alone (`applied` when no rule was rejected);
   // setting and environment problems are listed in `config.errors`.
+  if (applied.rules.length === 0) {
+    // Not an error of the twin, but a module reading inputs and producing nothing must say so loudly
+    // (log, twin `config.errors`, `/healthz` detail): every rule was rejected, switched off, or none given.
+    const msg = 'no rule is active: inputs are received and logged but produce no output';
+    errors.push(msg);
+    log.warn({ report: applied.report }, msg);
+  }
   lastConfig = { status: applied.rejected > 0 ? 'partial' : 'applied', errors };
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
 }
@@ -430,7 +453,7 @@ async function start(): Promise<void> {
       metricsServer = await startMetricsServer({
         port: env.metricsPort,
         metrics,
-        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
+        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
       });
     } catch (err) {
       log.warn({ err: (err as Error).message, port: env.metricsPort }, 'metrics server not started');
