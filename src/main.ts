@@ -125,8 +125,9 @@ const engine = new Engine({
   tickIntervalMs: 1_000,
   emit: (messages: OutputMessage[]) => outputs.emit(messages),
   observer: {
-    rejected: (reason, rule) => {
+    rejected: (reason, rule, deviceId) => {
       metrics.rejected(reason);
+      if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
       rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
     },
     windowResult: (rule) => metrics.windowResults(rule),
@@ -475,7 +476,13 @@ function methodStats(): { status: number; payload: unknown } {
   const s = store.stats();
   const rules: Record<string, { emitted: number }> = {};
   for (const [id, r] of Object.entries(engine.ruleStats())) rules[id] = { emitted: r.emitted };
-  return { status: 200, payload: { received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds } };
+  return {
+    status: 200,
+    payload: {
+      received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds,
+      futureTimestamps: snap.futureTimestamps, outboxConflicts: snap.outboxConflicts,
+    },
+  };
 }
 
 async function shutdown(signal: string): Promise<void> {

@@ -13,7 +13,8 @@ import { alertMessage, summaryMessage } from './outputMessage.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
-  rejected(reason: RejectReason, rule?: string): void;
+  /** `deviceId` is given for `future-timestamp` (counted per device: a wrong clock is a device's fault). */
+  rejected(reason: RejectReason, rule?: string, deviceId?: string): void;
   windowResult(rule: string): void;
   alert(rule: string, state: 'raised' | 'cleared'): void;
 }
@@ -53,10 +54,14 @@ export interface RuleSnapshot {
  * (as after a rule change) instead of misreading the state after a downgrade; this version reads every
  * earlier format (the older shapes convert on first use: src/anomaly/missingDetector.ts `fromLegacy`).
  */
-const STATE_FORMAT = '/s3';
+const STATE_FORMAT = '/s4';
 
-/** Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`). */
-const EARLIER_FORMATS: readonly string[] = ['/s2', ''];
+/**
+ * Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`).
+ * `/s4` added the provisional-window fields (a window's `dirty`, a group's `floor`: docs/contract.md
+ * section 5); states without them read as "nothing changed since the last emission" and "no floor".
+ */
+const EARLIER_FORMATS: readonly string[] = ['/s3', '/s2', ''];
 
 /** The hash a snapshot of `rule` is stored under. */
 const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
@@ -257,7 +262,15 @@ export class Engine {
     return key;
   }
 
-  /** Where and event time. NaN (and counted) when the event is not for this rule. */
+  /**
+   * Where and event time. NaN (and counted) when the event is not for this rule.
+   *
+   * An event time more than `maxClockSkew` ahead of the event's arrival is `future-timestamp`
+   * (docs/contract.md section 5): a device clock a day ahead would otherwise move its group's
+   * watermark there, close the open window with part of its events and make every later event of
+   * the device `too-late`. Compared with `ev.arrival`, the wall clock stamped at ingest, not with the
+   * engine's processing time `now`, which may stand still while edgeHub is unreachable.
+   */
   private eventTime(rule: CompiledRule, ev: IngestEvent): number {
     if (rule.where !== null && !rule.where(ev)) return Number.NaN;
     if (rule.timestamp === null) return ev.arrival;
@@ -265,6 +278,10 @@ export class Engine {
     const t = raw === MISSING ? null : parseTimestamp(raw);
     if (t === null) {
       this.reject('bad-timestamp', rule.id);
+      return Number.NaN;
+    }
+    if (t - ev.arrival > rule.maxClockSkew) {
+      this.opts.observer.rejected('future-timestamp', rule.id, ev.deviceId);
       return Number.NaN;
     }
     return t;
@@ -342,7 +359,7 @@ export class Engine {
     // runs inside the RxJS operator that the window marble tests exercise.
     const onEmission = (em: WindowEmission<Record<string, number | null>>): void => {
       if (em.kind === 'drop') {
-        observer.rejected(em.reason === 'too-late' ? 'too-late' : 'expression-error', rule.id);
+        observer.rejected(em.reason === 'aggregate-error' ? 'expression-error' : em.reason, rule.id);
         return;
       }
       const r = em as WindowResult<Record<string, number | null>>;
