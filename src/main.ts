@@ -110,11 +110,28 @@ const store: Store = openStore(env.dataDir, {
 metrics.outboxWrites(() => store.outboxWrites());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
 
+/**
+ * The outbox's tripwire (docs/contract.md section 5): an output whose messageId it already holds with
+ * another body is kept out like a re-send, but counted (`eddy_outbox_conflicts_total`) and logged at
+ * error, never dropped in silence.
+ */
+let conflictsSeen = 0;
+function reportConflicts(): void {
+  const c = store.outbox.conflicts();
+  if (c.total === conflictsSeen) return;
+  metrics.outboxConflicts(c.total - conflictsSeen);
+  log.error({ count: c.total - conflictsSeen, ids: c.recent }, 'outbox: a messageId was already stored with a different body; the new body was kept out');
+  conflictsSeen = c.total;
+}
+
 let forwarder: Forwarder | null = null;
 /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
 const outputs = new OutputBatcher({
   flushInputs: () => store.flushInputs(),
-  append: (batch) => store.outbox.append(batch),
+  append: (batch) => {
+    store.outbox.append(batch);
+    reportConflicts();
+  },
   drain: () => forwarder?.drainNow(),
   live: () => forwarder !== null,
   onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
