@@ -71,7 +71,7 @@ export function outboxSuite(name: string, create: () => Outbox, dispose: (o: Out
       // Neither conflicting copy was stored: the first body stays, once.
       expect(outbox.peek(10).map((r) => [r.message.id, r.message.body])).toEqual([[m.id, m.body], [makeMessage(2).id, makeMessage(2).body]]);
       // Within one append too.
-      outbox.append([makeMessage(3), { ...makeMessage(3), body: { other: true } } as OutputMessage]);
+      outbox.append([makeMessage(3), { ...makeMessage(3), body: { ...(makeMessage(3).body as object), revision: 7 } } as OutputMessage]);
       expect(outbox.conflicts().total).toBe(3);
     });
 

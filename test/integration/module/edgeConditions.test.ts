@@ -88,6 +88,10 @@ describe('exact under the edge\'s real conditions (built module, emulator)', () 
     await input.send(msg('dev-a', T + 2 * MINUTE, 0)); // closes the minute by event time
     await drained(emu, M, input);
     expect(latestWithoutRevision(emu, M, T)).toEqual([naive('dev-a', T, [3, 5, 7, -2, 11])].map(({ revision: _r, ...rest }) => rest));
+    // The pause did make the idle flush emit the window early (revision 0, 2 readings): the final body is a correction.
+    const ours = analyseUpstream(emu, M).messages.filter((m) => m.body.window.start === new Date(T).toISOString()).map((m) => [m.body.revision, m.body.count]);
+    expect(ours[0]).toEqual([0, 2]);
+    expect(ours.at(-1)![0]).toBeGreaterThan(0);
     noConflicts(emu, M, mc);
   });
 
