@@ -1,7 +1,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { IngestEvent, RejectReason } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
-import type { GroupValues, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
+import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
@@ -42,6 +42,11 @@ export interface RuleSnapshot {
    */
   readonly stateHash?: string;
   readonly groups: Array<[string, unknown]>;
+  /**
+   * Aggregate rules: what is left of deleted groups (src/windows/groupedWindowOperator.ts), so that a
+   * restart does not let an event reopen an emitted window at revision 0. Absent: none (older formats too).
+   */
+  readonly tombstones?: Array<[string, Tombstone]>;
 }
 
 /**
@@ -80,12 +85,15 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
 }
 
 function snapshotOf(rt: Runtime): RuleSnapshot {
-  return { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups] };
+  const snap = { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups] };
+  return rt.tombstones.size === 0 ? snap : { ...snap, tombstones: [...rt.tombstones] };
 }
 
 interface Runtime {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
+  /** Tombstones of deleted window groups (empty for anomaly rules). */
+  readonly tombstones: Map<string, Tombstone>;
   process(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /**
    * Emits open windows, or `cleared` alerts of kind `alertKind` for an anomaly rule's active alerts
@@ -94,6 +102,8 @@ interface Runtime {
   finish(out: OutputMessage[], alertKind: string | null): void;
   /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
   stop(): void;
+  /** Emits the open windows provisionally and keeps running (aggregate rules). */
+  flushOpen?(out: OutputMessage[]): void;
   tick?(now: number, out: OutputMessage[]): void;
   emitted: number;
   /** Groups closed early because the rule reached `maxGroups`, since this runtime started. */
@@ -124,23 +134,27 @@ export class Engine {
   setRules(rules: readonly CompiledRule[]): void {
     const out: OutputMessage[] = [];
     const next = new Map(rules.map((r) => [r.id, r]));
-    const carried = new Map<string, Map<string, unknown>>();
+    const carried = new Map<string, { groups: Map<string, unknown>; tombstones: Map<string, Tombstone> }>();
     for (const [id, rt] of this.runtimes) {
       const nr = next.get(id);
       if (nr !== undefined && nr.hash === rt.rule.hash) continue;
       if (nr !== undefined && nr.stateHash === rt.rule.stateHash) {
         // Timers released, nothing emitted: the state container goes to the new runtime.
         rt.stop();
-        carried.set(id, rt.groups);
+        carried.set(id, { groups: rt.groups, tombstones: rt.tombstones });
       } else rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
       this.runtimes.delete(id);
     }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
-      const groups = carried.get(r.id) ?? new Map<string, unknown>(snapshotFits(snap, r) ? snap!.groups : []);
+      const fits = snapshotFits(snap, r);
+      const kept = carried.get(r.id) ?? {
+        groups: new Map<string, unknown>(fits ? snap!.groups : []),
+        tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
+      };
       this.restored.delete(r.id);
-      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
+      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, kept.groups, kept.tombstones) : this.anomalyRuntime(r, kept.groups));
     }
     this.byInput = new Map();
     for (const rt of this.runtimes.values()) {
@@ -205,14 +219,16 @@ export class Engine {
     return r;
   }
 
-  /** Emits every open window now and starts every rule afresh (tests collect what is open with it; the module does not call it: its `flush` method drains the outbox). */
+  /**
+   * Emits every open window now, provisionally (docs/contract.md section 5): the state is kept, so an
+   * event that lands in one of them later gives it again with `revision + 1` (never revision 0 under a
+   * used messageId). Tests collect what is open with it; the module does not call it (its `flush`
+   * method drains the outbox).
+   */
   flushWindows(): void {
-    const rules = [...this.runtimes.values()].map((r) => r.rule);
     const out: OutputMessage[] = [];
-    for (const rt of this.runtimes.values()) rt.finish(out, null);
-    this.runtimes.clear();
+    for (const rt of this.runtimes.values()) rt.flushOpen?.(out);
     if (out.length > 0) this.opts.emit(out);
-    this.setRules(rules);
   }
 
   /** Stops timers without emitting; state stays available to `snapshot`. */
@@ -291,8 +307,8 @@ export class Engine {
     this.reject(err instanceof EvalFailure ? err.reason : 'expression-error', rule);
   }
 
-  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>): Runtime {
-    const state: WindowState = { groups };
+  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
+    const state: WindowState = { groups, tombstones };
     const scheduler = this.opts.scheduler;
     let sink: OutputMessage[] | null = null;
     let callNow = Number.NaN;
@@ -314,6 +330,7 @@ export class Engine {
     const rt: Runtime = {
       rule,
       groups,
+      tombstones,
       emitted: 0,
       process: (ev, out, now) => {
         try {
@@ -348,6 +365,11 @@ export class Engine {
         sink = null;
         done = true;
         core.stop();
+      },
+      flushOpen: (out) => {
+        sink = out;
+        core.complete();
+        sink = null;
       },
       stop: () => {
         done = true;
@@ -406,6 +428,7 @@ export class Engine {
     const rt: Runtime = {
       rule,
       groups,
+      tombstones: new Map(),
       emitted: 0,
       process: (ev, out, now) => {
         try {
