@@ -7,6 +7,9 @@ import { WindowEmitter } from './windowEmitter.js';
 /** Default bound on live groups per operator (rule `maxGroups`, issue 8). */
 export const DEFAULT_MAX_GROUPS = 100_000;
 
+/** Tombstones an operator keeps at least (more when `maxGroups` is larger): see {@link groupedWindowOperator}. */
+export const MIN_TOMBSTONES = 1_024;
+
 /** "No event time yet": a JSON-safe stand-in for -Infinity (JSON.stringify(-Infinity) is null). */
 export const NO_TIME = -8.64e15;
 
@@ -73,8 +76,8 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
  *   `{wm, floor}`. A group recreated under that key starts from the tombstone's watermark (events for
  *   final windows stay `too-late`) and drops events below `floor` (windows it had emitted, whose state
  *   is gone) as `evicted`, counted, instead of reopening them at revision 0 under a used messageId.
- *   Tombstones are bounded too: at most `maxGroups` per operator, the oldest forgotten first (tens of
- *   bytes each). One forgotten tombstone can let a very late event reopen a window at revision 0; the
+ *   Tombstones are bounded too: at most `max(maxGroups, MIN_TOMBSTONES)` per operator, the oldest
+ *   forgotten first (a key and two numbers each; they travel with the rule's checkpoint). One forgotten tombstone can let a very late event reopen a window at revision 0; the
  *   outbox's conflict tripwire counts that (`eddy_outbox_conflicts_total`), never silently.
  * - ONE sweep timer per subscription, on `options.scheduler`, armed only while some group that was not
  *   flushed exists and always for the next deadline (so `TestScheduler.run` terminates once every
@@ -157,6 +160,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private readonly stats: NonNullable<WindowState['stats']>;
   private readonly tombs: NonNullable<WindowState['tombstones']>;
   private readonly maxGroups: number;
+  private readonly maxTombstones: number;
   /** The most recent flushed group: every group before it in the recency list is flushed too; null: none. */
   private boundary: G | null = null;
   private readonly sweepFn = (): void => this.sweep();
@@ -170,6 +174,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   ) {
     this.out = new WindowEmitter<T, S, R>(aggregator, kind.type, sink);
     this.maxGroups = Math.max(1, options.maxGroups ?? DEFAULT_MAX_GROUPS);
+    this.maxTombstones = Math.max(MIN_TOMBSTONES, this.maxGroups);
     const state: WindowState = options.state ?? { groups: new Map() };
     this.stats = (state.stats ??= { evictedGroups: 0 });
     this.tombs = (state.tombstones ??= new Map());
@@ -200,9 +205,15 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     const now = input.seen ?? this.options.scheduler.now();
     let g = groups.get(key);
     if (g === undefined) {
+      // The key's tombstone is taken before an eviction can push it out of the bounded set.
+      const tomb = this.tombs.size > 0 ? this.tombs.get(key) : undefined;
+      if (tomb !== undefined) this.tombs.delete(key);
       if (groups.size >= this.maxGroups) this.evictOldest();
       g = kind.create(input.group);
-      if (this.tombs.size > 0) this.revive(key, g);
+      if (tomb !== undefined) {
+        g.wm = tomb.wm;
+        g.floor = tomb.floor;
+      }
       groups.set(key, g);
     } else if (g === this.boundary) this.boundary = this.recency.before(g);
     this.recency.touch(key, g);
@@ -260,16 +271,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     const tombs = this.tombs;
     tombs.delete(key);
     tombs.set(key, { wm: g.wm, floor });
-    if (tombs.size > this.maxGroups) tombs.delete(tombs.keys().next().value as string);
-  }
-
-  /** A new group under the key of a deleted one: its watermark and floor carry on. */
-  private revive(key: string, g: G): void {
-    const tomb = this.tombs.get(key);
-    if (tomb === undefined) return;
-    this.tombs.delete(key);
-    g.wm = tomb.wm;
-    g.floor = tomb.floor;
+    if (tombs.size > this.maxTombstones) tombs.delete(tombs.keys().next().value as string);
   }
 
   private sweep(): void {

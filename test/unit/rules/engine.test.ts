@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';
-import { Engine, snapshotFits, type EngineObserver } from '../../../src/rules/engine.js';
+import { Engine, snapshotFits, type EngineObserver, type RuleSnapshot } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import type { IngestEvent } from '../../../src/contracts/event.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
@@ -606,5 +606,24 @@ describe('Engine: exact under the edge\'s real conditions (docs/contract.md sect
     expect(s.map((m) => [(m.body as SummaryBody).revision, (m.body as SummaryBody).count, (m.body as SummaryBody).values.sum])).toEqual([[0, 2, 8], [1, 3, 15]]);
     expect(new Set(s.map((m) => m.id)).size).toBe(2);
     h.engine.close();
+  });
+
+  it('an evicted group leaves a tombstone that survives a checkpoint: an event for its emitted window is counted as evicted, never re-sent at revision 0', () => {
+    const r = sumRule({ maxGroups: 1 });
+    const h = harness();
+    h.engine.setRules([r]);
+    h.engine.process([h.ev({ t: T0 + 1_000, temp: 1 }, 'd1'), h.ev({ t: T0 + 2_000, temp: 2 }, 'd2')]);
+    // d2 evicted d1: d1's open window went out provisionally.
+    expect(summaries(h.out).map((b) => [b.group.deviceId, b.count, b.revision])).toEqual([['d1', 1, 0]]);
+    const snap = JSON.parse(JSON.stringify([...h.engine.snapshot()])) as Array<[string, RuleSnapshot]>;
+    expect(snap[0]![1].tombstones?.map(([k]) => k)).toEqual([...h.engine.snapshot().get('s')!.tombstones!.map(([k]) => k)]);
+    h.engine.close();
+
+    const again = harness();
+    again.engine.restore(new Map(snap));
+    again.engine.setRules([r]);
+    again.engine.process([again.ev({ t: T0 + 3_000, temp: 5 }, 'd1')]);
+    expect(again.rejected).toEqual({ evicted: 1 });
+    expect(summaries(again.out).filter((b) => b.group.deviceId === 'd1')).toEqual([]);
   });
 });
