@@ -104,7 +104,7 @@ describe('tumblingWindow', () => {
     expect(spy.runs.at(-1)).toBe(7);
   });
 
-  it('a group whose windows are all final is deleted at its idle flush, leaving a tombstone: an old event stays too-late', () => {
+  it('idleness never deletes a group holding a window that is not final (only maxGroups bounds the groups)', () => {
     const ts = newTestScheduler();
     const state: WindowState = { groups: new Map() };
     ts.run(({ cold, expectObservable }) => {
