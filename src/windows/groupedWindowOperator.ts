@@ -70,15 +70,20 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
  *   watermark stays where event times put it and the state is kept. A group whose windows are not all
  *   final is never deleted by idleness: an outage of edgeHub, or a device pausing inside a window,
  *   delivers events later that correct the provisional window with `revision + 1`. A flushed group
- *   that holds nothing that can change any more (`settled`) is deleted, leaving a tombstone.
+ *   that holds nothing that can change any more (`settled`: a count group after its flush) is
+ *   deleted, leaving a tombstone; a time-window group always holds its newest window, which only a
+ *   later event can make final, so it leaves by eviction only. Per group, the state kept is bounded as
+ *   before: only the watermark purges windows, so a group holds at most what its rule's compile-time
+ *   bounds allow (src/rules/compileRule.ts MAX_KEPT_WINDOWS, sliding MAX_SLIDING_EVENTS).
  * - Memory is bounded by `maxGroups` (LRU): a new group past the bound flushes (provisionally) and
  *   deletes the least recently seen one, counted in `state.stats.evictedGroups`, and leaves a tombstone
  *   `{wm, floor}`. A group recreated under that key starts from the tombstone's watermark (events for
  *   final windows stay `too-late`) and drops events below `floor` (windows it had emitted, whose state
  *   is gone) as `evicted`, counted, instead of reopening them at revision 0 under a used messageId.
  *   Tombstones are bounded too: at most `max(maxGroups, MIN_TOMBSTONES)` per operator, the oldest
- *   forgotten first (a key and two numbers each; they travel with the rule's checkpoint). One forgotten tombstone can let a very late event reopen a window at revision 0; the
- *   outbox's conflict tripwire counts that (`eddy_outbox_conflicts_total`), never silently.
+ *   forgotten first (a key and two numbers each; they travel with the rule's checkpoint). A forgotten
+ *   tombstone can let a very late event reopen a window at revision 0; the outbox's conflict tripwire
+ *   counts that (`eddy_outbox_conflicts_total`), never silently.
  * - ONE sweep timer per subscription, on `options.scheduler`, armed only while some group that was not
  *   flushed exists and always for the next deadline (so `TestScheduler.run` terminates once every
  *   group is flushed). Flushed groups form the least recent part of the recency list (a touch moves a
