@@ -2,6 +2,7 @@ import { from, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { WindowInput, WindowState } from '../../../src/contracts/window.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
+import { MIN_TOMBSTONES } from '../../../src/windows/groupedWindowOperator.js';
 import { countSum, drop, ev, newTestScheduler, spyScheduler, win } from './windowTestKit.js';
 
 const T = 'tumbling' as const;
@@ -272,5 +273,21 @@ describe('tumblingWindow', () => {
     expect(seen).toEqual([win(T, 0, 10, 1, 1)]);
     const g = state.groups.get('k') as { wins: { start: number; count: number }[] };
     expect(g.wins.map((w) => [w.start, w.count])).toEqual([[10, 1]]);
+  });
+
+  it('tombstones are bounded: max(maxGroups, MIN_TOMBSTONES), the oldest forgotten first', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    const n = MIN_TOMBSTONES + 50;
+    const got: unknown[] = [];
+    from(Array.from({ length: n }, (_, i) => ev(1, 1, `g${i}`)))
+      .pipe(op(ts, 0, { state, maxGroups: 2 }))
+      .subscribe((e) => got.push(e));
+    // Every group but the last two was evicted (its window emitted); the tombstones keep the newest.
+    expect(state.stats?.evictedGroups).toBe(n - 2);
+    expect(state.tombstones?.size).toBe(MIN_TOMBSTONES);
+    expect(state.tombstones?.has('g0')).toBe(false);
+    expect(state.tombstones?.has(`g${n - 3}`)).toBe(true);
+    expect(got.filter((e) => (e as { kind: string }).kind === 'window')).toHaveLength(n); // n - 2 evicted + 2 at completion
   });
 });
