@@ -168,11 +168,28 @@ for (const [key, json] of checkpoint.states) {
  */
 const time = new ConnectedTime({ elapsed: steadyClock(clock, { now: () => performance.now() }), wall: clock, saved: clockState });
 
+/**
+ * The outbox's tripwire (docs/contract.md section 5): an output whose messageId it already holds with
+ * another body is kept out like a re-send, but counted (`eddy_outbox_conflicts_total`) and logged at
+ * error, never dropped in silence.
+ */
+let conflictsSeen = 0;
+function reportConflicts(): void {
+  const c = store.outbox.conflicts();
+  if (c.total === conflictsSeen) return;
+  metrics.outboxConflicts(c.total - conflictsSeen);
+  log.error({ count: c.total - conflictsSeen, ids: c.recent }, 'outbox: a messageId was already stored with a different body; the new body was kept out');
+  conflictsSeen = c.total;
+}
+
 let forwarder: Forwarder | null = null;
 /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
 const outputs = new OutputBatcher({
   flushInputs: () => store.flushInputs(),
-  append: (batch) => store.outbox.append(batch),
+  append: (batch) => {
+    store.outbox.append(batch);
+    reportConflicts();
+  },
   drain: () => forwarder?.drainNow(),
   live: () => forwarder !== null,
   onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
@@ -184,8 +201,9 @@ const engine = new Engine({
   tickIntervalMs: 1_000,
   emit: (messages: OutputMessage[]) => outputs.emit(messages),
   observer: {
-    rejected: (reason, rule) => {
+    rejected: (reason, rule, deviceId) => {
       metrics.rejected(reason);
+      if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
       rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
     },
     windowResult: (rule) => metrics.windowResults(rule),
@@ -577,7 +595,13 @@ function methodStats(): { status: number; payload: unknown } {
   const s = store.stats();
   const rules: Record<string, { emitted: number }> = {};
   for (const [id, r] of Object.entries(engine.ruleStats())) rules[id] = { emitted: r.emitted };
-  return { status: 200, payload: { received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds } };
+  return {
+    status: 200,
+    payload: {
+      received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds,
+      futureTimestamps: snap.futureTimestamps, outboxConflicts: snap.outboxConflicts,
+    },
+  };
 }
 
 async function shutdown(signal: string): Promise<void> {

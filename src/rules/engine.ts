@@ -1,7 +1,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { IngestEvent, RejectReason } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
-import type { GroupValues, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
+import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
@@ -13,7 +13,8 @@ import { alertMessage, summaryMessage } from './outputMessage.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
-  rejected(reason: RejectReason, rule?: string): void;
+  /** `deviceId` is given for `future-timestamp` (counted per device: a wrong clock is a device's fault). */
+  rejected(reason: RejectReason, rule?: string, deviceId?: string): void;
   windowResult(rule: string): void;
   alert(rule: string, state: 'raised' | 'cleared'): void;
   /**
@@ -60,6 +61,11 @@ export interface RuleSnapshot {
    * windows emitted, raised alerts cleared) with the old definition's ids, as a live change would.
    */
   readonly def?: unknown;
+  /**
+   * Aggregate rules: what is left of deleted groups (src/windows/groupedWindowOperator.ts), so that a
+   * restart does not let an event reopen an emitted window at revision 0. Absent: none (older formats too).
+   */
+  readonly tombstones?: Array<[string, Tombstone]>;
 }
 
 /**
@@ -81,6 +87,8 @@ const STATE_FORMAT = '/s4';
  * an older eddy would read them as wall-clock times (groups silent for longer than they were). A `/s3`
  * state holds wall-clock times, and connected time starts on the wall clock when the checkpoint has
  * none, so it reads as is.
+ * `/s4` added the provisional-window fields (a window's `dirty`, a group's `floor`: docs/contract.md
+ * section 5); states without them read as "nothing changed since the last emission" and "no floor".
  */
 const EARLIER_FORMATS: readonly string[] = ['/s3', '/s2', ''];
 
@@ -101,12 +109,15 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
 }
 
 function snapshotOf(rt: Runtime): RuleSnapshot {
-  return { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
+  const snap: RuleSnapshot = { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
+  return rt.tombstones.size === 0 ? snap : { ...snap, tombstones: [...rt.tombstones] };
 }
 
 interface Runtime {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
+  /** Tombstones of deleted window groups (empty for anomaly rules). */
+  readonly tombstones: Map<string, Tombstone>;
   process(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /**
    * Emits open windows, or `cleared` alerts of kind `alertKind` for an anomaly rule's active alerts
@@ -115,6 +126,8 @@ interface Runtime {
   finish(out: OutputMessage[], alertKind: string | null): void;
   /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
   stop(): void;
+  /** Emits the open windows provisionally and keeps running (aggregate rules). */
+  flushOpen?(out: OutputMessage[]): void;
   tick?(now: number, out: OutputMessage[]): void;
   emitted: number;
   /** Groups closed early because the rule reached `maxGroups`, since this runtime started. */
@@ -149,14 +162,14 @@ export class Engine {
   setRules(rules: readonly CompiledRule[]): void {
     const out: OutputMessage[] = [];
     const next = new Map(rules.map((r) => [r.id, r]));
-    const carried = new Map<string, Map<string, unknown>>();
+    const carried = new Map<string, { groups: Map<string, unknown>; tombstones: Map<string, Tombstone> }>();
     for (const [id, rt] of this.runtimes) {
       const nr = next.get(id);
       if (nr !== undefined && nr.hash === rt.rule.hash) continue;
       if (nr !== undefined && nr.stateHash === rt.rule.stateHash) {
         // Timers released, nothing emitted: the state container goes to the new runtime.
         rt.stop();
-        carried.set(id, rt.groups);
+        carried.set(id, { groups: rt.groups, tombstones: rt.tombstones });
       } else rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
       this.runtimes.delete(id);
     }
@@ -171,9 +184,13 @@ export class Engine {
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
-      const groups = carried.get(r.id) ?? new Map<string, unknown>(snap !== undefined ? snap.groups : []);
+      const fits = snapshotFits(snap, r);
+      const kept = carried.get(r.id) ?? {
+        groups: new Map<string, unknown>(fits ? snap!.groups : []),
+        tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
+      };
       this.restored.delete(r.id);
-      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
+      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, kept.groups, kept.tombstones) : this.anomalyRuntime(r, kept.groups));
     }
     this.byInput = new Map();
     for (const rt of this.runtimes.values()) {
@@ -194,7 +211,7 @@ export class Engine {
       return;
     }
     const groups = new Map<string, unknown>(snap.groups);
-    const rt = old.kind === 'aggregate' ? this.aggregateRuntime(old, groups) : this.anomalyRuntime(old, groups);
+    const rt = old.kind === 'aggregate' ? this.aggregateRuntime(old, groups, new Map<string, Tombstone>(snap.tombstones ?? [])) : this.anomalyRuntime(old, groups);
     const before = out.length;
     rt.finish(out, reason);
     this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
@@ -259,14 +276,16 @@ export class Engine {
     return r;
   }
 
-  /** Emits every open window now and starts every rule afresh (tests collect what is open with it; the module does not call it: its `flush` method drains the outbox). */
+  /**
+   * Emits every open window now, provisionally (docs/contract.md section 5): the state is kept, so an
+   * event that lands in one of them later gives it again with `revision + 1` (never revision 0 under a
+   * used messageId). Tests collect what is open with it; the module does not call it (its `flush`
+   * method drains the outbox).
+   */
   flushWindows(): void {
-    const rules = [...this.runtimes.values()].map((r) => r.rule);
     const out: OutputMessage[] = [];
-    for (const rt of this.runtimes.values()) rt.finish(out, null);
-    this.runtimes.clear();
+    for (const rt of this.runtimes.values()) rt.flushOpen?.(out);
     if (out.length > 0) this.opts.emit(out);
-    this.setRules(rules);
   }
 
   /** Stops timers without emitting; state stays available to `snapshot`. */
@@ -316,7 +335,15 @@ export class Engine {
     return key;
   }
 
-  /** Where and event time. NaN (and counted) when the event is not for this rule. */
+  /**
+   * Where and event time. NaN (and counted) when the event is not for this rule.
+   *
+   * An event time more than `maxClockSkew` ahead of the event's arrival is `future-timestamp`
+   * (docs/contract.md section 5): a device clock a day ahead would otherwise move its group's
+   * watermark there, close the open window with part of its events and make every later event of
+   * the device `too-late`. Compared with `ev.arrival`, the wall clock stamped at ingest, not with the
+   * engine's processing time `now`, which may stand still while edgeHub is unreachable.
+   */
   private eventTime(rule: CompiledRule, ev: IngestEvent): number {
     if (rule.where !== null && !rule.where(ev)) return Number.NaN;
     if (rule.timestamp === null) return ev.arrival;
@@ -326,6 +353,10 @@ export class Engine {
       this.reject('bad-timestamp', rule.id);
       return Number.NaN;
     }
+    if (t - ev.arrival > rule.maxClockSkew) {
+      this.opts.observer.rejected('future-timestamp', rule.id, ev.deviceId);
+      return Number.NaN;
+    }
     return t;
   }
 
@@ -333,8 +364,8 @@ export class Engine {
     this.reject(err instanceof EvalFailure ? err.reason : 'expression-error', rule);
   }
 
-  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>): Runtime {
-    const state: WindowState = { groups };
+  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
+    const state: WindowState = { groups, tombstones };
     const scheduler = this.opts.scheduler;
     let sink: OutputMessage[] | null = null;
     let callNow = Number.NaN;
@@ -357,6 +388,7 @@ export class Engine {
     const rt: Runtime = {
       rule,
       groups,
+      tombstones,
       emitted: 0,
       process: (ev, out, now) => {
         try {
@@ -392,6 +424,11 @@ export class Engine {
         done = true;
         core.stop();
       },
+      flushOpen: (out) => {
+        sink = out;
+        core.complete();
+        sink = null;
+      },
       stop: () => {
         done = true;
         core.stop();
@@ -402,7 +439,7 @@ export class Engine {
     // runs inside the RxJS operator that the window marble tests exercise.
     const onEmission = (em: WindowEmission<Record<string, number | null>>): void => {
       if (em.kind === 'drop') {
-        observer.rejected(em.reason === 'too-late' ? 'too-late' : 'expression-error', rule.id);
+        observer.rejected(em.reason === 'aggregate-error' ? 'expression-error' : em.reason, rule.id);
         return;
       }
       const r = em as WindowResult<Record<string, number | null>>;
@@ -449,6 +486,7 @@ export class Engine {
     const rt: Runtime = {
       rule,
       groups,
+      tombstones: new Map(),
       emitted: 0,
       process: (ev, out, now) => {
         try {

@@ -25,7 +25,7 @@ function engine(out: OutputMessage[]): Engine {
 }
 
 /** Input seq i (1-based): one reading of one of two devices, 7 s of event time apart, crossing 100 now and then. */
-const input = (i: number): IngestEvent => ({ body: { t: T0 + i * 7_000, temp: i % 9 === 0 ? 105 : 50 + i }, deviceId: `d${i % 2}`, moduleId: 'm', input: 'telemetry', arrival: 0 });
+const input = (i: number): IngestEvent => ({ body: { t: T0 + i * 7_000, temp: i % 9 === 0 ? 105 : 50 + i }, deviceId: `d${i % 2}`, moduleId: 'm', input: 'telemetry', arrival: T0 + 86_400_000 }); // arrival after the event time (not future-timestamp)
 const json = (snap: Map<string, RuleSnapshot>) => JSON.parse(JSON.stringify([...snap])) as Array<[string, RuleSnapshot]>;
 /** The state without `at`, the detector's recency stamp for `maxGroups`, which counts from 0 again in every new runtime (restored or not). */
 const comparable = (snap: Map<string, RuleSnapshot>) => JSON.parse(JSON.stringify([...snap], (k, v: unknown) => (k === 'at' ? undefined : v))) as unknown[];
