@@ -117,7 +117,7 @@ export const rawRunArbitrary = (f: RunFeatures = ALL_FEATURES): fc.Arbitrary<Raw
   fc.record({
     skews: fc.array(f.future ? fc.oneof({ arbitrary: fc.integer({ min: -5_000, max: 5_000 }), weight: 5 }, { arbitrary: fc.constant(400_000), weight: 1 }) : fc.integer({ min: -5_000, max: 5_000 }), { minLength: DEVICES.length, maxLength: DEVICES.length }),
     rules: fc.tuple(ruleShape, ruleShape),
-    steps: fc.array(rawStepOf(f), { minLength: 1, maxLength: 40 }),
+    steps: fc.array(rawStepOf(f), { minLength: 1, maxLength: 60, size: 'medium' }),
     idleFlush: fc.constant(f.idleFlush),
   });
 
