@@ -10,7 +10,7 @@
  *  - rejections per rule and reason equal the oracle's;
  *  - every event a rule considered is in exactly one final window (tumbling) or counted under a reason.
  */
-import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
+import type { AlertBody, OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import type { OracleResult, OracleWindow } from './oracle.js';
 import type { EngineRunResult } from './engineDriver.js';
 
@@ -93,6 +93,29 @@ export function compareWithOracle(engine: EngineRunResult, oracle: OracleResult)
     for (const reason of new Set([...Object.keys(g), ...Object.keys(w)])) {
       if ((g[reason] ?? 0) !== (w[reason] ?? 0)) diffs.push(`rule ${rule}: expected ${w[reason] ?? 0} rejected as ${reason}, got ${g[reason] ?? 0}`);
     }
+  }
+
+  // Alerts per rule and group, in order: state, and the time and value of the event behind it
+  // (a `missing` raise has no event: the documents fix only that it is raised, so only its state counts).
+  const gotAlerts = new Map<string, AlertBody[]>();
+  for (const m of engine.outputs) {
+    if (m.kind !== 'alert') continue;
+    const a = m.body as AlertBody;
+    const key = `${a.rule} ${String(a.group.deviceId)}`;
+    gotAlerts.set(key, [...(gotAlerts.get(key) ?? []), a]);
+  }
+  const wantAlerts = new Map<string, typeof oracle.alerts>();
+  for (const a of oracle.alerts) {
+    const key = `${a.rule} ${a.deviceId}`;
+    wantAlerts.set(key, [...(wantAlerts.get(key) ?? []), a]);
+  }
+  const showWant = (a: (typeof oracle.alerts)[number]): string => (a.time === null ? a.state : `${a.state} ${new Date(a.time).toISOString()} ${a.value}`);
+  const showGot = (a: AlertBody, full: boolean): string => (full ? `${a.state} ${a.time} ${a.value}` : a.state);
+  for (const key of new Set([...gotAlerts.keys(), ...wantAlerts.keys()])) {
+    const want = wantAlerts.get(key) ?? [];
+    const got = gotAlerts.get(key) ?? [];
+    const same = want.length === got.length && want.every((w, i) => showWant(w) === showGot(got[i]!, w.time !== null));
+    if (!same) diffs.push(`alerts of ${key}: expected [${want.map(showWant).join(', ')}], got [${got.map((g, i) => showGot(g, want[i]?.time !== null)).join(', ')}]`);
   }
 
   // Accounting on the engine's own output: considered = in a final tumbling window + rejected.

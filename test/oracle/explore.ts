@@ -10,7 +10,7 @@ import { compareWithOracle } from './compareWithOracle.js';
 import { ALL_FEATURES, runArbitrary, type RunFeatures } from './scheduleArbitrary.js';
 
 const runs = Number(process.argv[2] ?? 2_000);
-const none: RunFeatures = { idleFlush: false, faults: false, future: false, late: false, changes: false, restarts: false, restartChanges: false, outages: false };
+const none: RunFeatures = { idleFlush: false, faults: false, future: false, late: false, changes: false, restarts: false, restartChanges: false, outages: false, anomaly: false };
 const mixes: Array<[string, RunFeatures]> = [
   ['all', ALL_FEATURES],
   ['plain (in order within lateness)', none],
@@ -24,6 +24,10 @@ const mixes: Array<[string, RunFeatures]> = [
   ['restarts, live changes', { ...none, restarts: true, changes: true, late: true }],
   ['faults but booleans', { ...none, faults: true, late: true, faultKinds: ['missingTs', 'garbageTs', 'vString', 'vMissing'] }],
   ['late+outages+restarts+live changes+faults but booleans', { ...none, late: true, outages: true, restarts: true, changes: true, faults: true, faultKinds: ['missingTs', 'garbageTs', 'vString', 'vMissing'] }],
+  ['anomaly', { ...none, anomaly: true }],
+  ['anomaly+outages', { ...none, anomaly: true, outages: true }],
+  ['anomaly+faults but booleans+restarts', { ...none, anomaly: true, restarts: true, faults: true, faultKinds: ['vString', 'vMissing'] }],
+  ['anomaly+booleans', { ...none, anomaly: true, faults: true, faultKinds: ['vBool'] }],
   ['outages+idle', { ...none, outages: true, idleFlush: true }],
 
 ];

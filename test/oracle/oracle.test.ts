@@ -193,6 +193,52 @@ describe('oracle', () => {
     expect(find(r, 'a', T0)).toMatchObject({ count: 2, values: { sum: 10 } });
   });
 
+  it('raises a threshold alert above the limit and clears it only once back by the hysteresis', () => {
+    const spike = { kind: 'anomaly', groupBy: ['$deviceId'], value: 'v', detector: { type: 'threshold', above: 50, hysteresis: 10 } };
+    const r = runOracle(
+      run(
+        { s: spike },
+        at(T0, ev(0, 50), ev(0, 51, 'd2')),
+        at(T0 + 100, ev(0, 51)),
+        at(T0 + 200, ev(0, 45), ev(0, 80)),
+        at(T0 + 300, ev(0, 40)),
+        at(T0 + 400, ev(0, '60'), ev(0, true), { deviceId: 'd1', body: {} }),
+        at(T0 + 500, ev(0, 61)),
+      ),
+    );
+    expect(r.alerts).toEqual([
+      { rule: 's', deviceId: 'd2', state: 'raised', time: T0, value: 51 },
+      { rule: 's', deviceId: 'd1', state: 'raised', time: T0 + 100, value: 51 },
+      { rule: 's', deviceId: 'd1', state: 'cleared', time: T0 + 300, value: 40 },
+      { rule: 's', deviceId: 'd1', state: 'raised', time: T0 + 500, value: 61 },
+    ]);
+    expect(r.rejected).toEqual({ s: { 'not-a-number': 2, 'missing-field': 1 } });
+  });
+
+  it('raises missing after timeout of connected time without an arrival, not counting an outage, and clears on the next arrival', () => {
+    const silent = { kind: 'anomaly', groupBy: ['$deviceId'], value: 'z', detector: { type: 'missing', timeout: '2050ms' } };
+    const z = (deviceId = 'd1'): RunEvent => ({ deviceId, body: { z: 0 } });
+    const r = runOracle(
+      run(
+        { m: silent },
+        at(T0, z()),
+        // 2 s connected + a 10 s outage: 2 s of silence only.
+        { kind: 'advance', wall: T0 + 2_000, connected: T0 + 2_000 },
+        { kind: 'outage', wall: T0 + 12_000, connected: T0 + 2_000 },
+        { kind: 'deliver', wall: T0 + 12_000, connected: T0 + 2_000, events: [z()] },
+        // 2.1 s connected: raised once, however many ticks see it.
+        { kind: 'advance', wall: T0 + 14_000, connected: T0 + 4_000 },
+        { kind: 'advance', wall: T0 + 14_100, connected: T0 + 4_100 },
+        { kind: 'advance', wall: T0 + 19_100, connected: T0 + 9_100 },
+        { kind: 'deliver', wall: T0 + 19_100, connected: T0 + 9_100, events: [z()] },
+      ),
+    );
+    expect(r.alerts).toEqual([
+      { rule: 'm', deviceId: 'd1', state: 'raised', time: null, value: null },
+      { rule: 'm', deviceId: 'd1', state: 'cleared', time: T0 + 19_100, value: 0 },
+    ]);
+  });
+
   it('accounts for every considered event: in exactly one tumbling window or under one reason', () => {
     fc.assert(
       fc.property(runArbitrary(), (r) => {

@@ -4,7 +4,7 @@
  * rules of issue 17). It shares no code with src/ on purpose: the differential test
  * (test/oracle/differential.test.ts) is only worth something if the two cannot share a mistake.
  *
- * Scope: aggregate rules with `tumbling` or `hopping` windows, `groupBy: ["$deviceId"]`, a `timestamp`
+ * Scope: anomaly rules with the `threshold` and `missing` detectors (see AnomalyDef), and aggregate rules with `tumbling` or `hopping` windows, `groupBy: ["$deviceId"]`, a `timestamp`
  * path, `where` of the form `<path> <op> <number|true|false>`, and `select` entries `count()`,
  * `sum(p)`, `min(p)`, `max(p)`, `avg(p)`. Anything else throws: the oracle never guesses.
  *
@@ -65,6 +65,17 @@ export interface OracleResult {
   readonly considered: Record<string, number>;
   /** Events accepted by each rule (placed in at least one window). */
   readonly accepted: Record<string, number>;
+  /** Alerts of anomaly rules, in the order they happen (per group). */
+  readonly alerts: OracleAlert[];
+}
+
+/** A raised or cleared alert. `time`/`value` are those of the event that raised or cleared it; null for a `missing` raise (no event). */
+export interface OracleAlert {
+  readonly rule: string;
+  readonly deviceId: string;
+  readonly state: 'raised' | 'cleared';
+  readonly time: number | null;
+  readonly value: number | null;
 }
 
 /** Parses a documented duration: `"250ms" "30s" "5m" "1h" "1d"` or a number of milliseconds (section 5). */
@@ -171,6 +182,37 @@ interface RuleDef {
   readonly stateKey: string;
 }
 
+/**
+ * Anomaly rules (docs/contract.md section 5), for the detectors whose decisions are fully documented:
+ *  - `threshold {above, hysteresis?}`: "raised when `value > above` [...]; cleared when it is back by
+ *    at least `hysteresis`, default 0, i.e. `value <= above - hysteresis`";
+ *  - `missing {timeout}`: "raised when a group sends nothing for `timeout`", where silence counts only
+ *    time during which inputs could arrive (connected time, section 5 and issue 17 rule 3); the next
+ *    arrival clears it.
+ * `cooldown` 0 (the default), no `timestamp` path (event time is the arrival), `groupBy ["$deviceId"]`.
+ */
+interface AnomalyDef {
+  readonly id: string;
+  readonly kind: 'anomaly';
+  readonly valuePath: string;
+  readonly where: Where | null;
+  readonly detector: { readonly type: 'threshold'; readonly above: number; readonly hysteresis: number } | { readonly type: 'missing'; readonly timeout: number };
+  readonly stateKey: string;
+}
+
+function parseAnomaly(id: string, doc: Record<string, unknown>): AnomalyDef {
+  const gb = doc.groupBy;
+  if (!(Array.isArray(gb) && gb.length === 1 && gb[0] === '$deviceId')) throw new Error(`oracle: ${id}: only groupBy ["$deviceId"]`);
+  if (doc.timestamp !== undefined || (doc.cooldown !== undefined && oracleDuration(doc.cooldown) !== 0)) throw new Error(`oracle: ${id}: anomaly rules without timestamp or cooldown only`);
+  if (typeof doc.value !== 'string' || !/^[A-Za-z_][\w.]*$/.test(doc.value)) throw new Error(`oracle: ${id}: value must be a path`);
+  const d = doc.detector as Record<string, unknown>;
+  let detector: AnomalyDef['detector'];
+  if (d.type === 'threshold' && typeof d.above === 'number' && d.below === undefined) detector = { type: 'threshold', above: d.above, hysteresis: typeof d.hysteresis === 'number' ? d.hysteresis : 0 };
+  else if (d.type === 'missing') detector = { type: 'missing', timeout: oracleDuration(d.timeout) };
+  else throw new Error(`oracle: ${id}: detector ${JSON.stringify(d)} not supported`);
+  return { id, kind: 'anomaly', valuePath: doc.value, where: parseWhere(doc.where), detector, stateKey: stableJson(doc) };
+}
+
 /** Stable JSON (keys sorted) so that two documents with the same content compare equal. */
 function stableJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
@@ -230,6 +272,18 @@ interface WindowAcc {
   readonly items: number[][];
 }
 
+interface AnomalyGroup {
+  /** threshold: above the limit (until back by the hysteresis); missing: raised for the current silence. */
+  raised: boolean;
+  /** Connected time of the group's last arrival (`missing`). */
+  lastConnected: number;
+}
+
+interface AnomalyEpoch {
+  readonly def: AnomalyDef;
+  readonly groups: Map<string, AnomalyGroup>;
+}
+
 interface GroupState {
   /** Largest accepted event time; -Infinity before the first. */
   maxTime: number;
@@ -269,7 +323,17 @@ export function runOracle(run: Run): OracleResult {
   };
   const reject = (rule: string, reason: string): void => count((rejected[rule] ??= {}), reason);
 
+  const anomalies = new Map<string, AnomalyEpoch>();
+  const alerts: OracleAlert[] = [];
   const applyRules = (rules: RunRules): void => {
+    for (const [id, doc] of Object.entries(rules)) {
+      if (doc.kind !== 'anomaly') continue;
+      const def = parseAnomaly(id, doc);
+      const cur = anomalies.get(id);
+      if (cur !== undefined && cur.def.stateKey !== def.stateKey) throw new Error(`oracle: ${id}: anomaly rule changes are not modelled`);
+      if (cur === undefined) anomalies.set(id, { def, groups: new Map() });
+    }
+    for (const id of anomalies.keys()) if (rules[id] === undefined) throw new Error(`oracle: ${id}: removing an anomaly rule is not modelled`);
     for (const [id, ep] of epochs) {
       const doc = rules[id];
       if (doc === undefined) {
@@ -278,6 +342,7 @@ export function runOracle(run: Run): OracleResult {
       }
     }
     for (const [id, doc] of Object.entries(rules)) {
+      if (doc.kind === 'anomaly') continue;
       const def = parseRule(id, doc);
       const cur = epochs.get(id);
       if (cur !== undefined && cur.def.stateKey === def.stateKey) {
@@ -327,11 +392,61 @@ export function runOracle(run: Run): OracleResult {
     count(accepted, def.id);
   };
 
+  const offerAnomaly = (ep: AnomalyEpoch, ev: RunEvent, arrival: number, connected: number): void => {
+    const def = ep.def;
+    if (!whereHolds(def.where, ev.body)) return;
+    count(considered, def.id);
+    const v = readPath(ev.body, def.valuePath);
+    if (!v.found) return reject(def.id, 'missing-field');
+    if (typeof v.value !== 'number' || !Number.isFinite(v.value)) return reject(def.id, 'not-a-number');
+    const value = v.value;
+    count(accepted, def.id);
+    let g = ep.groups.get(ev.deviceId);
+    if (g === undefined) {
+      g = { raised: false, lastConnected: connected };
+      ep.groups.set(ev.deviceId, g);
+    }
+    const det = def.detector;
+    if (det.type === 'missing') {
+      g.lastConnected = connected;
+      if (g.raised) {
+        g.raised = false;
+        alerts.push({ rule: def.id, deviceId: ev.deviceId, state: 'cleared', time: arrival, value });
+      }
+      return;
+    }
+    if (!g.raised && value > det.above) {
+      g.raised = true;
+      alerts.push({ rule: def.id, deviceId: ev.deviceId, state: 'raised', time: arrival, value });
+    } else if (g.raised && value <= det.above - det.hysteresis) {
+      g.raised = false;
+      alerts.push({ rule: def.id, deviceId: ev.deviceId, state: 'cleared', time: arrival, value });
+    }
+  };
+
+  /** Connected time reached `now`: a group silent for more than `timeout` raises (once per silence). */
+  const silence = (now: number): void => {
+    for (const ep of anomalies.values()) {
+      const det = ep.def.detector;
+      if (det.type !== 'missing') continue;
+      for (const [deviceId, g] of ep.groups) {
+        if (g.raised || now - g.lastConnected <= det.timeout) continue;
+        g.raised = true;
+        alerts.push({ rule: ep.def.id, deviceId, state: 'raised', time: null, value: null });
+      }
+    }
+  };
+
   applyRules(run.rules);
   for (const step of run.steps) {
     if (step.kind === 'deliver') {
-      for (const ev of step.events) for (const ep of epochs.values()) offer(ep, ev, step.wall);
-    } else if (step.kind === 'setRules' || step.kind === 'restart') {
+      for (const ev of step.events) {
+        for (const ep of epochs.values()) offer(ep, ev, step.wall);
+        for (const ep of anomalies.values()) offerAnomaly(ep, ev, step.wall, step.connected);
+      }
+    } else if (step.kind === 'advance' || step.kind === 'outage') {
+      silence(step.connected);
+    } else {
       applyRules(step.rules);
     }
   }
@@ -348,5 +463,5 @@ export function runOracle(run: Run): OracleResult {
       }
     }
   }
-  return { windows, rejected, considered, accepted };
+  return { windows, rejected, considered, accepted, alerts };
 }

@@ -8,7 +8,8 @@ import { runOracle } from './oracle.js';
 import { runEngine, type EngineRunResult } from './engineDriver.js';
 import { compareWithOracle } from './compareWithOracle.js';
 import type { Run, RunEvent, RunRules, RunStep } from './oracleRun.js';
-import type { SummaryBody } from '../../src/contracts/output.js';
+import type { AlertBody, SummaryBody } from '../../src/contracts/output.js';
+import { ANOMALY_RULES } from './scheduleArbitrary.js';
 
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 
@@ -107,5 +108,29 @@ describe('engine regressions found by the oracle', () => {
       ),
     );
     expect(got.outputs.map((m) => (m.body as SummaryBody).count)).toEqual([1]);
+  });
+
+  it('alerts: a group that raises, clears and raises again within one millisecond gets two messageIds, not one id with two bodies', () => {
+    // One batch from d1 (one arrival, the event time of a rule without a timestamp path): 51 raises,
+    // 0 clears, 52 raises again. The second raise is another alert: it must not reuse the first's id.
+    const got = expectOracle(run({ spike: ANOMALY_RULES.spike! }, deliver(0, ev(0, { v: 51 }), ev(0, { v: 0 }), ev(0, { v: 52 }))));
+    const raised = got.outputs.filter((m) => m.kind === 'alert' && (m.body as AlertBody).state === 'raised');
+    expect(raised.map((m) => (m.body as AlertBody).value)).toEqual([51, 52]);
+    expect(new Set(raised.map((m) => m.id)).size).toBe(2);
+  });
+
+  it('missing: silence is counted in connected time, from the last arrival, not from its wall-clock stamp', () => {
+    // d1 arrives right after a 1.1 s outage (wall 03:00:01.1, connected 03:00:00), then 3.1 s of connected
+    // time pass: more than the 2.05 s timeout, so `missing` is raised, and cleared by the next arrival.
+    const got = expectOracle(
+      run(
+        { silent: ANOMALY_RULES.silent! },
+        { kind: 'outage', wall: T0 + 1_100, connected: T0 },
+        { kind: 'deliver', wall: T0 + 1_100, connected: T0, events: [ev(0, { z: 0 })] },
+        { kind: 'advance', wall: T0 + 4_200, connected: T0 + 3_100 },
+        { kind: 'deliver', wall: T0 + 4_200, connected: T0 + 3_100, events: [ev(0, { z: 0 })] },
+      ),
+    );
+    expect(got.outputs.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
   });
 });

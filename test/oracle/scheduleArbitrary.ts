@@ -48,6 +48,7 @@ type RawStep =
 interface RawRun {
   /** False: every rule's idleTimeout is 7 days, so no idle flush happens within a run. */
   readonly idleFlush: boolean;
+  readonly anomaly: boolean;
   readonly skews: readonly number[];
   readonly rules: readonly [RuleShape, RuleShape];
   readonly steps: readonly RawStep[];
@@ -93,11 +94,13 @@ export interface RunFeatures {
   /** A restart may come with a rule change (issue 17 rule 7). */
   readonly restartChanges: boolean;
   readonly outages: boolean;
+  /** The run carries ANOMALY_RULES. */
+  readonly anomaly: boolean;
   /** Fault kinds allowed when `faults` is on (default: all). */
   readonly faultKinds?: readonly Fault[];
 }
 
-export const ALL_FEATURES: RunFeatures = { idleFlush: true, faults: true, future: true, late: true, changes: true, restarts: true, restartChanges: true, outages: true };
+export const ALL_FEATURES: RunFeatures = { idleFlush: true, faults: true, future: true, late: true, changes: true, restarts: true, restartChanges: true, outages: true, anomaly: true };
 
 const rawStepOf = (f: RunFeatures): fc.Arbitrary<RawStep> => {
   const ev = rawEvent.filter((e) => (e.fault === 'none' || (f.faults && (f.faultKinds ?? [e.fault]).includes(e.fault))) && (f.future || e.offset <= 300_000) && (f.late || e.offset >= -3_000));
@@ -119,9 +122,20 @@ export const rawRunArbitrary = (f: RunFeatures = ALL_FEATURES): fc.Arbitrary<Raw
     rules: fc.tuple(ruleShape, ruleShape),
     steps: fc.array(rawStepOf(f), { minLength: 1, maxLength: 60, size: 'medium' }),
     idleFlush: fc.constant(f.idleFlush),
+    anomaly: fc.constant(f.anomaly),
   });
 
 const RULE_IDS = ['tumble', 'hop'] as const;
+
+/**
+ * Anomaly rules every run carries, unchanged: a threshold on the strictly-typed `v` (its bad values are
+ * `not-a-number` / `missing-field`) and a `missing` detector on connected time. No `timestamp` path:
+ * event time is the arrival. The timeout is off the 100 ms grid so a silence never equals it.
+ */
+export const ANOMALY_RULES: RunRules = {
+  spike: { kind: 'anomaly', groupBy: ['$deviceId'], value: 'v', detector: { type: 'threshold', above: 50, hysteresis: 10 } },
+  silent: { kind: 'anomaly', groupBy: ['$deviceId'], value: 'z', detector: { type: 'missing', timeout: '2050ms' } },
+};
 
 /** The rule document of a shape: rule 0 tumbling, rule 1 hopping (hop = size / 2). */
 export function ruleDoc(rule: 0 | 1, s: RuleShape, description: string, idleFlush = true): Record<string, unknown> {
@@ -160,6 +174,7 @@ export function materialise(raw: RawRun): Run {
   let described = 0;
   const shapes: [RuleShape, RuleShape] = [raw.rules[0], raw.rules[1]];
   const docs: Record<string, Record<string, unknown>> = {
+    ...(raw.anomaly ? ANOMALY_RULES : {}),
     [RULE_IDS[0]]: ruleDoc(0, shapes[0], `r${described++}`, raw.idleFlush),
     [RULE_IDS[1]]: ruleDoc(1, shapes[1], `r${described++}`, raw.idleFlush),
   };
