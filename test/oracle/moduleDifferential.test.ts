@@ -16,9 +16,11 @@
  *    (mid-checkpoint, mid-send); further SIGKILLs land at random moments while inputs flow: the
  *    broker session re-delivers what was not acknowledged (docs/contract.md section 8);
  *  - no twin changes, outages or anomaly rules (their timing is the real clock's here);
- *  - at the end the test waits until every open window has been idle-flushed (idleTimeout is at most
- *    10 s here), so the last revision of each window carries everything (no `flushWindows` in a
- *    module): the oracle's final content does not depend on when a window was emitted.
+ *  - at the end one closer per device, stamped with the real clock (half an hour past the run's
+ *    events), makes every window of the run final; the closers' own windows are not compared. Idle
+ *    flushes in between change when a window is emitted, never its last revision.
+ * `EDDY_ORACLE_OFF` switches features off as in the engine-level test (e.g. `idleFlush`: rules get
+ * idleTimeout 7d).
  * `EDDY_ORACLE_MODULE_RUNS` sets the number of runs (default 3).
  */
 import { writeFileSync } from 'node:fs';
@@ -26,10 +28,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../helpers/edgeHubEmulator.js';
 import { cleanup, isConnectedLine, type ModuleChild, prng, sleep, spawnModule, startModule, tempDir, waitUntil, writeRules } from '../integration/durability/durabilityHarness.js';
-import type { OutputMessage } from '../../src/contracts/output.js';
+import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
-import { runArbitrary, T0 } from './scheduleArbitrary.js';
+import { featuresWithout, runArbitrary, T0 } from './scheduleArbitrary.js';
 import type { Run, RunEvent, RunStep } from './oracleRun.js';
 
 const RUNS = Number(process.env.EDDY_ORACLE_MODULE_RUNS ?? 3);
@@ -96,8 +98,12 @@ describe('built module vs oracle, SIGKILL at random points', () => {
     await cleanup(ctx.task.result?.state === 'fail');
   });
 
-  const features = { idleFlush: true, faults: true, future: true, late: true, changes: false, restarts: true, restartChanges: true, outages: false, anomaly: false };
-  const runs = fc.sample(runArbitrary(features), { seed: SEED, numRuns: RUNS });
+  const features = featuresWithout({ idleFlush: true, faults: true, future: true, late: true, changes: false, restarts: true, restartChanges: true, outages: false, anomaly: false }, process.env.EDDY_ORACLE_OFF);
+  // Runs long enough to matter (fast-check's first samples are small): at least 15 input messages.
+  const runs = fc.sample(
+    runArbitrary(features).filter((r) => r.steps.filter((s) => s.kind === 'deliver').length >= 15),
+    { seed: SEED, numRuns: RUNS },
+  );
 
   runs.forEach((generated, k) => {
     it(`run ${k + 1} of ${RUNS} (seed ${SEED}): upstream holds the oracle's final windows`, { timeout: 240_000 }, async () => {
@@ -158,12 +164,24 @@ describe('built module vs oracle, SIGKILL at random points', () => {
           await sleep(rnd() * 150);
         }
       }
+      // Closers: one event per device at the real clock, half an hour past every event of the run, so
+      // that every window of the run is final (their own windows stay open and are not compared).
+      const closeAt = Date.now();
+      const closeSteps: RunStep[] = [];
+      for (const deviceId of ['d1', 'd2', 'd3']) {
+        const events = [{ deviceId, body: { ts: closeAt + (closeAt % 2 === 0 ? 1 : 0), v: 0, z: 1, on: true } }];
+        closeSteps.push({ kind: 'deliver', wall: Date.now(), connected: Date.now(), events });
+        await sender.send(events);
+      }
+      oracleSteps.push(...closeSteps);
       await waitUntil(() => sender.caughtUp(), 60_000, 'every input acknowledged');
-      const oracle = runOracle({ startWall: Date.now(), startConnected: Date.now(), rules: generated.rules, steps: oracleSteps } satisfies Run);
+      const full = runOracle({ startWall: Date.now(), startConnected: Date.now(), rules: generated.rules, steps: oracleSteps } satisfies Run);
+      const oracle = { ...full, windows: full.windows.filter((w) => w.end < closeAt - 600_000) };
       const got = (): OutputMessage[] =>
         emu.upstream
           .filter((m) => m.moduleId === M && m.output === 'summaries')
-          .map((m) => ({ id: m.messageId ?? m.systemProperties['$.mid'] ?? '', output: m.output, kind: 'summary' as const, rule: '', groupKey: '', body: JSON.parse(m.body.toString('utf8')) as OutputMessage['body'], createdAt: 0 }));
+          .map((m) => ({ id: m.messageId ?? m.systemProperties['$.mid'] ?? '', output: m.output, kind: 'summary' as const, rule: '', groupKey: '', body: JSON.parse(m.body.toString('utf8')) as OutputMessage['body'], createdAt: 0 }))
+          .filter((m) => Date.parse((m.body as SummaryBody).window.end) < closeAt - 600_000);
       // Idle flushes empty every open window within the largest idleTimeout (10 s); then the outbox drains.
       let diffs: string[] = [];
       await waitUntil(

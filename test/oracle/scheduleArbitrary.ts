@@ -102,6 +102,21 @@ export interface RunFeatures {
 
 export const ALL_FEATURES: RunFeatures = { idleFlush: true, faults: true, future: true, late: true, changes: true, restarts: true, restartChanges: true, outages: true, anomaly: true };
 
+/**
+ * `base` with the features named in `off` (comma-separated, e.g. `EDDY_ORACLE_OFF=idleFlush,future`)
+ * switched off; `booleans` removes the boolean-value fault alone. Lets a run look past a known defect.
+ */
+export function featuresWithout(base: RunFeatures, off: string | undefined): RunFeatures {
+  const names = (off ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const f: Record<string, unknown> = { ...base };
+  for (const n of names) {
+    if (n === 'booleans') f.faultKinds = (base.faultKinds ?? ['missingTs', 'garbageTs', 'vString', 'vBool', 'vMissing']).filter((k) => k !== 'vBool');
+    else if (n in base && typeof f[n] === 'boolean') f[n] = false;
+    else throw new Error(`EDDY_ORACLE_OFF: unknown feature ${n}`);
+  }
+  return f as unknown as RunFeatures;
+}
+
 const rawStepOf = (f: RunFeatures): fc.Arbitrary<RawStep> => {
   const ev = rawEvent.filter((e) => (e.fault === 'none' || (f.faults && (f.faultKinds ?? [e.fault]).includes(e.fault))) && (f.future || e.offset <= 300_000) && (f.late || e.offset >= -3_000));
   const arbs: Array<fc.WeightedArbitrary<RawStep>> = [
