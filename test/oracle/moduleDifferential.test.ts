@@ -116,6 +116,7 @@ describe('built module vs oracle, SIGKILL at random points', () => {
       const sender = new Sender(emu, M, `o${k}`);
       const oracleSteps: RunStep[] = [];
       let mc = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
+      const processes: ModuleChild[] = [mc];
       sender.alive = mc;
       const restart = async (): Promise<void> => {
         mc.child.kill('SIGKILL');
@@ -123,6 +124,7 @@ describe('built module vs oracle, SIGKILL at random points', () => {
         sender.alive = null;
         await sleep(rnd() * 300);
         mc = spawnModule(emu, M, { dataDir, rulesFile });
+        processes.push(mc);
         sender.alive = mc;
         await mc.waitForLog(isConnectedLine, 60_000, 'connected');
       };
@@ -193,6 +195,16 @@ describe('built module vs oracle, SIGKILL at random points', () => {
         'upstream to match the oracle',
       ).catch(() => undefined);
       console.info(`[oracle module] run ${k + 1}: ${sender.published} messages, ${oracle.windows.length} windows expected, ${got().length} summaries upstream, ${kills} SIGKILLs`);
+      if (diffs.length > 0) {
+        // What the module logged about its inputs, for the failure report.
+        const reasons: Record<string, number> = {};
+        for (const p of processes) for (const l of p.logs) if (typeof l.msg === 'string' && l.msg.startsWith('input rejected')) reasons[l.msg] = (reasons[l.msg] ?? 0) + 1;
+        console.error(`[oracle module] run ${k + 1}: module rejections ${JSON.stringify(reasons)}; oracle ${JSON.stringify(full.rejected)}`);
+        const late = processes.flatMap((p, i) => p.logs.filter((l) => l.msg === 'input rejected: too-late').map((l) => `process ${i}: ${JSON.stringify(l)}`));
+        console.error(`[oracle module] too-late lines:\n${late.slice(0, 30).join('\n')}`);
+        const replays = processes.flatMap((p, i) => p.logs.filter((l) => typeof l.msg === 'string' && /replayed|checkpoint/.test(l.msg)).map((l) => `process ${i}: ${JSON.stringify(l)}`));
+        console.error(`[oracle module] replay/checkpoint lines:\n${replays.slice(0, 30).join('\n')}`);
+      }
       expect(diffs).toEqual([]);
       expect(oracle.windows.length).toBeGreaterThan(0);
     });
