@@ -103,8 +103,10 @@ export function compareWithOracle(engine: Pick<EngineRunResult, 'outputs' | 'rej
     const key = `${a.rule} ${a.deviceId}`;
     wantAlerts.set(key, [...(wantAlerts.get(key) ?? []), a]);
   }
-  const showWant = (a: (typeof oracle.alerts)[number]): string => (a.time === null ? a.state : `${a.state} ${new Date(a.time).toISOString()} ${a.value}`);
-  const showGot = (a: AlertBody, full: boolean): string => (full ? `${a.state} ${a.time} ${a.value}` : a.state);
+  // A time of null: an alert not caused by an event (a `missing` raise, a clear at a rule change): its
+  // state and value are compared, not its time.
+  const showWant = (a: (typeof oracle.alerts)[number]): string => (a.time === null ? `${a.state} ${a.value}` : `${a.state} ${new Date(a.time).toISOString()} ${a.value}`);
+  const showGot = (a: AlertBody, full: boolean): string => (full ? `${a.state} ${a.time} ${a.value}` : `${a.state} ${a.value}`);
   for (const key of new Set([...gotAlerts.keys(), ...wantAlerts.keys()])) {
     const want = wantAlerts.get(key) ?? [];
     const got = gotAlerts.get(key) ?? [];

@@ -10,7 +10,7 @@ import { compareWithOracle } from './compareWithOracle.js';
 import { ALL_FEATURES, runArbitrary, type RunFeatures } from './scheduleArbitrary.js';
 
 const runs = Number(process.argv[2] ?? 2_000);
-const none: RunFeatures = { idleFlush: false, faults: false, future: false, late: false, changes: false, restarts: false, restartChanges: false, outages: false, anomaly: false };
+const none: RunFeatures = { idleFlush: false, faults: false, future: false, late: false, changes: false, restarts: false, restartChanges: false, outages: false, anomaly: false, duplicates: false };
 const mixes: Array<[string, RunFeatures]> = [
   ['all', ALL_FEATURES],
   ['plain (in order within lateness)', none],
@@ -27,6 +27,8 @@ const mixes: Array<[string, RunFeatures]> = [
   ['anomaly', { ...none, anomaly: true }],
   ['anomaly+outages', { ...none, anomaly: true, outages: true }],
   ['anomaly+faults but booleans+restarts', { ...none, anomaly: true, restarts: true, faults: true, faultKinds: ['vString', 'vMissing'] }],
+  ['anomaly changes', { ...none, anomaly: true, changes: true }],
+  ['anomaly changes at restarts', { ...none, anomaly: true, changes: true, restarts: true, restartChanges: true }],
   ['anomaly+booleans', { ...none, anomaly: true, faults: true, faultKinds: ['vBool'] }],
   ['outages+idle', { ...none, outages: true, idleFlush: true }],
 

@@ -239,6 +239,26 @@ describe('oracle', () => {
     ]);
   });
 
+  it('keeps a threshold alert across a new limit, and ends it with a clear (value null) when the rule starts afresh', () => {
+    const spike = { kind: 'anomaly', groupBy: ['$deviceId'], value: 'v', detector: { type: 'threshold', above: 50, hysteresis: 10 } };
+    const r = runOracle(
+      run(
+        { s: spike },
+        at(T0, ev(0, 51)),
+        // A new limit is a decision parameter: the alert stays raised; 55 <= 60 - 10 is false, 45 clears.
+        { kind: 'setRules', rules: { s: { ...spike, detector: { type: 'threshold', above: 60, hysteresis: 10 } } } },
+        at(T0 + 100, ev(0, 55)),
+        at(T0 + 200, ev(0, 70)),
+        { kind: 'restart', rules: { s: { ...spike, where: 'v > -100' } } },
+        at(T0 + 300, ev(0, 30)),
+      ),
+    );
+    expect(r.alerts).toEqual([
+      { rule: 's', deviceId: 'd1', state: 'raised', time: T0, value: 51 },
+      { rule: 's', deviceId: 'd1', state: 'cleared', time: null, value: null },
+    ]);
+  });
+
   it('accounts for every considered event: in exactly one tumbling window or under one reason', () => {
     fc.assert(
       fc.property(runArbitrary(), (r) => {

@@ -210,7 +210,11 @@ function parseAnomaly(id: string, doc: Record<string, unknown>): AnomalyDef {
   if (d.type === 'threshold' && typeof d.above === 'number' && d.below === undefined) detector = { type: 'threshold', above: d.above, hysteresis: typeof d.hysteresis === 'number' ? d.hysteresis : 0 };
   else if (d.type === 'missing') detector = { type: 'missing', timeout: oracleDuration(d.timeout) };
   else throw new Error(`oracle: ${id}: detector ${JSON.stringify(d)} not supported`);
-  return { id, kind: 'anomaly', valuePath: doc.value, where: parseWhere(doc.where), detector, stateKey: stableJson(doc) };
+  // README "Changing a rule": description, output, cooldown, alertThreshold and the detector's decision
+  // parameters (threshold: above, below, hysteresis; missing: timeout) are not part of the state.
+  const { description: _d, output: _o, cooldown: _c, alertThreshold: _a, detector: det, ...rest } = doc;
+  const { above: _ab, below: _be, hysteresis: _hy, timeout: _to, ...detState } = det as Record<string, unknown>;
+  return { id, kind: 'anomaly', valuePath: doc.value, where: parseWhere(doc.where), detector, stateKey: stableJson({ ...rest, detector: detState }) };
 }
 
 /** Stable JSON (keys sorted) so that two documents with the same content compare equal. */
@@ -330,8 +334,15 @@ export function runOracle(run: Run): OracleResult {
       if (doc.kind !== 'anomaly') continue;
       const def = parseAnomaly(id, doc);
       const cur = anomalies.get(id);
-      if (cur !== undefined && cur.def.stateKey !== def.stateKey) throw new Error(`oracle: ${id}: anomaly rule changes are not modelled`);
-      if (cur === undefined) anomalies.set(id, { def, groups: new Map() });
+      if (cur !== undefined && cur.def.stateKey === def.stateKey) {
+        // The detector state carries on; decisions use the new parameters from the next event on.
+        anomalies.set(id, { def, groups: cur.groups });
+        continue;
+      }
+      // A change the state depends on: every raised alert ends with a `cleared` (kind `rule-changed`,
+      // value null, time of the change: README "Changing a rule", issue 17 rule 7), and the rule starts afresh.
+      if (cur !== undefined) for (const [deviceId, g] of cur.groups) if (g.raised) alerts.push({ rule: id, deviceId, state: 'cleared', time: null, value: null });
+      anomalies.set(id, { def, groups: new Map() });
     }
     for (const id of anomalies.keys()) if (rules[id] === undefined) throw new Error(`oracle: ${id}: removing an anomaly rule is not modelled`);
     for (const [id, ep] of epochs) {

@@ -133,4 +133,24 @@ describe('engine regressions found by the oracle', () => {
     );
     expect(got.outputs.map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
   });
+
+  it('anomaly rule changed across a restart: its raised alert ends with a cleared of kind rule-changed', () => {
+    // d1 raises (51 > 50); the module restarts with the rule's `where` changed, which starts it
+    // afresh: the raised alert must be ended (value null), as a live change does.
+    const changed = { ...ANOMALY_RULES.spike!, where: 'z >= 0', description: 'a2' };
+    const got = expectOracle(run({ spike: ANOMALY_RULES.spike! }, deliver(0, ev(0, { v: 51, z: 0 })), { kind: 'restart', rules: { spike: changed } }));
+    expect(got.outputs.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).kind, (m.body as AlertBody).value])).toEqual([
+      ['raised', 'above', 51],
+      ['cleared', 'rule-changed', null],
+    ]);
+  });
+
+  it('anomaly rule changed live: the same schedule without a restart already ends the alert (control)', () => {
+    const changed = { ...ANOMALY_RULES.spike!, where: 'z >= 0', description: 'a2' };
+    const got = expectOracle(run({ spike: ANOMALY_RULES.spike! }, deliver(0, ev(0, { v: 51, z: 0 })), { kind: 'setRules', rules: { spike: changed } }));
+    expect(got.outputs.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).kind, (m.body as AlertBody).value])).toEqual([
+      ['raised', 'above', 51],
+      ['cleared', 'rule-changed', null],
+    ]);
+  });
 });

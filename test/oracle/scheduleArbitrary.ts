@@ -43,6 +43,7 @@ type RawStep =
   | { readonly kind: 'advance'; readonly ms: number }
   | { readonly kind: 'outage'; readonly ms: number }
   | { readonly kind: 'change'; readonly rule: 0 | 1; readonly describeOnly: boolean; readonly shape: RuleShape }
+  | { readonly kind: 'anomalyChange'; readonly rule: 'spike' | 'silent'; readonly fresh: boolean; readonly param: number; readonly atRestart: boolean }
   | { readonly kind: 'restart'; readonly change: { readonly rule: 0 | 1; readonly describeOnly: boolean; readonly shape: RuleShape } | null };
 
 interface RawRun {
@@ -94,13 +95,15 @@ export interface RunFeatures {
   /** A restart may come with a rule change (issue 17 rule 7). */
   readonly restartChanges: boolean;
   readonly outages: boolean;
+  /** The same message (device and body) delivered again as a new input. */
+  readonly duplicates: boolean;
   /** The run carries ANOMALY_RULES. */
   readonly anomaly: boolean;
   /** Fault kinds allowed when `faults` is on (default: all). */
   readonly faultKinds?: readonly Fault[];
 }
 
-export const ALL_FEATURES: RunFeatures = { idleFlush: true, faults: true, future: true, late: true, changes: true, restarts: true, restartChanges: true, outages: true, anomaly: true };
+export const ALL_FEATURES: RunFeatures = { idleFlush: true, faults: true, future: true, late: true, changes: true, restarts: true, restartChanges: true, outages: true, anomaly: true, duplicates: true };
 
 /**
  * `base` with the features named in `off` (comma-separated, e.g. `EDDY_ORACLE_OFF=idleFlush,future`)
@@ -121,9 +124,13 @@ const rawStepOf = (f: RunFeatures): fc.Arbitrary<RawStep> => {
   const ev = rawEvent.filter((e) => (e.fault === 'none' || (f.faults && (f.faultKinds ?? [e.fault]).includes(e.fault))) && (f.future || e.offset <= 300_000) && (f.late || e.offset >= -3_000));
   const arbs: Array<fc.WeightedArbitrary<RawStep>> = [
     { arbitrary: fc.record({ kind: fc.constant('deliver' as const), events: fc.array(ev, { minLength: 1, maxLength: 4 }) }), weight: 12 },
-    { arbitrary: fc.record({ kind: fc.constant('redeliver' as const) }), weight: 1 },
     { arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 31, max: 300 })).map((k) => k * 100) }), weight: 5 },
   ];
+  if (f.anomaly && f.changes) {
+    const ac = fc.record({ kind: fc.constant('anomalyChange' as const), rule: fc.constantFrom<'spike' | 'silent'>('spike', 'silent'), fresh: fc.boolean(), param: fc.integer({ min: 0, max: 2 }), atRestart: f.restartChanges ? fc.boolean() : fc.constant(false) });
+    arbs.push({ arbitrary: ac, weight: 1 });
+  }
+  if (f.duplicates) arbs.push({ arbitrary: fc.record({ kind: fc.constant('redeliver' as const) }), weight: 1 });
   if (f.outages) arbs.push({ arbitrary: fc.record({ kind: fc.constant('outage' as const), ms: fc.integer({ min: 1, max: 600 }).map((k) => k * 100) }), weight: 1 });
   if (f.changes) arbs.push({ arbitrary: fc.record({ kind: fc.constant('change' as const), rule: fc.constantFrom<0 | 1>(0, 1), describeOnly: fc.boolean(), shape: ruleShape }), weight: 1 });
   if (f.restarts) arbs.push({ arbitrary: fc.record({ kind: fc.constant('restart' as const), change: f.restartChanges ? fc.option(change, { nil: null, freq: 2 }) : fc.constant(null) }), weight: 1 });
@@ -227,6 +234,17 @@ export function materialise(raw: RawRun): Run {
       case 'restart':
         steps.push({ kind: 'restart', rules: s.change === null ? { ...docs } : applyChange(s.change) });
         break;
+      case 'anomalyChange': {
+        // A new limit or timeout keeps the detector state; a new `where` (`fresh`) starts the rule afresh.
+        const base = ANOMALY_RULES[s.rule]!;
+        const det = base.detector as Record<string, unknown>;
+        const detector = s.rule === 'spike' ? { ...det, above: [40, 50, 60][s.param] } : { ...det, timeout: ['2050ms', '1050ms', '4050ms'][s.param] };
+        const doc: Record<string, unknown> = { ...base, detector, description: `a${described++}` };
+        if (s.fresh && docs[s.rule]?.where === undefined) doc.where = 'z >= 0';
+        docs[s.rule] = doc;
+        steps.push({ kind: s.atRestart ? 'restart' : 'setRules', rules: { ...docs } });
+        break;
+      }
     }
   }
   return { startWall: T0, startConnected: T0, rules, steps };
