@@ -1,12 +1,13 @@
 /**
- * An independent oracle for eddy's windowed aggregates: a plain, slow, obviously correct reading of the
+ * An independent oracle for eddy's windowed aggregates and alerts: a plain, slow, obviously correct reading of the
  * documented semantics (docs/contract.md sections 3 to 5, README "Windows" and "Late events", and the
  * rules of issue 17). It shares no code with src/ on purpose: the differential test
  * (test/oracle/differential.test.ts) is only worth something if the two cannot share a mistake.
  *
- * Scope: anomaly rules with the `threshold` and `missing` detectors (see AnomalyDef), and aggregate rules with `tumbling` or `hopping` windows, `groupBy: ["$deviceId"]`, a `timestamp`
+ * Scope: aggregate rules with `tumbling` or `hopping` windows, `groupBy: ["$deviceId"]`, a `timestamp`
  * path, `where` of the form `<path> <op> <number|true|false>`, and `select` entries `count()`,
- * `sum(p)`, `min(p)`, `max(p)`, `avg(p)`. Anything else throws: the oracle never guesses.
+ * `sum(p)`, `min(p)`, `max(p)`, `avg(p)`; anomaly rules with the `threshold` and `missing` detectors
+ * (see AnomalyDef). Anything else throws: the oracle never guesses.
  *
  * The semantics it implements, quoted from the documents:
  *  - "Event time: the rule's `timestamp` path (ISO 8601 or epoch ms)" (section 3). "A rule with a
@@ -22,12 +23,13 @@
  *  - "Watermark: per rule and group, the largest event time seen minus `maxLateness` (default "5s"). [...]
  *    [A window] is final once the watermark passes `end + maxLateness`" (section 5). The watermark moves
  *    with accepted events only (issue 17 rule 1: a rejected event, e.g. a future timestamp, must not
- *    move it). An event whose every window is final is `too-late` (README "Late events").
+ *    move it). An event whose every window is final is `too-late` (README "Late events"); a hopping
+ *    event that still has an open window goes into its open windows only.
  *  - Emissions before a window is final are provisional and are corrected by later events (section 5),
  *    so a window's last emission holds every accepted event of the window: its final content is a pure
  *    function of the group's events in arrival order. Idle flushes, evictions and shutdowns change
- *    when a window is emitted, never what its last revision holds; that is why this oracle has no
- *    processing-time clock at all.
+ *    when a window is emitted, never what its last revision holds; that is why the aggregate part of
+ *    this oracle has no processing-time clock at all (only `missing` reads the connected clock).
  *  - A rule change keeps the rule's state when only `description`, `having` or `output` changed; any
  *    other change emits the open windows under the old definition and starts the rule afresh (README
  *    "Rules", issue 17 rule 7: the same across a restart). Each such definition is an *epoch* here.
