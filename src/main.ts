@@ -303,7 +303,8 @@ engine.restore(restored);
  */
 const replayTime = (arrival: number): number => {
   const cs = clockState;
-  return cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now) ? cs.now + Math.max(0, arrival - cs.wall) : time.now();
+  // Clamped to the present: local mode's simulated sensor stamps arrivals on its own, faster clock.
+  return cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now) ? cs.now + Math.max(0, Math.min(arrival, clock.now()) - cs.wall) : time.now();
 };
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;
@@ -378,9 +379,9 @@ const stepped = new SteppedCheckpoint(
  * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after
  * this returns (docs/contract.md section 8), so the input is in the durable log before that.
  */
-function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }): void {
+function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }, at?: number): void {
   if (stopping) return;
-  const arrival = clock.now();
+  const arrival = at ?? clock.now();
   time.input();
   const deviceId = meta.deviceId || 'local';
   const moduleId = meta.moduleId || 'local';
@@ -492,7 +493,10 @@ async function startLocal(): Promise<void> {
   sensorTimer = setInterval(() => {
     for (let i = 0; i < s.devices.length; i++) {
       const m = s.next(i);
-      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE });
+      // The simulation runs its own clock 50x faster than the wall clock: its messages arrive on that
+      // clock (the time they were sent), or every event would soon be `future-timestamp`
+      // (`maxClockSkew`, docs/rules.md) and the event lag would grow without bound.
+      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE }, m.time);
     }
   }, 100);
   running = true;

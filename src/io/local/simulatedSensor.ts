@@ -81,8 +81,11 @@ export class SimulatedSensor {
     return this.opts.devices;
   }
 
-  /** The next message body of device `i`, as the real sensor would send it. */
-  next(i: number): { deviceId: string; body: string } {
+  /**
+   * The next message body of device `i`, as the real sensor would send it, and `time`: the simulated
+   * device's clock when it sends it (its `timeCreated`, to the millisecond).
+   */
+  next(i: number): { deviceId: string; body: string; time: number } {
     let t = this.temps[i]!;
     t += t > T_MAX ? this.rnd() - 0.5 : -0.25 + this.rnd() * 1.5;
     this.temps[i] = t;
@@ -93,7 +96,7 @@ export class SimulatedSensor {
       ambient: { temperature: AMBIENT + this.rnd() - 0.5, humidity: 24 + Math.floor(this.rnd() * 3) },
       timeCreated: dotNetIso(time, Math.floor(this.rnd() * 10_000)),
     };
-    return { deviceId: this.opts.devices[i]!, body: JSON.stringify(body) };
+    return { deviceId: this.opts.devices[i]!, body: JSON.stringify(body), time };
   }
 }
 

@@ -96,6 +96,24 @@ describe('local mode (npm start) as a child process', () => {
     for (const l of b.lines) expect(idsA.has((l.properties as { messageId: string }).messageId)).toBe(false);
   }, 90_000);
 
+  it('keeps summarising for as long as it runs: the simulator runs event time 50x faster than the wall clock, yet no event is `future-timestamp` and every one-minute window is full', async () => {
+    const dir = tempDir('eddy-local-long-');
+    // 14 s of wall clock is about 12 minutes of simulated time: far past the default maxClockSkew (5m),
+    // which rejected every simulated event once its clock ran 5 minutes ahead of the wall clock.
+    const run = await runLocal(dir, 1_000_000, 14_000, { EDDY_LOG_LEVEL: 'debug' });
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const logs = run.stderr.trim().split('\n').map((l) => JSON.parse(l) as { reason?: string });
+    expect(logs.filter((l) => l.reason === 'future-timestamp')).toEqual([]);
+    const machine = run.lines
+      .filter((l) => l.output === 'summaries' && (l.body as { rule: string }).rule === 'machine1m')
+      .map((l) => l.body as { group: { deviceId: string }; window: { start: string }; count: number; revision: number });
+    const starts = new Set(machine.map((b) => b.window.start));
+    expect(starts.size, JSON.stringify(machine.slice(-3))).toBeGreaterThanOrEqual(6);
+    // A 5-second sensor puts 12 readings in each one-minute window (the first window may be partial).
+    const firstStart = Math.min(...[...starts].map((s) => Date.parse(s)));
+    for (const b of machine) if (Date.parse(b.window.start) > firstStart && b.revision === 0) expect(b.count).toBe(12);
+  }, 60_000);
+
   it('an EDDY_RULES_FILE that cannot be read, is not JSON or is not a rule set stops the module at start: exit 1, nothing on stdout, the reason (with line and column) in a fatal log line', async () => {
     const dir = tempDir('eddy-local-badfile-');
     writeFileSync(path.join(dir, 'syntax.json'), '{\n  "a": {"kind": "aggregate"},\n}\n');
