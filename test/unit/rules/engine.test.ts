@@ -498,12 +498,12 @@ describe('Engine', () => {
   it('missing times silence on the processing time passed to process, not the wall-clock arrival (issue 17 defect 8)', () => {
     const h = harness(1_000);
     h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
-    h.scheduler.maxFrames = 120_000;
+    h.scheduler.maxFrames = CLOCK0 + 120_000;
     // Events whose wall-clock arrival is an hour old (delivered after an outage), processed at clock time.
-    for (let k = 0; k < 10; k++) h.scheduler.schedule(() => h.engine.process([{ ...h.ev({ temp: k }), arrival: -3_600_000 }], h.scheduler.now()), k * 10_000);
+    for (let k = 0; k < 10; k++) h.scheduler.schedule(() => h.engine.process([{ ...h.ev({ temp: k }), arrival: CLOCK0 - 3_600_000 }], h.scheduler.now()), k * 10_000);
     h.scheduler.flush();
     // The last one at 90 s: one raise 30 s later, none before.
-    expect(h.out.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).time])).toEqual([['raised', new Date(120_000).toISOString()]]);
+    expect(h.out.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).time])).toEqual([['raised', new Date(CLOCK0 + 120_000).toISOString()]]);
     h.engine.close();
   });
 
