@@ -5,20 +5,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { asyncScheduler } from 'rxjs';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
 import type { OutputMessage, Sink } from './contracts/output.js';
 import { DEFAULT_RULES_FILE, readEnv } from './config/readEnv.js';
+import { checkRuleFile } from './config/checkRuleFile.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
 import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
-import type { CompiledRule } from './rules/compileRule.js';
+import { compileRule, type CompiledRule } from './rules/compileRule.js';
 import { ReplaySchedule } from './rules/replaySchedule.js';
-import { openStore, type Store } from './store/store.js';
+import { DataDirLockedError, openStore, type Store } from './store/store.js';
 import { SteppedCheckpoint } from './store/steppedCheckpoint.js';
 import { Forwarder } from './forward/forwarder.js';
 import { OutputBatcher } from './forward/outputBatcher.js';
@@ -29,6 +29,7 @@ import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
 import { EventLagProbe } from './rules/eventLagProbe.js';
+import { ConnectedTime, steadyClock, type ConnectedTimeState } from './time/connectedTime.js';
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../package.json') as { version: string }).version;
@@ -41,7 +42,11 @@ const SHUTDOWN_BUDGET_MS = 8_000;
 /** Keys of the checkpoint that are not rules (rule ids cannot start with `$`). */
 const DESIRED_KEY = '$desired';
 const SENSOR_KEY = '$sensor';
+/** The module id the simulated sensor's inputs carry (in the input log too). */
+const SENSOR_MODULE = 'SimulatedTemperatureSensor';
 const RECENT_KEY = '$recent';
+/** Where connected time stood (src/time/connectedTime.ts): downtime does not count as silence. */
+const CLOCK_KEY = '$clock';
 /** The documents of the rules that ran at the checkpoint: the last good versions after a restart. */
 const LAST_GOOD_KEY = '$lastGood';
 /** `flush` answers 503 after this long without an acknowledged output... */
@@ -62,23 +67,38 @@ const configErrors: string[] = [...env.errors];
 const fileRules = loadRuleFile(env.rulesFile);
 
 /**
- * The file rules. An EDDY_RULES_FILE that cannot be read or is not a rule set falls back to the
- * built-in rules/default.json, like every other bad EDDY_* value falls back to its default, and the
- * error goes to the log and the twin (`config.errors`): a typo in the path must not leave the module
- * running no rules at all. (A bad rule inside a good file is rejected alone, as in the twin.)
+ * The file rules. An EDDY_RULES_FILE that cannot be read, is not JSON or is not a rule-set object
+ * stops the module at start (exit 1, the reason in the log): every other EDDY_* value falls back to
+ * a default, but running some other rules (or none) in place of the ones deployed would hide a wrong
+ * deployment behind plausible output. Under IoT Edge the container then restarts with the error in
+ * `iotedge logs`, as any module with a broken configuration does (docs/cli.md). The file is read once,
+ * at start: later changes come through the twin, where a bad rule is rejected alone and the last good
+ * version keeps running. A bad rule inside a good file is rejected alone too (docs/contract.md
+ * section 6); `eddy validate FILE` finds every problem with its line and column before deploying.
  */
 function loadRuleFile(file: string): RuleSet {
+  let text: string;
   try {
-    const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (!isPlainObject(doc)) throw new Error('a rule set must be a JSON object { "<ruleId>": rule }');
-    return doc as RuleSet;
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    const fallback = file !== DEFAULT_RULES_FILE;
-    const msg = `rules file ${file}: ${(err as Error).message}${fallback ? '; running the built-in default rules instead' : ''}`;
-    log.error(msg);
-    configErrors.push(msg);
-    return fallback ? loadRuleFile(DEFAULT_RULES_FILE) : {};
+    return refuseRuleFile(file, [(err as Error).message]);
   }
+  const check = checkRuleFile(text, compileRule);
+  if (check.rules === null) return refuseRuleFile(file, check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`));
+  for (const p of check.problems) {
+    // Rule errors are reported per rule by reconcile (log and twin); a repeated id is the file's own.
+    if (p.message.includes('appears more than once')) {
+      const msg = `rules file ${file} line ${p.line} column ${p.column}: ${p.message}`;
+      log.error(msg);
+      configErrors.push(msg);
+    }
+  }
+  return check.rules;
+}
+
+function refuseRuleFile(file: string, errors: readonly string[]): never {
+  log.fatal({ rulesFile: file, errors }, `rules file ${file} is not a usable rule set (${errors[0] ?? 'unknown error'}); eddy does not start (check it with: eddy validate ${file})`);
+  process.exit(1);
 }
 
 /** File-rule ids that a desired document (or patch) switches off with `null` (docs/contract.md section 6). */
@@ -102,39 +122,23 @@ function keepSwitchOffs(doc: Record<string, unknown>, offs: readonly string[]): 
 }
 
 // ---- store: outbox, checkpoints, input log ----
-const store: Store = openStore(env.dataDir, {
-  log,
-  clock,
-  maxBytes: env.storeMaxMB * MB,
-  ttlMs: DEFAULT_TTL_HOURS * 3_600_000,
-});
+const store: Store = openExclusive();
+
+/** The store, or exit now when another process holds the data dir (issue 17 defect 5; src/store/dataDirLock.ts). */
+function openExclusive(): Store {
+  try {
+    return openStore(env.dataDir, { log, clock, maxBytes: env.storeMaxMB * MB, ttlMs: DEFAULT_TTL_HOURS * 3_600_000, exclusive: true });
+  } catch (err) {
+    if (err instanceof DataDirLockedError) {
+      log.fatal({ dataDir: env.dataDir }, `${err.message}; exiting`);
+      process.exit(3);
+    }
+    throw err;
+  }
+}
 metrics.outboxWrites(() => store.outboxWrites());
 metrics.outboxState(() => store.stats());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
-
-let forwarder: Forwarder | null = null;
-/** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
-const outputs = new OutputBatcher({
-  flushInputs: () => store.flushInputs(),
-  append: (batch) => store.outbox.append(batch),
-  drain: () => forwarder?.drainNow(),
-  live: () => forwarder !== null,
-  onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
-});
-const commitOutputs = (): void => outputs.commit();
-const engine = new Engine({
-  scheduler: asyncScheduler,
-  tickIntervalMs: 1_000,
-  emit: (messages: OutputMessage[]) => outputs.emit(messages),
-  observer: {
-    rejected: (reason, rule) => {
-      metrics.rejected(reason);
-      rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
-    },
-    windowResult: (rule) => metrics.windowResults(rule),
-    alert: (rule, state) => metrics.alert(rule, state),
-  },
-});
 
 // ---- restore: checkpoint, last desired document, then the inputs logged after it ----
 const checkpoint = store.loadCheckpoint();
@@ -142,19 +146,72 @@ const restored = new Map<string, RuleSnapshot>();
 let desired: Record<string, unknown> = {};
 let sensorState: unknown = null;
 let lastGood: Record<string, unknown> = {};
+let clockState: ConnectedTimeState | null = null;
 const redelivery = new RedeliveryFilter();
 for (const [key, json] of checkpoint.states) {
   try {
     if (key === DESIRED_KEY) desired = JSON.parse(json) as Record<string, unknown>;
     else if (key === SENSOR_KEY) sensorState = JSON.parse(json);
     else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[Fingerprint, number]>);
+    else if (key === CLOCK_KEY) clockState = JSON.parse(json) as ConnectedTimeState;
     else if (key === LAST_GOOD_KEY) lastGood = JSON.parse(json) as Record<string, unknown>;
     else restored.set(key, JSON.parse(json) as RuleSnapshot);
   } catch (err) {
     log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
   }
 }
-engine.restore(restored);
+
+/**
+ * The engine's processing time: connected time (src/time/connectedTime.ts), paused while edgeHub is
+ * unreachable and while it delivers the backlog after a reconnect, resumed from the checkpoint
+ * after a restart. It drives idle flushes and `missing` (issue 17 "Processing time that knows the link").
+ */
+const time = new ConnectedTime({ elapsed: steadyClock(clock, { now: () => performance.now() }), wall: clock, saved: clockState });
+
+/**
+ * The outbox's tripwire (docs/contract.md section 5): an output whose messageId it already holds with
+ * another body is kept out like a re-send, but counted (`eddy_outbox_conflicts_total`) and logged at
+ * error, never dropped in silence.
+ */
+let conflictsSeen = 0;
+function reportConflicts(): void {
+  const c = store.outbox.conflicts();
+  if (c.total === conflictsSeen) return;
+  metrics.outboxConflicts(c.total - conflictsSeen);
+  log.error({ count: c.total - conflictsSeen, ids: c.recent }, 'outbox: a messageId was already stored with a different body; the new body was kept out');
+  conflictsSeen = c.total;
+}
+
+let forwarder: Forwarder | null = null;
+/** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
+const outputs = new OutputBatcher({
+  flushInputs: () => store.flushInputs(),
+  append: (batch) => {
+    store.outbox.append(batch);
+    reportConflicts();
+  },
+  drain: () => forwarder?.drainNow(),
+  live: () => forwarder !== null,
+  onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
+});
+const commitOutputs = (): void => outputs.commit();
+const engine = new Engine({
+  scheduler: time,
+  wallTime: (t) => time.wallAt(t),
+  tickIntervalMs: 1_000,
+  emit: (messages: OutputMessage[]) => outputs.emit(messages),
+  observer: {
+    rejected: (reason, rule, deviceId) => {
+      metrics.rejected(reason);
+      if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
+      rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
+    },
+    windowResult: (rule) => metrics.windowResults(rule),
+    alert: (rule, state) => metrics.alert(rule, state),
+    restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
+  },
+});
+
 
 const manager = new RuleManager();
 // A rule rejected now falls back to the version that ran before the restart (docs/contract.md section 6).
@@ -205,28 +262,77 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   forwarder?.setMaxMessagesPerSecond(maxMessagesPerSecond);
   // docs/contract.md section 6: the status is about rules alone (`applied` when no rule was rejected);
   // setting and environment problems are listed in `config.errors`.
+  if (applied.rules.length === 0) {
+    // Not an error of the twin, but a module reading inputs and producing nothing must say so loudly
+    // (log, twin `config.errors`, `/healthz` detail): every rule was rejected, switched off, or none given.
+    const msg = 'no rule is active: inputs are received and logged but produce no output';
+    errors.push(msg);
+    log.warn({ report: applied.report }, msg);
+  }
   lastConfig = { status: applied.rejected > 0 ? 'partial' : 'applied', errors };
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
 }
+
+// Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
+// every message it logged after that while they are replayed (issue 17 defect 3).
+const sensor: SimulatedSensor | null = env.mode === 'local' ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
 // A rule saved by a stepped checkpoint after the truncation point skips the inputs its state reflects.
 const schedule = new ReplaySchedule(startRules, (r) => (snapshotFits(restored.get(r.id), r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
+/**
+ * The saved states of rules that join the replay later (saved ahead of the checkpoint): handed to the
+ * engine when they join, so that every state the engine holds at its first `setRules` is either used
+ * or belongs to a rule that is gone or changed (Engine.restore: those finish under their old definition).
+ */
+const aheadSnapshots = new Map<string, RuleSnapshot>();
+for (const r of startRules) {
+  if ((checkpoint.aheadTo.get(r.id) ?? 0) > 0 && snapshotFits(restored.get(r.id), r)) {
+    aheadSnapshots.set(r.id, restored.get(r.id)!);
+    restored.delete(r.id);
+  }
+}
+engine.restore(restored);
 
+/**
+ * The connected time of an input logged after the checkpoint: the checkpoint's connected time plus
+ * the wall time since it, when connected time was running then (a pause after the checkpoint is not
+ * known: the replayed time is then later than it was, never earlier). So a replayed group's last
+ * arrival is (nearly) what a crash-free run had, and so is the time of a `missing` it raises.
+ */
+const replayTime = (arrival: number): number => {
+  const cs = clockState;
+  // Clamped to the present: local mode's simulated sensor stamps arrivals on its own, faster clock.
+  return cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now) ? cs.now + Math.max(0, Math.min(arrival, clock.now()) - cs.wall) : time.now();
+};
 let lastSeq = checkpoint.uptoInputSeq;
 let replayed = 0;
+let replayedTo = time.now();
 for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
   redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body), rec.arrival);
   const taking = schedule.before(rec.seq);
-  if (taking) engine.setRules(taking);
+  if (taking) {
+    // A rule saved ahead of the checkpoint gets its saved state when it joins the replay.
+    for (const r of taking) {
+      const snap = aheadSnapshots.get(r.id);
+      if (snap !== undefined) engine.restore(new Map([[r.id, snap]]));
+      aheadSnapshots.delete(r.id);
+    }
+    engine.setRules(taking);
+  }
+  if (sensor !== null && rec.moduleId === SENSOR_MODULE) sensor.skipPast(rec.deviceId, rec.body.toString('utf8'));
   const { events } = decodeMessage(rec.body, rec);
-  engine.process(events);
+  const at = replayTime(rec.arrival);
+  if (at > replayedTo) replayedTo = at;
+  engine.process(events, at);
   lastSeq = rec.seq;
   replayed++;
 }
+for (const [id, snap] of aheadSnapshots) engine.restore(new Map([[id, snap]]));
 engine.setRules(schedule.all());
 lagProbe.setRules(schedule.all());
+time.advanceTo(replayedTo);
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
@@ -237,6 +343,7 @@ function otherStates(): Map<string, string> {
   if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
   states.set(RECENT_KEY, JSON.stringify(redelivery.recent()));
   states.set(LAST_GOOD_KEY, lastGoodJson);
+  states.set(CLOCK_KEY, JSON.stringify(time.state()));
   return states;
 }
 
@@ -272,9 +379,10 @@ const stepped = new SteppedCheckpoint(
  * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after
  * this returns (docs/contract.md section 8), so the input is in the durable log before that.
  */
-function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }): void {
+function handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }, at?: number): void {
   if (stopping) return;
-  const arrival = clock.now();
+  const arrival = at ?? clock.now();
+  time.input();
   const deviceId = meta.deviceId || 'local';
   const moduleId = meta.moduleId || 'local';
   const fp = fingerprint(input, deviceId, moduleId, body);
@@ -301,7 +409,8 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     rejectLog.log(r, { input, deviceId });
   }
   lagProbe.events(events);
-  engine.process(events, arrival);
+  // Processing time is connected time; `arrival` (wall clock) stays the event time of rules without a timestamp path.
+  engine.process(events, time.now());
 }
 
 let flushQueued = false;
@@ -354,7 +463,6 @@ const diskTimer = setInterval(() => {
 }, 30_000);
 diskTimer.unref();
 
-let sensor: SimulatedSensor | null = null;
 let sensorTimer: NodeJS.Timeout | null = null;
 let connection: EdgeHubConnection | null = null;
 
@@ -364,7 +472,7 @@ async function start(): Promise<void> {
       metricsServer = await startMetricsServer({
         port: env.metricsPort,
         metrics,
-        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
+        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
       });
     } catch (err) {
       log.warn({ err: (err as Error).message, port: env.metricsPort }, 'metrics server not started');
@@ -379,12 +487,16 @@ async function startLocal(): Promise<void> {
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
   // time) so that one-minute windows close within seconds (docs/contract.md section 1).
-  sensor = SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 });
-  const s = sensor;
+  const s = sensor!;
+  // The simulator is always connected.
+  time.resume();
   sensorTimer = setInterval(() => {
     for (let i = 0; i < s.devices.length; i++) {
       const m = s.next(i);
-      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: 'SimulatedTemperatureSensor' });
+      // The simulation runs its own clock 50x faster than the wall clock: its messages arrive on that
+      // clock (the time they were sent), or every event would soon be `future-timestamp`
+      // (`maxClockSkew`, docs/rules.md) and the event lag would grow without bound.
+      handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE }, m.time);
     }
   }, 100);
   running = true;
@@ -398,6 +510,13 @@ async function startEdge(): Promise<void> {
   forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
 
   conn.onInput((input, body, meta) => handleInput(input, body, meta));
+  // Connected time stops with the link and resumes once the backlog has drained; sends resume at once.
+  conn.onLink((up) => {
+    if (up) {
+      time.linkUp();
+      forwarder?.resetBackoff();
+    } else time.linkDown();
+  });
   // Nothing reaches edgeHub (no PUBACK above all) before the deferred input log is written.
   conn.guardWrites(() => store.flushInputs());
   let reportChain: Promise<void> = Promise.resolve();
@@ -480,7 +599,13 @@ function methodStats(): { status: number; payload: unknown } {
   const s = store.stats();
   const rules: Record<string, { emitted: number }> = {};
   for (const [id, r] of Object.entries(engine.ruleStats())) rules[id] = { emitted: r.emitted };
-  return { status: 200, payload: { received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds } };
+  return {
+    status: 200,
+    payload: {
+      received: snap.received, rejected: snap.rejected, rules, outbox: { pending: s.pending, bytes: s.bytes }, uptimeSeconds: snap.uptimeSeconds,
+      futureTimestamps: snap.futureTimestamps, outboxConflicts: snap.outboxConflicts,
+    },
+  };
 }
 
 async function shutdown(signal: string): Promise<void> {
@@ -497,6 +622,8 @@ async function shutdown(signal: string): Promise<void> {
   clearInterval(gaugeTimer);
   clearInterval(diskTimer);
   engine.close();
+  // Nothing arrives any more: silence from here on is downtime (the checkpoint keeps connected time).
+  time.close();
   // Open windows are not emitted: they are saved and resume at the next start (issue 4).
   saveCheckpoint();
   if (forwarder) {

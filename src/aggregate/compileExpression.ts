@@ -18,7 +18,12 @@
  * - Where mathjs would return a Complex number (`sqrt(-1)`, `log(-1)`, `asin(2)`, `(-8)^(1/3)`), we
  *   return NaN. Results that mathjs gives as real numbers (`1/0` = Infinity, `log(0)` = -Infinity,
  *   `0/0` = NaN) are the same.
- * - Booleans act as 1/0 in arithmetic, as in mathjs (so `sum(machine.temperature > 30)` counts).
+ * - A boolean read from the event is not a number (CONTRACT.md section 3, docs/contract.md section 5):
+ *   `"temperature": true` in arithmetic, an ordering, `==` against a number, an aggregate argument or
+ *   a detector value throws `not-a-number` (mathjs would take it as 1). It compares with `==`/`!=`
+ *   against a boolean (`x == true`) and works in logic (`and` ...). Booleans the expression computes
+ *   itself (a comparison, `true` literal) still act as 1/0, as in mathjs, so
+ *   `sum(machine.temperature > 30)` counts.
  * - The named constants `pi PI e E tau phi LN2 LN10 LOG2E LOG10E SQRT1_2 SQRT2` always mean the
  *   constant; an event field of the same top-level name cannot be read (mathjs' scope would win).
  * - Non-finite number literals (`1e400`, `Infinity`, `NaN`) are rejected at compile time.
@@ -176,10 +181,16 @@ function text(node: MNode): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-/** Converts a value to a number the way mathjs does for numbers and booleans; anything else fails. */
+/** A literal constant as a number, the way mathjs converts numbers and booleans (`true + 1`); anything else fails. */
 function toNumber(v: unknown, fail: EvalFailure): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'boolean') return v ? 1 : 0;
+  throw fail;
+}
+
+/** A value read from the event (or of unknown origin) as a number: JSON types are strict, a boolean is not one. */
+function strictNumber(v: unknown, fail: EvalFailure): number {
+  if (typeof v === 'number') return v;
   throw fail;
 }
 
@@ -203,9 +214,8 @@ export function conditionTruth(v: unknown, fail: EvalFailure): boolean {
 function looseEqual(a: unknown, b: unknown, fail: EvalFailure): boolean {
   const ta = typeof a;
   const tb = typeof b;
-  if ((ta === 'number' || ta === 'boolean') && (tb === 'number' || tb === 'boolean')) {
-    return nearlyEqual(ta === 'number' ? (a as number) : a ? 1 : 0, tb === 'number' ? (b as number) : b ? 1 : 0);
-  }
+  if (ta === 'number' && tb === 'number') return nearlyEqual(a as number, b as number);
+  if (ta === 'boolean' && tb === 'boolean') return a === b;
   if (ta === 'string' && tb === 'string') return a === b;
   if (a === null || b === null) {
     if ((ta === 'object' && a !== null) || (tb === 'object' && b !== null)) throw fail;
@@ -226,7 +236,7 @@ function numeric<C>(b: Built<C>, fail: EvalFailure, where: string): NumFn<C> {
   if (b.kind === 'bool') return (c) => (f(c) ? 1 : 0);
   return (c) => {
     const v = f(c);
-    return typeof v === 'number' ? v : toNumber(v, fail);
+    return typeof v === 'number' ? v : strictNumber(v, fail);
   };
 }
 
@@ -273,7 +283,7 @@ function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?
         if (typeof o === 'object' && o !== null) {
           const v = (o as Record<string, unknown>)[k1];
           if (typeof v === 'number') return v;
-          if (v !== undefined) return toNumber(v, nan);
+          if (v !== undefined) return strictNumber(v, nan);
         }
         throw missing;
       };
@@ -294,7 +304,7 @@ function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?
       return (c) => {
         const v = c.body[k0];
         if (typeof v === 'number') return v;
-        if (v !== undefined) return toNumber(v, nan);
+        if (v !== undefined) return strictNumber(v, nan);
         throw missing;
       };
     }
@@ -318,7 +328,7 @@ function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?
   const nan = asNumber;
   return (c) => {
     const v = read(c);
-    return typeof v === 'number' ? v : toNumber(v, nan);
+    return typeof v === 'number' ? v : strictNumber(v, nan);
   };
 }
 
@@ -756,7 +766,7 @@ function buildRelational<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> 
     if (!cmp) throw new CompileError(`comparison "${name}" is not allowed (${where})`);
     if (l.kind === 'str' || r.kind === 'str') throw new CompileError(`a string can only be compared with == or != (${where})`);
     const lfail = nanFailure(l as Built<unknown>, where), rfail = nanFailure(r as Built<unknown>, where);
-    return (a, b) => cmp(toNumber(a, lfail), toNumber(b, rfail));
+    return (a, b) => cmp(strictNumber(a, lfail), strictNumber(b, rfail));
   });
   const fns = params.map((p) => p.fn);
   const n = steps.length;

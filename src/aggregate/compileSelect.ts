@@ -6,7 +6,8 @@
  *
  * Per event the engine calls `evaluateArgs` (distinct argument expressions, deduplicated by their
  * canonical mathjs text) and hands the number tuple to the window operator, which calls the
- * aggregator's `add`. Argument values must be finite numbers (booleans count as 1/0, as in mathjs);
+ * aggregator's `add`. Argument values must be finite numbers (a boolean the argument computes, as in
+ * `sum(x > 30)`, counts as 1/0; a boolean read from the event is `not-a-number`: docs/contract.md section 5);
  * anything else fails the event for this rule with an `EvalFailure`.
  *
  * A select value is `null` when one of its aggregates is null (empty, n < 2 for the sample
@@ -258,7 +259,7 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
           if (v - v === 0) return v;
           throw inf;
         }
-        if (typeof v === 'boolean') return v ? 1 : 0;
+        // A boolean from the event is not a number (CONTRACT.md section 3): `"temperature": true` must not count as 1.
         throw nan;
       };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });

@@ -2,11 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import type { AnomalyRule } from '../contracts/rule.js';
 import type { AlertBody } from '../contracts/output.js';
-import type { SchedulerLike } from 'rxjs';
 import type { RejectReason } from '../contracts/event.js';
 import { compileRule } from '../rules/compileRule.js';
-import { Engine } from '../rules/engine.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
+import { parseCommandArgs } from './parseCommandArgs.js';
+import { Replay } from './replay.js';
 
 /** Where `runDetect` writes (the process streams by default; tests pass buffers). */
 export interface DetectIo {
@@ -53,55 +53,40 @@ export function replayRule(rule: AnomalyRule): AnomalyRule {
 /**
  * Scores a `timestamp,value` series with one anomaly rule (see `replayRule` for what of the rule
  * applies), one result per row in row order: `score` is the detector's score for the row, `alert` is 1
- * on the row that raised an alert. Processing time is virtual and follows the rows: before each row
- * the clock moves to the latest row time so far and `tick` runs, so a `missing` alert noticed between
- * two rows is put on the row after the gap. A row with an unparsable timestamp or a non-finite value,
- * or one the engine rejects, gets score 0 and alert 0, changes nothing, and says why in `rejected`.
- * Throws when the rule does not compile.
+ * on the row that raised an alert. It is `eddy run` (src/cli/replay.ts) over one message per row,
+ * `{"timestamp": <the row's time text>, "value": <its value>}`: the row's time is its arrival and its
+ * event time, so processing time follows the rows and a `missing` alert noticed between two rows is
+ * put on the row after the gap. A row with an unparsable timestamp (it arrives with the row before) or
+ * a non-finite value, or one the engine rejects, gets score 0 and alert 0, changes nothing, and says
+ * why in `rejected`. Throws when the rule does not compile.
  */
 export function scoreSeries(rule: AnomalyRule, rows: { timestamp: string; value: number }[]): ScoredRow[] {
   // The same engine code as the module (docs/contract.md section 1): the detector, and the alert stage
   // with its cooldown and threshold.
   const compiled = compileRule('detect', replayRule(rule));
   if (!compiled.ok) throw new Error(compiled.error);
-  let now = 0;
-  const scheduler = { now: () => now, schedule: () => { throw new Error('replay has no timers'); } } as unknown as SchedulerLike;
   let score = 0;
   let alert: 0 | 1 = 0;
-  let rejected: RejectReason | undefined;
-  const engine = new Engine({
-    scheduler,
-    tickIntervalMs: 0,
-    emit: (messages) => {
-      for (const m of messages) if (m.kind === 'alert' && (m.body as AlertBody).state === 'raised') alert = 1;
+  const replay = new Replay({
+    rules: [compiled.rule],
+    onOutput: (m) => {
+      if (m.kind === 'alert' && (m.body as AlertBody).state === 'raised') alert = 1;
     },
-    // Whatever the engine refuses (a detector that throws, say) is the row's reason, not a silent 0.
-    observer: { rejected: (reason) => { rejected ??= reason; }, windowResult: () => undefined, alert: () => undefined },
     onScore: (_rule, _key, step) => {
       score = Math.min(1, Math.max(0, step.score));
     },
   });
-  engine.setRules([compiled.rule]);
-  const input = compiled.rule.input;
   const out: ScoredRow[] = [];
   for (const row of rows) {
     score = 0;
     alert = 0;
-    rejected = undefined;
-    const time = parseNabTime(row.timestamp);
-    if (time === null) rejected = 'bad-timestamp';
-    else {
-      // Event time is the row's (it may repeat or go back: NAB has both); processing time never goes back.
-      // A row with a time but no usable value still moves the clock, as a bad message does in the module.
-      now = Math.max(now, time);
-      engine.tick(now);
-      if (Number.isFinite(row.value)) engine.process([{ body: { timestamp: time, value: row.value }, deviceId: 'local', moduleId: 'local', input, arrival: now }], now);
-      else rejected = 'not-a-number';
-    }
-    // A `missing` raise noticed by this row's tick stays on the row even when the row itself is refused.
-    out.push(rejected === undefined ? { score, alert } : { score: 0, alert, rejected });
+    // A value that is not a finite number goes in as null (JSON has no NaN): the rule refuses it as not-a-number.
+    const rejects = replay.push({ body: { timestamp: row.timestamp.trim(), value: Number.isFinite(row.value) ? row.value : null }, input: compiled.rule.input });
+    // Whatever the engine refuses (a detector that throws, say) is the row's reason, not a silent 0.
+    // A `missing` raise noticed on this row's arrival stays on the row even when the row itself is refused.
+    out.push(rejects.length === 0 ? { score, alert } : { score: 0, alert, rejected: rejects[0]! });
   }
-  engine.close();
+  replay.finish();
   return out;
 }
 
@@ -173,20 +158,18 @@ not compile; 3 no row could be scored (every row rejected, or no rows).
  * replay that scored no row at all is not a success.
  */
 export async function runDetect(argv: string[], io: DetectIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const args: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if ((a === '--rule' || a === '--csv' || a === '--out') && argv[i + 1] !== undefined) args[a.slice(2)] = argv[++i]!;
-    else if (a === '-h' || a === '--help') {
-      io.stdout.write(USAGE);
-      return EXIT_OK;
-    } else {
-      io.stderr.write(`eddy detect: unexpected argument ${a}\n${USAGE}`);
-      return EXIT_USAGE;
-    }
+  const parsed = parseCommandArgs(argv, { rule: { type: 'string' }, csv: { type: 'string' }, out: { type: 'string' } }, { min: 0, max: 0, name: '' });
+  if (parsed.kind === 'help') {
+    io.stdout.write(USAGE);
+    return EXIT_OK;
   }
+  if (parsed.kind === 'error') {
+    io.stderr.write(`eddy detect: ${parsed.error}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const args = parsed.values as { rule?: string; csv?: string; out?: string };
   if (!args.rule || !args.csv) {
-    io.stderr.write(USAGE);
+    io.stderr.write(`eddy detect: ${args.rule ? '' : "Option '--rule <value>' is required"}${!args.rule && !args.csv ? '; ' : ''}${args.csv ? '' : "Option '--csv <value>' is required"}\n${USAGE}`);
     return EXIT_USAGE;
   }
   let rule: AnomalyRule | string;

@@ -1,30 +1,61 @@
 #!/usr/bin/env node
 /**
- * The `eddy` command. `eddy` alone (or `eddy run`) starts the module like `node dist/main.js`;
- * `eddy detect --rule FILE --csv FILE [--out FILE]` replays a NAB-style CSV through one anomaly rule.
+ * The `eddy` command (docs/cli.md). `eddy` alone or `eddy start` starts the module like
+ * `node dist/main.js`; `eddy run` replays recorded telemetry through a rule set; `eddy validate`
+ * checks a rule file; `eddy detect` scores a timestamp,value CSV with one anomaly rule.
  */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 const [cmd, ...rest] = process.argv.slice(2);
+
+const USAGE = `usage: eddy [COMMAND] [--help]
+
+  eddy [start]                                          start the module (local mode without IoT Edge
+                                                        variables: simulated sensor -> rules -> stdout)
+  eddy run --rules FILE [--input FILE|-] [--format ndjson|json|csv] [--out FILE]
+                                                        replay recorded telemetry through a rule set
+  eddy validate FILE                                    check a rule file (line and column of each problem)
+  eddy detect --rule FILE --csv FILE [--out FILE]       score a timestamp,value CSV with one anomaly rule
+  eddy --version                                        print the version
+
+eddy COMMAND --help prints the options of a command.
+`;
 
 async function run(): Promise<number> {
   switch (cmd) {
     case undefined:
-    case 'run':
+    case 'start':
+      if (rest.length > 0) {
+        process.stderr.write(`eddy start: takes no arguments (the module reads its environment: EDDY_RULES_FILE, EDDY_DATA_DIR, ...)\n`);
+        return 2;
+      }
       await import('../main.js');
       return -1;
+    case 'run': {
+      const { runReplay } = await import('./run.js');
+      return runReplay(rest);
+    }
+    case 'validate': {
+      const { runValidate } = await import('./validate.js');
+      return runValidate(rest);
+    }
     case 'detect': {
       const { runDetect } = await import('./detect.js');
       return runDetect(rest);
     }
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+      return 0;
     case '--help':
     case '-h':
     case 'help':
-      process.stdout.write(
-        'usage:\n  eddy [run]                                           start the module (local mode without IoT Edge variables)\n' +
-          '  eddy detect --rule FILE --csv FILE [--out FILE]      replay a timestamp,value CSV through one anomaly rule (eddy detect --help)\n',
-      );
+      process.stdout.write(USAGE);
       return 0;
     default:
-      process.stderr.write(`eddy: unknown command "${cmd}" (try eddy --help)\n`);
+      process.stderr.write(`eddy: unknown command "${cmd}"\n${USAGE}`);
       return 2;
   }
 }

@@ -31,6 +31,10 @@ export const REJECT_REASONS = [
   'too-many-groups',
   /** An input edgeHub delivered again because its PUBACK was lost in a crash or a dropped link (src/ingest/redeliveryFilter.ts). */
   'redelivered',
+  /** Event time more than the rule's `maxClockSkew` ahead of the wall-clock arrival (a wrong device clock: docs/contract.md section 5). */
+  'future-timestamp',
+  /** The event lands in a window its group emitted before the group was evicted at `maxGroups` (src/windows/groupedWindowOperator.ts). */
+  'evicted',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -24,6 +24,8 @@ interface RuleBase {
   timestamp?: string;
   maxLateness?: Duration;
   idleTimeout?: Duration;
+  /** How far an event's timestamp may be ahead of its arrival (default "5m"); later: `future-timestamp`. */
+  maxClockSkew?: Duration;
   output?: string;
   /** Per-rule bound on live groups (issue 8); default 100k. */
   maxGroups?: number;

@@ -37,7 +37,19 @@ export interface Outbox {
   stats(): OutboxStats;
   /** Applies the byte budget and TTL: drops oldest summaries first, alerts last. Returns the drops by reason and kind. */
   enforce(now: number, limits: { maxBytes: number; ttlMs: number }): { budget: { summary: number; alert: number }; ttl: { summary: number; alert: number } };
+  /**
+   * Appends whose messageId was appended before with a DIFFERENT body (kept out like any known id).
+   * Must stay 0: the engine never emits one (rule, group, window, revision) with two bodies
+   * (docs/contract.md section 5); the caller counts `eddy_outbox_conflicts_total` and logs at error.
+   */
+  conflicts(): OutboxConflicts;
   close(): void;
+}
+
+/** Cumulative conflicting appends, and the ids of the last few (for the error log). */
+export interface OutboxConflicts {
+  readonly total: number;
+  readonly recent: readonly string[];
 }
 
 /** Drops by kind, for one reason. */

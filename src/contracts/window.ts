@@ -61,10 +61,21 @@ export interface WindowResult<R> {
 /** An input the operator could not place, as data (counted by the caller). */
 export interface WindowDrop {
   readonly kind: 'drop';
-  /** `too-late`: past maxLateness after its window was emitted. `aggregate-error`: the aggregator threw (counted, the stream goes on). */
-  readonly reason: 'too-late' | 'aggregate-error';
+  /**
+   * `too-late`: past maxLateness after its window was emitted. `aggregate-error`: the aggregator threw
+   * (counted, the stream goes on). `evicted`: it falls into a window of a group that was evicted at
+   * `maxGroups` after that window went out (provisionally): its state is gone, and reopening the window
+   * at revision 0 would reuse a messageId for a different body (docs/contract.md section 5).
+   */
+  readonly reason: 'too-late' | 'aggregate-error' | 'evicted';
   readonly key: string;
   readonly time: number;
+}
+
+/** A deleted group's watermark, and the event time below which its emitted windows lie (`NO_TIME`: none). */
+export interface Tombstone {
+  readonly wm: number;
+  readonly floor: number;
 }
 
 export type WindowEmission<R> = WindowResult<R> | WindowDrop;
@@ -78,6 +89,12 @@ export interface WindowState {
   readonly groups: Map<string, unknown>;
   /** Counters the operator keeps up to date (created by the operator when absent). */
   stats?: { evictedGroups: number };
+  /**
+   * What is left of groups the operator deleted (evicted at `maxGroups`, or idle with nothing that can
+   * still change), by group key: enough to keep an event from reopening an emitted window at revision 0
+   * (created by the operator; bounded: see groupedWindowOperator.ts).
+   */
+  tombstones?: Map<string, Tombstone>;
 }
 
 export interface WindowOperatorOptions {

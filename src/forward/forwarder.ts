@@ -76,7 +76,9 @@ const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
  * the later ones of its group until it succeeds (no reordering, ever). A record is removed only
  * after `send` resolves (PUBACK); a crash in between re-sends it with the same messageId.
  * While sends fail, the forwarder backs off (capped exponential, jittered) as a whole and per
- * group, so one poison message cannot stall the others once the sink answers again.
+ * group, so one poison message cannot stall the others once the sink answers again. The whole
+ * backs off per failure streak (sends that fail together count once), and `resetBackoff` (edgeHub
+ * reconnected) ends every backoff at once (issue 17 defect 9).
  */
 export class Forwarder {
   private readonly timers: ForwarderTimers;
@@ -94,6 +96,15 @@ export class Forwarder {
   private readonly waiters = new Set<FlushWaiter>();
   private globalDelay: number;
   private globalRetryAt = 0;
+  /**
+   * Failure streak step: raised each time a failure lengthens the global backoff. Every send carries
+   * the step it was started in, and only the first failure of a step doubles the delay: the 64 sends
+   * in flight when the link drops fail together, and are one failure of the sink, not 64 (issue 17
+   * defect 9: they reached the 30 s cap at once).
+   */
+  private step = 0;
+  /** seq -> the step its send started in. */
+  private readonly sentInStep = new Map<number, number>();
   /** Clock time of the last acknowledged send (progress, for flushes that stop on a stall). */
   private lastSentAt = -Infinity;
   private rate: number;
@@ -147,6 +158,20 @@ export class Forwarder {
    */
   drainNow(): void {
     if (this.running) this.pump();
+  }
+
+  /**
+   * The sink is reachable again (edgeHub reconnected): every backoff ends, and a pass runs now, so the
+   * stored backlog and new alerts go out at once instead of after a retry delay set by failures
+   * during the outage (issue 17 defect 9).
+   */
+  resetBackoff(): void {
+    this.groupBackoff.clear();
+    this.globalDelay = this.initialBackoffMs;
+    this.globalRetryAt = 0;
+    this.step++;
+    this.clearTimer();
+    this.wake();
   }
 
   /** Changes pacing (twin `upstream.maxMessagesPerSecond`); 0 turns it off. */
@@ -236,11 +261,11 @@ export class Forwarder {
     this.removeAcked();
     if (!this.running) return;
     const now = this.opts.clock.now();
-    if (now < this.globalRetryAt) {
-      this.scheduleAt(this.globalRetryAt);
-      this.checkWaiters(now);
-      return;
-    }
+    // While the whole backs off, only a fresh alert goes: one whose group has never failed. An alert
+    // never waits behind a retry timer set by older records (issue 17 defect 9); if the sink is still
+    // down it fails once and backs off with its group.
+    const backingOff = now < this.globalRetryAt;
+    if (backingOff) this.scheduleAt(this.globalRetryAt);
     // Groups that must not send now: one of theirs is in flight, backing off, or waiting earlier in line.
     const blocked = new Set<string>(this.inFlight.values());
     let after = 0;
@@ -261,6 +286,7 @@ export class Forwarder {
           continue;
         }
         blocked.add(g);
+        if (backingOff && (rec.message.kind !== 'alert' || this.groupBackoff.has(g))) continue;
         const gb = this.groupBackoff.get(g);
         if (gb && gb.retryAt > now) {
           nextGroupRetry = Math.min(nextGroupRetry, gb.retryAt);
@@ -281,6 +307,7 @@ export class Forwarder {
 
   private send(rec: OutboxRecord, g: string): void {
     this.inFlight.set(rec.seq, g);
+    this.sentInStep.set(rec.seq, this.step);
     let p: Promise<void>;
     try {
       p = this.sink.send(rec.message);
@@ -297,6 +324,7 @@ export class Forwarder {
 
   private onSent(rec: OutboxRecord, g: string): void {
     this.inFlight.delete(rec.seq);
+    this.sentInStep.delete(rec.seq);
     this.counters.sent++;
     this.lastSentAt = this.opts.clock.now();
     this.acked.push(rec.seq);
@@ -308,14 +336,23 @@ export class Forwarder {
 
   private onFailed(rec: OutboxRecord, g: string, err: unknown): void {
     this.inFlight.delete(rec.seq);
+    const step = this.sentInStep.get(rec.seq);
+    this.sentInStep.delete(rec.seq);
     this.counters.failures++;
     const now = this.opts.clock.now();
     const gb = this.groupBackoff.get(g) ?? { delay: this.initialBackoffMs, retryAt: 0 };
     gb.retryAt = now + this.jitter(gb.delay);
     gb.delay = Math.min(gb.delay * 2, this.maxBackoffMs);
     this.groupBackoff.set(g, gb);
+    // A send started before the latest reset or doubling is not news about the sink: it neither
+    // lengthens the backoff nor sets a retry timer (its group still backs off on its own).
+    if (step !== this.step) {
+      this.wake();
+      return;
+    }
     this.globalRetryAt = Math.max(this.globalRetryAt, now + this.jitter(this.globalDelay));
     this.globalDelay = Math.min(this.globalDelay * 2, this.maxBackoffMs);
+    this.step++;
     if (this.counters.failures === 1 || this.counters.failures % 100 === 0) {
       this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err), failures: this.counters.failures, retryInMs: this.globalRetryAt - now }, 'forwarder: send failed, backing off');
     }

@@ -24,7 +24,17 @@ export const METRIC_NAMES = {
   eventLag: 'eddy_event_lag_seconds',
   outboxCommits: 'eddy_outbox_commits_total',
   outboxRows: 'eddy_outbox_rows_written_total',
+  outboxConflicts: 'eddy_outbox_conflicts_total',
 } as const;
+
+/**
+ * Most devices `getStats` counts `future-timestamp` rejections for by name; the rest share
+ * {@link OTHER_DEVICES}. Per-device counts are in getStats only: a device id as a Prometheus label
+ * would make the series count unbounded (the metric is the total, `eddy_messages_rejected_total{reason="future-timestamp"}`).
+ */
+export const MAX_FUTURE_TIMESTAMP_DEVICES = 1_000;
+/** The getStats key of the devices past {@link MAX_FUTURE_TIMESTAMP_DEVICES}. */
+export const OTHER_DEVICES = '(other devices)';
 
 /** The outbox's write totals since it opened, read at scrape time (see {@link Metrics.outboxWrites}). */
 export interface OutboxWriteTotals {
@@ -64,6 +74,10 @@ export interface StatsSnapshot {
   readonly rules: Record<string, { emitted: number }>;
   readonly outbox: { pending: number; bytes: number };
   readonly uptimeSeconds: number;
+  /** `future-timestamp` rejections by device (docs/contract.md section 5; bounded: {@link MAX_FUTURE_TIMESTAMP_DEVICES}). */
+  readonly futureTimestamps: Record<string, number>;
+  /** Appends whose messageId the outbox held with a different body (must stay 0). */
+  readonly outboxConflicts: number;
 }
 
 /** Options of {@link createMetrics}. */
@@ -136,6 +150,9 @@ export class Metrics {
   private readonly eventLagH: Histogram;
   private readonly outboxCommitsC: Counter<'op'>;
   private readonly outboxRowsC: Counter<'op'>;
+  private readonly outboxConflictsC: Counter;
+  private readonly futureByDevice = new Map<string, number>();
+  private outboxConflictTotal = 0;
   private outboxWriteSource: (() => OutboxWriteTotals) | null = null;
   private readonly outboxDroppedC: Counter<'reason' | 'kind'>;
   private outboxStateSource: (() => OutboxState) | null = null;
@@ -190,6 +207,7 @@ export class Metrics {
     // Every rejection reason's series exists from the start at 0, so rate() and alerts see a 0 -> 1 step.
     for (const reason of REJECT_REASONS) this.rejectedC.inc({ reason }, 0);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.outboxConflictsC = new Counter({ name: METRIC_NAMES.outboxConflicts, help: 'Output messages whose messageId the outbox already held with a different body (kept out and logged at error; must stay 0).', registers });
 
     this.rejectedChild = new ChildCache((reason) => this.rejectedC.labels(reason));
     this.windowChild = new ChildCache((rule) => this.windowResultsC.labels(rule));
@@ -222,6 +240,23 @@ export class Metrics {
     if (!countable(n)) return;
     this.rejectedChild.get(reason).inc(n);
     bump(this.rejectedByReason, reason, n);
+  }
+
+  /**
+   * One event of `deviceId` was rejected as `future-timestamp` by a rule (the reason's total is counted
+   * by {@link rejected}); getStats shows it per device.
+   */
+  futureTimestamp(deviceId: string): void {
+    const m = this.futureByDevice;
+    const key = m.has(deviceId) || m.size < MAX_FUTURE_TIMESTAMP_DEVICES ? deviceId : OTHER_DEVICES;
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+
+  /** `n` outputs carried a messageId the outbox held with a different body. */
+  outboxConflicts(n = 1): void {
+    if (!countable(n)) return;
+    this.outboxConflictsC.inc(n);
+    this.outboxConflictTotal += n;
   }
 
   /** Rule `rule` emitted `n` window results. */
@@ -347,6 +382,8 @@ export class Metrics {
       rules: Object.fromEntries([...this.emittedByRule].map(([id, emitted]) => [id, { emitted }])),
       outbox: { ...this.outboxNow },
       uptimeSeconds: Math.max(0, Math.floor((this.clock.now() - this.startedAt) / 1000)),
+      futureTimestamps: Object.fromEntries(this.futureByDevice),
+      outboxConflicts: this.outboxConflictTotal,
     };
   }
 

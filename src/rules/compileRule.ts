@@ -14,6 +14,8 @@ import { compilePath, MISSING } from '../ingest/readPath.js';
 
 /** Default bounds (documented in docs/rules.md). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;
+/** Default `maxClockSkew` (docs/contract.md section 5): an event stamped further ahead of its arrival is `future-timestamp`. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 export const DEFAULT_MAX_GROUPS = 100_000;
 /**
  * Most windows one group of a tumbling, hopping or snapshot rule can hold at once, open or kept for
@@ -55,6 +57,12 @@ interface CompiledBase {
   readonly maxLateness: number;
   readonly idleTimeout: number;
   readonly maxGroups: number;
+  /**
+   * How far (ms) an event time may be ahead of the event's wall-clock arrival; past it the event is
+   * `future-timestamp` for the rule, so one wrong device clock cannot push its group's watermark ahead
+   * and turn every later event into `too-late` (docs/contract.md section 5).
+   */
+  readonly maxClockSkew: number;
 }
 
 export interface CompiledAggregateRule extends CompiledBase {
@@ -85,7 +93,7 @@ export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
  * window, select, value, the detector's type and other parameters, bounds) shapes the state or which
  * events reach it.
  */
-export const STATELESS_FIELDS: readonly string[] = ['description', 'output', 'having', 'cooldown', 'alertThreshold'];
+export const STATELESS_FIELDS: readonly string[] = ['description', 'output', 'having', 'cooldown', 'alertThreshold', 'maxClockSkew'];
 
 function stateHashOf(rule: Rule): string {
   const rest: Record<string, unknown> = { ...(rule as unknown as Record<string, unknown>) };
@@ -123,6 +131,8 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   if (new Set(groupBy).size !== groupBy.length) return { ok: false, error: `${id}.groupBy: a path is listed twice` };
   const maxLateness = rule.maxLateness === undefined ? DEFAULT_MAX_LATENESS_MS : parseDuration(rule.maxLateness);
   if (maxLateness === null || maxLateness > 7 * 86_400_000) return { ok: false, error: `${id}.maxLateness: must be a duration of at most 7 days` };
+  const maxClockSkew = rule.maxClockSkew === undefined ? DEFAULT_MAX_CLOCK_SKEW_MS : parseDuration(rule.maxClockSkew);
+  if (maxClockSkew === null || maxClockSkew < 0 || maxClockSkew > 7 * 86_400_000) return { ok: false, error: `${id}.maxClockSkew: must be a duration of at most 7 days` };
   const base = {
     id,
     hash,
@@ -135,6 +145,7 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
     groupKey: compileGroupKey(groupBy),
     timestamp: rule.timestamp === undefined ? null : compilePath(rule.timestamp),
     maxLateness,
+    maxClockSkew,
     maxGroups: rule.maxGroups ?? DEFAULT_MAX_GROUPS,
   };
 

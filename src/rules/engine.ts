@@ -1,21 +1,29 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { IngestEvent, RejectReason } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
-import type { GroupValues, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
+import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
 import { AnomalyStage } from '../anomaly/anomalyStage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
 import { MISSING } from '../ingest/readPath.js';
-import type { CompiledAggregateRule, CompiledAnomalyRule, CompiledRule } from './compileRule.js';
+import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, summaryMessage } from './outputMessage.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
-  rejected(reason: RejectReason, rule?: string): void;
+  /** `deviceId` is given for `future-timestamp` (counted per device: a wrong clock is a device's fault). */
+  rejected(reason: RejectReason, rule?: string, deviceId?: string): void;
   windowResult(rule: string): void;
   alert(rule: string, state: 'raised' | 'cleared'): void;
+  /**
+   * A restored rule state that no longer fits its rule (the rule was removed or changed while the module
+   * was down) was finished under the definition saved with it: `emitted` windows and `cleared` alerts.
+   * `emitted` is null when the snapshot holds no definition (a checkpoint from an older eddy): its
+   * state was dropped.
+   */
+  restoredRuleEnded?(rule: string, reason: 'rule-removed' | 'rule-changed', emitted: number | null): void;
 }
 
 export interface EngineOptions {
@@ -28,6 +36,12 @@ export interface EngineOptions {
   readonly onScore?: (rule: string, groupKey: string, step: DetectorStep, event: IngestEvent) => void;
   /** Period of the processing-time tick for clock-driven detectors (`missing`); 0 turns it off (tests tick by hand). */
   readonly tickIntervalMs?: number;
+  /**
+   * The wall-clock instant of a processing time, for what leaves the engine: a `missing` raise's
+   * `time`, a rule-removed clear's, and `createdAt` (outbox TTL). Identity by default; the module's
+   * processing time is connected time (src/time/connectedTime.ts `wallAt`).
+   */
+  readonly wallTime?: (processingTime: number) => number;
 }
 
 /** A rule's checkpointable state: its definition hash and its plain-JSON group states. */
@@ -41,6 +55,17 @@ export interface RuleSnapshot {
    */
   readonly stateHash?: string;
   readonly groups: Array<[string, unknown]>;
+  /**
+   * The rule document the state was saved under (absent in older checkpoints): when the rule is
+   * removed or changed while the module is down, the restored state is finished under it (open
+   * windows emitted, raised alerts cleared) with the old definition's ids, as a live change would.
+   */
+  readonly def?: unknown;
+  /**
+   * Aggregate rules: what is left of deleted groups (src/windows/groupedWindowOperator.ts), so that a
+   * restart does not let an event reopen an emitted window at revision 0. Absent: none (older formats too).
+   */
+  readonly tombstones?: Array<[string, Tombstone]>;
 }
 
 /**
@@ -53,10 +78,19 @@ export interface RuleSnapshot {
  * (as after a rule change) instead of misreading the state after a downgrade; this version reads every
  * earlier format (the older shapes convert on first use: src/anomaly/missingDetector.ts `fromLegacy`).
  */
-const STATE_FORMAT = '/s3';
+const STATE_FORMAT = '/s4';
 
-/** Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`). */
-const EARLIER_FORMATS: readonly string[] = ['/s2', ''];
+/**
+ * Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`).
+ * `/s4`: the processing times in the state (a window group's `seen`, `missing`'s `at`) are connected
+ * time (src/time/connectedTime.ts), which lags the wall clock by the module's downtime and outages;
+ * an older eddy would read them as wall-clock times (groups silent for longer than they were). A `/s3`
+ * state holds wall-clock times, and connected time starts on the wall clock when the checkpoint has
+ * none, so it reads as is.
+ * `/s4` added the provisional-window fields (a window's `dirty`, a group's `floor`: docs/contract.md
+ * section 5); states without them read as "nothing changed since the last emission" and "no floor".
+ */
+const EARLIER_FORMATS: readonly string[] = ['/s3', '/s2', ''];
 
 /** The hash a snapshot of `rule` is stored under. */
 const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
@@ -75,12 +109,15 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
 }
 
 function snapshotOf(rt: Runtime): RuleSnapshot {
-  return { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups] };
+  const snap: RuleSnapshot = { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
+  return rt.tombstones.size === 0 ? snap : { ...snap, tombstones: [...rt.tombstones] };
 }
 
 interface Runtime {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
+  /** Tombstones of deleted window groups (empty for anomaly rules). */
+  readonly tombstones: Map<string, Tombstone>;
   process(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /**
    * Emits open windows, or `cleared` alerts of kind `alertKind` for an anomaly rule's active alerts
@@ -89,6 +126,8 @@ interface Runtime {
   finish(out: OutputMessage[], alertKind: string | null): void;
   /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
   stop(): void;
+  /** Emits the open windows provisionally and keeps running (aggregate rules). */
+  flushOpen?(out: OutputMessage[]): void;
   tick?(now: number, out: OutputMessage[]): void;
   emitted: number;
   /** Groups closed early because the rule reached `maxGroups`, since this runtime started. */
@@ -106,7 +145,11 @@ export class Engine {
   private restored = new Map<string, RuleSnapshot>();
   private tickSub: Subscription | null = null;
 
-  constructor(private readonly opts: EngineOptions) {}
+  private readonly wallTime: (t: number) => number;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.wallTime = opts.wallTime ?? ((t) => t);
+  }
 
   /**
    * Replaces the running rules. Unchanged rules keep their runtime. A rule changed only in fields its
@@ -119,23 +162,35 @@ export class Engine {
   setRules(rules: readonly CompiledRule[]): void {
     const out: OutputMessage[] = [];
     const next = new Map(rules.map((r) => [r.id, r]));
-    const carried = new Map<string, Map<string, unknown>>();
+    const carried = new Map<string, { groups: Map<string, unknown>; tombstones: Map<string, Tombstone> }>();
     for (const [id, rt] of this.runtimes) {
       const nr = next.get(id);
       if (nr !== undefined && nr.hash === rt.rule.hash) continue;
       if (nr !== undefined && nr.stateHash === rt.rule.stateHash) {
         // Timers released, nothing emitted: the state container goes to the new runtime.
         rt.stop();
-        carried.set(id, rt.groups);
+        carried.set(id, { groups: rt.groups, tombstones: rt.tombstones });
       } else rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
       this.runtimes.delete(id);
+    }
+    // Restored states that no longer fit (the rule is gone or changed since they were saved) finish
+    // first, under their own definition, like a live removal or change.
+    for (const [id, snap] of this.restored) {
+      const nr = next.get(id);
+      if (nr !== undefined && snapshotFits(snap, nr)) continue;
+      this.restored.delete(id);
+      this.finishRestored(id, snap, nr === undefined ? 'rule-removed' : 'rule-changed', out);
     }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
-      const groups = carried.get(r.id) ?? new Map<string, unknown>(snapshotFits(snap, r) ? snap!.groups : []);
+      const fits = snapshotFits(snap, r);
+      const kept = carried.get(r.id) ?? {
+        groups: new Map<string, unknown>(fits ? snap!.groups : []),
+        tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
+      };
       this.restored.delete(r.id);
-      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, groups) : this.anomalyRuntime(r, groups));
+      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, kept.groups, kept.tombstones) : this.anomalyRuntime(r, kept.groups));
     }
     this.byInput = new Map();
     for (const rt of this.runtimes.values()) {
@@ -145,6 +200,21 @@ export class Engine {
     }
     this.armTick();
     if (out.length > 0) this.opts.emit(out);
+  }
+
+  /** A restored state whose rule is gone or changed: rebuilt under the definition saved with it, then finished. */
+  private finishRestored(id: string, snap: RuleSnapshot, reason: 'rule-removed' | 'rule-changed', out: OutputMessage[]): void {
+    const compiled = snap.def === undefined ? null : compileRule(id, snap.def);
+    const old = compiled !== null && compiled.ok && snapshotFits(snap, compiled.rule) ? compiled.rule : null;
+    if (old === null) {
+      this.opts.observer.restoredRuleEnded?.(id, reason, null);
+      return;
+    }
+    const groups = new Map<string, unknown>(snap.groups);
+    const rt = old.kind === 'aggregate' ? this.aggregateRuntime(old, groups, new Map<string, Tombstone>(snap.tombstones ?? [])) : this.anomalyRuntime(old, groups);
+    const before = out.length;
+    rt.finish(out, reason);
+    this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
   }
 
   /** The inputs the running rules read (the module subscribes to these). */
@@ -185,7 +255,13 @@ export class Engine {
     return rt === undefined ? undefined : snapshotOf(rt);
   }
 
-  /** Seeds state saved by `snapshot` (call before `setRules`); a rule whose state hash changed since starts fresh (`snapshotFits`). */
+  /**
+   * Seeds state saved by `snapshot` (call before `setRules`). The next `setRules` consumes every seeded
+   * state: a rule that fits its state carries on with it (`snapshotFits`); a state whose rule is not in
+   * the set, or no longer fits it, is finished under the definition saved with it (its open windows
+   * emitted, its raised alerts cleared with kind `rule-removed` / `rule-changed`, the old ids) and the
+   * rule starts fresh. Seed a rule that joins later (main.ts's replay) only when it joins.
+   */
   restore(snap: ReadonlyMap<string, RuleSnapshot>): void {
     for (const [id, s] of snap) this.restored.set(id, s);
   }
@@ -200,14 +276,16 @@ export class Engine {
     return r;
   }
 
-  /** Emits every open window now and starts every rule afresh (tests collect what is open with it; the module does not call it: its `flush` method drains the outbox). */
+  /**
+   * Emits every open window now, provisionally (docs/contract.md section 5): the state is kept, so an
+   * event that lands in one of them later gives it again with `revision + 1` (never revision 0 under a
+   * used messageId). Tests collect what is open with it; the module does not call it (its `flush`
+   * method drains the outbox).
+   */
   flushWindows(): void {
-    const rules = [...this.runtimes.values()].map((r) => r.rule);
     const out: OutputMessage[] = [];
-    for (const rt of this.runtimes.values()) rt.finish(out, null);
-    this.runtimes.clear();
+    for (const rt of this.runtimes.values()) rt.flushOpen?.(out);
     if (out.length > 0) this.opts.emit(out);
-    this.setRules(rules);
   }
 
   /** Stops timers without emitting; state stays available to `snapshot`. */
@@ -257,7 +335,15 @@ export class Engine {
     return key;
   }
 
-  /** Where and event time. NaN (and counted) when the event is not for this rule. */
+  /**
+   * Where and event time. NaN (and counted) when the event is not for this rule.
+   *
+   * An event time more than `maxClockSkew` ahead of the event's arrival is `future-timestamp`
+   * (docs/contract.md section 5): a device clock a day ahead would otherwise move its group's
+   * watermark there, close the open window with part of its events and make every later event of
+   * the device `too-late`. Compared with `ev.arrival`, the wall clock stamped at ingest, not with the
+   * engine's processing time `now`, which may stand still while edgeHub is unreachable.
+   */
   private eventTime(rule: CompiledRule, ev: IngestEvent): number {
     if (rule.where !== null && !rule.where(ev)) return Number.NaN;
     if (rule.timestamp === null) return ev.arrival;
@@ -267,6 +353,10 @@ export class Engine {
       this.reject('bad-timestamp', rule.id);
       return Number.NaN;
     }
+    if (t - ev.arrival > rule.maxClockSkew) {
+      this.opts.observer.rejected('future-timestamp', rule.id, ev.deviceId);
+      return Number.NaN;
+    }
     return t;
   }
 
@@ -274,8 +364,8 @@ export class Engine {
     this.reject(err instanceof EvalFailure ? err.reason : 'expression-error', rule);
   }
 
-  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>): Runtime {
-    const state: WindowState = { groups };
+  private aggregateRuntime(rule: CompiledAggregateRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
+    const state: WindowState = { groups, tombstones };
     const scheduler = this.opts.scheduler;
     let sink: OutputMessage[] | null = null;
     let callNow = Number.NaN;
@@ -294,9 +384,11 @@ export class Engine {
     };
     const observer = this.opts.observer;
     const emitOut = this.opts.emit;
+    const wallTime = this.wallTime;
     const rt: Runtime = {
       rule,
       groups,
+      tombstones,
       emitted: 0,
       process: (ev, out, now) => {
         try {
@@ -332,6 +424,11 @@ export class Engine {
         done = true;
         core.stop();
       },
+      flushOpen: (out) => {
+        sink = out;
+        core.complete();
+        sink = null;
+      },
       stop: () => {
         done = true;
         core.stop();
@@ -342,7 +439,7 @@ export class Engine {
     // runs inside the RxJS operator that the window marble tests exercise.
     const onEmission = (em: WindowEmission<Record<string, number | null>>): void => {
       if (em.kind === 'drop') {
-        observer.rejected(em.reason === 'too-late' ? 'too-late' : 'expression-error', rule.id);
+        observer.rejected(em.reason === 'aggregate-error' ? 'expression-error' : em.reason, rule.id);
         return;
       }
       const r = em as WindowResult<Record<string, number | null>>;
@@ -353,7 +450,7 @@ export class Engine {
         return;
       }
       // The caller's processing time while it is feeding an event (one clock read per message, not per output).
-      const msg = summaryMessage(rule.id, rule.hash, rule.output, r, callNow === callNow ? callNow : scheduler.now());
+      const msg = summaryMessage(rule.id, rule.hash, rule.output, r, wallTime(callNow === callNow ? callNow : scheduler.now()));
       rt.emitted++;
       observer.windowResult(rule.id);
       // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.
@@ -389,6 +486,7 @@ export class Engine {
     const rt: Runtime = {
       rule,
       groups,
+      tombstones: new Map(),
       emitted: 0,
       process: (ev, out, now) => {
         try {
@@ -401,9 +499,10 @@ export class Engine {
             return;
           }
           anomalyInput.time = time;
-          // The arrival stamped at ingest, on the clock of `tick` (also right for inputs replayed from
-          // the log at start-up, which carry their original arrival; `now` is the replay's clock).
-          anomalyInput.arrival = ev.arrival;
+          // Processing time, the clock `tick` reads (connected time in the module: silence counts only
+          // while inputs can arrive). Not `ev.arrival`: that is the wall clock, which goes on during an
+          // outage and made every device look silent (issue 17 defect 8).
+          anomalyInput.arrival = now;
           anomalyInput.key = key;
           anomalyInput.value = v;
           anomalyInput.ev = ev;
@@ -417,12 +516,12 @@ export class Engine {
           for (const c of stage.takeEvictedClears()) {
             rt.emitted++;
             observer.alert(rule.id, 'cleared');
-            out.push(alertMessage(rule.id, rule.hash, rule.output, c, now));
+            out.push(alertMessage(rule.id, rule.hash, rule.output, c, this.wallTime(now)));
           }
           if (alert) {
             rt.emitted++;
             observer.alert(rule.id, alert.state);
-            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, now));
+            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, this.wallTime(now)));
           }
         } catch (err) {
           this.failed(err, rule.id);
@@ -431,7 +530,7 @@ export class Engine {
       evicted: () => stage.evictedGroups,
       finish: (out, alertKind) => {
         if (alertKind === null) return;
-        const now = this.opts.scheduler.now();
+        const now = this.wallTime(this.opts.scheduler.now());
         for (const c of stage.clearActive(now, alertKind)) {
           rt.emitted++;
           observer.alert(rule.id, 'cleared');
@@ -445,7 +544,8 @@ export class Engine {
         for (const alert of stage.tick(now)) {
           rt.emitted++;
           observer.alert(rule.id, alert.state);
-          out.push(alertMessage(rule.id, rule.hash, rule.output, alert, now));
+          // The stage's times are processing times; an alert carries the wall-clock instant.
+          out.push(alertMessage(rule.id, rule.hash, rule.output, { ...alert, time: this.wallTime(alert.time) }, this.wallTime(now)));
         }
       };
     }

@@ -1,4 +1,6 @@
+import * as crypto from 'node:crypto';
 import type { OutputMessage } from '../contracts/output.js';
+import type { OutboxConflicts } from '../contracts/store.js';
 
 /**
  * The stored form of an output message and its size. Both outboxes count `bytes` from this text,
@@ -7,6 +9,28 @@ import type { OutputMessage } from '../contracts/output.js';
 export function encodeMessage(message: OutputMessage): { text: string; bytes: number } {
   const text = JSON.stringify(message);
   return { text, bytes: Buffer.byteLength(text, 'utf8') };
+}
+
+/**
+ * A short digest of a message's body: what the outboxes remember per messageId, so that an append of
+ * a known id with a DIFFERENT body is caught (docs/contract.md section 5: the same rule, group, window
+ * and revision never go out with two bodies) instead of being dropped as a re-send. 96 bits of SHA-1:
+ * a tripwire, not a security boundary.
+ */
+export function bodyDigest(message: OutputMessage): string {
+  return crypto.createHash('sha1').update(JSON.stringify(message.body)).digest('base64').slice(0, 16);
+}
+
+/** Counts conflicting appends and keeps the last few ids for the error log. */
+export class ConflictLog implements OutboxConflicts {
+  total = 0;
+  readonly recent: string[] = [];
+
+  note(id: string): void {
+    this.total++;
+    this.recent.push(id);
+    if (this.recent.length > 10) this.recent.shift();
+  }
 }
 
 /** Empty drop counts, the shape `Outbox.enforce` returns. */

@@ -1,6 +1,6 @@
 import type { OutputMessage } from '../contracts/output.js';
-import type { Outbox, OutboxRecord, OutboxStats } from '../contracts/store.js';
-import { encodeMessage, noDrops } from './encodeMessage.js';
+import type { Outbox, OutboxConflicts, OutboxRecord, OutboxStats } from '../contracts/store.js';
+import { bodyDigest, ConflictLog, encodeMessage, noDrops } from './encodeMessage.js';
 
 /**
  * The outbox in memory: the store's degraded mode (disk full) and the tests' reference.
@@ -15,8 +15,9 @@ export class MemoryOutbox implements Outbox {
   private head = 0;
   private nextSeq: number;
   private totalBytes = 0;
-  /** Ids appended recently, oldest first (insertion order). */
-  private readonly emitted = new Set<string>();
+  /** Ids appended recently, oldest first (insertion order), with their body digests. */
+  private readonly emitted = new Map<string, string>();
+  private readonly conflictLog = new ConflictLog();
   private static readonly EMITTED_IDS = 100_000;
 
   /** `afterSeq`: seqs start after it, so records moved here from disk keep growing seqs. */
@@ -27,12 +28,22 @@ export class MemoryOutbox implements Outbox {
   append(messages: readonly OutputMessage[]): void {
     for (const message of messages) {
       // Same rule as SqliteOutbox: an id appended before is not appended twice (bounded memory of ids).
-      if (this.emitted.has(message.id)) continue;
-      this.emitted.add(message.id);
-      if (this.emitted.size > MemoryOutbox.EMITTED_IDS) this.emitted.delete(this.emitted.values().next().value as string);
+      // A known id with another body is a conflict: counted, never silently taken for a re-send.
+      const digest = bodyDigest(message);
+      const known = this.emitted.get(message.id);
+      if (known !== undefined) {
+        if (known !== digest) this.conflictLog.note(message.id);
+        continue;
+      }
+      this.emitted.set(message.id, digest);
+      if (this.emitted.size > MemoryOutbox.EMITTED_IDS) this.emitted.delete(this.emitted.keys().next().value as string);
       const { bytes } = encodeMessage(message);
       this.put({ seq: this.nextSeq++, message, bytes, createdAt: message.createdAt });
     }
+  }
+
+  conflicts(): OutboxConflicts {
+    return this.conflictLog;
   }
 
   /** Adds records that already have seqs (moving the disk's records here on degrade), ascending. */

@@ -36,6 +36,9 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE emitted_log (n INTEGER PRIMARY KEY, id TEXT NOT NULL, at INTEGER NOT NULL);
    INSERT INTO emitted_log (id, at) SELECT id, at FROM (SELECT id, at FROM emitted ORDER BY at DESC, id LIMIT 100000) ORDER BY at, id;
    DROP TABLE emitted;`,
+  // 6: a digest of each appended id's body (NULL for ids logged before): an append of a known id with
+  // another body is a conflict the outbox counts (docs/contract.md section 5), not a re-send to skip.
+  `ALTER TABLE emitted_log ADD COLUMN digest TEXT;`,
 ];
 
 /** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { OutputMessage } from '../contracts/output.js';
-import type { Outbox, OutboxRecord, OutboxStats, OutboxWrites } from '../contracts/store.js';
-import { encodeMessage, noDrops } from './encodeMessage.js';
+import type { Outbox, OutboxConflicts, OutboxRecord, OutboxStats, OutboxWrites } from '../contracts/store.js';
+import { bodyDigest, ConflictLog, encodeMessage, noDrops } from './encodeMessage.js';
 
 interface Row {
   seq: number;
@@ -31,21 +31,24 @@ export class SqliteOutbox implements Outbox {
   private readonly deleteKindUptoStmt: Database.Statement<[string, number]>;
   private readonly countStmt: Database.Statement<[], { n: number; b: number }>;
   private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
-  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[]; ids: Set<string>; cut: number };
-  private readonly logEmittedStmt: Database.Statement<[string, number]>;
+  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[]; ids: Map<string, string>; conflicts: string[]; cut: number };
+  private readonly logEmittedStmt: Database.Statement<[string, number, string]>;
   private readonly expiredEmittedStmt: Database.Statement<[], { n: number; at: number }>;
   private readonly cutEmittedStmt: Database.Statement<[number]>;
   private readonly oldestEmittedStmt: Database.Statement<[number], { n: number }>;
   private readonly removeTx: (seqs: readonly number[]) => { count: number; bytes: number };
-  private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => { logged: Set<string>; cut: number };
+  private readonly replaceTx: (records: readonly OutboxRecord[], deleteUpToSeq: number) => { logged: Map<string, string>; cut: number };
   /**
    * The ids in `emitted_log`, oldest first (a Set iterates in insertion order, the log's order): an
    * id appended before, even if sent and removed since, is not appended again (a replay after a crash
    * re-creates the outputs of the inputs after the last checkpoint). Checked here, not by an index,
    * so that appending an id writes only the end of the log (migration 5). At most `emittedMax` ids
-   * (8.3 MB at the default bound), and none older than what `pruneEmitted` keeps (a day).
+   * (8.3 MB at the default bound), and none older than what `pruneEmitted` keeps (a day). Each with
+   * its body digest (migration 6; null for ids logged before it): an append of a known id with
+   * another body is a conflict, counted in `conflicts()`, never taken for a re-send in silence.
    */
-  private readonly emitted = new Set<string>();
+  private readonly emitted = new Map<string, string | null>();
+  private readonly conflictLog = new ConflictLog();
   private pending = 0;
   private totalBytes = 0;
   /** Commits by what they wrote, and rows: plain numbers, read by the metrics at scrape time. */
@@ -98,7 +101,7 @@ export class SqliteOutbox implements Outbox {
     this.countStmt = db.prepare('SELECT count(*) AS n, total(bytes) AS b FROM outbox');
     this.lastSeqStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
 
-    this.logEmittedStmt = db.prepare('INSERT INTO emitted_log (id, at) VALUES (?, ?)');
+    this.logEmittedStmt = db.prepare('INSERT INTO emitted_log (id, at, digest) VALUES (?, ?, ?)');
     this.expiredEmittedStmt = db.prepare('SELECT n, at FROM emitted_log ORDER BY n');
     this.cutEmittedStmt = db.prepare('DELETE FROM emitted_log WHERE n <= ?');
     this.oldestEmittedStmt = db.prepare('SELECT n FROM emitted_log ORDER BY n LIMIT 1 OFFSET ?');
@@ -106,20 +109,27 @@ export class SqliteOutbox implements Outbox {
       let bytes = 0;
       let count = 0;
       const fresh: OutboxRecord[] = [];
-      const ids = new Set<string>();
+      const ids = new Map<string, string>();
+      const conflicts: string[] = [];
       for (const m of messages) {
-        // An id appended before (a replay after a crash re-creates it) is not appended twice.
+        // An id appended before (a replay after a crash re-creates it) is not appended twice; with
+        // another body it is a conflict (docs/contract.md section 5), kept out too but counted.
         const id = idKey(m.id);
-        if (this.emitted.has(id) || ids.has(id)) continue;
-        ids.add(id);
-        this.logEmittedStmt.run(id, m.createdAt);
+        const digest = bodyDigest(m);
+        const known = this.emitted.has(id) ? this.emitted.get(id)! : (ids.get(id) ?? undefined);
+        if (known !== undefined) {
+          if (known !== null && known !== digest) conflicts.push(id);
+          continue;
+        }
+        ids.set(id, digest);
+        this.logEmittedStmt.run(id, m.createdAt, digest);
         count++;
         const enc = encodeMessage(m);
         const seq = Number(this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text).lastInsertRowid);
         fresh.push({ seq, message: m, bytes: enc.bytes, createdAt: m.createdAt });
         bytes += enc.bytes;
       }
-      return { bytes, count, fresh, ids, cut: this.cutEmitted(count) };
+      return { bytes, count, fresh, ids, conflicts, cut: this.cutEmitted(count) };
     });
     this.removeTx = db.transaction((seqs: readonly number[]) => {
       let count = 0;
@@ -135,12 +145,13 @@ export class SqliteOutbox implements Outbox {
     });
     this.replaceTx = db.transaction((records: readonly OutboxRecord[], deleteUpToSeq: number) => {
       this.deleteUptoStmt.run(deleteUpToSeq);
-      const logged = new Set<string>();
+      const logged = new Map<string, string>();
       for (const r of records) {
         const id = idKey(r.message.id);
         if (!this.emitted.has(id) && !logged.has(id)) {
-          this.logEmittedStmt.run(id, r.createdAt);
-          logged.add(id);
+          const digest = bodyDigest(r.message);
+          this.logEmittedStmt.run(id, r.createdAt, digest);
+          logged.set(id, digest);
         }
         const enc = encodeMessage(r.message);
         this.insertWithSeqStmt.run(r.seq, r.message.kind, r.createdAt, enc.bytes, enc.text);
@@ -148,16 +159,17 @@ export class SqliteOutbox implements Outbox {
       return { logged, cut: this.cutEmitted(logged.size) };
     });
     this.recount();
-    for (const { id } of db.prepare<[], { id: string }>('SELECT id FROM emitted_log ORDER BY n').iterate()) this.emitted.add(id);
+    for (const { id, digest } of db.prepare<[], { id: string; digest: string | null }>('SELECT id, digest FROM emitted_log ORDER BY n').iterate()) this.emitted.set(id, digest);
   }
 
   append(messages: readonly OutputMessage[]): void {
     if (messages.length === 0) return;
-    const { bytes, count, fresh, ids, cut } = this.appendTx(messages);
+    const { bytes, count, fresh, ids, conflicts, cut } = this.appendTx(messages);
+    for (const id of conflicts) this.conflictLog.note(id);
     // Counters, ids and cache move only after the commit: a failed transaction leaves them as they
     // were (and its seqs are handed out again, so caching them before the commit could be wrong).
     this.forgetOldestIds(cut);
-    for (const id of ids) this.emitted.add(id);
+    for (const [id, digest] of ids) this.emitted.set(id, digest);
     this.pending += count;
     this.totalBytes += bytes;
     this.written.commits.append++;
@@ -287,9 +299,13 @@ export class SqliteOutbox implements Outbox {
   replaceAll(records: readonly OutboxRecord[], deleteUpToSeq: number): void {
     const { logged, cut } = this.replaceTx(records, deleteUpToSeq);
     this.forgetOldestIds(cut);
-    for (const id of logged) this.emitted.add(id);
+    for (const [id, digest] of logged) this.emitted.set(id, digest);
     this.clearCache();
     this.recount();
+  }
+
+  conflicts(): OutboxConflicts {
+    return this.conflictLog;
   }
 
   /** The last seq ever handed out, even if that record is gone. */
@@ -334,7 +350,7 @@ export class SqliteOutbox implements Outbox {
   private forgetOldestIds(count: number): void {
     if (count <= 0) return;
     let left = count;
-    for (const id of this.emitted) {
+    for (const id of this.emitted.keys()) {
       if (left-- === 0) break;
       this.emitted.delete(id);
     }

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../contracts/clock.js';
 import type { Checkpoint, CheckpointStore, DropCounts, InputLog, InputRecord, Outbox, OutboxWrites, StoreDamage, StoreDegraded, StoreStats, StoredInput } from '../contracts/store.js';
 import { FileInputLog } from './fileInputLog.js';
+import { lockDataDir, type DataDirLock } from './dataDirLock.js';
 import { migrate } from './migrations.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
 import { SqliteOutbox } from './sqliteOutbox.js';
@@ -12,6 +13,7 @@ import type { StoreLog } from './storeLog.js';
 import { WalCheckpointer } from './walCheckpointer.js';
 
 export type { StoreLog } from './storeLog.js';
+export { DataDirLockedError } from './dataDirLock.js';
 export type { OutboxLimits } from './storeOutbox.js';
 
 /** Options of `openStore`. Only `log` and `clock` are required. */
@@ -37,6 +39,11 @@ export interface StoreOptions {
   backgroundCheckpoint?: boolean;
   /** How often the worker checkpoints. Default 250 ms. */
   checkpointIntervalMs?: number;
+  /**
+   * Takes `<dir>/eddy.lock` first (src/store/dataDirLock.ts) and holds it until `close`: a second
+   * process on the same dir gets `DataDirLockedError`. The module sets it; tests that reopen a dir may not.
+   */
+  exclusive?: boolean;
 }
 
 /** Everything durable eddy keeps under `EDDY_DATA_DIR` (issue 4). */
@@ -80,19 +87,26 @@ const DB_FILE = 'eddy.db';
  */
 export function openStore(dir: string, opts: StoreOptions): Store {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, DB_FILE);
-  let damage: StoreDamage | null = null;
-  let db: Database.Database;
+  // Before anything is read: a second process must not replay or move aside what the first one writes.
+  const lock = opts.exclusive === true ? lockDataDir(dir, opts.clock.now()) : null;
   try {
-    db = openDatabase(file, opts);
+    const file = join(dir, DB_FILE);
+    let damage: StoreDamage | null = null;
+    let db: Database.Database;
+    try {
+      db = openDatabase(file, opts);
+    } catch (err) {
+      const movedTo = moveAside(file, opts.clock);
+      damage = { movedTo, error: describeError(err) };
+      opts.log.error({ ...damage }, 'store: damaged database moved aside, starting fresh');
+      db = openDatabase(file, opts);
+    }
+    const checkpointer = opts.backgroundCheckpoint === false ? null : new WalCheckpointer(db, file, { log: opts.log, intervalMs: opts.checkpointIntervalMs });
+    return new SqliteStore(db, new FileInputLog(join(dir, 'inputs'), opts.log), damage, opts, checkpointer, lock);
   } catch (err) {
-    const movedTo = moveAside(file, opts.clock);
-    damage = { movedTo, error: describeError(err) };
-    opts.log.error({ ...damage }, 'store: damaged database moved aside, starting fresh');
-    db = openDatabase(file, opts);
+    lock?.release();
+    throw err;
   }
-  const checkpointer = opts.backgroundCheckpoint === false ? null : new WalCheckpointer(db, file, { log: opts.log, intervalMs: opts.checkpointIntervalMs });
-  return new SqliteStore(db, new FileInputLog(join(dir, 'inputs'), opts.log), damage, opts, checkpointer);
 }
 
 /** Opens and migrates one database file; throws if it is unreadable or damaged. */
@@ -142,6 +156,7 @@ class SqliteStore implements Store {
     readonly damage: StoreDamage | null,
     private readonly opts: StoreOptions,
     readonly walCheckpointer: WalCheckpointer | null,
+    private readonly lock: DataDirLock | null = null,
   ) {
     this.outbox = new StoreOutbox(
       new SqliteOutbox(db),
@@ -261,5 +276,6 @@ class SqliteStore implements Store {
     this.inputs.close();
     this.walCheckpointer?.close();
     this.db.close();
+    this.lock?.release();
   }
 }

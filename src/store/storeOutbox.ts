@@ -1,6 +1,6 @@
 import type { OutputMessage } from '../contracts/output.js';
 import type { Clock } from '../contracts/clock.js';
-import type { DropCounts, Outbox, OutboxRecord, OutboxStats, OutboxWrites, StoreDegraded } from '../contracts/store.js';
+import type { DropCounts, Outbox, OutboxConflicts, OutboxRecord, OutboxStats, OutboxWrites, StoreDegraded } from '../contracts/store.js';
 import { MemoryOutbox } from './memoryOutbox.js';
 import type { SqliteOutbox } from './sqliteOutbox.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
@@ -30,6 +30,8 @@ export class StoreOutbox implements Outbox {
   private nextRetryAt = 0;
   private nextTtlAt = 0;
   private degradedInfo: StoreDegraded | null = null;
+  /** Conflicts counted by memory outboxes of earlier degraded spells. */
+  private memConflicts = 0;
   readonly drops: DropCounts = { budget: { summary: 0, alert: 0 }, ttl: { summary: 0, alert: 0 } };
 
   constructor(
@@ -51,6 +53,13 @@ export class StoreOutbox implements Outbox {
     this.tick();
     this.use((o) => o.append(messages));
     if ((this.mem ?? this.disk).pendingBytes() > this.limits.maxBytes) this.enforce(this.opts.clock.now(), this.limits);
+  }
+
+  /** Conflicts of the disk outbox and of every memory outbox a degraded spell used, together. */
+  conflicts(): OutboxConflicts {
+    const disk = this.disk.conflicts();
+    const mem = this.mem?.conflicts();
+    return { total: disk.total + this.memConflicts + (mem?.total ?? 0), recent: mem !== undefined && mem.recent.length > 0 ? mem.recent : disk.recent };
   }
 
   peek(limit: number, afterSeq?: number): OutboxRecord[] {
@@ -95,6 +104,7 @@ export class StoreOutbox implements Outbox {
     }
     this.opts.log.info({ moved: this.mem.stats().pending, since: this.degradedInfo?.since }, 'outbox: disk recovered, memory moved back');
     this.mem.close();
+    this.memConflicts += this.mem?.conflicts().total ?? 0;
     this.mem = null;
     this.degradedInfo = null;
     return true;

@@ -9,7 +9,10 @@ import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
  */
 
 /**
- * One window of a group: `revision` is -1 while open, then the revision last emitted. Plain JSON.
+ * One window of a group: `revision` is -1 until it is first emitted, then the revision last emitted.
+ * `dirty`: an event landed in it after a provisional emission (an idle flush, before the watermark
+ * reached `end`); it goes out again with `revision + 1` when the watermark reaches `end` or at the next
+ * flush (docs/contract.md section 5). Absent in state saved by an older format (= false). Plain JSON.
  * Bounds are writable because an expired window object is reused for the group's next window (see openWindow).
  */
 export interface AlignedWindow<S> {
@@ -18,6 +21,7 @@ export interface AlignedWindow<S> {
   count: number;
   acc: S;
   revision: number;
+  dirty?: boolean;
 }
 
 /**
@@ -41,15 +45,16 @@ export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, flushed: false, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
+  return { group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**
  * Adds one event to the window `[start, end)` of `g`: the hot path of tumbling and snapshot windows (a
  * scan from the newest window, usually one comparison, and `aggregator.add`; nothing allocated unless a
- * window opens). A window purged already (`watermark >= end + maxLateness`) gives `too-late`; one emitted
- * but kept is re-emitted with `revision + 1`; a window that opens already closed (a late event into an
- * empty window) is emitted at once with revision 0.
+ * window opens). A window purged already (`watermark >= end + maxLateness`) gives `too-late`; one closed
+ * by the watermark but kept is re-emitted with `revision + 1`; one emitted provisionally (idle flush) and
+ * still open is marked `dirty`, re-emitted when it closes; a window that opens already closed (a late
+ * event into an empty window) is emitted at once with revision 0.
  */
 export function placeInWindow<T, S, R>(
   g: AlignedGroup<S>,
@@ -75,8 +80,10 @@ export function placeInWindow<T, S, R>(
     }
     w.count++;
     if (w.revision >= 0) {
-      w.revision++;
-      out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+      if (w.end <= g.wm) {
+        w.revision++;
+        out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+      } else w.dirty = true;
     }
     return;
   }
@@ -117,8 +124,10 @@ export function placeInHops<T, S, R>(
       if (out.add(w.acc, input.item, t)) {
         w.count++;
         if (w.revision >= 0) {
-          w.revision++;
-          out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+          if (w.end <= g.wm) {
+            w.revision++;
+            out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+          } else w.dirty = true;
         }
       } else failed = true;
       j++;
@@ -137,8 +146,9 @@ export function placeInHops<T, S, R>(
 }
 
 /**
- * Emits the windows the watermark has reached (revision 0) and forgets those kept for maxLateness
- * already (`watermark >= end + maxLateness`).
+ * Emits the windows the watermark has reached (revision 0, or the next revision of a window emitted
+ * provisionally and changed since) and forgets those kept for maxLateness already (`watermark >= end +
+ * maxLateness`: final).
  */
 export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLateness: number, out: WindowEmitter<T, S, R>): void {
   const wm = g.wm;
@@ -147,9 +157,10 @@ export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLate
   for (let i = 0; i < wins.length; i++) {
     const w = wins[i]!;
     if (w.end > wm) break;
-    if (w.revision < 0) {
-      w.revision = 0;
-      out.window(key, g.group, w.start, w.end, w.count, w.acc, 0);
+    if (w.revision < 0 || w.dirty === true) {
+      w.revision++;
+      w.dirty = false;
+      out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
     }
     if (w.end + maxLateness <= wm) purge = i + 1;
   }
@@ -167,11 +178,29 @@ export function advanceAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLate
   }
 }
 
-/** Emits every open window, raising the watermark to the last end, then purges as usual. */
-export function flushAligned<T, S, R>(g: AlignedGroup<S>, key: string, maxLateness: number, out: WindowEmitter<T, S, R>): void {
+/**
+ * Emits every window not emitted yet or changed since, provisionally (docs/contract.md section 5): its
+ * next revision, in start order; the watermark and the windows stay as they are.
+ */
+export function flushAligned<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter<T, S, R>): void {
+  for (const w of g.wins) {
+    if (w.revision < 0 || w.dirty === true) {
+      w.revision++;
+      w.dirty = false;
+      out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
+    }
+  }
+}
+
+/** Aligned groups hold windows until they are final (purged). */
+export function alignedSettled<S>(g: AlignedGroup<S>): boolean {
+  return g.wins.length === 0;
+}
+
+/** After a flush every window held was emitted: events before the last one's end would land in one. */
+export function alignedEmittedUpTo<S>(g: AlignedGroup<S>): number {
   const last = g.wins[g.wins.length - 1];
-  if (last !== undefined && last.end > g.wm) g.wm = last.end;
-  advanceAligned(g, key, maxLateness, out);
+  return last === undefined ? NO_TIME : last.end;
 }
 
 /** Euclidean remainder: epoch alignment must hold for negative times too. */
@@ -200,9 +229,10 @@ function openWindow<T, S, R>(
   const n = wins.length;
   const old = at === n && n > 0 ? wins[0]! : undefined;
   let w: AlignedWindow<S>;
-  if (old !== undefined && old.revision >= 0 && old.end + maxLateness <= g.wm) {
+  if (old !== undefined && old.revision >= 0 && old.dirty !== true && old.end + maxLateness <= g.wm) {
     // The oldest window is emitted and past its lateness: `advance` would drop it right after this event
-    // (its purge and this open fall on the same event, e.g. windows twice the input period). Its object
+    // (its purge and this open fall on the same event, e.g. windows twice the input period); not when it
+    // changed after a provisional emission (`dirty`): advance still has to emit that revision. Its object
     // and aggregator state hold the new window instead of being garbage (issue 6). If the add throws,
     // its state is spoiled, but it is never emitted again and advance drops it as before.
     const acc = out.refill(old.acc, input.item, input.time);
@@ -212,6 +242,7 @@ function openWindow<T, S, R>(
     old.count = 1;
     old.acc = acc;
     old.revision = -1;
+    old.dirty = false;
     // In place, the length unchanged (see advanceAligned on `shift`).
     for (let i = 1; i < n; i++) wins[i - 1] = wins[i]!;
     wins[n - 1] = old;
@@ -220,7 +251,7 @@ function openWindow<T, S, R>(
   } else {
     const acc = out.first(input.item, input.time);
     if (acc === null) return -1;
-    w = { start, end, count: 1, acc, revision: -1 };
+    w = { start, end, count: 1, acc, revision: -1, dirty: false };
     // A group holds one or two windows most of the time: an exact-size copy (`concat`; a spread
     // `[...wins, w]` reserves 10 or more slots) instead of a `push` past the array's room, whose first
     // growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: issue 6).
@@ -250,9 +281,10 @@ function openWindow<T, S, R>(
 function emitClosed<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter<T, S, R>): void {
   for (const w of g.wins) {
     if (w.end > g.wm) break;
-    if (w.revision < 0) {
-      w.revision = 0;
-      out.window(key, g.group, w.start, w.end, w.count, w.acc, 0);
+    if (w.revision < 0 || w.dirty === true) {
+      w.revision++;
+      w.dirty = false;
+      out.window(key, g.group, w.start, w.end, w.count, w.acc, w.revision);
     }
   }
 }

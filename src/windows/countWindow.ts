@@ -34,7 +34,9 @@ export interface CountGroup<S> extends GroupBase {
  *
  * Idle flush, eviction and completion emit the oldest open window if it holds events no emission has
  * reported yet (a partial window, `count < size`), so no event goes unreported; the group then starts
- * counting afresh.
+ * counting afresh. A count window has no event-time finality (docs/contract.md section 5): that
+ * partial window is final, and the next events belong to new windows with their own bounds, so no
+ * (window, revision) goes out with two bodies.
  */
 export function countWindow<T, S, R>(
   spec: WindowSpecOf<'count'>,
@@ -51,7 +53,7 @@ export function countWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, CountGroup<S>>(
     {
       type: 'count',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, buckets: [], n: 0, unreported: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, buckets: [], n: 0, unreported: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         const bs = g.buckets;
@@ -81,6 +83,10 @@ export function countWindow<T, S, R>(
         g.n = 0;
         g.unreported = 0;
       },
+      // A flushed count group has nothing left that an event could change: its partial window went out
+      // and it counts afresh (windows are keyed by their first/last event times and size).
+      settled: () => true,
+      emittedUpTo: () => NO_TIME,
     },
     aggregator,
     options,

@@ -7,6 +7,9 @@ import { WindowEmitter } from './windowEmitter.js';
 /** Default bound on live groups per operator (rule `maxGroups`, issue 8). */
 export const DEFAULT_MAX_GROUPS = 100_000;
 
+/** Tombstones an operator keeps at least (more when `maxGroups` is larger): see {@link groupedWindowOperator}. */
+export const MIN_TOMBSTONES = 1_024;
+
 /** "No event time yet": a JSON-safe stand-in for -Infinity (JSON.stringify(-Infinity) is null). */
 export const NO_TIME = -8.64e15;
 
@@ -18,18 +21,32 @@ export const NO_TIME = -8.64e15;
  */
 export interface GroupBase extends RecencyLinks {
   readonly group: GroupValues;
-  /** Watermark: the largest event time seen minus maxLateness, raised further by flushes. */
+  /** Watermark: the largest event time seen minus maxLateness. Only event times move it (never a flush). */
   wm: number;
   /** Processing time (`scheduler.now()`) of the last arrival. */
   seen: number;
   /** True once the group's open windows were flushed (idle or complete) and no event has arrived since. */
   flushed: boolean;
+  /**
+   * Event time below which an input is dropped as `evicted`: NO_TIME, except in a group recreated from
+   * a tombstone, where it is the end of the windows the evicted group had emitted (see the operator).
+   */
+  floor: number;
 }
 
 /**
  * One window type, as the shared machinery sees it. `place` runs after the watermark was updated for
- * the event; `advance` after it moved forward (from `prevWm`); `flush` emits every open window as if the
- * watermark had jumped past them (idle groups, evicted groups, source completion).
+ * the event; `advance` after it moved forward (from `prevWm`).
+ *
+ * `flush` emits every window that is open, or changed since its last emission, PROVISIONALLY
+ * (docs/contract.md section 5): with its next revision (0 the first time), leaving the watermark where
+ * the event times put it and keeping the state, so that an event landing in the window later gives it
+ * `revision + 1` with the full corrected aggregate (under a new messageId). Only the watermark passing
+ * `end + maxLateness` makes a window final. The same (window, revision) never goes out with two bodies.
+ *
+ * `settled` is true when the group holds nothing an event could still change (the machinery may then
+ * forget it); `emittedUpTo` is, after a flush, the event time below which an event would land in a
+ * window the group has emitted (the tombstone floor of an evicted group).
  */
 export interface WindowKind<T, S, R, G extends GroupBase> {
   readonly type: WindowType;
@@ -37,6 +54,8 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
   place(g: G, key: string, input: WindowInput<T>, out: WindowEmitter<T, S, R>): void;
   advance(g: G, key: string, prevWm: number, out: WindowEmitter<T, S, R>): void;
   flush(g: G, key: string, out: WindowEmitter<T, S, R>): void;
+  settled(g: G): boolean;
+  emittedUpTo(g: G): number;
 }
 
 /**
@@ -46,18 +65,30 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
  * - Groups live in `state.groups`; a {@link RecencyList} beside it keeps them in order of last
  *   arrival (rebuilt from `seen` when a new instance starts on restored state), so the group idle the
  *   longest is always first, which makes the sweep and the eviction O(1) per group they act on.
- * - Idle rule: a group whose last arrival is `idleTimeout` old (processing time) is flushed: its open
- *   windows are emitted and its watermark is raised past them. It then keeps its watermark and its
- *   closed-but-kept windows, so a late event still gets a revision or a `too-late`, for another
- *   `max(idleTimeout, maxLateness)`; a group still quiet after that is deleted entirely. A group
- *   that sends again in between is live again. After deletion nothing of the group is left: an
- *   event for one of its old windows opens that window afresh (revision 0 again), which the
- *   retention period is there to make rare.
- * - ONE sweep timer per subscription, on `options.scheduler`, armed only while some group exists and
- *   always for the next deadline (so `TestScheduler.run` terminates once every group is deleted).
- *   A new subscription given restored state re-arms it.
- * - `maxGroups`: a new group past the bound first closes (flushes) and deletes the least recently
- *   seen one, counted in `state.stats.evictedGroups`.
+ * - Idle rule (docs/contract.md section 5): a group whose last arrival is `idleTimeout` old
+ *   (processing time) is flushed: its open windows go out provisionally (see {@link WindowKind}); the
+ *   watermark stays where event times put it and the state is kept. A group whose windows are not all
+ *   final is never deleted by idleness: an outage of edgeHub, or a device pausing inside a window,
+ *   delivers events later that correct the provisional window with `revision + 1`. A flushed group
+ *   that holds nothing that can change any more (`settled`: a count group after its flush) is
+ *   deleted, leaving a tombstone; a time-window group always holds its newest window, which only a
+ *   later event can make final, so it leaves by eviction only. Per group, the state kept is bounded as
+ *   before: only the watermark purges windows, so a group holds at most what its rule's compile-time
+ *   bounds allow (src/rules/compileRule.ts MAX_KEPT_WINDOWS, sliding MAX_SLIDING_EVENTS).
+ * - Memory is bounded by `maxGroups` (LRU): a new group past the bound flushes (provisionally) and
+ *   deletes the least recently seen one, counted in `state.stats.evictedGroups`, and leaves a tombstone
+ *   `{wm, floor}`. A group recreated under that key starts from the tombstone's watermark (events for
+ *   final windows stay `too-late`) and drops events below `floor` (windows it had emitted, whose state
+ *   is gone) as `evicted`, counted, instead of reopening them at revision 0 under a used messageId.
+ *   Tombstones are bounded too: at most `max(maxGroups, MIN_TOMBSTONES)` per operator, the oldest
+ *   forgotten first (a key and two numbers each; they travel with the rule's checkpoint). A forgotten
+ *   tombstone can let a very late event reopen a window at revision 0; the outbox's conflict tripwire
+ *   counts that (`eddy_outbox_conflicts_total`), never silently.
+ * - ONE sweep timer per subscription, on `options.scheduler`, armed only while some group that was not
+ *   flushed exists and always for the next deadline (so `TestScheduler.run` terminates once every
+ *   group is flushed). Flushed groups form the least recent part of the recency list (a touch moves a
+ *   group to the other end), so the sweep starts after the newest flushed group (`boundary`) and never
+ *   walks the flushed ones again. A new subscription given restored state re-arms it.
  * - Source error propagates as is; completion flushes every group, then completes; unsubscribing
  *   releases the timer and leaves the state to the caller (hot reload). One live subscription per
  *   state container: unsubscribe the old instance before the new one subscribes.
@@ -132,8 +163,11 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private readonly recency = new RecencyList<G>();
   private readonly groups: Map<string, G>;
   private readonly stats: NonNullable<WindowState['stats']>;
+  private readonly tombs: NonNullable<WindowState['tombstones']>;
   private readonly maxGroups: number;
-  private readonly retain: number;
+  private readonly maxTombstones: number;
+  /** The most recent flushed group: every group before it in the recency list is flushed too; null: none. */
+  private boundary: G | null = null;
   private readonly sweepFn = (): void => this.sweep();
   private stopped = false;
 
@@ -145,12 +179,21 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   ) {
     this.out = new WindowEmitter<T, S, R>(aggregator, kind.type, sink);
     this.maxGroups = Math.max(1, options.maxGroups ?? DEFAULT_MAX_GROUPS);
-    this.retain = Math.max(options.idleTimeout, options.maxLateness);
+    this.maxTombstones = Math.max(MIN_TOMBSTONES, this.maxGroups);
     const state: WindowState = options.state ?? { groups: new Map() };
     this.stats = (state.stats ??= { evictedGroups: 0 });
+    this.tombs = (state.tombstones ??= new Map());
     this.groups = state.groups as Map<string, G>;
-    // Restored groups (hot reload, crash restore) enter the list by their last arrival.
-    for (const [key, g] of [...this.groups].sort((a, b) => a[1].seen - b[1].seen)) this.recency.append(key, g);
+    // Restored groups (hot reload, crash restore) enter the list by their last arrival; the flushed
+    // ones among the least recent are behind the sweep's boundary. A group restored from a format
+    // without `floor` has none.
+    let prefix = true;
+    for (const [key, g] of [...this.groups].sort((a, b) => a[1].seen - b[1].seen)) {
+      if (typeof g.floor !== 'number') g.floor = NO_TIME;
+      this.recency.append(key, g);
+      if (prefix && g.flushed) this.boundary = g;
+      else prefix = false;
+    }
   }
 
   /** Arms the idle timer for restored groups. */
@@ -167,16 +210,25 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     const now = input.seen ?? this.options.scheduler.now();
     let g = groups.get(key);
     if (g === undefined) {
+      // The key's tombstone is taken before an eviction can push it out of the bounded set.
+      const tomb = this.tombs.size > 0 ? this.tombs.get(key) : undefined;
+      if (tomb !== undefined) this.tombs.delete(key);
       if (groups.size >= this.maxGroups) this.evictOldest();
       g = kind.create(input.group);
+      if (tomb !== undefined) {
+        g.wm = tomb.wm;
+        g.floor = tomb.floor;
+      }
       groups.set(key, g);
-    }
+    } else if (g === this.boundary) this.boundary = this.recency.before(g);
     this.recency.touch(key, g);
     g.seen = now;
     g.flushed = false;
     const t = input.time;
     if (!Number.isFinite(t)) {
       out.drop(key, t, 'aggregate-error');
+    } else if (t < g.floor) {
+      out.drop(key, t, 'evicted');
     } else {
       const prev = g.wm;
       const w = t - this.options.maxLateness;
@@ -209,48 +261,60 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
 
   private arm(now: number): void {
     if (this.stopped) return;
-    const first = this.recency.oldest();
+    const first = this.boundary === null ? this.recency.oldest() : this.recency.after(this.boundary);
     if (first === null) return;
-    // The oldest group's idle deadline is the earliest deadline of all; the sweep finds the exact next one.
+    // The oldest unflushed group's idle deadline is the earliest deadline of all; the sweep finds the exact next one.
     this.timer = this.options.scheduler.schedule(this.sweepFn, Math.max(0, first.g.seen + this.options.idleTimeout - now));
   }
 
-  private remove(key: string, g: G): void {
+  /** Deletes a group, leaving a tombstone (see the class doc for the bound). */
+  private forget(key: string, g: G, floor: number): void {
+    if (g === this.boundary) this.boundary = this.recency.before(g);
     this.groups.delete(key);
     this.recency.remove(g);
+    if (g.wm === NO_TIME && floor === NO_TIME) return;
+    const tombs = this.tombs;
+    tombs.delete(key);
+    tombs.set(key, { wm: g.wm, floor });
+    if (tombs.size > this.maxTombstones) tombs.delete(tombs.keys().next().value as string);
   }
 
   private sweep(): void {
     this.timer = null;
     if (this.stopped) return;
-    const { out, kind } = this;
+    const { out, kind, recency } = this;
     const idleTimeout = this.options.idleTimeout;
     const now = this.options.scheduler.now();
-    let next = Infinity;
-    for (const { key, g } of this.recency.entries()) {
-      if (out.closed) return;
+    let e = this.boundary === null ? recency.oldest() : recency.after(this.boundary);
+    while (e !== null) {
+      if (out.closed || this.stopped) return;
+      const { key, g } = e;
       const idleAt = g.seen + idleTimeout;
       if (now < idleAt) {
-        next = Math.min(next, idleAt);
-        break; // recency order: every later group is younger
+        // recency order: every later group is younger
+        this.timer = this.options.scheduler.schedule(this.sweepFn, idleAt - now);
+        return;
       }
+      const next = recency.after(g);
       if (!g.flushed) {
         kind.flush(g, key, out);
         g.flushed = true;
       }
-      const deleteAt = idleAt + this.retain;
-      if (now >= deleteAt) this.remove(key, g);
-      else next = Math.min(next, deleteAt);
+      if (kind.settled(g)) this.forget(key, g, NO_TIME);
+      else this.boundary = g;
+      e = next;
     }
-    if (next !== Infinity && !out.closed && !this.stopped) this.timer = this.options.scheduler.schedule(this.sweepFn, Math.max(0, next - now));
   }
 
   private evictOldest(): void {
     const first = this.recency.oldest();
     if (first === null) return;
     const { key, g } = first;
-    if (!g.flushed) this.kind.flush(g, key, this.out);
-    this.remove(key, g);
+    if (!g.flushed) {
+      this.kind.flush(g, key, this.out);
+      g.flushed = true;
+    }
+    this.forget(key, g, Math.max(g.floor, this.kind.emittedUpTo(g)));
     this.stats.evictedGroups++;
   }
 }

@@ -1,5 +1,5 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
-import { advanceAligned, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
+import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
@@ -48,7 +48,9 @@ export function hoppingWindow<T, S, R>(
         placeInHops(g, key, size, hop, input, lateness, out);
       },
       advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),
-      flush: (g, key, out) => flushAligned(g, key, lateness, out),
+      flush: (g, key, out) => flushAligned(g, key, out),
+      settled: alignedSettled,
+      emittedUpTo: alignedEmittedUpTo,
     },
     aggregator,
     options,

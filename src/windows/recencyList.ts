@@ -77,6 +77,18 @@ export class RecencyList<G extends object> {
     return h === null ? null : { key: h[LINK_KEY]!, g: h };
   }
 
+  /** The group touched just before `g` (its older neighbour), or null when `g` is the least recent. */
+  before(g: G): G | null {
+    const n = g as Linked<G>;
+    return n === this.head || (n[LINK_PREV] ?? null) === null ? null : (n[LINK_PREV] as G);
+  }
+
+  /** The group touched just after `g`, or null when `g` is the most recent. */
+  after(g: G): { readonly key: string; readonly g: G } | null {
+    const n = (g as Linked<G>)[LINK_NEXT] ?? null;
+    return n === null || n === this.head ? null : { key: n[LINK_KEY]!, g: n };
+  }
+
   /** Least recent first, the groups in the list when the iteration starts. Removing the entry just visited while iterating is safe. */
   *entries(): IterableIterator<{ readonly key: string; readonly g: G }> {
     const head = this.head;

@@ -4,16 +4,20 @@ import type { WindowEmitter } from './windowEmitter.js';
 import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
-/** One session of a group: `revision` -1 while open. Plain JSON. */
+/**
+ * One session of a group: `revision` -1 until first emitted, then the revision last emitted; `dirty`
+ * when an event changed it after a provisional emission (absent in older state = false). Plain JSON.
+ */
 export interface Session<S> {
   start: number;
   /** Latest event time in the session. */
   last: number;
-  /** `min(last + gap, start + maxSize)`, frozen once the session is emitted. */
+  /** `min(last + gap, start + maxSize)`, frozen once the watermark reaches it (the session closed). */
   end: number;
   count: number;
   acc: S;
   revision: number;
+  dirty?: boolean;
 }
 
 /** Group state of a session window: sessions sorted by start, never overlapping. */
@@ -35,6 +39,13 @@ export interface SessionGroup<S> extends GroupBase {
  * session (within `gap`, keeping within `maxSize`) moves that session's start back; otherwise it opens a
  * session of its own, cut at the next session's start. Two sessions are never merged (the aggregator
  * has no merge), so a late event that bridges two sessions joins the one it falls in or before.
+ *
+ * Provisional emissions (idle flush, eviction, completion: docs/contract.md section 5): a session the
+ * watermark has not closed goes out with its current bounds and next revision and stays open. Its start
+ * is then frozen (a messageId is keyed by rule, group, start and revision, so a moved start would leave
+ * the provisional body upstream as a second session); its end still grows with its events, and it goes
+ * out again with `revision + 1` when the watermark closes it or at the next flush. One body per (start,
+ * revision): every re-emission takes a new revision.
  */
 export function sessionWindow<T, S, R>(
   spec: WindowSpecOf<'session'>,
@@ -51,9 +62,10 @@ export function sessionWindow<T, S, R>(
     for (let i = 0; i < ss.length; i++) {
       const s = ss[i]!;
       if (s.end > wm) break; // sessions do not overlap, so their ends ascend too
-      if (s.revision < 0) {
-        s.revision = 0;
-        out.window(key, g.group, s.start, s.end, s.count, s.acc, 0);
+      if (s.revision < 0 || s.dirty === true) {
+        s.revision++;
+        s.dirty = false;
+        out.window(key, g.group, s.start, s.end, s.count, s.acc, s.revision);
       }
       if (s.end + lateness <= wm) {
         purge = i + 1;
@@ -67,7 +79,7 @@ export function sessionWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, SessionGroup<S>>(
     {
       type: 'session',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, sessions: [], purged: NO_TIME, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, sessions: [], purged: NO_TIME, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         if (t < g.purged) return out.drop(key, t, 'too-late');
@@ -79,8 +91,11 @@ export function sessionWindow<T, S, R>(
           if (!out.add(s.acc, input.item, t)) return out.drop(key, t, 'aggregate-error');
           s.count++;
           if (s.revision >= 0) {
-            s.revision++;
-            return out.window(key, g.group, s.start, s.end, s.count, s.acc, s.revision);
+            if (s.end <= g.wm) {
+              s.revision++;
+              return out.window(key, g.group, s.start, s.end, s.count, s.acc, s.revision);
+            }
+            s.dirty = true; // provisional: still open, re-emitted when it closes
           }
           if (t > s.last) s.last = t;
           // An open session grows up to the next one's start at most (sessions never overlap).
@@ -101,7 +116,7 @@ export function sessionWindow<T, S, R>(
         if (end + lateness <= g.wm) return out.drop(key, t, 'too-late');
         const acc = out.first(input.item, t);
         if (acc === null) return out.drop(key, t, 'aggregate-error');
-        const fresh: Session<S> = { start: t, last: t, end, count: 1, acc, revision: -1 };
+        const fresh: Session<S> = { start: t, last: t, end, count: 1, acc, revision: -1, dirty: false };
         if (i + 1 === ss.length && ss.length < 8) g.sessions = ss.length === 0 ? [fresh] : [...ss, fresh];
         else ss.splice(i + 1, 0, fresh);
         if (end <= g.wm) {
@@ -112,10 +127,16 @@ export function sessionWindow<T, S, R>(
       },
       advance: (g, key, _prev, out) => advance(g, key, out),
       flush(g, key, out) {
-        const last = g.sessions[g.sessions.length - 1];
-        if (last !== undefined && last.end > g.wm) g.wm = last.end;
-        advance(g, key, out);
+        for (const s of g.sessions) {
+          if (s.revision < 0 || s.dirty === true) {
+            s.revision++;
+            s.dirty = false;
+            out.window(key, g.group, s.start, s.end, s.count, s.acc, s.revision);
+          }
+        }
       },
+      settled: (g) => g.sessions.length === 0,
+      emittedUpTo: (g) => g.sessions[g.sessions.length - 1]?.end ?? NO_TIME,
     },
     aggregator,
     options,

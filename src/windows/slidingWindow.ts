@@ -29,7 +29,8 @@ export interface SlidingGroup extends GroupBase {
  *
  * Memory: a group keeps its events until their leave point is forgotten (`watermark >= t + size + 1 +
  * maxLateness`), at most {@link MAX_SLIDING_EVENTS}; each emission re-aggregates its window, so the cost
- * per event is O(events in a window). An idle flush emits every pending point, leave points included.
+ * per event is O(events in a window). An idle flush emits every pending point, leave points included,
+ * provisionally.
  */
 export function slidingWindow<T, S, R>(
   spec: WindowSpecOf<'sliding'>,
@@ -72,7 +73,7 @@ export function slidingWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, SlidingGroup>(
     {
       type: 'sliding',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, events: [], marks: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, events: [], marks: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         const wm = g.wm;
@@ -86,12 +87,19 @@ export function slidingWindow<T, S, R>(
         for (const p of collectPoints(g.events, size, Math.max(wm - 1 - lateness, t - 1), Math.min(wm - 1, t + size))) emitPoint(g, key, p, out);
       },
       advance,
+      // Provisional (docs/contract.md section 5): every point the watermark has not reached goes out
+      // with its next revision (its mark is kept), the watermark stays; when the watermark reaches a
+      // point, `advance` emits it again with `revision + 1`, its content then final.
       flush(g, key, out) {
         const last = g.events[g.events.length - 1];
         if (last === undefined || last[0] + size + 1 <= g.wm) return;
-        const prev = g.wm;
-        g.wm = last[0] + size + 1;
-        advance(g, key, prev, out);
+        for (const p of collectPoints(g.events, size, g.wm - 1, last[0] + size)) emitPoint(g, key, p, out);
+      },
+      settled: (g) => g.events.length === 0 && g.marks.length === 0,
+      // An event at t joins the windows of the points [t, t + size]; the points emitted reach last + size.
+      emittedUpTo: (g) => {
+        const last = g.events[g.events.length - 1];
+        return last === undefined ? NO_TIME : last[0] + size + 1;
       },
     },
     aggregator,

@@ -1,5 +1,5 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
-import { advanceAligned, createAlignedGroup, flushAligned, placeInWindow, type AlignedGroup } from './alignedWindows.js';
+import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, placeInWindow, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
@@ -20,7 +20,9 @@ export function snapshotWindow<T, S, R>(
       create: createAlignedGroup,
       place: (g, key, input, out) => placeInWindow(g, key, input.time, input.time + 1, input, lateness, out),
       advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),
-      flush: (g, key, out) => flushAligned(g, key, lateness, out),
+      flush: (g, key, out) => flushAligned(g, key, out),
+      settled: alignedSettled,
+      emittedUpTo: alignedEmittedUpTo,
     },
     aggregator,
     options,

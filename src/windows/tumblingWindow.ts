@@ -1,5 +1,5 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
-import { advanceAligned, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
+import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
@@ -39,7 +39,9 @@ export function tumblingWindow<T, S, R>(
         placeInWindow(g, key, start, start + size, input, lateness, out);
       },
       advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),
-      flush: (g, key, out) => flushAligned(g, key, lateness, out),
+      flush: (g, key, out) => flushAligned(g, key, out),
+      settled: alignedSettled,
+      emittedUpTo: alignedEmittedUpTo,
     },
     aggregator,
     options,

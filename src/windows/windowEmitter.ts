@@ -65,7 +65,7 @@ export class WindowEmitter<T, S, R> {
     });
   }
 
-  drop(key: string, time: number, reason: 'too-late' | 'aggregate-error'): void {
+  drop(key: string, time: number, reason: 'too-late' | 'aggregate-error' | 'evicted'): void {
     this.sink.emit({ kind: 'drop', reason, key, time });
   }
 

@@ -55,6 +55,26 @@ export function outboxSuite(name: string, create: () => Outbox, dispose: (o: Out
       expect(outbox.stats().pending).toBe(1);
     });
 
+    it('an id appended again with a different body is a conflict: kept out, counted, its id reported; the same body is a plain re-send', () => {
+      const m = makeMessage(1);
+      outbox.append([m]);
+      expect(outbox.conflicts().total).toBe(0);
+      // A re-send after a crash: same id, same body (createdAt may differ), not a conflict.
+      outbox.append([{ ...m, createdAt: m.createdAt + 5_000 }]);
+      expect(outbox.conflicts().total).toBe(0);
+      // Same id, another body (docs/contract.md section 5: never two bodies for one window and revision).
+      const other = { ...m, body: { ...(m.body as object), count: 99 } } as typeof m;
+      outbox.append([other]);
+      outbox.append([makeMessage(2), other]);
+      expect(outbox.conflicts().total).toBe(2);
+      expect(outbox.conflicts().recent).toEqual([m.id, m.id]);
+      // Neither conflicting copy was stored: the first body stays, once.
+      expect(outbox.peek(10).map((r) => [r.message.id, r.message.body])).toEqual([[m.id, m.body], [makeMessage(2).id, makeMessage(2).body]]);
+      // Within one append too.
+      outbox.append([makeMessage(3), { ...makeMessage(3), body: { ...(makeMessage(3).body as object), revision: 7 } } as OutputMessage]);
+      expect(outbox.conflicts().total).toBe(3);
+    });
+
     it('pages with limit and afterSeq', () => {
       outbox.append([1, 2, 3, 4, 5].map((n) => makeMessage(n)));
       const first = outbox.peek(2);

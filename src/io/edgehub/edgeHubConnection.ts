@@ -192,6 +192,7 @@ export class EdgeHubConnection implements Sink {
   };
   private readonly desiredHandlers: DesiredHandler[] = [];
   private readonly reconnectHandlers: Array<() => void> = [];
+  private readonly linkHandlers: Array<(up: boolean) => void> = [];
   private readonly methodHandlers = new Map<string, MethodHandler>();
 
   private constructor(client: ModuleClient, opts: EdgeHubOptions) {
@@ -258,6 +259,25 @@ export class EdgeHubConnection implements Sink {
   /** Called on every connect after the first: the twin may have changed meanwhile (docs/contract.md section 6). */
   onReconnect(handler: () => void): void {
     this.reconnectHandlers.push(handler);
+  }
+
+  /**
+   * Called with true on every connect (the first included: edgeHub then delivers what it stored for
+   * this module) and with false on every disconnect: inputs can arrive only in between (main.ts
+   * runs connected time from it, src/time/connectedTime.ts).
+   */
+  onLink(handler: (up: boolean) => void): void {
+    this.linkHandlers.push(handler);
+  }
+
+  private link(up: boolean): void {
+    for (const h of this.linkHandlers) {
+      try {
+        h(up);
+      } catch (err) {
+        this.log.error({ err: describe(err) }, 'link handler threw');
+      }
+    }
   }
 
   /**
@@ -470,6 +490,7 @@ export class EdgeHubConnection implements Sink {
       this.disableNagle(client);
       this.guardSocket(client);
       this._reachable = true;
+      this.link(true);
       if (!this.connectedOnce || this.suppressReconnectEvent) {
         this.connectedOnce = true;
         this.suppressReconnectEvent = false;
@@ -487,6 +508,7 @@ export class EdgeHubConnection implements Sink {
     client.on('disconnect', (result?: { transportObj?: unknown }) => {
       if (client !== this.client || this.closed) return;
       this._reachable = false;
+      this.link(false);
       this.log.warn({ err: result?.transportObj ? describe(result.transportObj) : undefined }, 'disconnected from edgeHub');
       void this.reconnect(client);
     });
@@ -718,6 +740,7 @@ export class EdgeHubConnection implements Sink {
       this.twin = undefined;
       this.twinPromise = undefined;
       this._reachable = false;
+      this.link(false);
       await this.closeClient(old);
       const fresh = await this.createClient();
       this.client = fresh;

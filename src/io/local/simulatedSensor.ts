@@ -20,19 +20,25 @@ export class SimulatedSensor {
   private readonly temps: number[];
   private readonly times: number[];
   private readonly stepMs: number;
-  private rnd: () => number;
+  /** mulberry32's state: saved with the position, so a restored sensor goes on with the same values. */
+  private rng: number;
+  private readonly rnd = (): number => {
+    this.rng = (this.rng + 0x6d2b79f5) >>> 0;
+    return mulberry32Step(this.rng);
+  };
 
   constructor(private readonly opts: SensorOptions) {
     this.temps = opts.devices.map(() => T_MIN);
     this.times = opts.devices.map(() => opts.start);
     this.stepMs = opts.stepMs ?? 5_000;
-    this.rnd = mulberry32(opts.seed ?? 1);
+    this.rng = (opts.seed ?? 1) >>> 0;
   }
 
   /** Resumes a sensor saved with `state()` (local mode survives Ctrl-C: event time must not go back). */
   static restore(saved: unknown, opts: SensorOptions): SimulatedSensor {
     const sensor = new SimulatedSensor(opts);
-    const s = saved as { temps?: unknown; times?: unknown } | null;
+    const s = saved as { temps?: unknown; times?: unknown; rng?: unknown } | null;
+    if (s && typeof s.rng === 'number' && Number.isInteger(s.rng)) sensor.rng = s.rng >>> 0;
     if (s && Array.isArray(s.temps) && Array.isArray(s.times) && s.temps.length === opts.devices.length && s.times.length === opts.devices.length) {
       for (let i = 0; i < opts.devices.length; i++) {
         const temp = s.temps[i], time = s.times[i];
@@ -45,17 +51,41 @@ export class SimulatedSensor {
     return sensor;
   }
 
-  /** Plain-JSON position of every device (checkpointed with the engine state). */
-  state(): { temps: number[]; times: number[] } {
-    return { temps: [...this.temps], times: [...this.times] };
+  /** Plain-JSON position of every device and of the generator (checkpointed with the engine state). */
+  state(): { temps: number[]; times: number[]; rng: number } {
+    return { temps: [...this.temps], times: [...this.times], rng: this.rng };
+  }
+
+  /**
+   * Moves past a message this sensor sent before a crash, replayed from the input log (issue 17
+   * defect 3): the checkpoint saved the sensor where the log was cut, so every message logged after
+   * it was already sent once and must not be generated again with the same event time. The sensor
+   * generates the message it would send next; when that is not the logged one (a checkpoint without
+   * the generator's state), it takes the logged message's event time and temperature as its position.
+   */
+  skipPast(deviceId: string, body: string): void {
+    const i = this.opts.devices.indexOf(deviceId);
+    if (i < 0) return;
+    if (this.next(i).body === body) return;
+    try {
+      const logged = JSON.parse(body) as { machine?: { temperature?: unknown }; timeCreated?: unknown };
+      const t = typeof logged.timeCreated === 'string' ? Date.parse(logged.timeCreated) : Number.NaN;
+      if (Number.isFinite(t)) this.times[i] = t + this.stepMs;
+      if (typeof logged.machine?.temperature === 'number') this.temps[i] = logged.machine.temperature;
+    } catch {
+      /* not a sensor message: nothing to learn from it */
+    }
   }
 
   get devices(): readonly string[] {
     return this.opts.devices;
   }
 
-  /** The next message body of device `i`, as the real sensor would send it. */
-  next(i: number): { deviceId: string; body: string } {
+  /**
+   * The next message body of device `i`, as the real sensor would send it, and `time`: the simulated
+   * device's clock when it sends it (its `timeCreated`, to the millisecond).
+   */
+  next(i: number): { deviceId: string; body: string; time: number } {
     let t = this.temps[i]!;
     t += t > T_MAX ? this.rnd() - 0.5 : -0.25 + this.rnd() * 1.5;
     this.temps[i] = t;
@@ -66,7 +96,7 @@ export class SimulatedSensor {
       ambient: { temperature: AMBIENT + this.rnd() - 0.5, humidity: 24 + Math.floor(this.rnd() * 3) },
       timeCreated: dotNetIso(time, Math.floor(this.rnd() * 10_000)),
     };
-    return { deviceId: this.opts.devices[i]!, body: JSON.stringify(body) };
+    return { deviceId: this.opts.devices[i]!, body: JSON.stringify(body), time };
   }
 }
 
@@ -81,9 +111,14 @@ export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return mulberry32Step(a);
   };
+}
+
+/** mulberry32's output for the (already advanced) state `a`. */
+function mulberry32Step(a: number): number {
+  let t = a;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }

@@ -58,4 +58,31 @@ describe('the eddy command (built)', () => {
     expect(execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' })).toMatch(/eddy detect --rule FILE --csv FILE/);
     expect(spawnSync(process.execPath, [CLI, 'bogus']).status).toBe(2);
   });
+
+  it('--version prints package.json\'s version; every command has --help; flag errors name the flag (built)', () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../../package.json'), 'utf8')) as { version: string };
+    expect(execFileSync(process.execPath, [CLI, '--version'], { encoding: 'utf8' })).toBe(`${pkg.version}\n`);
+    for (const cmd of ['run', 'validate', 'detect']) expect(execFileSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8' })).toMatch(new RegExp(`^usage: eddy ${cmd} `));
+    const missing = spawnSync(process.execPath, [CLI, 'run', '--rules'], { encoding: 'utf8' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/Option '--rules <value>' argument missing/);
+    const unknown = spawnSync(process.execPath, [CLI, 'validate', '--bogus', 'x.json'], { encoding: 'utf8' });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--bogus'/);
+    // `eddy start` takes no flags: the module reads its environment.
+    expect(spawnSync(process.execPath, [CLI, 'start', '--rules', 'x'], { encoding: 'utf8' }).status).toBe(2);
+  });
+
+  it('eddy run over stdin (built): outputs as local mode prints them, the summary on stderr', () => {
+    const rules = path.resolve(import.meta.dirname, '../../../rules/default.json');
+    const body = (t: number, temp: number): string => JSON.stringify({ $deviceId: 'd1', machine: { temperature: temp, pressure: 1 }, ambient: { temperature: 20, humidity: 25 }, timeCreated: new Date(Date.UTC(2026, 0, 1) + t).toISOString() });
+    const input = [body(0, 20), body(30_000, 21), body(70_000, 22)].join('\n');
+    const r = spawnSync(process.execPath, [CLI, 'run', '--rules', rules], { input, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // machine1m and ambient1m, for 00:00 (closed by the third message) and 00:01 (emitted at the end).
+    expect(lines).toHaveLength(4);
+    for (const l of lines) expect(Object.keys(l)).toEqual(['output', 'properties', 'body']);
+    expect(r.stderr).toMatch(/^eddy run: 3 message\(s\) read, 3 event\(s\)\n/);
+  });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { freePort } from '../../helpers/freePort.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -95,16 +96,81 @@ describe('local mode (npm start) as a child process', () => {
     for (const l of b.lines) expect(idsA.has((l.properties as { messageId: string }).messageId)).toBe(false);
   }, 90_000);
 
-  it('an EDDY_RULES_FILE that cannot be read falls back to the built-in default rules, with the error logged', async () => {
+  it('keeps summarising for as long as it runs: the simulator runs event time 50x faster than the wall clock, yet no event is `future-timestamp` and every one-minute window is full', async () => {
+    const dir = tempDir('eddy-local-long-');
+    // 14 s of wall clock is about 12 minutes of simulated time: far past the default maxClockSkew (5m),
+    // which rejected every simulated event once its clock ran 5 minutes ahead of the wall clock.
+    const run = await runLocal(dir, 1_000_000, 14_000, { EDDY_LOG_LEVEL: 'debug' });
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const logs = run.stderr.trim().split('\n').map((l) => JSON.parse(l) as { reason?: string });
+    expect(logs.filter((l) => l.reason === 'future-timestamp')).toEqual([]);
+    const machine = run.lines
+      .filter((l) => l.output === 'summaries' && (l.body as { rule: string }).rule === 'machine1m')
+      .map((l) => l.body as { group: { deviceId: string }; window: { start: string }; count: number; revision: number });
+    const starts = new Set(machine.map((b) => b.window.start));
+    expect(starts.size, JSON.stringify(machine.slice(-3))).toBeGreaterThanOrEqual(6);
+    // A 5-second sensor puts 12 readings in each one-minute window (the first window may be partial).
+    const firstStart = Math.min(...[...starts].map((s) => Date.parse(s)));
+    for (const b of machine) if (Date.parse(b.window.start) > firstStart && b.revision === 0) expect(b.count).toBe(12);
+  }, 60_000);
+
+  it('an EDDY_RULES_FILE that cannot be read, is not JSON or is not a rule set stops the module at start: exit 1, nothing on stdout, the reason (with line and column) in a fatal log line', async () => {
     const dir = tempDir('eddy-local-badfile-');
-    const missing = path.join(dir, 'no-such-rules.json');
-    const r = await runLocal(dir, 2, 30_000, { EDDY_RULES_FILE: missing });
-    expect(r.code, r.stderr).toBe(0);
-    const rules = new Set(r.lines.filter((l) => l.output === 'summaries').map((l) => (l.body as { rule: string }).rule));
-    expect([...rules].every((id) => id === 'machine1m' || id === 'ambient1m') && rules.size > 0, r.stderr).toBe(true);
-    const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; rules?: string[] });
-    expect(logs.find((l) => l.level === 'error')?.msg).toMatch(/no-such-rules\.json: .*running the built-in default rules instead/);
-    expect(logs.find((l) => l.msg.startsWith('eddy running in local mode'))?.rules).toEqual(expect.arrayContaining(['machine1m', 'ambient1m']));
+    writeFileSync(path.join(dir, 'syntax.json'), '{\n  "a": {"kind": "aggregate"},\n}\n');
+    writeFileSync(path.join(dir, 'array.json'), '[]');
+    const files: Array<[string, RegExp]> = [
+      [path.join(dir, 'no-such-rules.json'), /ENOENT/],
+      [path.join(dir, 'syntax.json'), /line 3 column 1: JSON syntax/],
+      [path.join(dir, 'array.json'), /not an array/],
+    ];
+    for (const [file, why] of files) {
+      const started = Date.now();
+      const r = await runLocal(dir, 1, 20_000, { EDDY_RULES_FILE: file });
+      expect(r.code, r.stderr).toBe(1);
+      // It exited by itself, well before runLocal's SIGINT.
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(r.lines).toEqual([]);
+      const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; errors?: string[] });
+      const fatal = logs.find((l) => l.level === 'fatal');
+      expect(fatal?.msg, r.stderr).toContain(`rules file ${file} is not a usable rule set`);
+      expect(fatal?.msg).toContain(`eddy validate ${file}`);
+      expect(fatal?.errors?.join(' ')).toMatch(why);
+      expect(logs.some((l) => l.msg.startsWith('eddy running'))).toBe(false);
+    }
+  }, 90_000);
+
+  it('a rules file whose every rule is rejected runs, but says loudly that no rule is active: a warning in the log and in /healthz', async () => {
+    const dir = tempDir('eddy-local-norule-');
+    const file = path.join(dir, 'rules.json');
+    writeFileSync(file, JSON.stringify({ spike: { kind: 'anomaly', value: 'x', detector: { type: 'nope' } } }));
+    const port = await freePort();
+    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, EDDY_DATA_DIR: dir, EDDY_METRICS_PORT: String(port), EDDY_LOG_LEVEL: 'info', EDDY_RULES_FILE: file }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!err.includes('eddy running in local mode') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const health = (await res.json()) as { ok: boolean; detail: { rules: number; warning?: string } };
+      expect(health.detail, err).toMatchObject({ rules: 0, warning: 'no rule is active' });
+      const logs = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+      expect(logs.find((l) => l.msg.startsWith('no rule is active'))?.level, err).toBe('warn');
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  }, 60_000);
+
+  it('npm in this folder still shows its errors (a missing script) on stderr, and keeps its run-script banner off stdout', () => {
+    const root = path.resolve(import.meta.dirname, '../../..');
+    const r = spawnSync('npm', ['run', 'no-such-script-eddy'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() } });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Missing script: "no-such-script-eddy"/);
+    const build = spawnSync('npm', ['run', 'build', '--', '--noEmit'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() } });
+    expect(build.status, build.stderr).toBe(0);
+    expect(build.stdout).toBe('');
+    expect(build.stderr).toContain('> eddy@');
   }, 60_000);
 
   it('`npm start` itself, as the README runs it: stdout is output messages only (no npm banner, so `npm start | jq` works), and Ctrl-C (SIGINT to the process group) stops the module cleanly', async () => {
@@ -127,7 +193,9 @@ describe('local mode (npm start) as a child process', () => {
       const o = JSON.parse(l) as Record<string, unknown>;
       expect(Object.keys(o)).toEqual(['output', 'properties', 'body']);
     }
-    const logs = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+    // npm's banner is on stderr (.npmrc json=true), above the module's JSON log lines.
+    expect(err).toContain('> eddy@');
+    const logs = err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string });
     expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopping', 'stopped']));
     expect(logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
   }, 60_000);

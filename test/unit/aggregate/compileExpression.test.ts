@@ -54,7 +54,7 @@ const CORPUS = [
   'log1p(ambient.humidity)', 'isNaN(a)', 'a == a + 1e-14', 'a < a + 1e-13 * abs(a)', 'a + 1e-13 >= a', 'a == a * (1 + 1e-13)',
   '1 < a < 50', 'a <= b < c', 'a == b == c', 'a != b < c', '2 ^ 3 ^ 2', '-2 ^ 2', '-a ^ 2', 'pi * a', 'e ^ (a / 100)', 'tau + phi',
   'machine.temperature * (1 + ambient.humidity / 100)', '(a > 0) + (b > 0) + (c > 0)', 'true and a > 0', 'not a', 'a and b',
-  'a xor 0', 'flag and a > 0', 'flag + 1', 'flag ? a : b', 'not flag', 'flag == true', 'flag != (a > 0)',
+  'a xor 0', 'flag and a > 0', '(a > 0) + 1', 'flag ? a : b', 'not flag', 'flag == true', 'flag != (a > 0)',
   'machine["temperature"] - ambient["temperature"]', 'int % 3 == 0', 'round(int / 3)', 'round(2.5)', 'round(-2.5)',
   'a > 0 and sqrt(a) > 3', 'a < 0 or log(a) > 1', '0.1 + 0.2 == 0.3', 'int mod 4', '-int', 'a * 0', '(a + b) / (c - c)',
   'max(a, b) - min(a, b)', 'abs(a - b) <= 1e-9', 'int > 10 ? (int > 15 ? 2 : 1) : 0', 'log(int)', 'sqrt(int - 10)',
@@ -197,11 +197,16 @@ describe('compileExpression: deliberate deviations from mathjs', () => {
     expect(compiled('log(0)').evaluate(ctxOf({}))).toBe(-Infinity);
   });
 
-  it('treats booleans as 1/0 in arithmetic, as mathjs does', () => {
-    const body = { on: true, off: false };
-    expect(compiled('on + on + off').evaluate(ctxOf(body))).toBe(2);
-    expect(compiled('on * 5').evaluate(ctxOf(body))).toBe(5);
-    expect(compiled('on == 1').evaluate(ctxOf(body))).toBe(true);
+  it('a boolean read from the event is not a number (JSON types are strict, unlike mathjs); computed booleans act as 1/0', () => {
+    const body = { on: true, off: false, t: 20 };
+    // mathjs takes `true` as 1 in all of these; docs/contract.md section 5 says not-a-number.
+    for (const src of ['on + on + off', 'on * 5', 'on == 1', 'on > 0', 'abs(on)', 'min(on, 3)', '-on', '0 < on < 2']) {
+      expect(failureOf(() => compiled(src).evaluate(ctxOf(body)))?.reason, src).toBe('not-a-number');
+    }
+    expect(compiled('on == true').evaluate(ctxOf(body))).toBe(true);
+    expect(compiled('off != true').evaluate(ctxOf(body))).toBe(true);
+    expect(compiled('on and t > 10').evaluate(ctxOf(body))).toBe(true);
+    expect(compiled('(t > 10) + (t > 30) + true').evaluate(ctxOf(body))).toBe(2);
   });
 
   it('gives the named constants precedence over event fields of the same name', () => {

@@ -440,7 +440,21 @@ describe('compileSelect: expressions and arguments', () => {
     expect(fail({ x: '21.5', y: 2 })?.reason).toBe('not-a-number');
     expect(fail({ x: 1, y: 0 })?.reason).toBe('not-a-number');
     expect(fail({ x: 1, y: 0 })?.detail).toContain('not finite');
-    expect(fail({ x: true, y: 1 })).toBeNull();
+    // CONTRACT.md section 3: a boolean is not a number (mathjs would add it as 1).
+    expect(fail({ x: true, y: 1 })?.reason).toBe('not-a-number');
+    expect(fail({ x: 1, y: false })?.reason).toBe('not-a-number');
+  });
+
+  it('counts a boolean the argument computes as 1/0 (`sum(x > 30)`), never one read from the event', () => {
+    const s = select({ hot: 'sum(x > 30)', n: 'count()' });
+    const state = s.aggregator.init();
+    for (const x of [10, 31, 40]) {
+      const item: number[] = [];
+      s.evaluateArgs(ctxOf({ x }), item);
+      s.aggregator.add(state, item, 0);
+    }
+    expect(s.aggregator.result(state)).toEqual({ hot: 2, n: 3 });
+    expect(() => s.evaluateArgs(ctxOf({ x: true }), [])).toThrow(EvalFailure);
   });
 
   it('reports errors per select name', () => {

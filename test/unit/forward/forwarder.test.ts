@@ -227,6 +227,59 @@ describe('Forwarder', () => {
     expect(sink.attempts.length).toBe(before + 1);
   });
 
+  it('backs off per failure streak: 40 sends failing together double the delay once, not 40 times (issue 17 defect 9)', async () => {
+    const { time, outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { initialBackoffMs: 100, maxBackoffMs: 30_000 } });
+    outbox.append(Array.from({ length: 40 }, (_, i) => makeMessage(i, { groupKey: `g${i}` })));
+    fwd.start();
+    await time.advance(1);
+    expect(sink.pending).toHaveLength(40);
+    // The link drops: everything in flight fails at once.
+    for (const p of sink.pending.splice(0)) p.fail(new Error('x'));
+    await time.advance(0);
+    const failedAt = time.now;
+    await time.advance(101);
+    // One failure of the sink: the first retry comes within the initial delay (100 ms, jittered), not at the cap.
+    expect(sink.attempts.length).toBeGreaterThan(40);
+    expect(sink.attempts[40]!.at - failedAt).toBeLessThanOrEqual(100);
+  });
+
+  it('resetBackoff (a reconnect) sends the backlog at once, whatever delay the failures set (issue 17 defect 9)', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 1_000, maxBackoffMs: 30_000 } });
+    sink.down = true;
+    outbox.append([makeMessage(1)]);
+    fwd.start();
+    await time.advance(60_000);
+    // Backing off near the cap now.
+    const last = sink.attempts.at(-1)!.at;
+    sink.down = false;
+    outbox.append([makeMessage(2, { groupKey: 'other' })]);
+    fwd.wake();
+    await time.advance(10);
+    expect(sink.delivered).toEqual([]);
+    fwd.resetBackoff();
+    await time.advance(10);
+    expect(sink.delivered.map((m) => m.id).sort()).toEqual(['r1-dev1-1', 'r1-other-2']);
+    expect(time.now - last).toBeLessThan(15_000);
+  });
+
+  it('a fresh alert does not wait behind the retry timer set by failed summaries (issue 17 defect 9)', async () => {
+    const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 1_000, maxBackoffMs: 30_000 } });
+    sink.down = true;
+    outbox.append([makeMessage(1)]);
+    fwd.start();
+    await time.advance(40_000);
+    const failures = fwd.stats().failures;
+    sink.down = false;
+    outbox.append([makeMessage(2, { rule: 'hot', groupKey: 'd9', kind: 'alert' })]);
+    fwd.wake();
+    await time.advance(10);
+    // The alert went at once; the summary still waits for its retry.
+    expect(sink.delivered.map((m) => m.id)).toEqual(['hot-d9-2']);
+    expect(fwd.stats().failures).toBe(failures);
+    await time.advance(31_000);
+    expect(sink.delivered.map((m) => m.id)).toEqual(['hot-d9-2', 'r1-dev1-1']);
+  });
+
   it('coalesces wakes into one deferred pass; drainNow sends in the caller\'s tick and voids the queued pass', async () => {
     const queued: Array<() => void> = [];
     const { outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { maxInFlight: 16, defer: (fn) => queued.push(fn) } });

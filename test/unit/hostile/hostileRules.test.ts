@@ -20,6 +20,8 @@ import type { IngestEvent } from '../../../src/contracts/event.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
 
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+/** Processing time (arrivals) a month after T0: events stamped ahead of their arrival would be future-timestamp (docs/contract.md section 5). */
+const ARRIVALS = T0 + 30 * 86_400_000;
 
 function error(doc: unknown, id = 'r'): string {
   const r = compileRule(id, doc);
@@ -31,6 +33,7 @@ const aggregate = (select: Record<string, string>, extra: Record<string, unknown
 
 function harness() {
   const scheduler = new VirtualTimeScheduler();
+  scheduler.frame = ARRIVALS;
   const out: OutputMessage[] = [];
   const rejected: string[] = [];
   const engine = new Engine({

@@ -27,6 +27,8 @@ const SEED = 0x5eed8;
 const TOTAL = 100_000;
 /** Event time of the "near" valid timestamps: they all fall in one 1-minute window, so no window closes and nothing is too late. */
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+/** Processing time (arrivals) a month after T0: events stamped ahead of their arrival would be future-timestamp (docs/contract.md section 5). */
+const ARRIVALS = T0 + 30 * 86_400_000;
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -73,7 +75,7 @@ function numberVariants(rnd: () => number): Variant {
 }
 
 /** A timestamp variant: `near` valid ones lie in [T0, T0 + 60 s); `far` valid ones are elsewhere; `bad` ones are rejected. */
-interface Ts { readonly json: string | null; readonly kind: 'near' | 'far' | 'bad' }
+interface Ts { readonly json: string | null; readonly kind: 'near' | 'far' | 'future' | 'bad' }
 function timestampVariant(rnd: () => number): Ts {
   const off = Math.floor(rnd() * 59_000);
   const iso = new Date(T0 + off).toISOString(); // 2026-11-26T03:00:12.345Z
@@ -98,7 +100,7 @@ function timestampVariant(rnd: () => number): Ts {
     case 16: return { json: '"2026-11-26T03:00:12+25:00"', kind: 'bad' };
     case 17: return { json: `"${iso.replace('T', 't')}"`, kind: 'bad' };
     case 18: return { json: '0', kind: 'far' };
-    case 19: return { json: '253402300799999', kind: 'far' };
+    case 19: return { json: '253402300799999', kind: 'future' }; // valid, but years ahead of its arrival: future-timestamp
     case 20: return { json: `"${iso.slice(0, 19)}.1234567Z"`, kind: 'near' }; // .NET's 7 digits
     case 21: return { json: `"${iso.slice(0, 23)}"`, kind: 'near' }; // no offset: UTC
     case 22: return { json: `"${new Date(T0 + off + 3_600_000).toISOString().slice(0, 19)}+01:00"`, kind: 'near' };
@@ -153,10 +155,10 @@ function generateBody(rnd: () => number): Generated {
   return { json: `{${parts.join(',')}}`, rules: predict(m.fa, m.fb, a.fa, a.fb, ts), tsKind: ts.kind };
 }
 
-/** A failure reason for an aggregate argument (booleans count as 1/0), or null when accepted. */
+/** A failure reason for an aggregate argument (a JSON boolean is not a number: CONTRACT.md section 3), or null when accepted. */
 function argReason(v: Variant): string | null {
   if (v.cls === 'missing') return 'missing-field';
-  if (v.cls === 'num' || v.cls === 'bool') return null;
+  if (v.cls === 'num') return null;
   return 'not-a-number';
 }
 
@@ -171,17 +173,18 @@ function valueReason(v: Variant): string | null {
  * (machine1m's `where machine.temperature > -273.15` was false).
  */
 function predict(mt: Variant, mp: Variant, at: Variant, ah: Variant, ts: Ts): Record<string, string> {
-  const tsBad = ts.kind === 'bad';
+  // An unusable timestamp, or one more than maxClockSkew (5 min) ahead of the arrival (docs/contract.md section 5).
+  const tsBad = ts.kind === 'bad' ? 'bad-timestamp' : ts.kind === 'future' ? 'future-timestamp' : null;
   const out: Record<string, string> = {};
-  // machine1m: `where machine.temperature > -273.15` reads the field as a number first (booleans are
-  // 1/0, +Infinity passes and then fails as a select argument, -Infinity is filtered out).
+  // machine1m: `where machine.temperature > -273.15` reads the field as a number first (a boolean is
+  // not one, +Infinity passes and then fails as a select argument, -Infinity is filtered out).
   if (mt.cls === 'missing') out.machine1m = 'missing-field';
-  else if (mt.cls === 'nan') out.machine1m = 'not-a-number';
+  else if (mt.cls === 'nan' || mt.cls === 'bool') out.machine1m = 'not-a-number';
   else if (mt.cls === 'nonfinite' ? mt.json!.startsWith('-') : !((mt.value as number) > -273.15)) out.machine1m = 'filtered';
-  else if (tsBad) out.machine1m = 'bad-timestamp';
+  else if (tsBad !== null) out.machine1m = tsBad;
   else out.machine1m = argReason(mt) ?? argReason(mp) ?? 'ok';
-  out.ambient1m = tsBad ? 'bad-timestamp' : (argReason(at) ?? argReason(ah) ?? 'ok');
-  out.machineOverheat = tsBad ? 'bad-timestamp' : (valueReason(mt) ?? 'ok');
+  out.ambient1m = tsBad ?? (argReason(at) ?? argReason(ah) ?? 'ok');
+  out.machineOverheat = tsBad ?? (valueReason(mt) ?? 'ok');
   out.machineTempJump = out.machineOverheat;
   out.sensorSilent = valueReason(mt) ?? 'ok'; // arrival time: no timestamp check
   return out;
@@ -324,6 +327,7 @@ describe('ingest fuzz: 100k hostile bodies through decodeMessage and the default
     const arrayProto = protoNames(Array.prototype);
     const rnd = mulberry32(SEED);
     const scheduler = new VirtualTimeScheduler();
+    scheduler.frame = ARRIVALS;
     const ruleLog: string[] = [];
     const outputs: OutputMessage[] = [];
     const engine = new Engine({
@@ -456,7 +460,7 @@ describe('ingest fuzz: 100k hostile bodies through decodeMessage and the default
   }, 120_000);
 
   it('the depth and size limits sit exactly where the contract puts them', () => {
-    const meta = { input: 'telemetry', arrival: 0 };
+    const meta = { input: 'telemetry', arrival: ARRIVALS };
     // MAX_DEPTH containers deep is fine; one more is too deep (object body and batch element alike).
     expect(decodeMessage(nest(MAX_DEPTH, '1', 'obj'), meta).events).toHaveLength(1);
     expect(decodeMessage(nest(MAX_DEPTH + 1, '1', 'obj'), meta).rejects[0]?.reason).toBe('too-deep');

@@ -25,6 +25,8 @@ import type { IngestEvent } from '../../../src/contracts/event.js';
 import type { SummaryBody } from '../../../src/contracts/output.js';
 
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+/** Processing time (arrivals) a month after T0: events stamped ahead of their arrival would be future-timestamp (docs/contract.md section 5). */
+const ARRIVALS = T0 + 30 * 86_400_000;
 
 function error(doc: unknown): string {
   const r = compileRule('r', doc);
@@ -39,6 +41,7 @@ function rule(doc: unknown): CompiledRule {
 
 function harness(doc: unknown) {
   const scheduler = new VirtualTimeScheduler();
+  scheduler.frame = ARRIVALS;
   const out: SummaryBody[] = [];
   const rejected: string[] = [];
   const engine = new Engine({
@@ -185,10 +188,11 @@ describe('detector history sizes', () => {
 
   it('a zscore group keeps exactly `window` values however many events arrive', () => {
     const scheduler = new VirtualTimeScheduler();
+    scheduler.frame = ARRIVALS;
     const engine = new Engine({ scheduler, emit: () => undefined, observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
     engine.setRules([rule({ kind: 'anomaly', value: 'v', groupBy: ['$deviceId'], detector: { type: 'zscore', window: 50, threshold: 3, likelihoodWindow: 20, shortWindow: 3 } })]);
     const evs: IngestEvent[] = [];
-    for (let i = 0; i < 5000; i++) evs.push({ body: { v: Math.sin(i) }, deviceId: 'd', moduleId: 'm', input: 'telemetry', arrival: 0 });
+    for (let i = 0; i < 5000; i++) evs.push({ body: { v: Math.sin(i) }, deviceId: 'd', moduleId: 'm', input: 'telemetry', arrival: ARRIVALS });
     engine.process(evs);
     const g = engine.snapshot().get('r')!.groups[0]![1] as { d: { ring: number[]; dev: { ring: number[] }; recent: { ring: number[] } } };
     expect(g.d.ring).toHaveLength(50);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_LAG_BUCKETS, METRIC_NAMES, createMetrics } from '../../../src/metrics/metrics.js';
+import { MAX_FUTURE_TIMESTAMP_DEVICES, OTHER_DEVICES, EVENT_LAG_BUCKETS, METRIC_NAMES, createMetrics } from '../../../src/metrics/metrics.js';
 
 /** The value of one sample line `name{labels} value` in Prometheus text, or undefined. */
 function sample(text: string, name: string, labels = ''): number | undefined {
@@ -13,7 +13,7 @@ describe('Metrics', () => {
     const types: Record<string, string> = {
       received: 'counter', rejected: 'counter', windowResults: 'counter', alerts: 'counter', outboxPending: 'gauge', outboxBytes: 'gauge', buildInfo: 'gauge', outboxDropped: 'counter', outboxOldestAge: 'gauge',
       upstreamSent: 'counter', upstreamFailures: 'counter', ruleGroups: 'gauge', groupsEvicted: 'counter', eventLag: 'histogram',
-      outboxCommits: 'counter', outboxRows: 'counter',
+      outboxCommits: 'counter', outboxRows: 'counter', outboxConflicts: 'counter',
     };
     for (const [key, name] of Object.entries(METRIC_NAMES)) {
       expect(text).toContain(`# HELP ${name} `);
@@ -123,6 +123,10 @@ describe('Metrics', () => {
     m.alert('r2', 'raised');
     m.alert('r2', 'cleared');
     m.outbox({ pending: 4, bytes: 100 });
+    m.futureTimestamp('dev-1');
+    m.futureTimestamp('dev-1');
+    m.futureTimestamp('dev-2');
+    m.outboxConflicts();
     now += 65_500;
     expect(m.snapshot()).toEqual({
       received: 10,
@@ -130,7 +134,25 @@ describe('Metrics', () => {
       rules: { r1: { emitted: 3 }, r2: { emitted: 2 } },
       outbox: { pending: 4, bytes: 100 },
       uptimeSeconds: 65,
+      futureTimestamps: { 'dev-1': 2, 'dev-2': 1 },
+      outboxConflicts: 1,
     });
+  });
+
+  it('future-timestamp counts per device are bounded: devices past the bound share one key', () => {
+    const m = createMetrics({ processMetrics: false });
+    for (let i = 0; i < MAX_FUTURE_TIMESTAMP_DEVICES + 5; i++) m.futureTimestamp(`d${i}`);
+    m.futureTimestamp('d0');
+    const got = m.snapshot().futureTimestamps;
+    expect(Object.keys(got)).toHaveLength(MAX_FUTURE_TIMESTAMP_DEVICES + 1);
+    expect(got.d0).toBe(2);
+    expect(got[OTHER_DEVICES]).toBe(5);
+  });
+
+  it('eddy_outbox_conflicts_total counts conflicting appends', async () => {
+    const m = createMetrics({ processMetrics: false });
+    m.outboxConflicts(2);
+    expect(await m.text()).toMatch(/^eddy_outbox_conflicts_total 2$/m);
   });
 
   it('forgetRule drops a deleted rule from the scrape and the snapshot; using it again starts at 0', async () => {

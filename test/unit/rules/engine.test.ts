@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';
-import { Engine, snapshotFits, type EngineObserver } from '../../../src/rules/engine.js';
+import { Engine, snapshotFits, type EngineObserver, type RuleSnapshot } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import type { IngestEvent } from '../../../src/contracts/event.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
@@ -15,20 +15,30 @@ function rule(id: string, doc: unknown): CompiledRule {
   return r.rule;
 }
 
+/**
+ * Processing time the harness starts at: a week after T0, so that the events' times (T0 onwards) are
+ * not ahead of their arrival (`future-timestamp` past a rule's maxClockSkew, docs/contract.md section 5).
+ */
+const CLOCK0 = T0 + 7 * 86_400_000;
+
 function harness(tickIntervalMs = 0) {
   const scheduler = new VirtualTimeScheduler();
+  scheduler.frame = CLOCK0;
   const out: OutputMessage[] = [];
   const rejected: Record<string, number> = {};
+  /** The devices of `future-timestamp` rejections, in order. */
+  const futureFrom: string[] = [];
   const observer: EngineObserver = {
-    rejected: (reason) => {
+    rejected: (reason, _rule, deviceId) => {
       rejected[reason] = (rejected[reason] ?? 0) + 1;
+      if (reason === 'future-timestamp') futureFrom.push(deviceId ?? '?');
     },
     windowResult: () => undefined,
     alert: () => undefined,
   };
   const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer, tickIntervalMs });
   const ev = (body: Record<string, unknown>, deviceId = 'dev1'): IngestEvent => ({ body, deviceId, moduleId: 'sensor', input: 'telemetry', arrival: scheduler.now() });
-  return { scheduler, engine, out, rejected, ev };
+  return { scheduler, engine, out, rejected, futureFrom, ev };
 }
 
 const summaries = (out: OutputMessage[]) => out.filter((m) => m.kind === 'summary').map((m) => m.body as SummaryBody);
@@ -55,7 +65,7 @@ describe('Engine', () => {
         const t = Date.parse(body.timeCreated.slice(0, 23) + 'Z');
         const key = `${m.deviceId}|${Math.floor(t / 60_000) * 60_000}`;
         seen.set(key, [...(seen.get(key) ?? []), body.machine.temperature]);
-        const { events } = decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: 0 });
+        const { events } = decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: CLOCK0 });
         h.engine.process(events);
       }
     }
@@ -277,6 +287,65 @@ describe('Engine', () => {
     expect((h.out[4]!.body as AlertBody)).toMatchObject({ rule: 'hot', state: 'raised', value: 215.6 });
   });
 
+  describe('rules changed while the module was down (issue 17 defect 4): a restored state that no longer fits finishes under its saved definition', () => {
+    const hotDoc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100 } };
+    /** A first engine that raised `hot` for d1 and holds an open window of `a`; its checkpoint as JSON. */
+    function saved() {
+      const first = harness();
+      const ended: Array<[string, string, number | null]> = [];
+      first.engine.setRules([rule('a', tempRule), rule('hot', hotDoc)]);
+      first.engine.process([first.ev({ t: T0, temp: 101 }, 'd1'), first.ev({ t: T0 + 1_000, temp: 3 }, 'd2')]);
+      const snap = new Map(JSON.parse(JSON.stringify([...first.engine.snapshot()])) as Array<[string, { hash: string; groups: Array<[string, unknown]> }]>);
+      const second = harness();
+      const engine = new Engine({
+        scheduler: second.scheduler,
+        emit: (m) => second.out.push(...m),
+        observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined, restoredRuleEnded: (r, reason, n) => ended.push([r, reason, n]) },
+      });
+      engine.restore(snap);
+      return { first, second, engine, ended, snap };
+    }
+
+    it('a removed rule: its open windows are emitted and its raised alerts cleared (rule-removed), with the old definition\'s ids', () => {
+      const { first, second, engine, ended } = saved();
+      engine.setRules([]);
+      // What a live removal in the first engine emits: the same ids and bodies.
+      first.out.length = 0;
+      first.engine.setRules([]);
+      const strip = (m: OutputMessage) => ({ ...m, createdAt: 0, body: { ...(m.body as object), time: 'x' } });
+      expect(second.out.map(strip)).toEqual(first.out.map(strip));
+      expect(second.out.map((m) => [m.rule, m.kind, (m.body as AlertBody).kind ?? (m.body as SummaryBody).count])).toEqual(expect.arrayContaining([
+        ['a', 'summary', 1],
+        ['hot', 'alert', 'rule-removed'],
+      ]));
+      expect(second.out.filter((m) => m.kind === 'summary')).toHaveLength(2);
+      expect(ended.sort()).toEqual([['a', 'rule-removed', 2], ['hot', 'rule-removed', 1]]);
+    });
+
+    it('a changed rule: the old state finishes (rule-changed) and the new definition starts fresh', () => {
+      const { second, engine, ended } = saved();
+      const hot2 = rule('hot', { ...hotDoc, value: 'temp * 2' });
+      const a2 = rule('a', { ...tempRule, select: { n: 'count()' } });
+      engine.setRules([a2, hot2]);
+      const oldHot = rule('hot', hotDoc);
+      expect(second.out.filter((m) => m.rule === 'hot').map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).kind])).toEqual([['cleared', 'rule-changed']]);
+      expect(summaries(second.out).map((b) => Object.keys(b.values).sort())).toEqual([['avg', 'max', 'min', 'n', 'sd'], ['avg', 'max', 'min', 'n', 'sd']]);
+      expect(ended.sort()).toEqual([['a', 'rule-changed', 2], ['hot', 'rule-changed', 1]]);
+      expect(engine.ruleStats().a!.groups).toBe(0);
+      expect(oldHot.hash).not.toBe(hot2.hash);
+    });
+
+    it('an unchanged rule carries on; a state saved without its definition (an older eddy) is reported as dropped', () => {
+      const { second, engine, ended, snap } = saved();
+      const { def: _def, ...noDef } = snap.get('hot') as { def?: unknown; hash: string; groups: Array<[string, unknown]> };
+      engine.restore(new Map([['hot', noDef]]));
+      engine.setRules([rule('a', tempRule)]);
+      expect(second.out).toEqual([]);
+      expect(ended).toEqual([['hot', 'rule-removed', null]]);
+      expect(engine.ruleStats().a!.groups).toBe(2);
+    });
+  });
+
   it('restores a snapshot into a rule changed only in fields the state does not depend on; not into one saved without a state hash', () => {
     const first = harness();
     const a = rule('a', { ...tempRule, description: 'first' });
@@ -360,6 +429,7 @@ describe('Engine', () => {
     expect(snapshotFits({ hash: stored }, a)).toBe(true);
     expect(snapshotFits({ hash: a.hash }, a)).toBe(true);
     expect(snapshotFits({ hash: `${a.hash}/s2` }, a)).toBe(true);
+    expect(snapshotFits({ hash: `${a.hash}/s3` }, a)).toBe(true);
     expect(snapshotFits({ hash: `${a.hash}/s9` }, a)).toBe(false);
     expect(snapshotFits({ hash: `${a.hash.slice(1)}/s3` }, a)).toBe(false);
     expect(snapshotFits(undefined, a)).toBe(false);
@@ -417,7 +487,7 @@ describe('Engine', () => {
     const h = harness(1_000);
     h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
     h.engine.process([h.ev({ temp: 1 })]);
-    h.scheduler.maxFrames = 45_000;
+    h.scheduler.maxFrames = CLOCK0 + 45_000;
     h.scheduler.flush();
     expect(h.out.map((m) => (m.body as AlertBody).state)).toEqual(['raised']);
     h.engine.process([h.ev({ temp: 2 })]);
@@ -425,9 +495,34 @@ describe('Engine', () => {
     h.engine.close();
   });
 
+  it('missing times silence on the processing time passed to process, not the wall-clock arrival (issue 17 defect 8)', () => {
+    const h = harness(1_000);
+    h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
+    h.scheduler.maxFrames = CLOCK0 + 120_000;
+    // Events whose wall-clock arrival is an hour old (delivered after an outage), processed at clock time.
+    for (let k = 0; k < 10; k++) h.scheduler.schedule(() => h.engine.process([{ ...h.ev({ temp: k }), arrival: CLOCK0 - 3_600_000 }], h.scheduler.now()), k * 10_000);
+    h.scheduler.flush();
+    // The last one at 90 s: one raise 30 s later, none before.
+    expect(h.out.map((m) => [(m.body as AlertBody).state, (m.body as AlertBody).time])).toEqual([['raised', new Date(CLOCK0 + 120_000).toISOString()]]);
+    h.engine.close();
+  });
+
+  it('wallTime maps the processing time of a missing raise and of createdAt to the wall clock', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const out: OutputMessage[] = [];
+    const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 1_000, wallTime: (t) => t + T0 });
+    engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
+    engine.process([{ body: { temp: 1 }, deviceId: 'd', moduleId: 'm', input: 'telemetry', arrival: T0 }], 0);
+    scheduler.maxFrames = 31_000;
+    scheduler.flush();
+    expect(out.map((m) => [(m.body as AlertBody).time, m.createdAt])).toEqual([[new Date(T0 + 30_000).toISOString(), T0 + 30_000]]);
+    engine.close();
+  });
+
   describe('missing runs on processing time (the clock), not on event time', () => {
     const HOURS = 3 * 3_600_000;
-    const silentRule = () => rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'missing', timeout: '30s' } });
+    // maxClockSkew 7d: these cases send event times hours ahead of the clock on purpose.
+    const silentRule = () => rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', maxClockSkew: '7d', value: 'temp', detector: { type: 'missing', timeout: '30s' } });
     /** A harness whose virtual clock starts at T0, ticking every second; events sent at `clock + 10 s * k`, event time `clock + skew`. */
     function run(skew: number, sends: number, until: number) {
       const h = harness(1_000);
@@ -477,7 +572,7 @@ describe('Engine', () => {
       expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 31_000).toISOString(), null]]);
       // The new snapshot is of the new shape and format.
       const snap = h.engine.snapshot().get('silent')!;
-      expect(snap.hash).toBe(`${r.hash}/s3`);
+      expect(snap.hash).toBe(`${r.hash}/s4`);
       expect((snap.groups[0]![1] as { d: unknown }).d).toEqual({ seen: true, at: T0 + 1_000 });
       h.engine.close();
     });
@@ -545,5 +640,73 @@ describe('Engine', () => {
       if (xs.length < 2) expect(b.values.sd).toBeNull();
       else expect(b.values.sd).toBeCloseTo(Math.sqrt(xs.reduce((x, y) => x + (y - mean) ** 2, 0) / (xs.length - 1)), 6);
     }
+  });
+});
+
+describe('Engine: exact under the edge\'s real conditions (docs/contract.md section 5)', () => {
+  const sumRule = (extra: Record<string, unknown> = {}) =>
+    rule('s', { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 't', window: { type: 'tumbling', size: '1m' }, maxLateness: '1s', idleTimeout: '10s', select: { n: 'count()', sum: 'sum(temp)' }, ...extra });
+
+  it('an event stamped more than maxClockSkew ahead of its arrival is future-timestamp, per device; the group\'s watermark does not move', () => {
+    const h = harness();
+    h.engine.setRules([sumRule()]);
+    const now = h.scheduler.now();
+    const w = Math.floor(now / 60_000) * 60_000 - 5 * 60_000;
+    h.engine.process([h.ev({ t: w + 1_000, temp: 1 }), h.ev({ t: now + 86_400_000, temp: 100 }), h.ev({ t: now + 4 * 60_000, temp: 7 }, 'dev2'), h.ev({ t: w + 2_000, temp: 2 })]);
+    expect(h.rejected).toEqual({ 'future-timestamp': 1 });
+    expect(h.futureFrom).toEqual(['dev1']);
+    expect(summaries(h.out)).toEqual([]); // dev1's window is still open: the day-ahead event did not close it
+    h.engine.process([h.ev({ t: w + 2 * 60_000, temp: 0 })]);
+    expect(summaries(h.out).map((s) => [s.group.deviceId, s.count, s.values.sum])).toEqual([['dev1', 2, 3]]);
+    // A rule may allow more skew (a device whose clock is known to run ahead).
+    const lax = harness();
+    lax.engine.setRules([sumRule({ maxClockSkew: '2d' })]);
+    lax.engine.process([lax.ev({ t: lax.scheduler.now() + 86_400_000, temp: 1 })]);
+    expect(lax.rejected).toEqual({});
+  });
+
+  it('rejects a bad maxClockSkew with an error naming it', () => {
+    const r = compileRule('s', { kind: 'aggregate', timestamp: 't', window: { type: 'tumbling', size: '1m' }, maxClockSkew: 'soon', select: { n: 'count()' } });
+    expect(r.ok).toBe(false);
+    expect(r.ok ? '' : r.error).toMatch(/maxClockSkew/);
+  });
+
+  it('a boolean value is not-a-number for an aggregate rule and for a detector value', () => {
+    const h = harness();
+    h.engine.setRules([sumRule(), rule('hot', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 0.5 } })]);
+    h.engine.process([h.ev({ t: T0, temp: true }), h.ev({ t: T0 + 1_000, temp: '1' })]);
+    expect(h.rejected).toEqual({ 'not-a-number': 4 });
+  });
+
+  it('an idle flush is provisional: events after it give the window again with revision + 1, the full aggregate and a new messageId', () => {
+    const h = harness();
+    h.engine.setRules([sumRule()]);
+    h.engine.process([h.ev({ t: T0 + 1_000, temp: 3 }), h.ev({ t: T0 + 2_000, temp: 5 })]);
+    h.scheduler.maxFrames = h.scheduler.now() + 60_000;
+    h.scheduler.flush(); // idle flush (10 s), and long past the old retention
+    h.engine.process([h.ev({ t: T0 + 30_000, temp: 7 }), h.ev({ t: T0 + 2 * 60_000, temp: 0 })]);
+    const s = h.out.filter((m) => m.kind === 'summary' && (m.body as SummaryBody).window.start === new Date(T0).toISOString());
+    expect(s.map((m) => [(m.body as SummaryBody).revision, (m.body as SummaryBody).count, (m.body as SummaryBody).values.sum])).toEqual([[0, 2, 8], [1, 3, 15]]);
+    expect(new Set(s.map((m) => m.id)).size).toBe(2);
+    h.engine.close();
+  });
+
+  it('an evicted group leaves a tombstone that survives a checkpoint: an event for its emitted window is counted as evicted, never re-sent at revision 0', () => {
+    const r = sumRule({ maxGroups: 1 });
+    const h = harness();
+    h.engine.setRules([r]);
+    h.engine.process([h.ev({ t: T0 + 1_000, temp: 1 }, 'd1'), h.ev({ t: T0 + 2_000, temp: 2 }, 'd2')]);
+    // d2 evicted d1: d1's open window went out provisionally.
+    expect(summaries(h.out).map((b) => [b.group.deviceId, b.count, b.revision])).toEqual([['d1', 1, 0]]);
+    const snap = JSON.parse(JSON.stringify([...h.engine.snapshot()])) as Array<[string, RuleSnapshot]>;
+    expect(snap[0]![1].tombstones?.map(([k]) => k)).toEqual([...h.engine.snapshot().get('s')!.tombstones!.map(([k]) => k)]);
+    h.engine.close();
+
+    const again = harness();
+    again.engine.restore(new Map(snap));
+    again.engine.setRules([r]);
+    again.engine.process([again.ev({ t: T0 + 3_000, temp: 5 }, 'd1')]);
+    expect(again.rejected).toEqual({ evicted: 1 });
+    expect(summaries(again.out).filter((b) => b.group.deviceId === 'd1')).toEqual([]);
   });
 });

@@ -24,7 +24,8 @@ describe('README rule examples', () => {
     const sensor = new SimulatedSensor({ devices: ['sim-1'], start: Date.UTC(2026, 10, 26, 3), seed: 1 });
     for (let i = 0; i < 120; i++) {
       const m = sensor.next(0);
-      engine.process(decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: 0 }).events);
+      // Arrival after the event times: an event stamped ahead of its arrival would be future-timestamp.
+      engine.process(decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: Date.UTC(2026, 10, 27) }).events);
     }
     const bodies = out.map((m) => m.body as SummaryBody);
     expect(bodies.length).toBeGreaterThan(3);
@@ -49,7 +50,7 @@ describe('README rule examples', () => {
     const rnd = mulberry32(5);
     for (let i = 0; i < 200; i++) {
       const temp = i === 150 ? 140 : 60 + (rnd() + rnd() + rnd() - 1.5);
-      engine.process([{ body: { machine: { temperature: temp }, timeCreated: new Date(t0 + i * 5000).toISOString() }, deviceId: 'sim-1', moduleId: 'm', input: 'telemetry', arrival: 0 }]);
+      engine.process([{ body: { machine: { temperature: temp }, timeCreated: new Date(t0 + i * 5000).toISOString() }, deviceId: 'sim-1', moduleId: 'm', input: 'telemetry', arrival: t0 + 86_400_000 }]);
     }
     const raised = out.map((m) => m.body as AlertBody).filter((a) => a.state === 'raised');
     expect(raised.map((a) => a.value)).toContain(140);

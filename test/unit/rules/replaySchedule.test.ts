@@ -25,7 +25,7 @@ function engine(out: OutputMessage[]): Engine {
 }
 
 /** Input seq i (1-based): one reading of one of two devices, 7 s of event time apart, crossing 100 now and then. */
-const input = (i: number): IngestEvent => ({ body: { t: T0 + i * 7_000, temp: i % 9 === 0 ? 105 : 50 + i }, deviceId: `d${i % 2}`, moduleId: 'm', input: 'telemetry', arrival: 0 });
+const input = (i: number): IngestEvent => ({ body: { t: T0 + i * 7_000, temp: i % 9 === 0 ? 105 : 50 + i }, deviceId: `d${i % 2}`, moduleId: 'm', input: 'telemetry', arrival: T0 + 86_400_000 }); // arrival after the event time (not future-timestamp)
 const json = (snap: Map<string, RuleSnapshot>) => JSON.parse(JSON.stringify([...snap])) as Array<[string, RuleSnapshot]>;
 /** The state without `at`, the detector's recency stamp for `maxGroups`, which counts from 0 again in every new runtime (restored or not). */
 const comparable = (snap: Map<string, RuleSnapshot>) => JSON.parse(JSON.stringify([...snap], (k, v: unknown) => (k === 'at' ? undefined : v))) as unknown[];
@@ -47,11 +47,17 @@ describe('ReplaySchedule', () => {
 
     const out: OutputMessage[] = [];
     const e = engine(out);
-    e.restore(new Map([...saved].map(([id, [, snap]]) => [id, snap])));
     const schedule = new ReplaySchedule(rules(), (r) => saved.get(r.id)?.[0] ?? 0);
+    // As main.ts does: a rule's saved state is seeded when the rule joins (Engine.restore: a seeded
+    // state whose rule is not in the next setRules is finished as removed).
+    const seeded = new Set<string>();
     for (let seq = fromSeq + 1; seq <= N; seq++) {
       const taking = schedule.before(seq);
-      if (taking) e.setRules(taking);
+      if (taking) {
+        for (const r of taking) if (!seeded.has(r.id) && saved.has(r.id)) e.restore(new Map([[r.id, saved.get(r.id)![1]]]));
+        for (const r of taking) seeded.add(r.id);
+        e.setRules(taking);
+      }
       e.process([input(seq)]);
     }
     e.setRules(schedule.all());

@@ -197,6 +197,19 @@ describe('SqliteOutbox appended ids', () => {
     expect(again.peek(10).map((r) => r.message.id)).toEqual(['ü-dev1-4']);
   });
 
+  it('knows each id\'s body after a reopen: a different body under a known id is a conflict, the same body a re-send; ids logged before the digests are not judged', () => {
+    const o = new SqliteOutbox(db);
+    o.append([makeMessage(1), makeMessage(2)]);
+    // An id logged by an eddy before migration 6 has no digest.
+    db.prepare("INSERT INTO emitted_log (id, at) VALUES ('old-id', 0)").run();
+    const again = new SqliteOutbox(db);
+    const changed = { ...makeMessage(1), body: { ...(makeMessage(1).body as object), revision: 3 } } as ReturnType<typeof makeMessage>;
+    again.append([makeMessage(2), changed, makeMessage(9, { id: 'old-id' })]);
+    expect(again.conflicts()).toEqual({ total: 1, recent: ['r1-dev1-1'] });
+    expect(again.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-1', 'r1-dev1-2']);
+    expect((again.peek(10)[0]!.message.body as { revision: number }).revision).toBe(0);
+  });
+
   it('remembers at most emittedMax ids, the newest, in memory and in the log, also after a reopen', () => {
     const o = new SqliteOutbox(db, { emittedMax: 64 });
     for (let b = 0; b < 20; b++) o.append(Array.from({ length: 10 }, (_, i) => makeMessage(b * 10 + i)));

@@ -99,7 +99,8 @@ describe('hoppingWindow', () => {
       const o = hoppingWindow({ type: H, size: 10, hop: 5 }, countSum, { maxLateness: 0, idleTimeout: 4, scheduler: spy });
       expectObservable(src.pipe(o)).toBe('--d---(xy)', { d: drop(2, 'aggregate-error'), x: win(H, -5, 5, 1, 1), y: win(H, 0, 10, 1, 1) });
     });
-    expect(spy.runs.at(-1)).toBe(10);
+    // The flush is provisional: the group keeps its windows, and no timer runs after it.
+    expect(spy.runs.at(-1)).toBe(6);
   });
 
   it('source error propagates; early unsubscribe releases the timer', () => {
@@ -127,6 +128,20 @@ describe('hoppingWindow', () => {
         z: win(H, 5, 15, 1, 2),
         u: win(H, 25, 35, 1, 4),
         v: win(H, 30, 40, 1, 4),
+      });
+    });
+  });
+
+  it('idle flush is provisional: windows go out again with revision + 1 once a later event closes them', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // Idle at 4: [-5,5) and [0,10) go out (revision 0). b (t=3) lands in both; c (t=30) closes both: revision 1.
+      const src = cold('a---------b-c', { a: ev(1), b: ev(3), c: ev(30) });
+      const o = hoppingWindow({ type: H, size: 10, hop: 5 }, countSum, { maxLateness: 0, idleTimeout: 4, scheduler: ts });
+      expectObservable(src.pipe(o)).toBe('----(xy)----(vw)(pq)', {
+        x: win(H, -5, 5, 1, 1), y: win(H, 0, 10, 1, 1),
+        v: win(H, -5, 5, 2, 2, 1), w: win(H, 0, 10, 2, 2, 1),
+        p: win(H, 25, 35, 1, 1), q: win(H, 30, 40, 1, 1),
       });
     });
   });

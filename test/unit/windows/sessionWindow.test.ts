@@ -76,7 +76,8 @@ describe('sessionWindow', () => {
       expectObservable(cold('a-#', { a: ev(1) }).pipe(op(ts))).toBe('--#');
       expectObservable(cold('a-', { a: ev(1) }).pipe(op(ts, 0, { idleTimeout: 4 })), '^-!').toBe('--');
     });
-    expect(spy.runs.at(-1)).toBe(10);
+    // The flush is provisional: the group keeps its session, and no timer runs after it.
+    expect(spy.runs.at(-1)).toBe(6);
   });
 
   it('state handed to a new instance continues the open session', () => {
@@ -86,6 +87,17 @@ describe('sessionWindow', () => {
       const src = hot('a---b---c|', { a: ev(1, 1), b: ev(4, 2), c: ev(20, 4) });
       expectObservable(src.pipe(op(ts, 0, { state })), '^-!').toBe('--');
       expectObservable(src.pipe(op(ts, 0, { state })), '---^').toBe('--------x(y|)', { x: win(X, 1, 9, 2, 3), y: win(X, 20, 25, 1, 4) });
+    });
+  });
+
+  it('idle flush is provisional: a later event extends the session, which goes out again with revision + 1 when it closes', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // Idle at 4: [1,6) goes out (revision 0) and stays open. b (t=3) joins it and moves its end to 8;
+      // c (t=20) moves the watermark past 8: [1,8) goes out again, revision 1, same start (docs/contract.md section 5).
+      const src = cold('a---------b-c|', { a: ev(1), b: ev(3), c: ev(20) });
+      const o = sessionWindow({ type: X, gap: 5, maxSize: 20 }, countSum, { maxLateness: 0, idleTimeout: 4, scheduler: ts });
+      expectObservable(src.pipe(o)).toBe('----x-------y(z|)', { x: win(X, 1, 6, 1, 1), y: win(X, 1, 8, 2, 2, 1), z: win(X, 20, 25, 1, 1) });
     });
   });
 });

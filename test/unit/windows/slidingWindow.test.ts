@@ -74,7 +74,7 @@ describe('slidingWindow', () => {
     });
   });
 
-  it('idle flush emits the pending enter and leave points, then the group is deleted', () => {
+  it('idle flush emits the pending enter and leave points provisionally; the group is kept', () => {
     const ts = newTestScheduler();
     const spy = spyScheduler(ts);
     const state: WindowState = { groups: new Map() };
@@ -86,8 +86,8 @@ describe('slidingWindow', () => {
         z: win(S, 2, 12, 1, 2),
       });
     });
-    expect(state.groups.size).toBe(0);
-    expect(spy.runs.at(-1)).toBe(10);
+    expect(state.groups.size).toBe(1);
+    expect(spy.runs.at(-1)).toBe(6);
   });
 
   it('aggregator that throws, source error, early unsubscribe', () => {
@@ -118,6 +118,17 @@ describe('slidingWindow', () => {
         y: win(S, -5, 5, 2, 3),
         z: win(S, 2, 12, 1, 2),
       });
+    });
+  });
+
+  it('idle flush is provisional: a later event at the same point makes it go out again with revision + 1 when it closes', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // Idle at 4: the point 1 goes out (revision 0); its leave point 11 holds nothing. b (t=1 again) lands
+      // in it; c (t=30) moves the watermark past it: revision 1 with both events.
+      const src = cold('a---------b-c|', { a: ev(1), b: ev(1), c: ev(30) });
+      const o = slidingWindow({ type: S, size: 10 }, countSum, { maxLateness: 0, idleTimeout: 4, scheduler: ts });
+      expectObservable(src.pipe(o)).toBe('----x-------y(z|)', { x: win(S, -8, 2, 1, 1), y: win(S, -8, 2, 2, 2, 1), z: win(S, 21, 31, 1, 1) });
     });
   });
 });

@@ -2,6 +2,7 @@ import { from, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { WindowInput, WindowState } from '../../../src/contracts/window.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
+import { MIN_TOMBSTONES } from '../../../src/windows/groupedWindowOperator.js';
 import { countSum, drop, ev, newTestScheduler, spyScheduler, win } from './windowTestKit.js';
 
 const T = 'tumbling' as const;
@@ -96,27 +97,72 @@ describe('tumblingWindow', () => {
     ts.run(({ cold, expectObservable }) => {
       const src = cold('a-b', { a: ev(1, 1), b: ev(2, 2) });
       const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 3, idleTimeout: 5, scheduler: spy, state });
-      // last arrival at frame 2 -> flushed at 7; the group is deleted at 7 + max(5, 3) = 12.
+      // last arrival at frame 2 -> flushed (provisionally) at 7. The window is not final (the watermark
+      // did not pass 10 + 3), so the group stays: no timer after the flush (docs/contract.md section 5).
       expectObservable(src.pipe(o)).toBe('-------x', { x: win(T, 0, 10, 2, 3) });
     });
-    expect(state.groups.size).toBe(0);
-    expect(spy.runs.at(-1)).toBe(12);
+    expect(state.groups.size).toBe(1);
+    expect(spy.runs.at(-1)).toBe(7);
   });
 
-  it('idle flush keeps the watermark: a late event then revises, an older one is too late', () => {
+  it('idleness never deletes a group holding a window that is not final (only maxGroups bounds the groups)', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    ts.run(({ cold, expectObservable }) => {
+      // b moves the watermark to 97: [0,10) goes out and is final. Idle at 2 + 5: [100,110) goes out
+      // provisionally and stays. The group is not deleted while it holds [100,110).
+      const src = cold('a-b', { a: ev(1), b: ev(100) });
+      const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 3, idleTimeout: 5, scheduler: ts, state });
+      expectObservable(src.pipe(o)).toBe('--x----y', { x: win(T, 0, 10, 1, 1), y: win(T, 100, 110, 1, 1) });
+    });
+    expect(state.groups.size).toBe(1);
+  });
+
+  it('idle flush is provisional: the watermark stays, a later event makes the window go out again with revision + 1 when it closes', () => {
     const ts = newTestScheduler();
     ts.run(({ cold, expectObservable }) => {
-      // idle at 5: [0,10) emitted, wm raised to 10; kept until wm >= 10 + 3. c at frame 8 revises it.
-      // d moves the watermark to 27: [0,10) is forgotten, so e is too late; the group idles again at 12 + 5.
+      // idle at 5: [0,10) goes out provisionally (revision 0) and stays open (wm still 1 - 3). c at frame 8
+      // lands in it (a device pausing, or inputs queued during an outage): nothing yet. d moves the
+      // watermark to 27: [0,10) goes out again, revision 1, with both events, and is final; e is too late.
+      // The group idles again at 12 + 5.
       const src = cold('a-------c-d-e', { a: ev(1), c: ev(4), d: ev(30), e: ev(5) });
       const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 3, idleTimeout: 5, scheduler: ts });
-      expectObservable(src.pipe(o)).toBe('-----x--y---d----z', {
+      expectObservable(src.pipe(o)).toBe('-----x----y-d----z', {
         x: win(T, 0, 10, 1, 1),
         y: win(T, 0, 10, 2, 2, 1),
         d: drop(5),
         z: win(T, 30, 40, 1, 1),
       });
     });
+  });
+
+  it('two idle flushes of one window give revisions 0 and 1, never revision 0 twice', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      // Idle at 5 (revision 0), then c at 20 in the same window, idle again at 25 (revision 1, both events).
+      const src = cold('a-------------------c', { a: ev(1), c: ev(4) });
+      const o = tumblingWindow({ type: T, size: 10 }, countSum, { maxLateness: 3, idleTimeout: 5, scheduler: ts });
+      expectObservable(src.pipe(o)).toBe('-----x-------------------y', { x: win(T, 0, 10, 1, 1), y: win(T, 0, 10, 2, 2, 1) });
+    });
+  });
+
+  it('an evicted group leaves a tombstone: an event for a window it emitted is dropped as evicted, a later window opens normally', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    ts.run(({ cold, expectObservable }) => {
+      // r evicts p (maxGroups 2): p's [0,10) goes out provisionally. p again at frame 6 evicts q, and its
+      // event would reopen [0,10) at revision 0 with a different body under the same messageId: it is
+      // dropped as evicted instead. p's event at 15 opens [10,20) normally.
+      const src = cold('a-b-c-d-e----|', { a: ev(1, 1, 'p'), b: ev(2, 2, 'q'), c: ev(3, 4, 'r'), d: ev(3, 8, 'p'), e: ev(15, 1, 'p') });
+      expectObservable(src.pipe(op(ts, 0, { state, maxGroups: 2 }))).toBe('----x-(yd)---(zw|)', {
+        x: win(T, 0, 10, 1, 1, 0, 'p'),
+        y: win(T, 0, 10, 1, 2, 0, 'q'),
+        d: drop(3, 'evicted', 'p'),
+        z: win(T, 0, 10, 1, 4, 0, 'r'),
+        w: win(T, 10, 20, 1, 1, 0, 'p'),
+      });
+    });
+    expect(state.stats?.evictedGroups).toBe(2);
   });
 
   it('aggregator that throws: that input becomes an aggregate-error drop, the windows go on', () => {
@@ -191,7 +237,7 @@ describe('tumblingWindow', () => {
       expectObservable(cold('a-', { a: ev(3) }).pipe(o()), '^!').toBe('-');
       expectObservable(cold<WindowInput<number>>('-').pipe(o()), '--^').toBe('-----x', { x: win(T, 0, 10, 1, 1) });
     });
-    expect(state.groups.size).toBe(0);
+    expect(state.groups.size).toBe(1); // provisional: kept until the watermark makes it final
   });
 
   it('maxGroups: a new group past the bound closes and removes the least recently seen one', () => {
@@ -227,5 +273,21 @@ describe('tumblingWindow', () => {
     expect(seen).toEqual([win(T, 0, 10, 1, 1)]);
     const g = state.groups.get('k') as { wins: { start: number; count: number }[] };
     expect(g.wins.map((w) => [w.start, w.count])).toEqual([[10, 1]]);
+  });
+
+  it('tombstones are bounded: max(maxGroups, MIN_TOMBSTONES), the oldest forgotten first', () => {
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    const n = MIN_TOMBSTONES + 50;
+    const got: unknown[] = [];
+    from(Array.from({ length: n }, (_, i) => ev(1, 1, `g${i}`)))
+      .pipe(op(ts, 0, { state, maxGroups: 2 }))
+      .subscribe((e) => got.push(e));
+    // Every group but the last two was evicted (its window emitted); the tombstones keep the newest.
+    expect(state.stats?.evictedGroups).toBe(n - 2);
+    expect(state.tombstones?.size).toBe(MIN_TOMBSTONES);
+    expect(state.tombstones?.has('g0')).toBe(false);
+    expect(state.tombstones?.has(`g${n - 3}`)).toBe(true);
+    expect(got.filter((e) => (e as { kind: string }).kind === 'window')).toHaveLength(n); // n - 2 evicted + 2 at completion
   });
 });

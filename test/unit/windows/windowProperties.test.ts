@@ -6,7 +6,7 @@ import { hoppingWindow } from '../../../src/windows/hoppingWindow.js';
 import { sessionWindow } from '../../../src/windows/sessionWindow.js';
 import { slidingWindow } from '../../../src/windows/slidingWindow.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
-import { advanceAligned, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from '../../../src/windows/alignedWindows.js';
+import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from '../../../src/windows/alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from '../../../src/windows/groupedWindowOperator.js';
 import { snapshotWindow } from '../../../src/windows/snapshotWindow.js';
 import { countSum, newTestScheduler, type CountSum } from './windowTestKit.js';
@@ -92,7 +92,9 @@ describe('window operators against a brute-force model', () => {
           create: createAlignedGroup,
           place: (g, key, input, out) => placeInHops(g, key, size, hop, input, l, out),
           advance: (g, key, _prev, out) => advanceAligned(g, key, l, out),
-          flush: (g, key, out) => flushAligned(g, key, l, out),
+          flush: (g, key, out) => flushAligned(g, key, out),
+          settled: alignedSettled,
+          emittedUpTo: alignedEmittedUpTo,
         },
         countSum,
         opts(l),
@@ -244,7 +246,7 @@ describe('aligned windows reuse purged windows without carrying values over', ()
     expect(g().wins.map((x) => x.start)).toEqual([10, 20]);
     expect(g().wins[1]).toBe(first);
     expect(first.acc).toBe(firstAcc);
-    expect(first).toEqual({ start: 20, end: 30, count: 1, acc: { n: 1, sum: 1 }, revision: -1 });
+    expect(first).toEqual({ start: 20, end: 30, count: 1, acc: { n: 1, sum: 1 }, revision: -1, dirty: false });
     // The window array itself was shifted in place, not copied.
     expect(g().wins).toBe(array);
     core.stop();

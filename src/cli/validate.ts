@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { checkRuleFile } from '../config/checkRuleFile.js';
+import { compileRule } from '../rules/compileRule.js';
+import { parseCommandArgs } from './parseCommandArgs.js';
+
+/** Where a command writes (the process streams by default; tests pass buffers). */
+export interface CommandIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+const USAGE = `usage: eddy validate FILE
+
+Checks a rule file ({"<ruleId>": rule, ...}, the format of EDDY_RULES_FILE and of the twin's
+desired "rules") the way the module does: JSON syntax, then every rule against the schema and its
+expressions. Prints one line per problem, FILE:LINE:COLUMN: PATH: MESSAGE, on stderr, and a
+summary of the valid rules on stdout.
+
+exit codes: 0 every rule is valid; 1 a problem was found (the module refuses a file that is not a
+JSON object at start, and rejects an invalid rule alone); 2 usage error or unreadable file.
+`;
+
+/** `eddy validate FILE`: returns the exit code (see USAGE). */
+export function runValidate(argv: readonly string[], io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): number {
+  const args = parseCommandArgs(argv, {}, { min: 1, max: 1, name: 'the rule file (eddy validate FILE)' });
+  if (args.kind === 'help') {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.kind === 'error') {
+    io.stderr.write(`eddy validate: ${args.error}\n${USAGE}`);
+    return 2;
+  }
+  const file = args.positionals[0]!;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    io.stderr.write(`eddy validate: cannot read ${file}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const check = checkRuleFile(text, compileRule);
+  for (const p of check.problems) io.stderr.write(`${file}:${p.line}:${p.column}: ${withPath(p.message, p.path)}\n`);
+  if (check.rules === null) {
+    io.stderr.write(`eddy validate: ${file} is not a usable rule file\n`);
+    return 1;
+  }
+  const ids = Object.keys(check.rules);
+  const bad = new Set(check.problems.map((p) => p.path.split('.')[0]));
+  const good = ids.filter((id) => !bad.has(id));
+  io.stdout.write(`${file}: ${good.length} of ${ids.length} rule(s) valid${good.length > 0 ? `: ${good.join(', ')}` : ''}\n`);
+  if (ids.length === 0) io.stderr.write(`eddy validate: ${file} holds no rule\n`);
+  return check.problems.length === 0 && ids.length > 0 ? 0 : 1;
+}
+
+/** compileRule's messages start with their own path (`id.window.size: ...`); others get the located path in front. */
+function withPath(message: string, path: string): string {
+  const root = path.split('.')[0]!;
+  return root === '' || message.startsWith(`${root}.`) || message.startsWith(`${root}:`) ? message : `${path}: ${message}`;
+}

@@ -1,0 +1,191 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/*
+ * Issue 17 defects 3, 4 and 5 with real processes in local mode (`node dist/main.js`, the simulated
+ * SimulatedTemperatureSensor: one message per device every 100 ms, 5 s apart in event time, so a
+ * one-minute window holds exactly 12 readings of a device).
+ */
+
+const MAIN = path.resolve(import.meta.dirname, '../../../dist/main.js');
+
+interface Line {
+  output: string;
+  properties: Record<string, string>;
+  body: Record<string, unknown> & { rule: string; group: { deviceId: string } };
+}
+
+interface Local {
+  child: ChildProcess;
+  lines: Line[];
+  stderr: string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: boolean;
+}
+
+const children: Local[] = [];
+const dirs: string[] = [];
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function startLocal(dataDir: string, extraEnv: Record<string, string> = {}): Local {
+  const child = spawn(process.execPath, [process.env.EDDY_TEST_MAIN ?? MAIN], {
+    env: { PATH: process.env.PATH, EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const l: Local = { child, lines: [], stderr: '', exited: false, exit: null as unknown as Local['exit'] };
+  l.exit = new Promise((resolve) => child.once('exit', (code, signal) => {
+    l.exited = true;
+    resolve({ code, signal });
+  }));
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line !== '') l.lines.push(JSON.parse(line) as Line);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (l.stderr += d.toString()));
+  children.push(l);
+  return l;
+}
+
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const logs = (l: Local): Array<{ level: string; msg: string } & Record<string, unknown>> =>
+  l.stderr.trim().split('\n').filter((s) => s !== '').map((s) => JSON.parse(s) as { level: string; msg: string });
+
+afterEach(async () => {
+  for (const c of children.splice(0)) {
+    if (!c.exited) c.child.kill('SIGKILL');
+    await c.exit;
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('local mode across SIGKILL, rule changes and a second process (issue 17)', () => {
+  it('defect 3: SIGKILL and restart on the same data dir: every one-minute window holds 12 readings, no false machineTempJump', async () => {
+    const dir = tempDir('eddy-local-kill-');
+    // Three kills at different distances from the 5 s checkpoints, so some fall long after one.
+    const killed: Local[] = [];
+    for (const ms of [6_500, 8_800, 7_700]) {
+      const k = startLocal(dir);
+      await sleep(ms);
+      k.child.kill('SIGKILL');
+      await k.exit;
+      killed.push(k);
+    }
+    const b = startLocal(dir);
+    await sleep(5_000);
+    b.child.kill('SIGINT');
+    expect((await b.exit).code, b.stderr).toBe(0);
+    const a = { lines: killed.flatMap((k) => k.lines) };
+
+    const byId = new Map<string, string>();
+    const windows = new Map<string, { start: string; count: number; revision: number }>();
+    for (const l of [...a.lines, ...b.lines]) {
+      const id = l.properties.messageId!;
+      const text = JSON.stringify(l.body);
+      expect(byId.get(id) ?? text, `messageId ${id} carries two bodies`).toBe(text);
+      byId.set(id, text);
+      if (l.output !== 'summaries') continue;
+      const w = l.body.window as { start: string };
+      const k = `${l.body.rule}|${l.body.group.deviceId}|${w.start}`;
+      const cur = windows.get(k);
+      const revision = l.body.revision as number;
+      if (!cur || revision > cur.revision) windows.set(k, { start: w.start, count: l.body.count as number, revision });
+    }
+    // Each group's first window starts where the sensor started (mid-minute): partial by design.
+    const first = new Map<string, string>();
+    for (const [k, w] of windows) {
+      const g = k.slice(0, k.lastIndexOf('|'));
+      if (!first.has(g) || w.start < first.get(g)!) first.set(g, w.start);
+    }
+    const counts = [...windows].filter(([k, w]) => first.get(k.slice(0, k.lastIndexOf('|'))) !== w.start).map(([k, w]) => `${k} ${w.count}`);
+    expect(counts.length).toBeGreaterThan(10);
+    expect(counts.filter((c) => !c.endsWith(' 12'))).toEqual([]);
+    const jumps = [...a.lines, ...b.lines].filter((l) => l.output === 'alerts' && l.body.rule === 'machineTempJump');
+    expect(jumps.map((l) => JSON.stringify(l.body))).toEqual([]);
+  }, 90_000);
+
+  it('defect 4: a rule removed and a rule changed while the module was down: open windows emitted, raised alerts cleared (rule-removed) under the old definition', async () => {
+    const dir = tempDir('eddy-local-rules-');
+    const rulesDir = tempDir('eddy-local-rules-file-');
+    const agg = {
+      kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'tumbling', size: '1h' },
+      select: { n: 'count()', tMax: 'max(machine.temperature)' }, output: 'summaries',
+    };
+    const warm = { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', value: 'machine.temperature', detector: { type: 'threshold', above: 23 }, output: 'alerts' };
+    const fileA = path.join(rulesDir, 'a.json');
+    const fileB = path.join(rulesDir, 'b.json');
+    writeFileSync(fileA, JSON.stringify({ agg, warm }));
+    // `agg` changes its aggregates (its state cannot carry on); `warm` is gone.
+    writeFileSync(fileB, JSON.stringify({ agg: { ...agg, select: { n: 'count()', tMin: 'min(machine.temperature)' } } }));
+
+    const a = startLocal(dir, { EDDY_RULES_FILE: fileA });
+    await until(() => new Set(a.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'raised').map((l) => l.body.group.deviceId)).size === 3, 30_000, 'three raised alerts');
+    await sleep(500);
+    a.child.kill('SIGINT');
+    expect((await a.exit).code, a.stderr).toBe(0);
+    const raised = a.lines.filter((l) => l.body.rule === 'warm');
+    // Nothing of `agg` closed yet (1 h windows, ~4 minutes of event time).
+    expect(a.lines.filter((l) => l.body.rule === 'agg')).toEqual([]);
+
+    const b = startLocal(dir, { EDDY_RULES_FILE: fileB });
+    await until(() => logs(b).some((l) => l.msg.startsWith('eddy running in local mode')), 20_000, 'local mode running');
+    await sleep(1_500);
+    b.child.kill('SIGINT');
+    expect((await b.exit).code, b.stderr).toBe(0);
+
+    // `warm`: every raised alert ends with a `cleared` of kind rule-removed.
+    const cleared = b.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'cleared');
+    const stillRaised = new Map<string, Line>();
+    for (const l of raised) {
+      if (l.body.state === 'raised') stillRaised.set(l.body.group.deviceId, l);
+      else stillRaised.delete(l.body.group.deviceId);
+    }
+    expect(cleared.map((l) => [l.body.group.deviceId, l.body.kind]).sort()).toEqual([...stillRaised.keys()].sort().map((d) => [d, 'rule-removed']));
+    // `agg`: the windows open at the shutdown come out under the old definition (its select), one per device.
+    const old = b.lines.filter((l) => l.body.rule === 'agg' && 'tMax' in (l.body.values as object));
+    expect(old.map((l) => l.body.group.deviceId).sort()).toEqual(['sim-1', 'sim-2', 'sim-3']);
+    for (const l of old) expect(l.body.count as number).toBeGreaterThan(10);
+    // One log line per rule whose saved state no longer fits.
+    const ended = logs(b).filter((l) => /saved state/.test(l.msg));
+    expect(ended.map((l) => l.rule).sort()).toEqual(['agg', 'warm']);
+  }, 90_000);
+
+  it('defect 5: a second process on the same EDDY_DATA_DIR exits at once with a clear message; a stale lock of a killed process is taken over', async () => {
+    const dir = tempDir('eddy-local-lock-');
+    const a = startLocal(dir);
+    await until(() => a.lines.length > 0, 20_000, 'the first process printing');
+    const b = startLocal(dir);
+    const outcome = await Promise.race([b.exit, sleep(8_000).then(() => null)]);
+    expect(outcome, 'the second process is still running').not.toBeNull();
+    expect(outcome!.code).not.toBe(0);
+    expect(b.stderr).toMatch(/EDDY_DATA_DIR .* in use by another eddy process/);
+    expect(b.lines).toEqual([]);
+    expect(a.exited).toBe(false);
+    a.child.kill('SIGKILL');
+    await a.exit;
+    const c = startLocal(dir);
+    await until(() => c.lines.length > 0, 20_000, 'the third process printing');
+    c.child.kill('SIGINT');
+    expect((await c.exit).code, c.stderr).toBe(0);
+  }, 60_000);
+});

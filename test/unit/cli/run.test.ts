@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runReplay } from '../../../src/cli/run.js';
+
+/*
+ * Issue 22 item 1: `eddy run`. What the module does with the same inputs is checked against the
+ * built module in test/integration/module/replay.test.ts; these cases check the input formats, the
+ * virtual processing clock against the documented semantics (docs/contract.md section 5: an idle
+ * flush is provisional and a later event re-emits the window with revision + 1; a `missing` alert
+ * is raised at the group's last arrival + timeout), the closing summary and the flags.
+ */
+
+interface Line {
+  output: string;
+  properties: { 'eddy-kind': string; 'eddy-rule': string; messageId: string };
+  body: Record<string, unknown> & { rule: string; group: Record<string, string>; revision?: number; count?: number; state?: string; time?: string };
+}
+
+function run(argv: string[], stdin?: string): { code: number; lines: Line[]; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const code = runReplay(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, ...(stdin === undefined ? {} : { stdin: () => stdin }) });
+  const lines = out.trim() === '' ? [] : out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+  return { code, lines, out, err };
+}
+
+function dir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'eddy-run-'));
+}
+
+const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+const iso = (ms: number): string => new Date(ms).toISOString();
+const AVG_RULES = { temp1m: { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'tumbling', size: '1m' }, select: { avg: 'avg(machine.temperature)', n: 'count()' } } };
+
+describe('eddy run', () => {
+  it('ndjson, json and csv recordings of the same messages give the same outputs, and the envelope fields set the sender', () => {
+    const d = dir();
+    const rules = path.join(d, 'rules.json');
+    writeFileSync(rules, JSON.stringify(AVG_RULES));
+    const msgs: Array<{ dev: string; t: number; temp: number }> = [];
+    for (let i = 0; i < 30; i++) msgs.push({ dev: i % 2 === 0 ? 'a' : 'b', t: T0 + i * 5_000, temp: 20 + i });
+    writeFileSync(path.join(d, 'm.ndjson'), msgs.map((m) => JSON.stringify({ $deviceId: m.dev, machine: { temperature: m.temp }, timeCreated: iso(m.t) })).join('\n') + '\n');
+    writeFileSync(path.join(d, 'm.json'), JSON.stringify(msgs.map((m) => ({ $deviceId: m.dev, machine: { temperature: m.temp }, timeCreated: iso(m.t) }))));
+    writeFileSync(path.join(d, 'm.csv'), 'timeCreated,$deviceId,machine.temperature\n' + msgs.map((m) => `${iso(m.t)},${m.dev},${m.temp}`).join('\r\n') + '\r\n');
+    const nd = run(['--rules', rules, '--input', path.join(d, 'm.ndjson')]);
+    expect(nd.code, nd.err).toBe(0);
+    // 30 messages over 150 s: windows 03:00, 03:01, 03:02 for each of the two devices.
+    expect(nd.lines).toHaveLength(6);
+    const a0 = nd.lines.find((l) => l.body.group.deviceId === 'a' && (l.body.window as { start: string }).start === iso(T0))!;
+    // Device a's messages in the first minute: i = 0, 2, ..., 10 (t < 60 s), temperatures 20, 22, ..., 30.
+    expect(a0.body).toMatchObject({ count: 6, values: { avg: 25, n: 6 } });
+    expect(run([`--rules=${rules}`, `--input=${path.join(d, 'm.json')}`]).out).toBe(nd.out);
+    expect(run(['--rules', rules, '--input', path.join(d, 'm.csv')]).out).toBe(nd.out);
+    expect(run(['--rules', rules, '--format', 'ndjson'], readFileSync(path.join(d, 'm.ndjson'), 'utf8')).out).toBe(nd.out);
+    expect(run(['--rules', rules, '--input', '-', '--format=csv'], readFileSync(path.join(d, 'm.csv'), 'utf8')).out).toBe(nd.out);
+  });
+
+  it('an idle flush happens on the virtual clock: the quiet group is emitted provisionally, and re-emitted with revision 1 when it speaks again in that window', () => {
+    const d = dir();
+    const rules = path.join(d, 'rules.json');
+    writeFileSync(rules, JSON.stringify({ temp1m: { ...AVG_RULES.temp1m, idleTimeout: '30s' } }));
+    const line = (dev: string, t: number, temp: number): string => JSON.stringify({ $deviceId: dev, machine: { temperature: temp }, timeCreated: iso(t) });
+    // a at 10 s; b at 50 s (a has been silent 40 s > 30 s: its window goes out); a again at 55 s.
+    writeFileSync(path.join(d, 'in.ndjson'), [line('a', T0 + 10_000, 10), line('b', T0 + 50_000, 99), line('a', T0 + 55_000, 20)].join('\n'));
+    const r = run(['--rules', rules, '--input', path.join(d, 'in.ndjson')]);
+    expect(r.code, r.err).toBe(0);
+    const a = r.lines.filter((l) => l.body.group.deviceId === 'a').map((l) => ({ revision: l.body.revision, count: l.body.count }));
+    expect(a).toEqual([{ revision: 0, count: 1 }, { revision: 1, count: 2 }]);
+    // The provisional one came out before anything of b (b's window only at the end of the input).
+    expect(r.lines[0]!.body.group.deviceId).toBe('a');
+  });
+
+  it('a missing alert is raised on the virtual clock at the last arrival + timeout, and cleared by the next message', () => {
+    const d = dir();
+    const rules = path.join(d, 'rules.json');
+    writeFileSync(rules, JSON.stringify({ silent: { kind: 'anomaly', groupBy: ['$deviceId'], value: 'v', detector: { type: 'missing', timeout: '2m' } } }));
+    // No timestamp path: $arrival is the arrival (and the event time, as in the module).
+    const lines: string[] = [JSON.stringify({ $deviceId: 'a', $arrival: iso(T0), v: 1 })];
+    for (let s = 0; s <= 240; s += 30) lines.push(JSON.stringify({ $deviceId: 'b', $arrival: iso(T0 + s * 1000), v: 1 }));
+    lines.push(JSON.stringify({ $deviceId: 'a', $arrival: iso(T0 + 250_000), v: 1 }));
+    writeFileSync(path.join(d, 'in.ndjson'), lines.join('\n'));
+    const r = run(['--rules', rules, '--input', path.join(d, 'in.ndjson')]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.lines.map((l) => [l.body.group.deviceId, l.body.state])).toEqual([['a', 'raised'], ['a', 'cleared']]);
+    expect(r.lines[0]!.body.time).toBe(iso(T0 + 120_000));
+    expect(r.err).toMatch(/rule silent: 2 alert\(s\)/);
+  });
+
+  it('counts what it refused in the closing summary: decoder rejections by reason, rule rejections by rule', () => {
+    const d = dir();
+    const rules = path.join(d, 'rules.json');
+    writeFileSync(rules, JSON.stringify(AVG_RULES));
+    const good = JSON.stringify({ machine: { temperature: 1 }, timeCreated: iso(T0) });
+    writeFileSync(path.join(d, 'in.ndjson'), [good, '{oops', '42', JSON.stringify({ machine: { temperature: 1 }, timeCreated: 'soon' }), `[${good}, 7]`].join('\n'));
+    const r = run(['--rules', rules, '--input', path.join(d, 'in.ndjson')]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe('eddy run: 5 message(s) read, 3 event(s)\n  rejected: not-json 1, not-object 2\n  rule temp1m: 1 summary; rejected: bad-timestamp 1\n  3 message(s) had no arrival or event time: each arrived with the message before\n');
+  });
+
+  it('flags: --flag=value and --flag value; errors name the flag; --help; exit 2 on a bad rule set, 3 when nothing gave an event', () => {
+    const d = dir();
+    const rules = path.join(d, 'rules.json');
+    writeFileSync(rules, JSON.stringify(AVG_RULES));
+    writeFileSync(path.join(d, 'in.ndjson'), 'nope\n');
+    expect(run(['--help']).out).toMatch(/usage: eddy run --rules FILE/);
+    expect(run([]).err).toMatch(/'--rules <value>' is required/);
+    const unknown = run(['--rules', rules, '--inptu', 'x']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/Unknown option '--inptu'/);
+    expect(run(['--rules']).err).toMatch(/Option '--rules <value>' argument missing/);
+    expect(run(['--rules', rules, '--rules', rules]).err).toMatch(/Option '--rules' given more than once/);
+    expect(run(['--rules', rules, '--format', 'xml']).err).toMatch(/'--format' must be ndjson, json or csv/);
+    expect(run(['--rules', rules, 'extra']).err).toMatch(/unexpected argument 'extra'/);
+    const noEvents = run(['--rules', rules, '--input', path.join(d, 'in.ndjson')]);
+    expect(noEvents.code).toBe(3);
+    expect(noEvents.err).toMatch(/no message gave an event/);
+    writeFileSync(path.join(d, 'bad.json'), '{"x": {"kind": "aggregate"}}');
+    const bad = run(['--rules', path.join(d, 'bad.json'), '--input', path.join(d, 'in.ndjson')]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/bad\.json:1:7: x: missing required property/);
+    writeFileSync(path.join(d, 'arr.json'), '{"a": 1}');
+    expect(run(['--rules', rules, '--input', path.join(d, 'arr.json')]).err).toMatch(/must be one JSON array/);
+    const out = path.join(d, 'out.ndjson');
+    writeFileSync(path.join(d, 'one.ndjson'), JSON.stringify({ machine: { temperature: 1 }, timeCreated: iso(T0) }));
+    const toFile = run(['--rules', rules, '--input', path.join(d, 'one.ndjson'), '--out', out]);
+    expect(toFile.out).toBe('');
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+});
