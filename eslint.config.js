@@ -1,5 +1,5 @@
 // ESLint flat config: typescript-eslint, plus dependency rules that keep the folder layout (README,
-// "Folders"): a stage imports contracts/, metrics/ and itself; only the composition root (src/main.ts, an
+// "Folders"): a stage imports contracts/, metrics/, time/ (shared clock utilities) and itself; only the composition root (src/main.ts, an
 // src/app/), the rule-plan compiler (src/rules/) and the CLI wire stages together; only src/store imports
 // better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*).
 // test/unit/lint/stageBoundaries.test.ts lints probes against each rule.
@@ -11,11 +11,11 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Folders of src/ that are pipeline stages (or shared layers) and so must not import one another. */
-const stages = ['contracts', 'metrics', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config'];
+const stages = ['contracts', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config'];
 /** Folders and files that wire stages together; a stage must not import them either. */
 const wiring = ['rules', 'cli', 'app', 'main.js'];
 /** What every stage may import from elsewhere in src/: the shared layers (contracts has no exception). */
-const shared = { contracts: [], metrics: ['contracts'] };
+const shared = { contracts: [], metrics: ['contracts'], time: ['contracts'] };
 
 /**
  * Crossings that exist and are allowed on purpose, each named: stage -> folder -> files.
@@ -31,7 +31,7 @@ const SDK = { regex: '^azure-iot-', message: 'only src/io/edgehub imports the Io
 
 /** The import patterns a file of `stage` may not use. */
 function stagePatterns(stage) {
-  const may = new Set([stage, ...(shared[stage] ?? ['contracts', 'metrics'])]);
+  const may = new Set([stage, ...(shared[stage] ?? ['contracts', 'metrics', 'time'])]);
   return [...stages.filter((s) => !may.has(s)), ...wiring].map((target) => {
     const files = allowed[stage]?.[target] ?? [];
     const except = files.length ? `(?!(${files.map(escape).join('|')})$)` : '';
