@@ -366,6 +366,11 @@ time.advanceTo(replayedTo);
 // open windows and clears its alerts under its old definition.
 engine.setRules(startRules);
 lagProbe.setRules(startRules);
+for (const r of tailRules) {
+  const now = startRules.find((x) => x.id === r.id);
+  if (now !== undefined && now.stateHash === r.stateHash) continue;
+  log.warn({ rule: r.id, reason: now === undefined ? 'rule-removed' : 'rule-changed' }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition');
+}
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
