@@ -13,7 +13,7 @@
  * section's time, and comparing two builds of the engine on the others needs many alternated runs.
  */
 import { asyncScheduler } from 'rxjs';
-import { Engine } from '../src/rules/engine.js';
+import { Engine, type RuleSnapshot } from '../src/rules/engine.js';
 import type { CompiledRule } from '../src/rules/compileRule.js';
 import { decodeMessage } from '../src/ingest/decodeMessage.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../src/contracts/output.js';
@@ -137,6 +137,18 @@ function recordOutputs(warm: readonly Input[], pool: readonly Input[], rules: Co
   const byInput: Built[][] = pool.map(() => []);
   let at = -1;
   const hashes = new Map(rules.map((r) => [r.id, r.hash]));
+  let snap: Map<string, RuleSnapshot> | null = null;
+  let snapOf: readonly OutputMessage[] | null = null;
+  /** The alert's sequence number: the group's count of alerts so far, less those it emitted after `m` in the same batch. */
+  const alertSerial = (ms: readonly OutputMessage[], m: OutputMessage): { seq: number; born: number | undefined } => {
+    if (snapOf !== ms) {
+      snap = engine.snapshot();
+      snapOf = ms;
+    }
+    const entry = new Map(snap!.get(m.rule)!.groups).get(m.groupKey) as { n: number; b?: number };
+    const later = ms.slice(ms.indexOf(m) + 1).filter((x) => x.kind === 'alert' && x.rule === m.rule && x.groupKey === m.groupKey).length;
+    return { seq: entry.n - 1 - later, born: entry.b };
+  };
   const { engine, step } = engineWithStep(rules, (ms) => {
     if (at < 0) return;
     for (const m of ms) {
@@ -150,7 +162,9 @@ function recordOutputs(warm: readonly Input[], pool: readonly Input[], rules: Co
         built = (now) => summaryMessage(rule, hash, output, r, now);
       } else {
         const b = m.body as AlertBody;
-        const a = { kind: 'alert' as const, key: m.groupKey, group: b.group, state: b.state, time: Date.parse(b.time), value: b.value, score: b.score, detector: b.detector, alertKind: b.kind };
+        // The id's sequence and birth mark are in the group's checkpointed state, not in the body.
+        const { seq, born } = alertSerial(ms, m);
+        const a = { kind: 'alert' as const, key: m.groupKey, group: b.group, state: b.state, time: Date.parse(b.time), value: b.value, score: b.score, detector: b.detector, alertKind: b.kind, seq, ...(born === undefined ? {} : { born }) };
         built = (now) => alertMessage(rule, hash, output, a, now);
       }
       // The floor must rebuild exactly what the engine sent: same id, same body.

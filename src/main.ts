@@ -279,15 +279,45 @@ const sensor: SimulatedSensor | null = env.mode === 'local' ? SimulatedSensor.re
 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
+
+/**
+ * The rules that processed the logged tail live: those the checkpoint saved, rebuilt from the
+ * definition saved with each state (`RuleSnapshot.def`, else the `$lastGood` document). The rule set
+ * is constant over one tail: a checkpoint is saved at every twin change and at a start whose rules
+ * differ from the checkpoint's (below). Replaying the tail into the rules of THIS start instead would
+ * put events a changed rule's old definition took into the new one. The rules of this start are
+ * applied after the replay, like a live change there (issue 17 rule 7; test/oracle/moduleDifferential.test.ts,
+ * test/integration/module/restartRuleChange.test.ts). A state whose definition cannot be rebuilt
+ * (an older checkpoint, a rule that no longer compiles) is replayed into this start's rule of the
+ * same id when it fits it, and otherwise finished under its own definition at the first `setRules`.
+ * With no checkpoint at all (a first start), nothing ran before: this start's rules take the log.
+ */
+function tailRulesOf(): readonly CompiledRule[] {
+  if (checkpoint.states.size === 0) return startRules;
+  const out: CompiledRule[] = [];
+  for (const [id, snap] of restored) {
+    const doc = snap.def ?? (isPlainObject(lastGood) ? lastGood[id] : undefined);
+    const compiled = doc === undefined ? null : compileRule(id, doc);
+    if (compiled !== null && compiled.ok && snapshotFits(snap, compiled.rule)) {
+      out.push(compiled.rule);
+      continue;
+    }
+    const now = startRules.find((r) => r.id === id);
+    if (now !== undefined && snapshotFits(snap, now)) out.push(now);
+  }
+  return out;
+}
+const tailRules = tailRulesOf();
+const sameRules = (a: readonly CompiledRule[], b: readonly CompiledRule[]): boolean => a.length === b.length && a.every((r) => b.some((x) => x.id === r.id && x.hash === r.hash));
 // A rule saved by a stepped checkpoint after the truncation point skips the inputs its state reflects.
-const schedule = new ReplaySchedule(startRules, (r) => (snapshotFits(restored.get(r.id), r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
+const schedule = new ReplaySchedule(tailRules, (r) => (snapshotFits(restored.get(r.id), r) ? (checkpoint.aheadTo.get(r.id) ?? 0) : 0));
 /**
  * The saved states of rules that join the replay later (saved ahead of the checkpoint): handed to the
  * engine when they join, so that every state the engine holds at its first `setRules` is either used
  * or belongs to a rule that is gone or changed (Engine.restore: those finish under their old definition).
  */
 const aheadSnapshots = new Map<string, RuleSnapshot>();
-for (const r of startRules) {
+for (const r of tailRules) {
   if ((checkpoint.aheadTo.get(r.id) ?? 0) > 0 && snapshotFits(restored.get(r.id), r)) {
     aheadSnapshots.set(r.id, restored.get(r.id)!);
     restored.delete(r.id);
@@ -331,8 +361,16 @@ for (const rec of store.readInputsAfter(checkpoint.uptoInputSeq)) {
 }
 for (const [id, snap] of aheadSnapshots) engine.restore(new Map([[id, snap]]));
 engine.setRules(schedule.all());
-lagProbe.setRules(schedule.all());
 time.advanceTo(replayedTo);
+// Now the rules of this start, as a live change after the tail: a changed or removed rule emits its
+// open windows and clears its alerts under its old definition.
+engine.setRules(startRules);
+lagProbe.setRules(startRules);
+for (const r of tailRules) {
+  const now = startRules.find((x) => x.id === r.id);
+  if (now !== undefined && now.stateHash === r.stateHash) continue;
+  log.warn({ rule: r.id, reason: now === undefined ? 'rule-removed' : 'rule-changed' }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition');
+}
 commitOutputs();
 if (replayed > 0) log.info({ replayed, fromSeq: checkpoint.uptoInputSeq }, 'replayed inputs logged after the last checkpoint');
 
@@ -374,6 +412,9 @@ const stepped = new SteppedCheckpoint(
   },
   { log },
 );
+// A first start, or rules changed across the restart: the log from here on is processed by this
+// start's rules, so the checkpoint must say so (the next replay rebuilds a tail's rules from it).
+if (checkpoint.states.size === 0 || !sameRules(tailRules, startRules)) saveCheckpoint();
 
 /**
  * One input message. Synchronous on purpose: with the pinned SDK, edgeHub gets the PUBACK after

@@ -24,6 +24,14 @@ interface GroupEntry extends RecencyLinks {
   group: GroupValues;
   /** Value of the stage's touch counter when this entry was last moved to the recent end. */
   at?: number;
+  /**
+   * Value of the stage's touch counter when this entry was created (absent in entries checkpointed
+   * before it existed): tells a group that was evicted and came back from its earlier self, whose
+   * alert sequence started at 0 too. Part of the alert's messageId.
+   */
+  b?: number;
+  /** Alerts (raised or cleared) this entry has emitted: the next one's sequence number, part of its messageId. */
+  n?: number;
 }
 
 /** What `process` returns: the detector's step and the edge it caused, if any. */
@@ -134,7 +142,7 @@ export class AnomalyStage {
       this.recency.touch(key, e);
       return e;
     }
-    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group: input.group, at: touch, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: key };
+    e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group: input.group, at: touch, b: touch, n: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: key };
     groups.set(key, e);
     this.recency.touch(key, e);
     const max = this.rule.maxGroups;
@@ -202,9 +210,16 @@ export class AnomalyStage {
     value: number | null,
     step: DetectorStep,
   ): AlertEmission {
+    // The sequence lives in the checkpointed group state, so a replay from the checkpoint numbers the
+    // same alerts the same way (the messageId stays deterministic) while two alerts of one group at
+    // one time (raised, cleared, raised within a batch) still get two ids (test/oracle/regressions.test.ts).
+    const seq = e.n ?? 0;
+    e.n = seq + 1;
     return {
       kind: 'alert',
       key,
+      seq,
+      ...(e.b !== undefined ? { born: e.b } : {}),
       group: e.group,
       state,
       time,

@@ -68,6 +68,10 @@ export interface AlertEmission {
   readonly score: number;
   readonly detector: string;
   readonly alertKind: string;
+  /** The group's alert sequence number (0, 1, ...; checkpointed with the group): part of the messageId only. */
+  readonly seq: number;
+  /** When the group's state was created, on the stage's use counter (absent for older checkpoints): part of the messageId only. */
+  readonly born?: number;
 }
 
 /**

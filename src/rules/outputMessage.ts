@@ -14,9 +14,15 @@ export function summaryMessageId(rule: string, ruleHash: string, groupKey: strin
   return uuidFrom(`summary\n${rule}\n${ruleHash}\n${groupKey}\n${w.start}${extra}\n${revision}`);
 }
 
-/** Deterministic alert id: rule, rule hash, group, state and the time of the event that raised or cleared it. */
-export function alertMessageId(rule: string, ruleHash: string, groupKey: string, state: string, time: number): string {
-  return uuidFrom(`alert\n${rule}\n${ruleHash}\n${groupKey}\n${state}\n${time}`);
+/**
+ * Deterministic alert id (docs/contract.md section 4): rule, rule hash, group, state, the time of the
+ * event that raised or cleared it, and the group's alert sequence number with the moment its state was
+ * created (`born`; absent for a group restored from an older checkpoint). Rule, group and time alone are
+ * not unique: one batch can raise, clear and raise a group at one time. The sequence is part of the
+ * checkpointed group state, so a replay after a crash numbers its alerts the same way.
+ */
+export function alertMessageId(rule: string, ruleHash: string, groupKey: string, state: string, time: number, seq: number, born: number | undefined): string {
+  return uuidFrom(`alert\n${rule}\n${ruleHash}\n${groupKey}\n${state}\n${time}\n${born ?? ''}\n${seq}`);
 }
 
 /**
@@ -41,7 +47,7 @@ export function summaryMessage(rule: string, ruleHash: string, output: string, r
 /** Builds the `alerts` message for a raised or cleared alert. */
 export function alertMessage(rule: string, ruleHash: string, output: string, a: AlertEmission, now: number): OutputMessage {
   const body: AlertBody = { rule, group: a.group, state: a.state, time: iso(a.time), value: a.value, score: round(a.score), detector: a.detector, kind: a.alertKind };
-  return { id: alertMessageId(rule, ruleHash, a.key, a.state, a.time), output, kind: 'alert', rule, groupKey: a.key, body, createdAt: now };
+  return { id: alertMessageId(rule, ruleHash, a.key, a.state, a.time, a.seq, a.born), output, kind: 'alert', rule, groupKey: a.key, body, createdAt: now };
 }
 
 /**

@@ -30,6 +30,32 @@ describe('AnomalyStage', () => {
     expect(out).toEqual(['raised', 'cleared', '-', '-', '-', 'raised', 'cleared', '-', '-', 'raised']);
   });
 
+  it('numbers each group\'s alerts (the messageId\'s sequence): raised, cleared, raised at one time are 0, 1, 2, and a restored state goes on from there', () => {
+    const state: AnomalyState = { groups: new Map() };
+    const s = stage({ type: 'threshold', above: 10 }, {}, state);
+    const first = [s.process(at(5, 11)).alert!, s.process(at(5, 9)).alert!, s.process(at(5, 12)).alert!];
+    expect(first.map((a) => [a.state, a.time, a.seq])).toEqual([['raised', 5, 0], ['cleared', 5, 1], ['raised', 5, 2]]);
+    // A checkpoint is a JSON round trip of the groups (src/rules/engine.ts snapshot).
+    const restored: AnomalyState = { groups: new Map(JSON.parse(JSON.stringify([...state.groups])) as Array<[string, unknown]>) };
+    const again = stage({ type: 'threshold', above: 10 }, {}, restored);
+    const next = again.process(at(6, 9)).alert!;
+    expect([next.state, next.seq, next.born]).toEqual(['cleared', 3, first[0]!.born]);
+    // A rule change or removal ends the alert with the next number.
+    expect(again.process(at(7, 11)).alert!.seq).toBe(4);
+    expect(again.clearActive(8, 'rule-changed').map((a) => a.seq)).toEqual([5]);
+  });
+
+  it('a group evicted at maxGroups and back again numbers its alerts from 0 under another birth mark', () => {
+    const s = stage({ type: 'threshold', above: 10 }, { maxGroups: 1 });
+    const a = s.process(at(1, 11, 'a')).alert!;
+    s.process(at(2, 5, 'b'));
+    const evicted = s.takeEvictedClears();
+    expect(evicted.map((c) => [c.key, c.state, c.alertKind, c.seq])).toEqual([['a', 'cleared', 'evicted', 1]]);
+    const back = s.process(at(1, 11, 'a')).alert!;
+    expect(back.seq).toBe(0);
+    expect(back.born).not.toBe(a.born);
+  });
+
   it('cooldown is per group', () => {
     const s = stage({ type: 'threshold', above: 10 }, { cooldownMs: 1000 });
     expect(s.process(at(0, 11, 'a')).alert?.state).toBe('raised');

@@ -19,7 +19,11 @@ describe('deterministic messageIds', () => {
     );
   });
 
-  it('an alert: sha256("alert\\n<rule>\\n<hash>\\n<group>\\n<state>\\n<time>")', () => {
-    expect(alertMessageId('tempSpike', 'abcdef0123456789', 'dev1', 'raised', 1764126005000)).toBe('5dddae9a-2e38-10c1-9a4b-271c1603aceb');
+  it('an alert: sha256("alert\\n<rule>\\n<hash>\\n<group>\\n<state>\\n<time>\\n<born>\\n<seq>")', () => {
+    expect(alertMessageId('tempSpike', 'abcdef0123456789', 'dev1', 'raised', 1764126005000, 3, 17)).toBe('a96cae67-8848-fbc3-ef29-f74afdd8f067');
+  });
+
+  it('an alert of a group restored from a checkpoint without a birth mark leaves <born> empty', () => {
+    expect(alertMessageId('tempSpike', 'abcdef0123456789', 'dev1', 'raised', 1764126005000, 0, undefined)).toBe('d5c59013-1927-eb8a-9a30-aac614382df9');
   });
 });
