@@ -26,7 +26,7 @@ const shared = { contracts: [], metrics: ['contracts'], time: ['contracts'] };
 const allowed = { anomaly: { windows: ['recencyList.js'] } };
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const SQLITE = { regex: '^better-sqlite3(/|$)', message: 'only src/store imports better-sqlite3 (STYLE.md layout)' };
+const SQLITE = { regex: '^better-sqlite3(/|$)', message: 'only src/store imports better-sqlite3 (the folder layout: README.md "Folders")' };
 const SDK = { regex: '^azure-iot-', message: 'only src/io/edgehub imports the IoT SDK (azure-iot-*)' };
 
 /** The import patterns a file of `stage` may not use. */

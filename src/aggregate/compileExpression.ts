@@ -18,7 +18,7 @@
  * - Where mathjs would return a Complex number (`sqrt(-1)`, `log(-1)`, `asin(2)`, `(-8)^(1/3)`), we
  *   return NaN. Results that mathjs gives as real numbers (`1/0` = Infinity, `log(0)` = -Infinity,
  *   `0/0` = NaN) are the same.
- * - A boolean read from the event is not a number (CONTRACT.md section 3, docs/contract.md section 5):
+ * - A boolean read from the event is not a number (docs/contract.md sections 3 and 5):
  *   `"temperature": true` in arithmetic, an ordering, `==` against a number, an aggregate argument or
  *   a detector value throws `not-a-number` (mathjs would take it as 1). It compares with `==`/`!=`
  *   against a boolean (`x == true`) and works in logic (`and` ...). Booleans the expression computes

@@ -259,7 +259,7 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
           if (v - v === 0) return v;
           throw inf;
         }
-        // A boolean from the event is not a number (CONTRACT.md section 3): `"temperature": true` must not count as 1.
+        // A boolean from the event is not a number (docs/contract.md section 3): `"temperature": true` must not count as 1.
         throw nan;
       };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });

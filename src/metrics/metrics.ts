@@ -25,12 +25,14 @@ export const METRIC_NAMES = {
   outboxCommits: 'eddy_outbox_commits_total',
   outboxRows: 'eddy_outbox_rows_written_total',
   outboxConflicts: 'eddy_outbox_conflicts_total',
+  futureTimestamps: 'eddy_future_timestamps_total',
 } as const;
 
 /**
- * Most devices `getStats` counts `future-timestamp` rejections for by name; the rest share
- * {@link OTHER_DEVICES}. Per-device counts are in getStats only: a device id as a Prometheus label
- * would make the series count unbounded (the metric is the total, `eddy_messages_rejected_total{reason="future-timestamp"}`).
+ * Most devices `getStats` and `eddy_future_timestamps_total{device}` count `future-timestamp`
+ * rejections for by name; the rest share {@link OTHER_DEVICES}. A wrong clock is a fault of a few
+ * devices, so the label stays small; the bound keeps a fleet of wrong clocks from making the series
+ * count unbounded (the reason's total is `eddy_messages_rejected_total{reason="future-timestamp"}`).
  */
 export const MAX_FUTURE_TIMESTAMP_DEVICES = 1_000;
 /** The getStats key of the devices past {@link MAX_FUTURE_TIMESTAMP_DEVICES}. */
@@ -151,6 +153,7 @@ export class Metrics {
   private readonly outboxCommitsC: Counter<'op'>;
   private readonly outboxRowsC: Counter<'op'>;
   private readonly outboxConflictsC: Counter;
+  private readonly futureC: Counter<'device'>;
   private readonly futureByDevice = new Map<string, number>();
   private outboxConflictTotal = 0;
   private outboxWriteSource: (() => OutboxWriteTotals) | null = null;
@@ -208,6 +211,7 @@ export class Metrics {
     for (const reason of REJECT_REASONS) this.rejectedC.inc({ reason }, 0);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.outboxConflictsC = new Counter({ name: METRIC_NAMES.outboxConflicts, help: 'Output messages whose messageId the outbox already held with a different body (kept out and logged at error; must stay 0).', registers });
+    this.futureC = new Counter({ name: METRIC_NAMES.futureTimestamps, help: 'Events a rule rejected as future-timestamp (stamped more than its maxClockSkew ahead of their arrival), by device (the first 1,000 devices by name, the rest as "(other devices)").', labelNames: ['device'], registers });
 
     this.rejectedChild = new ChildCache((reason) => this.rejectedC.labels(reason));
     this.windowChild = new ChildCache((rule) => this.windowResultsC.labels(rule));
@@ -250,6 +254,7 @@ export class Metrics {
     const m = this.futureByDevice;
     const key = m.has(deviceId) || m.size < MAX_FUTURE_TIMESTAMP_DEVICES ? deviceId : OTHER_DEVICES;
     m.set(key, (m.get(key) ?? 0) + 1);
+    this.futureC.inc({ device: key });
   }
 
   /** `n` outputs carried a messageId the outbox held with a different body. */

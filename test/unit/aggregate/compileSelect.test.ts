@@ -440,7 +440,7 @@ describe('compileSelect: expressions and arguments', () => {
     expect(fail({ x: '21.5', y: 2 })?.reason).toBe('not-a-number');
     expect(fail({ x: 1, y: 0 })?.reason).toBe('not-a-number');
     expect(fail({ x: 1, y: 0 })?.detail).toContain('not finite');
-    // CONTRACT.md section 3: a boolean is not a number (mathjs would add it as 1).
+    // docs/contract.md section 3: a boolean is not a number (mathjs would add it as 1).
     expect(fail({ x: true, y: 1 })?.reason).toBe('not-a-number');
     expect(fail({ x: 1, y: false })?.reason).toBe('not-a-number');
   });

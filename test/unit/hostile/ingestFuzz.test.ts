@@ -155,7 +155,7 @@ function generateBody(rnd: () => number): Generated {
   return { json: `{${parts.join(',')}}`, rules: predict(m.fa, m.fb, a.fa, a.fb, ts), tsKind: ts.kind };
 }
 
-/** A failure reason for an aggregate argument (a JSON boolean is not a number: CONTRACT.md section 3), or null when accepted. */
+/** A failure reason for an aggregate argument (a JSON boolean is not a number: docs/contract.md section 3), or null when accepted. */
 function argReason(v: Variant): string | null {
   if (v.cls === 'missing') return 'missing-field';
   if (v.cls === 'num') return null;

@@ -6,7 +6,7 @@ import { ESLint } from 'eslint';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
- * The import boundaries of STYLE.md's layout, as eslint.config.js enforces them: a stage imports
+ * The import boundaries of the folder layout (README.md "Folders"), as eslint.config.js enforces them: a stage imports
  * contracts/, metrics/ and itself; only main.ts, src/rules and src/cli wire stages together; only
  * src/store imports better-sqlite3; only src/io/edgehub imports azure-iot-*. Each case lints a probe
  * with the project's own config at a path inside src/, so the rule that applies is the one `npm run lint`

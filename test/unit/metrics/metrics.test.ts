@@ -13,7 +13,7 @@ describe('Metrics', () => {
     const types: Record<string, string> = {
       received: 'counter', rejected: 'counter', windowResults: 'counter', alerts: 'counter', outboxPending: 'gauge', outboxBytes: 'gauge', buildInfo: 'gauge', outboxDropped: 'counter', outboxOldestAge: 'gauge',
       upstreamSent: 'counter', upstreamFailures: 'counter', ruleGroups: 'gauge', groupsEvicted: 'counter', eventLag: 'histogram',
-      outboxCommits: 'counter', outboxRows: 'counter', outboxConflicts: 'counter',
+      outboxCommits: 'counter', outboxRows: 'counter', outboxConflicts: 'counter', futureTimestamps: 'counter',
     };
     for (const [key, name] of Object.entries(METRIC_NAMES)) {
       expect(text).toContain(`# HELP ${name} `);
@@ -147,6 +147,16 @@ describe('Metrics', () => {
     expect(Object.keys(got)).toHaveLength(MAX_FUTURE_TIMESTAMP_DEVICES + 1);
     expect(got.d0).toBe(2);
     expect(got[OTHER_DEVICES]).toBe(5);
+  });
+
+  it('eddy_future_timestamps_total counts per device with the same bound as getStats', async () => {
+    const m = createMetrics({ processMetrics: false });
+    for (let i = 0; i < MAX_FUTURE_TIMESTAMP_DEVICES + 3; i++) m.futureTimestamp(`d${i}`);
+    m.futureTimestamp('d7');
+    const text = await m.text();
+    expect(text).toMatch(/^eddy_future_timestamps_total\{device="d7"\} 2$/m);
+    expect(text).toMatch(/^eddy_future_timestamps_total\{device="\(other devices\)"\} 3$/m);
+    expect(text.match(/^eddy_future_timestamps_total\{/gm)).toHaveLength(MAX_FUTURE_TIMESTAMP_DEVICES + 1);
   });
 
   it('eddy_outbox_conflicts_total counts conflicting appends', async () => {
