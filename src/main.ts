@@ -3,7 +3,8 @@
  * ingest → engine → outbox → forwarder, serves metrics, handles the twin, methods and signals.
  * IoT Edge mode when IOTEDGE_WORKLOADURI or EdgeHubConnectionString is set, local mode otherwise.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
@@ -63,17 +64,19 @@ const rejectLog = new RejectLogger(log);
 for (const e of env.errors) log.warn(e);
 
 // ---- rules from the file (beneath the twin's) ----
-const configErrors: string[] = [...env.errors];
-const fileRules = loadRuleFile(env.rulesFile);
+const configErrors: readonly string[] = [...env.errors];
+/** Problems of the rules file as a whole (a repeated id), reported with every reconcile. */
+let fileErrors: string[] = [];
+let fileRules = loadRuleFile(env.rulesFile);
 
 /**
  * The file rules. An EDDY_RULES_FILE that cannot be read, is not JSON or is not a rule-set object
  * stops the module at start (exit 1, the reason in the log): every other EDDY_* value falls back to
  * a default, but running some other rules (or none) in place of the ones deployed would hide a wrong
  * deployment behind plausible output. Under IoT Edge the container then restarts with the error in
- * `iotedge logs`, as any module with a broken configuration does (docs/cli.md). The file is read once,
- * at start: later changes come through the twin, where a bad rule is rejected alone and the last good
- * version keeps running. A bad rule inside a good file is rejected alone too (docs/contract.md
+ * `iotedge logs`, as any module with a broken configuration does (docs/cli.md). Under IoT Edge the file
+ * is read once, at start: later changes come through the twin, where a bad rule is rejected alone and
+ * the last good version keeps running. In local mode it is reloaded (reloadRuleFile). A bad rule inside a good file is rejected alone too (docs/contract.md
  * section 6); `eddy validate FILE` finds every problem with its line and column before deploying.
  */
 function loadRuleFile(file: string): RuleSet {
@@ -83,17 +86,26 @@ function loadRuleFile(file: string): RuleSet {
   } catch (err) {
     return refuseRuleFile(file, [(err as Error).message]);
   }
+  const parsed = parseRuleFile(file, text);
+  if ('errors' in parsed) return refuseRuleFile(file, parsed.errors);
+  fileErrors = parsed.fileErrors;
+  return parsed.rules;
+}
+
+/** A rules file's text checked: its rule set and its file-level problems, or why it is unusable. */
+function parseRuleFile(file: string, text: string): { rules: RuleSet; fileErrors: string[] } | { errors: string[] } {
   const check = checkRuleFile(text, compileRule);
-  if (check.rules === null) return refuseRuleFile(file, check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`));
+  if (check.rules === null) return { errors: check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`) };
+  const problems: string[] = [];
   for (const p of check.problems) {
     // Rule errors are reported per rule by reconcile (log and twin); a repeated id is the file's own.
     if (p.message.includes('appears more than once')) {
       const msg = `rules file ${file} line ${p.line} column ${p.column}: ${p.message}`;
       log.error(msg);
-      configErrors.push(msg);
+      problems.push(msg);
     }
   }
-  return check.rules;
+  return { rules: check.rules, fileErrors: problems };
 }
 
 function refuseRuleFile(file: string, errors: readonly string[]): never {
@@ -232,7 +244,7 @@ let maxMessagesPerSecond = 0;
 const lagProbe = new EventLagProbe((seconds) => metrics.eventLag(seconds));
 function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => (engine.setRules(rules), lagProbe.setRules(rules))): void {
   const res = resolveConfig(fileRules, desired);
-  const errors = [...configErrors];
+  const errors = [...configErrors, ...fileErrors];
   if (!res.ok) {
     errors.push(res.error);
     lastConfig = { status: 'rejected', errors };
@@ -499,8 +511,81 @@ async function startLocal(): Promise<void> {
       handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE }, m.time);
     }
   }, 100);
+  if (env.rulesFile !== DEFAULT_RULES_FILE) watchRuleFile();
+  else process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
   running = true;
   log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, rules: manager.current().map((r) => r.id) }, `eddy running in local mode: simulated sensor → ${env.rulesFile === DEFAULT_RULES_FILE ? 'default rules' : 'rules'} → stdout`);
+}
+
+/** The rules file's text last applied: a watch event that changes nothing applies nothing. */
+let appliedRuleText: string | null = null;
+let ruleFileWatcher: FSWatcher | null = null;
+let ruleFileTimer: NodeJS.Timeout | null = null;
+/** Editors save in bursts (write, rename, chmod): one reload after the file has been quiet this long. */
+const RULE_FILE_SETTLE_MS = 300;
+
+/**
+ * Local mode only: EDDY_RULES_FILE is read again on SIGHUP and when it changes (issue 22 item 5,
+ * docs/cli.md). The directory is watched, not the file: editors and `mv` replace a file by rename,
+ * which ends a watch on the file itself (https://nodejs.org/api/fs.html#caveats).
+ */
+function watchRuleFile(): void {
+  appliedRuleText = readRuleText();
+  process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
+  try {
+    const base = path.basename(env.rulesFile);
+    ruleFileWatcher = watch(path.dirname(env.rulesFile), (_event, name) => {
+      // Some platforms give no name: then any change in the directory may be ours.
+      if (name !== null && name !== base) return;
+      if (ruleFileTimer) clearTimeout(ruleFileTimer);
+      ruleFileTimer = setTimeout(() => reloadRuleFile('file changed', false), RULE_FILE_SETTLE_MS);
+      ruleFileTimer.unref();
+    });
+    ruleFileWatcher.unref();
+    ruleFileWatcher.on('error', (err) => log.warn({ rulesFile: env.rulesFile, err: err.message }, 'rules file: no longer watched for changes; SIGHUP still reloads it'));
+  } catch (err) {
+    log.warn({ rulesFile: env.rulesFile, err: (err as Error).message }, 'rules file: cannot watch for changes; SIGHUP reloads it');
+  }
+}
+
+function readRuleText(): string | null {
+  try {
+    return readFileSync(env.rulesFile, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Applies the rules file again through the path a twin patch takes (reconcile, then a checkpoint):
+ * an unchanged rule keeps its open windows and detector state, a changed or removed one emits its
+ * windows and clears its alerts under the old definition (docs/rules.md). A file that cannot be read
+ * or is not a rule set is reported and changes nothing: the running rules keep running (at start the
+ * same file stops the module, loadRuleFile: there is nothing running to keep).
+ */
+function reloadRuleFile(reason: string, always: boolean): void {
+  if (stopping) return;
+  const file = env.rulesFile;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // A rename in progress or a deleted file: the next change (or SIGHUP) tries again.
+    log.error({ rulesFile: file, reason, err: (err as Error).message }, `rules file ${file} not reloaded: cannot be read; the running rules stay`);
+    return;
+  }
+  if (!always && text === appliedRuleText) return;
+  const parsed = parseRuleFile(file, text);
+  if ('errors' in parsed) {
+    log.error({ rulesFile: file, reason, errors: parsed.errors }, `rules file ${file} not reloaded: not a usable rule set (${parsed.errors[0] ?? 'unknown error'}); the running rules stay (check it with: eddy validate ${file})`);
+    return;
+  }
+  appliedRuleText = text;
+  fileRules = parsed.rules;
+  fileErrors = parsed.fileErrors;
+  log.info({ rulesFile: file, reason }, 'rules file reloaded');
+  reconcile();
+  saveCheckpoint();
 }
 
 async function startEdge(): Promise<void> {
