@@ -16,6 +16,9 @@ const boundaryRules = stages
     },
   }));
 
+const sdkOnly = ['azure-iot-device', 'azure-iot-device-mqtt'].map((name) => ({ name, message: 'only src/io/edgehub imports the SDK' }));
+const mqttOnly = [{ name: 'mqtt', message: 'only src/io/mqtt imports mqtt.js' }];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**', 'bench/results*'] },
   js.configs.recommended,
@@ -28,9 +31,8 @@ export default tseslint.config(
     },
   },
   ...boundaryRules,
-  {
-    files: ['src/**/*.ts'],
-    ignores: ['src/io/edgehub/**'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'azure-iot-device', message: 'only src/io/edgehub imports the SDK' }, { name: 'azure-iot-device-mqtt', message: 'only src/io/edgehub imports the SDK' }] }] },
-  },
+  // Each broker client stays in its adapter folder (a later block overrides an earlier one's rule, hence three).
+  { files: ['src/**/*.ts'], ignores: ['src/io/edgehub/**', 'src/io/mqtt/**'], rules: { 'no-restricted-imports': ['error', { paths: [...sdkOnly, ...mqttOnly] }] } },
+  { files: ['src/io/edgehub/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: mqttOnly }] } },
+  { files: ['src/io/mqtt/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: sdkOnly }] } },
 );

@@ -5,6 +5,7 @@
  */
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
@@ -29,6 +30,8 @@ import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
+import type { MqttConnection } from './io/mqtt/mqttConnection.js';
+import { deviceIdFrom, readMqttSettings, type MqttSettings } from './io/mqtt/mqttSettings.js';
 import { EventLagProbe } from './rules/eventLagProbe.js';
 import { ConnectedTime, steadyClock, type ConnectedTimeState } from './time/connectedTime.js';
 
@@ -62,6 +65,19 @@ const startedAt = new Date(clock.now()).toISOString();
 const metrics = createMetrics({ clock, version: VERSION });
 const rejectLog = new RejectLogger(log);
 for (const e of env.errors) log.warn(e);
+
+// ---- MQTT mode: local mode reading a broker instead of the simulated sensor (docs/contract.md section 2) ----
+const mqttSettings = readMqttEnv();
+
+function readMqttEnv(): MqttSettings | null {
+  if (env.mode !== 'local') return null;
+  const r = readMqttSettings(process.env, hostname());
+  if (r !== null && 'errors' in r) {
+    log.fatal({ errors: r.errors }, `MQTT settings not usable (${r.errors[0] ?? 'unknown error'}); eddy does not start`);
+    process.exit(1);
+  }
+  return r;
+}
 
 // ---- rules from the file (beneath the twin's) ----
 const configErrors: readonly string[] = [...env.errors];
@@ -287,7 +303,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
 
 // Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
 // every message it logged after that while they are replayed (issue 17 defect 3).
-const sensor: SimulatedSensor | null = env.mode === 'local' ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
+const sensor: SimulatedSensor | null = env.mode === 'local' && mqttSettings === null ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
@@ -495,6 +511,7 @@ async function start(): Promise<void> {
 }
 
 async function startLocal(): Promise<void> {
+  if (mqttSettings !== null) return startMqtt(mqttSettings);
   forwarder = new Forwarder(store.outbox, countingSink(new StdoutSink()), { clock, log, maxMessagesPerSecond });
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
@@ -586,6 +603,47 @@ function reloadRuleFile(reason: string, always: boolean): void {
   log.info({ rulesFile: file, reason }, 'rules file reloaded');
   reconcile();
   saveCheckpoint();
+}
+
+let mqtt: MqttConnection | null = null;
+const MQTT_INPUT = 'telemetry';
+const MQTT_MODULE = 'mqtt';
+
+/**
+ * MQTT mode: inputs from the broker's topic, outputs published back (issue 22 item 4). The input is
+ * in the input log before its PUBACK leaves (src/io/mqtt/mqttConnection.ts), as in IoT Edge mode.
+ */
+async function startMqtt(settings: MqttSettings): Promise<void> {
+  const { MqttConnection } = await import('./io/mqtt/mqttConnection.js');
+  const conn = new MqttConnection(settings, log);
+  mqtt = conn;
+  forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
+  conn.onInput((topic, body) => {
+    if (stopping) return false;
+    const deviceId = deviceIdFrom(settings.deviceFrom, topic, body);
+    if (deviceId === null) {
+      metrics.received(MQTT_INPUT);
+      metrics.rejected('no-device-id');
+      rejectLog.log({ reason: 'no-device-id', detail: `no device id at ${settings.deviceFrom.kind}:${settings.deviceFrom.kind === 'topic' ? settings.deviceFrom.level : settings.deviceFrom.path}` }, { input: MQTT_INPUT, topic });
+      return true;
+    }
+    handleInput(MQTT_INPUT, body, { deviceId, moduleId: MQTT_MODULE });
+    return true;
+  });
+  conn.onLink((up) => {
+    if (up) {
+      time.linkUp();
+      forwarder?.resetBackoff();
+    } else time.linkDown();
+  });
+  // The broker re-delivers first what it saw no PUBACK for.
+  conn.onSession(() => redelivery.arm());
+  conn.open();
+  forwarder.start();
+  running = true;
+  log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, url: settings.url, topic: settings.topic, outputTopic: settings.outputTopic, clientId: settings.clientId, rules: manager.current().map((r) => r.id) }, 'eddy running in local mode: MQTT broker → rules → MQTT broker');
+  if (env.rulesFile !== DEFAULT_RULES_FILE) watchRuleFile();
+  else process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
 }
 
 async function startEdge(): Promise<void> {
@@ -716,6 +774,7 @@ async function shutdown(signal: string): Promise<void> {
     await forwarder.stop();
   }
   if (connection) await connection.close();
+  if (mqtt) await mqtt.close();
   if (metricsServer) await metricsServer.close();
   store.close();
   log.info('stopped');
