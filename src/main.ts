@@ -500,7 +500,7 @@ async function start(): Promise<void> {
       metricsServer = await startMetricsServer({
         port: env.metricsPort,
         metrics,
-        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
+        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : mqtt ? (mqtt.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
       });
     } catch (err) {
       log.warn({ err: (err as Error).message, port: env.metricsPort }, 'metrics server not started');
@@ -528,8 +528,7 @@ async function startLocal(): Promise<void> {
       handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE }, m.time);
     }
   }, 100);
-  if (env.rulesFile !== DEFAULT_RULES_FILE) watchRuleFile();
-  else process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
+  reloadRulesOnChange();
   running = true;
   log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, rules: manager.current().map((r) => r.id) }, `eddy running in local mode: simulated sensor → ${env.rulesFile === DEFAULT_RULES_FILE ? 'default rules' : 'rules'} → stdout`);
 }
@@ -546,9 +545,11 @@ const RULE_FILE_SETTLE_MS = 300;
  * docs/cli.md). The directory is watched, not the file: editors and `mv` replace a file by rename,
  * which ends a watch on the file itself (https://nodejs.org/api/fs.html#caveats).
  */
-function watchRuleFile(): void {
+function reloadRulesOnChange(): void {
   appliedRuleText = readRuleText();
   process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
+  // The built-in rules file is part of the package: nothing to watch.
+  if (env.rulesFile === DEFAULT_RULES_FILE) return;
   try {
     const base = path.basename(env.rulesFile);
     ruleFileWatcher = watch(path.dirname(env.rulesFile), (_event, name) => {
@@ -642,8 +643,7 @@ async function startMqtt(settings: MqttSettings): Promise<void> {
   forwarder.start();
   running = true;
   log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, url: settings.url, topic: settings.topic, outputTopic: settings.outputTopic, clientId: settings.clientId, rules: manager.current().map((r) => r.id) }, 'eddy running in local mode: MQTT broker → rules → MQTT broker');
-  if (env.rulesFile !== DEFAULT_RULES_FILE) watchRuleFile();
-  else process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
+  reloadRulesOnChange();
 }
 
 async function startEdge(): Promise<void> {
