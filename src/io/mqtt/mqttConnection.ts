@@ -73,14 +73,20 @@ export class MqttConnection implements Sink {
     this.client = client;
     client.handleMessage = (packet: Packet, callback: (error?: Error) => void): void => {
       if (packet.cmd !== 'publish') return callback();
-      let done = false;
+      let done: boolean;
       try {
         done = this.input(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
       } catch (err) {
+        // No PUBACK (mqtt.js sends none when the callback gets an error, lib/handlers/publish.ts, and
+        // reads on): the broker delivers the message again on the next connection. Calling back keeps
+        // the client reading (mqtt.js README: handleMessage must always call back, or the client hangs).
         this.log.error({ err: (err as Error).message, topic: packet.topic }, 'mqtt: input not stored; not acknowledged');
+        callback(err as Error);
+        return;
       }
+      // Not taken (eddy is stopping): no PUBACK and no further message; the connection closes next
+      // and the broker keeps the message for the next session.
       if (done) callback();
-      // Otherwise no PUBACK: the broker re-delivers the message to the next session.
     };
     client.on('connect', (connack) => {
       this.up = true;
