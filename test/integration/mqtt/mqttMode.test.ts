@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
+import { freePort } from '../../helpers/freePort.js';
 
 /*
  * MQTT mode (issue 22 item 4; docs/contract.md section 2) against a real Mosquitto broker started
@@ -159,4 +160,48 @@ describe('MQTT mode over a real mosquitto (issue 22 item 4)', () => {
     expect(second!.stderr).toMatch(/"sessionPresent":true/);
     expect(first.stderr + second!.stderr).not.toContain(broker.password);
   }, 120_000);
+  it('device id from a body path; a message without one is rejected (no-device-id), acknowledged, and does not stop the others', async () => {
+    const broker: Mosquitto = await startMosquitto();
+    cleanups.push(() => broker.stop());
+    const data = mkdtempSync(path.join(tmpdir(), 'eddy-mqtt-data-'));
+    const rulesDir = mkdtempSync(path.join(tmpdir(), 'eddy-mqtt-rules-'));
+    cleanups.push(() => rmSync(data, { recursive: true, force: true }), () => rmSync(rulesDir, { recursive: true, force: true }));
+    const rulesFile = path.join(rulesDir, 'rules.json');
+    writeFileSync(rulesFile, JSON.stringify({
+      perDevice: { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts', window: { type: 'tumbling', size: '1m' }, select: { n: 'count()' }, output: 'summaries' },
+    }));
+    const auth = { username: broker.username, password: broker.password, protocolVersion: 5 as const };
+    const received: Array<{ topic: string; body: { group: { deviceId: string }; window: { start: string }; values: { n: number } } }> = [];
+    const sub: MqttClient = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { ...auth, clientId: 'test-sub-2' });
+    cleanups.push(() => sub.endAsync());
+    sub.on('message', (topic, payload) => received.push({ topic, body: JSON.parse(payload.toString('utf8')) as (typeof received)[number]['body'] }));
+    await sub.subscribeAsync('site/out/#', { qos: 1 });
+    const metricsPort = await freePort();
+    const eddy = startEddy({
+      EDDY_METRICS_PORT: String(metricsPort), EDDY_DATA_DIR: data, EDDY_RULES_FILE: rulesFile, EDDY_MQTT_URL: `mqtt://127.0.0.1:${broker.port}`,
+      EDDY_MQTT_USERNAME: broker.username, EDDY_MQTT_PASSWORD: broker.password,
+      EDDY_MQTT_TOPIC: 'site/in', EDDY_MQTT_DEVICE_FROM: 'body:meta.serial', EDDY_MQTT_OUTPUT_TOPIC: 'site/out/{kind}/{rule}', EDDY_MQTT_CLIENT_ID: 'eddy-test-2',
+    });
+    await until(() => /mqtt: connected/.test(eddy.stderr), 20_000, 'eddy connected');
+    const pub: MqttClient = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { ...auth, clientId: 'test-pub-2' });
+    cleanups.push(() => pub.endAsync());
+    const base = Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
+    const ts = (ms: number): string => new Date(base + ms).toISOString();
+    await pub.publishAsync('site/in', JSON.stringify({ meta: { serial: 'SN-1' }, ts: ts(1_000) }), { qos: 1 });
+    await pub.publishAsync('site/in', JSON.stringify({ meta: {}, ts: ts(2_000) }), { qos: 1 });
+    await pub.publishAsync('site/in', JSON.stringify([{ meta: { serial: 'SN-2' }, ts: ts(3_000) }, { ts: ts(4_000) }]), { qos: 1 });
+    await pub.publishAsync('site/in', JSON.stringify({ meta: { serial: 'SN-1' }, ts: ts(5_000) }), { qos: 1 });
+    // Close the first minute of both devices.
+    await pub.publishAsync('site/in', JSON.stringify([{ meta: { serial: 'SN-1' }, ts: ts(600_000) }]), { qos: 1 });
+    await pub.publishAsync('site/in', JSON.stringify([{ meta: { serial: 'SN-2' }, ts: ts(600_000) }]), { qos: 1 });
+    const first = (): Array<[string, number]> => received.filter((r) => r.body.window.start === ts(0)).map((r) => [r.body.group.deviceId, r.body.values.n] as [string, number]).sort();
+    await until(() => first().length === 2, 20_000, 'both first windows').catch(() => undefined);
+    // The batch is one device's (its first element names it): SN-2 holds both of its readings.
+    expect(first()).toEqual([['SN-1', 2], ['SN-2', 2]]);
+    expect(new Set(received.map((r) => r.topic))).toEqual(new Set(['site/out/summary/perDevice']));
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^eddy_messages_rejected_total\{reason="no-device-id"\} 1$/m);
+    eddy.child.kill('SIGINT');
+    expect((await eddy.exit).code, eddy.stderr).toBe(0);
+  }, 60_000);
 });
