@@ -1,7 +1,7 @@
 // ESLint flat config: typescript-eslint, plus dependency rules that keep the folder layout (README,
 // "Folders"): a stage imports contracts/, metrics/, time/ (shared clock utilities) and itself; only the composition root (src/main.ts, an
 // src/app/), the rule-plan compiler (src/rules/) and the CLI wire stages together; only src/store imports
-// better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*).
+// better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*); only src/io/mqtt imports mqtt.
 // test/unit/lint/stageBoundaries.test.ts lints probes against each rule.
 //
 // In a flat config, the last block that sets a rule for a file replaces earlier settings of that rule
@@ -28,6 +28,7 @@ const allowed = { anomaly: { windows: ['recencyList.js'] } };
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const SQLITE = { regex: '^better-sqlite3(/|$)', message: 'only src/store imports better-sqlite3 (the folder layout: README.md "Folders")' };
 const SDK = { regex: '^azure-iot-', message: 'only src/io/edgehub imports the IoT SDK (azure-iot-*)' };
+const MQTT = { regex: '^mqtt(/|$)', message: 'only src/io/mqtt imports mqtt.js' };
 
 /** The import patterns a file of `stage` may not use. */
 function stagePatterns(stage) {
@@ -45,6 +46,7 @@ function stagePatterns(stage) {
 
 const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
 
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**', 'bench/results*'] },
   js.configs.recommended,
@@ -56,12 +58,13 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'warn',
     },
   },
-  // All of src/ (main.ts, rules/, cli/ included): the two native/SDK boundaries.
-  { files: ['src/**/*.ts'], rules: restrict([SQLITE, SDK]) },
-  // Each stage: the same two, minus its own, plus the other stages and the wiring.
+  // All of src/ (main.ts, rules/, cli/ included): the native and broker-client boundaries.
+  { files: ['src/**/*.ts'], rules: restrict([SQLITE, SDK, MQTT]) },
+  // Each stage: the same, minus its own, plus the other stages and the wiring.
   ...stages.map((stage) => ({
     files: [`src/${stage}/**/*.ts`],
-    rules: restrict([...stagePatterns(stage), ...(stage === 'store' ? [] : [SQLITE]), SDK]),
+    rules: restrict([...stagePatterns(stage), ...(stage === 'store' ? [] : [SQLITE]), SDK, MQTT]),
   })),
-  { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE]) },
+  { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, MQTT]) },
+  { files: ['src/io/mqtt/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, SDK]) },
 );

@@ -3,7 +3,9 @@
  * ingest → engine → outbox → forwarder, serves metrics, handles the twin, methods and signals.
  * IoT Edge mode when IOTEDGE_WORKLOADURI or EdgeHubConnectionString is set, local mode otherwise.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
@@ -28,6 +30,8 @@ import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
+import type { MqttConnection } from './io/mqtt/mqttConnection.js';
+import { deviceIdFrom, readMqttSettings, type MqttSettings } from './io/mqtt/mqttSettings.js';
 import { EventLagProbe } from './rules/eventLagProbe.js';
 import { ConnectedTime, steadyClock, type ConnectedTimeState } from './time/connectedTime.js';
 
@@ -62,18 +66,33 @@ const metrics = createMetrics({ clock, version: VERSION });
 const rejectLog = new RejectLogger(log);
 for (const e of env.errors) log.warn(e);
 
+// ---- MQTT mode: local mode reading a broker instead of the simulated sensor (docs/contract.md section 2) ----
+const mqttSettings = readMqttEnv();
+
+function readMqttEnv(): MqttSettings | null {
+  if (env.mode !== 'local') return null;
+  const r = readMqttSettings(process.env, hostname());
+  if (r !== null && 'errors' in r) {
+    log.fatal({ errors: r.errors }, `MQTT settings not usable (${r.errors[0] ?? 'unknown error'}); eddy does not start`);
+    process.exit(1);
+  }
+  return r;
+}
+
 // ---- rules from the file (beneath the twin's) ----
-const configErrors: string[] = [...env.errors];
-const fileRules = loadRuleFile(env.rulesFile);
+const configErrors: readonly string[] = [...env.errors];
+/** Problems of the rules file as a whole (a repeated id), reported with every reconcile. */
+let fileErrors: string[] = [];
+let fileRules = loadRuleFile(env.rulesFile);
 
 /**
  * The file rules. An EDDY_RULES_FILE that cannot be read, is not JSON or is not a rule-set object
  * stops the module at start (exit 1, the reason in the log): every other EDDY_* value falls back to
  * a default, but running some other rules (or none) in place of the ones deployed would hide a wrong
  * deployment behind plausible output. Under IoT Edge the container then restarts with the error in
- * `iotedge logs`, as any module with a broken configuration does (docs/cli.md). The file is read once,
- * at start: later changes come through the twin, where a bad rule is rejected alone and the last good
- * version keeps running. A bad rule inside a good file is rejected alone too (docs/contract.md
+ * `iotedge logs`, as any module with a broken configuration does (docs/cli.md). Under IoT Edge the file
+ * is read once, at start: later changes come through the twin, where a bad rule is rejected alone and
+ * the last good version keeps running. In local mode it is reloaded (reloadRuleFile). A bad rule inside a good file is rejected alone too (docs/contract.md
  * section 6); `eddy validate FILE` finds every problem with its line and column before deploying.
  */
 function loadRuleFile(file: string): RuleSet {
@@ -83,17 +102,26 @@ function loadRuleFile(file: string): RuleSet {
   } catch (err) {
     return refuseRuleFile(file, [(err as Error).message]);
   }
+  const parsed = parseRuleFile(file, text);
+  if ('errors' in parsed) return refuseRuleFile(file, parsed.errors);
+  fileErrors = parsed.fileErrors;
+  return parsed.rules;
+}
+
+/** A rules file's text checked: its rule set and its file-level problems, or why it is unusable. */
+function parseRuleFile(file: string, text: string): { rules: RuleSet; fileErrors: string[] } | { errors: string[] } {
   const check = checkRuleFile(text, compileRule);
-  if (check.rules === null) return refuseRuleFile(file, check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`));
+  if (check.rules === null) return { errors: check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`) };
+  const problems: string[] = [];
   for (const p of check.problems) {
     // Rule errors are reported per rule by reconcile (log and twin); a repeated id is the file's own.
     if (p.message.includes('appears more than once')) {
       const msg = `rules file ${file} line ${p.line} column ${p.column}: ${p.message}`;
       log.error(msg);
-      configErrors.push(msg);
+      problems.push(msg);
     }
   }
-  return check.rules;
+  return { rules: check.rules, fileErrors: problems };
 }
 
 function refuseRuleFile(file: string, errors: readonly string[]): never {
@@ -232,7 +260,7 @@ let maxMessagesPerSecond = 0;
 const lagProbe = new EventLagProbe((seconds) => metrics.eventLag(seconds));
 function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => (engine.setRules(rules), lagProbe.setRules(rules))): void {
   const res = resolveConfig(fileRules, desired);
-  const errors = [...configErrors];
+  const errors = [...configErrors, ...fileErrors];
   if (!res.ok) {
     errors.push(res.error);
     lastConfig = { status: 'rejected', errors };
@@ -275,7 +303,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
 
 // Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
 // every message it logged after that while they are replayed (issue 17 defect 3).
-const sensor: SimulatedSensor | null = env.mode === 'local' ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
+const sensor: SimulatedSensor | null = env.mode === 'local' && mqttSettings === null ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));
@@ -513,7 +541,7 @@ async function start(): Promise<void> {
       metricsServer = await startMetricsServer({
         port: env.metricsPort,
         metrics,
-        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
+        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : mqtt ? (mqtt.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
       });
     } catch (err) {
       log.warn({ err: (err as Error).message, port: env.metricsPort }, 'metrics server not started');
@@ -524,6 +552,7 @@ async function start(): Promise<void> {
 }
 
 async function startLocal(): Promise<void> {
+  if (mqttSettings !== null) return startMqtt(mqttSettings);
   forwarder = new Forwarder(store.outbox, countingSink(new StdoutSink()), { clock, log, maxMessagesPerSecond });
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
@@ -540,8 +569,122 @@ async function startLocal(): Promise<void> {
       handleInput('telemetry', Buffer.from(m.body), { deviceId: m.deviceId, moduleId: SENSOR_MODULE }, m.time);
     }
   }, 100);
+  reloadRulesOnChange();
   running = true;
   log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, rules: manager.current().map((r) => r.id) }, `eddy running in local mode: simulated sensor → ${env.rulesFile === DEFAULT_RULES_FILE ? 'default rules' : 'rules'} → stdout`);
+}
+
+/** The rules file's text last applied: a watch event that changes nothing applies nothing. */
+let appliedRuleText: string | null = null;
+let ruleFileWatcher: FSWatcher | null = null;
+let ruleFileTimer: NodeJS.Timeout | null = null;
+/** Editors save in bursts (write, rename, chmod): one reload after the file has been quiet this long. */
+const RULE_FILE_SETTLE_MS = 300;
+
+/**
+ * Local mode only: EDDY_RULES_FILE is read again on SIGHUP and when it changes (issue 22 item 5,
+ * docs/cli.md). The directory is watched, not the file: editors and `mv` replace a file by rename,
+ * which ends a watch on the file itself (https://nodejs.org/api/fs.html#caveats).
+ */
+function reloadRulesOnChange(): void {
+  appliedRuleText = readRuleText();
+  process.on('SIGHUP', () => reloadRuleFile('SIGHUP', true));
+  // The built-in rules file is part of the package: nothing to watch.
+  if (env.rulesFile === DEFAULT_RULES_FILE) return;
+  try {
+    const base = path.basename(env.rulesFile);
+    ruleFileWatcher = watch(path.dirname(env.rulesFile), (_event, name) => {
+      // Some platforms give no name: then any change in the directory may be ours.
+      if (name !== null && name !== base) return;
+      if (ruleFileTimer) clearTimeout(ruleFileTimer);
+      ruleFileTimer = setTimeout(() => reloadRuleFile('file changed', false), RULE_FILE_SETTLE_MS);
+      ruleFileTimer.unref();
+    });
+    ruleFileWatcher.unref();
+    ruleFileWatcher.on('error', (err) => log.warn({ rulesFile: env.rulesFile, err: err.message }, 'rules file: no longer watched for changes; SIGHUP still reloads it'));
+  } catch (err) {
+    log.warn({ rulesFile: env.rulesFile, err: (err as Error).message }, 'rules file: cannot watch for changes; SIGHUP reloads it');
+  }
+}
+
+function readRuleText(): string | null {
+  try {
+    return readFileSync(env.rulesFile, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Applies the rules file again through the path a twin patch takes (reconcile, then a checkpoint):
+ * an unchanged rule keeps its open windows and detector state, a changed or removed one emits its
+ * windows and clears its alerts under the old definition (docs/rules.md). A file that cannot be read
+ * or is not a rule set is reported and changes nothing: the running rules keep running (at start the
+ * same file stops the module, loadRuleFile: there is nothing running to keep).
+ */
+function reloadRuleFile(reason: string, always: boolean): void {
+  if (stopping) return;
+  const file = env.rulesFile;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // A rename in progress or a deleted file: the next change (or SIGHUP) tries again.
+    log.error({ rulesFile: file, reason, err: (err as Error).message }, `rules file ${file} not reloaded: cannot be read; the running rules stay`);
+    return;
+  }
+  if (!always && text === appliedRuleText) return;
+  const parsed = parseRuleFile(file, text);
+  if ('errors' in parsed) {
+    log.error({ rulesFile: file, reason, errors: parsed.errors }, `rules file ${file} not reloaded: not a usable rule set (${parsed.errors[0] ?? 'unknown error'}); the running rules stay (check it with: eddy validate ${file})`);
+    return;
+  }
+  appliedRuleText = text;
+  fileRules = parsed.rules;
+  fileErrors = parsed.fileErrors;
+  log.info({ rulesFile: file, reason }, 'rules file reloaded');
+  reconcile();
+  saveCheckpoint();
+}
+
+let mqtt: MqttConnection | null = null;
+const MQTT_INPUT = 'telemetry';
+const MQTT_MODULE = 'mqtt';
+
+/**
+ * MQTT mode: inputs from the broker's topic, outputs published back (issue 22 item 4). The input is
+ * in the input log before its PUBACK leaves (src/io/mqtt/mqttConnection.ts), as in IoT Edge mode.
+ */
+async function startMqtt(settings: MqttSettings): Promise<void> {
+  const { MqttConnection } = await import('./io/mqtt/mqttConnection.js');
+  const conn = new MqttConnection(settings, log);
+  mqtt = conn;
+  forwarder = new Forwarder(store.outbox, countingSink(conn), { clock, log, maxMessagesPerSecond });
+  conn.onInput((topic, body) => {
+    if (stopping) return false;
+    const deviceId = deviceIdFrom(settings.deviceFrom, topic, body);
+    if (deviceId === null) {
+      metrics.received(MQTT_INPUT);
+      metrics.rejected('no-device-id');
+      rejectLog.log({ reason: 'no-device-id', detail: `no device id at ${settings.deviceFrom.kind}:${settings.deviceFrom.kind === 'topic' ? settings.deviceFrom.level : settings.deviceFrom.path}` }, { input: MQTT_INPUT, topic });
+      return true;
+    }
+    handleInput(MQTT_INPUT, body, { deviceId, moduleId: MQTT_MODULE });
+    return true;
+  });
+  conn.onLink((up) => {
+    if (up) {
+      time.linkUp();
+      forwarder?.resetBackoff();
+    } else time.linkDown();
+  });
+  // The broker re-delivers first what it saw no PUBACK for.
+  conn.onSession(() => redelivery.arm());
+  conn.open();
+  forwarder.start();
+  running = true;
+  log.info({ dataDir: env.dataDir, rulesFile: env.rulesFile, url: settings.url, topic: settings.topic, outputTopic: settings.outputTopic, clientId: settings.clientId, rules: manager.current().map((r) => r.id) }, 'eddy running in local mode: MQTT broker → rules → MQTT broker');
+  reloadRulesOnChange();
 }
 
 async function startEdge(): Promise<void> {
@@ -672,6 +815,7 @@ async function shutdown(signal: string): Promise<void> {
     await forwarder.stop();
   }
   if (connection) await connection.close();
+  if (mqtt) await mqtt.close();
   if (metricsServer) await metricsServer.close();
   store.close();
   log.info('stopped');

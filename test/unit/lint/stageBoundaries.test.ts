@@ -40,6 +40,11 @@ const crossings: Array<[string, string, RegExp]> = [
   ['src/store/probe.ts', 'azure-iot-common', /only src\/io\/edgehub imports the IoT SDK/],
   ['src/probe.ts', 'azure-iot-device-mqtt', /only src\/io\/edgehub imports the IoT SDK/],
   ['src/io/edgehub/probe.ts', 'better-sqlite3', /only src\/store imports better-sqlite3/],
+  ['src/io/local/probe.ts', 'mqtt', /only src\/io\/mqtt imports mqtt.js/],
+  ['src/probe.ts', 'mqtt', /only src\/io\/mqtt imports mqtt.js/],
+  ['src/io/edgehub/probe.ts', 'mqtt', /only src\/io\/mqtt imports mqtt.js/],
+  ['src/io/mqtt/probe.ts', 'azure-iot-device', /only src\/io\/edgehub imports the IoT SDK/],
+  ['src/io/mqtt/probe.ts', '../../windows/windowSpec.js', /src\/io must not import src\/windows/],
   // The one named exception covers one file, not the folder.
   ['src/anomaly/probe.ts', '../windows/recencyListExtra.js', /src\/anomaly must not import src\/windows/],
 ];
@@ -53,6 +58,7 @@ const allowed: Array<[string, string]> = [
   ['src/io/local/probe.ts', '../../contracts/event.js'],
   ['src/store/probe.ts', 'better-sqlite3'],
   ['src/io/edgehub/probe.ts', 'azure-iot-device'],
+  ['src/io/mqtt/probe.ts', 'mqtt'],
   ['src/probe.ts', './store/store.js'],
   ['src/rules/probe.ts', '../windows/windowRegistry.js'],
   ['src/cli/probe.ts', '../rules/engine.js'],

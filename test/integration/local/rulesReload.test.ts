@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/*
+ * EDDY_RULES_FILE reloaded in local mode (issue 22 item 5; docs/cli.md) by real processes
+ * (`node dist/main.js`, the simulated sensor: one message per device every 100 ms, 5 s apart in event
+ * time, so a three-minute window holds exactly 36 readings of a device). The expected behaviour is
+ * the twin's (docs/rules.md "Changing a rule through the twin").
+ */
+
+const MAIN = path.resolve(import.meta.dirname, '../../../dist/main.js');
+
+interface Line {
+  output: string;
+  properties: Record<string, string>;
+  body: Record<string, unknown> & { rule: string; group: { deviceId: string } };
+}
+
+interface Local {
+  child: ChildProcess;
+  lines: Line[];
+  stderr: string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: boolean;
+}
+
+const children: Local[] = [];
+const dirs: string[] = [];
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function startLocal(dataDir: string, extraEnv: Record<string, string> = {}): Local {
+  const child = spawn(process.execPath, [process.env.EDDY_TEST_MAIN ?? MAIN], {
+    env: { PATH: process.env.PATH, EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const l: Local = { child, lines: [], stderr: '', exited: false, exit: null as unknown as Local['exit'] };
+  l.exit = new Promise((resolve) => child.once('exit', (code, signal) => {
+    l.exited = true;
+    resolve({ code, signal });
+  }));
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line !== '') l.lines.push(JSON.parse(line) as Line);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (l.stderr += d.toString()));
+  children.push(l);
+  return l;
+}
+
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const logs = (l: Local): Array<{ level: string; msg: string } & Record<string, unknown>> =>
+  l.stderr.trim().split('\n').filter((s) => s !== '').map((s) => JSON.parse(s) as { level: string; msg: string });
+
+afterEach(async () => {
+  for (const c of children.splice(0)) {
+    if (!c.exited) c.child.kill('SIGKILL');
+    await c.exit;
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const base = { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', output: 'summaries' } as const;
+/** Unchanged across every reload: its windows must not be cut. */
+const keep = { ...base, window: { type: 'tumbling', size: '3m' }, select: { tMax: 'max(machine.temperature)' } };
+/** Changed in its window size: the open window comes out under the old definition, cut short. */
+const resized = { ...base, window: { type: 'tumbling', size: '3m' }, select: { tMin: 'min(machine.temperature)' } };
+const resized1m = { ...resized, window: { type: 'tumbling', size: '1m' } };
+/** Added by a reload. */
+const fresh = { ...base, window: { type: 'tumbling', size: '1m' }, select: { pAvg: 'avg(machine.pressure)' } };
+/** Raised at the first reading of every device (SimulatedTemperatureSensor starts near 21 °C). */
+const hot = { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', value: 'machine.temperature', detector: { type: 'threshold', above: 0 }, output: 'alerts' };
+
+/** Replaces the file by rename, as editors and `mv` do. */
+function replaceFile(file: string, content: string): void {
+  writeFileSync(`${file}.tmp`, content);
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The last revision of every window of a rule: `deviceId|start` → count. */
+function windowCounts(lines: readonly Line[], rule: string): Map<string, number> {
+  const out = new Map<string, { count: number; revision: number }>();
+  for (const l of lines) {
+    if (l.output !== 'summaries' || l.body.rule !== rule) continue;
+    const k = `${l.body.group.deviceId}|${(l.body.window as { start: string }).start}`;
+    const revision = l.body.revision as number;
+    const cur = out.get(k);
+    if (!cur || revision > cur.revision) out.set(k, { count: l.body.count as number, revision });
+  }
+  return new Map([...out].map(([k, v]) => [k, v.count]));
+}
+
+/** Counts of every window of `rule` but each device's first (the sensor starts mid-window). */
+function fullWindowCounts(lines: readonly Line[], rule: string): string[] {
+  const counts = windowCounts(lines, rule);
+  const first = new Map<string, string>();
+  for (const k of counts.keys()) {
+    const [d, s] = k.split('|') as [string, string];
+    if (!first.has(d) || s < first.get(d)!) first.set(d, s);
+  }
+  return [...counts].filter(([k]) => first.get(k.split('|')[0]!) !== k.split('|')[1]).map(([k, c]) => `${k} ${c}`);
+}
+
+describe('EDDY_RULES_FILE reload in local mode (issue 22 item 5)', () => {
+  it('a changed file is applied as a twin patch is: unchanged rule not cut, changed rule cut under its old definition, new rule starts, removed alert cleared', async () => {
+    const dir = tempDir('eddy-reload-data-');
+    const rulesDir = tempDir('eddy-reload-rules-');
+    const file = path.join(rulesDir, 'rules.json');
+    writeFileSync(file, JSON.stringify({ keep, resized, hot }));
+    const a = startLocal(dir, { EDDY_RULES_FILE: file });
+    await until(() => new Set(a.lines.filter((l) => l.body.rule === 'hot' && l.body.state === 'raised').map((l) => l.body.group.deviceId)).size === 3, 30_000, 'three raised alerts');
+    // Past the first (partial) three-minute window, so the change falls inside a full one.
+    await sleep(5_000);
+    const before = a.lines.length;
+    replaceFile(file, JSON.stringify({ keep, resized: resized1m, fresh }));
+    await until(() => logs(a).some((l) => l.msg === 'rules file reloaded'), 10_000, 'the reload');
+    await sleep(9_000);
+    a.child.kill('SIGINT');
+    expect((await a.exit).code, a.stderr).toBe(0);
+    const after = a.lines.slice(before);
+
+    // `hot` removed: every device's raised alert cleared, kind rule-removed.
+    expect(after.filter((l) => l.body.rule === 'hot').map((l) => [l.body.group.deviceId, l.body.state, l.body.kind]).sort())
+      .toEqual([['sim-1', 'cleared', 'rule-removed'], ['sim-2', 'cleared', 'rule-removed'], ['sim-3', 'cleared', 'rule-removed']]);
+    // `fresh` starts with the reload, not before.
+    expect(a.lines.slice(0, before).filter((l) => l.body.rule === 'fresh')).toEqual([]);
+    expect(new Set(after.filter((l) => l.body.rule === 'fresh').map((l) => l.body.group.deviceId)).size).toBe(3);
+    // `keep`: every window after the first holds all 36 readings, the one open at the reload too.
+    const full = fullWindowCounts(a.lines, 'keep');
+    expect(full.length).toBeGreaterThanOrEqual(6);
+    expect(full.filter((c) => !c.endsWith(' 36'))).toEqual([]);
+    // `resized`: one window per device cut short at the reload, still a three-minute window.
+    const cut = after.filter((l) => l.body.rule === 'resized' && Date.parse((l.body.window as { end: string }).end) - Date.parse((l.body.window as { start: string }).start) === 180_000);
+    expect(cut.map((l) => l.body.group.deviceId).sort()).toEqual(['sim-1', 'sim-2', 'sim-3']);
+    for (const l of cut) expect(l.body.count as number).toBeLessThan(36);
+    const oneMinute = after.filter((l) => l.body.rule === 'resized' && Date.parse((l.body.window as { end: string }).end) - Date.parse((l.body.window as { start: string }).start) === 60_000);
+    expect(oneMinute.length).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('SIGHUP reloads a file the watch cannot see; an invalid file is reported and the running rules stay', async () => {
+    const dir = tempDir('eddy-reload-data-');
+    const linkDir = tempDir('eddy-reload-link-');
+    const realDir = tempDir('eddy-reload-real-');
+    // A symlink to a file in another directory (a mounted ConfigMap, say): the watched directory never changes.
+    const real = path.join(realDir, 'rules.json');
+    const link = path.join(linkDir, 'rules.json');
+    writeFileSync(real, JSON.stringify({ keep }));
+    symlinkSync(real, link);
+    const a = startLocal(dir, { EDDY_RULES_FILE: link });
+    await until(() => logs(a).some((l) => l.msg.startsWith('eddy running in local mode')), 20_000, 'local mode running');
+    await sleep(2_000);
+
+    writeFileSync(real, '{ "keep": ');
+    a.child.kill('SIGHUP');
+    await until(() => logs(a).some((l) => l.level === 'error' && /not reloaded: not a usable rule set/.test(l.msg)), 10_000, 'the invalid file reported');
+    expect(a.exited).toBe(false);
+
+    writeFileSync(real, JSON.stringify({ keep, fresh }));
+    await sleep(2_000);
+    // Not seen by the watch: nothing reloaded yet.
+    expect(a.lines.filter((l) => l.body.rule === 'fresh')).toEqual([]);
+    const before = a.lines.length;
+    a.child.kill('SIGHUP');
+    await until(() => a.lines.slice(before).some((l) => l.body.rule === 'fresh'), 15_000, 'the new rule emitting');
+    await sleep(6_000);
+    a.child.kill('SIGINT');
+    expect((await a.exit).code, a.stderr).toBe(0);
+    expect(logs(a).filter((l) => l.msg === 'rules file reloaded').map((l) => l.reason)).toEqual(['SIGHUP']);
+    const full = fullWindowCounts(a.lines, 'keep');
+    expect(full.length).toBeGreaterThanOrEqual(6);
+    expect(full.filter((c) => !c.endsWith(' 36'))).toEqual([]);
+  }, 90_000);
+});
