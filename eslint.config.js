@@ -1,7 +1,7 @@
 // ESLint flat config: typescript-eslint, plus dependency rules that keep the folder layout (README,
 // "Folders"): a stage imports contracts/, metrics/, time/ (shared clock utilities) and itself; only the composition root (src/main.ts, an
 // src/app/), the rule-plan compiler (src/rules/) and the CLI wire stages together; only src/store imports
-// better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*).
+// better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*); only src/asa imports chevrotain.
 // test/unit/lint/stageBoundaries.test.ts lints probes against each rule.
 //
 // In a flat config, the last block that sets a rule for a file replaces earlier settings of that rule
@@ -11,7 +11,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Folders of src/ that are pipeline stages (or shared layers) and so must not import one another. */
-const stages = ['contracts', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config'];
+const stages = ['contracts', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config', 'asa'];
 /** Folders and files that wire stages together; a stage must not import them either. */
 const wiring = ['rules', 'cli', 'app', 'main.js'];
 /** What every stage may import from elsewhere in src/: the shared layers (contracts has no exception). */
@@ -28,6 +28,7 @@ const allowed = { anomaly: { windows: ['recencyList.js'] } };
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const SQLITE = { regex: '^better-sqlite3(/|$)', message: 'only src/store imports better-sqlite3 (the folder layout: README.md "Folders")' };
 const SDK = { regex: '^azure-iot-', message: 'only src/io/edgehub imports the IoT SDK (azure-iot-*)' };
+const PARSER = { regex: '^chevrotain(/|$)', message: 'only src/asa imports the parser toolkit (chevrotain; docs/asa-migration.md)' };
 
 /** The import patterns a file of `stage` may not use. */
 function stagePatterns(stage) {
@@ -57,11 +58,11 @@ export default tseslint.config(
     },
   },
   // All of src/ (main.ts, rules/, cli/ included): the two native/SDK boundaries.
-  { files: ['src/**/*.ts'], rules: restrict([SQLITE, SDK]) },
+  { files: ['src/**/*.ts'], rules: restrict([SQLITE, SDK, PARSER]) },
   // Each stage: the same two, minus its own, plus the other stages and the wiring.
   ...stages.map((stage) => ({
     files: [`src/${stage}/**/*.ts`],
-    rules: restrict([...stagePatterns(stage), ...(stage === 'store' ? [] : [SQLITE]), SDK]),
+    rules: restrict([...stagePatterns(stage), ...(stage === 'store' ? [] : [SQLITE]), SDK, ...(stage === 'asa' ? [] : [PARSER])]),
   })),
-  { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE]) },
+  { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, PARSER]) },
 );
