@@ -322,7 +322,8 @@ class AsaParser extends EmbeddedActionsParser {
     const parts = [txt(first)];
     this.MANY(() => {
       this.CONSUME(Dot);
-      parts.push(txt(this.SUBRULE2(this.name)));
+      // After a dot, TIMESTAMP is a member name: System.Timestamp().
+      parts.push(this.OR([{ ALT: () => txt(this.SUBRULE2(this.name)) }, { ALT: () => this.CONSUME(kw.TIMESTAMP!).image }]));
     });
     let call: Expr | null = null;
     this.OPTION(() => {
