@@ -408,6 +408,11 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
 function havingExpr(h: Expr, select: Record<string, string>): string {
   const byText = new Map(Object.entries(select).map(([name, text]) => [text, name]));
   const walk = (e: Expr): string => {
+    // A whole SELECT expression (`MAX(t) * 1.8 + 32`) is read by its name, before its parts.
+    if (e.k !== 'call' && hasAggregate(e)) {
+      const name = byText.get(expr(e, 'select'));
+      if (name !== undefined) return name;
+    }
     if (e.k === 'call') {
       const text = expr(e, 'select');
       const name = byText.get(text);
