@@ -10,6 +10,7 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
  * Issue 21, "Semantics": a query and its hand-written JSON twin (docs/rules.md) give identical outputs
+ * (summaries for tumbling, hopping and sliding windows, alerts for the two anomaly functions)
  * on the same seeded input through the Engine. The twins are written by hand in docs/rules.md's own
  * notation ("30s", unparenthesised expressions), so they are not the compiler's output; their
  * messageIds differ (the id hashes the definition's text, docs/contract.md section 4), the bodies not.
@@ -57,6 +58,23 @@ function run(rules: CompiledRule[], messages = 60): { out: OutputMessage[]; seen
     }
   }
   return { out, seen };
+}
+
+/** A seeded wobble around 20 (an LCG, so the series is fixed) with `at(k)` overriding some points, through an Engine. */
+function runAlerts(rules: CompiledRule[], at: (k: number) => number | undefined): OutputMessage[] {
+  const scheduler = new VirtualTimeScheduler();
+  scheduler.frame = CLOCK0;
+  const out: OutputMessage[] = [];
+  const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+  engine.setRules(rules);
+  let x = 7;
+  for (let k = 0; k < 120; k++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    const v = at(k) ?? 20 + (x / 2147483648 - 0.5);
+    const ev: IngestEvent = { body: { t: T0 + k * 1_000, v }, deviceId: 'dev1', moduleId: 'sensor', input: 'telemetry', arrival: CLOCK0 };
+    engine.process([ev]);
+  }
+  return out;
 }
 
 const shape = (out: OutputMessage[]) => out.map((m) => ({ kind: m.kind, output: m.output, body: m.body }));
@@ -132,27 +150,22 @@ GROUP BY IoTHub.ConnectionDeviceId, SlidingWindow(second, 30)`;
   OVER (PARTITION BY IoTHub.ConnectionDeviceId LIMIT DURATION(minute, 10)) AS scores
 INTO alerts FROM telemetry TIMESTAMP BY t`;
     const twin = { alerts: { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'v', detector: { type: 'spikeAndDip', confidence: 99, history: 60, mode: 'spikes' }, output: 'alerts' } };
-    const runAlerts = (rules: CompiledRule[]) => {
-      const scheduler = new VirtualTimeScheduler();
-      scheduler.frame = CLOCK0;
-      const out: OutputMessage[] = [];
-      const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
-      engine.setRules(rules);
-      // A seeded wobble around 20 with one spike to 60 at k = 80 (an LCG, so the series is fixed).
-      let x = 7;
-      for (let k = 0; k < 120; k++) {
-        x = (x * 1103515245 + 12345) % 2147483648;
-        const v = k === 80 ? 60 : 20 + (x / 2147483648 - 0.5);
-        const ev: IngestEvent = { body: { t: T0 + k * 1_000, v }, deviceId: 'dev1', moduleId: 'sensor', input: 'telemetry', arrival: CLOCK0 };
-        engine.process([ev]);
-      }
-      return out;
-    };
-    const a = runAlerts(fromQuery(query));
-    const b = runAlerts(compiled(twin));
+    const spike = (k: number) => (k === 80 ? 60 : undefined);
+    const a = runAlerts(fromQuery(query), spike);
+    const b = runAlerts(compiled(twin), spike);
     const raised = a.filter((m) => m.kind === 'alert' && (m.body as AlertBody).state === 'raised').map((m) => m.body as AlertBody);
     // The spike is the first raise (a 99 % detector may also flag a wobble at its own 1 % rate).
     expect(raised[0]).toMatchObject({ time: new Date(T0 + 80_000).toISOString(), value: 60 });
+    expect(shape(a)).toEqual(shape(b));
+  });
+
+  it('AnomalyDetection_ChangePoint: identical alerts to a changePoint rule on a level shift', () => {
+    const query = `SELECT AnomalyDetection_ChangePoint(v, 95, 40) OVER (LIMIT DURATION(minute, 5)) AS cp INTO shifts FROM telemetry TIMESTAMP BY t`;
+    const twin = { shifts: { kind: 'anomaly', timestamp: 't', value: 'v', detector: { type: 'changePoint', confidence: 95, history: 40 }, output: 'shifts' } };
+    const shift = (k: number) => (k >= 70 ? 30 + (k % 3) * 0.1 : undefined);
+    const a = runAlerts(fromQuery(query), shift);
+    const b = runAlerts(compiled(twin), shift);
+    expect(a.some((m) => m.kind === 'alert' && (m.body as AlertBody).state === 'raised')).toBe(true);
     expect(shape(a)).toEqual(shape(b));
   });
 });
