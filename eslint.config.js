@@ -1,7 +1,8 @@
 // ESLint flat config: typescript-eslint, plus dependency rules that keep the folder layout (README,
 // "Folders"): a stage imports contracts/, metrics/, time/ (shared clock utilities) and itself; only the composition root (src/main.ts, an
 // src/app/), the rule-plan compiler (src/rules/) and the CLI wire stages together; only src/store imports
-// better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*); only src/io/mqtt imports mqtt.
+// better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*); only src/io/mqtt imports mqtt;
+// only src/asa imports chevrotain.
 // test/unit/lint/stageBoundaries.test.ts lints probes against each rule.
 //
 // In a flat config, the last block that sets a rule for a file replaces earlier settings of that rule
@@ -11,7 +12,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Folders of src/ that are pipeline stages (or shared layers) and so must not import one another. */
-const stages = ['contracts', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config'];
+const stages = ['contracts', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config', 'asa'];
 /** Folders and files that wire stages together; a stage must not import them either. */
 const wiring = ['rules', 'cli', 'app', 'main.js'];
 /** What every stage may import from elsewhere in src/: the shared layers (contracts has no exception). */
@@ -29,6 +30,7 @@ const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const SQLITE = { regex: '^better-sqlite3(/|$)', message: 'only src/store imports better-sqlite3 (the folder layout: README.md "Folders")' };
 const SDK = { regex: '^azure-iot-', message: 'only src/io/edgehub imports the IoT SDK (azure-iot-*)' };
 const MQTT = { regex: '^mqtt(/|$)', message: 'only src/io/mqtt imports mqtt.js' };
+const PARSER = { regex: '^chevrotain(/|$)', message: 'only src/asa imports the parser toolkit (chevrotain; docs/asa-migration.md)' };
 
 /** The import patterns a file of `stage` may not use. */
 function stagePatterns(stage) {
@@ -58,13 +60,13 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'warn',
     },
   },
-  // All of src/ (main.ts, rules/, cli/ included): the native and broker-client boundaries.
-  { files: ['src/**/*.ts'], rules: restrict([SQLITE, SDK, MQTT]) },
+  // All of src/ (main.ts, rules/, cli/ included): the native, broker-client and parser boundaries.
+  { files: ['src/**/*.ts'], rules: restrict([SQLITE, SDK, MQTT, PARSER]) },
   // Each stage: the same, minus its own, plus the other stages and the wiring.
   ...stages.map((stage) => ({
     files: [`src/${stage}/**/*.ts`],
-    rules: restrict([...stagePatterns(stage), ...(stage === 'store' ? [] : [SQLITE]), SDK, MQTT]),
+    rules: restrict([...stagePatterns(stage), ...(stage === 'store' ? [] : [SQLITE]), SDK, MQTT, ...(stage === 'asa' ? [] : [PARSER])]),
   })),
-  { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, MQTT]) },
-  { files: ['src/io/mqtt/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, SDK]) },
+  { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, MQTT, PARSER]) },
+  { files: ['src/io/mqtt/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, SDK, PARSER]) },
 );

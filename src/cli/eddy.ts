@@ -2,7 +2,7 @@
 /**
  * The `eddy` command (docs/cli.md). `eddy` alone or `eddy start` starts the module like
  * `node dist/main.js`; `eddy run` replays recorded telemetry through a rule set; `eddy validate`
- * checks a rule file; `eddy detect` scores a timestamp,value CSV with one anomaly rule.
+ * checks a rule file; `eddy compile` turns an ASA query into rules; `eddy detect` scores a timestamp,value CSV with one anomaly rule.
  */
 import { createRequire } from 'node:module';
 
@@ -16,6 +16,7 @@ const USAGE = `usage: eddy [COMMAND] [--help]
   eddy run --rules FILE [--input FILE|-] [--format ndjson|json|csv] [--out FILE]
                                                         replay recorded telemetry through a rule set
   eddy validate FILE                                    check a rule file (line and column of each problem)
+  eddy compile QUERY.asaql                              print the rule set of an Azure Stream Analytics query
   eddy detect --rule FILE --csv FILE [--out FILE]       score a timestamp,value CSV with one anomaly rule
   eddy --version                                        print the version
 
@@ -39,6 +40,10 @@ async function run(): Promise<number> {
     case 'validate': {
       const { runValidate } = await import('./validate.js');
       return runValidate(rest);
+    }
+    case 'compile': {
+      const { runCompile } = await import('./compile.js');
+      return runCompile(rest);
     }
     case 'detect': {
       const { runDetect } = await import('./detect.js');

@@ -1,0 +1,468 @@
+/**
+ * Compiles a parsed ASA query (./parseQuery.ts) to eddy's JSON rule documents (docs/rules.md,
+ * rules/schema.json): one rule per `SELECT ... INTO` statement. What eddy's rule format cannot
+ * express with ASA's meaning is rejected with a "not supported yet" message naming the construct and
+ * its line and column, never compiled to a rule that computes something else; the table of what
+ * compiles is docs/asa-migration.md.
+ *
+ * ASA references (Microsoft Learn, "Stream Analytics Query Language Reference"):
+ * windows https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics
+ * (and hopping-, sliding-, snapshot-window-azure-stream-analytics), aggregates
+ * https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics,
+ * anomaly functions https://learn.microsoft.com/stream-analytics-query/anomalydetection-spikeanddip-azure-stream-analytics.
+ */
+import type { Expr, Over, Pos, Query, Select } from './ast.js';
+import { parseQuery, type QueryError } from './parseQuery.js';
+
+export type RuleDoc = Record<string, unknown>;
+
+export type CompileQueryResult = { ok: true; rules: Record<string, RuleDoc> } | { ok: false; errors: QueryError[] };
+
+class Unsupported extends Error {
+  constructor(
+    readonly pos: Pos,
+    readonly construct: string,
+    readonly why: string,
+    readonly atEdge = false,
+  ) {
+    super(atEdge ? `${construct} is not supported at the edge${why ? `: ${why}` : ''}` : `${construct} is not supported yet${why ? `: ${why}` : ''}`);
+  }
+}
+
+/** Parses and compiles a whole query; every error carries line and column. */
+export function compileQueryText(text: string): CompileQueryResult {
+  const parsed = parseQuery(text);
+  if (!parsed.ok) return parsed;
+  return compileQuery(parsed.query);
+}
+
+export function compileQuery(query: Query): CompileQueryResult {
+  const errors: QueryError[] = [];
+  const rules: Record<string, RuleDoc> = {};
+  for (const step of query.steps) {
+    errors.push(at(step.pos, step.name, `WITH step "${step.name}" is not supported yet: eddy's rules read edgeHub inputs, not the output of another statement`));
+  }
+  const perOutput = new Map<string, number>();
+  for (const st of query.statements) {
+    try {
+      if (st.into === null) throw new Unsupported(st.pos, 'SELECT without INTO', 'each statement needs an INTO output');
+      const n = (perOutput.get(st.into) ?? 0) + 1;
+      perOutput.set(st.into, n);
+      rules[ruleId(st.into, n)] = compileStatement(st);
+    } catch (err) {
+      if (!(err instanceof Unsupported)) throw err;
+      errors.push(at(err.pos, err.construct, err.message));
+    }
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, rules };
+}
+
+function at(pos: Pos, token: string, message: string): QueryError {
+  return { line: pos.line, column: pos.column, token, message };
+}
+
+/**
+ * The rule id of the n-th statement writing to `into`: `<into>` for the first, `<into>_<n>` after,
+ * with characters outside the rule-id pattern (`^[A-Za-z][A-Za-z0-9_-]{0,63}$`) replaced by `_` and
+ * `q_` in front when it does not start with a letter. Depends only on the statement order and
+ * outputs, so reordering whitespace or comments keeps every rule's state.
+ */
+export function ruleId(into: string, n: number): string {
+  let base = into.replace(/[^A-Za-z0-9_-]/g, '_');
+  if (!/^[A-Za-z]/.test(base)) base = `q_${base}`;
+  const suffix = n === 1 ? '' : `_${n}`;
+  return base.slice(0, 64 - suffix.length) + suffix;
+}
+
+/** ASA's time units and their abbreviations (tumbling window reference above) in milliseconds. */
+const UNIT_MS: Record<string, number> = {
+  day: 86_400_000, dd: 86_400_000, d: 86_400_000,
+  hour: 3_600_000, hh: 3_600_000,
+  minute: 60_000, mi: 60_000, n: 60_000,
+  second: 1_000, ss: 1_000, s: 1_000,
+  millisecond: 1, ms: 1,
+};
+
+const AGGREGATES: Record<string, string> = { AVG: 'avg', MIN: 'min', MAX: 'max', SUM: 'sum', STDEV: 'stdev', STDEVP: 'stdevp', VAR: 'var', VARP: 'varp' };
+const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING', 'SLIDINGWINDOW', 'SLIDING', 'SESSIONWINDOW', 'SESSION', 'SNAPSHOTWINDOW', 'SNAPSHOT']);
+const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
+/** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
+const NOT_YET: Record<string, string> = {
+  LAG: 'eddy has no LAG function in its rules yet',
+  'SYSTEM.TIMESTAMP': "eddy's summaries carry the window as start/end, not ASA's flat row with System.Timestamp() as its end",
+  PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
+  TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
+};
+
+function compileStatement(st: Select): RuleDoc {
+  if (st.star) throw new Unsupported(st.pos, 'SELECT *', "a pass-through statement has no eddy rule (rules aggregate or detect); eddy's output is a summary or an alert");
+  const input = st.from.name;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new Unsupported(st.from.pos, `FROM ${input}`, 'an eddy input name is 1-64 letters, digits, _ or -');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(st.into!)) throw new Unsupported(st.pos, `INTO ${st.into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
+  // A function eddy cannot express yet is named first, whatever else the statement holds.
+  for (const e of [...st.items.map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) notYet(e);
+  const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
+  if (anomalyItems.length > 0) return compileAnomalyStatement(st, input);
+
+  const windows = st.groupBy.filter((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase()));
+  if (windows.length === 0) {
+    throw new Unsupported(st.groupBy[0]?.pos ?? st.pos, st.groupBy.length === 0 ? 'a statement without GROUP BY window' : 'GROUP BY without a window function', 'eddy rules aggregate over a window (TumblingWindow, HoppingWindow, SlidingWindow, SnapshotWindow) or run an anomaly function');
+  }
+  if (windows.length > 1) throw new Unsupported(windows[1]!.pos, 'two window functions in one GROUP BY', '');
+  const window = compileWindow(windows[0] as Extract<Expr, { k: 'call' }>);
+  const groupBy = st.groupBy.filter((g) => g !== windows[0]).map(groupPath);
+
+  const select: Record<string, string> = {};
+  const groupCols = new Set(groupBy);
+  for (const item of st.items) {
+    // A GROUP BY column in the SELECT list is in every eddy summary's `group` object already.
+    if (item.expr.k === 'path' || isMetadataCall(item.expr)) {
+      const p = eventPath(item.expr);
+      if (groupCols.has(p)) continue;
+      throw new Unsupported(item.pos, `column ${describe(item.expr)} in the SELECT list`, 'outside an aggregate, only GROUP BY columns can be selected');
+    }
+    if (!hasAggregate(item.expr)) {
+      throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, "eddy's summary holds the window's aggregates and group; a constant or per-event column in ASA's flat row is not supported yet");
+    }
+    const name = item.alias ?? defaultAlias(item.expr);
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy select name is a letter or _ then letters, digits or _ (use AS)');
+    if (select[name] !== undefined) throw new Unsupported(item.pos, `column name "${name}" twice`, '');
+    select[name] = expr(item.expr, 'select');
+  }
+  if (Object.keys(select).length === 0) throw new Unsupported(st.pos, 'a SELECT list without an aggregate', 'an eddy aggregate rule needs at least one aggregate column');
+
+  const rule: RuleDoc = { kind: 'aggregate', input };
+  if (st.where) rule.where = expr(st.where, 'event');
+  if (groupBy.length > 0) rule.groupBy = groupBy;
+  if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
+  rule.window = window;
+  rule.select = select;
+  if (st.having) rule.having = havingExpr(st.having, select);
+  rule.output = st.into;
+  return rule;
+}
+
+function compileAnomalyStatement(st: Select, input: string): RuleDoc {
+  if (st.groupBy.length > 0) throw new Unsupported(st.groupBy[0]!.pos, 'GROUP BY with an anomaly function', 'an anomaly function runs per event, partitioned by OVER (PARTITION BY ...)');
+  if (st.having) throw new Unsupported(st.having.pos, 'HAVING', 'HAVING needs GROUP BY');
+  if (st.items.length !== 1) {
+    const other = st.items.find((i) => !(i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined)) ?? st.items[1]!;
+    throw new Unsupported(other.pos, `column ${describe(other.expr)} beside an anomaly function`, "eddy's alert has its own shape (value, score, group); the row of ASA's SELECT list is not supported yet");
+  }
+  const call = st.items[0]!.expr as Extract<Expr, { k: 'call' }>;
+  const type = ANOMALY[call.name.toUpperCase()]!;
+  // AnomalyDetection_SpikeAndDip(scalar_expression, confidence, historySize, mode) and
+  // AnomalyDetection_ChangePoint(scalar_expression, confidence, historySize).
+  const want = type === 'spikeAndDip' ? 4 : 3;
+  if (call.args.length !== want) throw new Unsupported(call.pos, `${call.name} with ${call.args.length} arguments`, `it takes ${want}`, true);
+  const value = expr(stripFloatCast(call.args[0]!), 'event');
+  const confidence = numberArg(call.args[1]!, `${call.name} confidence`);
+  const history = numberArg(call.args[2]!, `${call.name} historySize`);
+  const detector: Record<string, unknown> = { type, confidence, history };
+  if (type === 'spikeAndDip') {
+    const m = call.args[3]!;
+    const modes: Record<string, string> = { spikes: 'spikes', dips: 'dips', spikesanddips: 'both' };
+    const mode = m.k === 'str' ? modes[m.value.toLowerCase()] : undefined;
+    if (mode === undefined) throw new Unsupported(m.pos, `${call.name} mode ${describe(m)}`, "the mode is 'spikes', 'dips' or 'spikesanddips'", true);
+    detector.mode = mode;
+  }
+  const over = call.over;
+  if (over === null) throw new Unsupported(call.pos, `${call.name} without OVER`, 'it needs OVER (LIMIT DURATION(...))', true);
+  if (over.orderBy.length > 0) throw new Unsupported(over.pos, 'ORDER BY in an anomaly function OVER', '', true);
+  if (over.limitDuration === null) throw new Unsupported(over.pos, `${call.name} OVER without LIMIT DURATION`, '', true);
+  const rule: RuleDoc = { kind: 'anomaly', input };
+  const where = [st.where, over.when].filter((w): w is Expr => w !== null).map((w) => expr(w, 'event'));
+  if (where.length === 1) rule.where = where[0];
+  if (where.length === 2) rule.where = `(${where[0]}) and (${where[1]})`;
+  if (over.partitionBy.length > 0) rule.groupBy = over.partitionBy.map(groupPath);
+  if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
+  rule.value = value;
+  rule.detector = detector;
+  rule.output = st.into;
+  // ASA bounds the history by both historySize events and LIMIT DURATION; eddy's detector keeps the
+  // last `history` events only. Said in the rule itself, so the difference is never silent.
+  rule.description = `from ASA ${call.name}: LIMIT DURATION(${over.limitDuration.unit}, ${over.limitDuration.amount}) = ${limitDurationMs(over)} ms is not applied (eddy keeps the last ${history} events); eddy raises and clears alerts instead of scoring every row`;
+  return rule;
+}
+
+function notYet(e: Expr): void {
+  if (e.k === 'call') {
+    const u = e.name.toUpperCase();
+    if (NOT_YET[u] !== undefined) throw new Unsupported(e.pos, `${e.name}()`, NOT_YET[u]!);
+    e.args.forEach(notYet);
+  } else if (e.k === 'bin') {
+    notYet(e.left);
+    notYet(e.right);
+  } else if (e.k === 'unary' || e.k === 'cast' || e.k === 'isNull') notYet(e.expr);
+}
+
+function limitDurationMs(over: Over): number {
+  const l = over.limitDuration!;
+  const unit = UNIT_MS[l.unit.toLowerCase()];
+  if (unit === undefined) throw new Unsupported(l.pos, `time unit "${l.unit}"`, 'use day, hour, minute, second or millisecond', true);
+  return unit * l.amount;
+}
+
+/** `CAST(x AS float)` of the anomaly functions' first argument: eddy's values are numbers already (a string is rejected as not-a-number). */
+function stripFloatCast(e: Expr): Expr {
+  return e.k === 'cast' && (e.type === 'float' || e.type === 'bigint') ? e.expr : e;
+}
+
+function numberArg(e: Expr, what: string): number {
+  if (e.k !== 'num') throw new Unsupported(e.pos, `${what} ${describe(e)}`, 'must be a number constant', true);
+  return e.value;
+}
+
+type Call = Extract<Expr, { k: 'call' }>;
+
+/** A window function as an eddy `window`; ASA's default end-inclusive windows are rejected (see below). */
+function compileWindow(w: Call): Record<string, unknown> {
+  const name = w.name.toUpperCase().replace(/WINDOW$/, '');
+  const args = w.args;
+  const dur = (unitE: Expr, nE: Expr): number => {
+    const unit = unitE.k === 'path' && unitE.parts.length === 1 ? UNIT_MS[unitE.parts[0]!.toLowerCase()] : undefined;
+    if (unit === undefined) throw new Unsupported(unitE.pos, `time unit ${describe(unitE)}`, 'use day, hour, minute, second or millisecond (microsecond is finer than eddy\'s milliseconds)', true);
+    if (nE.k !== 'num' || !(nE.value > 0)) throw new Unsupported(nE.pos, `window size ${describe(nE)}`, 'must be a positive number', true);
+    return unit * nE.value;
+  };
+  /** `Fn(unit, n)` inside the window call (Duration, Hop, Offset). */
+  const named = (e: Expr | undefined, fn: string): number | null => {
+    if (e && e.k === 'call' && e.name.toUpperCase() === fn && e.args.length === 2) return dur(e.args[0]!, e.args[1]!);
+    return null;
+  };
+  // ASA: "tumbling windows are inclusive in the end of the window and exclusive in the beginning",
+  // and Offset(millisecond, -1) turns that into [start, end) (tumbling window reference above).
+  // eddy's windows hold [start, end) (docs/rules.md "Windows"), so only that form compiles exactly.
+  const requireHalfOpen = (offset: Expr | undefined): void => {
+    const isMinusOneMs = (e: Expr | undefined): boolean =>
+      e !== undefined && e.k === 'call' && e.name.toUpperCase() === 'OFFSET' && e.args.length === 2 && e.args[0]!.k === 'path' && ['millisecond', 'ms'].includes(e.args[0]!.parts.join('.').toLowerCase()) && isNumber(e.args[1]!, -1);
+    if (offset === undefined) {
+      throw new Unsupported(w.pos, `${w.name} with ASA's default (start, end] bounds`, "eddy's windows hold [start, end); add Offset(millisecond, -1) to get the window eddy computes, or wait for end-inclusive windows");
+    }
+    if (!isMinusOneMs(offset)) throw new Unsupported(offset.pos, `${w.name} offset ${describe(offset)}`, 'only Offset(millisecond, -1) (the [start, end) window) compiles');
+  };
+  switch (name) {
+    case 'TUMBLING': {
+      if (args[0]?.k === 'call') {
+        const size = named(args[0], 'DURATION');
+        if (size === null || args.length > 2) throw new Unsupported(w.pos, `${w.name} arguments`, 'TumblingWindow(Duration(unit, n) [, Offset(unit, n)])', true);
+        requireHalfOpen(args[1]);
+        return { type: 'tumbling', size: size };
+      }
+      if (args.length < 2 || args.length > 3) throw new Unsupported(w.pos, `${w.name} arguments`, 'TumblingWindow(unit, n [, offset])', true);
+      const size = dur(args[0]!, args[1]!);
+      if (args.length === 3) throw new Unsupported(args[2]!.pos, `${w.name} offset as a bare number`, 'write Offset(millisecond, -1) with Duration(...)');
+      requireHalfOpen(undefined);
+      return { type: 'tumbling', size };
+    }
+    case 'HOPPING': {
+      if (args[0]?.k === 'call') {
+        const size = named(args[0], 'DURATION');
+        const hop = named(args[1], 'HOP');
+        if (size === null || hop === null || args.length > 3) throw new Unsupported(w.pos, `${w.name} arguments`, 'HoppingWindow(Duration(unit, n), Hop(unit, n) [, Offset(unit, n)])', true);
+        requireHalfOpen(args[2]);
+        return { type: 'hopping', size, hop };
+      }
+      if (args.length < 3 || args.length > 4) throw new Unsupported(w.pos, `${w.name} arguments`, 'HoppingWindow(unit, size, hop [, offset])', true);
+      const size = dur(args[0]!, args[1]!);
+      const hop = dur(args[0]!, args[2]!);
+      if (args.length === 4) throw new Unsupported(args[3]!.pos, `${w.name} offset as a bare number`, 'write Offset(millisecond, -1) with Duration(...) and Hop(...)');
+      requireHalfOpen(undefined);
+      return { type: 'hopping', size, hop };
+    }
+    case 'SLIDING': {
+      // ASA's sliding window holds the events of (t - size, t], eddy's the same (docs/rules.md "Windows").
+      const size = args[0]?.k === 'call' && args.length === 1 ? named(args[0], 'DURATION') : args.length === 2 ? dur(args[0]!, args[1]!) : null;
+      if (size === null) throw new Unsupported(w.pos, `${w.name} arguments`, 'SlidingWindow(unit, n) or SlidingWindow(Duration(unit, n))', true);
+      return { type: 'sliding', size };
+    }
+    case 'SNAPSHOT':
+      if (args.length > 0) throw new Unsupported(w.pos, `${w.name} arguments`, 'SnapshotWindow() takes none', true);
+      return { type: 'snapshot' };
+    case 'SESSION':
+      throw new Unsupported(w.pos, w.name, "ASA checks a session's maximum duration at multiples of it, eddy's session ends maxSize after its first event");
+    default:
+      throw new Unsupported(w.pos, w.name, '', true);
+  }
+}
+
+function isNumber(e: Expr, n: number): boolean {
+  if (e.k === 'num') return e.value === n;
+  if (e.k === 'unary' && e.op === '-' && e.expr.k === 'num') return -e.expr.value === n;
+  return false;
+}
+
+function isMetadataCall(e: Expr): boolean {
+  return e.k === 'call' && e.name.toUpperCase() === 'GETMETADATAPROPERTYVALUE';
+}
+
+/** An event path in eddy's notation: `$deviceId`, `$moduleId` or a dotted body path. */
+function eventPath(e: Expr): string {
+  if (e.k === 'call' && isMetadataCall(e)) {
+    // GetMetadataPropertyValue(input, '[IoTHub].[ConnectionDeviceId]'): edgeHub's $.cdid (docs/rules.md "groupBy").
+    const prop = e.args[1];
+    const p = prop?.k === 'str' ? prop.value.replace(/[[\]]/g, '').toLowerCase() : '';
+    if (e.args.length === 2 && p === 'iothub.connectiondeviceid') return '$deviceId';
+    if (e.args.length === 2 && p === 'iothub.connectionmoduleid') return '$moduleId';
+    throw new Unsupported(e.pos, `GetMetadataPropertyValue(${prop ? describe(prop) : ''})`, 'only [IoTHub].[ConnectionDeviceId] and [IoTHub].[ConnectionModuleId] are known at the edge', true);
+  }
+  if (e.k !== 'path') throw new Unsupported(e.pos, describe(e), 'expected a column');
+  const joined = e.parts.join('.');
+  if (joined.toLowerCase() === 'iothub.connectiondeviceid') return '$deviceId';
+  if (joined.toLowerCase() === 'iothub.connectionmoduleid') return '$moduleId';
+  if (e.parts[0]!.toLowerCase() === 'iothub') throw new Unsupported(e.pos, joined, 'edgeHub gives a module only the connection device and module ids', true);
+  if (!e.parts.every((p) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)) || e.parts.length > 16) throw new Unsupported(e.pos, `column ${joined}`, 'eddy paths are up to 16 dotted names of letters, digits and _');
+  return joined;
+}
+
+function groupPath(e: Expr): string {
+  return eventPath(e);
+}
+
+function timestampPath(e: Expr): string {
+  if (e.k !== 'path') throw new Unsupported(e.pos, `TIMESTAMP BY ${describe(e)}`, 'eddy reads the event time from one body field (ISO 8601 or epoch ms)');
+  const p = eventPath(e);
+  if (p.startsWith('$')) throw new Unsupported(e.pos, `TIMESTAMP BY ${p}`, 'the event time is a body field');
+  return p;
+}
+
+const BIN: Record<string, string> = { '+': '+', '-': '-', '*': '*', '/': '/', '%': '%', '=': '==', '<>': '!=', '<': '<', '>': '>', '<=': '<=', '>=': '>=', AND: 'and', OR: 'or' };
+
+/**
+ * An ASA scalar expression in eddy's expression language (docs/rules.md "Expressions"): over the
+ * event (`where`, anomaly `value`) or, in `select`, with aggregates over the window's events.
+ */
+function expr(e: Expr, ctx: 'event' | 'select'): string {
+  switch (e.k) {
+    case 'num':
+      return e.text;
+    case 'str':
+      if (/["\\]/.test(e.value)) throw new Unsupported(e.pos, `string ${describe(e)}`, 'a string with " or \\ in it');
+      return JSON.stringify(e.value);
+    case 'bool':
+      return String(e.value);
+    case 'null':
+      throw new Unsupported(e.pos, 'NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
+    case 'star':
+      throw new Unsupported(e.pos, '*', 'here');
+    case 'path':
+      return eventPath(e);
+    case 'bin': {
+      const op = BIN[e.op];
+      if (op === undefined) throw new Unsupported(e.pos, `operator ${e.op}`, '', true);
+      return `(${expr(e.left, ctx)} ${op} ${expr(e.right, ctx)})`;
+    }
+    case 'unary':
+      return e.op === 'NOT' ? `(not ${expr(e.expr, ctx)})` : `(${e.op}${expr(e.expr, ctx)})`;
+    case 'isNull':
+      throw new Unsupported(e.pos, e.not ? 'IS NOT NULL' : 'IS NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
+    case 'cast':
+      throw new Unsupported(e.pos, `CAST(... AS ${e.type})`, "eddy's expressions do not convert types (a string where a number is needed rejects the event as not-a-number)");
+    case 'case':
+      throw new Unsupported(e.pos, 'CASE', "eddy's expressions have no CASE yet");
+    case 'call':
+      return callExpr(e, ctx);
+  }
+}
+
+function callExpr(e: Call, ctx: 'event' | 'select'): string {
+  const upper = e.name.toUpperCase();
+  if (NOT_YET[upper] !== undefined) throw new Unsupported(e.pos, `${e.name}()`, NOT_YET[upper]!);
+  if (isMetadataCall(e)) return eventPath(e);
+  if (WINDOWS.has(upper)) throw new Unsupported(e.pos, e.name, 'a window function belongs in GROUP BY', true);
+  if (ANOMALY[upper] !== undefined) throw new Unsupported(e.pos, e.name, 'an anomaly function is the only column of its SELECT (eddy raises alerts rather than scoring rows)');
+  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || upper === 'PERCENTILE_CONT';
+  if (isAggregate && ctx !== 'select') throw new Unsupported(e.pos, `${e.name}()`, 'an aggregate belongs in the SELECT list or HAVING', true);
+  if (isAggregate && e.over !== null && upper !== 'PERCENTILE_CONT') throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
+  if (upper === 'COUNT') {
+    if (e.distinct && e.args.length === 1) return `distinct(${expr(e.args[0]!, 'event')})`;
+    if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
+    if (e.args.length === 0) return 'count()';
+    throw new Unsupported(e.pos, 'COUNT(expression)', "ASA counts the non-null values; eddy's count() counts events (use COUNT(*))");
+  }
+  if (e.distinct) throw new Unsupported(e.pos, `${e.name}(DISTINCT ...)`, 'only COUNT(DISTINCT ...)');
+  if (upper === 'PERCENTILE_CONT') {
+    // PERCENTILE_CONT(p) OVER (ORDER BY x): the interpolated percentile, eddy's percentile(x, 100p)
+    // (linear interpolation between order statistics, src/aggregate/aggregateFunctions.ts).
+    const p = e.args[0];
+    const order = e.over?.orderBy ?? [];
+    if (e.args.length !== 1 || p?.k !== 'num' || p.value < 0 || p.value > 1 || order.length !== 1 || order[0]!.desc || e.over!.partitionBy.length > 0) {
+      throw new Unsupported(e.pos, 'PERCENTILE_CONT form', 'PERCENTILE_CONT(p) OVER (ORDER BY x) with 0 <= p <= 1', true);
+    }
+    return `percentile(${expr(order[0]!.expr, 'event')}, ${p.value * 100})`;
+  }
+  const agg = AGGREGATES[upper];
+  if (agg !== undefined) {
+    if (e.args.length !== 1) throw new Unsupported(e.pos, `${e.name} with ${e.args.length} arguments`, 'it takes one', true);
+    return `${agg}(${expr(e.args[0]!, 'event')})`;
+  }
+  const math: Record<string, string> = { ABS: 'abs', SQRT: 'sqrt', EXP: 'exp', FLOOR: 'floor', CEILING: 'ceil', SIGN: 'sign', POWER: 'pow', ROUND: 'round' };
+  if (math[upper] !== undefined && upper !== 'ROUND' && e.over === null) return `${math[upper]}(${e.args.map((a) => expr(a, ctx)).join(', ')})`;
+  throw new Unsupported(e.pos, `function ${e.name}`, '', true);
+}
+
+/**
+ * HAVING over eddy's select names: an aggregate in HAVING must be one of the SELECT list's (ASA
+ * allows any; eddy's `having` sees only the select names, and an extra column would change the rows).
+ */
+function havingExpr(h: Expr, select: Record<string, string>): string {
+  const byText = new Map(Object.entries(select).map(([name, text]) => [text, name]));
+  const walk = (e: Expr): string => {
+    // A whole SELECT expression (`MAX(t) * 1.8 + 32`) is read by its name, before its parts.
+    if (e.k !== 'call' && hasAggregate(e)) {
+      const name = byText.get(expr(e, 'select'));
+      if (name !== undefined) return name;
+    }
+    if (e.k === 'call') {
+      const text = expr(e, 'select');
+      const name = byText.get(text);
+      if (name === undefined) throw new Unsupported(e.pos, `${e.name}() in HAVING`, 'an aggregate in HAVING must also be in the SELECT list (eddy\'s having reads the select names)');
+      return name;
+    }
+    if (e.k === 'bin') return `(${walk(e.left)} ${BIN[e.op] ?? e.op} ${walk(e.right)})`;
+    if (e.k === 'unary') return e.op === 'NOT' ? `(not ${walk(e.expr)})` : `(${e.op}${walk(e.expr)})`;
+    if (e.k === 'path') throw new Unsupported(e.pos, `column ${e.parts.join('.')} in HAVING`, 'HAVING reads aggregates');
+    return expr(e, 'select');
+  };
+  return walk(h);
+}
+
+/** Only `AS` names a column: ASA's generated names are not eddy's to guess. */
+function defaultAlias(e: Expr): string {
+  throw new Unsupported(e.pos, `column ${describe(e)} without AS`, 'name it with AS');
+}
+
+function hasAggregate(e: Expr): boolean {
+  switch (e.k) {
+    case 'call': {
+      const u = e.name.toUpperCase();
+      return AGGREGATES[u] !== undefined || u === 'COUNT' || u === 'PERCENTILE_CONT' || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
+    }
+    case 'bin':
+      return hasAggregate(e.left) || hasAggregate(e.right);
+    case 'unary':
+    case 'cast':
+      return hasAggregate(e.expr);
+    case 'case':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function describe(e: Expr): string {
+  switch (e.k) {
+    case 'num':
+      return e.text;
+    case 'str':
+      return `'${e.value}'`;
+    case 'path':
+      return e.parts.join('.');
+    case 'call':
+      return `${e.name}(...)`;
+    case 'star':
+      return '*';
+    default:
+      return e.k.toUpperCase();
+  }
+}
