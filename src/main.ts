@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
 import type { OutputMessage, Sink } from './contracts/output.js';
-import { DEFAULT_RULES_FILE, readEnv } from './config/readEnv.js';
+import { DEFAULT_RULES_FILE, readEnv, readSimStart } from './config/readEnv.js';
 import { checkRuleFile } from './config/checkRuleFile.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig } from './config/resolveConfig.js';
@@ -303,7 +303,17 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
 
 // Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
 // every message it logged after that while they are replayed (issue 17 defect 3).
-const sensor: SimulatedSensor | null = env.mode === 'local' && mqttSettings === null ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: clock.now(), stepMs: 5_000, seed: 7 }) : null;
+const sensor: SimulatedSensor | null = env.mode === 'local' && mqttSettings === null ? SimulatedSensor.restore(sensorState, { devices: ['sim-1', 'sim-2', 'sim-3'], start: simStart() ?? clock.now(), stepMs: 5_000, seed: 7 }) : null;
+
+/** EDDY_SIM_START (docs/contract.md section 2); a restored position overrides it (restore takes the later time). */
+function simStart(): number | undefined {
+  const r = readSimStart(process.env);
+  if ('error' in r) {
+    log.fatal(r.error + '; eddy does not start');
+    process.exit(1);
+  }
+  return r.start;
+}
 
 let startRules: readonly CompiledRule[] = [];
 reconcile((rules) => (startRules = rules));

@@ -63,3 +63,23 @@ export function readEnv(env: NodeJS.ProcessEnv): EddyEnv {
     errors,
   };
 }
+
+/**
+ * EDDY_SIM_START (docs/contract.md section 2): the event time of the simulated sensor's first message
+ * in local mode, so two runs on fresh data dirs generate the same readings (test/integration/local/localRestart.test.ts
+ * compares a SIGKILLed run with a crash-free one by it). Unset: `undefined` (the wall clock at first start).
+ * A bad value is an error, never a default: a silently different start would shift every window.
+ * ISO 8601 needs its offset (`Z` or `+hh:mm`): without one, the host's time zone would decide.
+ */
+export function readSimStart(env: NodeJS.ProcessEnv): { start: number | undefined } | { error: string } {
+  const v = env.EDDY_SIM_START;
+  if (v === undefined || v === '') return { start: undefined };
+  let ms = Number.NaN;
+  if (/^\d{1,16}$/.test(v)) ms = Number(v);
+  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) ms = Date.parse(v);
+  // Date's range: a value beyond it has no ISO form (timeCreated) and cannot be an event time.
+  if (!Number.isSafeInteger(ms) || Number.isNaN(new Date(ms).getTime())) {
+    return { error: `EDDY_SIM_START ${JSON.stringify(v.slice(0, 100))} is neither epoch milliseconds nor an ISO 8601 time with an offset (e.g. 2026-01-01T00:00:00Z)` };
+  }
+  return { start: ms };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULES_FILE, readEnv } from '../../../src/config/readEnv.js';
+import { DEFAULT_RULES_FILE, readEnv, readSimStart } from '../../../src/config/readEnv.js';
 
 /** docs/contract.md sections 1 and 2: the mode and the variables, with their defaults; a bad value falls back and is reported. */
 describe('readEnv', () => {
@@ -42,6 +42,21 @@ describe('readEnv', () => {
       expect(e.productInfo).toBeUndefined();
       expect(e.errors).toHaveLength(1);
       expect(e.errors[0]).toMatch(/^EDDY_PRODUCT_INFO .* is not 1-256 printable ASCII characters; using PublisherId\.OfferId\.SkuId$/);
+    }
+  });
+
+  it('EDDY_SIM_START: epoch milliseconds or ISO 8601 with an offset; unset or empty is the wall clock; anything else is an error, not a default', () => {
+    expect(readSimStart({})).toEqual({ start: undefined });
+    expect(readSimStart({ EDDY_SIM_START: '' })).toEqual({ start: undefined });
+    expect(readSimStart({ EDDY_SIM_START: '2026-01-01T00:00:00Z' })).toEqual({ start: 1767225600000 });
+    expect(readSimStart({ EDDY_SIM_START: '2026-01-01T01:30:00.5+01:30' })).toEqual({ start: 1767225600500 });
+    expect(readSimStart({ EDDY_SIM_START: '2026-01-01T00:00Z' })).toEqual({ start: 1767225600000 });
+    expect(readSimStart({ EDDY_SIM_START: '1767225600000' })).toEqual({ start: 1767225600000 });
+    expect(readSimStart({ EDDY_SIM_START: '0' })).toEqual({ start: 0 });
+    // No offset (the host's time zone would decide), not a time, a fraction of a ms, negative, beyond Date's range.
+    for (const bad of ['2026-01-01T00:00:00', '2026-01-01', 'yesterday', '2026-13-01T00:00:00Z', '1767225600000.5', '-5', '9999999999999999', ' 1767225600000']) {
+      const r = readSimStart({ EDDY_SIM_START: bad });
+      expect(r, bad).toEqual({ error: expect.stringMatching(/^EDDY_SIM_START ".*" is neither epoch milliseconds nor an ISO 8601 time with an offset/) });
     }
   });
 });
