@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { compileQueryText } from '../asa/compileQuery.js';
 import { compileRule } from '../rules/compileRule.js';
-import { parseCommandArgs } from './parseCommandArgs.js';
-import type { CommandIo } from './validate.js';
+import { readFileArgument, type CommandIo } from './parseCommandArgs.js';
 
 const USAGE = `usage: eddy compile FILE
 
@@ -19,23 +17,9 @@ exit codes: 0 the whole query compiled; 1 a problem was found (nothing is printe
 
 /** `eddy compile FILE`: returns the exit code (see USAGE). */
 export function runCompile(argv: readonly string[], io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): number {
-  const args = parseCommandArgs(argv, {}, { min: 1, max: 1, name: 'the query file (eddy compile FILE)' });
-  if (args.kind === 'help') {
-    io.stdout.write(USAGE);
-    return 0;
-  }
-  if (args.kind === 'error') {
-    io.stderr.write(`eddy compile: ${args.error}\n${USAGE}`);
-    return 2;
-  }
-  const file = args.positionals[0]!;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    io.stderr.write(`eddy compile: cannot read ${file}: ${(err as Error).message}\n`);
-    return 2;
-  }
+  const read = readFileArgument('compile', argv, USAGE, 'the query file', io);
+  if (typeof read === 'number') return read;
+  const { file, text } = read;
   const result = compileQueryText(text);
   if (!result.ok) {
     for (const e of result.errors) io.stderr.write(`${file}:${e.line}:${e.column}: ${e.message}\n`);

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
 
 /** The options of one `eddy` command, for `node:util` `parseArgs` (`--help`/`-h` is added to every command). */
 export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
@@ -35,4 +36,34 @@ export function parseCommandArgs(argv: readonly string[], options: CommandOption
   if (pos.length < positionals.min) return { kind: 'error', error: `missing ${positionals.name}` };
   if (pos.length > positionals.max) return { kind: 'error', error: `unexpected argument '${pos[positionals.max]}'` };
   return { kind: 'ok', values: parsed.values as Record<string, string | boolean | undefined>, positionals: pos };
+}
+
+/** Where a command writes (the process streams by default; tests pass buffers). */
+export interface CommandIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+/**
+ * The shared start of the one-file commands (`eddy validate FILE`, `eddy compile FILE`): `--help`
+ * prints `usage` (exit 0); a usage error or an unreadable file is reported under `command` (exit 2).
+ * Returns the file and its text, or the exit code when the command is done.
+ */
+export function readFileArgument(command: string, argv: readonly string[], usage: string, what: string, io: CommandIo): { file: string; text: string } | number {
+  const args = parseCommandArgs(argv, {}, { min: 1, max: 1, name: `${what} (eddy ${command} FILE)` });
+  if (args.kind === 'help') {
+    io.stdout.write(usage);
+    return 0;
+  }
+  if (args.kind === 'error') {
+    io.stderr.write(`eddy ${command}: ${args.error}\n${usage}`);
+    return 2;
+  }
+  const file = args.positionals[0]!;
+  try {
+    return { file, text: readFileSync(file, 'utf8') };
+  } catch (err) {
+    io.stderr.write(`eddy ${command}: cannot read ${file}: ${(err as Error).message}\n`);
+    return 2;
+  }
 }

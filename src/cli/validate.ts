@@ -1,13 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { checkRuleFile } from '../config/checkRuleFile.js';
 import { compileRule } from '../rules/compileRule.js';
-import { parseCommandArgs } from './parseCommandArgs.js';
+import { readFileArgument, type CommandIo } from './parseCommandArgs.js';
 
-/** Where a command writes (the process streams by default; tests pass buffers). */
-export interface CommandIo {
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
-}
+export type { CommandIo } from './parseCommandArgs.js';
 
 const USAGE = `usage: eddy validate FILE
 
@@ -22,23 +17,9 @@ JSON object at start, and rejects an invalid rule alone); 2 usage error or unrea
 
 /** `eddy validate FILE`: returns the exit code (see USAGE). */
 export function runValidate(argv: readonly string[], io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): number {
-  const args = parseCommandArgs(argv, {}, { min: 1, max: 1, name: 'the rule file (eddy validate FILE)' });
-  if (args.kind === 'help') {
-    io.stdout.write(USAGE);
-    return 0;
-  }
-  if (args.kind === 'error') {
-    io.stderr.write(`eddy validate: ${args.error}\n${USAGE}`);
-    return 2;
-  }
-  const file = args.positionals[0]!;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    io.stderr.write(`eddy validate: cannot read ${file}: ${(err as Error).message}\n`);
-    return 2;
-  }
+  const read = readFileArgument('validate', argv, USAGE, 'the rule file', io);
+  if (typeof read === 'number') return read;
+  const { file, text } = read;
   const check = checkRuleFile(text, compileRule);
   for (const p of check.problems) io.stderr.write(`${file}:${p.line}:${p.column}: ${withPath(p.message, p.path)}\n`);
   if (check.rules === null) {

@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type Line, type Local, logs, sleep, startLocal, tempDir, until } from '../../helpers/localProcess.js';
 
 /*
  * Issue 17 defects 3, 4 and 5 with real processes in local mode (`node dist/main.js`, the simulated
@@ -10,66 +9,6 @@ import path from 'node:path';
  * one-minute window holds exactly 12 readings of a device).
  */
 
-const MAIN = path.resolve(import.meta.dirname, '../../../dist/main.js');
-
-interface Line {
-  output: string;
-  properties: Record<string, string>;
-  body: Record<string, unknown> & { rule: string; group: { deviceId: string } };
-}
-
-interface Local {
-  child: ChildProcess;
-  lines: Line[];
-  stderr: string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exited: boolean;
-}
-
-const children: Local[] = [];
-const dirs: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(path.join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function startLocal(dataDir: string, extraEnv: Record<string, string> = {}): Local {
-  const child = spawn(process.execPath, [process.env.EDDY_TEST_MAIN ?? MAIN], {
-    env: { PATH: process.env.PATH, EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const l: Local = { child, lines: [], stderr: '', exited: false, exit: null as unknown as Local['exit'] };
-  l.exit = new Promise((resolve) => child.once('exit', (code, signal) => {
-    l.exited = true;
-    resolve({ code, signal });
-  }));
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line !== '') l.lines.push(JSON.parse(line) as Line);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (l.stderr += d.toString()));
-  children.push(l);
-  return l;
-}
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-const logs = (l: Local): Array<{ level: string; msg: string } & Record<string, unknown>> =>
-  l.stderr.trim().split('\n').filter((s) => s !== '').map((s) => JSON.parse(s) as { level: string; msg: string });
 
 /** EDDY_SIM_START of item 6: minute-aligned, so the first one-minute window is full; fifteen windows compared. */
 const SIM_START = '2026-01-01T00:00:00Z';
@@ -98,13 +37,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (!c.exited) c.child.kill('SIGKILL');
-    await c.exit;
-  }
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 describe('local mode across SIGKILL, rule changes and a second process (issue 17)', () => {
   it('defect 3: SIGKILL and restart on the same data dir: every one-minute window holds 12 readings, no false machineTempJump', async () => {

@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type Line, logs, sleep, startLocal, tempDir, until } from '../../helpers/localProcess.js';
 
 /*
  * EDDY_RULES_FILE reloaded in local mode (issue 22 item 5; docs/cli.md) by real processes
@@ -11,74 +10,7 @@ import path from 'node:path';
  * the twin's (docs/rules.md "Changing a rule through the twin").
  */
 
-const MAIN = path.resolve(import.meta.dirname, '../../../dist/main.js');
 
-interface Line {
-  output: string;
-  properties: Record<string, string>;
-  body: Record<string, unknown> & { rule: string; group: { deviceId: string } };
-}
-
-interface Local {
-  child: ChildProcess;
-  lines: Line[];
-  stderr: string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exited: boolean;
-}
-
-const children: Local[] = [];
-const dirs: string[] = [];
-const tempDir = (prefix: string): string => {
-  const d = mkdtempSync(path.join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function startLocal(dataDir: string, extraEnv: Record<string, string> = {}): Local {
-  const child = spawn(process.execPath, [process.env.EDDY_TEST_MAIN ?? MAIN], {
-    env: { PATH: process.env.PATH, EDDY_DATA_DIR: dataDir, EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'info', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const l: Local = { child, lines: [], stderr: '', exited: false, exit: null as unknown as Local['exit'] };
-  l.exit = new Promise((resolve) => child.once('exit', (code, signal) => {
-    l.exited = true;
-    resolve({ code, signal });
-  }));
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line !== '') l.lines.push(JSON.parse(line) as Line);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (l.stderr += d.toString()));
-  children.push(l);
-  return l;
-}
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-const logs = (l: Local): Array<{ level: string; msg: string } & Record<string, unknown>> =>
-  l.stderr.trim().split('\n').filter((s) => s !== '').map((s) => JSON.parse(s) as { level: string; msg: string });
-
-afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (!c.exited) c.child.kill('SIGKILL');
-    await c.exit;
-  }
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
 
 const base = { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', output: 'summaries' } as const;
 /** Unchanged across every reload: its windows must not be cut. */
