@@ -81,12 +81,28 @@ describe('EDDY_RULES_FILE reload in local mode (issue 22 item 5)', () => {
     const full = fullWindowCounts(a.lines, 'keep');
     expect(full.length).toBeGreaterThanOrEqual(6);
     expect(full.filter((c) => !c.endsWith(' 36'))).toEqual([]);
-    // `resized`: one window per device cut short at the reload, still a three-minute window.
-    const cut = after.filter((l) => l.body.rule === 'resized' && Date.parse((l.body.window as { end: string }).end) - Date.parse((l.body.window as { start: string }).start) === 180_000);
-    expect(cut.map((l) => l.body.group.deviceId).sort()).toEqual(['sim-1', 'sim-2', 'sim-3']);
-    for (const l of cut) expect(l.body.count as number).toBeLessThan(36);
-    const oneMinute = after.filter((l) => l.body.rule === 'resized' && Date.parse((l.body.window as { end: string }).end) - Date.parse((l.body.window as { start: string }).start) === 60_000);
+    // `resized`: the three-minute window open at the reload is emitted under the old definition (cut
+    // short, or complete if the reload fell between its last reading and its close), and the new
+    // one-minute definition starts inside it. A window of the old rule that closed normally between
+    // `before` and the reload (a loaded machine) is also in `after`, so each device's LAST one is the cut.
+    const span = (l: Line): [number, number] => [Date.parse((l.body.window as { start: string }).start), Date.parse((l.body.window as { end: string }).end)];
+    const threeMinute = after.filter((l) => l.body.rule === 'resized' && span(l)[1] - span(l)[0] === 180_000);
+    const oneMinute = after.filter((l) => l.body.rule === 'resized' && span(l)[1] - span(l)[0] === 60_000);
     expect(oneMinute.length).toBeGreaterThan(0);
+    const cut = new Map<string, Line>();
+    for (const l of threeMinute) {
+      const d = l.body.group.deviceId;
+      if (!cut.has(d) || span(l)[0] > span(cut.get(d)!)[0]) cut.set(d, l);
+    }
+    expect([...cut.keys()].sort()).toEqual(['sim-1', 'sim-2', 'sim-3']);
+    for (const [d, l] of cut) {
+      expect(l.body.count as number).toBeGreaterThan(0);
+      expect(l.body.count as number).toBeLessThanOrEqual(36);
+      // Had the open window been dropped instead of emitted, the last three-minute window would end
+      // before the new rule's first one-minute window starts.
+      const firstMinute = Math.min(...oneMinute.filter((m) => m.body.group.deviceId === d).map((m) => span(m)[0]));
+      expect(firstMinute).toBeLessThan(span(l)[1]);
+    }
   }, 90_000);
 
   it('SIGHUP reloads a file the watch cannot see; an invalid file is reported and the running rules stay', async () => {
