@@ -13,11 +13,12 @@ import type { OutputMessage, Sink } from './contracts/output.js';
 import { DEFAULT_RULES_FILE, readEnv, readSimStart } from './config/readEnv.js';
 import { checkRuleFile } from './config/checkRuleFile.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
-import { resolveConfig } from './config/resolveConfig.js';
+import { resolveConfig, type QueryRule } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
 import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
+import { compileQueryRules, isQueryFile, type QueryStatementError } from './rules/queryRules.js';
 import { compileRule, type CompiledRule } from './rules/compileRule.js';
 import { ReplaySchedule } from './rules/replaySchedule.js';
 import { DataDirLockedError, openStore, type Store } from './store/store.js';
@@ -53,6 +54,8 @@ const RECENT_KEY = '$recent';
 const CLOCK_KEY = '$clock';
 /** The documents of the rules that ran at the checkpoint: the last good versions after a restart. */
 const LAST_GOOD_KEY = '$lastGood';
+/** The text of the last desired `query` that compiled (null: none): it keeps running while a newer one is rejected. */
+const LAST_GOOD_QUERY_KEY = '$lastGoodQuery';
 /** `flush` answers 503 after this long without an acknowledged output... */
 const FLUSH_STALL_MS = 20_000;
 /** ...or after this long in all (under IoT Hub's 300 s ceiling for a direct method's response). */
@@ -110,6 +113,14 @@ function loadRuleFile(file: string): RuleSet {
 
 /** A rules file's text checked: its rule set and its file-level problems, or why it is unusable. */
 function parseRuleFile(file: string, text: string): { rules: RuleSet; fileErrors: string[] } | { errors: string[] } {
+  if (isQueryFile(file)) {
+    // A query is one job: any error refuses the file whole (src/rules/queryRules.ts), as a bad JSON document is.
+    const q = compileQueryRules(text);
+    if (!q.ok) return { errors: q.errors.map((e) => `line ${e.line} column ${e.column}: statement ${e.statement}: ${e.error}`) };
+    const rules: RuleSet = {};
+    for (const r of q.rules) rules[r.id] = r.doc as RuleSet[string];
+    return { rules, fileErrors: [] };
+  }
   const check = checkRuleFile(text, compileRule);
   if (check.rules === null) return { errors: check.problems.map((p) => `line ${p.line} column ${p.column}: ${p.message}`) };
   const problems: string[] = [];
@@ -174,6 +185,7 @@ const restored = new Map<string, RuleSnapshot>();
 let desired: Record<string, unknown> = {};
 let sensorState: unknown = null;
 let lastGood: Record<string, unknown> = {};
+let lastGoodQuery: string | null = null;
 let clockState: ConnectedTimeState | null = null;
 const redelivery = new RedeliveryFilter();
 for (const [key, json] of checkpoint.states) {
@@ -183,6 +195,10 @@ for (const [key, json] of checkpoint.states) {
     else if (key === RECENT_KEY) redelivery.restore(JSON.parse(json) as Array<[Fingerprint, number]>);
     else if (key === CLOCK_KEY) clockState = JSON.parse(json) as ConnectedTimeState;
     else if (key === LAST_GOOD_KEY) lastGood = JSON.parse(json) as Record<string, unknown>;
+    else if (key === LAST_GOOD_QUERY_KEY) {
+      const q = JSON.parse(json) as unknown;
+      lastGoodQuery = typeof q === 'string' ? q : null;
+    }
     else restored.set(key, JSON.parse(json) as RuleSnapshot);
   } catch (err) {
     log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
@@ -251,6 +267,30 @@ let lastGoodJson = JSON.stringify(manager.lastGood());
 let desiredVersion = 0;
 let lastConfig: { status: 'applied' | 'partial' | 'rejected'; errors: string[] } = { status: 'applied', errors: [] };
 let lastRules: Record<string, RuleReport> = {};
+
+/** The `query` line of the reported properties (docs/contract.md section 6). */
+interface QueryReport {
+  readonly status: 'none' | 'applied' | 'partial' | 'rejected';
+  readonly statements: ReadonlyArray<{ statement: number; rule: string; line: number; column: number; status: string; error?: string }> | null;
+  readonly errors: readonly QueryStatementError[] | null;
+}
+let lastQuery: QueryReport = { status: 'none', statements: null, errors: null };
+
+/**
+ * The rules of the desired `query` to run, and what to report about it. A query that does not compile
+ * is rejected whole (an ASA job with an error does not start either; src/rules/queryRules.ts) and the
+ * last good query's rules keep running, as the last good version of a rejected rule does: a typo in
+ * one statement must not stop the others' windows, nor run a job made of a subset of the statements.
+ */
+function queryRulesOf(doc: Record<string, unknown>): { rules: readonly QueryRule[]; good: string | null; errors: readonly QueryStatementError[] | null } {
+  if (typeof doc.query !== 'string') return { rules: [], good: null, errors: null };
+  const q = compileQueryRules(doc.query);
+  if (q.ok) return { rules: q.rules, good: doc.query, errors: null };
+  for (const e of q.errors) log.warn({ statement: e.statement, line: e.line, column: e.column, error: e.error }, `desired query rejected: statement ${e.statement} line ${e.line} column ${e.column}: ${e.error}`);
+  const prev = lastGoodQuery === null ? null : compileQueryRules(lastGoodQuery);
+  log.warn({ errors: q.errors.length, running: prev?.ok ? prev.rules.map((r) => r.id) : [] }, prev?.ok ? 'desired query rejected; the last good query keeps running' : 'desired query rejected; no earlier query to keep running');
+  return { rules: prev?.ok ? prev.rules : [], good: lastGoodQuery, errors: q.errors };
+}
 let maxMessagesPerSecond = 0;
 
 /**
@@ -259,7 +299,8 @@ let maxMessagesPerSecond = 0;
  */
 const lagProbe = new EventLagProbe((seconds) => metrics.eventLag(seconds));
 function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => (engine.setRules(rules), lagProbe.setRules(rules))): void {
-  const res = resolveConfig(fileRules, desired);
+  const query = queryRulesOf(desired);
+  const res = resolveConfig(fileRules, desired, query.rules);
   const errors = [...configErrors, ...fileErrors];
   if (!res.ok) {
     errors.push(res.error);
@@ -281,6 +322,8 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   for (const id of before) if (!applied.rules.some((r) => r.id === id)) metrics.forgetRule(id);
   lastRules = applied.report;
   lastGoodJson = JSON.stringify(manager.lastGood());
+  lastGoodQuery = query.good;
+  lastQuery = queryReport(query, applied.report);
   for (const [id, r] of Object.entries(applied.report)) if (r.status === 'rejected') log.warn({ rule: id, error: r.error }, 'rule rejected');
   for (const [k, e] of Object.entries(res.settingErrors)) errors.push(`${k}: ${e}`);
   const maxMB = res.settings.store.maxMB ?? env.storeMaxMB;
@@ -297,8 +340,19 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
     errors.push(msg);
     log.warn({ report: applied.report }, msg);
   }
-  lastConfig = { status: applied.rejected > 0 ? 'partial' : 'applied', errors };
+  lastConfig = { status: applied.rejected > 0 || lastQuery.status === 'rejected' ? 'partial' : 'applied', errors };
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
+}
+
+/** The reported `query` line: each statement with its rule's status, or the errors of a rejected query. */
+function queryReport(query: ReturnType<typeof queryRulesOf>, report: Readonly<Record<string, RuleReport>>): QueryReport {
+  if (typeof desired.query !== 'string') return { status: 'none', statements: null, errors: null };
+  if (query.errors !== null) return { status: 'rejected', statements: null, errors: query.errors };
+  const statements = query.rules.map((r) => {
+    const rep = report[r.id];
+    return { statement: r.statement, rule: r.id, line: r.line, column: r.column, status: rep?.status ?? 'rejected', ...(rep?.error === undefined ? {} : { error: rep.error }) };
+  });
+  return { status: statements.every((s) => s.status === 'active') ? 'applied' : 'partial', statements, errors: null };
 }
 
 // Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
@@ -419,6 +473,7 @@ function otherStates(): Map<string, string> {
   if (sensor) states.set(SENSOR_KEY, JSON.stringify(sensor.state()));
   states.set(RECENT_KEY, JSON.stringify(redelivery.recent()));
   states.set(LAST_GOOD_KEY, lastGoodJson);
+  states.set(LAST_GOOD_QUERY_KEY, JSON.stringify(lastGoodQuery));
   states.set(CLOCK_KEY, JSON.stringify(time.state()));
   return states;
 }
@@ -721,6 +776,7 @@ async function startEdge(): Promise<void> {
     const patch = {
       eddy: { version: VERSION, startedAt },
       config: { desiredVersion, status: lastConfig.status, errors: lastConfig.errors.length > 0 ? lastConfig.errors : null },
+      query: lastQuery,
       rules,
       store: storeReport(),
     };
@@ -760,8 +816,11 @@ async function startEdge(): Promise<void> {
   });
 
   conn.onMethod('validateRules', async (payload) => {
-    if (!isPlainObject(payload) || !isPlainObject(payload.rules)) return { status: 400, payload: { error: 'payload must be {"rules": {"<ruleId>": rule, ...}}' } };
-    return { status: 200, payload: RuleManager.validate(payload.rules) };
+    const usage = 'payload must be {"rules": {"<ruleId>": rule, ...}}, {"query": "<ASA query>"} or both';
+    if (!isPlainObject(payload) || (payload.rules === undefined && payload.query === undefined)) return { status: 400, payload: { error: usage } };
+    if (payload.rules !== undefined && !isPlainObject(payload.rules)) return { status: 400, payload: { error: `${usage}; "rules" is not an object` } };
+    if (payload.query !== undefined && typeof payload.query !== 'string') return { status: 400, payload: { error: `${usage}; "query" is not a string` } };
+    return { status: 200, payload: validatePayload(payload.rules as Record<string, unknown> | undefined, payload.query as string | undefined) };
   });
   conn.onMethod('flush', async (payload) => {
     if (payload !== null && payload !== undefined && !(isPlainObject(payload) && Object.keys(payload).length === 0)) {
@@ -786,6 +845,35 @@ async function startEdge(): Promise<void> {
   running = true;
   log.info({ dataDir: env.dataDir, rules: manager.current().map((r) => r.id), inputs: engine.inputs() }, 'eddy connected to edgeHub');
   await readTwin();
+}
+
+/**
+ * `validateRules` (docs/contract.md section 7): a dry run of `rules`, of `query`, or of both together
+ * (then an id both define is refused, as resolveConfig refuses it in the twin).
+ */
+function validatePayload(rules: Record<string, unknown> | undefined, query: string | undefined): Record<string, unknown> {
+  const checked = RuleManager.validate(rules ?? {});
+  let valid = checked.valid;
+  const out: Record<string, unknown> = { valid, rules: checked.rules };
+  if (query !== undefined) {
+    const q = compileQueryRules(query);
+    if (!q.ok) {
+      valid = false;
+      out.query = { valid: false, statements: null, errors: q.errors };
+    } else {
+      const errors: QueryStatementError[] = [];
+      for (const r of q.rules) {
+        if (rules === undefined || !Object.prototype.hasOwnProperty.call(rules, r.id)) continue;
+        const error = `rule id "${r.id}" is defined both in rules and by query statement ${r.statement}`;
+        errors.push({ statement: r.statement, line: r.line, column: r.column, error });
+        checked.rules[r.id] = { ok: false, error };
+      }
+      if (errors.length > 0) valid = false;
+      out.query = { valid: errors.length === 0, statements: q.rules.map((r) => ({ statement: r.statement, rule: r.id, line: r.line, column: r.column })), errors: errors.length > 0 ? errors : null };
+    }
+  }
+  out.valid = valid;
+  return out;
 }
 
 function methodStats(): { status: number; payload: unknown } {

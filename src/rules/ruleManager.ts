@@ -4,7 +4,9 @@ import { compileRule, type CompiledRule } from './compileRule.js';
 /** A rule's line in the reported properties (docs/contract.md section 6). */
 export interface RuleReport {
   readonly status: 'active' | 'rejected' | 'disabled';
-  readonly source: 'file' | 'twin';
+  readonly source: 'file' | 'twin' | 'query';
+  /** For a rule of the twin's `query`: its statement (1-based). */
+  readonly statement?: number;
   readonly error?: string;
 }
 
@@ -54,17 +56,18 @@ export class RuleManager {
     const report: Record<string, RuleReport> = Object.create(null) as Record<string, RuleReport>;
     let rejected = 0;
     for (const c of candidates) {
-      if (c.doc === null) {
+      const where = c.statement === undefined ? {} : { statement: c.statement };
+      if (c.doc === null && c.error === undefined) {
         report[c.id] = { status: 'disabled', source: c.source };
         continue;
       }
-      const res = compileRule(c.id, c.doc);
+      const res = c.error === undefined ? compileRule(c.id, c.doc) : { ok: false as const, error: c.error };
       if (res.ok) {
         next.set(c.id, res.rule);
-        report[c.id] = { status: 'active', source: c.source };
+        report[c.id] = { status: 'active', source: c.source, ...where };
       } else {
         rejected++;
-        report[c.id] = { status: 'rejected', source: c.source, error: res.error };
+        report[c.id] = { status: 'rejected', source: c.source, ...where, error: res.error };
         const prev = this.active.get(c.id);
         if (prev) next.set(c.id, prev);
       }
