@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { checkRuleFile } from '../config/checkRuleFile.js';
 import { compileRule, type CompiledRule } from '../rules/compileRule.js';
+import { compileQueryRules, isQueryFile } from '../rules/queryRules.js';
 import { outputLine } from '../io/local/stdoutSink.js';
 import { parseCommandArgs } from './parseCommandArgs.js';
 import { readRecording, Replay, type InputFormat, type ReplayStats } from './replay.js';
@@ -13,8 +14,9 @@ local mode does: one JSON line per summary or alert ({"output", "properties", "b
 module's messageId), to --out or stdout. A summary of what happened goes to stderr at the end:
 messages and events read, rejections by reason (and by rule), outputs per rule.
 
---rules FILE      a rule set {"<ruleId>": rule, ...} (as EDDY_RULES_FILE); every rule must be valid
-                  (check with eddy validate FILE).
+--rules FILE      a rule set {"<ruleId>": rule, ...} (as EDDY_RULES_FILE), or an Azure Stream
+                  Analytics query in a FILE ending in .asaql (each statement a rule); every rule
+                  must be valid (check with eddy validate FILE).
 --input FILE|-    the recording; - or no --input reads stdin.
 --format F        ndjson  one message body per line (a body may be a JSON array: a batch)
                   json    one JSON array of message bodies
@@ -64,13 +66,24 @@ export function runReplay(argv: readonly string[], io: CommandIo & { stdin?: () 
   } catch (err) {
     return fail(`cannot read --rules ${v.rules}: ${(err as Error).message}`);
   }
-  const check = checkRuleFile(rulesText, compileRule);
-  if (check.problems.length > 0 || check.rules === null) {
-    for (const p of check.problems) io.stderr.write(`${v.rules}:${p.line}:${p.column}: ${p.message}\n`);
-    return fail(`${v.rules}: the rule set has problems (eddy validate ${v.rules})`);
+  let docs: Record<string, unknown>;
+  if (isQueryFile(v.rules)) {
+    const q = compileQueryRules(rulesText);
+    if (!q.ok) {
+      for (const e of q.errors) io.stderr.write(`${v.rules}:${e.line}:${e.column}: statement ${e.statement}: ${e.error}\n`);
+      return fail(`${v.rules}: the query has problems (eddy validate ${v.rules})`);
+    }
+    docs = Object.fromEntries(q.rules.map((r) => [r.id, r.doc]));
+  } else {
+    const check = checkRuleFile(rulesText, compileRule);
+    if (check.problems.length > 0 || check.rules === null) {
+      for (const p of check.problems) io.stderr.write(`${v.rules}:${p.line}:${p.column}: ${p.message}\n`);
+      return fail(`${v.rules}: the rule set has problems (eddy validate ${v.rules})`);
+    }
+    docs = check.rules;
   }
   const rules: CompiledRule[] = [];
-  for (const [id, doc] of Object.entries(check.rules)) {
+  for (const [id, doc] of Object.entries(docs)) {
     const c = compileRule(id, doc);
     if (c.ok) rules.push(c.rule);
   }

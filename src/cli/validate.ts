@@ -1,5 +1,6 @@
 import { checkRuleFile } from '../config/checkRuleFile.js';
 import { compileRule } from '../rules/compileRule.js';
+import { compileQueryRules, isQueryFile } from '../rules/queryRules.js';
 import { readFileArgument, type CommandIo } from './parseCommandArgs.js';
 
 export type { CommandIo } from './parseCommandArgs.js';
@@ -11,6 +12,11 @@ desired "rules") the way the module does: JSON syntax, then every rule against t
 expressions. Prints one line per problem, FILE:LINE:COLUMN: PATH: MESSAGE, on stderr, and a
 summary of the valid rules on stdout.
 
+A FILE ending in .asaql is an Azure Stream Analytics query (the twin's desired "query";
+docs/asa-migration.md): each problem is printed as FILE:LINE:COLUMN: statement N: MESSAGE, and the
+summary names the rule each statement becomes. A query is valid only as a whole (the module runs
+all of its statements or none).
+
 exit codes: 0 every rule is valid; 1 a problem was found (the module refuses a file that is not a
 JSON object at start, and rejects an invalid rule alone); 2 usage error or unreadable file.
 `;
@@ -20,6 +26,7 @@ export function runValidate(argv: readonly string[], io: CommandIo = { stdout: p
   const read = readFileArgument('validate', argv, USAGE, 'the rule file', io);
   if (typeof read === 'number') return read;
   const { file, text } = read;
+  if (isQueryFile(file)) return validateQuery(file, text, io);
   const check = checkRuleFile(text, compileRule);
   for (const p of check.problems) io.stderr.write(`${file}:${p.line}:${p.column}: ${withPath(p.message, p.path)}\n`);
   if (check.rules === null) {
@@ -32,6 +39,18 @@ export function runValidate(argv: readonly string[], io: CommandIo = { stdout: p
   io.stdout.write(`${file}: ${good.length} of ${ids.length} rule(s) valid${good.length > 0 ? `: ${good.join(', ')}` : ''}\n`);
   if (ids.length === 0) io.stderr.write(`eddy validate: ${file} holds no rule\n`);
   return check.problems.length === 0 && ids.length > 0 ? 0 : 1;
+}
+
+/** `eddy validate Q.asaql`: every error with its statement, line and column, or the rule of each statement. */
+function validateQuery(file: string, text: string, io: CommandIo): number {
+  const q = compileQueryRules(text);
+  if (!q.ok) {
+    for (const e of q.errors) io.stderr.write(`${file}:${e.line}:${e.column}: statement ${e.statement}: ${e.error}\n`);
+    io.stderr.write(`eddy validate: ${file}: the query is refused (${q.errors.length} problem(s)); the module runs none of its statements\n`);
+    return 1;
+  }
+  io.stdout.write(`${file}: ${q.rules.length} statement(s) valid: ${q.rules.map((r) => `${r.statement} (line ${r.line}) -> rule ${r.id}`).join(', ')}\n`);
+  return 0;
 }
 
 /** compileRule's messages start with their own path (`id.window.size: ...`); others get the located path in front. */
