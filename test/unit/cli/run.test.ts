@@ -128,4 +128,37 @@ describe('eddy run', () => {
     expect(toFile.out).toBe('');
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(1);
   });
+
+  it('--rules FILE.asaql runs an Azure Stream Analytics query: the rows ASA computes for a 10 s tumbling window; a query with an error exits 2 naming statement, line and column', () => {
+    const d = dir();
+    const q = path.join(d, 'job.asaql');
+    writeFileSync(q, `SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n
+INTO avgOut
+FROM telemetry TIMESTAMP BY timeCreated
+GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 10), Offset(millisecond, -1))
+`);
+    // ASA (https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics): a window
+    // holds (start, end]; Offset(millisecond, -1) moves both bounds 1 ms back, so t = 9999 ms is in the first
+    // window and t = 10000 ms in the second. Rows by hand: a [0,10 s): 20, 22, 27 -> avg 23, n 3;
+    // a [10 s, 20 s): 40 -> avg 40, n 1; b [0, 10 s): 30 -> avg 30, n 1.
+    const msgs = [
+      { $deviceId: 'a', t: 0, temp: 20 }, { $deviceId: 'a', t: 4_000, temp: 22 }, { $deviceId: 'b', t: 5_000, temp: 30 },
+      { $deviceId: 'a', t: 9_999, temp: 27 }, { $deviceId: 'a', t: 10_000, temp: 40 },
+    ];
+    writeFileSync(path.join(d, 'm.ndjson'), msgs.map((m) => JSON.stringify({ $deviceId: m.$deviceId, machine: { temperature: m.temp }, timeCreated: iso(T0 + m.t) })).join('\n') + '\n');
+    const r = run(['--rules', q, '--input', path.join(d, 'm.ndjson')]);
+    expect(r.code, r.err).toBe(0);
+    const rows = r.lines.map((l) => ({ output: l.output, deviceId: l.body.group.deviceId, start: (l.body.window as { start: string }).start, ...(l.body.values as object) }));
+    expect(rows.sort((x, y) => `${x.deviceId}${x.start}`.localeCompare(`${y.deviceId}${y.start}`))).toEqual([
+      { output: 'avgOut', deviceId: 'a', start: iso(T0), avgTemp: 23, n: 3 },
+      { output: 'avgOut', deviceId: 'a', start: iso(T0 + 10_000), avgTemp: 40, n: 1 },
+      { output: 'avgOut', deviceId: 'b', start: iso(T0), avgTemp: 30, n: 1 },
+    ]);
+
+    writeFileSync(q, 'SELECT AVG(x) AS a\nINTO o\nFROM telemetry\nGROUP BY TumblingWindow(second, 10)\n');
+    const bad = run(['--rules', q, '--input', path.join(d, 'm.ndjson')]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(new RegExp(`${q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:10: statement 1: .*not supported`));
+    expect(bad.lines).toEqual([]);
+  });
 });

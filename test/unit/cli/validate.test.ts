@@ -19,9 +19,9 @@ function expectedAt(marked: string): { line: number; column: number } {
   return { line: before.length, column: before[before.length - 1]!.length + 1 };
 }
 
-function validate(text: string): { code: number; out: string; err: string; file: string } {
+function validate(text: string, name = 'rules.json'): { code: number; out: string; err: string; file: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'eddy-validate-'));
-  const file = path.join(dir, 'rules.json');
+  const file = path.join(dir, name);
   writeFileSync(file, text);
   let out = '';
   let err = '';
@@ -98,5 +98,33 @@ describe('eddy validate', () => {
     const r = validate('{}');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/holds no rule/);
+  });
+
+  describe('a .asaql file is an Azure Stream Analytics query (issue 21, docs/asa-migration.md)', () => {
+    const AVG = 'SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp\nINTO avgOut\nFROM telemetry TIMESTAMP BY timeCreated\nGROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 10), Offset(millisecond, -1))';
+
+    it('a valid query names the rule of each statement and exits 0', () => {
+      const r = validate(`-- two statements\n${AVG};\n\n${AVG.replace('avgOut', 'second')}\n`, 'job.asaql');
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toBe(`${r.file}: 2 statement(s) valid: 1 (line 2) -> rule avgOut, 2 (line 7) -> rule second\n`);
+    });
+
+    // Each case marks by hand (‸) the token the error is about; the statement is counted by hand too.
+    const queryCases: Array<{ name: string; marked: string; statement: number; message: RegExp }> = [
+      { name: 'a misspelt keyword in statement 2', marked: `${AVG}\n\nSELECT MAX(x) AS m\nINTO o2\n‸FORM telemetry\nGROUP BY TumblingWindow(Duration(second, 10), Offset(millisecond, -1))`, statement: 2, message: /unexpected "FORM"/ },
+      { name: 'an end-inclusive window in statement 3', marked: `${AVG}\n${AVG.replace('avgOut', 'b')}\nSELECT MAX(x) AS m INTO c FROM telemetry GROUP BY ‸TumblingWindow(second, 10)`, statement: 3, message: /not supported/ },
+      { name: 'a SELECT inside a comment or a string does not start a statement', marked: `/* SELECT */ ${AVG.replace('machine.temperature', "machine.temperature) AS x, 'SELECT' AS y, AVG(z")}\n-- SELECT\nSELECT MAX(x) ‸m INTO o2 FROM t GROUP BY TumblingWindow(Duration(second, 10), Offset(millisecond, -1))`, statement: 2, message: /./ },
+    ];
+    for (const c of queryCases) {
+      it(c.name, () => {
+        const want = expectedAt(c.marked);
+        const r = validate(c.marked.replace(MARK, ''), 'job.asaql');
+        expect(r.code).toBe(1);
+        const first = r.err.split('\n').find((l) => l.startsWith(r.file))!;
+        expect(first).toMatch(new RegExp(`:${want.line}:${want.column}: statement ${c.statement}: `));
+        expect(first).toMatch(c.message);
+        expect(r.err).toMatch(/the module runs none of its statements/);
+      });
+    }
   });
 });
