@@ -226,6 +226,17 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     expect(r2.rules?.pressureOut).toBeUndefined();
     await mp.waitForLog((l) => l.statement === 2 && l.line === bad.line && l.column === bad.column && String(l.msg).includes('FORM'), 5_000, 'the log line of the rejected statement');
 
+    // Also after a SIGKILL and a restart: the rejected query is still in the twin, the last good one runs.
+    mp.child.kill('SIGKILL');
+    await mp.exit;
+    const seen = reported.length;
+    const mp2 = await startModule(emu, M, { dataDir: mp.dataDir });
+    await waitUntil(() => reported.length > seen, 15_000, 'the report after the restart');
+    const again = emu.twin(M).reported as Reported;
+    expect(again.query).toEqual(r2.query);
+    expect(again.rules).toMatchObject({ avgOut: { status: 'active', source: 'query', statement: 1 } });
+    await mp2.waitForLog((l) => l.msg === 'desired query rejected; the last good query keeps running', 5_000, 'the log of the fallback after the restart');
+
     const rs: Reading[] = [
       { deviceId: 'dev-q', t: T0 + 1_000, temp: 10, pressure: 1 },
       { deviceId: 'dev-q', t: T0 + 60_000, temp: 0, pressure: 0 },
