@@ -268,13 +268,24 @@ let desiredVersion = 0;
 let lastConfig: { status: 'applied' | 'partial' | 'rejected'; errors: string[] } = { status: 'applied', errors: [] };
 let lastRules: Record<string, RuleReport> = {};
 
-/** The `query` line of the reported properties (docs/contract.md section 6). */
+/** One statement's line under the reported `query.statements` (docs/contract.md section 6). */
+interface StatementReport {
+  readonly rule?: string;
+  readonly line: number;
+  readonly column: number;
+  readonly status: string;
+  readonly error?: string;
+}
+/**
+ * The `query` line of the reported properties. Statements are keyed by their number ("1", "2", ...),
+ * not listed in an array: IoT Hub has documented twin values as "boolean, number, string, object.
+ * Arrays are not allowed" (https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-device-twins).
+ */
 interface QueryReport {
   readonly status: 'none' | 'applied' | 'partial' | 'rejected';
-  readonly statements: ReadonlyArray<{ statement: number; rule: string; line: number; column: number; status: string; error?: string }> | null;
-  readonly errors: readonly QueryStatementError[] | null;
+  readonly statements: Readonly<Record<string, StatementReport>>;
 }
-let lastQuery: QueryReport = { status: 'none', statements: null, errors: null };
+let lastQuery: QueryReport = { status: 'none', statements: {} };
 
 /**
  * The rules of the desired `query` to run, and what to report about it. A query that does not compile
@@ -344,15 +355,25 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   log.info({ rules: applied.rules.map((r) => r.id), status: lastConfig.status }, 'rules applied');
 }
 
-/** The reported `query` line: each statement with its rule's status, or the errors of a rejected query. */
+/**
+ * The reported `query` line: each statement with its rule and that rule's status, or, for a rejected
+ * query, each statement that has an error (at its first error; more errors of one statement are joined).
+ */
 function queryReport(query: ReturnType<typeof queryRulesOf>, report: Readonly<Record<string, RuleReport>>): QueryReport {
-  if (typeof desired.query !== 'string') return { status: 'none', statements: null, errors: null };
-  if (query.errors !== null) return { status: 'rejected', statements: null, errors: query.errors };
-  const statements = query.rules.map((r) => {
+  if (typeof desired.query !== 'string') return { status: 'none', statements: {} };
+  const statements: Record<string, StatementReport> = {};
+  if (query.errors !== null) {
+    for (const e of query.errors) {
+      const prev = statements[e.statement];
+      statements[e.statement] = prev === undefined ? { line: e.line, column: e.column, status: 'rejected', error: e.error } : { ...prev, error: `${prev.error}; line ${e.line} column ${e.column}: ${e.error}` };
+    }
+    return { status: 'rejected', statements };
+  }
+  for (const r of query.rules) {
     const rep = report[r.id];
-    return { statement: r.statement, rule: r.id, line: r.line, column: r.column, status: rep?.status ?? 'rejected', ...(rep?.error === undefined ? {} : { error: rep.error }) };
-  });
-  return { status: statements.every((s) => s.status === 'active') ? 'applied' : 'partial', statements, errors: null };
+    statements[r.statement] = { rule: r.id, line: r.line, column: r.column, status: rep?.status ?? 'rejected', ...(rep?.error === undefined ? {} : { error: rep.error }) };
+  }
+  return { status: Object.values(statements).every((s) => s.status === 'active') ? 'applied' : 'partial', statements };
 }
 
 // Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
@@ -776,7 +797,7 @@ async function startEdge(): Promise<void> {
     const patch = {
       eddy: { version: VERSION, startedAt },
       config: { desiredVersion, status: lastConfig.status, errors: lastConfig.errors.length > 0 ? lastConfig.errors : null },
-      query: lastQuery,
+      query: { status: lastQuery.status, statements: statementsPatch() },
       rules,
       store: storeReport(),
     };
@@ -785,6 +806,15 @@ async function startEdge(): Promise<void> {
       .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'reported properties not sent'));
   };
   let reportedRuleIds = new Set<string>();
+  /** The statement keys last reported: a statement gone from the query is patched to null (IoT Hub deletes it). */
+  let reportedStatements = new Set<string>();
+  const statementsPatch = (): Record<string, unknown> | null => {
+    const keys = Object.keys(lastQuery.statements);
+    const patch: Record<string, unknown> | null = keys.length === 0 ? null : { ...lastQuery.statements };
+    if (patch !== null) for (const k of reportedStatements) if (!(k in patch)) patch[k] = null;
+    reportedStatements = new Set(keys);
+    return patch;
+  };
   conn.onDesired((patch, version) => {
     // `rules: null` drops every twin rule, switch-offs included; otherwise they persist (see keepSwitchOffs).
     const offs = patch.rules === null ? [] : [...switchedOff(desired), ...switchedOff(patch)];
@@ -801,6 +831,8 @@ async function startEdge(): Promise<void> {
       desiredVersion = typeof twin.desired.$version === 'number' ? twin.desired.$version : desiredVersion;
       const rep = twin.reported.rules;
       if (isPlainObject(rep)) for (const id of Object.keys(rep)) if (!id.startsWith('$')) reportedRuleIds.add(id);
+      const repQuery = twin.reported.query;
+      if (isPlainObject(repQuery) && isPlainObject(repQuery.statements)) for (const k of Object.keys(repQuery.statements)) if (!k.startsWith('$')) reportedStatements.add(k);
       reconcile();
       saveCheckpoint();
       report();

@@ -90,7 +90,7 @@ GROUP BY TumblingWindow(Duration(second, 10), Offset(millisecond, -1))`;
 
 type Reported = {
   config?: { desiredVersion?: number; status?: string };
-  query?: { status: string; statements?: Array<{ statement: number; rule: string; line: number; column: number; status: string }>; errors?: Array<{ statement: number; line: number; column: number; error: string }> };
+  query?: { status: string; statements?: Record<string, { rule?: string; line: number; column: number; status: string; error?: string }> };
   rules?: Record<string, { status: string; source: string; statement?: number; error?: string } | null>;
 };
 
@@ -132,11 +132,11 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     expect(r1.config).toMatchObject({ status: 'applied' });
     expect(r1.query).toEqual({
       status: 'applied',
-      statements: [
-        { statement: 1, rule: 'avgOut', line: 1, column: 1, status: 'active' },
-        { statement: 2, rule: 'pressureOut', line: 6, column: 1, status: 'active' },
-      ],
-    }); // `errors: null` in the reported patch deletes the key (IoT Hub's twin merge)
+      statements: {
+        1: { rule: 'avgOut', line: 1, column: 1, status: 'active' },
+        2: { rule: 'pressureOut', line: 6, column: 1, status: 'active' },
+      },
+    });
     expect(r1.rules).toMatchObject({ avgOut: { status: 'active', source: 'query', statement: 1 }, pressureOut: { status: 'active', source: 'query', statement: 2 } });
 
     // Three 10 s windows; events 1 ms before and exactly on a bound (T0 is a multiple of 10 s).
@@ -186,10 +186,10 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     // Only statement 2 changes (MAX -> MIN, a new column name); statement 1's text is the same.
     const v2 = emu.pushDesired(M, { query: `${AVG_STATEMENT}\n${pressureStatement('MIN', 'minP')}` });
     const r2 = await reportOf(M, reported, v2);
-    expect(r2.query?.statements?.map((s) => [s.rule, s.status])).toEqual([
-      ['avgOut', 'active'],
-      ['pressureOut', 'active'],
-    ]);
+    expect(r2.query?.statements).toEqual({
+      1: { rule: 'avgOut', line: 1, column: 1, status: 'active' },
+      2: { rule: 'pressureOut', line: 5, column: 1, status: 'active' }, // the statements are joined by one newline here
+    });
     const after: Reading[] = [
       { deviceId: 'dev-p', t: T0 + 6_000, temp: 20, pressure: 0.5 },
       { deviceId: 'dev-p', t: T0 + 8_000, temp: 24, pressure: 4 },
@@ -220,7 +220,8 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     const v2 = emu.pushDesired(M, { query: bad.text });
     const r2 = await reportOf(M, reported, v2);
     expect(r2.config).toMatchObject({ desiredVersion: v2, status: 'partial' });
-    expect(r2.query).toEqual({ status: 'rejected', errors: [{ statement: 2, line: bad.line, column: bad.column, error: expect.stringContaining('FORM') }] });
+    // Statement 1's line of the good query is gone (patched to null): only the statement with the error is listed.
+    expect(r2.query).toEqual({ status: 'rejected', statements: { 2: { line: bad.line, column: bad.column, status: 'rejected', error: expect.stringContaining('FORM') } } });
     // The last good query's rule keeps running, and says where it comes from.
     expect(r2.rules).toMatchObject({ avgOut: { status: 'active', source: 'query', statement: 1 } });
     expect(r2.rules?.pressureOut).toBeUndefined();
@@ -269,10 +270,10 @@ describe('built module: desired query (an ASA job through the twin)', () => {
       pressureOut: { status: 'active', source: 'query', statement: 2 },
     });
     expect(r1.query?.status).toBe('partial');
-    expect(r1.query?.statements?.map((s) => [s.statement, s.status])).toEqual([
-      [1, 'rejected'],
-      [2, 'active'],
-    ]);
+    expect(r1.query?.statements).toEqual({
+      1: { rule: 'avgOut', line: 1, column: 1, status: 'rejected', error: r1.rules?.avgOut?.error },
+      2: { rule: 'pressureOut', line: 5, column: 1, status: 'active' }, // the statements are joined by one newline here
+    });
 
     const good = await emu.invokeMethod(M, 'validateRules', { query: AVG_STATEMENT });
     expect(good).toEqual({ status: 200, payload: { valid: true, rules: {}, query: { valid: true, statements: [{ statement: 1, rule: 'avgOut', line: 1, column: 1 }], errors: null } } });
