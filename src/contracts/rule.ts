@@ -7,14 +7,21 @@
 export type Duration = string | number;
 
 export type WindowDef =
-  | { type: 'tumbling'; size: Duration }
-  | { type: 'hopping'; size: Duration; hop: Duration }
+  | { type: 'tumbling'; size: Duration; bounds?: WindowBoundsDef; offset?: number }
+  | { type: 'hopping'; size: Duration; hop: Duration; bounds?: WindowBoundsDef; offset?: number }
   | { type: 'sliding'; size: Duration }
   | { type: 'session'; gap: Duration; maxSize: Duration }
   | { type: 'count'; size: number; step?: number }
   | { type: 'snapshot' };
 
 export type WindowType = WindowDef['type'];
+
+/**
+ * Which events a tumbling or hopping window holds: `"[)"` (default) `start <= t < end`, `"(]"`
+ * `start < t <= end` (Azure Stream Analytics' default). `offset` (ms, |offset| < size or hop) moves the
+ * bounds of every window (docs/rules.md "Windows").
+ */
+export type WindowBoundsDef = '[)' | '(]';
 
 interface RuleBase {
   input?: string;
