@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { WindowInput } from '../../../src/contracts/window.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
 import { hoppingWindow } from '../../../src/windows/hoppingWindow.js';
 import { normalizeWindow } from '../../../src/windows/windowSpec.js';
