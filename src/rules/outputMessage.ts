@@ -70,7 +70,9 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
         body[c.name] = c.value;
         break;
       case 'window':
-        body[c.name] = asaDateTime(c.bound === 'end' ? r.window.end : r.window.start);
+        // A snapshot window is held as [t, t + 1) (src/windows/snapshotWindow.ts); its System.Timestamp()
+        // is t, the timestamp its events share (snapshot-window-azure-stream-analytics).
+        body[c.name] = asaDateTime(c.bound === 'end' && r.window.type !== 'snapshot' ? r.window.end : r.window.start);
         break;
     }
   }
