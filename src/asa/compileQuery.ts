@@ -96,7 +96,7 @@ const NOT_YET: Record<string, string> = {
 };
 
 function compileStatement(st: Select, into: string): RuleDoc {
-  if (st.star) throw new Unsupported(st.pos, 'SELECT *', "a pass-through statement has no eddy rule (rules aggregate or detect); eddy's output is a summary or an alert");
+  if (st.star) throw new Unsupported(st.pos, 'SELECT *', "a pass-through statement has no eddy rule (rules aggregate or detect); route the input to the output in edgeHub instead");
   const input = st.from.name;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new Unsupported(st.from.pos, `FROM ${input}`, 'an eddy input name is 1-64 letters, digits, _ or -');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(st.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
