@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';
 import { Engine } from '../../../src/rules/engine.js';
@@ -25,7 +26,7 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
  * The sensor sends every 5 s from a 30 s boundary, so every window's last event lies exactly on its end:
  * a [start, end) engine would give other rows (checked below, so the test cannot pass vacuously).
  */
-export const TUTORIAL_QUERY = `SELECT
+const TUTORIAL_QUERY = `SELECT
     'reset' AS command
 INTO
    alert
@@ -87,6 +88,15 @@ const startInclusive = (t: number): number => Math.floor(t / SIZE) * SIZE + SIZE
 const asaTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$10000Z');
 
 describe("the IoT Edge tutorial's query, unchanged, gives ASA's rows", () => {
+  it("is the query the README shows first, and docs/asa-migration.md's first worked migration", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const firstScreen = readme.split('\n').slice(0, 40).join('\n');
+    expect(firstScreen).toContain('```sql\n' + TUTORIAL_QUERY + '\n```');
+    expect(firstScreen).toContain('desired property `query`');
+    const migration = readFileSync(new URL('../../../docs/asa-migration.md', import.meta.url), 'utf8');
+    expect(migration).toContain('```sql\n' + TUTORIAL_QUERY + '\n```');
+  });
+
   it('compiles to an end-inclusive 30 s tumbling rule whose row is {command: "reset"} and whose HAVING average is hidden', () => {
     const r = compileQueryText(TUTORIAL_QUERY);
     expect(r).toEqual({
