@@ -143,7 +143,7 @@ function compileStatement(st: Select, into: string): RuleDoc {
       continue;
     }
     if (!hasAggregate(item.expr)) {
-      throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, 'a per-event column in a windowed SELECT is not supported yet (a row holds GROUP BY columns, aggregates, constants and System.Timestamp())');
+      throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp(), not per-event values');
     }
     const name = item.alias ?? defaultAlias(item.expr);
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy select name is a letter or _ then letters, digits or _ (use AS)');
@@ -416,12 +416,40 @@ function expr(e: Expr, ctx: 'event' | 'select'): string {
     case 'isNull':
       throw new Unsupported(e.pos, e.not ? 'IS NOT NULL' : 'IS NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
     case 'cast':
-      throw new Unsupported(e.pos, `CAST(... AS ${e.type})`, "eddy's expressions do not convert types (a string where a number is needed rejects the event as not-a-number)");
+      return expr(floatCast(e), ctx);
     case 'case':
-      throw new Unsupported(e.pos, 'CASE', "eddy's expressions have no CASE yet");
+      return caseExpr(e, (x) => expr(x, ctx));
     case 'call':
       return callExpr(e, ctx);
   }
+}
+
+/**
+ * `CAST(x AS float)`: x itself. eddy's values are numbers already; a string ASA would convert is
+ * rejected as `not-a-number` (docs/asa-migration.md). Other target types are refused.
+ */
+function floatCast(e: Extract<Expr, { k: 'cast' }>): Expr {
+  if (e.type.toLowerCase() !== 'float') throw new Unsupported(e.pos, `CAST(... AS ${e.type})`, "eddy's values are numbers; only CAST(x AS float) compiles (a string where a number is needed rejects the event as not-a-number)");
+  return e.expr;
+}
+
+/**
+ * A numeric `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
+ * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics). Without ELSE, ASA
+ * gives NULL when no WHEN holds, and strings are not numbers: both refused.
+ */
+function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string): string {
+  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA gives NULL when no WHEN holds; eddy's expressions have no null");
+  for (const r of [...e.whens.map((w) => w.then), e.otherwise]) {
+    if (r.k === 'str' || r.k === 'null') throw new Unsupported(r.pos, `CASE giving ${describe(r)}`, 'eddy computes numbers (and booleans) only');
+  }
+  let out = sub(e.otherwise);
+  for (let i = e.whens.length - 1; i >= 0; i--) {
+    const w = e.whens[i]!;
+    const cond = e.operand === null ? sub(w.when) : `(${sub(e.operand)} == ${sub(w.when)})`;
+    out = `(${cond} ? ${sub(w.then)} : ${out})`;
+  }
+  return out;
 }
 
 function callExpr(e: Call, ctx: 'event' | 'select'): string {
@@ -483,6 +511,8 @@ function havingExpr(h: Expr, select: Record<string, string>, row: Record<string,
     }
     if (e.k === 'bin') return `(${walk(e.left)} ${BIN[e.op] ?? e.op} ${walk(e.right)})`;
     if (e.k === 'unary') return e.op === 'NOT' ? `(not ${walk(e.expr)})` : `(${e.op}${walk(e.expr)})`;
+    if (e.k === 'case') return caseExpr(e, walk);
+    if (e.k === 'cast') return walk(floatCast(e));
     if (e.k === 'path') {
       const alias = e.parts.length === 1 ? Object.keys(row).find((k) => k.toLowerCase() === e.parts[0]!.toLowerCase()) : undefined;
       const col = alias === undefined ? undefined : row[alias];
@@ -511,7 +541,7 @@ function hasAggregate(e: Expr): boolean {
     case 'cast':
       return hasAggregate(e.expr);
     case 'case':
-      return true;
+      return [e.operand, ...e.whens.flatMap((w) => [w.when, w.then]), e.otherwise].some((x) => x !== null && hasAggregate(x));
     default:
       return false;
   }

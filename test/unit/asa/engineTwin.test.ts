@@ -175,6 +175,36 @@ GROUP BY SnapshotWindow()`;
     }
   });
 
+  it('CASE and CAST(x AS float): identical rows, each counting the (start, end] events above 40', () => {
+    // CASE: "Evaluates a list of conditions and returns one of multiple possible result expressions"
+    // (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
+    const query = `SELECT SUM(CASE WHEN CAST(machine.temperature AS float) > 40 THEN 1 ELSE 0 END) AS hot, System.Timestamp() AS t,
+  CASE WHEN MAX(machine.temperature) > 40 THEN 2 WHEN MAX(machine.temperature) > 30 THEN 1 ELSE 0 END AS level
+INTO hot FROM telemetry TIMESTAMP BY timeCreated
+GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(second, 30)`;
+    const twin = {
+      hot: {
+        kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'tumbling', size: '30s', bounds: '(]' },
+        select: { hot: 'sum(machine.temperature > 40 ? 1 : 0)', level: 'max(machine.temperature) > 40 ? 2 : (max(machine.temperature) > 30 ? 1 : 0)' },
+        row: { hot: { select: 'hot' }, t: { window: 'end' }, level: { select: 'level' } },
+        output: 'hot',
+      },
+    };
+    const a = run(fromQuery(query));
+    const b = run(compiled(twin));
+    expect(shape(a.out)).toEqual(shape(b.out));
+    const rows = a.out.map((m) => m.body as Row & { hot: number; level: number });
+    expect(new Set(rows.map((r) => r.level))).toEqual(new Set([0, 1, 2]));
+    for (const m of a.out) {
+      const r = m.body as Row & { hot: number; level: number };
+      const end = Date.parse(r.t);
+      const inWin = a.seen.filter((e) => e.deviceId === m.groupKey && e.t > end - 30_000 && e.t <= end);
+      expect(r.hot).toBe(inWin.filter((e) => e.temp > 40).length);
+      const max = Math.max(...inWin.map((e) => e.temp));
+      expect(r.level).toBe(max > 40 ? 2 : max > 30 ? 1 : 0);
+    }
+  });
+
   it('AnomalyDetection_SpikeAndDip: identical alerts to a spikeAndDip rule on a series with a spike', () => {
     const query = `SELECT AnomalyDetection_SpikeAndDip(CAST(v AS float), 99, 60, 'spikes')
   OVER (PARTITION BY IoTHub.ConnectionDeviceId LIMIT DURATION(minute, 10)) AS scores
