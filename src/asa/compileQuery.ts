@@ -11,7 +11,7 @@
  * https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics,
  * anomaly functions https://learn.microsoft.com/stream-analytics-query/anomalydetection-spikeanddip-azure-stream-analytics.
  */
-import type { Expr, Over, Pos, Query, Select } from './ast.js';
+import type { Expr, Over, Pos, Query, Select, SelectItem } from './ast.js';
 import { parseQuery, type QueryError } from './parseQuery.js';
 
 export type RuleDoc = Record<string, unknown>;
@@ -45,10 +45,12 @@ export function compileQuery(query: Query): CompileQueryResult {
   const perOutput = new Map<string, number>();
   for (const st of query.statements) {
     try {
-      if (st.into === null) throw new Unsupported(st.pos, 'SELECT without INTO', 'each statement needs an INTO output');
-      const n = (perOutput.get(st.into) ?? 0) + 1;
-      perOutput.set(st.into, n);
-      rules[ruleId(st.into, n)] = compileStatement(st);
+      // "If not specified, the default output stream is "output"" (INTO reference:
+      // https://learn.microsoft.com/stream-analytics-query/into-azure-stream-analytics).
+      const into = st.into ?? 'output';
+      const n = (perOutput.get(into) ?? 0) + 1;
+      perOutput.set(into, n);
+      rules[ruleId(into, n)] = compileStatement(st, into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       errors.push(at(err.pos, err.construct, err.message));
@@ -89,20 +91,21 @@ const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTIO
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
   LAG: 'eddy has no LAG function in its rules yet',
-  'SYSTEM.TIMESTAMP': "eddy's summaries carry the window as start/end, not ASA's flat row with System.Timestamp() as its end",
   PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
 
-function compileStatement(st: Select): RuleDoc {
-  if (st.star) throw new Unsupported(st.pos, 'SELECT *', "a pass-through statement has no eddy rule (rules aggregate or detect); eddy's output is a summary or an alert");
+function compileStatement(st: Select, into: string): RuleDoc {
+  if (st.star) throw new Unsupported(st.pos, 'SELECT *', "a pass-through statement has no eddy rule (rules aggregate or detect); route the input to the output in edgeHub instead");
   const input = st.from.name;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new Unsupported(st.from.pos, `FROM ${input}`, 'an eddy input name is 1-64 letters, digits, _ or -');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(st.into!)) throw new Unsupported(st.pos, `INTO ${st.into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(st.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
   // A function eddy cannot express yet is named first, whatever else the statement holds.
   for (const e of [...st.items.map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) notYet(e);
+  // System.Timestamp() is the window end, a column of the row; anywhere else it is not expressible.
+  for (const e of [...st.items.filter((i) => !isSystemTimestamp(i.expr)).map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) noTimestamp(e);
   const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
-  if (anomalyItems.length > 0) return compileAnomalyStatement(st, input);
+  if (anomalyItems.length > 0) return compileAnomalyStatement(st, input, into);
 
   const windows = st.groupBy.filter((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase()));
   if (windows.length === 0) {
@@ -112,24 +115,41 @@ function compileStatement(st: Select): RuleDoc {
   const window = compileWindow(windows[0] as Extract<Expr, { k: 'call' }>);
   const groupBy = st.groupBy.filter((g) => g !== windows[0]).map(groupPath);
 
+  // The output is ASA's row (docs/rules.md "Rows"): each SELECT column in order, aggregates computed
+  // in `select`, GROUP BY columns, constants and System.Timestamp() (the window end) taken as they are.
   const select: Record<string, string> = {};
+  const row: Record<string, Record<string, unknown>> = {};
   const groupCols = new Set(groupBy);
+  const column = (item: SelectItem, name: string, col: Record<string, unknown>): void => {
+    if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy row column is a letter or _ then letters, digits, _ or - (use AS)');
+    if (Object.keys(row).some((k) => k.toLowerCase() === name.toLowerCase())) throw new Unsupported(item.pos, `column name "${name}" twice`, 'ASA column names are case-insensitive');
+    row[name] = col;
+  };
   for (const item of st.items) {
-    // A GROUP BY column in the SELECT list is in every eddy summary's `group` object already.
     if (item.expr.k === 'path' || isMetadataCall(item.expr)) {
       const p = eventPath(item.expr);
-      if (groupCols.has(p)) continue;
-      throw new Unsupported(item.pos, `column ${describe(item.expr)} in the SELECT list`, 'outside an aggregate, only GROUP BY columns can be selected');
+      if (!groupCols.has(p)) throw new Unsupported(item.pos, `column ${describe(item.expr)} in the SELECT list`, 'outside an aggregate, only GROUP BY columns can be selected');
+      // ASA names an unaliased column after its last name: IoTHub.ConnectionDeviceId -> ConnectionDeviceId.
+      column(item, item.alias ?? lastName(item.expr), { group: p });
+      continue;
+    }
+    if (isSystemTimestamp(item.expr)) {
+      column(item, item.alias ?? defaultAlias(item.expr), { window: 'end' });
+      continue;
+    }
+    const constant = constantValue(item.expr);
+    if (constant !== undefined) {
+      column(item, item.alias ?? defaultAlias(item.expr), { const: constant });
+      continue;
     }
     if (!hasAggregate(item.expr)) {
-      throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, "eddy's summary holds the window's aggregates and group; a constant or per-event column in ASA's flat row is not supported yet");
+      throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp(), not per-event values');
     }
     const name = item.alias ?? defaultAlias(item.expr);
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy select name is a letter or _ then letters, digits or _ (use AS)');
-    if (select[name] !== undefined) throw new Unsupported(item.pos, `column name "${name}" twice`, '');
+    column(item, name, { select: name });
     select[name] = expr(item.expr, 'select');
   }
-  if (Object.keys(select).length === 0) throw new Unsupported(st.pos, 'a SELECT list without an aggregate', 'an eddy aggregate rule needs at least one aggregate column');
 
   const rule: RuleDoc = { kind: 'aggregate', input };
   if (st.where) rule.where = expr(st.where, 'event');
@@ -137,12 +157,16 @@ function compileStatement(st: Select): RuleDoc {
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   rule.window = window;
   rule.select = select;
-  if (st.having) rule.having = havingExpr(st.having, select);
-  rule.output = st.into;
+  if (st.having) rule.having = havingExpr(st.having, select, row);
+  // A row without any aggregate (`SELECT 'reset' AS command ... GROUP BY TumblingWindow(...)` with no
+  // HAVING): one row per window that holds events, as ASA; eddy computes a count nobody reads.
+  if (Object.keys(select).length === 0) select[hiddenName(select, row)] = 'count()';
+  rule.row = row;
+  rule.output = into;
   return rule;
 }
 
-function compileAnomalyStatement(st: Select, input: string): RuleDoc {
+function compileAnomalyStatement(st: Select, input: string, into: string): RuleDoc {
   if (st.groupBy.length > 0) throw new Unsupported(st.groupBy[0]!.pos, 'GROUP BY with an anomaly function', 'an anomaly function runs per event, partitioned by OVER (PARTITION BY ...)');
   if (st.having) throw new Unsupported(st.having.pos, 'HAVING', 'HAVING needs GROUP BY');
   if (st.items.length !== 1) {
@@ -178,7 +202,7 @@ function compileAnomalyStatement(st: Select, input: string): RuleDoc {
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   rule.value = value;
   rule.detector = detector;
-  rule.output = st.into;
+  rule.output = into;
   // ASA bounds the history by both historySize events and LIMIT DURATION; eddy's detector keeps the
   // last `history` events only. Said in the rule itself, so the difference is never silent.
   rule.description = `from ASA ${call.name}: LIMIT DURATION(${over.limitDuration.unit}, ${over.limitDuration.amount}) = ${limitDurationMs(over)} ms is not applied (eddy keeps the last ${history} events); eddy raises and clears alerts instead of scoring every row`;
@@ -194,6 +218,43 @@ function notYet(e: Expr): void {
     notYet(e.left);
     notYet(e.right);
   } else if (e.k === 'unary' || e.k === 'cast' || e.k === 'isNull') notYet(e.expr);
+}
+
+/** `System.Timestamp()` (or the older `System.Timestamp` without parentheses). */
+function isSystemTimestamp(e: Expr): boolean {
+  if (e.k === 'call') return e.name.toUpperCase() === 'SYSTEM.TIMESTAMP' && e.args.length === 0 && e.over === null;
+  return e.k === 'path' && e.parts.length === 2 && e.parts.join('.').toUpperCase() === 'SYSTEM.TIMESTAMP';
+}
+
+function noTimestamp(e: Expr): void {
+  if (isSystemTimestamp(e)) throw new Unsupported(e.pos, 'System.Timestamp() here', 'only as a column of the SELECT list (the window end)');
+  if (e.k === 'call') e.args.forEach(noTimestamp);
+  else if (e.k === 'bin') {
+    noTimestamp(e.left);
+    noTimestamp(e.right);
+  } else if (e.k === 'unary' || e.k === 'cast' || e.k === 'isNull') noTimestamp(e.expr);
+}
+
+/** A constant SELECT column's value (`'reset'`, `1`, `-2.5`, `true`, `NULL`), or undefined. */
+function constantValue(e: Expr): string | number | boolean | null | undefined {
+  if (e.k === 'str' || e.k === 'num' || e.k === 'bool') return e.value;
+  if (e.k === 'null') return null;
+  if (e.k === 'unary' && e.op === '-' && e.expr.k === 'num') return -e.expr.value;
+  return undefined;
+}
+
+function lastName(e: Expr): string {
+  const p = eventPath(e);
+  if (p === '$deviceId') return 'ConnectionDeviceId';
+  if (p === '$moduleId') return 'ConnectionModuleId';
+  return p.split('.').pop()!;
+}
+
+/** A select name for an aggregate that HAVING reads and the row does not show. */
+function hiddenName(select: Record<string, string>, row: Record<string, unknown>): string {
+  let i = 1;
+  while (select[`_having${i}`] !== undefined || row[`_having${i}`] !== undefined) i++;
+  return `_having${i}`;
 }
 
 function limitDurationMs(over: Over): number {
@@ -215,7 +276,7 @@ function numberArg(e: Expr, what: string): number {
 
 type Call = Extract<Expr, { k: 'call' }>;
 
-/** A window function as an eddy `window`; ASA's default end-inclusive windows are rejected (see below). */
+/** A window function as an eddy `window`: tumbling and hopping windows end-inclusive, as ASA's (see below). */
 function compileWindow(w: Call): Record<string, unknown> {
   const name = w.name.toUpperCase().replace(/WINDOW$/, '');
   const args = w.args;
@@ -230,45 +291,49 @@ function compileWindow(w: Call): Record<string, unknown> {
     if (e && e.k === 'call' && e.name.toUpperCase() === fn && e.args.length === 2) return dur(e.args[0]!, e.args[1]!);
     return null;
   };
-  // ASA: "tumbling windows are inclusive in the end of the window and exclusive in the beginning",
-  // and Offset(millisecond, -1) turns that into [start, end) (tumbling window reference above).
-  // eddy's windows hold [start, end) (docs/rules.md "Windows"), so only that form compiles exactly.
-  const requireHalfOpen = (offset: Expr | undefined): void => {
-    const isMinusOneMs = (e: Expr | undefined): boolean =>
-      e !== undefined && e.k === 'call' && e.name.toUpperCase() === 'OFFSET' && e.args.length === 2 && e.args[0]!.k === 'path' && ['millisecond', 'ms'].includes(e.args[0]!.parts.join('.').toLowerCase()) && isNumber(e.args[1]!, -1);
-    if (offset === undefined) {
-      throw new Unsupported(w.pos, `${w.name} with ASA's default (start, end] bounds`, "eddy's windows hold [start, end); add Offset(millisecond, -1) to get the window eddy computes, or wait for end-inclusive windows");
-    }
-    if (!isMinusOneMs(offset)) throw new Unsupported(offset.pos, `${w.name} offset ${describe(offset)}`, 'only Offset(millisecond, -1) (the [start, end) window) compiles');
+  // ASA: "tumbling windows are inclusive in the end of the window and exclusive in the beginning"
+  // (tumbling window reference above; hopping the same): eddy's `bounds: "(]"`. An Offset moves every
+  // window's bounds (Offset(millisecond, -1) gives (k*size - 1, (k+1)*size - 1]): eddy's `offset`.
+  const offsetMs = (e: Expr | undefined, step: number, stepName: string): number => {
+    if (e === undefined) return 0;
+    let ms: number | null = null;
+    if (e.k === 'call' && e.name.toUpperCase() === 'OFFSET' && e.args.length === 2) ms = signedDur(e.args[0]!, e.args[1]!);
+    if (ms === null) throw new Unsupported(e.pos, `${w.name} offset ${describe(e)}`, 'write Offset(unit, n)', true);
+    if (!Number.isInteger(ms)) throw new Unsupported(e.pos, `${w.name} offset of ${ms} ms`, "finer than eddy's milliseconds", true);
+    if (Math.abs(ms) >= step) throw new Unsupported(e.pos, `${w.name} offset of ${ms} ms`, `eddy needs |offset| < the window's ${stepName} (${step} ms)`);
+    return ms;
   };
+  const bounded = (win: Record<string, unknown>, offset: number): Record<string, unknown> => (offset === 0 ? { ...win, bounds: '(]' } : { ...win, bounds: '(]', offset });
+  const signedDur = (unitE: Expr, nE: Expr): number | null => {
+    const unit = unitE.k === 'path' && unitE.parts.length === 1 ? UNIT_MS[unitE.parts[0]!.toLowerCase()] : undefined;
+    const n = nE.k === 'num' ? nE.value : nE.k === 'unary' && nE.op === '-' && nE.expr.k === 'num' ? -nE.expr.value : null;
+    if (unit === undefined) throw new Unsupported(unitE.pos, `time unit ${describe(unitE)}`, 'use day, hour, minute, second or millisecond (microsecond is finer than eddy\'s milliseconds)', true);
+    return n === null ? null : unit * n;
+  };
+  /** The bare-number offset of `TumblingWindow(unit, size, offset)`: in the window's unit. */
+  const bareOffset = (unitE: Expr, nE: Expr): Expr => ({ k: 'call', name: 'Offset', args: [unitE, nE], distinct: false, over: null, pos: nE.pos });
   switch (name) {
     case 'TUMBLING': {
       if (args[0]?.k === 'call') {
         const size = named(args[0], 'DURATION');
         if (size === null || args.length > 2) throw new Unsupported(w.pos, `${w.name} arguments`, 'TumblingWindow(Duration(unit, n) [, Offset(unit, n)])', true);
-        requireHalfOpen(args[1]);
-        return { type: 'tumbling', size: size };
+        return bounded({ type: 'tumbling', size }, offsetMs(args[1], size, 'size'));
       }
       if (args.length < 2 || args.length > 3) throw new Unsupported(w.pos, `${w.name} arguments`, 'TumblingWindow(unit, n [, offset])', true);
       const size = dur(args[0]!, args[1]!);
-      if (args.length === 3) throw new Unsupported(args[2]!.pos, `${w.name} offset as a bare number`, 'write Offset(millisecond, -1) with Duration(...)');
-      requireHalfOpen(undefined);
-      return { type: 'tumbling', size };
+      return bounded({ type: 'tumbling', size }, offsetMs(args.length === 3 ? bareOffset(args[0]!, args[2]!) : undefined, size, 'size'));
     }
     case 'HOPPING': {
       if (args[0]?.k === 'call') {
         const size = named(args[0], 'DURATION');
         const hop = named(args[1], 'HOP');
         if (size === null || hop === null || args.length > 3) throw new Unsupported(w.pos, `${w.name} arguments`, 'HoppingWindow(Duration(unit, n), Hop(unit, n) [, Offset(unit, n)])', true);
-        requireHalfOpen(args[2]);
-        return { type: 'hopping', size, hop };
+        return bounded({ type: 'hopping', size, hop }, offsetMs(args[2], hop, 'hop'));
       }
       if (args.length < 3 || args.length > 4) throw new Unsupported(w.pos, `${w.name} arguments`, 'HoppingWindow(unit, size, hop [, offset])', true);
       const size = dur(args[0]!, args[1]!);
       const hop = dur(args[0]!, args[2]!);
-      if (args.length === 4) throw new Unsupported(args[3]!.pos, `${w.name} offset as a bare number`, 'write Offset(millisecond, -1) with Duration(...) and Hop(...)');
-      requireHalfOpen(undefined);
-      return { type: 'hopping', size, hop };
+      return bounded({ type: 'hopping', size, hop }, offsetMs(args.length === 4 ? bareOffset(args[0]!, args[3]!) : undefined, hop, 'hop'));
     }
     case 'SLIDING': {
       // ASA's sliding window holds the events of (t - size, t], eddy's the same (docs/rules.md "Windows").
@@ -284,12 +349,6 @@ function compileWindow(w: Call): Record<string, unknown> {
     default:
       throw new Unsupported(w.pos, w.name, '', true);
   }
-}
-
-function isNumber(e: Expr, n: number): boolean {
-  if (e.k === 'num') return e.value === n;
-  if (e.k === 'unary' && e.op === '-' && e.expr.k === 'num') return -e.expr.value === n;
-  return false;
 }
 
 function isMetadataCall(e: Expr): boolean {
@@ -357,12 +416,40 @@ function expr(e: Expr, ctx: 'event' | 'select'): string {
     case 'isNull':
       throw new Unsupported(e.pos, e.not ? 'IS NOT NULL' : 'IS NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
     case 'cast':
-      throw new Unsupported(e.pos, `CAST(... AS ${e.type})`, "eddy's expressions do not convert types (a string where a number is needed rejects the event as not-a-number)");
+      return expr(floatCast(e), ctx);
     case 'case':
-      throw new Unsupported(e.pos, 'CASE', "eddy's expressions have no CASE yet");
+      return caseExpr(e, (x) => expr(x, ctx));
     case 'call':
       return callExpr(e, ctx);
   }
+}
+
+/**
+ * `CAST(x AS float)`: x itself. eddy's values are numbers already; a string ASA would convert is
+ * rejected as `not-a-number` (docs/asa-migration.md). Other target types are refused.
+ */
+function floatCast(e: Extract<Expr, { k: 'cast' }>): Expr {
+  if (e.type.toLowerCase() !== 'float') throw new Unsupported(e.pos, `CAST(... AS ${e.type})`, "eddy's values are numbers; only CAST(x AS float) compiles (a string where a number is needed rejects the event as not-a-number)");
+  return e.expr;
+}
+
+/**
+ * A numeric `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
+ * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics). Without ELSE, ASA
+ * gives NULL when no WHEN holds, and strings are not numbers: both refused.
+ */
+function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string): string {
+  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA gives NULL when no WHEN holds; eddy's expressions have no null");
+  for (const r of [...e.whens.map((w) => w.then), e.otherwise]) {
+    if (r.k === 'str' || r.k === 'null') throw new Unsupported(r.pos, `CASE giving ${describe(r)}`, 'eddy computes numbers (and booleans) only');
+  }
+  let out = sub(e.otherwise);
+  for (let i = e.whens.length - 1; i >= 0; i--) {
+    const w = e.whens[i]!;
+    const cond = e.operand === null ? sub(w.when) : `(${sub(e.operand)} == ${sub(w.when)})`;
+    out = `(${cond} ? ${sub(w.then)} : ${out})`;
+  }
+  return out;
 }
 
 function callExpr(e: Call, ctx: 'event' | 'select'): string {
@@ -402,26 +489,36 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
 }
 
 /**
- * HAVING over eddy's select names: an aggregate in HAVING must be one of the SELECT list's (ASA
- * allows any; eddy's `having` sees only the select names, and an extra column would change the rows).
+ * HAVING over eddy's select names: an aggregate of the SELECT list is read by its name, a column alias
+ * (`HAVING [Count] >= 3`) by its aggregate's name, and an aggregate only HAVING uses is added to
+ * `select` under a hidden name (`_having1`, ...) that the row does not show.
  */
-function havingExpr(h: Expr, select: Record<string, string>): string {
-  const byText = new Map(Object.entries(select).map(([name, text]) => [text, name]));
+function havingExpr(h: Expr, select: Record<string, string>, row: Record<string, Record<string, unknown>>): string {
+  const byText = (text: string): string | undefined => Object.keys(select).find((n) => select[n] === text);
   const walk = (e: Expr): string => {
     // A whole SELECT expression (`MAX(t) * 1.8 + 32`) is read by its name, before its parts.
     if (e.k !== 'call' && hasAggregate(e)) {
-      const name = byText.get(expr(e, 'select'));
+      const name = byText(expr(e, 'select'));
       if (name !== undefined) return name;
     }
     if (e.k === 'call') {
       const text = expr(e, 'select');
-      const name = byText.get(text);
-      if (name === undefined) throw new Unsupported(e.pos, `${e.name}() in HAVING`, 'an aggregate in HAVING must also be in the SELECT list (eddy\'s having reads the select names)');
+      const known = byText(text);
+      if (known !== undefined) return known;
+      const name = hiddenName(select, row);
+      select[name] = text;
       return name;
     }
     if (e.k === 'bin') return `(${walk(e.left)} ${BIN[e.op] ?? e.op} ${walk(e.right)})`;
     if (e.k === 'unary') return e.op === 'NOT' ? `(not ${walk(e.expr)})` : `(${e.op}${walk(e.expr)})`;
-    if (e.k === 'path') throw new Unsupported(e.pos, `column ${e.parts.join('.')} in HAVING`, 'HAVING reads aggregates');
+    if (e.k === 'case') return caseExpr(e, walk);
+    if (e.k === 'cast') return walk(floatCast(e));
+    if (e.k === 'path') {
+      const alias = e.parts.length === 1 ? Object.keys(row).find((k) => k.toLowerCase() === e.parts[0]!.toLowerCase()) : undefined;
+      const col = alias === undefined ? undefined : row[alias];
+      if (col !== undefined && typeof col.select === 'string') return col.select;
+      throw new Unsupported(e.pos, `column ${e.parts.join('.')} in HAVING`, 'HAVING reads aggregates and the aliases of aggregate columns');
+    }
     return expr(e, 'select');
   };
   return walk(h);
@@ -444,7 +541,7 @@ function hasAggregate(e: Expr): boolean {
     case 'cast':
       return hasAggregate(e.expr);
     case 'case':
-      return true;
+      return [e.operand, ...e.whens.flatMap((w) => [w.when, w.then]), e.otherwise].some((x) => x !== null && hasAggregate(x));
     default:
       return false;
   }

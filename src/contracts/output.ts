@@ -23,6 +23,9 @@ export interface AlertBody {
   kind: string;
 }
 
+/** Body of a row-shaped summary (a rule with `row`: docs/contract.md section 4): the flat row, column by column. */
+export type RowBody = Record<string, string | number | boolean | null>;
+
 /** One output message as the engine creates it, before it is stored and sent. */
 export interface OutputMessage {
   /** Deterministic messageId: the same window (or alert) always gets the same id. */
@@ -33,7 +36,7 @@ export interface OutputMessage {
   readonly rule: string;
   /** Canonical group key: ordering is guaranteed per rule and group. */
   readonly groupKey: string;
-  readonly body: SummaryBody | AlertBody;
+  readonly body: SummaryBody | AlertBody | RowBody;
   /** Processing time of creation (ms). */
   readonly createdAt: number;
 }

@@ -7,14 +7,21 @@
 export type Duration = string | number;
 
 export type WindowDef =
-  | { type: 'tumbling'; size: Duration }
-  | { type: 'hopping'; size: Duration; hop: Duration }
+  | { type: 'tumbling'; size: Duration; bounds?: WindowBoundsDef; offset?: number }
+  | { type: 'hopping'; size: Duration; hop: Duration; bounds?: WindowBoundsDef; offset?: number }
   | { type: 'sliding'; size: Duration }
   | { type: 'session'; gap: Duration; maxSize: Duration }
   | { type: 'count'; size: number; step?: number }
   | { type: 'snapshot' };
 
 export type WindowType = WindowDef['type'];
+
+/**
+ * Which events a tumbling or hopping window holds: `"[)"` (default) `start <= t < end`, `"(]"`
+ * `start < t <= end` (Azure Stream Analytics' default). `offset` (ms, |offset| < size or hop) moves the
+ * bounds of every window (docs/rules.md "Windows").
+ */
+export type WindowBoundsDef = '[)' | '(]';
 
 interface RuleBase {
   input?: string;
@@ -32,11 +39,28 @@ interface RuleBase {
   description?: string;
 }
 
+/**
+ * One column of a row-shaped output (docs/rules.md "Rows"): a `select` value by name, a `groupBy`
+ * path's value, a constant, or a window bound as ASA writes a datetime (`System.Timestamp()` of a
+ * windowed row is `{ "window": "end" }`).
+ */
+export type RowColumn =
+  | { select: string }
+  | { group: string }
+  | { const: string | number | boolean | null }
+  | { window: 'end' | 'start' };
+
 export interface AggregateRule extends RuleBase {
   kind: 'aggregate';
   window: WindowDef;
   select: Record<string, string>;
   having?: string;
+  /**
+   * When present, each output body is this flat object, column by column, instead of the summary
+   * (Azure Stream Analytics' row shape: docs/asa-migration.md); `select` names not in it are computed
+   * for `having` only.
+   */
+  row?: Record<string, RowColumn>;
   /** Bound on values kept per window for median/percentile/distinct. */
   maxValuesPerWindow?: number;
 }

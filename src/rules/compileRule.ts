@@ -1,4 +1,4 @@
-import type { AggregateRule, AnomalyRule, Rule } from '../contracts/rule.js';
+import type { AggregateRule, AnomalyRule, Rule, RowColumn } from '../contracts/rule.js';
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues } from '../contracts/window.js';
 import type { DetectorType } from '../contracts/anomaly.js';
@@ -11,6 +11,7 @@ import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.j
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../ingest/readPath.js';
+import type { RowColumnSource } from './outputMessage.js';
 
 /** Default bounds (documented in docs/rules.md). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;
@@ -70,6 +71,8 @@ export interface CompiledAggregateRule extends CompiledBase {
   readonly window: NormalizedWindow;
   readonly select: CompiledSelect;
   readonly having: ((values: Record<string, number | null>) => boolean) | null;
+  /** The row-shaped output's columns in order (docs/rules.md "Rows"); null: the summary shape. */
+  readonly row: readonly RowColumnSource[] | null;
 }
 
 export interface CompiledAnomalyRule extends CompiledBase {
@@ -87,13 +90,14 @@ export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
 /**
  * Fields read only when a window or alert is emitted, never kept in a group's state: `description`
  * (read by no one), `output` (where a message goes), `having` (applied to a closed window's values),
+ * `row` (the shape a closed window is written in),
  * `cooldown` and `alertThreshold` (applied when a detector's step could raise); so are the detector
  * parameters its type lists in `decisionParams` (threshold: above, below, hysteresis; rateOfChange:
  * maxPerSecond; missing: timeout). Everything else (input, where, groups, timestamp, lateness,
  * window, select, value, the detector's type and other parameters, bounds) shapes the state or which
  * events reach it.
  */
-export const STATELESS_FIELDS: readonly string[] = ['description', 'output', 'having', 'cooldown', 'alertThreshold', 'maxClockSkew'];
+export const STATELESS_FIELDS: readonly string[] = ['description', 'output', 'having', 'row', 'cooldown', 'alertThreshold', 'maxClockSkew'];
 
 function stateHashOf(rule: Rule): string {
   const rest: Record<string, unknown> = { ...(rule as unknown as Record<string, unknown>) };
@@ -182,12 +186,34 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     if (!h.ok) return { ok: false, error: `${id}.having: ${h.error}` };
     having = h.value;
   }
+  let row: RowColumnSource[] | null = null;
+  if (rule.row !== undefined) {
+    const r = compileRow(rule.row, select.value.names, base.groupBy);
+    if (typeof r === 'string') return { ok: false, error: `${id}.row.${r}` };
+    row = r;
+  }
   const idle = rule.idleTimeout === undefined ? defaultIdleTimeout(win.value) : parseDuration(rule.idleTimeout);
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
-    rule: { ...base, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having },
+    rule: { ...base, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row },
   };
+}
+
+/** Checks a rule's `row` against its select names and groupBy paths; an error starts with the column name. */
+function compileRow(row: Record<string, RowColumn>, selectNames: readonly string[], groupBy: readonly string[]): RowColumnSource[] | string {
+  const out: RowColumnSource[] = [];
+  for (const [name, col] of Object.entries(row)) {
+    if ('select' in col) {
+      if (!selectNames.includes(col.select)) return `${name}: select "${col.select}" is not a name in select`;
+      out.push({ name, from: 'select', key: col.select });
+    } else if ('group' in col) {
+      if (!groupBy.includes(col.group)) return `${name}: group "${col.group}" is not a groupBy path`;
+      out.push({ name, from: 'group', key: groupName(col.group) });
+    } else if ('const' in col) out.push({ name, from: 'const', value: col.const });
+    else out.push({ name, from: 'window', bound: col.window });
+  }
+  return out;
 }
 
 function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {

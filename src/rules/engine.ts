@@ -9,7 +9,7 @@ import { AnomalyStage } from '../anomaly/anomalyStage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
 import { MISSING } from '../ingest/readPath.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
-import { alertMessage, summaryMessage } from './outputMessage.js';
+import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -450,7 +450,8 @@ export class Engine {
         return;
       }
       // The caller's processing time while it is feeding an event (one clock read per message, not per output).
-      const msg = summaryMessage(rule.id, rule.hash, rule.output, r, wallTime(callNow === callNow ? callNow : scheduler.now()));
+      const at = wallTime(callNow === callNow ? callNow : scheduler.now());
+      const msg = rule.row === null ? summaryMessage(rule.id, rule.hash, rule.output, r, at) : rowMessage(rule.id, rule.hash, rule.output, r, rule.row, at);
       rt.emitted++;
       observer.windowResult(rule.id);
       // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.

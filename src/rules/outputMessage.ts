@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import type { AlertBody, OutputMessage, SummaryBody } from '../contracts/output.js';
+import type { AlertBody, OutputMessage, RowBody, SummaryBody } from '../contracts/output.js';
 import type { AlertEmission } from '../contracts/anomaly.js';
 import type { WindowResult } from '../contracts/window.js';
 
@@ -42,6 +42,51 @@ export function summaryMessage(rule: string, ruleHash: string, output: string, r
   if (r.window.size !== undefined) window.size = r.window.size;
   const body: SummaryBody = { rule, group: r.group, window, count: r.count, values: r.value, revision: r.revision };
   return { id: summaryMessageId(rule, ruleHash, r.key, r.window, r.revision), output, kind: 'summary', rule, groupKey: r.key, body, createdAt: now };
+}
+
+/** A column of a row-shaped output: where its value comes from (checked by compileRule's `row`). */
+export type RowColumnSource =
+  | { readonly name: string; readonly from: 'select' | 'group'; readonly key: string }
+  | { readonly name: string; readonly from: 'const'; readonly value: string | number | boolean | null }
+  | { readonly name: string; readonly from: 'window'; readonly bound: 'end' | 'start' };
+
+/**
+ * Builds the message of a row-shaped rule's window result (docs/contract.md section 4): the body is the
+ * flat row, column by column, as Azure Stream Analytics writes a SELECT list's row to a JSON output;
+ * the messageId, the output and the `eddy-kind`/`eddy-rule` properties are a summary's, so a re-sent
+ * row keeps its id and a correction (revision + 1) gets a new one.
+ */
+export function rowMessage(rule: string, ruleHash: string, output: string, r: WindowResult<Record<string, number | null>>, columns: readonly RowColumnSource[], now: number): OutputMessage {
+  const body: RowBody = {};
+  for (const c of columns) {
+    switch (c.from) {
+      case 'select':
+        body[c.name] = r.value[c.key] ?? null;
+        break;
+      case 'group':
+        body[c.name] = r.group[c.key] ?? null;
+        break;
+      case 'const':
+        body[c.name] = c.value;
+        break;
+      case 'window':
+        // A snapshot window is held as [t, t + 1) (src/windows/snapshotWindow.ts); its System.Timestamp()
+        // is t, the timestamp its events share (snapshot-window-azure-stream-analytics).
+        body[c.name] = asaDateTime(c.bound === 'end' && r.window.type !== 'snapshot' ? r.window.end : r.window.start);
+        break;
+    }
+  }
+  return { id: summaryMessageId(rule, ruleHash, r.key, r.window, r.revision), output, kind: 'summary', rule, groupKey: r.key, body, createdAt: now };
+}
+
+/**
+ * A datetime as Azure Stream Analytics writes it to JSON: ISO 8601 UTC with seven fractional digits
+ * ("2023-01-01T00:00:10.0000000Z", the outputs on
+ * https://learn.microsoft.com/azure/stream-analytics/stream-analytics-stream-analytics-query-patterns).
+ * eddy's times are whole milliseconds, so the last four digits are zeros.
+ */
+export function asaDateTime(ms: number): string {
+  return `${iso(ms).slice(0, -1)}0000Z`;
 }
 
 /** Builds the `alerts` message for a raised or cleared alert. */

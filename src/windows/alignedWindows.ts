@@ -91,7 +91,7 @@ export function placeInWindow<T, S, R>(
 }
 
 /**
- * Hopping placement: adds one event to every window `[k*hop, k*hop + size)` holding it that is not
+ * Hopping placement: adds one event to every window `[k*hop + align, k*hop + align + size)` holding it that is not
  * purged, in ascending start order. The event is `too-late` only when all of them are purged; one
  * `aggregate-error` is emitted for the input if any add threw (the other windows keep the item).
  */
@@ -103,11 +103,12 @@ export function placeInHops<T, S, R>(
   input: WindowInput<T>,
   maxLateness: number,
   out: WindowEmitter<T, S, R>,
+  align = 0,
 ): void {
   const t = input.time;
-  const last = t - mod(t, hop);
-  // The smallest multiple of hop above t - size, then past the purged windows.
-  let s = t - size - mod(t - size, hop) + hop;
+  const last = t - mod(t - align, hop);
+  // The smallest start (a multiple of hop, plus align) above t - size, then past the purged windows.
+  let s = t - size - mod(t - size - align, hop) + hop;
   while (s <= last && s + size + maxLateness <= g.wm) s += hop;
   if (s > last) {
     out.drop(key, t, 'too-late');

@@ -56,6 +56,8 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
   flush(g: G, key: string, out: WindowEmitter<T, S, R>): void;
   settled(g: G): boolean;
   emittedUpTo(g: G): number;
+  /** Subtracted from the bounds the kind emits (end-inclusive windows: windowBounds.ts); default 0. */
+  readonly boundShift?: number;
 }
 
 /**
@@ -177,7 +179,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     private readonly options: WindowOperatorOptions,
     private readonly sink: WindowSink<R>,
   ) {
-    this.out = new WindowEmitter<T, S, R>(aggregator, kind.type, sink);
+    this.out = new WindowEmitter<T, S, R>(aggregator, kind.type, sink, kind.boundShift ?? 0);
     this.maxGroups = Math.max(1, options.maxGroups ?? DEFAULT_MAX_GROUPS);
     this.maxTombstones = Math.max(MIN_TOMBSTONES, this.maxGroups);
     const state: WindowState = options.state ?? { groups: new Map() };

@@ -1,6 +1,7 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
+import { windowAlignment } from './windowBounds.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /**
@@ -8,7 +9,7 @@ import type { WindowSpecOf } from './windowSpec.js';
  * (`hop <= size`, not necessarily a divisor), so an event falls into `ceil(size/hop)` or
  * `floor(size/hop)` windows and is added to each. Closing, revisions and `too-late` work window by
  * window as for {@link tumblingWindow}; an event is `too-late` only when every window holding it is
- * forgotten already.
+ * forgotten already. With `bounds: "(]"` and `offset`, `(k*hop + offset, k*hop + offset + size]` (windowBounds.ts).
  */
 export function hoppingWindow<T, S, R>(
   spec: WindowSpecOf<'hopping'>,
@@ -16,10 +17,12 @@ export function hoppingWindow<T, S, R>(
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
   const { size, hop } = spec;
+  const { align, shift } = windowAlignment(spec);
   const lateness = options.maxLateness;
   return groupedWindowOperator<T, S, R, AlignedGroup<S>>(
     {
       type: 'hopping',
+      boundShift: shift,
       create: createAlignedGroup,
       place(g, key, input, out) {
         const t = input.time;
@@ -34,7 +37,7 @@ export function hoppingWindow<T, S, R>(
           // Windows holding t start after t - size, at multiples of hop: last.start, last.start - hop, ...
           for (let s = last.start; s > t - size; s -= hop, k--) {
             const w = wins[k];
-            if (w === undefined || w.start !== s || w.revision >= 0) return placeInHops(g, key, size, hop, input, lateness, out);
+            if (w === undefined || w.start !== s || w.revision >= 0) return placeInHops(g, key, size, hop, input, lateness, out, align);
           }
           let failed = false;
           for (let i = k + 1; i <= j; i++) {
@@ -45,7 +48,7 @@ export function hoppingWindow<T, S, R>(
           if (failed) out.drop(key, t, 'aggregate-error');
           return;
         }
-        placeInHops(g, key, size, hop, input, lateness, out);
+        placeInHops(g, key, size, hop, input, lateness, out, align);
       },
       advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),
       flush: (g, key, out) => flushAligned(g, key, out),

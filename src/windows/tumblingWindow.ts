@@ -1,10 +1,12 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
+import { windowAlignment } from './windowBounds.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /**
- * Tumbling windows `[k*size, (k+1)*size)`, aligned to the Unix epoch, per group (docs/contract.md section 5).
+ * Tumbling windows `[k*size, (k+1)*size)`, aligned to the Unix epoch, per group (docs/contract.md section 5);
+ * with `bounds: "(]"` and `offset`, `(k*size + offset, (k+1)*size + offset]` (see windowBounds.ts).
  *
  * A window is emitted (revision 0) when the group's watermark (largest event time - maxLateness)
  * reaches its end, kept until the watermark reaches `end + maxLateness`, re-emitted with `revision + 1`
@@ -19,10 +21,12 @@ export function tumblingWindow<T, S, R>(
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
   const { size } = spec;
+  const { align, shift } = windowAlignment(spec);
   const lateness = options.maxLateness;
   return groupedWindowOperator<T, S, R, AlignedGroup<S>>(
     {
       type: 'tumbling',
+      boundShift: shift,
       create: createAlignedGroup,
       place(g, key, input, out) {
         const t = input.time;
@@ -35,7 +39,7 @@ export function tumblingWindow<T, S, R>(
           else out.drop(key, t, 'aggregate-error');
           return;
         }
-        const start = t - mod(t, size);
+        const start = t - mod(t - align, size);
         placeInWindow(g, key, start, start + size, input, lateness, out);
       },
       advance: (g, key, _prev, out) => advanceAligned(g, key, lateness, out),

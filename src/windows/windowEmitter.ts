@@ -11,6 +11,11 @@ export class WindowEmitter<T, S, R> {
     readonly aggregator: WindowAggregator<T, S, R>,
     private readonly type: WindowType,
     private readonly sink: { emit(em: WindowEmission<R>): void; closed(): boolean },
+    /**
+     * Subtracted from both bounds of every emitted window: an end-inclusive window `(start, end]` is
+     * held as the half-open `[start + 1, end + 1)` of whole-millisecond event times (windowBounds.ts).
+     */
+    private readonly boundShift = 0,
   ) {}
 
   /** `aggregator.add`, false when it threw. */
@@ -58,7 +63,7 @@ export class WindowEmitter<T, S, R> {
       kind: 'window',
       key,
       group,
-      window: size === undefined ? { type: this.type, start, end } : { type: this.type, start, end, size },
+      window: size === undefined ? { type: this.type, start: start - this.boundShift, end: end - this.boundShift } : { type: this.type, start, end, size },
       count,
       value,
       revision,

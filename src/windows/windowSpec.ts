@@ -3,8 +3,8 @@ import type { WindowDef, WindowType } from '../contracts/rule.js';
 
 /** A rule's `window` with every duration in milliseconds (docs/contract.md section 5). */
 export type NormalizedWindow =
-  | { readonly type: 'tumbling'; readonly size: number }
-  | { readonly type: 'hopping'; readonly size: number; readonly hop: number }
+  | { readonly type: 'tumbling'; readonly size: number; readonly bounds?: '(]'; readonly offset?: number }
+  | { readonly type: 'hopping'; readonly size: number; readonly hop: number; readonly bounds?: '(]'; readonly offset?: number }
   | { readonly type: 'sliding'; readonly size: number }
   | { readonly type: 'session'; readonly gap: number; readonly maxSize: number }
   | { readonly type: 'count'; readonly size: number; readonly step: number }
@@ -40,11 +40,17 @@ export function normalizeWindow(def: WindowDef): Result<NormalizedWindow> {
   if (def === null || typeof def !== 'object') return fail('window must be an object');
   const d = def as unknown as Record<string, unknown>;
   switch (def.type) {
-    case 'tumbling':
     case 'sliding': {
       const size = duration(d, 'size');
       if (typeof size === 'string') return fail(size);
       return { ok: true, value: { type: def.type, size } };
+    }
+    case 'tumbling': {
+      const size = duration(d, 'size');
+      if (typeof size === 'string') return fail(size);
+      const b = bounds(d, size, 'size');
+      if (typeof b === 'string') return fail(b);
+      return { ok: true, value: { type: 'tumbling', size, ...b } };
     }
     case 'hopping': {
       const size = duration(d, 'size');
@@ -55,7 +61,9 @@ export function normalizeWindow(def: WindowDef): Result<NormalizedWindow> {
       if (Math.ceil(size / hop) > MAX_WINDOWS_PER_EVENT) {
         return fail(`window.hop must be at least window.size / ${MAX_WINDOWS_PER_EVENT} (an event would fall into too many windows)`);
       }
-      return { ok: true, value: { type: 'hopping', size, hop } };
+      const b = bounds(d, hop, 'hop');
+      if (typeof b === 'string') return fail(b);
+      return { ok: true, value: { type: 'hopping', size, hop, ...b } };
     }
     case 'session': {
       const gap = duration(d, 'gap');
@@ -117,6 +125,23 @@ function duration(d: Record<string, unknown>, field: string): number | string {
   if (!Number.isInteger(ms)) return `window.${field} must be a whole number of milliseconds`;
   if (ms > MAX_WINDOW_MS) return `window.${field} must be at most 7d`;
   return ms;
+}
+
+/**
+ * `window.bounds` and `window.offset` of tumbling and hopping windows (windowBounds.ts), present in the
+ * result only when not the default, so a rule without them normalizes as before.
+ */
+function bounds(d: Record<string, unknown>, step: number, stepName: string): { bounds?: '(]'; offset?: number } | string {
+  const out: { bounds?: '(]'; offset?: number } = {};
+  if (d.bounds !== undefined && d.bounds !== '[)' && d.bounds !== '(]') return 'window.bounds must be "[)" (start <= t < end) or "(]" (start < t <= end)';
+  if (d.bounds === '(]') out.bounds = '(]';
+  if (d.offset !== undefined) {
+    const o = d.offset;
+    if (typeof o !== 'number' || !Number.isInteger(o)) return 'window.offset must be a whole number of milliseconds (negative allowed)';
+    if (Math.abs(o) >= step) return `window.offset must be between -window.${stepName} and window.${stepName} (exclusive)`;
+    if (o !== 0) out.offset = o;
+  }
+  return out;
 }
 
 function count(raw: unknown, field: string, max: number): number | string {

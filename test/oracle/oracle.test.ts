@@ -51,6 +51,17 @@ describe('oracle', () => {
     expect(windowStartsFor(T0 + 1_999, 4_000, 2_000)).toEqual([T0 - 2_000, T0]);
   });
 
+  it('with bounds "(]" places a time in the windows with start < t <= end, moved by offset', () => {
+    // ASA: a 12:00-1:00 window "will include events that happened exactly at 1:00 PM, but will not
+    // include events that happened at 12:00PM" (tumbling-window-azure-stream-analytics).
+    expect(windowStartsFor(T0 + 2_000, 2_000, 2_000, true)).toEqual([T0]);
+    expect(windowStartsFor(T0, 2_000, 2_000, true)).toEqual([T0 - 2_000]);
+    expect(windowStartsFor(T0 + 2_000, 4_000, 2_000, true)).toEqual([T0 - 2_000, T0]);
+    // Offset -1: (T0 - 1, T0 + 1999] holds T0 and T0 + 1999, not T0 + 2000.
+    expect(windowStartsFor(T0, 2_000, 2_000, true, -1)).toEqual([T0 - 1]);
+    expect(windowStartsFor(T0 + 2_000, 2_000, 2_000, true, -1)).toEqual([T0 + 1_999]);
+  });
+
   it('aggregates a tumbling window: count, sum, min, max, avg by hand', () => {
     const r = runOracle(run({ a: tumbling() }, at(T0, ev(T0 + 1, 10), ev(T0 + 501, 4)), at(T0 + 1_000, ev(T0 + 1_999, 7)), at(T0 + 2_000, ev(T0 + 2_001, -3))));
     expect(find(r, 'a', T0)).toMatchObject({ count: 3, end: T0 + 2_000, values: { n: 3, sum: 21, min: 4, max: 10, avg: 7 } });

@@ -19,7 +19,8 @@
  *    number where a number is needed" is rejected: `missing-field` / `not-a-number` (issue 17 rule 4: a
  *    boolean is not a number either; `x == true` on a boolean still works).
  *  - "Time windows are aligned to the Unix epoch (hopping windows start at multiples of `hop`) and hold
- *    `start <= t < end`" (section 5).
+ *    `start <= t < end`" (section 5); with `window.bounds: "(]"` they hold `start < t <= end`, and
+ *    `window.offset` moves every start by that many milliseconds (docs/rules.md "Windows").
  *  - "Watermark: per rule and group, the largest event time seen minus `maxLateness` (default "5s"). [...]
  *    [A window] is final once the watermark passes `end + maxLateness`" (section 5). The watermark moves
  *    with accepted events only (issue 17 rule 1: a rejected event, e.g. a future timestamp, must not
@@ -175,6 +176,10 @@ interface RuleDef {
   readonly type: 'tumbling' | 'hopping';
   readonly size: number;
   readonly hop: number;
+  /** `bounds: "(]"`: a window holds start < t <= end (docs/rules.md "Windows"). */
+  readonly endInclusive: boolean;
+  /** `offset`: window starts are at multiples of the hop plus this. */
+  readonly offset: number;
   readonly lateness: number;
   readonly skew: number;
   readonly timestamp: string;
@@ -248,12 +253,16 @@ function parseRule(id: string, doc: Record<string, unknown>): RuleDef {
     size = oracleDuration(w.size);
     hop = oracleDuration(w.hop);
   } else throw new Error(`oracle: ${id}: window ${String(w.type)} not supported`);
+  if (w.bounds !== undefined && w.bounds !== '[)' && w.bounds !== '(]') throw new Error(`oracle: ${id}: window.bounds ${String(w.bounds)}`);
+  if (w.offset !== undefined && typeof w.offset !== 'number') throw new Error(`oracle: ${id}: window.offset ${String(w.offset)}`);
   const { description: _d, having: _h, output: _o, ...stateful } = doc;
   return {
     id,
     type,
     size,
     hop,
+    endInclusive: w.bounds === '(]',
+    offset: w.offset ?? 0,
     lateness: doc.maxLateness === undefined ? ORACLE_DEFAULT_LATENESS_MS : oracleDuration(doc.maxLateness),
     skew: doc.maxClockSkew === undefined ? ORACLE_DEFAULT_SKEW_MS : oracleDuration(doc.maxClockSkew),
     timestamp: doc.timestamp,
@@ -263,11 +272,19 @@ function parseRule(id: string, doc: Record<string, unknown>): RuleDef {
   };
 }
 
-/** Start times of the windows that hold `t` (`start <= t < start + size`, starts at multiples of the hop). */
-export function windowStartsFor(t: number, size: number, hop: number): number[] {
+/**
+ * Start times of the windows that hold `t`: `start <= t < start + size`, or with `endInclusive`
+ * `start < t <= start + size` (docs/rules.md "Windows"); starts are at multiples of the hop plus `offset`.
+ */
+export function windowStartsFor(t: number, size: number, hop: number, endInclusive = false, offset = 0): number[] {
   const starts: number[] = [];
-  // The last window start at or before t, then back by hops while the window still reaches past t.
-  for (let s = Math.floor(t / hop) * hop; s > t - size; s -= hop) starts.push(s);
+  if (endInclusive) {
+    // The last window start strictly before t, then back by hops while the window still reaches t.
+    for (let s = offset + (Math.ceil((t - offset) / hop) - 1) * hop; s + size >= t; s -= hop) starts.push(s);
+  } else {
+    // The last window start at or before t, then back by hops while the window still reaches past t.
+    for (let s = offset + Math.floor((t - offset) / hop) * hop; s > t - size; s -= hop) starts.push(s);
+  }
   return starts.reverse();
 }
 
@@ -390,7 +407,7 @@ export function runOracle(run: Run): OracleResult {
       ep.groups.set(ev.deviceId, g);
     }
     const watermark = g.maxTime - def.lateness;
-    const open = windowStartsFor(t, def.size, def.hop).filter((start) => !(watermark > start + def.size + def.lateness));
+    const open = windowStartsFor(t, def.size, def.hop, def.endInclusive, def.offset).filter((start) => !(watermark > start + def.size + def.lateness));
     if (open.length === 0) return reject(def.id, 'too-late');
     for (const start of open) {
       let w = g.windows.get(start);

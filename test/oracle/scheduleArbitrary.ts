@@ -7,7 +7,10 @@
  * Time grid: both clocks move in steps of 100 ms from an even start, and every event time is odd, so an
  * event time never equals a window bound, a bound plus an (even) `maxLateness`, or an arrival plus the
  * (even) `maxClockSkew`. The documents say "passes" and "more than" without fixing what happens at
- * equality; the differential test does not take a side.
+ * equality; the differential test does not take a side. The exception is on purpose: end-inclusive
+ * windows (`bounds: "(]"`) with an odd `offset` have odd bounds, so events fall exactly on a window's
+ * end and on end + maxLateness, where docs/rules.md does fix the outcome (the end is in the window; the
+ * window is final once the watermark is strictly past end + maxLateness).
  */
 import fc from 'fast-check';
 import type { Run, RunEvent, RunRules, RunStep } from './oracleRun.js';
@@ -35,6 +38,11 @@ interface RuleShape {
   readonly idle: number | null;
   readonly where: number;
   readonly fullSelect: boolean;
+  /**
+   * null or absent: `[start, end)` windows. A number: `window.bounds: "(]"` with that `offset`; an odd
+   * offset puts the bounds on the odd event times, so events land exactly on window ends.
+   */
+  readonly endInclusive?: number | null;
 }
 
 type RawStep =
@@ -63,6 +71,7 @@ const ruleShape = fc.record({
   idle: fc.constantFrom(null, 1_000, 3_000),
   where: fc.constantFrom(0, 1, 2),
   fullSelect: fc.boolean(),
+  endInclusive: fc.constantFrom<number | null>(null, null, 0, -1, 1, -101),
 });
 
 const rawEvent: fc.Arbitrary<RawEvent> = fc.record({
@@ -170,6 +179,11 @@ export function ruleDoc(rule: 0 | 1, s: RuleShape, description: string, idleFlus
     maxLateness: `${s.lateness}ms`,
     select: s.fullSelect ? { n: 'count()', sum: 'sum(v)', min: 'min(v)', max: 'max(v)', avg: 'avg(v)' } : { n: 'count()' },
   };
+  if (s.endInclusive !== undefined && s.endInclusive !== null) {
+    const w = doc.window as Record<string, unknown>;
+    w.bounds = '(]';
+    if (s.endInclusive !== 0) w.offset = s.endInclusive;
+  }
   const where = WHERES[s.where];
   if (where !== undefined) doc.where = where;
   if (!idleFlush) doc.idleTimeout = '7d';

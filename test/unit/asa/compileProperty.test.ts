@@ -25,12 +25,19 @@ const window = fc.oneof(
   fc.tuple(unit, fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 })).map(([[u], h, k]) => `HoppingWindow(Duration(${u}, ${h * k}), Hop(${u}, ${h}), Offset(millisecond, -1))`),
   fc.tuple(unit, fc.integer({ min: 1, max: 60 })).map(([[u], n]) => `SlidingWindow(${u}, ${n})`),
   fc.constant('SnapshotWindow()'),
+  // ASA's default end-inclusive forms and other offsets.
+  fc.tuple(unit, fc.integer({ min: 2, max: 30 })).map(([[u], n]) => `TumblingWindow(${u}, ${n})`),
+  fc.tuple(unit, fc.integer({ min: 2, max: 30 })).map(([[u], n]) => `TumblingWindow(${u}, ${n}, 1)`),
+  fc.tuple(unit, fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 })).map(([[u], h, k]) => `HoppingWindow(${u}, ${h * k}, ${h})`),
+  fc.tuple(unit, fc.integer({ min: 2, max: 10 }), fc.integer({ min: 1, max: 10 })).map(([[u], h, k]) => `HoppingWindow(Duration(${u}, ${h * k}), Hop(${u}, ${h}), Offset(${u}, -1))`),
 );
+const extra = fc.subarray(["'reset' AS command", 'System.Timestamp() AS WindowEnd', '42 AS answer']);
 const group = fc.subarray(['IoTHub.ConnectionDeviceId', 'IoTHub.ConnectionModuleId', 'plant.line'], { maxLength: 2 });
 const where = fc.option(fc.tuple(fc.constantFrom(...FIELDS), fc.constantFrom('>', '<', '>=', '<=', '=', '<>', '!='), fc.integer({ min: -50, max: 150 })).map(([f, op, n]) => `${f} ${op} ${n}`), { nil: undefined });
 
 const statement = fc.record({
   aggs: fc.uniqueArray(aggregate, { minLength: 1, maxLength: 4 }),
+  extra,
   window,
   group,
   where,
@@ -44,7 +51,7 @@ type Stmt = typeof statement extends fc.Arbitrary<infer T> ? T : never;
 
 function print(s: Stmt, style: { lower: boolean; nl: string; comment: boolean }): string {
   const k = (w: string) => (style.lower ? w.toLowerCase() : w);
-  const cols = [...s.group.filter((g) => g !== 'plant.line'), ...s.aggs.map((a, i) => `${a} ${k('AS')} c${i}`)];
+  const cols = [...s.group.filter((g) => g !== 'plant.line'), ...s.extra, ...s.aggs.map((a, i) => `${a} ${k('AS')} c${i}`)];
   return [
     `${k('SELECT')} ${cols.join(', ')}`,
     `${k('INTO')} [${s.into}]`,

@@ -3,21 +3,23 @@ import { VirtualTimeScheduler } from 'rxjs';
 import { Engine, type EngineObserver } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import { compileQueryText } from '../../../src/asa/compileQuery.js';
-import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
+import type { AlertBody, OutputMessage } from '../../../src/contracts/output.js';
 import type { IngestEvent } from '../../../src/contracts/event.js';
 import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
  * Issue 21, "Semantics": a query and its hand-written JSON twin (docs/rules.md) give identical outputs
- * (summaries for tumbling, hopping and sliding windows, alerts for the two anomaly functions)
+ * (rows for tumbling, hopping, sliding and snapshot windows, alerts for the two anomaly functions)
  * on the same seeded input through the Engine. The twins are written by hand in docs/rules.md's own
  * notation ("30s", unparenthesised expressions), so they are not the compiler's output; their
  * messageIds differ (the id hashes the definition's text, docs/contract.md section 4), the bodies not.
- * The tumbling case is also checked against a direct computation over the events: ASA's
- * TumblingWindow(..., Offset(millisecond, -1)) holds [start, end) (the tumbling window reference:
- * https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics), and
- * the sensor's events fall exactly on window bounds every 30 s.
+ * Each window case is also checked against a direct computation over the events from ASA's documented
+ * bounds: a tumbling window holds (start, end] (the tumbling window reference:
+ * https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics), a
+ * sliding window (t - size, t], a snapshot the events of one timestamp, and System.Timestamp() of a
+ * windowed row is its end (system-timestamp-stream-analytics); the sensor's events fall exactly on
+ * window bounds every 30 s.
  */
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 const CLOCK0 = T0 + 7 * 86_400_000;
@@ -77,20 +79,23 @@ function runAlerts(rules: CompiledRule[], at: (k: number) => number | undefined)
   return out;
 }
 
+type Row = { dev: string; WindowEnd: string; t: string; avgT: number; maxT: number; n: number; hi: number };
+
 const shape = (out: OutputMessage[]) => out.map((m) => ({ kind: m.kind, output: m.output, body: m.body }));
 
 describe('ASA query vs hand-written JSON twin through the Engine', () => {
-  it('tumbling: identical summaries, and each equals the [start, end) aggregate of its events', () => {
-    const query = `SELECT IoTHub.ConnectionDeviceId, AVG(machine.temperature) AS avgT, MAX(machine.temperature) AS maxT, COUNT(*) AS n
+  it('tumbling: identical rows, and each equals the (start, end] aggregate of its events with System.Timestamp() its end', () => {
+    const query = `SELECT IoTHub.ConnectionDeviceId AS dev, System.Timestamp() AS WindowEnd, AVG(machine.temperature) AS avgT, MAX(machine.temperature) AS maxT, COUNT(*) AS n
 INTO summaries
 FROM telemetry TIMESTAMP BY timeCreated
 WHERE machine.temperature > 0
-GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 30), Offset(millisecond, -1))`;
+GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(second, 30)`;
     const twin = {
       summaries: {
         kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated', where: 'machine.temperature > 0',
-        window: { type: 'tumbling', size: '30s' },
+        window: { type: 'tumbling', size: '30s', bounds: '(]' },
         select: { avgT: 'avg(machine.temperature)', maxT: 'max(machine.temperature)', n: 'count()' },
+        row: { dev: { group: '$deviceId' }, WindowEnd: { window: 'end' }, avgT: { select: 'avgT' }, maxT: { select: 'maxT' }, n: { select: 'n' } },
         output: 'summaries',
       },
     };
@@ -99,49 +104,104 @@ GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 30), Offset(
     expect(a.out.length).toBeGreaterThan(10);
     expect(shape(a.out)).toEqual(shape(b.out));
     for (const m of a.out) {
-      const s = m.body as SummaryBody;
-      const start = Date.parse(s.window.start);
-      const inWin = a.seen.filter((e) => e.deviceId === s.group.deviceId && e.t >= start && e.t < start + 30_000 && e.temp > 0);
-      expect(s.count).toBe(inWin.length);
-      expect(s.values.maxT).toBe(Math.max(...inWin.map((e) => e.temp)));
-      expect(s.values.avgT).toBeCloseTo(inWin.reduce((x, e) => x + e.temp, 0) / inWin.length, 9);
+      const r = m.body as Row;
+      const end = Date.parse(r.WindowEnd);
+      expect(r.WindowEnd).toMatch(/\.0000000Z$/);
+      // ASA: "inclusive in the end of the window and exclusive in the beginning".
+      const inWin = a.seen.filter((e) => e.deviceId === r.dev && e.t > end - 30_000 && e.t <= end && e.temp > 0);
+      expect(r.n).toBe(inWin.length);
+      expect(r.maxT).toBe(Math.max(...inWin.map((e) => e.temp)));
+      expect(r.avgT).toBeCloseTo(inWin.reduce((x, e) => x + e.temp, 0) / inWin.length, 9);
     }
+    // The sensor sends on the 30 s bounds, so the event at a window's end is in it: full windows hold 6.
+    expect(a.out.filter((m) => (m.body as Row).n === 6).length).toBeGreaterThan(5);
   });
 
-  it('hopping: identical summaries for HoppingWindow(Duration, Hop, Offset(millisecond, -1)) and {type: hopping}', () => {
-    const query = `SELECT MIN(machine.temperature) AS lo, STDEV(machine.temperature) AS sd, COUNT(*) AS n
+  it('hopping: identical rows for HoppingWindow(Duration, Hop, Offset(millisecond, -1)) and {type: hopping, bounds: "(]", offset: -1}', () => {
+    const query = `SELECT MIN(machine.temperature) AS lo, STDEV(machine.temperature) AS sd, COUNT(*) AS n, System.Timestamp() AS t
 INTO hops FROM telemetry TIMESTAMP BY timeCreated
 GROUP BY IoTHub.ConnectionDeviceId, HoppingWindow(Duration(minute, 1), Hop(second, 20), Offset(millisecond, -1))
 HAVING COUNT(*) > 3`;
     const twin = {
       hops: {
         kind: 'aggregate', input: 'telemetry', groupBy: '$deviceId', timestamp: 'timeCreated',
-        window: { type: 'hopping', size: '1m', hop: '20s' },
+        window: { type: 'hopping', size: '1m', hop: '20s', bounds: '(]', offset: -1 },
         select: { lo: 'min(machine.temperature)', sd: 'stdev(machine.temperature)', n: 'count()' },
-        having: 'n > 3', output: 'hops',
+        having: 'n > 3',
+        row: { lo: { select: 'lo' }, sd: { select: 'sd' }, n: { select: 'n' }, t: { window: 'end' } },
+        output: 'hops',
       },
     };
     const a = run(fromQuery(query));
     const b = run(compiled(twin));
     expect(a.out.length).toBeGreaterThan(10);
     expect(shape(a.out)).toEqual(shape(b.out));
-    // Overlap: every closed minute-long window holds 12 events of a device, windows start 20 s apart.
-    const full = a.out.map((m) => m.body as SummaryBody).filter((s) => s.count === 12);
-    expect(full.length).toBeGreaterThan(5);
+    // Offset(millisecond, -1): every window ends 1 ms before a 20 s bound, and a closed one holds 12 events.
+    expect(a.out.every((m) => /:[0-5][0-9]\.9990000Z$/.test((m.body as Row).t) && Date.parse((m.body as Row).t) % 20_000 === 19_999)).toBe(true);
+    expect(a.out.filter((m) => (m.body as Row).n === 12).length).toBeGreaterThan(5);
   });
 
-  it('sliding: identical summaries, each over the events of its [start, end) bounds', () => {
-    const query = `SELECT AVG(machine.temperature) AS avgT, COUNT(*) AS n INTO slides FROM telemetry TIMESTAMP BY timeCreated
+  it('sliding: identical rows, each over the events of (t - size, t]', () => {
+    const query = `SELECT AVG(machine.temperature) AS avgT, COUNT(*) AS n, System.Timestamp() AS t INTO slides FROM telemetry TIMESTAMP BY timeCreated
 GROUP BY IoTHub.ConnectionDeviceId, SlidingWindow(second, 30)`;
-    const twin = { slides: { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'sliding', size: '30s' }, select: { avgT: 'avg(machine.temperature)', n: 'count()' }, output: 'slides' } };
+    const twin = { slides: { kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'sliding', size: '30s' }, select: { avgT: 'avg(machine.temperature)', n: 'count()' }, row: { avgT: { select: 'avgT' }, n: { select: 'n' }, t: { window: 'end' } }, output: 'slides' } };
     const a = run(fromQuery(query), 20);
     const b = run(compiled(twin), 20);
     expect(a.out.length).toBeGreaterThan(10);
     expect(shape(a.out)).toEqual(shape(b.out));
     for (const m of a.out) {
-      const s = m.body as SummaryBody;
-      const [start, end] = [Date.parse(s.window.start), Date.parse(s.window.end)];
-      expect(s.count).toBe(a.seen.filter((e) => e.deviceId === s.group.deviceId && e.t >= start && e.t < end).length);
+      const r = m.body as Row;
+      const end = Date.parse(r.t);
+      expect([...new Set(a.seen.filter((e) => e.t > end - 30_000 && e.t <= end).map((e) => e.deviceId))].map((d) => a.seen.filter((e) => e.deviceId === d && e.t > end - 30_000 && e.t <= end).length)).toContain(r.n);
+    }
+  });
+
+  it('snapshot: identical rows, one per group and timestamp, stamped with that timestamp', () => {
+    const query = `SELECT System.Timestamp() AS t, COUNT(*) AS n, MAX(machine.temperature) AS hi INTO snaps FROM telemetry TIMESTAMP BY timeCreated
+GROUP BY SnapshotWindow()`;
+    const twin = { snaps: { kind: 'aggregate', timestamp: 'timeCreated', window: { type: 'snapshot' }, select: { n: 'count()', hi: 'max(machine.temperature)' }, row: { t: { window: 'end' }, n: { select: 'n' }, hi: { select: 'hi' } }, output: 'snaps' } };
+    const a = run(fromQuery(query), 20);
+    const b = run(compiled(twin), 20);
+    expect(shape(a.out)).toEqual(shape(b.out));
+    // Both devices send at the same instants: each snapshot holds the two events of one timestamp.
+    const times = [...new Set(a.seen.map((e) => e.t))].sort((x, y) => x - y);
+    expect(a.out.length).toBeGreaterThan(10);
+    for (const m of a.out) {
+      const r = m.body as Row;
+      const at = a.seen.filter((e) => e.t === Date.parse(r.t));
+      expect(times).toContain(Date.parse(r.t));
+      expect(r.n).toBe(at.length);
+      expect(r.hi).toBe(Math.max(...at.map((e) => e.temp)));
+    }
+  });
+
+  it('CASE and CAST(x AS float): identical rows, each counting the (start, end] events above 40', () => {
+    // CASE: "Evaluates a list of conditions and returns one of multiple possible result expressions"
+    // (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
+    const query = `SELECT SUM(CASE WHEN CAST(machine.temperature AS float) > 40 THEN 1 ELSE 0 END) AS hot, System.Timestamp() AS t,
+  CASE WHEN MAX(machine.temperature) > 40 THEN 2 WHEN MAX(machine.temperature) > 30 THEN 1 ELSE 0 END AS level
+INTO hot FROM telemetry TIMESTAMP BY timeCreated
+GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(second, 30)`;
+    const twin = {
+      hot: {
+        kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'tumbling', size: '30s', bounds: '(]' },
+        select: { hot: 'sum(machine.temperature > 40 ? 1 : 0)', level: 'max(machine.temperature) > 40 ? 2 : (max(machine.temperature) > 30 ? 1 : 0)' },
+        row: { hot: { select: 'hot' }, t: { window: 'end' }, level: { select: 'level' } },
+        output: 'hot',
+      },
+    };
+    const a = run(fromQuery(query));
+    const b = run(compiled(twin));
+    expect(shape(a.out)).toEqual(shape(b.out));
+    const rows = a.out.map((m) => m.body as Row & { hot: number; level: number });
+    expect(new Set(rows.map((r) => r.level))).toEqual(new Set([0, 1, 2]));
+    for (const m of a.out) {
+      const r = m.body as Row & { hot: number; level: number };
+      const end = Date.parse(r.t);
+      const inWin = a.seen.filter((e) => e.deviceId === m.groupKey && e.t > end - 30_000 && e.t <= end);
+      expect(r.hot).toBe(inWin.filter((e) => e.temp > 40).length);
+      const max = Math.max(...inWin.map((e) => e.temp));
+      expect(r.level).toBe(max > 40 ? 2 : max > 30 ? 1 : 0);
     }
   });
 

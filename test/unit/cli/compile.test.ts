@@ -34,7 +34,13 @@ HAVING AVG(machine.temperature) > 70`);
     expect(r.code).toBe(0);
     const rules = JSON.parse(r.out) as Record<string, unknown>;
     expect(rules).toEqual({
-      summaries: { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'tumbling', size: 30_000 }, select: { avgT: 'avg(machine.temperature)' }, having: '(avgT > 70)', output: 'summaries' },
+      summaries: {
+        kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated',
+        window: { type: 'tumbling', size: 30_000, bounds: '(]', offset: -1 },
+        select: { avgT: 'avg(machine.temperature)' }, having: '(avgT > 70)',
+        row: { ConnectionDeviceId: { group: '$deviceId' }, avgT: { select: 'avgT' } },
+        output: 'summaries',
+      },
     });
     const v = capture((io) => runValidate([file('rules.json', r.out)], io));
     expect(v.code).toBe(0);
