@@ -12,7 +12,7 @@ import { type Line, logs, sleep, startLocal, tempDir, until } from '../../helper
  * did not change keeps its open windows.
  */
 
-const keepStatement = `SELECT IoTHub.ConnectionDeviceId AS deviceId, COUNT(*) AS n
+const keepStatement = `SELECT IoTHub.ConnectionDeviceId AS deviceId, COUNT(*) AS n, System.Timestamp() AS windowEnd
 INTO keepOut
 FROM telemetry TIMESTAMP BY timeCreated
 GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(minute, 3), Offset(millisecond, -1))`;
@@ -26,9 +26,9 @@ function replaceFile(file: string, content: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** `deviceId|start count` of every window of `output` but each device's first (the sensor starts mid-window). */
+/** `deviceId|end count` of every window of `output` but each device's first (the sensor starts mid-window); a query rule's body is ASA's flat row. */
 function fullWindowCounts(lines: readonly Line[], output: string): string[] {
-  const rows = lines.filter((l) => l.output === output).map((l) => ({ d: l.body.group.deviceId, s: (l.body.window as { start: string }).start, n: l.body.count as number }));
+  const rows = lines.filter((l) => l.output === output).map((l) => { const b = l.body as unknown as { deviceId: string; windowEnd: string; n: number }; return { d: b.deviceId, s: b.windowEnd, n: b.n }; });
   const first = new Map<string, string>();
   for (const r of rows) if (!first.has(r.d) || r.s < first.get(r.d)!) first.set(r.d, r.s);
   return rows.filter((r) => first.get(r.d) !== r.s).map((r) => `${r.d}|${r.s} ${r.n}`);
@@ -42,7 +42,7 @@ describe('EDDY_RULES_FILE as an ASA query in local mode', () => {
     writeFileSync(file, `${keepStatement}\n\n${tempStatement('MAX', 'tMax')}\n`);
     const a = startLocal(dir, { EDDY_RULES_FILE: file });
     await until(() => a.lines.some((l) => l.output === 'tempOut'), 30_000, 'a first tempOut row');
-    expect(a.lines.filter((l) => l.output === 'tempOut').every((l) => typeof (l.body.values as Record<string, number>).tMax === 'number')).toBe(true);
+    expect(a.lines.filter((l) => l.output === 'tempOut').every((l) => typeof (l.body as unknown as Record<string, number>).tMax === 'number')).toBe(true);
 
     // Statement 2 broken (FORM): line 8 column 1 of the file (statement 1 has four lines, then a blank one).
     replaceFile(file, `${keepStatement}\n\n${tempStatement('MAX', 'tMax', 'FORM')}\n`);
@@ -63,7 +63,7 @@ describe('EDDY_RULES_FILE as an ASA query in local mode', () => {
     expect(full.length).toBeGreaterThanOrEqual(6);
     expect(full.filter((c) => !c.endsWith(' 36'))).toEqual([]);
     // Statement 2 changed: rows computed with MIN after the reload.
-    expect(a.lines.slice(before).some((l) => l.output === 'tempOut' && typeof (l.body.values as Record<string, number>).tMin === 'number')).toBe(true);
+    expect(a.lines.slice(before).some((l) => l.output === 'tempOut' && typeof (l.body as unknown as Record<string, number>).tMin === 'number')).toBe(true);
   }, 90_000);
 
   it('a query file that does not compile stops eddy at start with its statement, line and column', async () => {

@@ -24,18 +24,18 @@ const WINDOW = 10 * SECOND;
 type Row = Record<string, string | number>;
 
 /**
- * THE ONE PLACE that reads eddy's output as ASA rows. eddy's summary today is
- * `{rule, group: {deviceId}, window: {start, end}, count, values}` (docs/contract.md section 4), its
- * window `[start, end)`; ASA's row for the same window has System.Timestamp() = end - 1 ms (the
- * offset above). A row-shaped output for query rules changes only this function.
+ * THE ONE PLACE that reads eddy's output as ASA rows. A query rule's body is the flat row of its SELECT
+ * list (docs/contract.md section 4, "Rows"); System.Timestamp() is written in ASA's datetime format
+ * (seven fractional digits), compared here as the millisecond ISO text the oracle computes. One
+ * emission per window: a correction would be a second row for the same window, which the exact
+ * comparisons below reject.
  */
 function rowsOf(emu: EdgeHubEmulator, moduleId: string, output: string): Row[] {
   return upstreamOf(emu, moduleId, output).map((m) => {
-    const b = bodyOf<{ group: Record<string, string>; window: { end: string }; values: Record<string, number>; revision: number }>(m);
-    expect(b.revision).toBe(0); // one emission per window: no correction, no re-emission
-    const row: Row = { timestamp: new Date(Date.parse(b.window.end) - 1).toISOString() };
-    if (b.group.deviceId !== undefined) row.deviceId = b.group.deviceId;
-    return { ...row, ...b.values };
+    const { windowEnd, ...rest } = bodyOf<Row>(m);
+    const ts = String(windowEnd);
+    expect(ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}0000Z$/);
+    return { ...rest, timestamp: `${ts.slice(0, 23)}Z` };
   });
 }
 
@@ -78,12 +78,12 @@ function byDeviceThenTime(a: Row, b: Row): number {
   return String(a.deviceId ?? '').localeCompare(String(b.deviceId ?? '')) || String(a.timestamp).localeCompare(String(b.timestamp));
 }
 
-const AVG_STATEMENT = `SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n
+const AVG_STATEMENT = `SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n, System.Timestamp() AS windowEnd
 INTO avgOut
 FROM telemetry TIMESTAMP BY timeCreated
 GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 10), Offset(millisecond, -1))`;
 
-const pressureStatement = (fn: 'MAX' | 'MIN', name: string): string => `SELECT ${fn}(machine.pressure) AS ${name}
+const pressureStatement = (fn: 'MAX' | 'MIN', name: string): string => `SELECT ${fn}(machine.pressure) AS ${name}, System.Timestamp() AS windowEnd
 INTO pressureOut
 FROM telemetry TIMESTAMP BY timeCreated
 GROUP BY TumblingWindow(Duration(second, 10), Offset(millisecond, -1))`;
@@ -202,10 +202,9 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     expect(rowsOf(emu, M, 'avgOut').filter((r) => Date.parse(String(r.timestamp)) < T0 + 60_000)).toEqual(expectedAvgRows([...before, ...after]));
     // Statement 2 changed: its old definition ended its open window at the patch (with the events it had
     // seen), the new one counts what came after (docs/rules.md "Changing a rule through the twin").
-    const pressure = upstreamOf(emu, M, 'pressureOut')
-      .map((m) => bodyOf<{ window: { start: string }; values: Record<string, number> }>(m))
-      .filter((b) => Date.parse(b.window.start) < T0 + 60_000)
-      .map((b) => b.values);
+    const pressure = rowsOf(emu, M, 'pressureOut')
+      .filter((r) => Date.parse(String(r.timestamp)) < T0 + 60_000)
+      .map(({ timestamp: _end, ...values }) => values);
     expect(pressure).toEqual([{ maxP: 3 }, { minP: 0.5 }]);
   });
 
@@ -278,7 +277,7 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     const good = await emu.invokeMethod(M, 'validateRules', { query: AVG_STATEMENT });
     expect(good).toEqual({ status: 200, payload: { valid: true, rules: {}, query: { valid: true, statements: [{ statement: 1, rule: 'avgOut', line: 1, column: 1 }], errors: null } } });
 
-    const bad = marked(`${AVG_STATEMENT}\n\nSELECT MAX(machine.pressure) AS maxP\nINTO pressureOut\nFROM telemetry TIMESTAMP BY timeCreated\nGROUP BY ‸TumblingWindow(second, 10)`);
+    const bad = marked(`${AVG_STATEMENT}\n\nSELECT MAX(machine.pressure) AS maxP\nINTO pressureOut\nFROM telemetry TIMESTAMP BY timeCreated\nGROUP BY ‸SessionWindow(second, 10, 60)`);
     const res = await emu.invokeMethod(M, 'validateRules', { query: bad.text });
     expect(res.status).toBe(200);
     expect(res.payload).toEqual({ valid: false, rules: {}, query: { valid: false, statements: null, errors: [{ statement: 2, line: bad.line, column: bad.column, error: expect.stringMatching(/not supported/) }] } });

@@ -132,7 +132,7 @@ describe('eddy run', () => {
   it('--rules FILE.asaql runs an Azure Stream Analytics query: the rows ASA computes for a 10 s tumbling window; a query with an error exits 2 naming statement, line and column', () => {
     const d = dir();
     const q = path.join(d, 'job.asaql');
-    writeFileSync(q, `SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n
+    writeFileSync(q, `SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n, System.Timestamp() AS windowEnd
 INTO avgOut
 FROM telemetry TIMESTAMP BY timeCreated
 GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 10), Offset(millisecond, -1))
@@ -148,14 +148,17 @@ GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 10), Offset(
     writeFileSync(path.join(d, 'm.ndjson'), msgs.map((m) => JSON.stringify({ $deviceId: m.$deviceId, machine: { temperature: m.temp }, timeCreated: iso(T0 + m.t) })).join('\n') + '\n');
     const r = run(['--rules', q, '--input', path.join(d, 'm.ndjson')]);
     expect(r.code, r.err).toBe(0);
-    const rows = r.lines.map((l) => ({ output: l.output, deviceId: l.body.group.deviceId, start: (l.body.window as { start: string }).start, ...(l.body.values as object) }));
-    expect(rows.sort((x, y) => `${x.deviceId}${x.start}`.localeCompare(`${y.deviceId}${y.start}`))).toEqual([
-      { output: 'avgOut', deviceId: 'a', start: iso(T0), avgTemp: 23, n: 3 },
-      { output: 'avgOut', deviceId: 'a', start: iso(T0 + 10_000), avgTemp: 40, n: 1 },
-      { output: 'avgOut', deviceId: 'b', start: iso(T0), avgTemp: 30, n: 1 },
+    // A query rule's output is ASA's flat row; System.Timestamp() is the window end in ASA's datetime
+    // format, seven fractional digits (docs/asa-migration.md): (start, end] shifted 1 ms back ends at 9999 ms.
+    const asa = (ms: number): string => iso(ms).replace(/Z$/, '0000Z');
+    const rows = r.lines.map((l) => ({ output: l.output, ...(l.body as unknown as { deviceId: string; windowEnd: string }) }));
+    expect(rows.sort((x, y) => `${x.deviceId}${x.windowEnd}`.localeCompare(`${y.deviceId}${y.windowEnd}`))).toEqual([
+      { output: 'avgOut', deviceId: 'a', windowEnd: asa(T0 + 9_999), avgTemp: 23, n: 3 },
+      { output: 'avgOut', deviceId: 'a', windowEnd: asa(T0 + 19_999), avgTemp: 40, n: 1 },
+      { output: 'avgOut', deviceId: 'b', windowEnd: asa(T0 + 9_999), avgTemp: 30, n: 1 },
     ]);
 
-    writeFileSync(q, 'SELECT AVG(x) AS a\nINTO o\nFROM telemetry\nGROUP BY TumblingWindow(second, 10)\n');
+    writeFileSync(q, 'SELECT AVG(x) AS a\nINTO o\nFROM telemetry\nGROUP BY SessionWindow(second, 10, 60)\n');
     const bad = run(['--rules', q, '--input', path.join(d, 'm.ndjson')]);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(new RegExp(`${q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:10: statement 1: .*not supported`));
