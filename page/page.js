@@ -113,6 +113,7 @@ function chartData(summaries) {
     const g = groupLabel(summaries[i].group);
     if (!groups.includes(g)) groups.push(g);
   }
+  groups.sort();
   // A later revision of a window replaces the earlier one (docs/contract.md section 5).
   const points = new Map();
   for (const s of summaries) {
@@ -128,14 +129,14 @@ function chartData(summaries) {
   return { field, groups, data };
 }
 
-function renderChart(card, summaries) {
-  const c = chartData(summaries);
+function renderChart(card, r) {
+  const c = chartData(r.summaries);
   card.chart.dataset.points = c === null ? '0' : String(c.data[0].length);
   if (c === null) {
     if (card.plot) card.plot.destroy();
     card.plot = null;
     card.plotKey = '';
-    card.chart.replaceChildren(el('div', 'empty', 'no window result yet'));
+    card.chart.replaceChildren(el('div', 'empty', r.kind === 'anomaly' ? 'an anomaly rule has no windows: its alerts are below' : 'no window result yet'));
     return;
   }
   const key = `${c.field}\u0000${c.groups.join('\u0000')}`;
@@ -192,7 +193,7 @@ function renderRule(r) {
     counter('emitted', fmtNumber(r.emitted)),
   );
   card.root.dataset.emitted = String(r.emitted);
-  renderChart(card, r.summaries);
+  renderChart(card, r);
   card.sumList.replaceChildren(...r.summaries.slice(-4).reverse().map((s) => el('li', null, summaryText(s))));
   if (r.summaries.length === 0) card.sumList.replaceChildren(el('li', 'muted', 'none yet'));
   card.alertList.replaceChildren(...r.alerts.slice(-4).reverse().map(alertItem));
