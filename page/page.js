@@ -1,4 +1,4 @@
-// eddy's live page (docs/metrics.md "Live page"): polls GET /api/state once a second and draws it.
+// eddy's live page (docs/contract.md section 10, "Live page"): polls GET /api/state once a second and draws it.
 // Read-only. Every value from the module is set as text (textContent), never as HTML: group values
 // and rule errors come from devices and rule files.
 'use strict';

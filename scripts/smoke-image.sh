@@ -122,7 +122,7 @@ check "/app/data is writable by it" podman exec "$name" sh -c 'echo probe > /app
 check "it keeps its SQLite store in /app/data" podman exec "$name" sh -c 'ls /app/data | grep -q .'
 check "/app/dist is not writable by it" podman exec "$name" sh -c '! touch /app/dist/.smoke 2>/dev/null'
 check "podman healthcheck run: healthy" podman healthcheck run "$name"
-# The live page is served from /app/page and node_modules/uplot (docs/metrics.md "Live page").
+# The live page is served from /app/page and node_modules/uplot (docs/contract.md section 10, "Live page").
 check "the live page: / and its uPlot script answer 200, /api/state lists the default rules" podman exec "$name" node -e '
 const base = "http://localhost:" + (process.env.EDDY_METRICS_PORT || "9600");
 Promise.all(["/", "/uPlot.iife.min.js", "/page.js", "/api/state"].map((p) => fetch(base + p).then(async (r) => { if (!r.ok) throw new Error(p + " " + r.status); return r.text(); })))

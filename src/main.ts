@@ -224,7 +224,7 @@ const outputs = new OutputBatcher({
   onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
 });
 const commitOutputs = (): void => outputs.commit();
-/** The live page's recent outputs and rates (docs/metrics.md "Live page"). */
+/** The live page's recent outputs and rates (docs/contract.md section 10, "Live page"). */
 const live = new LiveView();
 const engine = new Engine({
   scheduler: time,
@@ -560,7 +560,7 @@ function upstreamState(): 'reachable' | 'unreachable' | 'stdout' {
 }
 
 /**
- * `GET /api/state`, the live page's data (docs/metrics.md "Live page"). Built from what the twin and
+ * `GET /api/state`, the live page's data (docs/contract.md section 10, "Live page"). Built from what the twin and
  * getStats already report, never from the environment: the connection string, SAS keys and the
  * MQTT password are not in reach of this function (test/integration/page/livePage.test.ts plants one).
  */

@@ -1,6 +1,6 @@
 import type { OutputMessage, SummaryBody, AlertBody } from '../contracts/output.js';
 
-/** Summaries kept per rule for the live page's chart and list (docs/metrics.md "Live page"). */
+/** Summaries kept per rule for the live page's chart and list (docs/contract.md section 10, "Live page"). */
 export const LIVE_SUMMARIES_PER_RULE = 120;
 /** Alerts kept per rule for the live page. */
 export const LIVE_ALERTS_PER_RULE = 20;

@@ -25,7 +25,7 @@ export interface MetricsServerOptions {
   /** Called on every `/healthz`; must be cheap and must not throw (a throw answers 503). */
   readonly health: () => HealthStatus;
   /**
-   * The live page's data, served as JSON at `/api/state` (docs/metrics.md "Live page"). Without it
+   * The live page's data, served as JSON at `/api/state` (docs/contract.md section 10, "Live page"). Without it
    * neither the page nor `/api/state` is served. Whatever it returns is public to anyone who reaches
    * the port: it must never hold a connection string, key or password.
    */

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../../src/metrics/metricsServer.js';
 
-/** The live page's routes of the metrics server (docs/metrics.md "Live page"). */
+/** The live page's routes of the metrics server (docs/contract.md section 10, "Live page"). */
 
 interface Reply {
   status: number;
