@@ -144,6 +144,17 @@ describe.skipIf(CHROMIUM === undefined && !CI)('live page in headless Chromium (
     expect(await page.evaluate(() => document.getElementById('link')!.textContent)).toBe('output: stdout');
 
     await page.screenshot({ path: path.join(OUT, 'local.png'), fullPage: true });
+
+    // The rules file fixed and reloaded (docs/cli.md): the page follows without a reload of its own.
+    writeFileSync(file, JSON.stringify({ ...RULES, broken: { ...RULES.broken, select: { x: 'avg(machine.temperature)' } } }));
+    await page.waitForFunction(
+      () => {
+        const a = document.querySelector<HTMLElement>('article[data-rule-id="broken"]');
+        return a?.dataset.status === 'active' && a.querySelector<HTMLElement>('.error')!.hidden && Number(a.querySelector<HTMLElement>('.chart')!.dataset.points) >= 1;
+      },
+      { timeout: 15_000, polling: 100 },
+    );
+    expect(await page.evaluate(() => document.getElementById('config-status')!.textContent)).toBe('applied');
     expect(problems).toEqual([]);
     await page.close();
   });
