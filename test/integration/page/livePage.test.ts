@@ -9,7 +9,8 @@ import { freePort } from '../../helpers/freePort.js';
 import { logs, startLocal, tempDir, until } from '../../helpers/localProcess.js';
 import { startMosquitto } from '../../helpers/mosquitto.js';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanupModules, spawnModule, waitUntilRunning } from '../module/moduleProcess.js';
+import { cleanupModules, spawnModule, upstreamOf, waitUntilRunning } from '../module/moduleProcess.js';
+import { MINUTE, T0, sensorBody } from '../module/traffic.js';
 
 /*
  * The live page (issue 22 item 6, docs/contract.md section 10, "Live page") in a real headless Chromium (Debian's
@@ -173,6 +174,50 @@ describe.skipIf(CHROMIUM === undefined && !CI)('live page in headless Chromium (
       expect(shown).toContain('machine1m'); // the default rules: the page is not empty
       for (const secret of [key, 'SharedAccessKey', 'SharedAccessSignature', env.EdgeHubConnectionString!]) expect(shown).not.toContain(secret);
       await page.screenshot({ path: path.join(OUT, 'edge.png'), fullPage: true });
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      await cleanupModules(false);
+      await emu.close();
+    }
+  });
+
+  it('IoT Edge mode: outbox depth and oldest age while edgeHub withholds an acknowledgement, the link through an outage', { timeout: 90_000 }, async () => {
+    const emu: EdgeHubEmulator = await startEdgeHubEmulator();
+    const M = 'eddy-page-outbox';
+    try {
+      const port = await freePort();
+      const mp = spawnModule(emu.moduleEnv(M), { extra: { EDDY_METRICS_PORT: String(port), EDDY_LOG_LEVEL: 'info' } });
+      await waitUntilRunning(emu, M, mp);
+      const { page, problems } = await open(`http://127.0.0.1:${port}/`);
+      await page.waitForFunction(() => document.getElementById('link')!.textContent === 'edgeHub: reachable', { timeout: 15_000, polling: 100 });
+      // The first output's PUBACK is held 8 s: it and every output behind it wait in the outbox.
+      emu.delayPubacks(8_000, 1);
+      for (let i = 0; i <= 12; i++) await emu.sendInput(M, 'telemetry', sensorBody(T0 + i * (MINUTE / 3), 50, 1, 20, 25), { deviceId: 'd1' });
+      await page.waitForFunction(
+        () => Number(document.getElementById('outbox-pending')!.textContent) >= 2 && /^\d+ s$/.test(document.getElementById('outbox-age')!.textContent!) && Number(document.getElementById('outbox-age')!.textContent!.split(' ')[0]) >= 2,
+        { timeout: 20_000, polling: 100 },
+      );
+      await page.screenshot({ path: path.join(OUT, 'edge-pending.png'), fullPage: true });
+      // Once edgeHub acknowledges, the outbox drains to 0 and every summary is upstream.
+      await page.waitForFunction(() => document.getElementById('outbox-pending')!.textContent === '0' && document.getElementById('outbox-age')!.textContent === '-', { timeout: 30_000, polling: 100 });
+      // What the page counts as emitted is what reached edgeHub, once per messageId.
+      // (Compared until they agree: the page shows the state of its last poll, up to a second old.)
+      let emitted = -1;
+      let delivered = -2;
+      const end = Date.now() + 5_000;
+      while (emitted !== delivered && Date.now() < end) {
+        delivered = new Set(upstreamOf(emu, M).map((m) => m.messageId)).size;
+        emitted = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('article.rule')].reduce((n, a) => n + Number(a.dataset.emitted), 0));
+        if (emitted !== delivered) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(emitted).toBe(delivered);
+      expect(emitted).toBeGreaterThanOrEqual(4); // machine1m and ambient1m, two closed minutes each at least
+
+      const outage = emu.outage(4_000);
+      await page.waitForFunction(() => document.getElementById('link')!.textContent === 'edgeHub: unreachable', { timeout: 10_000, polling: 100 });
+      await outage;
+      await page.waitForFunction(() => document.getElementById('link')!.textContent === 'edgeHub: reachable', { timeout: 30_000, polling: 100 });
       expect(problems).toEqual([]);
       await page.close();
     } finally {
