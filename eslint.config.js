@@ -69,4 +69,10 @@ export default tseslint.config(
   })),
   { files: ['src/io/edgehub/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, MQTT, PARSER]) },
   { files: ['src/io/mqtt/**/*.ts'], rules: restrict([...stagePatterns('io'), SQLITE, SDK, PARSER]) },
+  // The live page's script runs in the browser (page/, served by src/metrics/metricsServer.ts), as a
+  // classic script beside uPlot's, which defines the global `uPlot`.
+  {
+    files: ['page/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', fetch: 'readonly', uPlot: 'readonly' } },
+  },
 );

@@ -122,6 +122,12 @@ check "/app/data is writable by it" podman exec "$name" sh -c 'echo probe > /app
 check "it keeps its SQLite store in /app/data" podman exec "$name" sh -c 'ls /app/data | grep -q .'
 check "/app/dist is not writable by it" podman exec "$name" sh -c '! touch /app/dist/.smoke 2>/dev/null'
 check "podman healthcheck run: healthy" podman healthcheck run "$name"
+# The live page is served from /app/page and node_modules/uplot (docs/contract.md section 10, "Live page").
+check "the live page: / and its uPlot script answer 200, /api/state lists the default rules" podman exec "$name" node -e '
+const base = "http://localhost:" + (process.env.EDDY_METRICS_PORT || "9600");
+Promise.all(["/", "/uPlot.iife.min.js", "/page.js", "/api/state"].map((p) => fetch(base + p).then(async (r) => { if (!r.ok) throw new Error(p + " " + r.status); return r.text(); })))
+  .then(([html, , , state]) => { if (!html.includes("page.js") || !JSON.parse(state).rules.some((r) => r.id === "machine1m")) throw new Error("unexpected content"); })
+  .catch((e) => { console.error("       " + e.message); process.exit(1); })'
 # The same probe, pointed at a port nothing listens on, must fail, or "healthy" above means nothing.
 mapfile -t probe < <(node -e 'for (const a of JSON.parse(process.argv[1] || "[]")) console.log(a)' "$health")
 probe_exit() { # EDDY_METRICS_PORT value, expected exit code of the image's HEALTHCHECK command

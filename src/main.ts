@@ -28,6 +28,7 @@ import { OutputBatcher } from './forward/outputBatcher.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLogger, RejectLogger } from './metrics/logger.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.js';
+import { LiveView } from './metrics/liveView.js';
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
 import type { EdgeHubConnection } from './io/edgehub/edgeHubConnection.js';
@@ -239,11 +240,16 @@ const outputs = new OutputBatcher({
   onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
 });
 const commitOutputs = (): void => outputs.commit();
+/** The live page's recent outputs and rates (docs/contract.md section 10, "Live page"). */
+const live = new LiveView();
 const engine = new Engine({
   scheduler: time,
   wallTime: (t) => time.wallAt(t),
   tickIntervalMs: 1_000,
-  emit: (messages: OutputMessage[]) => outputs.emit(messages),
+  emit: (messages: OutputMessage[]) => {
+    live.record(messages);
+    outputs.emit(messages);
+  },
   observer: {
     rejected: (reason, rule, deviceId) => {
       metrics.rejected(reason);
@@ -331,6 +337,7 @@ function reconcile(apply: (rules: readonly CompiledRule[]) => void = (rules) => 
   const applied = manager.apply(res.candidates);
   apply(applied.rules);
   for (const id of before) if (!applied.rules.some((r) => r.id === id)) metrics.forgetRule(id);
+  live.keepOnly(applied.rules.map((r) => r.id));
   lastRules = applied.report;
   lastGoodJson = JSON.stringify(manager.lastGood());
   lastGoodQuery = query.good;
@@ -602,6 +609,7 @@ const evictedSeen = new Map<string, number>();
 const gaugeTimer = setInterval(() => {
   const s = store.stats();
   metrics.outbox({ pending: s.pending, bytes: s.bytes });
+  live.sample(clock.now(), metrics.receivedByInputTotals(), metrics.emittedByRuleTotals());
   for (const [id, r] of Object.entries(engine.ruleStats())) {
     metrics.ruleGroups(id, r.groups);
     const before = evictedSeen.get(id) ?? 0;
@@ -621,13 +629,69 @@ diskTimer.unref();
 let sensorTimer: NodeJS.Timeout | null = null;
 let connection: EdgeHubConnection | null = null;
 
+function upstreamState(): 'reachable' | 'unreachable' | 'stdout' {
+  if (connection) return connection.reachable ? 'reachable' : 'unreachable';
+  if (mqtt) return mqtt.reachable ? 'reachable' : 'unreachable';
+  return 'stdout';
+}
+
+/**
+ * `GET /api/state`, the live page's data (docs/contract.md section 10, "Live page"). Built from what the twin and
+ * getStats already report, never from the environment: the connection string, SAS keys and the
+ * MQTT password are not in reach of this function (test/integration/page/livePage.test.ts plants one).
+ */
+function liveState(): Record<string, unknown> {
+  const snap = metrics.snapshot();
+  const s = store.stats();
+  const rates = live.rates();
+  const stats = engine.ruleStats();
+  const running = new Map(manager.current().map((r) => [r.id, r]));
+  const now = clock.now();
+  const rules = [];
+  const ids = new Set([...Object.keys(lastRules), ...running.keys()]);
+  for (const id of [...ids].sort()) {
+    const report = lastRules[id];
+    const rule = running.get(id);
+    const recent = live.outputsOf(id);
+    rules.push({
+      id,
+      status: report?.status ?? 'active',
+      source: report?.source ?? null,
+      error: report?.error ?? null,
+      running: rule !== undefined,
+      kind: rule?.kind ?? null,
+      input: rule?.input ?? null,
+      output: rule?.output ?? null,
+      window: rule !== undefined && 'window' in rule.doc ? rule.doc.window : null,
+      groups: stats[id]?.groups ?? 0,
+      emitted: stats[id]?.emitted ?? 0,
+      inputsPerSecond: rule === undefined ? 0 : (rates.inputs[rule.input] ?? 0),
+      outputsPerSecond: rates.outputs[id] ?? 0,
+      summaries: recent.summaries,
+      alerts: recent.alerts,
+    });
+  }
+  const oldestMs = s.oldest === null ? null : Date.parse(s.oldest);
+  return {
+    eddy: { version: VERSION, startedAt, mode: env.mode, uptimeSeconds: snap.uptimeSeconds },
+    now: new Date(now).toISOString(),
+    upstream: { kind: connection ? 'edgeHub' : mqtt ? 'mqtt' : 'stdout', state: upstreamState() },
+    config: { status: lastConfig.status, errors: lastConfig.errors },
+    inputs: { received: snap.received, perSecond: Object.values(rates.inputs).reduce((a, b) => a + b, 0), rejected: snap.rejected },
+    outputs: { perSecond: Object.values(rates.outputs).reduce((a, b) => a + b, 0) },
+    outbox: { pending: s.pending, bytes: s.bytes, oldest: s.oldest, oldestAgeSeconds: oldestMs === null || Number.isNaN(oldestMs) ? null : Math.max(0, (now - oldestMs) / 1000), degraded: s.degraded !== null },
+    rules,
+  };
+}
+
 async function start(): Promise<void> {
   if (env.metricsPort > 0) {
     try {
       metricsServer = await startMetricsServer({
         port: env.metricsPort,
         metrics,
-        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: connection ? (connection.reachable ? 'reachable' : 'unreachable') : mqtt ? (mqtt.reachable ? 'reachable' : 'unreachable') : 'stdout' } }),
+        health: () => ({ ok: running && !stopping, detail: { mode: env.mode, rules: manager.current().length, ...(manager.current().length === 0 ? { warning: 'no rule is active' } : {}), store: store.degraded ? 'degraded' : 'ok', upstream: upstreamState() } }),
+        state: liveState,
       });
     } catch (err) {
       log.warn({ err: (err as Error).message, port: env.metricsPort }, 'metrics server not started');

@@ -230,6 +230,16 @@ export class Metrics {
     this.receivedTotal += n;
   }
 
+  /** Received totals by input name (the live page's input rates). */
+  receivedByInputTotals(): Map<string, number> {
+    return new Map([...this.receivedByInput].map(([input, c]) => [input, c[0]]));
+  }
+
+  /** Output messages by rule, the totals of getStats `rules.*.emitted` (the live page's output rates). */
+  emittedByRuleTotals(): Map<string, number> {
+    return new Map(this.emittedByRule);
+  }
+
   /** At scrape time: what each input received since the last scrape goes into the counter. */
   private collectReceived(): void {
     for (const [input, c] of this.receivedByInput) {

@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Metrics } from './metrics.js';
 
 /** What `/healthz` reports: `ok` false answers 503 (the container HEALTHCHECK then fails). */
@@ -21,7 +24,34 @@ export interface MetricsServerOptions {
   readonly metrics: Metrics;
   /** Called on every `/healthz`; must be cheap and must not throw (a throw answers 503). */
   readonly health: () => HealthStatus;
+  /**
+   * The live page's data, served as JSON at `/api/state` (docs/contract.md section 10, "Live page"). Without it
+   * neither the page nor `/api/state` is served. Whatever it returns is public to anyone who reaches
+   * the port: it must never hold a connection string, key or password.
+   */
+  readonly state?: () => unknown;
 }
+
+const require = createRequire(import.meta.url);
+/** The page's own files: `page/` at the package root (beside `dist/` and `src/`, listed in package.json `files`). */
+const PAGE_DIR = fileURLToPath(new URL('../../page/', import.meta.url));
+/**
+ * Every file the page server answers, by URL path: a fixed list, so that no request path ever
+ * becomes a file path (no traversal to check).
+ */
+const PAGE_FILES: ReadonlyMap<string, { file: string; type: string }> = new Map([
+  ['/', { file: `${PAGE_DIR}index.html`, type: 'text/html; charset=utf-8' }],
+  ['/page.js', { file: `${PAGE_DIR}page.js`, type: 'text/javascript; charset=utf-8' }],
+  ['/page.css', { file: `${PAGE_DIR}page.css`, type: 'text/css; charset=utf-8' }],
+  // uPlot (MIT, a runtime dependency) draws the charts, served from node_modules as published.
+  ['/uPlot.iife.min.js', { file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' }],
+  ['/uPlot.min.css', { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' }],
+]);
+/**
+ * The page loads its scripts and styles from this server only, and runs no inline script: a
+ * group value shown on it is device data, and must never run as code.
+ */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:";
 
 /** A running metrics server. */
 export interface MetricsServer {
@@ -37,11 +67,31 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: MetricsServerOptions): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
-  if (path !== '/metrics' && path !== '/healthz') return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const page = options.state === undefined ? undefined : PAGE_FILES.get(path);
+  const api = options.state !== undefined && path === '/api/state';
+  if (path !== '/metrics' && path !== '/healthz' && page === undefined && !api) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+  }
+  if (page !== undefined) {
+    let body: string;
+    try {
+      body = await readFile(page.file, 'utf8');
+    } catch (err) {
+      return send(res, 500, 'text/plain; charset=utf-8', `page file missing: ${(err as Error).message}\n`);
+    }
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    return send(res, 200, page.type, body);
+  }
+  if (api) {
+    try {
+      return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(options.state!()));
+    } catch (err) {
+      return send(res, 500, 'text/plain; charset=utf-8', `state failed: ${(err as Error).message}\n`);
+    }
   }
   if (path === '/metrics') {
     try {
@@ -61,8 +111,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Metric
 }
 
 /**
- * Serves `GET /metrics` (Prometheus text, the format IoT Edge's metrics-collector scrapes) and
- * `GET /healthz` (200 or 503 JSON) with node:http. Resolves once listening; rejects if the port is taken.
+ * Serves `GET /metrics` (Prometheus text, the format IoT Edge's metrics-collector scrapes),
+ * `GET /healthz` (200 or 503 JSON) and, given `state`, the read-only live page at `/` with its data at
+ * `GET /api/state`, with node:http. Resolves once listening; rejects if the port is taken.
  */
 export function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const server = createServer((req, res) => {

@@ -141,7 +141,7 @@ describe('.dockerignore', () => {
     for (const p of ['node_modules', 'node_modules/x/y.node', 'dist/main.js', 'data/outbox.sqlite', '.git/HEAD', '.env', 'test/unit/a.test.ts', 'README.md']) {
       expect(dockerIgnored(ignore, p), p).toBe(true);
     }
-    for (const p of ['src/main.ts', 'rules/default.json', 'package.json', 'package-lock.json', 'tsconfig.build.json']) {
+    for (const p of ['src/main.ts', 'rules/default.json', 'page/index.html', 'page/page.js', 'package.json', 'package-lock.json', 'tsconfig.build.json']) {
       expect(dockerIgnored(ignore, p), p).toBe(false);
     }
   });

@@ -20,7 +20,7 @@ const PLATFORM: Record<Arch, string> = { amd64: 'linux/amd64', arm32v7: 'linux/a
 export const CURRENT_NODE_LTS = [22, 24, 26] as const;
 
 /** What the runtime stage must ship for `node dist/main.js` to start (absolute paths in the image). */
-export const RUNTIME_PATHS = ['/app/dist', '/app/rules', '/app/node_modules', '/app/package.json'] as const;
+export const RUNTIME_PATHS = ['/app/dist', '/app/rules', '/app/page', '/app/node_modules', '/app/package.json'] as const;
 
 const SECRET_NAME = /pass(word)?|secret|token|api_?key|access_?key|private|credential|connection_?string|sas/i;
 const SECRET_VALUE = /SharedAccessSignature|SharedAccessKey=|AccountKey=|sig=|-----BEGIN/i;
