@@ -83,15 +83,21 @@ export interface ProtocolResult {
 
 /**
  * Runs the protocol. `rawOf(k, f)` may be expensive (it runs candidate `k` over file `f`): the caller
- * memoises it. Only real categories' files are ever passed to it.
+ * memoises it. Only real categories' files are ever passed to it. `selectOn` is the selection (a test
+ * passes a spy to see what each fold's choice was given).
  */
-export function nestedLoco<F extends ProtocolFile>(files: readonly F[], nCandidates: number, rawOf: RawOf<F>): ProtocolResult {
+export function nestedLoco<F extends ProtocolFile>(
+  files: readonly F[],
+  nCandidates: number,
+  rawOf: RawOf<F>,
+  selectOn: (nCandidates: number, train: readonly F[], rawOf: RawOf<F>) => number = select,
+): ProtocolResult {
   const real = files.filter((f) => isRealCategory(f.category));
   const cats = [...new Set(real.map((f) => f.category))].sort();
   const folds: Fold[] = [];
   for (const c of cats) {
     const train = real.filter((f) => f.category !== c);
-    const chosen = select(nCandidates, train, rawOf);
+    const chosen = selectOn(nCandidates, train, rawOf);
     const test = real.filter((f) => f.category === c);
     const windows = test.reduce((s, f) => s + f.windows.length, 0);
     const raw = test.reduce((s, f) => s + rawOf(chosen, f), 0);
@@ -102,6 +108,6 @@ export function nestedLoco<F extends ProtocolFile>(files: readonly F[], nCandida
     folds,
     min: Math.min(...folds.map((f) => f.score)),
     pooled: normaliseStandard(folds.reduce((s, f) => s + f.raw, 0), W),
-    shipped: select(nCandidates, real, rawOf),
+    shipped: selectOn(nCandidates, real, rawOf),
   };
 }
