@@ -15,14 +15,14 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
 
 export function designGrid(): AnomalyRule[] {
   const out: AnomalyRule[] = [];
-  const comps = [['point'], ['point', 'range'], ['point', 'seasonal'], ['point', 'range', 'seasonal']];
+  const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
     for (const season of ['none', '1d', 'auto']) {
       for (const [window, long] of [[1500, 5000], [500, 2000]] as const) {
         for (const threshold of [4, 5, 6]) {
           for (const rearm of [1, 3]) {
             if (season === 'none' && components.includes('seasonal')) continue;
-            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm } } as AnomalyRule);
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
           }
         }
       }

@@ -40,7 +40,7 @@ const SD_FLOOR_ABS = 1e-3;
  * Adds raw score `r` and returns log10 of the tail probability of the short mean including `r`
  * against the history before it; 0 while fewer than `learn` scores were seen.
  */
-export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number): number {
+export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number, clt = false): number {
   if (s.ring.length < short) s.ring.push(r);
   else {
     s.ring[s.head] = r;
@@ -52,9 +52,12 @@ export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, sh
     for (const v of s.ring) sum += v;
     const m = sum / short;
     const sd = Math.max(Math.sqrt(s.vari), SD_FLOOR_REL * Math.abs(s.mean) + SD_FLOOR_ABS);
-    // The mean of `short` scores varies less than one score: σ/√short (the paper's short window is
-    // judged against the single-score distribution; dividing keeps the tail honest for short > 1).
-    out = logNormalTail((m - s.mean) / sd) / Math.LN10;
+    // As in the paper, the short mean is judged against the spread of single scores: for a few heavy-
+    // tailed scores (|z|) the normal model understates the tail, and not dividing by √short is the
+    // crude correction that keeps false alarms near the designed rate. With `clt` the short window is
+    // long enough (20 and more) for its mean to be near normal, with spread σ/√short.
+    const z = (m - s.mean) / sd;
+    out = logNormalTail(clt ? z * Math.sqrt(short) : z) / Math.LN10;
   }
   const a = 1 / Math.min(s.n + 1, long);
   const d = r - s.mean;

@@ -3,10 +3,11 @@ import { likelihoodInit, likelihoodUpdate, type LikelihoodState } from './anomal
 import { numberParam, unknownParams } from './detectorParams.js';
 import { pointInit, pointUpdate, type PointState } from './pointDeviation.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
+import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
 
 /** Components the `auto` detector can combine. */
-export const AUTO_COMPONENTS = ['point', 'range', 'seasonal'] as const;
+export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence'] as const;
 export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
 
 /** `auto {threshold?, rearm?, learn?, window?, long?, short?, components?, season?, seasonStrength?, seasonBins?}` after validation. */
@@ -27,6 +28,10 @@ export interface AutoConfig {
   readonly season: SeasonSelectShape;
   /** Point deviation explained away by the seasonal baseline where it has one (min of the two; default true). */
   readonly explain: boolean;
+  /** Context length of the sequence component (default 2). */
+  readonly order: number;
+  /** Surprises the sequence component's calibration averages (default 20; judged with σ/√n). */
+  readonly seqShort: number;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -34,6 +39,8 @@ export interface AutoState {
   p: PointState;
   r: RangeState;
   s: SeasonSelectState | null;
+  /** Sequence memory, when that component is on. */
+  q: SequenceState | null;
   /** Calibration per component, in `components` order. */
   l: LikelihoodState[];
   /** Raised (until every tail is back above 10^-rearm). */
@@ -59,7 +66,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort']);
     if (unknown) return { ok: false, error: unknown };
     const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
     if ('error' in t) return { ok: false, error: t.error };
@@ -77,7 +84,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ss) return { ok: false, error: ss.error };
     const sb = numberParam(params, 'seasonBins', { min: 1, max: 288, integer: true, fallback: 24 });
     if ('error' in sb) return { ok: false, error: sb.error };
-    let components: AutoComponent[] = [...AUTO_COMPONENTS];
+    let components: AutoComponent[] = ['point', 'range', 'seasonal'];
     if (params.components !== undefined) {
       const c = params.components;
       if (!Array.isArray(c) || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly unknown[]).includes(x)) || new Set(c).size !== c.length) {
@@ -89,9 +96,15 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if (season !== 'auto' && season !== 'none' && season !== '1d' && season !== '7d') return { ok: false, error: 'season must be "auto", "none", "1d" or "7d"' };
     const explain = params.explain ?? true;
     if (typeof explain !== 'boolean') return { ok: false, error: 'explain must be true or false' };
+    const od = numberParam(params, 'order', { min: 1, max: 4, integer: true, fallback: 2 });
+    if ('error' in od) return { ok: false, error: od.error };
+    const qs = numberParam(params, 'seqShort', { min: 1, max: 1000, integer: true, fallback: 20 });
+    if ('error' in qs) return { ok: false, error: qs.error };
     return {
       ok: true,
       config: {
+        order: od.value,
+        seqShort: qs.value,
         threshold: t.value,
         rearm: ra.value,
         learn: le.value,
@@ -106,12 +119,13 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, l: c.components.map(() => likelihoodInit()), up: false };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, l: c.components.map(() => likelihoodInit()), up: false };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
     const rr = rangeUpdate(s.r, x);
     const se = s.s ? seasonSelectUpdate(c.season, s.s, time, pt.dev) : { raw: -1, period: 0 as const };
+    const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
     let least = 0;
     let kind = '';
     for (let i = 0; i < c.components.length; i++) {
@@ -119,16 +133,17 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       let raw: number;
       if (comp === 'point') raw = c.explain && se.raw >= 0 ? Math.min(pt.z, se.raw) : pt.z;
       else if (comp === 'range') raw = rr;
+      else if (comp === 'sequence') raw = sq;
       else {
         // No baseline (no period, or a bin not filled yet): the component has nothing to say, and
         // its calibration does not learn from that silence.
         if (se.raw < 0) continue;
         raw = se.raw;
       }
-      const lg = likelihoodUpdate(s.l[i]!, raw, c.long, c.short, c.learn);
+      const lg = comp === 'sequence' ? likelihoodUpdate(s.l[i]!, raw, c.long, c.seqShort, c.learn, true) : likelihoodUpdate(s.l[i]!, raw, c.long, c.short, c.learn);
       if (lg < least) {
         least = lg;
-        kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp === 'range' ? 'range' : 'seasonal';
+        kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
       }
     }
     if (!s.up && least <= -c.threshold) s.up = true;
