@@ -8,7 +8,9 @@ import { seasonalAdd, seasonalAdvance, seasonalExpect, seasonalInit, type Season
  * Knowledge Discovery 13, 2006, §2.2) clears `gate`, the weekly one only when it explains clearly more
  * than the daily one (`WEEKLY_MARGIN`): a weekly baseline has 7 times the bins and fits noise better.
  * A baseline speaks (explains away, or raises) only once it has two full periods behind it, so a weekly
- * cycle is never judged on a daily baseline that sees every weekend as a surprise.
+ * cycle is never judged on a daily baseline that sees every weekend as a surprise. The daily baseline
+ * remembers 7 days: with fewer, a run of weekdays makes it look as strong as the weekly one by Friday,
+ * and Saturday morning raises (test/unit/anomaly/autoDetector.test.ts, weekly cycle).
  *
  * Raw score: |y - mean_phase| / sd_phase of the value's deviation y from the series' level, capped.
  */
@@ -36,7 +38,7 @@ const PRIOR = 5;
 const CAP = 20;
 
 export function seasonShape(binsPerDay: number, gate: number, allow: SeasonSelectShape['allow']): SeasonSelectShape {
-  return { daily: { periodMs: DAY, bins: binsPerDay, periods: 5 }, weekly: { periodMs: 7 * DAY, bins: 7 * binsPerDay, periods: 3 }, gate, allow };
+  return { daily: { periodMs: DAY, bins: binsPerDay, periods: 7 }, weekly: { periodMs: 7 * DAY, bins: 7 * binsPerDay, periods: 3 }, gate, allow };
 }
 
 export function seasonSelectInit(c: SeasonSelectShape): SeasonSelectState {
