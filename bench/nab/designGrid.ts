@@ -2,8 +2,10 @@
  * The design grid the protocol of `npm run nab` selects from (bench/nab/protocol.ts): every choice
  * that shapes the `auto` detector is a dimension here, so a held-out category never sees a design
  * choice made with it in view: which components are on, the seasonal period (chosen from the data,
- * forced daily, or none), suppression (the re-arm level), the point component's window and the
- * calibration's history, the short window, and the one alert threshold. The earlier `zscore` design
+ * forced daily, or none), suppression (how long every tail must stay calm before a raised detector
+ * re-arms, in the series' own events), the point component's window and the calibration's history, and
+ * the one alert threshold. Re-arm level 1 (a tail of 1/10) and short window 3 are fixed: varying them
+ * moved no category by more than 2 points (bench/nab/crossValidate.ts over those values). The earlier `zscore` design
  * (rules/nab/best.json and its threshold grid, bench/nab/cvGrid.json) is in the grid too, so the
  * protocol compares designs, not only thresholds. Simpler settings come first (ties go to them).
  */
@@ -19,10 +21,10 @@ export function designGrid(): AnomalyRule[] {
   for (const components of comps) {
     for (const season of ['none', '1d', 'auto']) {
       for (const [window, long] of [[1500, 5000], [500, 2000]] as const) {
-        for (const threshold of [4, 5, 6]) {
-          for (const rearm of [1, 3]) {
+        for (const threshold of [4, 5]) {
+          for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
-            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
           }
         }
       }

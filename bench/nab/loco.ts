@@ -83,6 +83,18 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
   const res = nestedLoco(real, grid.length, rawOf(grid, 'g'));
   const events = real.reduce((s, f) => s + f.rows.length, 0);
   table(`Nested leave-one-category-out over ${grid.length} designs (standard profile, shipped threshold; ${events} events x ${grid.length} designs in ${((performance.now() - t0) / 1000).toFixed(0)} s)`, res, grid, real, htm);
+  if (process.argv.includes('--top')) {
+    // Diagnostics: every design's in-sample score per real category (mean of categories first).
+    const cats = [...new Set(real.map((f) => f.category))].sort();
+    const rows = grid.map((_r, k) => {
+      const per = cats.map((c) => {
+        const fs = real.filter((f) => f.category === c);
+        return normaliseStandard(fs.reduce((s, f) => s + rawOf(grid, 'g')(k, f), 0), fs.reduce((s, f) => s + f.windows.length, 0));
+      });
+      return { k, per, mean: per.reduce((a, b) => a + b, 0) / per.length };
+    });
+    for (const r of rows.sort((a, b) => b.mean - a.mean).slice(0, 25)) console.log(`  #${r.k} ${r.mean.toFixed(1)} [${r.per.map((x) => x.toFixed(1)).join(' ')}] ${describe(grid[r.k]!)}`);
+  }
   const one = nestedLoco(real, 1, rawOf([shippedRule], 's'));
   table(`rules/nab/best.json alone under the same folds (no selection: its design was fixed with every category in view)`, one, [shippedRule], real, htm);
 }

@@ -32,6 +32,8 @@ export interface AutoConfig {
   readonly order: number;
   /** Surprises the sequence component's calibration averages (default 20; judged with σ/√n). */
   readonly seqShort: number;
+  /** Events every tail must stay above 10^-rearm before a raised detector re-arms (default 0). */
+  readonly quiet: number;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -43,8 +45,10 @@ export interface AutoState {
   q: SequenceState | null;
   /** Calibration per component, in `components` order. */
   l: LikelihoodState[];
-  /** Raised (until every tail is back above 10^-rearm). */
+  /** Raised (until every tail is back above 10^-rearm for `quiet` events). */
   up: boolean;
+  /** Consecutive events with every tail above 10^-rearm while raised. */
+  calm: number;
 }
 
 /**
@@ -66,7 +70,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet']);
     if (unknown) return { ok: false, error: unknown };
     const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
     if ('error' in t) return { ok: false, error: t.error };
@@ -100,9 +104,12 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in od) return { ok: false, error: od.error };
     const qs = numberParam(params, 'seqShort', { min: 1, max: 1000, integer: true, fallback: 20 });
     if ('error' in qs) return { ok: false, error: qs.error };
+    const qu = numberParam(params, 'quiet', { min: 0, max: 1_000_000, integer: true, fallback: 0 });
+    if ('error' in qu) return { ok: false, error: qu.error };
     return {
       ok: true,
       config: {
+        quiet: qu.value,
         order: od.value,
         seqShort: qs.value,
         threshold: t.value,
@@ -119,7 +126,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, l: c.components.map(() => likelihoodInit()), up: false };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0 };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -146,8 +153,13 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
       }
     }
-    if (!s.up && least <= -c.threshold) s.up = true;
-    else if (s.up && least > -c.rearm) s.up = false;
+    if (!s.up && least <= -c.threshold) {
+      s.up = true;
+      s.calm = 0;
+    } else if (s.up) {
+      s.calm = least > -c.rearm ? (s.calm ?? 0) + 1 : 0;
+      if (s.calm > c.quiet) s.up = false;
+    }
     const score = Math.min(1, -least / (2 * c.threshold));
     return s.up ? { score, anomalous: true, kind: kind || 'spike' } : { score, anomalous: false };
   },
