@@ -90,9 +90,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in sb) return { ok: false, error: sb.error };
     let components: AutoComponent[] = ['point', 'range', 'seasonal'];
     if (params.components !== undefined) {
-      const c = params.components;
+      // A list, or the same as one comma-separated string (a twin's desired properties cannot always hold arrays).
+      const c = typeof params.components === 'string' ? params.components.split(',').map((x) => x.trim()) : params.components;
       if (!Array.isArray(c) || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly unknown[]).includes(x)) || new Set(c).size !== c.length) {
-        return { ok: false, error: `components must be a non-empty list of distinct names from ${AUTO_COMPONENTS.join(', ')}` };
+        return { ok: false, error: `components must be a non-empty list (or comma-separated string) of distinct names from ${AUTO_COMPONENTS.join(', ')}` };
       }
       components = c as AutoComponent[];
     }

@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { autoDetector, type AutoConfig, type AutoState } from '../../../src/anomaly/autoDetector.js';
 import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
 import { logNormalTail } from '../../../src/anomaly/anomalyLikelihood.js';
+import { scoreSeries } from '../../../src/cli/detect.js';
+import { validateRuleDocument } from '../../../src/config/validateRuleDocument.js';
 import { gaussian, isPlainJson, noise, replay } from './synthetic.js';
 
 const MIN = 60_000;
@@ -131,6 +133,15 @@ describe('auto detector', () => {
       expect(autoDetector.update(c, copy, t, x, 0)).toEqual(autoDetector.update(c, s, t, x, 0));
     }
     s = copy;
+  });
+
+  it('is a rule type: accepted by the rule schema (twin and files), and run by eddy detect', () => {
+    const rule = { kind: 'anomaly', value: 'value', timestamp: 'timestamp', detector: { type: 'auto', components: 'point,range,seasonal,sequence' } } as const;
+    expect(validateRuleDocument('r1', rule)).toBeNull();
+    const g = gaussian(12);
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ timestamp: new Date(Date.UTC(2020, 0, 1) + i * STEP).toISOString(), value: i === 2500 ? 40 : 10 + g() }));
+    const out = scoreSeries(rule, rows);
+    expect(out.flatMap((r, i) => (r.alert === 1 && i >= 500 ? [i] : []))).toEqual([2500]);
   });
 
   it('rejects bad parameters with the parameter named', () => {
