@@ -83,6 +83,11 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
   const res = nestedLoco(real, grid.length, rawOf(grid, 'g'));
   const events = real.reduce((s, f) => s + f.rows.length, 0);
   table(`Nested leave-one-category-out over ${grid.length} designs (standard profile, shipped threshold; ${events} events x ${grid.length} designs in ${((performance.now() - t0) / 1000).toFixed(0)} s)`, res, grid, real, htm);
+  // The same protocol restricted to the `auto` designs: what the calibrated detector alone gives.
+  const autoIdx = grid.flatMap((r, k) => (r.detector.type === 'auto' ? [k] : []));
+  const autoGrid = autoIdx.map((k) => grid[k]!);
+  const resAuto = nestedLoco(real, autoIdx.length, (k, f) => rawOf(grid, 'g')(autoIdx[k]!, f));
+  table(`The same, over the ${autoIdx.length} auto designs only`, resAuto, autoGrid, real, htm);
   if (process.argv.includes('--top')) {
     // Diagnostics: every design's in-sample score per real category (mean of categories first).
     const cats = [...new Set(real.map((f) => f.category))].sort();
