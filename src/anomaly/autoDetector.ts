@@ -68,7 +68,7 @@ export interface AutoState {
  */
 export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
-  decisionParams: ['threshold', 'rearm'],
+  decisionParams: ['threshold', 'rearm', 'quiet'],
   validate(params) {
     const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet']);
     if (unknown) return { ok: false, error: unknown };
@@ -158,7 +158,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       s.up = true;
       s.calm = 0;
     } else if (s.up) {
-      s.calm = least > -c.rearm ? (s.calm ?? 0) + 1 : 0;
+      s.calm = least > -c.rearm ? s.calm + 1 : 0;
       if (s.calm > c.quiet) s.up = false;
     }
     const score = Math.min(1, -least / (2 * c.threshold));

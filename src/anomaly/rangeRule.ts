@@ -5,7 +5,7 @@
  * as the series does, so a level that has been visited once is never news again.
  *
  * It is the oldest check there is, a limit set from the process's own history (Shewhart control limits;
- * Montgomery, "Introduction to Statistical Quality Control", ch. 6), with the observed extremes as the
+ * Montgomery, "Introduction to Statistical Quality Control"), with the observed extremes as the
  * limits: a series' first excursion beyond anything it has done is the plainest anomaly, and one that a
  * z-score over a long window misses when the window's deviation is inflated by normal bursts. Its raw
  * score is calibrated by anomalyLikelihood.ts like every other component (docs/anomaly-auto.md).
