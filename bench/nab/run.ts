@@ -1,5 +1,6 @@
 /**
- * `npm run nab`: every rule in rules/nab/*.json over the NAB copy, scored with bench/nab/nabScorer.ts,
+ * `npm run nab`: first the honest estimate, the nested leave-one-category-out protocol over the design
+ * grid (bench/nab/loco.ts, docs/nab-protocol.md), every fold beside Numenta HTM's; then every rule in rules/nab/*.json over the NAB copy, scored with bench/nab/nabScorer.ts,
  * per category and in total, at the shipped alert threshold and swept; then the reference detectors'
  * published per-file scores (results/<det>/<det>_<profile>_scores.csv) summed over the same files.
  * `npm run nab -- best` runs only rule files whose name contains "best".
@@ -8,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pickAnomalyRule } from '../../src/cli/detect.js';
 import { evaluateRule, type SubsetScore } from './evaluate.js';
+import { printProtocol } from './loco.js';
 import { loadCorpus, requireNabDir } from './nabCorpus.js';
 import { loadProfiles, normalise, PROFILE_NAMES, readCsvColumns, type ProfileName } from './nabScorer.js';
 
@@ -31,6 +33,10 @@ function table(title: string, data: Record<string, Record<ProfileName, SubsetSco
 }
 
 console.log(`NAB copy: ${files.length} files, ${files.reduce((s, f) => s + f.rows.length, 0)} rows, ${files.reduce((s, f) => s + f.windows.length, 0)} windows (${NAB_DIR})\n`);
+
+const shippedRule = pickAnomalyRule(JSON.parse(readFileSync(join(RULES_DIR, 'best.json'), 'utf8')));
+if (typeof shippedRule === 'string') throw new Error(`rules/nab/best.json: ${shippedRule}`);
+printProtocol(NAB_DIR, files, profiles.standard, shippedRule);
 
 const summary: string[] = [];
 for (const name of readdirSync(RULES_DIR).filter((n) => n.endsWith('.json') && (!filter || n.includes(filter))).sort()) {

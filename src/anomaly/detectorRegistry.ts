@@ -1,5 +1,6 @@
 import type { DetectorType } from '../contracts/anomaly.js';
 import type { DetectorDef } from '../contracts/rule.js';
+import { autoDetector } from './autoDetector.js';
 import { changePointDetector } from './changePointDetector.js';
 import { ewmaDetector } from './ewmaDetector.js';
 import { flatlineDetector } from './flatlineDetector.js';
@@ -19,6 +20,7 @@ export const detectorTypes: Record<string, DetectorType> = {
   ewma: ewmaDetector as DetectorType,
   spikeAndDip: spikeAndDipDetector as DetectorType,
   changePoint: changePointDetector as DetectorType,
+  auto: autoDetector as DetectorType,
 };
 
 /** Looks up and validates a rule's `detector` object; the error names the type or the parameter. */

@@ -89,9 +89,9 @@ describe.each(Object.keys(DEFS))('detector %s: shared properties', (name) => {
 });
 
 describe('detectorRegistry', () => {
-  it('has the eight contract types', () => {
+  it('has the eight contract types, and eddy\'s own `auto` (docs/anomaly-auto.md)', () => {
     expect(Object.keys(detectorTypes).sort()).toEqual(
-      ['changePoint', 'ewma', 'flatline', 'missing', 'rateOfChange', 'spikeAndDip', 'threshold', 'zscore'].sort(),
+      ['auto', 'changePoint', 'ewma', 'flatline', 'missing', 'rateOfChange', 'spikeAndDip', 'threshold', 'zscore'].sort(),
     );
   });
   it.each([

@@ -1,0 +1,43 @@
+/**
+ * The design grid the protocol of `npm run nab` selects from (bench/nab/protocol.ts): every choice
+ * that shapes the `auto` detector is a dimension here, so a held-out category never sees a design
+ * choice made with it in view: which components are on, the seasonal period (chosen from the data,
+ * forced daily, or none), suppression (how long every tail must stay calm before a raised detector
+ * re-arms, in the series' own events), the point component's window and the calibration's history, and
+ * the one alert threshold. Re-arm level 1 (a tail of 1/10) and short window 3 are fixed: varying them
+ * moved no category by more than 2 points (bench/nab/crossValidate.ts over those values). The earlier `zscore` design
+ * (rules/nab/best.json and its threshold grid, bench/nab/cvGrid.json) is in the grid too, so the
+ * protocol compares designs, not only thresholds. Simpler settings come first (ties go to them).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AnomalyRule } from '../../src/contracts/rule.js';
+
+const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as const;
+
+export function designGrid(): AnomalyRule[] {
+  const out: AnomalyRule[] = [];
+  const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
+  for (const components of comps) {
+    for (const season of ['none', '1d', 'auto']) {
+      for (const [window, long] of [[1500, 5000], [500, 2000]] as const) {
+        for (const threshold of [4, 5]) {
+          for (const quiet of [0, 30]) {
+            if (season === 'none' && components.includes('seasonal')) continue;
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+          }
+        }
+      }
+    }
+  }
+  const zscore = JSON.parse(readFileSync(join(import.meta.dirname, 'cvGrid.json'), 'utf8')) as AnomalyRule[];
+  return [...out, ...zscore];
+}
+
+/** Short label of a candidate for the fold table. */
+export function describe(rule: AnomalyRule): string {
+  const d = { ...rule.detector } as Record<string, unknown>;
+  const type = d.type;
+  delete d.type;
+  return `${String(type)} ${Object.entries(d).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`).join(' ')}${rule.cooldown ? ` cooldown=${rule.cooldown}` : ''}`;
+}

@@ -1,0 +1,167 @@
+import type { DetectorType } from '../contracts/anomaly.js';
+import { likelihoodInit, likelihoodUpdate, type LikelihoodState } from './anomalyLikelihood.js';
+import { numberParam, unknownParams } from './detectorParams.js';
+import { pointInit, pointUpdate, type PointState } from './pointDeviation.js';
+import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
+import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
+import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
+
+/** Components the `auto` detector can combine. */
+export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence'] as const;
+export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
+
+/** `auto {threshold?, rearm?, learn?, window?, long?, short?, components?, season?, seasonStrength?, seasonBins?}` after validation. */
+export interface AutoConfig {
+  /** Raise when the least tail probability of any component is at or below 10^-threshold (default 5). */
+  readonly threshold: number;
+  /** A raised detector re-arms once every component's tail is above 10^-rearm again (default 2). */
+  readonly rearm: number;
+  /** Raw scores a component's calibration must have seen before it judges (default 300). */
+  readonly learn: number;
+  /** Events the level and spread of the point component are weighted over (default 1500). */
+  readonly window: number;
+  /** Events the calibration's long history is weighted over (default 5000). */
+  readonly long: number;
+  /** Raw scores averaged by the calibration's short window (default 3). */
+  readonly short: number;
+  readonly components: readonly AutoComponent[];
+  readonly season: SeasonSelectShape;
+  /** Point deviation explained away by the seasonal baseline where it has one (min of the two; default true). */
+  readonly explain: boolean;
+  /** Context length of the sequence component (default 2). */
+  readonly order: number;
+  /** Surprises the sequence component's calibration averages (default 20; judged with σ/√n). */
+  readonly seqShort: number;
+  /** Events every tail must stay above 10^-rearm before a raised detector re-arms (default 0). */
+  readonly quiet: number;
+}
+
+/** Plain-JSON state: each component's own state and its calibration. */
+export interface AutoState {
+  p: PointState;
+  r: RangeState;
+  s: SeasonSelectState | null;
+  /** Sequence memory, when that component is on. */
+  q: SequenceState | null;
+  /** Calibration per component, in `components` order. */
+  l: LikelihoodState[];
+  /** Raised (until every tail is back above 10^-rearm for `quiet` events). */
+  up: boolean;
+  /** Consecutive events with every tail above 10^-rearm while raised. */
+  calm: number;
+}
+
+/**
+ * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
+ * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts); each raw score
+ * becomes a tail probability over that series' own history (anomalyLikelihood.ts, Ahmad et al. 2017);
+ * the detector raises when the smallest tail is at or below 10^-threshold, one threshold for every
+ * component and every series. Suppression is on the probability, not on time: once raised it stays
+ * raised (one alert) until every tail is back above 10^-rearm, so an anomaly that lasts is one alert
+ * however long it lasts, and a second anomaly right after the first raises as soon as the first has
+ * faded, whatever the sampling rate or a benchmark's window widths.
+ *
+ * Score: -log10(least tail) / (2 × threshold), capped at 1: 0.5 exactly at the alert level, so a swept
+ * threshold still ranks events. O(1) per event (a seasonal rebuild once a period); state: a few dozen
+ * numbers plus the two seasonal baselines (3 × bins × (periods + 2) numbers each, 24 + 168 bins by
+ * default).
+ */
+export const autoDetector: DetectorType<AutoConfig, AutoState> = {
+  type: 'auto',
+  decisionParams: ['threshold', 'rearm', 'quiet'],
+  validate(params) {
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet']);
+    if (unknown) return { ok: false, error: unknown };
+    const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
+    if ('error' in t) return { ok: false, error: t.error };
+    const ra = numberParam(params, 'rearm', { min: 0, max: t.value, fallback: Math.min(2, t.value) });
+    if ('error' in ra) return { ok: false, error: ra.error };
+    const le = numberParam(params, 'learn', { min: 2, max: 1_000_000, integer: true, fallback: 300 });
+    if ('error' in le) return { ok: false, error: le.error };
+    const w = numberParam(params, 'window', { min: 2, max: 1_000_000, integer: true, fallback: 1500 });
+    if ('error' in w) return { ok: false, error: w.error };
+    const lo = numberParam(params, 'long', { min: 10, max: 1_000_000, integer: true, fallback: 5000 });
+    if ('error' in lo) return { ok: false, error: lo.error };
+    const sh = numberParam(params, 'short', { min: 1, max: 100, integer: true, fallback: 3 });
+    if ('error' in sh) return { ok: false, error: sh.error };
+    const ss = numberParam(params, 'seasonStrength', { min: 0, max: 1, fallback: 0.6 });
+    if ('error' in ss) return { ok: false, error: ss.error };
+    const sb = numberParam(params, 'seasonBins', { min: 1, max: 288, integer: true, fallback: 24 });
+    if ('error' in sb) return { ok: false, error: sb.error };
+    let components: AutoComponent[] = ['point', 'range', 'seasonal'];
+    if (params.components !== undefined) {
+      // A list, or the same as one comma-separated string (a twin's desired properties cannot always hold arrays).
+      const c = typeof params.components === 'string' ? params.components.split(',').map((x) => x.trim()) : params.components;
+      if (!Array.isArray(c) || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly unknown[]).includes(x)) || new Set(c).size !== c.length) {
+        return { ok: false, error: `components must be a non-empty list (or comma-separated string) of distinct names from ${AUTO_COMPONENTS.join(', ')}` };
+      }
+      components = c as AutoComponent[];
+    }
+    const season = params.season ?? 'auto';
+    if (season !== 'auto' && season !== 'none' && season !== '1d' && season !== '7d') return { ok: false, error: 'season must be "auto", "none", "1d" or "7d"' };
+    const explain = params.explain ?? true;
+    if (typeof explain !== 'boolean') return { ok: false, error: 'explain must be true or false' };
+    const od = numberParam(params, 'order', { min: 1, max: 4, integer: true, fallback: 2 });
+    if ('error' in od) return { ok: false, error: od.error };
+    const qs = numberParam(params, 'seqShort', { min: 1, max: 1000, integer: true, fallback: 20 });
+    if ('error' in qs) return { ok: false, error: qs.error };
+    const qu = numberParam(params, 'quiet', { min: 0, max: 1_000_000, integer: true, fallback: 0 });
+    if ('error' in qu) return { ok: false, error: qu.error };
+    return {
+      ok: true,
+      config: {
+        quiet: qu.value,
+        order: od.value,
+        seqShort: qs.value,
+        threshold: t.value,
+        rearm: ra.value,
+        learn: le.value,
+        window: w.value,
+        long: lo.value,
+        short: sh.value,
+        components,
+        season: seasonShape(sb.value, ss.value, season),
+        explain,
+      },
+    };
+  },
+  init(c) {
+    const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0 };
+  },
+  update(c, s, time, x) {
+    const pt = pointUpdate(s.p, x, c.window);
+    const rr = rangeUpdate(s.r, x);
+    const se = s.s ? seasonSelectUpdate(c.season, s.s, time, pt.dev) : { raw: -1, period: 0 as const };
+    const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
+    let least = 0;
+    let kind = '';
+    for (let i = 0; i < c.components.length; i++) {
+      const comp = c.components[i]!;
+      let raw: number;
+      if (comp === 'point') raw = c.explain && se.raw >= 0 ? Math.min(pt.z, se.raw) : pt.z;
+      else if (comp === 'range') raw = rr;
+      else if (comp === 'sequence') raw = sq;
+      else {
+        // No baseline (no period, or a bin not filled yet): the component has nothing to say, and
+        // its calibration does not learn from that silence.
+        if (se.raw < 0) continue;
+        raw = se.raw;
+      }
+      const lg = comp === 'sequence' ? likelihoodUpdate(s.l[i]!, raw, c.long, c.seqShort, c.learn, true) : likelihoodUpdate(s.l[i]!, raw, c.long, c.short, c.learn);
+      if (lg < least) {
+        least = lg;
+        kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
+      }
+    }
+    if (!s.up && least <= -c.threshold) {
+      s.up = true;
+      s.calm = 0;
+    } else if (s.up) {
+      s.calm = least > -c.rearm ? s.calm + 1 : 0;
+      if (s.calm > c.quiet) s.up = false;
+    }
+    const score = Math.min(1, -least / (2 * c.threshold));
+    return s.up ? { score, anomalous: true, kind: kind || 'spike' } : { score, anomalous: false };
+  },
+};
