@@ -103,9 +103,12 @@ function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: 
   }));
   const ownWhere = st.where === null ? null : sub(st.where);
   const where = src.where === null ? ownWhere : ownWhere === null ? src.where : ({ k: 'bin', op: 'AND', left: src.where, right: ownWhere, pos: ownWhere.pos } as Expr);
+  // A step's `SELECT *` over a step that projects has that step's columns (for a statement, SELECT * stays a pass-through).
+  const expand = st.star && !src.star && reading.length > 0;
   return {
     ...st,
-    items,
+    star: expand ? false : st.star,
+    items: expand ? src.items.map((item) => ({ ...item, alias: stepColumnName(step, item) })) : items,
     from: src.from,
     timestampBy: src.timestampBy,
     where,
@@ -117,16 +120,16 @@ function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: 
 /** A WITH step eddy can inline: per event (no GROUP BY, aggregate, anomaly function or System.Timestamp()). */
 function checkPerEventStep(step: WithStep, src: Select): void {
   const why = `WITH step "${step.name}" is read by another statement, and eddy's rules read edgeHub inputs, not the rows of another window (an aggregate of aggregates)`;
+  for (const e of [...src.items.map((i) => i.expr), src.where].filter((x): x is Expr => x !== null)) {
+    notYet(e);
+    noTimestamp(e);
+  }
   if (src.groupBy.length > 0) throw new Unsupported(src.groupBy[0]!.pos, `GROUP BY in a WITH step`, why);
   if (src.having !== null) throw new Unsupported(src.having.pos, 'HAVING in a WITH step', why);
   for (const item of src.items) {
     if (hasAggregate(item.expr)) throw new Unsupported(item.pos, `aggregate column ${describe(item.expr)} in a WITH step`, why);
     if (item.expr.k === 'call' && ANOMALY[item.expr.name.toUpperCase()] !== undefined) throw new Unsupported(item.pos, `${item.expr.name} in a WITH step`, 'eddy raises alerts rather than scoring rows another statement could read');
     if (item.expr.k === 'star') throw new Unsupported(item.pos, '* beside other columns', '');
-  }
-  for (const e of [...src.items.map((i) => i.expr), src.where].filter((x): x is Expr => x !== null)) {
-    notYet(e);
-    noTimestamp(e);
   }
 }
 
