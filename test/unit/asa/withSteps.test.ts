@@ -128,6 +128,16 @@ describe('WITH steps inlined into the statements that read them', () => {
     expect(r.rules.pressure).toMatchObject({ input: 'telemetry', timestamp: 'timeCreated', where: '(machine.temperature > 25)', select: { hiP: 'max(machine.pressure)' } });
   });
 
+  it('an anomaly statement reads a step through its value, PARTITION BY and WHEN', () => {
+    const r = compileQueryText(`WITH s AS (SELECT IoTHub.ConnectionDeviceId AS dev, CASE WHEN v > 100 THEN 100 ELSE v END AS capped FROM telemetry TIMESTAMP BY t WHERE v > 0)
+SELECT AnomalyDetection_SpikeAndDip(capped, 95, 60, 'spikes') OVER (PARTITION BY dev LIMIT DURATION(minute, 10) WHEN capped < 99) AS scores INTO alerts FROM s`);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.rules.alerts).toMatchObject({
+      kind: 'anomaly', input: 'telemetry', timestamp: 't', groupBy: ['$deviceId'],
+      where: '((v > 0)) and ((((v > 100) ? 100 : v) < 99))', value: '((v > 100) ? 100 : v)',
+    });
+  });
+
   it('the WITH reference example: its first two steps compile; its aggregate of aggregates and pass-throughs are refused where they are', () => {
     // The example of https://learn.microsoft.com/stream-analytics-query/with-azure-stream-analytics, unchanged.
     const example = `WITH
