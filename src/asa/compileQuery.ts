@@ -11,7 +11,7 @@
  * https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics,
  * anomaly functions https://learn.microsoft.com/stream-analytics-query/anomalydetection-spikeanddip-azure-stream-analytics.
  */
-import type { Expr, Over, Pos, Query, Select, SelectItem } from './ast.js';
+import type { Expr, Over, Pos, Query, Select, SelectItem, WithStep } from './ast.js';
 import { parseQuery, type QueryError } from './parseQuery.js';
 
 export type RuleDoc = Record<string, unknown>;
@@ -39,24 +39,136 @@ export function compileQueryText(text: string): CompileQueryResult {
 export function compileQuery(query: Query): CompileQueryResult {
   const errors: QueryError[] = [];
   const rules: Record<string, RuleDoc> = {};
+  const steps = new Map<string, WithStep>();
   for (const step of query.steps) {
-    errors.push(at(step.pos, step.name, `WITH step "${step.name}" is not supported yet: eddy's rules read edgeHub inputs, not the output of another statement`));
+    // "This name must be different from the name of any other result_set_name defined within the
+    // scope of the query" (https://learn.microsoft.com/stream-analytics-query/with-azure-stream-analytics).
+    if (steps.has(step.name.toLowerCase())) errors.push(at(step.pos, step.name, `WITH step "${step.name}" is defined twice: the names of WITH steps must differ`));
+    else steps.set(step.name.toLowerCase(), step);
   }
   const perOutput = new Map<string, number>();
-  for (const st of query.statements) {
+  for (const [i, st] of query.statements.entries()) {
     try {
       // "If not specified, the default output stream is "output"" (INTO reference:
       // https://learn.microsoft.com/stream-analytics-query/into-azure-stream-analytics).
       const into = st.into ?? 'output';
       const n = (perOutput.get(into) ?? 0) + 1;
       perOutput.set(into, n);
-      rules[ruleId(into, n)] = compileStatement(st, into);
+      rules[ruleId(into, n)] = compileStatement(inlineSteps(st, steps, []), into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
-      errors.push(at(err.pos, err.construct, err.message));
+      // The statement is named here: an error inside a WITH step it reads lies before its text.
+      errors.push({ ...at(err.pos, err.construct, err.message), statement: i + 1 });
     }
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, rules };
+}
+
+/**
+ * A statement reading a WITH step, with the step inlined: the statement reads the step's input, its
+ * WHERE is the step's ANDed with its own, its TIMESTAMP BY is the step's, and each step column it
+ * names is replaced by the expression the step gives that column. This is what ASA computes when the
+ * step is a per-event filter and projection (each event of the input gives at most one event of the
+ * step, with the step's timestamp); a step that aggregates or windows is refused, because its rows
+ * would be the input of another window (an aggregate of aggregates), which an eddy rule cannot say.
+ * A step read by several statements is inlined into each; a step no statement reads has no output
+ * and is ignored. Positions stay those of the text: an error in an inlined expression points inside WITH.
+ */
+function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: readonly string[]): Select {
+  const step = steps.get(st.from.name.toLowerCase());
+  if (step === undefined) return st;
+  if (reading.includes(step.name.toLowerCase())) throw new Unsupported(st.from.pos, `WITH step "${step.name}" reading itself`, 'a step reads an input or another step', true);
+  const src = inlineSteps(step.select, steps, [...reading, step.name.toLowerCase()]);
+  checkPerEventStep(step, src);
+  if (st.timestampBy !== null) throw new Unsupported(st.timestampBy.pos, `TIMESTAMP BY on WITH step "${step.name}"`, 'the events of a step keep the time of its input (put TIMESTAMP BY in the step)');
+  // The step's columns by name (ASA names are case-insensitive); SELECT * passes every field on.
+  const columns = new Map<string, Expr>();
+  for (const item of src.items) columns.set(stepColumnName(step, item).toLowerCase(), item.expr);
+  const sub = (e: Expr): Expr => substitute(e, step, (p) => {
+    if (src.star) return p;
+    const col = columns.get(p.parts[0]!.toLowerCase());
+    if (col === undefined) throw new Unsupported(p.pos, `column ${p.parts.join('.')}`, `WITH step "${step.name}" has no column ${p.parts[0]} (its columns: ${src.items.map((i) => stepColumnName(step, i)).join(', ')})`);
+    if (p.parts.length === 1) return col;
+    if (col.k === 'path') return { ...col, parts: [...col.parts, ...p.parts.slice(1)] };
+    throw new Unsupported(p.pos, `column ${p.parts.join('.')}`, `${p.parts[0]} is computed in WITH step "${step.name}", it has no fields`);
+  });
+  // HAVING reads aggregates and the aliases of this statement's columns (havingExpr): only the
+  // arguments of its aggregates are step columns.
+  const subHaving = (e: Expr): Expr => (e.k === 'call' ? sub(e) : mapChildren(e, subHaving));
+  const items = st.items.map((item) => ({
+    ...item,
+    // An unnamed column keeps the name the statement gives it (`SELECT dev` is `dev`), not its step expression's.
+    alias: item.alias ?? (item.expr.k === 'path' && !src.star ? item.expr.parts[item.expr.parts.length - 1]! : null),
+    expr: sub(item.expr),
+  }));
+  const ownWhere = st.where === null ? null : sub(st.where);
+  const where = src.where === null ? ownWhere : ownWhere === null ? src.where : ({ k: 'bin', op: 'AND', left: src.where, right: ownWhere, pos: ownWhere.pos } as Expr);
+  // A step's `SELECT *` over a step that projects has that step's columns (for a statement, SELECT * stays a pass-through).
+  const expand = st.star && !src.star && reading.length > 0;
+  return {
+    ...st,
+    star: expand ? false : st.star,
+    items: expand ? src.items.map((item) => ({ ...item, alias: stepColumnName(step, item) })) : items,
+    from: src.from,
+    timestampBy: src.timestampBy,
+    where,
+    groupBy: st.groupBy.map((g) => (g.k === 'call' && WINDOWS.has(g.name.toUpperCase()) ? g : sub(g))),
+    having: st.having === null ? null : subHaving(st.having),
+  };
+}
+
+/** A WITH step eddy can inline: per event (no GROUP BY, aggregate, anomaly function or System.Timestamp()). */
+function checkPerEventStep(step: WithStep, src: Select): void {
+  const why = `WITH step "${step.name}" is read by another statement, and eddy's rules read edgeHub inputs, not the rows of another window (an aggregate of aggregates)`;
+  for (const e of [...src.items.map((i) => i.expr), src.where].filter((x): x is Expr => x !== null)) {
+    notYet(e);
+    noTimestamp(e);
+  }
+  if (src.groupBy.length > 0) throw new Unsupported(src.groupBy[0]!.pos, `GROUP BY in a WITH step`, why);
+  if (src.having !== null) throw new Unsupported(src.having.pos, 'HAVING in a WITH step', why);
+  for (const item of src.items) {
+    if (hasAggregate(item.expr)) throw new Unsupported(item.pos, `aggregate column ${describe(item.expr)} in a WITH step`, why);
+    if (item.expr.k === 'call' && ANOMALY[item.expr.name.toUpperCase()] !== undefined) throw new Unsupported(item.pos, `${item.expr.name} in a WITH step`, 'eddy raises alerts rather than scoring rows another statement could read');
+    if (item.expr.k === 'star') throw new Unsupported(item.pos, '* beside other columns', '');
+  }
+}
+
+/** A step column's name: its alias, or a field's last name as ASA names it; a computed column needs AS. */
+function stepColumnName(step: WithStep, item: SelectItem): string {
+  if (item.alias !== null) return item.alias;
+  if (item.expr.k === 'path' || isMetadataCall(item.expr)) return lastName(item.expr);
+  throw new Unsupported(item.pos, `column ${describe(item.expr)} without AS in WITH step "${step.name}"`, 'name it with AS, so that the statements reading the step can name it');
+}
+
+/** `e` with every column path replaced by `path(p)` (the paths inside a window function's arguments are units, not columns). */
+function substitute(e: Expr, step: WithStep, path: (p: Extract<Expr, { k: 'path' }>) => Expr): Expr {
+  if (e.k === 'path') return isSystemTimestamp(e) ? e : path(e);
+  if (e.k === 'call' && WINDOWS.has(e.name.toUpperCase())) return e;
+  // GetMetadataPropertyValue's first argument names an input; whether ASA keeps an event's metadata
+  // through a step is not documented, so the step must select it as a column.
+  if (isMetadataCall(e)) throw new Unsupported(e.pos, `GetMetadataPropertyValue over WITH step "${step.name}"`, 'select the metadata as a column of the step (GetMetadataPropertyValue(input, ...) AS dev) and read that column');
+  return mapChildren(e, (x) => substitute(x, step, path));
+}
+
+/** `e` with `f` applied to each direct sub-expression (OVER clauses included). */
+function mapChildren(e: Expr, f: (x: Expr) => Expr): Expr {
+  switch (e.k) {
+    case 'call': {
+      const o = e.over;
+      const over: Over | null = o === null ? null : { ...o, partitionBy: o.partitionBy.map(f), when: o.when === null ? null : f(o.when), orderBy: o.orderBy.map((x) => ({ ...x, expr: f(x.expr) })) };
+      return { ...e, args: e.args.map(f), over };
+    }
+    case 'bin':
+      return { ...e, left: f(e.left), right: f(e.right) };
+    case 'unary':
+    case 'cast':
+    case 'isNull':
+      return { ...e, expr: f(e.expr) };
+    case 'case':
+      return { ...e, operand: e.operand === null ? null : f(e.operand), whens: e.whens.map((w) => ({ when: f(w.when), then: f(w.then) })), otherwise: e.otherwise === null ? null : f(e.otherwise) };
+    default:
+      return e;
+  }
 }
 
 function at(pos: Pos, token: string, message: string): QueryError {

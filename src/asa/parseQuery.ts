@@ -17,6 +17,8 @@ export interface QueryError {
   /** The offending token as written, or '' at the end of the query. */
   readonly token: string;
   readonly message: string;
+  /** The statement (1-based, WITH steps not counted) whose compilation failed, when the compiler knows it. */
+  readonly statement?: number;
 }
 
 export type ParseResult = { ok: true; query: Query } | { ok: false; errors: QueryError[] };

@@ -33,7 +33,7 @@ export function isQueryFile(file: string): boolean {
 export function compileQueryRules(text: string): QueryRulesResult {
   const compiled = compileQueryText(text);
   if (!compiled.ok) {
-    const errors = compiled.errors.map((e) => ({ statement: statementAt(text, e.line, e.column), line: e.line, column: e.column, error: e.message }));
+    const errors = compiled.errors.map((e) => ({ statement: e.statement ?? statementAt(text, e.line, e.column), line: e.line, column: e.column, error: e.message }));
     return { ok: false, errors };
   }
   // The compiler makes one rule per statement, in order (src/asa/compileQuery.ts compileQuery).
