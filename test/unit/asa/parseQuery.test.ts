@@ -198,7 +198,10 @@ describe('compileQueryText: what is rejected, with line and column', () => {
     ['a CASE without ELSE (NULL when no WHEN holds)', `SELECT CASE WHEN AVG(t) > 1 THEN 1 END AS hot INTO o FROM i GROUP BY TumblingWindow(second, 30)`, /CASE without ELSE is not supported yet/],
     ['CAST to another type than float', `SELECT AVG(CAST(t AS bigint)) AS a INTO o FROM i GROUP BY TumblingWindow(second, 30)`, /CAST\(\.\.\. AS bigint\) is not supported yet/],
     ['a WITH step', SPIKE_DOC.replace('SELECT', 'WITH s AS (SELECT a FROM input) SELECT'), /WITH step "s" is not supported yet/],
-    ['SessionWindow', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY SessionWindow(minute, 5, 10)`, /SessionWindow is not supported yet/],
+    // ASA sessions the whole stream (no key) or per partition key; eddy per GROUP BY group: they must be the same columns.
+    ['a SessionWindow per device without PARTITION BY', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY deviceId, SessionWindow(minute, 5, 10)`, /SessionWindow partitioned by \[\] with GROUP BY \[deviceId\] is not supported yet/],
+    ['a SessionWindow partitioned by another column', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY deviceId, SessionWindow(minute, 5, 10) OVER (PARTITION BY site)`, /partitioned by \[site\] with GROUP BY \[deviceId\]/],
+    ['a SessionWindow without its maximum duration', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY SessionWindow(minute, 5)`, /SessionWindow arguments is not supported at the edge/],
     ['a pass-through SELECT *', `SELECT * INTO o FROM i WHERE t > 1`, /SELECT \* is not supported yet/],
     ['an unknown function', `SELECT AVG(t) AS a INTO o FROM i WHERE DATEPART(hour, ts) > 1 GROUP BY TumblingWindow(Duration(second, 30), Offset(millisecond, -1))`, /function DATEPART is not supported at the edge/],
     ['HAVING over a column that is not an aggregate', TUMBLING_RESET.replace('HAVING Avg(machine.temperature) > 25', 'HAVING command > 25'), /column command in HAVING is not supported yet/],
