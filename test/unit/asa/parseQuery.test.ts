@@ -105,6 +105,14 @@ describe('parseQuery: errors name line, column and token', () => {
 });
 
 describe('compileQueryText: what compiles', () => {
+  it.each([
+    ['SessionWindow(minute, 5, 10)', 'SessionWindow(minute, 5, 10) OVER (PARTITION BY IoTHub.ConnectionDeviceId)'],
+    ['SessionWindow(Timeout(minute, 5), MaxDuration(minute, 10))', 'Session(Timeout(minute, 5), MaxDuration(minute, 10)) OVER (PARTITION BY IoTHub.ConnectionDeviceId)'],
+  ])('%s: a session with its maximum duration checked at multiples of it (maxSizeAt "aligned")', (_name, win) => {
+    const r = compileQueryText(`SELECT COUNT(*) AS n INTO o FROM i GROUP BY IoTHub.ConnectionDeviceId, ${win}`);
+    expect(r).toMatchObject({ ok: true, rules: { o: { groupBy: ['$deviceId'], window: { type: 'session', gap: 300_000, maxSize: 600_000, maxSizeAt: 'aligned' } } } });
+  });
+
   it('a per-device tumbling average with Offset(millisecond, -1), WHERE and HAVING becomes the row-shaped rule docs/rules.md describes', () => {
     const r = compileQueryText(`SELECT IoTHub.ConnectionDeviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n
 INTO summaries
