@@ -10,7 +10,7 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
  * Issue 21, "Semantics": a query and its hand-written JSON twin (docs/rules.md) give identical outputs
- * (rows for tumbling, hopping, sliding and snapshot windows, alerts for the two anomaly functions)
+ * (rows for tumbling, hopping, sliding, session and snapshot windows, alerts for the two anomaly functions)
  * on the same seeded input through the Engine. The twins are written by hand in docs/rules.md's own
  * notation ("30s", unparenthesised expressions), so they are not the compiler's output; their
  * messageIds differ (the id hashes the definition's text, docs/contract.md section 4), the bodies not.
