@@ -221,11 +221,12 @@ function compileStatement(st: Select, into: string): RuleDoc {
 
   const windows = st.groupBy.filter((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase()));
   if (windows.length === 0) {
-    throw new Unsupported(st.groupBy[0]?.pos ?? st.pos, st.groupBy.length === 0 ? 'a statement without GROUP BY window' : 'GROUP BY without a window function', 'eddy rules aggregate over a window (TumblingWindow, HoppingWindow, SlidingWindow, SnapshotWindow) or run an anomaly function');
+    throw new Unsupported(st.groupBy[0]?.pos ?? st.pos, st.groupBy.length === 0 ? 'a statement without GROUP BY window' : 'GROUP BY without a window function', 'eddy rules aggregate over a window (TumblingWindow, HoppingWindow, SlidingWindow, SessionWindow, SnapshotWindow) or run an anomaly function');
   }
   if (windows.length > 1) throw new Unsupported(windows[1]!.pos, 'two window functions in one GROUP BY', '');
   const window = compileWindow(windows[0] as Extract<Expr, { k: 'call' }>);
   const groupBy = st.groupBy.filter((g) => g !== windows[0]).map(groupPath);
+  if (window.type === 'session') sessionPartition(windows[0] as Extract<Expr, { k: 'call' }>, groupBy);
 
   // The output is ASA's row (docs/rules.md "Rows"): each SELECT column in order, aggregates computed
   // in `select`, GROUP BY columns, constants and System.Timestamp() (the window end) taken as they are.
@@ -456,10 +457,45 @@ function compileWindow(w: Call): Record<string, unknown> {
     case 'SNAPSHOT':
       if (args.length > 0) throw new Unsupported(w.pos, `${w.name} arguments`, 'SnapshotWindow() takes none', true);
       return { type: 'snapshot' };
-    case 'SESSION':
-      throw new Unsupported(w.pos, w.name, "ASA checks a session's maximum duration at multiples of it, eddy's session ends maxSize after its first event");
+    case 'SESSION': {
+      // SessionWindow(unit, timeout, maxDuration) or SessionWindow(Timeout(unit, n), MaxDuration(unit, n))
+      // (session window reference above): ASA checks the maximum duration "at t = 0, 10, 20, 30, etc.",
+      // eddy's `maxSizeAt: "aligned"` (src/windows/sessionWindow.ts). OVER (PARTITION BY ...) is checked
+      // against GROUP BY by the caller (sessionPartition).
+      let gap: number | null;
+      let maxSize: number | null;
+      if (args[0]?.k === 'call') {
+        gap = named(args[0], 'TIMEOUT');
+        maxSize = named(args[1], 'MAXDURATION');
+        if (args.length !== 2) gap = null;
+      } else {
+        gap = args.length === 3 ? dur(args[0]!, args[1]!) : null;
+        maxSize = args.length === 3 ? dur(args[0]!, args[2]!) : null;
+      }
+      if (gap === null || maxSize === null) throw new Unsupported(w.pos, `${w.name} arguments`, 'SessionWindow(unit, timeout, maxDuration) or SessionWindow(Timeout(unit, n), MaxDuration(unit, n))', true);
+      if (gap > maxSize) throw new Unsupported(w.pos, `${w.name} timeout longer than its maximum duration`, '', true);
+      return { type: 'session', gap, maxSize, maxSizeAt: 'aligned' };
+    }
     default:
       throw new Unsupported(w.pos, w.name, '', true);
+  }
+}
+
+/**
+ * eddy keeps one session per GROUP BY group; ASA one per partition key ("the events are grouped together
+ * by the key and session window is applied to each group independently"), or one for the whole stream
+ * without a key. The two agree only when the partition key is the GROUP BY columns, so anything else is
+ * refused rather than silently sessioned per group.
+ */
+function sessionPartition(w: Call, groupBy: readonly string[]): void {
+  const over = w.over;
+  if (over !== null && (over.orderBy.length > 0 || over.limitDuration !== null || over.when !== null)) {
+    throw new Unsupported(over.pos, `${w.name} OVER`, 'only OVER (PARTITION BY ...) is defined for a session window', true);
+  }
+  const keys = new Set((over?.partitionBy ?? []).map(groupPath));
+  const cols = new Set(groupBy);
+  if (keys.size !== cols.size || [...keys].some((k) => !cols.has(k))) {
+    throw new Unsupported(over?.pos ?? w.pos, `${w.name} partitioned by [${[...keys].join(', ')}] with GROUP BY [${groupBy.join(', ')}]`, 'eddy keeps one session per GROUP BY group: write OVER (PARTITION BY <the GROUP BY columns>)');
   }
 }
 

@@ -40,6 +40,15 @@ export interface SessionGroup<S> extends GroupBase {
  * session of its own, cut at the next session's start. Two sessions are never merged (the aggregator
  * has no merge), so a late event that bridges two sessions joins the one it falls in or before.
  *
+ * `maxSizeAt: "aligned"` (Azure Stream Analytics' SessionWindow,
+ * https://learn.microsoft.com/stream-analytics-query/session-window-azure-stream-analytics: "the checks on if
+ * the window exceed maximum duration will happen at t = 0, 10, 20, 30, etc. [...] the actual duration of a
+ * session window could then be up to twice maxDuration"; "the window is closed and a new window is opened at
+ * the same point"): the duration is checked at multiples of `maxSize` since the Unix epoch, so a session
+ * starting at `s` is cut at the first multiple `c >= s + maxSize` (its `cutAt`), and an event after the cut
+ * but within `gap` of the cut session's last event opens the next session at `c` itself (whose own cut is
+ * then `c + maxSize`). Everything else (gap, lateness, revisions) is as above.
+ *
  * Provisional emissions (idle flush, eviction, completion: docs/contract.md section 5): a session the
  * watermark has not closed goes out with its current bounds and next revision and stays open. Its start
  * is then frozen (a messageId is keyed by rule, group, start and revision, so a moved start would leave
@@ -54,6 +63,9 @@ export function sessionWindow<T, S, R>(
 ): WindowOperator<T, R> {
   const { gap, maxSize } = spec;
   const lateness = options.maxLateness;
+  const aligned = spec.maxSizeAt === 'aligned';
+  /** Where a session starting at `start` is cut for its length (see the doc comment). */
+  const cutAt = aligned ? (start: number): number => Math.ceil((start + maxSize) / maxSize) * maxSize : (start: number): number => start + maxSize;
 
   const advance = (g: SessionGroup<S>, key: string, out: WindowEmitter<T, S, R>): void => {
     const wm = g.wm;
@@ -100,29 +112,31 @@ export function sessionWindow<T, S, R>(
           if (t > s.last) s.last = t;
           // An open session grows up to the next one's start at most (sessions never overlap).
           const nextStart = ss[i + 1]?.start ?? Infinity;
-          s.end = Math.min(s.last + gap, s.start + maxSize, nextStart);
+          s.end = Math.min(s.last + gap, cutAt(s.start), nextStart);
           return;
         }
         const next = ss[i + 1];
-        if (next !== undefined && next.revision < 0 && next.start < t + gap && next.last - t < maxSize) {
+        if (next !== undefined && next.revision < 0 && next.start < t + gap && next.last < cutAt(t)) {
           // A late event just before an open session starts it earlier.
           if (!out.add(next.acc, input.item, t)) return out.drop(key, t, 'aggregate-error');
           next.count++;
           next.start = t;
-          next.end = Math.min(next.last + gap, t + maxSize, ss[i + 2]?.start ?? Infinity);
+          next.end = Math.min(next.last + gap, cutAt(t), ss[i + 2]?.start ?? Infinity);
           return;
         }
-        const end = Math.min(t + gap, t + maxSize, next?.start ?? Infinity);
+        // Aligned: an event after a session's cut, within gap of its last event, continues it from the cut.
+        const start = aligned && s !== undefined && s.end === cutAt(s.start) && t < s.last + gap ? s.end : t;
+        const end = Math.min(t + gap, cutAt(start), next?.start ?? Infinity);
         if (end + lateness <= g.wm) return out.drop(key, t, 'too-late');
         const acc = out.first(input.item, t);
         if (acc === null) return out.drop(key, t, 'aggregate-error');
-        const fresh: Session<S> = { start: t, last: t, end, count: 1, acc, revision: -1, dirty: false };
+        const fresh: Session<S> = { start, last: t, end, count: 1, acc, revision: -1, dirty: false };
         if (i + 1 === ss.length && ss.length < 8) g.sessions = ss.length === 0 ? [fresh] : [...ss, fresh];
         else ss.splice(i + 1, 0, fresh);
         if (end <= g.wm) {
           // Closed already (a late event after the watermark): emitted at once, like a tumbling window.
           fresh.revision = 0;
-          out.window(key, g.group, t, end, 1, acc, 0);
+          out.window(key, g.group, start, end, 1, acc, 0);
         }
       },
       advance: (g, key, _prev, out) => advance(g, key, out),

@@ -6,7 +6,7 @@ export type NormalizedWindow =
   | { readonly type: 'tumbling'; readonly size: number; readonly bounds?: '(]'; readonly offset?: number }
   | { readonly type: 'hopping'; readonly size: number; readonly hop: number; readonly bounds?: '(]'; readonly offset?: number }
   | { readonly type: 'sliding'; readonly size: number }
-  | { readonly type: 'session'; readonly gap: number; readonly maxSize: number }
+  | { readonly type: 'session'; readonly gap: number; readonly maxSize: number; readonly maxSizeAt?: 'aligned' }
   | { readonly type: 'count'; readonly size: number; readonly step: number }
   | { readonly type: 'snapshot' };
 
@@ -71,7 +71,11 @@ export function normalizeWindow(def: WindowDef): Result<NormalizedWindow> {
       const maxSize = duration(d, 'maxSize');
       if (typeof maxSize === 'string') return fail(maxSize);
       if (gap > maxSize) return fail('window.gap must not be greater than window.maxSize');
-      return { ok: true, value: { type: 'session', gap, maxSize } };
+      if (d.maxSizeAt !== undefined && d.maxSizeAt !== 'start' && d.maxSizeAt !== 'aligned') {
+        return fail('window.maxSizeAt must be "start" (a session ends maxSize after its first event) or "aligned" (checked at multiples of maxSize, as Azure Stream Analytics)');
+      }
+      // Present only when not the default, so a rule without it normalizes as before.
+      return { ok: true, value: d.maxSizeAt === 'aligned' ? { type: 'session', gap, maxSize, maxSizeAt: 'aligned' } : { type: 'session', gap, maxSize } };
     }
     case 'count': {
       const size = count(d.size, 'size', MAX_COUNT);

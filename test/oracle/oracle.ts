@@ -4,7 +4,7 @@
  * rules of issue 17). It shares no code with src/ on purpose: the differential test
  * (test/oracle/differential.test.ts) is only worth something if the two cannot share a mistake.
  *
- * Scope: aggregate rules with `tumbling` or `hopping` windows, `groupBy: ["$deviceId"]`, a `timestamp`
+ * Scope: aggregate rules with `tumbling` or `hopping` windows (sessions: `oracleSessions` at the end), `groupBy: ["$deviceId"]`, a `timestamp`
  * path, `where` of the form `<path> <op> <number|true|false>`, and `select` entries `count()`,
  * `sum(p)`, `min(p)`, `max(p)`, `avg(p)`; anomaly rules with the `threshold` and `missing` detectors
  * (see AnomalyDef). Anything else throws: the oracle never guesses.
@@ -52,7 +52,7 @@ export interface OracleWindow {
   /** 0 for the rule's first definition; +1 at each change that starts the rule afresh. */
   readonly epoch: number;
   readonly deviceId: string;
-  readonly type: 'tumbling' | 'hopping';
+  readonly type: 'tumbling' | 'hopping' | 'session';
   readonly start: number;
   readonly end: number;
   readonly count: number;
@@ -494,4 +494,53 @@ export function runOracle(run: Run): OracleResult {
     }
   }
   return { windows, rejected, considered, accepted, alerts };
+}
+
+/** One event of a group for {@link oracleSessions}: its time and its `v`. */
+export interface OracleTimedValue {
+  readonly t: number;
+  readonly v: number;
+}
+
+/**
+ * Session windows of one group whose events arrive in time order (sessionDifferential.test.ts), read from
+ * the documents and nothing else:
+ *  - docs/rules.md "Windows": a session runs "from its first event until `gap` without events or `maxSize`
+ *    long: `[start, min(last+gap, start+maxSize))`" (an event at exactly the end opens the next session);
+ *  - with `maxSizeAt: "aligned"` (docs/rules.md, after Azure Stream Analytics,
+ *    https://learn.microsoft.com/stream-analytics-query/session-window-azure-stream-analytics): the length
+ *    is checked "at t = 0, 10, 20, 30, etc." for a maximum of 10 (multiples of `maxSize` since the epoch),
+ *    so a session is cut at the first check at which it is `maxSize` long or longer, and if the events
+ *    go on within `gap` "a new window is opened at the same point".
+ * Returns each session's bounds, count and the `n`/`sum` a `select: {n: count(), sum: sum(v)}` gives.
+ */
+export function oracleSessions(events: readonly OracleTimedValue[], gap: number, maxSize: number, aligned: boolean): Array<{ start: number; end: number; count: number; sum: number }> {
+  const out: Array<{ start: number; end: number; count: number; sum: number }> = [];
+  /** Where a session that started at `start` is cut for its length. */
+  const cut = (start: number): number => {
+    if (!aligned) return start + maxSize;
+    // The checks are the multiples of maxSize; walk them from the one at or before the start.
+    let check = Math.floor(start / maxSize) * maxSize;
+    while (check - start < maxSize) check += maxSize;
+    return check;
+  };
+  let cur: { start: number; last: number; count: number; sum: number } | null = null;
+  for (const e of events) {
+    if (cur !== null && e.t >= Math.min(cur.last + gap, cut(cur.start))) {
+      const timeout: number = cur.last + gap;
+      const c: number = cut(cur.start);
+      out.push({ start: cur.start, end: Math.min(timeout, c), count: cur.count, sum: cur.sum });
+      // Closed at a check while the events still came within gap: the next session opens at the check.
+      cur = aligned && c < timeout && e.t < timeout ? { start: c, last: e.t, count: 1, sum: e.v } : null;
+      if (cur !== null) continue;
+    }
+    if (cur === null) cur = { start: e.t, last: e.t, count: 1, sum: e.v };
+    else {
+      cur.last = e.t;
+      cur.count++;
+      cur.sum += e.v;
+    }
+  }
+  if (cur !== null) out.push({ start: cur.start, end: Math.min(cur.last + gap, cut(cur.start)), count: cur.count, sum: cur.sum });
+  return out;
 }

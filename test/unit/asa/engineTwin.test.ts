@@ -10,7 +10,7 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
  * Issue 21, "Semantics": a query and its hand-written JSON twin (docs/rules.md) give identical outputs
- * (rows for tumbling, hopping, sliding and snapshot windows, alerts for the two anomaly functions)
+ * (rows for tumbling, hopping, sliding, session and snapshot windows, alerts for the two anomaly functions)
  * on the same seeded input through the Engine. The twins are written by hand in docs/rules.md's own
  * notation ("30s", unparenthesised expressions), so they are not the compiler's output; their
  * messageIds differ (the id hashes the definition's text, docs/contract.md section 4), the bodies not.
@@ -41,18 +41,19 @@ function fromQuery(q: string): CompiledRule[] {
 interface Seen { deviceId: string; t: number; temp: number }
 
 /** Runs the seeded SimulatedTemperatureSensor traffic of two devices through an Engine holding `rules`. */
-function run(rules: CompiledRule[], messages = 60): { out: OutputMessage[]; seen: Seen[] } {
+function run(rules: CompiledRule[], messages = 60, o: { start?: number; stepMs?: number; skip?: (k: number) => boolean } = {}): { out: OutputMessage[]; seen: Seen[] } {
   const scheduler = new VirtualTimeScheduler();
   scheduler.frame = CLOCK0;
   const out: OutputMessage[] = [];
   const observer: EngineObserver = { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined };
   const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer, tickIntervalMs: 0 });
   engine.setRules(rules);
-  const sensor = new SimulatedSensor({ devices: ['a', 'b'], start: T0, stepMs: 5_000, seed: 11 });
+  const sensor = new SimulatedSensor({ devices: ['a', 'b'], start: o.start ?? T0, stepMs: o.stepMs ?? 5_000, seed: 11 });
   const seen: Seen[] = [];
   for (let k = 0; k < messages; k++) {
     for (let i = 0; i < 2; i++) {
       const m = sensor.next(i);
+      if (o.skip?.(k) === true) continue;
       const body = JSON.parse(m.body) as { machine: { temperature: number }; timeCreated: string };
       seen.push({ deviceId: m.deviceId, t: Date.parse(body.timeCreated.slice(0, 23) + 'Z'), temp: body.machine.temperature });
       const { events } = decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: CLOCK0 });
@@ -202,6 +203,61 @@ GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(second, 30)`;
       expect(r.hot).toBe(inWin.filter((e) => e.temp > 40).length);
       const max = Math.max(...inWin.map((e) => e.temp));
       expect(r.level).toBe(max > 40 ? 2 : max > 30 ? 1 : 0);
+    }
+  });
+
+  it('session: identical rows for SessionWindow(...) OVER (PARTITION BY device) and {type: session, maxSizeAt: "aligned"}, each matching ASA\'s documented sessions', () => {
+    // https://learn.microsoft.com/stream-analytics-query/session-window-azure-stream-analytics: a session
+    // "begins when the first event occurs"; it extends while the next event is "within the specified
+    // timeout from the last ingested event", else "the window is closed at the timeout"; the maximum
+    // duration is checked "at t = 0, 10, 20, 30, etc." (multiples of it), where "the window is closed and a
+    // new window is opened at the same point". System.Timestamp() is the window's end. Events every 10 s
+    // from 3 s past a round minute never fall on a minute; a 40 s hole (k = 20..22) lets the timeout act.
+    const query = `SELECT IoTHub.ConnectionDeviceId AS dev, System.Timestamp() AS t, COUNT(*) AS n, AVG(machine.temperature) AS avgT
+INTO sessions FROM telemetry TIMESTAMP BY timeCreated
+GROUP BY IoTHub.ConnectionDeviceId, SessionWindow(second, 15, 60) OVER (PARTITION BY IoTHub.ConnectionDeviceId)`;
+    const twin = {
+      sessions: {
+        kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated',
+        window: { type: 'session', gap: '15s', maxSize: '1m', maxSizeAt: 'aligned' },
+        select: { n: 'count()', avgT: 'avg(machine.temperature)' },
+        row: { dev: { group: '$deviceId' }, t: { window: 'end' }, n: { select: 'n' }, avgT: { select: 'avgT' } },
+        output: 'sessions',
+      },
+    };
+    const opts = { start: T0 + 3_000, stepMs: 10_000, skip: (k: number) => k >= 20 && k <= 22 };
+    const a = run(fromQuery(query), 60, opts);
+    const b = run(compiled(twin), 60, opts);
+    expect(shape(a.out)).toEqual(shape(b.out));
+    // The documented sessions, per device, from the events in time order.
+    const expected: { dev: string; end: number; temps: number[] }[] = [];
+    for (const dev of ['a', 'b']) {
+      const evs = a.seen.filter((e) => e.deviceId === dev).sort((x, y) => x.t - y.t);
+      let cur: { start: number; last: number; temps: number[] } | null = null;
+      const close = (end: number) => { expected.push({ dev, end, temps: cur!.temps }); };
+      for (const e of evs) {
+        if (cur !== null) {
+          // the first check point at which the session is at least 60 s long
+          let check: number = Math.ceil(cur.start / 60_000) * 60_000;
+          while (check - cur.start < 60_000) check += 60_000;
+          if (e.t >= cur.last + 15_000 && cur.last + 15_000 <= check) { close(cur.last + 15_000); cur = null; }
+          else if (e.t >= check) { close(check); cur = e.t < cur.last + 15_000 ? { start: check, last: e.t, temps: [e.temp] } : { start: e.t, last: e.t, temps: [e.temp] }; continue; }
+        }
+        if (cur === null) cur = { start: e.t, last: e.t, temps: [e.temp] };
+        else { cur.last = e.t; cur.temps.push(e.temp); }
+      }
+    }
+    const last = Math.max(...a.seen.map((e) => e.t));
+    // Closed by the default 5 s maxLateness watermark.
+    const closed = expected.filter((s) => s.end <= last - 5_000);
+    expect(closed.length).toBeGreaterThan(10);
+    expect(closed.some((s) => s.end % 60_000 !== 0)).toBe(true); // a timeout end (the hole)
+    const rows = a.out.map((m) => m.body as { dev: string; t: string; n: number; avgT: number });
+    expect(rows.map((r) => [r.dev, Date.parse(r.t), r.n]).sort()).toEqual(closed.map((s) => [s.dev, s.end, s.temps.length]).sort());
+    for (const r of rows) {
+      const s = closed.find((x) => x.dev === r.dev && x.end === Date.parse(r.t))!;
+      expect(r.avgT).toBeCloseTo(s.temps.reduce((x, y) => x + y, 0) / s.temps.length, 9);
+      expect(r.t).toMatch(/\.0000000Z$/);
     }
   });
 

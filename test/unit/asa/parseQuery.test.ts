@@ -105,6 +105,14 @@ describe('parseQuery: errors name line, column and token', () => {
 });
 
 describe('compileQueryText: what compiles', () => {
+  it.each([
+    ['SessionWindow(minute, 5, 10)', 'SessionWindow(minute, 5, 10) OVER (PARTITION BY IoTHub.ConnectionDeviceId)'],
+    ['SessionWindow(Timeout(minute, 5), MaxDuration(minute, 10))', 'Session(Timeout(minute, 5), MaxDuration(minute, 10)) OVER (PARTITION BY IoTHub.ConnectionDeviceId)'],
+  ])('%s: a session with its maximum duration checked at multiples of it (maxSizeAt "aligned")', (_name, win) => {
+    const r = compileQueryText(`SELECT COUNT(*) AS n INTO o FROM i GROUP BY IoTHub.ConnectionDeviceId, ${win}`);
+    expect(r).toMatchObject({ ok: true, rules: { o: { groupBy: ['$deviceId'], window: { type: 'session', gap: 300_000, maxSize: 600_000, maxSizeAt: 'aligned' } } } });
+  });
+
   it('a per-device tumbling average with Offset(millisecond, -1), WHERE and HAVING becomes the row-shaped rule docs/rules.md describes', () => {
     const r = compileQueryText(`SELECT IoTHub.ConnectionDeviceId, AVG(machine.temperature) AS avgTemp, COUNT(*) AS n
 INTO summaries
@@ -198,7 +206,10 @@ describe('compileQueryText: what is rejected, with line and column', () => {
     ['a CASE without ELSE (NULL when no WHEN holds)', `SELECT CASE WHEN AVG(t) > 1 THEN 1 END AS hot INTO o FROM i GROUP BY TumblingWindow(second, 30)`, /CASE without ELSE is not supported yet/],
     ['CAST to another type than float', `SELECT AVG(CAST(t AS bigint)) AS a INTO o FROM i GROUP BY TumblingWindow(second, 30)`, /CAST\(\.\.\. AS bigint\) is not supported yet/],
     ['a WITH step that aggregates, read by a window (an aggregate of aggregates)', `WITH s AS (SELECT AVG(t) AS a FROM i GROUP BY TumblingWindow(second, 5)) SELECT MAX(a) AS m INTO o FROM s GROUP BY TumblingWindow(second, 30)`, /GROUP BY in a WITH step is not supported yet/],
-    ['SessionWindow', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY SessionWindow(minute, 5, 10)`, /SessionWindow is not supported yet/],
+    // ASA sessions the whole stream (no key) or per partition key; eddy per GROUP BY group: they must be the same columns.
+    ['a SessionWindow per device without PARTITION BY', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY deviceId, SessionWindow(minute, 5, 10)`, /SessionWindow partitioned by \[\] with GROUP BY \[deviceId\] is not supported yet/],
+    ['a SessionWindow partitioned by another column', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY deviceId, SessionWindow(minute, 5, 10) OVER (PARTITION BY site)`, /partitioned by \[site\] with GROUP BY \[deviceId\]/],
+    ['a SessionWindow without its maximum duration', `SELECT COUNT(*) AS n INTO o FROM i GROUP BY SessionWindow(minute, 5)`, /SessionWindow arguments is not supported at the edge/],
     ['a pass-through SELECT *', `SELECT * INTO o FROM i WHERE t > 1`, /SELECT \* is not supported yet/],
     ['an unknown function', `SELECT AVG(t) AS a INTO o FROM i WHERE DATEPART(hour, ts) > 1 GROUP BY TumblingWindow(Duration(second, 30), Offset(millisecond, -1))`, /function DATEPART is not supported at the edge/],
     ['HAVING over a column that is not an aggregate', TUMBLING_RESET.replace('HAVING Avg(machine.temperature) > 25', 'HAVING command > 25'), /column command in HAVING is not supported yet/],

@@ -9,6 +9,7 @@ describe('validateRuleDocument: rules/schema.json with plain messages', () => {
     const rules = JSON.parse(readFileSync(new URL('../../../rules/default.json', import.meta.url), 'utf8')) as Record<string, unknown>;
     for (const [id, r] of Object.entries(rules)) expect(validateRuleDocument(id, r)).toBeNull();
     expect(validateRuleDocument('ok', ok)).toBeNull();
+    expect(validateRuleDocument('s', { ...ok, window: { type: 'session', gap: '5m', maxSize: '10m', maxSizeAt: 'aligned' } })).toBeNull();
   });
 
   // A dozen typical mistakes, each with the message a user should see.
@@ -31,6 +32,7 @@ describe('validateRuleDocument: rules/schema.json with plain messages', () => {
     ['a', { kind: 'anomaly', detector: { type: 'zscore' } }, /^a: missing required property "value"/],
     ['a', { ...ok, window: { type: 'count', size: 2.5 } }, /^a\.window\.size: must be integer/],
     ['a', [ok], /^a: a rule must be a JSON object/],
+    ['a', { ...ok, window: { type: 'session', gap: '5m', maxSize: '10m', maxSizeAt: 'epoch' } }, /^a\.window\.maxSizeAt: must be one of "start", "aligned"/],
   ])('%s %j', (id, rule, message) => {
     expect(validateRuleDocument(id, rule)).toMatch(message);
   });

@@ -101,3 +101,47 @@ describe('sessionWindow', () => {
     });
   });
 });
+
+/*
+ * maxSizeAt "aligned": Azure Stream Analytics' SessionWindow
+ * (https://learn.microsoft.com/stream-analytics-query/session-window-azure-stream-analytics), with the
+ * page's own figures, timeout 5 and maximum duration 10: "the checks on if the window exceed maximum
+ * duration will happen at t = 0, 10, 20, 30, etc. That means that the actual duration of a session window
+ * could then be up to twice maxDuration", and when it does "the window is closed and a new window is opened
+ * at the same point". Expected bounds are worked out by hand from those sentences, not from the operator.
+ */
+describe('sessionWindow maxSizeAt aligned (ASA)', () => {
+  const asa = (ts: TS) => sessionWindow({ type: X, gap: 5, maxSize: 10, maxSizeAt: 'aligned' }, countSum, { maxLateness: 0, idleTimeout: 1000, scheduler: ts });
+
+  it('a session from 1 passes the check at 10 (9 long) and is cut at 20; the next opens at 20', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('abcdefgh|', { a: ev(1), b: ev(4), c: ev(8), d: ev(12), e: ev(16), f: ev(19), g: ev(21), h: ev(23) });
+      expectObservable(src.pipe(asa(ts))).toBe('------x-(y|)', { x: win(X, 1, 20, 6, 6), y: win(X, 20, 28, 2, 2) });
+    });
+  });
+
+  it('a session from 0 reaches 10 at the check at 10 and is cut there', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('abcd|', { a: ev(0), b: ev(4), c: ev(8), d: ev(12) });
+      expectObservable(src.pipe(asa(ts))).toBe('---x(y|)', { x: win(X, 0, 10, 3, 3), y: win(X, 10, 17, 1, 1) });
+    });
+  });
+
+  it('after a cut, an event more than the timeout after the last one starts a session of its own', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('abcdefg|', { a: ev(1), b: ev(4), c: ev(8), d: ev(12), e: ev(16), f: ev(19), g: ev(25) });
+      expectObservable(src.pipe(asa(ts))).toBe('------x(y|)', { x: win(X, 1, 20, 6, 6), y: win(X, 25, 30, 1, 1) });
+    });
+  });
+
+  it('the timeout still closes a session before its check', () => {
+    const ts = newTestScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('abc|', { a: ev(11), b: ev(14), c: ev(30) });
+      expectObservable(src.pipe(asa(ts))).toBe('--x(y|)', { x: win(X, 11, 19, 2, 2), y: win(X, 30, 35, 1, 1) });
+    });
+  });
+});

@@ -14,6 +14,8 @@ describe('normalizeWindow', () => {
     expect(normalizeWindow({ type: 'hopping', size: '1h', hop: '5m' })).toEqual({ ok: true, value: { type: 'hopping', size: 3_600_000, hop: 300_000 } });
     expect(normalizeWindow({ type: 'sliding', size: 250 })).toEqual({ ok: true, value: { type: 'sliding', size: 250 } });
     expect(normalizeWindow({ type: 'session', gap: '30s', maxSize: '1h' })).toEqual({ ok: true, value: { type: 'session', gap: 30_000, maxSize: 3_600_000 } });
+    expect(normalizeWindow({ type: 'session', gap: '30s', maxSize: '1h', maxSizeAt: 'start' })).toEqual({ ok: true, value: { type: 'session', gap: 30_000, maxSize: 3_600_000 } });
+    expect(normalizeWindow({ type: 'session', gap: '30s', maxSize: '1h', maxSizeAt: 'aligned' })).toEqual({ ok: true, value: { type: 'session', gap: 30_000, maxSize: 3_600_000, maxSizeAt: 'aligned' } });
     expect(normalizeWindow({ type: 'count', size: 10 })).toEqual({ ok: true, value: { type: 'count', size: 10, step: 10 } });
     expect(normalizeWindow({ type: 'count', size: 10, step: 4 })).toEqual({ ok: true, value: { type: 'count', size: 10, step: 4 } });
     expect(normalizeWindow({ type: 'snapshot' })).toEqual({ ok: true, value: { type: 'snapshot' } });
@@ -34,6 +36,7 @@ describe('normalizeWindow', () => {
     expect(bad({ type: 'session', gap: '2h', maxSize: '1h' })).toMatch(/window\.gap must not be greater than window\.maxSize/);
     expect(bad({ type: 'session', gap: '0s', maxSize: '1h' })).toMatch(/window\.gap/);
     expect(bad({ type: 'session', gap: '1m', maxSize: '30d' })).toMatch(/window\.maxSize must be at most 7d/);
+    expect(bad({ type: 'session', gap: '1m', maxSize: '1h', maxSizeAt: 'epoch' } as never)).toMatch(/window\.maxSizeAt must be "start" .* or "aligned"/);
     expect(bad({ type: 'count', size: 0 })).toMatch(/window\.size must be a positive integer/);
     expect(bad({ type: 'count', size: 2.5 })).toMatch(/window\.size must be a positive integer/);
     expect(bad({ type: 'count', size: '10' })).toMatch(/window\.size must be a positive integer/);
