@@ -5,7 +5,7 @@ import type { OutputMessage } from '../contracts/output.js';
 import type { DetectorStep } from '../contracts/anomaly.js';
 import { decodeMessage } from '../ingest/decodeMessage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
-import { compilePath, MISSING } from '../ingest/readPath.js';
+import { compilePath, MISSING } from '../util/readPath.js';
 import type { CompiledRule } from '../rules/compileRule.js';
 import { Engine } from '../rules/engine.js';
 

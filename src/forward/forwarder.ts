@@ -1,6 +1,7 @@
 import type { Clock } from '../contracts/clock.js';
 import type { OutputMessage, Sink } from '../contracts/output.js';
 import type { Outbox, OutboxRecord } from '../contracts/store.js';
+import { equalJitter } from '../util/backoff.js';
 
 /** The timer half of a scheduler, injected so tests run on virtual time (MQTT.js KeepaliveManager style). */
 export interface ForwarderTimers {
@@ -376,9 +377,8 @@ export class Forwarder {
     }
   }
 
-  /** "Equal jitter": half fixed, half random, so retries spread but never come early. */
   private jitter(delay: number): number {
-    return Math.round(delay / 2 + (this.random() * delay) / 2);
+    return equalJitter(delay, this.random);
   }
 
   private scheduleAt(due: number): void {

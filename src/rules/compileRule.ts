@@ -10,7 +10,7 @@ import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
-import { compilePath, MISSING } from '../ingest/readPath.js';
+import { compilePath, MISSING } from '../util/readPath.js';
 
 /** Default bounds (documented in docs/rules.md). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;

@@ -7,7 +7,7 @@ import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
 import { AnomalyStage } from '../anomaly/anomalyStage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
-import { MISSING } from '../ingest/readPath.js';
+import { MISSING } from '../util/readPath.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, summaryMessage } from './outputMessage.js';
 

@@ -26,6 +26,8 @@ import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
+import { redactSecrets } from '../../metrics/logger.js';
+import { backoffDelay, equalJitter } from '../../util/backoff.js';
 
 // The transport's per-message methods without their unread debug text (see there); a no-op while DEBUG is set.
 installSdkFastPaths(deviceMqtt.Mqtt.prototype as unknown as MqttTransportPrototype);
@@ -132,13 +134,10 @@ class EdgeHubTimeoutError extends Error {
   override name = 'EdgeHubTimeoutError';
 }
 
-/** Never let a SAS token, key or connection string reach a log line. */
+/** Never let a SAS token, key or connection string reach a log line (the logger's own redaction, src/metrics/logger.ts). */
 function describe(err: unknown): { name: string; message: string } {
   const e = err instanceof Error ? err : new Error(String(err));
-  const message = e.message
-    .replace(/SharedAccessSignature\s+\S+/g, 'SharedAccessSignature <redacted>')
-    .replace(/(SharedAccessKey|sig)=[^;&\s]+/g, '$1=<redacted>');
-  return { name: e.name, message };
+  return { name: e.name, message: redactSecrets(e.message) };
 }
 
 /**
@@ -412,9 +411,7 @@ export class EdgeHubConnection implements Sink {
   }
 
   private delayFor(attempt: number): number {
-    // Full doubling with jitter in [50 %, 100 %] so many modules restarting together spread out.
-    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(attempt, 30));
-    return Math.round(base * (0.5 + this.random() / 2));
+    return equalJitter(backoffDelay(attempt, this.backoff.initialMs, this.backoff.maxMs), this.random);
   }
 
   private sleep(ms: number): Promise<void> {
