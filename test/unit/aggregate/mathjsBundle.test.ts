@@ -71,4 +71,21 @@ describe('mathjs parser bundle', () => {
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ plain: true, before: false, after: true, value: 0.13 });
   });
+
+  const bundle = fileURLToPath(new URL('../../../dist/aggregate/mathjsBundle.js', import.meta.url));
+  it.runIf(existsSync(bundle))('lets the garbage collector take the parser once compiling is over, and loads it again when needed (dist/, fresh process)', () => {
+    const script = `
+      const { parse, parserLoaded } = await import(${JSON.stringify(bundle)});
+      const first = parse('a + 1').type;
+      const during = parserLoaded();
+      await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+      const afterGc = parserLoaded();
+      const again = parse('b.c > 2').type;
+      console.log(JSON.stringify({ first, during, afterGc, again, reloaded: parserLoaded() }));
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ first: 'OperatorNode', during: true, afterGc: false, again: 'OperatorNode', reloaded: true });
+  });
 });
