@@ -54,7 +54,7 @@ export interface ArgNeeds {
  * Per-argument running state. Plain JSON. Only the fields the argument's aggregates need are present
  * (`createArgState`): a block for `avg(p)` alone is `{s, c}`, not all sixteen fields, which with the
  * boxes V8 keeps for double fields cut a tumbling group of the default `machine1m` rule by about a
- * quarter (issue 6, bench/memory.ts). A block restored from an older checkpoint holding every field
+ * quarter (bench/memory.ts). A block restored from an older checkpoint holding every field
  * works as is: the code reads only the fields its needs name.
  */
 export interface ArgState {

@@ -70,7 +70,7 @@ export class EvalFailure extends Error {
   }
 }
 
-/** Limits against hostile rules (issue 8). */
+/** Limits against hostile rules (test/unit/hostile/hostileRules.test.ts). */
 export const EXPRESSION_LIMITS = Object.freeze({ maxLength: 2000, maxNodes: 500, maxDepth: 200, maxNesting: 64 });
 
 /** mathjs 15 default config: `relTol` 1e-12, `absTol` 1e-15. */

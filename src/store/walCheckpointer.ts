@@ -65,7 +65,7 @@ const AUTOCHECKPOINT_PAGES = 1000;
 const CLOSE_WAIT_MS = 2_000;
 
 /**
- * Moves WAL checkpoints off the event loop (issue 6 latency). With SQLite's automatic checkpoint
+ * Moves WAL checkpoints off the event loop (input → alert latency, docs/performance.md). With SQLite's automatic checkpoint
  * the commit that takes the WAL past 1,000 pages copies them into the database file and fsyncs
  * both files, inside that commit: at 5k inputs/s that was a 5-10 ms stall every ~350 ms, on
  * whichever outbox append or remove crossed the mark, measured as the largest module-side share of

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { compilePath } from '../../util/readPath.js';
 
 /**
- * MQTT mode (issue 22 item 4; docs/contract.md section 2): local mode reading a plain MQTT broker
+ * MQTT mode (docs/contract.md section 2): local mode reading a plain MQTT broker
  * (Mosquitto next to real devices) instead of the simulated sensor. Read from the environment once.
  */
 export interface MqttSettings {
