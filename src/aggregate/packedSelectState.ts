@@ -4,7 +4,7 @@
  * `SelectState` object, an array of `ArgState` blocks and a V8 HeapNumber box per double field.
  *
  * Why (docs/performance.md, bench/memory.ts): the engine's per-event cost over many groups is memory traffic, not arithmetic. A
- * tumbling window of the default `machine1m` rule was a state object, its block array, two blocks and
+ * tumbling window of the default `machine1m` rule in the block format is a state object, its block array, two blocks and
  * about a dozen boxes; an event touched most of them. A packed double array is one object and one
  * backing store, written in place (no HeapNumber is allocated per write, whereas block fields that
  * start as `null`, like min and max, allocated one per new extreme).
