@@ -54,7 +54,7 @@ const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns 
 
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**', 'bench/results*'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**', 'bench/results*', 'src/**/*.generated.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
