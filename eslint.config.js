@@ -1,5 +1,6 @@
 // ESLint flat config: typescript-eslint, plus dependency rules that keep the folder layout (README,
-// "Folders"): a stage imports contracts/, metrics/, time/ (shared clock utilities) and itself; only the composition root (src/main.ts, an
+// "Folders"): a stage imports contracts/, metrics/, time/ (shared clock utilities), util/ (small
+// dependency-free helpers: PRNG, backoff, field paths) and itself; only the composition root (src/main.ts, an
 // src/app/), the rule-plan compiler (src/rules/) and the CLI wire stages together; only src/store imports
 // better-sqlite3; only src/io/edgehub imports the IoT SDK (azure-iot-*); only src/io/mqtt imports mqtt;
 // only src/asa imports chevrotain.
@@ -12,11 +13,14 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Folders of src/ that are pipeline stages (or shared layers) and so must not import one another. */
-const stages = ['contracts', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config', 'asa'];
+const stages = ['contracts', 'util', 'metrics', 'time', 'ingest', 'windows', 'aggregate', 'anomaly', 'store', 'forward', 'io', 'config', 'asa'];
 /** Folders and files that wire stages together; a stage must not import them either. */
 const wiring = ['rules', 'cli', 'app', 'main.js'];
-/** What every stage may import from elsewhere in src/: the shared layers (contracts has no exception). */
-const shared = { contracts: [], metrics: ['contracts'], time: ['contracts'] };
+/**
+ * What every stage may import from elsewhere in src/: the shared layers. contracts/ and util/ import
+ * nothing else of src/ (util/ holds code any layer may need, so it must not depend on one).
+ */
+const shared = { contracts: [], util: [], metrics: ['contracts', 'util'], time: ['contracts', 'util'] };
 
 /**
  * Crossings that exist and are allowed on purpose, each named: stage -> folder -> files.
@@ -34,14 +38,14 @@ const PARSER = { regex: '^chevrotain(/|$)', message: 'only src/asa imports the p
 
 /** The import patterns a file of `stage` may not use. */
 function stagePatterns(stage) {
-  const may = new Set([stage, ...(shared[stage] ?? ['contracts', 'metrics', 'time'])]);
+  const may = new Set([stage, ...(shared[stage] ?? ['contracts', 'util', 'metrics', 'time'])]);
   return [...stages.filter((s) => !may.has(s)), ...wiring].map((target) => {
     const files = allowed[stage]?.[target] ?? [];
     const except = files.length ? `(?!(${files.map(escape).join('|')})$)` : '';
     const name = escape(target.replace(/\.js$/, ''));
     return {
       regex: target.endsWith('.js') ? `^(\\.\\./)+${name}(\\.js)?$` : `^(\\.\\./)+${name}(/${except}|$)`,
-      message: `src/${stage} must not import src/${target}: a stage imports contracts/, metrics/ and itself; wire stages in main.ts or src/rules`,
+      message: `src/${stage} must not import src/${target}: a stage imports contracts/, util/, metrics/, time/ and itself; wire stages in main.ts or src/rules`,
     };
   });
 }
@@ -50,7 +54,7 @@ const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns 
 
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**', 'bench/results*'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**', 'bench/results*', 'src/**/*.generated.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

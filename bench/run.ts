@@ -89,6 +89,7 @@ const sections: Array<[string, () => Promise<Row[]>]> = [
   ['outbox', outbox],
   ['e2e', () => runSection('endToEnd.ts', q, [], 600_000)],
   ['memory', () => runSection('memory.ts', q, ['--expose-gc'])],
+  ['idle', () => runSection('idleRss.ts', quick ? ['--reps', '1'] : [])],
 ];
 const failures: string[] = [];
 for (const [name, fn] of sections) {

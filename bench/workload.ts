@@ -8,20 +8,12 @@ import { join } from 'node:path';
 import type { Rule, RuleSet } from '../src/contracts/rule.js';
 import { compileRule, type CompiledRule } from '../src/rules/compileRule.js';
 import { ROOT_DIR } from './harness.js';
+import { mulberry32 } from '../src/util/mulberry32.js';
 
 export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run sees the same data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** rng: mulberry32 (src/util/mulberry32.ts), seeded so every run sees the same data. */
+export const rng = mulberry32;
 
 /** One sensor body. Temperatures stay below every default threshold and ramp slowly (no alerts unless asked). */
 export function sensorBody(rand: () => number, time: number, machineTemp = 20 + rand() * 60): string {

@@ -24,6 +24,7 @@
  *   at most `maxValuesPerWindow` distinct values were seen; beyond that a HyperLogLog estimate with
  *   4,096 registers (standard error 1.04/sqrt(4096) = 1.6 %).
  */
+import { mulberry32Advance, mulberry32Output } from '../util/mulberry32.js';
 
 /** The aggregate function names of a select. */
 export type AggregateKind =
@@ -53,7 +54,7 @@ export interface ArgNeeds {
  * Per-argument running state. Plain JSON. Only the fields the argument's aggregates need are present
  * (`createArgState`): a block for `avg(p)` alone is `{s, c}`, not all sixteen fields, which with the
  * boxes V8 keeps for double fields cut a tumbling group of the default `machine1m` rule by about a
- * quarter (issue 6, bench/memory.ts). A block restored from an older checkpoint holding every field
+ * quarter (bench/memory.ts). A block restored from an older checkpoint holding every field
  * works as is: the code reads only the fields its needs name.
  */
 export interface ArgState {
@@ -154,11 +155,8 @@ export function scaleFor(x: number): number {
 
 /** mulberry32 step on a JSON-safe uint32 state; returns [0, 1). */
 function nextRandom(st: ArgState): number {
-  const a = (st.rng! + 0x6d2b79f5) | 0;
-  st.rng = a >>> 0;
-  let t = Math.imul(a ^ (a >>> 15), 1 | a);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  st.rng = mulberry32Advance(st.rng!);
+  return mulberry32Output(st.rng);
 }
 
 const scratch = new Float64Array(1);

@@ -37,8 +37,9 @@
  * `round`/`floor`/`ceil`/`fix` give mathjs' exact results (tested against mathjs), computing natively
  * away from rounding boundaries and calling mathjs near them. `hypot` calls mathjs and allocates.
  */
-import { ceil as mathCeil, floor as mathFloor, hypot as mathHypot, parse, round as mathRound } from './mathjsBundle.js';
+import { mathjsRounding, parse } from './mathjsBundle.js';
 import type { EvalContext } from '../contracts/event.js';
+import { compilePath, inheritable, MISSING } from '../util/readPath.js';
 
 /** An expression compiled to closures; `paths` lists the dotted body paths it reads (`$deviceId` for identity). */
 export interface CompiledExpression {
@@ -69,7 +70,7 @@ export class EvalFailure extends Error {
   }
 }
 
-/** Limits against hostile rules (issue 8). */
+/** Limits against hostile rules (test/unit/hostile/hostileRules.test.ts). */
 export const EXPRESSION_LIMITS = Object.freeze({ maxLength: 2000, maxNodes: 500, maxDepth: 200, maxNesting: 64 });
 
 /** mathjs 15 default config: `relTol` 1e-12, `absTol` 1e-15. */
@@ -245,28 +246,11 @@ function nanFailure(b: Built<unknown>, where: string): EvalFailure {
 }
 
 /**
- * Names an inherited property could answer to in decoded JSON, whose only prototypes are
- * Object.prototype and Array.prototype (plus `__proto__`, `constructor`, `prototype`, rejected at
- * compile time anyway). Only for these is `hasOwnProperty` checked on every read.
- */
-function inheritable(k: string): boolean {
-  return k in Object.prototype || k in Array.prototype;
-}
-
-/** Reads one segment: own properties only. `undefined` means missing (JSON has no undefined). */
-type Step = (o: object) => unknown;
-
-function stepFor(k: string): Step {
-  if (inheritable(k)) return (o) => (hasOwn.call(o, k) ? (o as Record<string, unknown>)[k] : undefined);
-  // Any other name can only be found as an own property of JSON data, so a plain read is an own
-  // read; it costs a third of `hasOwnProperty.call` (measured: ~6 ns vs ~19 ns for two segments).
-  return (o) => (o as Record<string, unknown>)[k];
-}
-
-/**
  * Builds the closure that reads a field path: own properties only, failures pre-allocated. With
  * `asNumber`, the closure also converts the value the way arithmetic does (one closure instead of
- * two on the hot path).
+ * two on the hot path). Paths of one or two segments that no prototype could answer to (`inheritable`,
+ * src/util/readPath.ts) are read inline, the hot case of bench/expressions.bench.ts; the rest through
+ * compilePath.
  */
 function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?: EvalFailure): (c: C) => unknown {
   const path = segments.join('.');
@@ -314,15 +298,11 @@ function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?
       throw missing;
     };
   }
-  const steps = segments.map(stepFor);
+  const readBody = compilePath(segments);
   const read = (c: C): unknown => {
-    let o: unknown = c.body;
-    for (let i = 0; i < n; i++) {
-      if (typeof o !== 'object' || o === null) throw missing;
-      o = steps[i]!(o);
-      if (o === undefined) throw missing;
-    }
-    return o;
+    const v = readBody(c.body);
+    if (v === MISSING) throw missing;
+    return v;
   };
   if (!asNumber) return read;
   const nan = asNumber;
@@ -369,10 +349,15 @@ interface FnSpec {
 
 const asN1 = (f: unknown) => f as (x: number) => number;
 const asN2 = (f: unknown) => f as (x: number, n: number) => number;
-const mRound1 = asN1(mathRound), mRound2 = asN2(mathRound);
-const mFloor1 = asN1(mathFloor);
-const mCeil1 = asN1(mathCeil);
-const mHypot = mathHypot as unknown as (...xs: number[]) => number;
+// Called only near rounding boundaries (and for hypot); buildFunction loads the library when it
+// compiles a call of one of ROUNDING_FUNCTIONS, so no event waits for the load.
+const mRound1 = (x: number): number => asN1(mathjsRounding().round)(x);
+const mRound2 = (x: number, n: number): number => asN2(mathjsRounding().round)(x, n);
+const mFloor1 = (x: number): number => asN1(mathjsRounding().floor)(x);
+const mCeil1 = (x: number): number => asN1(mathjsRounding().ceil)(x);
+const mHypot = (xs: number[]): number => (mathjsRounding().hypot as unknown as (...xs: number[]) => number)(...xs);
+/** Functions whose implementation below may call the full mathjs library (mathjsBundle.ts). */
+const ROUNDING_FUNCTIONS = new Set(['round', 'floor', 'ceil', 'fix', 'hypot']);
 
 const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
@@ -469,7 +454,7 @@ const FUNCTIONS: Readonly<Record<string, FnSpec>> = {
   cosh: { min: 1, max: 1, f1: Math.cosh },
   tanh: { min: 1, max: 1, f1: Math.tanh },
   atan2: { min: 2, max: 2, f2: Math.atan2 },
-  hypot: { min: 1, max: Infinity, fn: (xs) => mHypot(...xs) },
+  hypot: { min: 1, max: Infinity, fn: mHypot },
   isNaN: { min: 1, max: 1, f1: (x) => x !== x },
 };
 // min(x, y) via an array literal would allocate per call; give it a direct two-argument form.
@@ -610,6 +595,7 @@ function buildFunction<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {
     throw new CompileError(`unknown function "${name}" (in "${text(node)}"); allowed: ${MATH_FUNCTIONS.join(', ')}`);
   }
   const spec = FUNCTIONS[name]!;
+  if (ROUNDING_FUNCTIONS.has(name)) mathjsRounding();
   const args = node.args ?? [];
   if (args.length < spec.min || args.length > spec.max) {
     const want = spec.min === spec.max ? `${spec.min}` : spec.max === Infinity ? `at least ${spec.min}` : `${spec.min} to ${spec.max}`;

@@ -80,7 +80,7 @@ export function compileSelect(
   const cap = options.maxValuesPerWindow ?? DEFAULT_MAX_VALUES_PER_WINDOW;
   // Null prototype: on a plain `{}`, `errors['__proto__'] = msg` below would set the prototype (a
   // string is ignored) instead of recording the error, and the rule compiled without that select
-  // name (found by the issue 8 hostile-rule tests).
+  // name (test/unit/hostile/hostileRules.test.ts).
   const errors: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!Number.isInteger(cap) || cap < 1) errors['maxValuesPerWindow'] = 'maxValuesPerWindow must be a positive integer';
   const names = Object.keys(select);

@@ -3,8 +3,8 @@
  * figure of every argument in one array of doubles, `[n, ...per-argument slots]`, instead of a
  * `SelectState` object, an array of `ArgState` blocks and a V8 HeapNumber box per double field.
  *
- * Why (issue 6): the engine's per-event cost over many groups is memory traffic, not arithmetic. A
- * tumbling window of the default `machine1m` rule was a state object, its block array, two blocks and
+ * Why (docs/performance.md, bench/memory.ts): the engine's per-event cost over many groups is memory traffic, not arithmetic. A
+ * tumbling window of the default `machine1m` rule in the block format is a state object, its block array, two blocks and
  * about a dozen boxes; an event touched most of them. A packed double array is one object and one
  * backing store, written in place (no HeapNumber is allocated per write, whereas block fields that
  * start as `null`, like min and max, allocated one per new extreme).

@@ -127,7 +127,7 @@ export class AnomalyStage {
    * few pointer writes per event) rather than re-inserting the entry into the Map: a delete+set per
    * event rehashes a Map full of tombstones, and the "second chance" that only moved entries in the
    * older half still moved every one when groups take turns (1,000 devices sending in rotation:
-   * 7 % of the engine's time in bench/profileEngine.ts, issue 6).
+   * 7 % of the engine's time in bench/profileEngine.ts).
    */
   private readonly recency = new RecencyList<GroupEntry>();
 

@@ -10,7 +10,7 @@ export interface MissingConfig {
  * `at` is the processing time (the engine's clock, the one `tick` is called with) of the group's
  * latest arrival, meaningful once `seen`. Not null before the first event: a field that starts as null
  * is a tagged field in V8, and each time stored into it then allocates a HeapNumber (one per event and
- * group: issue 6).
+ * group: bench/memory.ts).
  */
 export interface MissingState {
   seen: boolean;

@@ -10,7 +10,7 @@ export interface RateOfChangeConfig {
  * The previous event (latest time seen, its value); `has` false until the first event. Earlier versions
  * kept `{t: null, v: null}` for "none" and no `has`; such checkpoints are read as they are. Not null:
  * a field that starts as null is a tagged field in V8, and every double stored into it then allocates a
- * HeapNumber (two per event and group, which lived long enough to be promoted: issue 6).
+ * HeapNumber (two per event and group, which lived long enough to be promoted: bench/memory.ts).
  */
 export interface RateOfChangeState {
   has?: boolean;

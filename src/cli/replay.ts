@@ -5,7 +5,7 @@ import type { OutputMessage } from '../contracts/output.js';
 import type { DetectorStep } from '../contracts/anomaly.js';
 import { decodeMessage } from '../ingest/decodeMessage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
-import { compilePath, MISSING } from '../ingest/readPath.js';
+import { compilePath, MISSING } from '../util/readPath.js';
 import type { CompiledRule } from '../rules/compileRule.js';
 import { Engine } from '../rules/engine.js';
 
@@ -143,7 +143,7 @@ export interface ReplayOptions {
  * the clock never goes back. Before each message the clock moves to its arrival: the window idle
  * flushes due by then run at their own times (an RxJS VirtualTimeScheduler), then the `missing`
  * detectors are ticked, as the module's one-second tick would have done by then. `finish` emits every
- * open window (the module keeps them open across a stop instead: issue 4) and stops.
+ * open window (the module keeps them open across a stop instead: docs/contract.md section 8) and stops.
  */
 export class Replay {
   readonly stats: ReplayStats = { messages: 0, events: 0, rejected: new Map(), rejectedByRule: new Map(), outputs: new Map(), noArrival: 0 };

@@ -31,7 +31,7 @@ export function stripMeta(doc: Record<string, unknown>): Record<string, unknown>
 /**
  * `out[k] = v` as an own data property. A plain assignment to `__proto__` (a key IoT Hub allows, and
  * JSON.parse keeps as an own key) would replace the object's prototype instead: a patch
- * `{"__proto__": {"rules": {...}}}` then made `desired.rules` an inherited value (issue 8 tests).
+ * `{"__proto__": {"rules": {...}}}` then made `desired.rules` an inherited value (test/unit/hostile/hostileRules.test.ts).
  * As an own key it is just a name, and a rule id `__proto__` is rejected by its pattern.
  */
 function setOwn(out: Record<string, unknown>, k: string, v: unknown): void {

@@ -1,13 +1,17 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { fileURLToPath } from 'node:url';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 
 const require = createRequire(import.meta.url);
-// rules/schema.json ships next to dist/ and src/ (package "files"), so both the build and tsx find it.
-const schema = require('../../rules/schema.json') as Record<string, unknown>;
-
-const ajv = new Ajv({ allErrors: true, strict: false });
-ajv.addSchema(schema, 'rules');
-const validateRule = ajv.getSchema('rules#/definitions/rule') as ValidateFunction;
+/**
+ * The validator of rules/schema.json's `rule` definition, generated ahead of time by ajv
+ * (src/config/ruleValidatorSource.ts says why) and bundled by `npm run build` into
+ * dist/ruleValidator.cjs, two folders up from both src/config/ and dist/config/.
+ */
+const VALIDATOR = fileURLToPath(new URL('../../dist/ruleValidator.cjs', import.meta.url));
+if (!existsSync(VALIDATOR)) throw new Error(`${VALIDATOR} is missing: run \`npm run build\` (it bundles the rule validator)`);
+const validateRule = (require(VALIDATOR) as { validateRule: ValidateFunction }).validateRule;
 
 /** Rule ids are twin keys (docs/contract.md section 5): no dots, no `$`. */
 export const RULE_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

@@ -34,7 +34,7 @@ interface RuleBase {
   /** How far an event's timestamp may be ahead of its arrival (default "5m"); later: `future-timestamp`. */
   maxClockSkew?: Duration;
   output?: string;
-  /** Per-rule bound on live groups (issue 8); default 100k. */
+  /** Per-rule bound on live groups (test/unit/hostile/cardinality.test.ts); default 100k. */
   maxGroups?: number;
   description?: string;
 }

@@ -77,10 +77,10 @@ export interface Checkpoint {
 }
 
 /**
- * Durable window and detector state (issue 4, item 4). `saveCheckpoint` replaces the whole set
+ * Durable window and detector state (docs/contract.md section 8). `saveCheckpoint` replaces the whole set
  * atomically and logically truncates the input log up to `uptoInputSeq` in the same transaction.
  *
- * A checkpoint may also be written in steps, one key per event-loop turn (issue 6 latency):
+ * A checkpoint may also be written in steps, one key per event-loop turn (input → alert latency, docs/performance.md):
  * `saveState` for each rule, each row atomic with the input seq it reflects, then `commitCheckpoint`
  * moves the truncation point. A crash between the steps leaves the previous truncation point, so
  * replay still covers every key; `aheadTo` says which keys must skip part of it.
@@ -115,14 +115,14 @@ export interface StoredInput extends InputRecord {
 }
 
 /**
- * The input log (issue 4, item 4): `appendInput` is called synchronously inside the SDK's
+ * The input log (docs/contract.md section 8): `appendInput` is called synchronously inside the SDK's
  * `inputMessage` handler and the record survives SIGKILL once it returns.
  */
 export interface InputLog {
   /**
    * Returns the record's sequence number (strictly increasing, never reused). With `defer` the
    * record is only buffered: the caller promises that `flushInputs()` runs before anything that
-   * acknowledges the input can leave the process (issue 6: the edgeHub connection flushes before
+   * acknowledges the input can leave the process (docs/performance.md: the edgeHub connection flushes before
    * every socket write, so the PUBACKs of a whole event-loop turn share one write).
    */
   appendInput(record: InputRecord, defer?: boolean): number;

@@ -23,7 +23,7 @@ export interface WindowInput<T> {
 /**
  * Incremental aggregation of one window. `S` must be plain JSON (numbers, strings, booleans, null,
  * arrays, plain objects; no NaN/Infinity, Map or Set) so window state can be checkpointed to SQLite
- * and restored after a crash (issue 4).
+ * and restored after a crash (docs/contract.md section 8).
  */
 export interface WindowAggregator<T, S, R> {
   init(): S;

@@ -1,6 +1,7 @@
 import type { Clock } from '../contracts/clock.js';
 import type { OutputMessage, Sink } from '../contracts/output.js';
 import type { Outbox, OutboxRecord } from '../contracts/store.js';
+import { equalJitter } from '../util/backoff.js';
 
 /** The timer half of a scheduler, injected so tests run on virtual time (MQTT.js KeepaliveManager style). */
 export interface ForwarderTimers {
@@ -33,7 +34,7 @@ export interface ForwarderOptions {
   log?: { warn(obj: object, msg: string): void };
   /**
    * Runs a pass later. Default `setImmediate`: one pass per event-loop turn however many appends
-   * and PUBACKs that turn brought, so one remove transaction and one peek serve them all (issue 6).
+   * and PUBACKs that turn brought, so one remove transaction and one peek serve them all (bench/durability.bench.ts).
    */
   defer?: (fn: () => void) => void;
 }
@@ -70,7 +71,7 @@ const defaultTimers: ForwarderTimers = { setTimeout: (fn, ms) => setTimeout(fn, 
 const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
 
 /**
- * Drains the outbox into a sink (docs/contract.md section 8, issue 4 item 2). Records go out in
+ * Drains the outbox into a sink (docs/contract.md section 8). Records go out in
  * creation order, at most `maxInFlight` at once, and at most one per rule-and-group: a record is
  * sent only when no earlier record of its group is still in the outbox, so a failed send blocks
  * the later ones of its group until it succeeds (no reordering, ever). A record is removed only
@@ -78,7 +79,7 @@ const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
  * While sends fail, the forwarder backs off (capped exponential, jittered) as a whole and per
  * group, so one poison message cannot stall the others once the sink answers again. The whole
  * backs off per failure streak (sends that fail together count once), and `resetBackoff` (edgeHub
- * reconnected) ends every backoff at once (issue 17 defect 9).
+ * reconnected) ends every backoff at once (test/unit/forward/forwarder.test.ts).
  */
 export class Forwarder {
   private readonly timers: ForwarderTimers;
@@ -99,8 +100,8 @@ export class Forwarder {
   /**
    * Failure streak step: raised each time a failure lengthens the global backoff. Every send carries
    * the step it was started in, and only the first failure of a step doubles the delay: the 64 sends
-   * in flight when the link drops fail together, and are one failure of the sink, not 64 (issue 17
-   * defect 9: they reached the 30 s cap at once).
+   * in flight when the link drops fail together, and are one failure of the sink, not 64 (test/unit/forward/forwarder.test.ts:
+   * they reached the 30 s cap at once).
    */
   private step = 0;
   /** seq -> the step its send started in. */
@@ -154,7 +155,7 @@ export class Forwarder {
   /**
    * Runs a pass now, in the caller's tick: for a caller that has just committed records from a
    * deferred callback of its own (main.ts commits outputs once per event-loop turn), so their sends
-   * do not wait for yet another turn, behind whatever input that turn brings (issue 6 latency).
+   * do not wait for yet another turn, behind whatever input that turn brings (input → alert latency, docs/performance.md).
    */
   drainNow(): void {
     if (this.running) this.pump();
@@ -163,7 +164,7 @@ export class Forwarder {
   /**
    * The sink is reachable again (edgeHub reconnected): every backoff ends, and a pass runs now, so the
    * stored backlog and new alerts go out at once instead of after a retry delay set by failures
-   * during the outage (issue 17 defect 9).
+   * during the outage (test/unit/forward/forwarder.test.ts).
    */
   resetBackoff(): void {
     this.groupBackoff.clear();
@@ -262,7 +263,7 @@ export class Forwarder {
     if (!this.running) return;
     const now = this.opts.clock.now();
     // While the whole backs off, only a fresh alert goes: one whose group has never failed. An alert
-    // never waits behind a retry timer set by older records (issue 17 defect 9); if the sink is still
+    // never waits behind a retry timer set by older records (test/unit/forward/forwarder.test.ts); if the sink is still
     // down it fails once and backs off with its group.
     const backingOff = now < this.globalRetryAt;
     if (backingOff) this.scheduleAt(this.globalRetryAt);
@@ -376,9 +377,8 @@ export class Forwarder {
     }
   }
 
-  /** "Equal jitter": half fixed, half random, so retries spread but never come early. */
   private jitter(delay: number): number {
-    return Math.round(delay / 2 + (this.random() * delay) / 2);
+    return equalJitter(delay, this.random);
   }
 
   private scheduleAt(due: number): void {

@@ -18,10 +18,10 @@ export interface OutputBatcherOptions {
 
 /**
  * Collects the engine's outputs and commits them to the outbox. Summaries are committed together once
- * per event-loop turn instead of one SQLite transaction per input (issue 6: the per-emit commit was
+ * per event-loop turn instead of one SQLite transaction per input (bench/durability.bench.ts: the per-emit commit was
  * the largest cost outside the engine). An alert is committed, with everything before it, at once and
  * handed to the forwarder: one socket read can carry a burst of inputs (after a hiccup upstream), and
- * an alert raised by the first of them would otherwise wait for the whole burst (issue 6 latency).
+ * an alert raised by the first of them would otherwise wait for the whole burst (input → alert latency, docs/performance.md).
  *
  * Still durable either way: the forwarder reads only committed rows, so nothing is sent before it is
  * in the outbox (docs/contract.md section 8); the inputs that produced the outputs are in the input log

@@ -27,7 +27,7 @@ export function decodeMessage(body: Buffer | string, meta: MessageMeta): DecodeR
   let text: string;
   if (typeof body === 'string') {
     // A UTF-16 unit is 1 to 3 UTF-8 bytes: only a string longer than a third of the limit needs measuring.
-    // (Checking `length > MAX_BODY_BYTES` first let 131,073 two-byte characters through: issue 8 fuzz.)
+    // (Checking `length > MAX_BODY_BYTES` first let 131,073 two-byte characters through: test/unit/hostile/ingestFuzz.test.ts.)
     if (body.length * 3 > MAX_BODY_BYTES && Buffer.byteLength(body) > MAX_BODY_BYTES) return rejectOnly('too-large', `body over ${MAX_BODY_BYTES} bytes`);
     // A leading BOM (U+FEFF) may be ignored (RFC 8259 section 8.1); some .NET senders write one.
     // JSON.parse rejects it, so drop one. A JSON body starts with '{' or '[': one compare in the common case.

@@ -13,7 +13,7 @@ const MAX_MS = 253402300799999;
 /**
  * One-entry memo: every rule reading the event's timestamp field parses the same string (the same
  * object, so `===` is a pointer compare). The regex and Date.UTC cost ~1 µs per rule per event;
- * bench/profileEngine.ts showed it at 5-6 % of the engine with the default rules (issue 6).
+ * bench/profileEngine.ts showed it at 5-6 % of the engine with the default rules.
  */
 let lastText = '';
 let lastMs: number | null = null;

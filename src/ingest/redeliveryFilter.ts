@@ -2,7 +2,7 @@
  * Drops the inputs that edgeHub re-delivers because their PUBACK never left the process.
  *
  * Why: the input log makes an input durable before the SDK acknowledges it (docs/contract.md section 8),
- * but the PUBACK leaves one or more ticks later (issue 4's probe; mqtt-packet corks the socket
+ * but the PUBACK leaves one or more ticks later (test/integration/edgehub/pubackProbe.test.ts; mqtt-packet corks the socket
  * until a later tick, and a congested socket buffers in user space). A SIGKILL or a dropped link
  * in between means the input is both in our log (replayed) and still un-acknowledged in the
  * broker's persistent session (re-delivered, first, right after the reconnect). Processing it twice
@@ -17,7 +17,7 @@
  * after a reconnect and repeats one of those exactly.
  */
 export class RedeliveryFilter {
-  /** A ring of the last `size` fingerprints and arrivals: typed arrays, so recording allocates nothing (issue 6). */
+  /** A ring of the last `size` fingerprints and arrivals: typed arrays, so recording allocates nothing (bench/durability.bench.ts). */
   private readonly fps: Float64Array;
   private readonly arrivals: Float64Array;
   private readonly size: number;

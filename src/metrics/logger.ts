@@ -40,7 +40,7 @@ const REDACT_PATHS = REDACT_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 /**
  * A pino logger writing JSON lines to stderr, with secrets scrubbed from every line
- * (issue 8: "no secret (SAS token, connection string) ever logged").
+ * (no secret, SAS token or connection string, is ever logged: test/unit/metrics/logger.test.ts).
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = (options.level ?? process.env.EDDY_LOG_LEVEL ?? 'info').toLowerCase();

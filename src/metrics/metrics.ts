@@ -4,7 +4,7 @@ import { REJECT_REASONS } from '../contracts/event.js';
 import type { DropCounts, DropReason } from '../contracts/store.js';
 
 /**
- * Every metric name eddy exposes, defined once (issue 8). Integration tests and dashboards refer to
+ * Every metric name eddy exposes, defined once (docs/contract.md section 10). Integration tests and dashboards refer to
  * these constants, never to string literals of their own.
  */
 export const METRIC_NAMES = {
@@ -184,7 +184,7 @@ export class Metrics {
     this.startedAt = this.clock.now();
     const registers = [(this.registry = new Registry())];
     // Counted in plain numbers per input name and added to the counter at scrape time (collect):
-    // prom-client hashes the labels on every `inc`, even through a `labels()` child (issue 6).
+    // prom-client hashes the labels on every `inc`, even through a `labels()` child (bench/profileEngine.ts).
     const collectReceived = (): void => this.collectReceived();
     this.receivedC = new Counter({ name: METRIC_NAMES.received, help: 'Input messages received (a batch counts each element), by input name.', labelNames: ['input'], registers, collect: collectReceived });
     this.rejectedC = new Counter({ name: METRIC_NAMES.rejected, help: 'Input messages or elements rejected, by fixed reason (docs/contract.md section 3).', labelNames: ['reason'], registers });

@@ -10,7 +10,7 @@ import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
-import { compilePath, MISSING } from '../ingest/readPath.js';
+import { compilePath, MISSING } from '../util/readPath.js';
 import type { RowColumnSource } from './outputMessage.js';
 
 /** Default bounds (documented in docs/rules.md). */
@@ -22,7 +22,7 @@ export const DEFAULT_MAX_GROUPS = 100_000;
  * Most windows one group of a tumbling, hopping or snapshot rule can hold at once, open or kept for
  * corrections: `ceil((size + maxLateness) / step)` with step = size, hop, or 1 ms for snapshots (a
  * window per distinct timestamp). Without it `size: 1` with `maxLateness: "7d"` kept a window per
- * millisecond for a week: 6e8 windows per group (issue 8).
+ * millisecond for a week: 6e8 windows per group (test/unit/hostile/limits.test.ts).
  */
 export const MAX_KEPT_WINDOWS = 100_000;
 /** Most values one group may keep for median/percentile/distinct: kept windows × maxValuesPerWindow (about 80 MB). */
@@ -227,7 +227,7 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
   const cooldownMs = rule.cooldown === undefined ? 0 : parseDuration(rule.cooldown);
   if (cooldownMs === null) return { ok: false, error: `${id}.cooldown: must be a duration` };
   const idle = rule.idleTimeout === undefined ? 60_000 : parseDuration(rule.idleTimeout);
-  // Same bound as aggregate rules: every duration a rule holds state for is at most 7 days (issue 8).
+  // Same bound as aggregate rules: every duration a rule holds state for is at most 7 days (test/unit/hostile/limits.test.ts).
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,

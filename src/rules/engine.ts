@@ -7,7 +7,7 @@ import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
 import { AnomalyStage } from '../anomaly/anomalyStage.js';
 import { parseTimestamp } from '../ingest/parseTimestamp.js';
-import { MISSING } from '../ingest/readPath.js';
+import { MISSING } from '../util/readPath.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 
@@ -435,7 +435,7 @@ export class Engine {
       },
     };
     let done = false;
-    // The window operator's machinery driven directly (no Subject per rule: issue 6); the same code
+    // The window operator's machinery driven directly (no Subject per rule: bench/engineThroughput.ts); the same code
     // runs inside the RxJS operator that the window marble tests exercise.
     const onEmission = (em: WindowEmission<Record<string, number | null>>): void => {
       if (em.kind === 'drop') {
@@ -502,7 +502,7 @@ export class Engine {
           anomalyInput.time = time;
           // Processing time, the clock `tick` reads (connected time in the module: silence counts only
           // while inputs can arrive). Not `ev.arrival`: that is the wall clock, which goes on during an
-          // outage and made every device look silent (issue 17 defect 8).
+          // outage and made every device look silent (test/unit/rules/engine.test.ts, "missing times silence on the processing time").
           anomalyInput.arrival = now;
           anomalyInput.key = key;
           anomalyInput.value = v;

@@ -52,7 +52,7 @@ export class RuleManager {
   apply(candidates: readonly RuleCandidate[]): ApplyResult {
     const next = new Map<string, CompiledRule>();
     // Null prototype: a twin can name a rule `__proto__` (IoT Hub allows the key); on a plain `{}` its
-    // line would set the report's prototype instead of listing the rejection (issue 8 tests).
+    // line would set the report's prototype instead of listing the rejection (test/unit/hostile/hostileRules.test.ts).
     const report: Record<string, RuleReport> = Object.create(null) as Record<string, RuleReport>;
     let rejected = 0;
     for (const c of candidates) {

@@ -26,7 +26,7 @@ interface Segment {
 }
 
 /**
- * The input log (issue 4, item 4): framed records appended with `fs.writeSync`. When
+ * The input log (docs/contract.md section 8): framed records appended with `fs.writeSync`. When
  * `appendInput` returns (or, for deferred appends, `flushInputs`) the bytes are in the kernel's page
  * cache, which survives SIGKILL of this process (not a power cut: the same guarantee as SQLite WAL
  * with synchronous=NORMAL, see store.ts). Segments `inputs-<startSeq>.log` rotate at every checkpoint; `truncateUpTo` deletes
@@ -39,7 +39,7 @@ interface Segment {
  * WAL page per input where a frame is ~250 bytes: 16x less wear on edge flash.
  * Group commit: the SDK PUBACKs each input as soon as its handler returns (docs/contract.md section 8),
  * so a deferred append is only safe when the caller flushes before any PUBACK can reach the socket;
- * main.ts defers only while EdgeHubConnection's write guard does exactly that (issue 6: one write
+ * main.ts defers only while EdgeHubConnection's write guard does exactly that (bench/durability.bench.ts: one write
  * per event-loop turn instead of one per input, ~10 us of CPU per input saved end to end).
  */
 export class FileInputLog implements InputLog {
@@ -210,7 +210,7 @@ export class FileInputLog implements InputLog {
   }
 
   private writeString(b: Buffer, s: string, o: number): number {
-    // Names are short and ASCII: a byte loop beats a native `write` call per string (issue 6). Same
+    // Names are short and ASCII: a byte loop beats a native `write` call per string (bench/durability.bench.ts). Same
     // bytes as UTF-8; anything else goes through `write`.
     if (s.length <= 64) {
       let i = 0;

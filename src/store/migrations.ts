@@ -25,9 +25,9 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE emitted (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX emitted_at ON emitted (at);`,
   // 4: the input-log position of each state row, for checkpoints written one rule per event-loop turn
-  // (issue 6 latency). NULL: the row reflects exactly meta.checkpoint_seq, as every row before did.
+  // (input → alert latency, docs/performance.md). NULL: the row reflects exactly meta.checkpoint_seq, as every row before did.
   `ALTER TABLE rule_state ADD COLUMN upto_seq INTEGER;`,
-  // 5: the appended ids as a log in append order, no index (issue 4 durability cost). Message ids are
+  // 5: the appended ids as a log in append order, no index (docs/performance.md, "Durability cost"). Message ids are
   // UUID-shaped hashes (docs/contract.md section 4), so every insert into 3's id-keyed table landed on a
   // random page: an append of 8-15 outputs wrote 20-35 WAL pages, three times what the outbox rows
   // took. SqliteOutbox now checks ids against a set in memory, loaded from this log at open, and the

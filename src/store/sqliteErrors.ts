@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 
 /**
  * SQLite result codes that mean "the disk (or the file on it) failed us", as opposed to a bug in
- * our SQL. On these the store degrades to memory and retries later (issue 4, item 5).
+ * our SQL. On these the store degrades to memory and retries later (test/integration/durability/store.test.ts).
  * Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, ...) share the primary code's prefix.
  * See https://www.sqlite.org/rescode.html.
  */

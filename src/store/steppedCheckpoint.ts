@@ -25,7 +25,7 @@ export interface SteppedCheckpointOptions {
 }
 
 /**
- * A checkpoint written one key per event-loop turn (issue 6 latency): serialising and writing every
+ * A checkpoint written one key per event-loop turn (input → alert latency, docs/performance.md): serialising and writing every
  * rule at once stalled the loop 2.7–8 ms every 5 s (244 KB of state for 200 groups of the latency
  * benchmark: 2 ms of `JSON.stringify`, 1–3 ms of SQLite), the largest single pause on the module path.
  *

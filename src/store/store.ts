@@ -46,7 +46,7 @@ export interface StoreOptions {
   exclusive?: boolean;
 }
 
-/** Everything durable eddy keeps under `EDDY_DATA_DIR` (issue 4). */
+/** Everything durable eddy keeps under `EDDY_DATA_DIR` (docs/contract.md sections 2 and 8). */
 export interface Store extends CheckpointStore, InputLog {
   /** The outbox to append to and drain: SQLite, or memory while degraded. */
   readonly outbox: Outbox;

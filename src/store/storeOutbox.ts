@@ -17,7 +17,7 @@ export interface OutboxLimits {
 
 /**
  * The outbox the engine and forwarder use: SQLite while the disk works, memory while it does not
- * (issue 4, item 5). On a disk error it moves the pending records to a MemoryOutbox (seqs kept,
+ * (test/integration/durability/store.test.ts). On a disk error it moves the pending records to a MemoryOutbox (seqs kept,
  * so in-flight sends still find theirs), reports `degraded`, and every `retryMs` tries to write
  * the memory contents back in one transaction; on success it is durable again.
  * It also keeps the budget after every append, expires by TTL every `ttlCheckMs`, and counts

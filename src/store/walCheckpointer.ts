@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -63,21 +64,36 @@ parentPort.postMessage({ type: 'ready' });
 const AUTOCHECKPOINT_PAGES = 1000;
 /** How long `close()` waits for the worker to close its connection. */
 const CLOSE_WAIT_MS = 2_000;
+/**
+ * WAL size at which the worker starts. The worker is a second V8 isolate with its own SQLite
+ * connection, about 10 MB of RSS; a module that has written less than this since it started (an
+ * idle one) has almost nothing to copy, so it does not pay for the worker (bench/idleRss.ts,
+ * docs/performance.md). Under load the WAL reaches it within a second; 1 MB is a quarter of SQLite's
+ * automatic checkpoint mark (1,000 pages of 4 KB).
+ */
+export const WORKER_START_WAL_BYTES = 1 << 20;
 
 /**
- * Moves WAL checkpoints off the event loop (issue 6 latency). With SQLite's automatic checkpoint
+ * Moves WAL checkpoints off the event loop (input → alert latency, docs/performance.md). With SQLite's automatic checkpoint
  * the commit that takes the WAL past 1,000 pages copies them into the database file and fsyncs
  * both files, inside that commit: at 5k inputs/s that was a 5-10 ms stall every ~350 ms, on
  * whichever outbox append or remove crossed the mark, measured as the largest module-side share of
  * the p99 input→alert latency. Here the main connection runs with `wal_autocheckpoint = 0` and a
- * worker thread with its own connection checkpoints instead.
+ * worker thread with its own connection checkpoints instead, started once the WAL reaches
+ * WORKER_START_WAL_BYTES (or on `checkpointNow`).
  *
  * Durability is unchanged: a commit is durable once in the WAL (store.ts), whoever copies it later.
  * If the worker cannot start or dies, the main connection gets its automatic checkpoint back, so
  * the WAL never grows without bound.
  */
 export class WalCheckpointer {
-  private worker: Worker | null;
+  private worker: Worker | null = null;
+  /** Set once the worker exited while the store was open: SQLite's automatic checkpoint is back. */
+  private fellBack = false;
+  /** Polls the WAL's size until the worker starts. */
+  private sizeWatch: ReturnType<typeof setInterval> | null;
+  private readonly walFile: string;
+  private readonly intervalMs: number;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (r: WalCheckpointResult) => void; reject: (e: Error) => void }>();
   private closed = false;
@@ -86,14 +102,43 @@ export class WalCheckpointer {
 
   constructor(
     private readonly db: Database.Database,
-    file: string,
+    private readonly file: string,
     private readonly opts: WalCheckpointerOptions,
   ) {
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file, intervalMs: opts.intervalMs ?? 250, closed: this.workerClosed } });
+    db.pragma('wal_autocheckpoint = 0');
+    this.walFile = `${file}-wal`;
+    this.intervalMs = opts.intervalMs ?? 250;
+    this.sizeWatch = setInterval(() => {
+      if (this.walBytes() >= WORKER_START_WAL_BYTES) this.start();
+    }, this.intervalMs);
+    this.sizeWatch.unref();
+  }
+
+  /** Bytes of the WAL file (0 when there is none). */
+  private walBytes(): number {
+    try {
+      return statSync(this.walFile).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Starts the worker (once; not after close or a fallback). */
+  private start(): void {
+    if (this.sizeWatch !== null) clearInterval(this.sizeWatch);
+    this.sizeWatch = null;
+    if (this.worker !== null || this.closed || this.fellBack) return;
+    try {
+      const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+      this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: this.file, intervalMs: this.intervalMs, closed: this.workerClosed } });
+    } catch (err) {
+      // Started from a timer: a throw here would end the process, so fall back instead.
+      this.opts.log.error({ err: (err as Error).message }, 'store: WAL checkpoint worker failed to start');
+      this.onExit();
+      return;
+    }
     // The worker must never keep the process alive: on exit an uncopied WAL is recovered at the next open.
     this.worker.unref();
-    db.pragma('wal_autocheckpoint = 0');
     this.worker.on('message', (m: { type: string; id?: number; result?: WalCheckpointResult; error?: string }) => {
       if (m.type === 'failed') this.opts.log.warn({ err: m.error }, 'store: background WAL checkpoint failed; retrying');
       if (m.type !== 'done' || m.id === undefined) return;
@@ -106,13 +151,19 @@ export class WalCheckpointer {
     this.worker.on('exit', () => this.onExit());
   }
 
-  /** True while the worker does the checkpoints (false: SQLite's automatic checkpoint is back on). */
+  /** True while checkpoints are the worker's, started or not yet (false: SQLite's automatic checkpoint is back on). */
   get inBackground(): boolean {
+    return !this.fellBack;
+  }
+
+  /** Whether the worker thread is running (it starts once the WAL reaches WORKER_START_WAL_BYTES, or on `checkpointNow`). */
+  get workerRunning(): boolean {
     return this.worker !== null;
   }
 
   /** Checkpoints now, in the worker (for tests and tools; the worker also runs on its own every `intervalMs`). */
   checkpointNow(): Promise<WalCheckpointResult> {
+    this.start();
     const worker = this.worker;
     if (worker === null) return Promise.reject(new Error('WAL checkpoint worker not running'));
     const id = this.nextId++;
@@ -130,6 +181,8 @@ export class WalCheckpointer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.sizeWatch !== null) clearInterval(this.sizeWatch);
+    this.sizeWatch = null;
     if (this.worker === null) return;
     this.worker.postMessage({ type: 'close' });
     Atomics.wait(this.workerClosed, 0, 0, CLOSE_WAIT_MS);
@@ -145,6 +198,7 @@ export class WalCheckpointer {
     for (const w of this.waiting.values()) w.reject(new Error('WAL checkpoint worker exited'));
     this.waiting.clear();
     if (this.closed) return;
+    this.fellBack = true;
     this.opts.log.warn({}, 'store: WAL checkpoint worker exited; SQLite checkpoints on commit again');
     try {
       this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);

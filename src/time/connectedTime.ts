@@ -63,7 +63,7 @@ export function steadyClock(wall: Clock, mono: Clock, stepMs = 1_000): Clock {
 const defaultTimers: ConnectedTimeTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };
 
 /**
- * Processing time that knows the link (issue 17 "Processing time that knows the link"): a monotonic
+ * Processing time that knows the link (test/integration/durability/outageClock.test.ts): a monotonic
  * clock that advances only while inputs can arrive. An idle flush and a `missing` raise are decisions
  * about silence, and silence only means something while a device could be heard: while edgeHub is
  * unreachable, nothing can arrive, however healthy the devices are.

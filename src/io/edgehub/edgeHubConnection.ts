@@ -26,6 +26,8 @@ import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
+import { redactSecrets } from '../../metrics/logger.js';
+import { backoffDelay, equalJitter } from '../../util/backoff.js';
 
 // The transport's per-message methods without their unread debug text (see there); a no-op while DEBUG is set.
 installSdkFastPaths(deviceMqtt.Mqtt.prototype as unknown as MqttTransportPrototype);
@@ -132,13 +134,10 @@ class EdgeHubTimeoutError extends Error {
   override name = 'EdgeHubTimeoutError';
 }
 
-/** Never let a SAS token, key or connection string reach a log line. */
+/** Never let a SAS token, key or connection string reach a log line (the logger's own redaction, src/metrics/logger.ts). */
 function describe(err: unknown): { name: string; message: string } {
   const e = err instanceof Error ? err : new Error(String(err));
-  const message = e.message
-    .replace(/SharedAccessSignature\s+\S+/g, 'SharedAccessSignature <redacted>')
-    .replace(/(SharedAccessKey|sig)=[^;&\s]+/g, '$1=<redacted>');
-  return { name: e.name, message };
+  return { name: e.name, message: redactSecrets(e.message) };
 }
 
 /**
@@ -231,7 +230,7 @@ export class EdgeHubConnection implements Sink {
   /**
    * `fn` runs before any bytes are handed to the current connection's socket (the TLS socket's
    * `_write`/`_writev`, after every (re)connect), so nothing (a PUBACK above all) can reach edgeHub
-   * before it has run. main.ts flushes the deferred input log there (issue 6). Register before
+   * before it has run. main.ts flushes the deferred input log there (docs/performance.md, latency). Register before
    * `open()`. While `writesGuarded` is true, the PUBACKs of the inputs handled in one event-loop
    * turn are also held (the socket is corked) until the turn's immediates run, so one log write and
    * one TLS write serve them all; sending an alert releases them at once (see `send`).
@@ -330,7 +329,7 @@ export class EdgeHubConnection implements Sink {
       // socket synchronously, so it leaves now, with the PUBACKs before it, not after every other
       // input of the same socket read was handled. The guard still runs the input-log flush before
       // those bytes leave. One more TLS write and log commit per alert; summaries keep waiting for the
-      // end of the turn (issue 6 latency).
+      // end of the turn (input → alert latency, docs/performance.md).
       if (message.kind === 'alert') this.flushHeld();
       await sent;
       this._reachable = true;
@@ -412,9 +411,7 @@ export class EdgeHubConnection implements Sink {
   }
 
   private delayFor(attempt: number): number {
-    // Full doubling with jitter in [50 %, 100 %] so many modules restarting together spread out.
-    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(attempt, 30));
-    return Math.round(base * (0.5 + this.random() / 2));
+    return equalJitter(backoffDelay(attempt, this.backoff.initialMs, this.backoff.maxMs), this.random);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -523,7 +520,7 @@ export class EdgeHubConnection implements Sink {
    * Neither the SDK (MqttBase builds the mqtt.js options itself; `setOptions` passes no socket
    * options) nor mqtt.js 4 sets it, so every small packet waits for the previous one's ACK, which
    * the peer delays: 40-200 ms stalls on PUBACKs and outputs (Nagle's algorithm with delayed ACKs,
-   * https://datatracker.ietf.org/doc/html/rfc1122#section-4.2.3.2; issue 6 measured p99 input→alert 243 ms at 5k/s with default sockets, 21 ms with TCP_NODELAY).
+   * https://datatracker.ietf.org/doc/html/rfc1122#section-4.2.3.2; bench/endToEnd.ts measured p99 input→alert 243 ms at 5k/s with default sockets, 21 ms with TCP_NODELAY).
    * The socket is reached through SDK internals (see `mqttSocketOf`); if they move, eddy still
    * works, only slower, and says so once.
    */

@@ -2,7 +2,7 @@
  * The Azure IoT SDK, mqtt.js and machina log through the `debug` package on every message, and a
  * disabled `debug` instance still takes `(...args)`: an array per call, before it looks at `enabled`.
  * Under the end-to-end bench that was 14 % of every byte the module allocated (a sampling allocation
- * profile, issue 6), on top of ~2.5 % of its CPU. So unless `DEBUG` is set (someone asked for the
+ * profile, bench/endToEnd.ts --profile), on top of ~2.5 % of its CPU. So unless `DEBUG` is set (someone asked for the
  * SDK's debug output: then nothing changes), the `debug` factory the SDK resolves is replaced, before
  * the SDK is loaded, by one that hands out a single no-op function for every namespace. Imported for
  * its effect, first, by edgeHubConnection.ts.

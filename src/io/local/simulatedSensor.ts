@@ -5,6 +5,7 @@
  * temperature linearly from 1 to 10 psi; ambient temperature 21 ± 0.5; humidity an integer 24–26;
  * `timeCreated` in .NET's ISO format with 7 fractional digits.
  */
+import { mulberry32Advance, mulberry32Output } from '../../util/mulberry32.js';
 export interface SensorOptions {
   readonly devices: readonly string[];
   /** Event time of the first message, ms. */
@@ -23,8 +24,8 @@ export class SimulatedSensor {
   /** mulberry32's state: saved with the position, so a restored sensor goes on with the same values. */
   private rng: number;
   private readonly rnd = (): number => {
-    this.rng = (this.rng + 0x6d2b79f5) >>> 0;
-    return mulberry32Step(this.rng);
+    this.rng = mulberry32Advance(this.rng);
+    return mulberry32Output(this.rng);
   };
 
   constructor(private readonly opts: SensorOptions) {
@@ -57,8 +58,8 @@ export class SimulatedSensor {
   }
 
   /**
-   * Moves past a message this sensor sent before a crash, replayed from the input log (issue 17
-   * defect 3): the checkpoint saved the sensor where the log was cut, so every message logged after
+   * Moves past a message this sensor sent before a crash, replayed from the input log (test/integration/local/localRestart.test.ts,
+   * "defect 3"): the checkpoint saved the sensor where the log was cut, so every message logged after
    * it was already sent once and must not be generated again with the same event time. The sensor
    * generates the message it would send next; when that is not the logged one (a checkpoint without
    * the generator's state), it takes the logged message's event time and temperature as its position.
@@ -106,19 +107,3 @@ export function dotNetIso(ms: number, subMsTicks: number): string {
   return iso.slice(0, 23) + String(subMsTicks).padStart(4, '0') + 'Z';
 }
 
-/** Small seeded PRNG (mulberry32) so runs are reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    return mulberry32Step(a);
-  };
-}
-
-/** mulberry32's output for the (already advanced) state `a`. */
-function mulberry32Step(a: number): number {
-  let t = a;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}

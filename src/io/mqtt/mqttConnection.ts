@@ -14,7 +14,7 @@ const SESSION_EXPIRY_S = 7 * 24 * 3600;
 export type MqttInputHandler = (topic: string, body: Buffer) => boolean;
 
 /**
- * A plain MQTT broker as eddy's input and output (issue 22 item 4; docs/contract.md section 2).
+ * A plain MQTT broker as eddy's input and output (docs/contract.md section 2).
  * Inputs: QoS 1 subscription in a persistent MQTT 5 session (`clean: false`, a stable client id, a
  * session expiry), acknowledged only after the handler has logged them. mqtt.js sends the PUBACK of an
  * incoming QoS 1 PUBLISH when `client.handleMessage(packet, callback)` calls back

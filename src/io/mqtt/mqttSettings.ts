@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { compilePath } from '../../util/readPath.js';
 
 /**
- * MQTT mode (issue 22 item 4; docs/contract.md section 2): local mode reading a plain MQTT broker
+ * MQTT mode (docs/contract.md section 2): local mode reading a plain MQTT broker
  * (Mosquitto next to real devices) instead of the simulated sensor. Read from the environment once.
  */
 export interface MqttSettings {
@@ -97,12 +98,8 @@ export function deviceIdFrom(from: DeviceFrom, topic: string, body: Buffer): str
   }
   if (Array.isArray(doc)) doc = doc[0];
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return null;
-  let v: unknown = doc;
-  // Own properties only, as src/ingest/readPath.ts reads rule paths (no `__proto__` walk).
-  for (const k of from.path.split('.')) {
-    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, k)) return null;
-    v = (v as Record<string, unknown>)[k];
-  }
+  // Own properties only, as rule paths are read (no `__proto__` walk).
+  const v = compilePath(from.path)(doc);
   if (typeof v === 'string' && v !== '') return v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   return null;

@@ -12,6 +12,7 @@ import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmul
 import {
   cleanupModules, type LogLine, type ModuleProcess, spawnModule as spawnChild, stopModule as stopProcess, tempDataDir, waitUntil,
 } from '../module/moduleProcess.js';
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 
 /** 2026-11-26T03:00:00Z. */
 export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
@@ -53,17 +54,8 @@ export interface InputMessage {
   readonly readings: readonly Reading[];
 }
 
-/** mulberry32: a small seeded PRNG, so every run sees the same traffic and kill moments. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** prng: mulberry32 (src/util/mulberry32.ts), seeded so every run sees the same data. */
+export const prng = mulberry32;
 
 /**
  * An endless source of messages: round robin over `devices`, each device's event time advancing by

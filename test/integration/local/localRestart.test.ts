@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Line, type Local, logs, sleep, startLocal, tempDir, until } from '../../helpers/localProcess.js';
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 
 /*
  * Issue 17 defects 3, 4 and 5 with real processes in local mode (`node dist/main.js`, the simulated
@@ -24,17 +25,6 @@ function finalSummaries(lines: readonly Line[]): Map<string, Line['body']> {
     if (!cur || (l.body.revision as number) > (cur.revision as number)) out.set(k, l.body);
   }
   return out;
-}
-
-/** A seeded PRNG for the kill moments (mulberry32), so a failure can be rerun as it was. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 

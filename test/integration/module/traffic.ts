@@ -10,6 +10,7 @@
  * Then Welford's steps are exact, sum/n is exact, and only the final division by n-1 and the sqrt
  * round, identically on both sides. Any other deviation (a lost event, a double count) shows.
  */
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 
 /** One input message: who sends it (`$.cdid`), its event time, and the body. */
 export interface Reading {
@@ -28,17 +29,8 @@ export function dotnetTime(t: number): string {
   return new Date(t).toISOString().replace(/\.(\d{3})Z$/, '.$10000Z');
 }
 
-/** mulberry32: a small seeded PRNG so the traffic is the same in every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** prng: mulberry32 (src/util/mulberry32.ts), seeded so every run sees the same data. */
+const prng = mulberry32;
 
 /** A SimulatedTemperatureSensor body. */
 export function sensorBody(t: number, machineTemp: number, pressure: number, ambientTemp: number, humidity: number): Record<string, unknown> {

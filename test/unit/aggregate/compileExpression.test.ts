@@ -4,17 +4,10 @@ import {
   compileExpression, compilePredicate, EvalFailure, EXPRESSION_LIMITS, nearlyEqual,
 } from '../../../src/aggregate/compileExpression.js';
 import type { EvalContext } from '../../../src/contracts/event.js';
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 
-/** mulberry32: a small seeded PRNG so that every run sees the same scopes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** prng: mulberry32 (src/util/mulberry32.ts), seeded so every run sees the same data. */
+const prng = mulberry32;
 
 function ctxOf(body: Record<string, unknown>, deviceId = 'dev1', moduleId = 'mod1'): EvalContext {
   return { body, deviceId, moduleId };

@@ -2,18 +2,10 @@
 import type { DetectorStep } from '../../../src/contracts/anomaly.js';
 import { AnomalyStage } from '../../../src/anomaly/anomalyStage.js';
 import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 
-/** mulberry32: small, fast, good enough for test noise. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** prng: mulberry32 (src/util/mulberry32.ts), seeded so every run sees the same data. */
+export const prng = mulberry32;
 
 /** Standard normal samples (Box–Muller) from a seeded PRNG. */
 export function gaussian(seed: number): () => number {

@@ -19,6 +19,7 @@ import { decodeMessage, MAX_BODY_BYTES, MAX_DEPTH } from '../../../src/ingest/de
 import { Engine } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import type { OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 
 const require = createRequire(import.meta.url);
 const DEFAULT_RULES = require('../../../rules/default.json') as Record<string, unknown>;
@@ -30,16 +31,6 @@ const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 /** Processing time (arrivals) a month after T0: events stamped ahead of their arrival would be future-timestamp (docs/contract.md section 5). */
 const ARRIVALS = T0 + 30 * 86_400_000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Field variants: the JSON text and what a rule reading the field must make of it.

@@ -32,6 +32,10 @@ const crossings: Array<[string, string, RegExp]> = [
   ['src/contracts/probe.ts', '../metrics/metrics.js', /src\/contracts must not import src\/metrics/],
   ['src/metrics/probe.ts', '../store/store.js', /src\/metrics must not import src\/store/],
   ['src/time/probe.ts', '../windows/windowSpec.js', /src\/time must not import src\/windows/],
+  // util/ is importable by every layer, so it must import none of them.
+  ['src/util/probe.ts', '../contracts/event.js', /src\/util must not import src\/contracts/],
+  ['src/util/probe.ts', '../metrics/metrics.js', /src\/util must not import src\/metrics/],
+  ['src/util/probe.ts', '../ingest/decodeMessage.js', /src\/util must not import src\/ingest/],
   ['src/config/probe.ts', '../windows', /src\/config must not import src\/windows/],
   ['src/windows/probe.ts', 'better-sqlite3', /only src\/store imports better-sqlite3/],
   ['src/rules/probe.ts', 'better-sqlite3', /only src\/store imports better-sqlite3/],
@@ -64,6 +68,8 @@ const allowed: Array<[string, string]> = [
   ['src/cli/probe.ts', '../rules/engine.js'],
   ['src/anomaly/probe.ts', '../windows/recencyList.js'],
   ['src/windows/probe.ts', 'rxjs'],
+  ['src/aggregate/probe.ts', '../util/readPath.js'],
+  ['src/io/edgehub/probe.ts', '../../util/backoff.js'],
 ];
 
 describe('stage boundaries (eslint.config.js)', () => {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { VirtualTimeScheduler } from 'rxjs';
 import { compileRule } from '../../../src/rules/compileRule.js';
 import { Engine } from '../../../src/rules/engine.js';
-import { mulberry32, SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
+import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
+import { mulberry32 } from '../../../src/util/mulberry32.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
 

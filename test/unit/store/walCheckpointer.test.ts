@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore, type StoreOptions } from '../../../src/store/store.js';
+import { WORKER_START_WAL_BYTES } from '../../../src/store/walCheckpointer.js';
 import { makeMessage } from '../../contract/outbox.suite.js';
 
 const logged: { level: string; msg: string }[] = [];
@@ -16,7 +17,7 @@ const log = {
 /** One small transaction per append: each writes at least two WAL frames (outbox and emitted). */
 const APPENDS = 1_200;
 
-describe('WalCheckpointer (background WAL checkpoints, issue 6)', () => {
+describe('WalCheckpointer (background WAL checkpoints, docs/performance.md)', () => {
   let dir: string;
   // The worker's own timer never fires in these tests: every checkpoint is asked for.
   const opts = (over: Partial<StoreOptions> = {}): StoreOptions => ({ log, clock: { now: () => 0 }, ttlMs: 0, checkpointIntervalMs: 1e9, ...over });
@@ -58,6 +59,25 @@ describe('WalCheckpointer (background WAL checkpoints, issue 6)', () => {
     const [r] = probe.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>;
     probe.close();
     expect(r!.log).toBeLessThan(1_000);
+    s.close();
+  });
+
+  it('starts no worker while the WAL stays small (an idle module), and starts it on its own once the WAL reaches WORKER_START_WAL_BYTES', async () => {
+    const s = openStore(dir, opts({ checkpointIntervalMs: 20 }));
+    const wal = join(dir, 'eddy.db-wal');
+    const walBytes = (): number => (existsSync(wal) ? statSync(wal).size : 0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(walBytes()).toBeLessThan(WORKER_START_WAL_BYTES);
+    expect(s.walCheckpointer!.workerRunning).toBe(false);
+    expect(s.walCheckpointer!.inBackground).toBe(true);
+    let i = 0;
+    while (walBytes() < WORKER_START_WAL_BYTES) s.outbox.append([makeMessage(i++)]);
+    for (let waited = 0; waited < 5_000 && !s.walCheckpointer!.workerRunning; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(s.walCheckpointer!.workerRunning).toBe(true);
+    // Once started, it is the worker that checkpoints: asked for one, it copies every frame.
+    const r = await s.walCheckpointer!.checkpointNow();
+    expect(r.checkpointed).toBe(r.log);
+    expect(s.stats().pending).toBe(i);
     s.close();
   });
 });

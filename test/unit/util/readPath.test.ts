@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePath, MISSING } from '../../../src/ingest/readPath.js';
+import { compilePath, MISSING } from '../../../src/util/readPath.js';
 
 describe('compilePath', () => {
   const body = JSON.parse('{"a":1,"m":{"t":2,"n":null,"deep":{"x":{"y":3}}},"__proto__":{"z":9}}') as Record<string, unknown>;
