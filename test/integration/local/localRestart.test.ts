@@ -41,6 +41,8 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
       killed.push(k);
     }
     const b = startLocal(dir);
+    // SIGINT only once it runs: a signal during module loading ends the process before its handler exists.
+    await until(() => logs(b).some((l) => l.msg.startsWith('eddy running in local mode')), 30_000, 'the restarted process running');
     await sleep(5_000);
     b.child.kill('SIGINT');
     expect((await b.exit).code, b.stderr).toBe(0);
