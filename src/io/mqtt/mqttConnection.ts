@@ -49,7 +49,7 @@ export class MqttConnection implements Sink {
     this.linkHandler = handler;
   }
 
-  /** Each new connection: the broker re-delivers first what it holds unacknowledged. */
+  /** Each accepted CONNACK, before any PUBLISH of that connection: the broker re-delivers first what it holds unacknowledged. */
   onSession(handler: () => void): void {
     this.sessionHandler = handler;
   }
@@ -88,11 +88,19 @@ export class MqttConnection implements Sink {
       // and the broker keeps the message for the next session.
       if (done) callback();
     };
+    // The session starts at the CONNACK itself, not at 'connect': mqtt.js emits 'connect' only once
+    // every publish it queued while offline (the outbox backlog after a restart) has its PUBACK
+    // (lib/client.ts, _onConnect), and hands over the PUBLISHes the broker re-delivers right after
+    // the CONNACK (MQTT 5.0 section 4.4) before that. 'packetreceive' comes for each packet before it
+    // is handled, in order, so the redelivery filter is armed before the first re-delivery
+    // (test/unit/io/mqttConnection.test.ts; mqttMode.test.ts "SIGKILL mid-run" counted them twice).
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack' && (packet.reasonCode ?? packet.returnCode ?? 0) === 0) this.sessionHandler();
+    });
     client.on('connect', (connack) => {
       this.up = true;
       this.lastError = '';
       this.log.info({ url: s.url, clientId: s.clientId, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
-      this.sessionHandler();
       this.linkHandler(true);
       // Subscribing again is harmless on a kept session, and needed on a new one.
       client.subscribe(s.topic, { qos: 1 }, (err, granted) => {
