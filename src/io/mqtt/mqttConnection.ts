@@ -106,6 +106,10 @@ export class MqttConnection implements Sink {
       client.subscribe(s.topic, { qos: 1 }, (err, granted) => {
         if (err) this.log.error({ topic: s.topic, err: err.message }, 'mqtt: subscription failed');
         else if (granted?.some((g) => g.qos > 2)) this.log.error({ topic: s.topic, granted }, 'mqtt: the broker refused the subscription');
+        // On a first connection the broker routes nothing to eddy before this SUBACK (MQTT 5.0 section
+        // 3.8.4): a reading published earlier is not kept for it. Said in the log so a start-up script or
+        // test/integration/mqtt/mqttMode.test.ts can wait for it.
+        else this.log.info({ topic: s.topic }, 'mqtt: subscribed');
       });
     });
     client.on('close', () => {

@@ -94,7 +94,7 @@ describe('MQTT mode over a real mosquitto (issue 22 item 4)', () => {
     await sub.subscribeAsync('eddy/#', { qos: 1 });
 
     const first = startEddy(env);
-    await until(() => /eddy running in local mode: MQTT/.test(first.stderr) && /mqtt: connected/.test(first.stderr), 20_000, 'eddy connected');
+    await until(() => /eddy running in local mode: MQTT/.test(first.stderr) && /mqtt: subscribed/.test(first.stderr), 20_000, 'eddy subscribed');
 
     const pub: MqttClient = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { ...auth, clientId: 'test-pub' });
     cleanups.push(() => pub.endAsync());
@@ -182,7 +182,7 @@ describe('MQTT mode over a real mosquitto (issue 22 item 4)', () => {
       EDDY_MQTT_USERNAME: broker.username, EDDY_MQTT_PASSWORD: broker.password,
       EDDY_MQTT_TOPIC: 'site/in', EDDY_MQTT_DEVICE_FROM: 'body:meta.serial', EDDY_MQTT_OUTPUT_TOPIC: 'site/out/{kind}/{rule}', EDDY_MQTT_CLIENT_ID: 'eddy-test-2',
     });
-    await until(() => /mqtt: connected/.test(eddy.stderr), 20_000, 'eddy connected');
+    await until(() => /mqtt: subscribed/.test(eddy.stderr), 20_000, 'eddy subscribed'); // a reading published before the SUBACK is not routed to eddy
     const pub: MqttClient = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { ...auth, clientId: 'test-pub-2' });
     cleanups.push(() => pub.endAsync());
     const base = Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
