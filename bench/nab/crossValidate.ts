@@ -11,11 +11,9 @@
  * which is what the project is judged on. `--files` adds per-file window hits and false positives.
  */
 import type { AnomalyRule } from '../../src/contracts/rule.js';
-import { parseDuration } from '../../src/contracts/duration.js';
-import { AnomalyStage } from '../../src/anomaly/anomalyStage.js';
-import { validateDetector } from '../../src/anomaly/detectorRegistry.js';
 import { parseNabTime } from '../../src/cli/detect.js';
 import { loadCorpus, requireNabDir } from './nabCorpus.js';
+import { alertColumn } from './loco.js';
 import { loadProfiles, normalise, PROFILE_NAMES, scoreFile, type ProfileName } from './nabScorer.js';
 
 const NAB_DIR = requireNabDir();
@@ -26,27 +24,8 @@ const cats = [...new Set(files.map((f) => f.category))];
 const rules = JSON.parse(process.argv[2] ?? '[]') as AnomalyRule[];
 const perFile = process.argv.includes('--files');
 
-/** Alert column of one file, as `scoreSeries` computes it (single group, clock = event time). */
-function alertsOf(rule: AnomalyRule, i: number): Uint8Array {
-  const v = validateDetector(rule.detector);
-  if (!v.ok) throw new Error(v.error);
-  const stage = new AnomalyStage({
-    detector: v.detector,
-    config: v.config,
-    cooldownMs: rule.cooldown === undefined ? 0 : parseDuration(rule.cooldown)!,
-    detectorName: rule.detector.type,
-    ...(rule.alertThreshold === undefined ? {} : { alertThreshold: rule.alertThreshold }),
-  });
-  const rows = files[i]!.rows;
-  const out = new Uint8Array(rows.length);
-  for (let k = 0; k < rows.length; k++) {
-    const t = times[i]![k];
-    if (t === null || t === undefined) continue;
-    const r = stage.process({ time: t, arrival: t, key: 'k', group: {}, value: rows[k]!.value });
-    if (r.alert?.state === 'raised') out[k] = 1;
-  }
-  return out;
-}
+/** Alert column of one file (bench/nab/loco.ts), with the file's times parsed once for every rule. */
+const alertsOf = (rule: AnomalyRule, i: number): Uint8Array => alertColumn(rule, files[i]!, times[i]!);
 
 const winCount = (idx: number[]) => idx.reduce((s, i) => s + files[i]!.windows.length, 0);
 const fmtSubset = (raw: number, w: number, p: ProfileName) => (w > 0 ? normalise(raw, w, profiles[p]).toFixed(1) : raw.toFixed(2));

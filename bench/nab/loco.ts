@@ -17,7 +17,7 @@ import { readCsvColumns, scoreFile, type Profile } from './nabScorer.js';
 import { isRealCategory, nestedLoco, normaliseStandard, type ProtocolResult } from './protocol.js';
 
 /** Alert column of one file through the detector registry and the shared alert stage (what `scoreSeries` drives, without the engine around it). */
-export function alertColumn(rule: AnomalyRule, f: NabFile): Uint8Array {
+export function alertColumn(rule: AnomalyRule, f: NabFile, times: ReadonlyArray<number | null> = f.rows.map((r) => parseNabTime(r.timestamp))): Uint8Array {
   const v = validateDetector(rule.detector);
   if (!v.ok) throw new Error(v.error);
   const stage = new AnomalyStage({
@@ -29,8 +29,8 @@ export function alertColumn(rule: AnomalyRule, f: NabFile): Uint8Array {
   });
   const out = new Uint8Array(f.rows.length);
   for (let k = 0; k < f.rows.length; k++) {
-    const t = parseNabTime(f.rows[k]!.timestamp);
-    if (t === null) continue;
+    const t = times[k];
+    if (t === null || t === undefined) continue;
     const r = stage.process({ time: t, arrival: t, key: 'k', group: {}, value: f.rows[k]!.value });
     if (r.alert?.state === 'raised') out[k] = 1;
   }

@@ -3,6 +3,7 @@ import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHu
 import { sleep } from '../../helpers/localProcess.js';
 import { bodyOf, cleanupModules, recordReported, startModule, upstreamOf, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
+import { TUTORIAL_QUERY } from '../../helpers/asaQueries.js';
 
 /*
  * Issue 21, "Done when", with the built module over the real SDK: the query of Microsoft's tutorial
@@ -18,14 +19,6 @@ import { sensorBody, T0 } from './traffic.js';
  * [start, end) engine would send a different number of rows (asserted, so the test cannot pass
  * vacuously).
  */
-const TUTORIAL_QUERY = `SELECT
-    'reset' AS command
-INTO
-   alert
-FROM
-   temperature TIMESTAMP BY timeCreated
-GROUP BY TumblingWindow(second,30)
-HAVING Avg(machine.temperature) > 70`;
 
 const S = 1_000;
 const SIZE = 30 * S;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';
 import { Engine, type EngineObserver } from '../../../src/rules/engine.js';
-import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
-import { compileQueryText } from '../../../src/asa/compileQuery.js';
+import type { CompiledRule } from '../../../src/rules/compileRule.js';
+import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 import type { AlertBody, OutputMessage } from '../../../src/contracts/output.js';
 import type { IngestEvent } from '../../../src/contracts/event.js';
 import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
@@ -23,20 +23,6 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
  */
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 const CLOCK0 = T0 + 7 * 86_400_000;
-
-function compiled(rules: Record<string, unknown>): CompiledRule[] {
-  return Object.entries(rules).map(([id, doc]) => {
-    const r = compileRule(id, doc);
-    if (!r.ok) throw new Error(r.error);
-    return r.rule;
-  });
-}
-
-function fromQuery(q: string): CompiledRule[] {
-  const r = compileQueryText(q);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return compiled(r.rules);
-}
 
 interface Seen { deviceId: string; t: number; temp: number }
 

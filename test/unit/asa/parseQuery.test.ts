@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuery } from '../../../src/asa/parseQuery.js';
 import { compileQueryText } from '../../../src/asa/compileQuery.js';
+import { TUTORIAL_QUERY } from '../../helpers/asaQueries.js';
 
 /*
  * Query examples quoted from Microsoft's public ASA documentation (source URL above each). Those in
@@ -23,14 +24,7 @@ GROUP BY TumblingWindow(second,15)
 HAVING Avg(machine.temperature) > 25`;
 
 // https://learn.microsoft.com/azure/iot-edge/tutorial-deploy-stream-analytics ("Deploy Azure Stream Analytics as an IoT Edge module")
-const TUTORIAL = `SELECT
-    'reset' AS command
-INTO
-   alert
-FROM
-   temperature TIMESTAMP BY timeCreated
-GROUP BY TumblingWindow(second,30)
-HAVING Avg(machine.temperature) > 70`;
+const TUTORIAL = TUTORIAL_QUERY;
 
 // https://learn.microsoft.com/stream-analytics-query/hopping-window-azure-stream-analytics (example)
 const HOPPING_DOC = `SELECT System.Timestamp() AS WindowEnd, TollId, COUNT(*)

@@ -4,6 +4,7 @@ import { VirtualTimeScheduler } from 'rxjs';
 import { Engine } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import { compileQueryText } from '../../../src/asa/compileQuery.js';
+import { TUTORIAL_QUERY } from '../../helpers/asaQueries.js';
 import type { OutputMessage } from '../../../src/contracts/output.js';
 import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
@@ -26,14 +27,6 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
  * The sensor sends every 5 s from a 30 s boundary, so every window's last event lies exactly on its end:
  * a [start, end) engine would give other rows (checked below, so the test cannot pass vacuously).
  */
-const TUTORIAL_QUERY = `SELECT
-    'reset' AS command
-INTO
-   alert
-FROM
-   temperature TIMESTAMP BY timeCreated
-GROUP BY TumblingWindow(second,30)
-HAVING Avg(machine.temperature) > 70`;
 
 const T0 = Date.UTC(2026, 11, 6, 4, 0, 0);
 const CLOCK0 = T0 + 86_400_000;
