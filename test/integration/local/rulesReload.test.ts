@@ -130,7 +130,8 @@ describe('EDDY_RULES_FILE reload in local mode (issue 22 item 5)', () => {
     const before = a.lines.length;
     a.child.kill('SIGHUP');
     await until(() => a.lines.slice(before).some((l) => l.body.rule === 'fresh'), 15_000, 'the new rule emitting');
-    await sleep(6_000);
+    // Until six windows of `keep` have closed (a fixed wait gave only three on a loaded CI machine).
+    await until(() => fullWindowCounts(a.lines, 'keep').length >= 6, 40_000, 'six full windows of keep');
     a.child.kill('SIGINT');
     expect((await a.exit).code, a.stderr).toBe(0);
     expect(logs(a).filter((l) => l.msg === 'rules file reloaded').map((l) => l.reason)).toEqual(['SIGHUP']);
