@@ -162,7 +162,9 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     // `agg` changes its aggregates (its state cannot carry on); `warm` is gone.
     writeFileSync(fileB, JSON.stringify({ agg: { ...agg, select: { n: 'count()', tMin: 'min(machine.temperature)' } } }));
 
-    const a = startLocal(dir, { EDDY_RULES_FILE: fileA });
+    // Event time from a fixed hour-aligned start: with the wall clock the 1 h window closes in this
+    // run whenever the test happens to straddle a full hour.
+    const a = startLocal(dir, { EDDY_RULES_FILE: fileA, EDDY_SIM_START: SIM_START });
     await until(() => new Set(a.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'raised').map((l) => l.body.group.deviceId)).size === 3, 30_000, 'three raised alerts');
     await sleep(500);
     a.child.kill('SIGINT');
@@ -171,7 +173,7 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     // Nothing of `agg` closed yet (1 h windows, ~4 minutes of event time).
     expect(a.lines.filter((l) => l.body.rule === 'agg')).toEqual([]);
 
-    const b = startLocal(dir, { EDDY_RULES_FILE: fileB });
+    const b = startLocal(dir, { EDDY_RULES_FILE: fileB, EDDY_SIM_START: SIM_START });
     await until(() => logs(b).some((l) => l.msg.startsWith('eddy running in local mode')), 20_000, 'local mode running');
     await sleep(1_500);
     b.child.kill('SIGINT');
