@@ -712,7 +712,7 @@ async function startLocal(): Promise<void> {
   time.resume();
   sensorTimer = setInterval(() => {
     for (let i = 0; i < s.devices.length; i++) {
-      const m = s.next(i);
+      const m = s.nextInTurn();
       // The simulation runs its own clock 50x faster than the wall clock: its messages arrive on that
       // clock (the time they were sent), or every event would soon be `future-timestamp`
       // (`maxClockSkew`, docs/rules.md) and the event lag would grow without bound.

@@ -23,6 +23,13 @@ export class SimulatedSensor {
   private readonly stepMs: number;
   /** mulberry32's state: saved with the position, so a restored sensor goes on with the same values. */
   private rng: number;
+  /**
+   * The device whose message `nextInTurn` sends next. The devices share one generator, so the numbers
+   * a message gets depend on the order they are sent in: a restart must go on in that order even when
+   * the input log ends between two devices of one round (a SIGKILL between their writes; test/integration/local/localRestart.test.ts,
+   * "the kill between two devices of one sensor tick").
+   */
+  private turn = 0;
   private readonly rnd = (): number => {
     this.rng = mulberry32Advance(this.rng);
     return mulberry32Output(this.rng);
@@ -38,8 +45,10 @@ export class SimulatedSensor {
   /** Resumes a sensor saved with `state()` (local mode survives Ctrl-C: event time must not go back). */
   static restore(saved: unknown, opts: SensorOptions): SimulatedSensor {
     const sensor = new SimulatedSensor(opts);
-    const s = saved as { temps?: unknown; times?: unknown; rng?: unknown } | null;
+    const s = saved as { temps?: unknown; times?: unknown; rng?: unknown; turn?: unknown } | null;
     if (s && typeof s.rng === 'number' && Number.isInteger(s.rng)) sensor.rng = s.rng >>> 0;
+    // A state without `turn` was saved between two rounds (its checkpoints ran in turns of their own): device 0.
+    if (s && typeof s.turn === 'number' && Number.isInteger(s.turn) && s.turn >= 0 && s.turn < opts.devices.length) sensor.turn = s.turn;
     if (s && Array.isArray(s.temps) && Array.isArray(s.times) && s.temps.length === opts.devices.length && s.times.length === opts.devices.length) {
       for (let i = 0; i < opts.devices.length; i++) {
         const temp = s.temps[i], time = s.times[i];
@@ -53,21 +62,23 @@ export class SimulatedSensor {
   }
 
   /** Plain-JSON position of every device and of the generator (checkpointed with the engine state). */
-  state(): { temps: number[]; times: number[]; rng: number } {
-    return { temps: [...this.temps], times: [...this.times], rng: this.rng };
+  state(): { temps: number[]; times: number[]; rng: number; turn: number } {
+    return { temps: [...this.temps], times: [...this.times], rng: this.rng, turn: this.turn };
   }
 
   /**
    * Moves past a message this sensor sent before a crash, replayed from the input log (test/integration/local/localRestart.test.ts,
    * "defect 3"): the checkpoint saved the sensor where the log was cut, so every message logged after
    * it was already sent once and must not be generated again with the same event time. The sensor
-   * generates the message it would send next; when that is not the logged one (a checkpoint without
-   * the generator's state), it takes the logged message's event time and temperature as its position.
+   * generates the message it would send next (`nextInTurn`); when that is not the logged one (a
+   * checkpoint without the generator's state), it takes the logged message's device, event time and
+   * temperature as its position.
    */
   skipPast(deviceId: string, body: string): void {
     const i = this.opts.devices.indexOf(deviceId);
     if (i < 0) return;
-    if (this.next(i).body === body) return;
+    if (i === this.turn && this.nextInTurn().body === body) return;
+    this.turn = (i + 1) % this.opts.devices.length;
     try {
       const logged = JSON.parse(body) as { machine?: { temperature?: unknown }; timeCreated?: unknown };
       const t = typeof logged.timeCreated === 'string' ? Date.parse(logged.timeCreated) : Number.NaN;
@@ -80,6 +91,13 @@ export class SimulatedSensor {
 
   get devices(): readonly string[] {
     return this.opts.devices;
+  }
+
+  /** The next message in sending order: each device in turn (round-robin), as local mode's timer sends them. */
+  nextInTurn(): { deviceId: string; body: string; time: number } {
+    const i = this.turn;
+    this.turn = (i + 1) % this.opts.devices.length;
+    return this.next(i);
   }
 
   /**
