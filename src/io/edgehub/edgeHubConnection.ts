@@ -484,6 +484,13 @@ export class EdgeHubConnection implements Sink {
     this.attached.add(client);
     client.on('connect', () => {
       if (client !== this.client) return;
+      // The input listener is in place before the first PUBLISH of the session is handed over: a
+      // broker resuming a session re-sends what it holds right after the CONNACK (MQTT 3.1.1
+      // section 4.4), which the SDK dispatches in a later tick than this event but before `open()`
+      // resolves; with no 'inputMessage' listener the ModuleClient drops it while mqtt.js has
+      // already acknowledged it (test/integration/edgehub/redeliveryOrder.test.ts). Not before
+      // `open()`: adding the listener makes the SDK connect by itself (module_client.js newListener).
+      this.attachFeatures(client);
       this.disableNagle(client);
       this.guardSocket(client);
       this._reachable = true;
