@@ -102,10 +102,15 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     const b = startLocal(dir);
     // SIGINT only once it runs: a signal during module loading ends the process before its handler exists.
     await until(() => logs(b).some((l) => l.msg.startsWith('eddy running in local mode')), 30_000, 'the restarted process running');
-    await sleep(5_000);
+    const a = { lines: killed.flatMap((k) => k.lines) };
+    // Until the restarted process has closed two windows of its own per device (beyond any window the
+    // killed ones printed): a fixed wait closed fewer on a loaded machine.
+    const starts = (ls: readonly Line[], d: string): number[] => ls.filter((l) => l.output === 'summaries' && l.body.rule === 'machine1m' && l.body.group.deviceId === d).map((l) => Date.parse((l.body.window as { start: string }).start));
+    const devices = ['sim-1', 'sim-2', 'sim-3'];
+    const lastKilled = new Map(devices.map((d) => [d, Math.max(0, ...starts(a.lines, d))]));
+    await until(() => devices.every((d) => new Set(starts(b.lines, d).filter((t) => t > lastKilled.get(d)!)).size >= 2), 40_000, 'the restarted process closing two new windows per device');
     b.child.kill('SIGINT');
     expect((await b.exit).code, b.stderr).toBe(0);
-    const a = { lines: killed.flatMap((k) => k.lines) };
 
     const byId = new Map<string, string>();
     const windows = new Map<string, { start: string; count: number; revision: number }>();
@@ -278,19 +283,23 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     // Nothing of `agg` closed yet (1 h windows, ~4 minutes of event time).
     expect(a.lines.filter((l) => l.body.rule === 'agg')).toEqual([]);
 
-    const b = startLocal(dir, { EDDY_RULES_FILE: fileB, EDDY_SIM_START: SIM_START });
-    await until(() => logs(b).some((l) => l.msg.startsWith('eddy running in local mode')), 20_000, 'local mode running');
-    await sleep(1_500);
-    b.child.kill('SIGINT');
-    expect((await b.exit).code, b.stderr).toBe(0);
-
-    // `warm`: every raised alert ends with a `cleared` of kind rule-removed.
-    const cleared = b.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'cleared');
     const stillRaised = new Map<string, Line>();
     for (const l of raised) {
       if (l.body.state === 'raised') stillRaised.set(l.body.group.deviceId, l);
       else stillRaised.delete(l.body.group.deviceId);
     }
+
+    const b = startLocal(dir, { EDDY_RULES_FILE: fileB, EDDY_SIM_START: SIM_START });
+    await until(() => logs(b).some((l) => l.msg.startsWith('eddy running in local mode')), 20_000, 'local mode running');
+    // The start emits them (engine.setRules after the replay); the forwarder prints them a little later,
+    // later still on a loaded machine: until as many clears and old-definition windows as can come.
+    await until(() => b.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'cleared').length >= stillRaised.size
+      && b.lines.filter((l) => l.body.rule === 'agg' && 'tMax' in (l.body.values as object)).length >= 3, 20_000, 'the clears and the old-definition windows printed');
+    b.child.kill('SIGINT');
+    expect((await b.exit).code, b.stderr).toBe(0);
+
+    // `warm`: every raised alert ends with a `cleared` of kind rule-removed.
+    const cleared = b.lines.filter((l) => l.body.rule === 'warm' && l.body.state === 'cleared');
     expect(cleared.map((l) => [l.body.group.deviceId, l.body.kind]).sort()).toEqual([...stillRaised.keys()].sort().map((d) => [d, 'rule-removed']));
     // `agg`: the windows open at the shutdown come out under the old definition (its select), one per device.
     const old = b.lines.filter((l) => l.body.rule === 'agg' && 'tMax' in (l.body.values as object));
@@ -306,7 +315,8 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     const a = startLocal(dir);
     await until(() => a.lines.length > 0, 20_000, 'the first process printing');
     const b = startLocal(dir);
-    const outcome = await Promise.race([b.exit, sleep(8_000).then(() => null)]);
+    // "At once": a bound well above a Node start on a loaded machine, far below a run's lifetime.
+    const outcome = await Promise.race([b.exit, sleep(30_000).then(() => null)]);
     expect(outcome, 'the second process is still running').not.toBeNull();
     expect(outcome!.code).not.toBe(0);
     expect(b.stderr).toMatch(/EDDY_DATA_DIR .* in use by another eddy process/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Line, logs, sleep, startLocal, tempDir, until } from '../../helpers/localProcess.js';
+import { type Line, logs, startLocal, tempDir, until } from '../../helpers/localProcess.js';
 
 /*
  * EDDY_RULES_FILE holding an Azure Stream Analytics query (a `.asaql` file; issue 22 items 1-2,
@@ -50,11 +50,16 @@ describe('EDDY_RULES_FILE as an ASA query in local mode', () => {
     const refused = logs(a).find((l) => l.msg.includes('not reloaded'))!;
     expect(refused.errors).toEqual([expect.stringMatching(/^line 8 column 1: statement 2: unexpected "FORM"/)]);
 
-    await sleep(3_000);
+    // The running statements go on after the refusal: a window of keepOut closes for every device.
+    const devices = ['sim-1', 'sim-2', 'sim-3'];
+    const rows = (ls: readonly Line[], output: string, d: string): number => ls.filter((l) => l.output === output && (l.body as unknown as { deviceId: string }).deviceId === d).length;
+    const refusedAt = a.lines.length;
+    await until(() => devices.every((d) => rows(a.lines.slice(refusedAt), 'keepOut', d) >= 1), 30_000, 'a window of keepOut closing after the refused reload');
     const before = a.lines.length;
     replaceFile(file, `${keepStatement}\n\n${tempStatement('MIN', 'tMin')}\n`);
     await until(() => logs(a).some((l) => l.msg === 'rules file reloaded'), 10_000, 'the reload');
-    await sleep(12_000);
+    // Until the keepOut window open at the reload and the next one have closed (a fixed wait saw fewer on a loaded machine).
+    await until(() => devices.every((d) => rows(a.lines.slice(before), 'keepOut', d) >= 2) && fullWindowCounts(a.lines, 'keepOut').length >= 6, 60_000, 'two windows of keepOut after the reload');
     a.child.kill('SIGINT');
     expect((await a.exit).code, a.stderr).toBe(0);
 

@@ -62,11 +62,17 @@ describe('EDDY_RULES_FILE reload in local mode (issue 22 item 5)', () => {
     const a = startLocal(dir, { EDDY_RULES_FILE: file });
     await until(() => new Set(a.lines.filter((l) => l.body.rule === 'hot' && l.body.state === 'raised').map((l) => l.body.group.deviceId)).size === 3, 30_000, 'three raised alerts');
     // Past the first (partial) three-minute window, so the change falls inside a full one.
-    await sleep(5_000);
+    const devices = ['sim-1', 'sim-2', 'sim-3'];
+    const closed = (ls: readonly Line[], rule: string, d: string): number => ls.filter((l) => l.output === 'summaries' && l.body.rule === rule && l.body.group.deviceId === d).length;
+    await until(() => devices.every((d) => closed(a.lines, 'keep', d) >= 1), 30_000, 'the first three-minute window of keep closing');
     const before = a.lines.length;
     replaceFile(file, JSON.stringify({ keep, resized: resized1m, fresh }));
     await until(() => logs(a).some((l) => l.msg === 'rules file reloaded'), 10_000, 'the reload');
-    await sleep(9_000);
+    // Until the window of `keep` open at the reload and the next one have closed, and the changed and
+    // new rules have emitted for every device (a fixed wait saw fewer on a loaded machine).
+    await until(() => devices.every((d) => closed(a.lines.slice(before), 'keep', d) >= 2 && closed(a.lines.slice(before), 'fresh', d) >= 1)
+      && a.lines.slice(before).some((l) => l.body.rule === 'resized' && Date.parse((l.body.window as { end: string }).end) - Date.parse((l.body.window as { start: string }).start) === 60_000)
+      && fullWindowCounts(a.lines, 'keep').length >= 6, 60_000, 'two windows of keep after the reload and the new rules emitting');
     a.child.kill('SIGINT');
     expect((await a.exit).code, a.stderr).toBe(0);
     const after = a.lines.slice(before);
@@ -124,7 +130,10 @@ describe('EDDY_RULES_FILE reload in local mode (issue 22 item 5)', () => {
     expect(a.exited).toBe(false);
 
     writeFileSync(real, JSON.stringify({ keep, fresh }));
-    await sleep(2_000);
+    // The process goes on past a window of `keep` closing for every device (seconds, far beyond the
+    // watch's 300 ms settle time however loaded the machine) without seeing the change.
+    const written = a.lines.length;
+    await until(() => ['sim-1', 'sim-2', 'sim-3'].every((d) => a.lines.slice(written).some((l) => l.body.rule === 'keep' && l.body.group.deviceId === d)), 30_000, 'a window of keep closing after the write');
     // Not seen by the watch: nothing reloaded yet.
     expect(a.lines.filter((l) => l.body.rule === 'fresh')).toEqual([]);
     const before = a.lines.length;

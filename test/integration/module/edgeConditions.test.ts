@@ -83,7 +83,10 @@ describe('exact under the edge\'s real conditions (built module, emulator)', () 
     const input = new InputDriver(emu, M);
     const T = Date.UTC(2026, 10, 26, 3, 0, 0);
     for (const [dt, v] of [[1_000, 3], [2_000, 5]] as const) await input.send(msg('dev-a', T + dt, v));
-    await sleep(3_500); // idle flush at 1 s, and past the old retention (another 1 s)
+    // The idle flush (1 s after the last arrival) emits the window early; then past the old retention
+    // (another 1 s). Waited for, not slept: a loaded machine may flush later than a fixed wait.
+    await waitUntil(() => analyseUpstream(emu, M).messages.some((m) => m.body.window.start === new Date(T).toISOString() && m.body.revision === 0), 30_000, 'the idle flush upstream');
+    await sleep(2_000);
     for (const [dt, v] of [[10_000, 7], [20_000, -2], [30_000, 11]] as const) await input.send(msg('dev-a', T + dt, v));
     await input.send(msg('dev-a', T + 2 * MINUTE, 0)); // closes the minute by event time
     await drained(emu, M, input);
@@ -109,7 +112,7 @@ describe('exact under the edge\'s real conditions (built module, emulator)', () 
     down = true;
     back = false;
     const outage = emu.outage(6_000);
-    await sleep(500);
+    await waitUntil(() => !emu.isConnected(M), 10_000, 'the module cut off');
     // Sent during the cut: queued in the module's session, delivered in a burst after the reconnect.
     for (const [dt, v] of [[10_000, 1], [20_000, 9], [30_000, -3]] as const) await input.send(msg('dev-b', T + dt, v));
     await outage;
