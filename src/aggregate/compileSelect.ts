@@ -24,6 +24,7 @@ import {
   AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
+import { compilePath } from '../util/readPath.js';
 import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
@@ -75,9 +76,10 @@ function noNeeds(): ArgNeeds {
 /** Compiles `select`; errors are reported per select name. Never throws. */
 export function compileSelect(
   select: Record<string, string>,
-  options: { maxValuesPerWindow?: number } = {},
+  options: { maxValuesPerWindow?: number; nulls?: 'reject' | 'skip' } = {},
 ): { ok: true; value: CompiledSelect } | { ok: false; errors: Record<string, string> } {
   const cap = options.maxValuesPerWindow ?? DEFAULT_MAX_VALUES_PER_WINDOW;
+  const skipNulls = options.nulls === 'skip';
   // Null prototype: on a plain `{}`, `errors['__proto__'] = msg` below would set the prototype (a
   // string is ignored) instead of recording the error, and the rule compiled without that select
   // name (test/unit/hostile/hostileRules.test.ts).
@@ -96,14 +98,14 @@ export function compileSelect(
       continue;
     }
     const source = select[name];
-    const r = catchCompile(() => compileOuter(source as string, args, slots));
+    const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls));
     if (r.ok) outers.push({ name, ...r.value });
     else errors[name] = r.error;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const nArgs = args.length;
-  const needs: ArgNeeds[] = args.map(() => noNeeds());
+  const needs: ArgNeeds[] = args.map(() => ({ ...noNeeds(), count: skipNulls }));
   for (const s of slots) {
     const need = NEEDS[s.kind];
     if (need && s.arg >= 0) needs[s.arg]![need] = true;
@@ -140,13 +142,24 @@ export function compileSelect(
       init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
       add: (state, item, time) => {
         const n = ++state.n;
-        // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
-        for (let i = 0; i < nArgs; i++) addToArg(state.a[i]!, needs[i]!, item[i]! + 0, time, n, cap);
+        for (let i = 0; i < nArgs; i++) {
+          const x = item[i]!;
+          const st = state.a[i]!;
+          if (skipNulls) {
+            // A null argument (NaN here, null after a JSON checkpoint of a buffered item): left out of its aggregates.
+            if (x !== x || (x as number | null) === null) continue;
+            st.k = (st.k ?? 0) + 1;
+          }
+          // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
+          addToArg(st, needs[i]!, x + 0, time, skipNulls ? st.k! : n, cap);
+        }
       },
       result: (state) => {
         for (let i = 0; i < nSlots; i++) {
           const s = slots[i]!;
-          r[i] = aggregateResult(s.kind, s.arg >= 0 ? state.a[s.arg] : undefined, state.n, s.p);
+          const st = s.arg >= 0 ? state.a[s.arg] : undefined;
+          // Under `nulls: "skip"` an argument's aggregates (`count(x)` too) run over its own count of values.
+          r[i] = aggregateResult(s.kind, st, skipNulls && st !== undefined ? (st.k ?? 0) : state.n, s.p);
         }
         return finish();
       },
@@ -188,6 +201,7 @@ function compileOuter(
   source: string,
   args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
   slots: Slot[],
+  skipNulls: boolean,
 ): { fn: (c: AggCtx) => unknown; uses: number[] } {
   if (typeof source !== 'string') throw new CompileError('select expression must be a string');
   const root = parseLimited(source);
@@ -200,7 +214,7 @@ function compileOuter(
       if (node.type !== 'FunctionNode') return undefined;
       const fnNode = node.fn as MNode;
       if (fnNode.type !== 'SymbolNode' || !AGGREGATE_NAMES.has(fnNode.name!)) return undefined;
-      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots);
+      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots, skipNulls);
       uses.add(slot);
       return { fn: (c: AggCtx) => c.r[slot], kind: 'any' } satisfies Built<AggCtx>;
     },
@@ -216,6 +230,7 @@ function compileAggregateCall(
   kind: AggregateKind,
   args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
   slots: Slot[],
+  skipNulls: boolean,
 ): number {
   const callArgs = node.args ?? [];
   const [lo, hi] = ARITY[kind];
@@ -224,7 +239,7 @@ function compileAggregateCall(
     throw new CompileError(`aggregate "${kind}" takes ${want} argument${lo === 1 && hi === 1 ? '' : 's'}, got ${callArgs.length} (in "${node.toString()}")`);
   }
   let arg = -1;
-  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args);
+  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls);
   let p = 0;
   if (kind === 'percentile') {
     const env: BuildEnv<EvalContext> = { allowPaths: false, noPathMessage: 'the percentile must be a constant', paths: new Set(), aggregateNames: AGGREGATE_NAMES };
@@ -239,7 +254,7 @@ function compileAggregateCall(
   return slots.length - 1;
 }
 
-function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[]): number {
+function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean): number {
   const key = node.toString();
   const existing = args.findIndex((a) => a.key === key);
   if (existing >= 0) return existing;
@@ -263,8 +278,33 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
         throw nan;
       };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });
-  args.push({ key, expr, num });
+  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num });
   return args.length - 1;
+}
+
+/**
+ * An argument's evaluation under `nulls: "skip"` (Azure Stream Analytics: "Except for the COUNT
+ * function, aggregate functions ignore null values", and a missing field reads as null:
+ * https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics):
+ * NaN, the select's null marker, when the argument is JSON null, or when its evaluation failed on a
+ * field that is missing (`missing-field`) or null (arithmetic over a null is null). Other failures (a
+ * string or boolean where a number is needed) still reject the event as `not-a-number`.
+ */
+function nullAsNaN(num: (c: EvalContext) => number, built: Built<EvalContext>, paths: readonly string[]): (c: EvalContext) => number {
+  const reads = paths.filter((p) => !p.startsWith('$')).map((p) => compilePath(p.split('.')));
+  const readsNull = (c: EvalContext): boolean => reads.some((read) => read(c.body) === null);
+  const f = built.fn;
+  const direct = built.segments !== undefined;
+  return (c) => {
+    try {
+      return num(c);
+    } catch (e) {
+      if (!(e instanceof EvalFailure)) throw e;
+      if (e.reason === 'missing-field') return NaN;
+      if (e.reason === 'not-a-number' && (direct ? f(c) === null : readsNull(c))) return NaN;
+      throw e;
+    }
+  };
 }
 
 /**

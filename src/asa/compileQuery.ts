@@ -276,7 +276,21 @@ function compileStatement(st: Select, into: string): RuleDoc {
   if (Object.keys(select).length === 0) select[hiddenName(select, row)] = 'count()';
   rule.row = row;
   rule.output = into;
+  if (readsArguments(select)) rule.nulls = 'skip';
   return rule;
+}
+
+/**
+ * Whether a select has an aggregate over an argument (anything but `count()`): then the rule needs
+ * ASA's null handling, `nulls: "skip"` (docs/rules.md "Nulls"): "Except for the COUNT function,
+ * aggregate functions ignore null values"
+ * (https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics), and
+ * `COUNT(x)` "returns the number of non-null values"
+ * (https://learn.microsoft.com/stream-analytics-query/count-azure-stream-analytics). A select of
+ * `count()` alone reads no argument, so its rule stays as it is and keeps its state across this change.
+ */
+function readsArguments(select: Record<string, string>): boolean {
+  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|distinct)\((?!\))/.test(s));
 }
 
 function compileAnomalyStatement(st: Select, input: string, into: string): RuleDoc {
@@ -562,7 +576,9 @@ function expr(e: Expr, ctx: 'event' | 'select'): string {
     case 'unary':
       return e.op === 'NOT' ? `(not ${expr(e.expr, ctx)})` : `(${e.op}${expr(e.expr, ctx)})`;
     case 'isNull':
-      throw new Unsupported(e.pos, e.not ? 'IS NOT NULL' : 'IS NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
+      // `x IS [NOT] NULL` (WHERE reference: https://learn.microsoft.com/stream-analytics-query/where-azure-stream-analytics):
+      // eddy's isNull(x) is true for a JSON null or a missing field (docs/rules.md "Expressions").
+      return e.not ? `(not isNull(${expr(e.expr, ctx)}))` : `isNull(${expr(e.expr, ctx)})`;
     case 'cast':
       return expr(floatCast(e), ctx);
     case 'case':
@@ -613,7 +629,10 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
     if (e.distinct && e.args.length === 1) return `distinct(${expr(e.args[0]!, 'event')})`;
     if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
     if (e.args.length === 0) return 'count()';
-    throw new Unsupported(e.pos, 'COUNT(expression)', "ASA counts the non-null values; eddy's count() counts events (use COUNT(*))");
+    // COUNT(x) "returns the number of non-null values" (COUNT reference): eddy's count(x) under the
+    // rule's `nulls: "skip"` (readsArguments), which the compiler sets for this select.
+    if (e.args.length === 1) return `count(${expr(e.args[0]!, 'event')})`;
+    throw new Unsupported(e.pos, 'COUNT with several arguments', '', true);
   }
   if (e.distinct) throw new Unsupported(e.pos, `${e.name}(DISTINCT ...)`, 'only COUNT(DISTINCT ...)');
   if (upper === 'PERCENTILE_CONT') {
@@ -659,6 +678,7 @@ function havingExpr(h: Expr, select: Record<string, string>, row: Record<string,
     }
     if (e.k === 'bin') return `(${walk(e.left)} ${BIN[e.op] ?? e.op} ${walk(e.right)})`;
     if (e.k === 'unary') return e.op === 'NOT' ? `(not ${walk(e.expr)})` : `(${e.op}${walk(e.expr)})`;
+    if (e.k === 'isNull') return e.not ? `(not isNull(${walk(e.expr)}))` : `isNull(${walk(e.expr)})`;
     if (e.k === 'case') return caseExpr(e, walk);
     if (e.k === 'cast') return walk(floatCast(e));
     if (e.k === 'path') {
@@ -687,6 +707,7 @@ function hasAggregate(e: Expr): boolean {
       return hasAggregate(e.left) || hasAggregate(e.right);
     case 'unary':
     case 'cast':
+    case 'isNull':
       return hasAggregate(e.expr);
     case 'case':
       return [e.operand, ...e.whens.flatMap((w) => [w.when, w.then]), e.otherwise].some((x) => x !== null && hasAggregate(x));

@@ -63,6 +63,13 @@ export interface AggregateRule extends RuleBase {
   row?: Record<string, RowColumn>;
   /** Bound on values kept per window for median/percentile/distinct. */
   maxValuesPerWindow?: number;
+  /**
+   * What an aggregate argument that is missing or JSON null does (docs/rules.md "Nulls"): `"reject"`
+   * (default) rejects the event for the rule (`missing-field` / `not-a-number`); `"skip"` (Azure Stream
+   * Analytics' semantics, set by the query compiler) leaves that argument out of its aggregates while
+   * the event still counts in `count()`.
+   */
+  nulls?: 'reject' | 'skip';
 }
 
 export interface DetectorDef {

@@ -164,7 +164,8 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (kept > MAX_KEPT_WINDOWS) {
     return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${win.value.type === 'hopping' ? 'hop' : win.value.type === 'snapshot' ? '1 ms' : 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
   }
-  let select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? {} : { maxValuesPerWindow: rule.maxValuesPerWindow });
+  const nulls = rule.nulls ?? 'reject';
+  let select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? { nulls } : { maxValuesPerWindow: rule.maxValuesPerWindow, nulls });
   if (!select.ok) {
     const [name, msg] = Object.entries(select.errors)[0] ?? ['?', 'invalid'];
     return { ok: false, error: `${id}.select.${name}: ${msg}` };
@@ -176,7 +177,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     }
     // The default (10,000) shrinks for rules that keep many windows; an explicit value is never changed.
     if (rule.maxValuesPerWindow === undefined && budget < DEFAULT_MAX_VALUES_PER_WINDOW) {
-      select = compileSelect(rule.select, { maxValuesPerWindow: budget });
+      select = compileSelect(rule.select, { maxValuesPerWindow: budget, nulls });
       if (!select.ok) return { ok: false, error: `${id}.select: invalid` };
     }
   }

@@ -166,6 +166,7 @@ SELECT * INTO outputLog FROM NormalReadings`;
         select: { AvgNormalReading: 'avg(Reading)' },
         row: { SensorId: { group: 'SensorId' }, AvgNormalReading: { select: 'AvgNormalReading' } },
         output: 'averages',
+        nulls: 'skip',
       },
     });
   });
