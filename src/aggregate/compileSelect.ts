@@ -15,7 +15,7 @@
  * min 0): summaries are JSON, which has neither.
  */
 import type { EvalContext } from '../contracts/event.js';
-import type { WindowAggregator } from '../contracts/window.js';
+import type { GroupValues, WindowAggregator } from '../contracts/window.js';
 import {
   addToArg, aggregateResult, createArgState, DEFAULT_MAX_VALUES_PER_WINDOW,
   type AggregateKind, type ArgNeeds, type ArgState,
@@ -305,6 +305,63 @@ function nullAsNaN(num: (c: EvalContext) => number, built: Built<EvalContext>, p
       throw e;
     }
   };
+}
+
+/**
+ * Compiles the `when` of a row `case` column (docs/rules.md "Rows"): an expression over the select names
+ * (as `having`) and the rule's `groupBy` paths, which read the window's group values (`$deviceId`,
+ * `machine.type`). A select name wins over a group path of the same name. A test that meets a null or a
+ * non-number (`avg > 30` with no avg) is false, so the next branch is tried, as a having.
+ */
+export function compileRowCondition(
+  source: string,
+  names: readonly string[],
+  groupBy: readonly string[],
+  groupKey: (path: string) => string,
+): CompileResult<(values: Record<string, number | null>, group: GroupValues) => boolean> {
+  type Ctx = { v: Record<string, number | null>; g: GroupValues };
+  return catchCompile(() => {
+    const root = parseLimited(source);
+    const known = new Set(names);
+    const groups = new Set(groupBy);
+    const env: BuildEnv<Ctx> = {
+      allowPaths: false,
+      paths: new Set(),
+      aggregateNames: AGGREGATE_NAMES,
+      leaf: (node) => {
+        if (node.type === 'SymbolNode' && known.has(node.name!)) {
+          const name = node.name!;
+          return { fn: (c: Ctx) => (Object.prototype.hasOwnProperty.call(c.v, name) ? c.v[name] : null), kind: 'any' };
+        }
+        if (node.type === 'SymbolNode' || node.type === 'AccessorNode') {
+          const path = node.toString();
+          if (groups.has(path)) {
+            const key = groupKey(path);
+            return { fn: (c: Ctx) => (Object.prototype.hasOwnProperty.call(c.g, key) ? c.g[key] : null), kind: 'any' };
+          }
+          if (node.type === 'SymbolNode' && /^(pi|PI|e|E|tau|phi|LN2|LN10|LOG2E|LOG10E|SQRT1_2|SQRT2)$/.test(node.name!)) return undefined;
+          throw new CompileError(`a case column can only use select names (${names.join(', ')}) and groupBy paths (${groupBy.join(', ')}); unknown "${path}"`);
+        }
+        return undefined;
+      },
+    };
+    const built = buildNode(root, env);
+    if (built.kind === 'str') throw new CompileError('a case condition cannot be a string');
+    const f = built.fn;
+    const fail = new EvalFailure('not-a-number', 'case condition is not a number or boolean');
+    const ctx: Ctx = { v: {}, g: {} };
+    return (values: Record<string, number | null>, group: GroupValues) => {
+      // Once per emitted row, not per event.
+      ctx.v = values;
+      ctx.g = group;
+      try {
+        return conditionTruth(f(ctx), fail);
+      } catch (e) {
+        if (e instanceof EvalFailure) return false;
+        throw e;
+      }
+    };
+  });
 }
 
 /**

@@ -233,6 +233,7 @@ function compileStatement(st: Select, into: string): RuleDoc {
   const select: Record<string, string> = {};
   const row: Record<string, Record<string, unknown>> = {};
   const groupCols = new Set(groupBy);
+  const caseColumns: (() => void)[] = [];
   const column = (item: SelectItem, name: string, col: Record<string, unknown>): void => {
     if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy row column is a letter or _ then letters, digits, _ or - (use AS)');
     if (Object.keys(row).some((k) => k.toLowerCase() === name.toLowerCase())) throw new Unsupported(item.pos, `column name "${name}" twice`, 'ASA column names are case-insensitive');
@@ -255,6 +256,15 @@ function compileStatement(st: Select, into: string): RuleDoc {
       column(item, item.alias ?? defaultAlias(item.expr), { const: constant });
       continue;
     }
+    if (item.expr.k === 'case' && isCaseColumn(item.expr)) {
+      // Compiled after the other columns (its place in the row kept), so that an aggregate it shares
+      // with a later column (`COUNT(*) AS n`) is read by that column's name rather than hidden twice.
+      const name = item.alias ?? defaultAlias(item.expr);
+      const e = item.expr;
+      column(item, name, {});
+      caseColumns.push(() => (row[name] = caseColumn(e, select, row, groupCols)));
+      continue;
+    }
     if (!hasAggregate(item.expr)) {
       throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp(), not per-event values');
     }
@@ -263,6 +273,7 @@ function compileStatement(st: Select, into: string): RuleDoc {
     column(item, name, { select: name });
     select[name] = expr(item.expr, 'select');
   }
+  for (const compileCase of caseColumns) compileCase();
 
   const rule: RuleDoc = { kind: 'aggregate', input };
   if (st.where) rule.where = expr(st.where, 'event');
@@ -599,11 +610,12 @@ function floatCast(e: Extract<Expr, { k: 'cast' }>): Expr {
 
 /**
  * A numeric `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
- * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics). Without ELSE, ASA
- * gives NULL when no WHEN holds, and strings are not numbers: both refused.
+ * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics: "Both formats require
+ * an ELSE argument"). Strings are not numbers: a CASE with string results in a windowed SELECT list is a
+ * row `case` column (caseColumn); anywhere else it is refused.
  */
 function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string): string {
-  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA gives NULL when no WHEN holds; eddy's expressions have no null");
+  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
   for (const r of [...e.whens.map((w) => w.then), e.otherwise]) {
     if (r.k === 'str' || r.k === 'null') throw new Unsupported(r.pos, `CASE giving ${describe(r)}`, 'eddy computes numbers (and booleans) only');
   }
@@ -656,11 +668,42 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
 }
 
 /**
+ * Whether a CASE column becomes a row `case` column (docs/rules.md "Rows"): its results are constants and
+ * one is a string or NULL (eddy's select values are numbers), or its conditions read no aggregate (only
+ * GROUP BY columns, which a select cannot read). A CASE with numeric results over aggregates stays a
+ * select expression (caseExpr), which HAVING can read by its alias.
+ */
+function isCaseColumn(e: Extract<Expr, { k: 'case' }>): boolean {
+  const results = [...e.whens.map((w) => w.then), ...(e.otherwise === null ? [] : [e.otherwise])];
+  return results.some((r) => r.k === 'str' || r.k === 'null') || !hasAggregate(e);
+}
+
+/**
+ * A CASE of the SELECT list as a row `case` column: each WHEN a condition over select names and GROUP
+ * BY paths (an aggregate it reads goes into `select` under a hidden name, as HAVING's), each result a
+ * constant. The simple form `CASE x WHEN v ...` tests `x == v`. ASA: "Both formats require an ELSE
+ * argument" (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
+ */
+function caseColumn(e: Extract<Expr, { k: 'case' }>, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols: ReadonlySet<string>): Record<string, unknown> {
+  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
+  const value = (r: Expr): string | number | boolean | null => {
+    const v = constantValue(r);
+    if (v === undefined) throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string`, 'a CASE with a string result gives constants only (a number computed from aggregates needs all results numeric)');
+    return v;
+  };
+  const branches = e.whens.map((w) => ({
+    when: havingExpr(e.operand === null ? w.when : ({ k: 'bin', op: '=', left: e.operand, right: w.when, pos: w.when.pos } as Expr), select, row, groupCols),
+    then: value(w.then),
+  }));
+  return { case: branches, else: value(e.otherwise) };
+}
+
+/**
  * HAVING over eddy's select names: an aggregate of the SELECT list is read by its name, a column alias
  * (`HAVING [Count] >= 3`) by its aggregate's name, and an aggregate only HAVING uses is added to
  * `select` under a hidden name (`_having1`, ...) that the row does not show.
  */
-function havingExpr(h: Expr, select: Record<string, string>, row: Record<string, Record<string, unknown>>): string {
+function havingExpr(h: Expr, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols?: ReadonlySet<string>): string {
   const byText = (text: string): string | undefined => Object.keys(select).find((n) => select[n] === text);
   const walk = (e: Expr): string => {
     // A whole SELECT expression (`MAX(t) * 1.8 + 32`) is read by its name, before its parts.
@@ -668,6 +711,7 @@ function havingExpr(h: Expr, select: Record<string, string>, row: Record<string,
       const name = byText(expr(e, 'select'));
       if (name !== undefined) return name;
     }
+    if (e.k === 'call' && groupCols !== undefined && isMetadataCall(e) && groupCols.has(eventPath(e))) return eventPath(e);
     if (e.k === 'call') {
       const text = expr(e, 'select');
       const known = byText(text);
@@ -685,7 +729,9 @@ function havingExpr(h: Expr, select: Record<string, string>, row: Record<string,
       const alias = e.parts.length === 1 ? Object.keys(row).find((k) => k.toLowerCase() === e.parts[0]!.toLowerCase()) : undefined;
       const col = alias === undefined ? undefined : row[alias];
       if (col !== undefined && typeof col.select === 'string') return col.select;
-      throw new Unsupported(e.pos, `column ${e.parts.join('.')} in HAVING`, 'HAVING reads aggregates and the aliases of aggregate columns');
+      // A row `case` column's condition may read the GROUP BY columns too (their values are the group's).
+      if (groupCols !== undefined && groupCols.has(eventPath(e))) return eventPath(e);
+      throw new Unsupported(e.pos, `column ${e.parts.join('.')} in ${groupCols === undefined ? 'HAVING' : 'CASE'}`, groupCols === undefined ? 'HAVING reads aggregates and the aliases of aggregate columns' : 'a CASE of a windowed row reads aggregates, aggregate column aliases and GROUP BY columns');
     }
     return expr(e, 'select');
   };

@@ -48,7 +48,15 @@ export type RowColumn =
   | { select: string }
   | { group: string }
   | { const: string | number | boolean | null }
-  | { window: 'end' | 'start' };
+  | { window: 'end' | 'start' }
+  /**
+   * The constant of the first branch whose `when` holds, else `else` (Azure Stream Analytics' CASE with
+   * string results): `when` is an expression over the `select` names and the `groupBy` paths, as `having`.
+   */
+  | { case: { when: string; then: RowConstant }[]; else: RowConstant };
+
+/** A constant value of a row column. */
+export type RowConstant = string | number | boolean | null;
 
 export interface AggregateRule extends RuleBase {
   kind: 'aggregate';

@@ -6,7 +6,7 @@ import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
 import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
-import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/compileSelect.js';
+import { compileSelect, compileHaving, compileRowCondition, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
@@ -212,7 +212,15 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
       if (!groupBy.includes(col.group)) return `${name}: group "${col.group}" is not a groupBy path`;
       out.push({ name, from: 'group', key: groupName(col.group) });
     } else if ('const' in col) out.push({ name, from: 'const', value: col.const });
-    else out.push({ name, from: 'window', bound: col.window });
+    else if ('case' in col) {
+      const branches: Extract<RowColumnSource, { from: 'case' }>['branches'][number][] = [];
+      for (const [i, b] of col.case.entries()) {
+        const test = compileRowCondition(b.when, selectNames, groupBy, groupName);
+        if (!test.ok) return `${name}.case[${i}].when: ${test.error}`;
+        branches.push({ test: test.value, value: b.then });
+      }
+      out.push({ name, from: 'case', branches, otherwise: col.else });
+    } else out.push({ name, from: 'window', bound: col.window });
   }
   return out;
 }
