@@ -54,7 +54,7 @@ export function compileQuery(query: Query): CompileQueryResult {
       const into = st.into ?? 'output';
       const n = (perOutput.get(into) ?? 0) + 1;
       perOutput.set(into, n);
-      rules[ruleId(into, n)] = compileStatement(inlineSteps(st, steps, []), into);
+      rules[ruleId(into, n)] = compileStatement(inlineSteps(overAggregateStep(st, steps), steps, []), into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       // The statement is named here: an error inside a WITH step it reads lies before its text.
@@ -115,6 +115,82 @@ function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: 
     groupBy: st.groupBy.map((g) => (g.k === 'call' && WINDOWS.has(g.name.toUpperCase()) ? g : sub(g))),
     having: st.having === null ? null : subHaving(st.having),
   };
+}
+
+/**
+ * A statement that keeps and reshapes the rows of an aggregating WITH step (`WITH agg AS (SELECT dev,
+ * AVG(t) AS a ... GROUP BY dev, TumblingWindow(...)) SELECT * INTO out FROM agg WHERE a > 5`), directly
+ * or through per-event steps, as that step's own statement: each row of the step gives at most one row
+ * of the statement, so ASA's output is the step's rows that pass the statement's WHERE, with its
+ * columns. The WHERE's conditions on aggregate columns join the step's HAVING; those on GROUP BY
+ * columns (the same for every event of a group) join its WHERE; SELECT names step columns (renamed
+ * with AS), constants and System.Timestamp() (a window row's time is its window end: "The output event
+ * has the time stamp of the end of the window",
+ * https://learn.microsoft.com/azure/stream-analytics/stream-analytics-window-functions). Anything else
+ * (a second GROUP BY over the step's rows: an aggregate of aggregates) is left to inlineSteps, which
+ * refuses it where it is.
+ */
+function overAggregateStep(st: Select, steps: ReadonlyMap<string, WithStep>): Select {
+  if (!isPerEventReader(st)) return st;
+  const src = aggregatingSource(st.from.name, steps, []);
+  return src === null ? st : readRows(st, src.step, src.select);
+}
+
+/** No GROUP BY, HAVING, aggregate or anomaly function: a filter and projection of single rows. */
+function isPerEventReader(st: Select): boolean {
+  return st.groupBy.length === 0 && st.having === null && !st.items.some((i) => hasAggregate(i.expr) || (i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined));
+}
+
+/** The aggregating statement a step's rows come from (its per-event readers merged in), or null when it does not aggregate. */
+function aggregatingSource(name: string, steps: ReadonlyMap<string, WithStep>, reading: readonly string[]): { step: WithStep; select: Select } | null {
+  const step = steps.get(name.toLowerCase());
+  if (step === undefined || reading.includes(name.toLowerCase())) return null;
+  const sel = step.select;
+  if (sel.groupBy.length > 0 || sel.having !== null || sel.items.some((i) => hasAggregate(i.expr))) return { step, select: sel };
+  if (!isPerEventReader(sel)) return null;
+  const inner = aggregatingSource(sel.from.name, steps, [...reading, name.toLowerCase()]);
+  return inner === null ? null : { step, select: readRows(sel, inner.step, inner.select) };
+}
+
+/** `reader` (per event) over the rows of the aggregating `agg` (the select of `step`), as one aggregating select. */
+function readRows(reader: Select, step: WithStep, agg: Select): Select {
+  if (reader.timestampBy !== null) throw new Unsupported(reader.timestampBy.pos, `TIMESTAMP BY on WITH step "${step.name}"`, "the rows of a window have its end as their time");
+  const columns = new Map<string, SelectItem>();
+  for (const item of agg.items) {
+    const name = isSystemTimestamp(item.expr) && item.alias === null ? null : stepColumnName(step, item);
+    if (name !== null) columns.set(name.toLowerCase(), item);
+  }
+  const known = (): string => [...agg.items].map((i) => i.alias ?? (i.expr.k === 'path' ? lastName(i.expr) : describe(i.expr))).join(', ');
+  const column = (p: Extract<Expr, { k: 'path' }>): SelectItem => {
+    const col = p.parts.length === 1 ? columns.get(p.parts[0]!.toLowerCase()) : undefined;
+    if (col === undefined) throw new Unsupported(p.pos, `column ${p.parts.join('.')}`, `WITH step "${step.name}" has no column ${p.parts.join('.')} (its columns: ${known()})`);
+    return col;
+  };
+  // A step column in a condition: its expression (an aggregate, a GROUP BY column or a constant).
+  const sub = (e: Expr): Expr => (e.k === 'path' && !isSystemTimestamp(e) ? column(e).expr : mapChildren(e, sub));
+  const items: SelectItem[] = reader.star
+    ? [...agg.items]
+    : reader.items.map((item) => {
+        const e = item.expr;
+        if (e.k === 'path' && !isSystemTimestamp(e)) return { ...column(e), alias: item.alias ?? e.parts[0]!, pos: item.pos };
+        if (isSystemTimestamp(e) || constantValue(e) !== undefined) return item;
+        throw new Unsupported(item.pos, `column ${describe(e)} over the rows of WITH step "${step.name}"`, 'a statement reading the rows of a window selects its columns (renamed with AS), constants and System.Timestamp()');
+      });
+  const having: Expr[] = agg.having === null ? [] : [agg.having];
+  const where: Expr[] = agg.where === null ? [] : [agg.where];
+  for (const c of conjuncts(reader.where)) {
+    noTimestamp(c);
+    const e = sub(c);
+    (hasAggregate(e) ? having : where).push(e);
+  }
+  const and = (xs: Expr[]): Expr | null => (xs.length === 0 ? null : xs.reduce((l, r) => ({ k: 'bin', op: 'AND', left: l, right: r, pos: r.pos }) as Expr));
+  return { ...agg, star: false, items, into: reader.into, where: and(where), having: and(having), text: reader.text, pos: reader.pos };
+}
+
+/** The ANDed parts of a condition. */
+function conjuncts(e: Expr | null): Expr[] {
+  if (e === null) return [];
+  return e.k === 'bin' && e.op === 'AND' ? [...conjuncts(e.left), ...conjuncts(e.right)] : [e];
 }
 
 /** A WITH step eddy can inline: per event (no GROUP BY, aggregate, anomaly function or System.Timestamp()). */
