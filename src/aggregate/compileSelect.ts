@@ -90,7 +90,7 @@ export function compileSelect(
 
   const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
   const slots: Slot[] = [];
-  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[] }[] = [];
+  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean }[] = [];
 
   for (const name of names) {
     if (name === '__proto__') {
@@ -99,7 +99,9 @@ export function compileSelect(
     }
     const source = select[name];
     const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls));
-    if (r.ok) outers.push({ name, ...r.value });
+    // An expression that tests a null itself (`isNull(avg(t)) ? 0 : avg(t)`, ASA's CASE WHEN AVG(t) IS
+    // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it null.
+    if (r.ok) outers.push({ name, ...r.value, readsNull: /\bisNull\s*\(/.test(source as string) });
     else errors[name] = r.error;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
@@ -124,9 +126,15 @@ export function compileSelect(
       const o = outers[k]!;
       let v: number | null = null;
       let present = true;
-      for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
+      if (!o.readsNull) for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
       if (present) {
-        const x = o.fn(scratch);
+        let x: unknown = null;
+        try {
+          x = o.fn(scratch);
+        } catch (e) {
+          // Only a null-testing expression gets here with a null aggregate: arithmetic over it is null.
+          if (!(e instanceof EvalFailure)) throw e;
+        }
         const num = typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'number' ? x : NaN;
         v = Number.isFinite(num) ? num : null;
       }

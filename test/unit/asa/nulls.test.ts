@@ -224,6 +224,24 @@ describe('ASA null handling (nulls: "skip")', () => {
     }
   });
 
+  it('a numeric CASE testing an aggregate for NULL (CASE WHEN AVG(t) IS NULL THEN 0 ELSE AVG(t) END) gives 0 for a window without values', () => {
+    const evs = events(13);
+    const q = `SELECT dev, System.Timestamp() AS WindowEnd, CASE WHEN AVG(t) IS NULL THEN 0 ELSE AVG(t) END AS a0, COUNT(t) AS nt INTO out FROM telemetry TIMESTAMP BY ts GROUP BY dev, TumblingWindow(second, 10)`;
+    const got = finalRows(run(fromQuery(q), evs).out);
+    const want = oracle(evs);
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+    let zeros = 0;
+    for (const [k, w] of want) {
+      const g = got.get(k)!;
+      expect(g.nt).toBe(w.nt);
+      if (w.a === null) {
+        zeros++;
+        expect(g.a0).toBe(0);
+      } else expect(g.a0 as number).toBeCloseTo(w.a as number, 9);
+    }
+    expect(zeros).toBeGreaterThan(0);
+  });
+
   it('IS NULL / IS NOT NULL in WHERE and HAVING', () => {
     const evs = events(3);
     const q = `SELECT dev, System.Timestamp() AS WindowEnd, COUNT(*) AS gaps INTO gaps FROM telemetry TIMESTAMP BY ts WHERE t IS NULL GROUP BY dev, TumblingWindow(second, 10)
