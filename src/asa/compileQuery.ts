@@ -374,7 +374,7 @@ function compileStatement(st: Select, into: string): RuleDoc {
  * (https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics), and
  * `COUNT(x)` "returns the number of non-null values"
  * (https://learn.microsoft.com/stream-analytics-query/count-azure-stream-analytics). A select of
- * `count()` alone reads no argument, so its rule stays as it is and keeps its state across this change.
+ * `count()` alone reads no argument: the option would change nothing, so its rule goes without it.
  */
 function readsArguments(select: Record<string, string>): boolean {
   return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|distinct)\((?!\))/.test(s));
