@@ -242,6 +242,18 @@ describe('ASA null handling (nulls: "skip")', () => {
     expect(zeros).toBeGreaterThan(0);
   });
 
+  it('IS NULL inside an aggregate argument: AVG(CASE WHEN t IS NULL THEN 0 ELSE t END) counts a missing t as 0', () => {
+    const evs = events(21);
+    const q = `SELECT dev, System.Timestamp() AS WindowEnd, AVG(CASE WHEN t IS NULL THEN 0 ELSE t END) AS a0, SUM(t) AS s INTO out FROM telemetry TIMESTAMP BY ts GROUP BY dev, TumblingWindow(second, 10)`;
+    const got = finalRows(run(fromQuery(q), evs).out);
+    const want = oracle(evs);
+    expect(got.size).toBe(want.size);
+    for (const [k, w] of want) {
+      // Every event has a value for the CASE (0 when t is null or missing): the average is over all n events.
+      expect(got.get(k)!.a0 as number, k).toBeCloseTo(((w.s as number | null) ?? 0) / (w.n as number), 9);
+    }
+  });
+
   it('IS NULL / IS NOT NULL in WHERE and HAVING', () => {
     const evs = events(3);
     const q = `SELECT dev, System.Timestamp() AS WindowEnd, COUNT(*) AS gaps INTO gaps FROM telemetry TIMESTAMP BY ts WHERE t IS NULL GROUP BY dev, TumblingWindow(second, 10)
