@@ -48,6 +48,12 @@ export interface ArgNeeds {
   last: boolean;
   values: boolean;
   distinct: boolean;
+  /**
+   * Count the argument's non-null values (`k`): only rules with `nulls: "skip"`, where an argument can
+   * be null for an event the window still counts (docs/rules.md "Nulls"). Absent or false: every
+   * argument of every counted event has a value, so the event count is the argument's count.
+   */
+  count?: boolean;
 }
 
 /**
@@ -80,6 +86,8 @@ export interface ArgState {
   nd?: number;
   /** HyperLogLog registers once the exact set was given up. */
   hll?: number[] | null;
+  /** Non-null values added (`needs.count`, rules with `nulls: "skip"`); absent: the window's event count. */
+  k?: number;
 }
 
 /**
@@ -104,8 +112,10 @@ class ArgBlock implements ArgState {
   declare set?: Record<string, 1> | null;
   declare nd?: number;
   declare hll?: number[] | null;
+  declare k?: number;
 
   constructor(needs: ArgNeeds) {
+    if (needs.count === true) this.k = 0;
     if (needs.sum) {
       this.s = 0;
       this.c = 0;

@@ -589,6 +589,7 @@ function buildFunction<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {
   const fnNode = node.fn as MNode;
   if (fnNode.type !== 'SymbolNode') throw new CompileError(`calling "${text(fnNode)}" is not allowed; only the fixed function list (in "${text(node)}")`);
   const name = fnNode.name!;
+  if (name === 'isNull') return buildIsNull(node, env, d);
   if (!hasOwn.call(FUNCTIONS, name)) {
     if (DANGEROUS_FUNCTIONS.has(name)) throw new CompileError(`function "${name}" is not allowed (in "${text(node)}")`);
     if (env.aggregateNames?.has(name)) throw new CompileError(`aggregate "${name}" is only allowed at the top level of a select, not inside an argument, where or having (in "${text(node)}")`);
@@ -625,6 +626,31 @@ function buildFunction<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {
     b = { fn: (c) => { for (let i = 0; i < n; i++) buf[i] = nums[i]!(c); return f(buf); }, kind: 'num' };
   }
   return isConst(...built) ? fold(b, node) : b;
+}
+
+/**
+ * `isNull(x)`: true when `x` is JSON null or reads a missing field (docs/rules.md "Expressions"), what
+ * Azure Stream Analytics' `x IS NULL` gives for a missing or null field
+ * (the WHERE reference's `expression IS [ NOT ] NULL`: https://learn.microsoft.com/stream-analytics-query/where-azure-stream-analytics). Any other
+ * failure of `x` (a string in arithmetic) still fails the event.
+ */
+function buildIsNull<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {
+  const args = node.args ?? [];
+  if (args.length !== 1) throw new CompileError(`function "isNull" takes 1 argument, got ${args.length} (in "${text(node)}")`);
+  const a = buildNode(args[0]!, env, d);
+  const f = a.fn;
+  const b: Built<C> = {
+    fn: (c) => {
+      try {
+        return f(c) === null;
+      } catch (e) {
+        if (e instanceof EvalFailure && e.reason === 'missing-field') return true;
+        throw e;
+      }
+    },
+    kind: 'bool',
+  };
+  return isConst(a) ? fold(b, node) : b;
 }
 
 function buildOperator<C>(node: MNode, env: BuildEnv<C>, d: number): Built<C> {

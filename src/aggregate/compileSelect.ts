@@ -15,7 +15,7 @@
  * min 0): summaries are JSON, which has neither.
  */
 import type { EvalContext } from '../contracts/event.js';
-import type { WindowAggregator } from '../contracts/window.js';
+import type { GroupValues, WindowAggregator } from '../contracts/window.js';
 import {
   addToArg, aggregateResult, createArgState, DEFAULT_MAX_VALUES_PER_WINDOW,
   type AggregateKind, type ArgNeeds, type ArgState,
@@ -24,6 +24,7 @@ import {
   AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
+import { compilePath } from '../util/readPath.js';
 import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
@@ -75,9 +76,10 @@ function noNeeds(): ArgNeeds {
 /** Compiles `select`; errors are reported per select name. Never throws. */
 export function compileSelect(
   select: Record<string, string>,
-  options: { maxValuesPerWindow?: number } = {},
+  options: { maxValuesPerWindow?: number; nulls?: 'reject' | 'skip' } = {},
 ): { ok: true; value: CompiledSelect } | { ok: false; errors: Record<string, string> } {
   const cap = options.maxValuesPerWindow ?? DEFAULT_MAX_VALUES_PER_WINDOW;
+  const skipNulls = options.nulls === 'skip';
   // Null prototype: on a plain `{}`, `errors['__proto__'] = msg` below would set the prototype (a
   // string is ignored) instead of recording the error, and the rule compiled without that select
   // name (test/unit/hostile/hostileRules.test.ts).
@@ -88,7 +90,7 @@ export function compileSelect(
 
   const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
   const slots: Slot[] = [];
-  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[] }[] = [];
+  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean }[] = [];
 
   for (const name of names) {
     if (name === '__proto__') {
@@ -96,14 +98,16 @@ export function compileSelect(
       continue;
     }
     const source = select[name];
-    const r = catchCompile(() => compileOuter(source as string, args, slots));
-    if (r.ok) outers.push({ name, ...r.value });
+    const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls));
+    // An expression that tests a null itself (`isNull(avg(t)) ? 0 : avg(t)`, ASA's CASE WHEN AVG(t) IS
+    // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it null.
+    if (r.ok) outers.push({ name, ...r.value, readsNull: /\bisNull\s*\(/.test(source as string) });
     else errors[name] = r.error;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const nArgs = args.length;
-  const needs: ArgNeeds[] = args.map(() => noNeeds());
+  const needs: ArgNeeds[] = args.map(() => ({ ...noNeeds(), count: skipNulls }));
   for (const s of slots) {
     const need = NEEDS[s.kind];
     if (need && s.arg >= 0) needs[s.arg]![need] = true;
@@ -122,9 +126,15 @@ export function compileSelect(
       const o = outers[k]!;
       let v: number | null = null;
       let present = true;
-      for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
+      if (!o.readsNull) for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
       if (present) {
-        const x = o.fn(scratch);
+        let x: unknown = null;
+        try {
+          x = o.fn(scratch);
+        } catch (e) {
+          // Only a null-testing expression gets here with a null aggregate: arithmetic over it is null.
+          if (!(e instanceof EvalFailure)) throw e;
+        }
         const num = typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'number' ? x : NaN;
         v = Number.isFinite(num) ? num : null;
       }
@@ -140,13 +150,24 @@ export function compileSelect(
       init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
       add: (state, item, time) => {
         const n = ++state.n;
-        // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
-        for (let i = 0; i < nArgs; i++) addToArg(state.a[i]!, needs[i]!, item[i]! + 0, time, n, cap);
+        for (let i = 0; i < nArgs; i++) {
+          const x = item[i]!;
+          const st = state.a[i]!;
+          if (skipNulls) {
+            // A null argument (NaN here, null after a JSON checkpoint of a buffered item): left out of its aggregates.
+            if (x !== x || (x as number | null) === null) continue;
+            st.k = (st.k ?? 0) + 1;
+          }
+          // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
+          addToArg(st, needs[i]!, x + 0, time, skipNulls ? st.k! : n, cap);
+        }
       },
       result: (state) => {
         for (let i = 0; i < nSlots; i++) {
           const s = slots[i]!;
-          r[i] = aggregateResult(s.kind, s.arg >= 0 ? state.a[s.arg] : undefined, state.n, s.p);
+          const st = s.arg >= 0 ? state.a[s.arg] : undefined;
+          // Under `nulls: "skip"` an argument's aggregates (`count(x)` too) run over its own count of values.
+          r[i] = aggregateResult(s.kind, st, skipNulls && st !== undefined ? (st.k ?? 0) : state.n, s.p);
         }
         return finish();
       },
@@ -188,6 +209,7 @@ function compileOuter(
   source: string,
   args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
   slots: Slot[],
+  skipNulls: boolean,
 ): { fn: (c: AggCtx) => unknown; uses: number[] } {
   if (typeof source !== 'string') throw new CompileError('select expression must be a string');
   const root = parseLimited(source);
@@ -200,7 +222,7 @@ function compileOuter(
       if (node.type !== 'FunctionNode') return undefined;
       const fnNode = node.fn as MNode;
       if (fnNode.type !== 'SymbolNode' || !AGGREGATE_NAMES.has(fnNode.name!)) return undefined;
-      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots);
+      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots, skipNulls);
       uses.add(slot);
       return { fn: (c: AggCtx) => c.r[slot], kind: 'any' } satisfies Built<AggCtx>;
     },
@@ -216,6 +238,7 @@ function compileAggregateCall(
   kind: AggregateKind,
   args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
   slots: Slot[],
+  skipNulls: boolean,
 ): number {
   const callArgs = node.args ?? [];
   const [lo, hi] = ARITY[kind];
@@ -224,7 +247,7 @@ function compileAggregateCall(
     throw new CompileError(`aggregate "${kind}" takes ${want} argument${lo === 1 && hi === 1 ? '' : 's'}, got ${callArgs.length} (in "${node.toString()}")`);
   }
   let arg = -1;
-  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args);
+  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls);
   let p = 0;
   if (kind === 'percentile') {
     const env: BuildEnv<EvalContext> = { allowPaths: false, noPathMessage: 'the percentile must be a constant', paths: new Set(), aggregateNames: AGGREGATE_NAMES };
@@ -239,7 +262,7 @@ function compileAggregateCall(
   return slots.length - 1;
 }
 
-function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[]): number {
+function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean): number {
   const key = node.toString();
   const existing = args.findIndex((a) => a.key === key);
   if (existing >= 0) return existing;
@@ -263,8 +286,90 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
         throw nan;
       };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });
-  args.push({ key, expr, num });
+  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num });
   return args.length - 1;
+}
+
+/**
+ * An argument's evaluation under `nulls: "skip"` (Azure Stream Analytics: "Except for the COUNT
+ * function, aggregate functions ignore null values", and a missing field reads as null:
+ * https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics):
+ * NaN, the select's null marker, when the argument is JSON null, or when its evaluation failed on a
+ * field that is missing (`missing-field`) or null (arithmetic over a null is null). Other failures (a
+ * string or boolean where a number is needed) still reject the event as `not-a-number`.
+ */
+function nullAsNaN(num: (c: EvalContext) => number, built: Built<EvalContext>, paths: readonly string[]): (c: EvalContext) => number {
+  const reads = paths.filter((p) => !p.startsWith('$')).map((p) => compilePath(p.split('.')));
+  const readsNull = (c: EvalContext): boolean => reads.some((read) => read(c.body) === null);
+  const f = built.fn;
+  const direct = built.segments !== undefined;
+  return (c) => {
+    try {
+      return num(c);
+    } catch (e) {
+      if (!(e instanceof EvalFailure)) throw e;
+      if (e.reason === 'missing-field') return NaN;
+      if (e.reason === 'not-a-number' && (direct ? f(c) === null : readsNull(c))) return NaN;
+      throw e;
+    }
+  };
+}
+
+/**
+ * Compiles the `when` of a row `case` column (docs/rules.md "Rows"): an expression over the select names
+ * (as `having`) and the rule's `groupBy` paths, which read the window's group values (`$deviceId`,
+ * `machine.type`). A select name wins over a group path of the same name. A test that meets a null or a
+ * non-number (`avg > 30` with no avg) is false, so the next branch is tried, as a having.
+ */
+export function compileRowCondition(
+  source: string,
+  names: readonly string[],
+  groupBy: readonly string[],
+  groupKey: (path: string) => string,
+): CompileResult<(values: Record<string, number | null>, group: GroupValues) => boolean> {
+  type Ctx = { v: Record<string, number | null>; g: GroupValues };
+  return catchCompile(() => {
+    const root = parseLimited(source);
+    const known = new Set(names);
+    const groups = new Set(groupBy);
+    const env: BuildEnv<Ctx> = {
+      allowPaths: false,
+      paths: new Set(),
+      aggregateNames: AGGREGATE_NAMES,
+      leaf: (node) => {
+        if (node.type === 'SymbolNode' && known.has(node.name!)) {
+          const name = node.name!;
+          return { fn: (c: Ctx) => (Object.prototype.hasOwnProperty.call(c.v, name) ? c.v[name] : null), kind: 'any' };
+        }
+        if (node.type === 'SymbolNode' || node.type === 'AccessorNode') {
+          const path = node.toString();
+          if (groups.has(path)) {
+            const key = groupKey(path);
+            return { fn: (c: Ctx) => (Object.prototype.hasOwnProperty.call(c.g, key) ? c.g[key] : null), kind: 'any' };
+          }
+          if (node.type === 'SymbolNode' && /^(pi|PI|e|E|tau|phi|LN2|LN10|LOG2E|LOG10E|SQRT1_2|SQRT2)$/.test(node.name!)) return undefined;
+          throw new CompileError(`a case column can only use select names (${names.join(', ')}) and groupBy paths (${groupBy.join(', ')}); unknown "${path}"`);
+        }
+        return undefined;
+      },
+    };
+    const built = buildNode(root, env);
+    if (built.kind === 'str') throw new CompileError('a case condition cannot be a string');
+    const f = built.fn;
+    const fail = new EvalFailure('not-a-number', 'case condition is not a number or boolean');
+    const ctx: Ctx = { v: {}, g: {} };
+    return (values: Record<string, number | null>, group: GroupValues) => {
+      // Once per emitted row, not per event.
+      ctx.v = values;
+      ctx.g = group;
+      try {
+        return conditionTruth(f(ctx), fail);
+      } catch (e) {
+        if (e instanceof EvalFailure) return false;
+        throw e;
+      }
+    };
+  });
 }
 
 /**

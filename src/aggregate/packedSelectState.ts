@@ -33,6 +33,11 @@ export interface PackedArg {
   readonly first: number;
   /** `[time, value]` of the latest event. */
   readonly last: number;
+  /**
+   * The argument's non-null count (rules with `nulls: "skip"`, docs/rules.md "Nulls"); -1: every
+   * counted event gave the argument a value, so slot 0 (the event count) is its count.
+   */
+  readonly count: number;
 }
 
 /** The slots of a select's packed state, decided at compile time. Slot 0 is the event count. */
@@ -64,6 +69,7 @@ export function packedLayout(needs: readonly ArgNeeds[]): PackedLayout {
     max: take(nd.max, 1),
     first: take(nd.first, 2),
     last: take(nd.last, 2),
+    count: take(nd.count === true, 1),
   }));
   return { args, length: next };
 }
@@ -95,14 +101,25 @@ export function packedReset(layout: PackedLayout): (state: unknown) => boolean {
   };
 }
 
-/** Adds one event's argument tuple. `item` values are finite (the select rejects others); -0 is stored as 0. */
+/**
+ * Adds one event's argument tuple. `item` values are finite (the select rejects others); -0 is stored
+ * as 0. Under `nulls: "skip"` an argument that is null for this event is NaN in `item` (null once a
+ * buffered item went through a JSON checkpoint: sliding and count windows keep items): it is left
+ * out of that argument's figures, and `n` below is the argument's own count of values.
+ */
 export function addPacked(d: number[], layout: PackedLayout, item: readonly number[], time: number): void {
-  const n = (d[0] = d[0]! + 1);
+  const events = (d[0] = d[0]! + 1);
   const args = layout.args;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    const raw = item[i]!;
+    let n = events;
+    if (a.count >= 0) {
+      if (raw !== raw || (raw as number | null) === null) continue;
+      n = d[a.count] = d[a.count]! + 1;
+    }
     // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
-    const x = item[i]! + 0;
+    const x = raw + 0;
     let o = a.sum;
     if (o >= 0 && d[o + 2] === 0) {
       const s = d[o]!;
@@ -169,7 +186,8 @@ function finiteOrNull(v: number): number | null {
 
 /** The result of one aggregate (never median/percentile/distinct) over a packed state; `a` is undefined for `count()`. */
 export function packedResult(kind: AggregateKind, a: PackedArg | undefined, d: readonly number[]): number | null {
-  const n = d[0]!;
+  // `count(x)` and every aggregate of x read x's own count of values when the rule skips nulls.
+  const n = a !== undefined && a.count >= 0 ? d[a.count]! : d[0]!;
   if (kind === 'count') return n;
   if (n === 0 || a === undefined) return null;
   switch (kind) {
@@ -255,6 +273,7 @@ function fromBlocks(n: number, blocks: readonly ArgState[], layout: PackedLayout
       d[a.last] = num(b.lt);
       d[a.last + 1] = num(b.lv);
     }
+    if (a.count >= 0) d[a.count] = typeof b.k === 'number' ? b.k : n;
   });
   return d;
 }

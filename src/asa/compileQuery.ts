@@ -54,7 +54,7 @@ export function compileQuery(query: Query): CompileQueryResult {
       const into = st.into ?? 'output';
       const n = (perOutput.get(into) ?? 0) + 1;
       perOutput.set(into, n);
-      rules[ruleId(into, n)] = compileStatement(inlineSteps(st, steps, []), into);
+      rules[ruleId(into, n)] = compileStatement(inlineSteps(overAggregateStep(st, steps), steps, []), into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       // The statement is named here: an error inside a WITH step it reads lies before its text.
@@ -115,6 +115,82 @@ function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: 
     groupBy: st.groupBy.map((g) => (g.k === 'call' && WINDOWS.has(g.name.toUpperCase()) ? g : sub(g))),
     having: st.having === null ? null : subHaving(st.having),
   };
+}
+
+/**
+ * A statement that keeps and reshapes the rows of an aggregating WITH step (`WITH agg AS (SELECT dev,
+ * AVG(t) AS a ... GROUP BY dev, TumblingWindow(...)) SELECT * INTO out FROM agg WHERE a > 5`), directly
+ * or through per-event steps, as that step's own statement: each row of the step gives at most one row
+ * of the statement, so ASA's output is the step's rows that pass the statement's WHERE, with its
+ * columns. The WHERE's conditions on aggregate columns join the step's HAVING; those on GROUP BY
+ * columns (the same for every event of a group) join its WHERE; SELECT names step columns (renamed
+ * with AS), constants and System.Timestamp() (a window row's time is its window end: "The output event
+ * has the time stamp of the end of the window",
+ * https://learn.microsoft.com/azure/stream-analytics/stream-analytics-window-functions). Anything else
+ * (a second GROUP BY over the step's rows: an aggregate of aggregates) is left to inlineSteps, which
+ * refuses it where it is.
+ */
+function overAggregateStep(st: Select, steps: ReadonlyMap<string, WithStep>): Select {
+  if (!isPerEventReader(st)) return st;
+  const src = aggregatingSource(st.from.name, steps, []);
+  return src === null ? st : readRows(st, src.step, src.select);
+}
+
+/** No GROUP BY, HAVING, aggregate or anomaly function: a filter and projection of single rows. */
+function isPerEventReader(st: Select): boolean {
+  return st.groupBy.length === 0 && st.having === null && !st.items.some((i) => hasAggregate(i.expr) || (i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined));
+}
+
+/** The aggregating statement a step's rows come from (its per-event readers merged in), or null when it does not aggregate. */
+function aggregatingSource(name: string, steps: ReadonlyMap<string, WithStep>, reading: readonly string[]): { step: WithStep; select: Select } | null {
+  const step = steps.get(name.toLowerCase());
+  if (step === undefined || reading.includes(name.toLowerCase())) return null;
+  const sel = step.select;
+  if (sel.groupBy.length > 0 || sel.having !== null || sel.items.some((i) => hasAggregate(i.expr))) return { step, select: sel };
+  if (!isPerEventReader(sel)) return null;
+  const inner = aggregatingSource(sel.from.name, steps, [...reading, name.toLowerCase()]);
+  return inner === null ? null : { step, select: readRows(sel, inner.step, inner.select) };
+}
+
+/** `reader` (per event) over the rows of the aggregating `agg` (the select of `step`), as one aggregating select. */
+function readRows(reader: Select, step: WithStep, agg: Select): Select {
+  if (reader.timestampBy !== null) throw new Unsupported(reader.timestampBy.pos, `TIMESTAMP BY on WITH step "${step.name}"`, "the rows of a window have its end as their time");
+  const columns = new Map<string, SelectItem>();
+  for (const item of agg.items) {
+    const name = isSystemTimestamp(item.expr) && item.alias === null ? null : stepColumnName(step, item);
+    if (name !== null) columns.set(name.toLowerCase(), item);
+  }
+  const known = (): string => [...agg.items].map((i) => i.alias ?? (i.expr.k === 'path' ? lastName(i.expr) : describe(i.expr))).join(', ');
+  const column = (p: Extract<Expr, { k: 'path' }>): SelectItem => {
+    const col = p.parts.length === 1 ? columns.get(p.parts[0]!.toLowerCase()) : undefined;
+    if (col === undefined) throw new Unsupported(p.pos, `column ${p.parts.join('.')}`, `WITH step "${step.name}" has no column ${p.parts.join('.')} (its columns: ${known()})`);
+    return col;
+  };
+  // A step column in a condition: its expression (an aggregate, a GROUP BY column or a constant).
+  const sub = (e: Expr): Expr => (e.k === 'path' && !isSystemTimestamp(e) ? column(e).expr : mapChildren(e, sub));
+  const items: SelectItem[] = reader.star
+    ? [...agg.items]
+    : reader.items.map((item) => {
+        const e = item.expr;
+        if (e.k === 'path' && !isSystemTimestamp(e)) return { ...column(e), alias: item.alias ?? e.parts[0]!, pos: item.pos };
+        if (isSystemTimestamp(e) || constantValue(e) !== undefined) return item;
+        throw new Unsupported(item.pos, `column ${describe(e)} over the rows of WITH step "${step.name}"`, 'a statement reading the rows of a window selects its columns (renamed with AS), constants and System.Timestamp()');
+      });
+  const having: Expr[] = agg.having === null ? [] : [agg.having];
+  const where: Expr[] = agg.where === null ? [] : [agg.where];
+  for (const c of conjuncts(reader.where)) {
+    noTimestamp(c);
+    const e = sub(c);
+    (hasAggregate(e) ? having : where).push(e);
+  }
+  const and = (xs: Expr[]): Expr | null => (xs.length === 0 ? null : xs.reduce((l, r) => ({ k: 'bin', op: 'AND', left: l, right: r, pos: r.pos }) as Expr));
+  return { ...agg, star: false, items, into: reader.into, where: and(where), having: and(having), text: reader.text, pos: reader.pos };
+}
+
+/** The ANDed parts of a condition. */
+function conjuncts(e: Expr | null): Expr[] {
+  if (e === null) return [];
+  return e.k === 'bin' && e.op === 'AND' ? [...conjuncts(e.left), ...conjuncts(e.right)] : [e];
 }
 
 /** A WITH step eddy can inline: per event (no GROUP BY, aggregate, anomaly function or System.Timestamp()). */
@@ -233,6 +309,7 @@ function compileStatement(st: Select, into: string): RuleDoc {
   const select: Record<string, string> = {};
   const row: Record<string, Record<string, unknown>> = {};
   const groupCols = new Set(groupBy);
+  const caseColumns: (() => void)[] = [];
   const column = (item: SelectItem, name: string, col: Record<string, unknown>): void => {
     if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy row column is a letter or _ then letters, digits, _ or - (use AS)');
     if (Object.keys(row).some((k) => k.toLowerCase() === name.toLowerCase())) throw new Unsupported(item.pos, `column name "${name}" twice`, 'ASA column names are case-insensitive');
@@ -255,6 +332,15 @@ function compileStatement(st: Select, into: string): RuleDoc {
       column(item, item.alias ?? defaultAlias(item.expr), { const: constant });
       continue;
     }
+    if (item.expr.k === 'case' && isCaseColumn(item.expr)) {
+      // Compiled after the other columns (its place in the row kept), so that an aggregate it shares
+      // with a later column (`COUNT(*) AS n`) is read by that column's name rather than hidden twice.
+      const name = item.alias ?? defaultAlias(item.expr);
+      const e = item.expr;
+      column(item, name, {});
+      caseColumns.push(() => (row[name] = caseColumn(e, select, row, groupCols)));
+      continue;
+    }
     if (!hasAggregate(item.expr)) {
       throw new Unsupported(item.pos, `column ${describe(item.expr)} without an aggregate`, 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp(), not per-event values');
     }
@@ -263,6 +349,7 @@ function compileStatement(st: Select, into: string): RuleDoc {
     column(item, name, { select: name });
     select[name] = expr(item.expr, 'select');
   }
+  for (const compileCase of caseColumns) compileCase();
 
   const rule: RuleDoc = { kind: 'aggregate', input };
   if (st.where) rule.where = expr(st.where, 'event');
@@ -276,7 +363,21 @@ function compileStatement(st: Select, into: string): RuleDoc {
   if (Object.keys(select).length === 0) select[hiddenName(select, row)] = 'count()';
   rule.row = row;
   rule.output = into;
+  if (readsArguments(select)) rule.nulls = 'skip';
   return rule;
+}
+
+/**
+ * Whether a select has an aggregate over an argument (anything but `count()`): then the rule needs
+ * ASA's null handling, `nulls: "skip"` (docs/rules.md "Nulls"): "Except for the COUNT function,
+ * aggregate functions ignore null values"
+ * (https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics), and
+ * `COUNT(x)` "returns the number of non-null values"
+ * (https://learn.microsoft.com/stream-analytics-query/count-azure-stream-analytics). A select of
+ * `count()` alone reads no argument: the option would change nothing, so its rule goes without it.
+ */
+function readsArguments(select: Record<string, string>): boolean {
+  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|distinct)\((?!\))/.test(s));
 }
 
 function compileAnomalyStatement(st: Select, input: string, into: string): RuleDoc {
@@ -562,7 +663,9 @@ function expr(e: Expr, ctx: 'event' | 'select'): string {
     case 'unary':
       return e.op === 'NOT' ? `(not ${expr(e.expr, ctx)})` : `(${e.op}${expr(e.expr, ctx)})`;
     case 'isNull':
-      throw new Unsupported(e.pos, e.not ? 'IS NOT NULL' : 'IS NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
+      // `x IS [NOT] NULL` (WHERE reference: https://learn.microsoft.com/stream-analytics-query/where-azure-stream-analytics):
+      // eddy's isNull(x) is true for a JSON null or a missing field (docs/rules.md "Expressions").
+      return e.not ? `(not isNull(${expr(e.expr, ctx)}))` : `isNull(${expr(e.expr, ctx)})`;
     case 'cast':
       return expr(floatCast(e), ctx);
     case 'case':
@@ -583,11 +686,12 @@ function floatCast(e: Extract<Expr, { k: 'cast' }>): Expr {
 
 /**
  * A numeric `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
- * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics). Without ELSE, ASA
- * gives NULL when no WHEN holds, and strings are not numbers: both refused.
+ * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics: "Both formats require
+ * an ELSE argument"). Strings are not numbers: a CASE with string results in a windowed SELECT list is a
+ * row `case` column (caseColumn); anywhere else it is refused.
  */
 function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string): string {
-  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA gives NULL when no WHEN holds; eddy's expressions have no null");
+  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
   for (const r of [...e.whens.map((w) => w.then), e.otherwise]) {
     if (r.k === 'str' || r.k === 'null') throw new Unsupported(r.pos, `CASE giving ${describe(r)}`, 'eddy computes numbers (and booleans) only');
   }
@@ -613,7 +717,10 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
     if (e.distinct && e.args.length === 1) return `distinct(${expr(e.args[0]!, 'event')})`;
     if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
     if (e.args.length === 0) return 'count()';
-    throw new Unsupported(e.pos, 'COUNT(expression)', "ASA counts the non-null values; eddy's count() counts events (use COUNT(*))");
+    // COUNT(x) "returns the number of non-null values" (COUNT reference): eddy's count(x) under the
+    // rule's `nulls: "skip"` (readsArguments), which the compiler sets for this select.
+    if (e.args.length === 1) return `count(${expr(e.args[0]!, 'event')})`;
+    throw new Unsupported(e.pos, 'COUNT with several arguments', '', true);
   }
   if (e.distinct) throw new Unsupported(e.pos, `${e.name}(DISTINCT ...)`, 'only COUNT(DISTINCT ...)');
   if (upper === 'PERCENTILE_CONT') {
@@ -637,11 +744,42 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
 }
 
 /**
+ * Whether a CASE column becomes a row `case` column (docs/rules.md "Rows"): its results are constants and
+ * one is a string or NULL (eddy's select values are numbers), or its conditions read no aggregate (only
+ * GROUP BY columns, which a select cannot read). A CASE with numeric results over aggregates stays a
+ * select expression (caseExpr), which HAVING can read by its alias.
+ */
+function isCaseColumn(e: Extract<Expr, { k: 'case' }>): boolean {
+  const results = [...e.whens.map((w) => w.then), ...(e.otherwise === null ? [] : [e.otherwise])];
+  return results.some((r) => r.k === 'str' || r.k === 'null') || !hasAggregate(e);
+}
+
+/**
+ * A CASE of the SELECT list as a row `case` column: each WHEN a condition over select names and GROUP
+ * BY paths (an aggregate it reads goes into `select` under a hidden name, as HAVING's), each result a
+ * constant. The simple form `CASE x WHEN v ...` tests `x == v`. ASA: "Both formats require an ELSE
+ * argument" (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
+ */
+function caseColumn(e: Extract<Expr, { k: 'case' }>, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols: ReadonlySet<string>): Record<string, unknown> {
+  if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
+  const value = (r: Expr): string | number | boolean | null => {
+    const v = constantValue(r);
+    if (v === undefined) throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string`, 'a CASE with a string result gives constants only (a number computed from aggregates needs all results numeric)');
+    return v;
+  };
+  const branches = e.whens.map((w) => ({
+    when: havingExpr(e.operand === null ? w.when : ({ k: 'bin', op: '=', left: e.operand, right: w.when, pos: w.when.pos } as Expr), select, row, groupCols),
+    then: value(w.then),
+  }));
+  return { case: branches, else: value(e.otherwise) };
+}
+
+/**
  * HAVING over eddy's select names: an aggregate of the SELECT list is read by its name, a column alias
  * (`HAVING [Count] >= 3`) by its aggregate's name, and an aggregate only HAVING uses is added to
  * `select` under a hidden name (`_having1`, ...) that the row does not show.
  */
-function havingExpr(h: Expr, select: Record<string, string>, row: Record<string, Record<string, unknown>>): string {
+function havingExpr(h: Expr, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols?: ReadonlySet<string>): string {
   const byText = (text: string): string | undefined => Object.keys(select).find((n) => select[n] === text);
   const walk = (e: Expr): string => {
     // A whole SELECT expression (`MAX(t) * 1.8 + 32`) is read by its name, before its parts.
@@ -649,6 +787,7 @@ function havingExpr(h: Expr, select: Record<string, string>, row: Record<string,
       const name = byText(expr(e, 'select'));
       if (name !== undefined) return name;
     }
+    if (e.k === 'call' && groupCols !== undefined && isMetadataCall(e) && groupCols.has(eventPath(e))) return eventPath(e);
     if (e.k === 'call') {
       const text = expr(e, 'select');
       const known = byText(text);
@@ -659,13 +798,16 @@ function havingExpr(h: Expr, select: Record<string, string>, row: Record<string,
     }
     if (e.k === 'bin') return `(${walk(e.left)} ${BIN[e.op] ?? e.op} ${walk(e.right)})`;
     if (e.k === 'unary') return e.op === 'NOT' ? `(not ${walk(e.expr)})` : `(${e.op}${walk(e.expr)})`;
+    if (e.k === 'isNull') return e.not ? `(not isNull(${walk(e.expr)}))` : `isNull(${walk(e.expr)})`;
     if (e.k === 'case') return caseExpr(e, walk);
     if (e.k === 'cast') return walk(floatCast(e));
     if (e.k === 'path') {
       const alias = e.parts.length === 1 ? Object.keys(row).find((k) => k.toLowerCase() === e.parts[0]!.toLowerCase()) : undefined;
       const col = alias === undefined ? undefined : row[alias];
       if (col !== undefined && typeof col.select === 'string') return col.select;
-      throw new Unsupported(e.pos, `column ${e.parts.join('.')} in HAVING`, 'HAVING reads aggregates and the aliases of aggregate columns');
+      // A row `case` column's condition may read the GROUP BY columns too (their values are the group's).
+      if (groupCols !== undefined && groupCols.has(eventPath(e))) return eventPath(e);
+      throw new Unsupported(e.pos, `column ${e.parts.join('.')} in ${groupCols === undefined ? 'HAVING' : 'CASE'}`, groupCols === undefined ? 'HAVING reads aggregates and the aliases of aggregate columns' : 'a CASE of a windowed row reads aggregates, aggregate column aliases and GROUP BY columns');
     }
     return expr(e, 'select');
   };
@@ -687,6 +829,7 @@ function hasAggregate(e: Expr): boolean {
       return hasAggregate(e.left) || hasAggregate(e.right);
     case 'unary':
     case 'cast':
+    case 'isNull':
       return hasAggregate(e.expr);
     case 'case':
       return [e.operand, ...e.whens.flatMap((w) => [w.when, w.then]), e.otherwise].some((x) => x !== null && hasAggregate(x));

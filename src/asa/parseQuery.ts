@@ -293,8 +293,16 @@ class AsaParser extends EmbeddedActionsParser {
     const e = this.SUBRULE(this.expr);
     this.CONSUME(kw.AS!);
     const type = this.SUBRULE(this.name);
+    // A sized type, `NVARCHAR(MAX)` (the query-patterns page's CASE example), is read whole so the
+    // compiler names it ("CAST(... AS nvarchar(max))") rather than the parser failing at its "(".
+    let size = '';
+    this.OPTION(() => {
+      this.CONSUME2(LParen);
+      size = this.OR([{ ALT: () => this.CONSUME(NumberLit).image }, { ALT: () => txt(this.SUBRULE2(this.name)) }]);
+      this.CONSUME2(RParen);
+    });
     this.CONSUME(RParen);
-    return { k: 'cast', expr: e, type: txt(type).toLowerCase(), pos: posOf(t) };
+    return { k: 'cast', expr: e, type: `${txt(type)}${size === '' ? '' : `(${size})`}`.toLowerCase(), pos: posOf(t) };
   });
 
   private caseExpr = this.RULE('caseExpr', (): Expr => {

@@ -48,7 +48,15 @@ export type RowColumn =
   | { select: string }
   | { group: string }
   | { const: string | number | boolean | null }
-  | { window: 'end' | 'start' };
+  | { window: 'end' | 'start' }
+  /**
+   * The constant of the first branch whose `when` holds, else `else` (Azure Stream Analytics' CASE with
+   * string results): `when` is an expression over the `select` names and the `groupBy` paths, as `having`.
+   */
+  | { case: { when: string; then: RowConstant }[]; else: RowConstant };
+
+/** A constant value of a row column. */
+export type RowConstant = string | number | boolean | null;
 
 export interface AggregateRule extends RuleBase {
   kind: 'aggregate';
@@ -63,6 +71,13 @@ export interface AggregateRule extends RuleBase {
   row?: Record<string, RowColumn>;
   /** Bound on values kept per window for median/percentile/distinct. */
   maxValuesPerWindow?: number;
+  /**
+   * What an aggregate argument that is missing or JSON null does (docs/rules.md "Nulls"): `"reject"`
+   * (default) rejects the event for the rule (`missing-field` / `not-a-number`); `"skip"` (Azure Stream
+   * Analytics' semantics, set by the query compiler) leaves that argument out of its aggregates while
+   * the event still counts in `count()`.
+   */
+  nulls?: 'reject' | 'skip';
 }
 
 export interface DetectorDef {

@@ -6,7 +6,7 @@ import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
 import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
-import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/compileSelect.js';
+import { compileSelect, compileHaving, compileRowCondition, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
@@ -164,7 +164,8 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (kept > MAX_KEPT_WINDOWS) {
     return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${win.value.type === 'hopping' ? 'hop' : win.value.type === 'snapshot' ? '1 ms' : 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
   }
-  let select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? {} : { maxValuesPerWindow: rule.maxValuesPerWindow });
+  const nulls = rule.nulls ?? 'reject';
+  let select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? { nulls } : { maxValuesPerWindow: rule.maxValuesPerWindow, nulls });
   if (!select.ok) {
     const [name, msg] = Object.entries(select.errors)[0] ?? ['?', 'invalid'];
     return { ok: false, error: `${id}.select.${name}: ${msg}` };
@@ -176,7 +177,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     }
     // The default (10,000) shrinks for rules that keep many windows; an explicit value is never changed.
     if (rule.maxValuesPerWindow === undefined && budget < DEFAULT_MAX_VALUES_PER_WINDOW) {
-      select = compileSelect(rule.select, { maxValuesPerWindow: budget });
+      select = compileSelect(rule.select, { maxValuesPerWindow: budget, nulls });
       if (!select.ok) return { ok: false, error: `${id}.select: invalid` };
     }
   }
@@ -211,7 +212,15 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
       if (!groupBy.includes(col.group)) return `${name}: group "${col.group}" is not a groupBy path`;
       out.push({ name, from: 'group', key: groupName(col.group) });
     } else if ('const' in col) out.push({ name, from: 'const', value: col.const });
-    else out.push({ name, from: 'window', bound: col.window });
+    else if ('case' in col) {
+      const branches: Extract<RowColumnSource, { from: 'case' }>['branches'][number][] = [];
+      for (const [i, b] of col.case.entries()) {
+        const test = compileRowCondition(b.when, selectNames, groupBy, groupName);
+        if (!test.ok) return `${name}.case[${i}].when: ${test.error}`;
+        branches.push({ test: test.value, value: b.then });
+      }
+      out.push({ name, from: 'case', branches, otherwise: col.else });
+    } else out.push({ name, from: 'window', bound: col.window });
   }
   return out;
 }

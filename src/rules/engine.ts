@@ -77,6 +77,9 @@ export interface RuleSnapshot {
  * rule's hash plus its own suffix (or the bare hash), finds them different and starts that rule fresh
  * (as after a rule change) instead of misreading the state after a downgrade; this version reads every
  * earlier format (the older shapes convert on first use: src/anomaly/missingDetector.ts `fromLegacy`).
+ * A rule's `nulls: "skip"` (a non-null count per aggregate argument in its window state) needed no new
+ * suffix: only such rules have that shape, an older eddy refuses them (its schema has no `nulls`), and
+ * every other rule's state is unchanged.
  */
 const STATE_FORMAT = '/s4';
 

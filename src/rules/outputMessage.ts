@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { AlertBody, OutputMessage, RowBody, SummaryBody } from '../contracts/output.js';
 import type { AlertEmission } from '../contracts/anomaly.js';
-import type { WindowResult } from '../contracts/window.js';
+import type { GroupValues, WindowResult } from '../contracts/window.js';
 
 /**
  * Deterministic messageId (docs/contract.md section 4): from the rule id, the hash of the rule's
@@ -48,7 +48,14 @@ export function summaryMessage(rule: string, ruleHash: string, output: string, r
 export type RowColumnSource =
   | { readonly name: string; readonly from: 'select' | 'group'; readonly key: string }
   | { readonly name: string; readonly from: 'const'; readonly value: string | number | boolean | null }
-  | { readonly name: string; readonly from: 'window'; readonly bound: 'end' | 'start' };
+  | { readonly name: string; readonly from: 'window'; readonly bound: 'end' | 'start' }
+  /** The value of the first branch whose test holds over the window's select values and group, else `otherwise`. */
+  | {
+      readonly name: string;
+      readonly from: 'case';
+      readonly branches: readonly { readonly test: (values: Record<string, number | null>, group: GroupValues) => boolean; readonly value: string | number | boolean | null }[];
+      readonly otherwise: string | number | boolean | null;
+    };
 
 /**
  * Builds the message of a row-shaped rule's window result (docs/contract.md section 4): the body is the
@@ -69,6 +76,9 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
       case 'const':
         body[c.name] = c.value;
         break;
+      case 'case':
+        body[c.name] = caseValue(c, r.value, r.group);
+        break;
       case 'window':
         // A snapshot window is held as [t, t + 1) (src/windows/snapshotWindow.ts); its System.Timestamp()
         // is t, the timestamp its events share (snapshot-window-azure-stream-analytics).
@@ -77,6 +87,16 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
     }
   }
   return { id: summaryMessageId(rule, ruleHash, r.key, r.window, r.revision), output, kind: 'summary', rule, groupKey: r.key, body, createdAt: now };
+}
+
+/**
+ * A `case` column's value: the first branch that holds, else `otherwise`, as ASA's CASE returns the
+ * result of the first WHEN that holds and ELSE when none does
+ * (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
+ */
+function caseValue(c: Extract<RowColumnSource, { from: 'case' }>, values: Record<string, number | null>, group: GroupValues): string | number | boolean | null {
+  for (const b of c.branches) if (b.test(values, group)) return b.value;
+  return c.otherwise;
 }
 
 /**

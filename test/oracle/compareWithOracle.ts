@@ -17,7 +17,9 @@ import type { EngineRunResult } from './engineDriver.js';
 /** Relative tolerance for averages (sums of integers are exact; a mean may differ in the last bits). */
 const REL_TOL = 1e-9;
 
-function close(a: number | null | undefined, b: number): boolean {
+/** Whether the engine's value `a` is the oracle's `b`; null (an aggregate over no value) only equals null. */
+function close(a: number | null | undefined, b: number | null): boolean {
+  if (b === null) return a === null;
   if (typeof a !== 'number') return false;
   return a === b || Math.abs(a - b) <= REL_TOL * Math.max(1, Math.abs(a), Math.abs(b));
 }

@@ -56,7 +56,8 @@ export interface OracleWindow {
   readonly start: number;
   readonly end: number;
   readonly count: number;
-  readonly values: Readonly<Record<string, number>>;
+  /** null: the aggregate had no value to work on (every argument null under `nulls: "skip"`). */
+  readonly values: Readonly<Record<string, number | null>>;
 }
 
 export interface OracleResult {
@@ -166,7 +167,8 @@ function parseSelect(select: unknown): SelectItem[] {
     if (!m) throw new Error(`oracle: unsupported select ${name}: ${String(src)}`);
     const fn = m[1] as AggFn;
     const path = m[2] ?? null;
-    if ((fn === 'count') !== (path === null)) throw new Error(`oracle: unsupported select ${name}: ${String(src)}`);
+    // count() counts events, count(p) the events whose p has a value (docs/rules.md "Nulls").
+    if (fn !== 'count' && path === null) throw new Error(`oracle: unsupported select ${name}: ${String(src)}`);
     return { name, fn, path };
   });
 }
@@ -185,6 +187,12 @@ interface RuleDef {
   readonly timestamp: string;
   readonly where: Where | null;
   readonly select: SelectItem[];
+  /**
+   * `nulls: "skip"` (docs/rules.md "Nulls", after Azure Stream Analytics): an argument that is missing or
+   * JSON null is left out of its aggregates and the event still counts in `count()`; by default
+   * ("reject") such an event is rejected for the rule.
+   */
+  readonly skipNulls: boolean;
   /** The definition without the fields a rule's state does not depend on (description, having, output). */
   readonly stateKey: string;
 }
@@ -255,6 +263,7 @@ function parseRule(id: string, doc: Record<string, unknown>): RuleDef {
   } else throw new Error(`oracle: ${id}: window ${String(w.type)} not supported`);
   if (w.bounds !== undefined && w.bounds !== '[)' && w.bounds !== '(]') throw new Error(`oracle: ${id}: window.bounds ${String(w.bounds)}`);
   if (w.offset !== undefined && typeof w.offset !== 'number') throw new Error(`oracle: ${id}: window.offset ${String(w.offset)}`);
+  if (doc.nulls !== undefined && doc.nulls !== 'skip' && doc.nulls !== 'reject') throw new Error(`oracle: ${id}: nulls ${String(doc.nulls)}`);
   const { description: _d, having: _h, output: _o, ...stateful } = doc;
   return {
     id,
@@ -268,6 +277,7 @@ function parseRule(id: string, doc: Record<string, unknown>): RuleDef {
     timestamp: doc.timestamp,
     where: parseWhere(doc.where),
     select: parseSelect(doc.select),
+    skipNulls: doc.nulls === 'skip',
     stateKey: stableJson(stateful),
   };
 }
@@ -291,7 +301,7 @@ export function windowStartsFor(t: number, size: number, hop: number, endInclusi
 interface WindowAcc {
   readonly start: number;
   count: number;
-  /** Per select item: the numbers added (aggregates are computed from them at the end, the slow way). */
+  /** Per select item: the numbers added, nulls left out (aggregates are computed from them at the end, the slow way). */
   readonly items: number[][];
 }
 
@@ -319,10 +329,12 @@ interface Epoch {
   readonly groups: Map<string, GroupState>;
 }
 
-function aggregate(fn: AggFn, xs: number[], count: number): number {
+/** One aggregate over the values `xs` of its argument (`count()`: `path` null, the window's event count). */
+function aggregate(fn: AggFn, path: string | null, xs: number[], count: number): number | null {
+  if (fn === 'count') return path === null ? count : xs.length;
+  // An aggregate over no value is null (summaries are JSON: no NaN, no Infinity).
+  if (xs.length === 0) return null;
   switch (fn) {
-    case 'count':
-      return count;
     case 'sum':
       return xs.reduce((a, b) => a + b, 0);
     case 'min':
@@ -393,14 +405,18 @@ export function runOracle(run: Run): OracleResult {
     const t = ts.found ? oracleEventTime(ts.value) : null;
     if (t === null) return reject(def.id, 'bad-timestamp');
     if (t - arrival > def.skew) return reject(def.id, 'future-timestamp');
-    const item: number[] = [];
+    const item: (number | null)[] = [];
     for (const s of def.select) {
       if (s.path === null) continue;
       const v = readPath(ev.body, s.path);
+      if (def.skipNulls && (!v.found || v.value === null)) continue;
       if (!v.found) return reject(def.id, 'missing-field');
       if (typeof v.value !== 'number' || !Number.isFinite(v.value)) return reject(def.id, 'not-a-number');
     }
-    for (const s of def.select) item.push(s.path === null ? 0 : (readPath(ev.body, s.path).value as number));
+    for (const s of def.select) {
+      const v = s.path === null ? null : readPath(ev.body, s.path);
+      item.push(v !== null && v.found && typeof v.value === 'number' ? v.value : null);
+    }
     let g = ep.groups.get(ev.deviceId);
     if (g === undefined) {
       g = { maxTime: Number.NEGATIVE_INFINITY, windows: new Map() };
@@ -416,7 +432,10 @@ export function runOracle(run: Run): OracleResult {
         g.windows.set(start, w);
       }
       w.count++;
-      def.select.forEach((_s, i) => w.items[i]!.push(item[i]!));
+      def.select.forEach((_s, i) => {
+        const x = item[i]!;
+        if (x !== null) w.items[i]!.push(x);
+      });
     }
     g.maxTime = Math.max(g.maxTime, t);
     count(accepted, def.id);
@@ -485,9 +504,9 @@ export function runOracle(run: Run): OracleResult {
   for (const ep of [...finished, ...epochs.values()]) {
     for (const [deviceId, g] of ep.groups) {
       for (const w of g.windows.values()) {
-        const values: Record<string, number> = {};
+        const values: Record<string, number | null> = {};
         ep.def.select.forEach((s, i) => {
-          values[s.name] = aggregate(s.fn, w.items[i]!, w.count);
+          values[s.name] = aggregate(s.fn, s.path, w.items[i]!, w.count);
         });
         windows.push({ rule: ep.def.id, epoch: ep.index, deviceId, type: ep.def.type, start: w.start, end: w.start + ep.def.size, count: w.count, values });
       }

@@ -20,7 +20,7 @@ export const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 
 const DEVICES = ['d1', 'd2', 'd3'] as const;
 
-export type Fault = 'none' | 'missingTs' | 'garbageTs' | 'vString' | 'vBool' | 'vMissing';
+export type Fault = 'none' | 'missingTs' | 'garbageTs' | 'vString' | 'vBool' | 'vMissing' | 'vNull';
 
 interface RawEvent {
   readonly device: number;
@@ -43,6 +43,8 @@ interface RuleShape {
    * offset puts the bounds on the odd event times, so events land exactly on window ends.
    */
   readonly endInclusive?: number | null;
+  /** True: `nulls: "skip"` (a missing or null `v` is left out of its aggregates, the event still counted); absent or false: the default, rejected. */
+  readonly skipNulls?: boolean;
 }
 
 type RawStep =
@@ -72,6 +74,7 @@ const ruleShape = fc.record({
   where: fc.constantFrom(0, 1, 2),
   fullSelect: fc.boolean(),
   endInclusive: fc.constantFrom<number | null>(null, null, 0, -1, 1, -101),
+  skipNulls: fc.boolean(),
 });
 
 const rawEvent: fc.Arbitrary<RawEvent> = fc.record({
@@ -83,7 +86,7 @@ const rawEvent: fc.Arbitrary<RawEvent> = fc.record({
   ),
   fault: fc.oneof(
     { arbitrary: fc.constant<Fault>('none'), weight: 24 },
-    { arbitrary: fc.constantFrom<Fault>('missingTs', 'garbageTs', 'vString', 'vBool', 'vMissing'), weight: 5 },
+    { arbitrary: fc.constantFrom<Fault>('missingTs', 'garbageTs', 'vString', 'vBool', 'vMissing', 'vNull'), weight: 6 },
   ),
   isoTs: fc.boolean(),
   v: fc.integer({ min: -50, max: 100 }),
@@ -122,7 +125,7 @@ export function featuresWithout(base: RunFeatures, off: string | undefined): Run
   const names = (off ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
   const f: Record<string, unknown> = { ...base };
   for (const n of names) {
-    if (n === 'booleans') f.faultKinds = (base.faultKinds ?? ['missingTs', 'garbageTs', 'vString', 'vBool', 'vMissing']).filter((k) => k !== 'vBool');
+    if (n === 'booleans') f.faultKinds = (base.faultKinds ?? ['missingTs', 'garbageTs', 'vString', 'vBool', 'vMissing', 'vNull']).filter((k) => k !== 'vBool');
     else if (n in base && typeof f[n] === 'boolean') f[n] = false;
     else throw new Error(`EDDY_ORACLE_OFF: unknown feature ${n}`);
   }
@@ -177,8 +180,9 @@ export function ruleDoc(rule: 0 | 1, s: RuleShape, description: string, idleFlus
     timestamp: 'ts',
     window: rule === 0 ? { type: 'tumbling', size: `${s.size}ms` } : { type: 'hopping', size: `${s.size}ms`, hop: `${s.size / 2}ms` },
     maxLateness: `${s.lateness}ms`,
-    select: s.fullSelect ? { n: 'count()', sum: 'sum(v)', min: 'min(v)', max: 'max(v)', avg: 'avg(v)' } : { n: 'count()' },
+    select: s.fullSelect ? { n: 'count()', nv: 'count(v)', sum: 'sum(v)', min: 'min(v)', max: 'max(v)', avg: 'avg(v)' } : { n: 'count()' },
   };
+  if (s.skipNulls === true) doc.nulls = 'skip';
   if (s.endInclusive !== undefined && s.endInclusive !== null) {
     const w = doc.window as Record<string, unknown>;
     w.bounds = '(]';
@@ -200,6 +204,7 @@ function eventOf(e: RawEvent, wall: number, skews: readonly number[]): RunEvent 
   if (e.fault === 'vString') body.v = String(e.v);
   if (e.fault === 'vBool') body.v = e.v > 0;
   if (e.fault === 'vMissing') delete body.v;
+  if (e.fault === 'vNull') body.v = null;
   return { deviceId: DEVICES[e.device]!, body };
 }
 

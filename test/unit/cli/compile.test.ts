@@ -39,7 +39,7 @@ HAVING AVG(machine.temperature) > 70`);
         window: { type: 'tumbling', size: 30_000, bounds: '(]', offset: -1 },
         select: { avgT: 'avg(machine.temperature)' }, having: '(avgT > 70)',
         row: { ConnectionDeviceId: { group: '$deviceId' }, avgT: { select: 'avgT' } },
-        output: 'summaries',
+        output: 'summaries', nulls: 'skip',
       },
     });
     const v = capture((io) => runValidate([file('rules.json', r.out)], io));
