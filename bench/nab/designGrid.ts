@@ -15,7 +15,12 @@ import type { AnomalyRule } from '../../src/contracts/rule.js';
 
 const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as const;
 
-export function designGrid(): AnomalyRule[] {
+/**
+ * `context`: add the context-memory designs (`npx tsx bench/nab/loco.ts --with-context`). They are not
+ * in the default grid: with them the protocol's weakest fold does not improve and its pooled estimate
+ * falls (the Tweets fold selects one of them; docs/nab-protocol.md).
+ */
+export function designGrid(opts: { context?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -25,6 +30,19 @@ export function designGrid(): AnomalyRule[] {
           for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
             out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+          }
+        }
+      }
+    }
+  }
+  // The context-memory component (src/anomaly/contextMemory.ts) with its own choices in the search:
+  // how coarse its contexts are and how many raw scores its calibration averages.
+  for (const [components, season] of !opts.context ? [] : [[['point', 'range', 'context'], 'none'], [['point', 'range', 'context'], 'auto'], [['point', 'range', 'seasonal', 'context'], 'auto']] as const) {
+    for (const ctxCoarse of [2, 4]) {
+      for (const ctxShort of [5, 10]) {
+        for (const threshold of [4, 5]) {
+          for (const quiet of [0, 30]) {
+            out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxRes: 1, ctxCoarse, ctxShort } } as AnomalyRule);
           }
         }
       }
