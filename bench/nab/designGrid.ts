@@ -20,6 +20,10 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
  * in the default grid: with them the protocol's weakest fold does not improve and its pooled estimate
  * falls (the Tweets fold selects one of them; docs/nab-protocol.md).
  */
+/** Escalation of the alert bar with recent raises (autoDetector.ts `escalate`; 0 = off, listed first). */
+const ESCALATE = [0, 2, 4];
+const esc = (e: number) => (e > 0 ? { escalate: e } : {});
+
 export function designGrid(opts: { context?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
@@ -36,13 +40,15 @@ export function designGrid(opts: { context?: boolean } = {}): AnomalyRule[] {
     }
   }
   // The context-memory component (src/anomaly/contextMemory.ts) with its own choices in the search:
-  // how coarse its contexts are and how many raw scores its calibration averages.
-  for (const [components, season] of !opts.context ? [] : [[['point', 'range', 'context'], 'none'], [['point', 'range', 'context'], 'auto'], [['point', 'range', 'seasonal', 'context'], 'auto']] as const) {
-    for (const ctxCoarse of [2, 4]) {
-      for (const ctxShort of [5, 10]) {
+  // context length, bucket width, the alert threshold, re-arming and the escalation of the bar.
+  for (const [components, season] of !opts.context ? [] : [[['point', 'range', 'context'], 'none'], [['point', 'range', 'seasonal', 'context'], 'auto']] as const) {
+    for (const ctxOrder of [1, 2]) {
+      for (const ctxRes of [1, 2]) {
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
-            out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxRes: 1, ctxCoarse, ctxShort } } as AnomalyRule);
+            for (const escalate of ESCALATE) {
+              out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
+            }
           }
         }
       }

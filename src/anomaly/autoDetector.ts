@@ -39,6 +39,11 @@ export interface AutoConfig {
   readonly ctx: ContextShape;
   /** Raw scores the context component's calibration averages (default 10). */
   readonly ctxShort: number;
+  /**
+   * Raise the bar by `escalate` × log10(1 + recent raises), the raises counted with a decay of 1 /
+   * `long` per event (default 0: off).
+   */
+  readonly escalate: number;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -56,6 +61,8 @@ export interface AutoState {
   up: boolean;
   /** Consecutive events with every tail above 10^-rearm while raised. */
   calm: number;
+  /** Raises, decayed by 1 / long per event (the escalation's count). */
+  ab?: number;
 }
 
 /**
@@ -77,7 +84,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate']);
     if (unknown) return { ok: false, error: unknown };
     const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
     if ('error' in t) return { ok: false, error: t.error };
@@ -116,7 +123,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in qu) return { ok: false, error: qu.error };
     const co = numberParam(params, 'ctxOrder', { min: 1, max: 8, integer: true, fallback: 2 });
     if ('error' in co) return { ok: false, error: co.error };
-    const cr = numberParam(params, 'ctxRes', { min: 0, exclusiveMin: true, max: 100, fallback: 0.5 });
+    const cr = numberParam(params, 'ctxRes', { min: 0, exclusiveMin: true, max: 100, fallback: 2 });
     if ('error' in cr) return { ok: false, error: cr.error };
     const cc = numberParam(params, 'ctxCoarse', { min: 1, max: 1000, integer: true, fallback: 2 });
     if ('error' in cc) return { ok: false, error: cc.error };
@@ -124,11 +131,14 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ct) return { ok: false, error: ct.error };
     const cm = numberParam(params, 'ctxMin', { min: 1, max: 100, integer: true, fallback: 1 });
     if ('error' in cm) return { ok: false, error: cm.error };
-    const cs = numberParam(params, 'ctxShort', { min: 1, max: 1000, integer: true, fallback: 10 });
+    const cs = numberParam(params, 'ctxShort', { min: 1, max: 1000, integer: true, fallback: 5 });
     if ('error' in cs) return { ok: false, error: cs.error };
+    const es = numberParam(params, 'escalate', { min: 0, max: 100, fallback: 0 });
+    if ('error' in es) return { ok: false, error: es.error };
     return {
       ok: true,
       config: {
+        escalate: es.value,
         ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: le.value },
         ctxShort: cs.value,
         quiet: qu.value,
@@ -148,7 +158,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0 };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ab: 0 };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -182,8 +192,14 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
       }
     }
-    if (!s.up && least <= -c.threshold) {
+    let bar = c.threshold;
+    if (c.escalate > 0) {
+      s.ab = (s.ab ?? 0) * (1 - 1 / c.long);
+      bar += c.escalate * Math.log10(1 + s.ab);
+    }
+    if (!s.up && least <= -bar) {
       s.up = true;
+      if (c.escalate > 0) s.ab = (s.ab ?? 0) + 1;
       s.calm = 0;
     } else if (s.up) {
       s.calm = least > -c.rearm ? s.calm + 1 : 0;

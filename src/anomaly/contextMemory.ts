@@ -7,8 +7,10 @@
  * detectors on the NAB scoreboard (contexts of binned values, capped by forgetting the least recently
  * used; Lavin & Ahmad, arXiv:1510.03336, §4). Written from those descriptions; it is not a port.
  *
- * - **Encoding.** A value becomes a bucket, floor(x / res). The resolution `res` is a fraction of the
- *   series' own spread (a running mean absolute deviation), fixed once `learn` values were seen, so the
+ * - **Encoding.** A value becomes a bucket, floor(x / res). The resolution `res` is a multiple of the
+ *   series' own mean absolute step between consecutive values, fixed once `learn` values were seen
+ *   (the step, not the spread: a series that switches between two levels has a large spread but small
+ *   steps, and a value between its levels must land in buckets of its own), so the
  *   buckets mean the same thing for the rest of the series (as a random distributed scalar encoder's
  *   resolution does in an HTM model) and nothing about the series (minimum, maximum, length) is needed
  *   in advance. Buckets overlap in the sense of an RDSE: a value `tol` buckets or more from every
@@ -37,7 +39,7 @@ const COUNT_CAP = 64;
 export interface ContextShape {
   /** Context length in values. */
   readonly order: number;
-  /** Bucket width as a fraction of the running mean absolute deviation. */
+  /** Bucket width in mean absolute steps between consecutive values. */
   readonly res: number;
   /** Context buckets are the fine buckets divided by this (floor). */
   readonly coarse: number;
@@ -51,9 +53,10 @@ export interface ContextShape {
 
 export interface ContextState {
   n: number;
-  /** Running mean and mean absolute deviation while learning the resolution. */
+  /** Running mean (the magnitude of a series constant so far) and mean absolute step while learning the resolution. */
   mean: number;
-  mad: number;
+  dif: number;
+  last: number;
   /** Bucket width; 0 until fixed. */
   res: number;
   /** Fine buckets of the last `order` values, oldest first. */
@@ -64,7 +67,7 @@ export interface ContextState {
 }
 
 export function contextInit(): ContextState {
-  return { n: 0, mean: 0, mad: 0, res: 0, hist: [], ctx: {}, size: 0 };
+  return { n: 0, mean: 0, dif: 0, last: 0, res: 0, hist: [], ctx: {}, size: 0 };
 }
 
 function keyOf(hist: readonly number[], coarse: number): string {
@@ -78,12 +81,13 @@ export function contextUpdate(c: ContextShape, s: ContextState, x: number): numb
   s.n++;
   if (s.res === 0) {
     const a = 1 / s.n;
-    s.mad += a * (Math.abs(x - s.mean) - s.mad);
     s.mean += a * (x - s.mean);
+    if (s.n > 1) s.dif += (Math.abs(x - s.last) - s.dif) / (s.n - 1);
+    s.last = x;
     if (s.n < c.learn) return 0;
     // A series that has been constant so far gets a resolution from its magnitude, so that a first
     // change is many buckets away rather than a division by zero.
-    s.res = c.res * (s.mad > 0 ? s.mad : Math.abs(s.mean) * 1e-3 + 1e-9);
+    s.res = c.res * (s.dif > 0 ? s.dif : Math.abs(s.mean) * 1e-3 + 1e-9);
     return 0;
   }
   const b = Math.floor(x / s.res);
