@@ -1,7 +1,8 @@
 /**
  * Context memory: a sequence-memory component in the manner of HTM temporal memory's anomaly score
  * (Hawkins & Ahmad, "Why Neurons Have Thousands of Synapses, a Theory of Sequence Memory in
- * Neocortex", Frontiers in Neural Circuits 10:23, 2016, §"Temporal memory": the raw anomaly is the
+ * Neocortex", Frontiers in Neural Circuits 10:23, 2016: a sequence memory predicts the next input from
+ * its context; Ahmad et al. define the raw anomaly as the
  * fraction of the current input that the learnt transitions from the current context did not
  * predict; Ahmad, Lavin, Purdy & Agha, Neurocomputing 262, 2017, eq. 1) and of the contextual
  * detectors on the NAB scoreboard (contexts of binned values, capped by forgetting the least recently
@@ -21,9 +22,11 @@
  *   replaced). A successor counts as predicted once seen `minCount` times (temporal memory's synapses
  *   must be reinforced before they predict).
  * - **Raw score** in [0, 1]: the distance in buckets from the value's bucket to the nearest predicted
- *   successor, divided by `tol` and capped at 1 (1 too when the context predicts nothing: an
- *   unseen context is the high-order novelty temporal memory reports as a burst). A value that follows
- *   its context as before scores 0, a drift or a change of rhythm inside the normal range scores high.
+ *   successor, divided by `tol` and capped at 1. A context never seen backs off to the last value
+ *   alone; where that too is new, the score is 1 (the novelty temporal memory reports as a burst). A
+ *   value that follows its context as before scores 0; a glitch or a change of rhythm inside the
+ *   normal range scores high. A slow drift does not: its values stay in one bucket from one event to
+ *   the next, a transition every level shows (test/unit/anomaly/contextMemory.test.ts).
  * - **Bounded.** At most `MAX_CONTEXTS` contexts, the least recently used forgotten (an LRU kept in the
  *   insertion order of a plain object: a used context is re-inserted at the end, the first key is the
  *   oldest, O(1) per event); counts halve once a context's total passes `COUNT_CAP`.
