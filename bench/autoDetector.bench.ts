@@ -22,7 +22,9 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'range': { type: 'auto', components: ['range'], season: 'none', explain: false },
   'seasonal (auto period)': { type: 'auto', components: ['seasonal'], explain: false },
   'sequence': { type: 'auto', components: ['sequence'], season: 'none', explain: false },
+  'context': { type: 'auto', components: ['context'], season: 'none', explain: false },
   'auto (point+range+seasonal)': { type: 'auto' },
+  'auto (point+range+context)': { type: 'auto', components: ['point', 'range', 'context'], season: 'none', ctxCoarse: 4, ctxShort: 5 },
   'auto (all four)': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence'] },
   'zscore (rules/nab/best.json)': { type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 },
 };

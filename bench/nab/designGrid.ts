@@ -15,7 +15,16 @@ import type { AnomalyRule } from '../../src/contracts/rule.js';
 
 const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as const;
 
-export function designGrid(): AnomalyRule[] {
+/**
+ * `context`: add the context-memory designs (`npx tsx bench/nab/loco.ts --with-context`). They are not
+ * in the default grid: with them the protocol's weakest fold does not improve and its pooled estimate
+ * falls (the Tweets fold selects one of them; docs/nab-protocol.md).
+ */
+/** Escalation of the alert bar with recent raises (autoDetector.ts `escalate`; 0 = off, listed first). */
+const ESCALATE = [0, 2, 4];
+const esc = (e: number) => (e > 0 ? { escalate: e } : {});
+
+export function designGrid(opts: { context?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -25,6 +34,21 @@ export function designGrid(): AnomalyRule[] {
           for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
             out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+          }
+        }
+      }
+    }
+  }
+  // The context-memory component (src/anomaly/contextMemory.ts) with its own choices in the search:
+  // context length, bucket width, the alert threshold, re-arming and the escalation of the bar.
+  for (const [components, season] of !opts.context ? [] : [[['point', 'range', 'context'], 'none'], [['point', 'range', 'seasonal', 'context'], 'auto']] as const) {
+    for (const ctxOrder of [1, 2]) {
+      for (const ctxRes of [1, 2]) {
+        for (const threshold of [4, 5]) {
+          for (const quiet of [0, 30]) {
+            for (const escalate of ESCALATE) {
+              out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
+            }
           }
         }
       }

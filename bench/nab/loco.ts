@@ -2,7 +2,8 @@
  * The honest estimate printed first by `npm run nab` (docs/nab-protocol.md): the nested leave-one-
  * category-out protocol of protocol.ts over the design grid of designGrid.ts, every fold beside
  * Numenta HTM's score on the same fold, then the same table for the shipped rule (rules/nab/best.json)
- * alone. `npx tsx bench/nab/loco.ts` prints only this part.
+ * alone. `npx tsx bench/nab/loco.ts` prints only this part; `--with-context` adds the context-memory
+ * designs to the grid (designGrid.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,7 +69,7 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid();
+  const grid = designGrid({ context: process.argv.includes('--with-context') });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {

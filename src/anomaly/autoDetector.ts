@@ -3,11 +3,12 @@ import { likelihoodInit, likelihoodUpdate, type LikelihoodState } from './anomal
 import { numberParam, unknownParams } from './detectorParams.js';
 import { pointInit, pointUpdate, type PointState } from './pointDeviation.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
+import { contextInit, contextUpdate, type ContextShape, type ContextState } from './contextMemory.js';
 import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
 
 /** Components the `auto` detector can combine. */
-export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence'] as const;
+export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context'] as const;
 export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
 
 /** `auto {threshold?, rearm?, learn?, window?, long?, short?, components?, season?, seasonStrength?, seasonBins?}` after validation. */
@@ -34,6 +35,15 @@ export interface AutoConfig {
   readonly seqShort: number;
   /** Events every tail must stay above 10^-rearm before a raised detector re-arms (default 0). */
   readonly quiet: number;
+  /** Shape of the context-memory component (contextMemory.ts; `ctxOrder`, `ctxRes`, `ctxCoarse`, `ctxTol`, `ctxMin`). */
+  readonly ctx: ContextShape;
+  /** Raw scores the context component's calibration averages (default 10). */
+  readonly ctxShort: number;
+  /**
+   * Raise the bar by `escalate` × log10(1 + recent raises), the raises counted with a decay of 1 /
+   * `long` per event (default 0: off).
+   */
+  readonly escalate: number;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -43,12 +53,16 @@ export interface AutoState {
   s: SeasonSelectState | null;
   /** Sequence memory, when that component is on. */
   q: SequenceState | null;
+  /** Context memory, when that component is on. */
+  x?: ContextState | null;
   /** Calibration per component, in `components` order. */
   l: LikelihoodState[];
   /** Raised (until every tail is back above 10^-rearm for `quiet` events). */
   up: boolean;
   /** Consecutive events with every tail above 10^-rearm while raised. */
   calm: number;
+  /** Raises, decayed by 1 / long per event (the escalation's count). */
+  ab?: number;
 }
 
 /**
@@ -70,7 +84,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate']);
     if (unknown) return { ok: false, error: unknown };
     const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
     if ('error' in t) return { ok: false, error: t.error };
@@ -107,9 +121,26 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in qs) return { ok: false, error: qs.error };
     const qu = numberParam(params, 'quiet', { min: 0, max: 1_000_000, integer: true, fallback: 0 });
     if ('error' in qu) return { ok: false, error: qu.error };
+    const co = numberParam(params, 'ctxOrder', { min: 1, max: 8, integer: true, fallback: 2 });
+    if ('error' in co) return { ok: false, error: co.error };
+    const cr = numberParam(params, 'ctxRes', { min: 0, exclusiveMin: true, max: 100, fallback: 2 });
+    if ('error' in cr) return { ok: false, error: cr.error };
+    const cc = numberParam(params, 'ctxCoarse', { min: 1, max: 1000, integer: true, fallback: 2 });
+    if ('error' in cc) return { ok: false, error: cc.error };
+    const ct = numberParam(params, 'ctxTol', { min: 1, max: 1000, integer: true, fallback: 4 });
+    if ('error' in ct) return { ok: false, error: ct.error };
+    const cm = numberParam(params, 'ctxMin', { min: 1, max: 100, integer: true, fallback: 1 });
+    if ('error' in cm) return { ok: false, error: cm.error };
+    const cs = numberParam(params, 'ctxShort', { min: 1, max: 1000, integer: true, fallback: 5 });
+    if ('error' in cs) return { ok: false, error: cs.error };
+    const es = numberParam(params, 'escalate', { min: 0, max: 100, fallback: 0 });
+    if ('error' in es) return { ok: false, error: es.error };
     return {
       ok: true,
       config: {
+        escalate: es.value,
+        ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: le.value },
+        ctxShort: cs.value,
         quiet: qu.value,
         order: od.value,
         seqShort: qs.value,
@@ -127,13 +158,14 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0 };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ab: 0 };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
     const rr = rangeUpdate(s.r, x);
     const se = s.s ? seasonSelectUpdate(c.season, s.s, time, pt.dev) : { raw: -1, period: 0 as const };
     const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
+    const cx = s.x ? contextUpdate(c.ctx, s.x, x) : 0;
     let least = 0;
     let kind = '';
     for (let i = 0; i < c.components.length; i++) {
@@ -142,20 +174,32 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       if (comp === 'point') raw = c.explain && se.raw >= 0 ? Math.min(pt.z, se.raw) : pt.z;
       else if (comp === 'range') raw = rr;
       else if (comp === 'sequence') raw = sq;
+      else if (comp === 'context') raw = cx;
       else {
         // No baseline (no period, or a bin not filled yet): the component has nothing to say, and
         // its calibration does not learn from that silence.
         if (se.raw < 0) continue;
         raw = se.raw;
       }
-      const lg = comp === 'sequence' ? likelihoodUpdate(s.l[i]!, raw, c.long, c.seqShort, c.learn, true) : likelihoodUpdate(s.l[i]!, raw, c.long, c.short, c.learn);
+      const lg =
+        comp === 'sequence'
+          ? likelihoodUpdate(s.l[i]!, raw, c.long, c.seqShort, c.learn, true)
+          : comp === 'context'
+            ? likelihoodUpdate(s.l[i]!, raw, c.long, c.ctxShort, c.learn)
+            : likelihoodUpdate(s.l[i]!, raw, c.long, c.short, c.learn);
       if (lg < least) {
         least = lg;
         kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
       }
     }
-    if (!s.up && least <= -c.threshold) {
+    let bar = c.threshold;
+    if (c.escalate > 0) {
+      s.ab = (s.ab ?? 0) * (1 - 1 / c.long);
+      bar += c.escalate * Math.log10(1 + s.ab);
+    }
+    if (!s.up && least <= -bar) {
       s.up = true;
+      if (c.escalate > 0) s.ab = (s.ab ?? 0) + 1;
       s.calm = 0;
     } else if (s.up) {
       s.calm = least > -c.rearm ? s.calm + 1 : 0;
