@@ -1,4 +1,4 @@
-import type { AggregateRule, AnomalyRule, Rule, RowColumn } from '../contracts/rule.js';
+import type { AggregateRule, AnomalyRule, Rule, RowColumn, SelectRule } from '../contracts/rule.js';
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues } from '../contracts/window.js';
 import type { DetectorType } from '../contracts/anomaly.js';
@@ -12,6 +12,8 @@ import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../w
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../util/readPath.js';
 import type { RowColumnSource } from './outputMessage.js';
+import { compileLagAware, type LagAwareFn } from './lagExpression.js';
+import { compilePartition, type CompiledLag } from './lagState.js';
 
 /** Default bounds (documented in docs/rules.md). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;
@@ -85,7 +87,27 @@ export interface CompiledAnomalyRule extends CompiledBase {
   readonly alertThreshold: number | undefined;
 }
 
-export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
+/** A column of a select rule's row (docs/rules.md "Select rules"). */
+export type SelectColumnSource =
+  | { readonly name: string; readonly from: 'expr'; readonly fn: LagAwareFn }
+  | { readonly name: string; readonly from: 'const'; readonly value: string | number | boolean | null }
+  | { readonly name: string; readonly from: 'eventTime' };
+
+export interface CompiledSelectRule extends CompiledBase {
+  readonly kind: 'select';
+  readonly lags: readonly CompiledLag[];
+  /**
+   * The LAG values of the event being processed, one per entry of `lags`: filled by the rule's LagState
+   * (src/rules/lagState.ts) before `filter` and `columns` run, and read by their `lag("name")`.
+   */
+  readonly slots: unknown[];
+  /** `where` over the event and its LAGs (null is SQL's NULL, not true); the base `where` is null. */
+  readonly filter: LagAwareFn | null;
+  /** The row's columns in order; null: the event's body passes through. */
+  readonly columns: readonly SelectColumnSource[] | null;
+}
+
+export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule | CompiledSelectRule;
 
 /**
  * Fields read only when a window or alert is emitted, never kept in a group's state: `description`
@@ -126,7 +148,8 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   const hash = canonicalHash(rule);
 
   let where: ((ctx: EvalContext) => boolean) | null = null;
-  if (rule.where !== undefined) {
+  // A select rule's `where` may read its LAGs: compiled with them (compileSelectRule).
+  if (rule.where !== undefined && rule.kind !== 'select') {
     const w = compilePredicate(rule.where);
     if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
     where = w.value;
@@ -154,6 +177,7 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   };
 
   if (rule.kind === 'aggregate') return compileAggregate(id, rule, base);
+  if (rule.kind === 'select') return compileSelectRule(id, rule, base);
   return compileAnomaly(id, rule, base);
 }
 
@@ -244,6 +268,49 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
       alertThreshold: rule.alertThreshold,
     },
   };
+}
+
+/** A select rule: its LAGs, then `where` and `row` over the event and the LAG values. */
+function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  const lags: CompiledLag[] = [];
+  for (const [name, def] of Object.entries(rule.lag ?? {})) {
+    const at = `${id}.lag.${name}`;
+    // ASA: "scalar_expression cannot contain other analytic functions" (lag-azure-stream-analytics).
+    const value = compileExpression(def.value);
+    if (!value.ok) return { ok: false, error: `${at}.value: ${value.error}` };
+    let when: CompiledLag['when'] = null;
+    if (def.when !== undefined) {
+      const w = compilePredicate(def.when);
+      if (!w.ok) return { ok: false, error: `${at}.when: ${w.error}` };
+      when = w.value;
+    }
+    const durationMs = parseDuration(def.duration);
+    if (durationMs === null || durationMs <= 0 || durationMs > 7 * 86_400_000) return { ok: false, error: `${at}.duration: must be a duration > 0 and at most 7 days` };
+    const paths = typeof def.partitionBy === 'string' ? def.partitionBy.split(',').map((p) => p.trim()) : (def.partitionBy ?? []);
+    if (new Set(paths).size !== paths.length) return { ok: false, error: `${at}.partitionBy: a path is listed twice` };
+    lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: def.default ?? null, durationMs, when, partition: compilePartition(paths) });
+  }
+  const names = lags.map((l) => l.name);
+  const slots: unknown[] = names.map(() => null);
+  let filter: LagAwareFn | null = null;
+  if (rule.where !== undefined) {
+    const w = compileLagAware(rule.where, names, slots);
+    if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
+    filter = w.value;
+  }
+  let columns: SelectColumnSource[] | null = null;
+  if (rule.row !== undefined) {
+    columns = [];
+    for (const [name, col] of Object.entries(rule.row)) {
+      if ('expr' in col) {
+        const f = compileLagAware(col.expr, names, slots);
+        if (!f.ok) return { ok: false, error: `${id}.row.${name}: ${f.error}` };
+        columns.push({ name, from: 'expr', fn: f.value });
+      } else if ('const' in col) columns.push({ name, from: 'const', value: col.const });
+      else columns.push({ name, from: 'eventTime' });
+    }
+  }
+  return { ok: true, rule: { ...base, kind: 'select', output: rule.output ?? 'rows', idleTimeout: 0, lags, slots, filter, columns } };
 }
 
 /** Windows one group can hold at once (open or kept for corrections) for the aligned kinds; 1 for the others, which have their own bounds. */

@@ -10,6 +10,7 @@ import { parseTimestamp } from '../ingest/parseTimestamp.js';
 import { MISSING } from '../util/readPath.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
+import { selectRuntime } from './selectStage.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -190,7 +191,7 @@ export class Engine {
         tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
       };
       this.restored.delete(r.id);
-      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, kept.groups, kept.tombstones) : this.anomalyRuntime(r, kept.groups));
+      this.runtimes.set(r.id, this.runtimeOf(r, kept.groups, kept.tombstones));
     }
     this.byInput = new Map();
     for (const rt of this.runtimes.values()) {
@@ -211,10 +212,17 @@ export class Engine {
       return;
     }
     const groups = new Map<string, unknown>(snap.groups);
-    const rt = old.kind === 'aggregate' ? this.aggregateRuntime(old, groups, new Map<string, Tombstone>(snap.tombstones ?? [])) : this.anomalyRuntime(old, groups);
+    const rt = this.runtimeOf(old, groups, new Map<string, Tombstone>(snap.tombstones ?? []));
     const before = out.length;
     rt.finish(out, reason);
     this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
+  }
+
+  /** The runtime of a rule of any kind; select rules run in their own stage (src/rules/selectStage.ts). */
+  private runtimeOf(r: CompiledRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
+    if (r.kind === 'aggregate') return this.aggregateRuntime(r, groups, tombstones);
+    if (r.kind === 'select') return selectRuntime(r, groups, this.opts.observer, this.wallTime);
+    return this.anomalyRuntime(r, groups);
   }
 
   /** The inputs the running rules read (the module subscribes to these). */
