@@ -85,7 +85,7 @@ function engineRows(c: Case): unknown[] {
 
 function oracleRows(c: Case): unknown[] {
   const [da, db, dc] = c.durations;
-  const ev = c.events.map((e, k) => ({ t: e.t, body: { ...e.body, deviceId: c.deviceIds[k] } }));
+  const ev: OracleEvent[] = c.events.map((e, k) => ({ t: e.t, body: { ...e.body, deviceId: c.deviceIds[k] } }));
   const a: OracleLag = { value: (e) => e.body.v ?? null, offset: 1, dflt: null, durationMs: da, partition: (e) => e.body.dev ?? null };
   const b: OracleLag = {
     value: (e) => (e.body.x as number) * 10,
