@@ -203,7 +203,7 @@ const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
-  LAG: 'LAG compiles in a statement without GROUP BY that reads an input (a select rule); in a WITH step, a windowed or an anomaly statement it is not supported yet',
+  LAG: 'LAG compiles in a statement without GROUP BY (a select rule) or an anomaly statement that reads an input; in a WITH step or a windowed statement it is not supported yet',
   PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
@@ -214,11 +214,11 @@ function compileStatement(st: Select, into: string): RuleDoc {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(st.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
   if (isPerEventStatement(st)) return compileSelectStatement(st, input, into);
   if (st.star) throw new Unsupported(st.pos, 'SELECT * with GROUP BY', 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp()');
-  // A function eddy cannot express yet is named first, whatever else the statement holds.
-  for (const e of [...st.items.map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) notYet(e);
+  // A function eddy cannot express yet is named first, whatever else the statement holds (LAG compiles in an anomaly statement).
+  const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
+  for (const e of [...st.items.map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) notYet(anomalyItems.length > 0 ? withLagsNamed(e, () => 'x') : e);
   // System.Timestamp() is the window end, a column of the row; anywhere else it is not expressible.
   for (const e of [...st.items.filter((i) => !isSystemTimestamp(i.expr)).map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) noTimestamp(e);
-  const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
   if (anomalyItems.length > 0) return compileAnomalyStatement(st, input, into);
 
   const windows = st.groupBy.filter((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase()));
@@ -327,21 +327,8 @@ function refuseLagOverStep(st: Select, steps: ReadonlyMap<string, WithStep>): vo
  * (https://learn.microsoft.com/stream-analytics-query/system-timestamp-stream-analytics), `{eventTime: true}`.
  */
 function compileSelectStatement(st: Select, input: string, into: string): RuleDoc {
-  for (const e of [...st.items.map((i) => i.expr), st.where].filter((x): x is Expr => x !== null)) {
-    if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
-  }
   for (const e of [...st.items.filter((i) => !isSystemTimestamp(i.expr)).map((i) => i.expr), st.where].filter((x): x is Expr => x !== null)) noTimestamp(e);
-  const lags: Record<string, Record<string, unknown>> = {};
-  const lagName = (call: Call): string => {
-    const def = lagDef(call);
-    const text = JSON.stringify(def);
-    const known = Object.keys(lags).find((k) => JSON.stringify(lags[k]) === text);
-    if (known !== undefined) return known;
-    const name = `lag${Object.keys(lags).length + 1}`;
-    lags[name] = def;
-    return name;
-  };
-  const eddy = (e: Expr): string => expr(withLagsNamed(e, lagName), 'event').replace(new RegExp(`${LAG_MARK}(\\w+)`, 'g'), 'lag("$1")');
+  const { lags, eddy } = lagCollector();
   const rule: RuleDoc = { kind: 'select', input };
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   if (st.where) rule.where = eddy(st.where);
@@ -360,6 +347,28 @@ function compileSelectStatement(st: Select, input: string, into: string): RuleDo
   if (Object.keys(lags).length > 0) rule.lag = lags;
   rule.output = into;
   return rule;
+}
+
+/**
+ * The `lag` entries of one rule and `eddy(e)`, the event expression `e` in eddy's language with each of
+ * its LAGs added to `lags` (identical ones once) and read as `lag("lagN")`.
+ */
+function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: (e: Expr) => string } {
+  const lags: Record<string, Record<string, unknown>> = {};
+  const lagName = (call: Call): string => {
+    const def = lagDef(call);
+    const text = JSON.stringify(def);
+    const known = Object.keys(lags).find((k) => JSON.stringify(lags[k]) === text);
+    if (known !== undefined) return known;
+    const name = `lag${Object.keys(lags).length + 1}`;
+    lags[name] = def;
+    return name;
+  };
+  const eddy = (e: Expr): string => {
+    if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
+    return expr(withLagsNamed(e, lagName), 'event').replace(new RegExp(`${LAG_MARK}(\\w+)`, 'g'), 'lag("$1")');
+  };
+  return { lags, eddy };
 }
 
 /**
@@ -410,7 +419,9 @@ function compileAnomalyStatement(st: Select, input: string, into: string): RuleD
   // AnomalyDetection_ChangePoint(scalar_expression, confidence, historySize).
   const want = type === 'spikeAndDip' ? 4 : 3;
   if (call.args.length !== want) throw new Unsupported(call.pos, `${call.name} with ${call.args.length} arguments`, `it takes ${want}`, true);
-  const value = expr(stripFloatCast(call.args[0]!), 'event');
+  // LAG in the value or the WHERE: the rule's `lag` (docs/rules.md "LAG"), looked up before the WHERE.
+  const { lags, eddy } = lagCollector();
+  const value = eddy(stripFloatCast(call.args[0]!));
   const confidence = numberArg(call.args[1]!, `${call.name} confidence`);
   const history = numberArg(call.args[2]!, `${call.name} historySize`);
   const detector: Record<string, unknown> = { type, confidence, history };
@@ -426,13 +437,14 @@ function compileAnomalyStatement(st: Select, input: string, into: string): RuleD
   if (over.orderBy.length > 0) throw new Unsupported(over.pos, 'ORDER BY in an anomaly function OVER', '', true);
   if (over.limitDuration === null) throw new Unsupported(over.pos, `${call.name} OVER without LIMIT DURATION`, '', true);
   const rule: RuleDoc = { kind: 'anomaly', input };
-  const where = [st.where, over.when].filter((w): w is Expr => w !== null).map((w) => expr(w, 'event'));
+  const where = [st.where, over.when].filter((w): w is Expr => w !== null).map((w) => eddy(w));
   if (where.length === 1) rule.where = where[0];
   if (where.length === 2) rule.where = `(${where[0]}) and (${where[1]})`;
   if (over.partitionBy.length > 0) rule.groupBy = over.partitionBy.map(groupPath);
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   rule.value = value;
   rule.detector = detector;
+  if (Object.keys(lags).length > 0) rule.lag = lags;
   rule.output = into;
   // ASA bounds the history by both historySize events and LIMIT DURATION; eddy's detector keeps the
   // last `history` events only. Said in the rule itself, so the difference is never silent.

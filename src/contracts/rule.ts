@@ -77,6 +77,8 @@ export interface AnomalyRule extends RuleBase {
   cooldown?: Duration;
   /** Alert when the detector score is at least this (detectors that score; default per detector). */
   alertThreshold?: number;
+  /** The rule's LAGs by name, read in `where` and `value` as `lag("name")` (docs/rules.md "LAG"). */
+  lag?: Record<string, LagDef>;
 }
 
 /**

@@ -1,11 +1,11 @@
-import type { AggregateRule, AnomalyRule, Rule, RowColumn, SelectRule } from '../contracts/rule.js';
+import type { AggregateRule, AnomalyRule, LagDef, Rule, RowColumn, SelectRule } from '../contracts/rule.js';
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues } from '../contracts/window.js';
 import type { DetectorType } from '../contracts/anomaly.js';
 import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
-import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
+import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
@@ -79,6 +79,9 @@ export interface CompiledAggregateRule extends CompiledBase {
 
 export interface CompiledAnomalyRule extends CompiledBase {
   readonly kind: 'anomaly';
+  /** The rule's LAGs (empty without `lag`): `where` and `value` read `slots`, which src/rules/lagRuntime.ts fills. */
+  readonly lags: readonly CompiledLag[];
+  readonly slots: unknown[];
   readonly value: CompiledExpression;
   readonly detectorName: string;
   readonly detector: DetectorType;
@@ -148,8 +151,8 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   const hash = canonicalHash(rule);
 
   let where: ((ctx: EvalContext) => boolean) | null = null;
-  // A select rule's `where` may read its LAGs: compiled with them (compileSelectRule).
-  if (rule.where !== undefined && rule.kind !== 'select') {
+  // A `where` that may read the rule's LAGs is compiled with them (compileSelectRule, compileAnomaly).
+  if (rule.where !== undefined && rule.kind !== 'select' && !(rule.kind === 'anomaly' && rule.lag !== undefined)) {
     const w = compilePredicate(rule.where);
     if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
     where = w.value;
@@ -241,7 +244,27 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
 }
 
 function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
-  const value = compileExpression(rule.value);
+  let value = compileExpression(rule.value);
+  let lags: CompiledLag[] = [];
+  let slots: unknown[] = [];
+  let where = base.where;
+  if (rule.lag !== undefined) {
+    const l = compileLags(id, rule.lag);
+    if (typeof l === 'string') return { ok: false, error: l };
+    ({ lags, slots } = l);
+    const names = lags.map((x) => x.name);
+    const v = compileLagAware(rule.value, names, slots);
+    if (!v.ok) return { ok: false, error: `${id}.value: ${v.error}` };
+    value = { ok: true, value: { source: rule.value, paths: [], evaluate: v.value } };
+    if (rule.where !== undefined) {
+      const w = compileLagAware(rule.where, names, slots);
+      if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
+      // A NULL where (a LAG without value) is not true: the event is not for the rule.
+      const f = w.value;
+      const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${rule.where.slice(0, 60)}")`);
+      where = (ctx) => conditionTruth(f(ctx), fail);
+    }
+  }
   if (!value.ok) return { ok: false, error: `${id}.value: ${value.error}` };
   const type = detectorTypes[rule.detector.type];
   if (!type) return { ok: false, error: `${id}.detector.type: unknown detector "${rule.detector.type}"` };
@@ -257,6 +280,9 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
     ok: true,
     rule: {
       ...base,
+      where,
+      lags,
+      slots,
       kind: 'anomaly',
       output: rule.output ?? 'alerts',
       idleTimeout: idle,
@@ -270,28 +296,35 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
   };
 }
 
-/** A select rule: its LAGs, then `where` and `row` over the event and the LAG values. */
-function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+/** A rule's `lag` entries compiled, with the slots their values go in; an error names the rule and the field. */
+function compileLags(id: string, defs: Record<string, LagDef>): { lags: CompiledLag[]; slots: unknown[] } | string {
   const lags: CompiledLag[] = [];
-  for (const [name, def] of Object.entries(rule.lag ?? {})) {
+  for (const [name, def] of Object.entries(defs)) {
     const at = `${id}.lag.${name}`;
     // ASA: "scalar_expression cannot contain other analytic functions" (lag-azure-stream-analytics).
     const value = compileExpression(def.value);
-    if (!value.ok) return { ok: false, error: `${at}.value: ${value.error}` };
+    if (!value.ok) return `${at}.value: ${value.error}`;
     let when: CompiledLag['when'] = null;
     if (def.when !== undefined) {
       const w = compilePredicate(def.when);
-      if (!w.ok) return { ok: false, error: `${at}.when: ${w.error}` };
+      if (!w.ok) return `${at}.when: ${w.error}`;
       when = w.value;
     }
     const durationMs = parseDuration(def.duration);
-    if (durationMs === null || durationMs <= 0 || durationMs > 7 * 86_400_000) return { ok: false, error: `${at}.duration: must be a duration > 0 and at most 7 days` };
+    if (durationMs === null || durationMs <= 0 || durationMs > 7 * 86_400_000) return `${at}.duration: must be a duration > 0 and at most 7 days`;
     const paths = typeof def.partitionBy === 'string' ? def.partitionBy.split(',').map((p) => p.trim()) : (def.partitionBy ?? []);
-    if (new Set(paths).size !== paths.length) return { ok: false, error: `${at}.partitionBy: a path is listed twice` };
+    if (new Set(paths).size !== paths.length) return `${at}.partitionBy: a path is listed twice`;
     lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: def.default ?? null, durationMs, when, partition: compilePartition(paths) });
   }
+  return { lags, slots: lags.map(() => null) };
+}
+
+/** A select rule: its LAGs, then `where` and `row` over the event and the LAG values. */
+function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  const compiledLags = compileLags(id, rule.lag ?? {});
+  if (typeof compiledLags === 'string') return { ok: false, error: compiledLags };
+  const { lags, slots } = compiledLags;
   const names = lags.map((l) => l.name);
-  const slots: unknown[] = names.map(() => null);
   let filter: LagAwareFn | null = null;
   if (rule.where !== undefined) {
     const w = compileLagAware(rule.where, names, slots);

@@ -11,6 +11,7 @@ import { MISSING } from '../util/readPath.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
+import { withLags } from './lagRuntime.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -222,6 +223,7 @@ export class Engine {
   private runtimeOf(r: CompiledRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
     if (r.kind === 'aggregate') return this.aggregateRuntime(r, groups, tombstones);
     if (r.kind === 'select') return selectRuntime(r, groups, this.opts.observer, this.wallTime);
+    if (r.lags.length > 0) return withLags(r, groups, (g) => this.anomalyRuntime(r, g), this.opts.observer);
     return this.anomalyRuntime(r, groups);
   }
 

@@ -89,7 +89,7 @@ export function selectRuntime(rule: CompiledSelectRule, groups: Map<string, unkn
  * The event time, as the engine reads it for every rule (src/rules/engine.ts `eventTime`), but before
  * `where`, which LAG must not see. NaN (and counted) when the event has no valid time.
  */
-function eventTime(rule: CompiledSelectRule, ev: IngestEvent, observer: EngineObserver): number {
+export function eventTime(rule: Pick<CompiledSelectRule, 'id' | 'timestamp' | 'maxClockSkew'>, ev: IngestEvent, observer: EngineObserver): number {
   if (rule.timestamp === null) return ev.arrival;
   const raw = rule.timestamp(ev.body);
   const t = raw === MISSING ? null : parseTimestamp(raw);
