@@ -203,7 +203,7 @@ const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
-  LAG: 'LAG compiles in a statement without GROUP BY (a select rule) or an anomaly statement that reads an input; in a WITH step or a windowed statement it is not supported yet',
+  LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function and any WHERE; in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
   PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
@@ -214,9 +214,10 @@ function compileStatement(st: Select, into: string): RuleDoc {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(st.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
   if (isPerEventStatement(st)) return compileSelectStatement(st, input, into);
   if (st.star) throw new Unsupported(st.pos, 'SELECT * with GROUP BY', 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp()');
-  // A function eddy cannot express yet is named first, whatever else the statement holds (LAG compiles in an anomaly statement).
   const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
-  for (const e of [...st.items.map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) notYet(anomalyItems.length > 0 ? withLagsNamed(e, () => 'x') : e);
+  // A function eddy cannot express yet is named first (LAG compiles in WHERE, and in an anomaly statement's column).
+  for (const e of [...st.items.map((i) => i.expr), st.having].filter((x): x is Expr => x !== null)) notYet(anomalyItems.length > 0 ? withLagsNamed(e, () => 'x') : e);
+  if (st.where !== null) notYet(withLagsNamed(st.where, () => 'x'));
   // System.Timestamp() is the window end, a column of the row; anywhere else it is not expressible.
   for (const e of [...st.items.filter((i) => !isSystemTimestamp(i.expr)).map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) noTimestamp(e);
   if (anomalyItems.length > 0) return compileAnomalyStatement(st, input, into);
@@ -267,7 +268,10 @@ function compileStatement(st: Select, into: string): RuleDoc {
   }
 
   const rule: RuleDoc = { kind: 'aggregate', input };
-  if (st.where) rule.where = expr(st.where, 'event');
+  // LAG in WHERE: the rule's `lag`, looked up for every event before the WHERE (docs/rules.md "LAG").
+  const { lags, eddy } = lagCollector();
+  if (st.where) rule.where = eddy(st.where);
+  if (Object.keys(lags).length > 0) rule.lag = lags;
   if (groupBy.length > 0) rule.groupBy = groupBy;
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   rule.window = window;

@@ -63,6 +63,8 @@ export interface AggregateRule extends RuleBase {
   row?: Record<string, RowColumn>;
   /** Bound on values kept per window for median/percentile/distinct. */
   maxValuesPerWindow?: number;
+  /** The rule's LAGs by name, read in `where` as `lag("name")` (docs/rules.md "LAG"). */
+  lag?: Record<string, LagDef>;
 }
 
 export interface DetectorDef {

@@ -75,6 +75,9 @@ export interface CompiledAggregateRule extends CompiledBase {
   readonly having: ((values: Record<string, number | null>) => boolean) | null;
   /** The row-shaped output's columns in order (docs/rules.md "Rows"); null: the summary shape. */
   readonly row: readonly RowColumnSource[] | null;
+  /** The rule's LAGs (empty without `lag`): `where` reads `slots`, which src/rules/lagRuntime.ts fills. */
+  readonly lags: readonly CompiledLag[];
+  readonly slots: unknown[];
 }
 
 export interface CompiledAnomalyRule extends CompiledBase {
@@ -152,7 +155,7 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
 
   let where: ((ctx: EvalContext) => boolean) | null = null;
   // A `where` that may read the rule's LAGs is compiled with them (compileSelectRule, compileAnomaly).
-  if (rule.where !== undefined && rule.kind !== 'select' && !(rule.kind === 'anomaly' && rule.lag !== undefined)) {
+  if (rule.where !== undefined && rule.kind !== 'select' && rule.lag === undefined) {
     const w = compilePredicate(rule.where);
     if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
     where = w.value;
@@ -185,6 +188,19 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
 }
 
 function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  let lags: CompiledLag[] = [];
+  let slots: unknown[] = [];
+  let where = base.where;
+  if (rule.lag !== undefined) {
+    const l = compileLags(id, rule.lag);
+    if (typeof l === 'string') return { ok: false, error: l };
+    ({ lags, slots } = l);
+    if (rule.where !== undefined) {
+      const w = lagAwareWhere(rule.where, lags, slots);
+      if (typeof w === 'string') return { ok: false, error: `${id}.where: ${w}` };
+      where = w;
+    }
+  }
   const win = normalizeWindow(rule.window);
   if (!win.ok) return { ok: false, error: `${id}.window: ${win.error}` };
   const kept = keptWindows(win.value, base.maxLateness);
@@ -223,7 +239,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
-    rule: { ...base, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row },
+    rule: { ...base, where, lags, slots, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row },
   };
 }
 
@@ -257,12 +273,9 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
     if (!v.ok) return { ok: false, error: `${id}.value: ${v.error}` };
     value = { ok: true, value: { source: rule.value, paths: [], evaluate: v.value } };
     if (rule.where !== undefined) {
-      const w = compileLagAware(rule.where, names, slots);
-      if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
-      // A NULL where (a LAG without value) is not true: the event is not for the rule.
-      const f = w.value;
-      const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${rule.where.slice(0, 60)}")`);
-      where = (ctx) => conditionTruth(f(ctx), fail);
+      const w = lagAwareWhere(rule.where, lags, slots);
+      if (typeof w === 'string') return { ok: false, error: `${id}.where: ${w}` };
+      where = w;
     }
   }
   if (!value.ok) return { ok: false, error: `${id}.value: ${value.error}` };
@@ -294,6 +307,15 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
       alertThreshold: rule.alertThreshold,
     },
   };
+}
+
+/** A `where` that may read the rule's LAGs; a NULL result (a LAG without value) is not true: the event is not for the rule. */
+function lagAwareWhere(source: string, lags: readonly CompiledLag[], slots: readonly unknown[]): ((ctx: EvalContext) => boolean) | string {
+  const w = compileLagAware(source, lags.map((l) => l.name), slots);
+  if (!w.ok) return w.error;
+  const f = w.value;
+  const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${source.slice(0, 60)}")`);
+  return (ctx) => conditionTruth(f(ctx), fail);
 }
 
 /** A rule's `lag` entries compiled, with the slots their values go in; an error names the rule and the field. */

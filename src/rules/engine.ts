@@ -221,10 +221,10 @@ export class Engine {
 
   /** The runtime of a rule of any kind; select rules run in their own stage (src/rules/selectStage.ts). */
   private runtimeOf(r: CompiledRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
-    if (r.kind === 'aggregate') return this.aggregateRuntime(r, groups, tombstones);
     if (r.kind === 'select') return selectRuntime(r, groups, this.opts.observer, this.wallTime);
-    if (r.lags.length > 0) return withLags(r, groups, (g) => this.anomalyRuntime(r, g), this.opts.observer);
-    return this.anomalyRuntime(r, groups);
+    // A rule with LAGs runs them before its own runtime (src/rules/lagRuntime.ts).
+    const make = (g: Map<string, unknown>): Runtime => (r.kind === 'aggregate' ? this.aggregateRuntime(r, g, tombstones) : this.anomalyRuntime(r, g));
+    return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer) : make(groups);
   }
 
   /** The inputs the running rules read (the module subscribes to these). */
