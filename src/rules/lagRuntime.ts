@@ -1,7 +1,7 @@
 /**
- * LAG for an anomaly rule (docs/rules.md "LAG"): the rule's runtime wrapped so that, for each event
+ * LAG for an anomaly or aggregate rule (docs/rules.md "LAG"): the rule's runtime wrapped so that, for each event
  * with a valid time, the rule's LAGs are looked up and the event remembered before the runtime runs its
- * `where` and `value` over the LAG values (ASA: "LAG isn't affected by predicates in the WHERE clause",
+ * `where` (and an anomaly rule's `value`) over the LAG values (ASA: "LAG isn't affected by predicates in the WHERE clause",
  * https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics). The LAG partitions
  * travel in the rule's snapshot `groups` beside the detector's groups, under keys starting with NUL
  * (no group key does: a group key is type-tagged or an IoT Hub device id), so a restart resumes them.
@@ -10,7 +10,7 @@ import type { EngineObserver } from './engine.js';
 import type { IngestEvent } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
 import type { Tombstone } from '../contracts/window.js';
-import type { CompiledAnomalyRule, CompiledRule } from './compileRule.js';
+import type { CompiledAggregateRule, CompiledAnomalyRule, CompiledRule } from './compileRule.js';
 import { LagState } from './lagState.js';
 import { eventTime } from './selectStage.js';
 
@@ -23,6 +23,7 @@ export interface WrappedRuntime {
   finish(out: OutputMessage[], alertKind: string | null): void;
   stop(): void;
   tick?(now: number, out: OutputMessage[]): void;
+  flushOpen?(out: OutputMessage[]): void;
   emitted: number;
   evicted(): number;
 }
@@ -33,7 +34,7 @@ const LAG_PREFIX = '\u0000';
  * `make(groups)` builds the rule's runtime over the detector groups of `groups`; the returned runtime
  * runs the rule's LAGs first. Its `groups` is a merged copy (snapshots, statistics).
  */
-export function withLags(rule: CompiledAnomalyRule, groups: Map<string, unknown>, make: (groups: Map<string, unknown>) => WrappedRuntime, observer: EngineObserver): WrappedRuntime {
+export function withLags(rule: CompiledAnomalyRule | CompiledAggregateRule, groups: Map<string, unknown>, make: (groups: Map<string, unknown>) => WrappedRuntime, observer: EngineObserver): WrappedRuntime {
   const own = new Map<string, unknown>();
   const rest = new Map<string, unknown>();
   for (const [k, v] of groups) {
@@ -68,5 +69,7 @@ export function withLags(rule: CompiledAnomalyRule, groups: Map<string, unknown>
   };
   const tick = inner.tick;
   if (tick !== undefined) rt.tick = (now, out) => tick(now, out);
+  const flushOpen = inner.flushOpen;
+  if (flushOpen !== undefined) rt.flushOpen = (out) => flushOpen(out);
   return rt;
 }
