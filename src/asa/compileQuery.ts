@@ -394,7 +394,8 @@ function lagDef(call: Call): Record<string, unknown> {
   const def: Record<string, unknown> = { value: expr(value, 'event') };
   if (offset !== undefined) {
     if (offset.k !== 'num' || !Number.isInteger(offset.value) || offset.value < 1) throw new Unsupported(offset.pos, `LAG offset ${describe(offset)}`, 'the offset is an integer >= 1', true);
-    if (offset.value > 1000) throw new Unsupported(offset.pos, `LAG offset ${offset.value}`, 'eddy keeps at most 1000 events per partition');
+    // A compiled rule has the default maxGroups (100,000 partitions): 100 values each keeps LAG's memory within 10 million (docs/rules.md "LAG").
+    if (offset.value > 100) throw new Unsupported(offset.pos, `LAG offset ${offset.value}`, 'eddy keeps at most 100 events per partition for a query');
     if (offset.value !== 1) def.offset = offset.value;
   }
   if (dflt !== undefined) {

@@ -192,7 +192,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   let slots: unknown[] = [];
   let where = base.where;
   if (rule.lag !== undefined) {
-    const l = compileLags(id, rule.lag);
+    const l = compileLags(id, rule.lag, base.maxGroups);
     if (typeof l === 'string') return { ok: false, error: l };
     ({ lags, slots } = l);
     if (rule.where !== undefined) {
@@ -265,7 +265,7 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
   let slots: unknown[] = [];
   let where = base.where;
   if (rule.lag !== undefined) {
-    const l = compileLags(id, rule.lag);
+    const l = compileLags(id, rule.lag, base.maxGroups);
     if (typeof l === 'string') return { ok: false, error: l };
     ({ lags, slots } = l);
     const names = lags.map((x) => x.name);
@@ -318,8 +318,14 @@ function lagAwareWhere(source: string, lags: readonly CompiledLag[], slots: read
   return (ctx) => conditionTruth(f(ctx), fail);
 }
 
+/**
+ * Most values a rule's LAGs may keep: `maxGroups` partitions of up to the largest `offset` values each
+ * (src/rules/lagState.ts), the budget of an aggregate group's kept values (MAX_VALUES_PER_GROUP).
+ */
+export const MAX_LAG_VALUES = MAX_VALUES_PER_GROUP;
+
 /** A rule's `lag` entries compiled, with the slots their values go in; an error names the rule and the field. */
-function compileLags(id: string, defs: Record<string, LagDef>): { lags: CompiledLag[]; slots: unknown[] } | string {
+function compileLags(id: string, defs: Record<string, LagDef>, maxGroups: number): { lags: CompiledLag[]; slots: unknown[] } | string {
   const lags: CompiledLag[] = [];
   for (const [name, def] of Object.entries(defs)) {
     const at = `${id}.lag.${name}`;
@@ -338,12 +344,14 @@ function compileLags(id: string, defs: Record<string, LagDef>): { lags: Compiled
     if (new Set(paths).size !== paths.length) return `${at}.partitionBy: a path is listed twice`;
     lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: def.default ?? null, durationMs, when, partition: compilePartition(paths) });
   }
+  const widest = Math.max(0, ...lags.map((l) => l.offset));
+  if (widest * maxGroups > MAX_LAG_VALUES) return `${id}.lag: up to ${maxGroups} partitions (maxGroups) × ${widest} values (the largest offset) is over ${MAX_LAG_VALUES}: lower the offset or maxGroups`;
   return { lags, slots: lags.map(() => null) };
 }
 
 /** A select rule: its LAGs, then `where` and `row` over the event and the LAG values. */
 function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
-  const compiledLags = compileLags(id, rule.lag ?? {});
+  const compiledLags = compileLags(id, rule.lag ?? {}, base.maxGroups);
   if (typeof compiledLags === 'string') return { ok: false, error: compiledLags };
   const { lags, slots } = compiledLags;
   const names = lags.map((l) => l.name);

@@ -159,6 +159,9 @@ describe("SQL's three-valued logic over a LAG without value (NULL)", () => {
     expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', duration: '1m' } }, row: { x: { expr: 'lag(v)' } } } })).toThrow(/^r\.row\.x: lag\(\) takes the name/);
     expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', duration: '8d' } } } })).toThrow(/^r\.lag\.p\.duration: must be a duration > 0 and at most 7 days/);
     expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', duration: 'soon' } } } })).toThrow(/^r\.lag\.p\.duration: must be a duration like/);
+    // Memory: maxGroups partitions × the largest offset values at most (10 million).
+    expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', offset: 101, duration: '1m' } } } })).toThrow(/^r\.lag: up to 100000 partitions \(maxGroups\) × 101 values .* is over 10000000/);
+    expect(compiled({ r: { kind: 'select', maxGroups: 10_000, lag: { p: { value: 'v', offset: 1000, duration: '1m' } } } })).toHaveLength(1);
     expect(() => compiled({ r: { kind: 'aggregate', window: { type: 'tumbling', size: '1m' }, select: { n: 'count()' }, where: 'lag("p") > 1' } })).toThrow(/unknown function "lag"/);
   });
 
