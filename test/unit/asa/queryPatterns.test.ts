@@ -77,10 +77,12 @@ describe('Common query patterns: send data to multiple outputs (both statements)
 });
 
 /*
- * "Detect when a value changes" of the same page: LAG looks one event back and the statement keeps an
- * event whose Make differs from the previous one. The page's query, unchanged, on the page's input
- * (Make1 at 00:00:01 and :02, Make2 at :03 on 2023-01-01) gives the page's one row: Make2 at :03.
- * The first event has no previous one: LAG is NULL, `NULL <> 'Make1'` is not true, no row.
+ * The LAG pattern of the same page ("use LAG to peek into the input stream one event back, retrieving
+ * the Make value and comparing it to the Make value of the current event"): the statement keeps an
+ * event whose Make differs from the previous one. Its query, and an input in the page's Make/Time
+ * shape (Make1 at 00:00:01 and :02, Make2 at :03 on 2023-01-01), whose one row by ASA's LAG reference
+ * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics) is Make2 at :03:
+ * the first event has no previous one, LAG is NULL and `NULL <> 'Make1'` is not true.
  */
 const CHANGE_QUERY = `SELECT
     Make,
@@ -91,7 +93,7 @@ WHERE
     LAG(Make, 1) OVER (LIMIT DURATION(minute, 1)) <> Make`;
 
 describe('Common query patterns: detect when a value changes (LAG)', () => {
-  it("gives the page's row on the page's input", () => {
+  it('gives the one row of a change', () => {
     const arrival = Date.UTC(2023, 0, 1, 0, 1, 0);
     const { engine, out } = engineOn(arrival);
     engine.setRules(rulesOf(CHANGE_QUERY));
