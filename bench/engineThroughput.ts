@@ -9,7 +9,7 @@
  *
  *   node --import tsx bench/engineThroughput.ts [--quick] [--sets=default,10,100]
  *
- * `--sets` keeps only the named rule sets (default, 10, 100): the 100-rule case is most of the
+ * `--sets` keeps only the named rule sets (default, 10, 100, select): the 100-rule case is most of the
  * section's time, and comparing two builds of the engine on the others needs many alternated runs.
  */
 import { asyncScheduler } from 'rxjs';
@@ -210,6 +210,8 @@ const sets: Array<[string, CompiledRule[]]> = (
     ['default', 'default rules (5)', () => compileAll(defaultRules())],
     ['10', '10 rules', () => compileAll(generatedRules(10))],
     ['100', '100 rules', () => compileAll(generatedRules(100))],
+    // A select rule (docs/rules.md "Select rules") with a LAG per device: one row per input whose reading changed.
+    ['select', 'select rule with LAG (1)', () => compileAll({ changes: { kind: 'select', timestamp: 'timeCreated', lag: { prev: { value: 'machine.temperature', partitionBy: ['$deviceId'], duration: '1m' } }, where: 'lag("prev") != machine.temperature', row: { dev: { expr: '$deviceId' }, t: { eventTime: true }, rise: { expr: 'machine.temperature - lag("prev")' } } } })],
   ] as const
 )
   .filter(([flag]) => only === undefined || only.includes(flag))

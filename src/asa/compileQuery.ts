@@ -54,6 +54,7 @@ export function compileQuery(query: Query): CompileQueryResult {
       const into = st.into ?? 'output';
       const n = (perOutput.get(into) ?? 0) + 1;
       perOutput.set(into, n);
+      refuseLagOverStep(st, steps);
       rules[ruleId(into, n)] = compileStatement(inlineSteps(overAggregateStep(st, steps), steps, []), into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
@@ -103,8 +104,8 @@ function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: 
   }));
   const ownWhere = st.where === null ? null : sub(st.where);
   const where = src.where === null ? ownWhere : ownWhere === null ? src.where : ({ k: 'bin', op: 'AND', left: src.where, right: ownWhere, pos: ownWhere.pos } as Expr);
-  // A step's `SELECT *` over a step that projects has that step's columns (for a statement, SELECT * stays a pass-through).
-  const expand = st.star && !src.star && reading.length > 0;
+  // `SELECT *` over a step that projects has that step's columns (over `SELECT *` steps it stays a pass-through).
+  const expand = st.star && !src.star;
   return {
     ...st,
     star: expand ? false : st.star,
@@ -278,21 +279,23 @@ const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
-  LAG: 'eddy has no LAG function in its rules yet',
+  LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function and any WHERE; in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
   PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
 
 function compileStatement(st: Select, into: string): RuleDoc {
-  if (st.star) throw new Unsupported(st.pos, 'SELECT *', "a pass-through statement has no eddy rule (rules aggregate or detect); route the input to the output in edgeHub instead");
   const input = st.from.name;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new Unsupported(st.from.pos, `FROM ${input}`, 'an eddy input name is 1-64 letters, digits, _ or -');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(st.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
-  // A function eddy cannot express yet is named first, whatever else the statement holds.
-  for (const e of [...st.items.map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) notYet(e);
+  if (isPerEventStatement(st)) return compileSelectStatement(st, input, into);
+  if (st.star) throw new Unsupported(st.pos, 'SELECT * with GROUP BY', 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp()');
+  const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
+  // A function eddy cannot express yet is named first (LAG compiles in WHERE, and in an anomaly statement's column).
+  for (const e of [...st.items.map((i) => i.expr), st.having].filter((x): x is Expr => x !== null)) notYet(anomalyItems.length > 0 ? withLagsNamed(e, () => 'x') : e);
+  if (st.where !== null) notYet(withLagsNamed(st.where, () => 'x'));
   // System.Timestamp() is the window end, a column of the row; anywhere else it is not expressible.
   for (const e of [...st.items.filter((i) => !isSystemTimestamp(i.expr)).map((i) => i.expr), st.where, st.having].filter((x): x is Expr => x !== null)) noTimestamp(e);
-  const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
   if (anomalyItems.length > 0) return compileAnomalyStatement(st, input, into);
 
   const windows = st.groupBy.filter((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase()));
@@ -352,7 +355,10 @@ function compileStatement(st: Select, into: string): RuleDoc {
   for (const compileCase of caseColumns) compileCase();
 
   const rule: RuleDoc = { kind: 'aggregate', input };
-  if (st.where) rule.where = expr(st.where, 'event');
+  // LAG in WHERE: the rule's `lag`, looked up for every event before the WHERE (docs/rules.md "LAG").
+  const { lags, eddy } = lagCollector();
+  if (st.where) rule.where = eddy(st.where);
+  if (Object.keys(lags).length > 0) rule.lag = lags;
   if (groupBy.length > 0) rule.groupBy = groupBy;
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   rule.window = window;
@@ -380,6 +386,132 @@ function readsArguments(select: Record<string, string>): boolean {
   return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|distinct)\((?!\))/.test(s));
 }
 
+/**
+ * A statement without GROUP BY, HAVING, aggregates or an anomaly function: one output per input event
+ * (ASA's "simple pass-through" and filter/projection statements, and LAG). It compiles to a select rule
+ * (docs/rules.md "Select rules").
+ */
+function isPerEventStatement(st: Select): boolean {
+  if (st.groupBy.length > 0 || st.having !== null) return false;
+  return !st.items.some((i) => (i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined) || hasAggregate(withLagsNamed(i.expr, () => 'x')));
+}
+
+/** A LAG stands in an expression as this column until its eddy text is written (`lag("lag1")`). */
+const LAG_MARK = '__eddylag_';
+
+/** `e` with each `LAG(...) OVER (...)` replaced by the column LAG_MARK + `name(call)`. */
+function withLagsNamed(e: Expr, name: (call: Call) => string): Expr {
+  if (e.k === 'call' && e.name.toUpperCase() === 'LAG') return { k: 'path', parts: [LAG_MARK + name(e)], pos: e.pos };
+  return mapChildren(e, (x) => withLagsNamed(x, name));
+}
+
+function hasLag(e: Expr): boolean {
+  let found = false;
+  withLagsNamed(e, () => {
+    found = true;
+    return 'x';
+  });
+  return found;
+}
+
+/**
+ * A statement reading a WITH step is compiled with the step inlined: its LAG would then see every event
+ * of the step's input, where ASA's sees only the step's events (those its WHERE keeps). Refused.
+ */
+function refuseLagOverStep(st: Select, steps: ReadonlyMap<string, WithStep>): void {
+  if (!steps.has(st.from.name.toLowerCase())) return;
+  for (const e of [...st.items.map((i) => i.expr), st.where].filter((x): x is Expr => x !== null)) {
+    if (hasLag(e)) throw new Unsupported(st.from.pos, `LAG over WITH step "${st.from.name}"`, "eddy inlines a step, so its LAG would see the step's input rather than the step's events; put the LAG in a statement reading the input");
+  }
+}
+
+/**
+ * A per-event statement as a select rule: WHERE as `where`, the SELECT list as `row` (`SELECT *`: no
+ * row, the event's body passes through), each LAG as an entry of `lag` read as `lag("lagN")`.
+ * System.Timestamp() of a statement without a window is the event's time
+ * (https://learn.microsoft.com/stream-analytics-query/system-timestamp-stream-analytics), `{eventTime: true}`.
+ */
+function compileSelectStatement(st: Select, input: string, into: string): RuleDoc {
+  for (const e of [...st.items.filter((i) => !isSystemTimestamp(i.expr)).map((i) => i.expr), st.where].filter((x): x is Expr => x !== null)) noTimestamp(e);
+  const { lags, eddy } = lagCollector();
+  const rule: RuleDoc = { kind: 'select', input };
+  if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
+  if (st.where) rule.where = eddy(st.where);
+  if (!st.star) {
+    const row: Record<string, Record<string, unknown>> = {};
+    for (const item of st.items) {
+      if (item.expr.k === 'star') throw new Unsupported(item.pos, '* beside other columns', '');
+      const name = item.alias ?? (item.expr.k === 'path' || isMetadataCall(item.expr) ? lastName(item.expr) : defaultAlias(item.expr));
+      if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy row column is a letter or _ then letters, digits, _ or - (use AS)');
+      if (Object.keys(row).some((k) => k.toLowerCase() === name.toLowerCase())) throw new Unsupported(item.pos, `column name "${name}" twice`, 'ASA column names are case-insensitive');
+      const constant = constantValue(item.expr);
+      row[name] = isSystemTimestamp(item.expr) ? { eventTime: true } : constant !== undefined ? { const: constant } : { expr: eddy(item.expr) };
+    }
+    rule.row = row;
+  }
+  if (Object.keys(lags).length > 0) rule.lag = lags;
+  rule.output = into;
+  return rule;
+}
+
+/**
+ * The `lag` entries of one rule and `eddy(e)`, the event expression `e` in eddy's language with each of
+ * its LAGs added to `lags` (identical ones once) and read as `lag("lagN")`.
+ */
+function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: (e: Expr) => string } {
+  const lags: Record<string, Record<string, unknown>> = {};
+  const lagName = (call: Call): string => {
+    const def = lagDef(call);
+    const text = JSON.stringify(def);
+    const known = Object.keys(lags).find((k) => JSON.stringify(lags[k]) === text);
+    if (known !== undefined) return known;
+    const name = `lag${Object.keys(lags).length + 1}`;
+    lags[name] = def;
+    return name;
+  };
+  const eddy = (e: Expr): string => {
+    if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
+    return expr(withLagsNamed(e, lagName), 'event').replace(new RegExp(`${LAG_MARK}(\\w+)`, 'g'), 'lag("$1")');
+  };
+  return { lags, eddy };
+}
+
+/**
+ * `LAG(x [, offset [, default]]) OVER ([PARTITION BY ...] LIMIT DURATION(unit, n) [WHEN cond])`
+ * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics) as an entry of a
+ * select rule's `lag`. "scalar_expression cannot contain other analytic functions"; a default other
+ * than a constant is not supported yet.
+ */
+function lagDef(call: Call): Record<string, unknown> {
+  const [value, offset, dflt] = call.args;
+  if (value === undefined || call.args.length > 3 || call.distinct) throw new Unsupported(call.pos, 'LAG arguments', 'LAG(expression [, offset [, default]])', true);
+  if (value.k === 'star') throw new Unsupported(value.pos, 'LAG(*)', 'eddy keeps a value, not the whole event');
+  const over = call.over;
+  if (over === null || over.limitDuration === null) throw new Unsupported(call.pos, 'LAG without OVER (LIMIT DURATION(...))', 'ASA bounds LAG by LIMIT DURATION', true);
+  if (over.orderBy.length > 0) throw new Unsupported(over.pos, 'ORDER BY in LAG OVER', '', true);
+  for (const e of [value, dflt, over.when].filter((x): x is Expr => x !== null && x !== undefined)) {
+    if (hasLag(e)) throw new Unsupported(e.pos, 'LAG inside LAG', 'its arguments cannot contain other analytic functions', true);
+  }
+  const def: Record<string, unknown> = { value: expr(value, 'event') };
+  if (offset !== undefined) {
+    if (offset.k !== 'num' || !Number.isInteger(offset.value) || offset.value < 1) throw new Unsupported(offset.pos, `LAG offset ${describe(offset)}`, 'the offset is an integer >= 1', true);
+    // A compiled rule has the default maxGroups (100,000 partitions): 100 values each keeps LAG's memory within 10 million (docs/rules.md "LAG").
+    if (offset.value > 100) throw new Unsupported(offset.pos, `LAG offset ${offset.value}`, 'eddy keeps at most 100 events per partition for a query');
+    if (offset.value !== 1) def.offset = offset.value;
+  }
+  if (dflt !== undefined) {
+    const c = constantValue(dflt);
+    if (c === undefined) throw new Unsupported(dflt.pos, `LAG default ${describe(dflt)}`, 'a default other than a constant');
+    if (c !== null) def.default = c;
+  }
+  if (over.partitionBy.length > 0) def.partitionBy = over.partitionBy.map(groupPath);
+  const ms = limitDurationMs(over);
+  if (!(ms > 0) || ms > 7 * 86_400_000 || !Number.isInteger(ms)) throw new Unsupported(over.limitDuration.pos, `LIMIT DURATION of ${ms} ms`, 'eddy takes whole milliseconds, more than 0 and at most 7 days');
+  def.duration = ms;
+  if (over.when !== null) def.when = expr(over.when, 'event');
+  return def;
+}
+
 function compileAnomalyStatement(st: Select, input: string, into: string): RuleDoc {
   if (st.groupBy.length > 0) throw new Unsupported(st.groupBy[0]!.pos, 'GROUP BY with an anomaly function', 'an anomaly function runs per event, partitioned by OVER (PARTITION BY ...)');
   if (st.having) throw new Unsupported(st.having.pos, 'HAVING', 'HAVING needs GROUP BY');
@@ -393,7 +525,9 @@ function compileAnomalyStatement(st: Select, input: string, into: string): RuleD
   // AnomalyDetection_ChangePoint(scalar_expression, confidence, historySize).
   const want = type === 'spikeAndDip' ? 4 : 3;
   if (call.args.length !== want) throw new Unsupported(call.pos, `${call.name} with ${call.args.length} arguments`, `it takes ${want}`, true);
-  const value = expr(stripFloatCast(call.args[0]!), 'event');
+  // LAG in the value or the WHERE: the rule's `lag` (docs/rules.md "LAG"), looked up before the WHERE.
+  const { lags, eddy } = lagCollector();
+  const value = eddy(stripFloatCast(call.args[0]!));
   const confidence = numberArg(call.args[1]!, `${call.name} confidence`);
   const history = numberArg(call.args[2]!, `${call.name} historySize`);
   const detector: Record<string, unknown> = { type, confidence, history };
@@ -409,13 +543,14 @@ function compileAnomalyStatement(st: Select, input: string, into: string): RuleD
   if (over.orderBy.length > 0) throw new Unsupported(over.pos, 'ORDER BY in an anomaly function OVER', '', true);
   if (over.limitDuration === null) throw new Unsupported(over.pos, `${call.name} OVER without LIMIT DURATION`, '', true);
   const rule: RuleDoc = { kind: 'anomaly', input };
-  const where = [st.where, over.when].filter((w): w is Expr => w !== null).map((w) => expr(w, 'event'));
+  const where = [st.where, over.when].filter((w): w is Expr => w !== null).map((w) => eddy(w));
   if (where.length === 1) rule.where = where[0];
   if (where.length === 2) rule.where = `(${where[0]}) and (${where[1]})`;
   if (over.partitionBy.length > 0) rule.groupBy = over.partitionBy.map(groupPath);
   if (st.timestampBy) rule.timestamp = timestampPath(st.timestampBy);
   rule.value = value;
   rule.detector = detector;
+  if (Object.keys(lags).length > 0) rule.lag = lags;
   rule.output = into;
   // ASA bounds the history by both historySize events and LIMIT DURATION; eddy's detector keeps the
   // last `history` events only. Said in the rule itself, so the difference is never silent.

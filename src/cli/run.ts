@@ -143,7 +143,8 @@ export function summary(s: ReplayStats, rules: readonly CompiledRule[]): string 
   for (const r of rules) {
     const o = s.outputs.get(r.id) ?? { summary: 0, alert: 0 };
     const rej = s.rejectedByRule.get(r.id);
-    const what = r.kind === 'aggregate' ? `${o.summary} summar${o.summary === 1 ? 'y' : 'ies'}` : `${o.alert} alert(s)`;
+    // A select rule's rows go out as summaries (src/rules/selectStage.ts).
+    const what = r.kind === 'aggregate' ? `${o.summary} summar${o.summary === 1 ? 'y' : 'ies'}` : r.kind === 'select' ? `${o.summary} row(s)` : `${o.alert} alert(s)`;
     lines.push(`  rule ${r.id}: ${what}${rej && rej.size > 0 ? `; rejected: ${counts(rej)}` : ''}`);
   }
   if (s.noArrival > 0) lines.push(`  ${s.noArrival} message(s) had no arrival or event time: each arrived with the message before`);

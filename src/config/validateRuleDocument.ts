@@ -62,7 +62,7 @@ function describe(id: string, rule: object, errors: readonly ErrorObject[]): str
 }
 
 function isDurationField(at: string, rule: object): boolean {
-  if (/\.(maxLateness|idleTimeout|cooldown|window\.(gap|hop|maxSize))$/.test(at)) return true;
+  if (/\.(maxLateness|idleTimeout|cooldown|window\.(gap|hop|maxSize)|lag\.[^.]+\.duration)$/.test(at)) return true;
   // A count window's size is a number of events, not a duration.
   return /\.window\.size$/.test(at) && (rule as { window?: { type?: unknown } }).window?.type !== 'count';
 }

@@ -26,6 +26,12 @@ export interface AlertBody {
 /** Body of a row-shaped summary (a rule with `row`: docs/contract.md section 4): the flat row, column by column. */
 export type RowBody = Record<string, string | number | boolean | null>;
 
+/**
+ * Body of a select rule's output (docs/rules.md "Select rules"): its row, column by column, or the
+ * event's own body passed through (ASA's `SELECT *`), so any JSON value.
+ */
+export type EventRowBody = Record<string, unknown>;
+
 /** One output message as the engine creates it, before it is stored and sent. */
 export interface OutputMessage {
   /** Deterministic messageId: the same window (or alert) always gets the same id. */
@@ -36,7 +42,7 @@ export interface OutputMessage {
   readonly rule: string;
   /** Canonical group key: ordering is guaranteed per rule and group. */
   readonly groupKey: string;
-  readonly body: SummaryBody | AlertBody | RowBody;
+  readonly body: SummaryBody | AlertBody | RowBody | EventRowBody;
   /** Processing time of creation (ms). */
   readonly createdAt: number;
 }

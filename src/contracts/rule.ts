@@ -78,6 +78,8 @@ export interface AggregateRule extends RuleBase {
    * the event still counts in `count()`.
    */
   nulls?: 'reject' | 'skip';
+  /** The rule's LAGs by name, read in `where` as `lag("name")` (docs/rules.md "LAG"). */
+  lag?: Record<string, LagDef>;
 }
 
 export interface DetectorDef {
@@ -92,7 +94,39 @@ export interface AnomalyRule extends RuleBase {
   cooldown?: Duration;
   /** Alert when the detector score is at least this (detectors that score; default per detector). */
   alertThreshold?: number;
+  /** The rule's LAGs by name, read in `where` and `value` as `lag("name")` (docs/rules.md "LAG"). */
+  lag?: Record<string, LagDef>;
 }
 
-export type Rule = AggregateRule | AnomalyRule;
+/**
+ * A column of a select rule's row (docs/rules.md "Select rules"): an expression over the event (it may
+ * read `lag("name")`), a constant, or the event time as ASA writes a datetime (`System.Timestamp()` of a
+ * statement without a window).
+ */
+export type SelectColumn = { expr: string } | { const: string | number | boolean | null } | { eventTime: true };
+
+/**
+ * One LAG of a rule (docs/rules.md "LAG"), ASA's `LAG(value, offset, default) OVER (PARTITION BY ...
+ * LIMIT DURATION(...) WHEN ...)`: the `value` of the `offset`-th previous event of the event's partition
+ * that met `when`, if it is less than `duration` older than the event; `default` (null when absent) otherwise.
+ */
+export interface LagDef {
+  value: string;
+  offset?: number;
+  default?: string | number | boolean | null;
+  partitionBy?: string[] | string;
+  duration: Duration;
+  when?: string;
+}
+
+/** A per-event rule: each event of the input that passes `where` gives one output, its `row` or its body unchanged. */
+export interface SelectRule extends RuleBase {
+  kind: 'select';
+  /** Absent: the event's body passes through unchanged (ASA's `SELECT *`). */
+  row?: Record<string, SelectColumn>;
+  /** The rule's LAGs by name, read in `where` and `row` as `lag("name")`. */
+  lag?: Record<string, LagDef>;
+}
+
+export type Rule = AggregateRule | AnomalyRule | SelectRule;
 export type RuleSet = Record<string, Rule>;

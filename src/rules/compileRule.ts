@@ -1,17 +1,19 @@
-import type { AggregateRule, AnomalyRule, Rule, RowColumn } from '../contracts/rule.js';
+import type { AggregateRule, AnomalyRule, LagDef, Rule, RowColumn, SelectRule } from '../contracts/rule.js';
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues } from '../contracts/window.js';
 import type { DetectorType } from '../contracts/anomaly.js';
 import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
-import { compileExpression, compilePredicate, type CompiledExpression } from '../aggregate/compileExpression.js';
+import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, compileRowCondition, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../util/readPath.js';
 import type { RowColumnSource } from './outputMessage.js';
+import { compileLagAware, type LagAwareFn } from './lagExpression.js';
+import { compilePartition, type CompiledLag } from './lagState.js';
 
 /** Default bounds (documented in docs/rules.md). */
 export const DEFAULT_MAX_LATENESS_MS = 5_000;
@@ -73,10 +75,16 @@ export interface CompiledAggregateRule extends CompiledBase {
   readonly having: ((values: Record<string, number | null>) => boolean) | null;
   /** The row-shaped output's columns in order (docs/rules.md "Rows"); null: the summary shape. */
   readonly row: readonly RowColumnSource[] | null;
+  /** The rule's LAGs (empty without `lag`): `where` reads `slots`, which src/rules/lagRuntime.ts fills. */
+  readonly lags: readonly CompiledLag[];
+  readonly slots: unknown[];
 }
 
 export interface CompiledAnomalyRule extends CompiledBase {
   readonly kind: 'anomaly';
+  /** The rule's LAGs (empty without `lag`): `where` and `value` read `slots`, which src/rules/lagRuntime.ts fills. */
+  readonly lags: readonly CompiledLag[];
+  readonly slots: unknown[];
   readonly value: CompiledExpression;
   readonly detectorName: string;
   readonly detector: DetectorType;
@@ -85,7 +93,27 @@ export interface CompiledAnomalyRule extends CompiledBase {
   readonly alertThreshold: number | undefined;
 }
 
-export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule;
+/** A column of a select rule's row (docs/rules.md "Select rules"). */
+export type SelectColumnSource =
+  | { readonly name: string; readonly from: 'expr'; readonly fn: LagAwareFn }
+  | { readonly name: string; readonly from: 'const'; readonly value: string | number | boolean | null }
+  | { readonly name: string; readonly from: 'eventTime' };
+
+export interface CompiledSelectRule extends CompiledBase {
+  readonly kind: 'select';
+  readonly lags: readonly CompiledLag[];
+  /**
+   * The LAG values of the event being processed, one per entry of `lags`: filled by the rule's LagState
+   * (src/rules/lagState.ts) before `filter` and `columns` run, and read by their `lag("name")`.
+   */
+  readonly slots: unknown[];
+  /** `where` over the event and its LAGs (null is SQL's NULL, not true); the base `where` is null. */
+  readonly filter: LagAwareFn | null;
+  /** The row's columns in order; null: the event's body passes through. */
+  readonly columns: readonly SelectColumnSource[] | null;
+}
+
+export type CompiledRule = CompiledAggregateRule | CompiledAnomalyRule | CompiledSelectRule;
 
 /**
  * Fields read only when a window or alert is emitted, never kept in a group's state: `description`
@@ -126,7 +154,8 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   const hash = canonicalHash(rule);
 
   let where: ((ctx: EvalContext) => boolean) | null = null;
-  if (rule.where !== undefined) {
+  // A `where` that may read the rule's LAGs is compiled with them (compileSelectRule, compileAnomaly).
+  if (rule.where !== undefined && rule.kind !== 'select' && rule.lag === undefined) {
     const w = compilePredicate(rule.where);
     if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
     where = w.value;
@@ -154,10 +183,24 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   };
 
   if (rule.kind === 'aggregate') return compileAggregate(id, rule, base);
+  if (rule.kind === 'select') return compileSelectRule(id, rule, base);
   return compileAnomaly(id, rule, base);
 }
 
 function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  let lags: CompiledLag[] = [];
+  let slots: unknown[] = [];
+  let where = base.where;
+  if (rule.lag !== undefined) {
+    const l = compileLags(id, rule.lag, base.maxGroups);
+    if (typeof l === 'string') return { ok: false, error: l };
+    ({ lags, slots } = l);
+    if (rule.where !== undefined) {
+      const w = lagAwareWhere(rule.where, lags, slots);
+      if (typeof w === 'string') return { ok: false, error: `${id}.where: ${w}` };
+      where = w;
+    }
+  }
   const win = normalizeWindow(rule.window);
   if (!win.ok) return { ok: false, error: `${id}.window: ${win.error}` };
   const kept = keptWindows(win.value, base.maxLateness);
@@ -197,7 +240,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
-    rule: { ...base, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row },
+    rule: { ...base, where, lags, slots, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row },
   };
 }
 
@@ -226,7 +269,24 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
 }
 
 function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
-  const value = compileExpression(rule.value);
+  let value = compileExpression(rule.value);
+  let lags: CompiledLag[] = [];
+  let slots: unknown[] = [];
+  let where = base.where;
+  if (rule.lag !== undefined) {
+    const l = compileLags(id, rule.lag, base.maxGroups);
+    if (typeof l === 'string') return { ok: false, error: l };
+    ({ lags, slots } = l);
+    const names = lags.map((x) => x.name);
+    const v = compileLagAware(rule.value, names, slots);
+    if (!v.ok) return { ok: false, error: `${id}.value: ${v.error}` };
+    value = { ok: true, value: { source: rule.value, paths: [], evaluate: v.value } };
+    if (rule.where !== undefined) {
+      const w = lagAwareWhere(rule.where, lags, slots);
+      if (typeof w === 'string') return { ok: false, error: `${id}.where: ${w}` };
+      where = w;
+    }
+  }
   if (!value.ok) return { ok: false, error: `${id}.value: ${value.error}` };
   const type = detectorTypes[rule.detector.type];
   if (!type) return { ok: false, error: `${id}.detector.type: unknown detector "${rule.detector.type}"` };
@@ -242,6 +302,9 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
     ok: true,
     rule: {
       ...base,
+      where,
+      lags,
+      slots,
       kind: 'anomaly',
       output: rule.output ?? 'alerts',
       idleTimeout: idle,
@@ -253,6 +316,73 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
       alertThreshold: rule.alertThreshold,
     },
   };
+}
+
+/** A `where` that may read the rule's LAGs; a NULL result (a LAG without value) is not true: the event is not for the rule. */
+function lagAwareWhere(source: string, lags: readonly CompiledLag[], slots: readonly unknown[]): ((ctx: EvalContext) => boolean) | string {
+  const w = compileLagAware(source, lags.map((l) => l.name), slots);
+  if (!w.ok) return w.error;
+  const f = w.value;
+  const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${source.slice(0, 60)}")`);
+  return (ctx) => conditionTruth(f(ctx), fail);
+}
+
+/**
+ * Most values a rule's LAGs may keep: `maxGroups` partitions of up to the largest `offset` values each
+ * (src/rules/lagState.ts), the budget of an aggregate group's kept values (MAX_VALUES_PER_GROUP).
+ */
+export const MAX_LAG_VALUES = MAX_VALUES_PER_GROUP;
+
+/** A rule's `lag` entries compiled, with the slots their values go in; an error names the rule and the field. */
+function compileLags(id: string, defs: Record<string, LagDef>, maxGroups: number): { lags: CompiledLag[]; slots: unknown[] } | string {
+  const lags: CompiledLag[] = [];
+  for (const [name, def] of Object.entries(defs)) {
+    const at = `${id}.lag.${name}`;
+    // ASA: "scalar_expression cannot contain other analytic functions" (lag-azure-stream-analytics).
+    const value = compileExpression(def.value);
+    if (!value.ok) return `${at}.value: ${value.error}`;
+    let when: CompiledLag['when'] = null;
+    if (def.when !== undefined) {
+      const w = compilePredicate(def.when);
+      if (!w.ok) return `${at}.when: ${w.error}`;
+      when = w.value;
+    }
+    const durationMs = parseDuration(def.duration);
+    if (durationMs === null || durationMs <= 0 || durationMs > 7 * 86_400_000) return `${at}.duration: must be a duration > 0 and at most 7 days`;
+    const paths = typeof def.partitionBy === 'string' ? def.partitionBy.split(',').map((p) => p.trim()) : (def.partitionBy ?? []);
+    if (new Set(paths).size !== paths.length) return `${at}.partitionBy: a path is listed twice`;
+    lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: def.default ?? null, durationMs, when, partition: compilePartition(paths) });
+  }
+  const widest = Math.max(0, ...lags.map((l) => l.offset));
+  if (widest * maxGroups > MAX_LAG_VALUES) return `${id}.lag: up to ${maxGroups} partitions (maxGroups) × ${widest} values (the largest offset) is over ${MAX_LAG_VALUES}: lower the offset or maxGroups`;
+  return { lags, slots: lags.map(() => null) };
+}
+
+/** A select rule: its LAGs, then `where` and `row` over the event and the LAG values. */
+function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  const compiledLags = compileLags(id, rule.lag ?? {}, base.maxGroups);
+  if (typeof compiledLags === 'string') return { ok: false, error: compiledLags };
+  const { lags, slots } = compiledLags;
+  const names = lags.map((l) => l.name);
+  let filter: LagAwareFn | null = null;
+  if (rule.where !== undefined) {
+    const w = compileLagAware(rule.where, names, slots);
+    if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
+    filter = w.value;
+  }
+  let columns: SelectColumnSource[] | null = null;
+  if (rule.row !== undefined) {
+    columns = [];
+    for (const [name, col] of Object.entries(rule.row)) {
+      if ('expr' in col) {
+        const f = compileLagAware(col.expr, names, slots);
+        if (!f.ok) return { ok: false, error: `${id}.row.${name}: ${f.error}` };
+        columns.push({ name, from: 'expr', fn: f.value });
+      } else if ('const' in col) columns.push({ name, from: 'const', value: col.const });
+      else columns.push({ name, from: 'eventTime' });
+    }
+  }
+  return { ok: true, rule: { ...base, kind: 'select', output: rule.output ?? 'rows', idleTimeout: 0, lags, slots, filter, columns } };
 }
 
 /** Windows one group can hold at once (open or kept for corrections) for the aligned kinds; 1 for the others, which have their own bounds. */

@@ -10,6 +10,8 @@ import { parseTimestamp } from '../ingest/parseTimestamp.js';
 import { MISSING } from '../util/readPath.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
+import { selectRuntime } from './selectStage.js';
+import { withLags } from './lagRuntime.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -193,7 +195,7 @@ export class Engine {
         tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
       };
       this.restored.delete(r.id);
-      this.runtimes.set(r.id, r.kind === 'aggregate' ? this.aggregateRuntime(r, kept.groups, kept.tombstones) : this.anomalyRuntime(r, kept.groups));
+      this.runtimes.set(r.id, this.runtimeOf(r, kept.groups, kept.tombstones));
     }
     this.byInput = new Map();
     for (const rt of this.runtimes.values()) {
@@ -214,10 +216,18 @@ export class Engine {
       return;
     }
     const groups = new Map<string, unknown>(snap.groups);
-    const rt = old.kind === 'aggregate' ? this.aggregateRuntime(old, groups, new Map<string, Tombstone>(snap.tombstones ?? [])) : this.anomalyRuntime(old, groups);
+    const rt = this.runtimeOf(old, groups, new Map<string, Tombstone>(snap.tombstones ?? []));
     const before = out.length;
     rt.finish(out, reason);
     this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
+  }
+
+  /** The runtime of a rule of any kind; select rules run in their own stage (src/rules/selectStage.ts). */
+  private runtimeOf(r: CompiledRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
+    if (r.kind === 'select') return selectRuntime(r, groups, this.opts.observer, this.wallTime);
+    // A rule with LAGs runs them before its own runtime (src/rules/lagRuntime.ts).
+    const make = (g: Map<string, unknown>): Runtime => (r.kind === 'aggregate' ? this.aggregateRuntime(r, g, tombstones) : this.anomalyRuntime(r, g));
+    return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer) : make(groups);
   }
 
   /** The inputs the running rules read (the module subscribes to these). */

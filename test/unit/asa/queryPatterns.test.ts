@@ -13,8 +13,14 @@ import type { IngestEvent } from '../../../src/contracts/event.js';
  * (https://learn.microsoft.com/azure/stream-analytics/stream-analytics-stream-analytics-query-patterns).
  * Its AlertOutput statement, unchanged, on the page's own five input events must give the page's
  * AlertOutput row: Make2, 2023-01-01T00:00:10.0000000Z, 3 (Make1 has two events, under the HAVING).
- * The page's first statement (`SELECT * INTO ArchiveOutput`) is a pass-through eddy does not run.
+ * The page's first statement (`SELECT * INTO ArchiveOutput`) passes every event on unchanged.
  */
+const ARCHIVE_STATEMENT = `SELECT
+	*
+INTO
+	ArchiveOutput
+FROM
+	Input TIMESTAMP BY Time`;
 const ALERT_STATEMENT = `SELECT
 	Make,
 	System.Timestamp() AS Time,
@@ -46,6 +52,74 @@ function rulesOf(query: string): CompiledRule[] {
     return c.rule;
   });
 }
+
+function engineOn(arrival: number): { engine: Engine; out: OutputMessage[] } {
+  const scheduler = new VirtualTimeScheduler();
+  scheduler.frame = arrival;
+  const out: OutputMessage[] = [];
+  const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+  return { engine, out };
+}
+
+describe('Common query patterns: send data to multiple outputs (both statements)', () => {
+  it("the page's whole query: ArchiveOutput gets the five events unchanged, AlertOutput the page's row", () => {
+    const arrival = Date.UTC(2023, 0, 1, 0, 1, 0);
+    const { engine, out } = engineOn(arrival);
+    engine.setRules(rulesOf(`${ARCHIVE_STATEMENT}\n\n${ALERT_STATEMENT}`));
+    const events: IngestEvent[] = INPUT.map(([Make, Time]) => ({ body: { Make, Time }, deviceId: 'cam1', moduleId: '', input: 'Input', arrival }));
+    engine.process(events);
+    engine.flushWindows();
+    expect(out.filter((m) => m.output === 'ArchiveOutput').map((m) => m.body)).toEqual(INPUT.map(([Make, Time]) => ({ Make, Time })));
+    expect(out.filter((m) => m.output === 'AlertOutput').map((m) => m.body)).toEqual([{ Make: 'Make2', Time: '2023-01-01T00:00:10.0000000Z', Count: 3 }]);
+    // eddy's properties: a row goes out as a summary, with a messageId per event.
+    expect(new Set(out.filter((m) => m.output === 'ArchiveOutput').map((m) => m.id)).size).toBe(5);
+    expect(out.every((m) => m.kind === 'summary')).toBe(true);
+  });
+});
+
+/*
+ * The LAG pattern of the same page ("use LAG to peek into the input stream one event back, retrieving
+ * the Make value and comparing it to the Make value of the current event"): the statement keeps an
+ * event whose Make differs from the previous one. Its query, and an input in the page's Make/Time
+ * shape (Make1 at 00:00:01 and :02, Make2 at :03 on 2023-01-01), whose one row by ASA's LAG reference
+ * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics) is Make2 at :03:
+ * the first event has no previous one, LAG is NULL and `NULL <> 'Make1'` is not true.
+ */
+const CHANGE_QUERY = `SELECT
+    Make,
+    Time
+FROM
+    Input TIMESTAMP BY Time
+WHERE
+    LAG(Make, 1) OVER (LIMIT DURATION(minute, 1)) <> Make`;
+
+describe('Common query patterns: detect when a value changes (LAG)', () => {
+  it('gives the one row of a change', () => {
+    const arrival = Date.UTC(2023, 0, 1, 0, 1, 0);
+    const { engine, out } = engineOn(arrival);
+    engine.setRules(rulesOf(CHANGE_QUERY));
+    const input: Array<[string, string]> = [
+      ['Make1', '2023-01-01T00:00:01.0000000Z'],
+      ['Make1', '2023-01-01T00:00:02.0000000Z'],
+      ['Make2', '2023-01-01T00:00:03.0000000Z'],
+    ];
+    engine.process(input.map(([Make, Time]) => ({ body: { Make, Time }, deviceId: 'cam1', moduleId: '', input: 'Input', arrival })));
+    expect(out.map((m) => ({ output: m.output, body: m.body }))).toEqual([{ output: 'output', body: { Make: 'Make2', Time: '2023-01-01T00:00:03.0000000Z' } }]);
+  });
+
+  it('a change more than LIMIT DURATION after the previous event is not one (LAG is NULL then)', () => {
+    const arrival = Date.UTC(2023, 0, 1, 0, 5, 0);
+    const { engine, out } = engineOn(arrival);
+    engine.setRules(rulesOf(CHANGE_QUERY));
+    engine.process([
+      { body: { Make: 'Make1', Time: '2023-01-01T00:00:01.0000000Z' }, deviceId: 'cam1', moduleId: '', input: 'Input', arrival },
+      { body: { Make: 'Make2', Time: '2023-01-01T00:01:01.0000000Z' }, deviceId: 'cam1', moduleId: '', input: 'Input', arrival },
+      { body: { Make: 'Make1', Time: '2023-01-01T00:02:00.0000000Z' }, deviceId: 'cam1', moduleId: '', input: 'Input', arrival },
+    ]);
+    // Make2 is exactly one minute after Make1 (timed out); Make1 at 00:02:00 is 59 s after Make2.
+    expect(out.map((m) => m.body)).toEqual([{ Make: 'Make1', Time: '2023-01-01T00:02:00.0000000Z' }]);
+  });
+});
 
 describe('Common query patterns: send data to multiple outputs (AlertOutput)', () => {
   it("gives the page's AlertOutput row on the page's input", () => {

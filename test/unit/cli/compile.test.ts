@@ -55,7 +55,7 @@ HAVING AVG(machine.temperature) > 70`);
   });
 
   it('an unsupported construct: named, with its line and column, exit 1', () => {
-    const q = file('lag.asaql', 'SELECT\n  LAG(t) OVER (LIMIT DURATION(minute, 1)) AS prev\nINTO o FROM i');
+    const q = file('lag.asaql', 'SELECT\n  LAG(t) OVER (LIMIT DURATION(minute, 1)) AS prev, COUNT(*) AS n\nINTO o FROM i GROUP BY TumblingWindow(second, 30)');
     const r = capture((io) => runCompile([q], io));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(new RegExp(`^${q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:3: LAG\\(\\) is not supported yet`));

@@ -129,6 +129,30 @@ describe('eddy run', () => {
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
+  it('--rules FILE.asaql with LAG: one row per event whose reading differs from its device\'s previous one, sent as eddy rows', () => {
+    const d = dir();
+    const q = path.join(d, 'lag.asaql');
+    writeFileSync(q, `SELECT IoTHub.ConnectionDeviceId AS dev, machine.temperature AS temp, System.Timestamp() AS t
+INTO changes
+FROM telemetry TIMESTAMP BY timeCreated
+WHERE LAG(machine.temperature) OVER (PARTITION BY IoTHub.ConnectionDeviceId LIMIT DURATION(second, 10)) <> machine.temperature
+`);
+    // By hand: a 20 (no previous: NULL, no row), b 30 (none), a 20 (same), a 21 (changed), b 31 (changed),
+    // a 25 at +25 s (previous a is 15 s older than LIMIT DURATION allows: NULL, no row).
+    const msgs = [['a', 0, 20], ['b', 1_000, 30], ['a', 5_000, 20], ['a', 10_000, 21], ['b', 10_500, 31], ['a', 25_000, 25]] as const;
+    writeFileSync(path.join(d, 'm.ndjson'), msgs.map(([dev, t, temp]) => JSON.stringify({ $deviceId: dev, machine: { temperature: temp }, timeCreated: iso(T0 + t) })).join('\n') + '\n');
+    const r = run(['--rules', q, '--input', path.join(d, 'm.ndjson')]);
+    expect(r.code, r.err).toBe(0);
+    const asa = (ms: number): string => iso(ms).replace(/Z$/, '0000Z');
+    expect(r.lines.map((l) => ({ output: l.output, body: l.body }))).toEqual([
+      { output: 'changes', body: { dev: 'a', temp: 21, t: asa(T0 + 10_000) } },
+      { output: 'changes', body: { dev: 'b', temp: 31, t: asa(T0 + 10_500) } },
+    ]);
+    expect(r.lines.map((l) => [l.properties['eddy-kind'], l.properties['eddy-rule']])).toEqual([['summary', 'changes'], ['summary', 'changes']]);
+    expect(r.lines[0]!.properties.messageId).not.toBe(r.lines[1]!.properties.messageId);
+    expect(r.err).toMatch(/rule changes: 2 row\(s\)/);
+  });
+
   it('--rules FILE.asaql runs an Azure Stream Analytics query: the rows ASA computes for a 10 s tumbling window; a query with an error exits 2 naming statement, line and column', () => {
     const d = dir();
     const q = path.join(d, 'job.asaql');

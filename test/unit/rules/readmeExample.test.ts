@@ -58,4 +58,22 @@ describe('README rule examples', () => {
     // Calibrated: at 99.9 % confidence noise raises about once per 1,000 events per side.
     expect(raised.length).toBeLessThanOrEqual(2);
   });
+
+  it('the select example validates and sends each event whose reading differs from its device\'s previous one', () => {
+    const doc = JSON.parse(blocks.find((b) => b.includes('"kind": "select"'))!) as Record<string, unknown>;
+    const [[id, ruleDoc]] = Object.entries(doc) as [[string, unknown]];
+    const compiled = compileRule(id, ruleDoc);
+    expect(compiled.ok, compiled.ok ? '' : compiled.error).toBe(true);
+    if (!compiled.ok) return;
+    const out: OutputMessage[] = [];
+    const engine = new Engine({ scheduler: new VirtualTimeScheduler(), emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined } });
+    engine.setRules([compiled.rule]);
+    const t0 = Date.UTC(2026, 10, 26, 3);
+    // Device a: 20, 20, 21 (changed), then 21 two minutes later (its previous one is too old); b: 30, 30.
+    const readings: Array<[string, number, number]> = [['a', 0, 20], ['b', 1, 30], ['a', 2, 20], ['a', 3, 21], ['b', 4, 30], ['a', 180, 21]];
+    for (const [dev, s, temp] of readings) {
+      engine.process([{ body: { machine: { temperature: temp }, timeCreated: new Date(t0 + s * 1000).toISOString() }, deviceId: dev, moduleId: 'm', input: 'telemetry', arrival: t0 + 86_400_000 }]);
+    }
+    expect(out.map((m) => [m.output, m.body])).toEqual([['changes', { machine: { temperature: 21 }, timeCreated: new Date(t0 + 3000).toISOString() }]]);
+  });
 });

@@ -1,0 +1,75 @@
+/**
+ * LAG for an anomaly or aggregate rule (docs/rules.md "LAG"): the rule's runtime wrapped so that, for each event
+ * with a valid time, the rule's LAGs are looked up and the event remembered before the runtime runs its
+ * `where` (and an anomaly rule's `value`) over the LAG values (ASA: "LAG isn't affected by predicates in the WHERE clause",
+ * https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics). The LAG partitions
+ * travel in the rule's snapshot `groups` beside the detector's groups, under keys starting with NUL
+ * (no group key does: a group key is type-tagged or an IoT Hub device id), so a restart resumes them.
+ */
+import type { EngineObserver } from './engine.js';
+import type { IngestEvent } from '../contracts/event.js';
+import type { OutputMessage } from '../contracts/output.js';
+import type { Tombstone } from '../contracts/window.js';
+import type { CompiledAggregateRule, CompiledAnomalyRule, CompiledRule } from './compileRule.js';
+import { LagState } from './lagState.js';
+import { eventTime } from './selectStage.js';
+
+/** The engine's runtime shape (src/rules/engine.ts `Runtime`), as far as the wrapper passes it on. */
+export interface WrappedRuntime {
+  readonly rule: CompiledRule;
+  readonly groups: Map<string, unknown>;
+  readonly tombstones: Map<string, Tombstone>;
+  process(ev: IngestEvent, out: OutputMessage[], now: number): void;
+  finish(out: OutputMessage[], alertKind: string | null): void;
+  stop(): void;
+  tick?(now: number, out: OutputMessage[]): void;
+  flushOpen?(out: OutputMessage[]): void;
+  emitted: number;
+  evicted(): number;
+}
+
+const LAG_PREFIX = '\u0000';
+
+/**
+ * `make(groups)` builds the rule's runtime over the detector groups of `groups`; the returned runtime
+ * runs the rule's LAGs first. Its `groups` is a merged copy (snapshots, statistics).
+ */
+export function withLags(rule: CompiledAnomalyRule | CompiledAggregateRule, groups: Map<string, unknown>, make: (groups: Map<string, unknown>) => WrappedRuntime, observer: EngineObserver): WrappedRuntime {
+  const own = new Map<string, unknown>();
+  const rest = new Map<string, unknown>();
+  for (const [k, v] of groups) {
+    if (k.startsWith(LAG_PREFIX)) own.set(k.slice(LAG_PREFIX.length), v);
+    else rest.set(k, v);
+  }
+  const inner = make(rest);
+  const lagState = new LagState(rule.lags, own, rule.maxGroups);
+  const rt: WrappedRuntime = {
+    rule,
+    get groups(): Map<string, unknown> {
+      const all = new Map(inner.groups);
+      for (const [k, v] of own) all.set(LAG_PREFIX + k, v);
+      return all;
+    },
+    tombstones: inner.tombstones,
+    get emitted(): number {
+      return inner.emitted;
+    },
+    set emitted(n: number) {
+      inner.emitted = n;
+    },
+    evicted: () => inner.evicted() + lagState.evicted,
+    process: (ev, out, now) => {
+      const time = eventTime(rule, ev, observer);
+      if (time !== time) return;
+      lagState.step(ev, time, rule.slots);
+      inner.process(ev, out, now);
+    },
+    finish: (out, alertKind) => inner.finish(out, alertKind),
+    stop: () => inner.stop(),
+  };
+  const tick = inner.tick;
+  if (tick !== undefined) rt.tick = (now, out) => tick(now, out);
+  const flushOpen = inner.flushOpen;
+  if (flushOpen !== undefined) rt.flushOpen = (out) => flushOpen(out);
+  return rt;
+}
