@@ -22,6 +22,8 @@ import { DataDirLockedError, openStore, type Store } from './store/store.js';
 import { Reconciler, DEFAULT_TTL_HOURS } from './app/reconciler.js';
 import { Checkpointer, readCheckpoint, replayTail, STATE_KEYS } from './app/checkpointer.js';
 import { directMethods } from './app/directMethods.js';
+import { InputJournal } from './app/inputJournal.js';
+import { localAckGate } from './io/local/localAckGate.js';
 import { Forwarder } from './forward/forwarder.js';
 import { OutputBatcher } from './forward/outputBatcher.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -138,6 +140,8 @@ function openExclusive(): Store {
     throw err;
   }
 }
+/** The input log, written before each input's acknowledgement leaves its side (attached in start*). */
+const journal = new InputJournal(store, systemTimers);
 metrics.outboxWrites(() => store.outboxWrites());
 metrics.outboxState(() => store.stats());
 if (store.damage) log.error({ damage: store.damage }, 'store: a damaged database was moved aside; its content is lost');
@@ -177,7 +181,7 @@ function reportConflicts(): void {
 let forwarder: Forwarder | null = null;
 /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
 const outputs = new OutputBatcher({
-  flushInputs: () => store.flushInputs(),
+  flushInputs: () => journal.flush(),
   append: (batch) => {
     store.outbox.append(batch);
     reportConflicts();
@@ -316,15 +320,8 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     return;
   }
   redelivery.record(fp, arrival);
-  // Deferred while the edgeHub socket flushes the log before every write (guardWrites): the log
-  // bytes still reach the page cache before this input's PUBACK can leave, with one write per
-  // event-loop turn instead of one per input (issue 6: ~10 µs of CPU per input).
-  const defer = connection !== null && connection.writesGuarded;
-  checkpointer.position = store.appendInput({ input, deviceId, moduleId, arrival, body }, defer);
-  if (defer && !flushQueued) {
-    flushQueued = true;
-    setImmediate(flushInputs);
-  }
+  // Before its acknowledgement can leave (src/contracts/ackGate.ts, src/app/inputJournal.ts).
+  checkpointer.position = journal.append({ input, deviceId, moduleId, arrival, body });
   const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
   metrics.received(input, events.length + rejects.length);
   for (const r of rejects) {
@@ -334,13 +331,6 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
   lagProbe.events(events);
   // Processing time is connected time; `arrival` (wall clock) stays the event time of rules without a timestamp path.
   engine.process(events, time.now());
-}
-
-let flushQueued = false;
-/** End of the turn: whatever the socket guard has not flushed yet (an input with no PUBACK, QoS 0). */
-function flushInputs(): void {
-  flushQueued = false;
-  store.flushInputs();
 }
 
 // ---- output: forwarder into edgeHub or stdout ----
@@ -464,6 +454,7 @@ async function start(): Promise<void> {
 
 async function startLocal(): Promise<void> {
   if (mqttSettings !== null) return startMqtt(mqttSettings);
+  journal.attach(localAckGate);
   forwarder = new Forwarder(store.outbox, countingSink(new StdoutSink()), { clock, log, maxMessagesPerSecond: reconciler.maxMessagesPerSecond });
   forwarder.start();
   // Event time runs 50× faster than the clock (a message per device every 100 ms, 5 s apart in event
@@ -590,6 +581,8 @@ async function startMqtt(settings: MqttSettings): Promise<void> {
   });
   // The broker re-delivers first what it saw no PUBACK for.
   conn.onSession(() => redelivery.arm());
+  // Each PUBACK waits for the input log.
+  journal.attach(conn);
   conn.open();
   forwarder.start();
   running = true;
@@ -612,7 +605,7 @@ async function startEdge(): Promise<void> {
     } else time.linkDown();
   });
   // Nothing reaches edgeHub (no PUBACK above all) before the deferred input log is written.
-  conn.guardWrites(() => store.flushInputs());
+  journal.attach(conn);
   let reportChain: Promise<void> = Promise.resolve();
   const report = (): void => {
     const patch = { eddy: { version: VERSION, startedAt }, ...reconciler.reportedPatch(), store: storeReport() };
