@@ -12,7 +12,9 @@ export interface Logger {
   warn: LogFn;
   error: LogFn;
   fatal: LogFn;
+  /** Whether lines of `level` are written: a hot path builds a line only then (src/metrics/logger.ts RejectLogger). */
+  isLevelEnabled(level: string): boolean;
 }
 
 /** A logger that drops every line. */
-export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, fatal: () => {} };
+export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, fatal: () => {}, isLevelEnabled: () => false };

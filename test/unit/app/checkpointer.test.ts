@@ -30,7 +30,7 @@ function rule(id: string, size: string): CompiledRule {
 
 const lines: Array<{ level: string; obj: unknown; msg: string | undefined }> = [];
 const at = (level: string) => (objOrMsg: unknown, msg?: string) => void lines.push({ level, obj: objOrMsg, msg: typeof objOrMsg === 'string' ? objOrMsg : msg });
-const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal') };
+const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), isLevelEnabled: () => true };
 
 /** Timers run by the test: the interval's callback and each deferred step are called by hand. */
 function fakeTimers() {

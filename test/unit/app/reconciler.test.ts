@@ -16,7 +16,7 @@ const badSize = { kind: 'aggregate', window: { type: 'tumbling', size: 'soon' },
 function harness(opts: { saved?: ConstructorParameters<typeof Reconciler>[0]['saved']; file?: RuleSet; configErrors?: string[] } = {}) {
   const lines: Array<{ level: string; obj: unknown; msg: string | undefined }> = [];
   const at = (level: string) => (obj: unknown, msg?: string) => void lines.push({ level, obj, msg });
-  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal') };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), isLevelEnabled: () => true };
   const running: string[][] = [];
   const forgotten: string[] = [];
   const kept: string[][] = [];
