@@ -125,6 +125,7 @@ export class EddyApp {
       drain: () => this.forwarder?.drainNow(),
       live: () => this.forwarder !== null,
       onError: (err, count) => log.error({ err: (err as Error).message, count }, 'outbox: outputs not stored'),
+      defer: (fn) => timers.setImmediate(fn),
     });
     const time = this.time;
     this.engine = new Engine({
@@ -490,7 +491,7 @@ export class EddyApp {
         }
       },
     };
-    this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond });
+    this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, timers: this.timers, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond });
     if (start) this.forwarder.start();
   }
 
