@@ -24,6 +24,7 @@ import './quietSdkDebug.js';
 import common from 'azure-iot-common';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import type { LogFn, Logger } from '../../contracts/logger.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
 import { redactSecrets } from '../../metrics/logger.js';
@@ -42,14 +43,9 @@ type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
  */
 export const PRODUCT_INFO = 'PublisherId.OfferId.SkuId';
 
-/** pino-compatible subset. */
-export type EdgeHubLogFn = (objOrMsg: unknown, msg?: string) => void;
-export interface EdgeHubLogger {
-  info: EdgeHubLogFn;
-  warn: EdgeHubLogFn;
-  error: EdgeHubLogFn;
-  debug: EdgeHubLogFn;
-}
+/** The part of the Logger port (src/contracts/logger.ts) the connection writes to. */
+export type EdgeHubLogFn = LogFn;
+export type EdgeHubLogger = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
 /** Timer source, injectable so backoff can be driven by fake timers. */
 export interface EdgeHubTimers {
