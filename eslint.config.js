@@ -45,7 +45,7 @@ function stagePatterns(stage) {
     const name = escape(target.replace(/\.js$/, ''));
     return {
       regex: target.endsWith('.js') ? `^(\\.\\./)+${name}(\\.js)?$` : `^(\\.\\./)+${name}(/${except}|$)`,
-      message: `src/${stage} must not import src/${target}: a stage imports contracts/, util/, metrics/, time/ and itself; wire stages in main.ts or src/rules`,
+      message: `src/${stage} must not import src/${target}: a stage imports contracts/, util/, metrics/, time/ and itself; wire stages in main.ts, src/app or src/rules`,
     };
   });
 }

@@ -1,6 +1,7 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import type { Logger as PortLogger } from '../contracts/logger.js';
 
-/** eddy's logger: pino, JSON lines. */
+/** eddy's logger: pino, JSON lines; the production implementation of the Logger port (src/contracts/logger.ts). */
 export type Logger = PinoLogger;
 
 /** Options of {@link createLogger}. */
@@ -82,7 +83,7 @@ function fields(reject: RejectLike, context: Record<string, unknown> | undefined
  * default level (info) nothing is built or written, so a flood of bad input costs no log I/O.
  */
 export class RejectLogger {
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly logger: Pick<PortLogger, 'debug' | 'isLevelEnabled'>) {}
 
   /** Logs one rejection at debug; `context` (e.g. input name, deviceId) is added to the line. */
   log(reject: RejectLike, context?: Record<string, unknown>): void {

@@ -39,7 +39,7 @@ interface Segment {
  * WAL page per input where a frame is ~250 bytes: 16x less wear on edge flash.
  * Group commit: the SDK PUBACKs each input as soon as its handler returns (docs/contract.md section 8),
  * so a deferred append is only safe when the caller flushes before any PUBACK can reach the socket;
- * main.ts defers only while EdgeHubConnection's write guard does exactly that (bench/durability.bench.ts: one write
+ * src/app/inputJournal.ts defers only while the source holds its acknowledgements behind the flush (src/contracts/ackGate.ts) (bench/durability.bench.ts: one write
  * per event-loop turn instead of one per input, ~10 us of CPU per input saved end to end).
  */
 export class FileInputLog implements InputLog {

@@ -1,11 +1,11 @@
 import type { CheckpointStore } from '../contracts/store.js';
 import type { StoreLog } from './storeLog.js';
 
-/** What a {@link SteppedCheckpoint} saves; main.ts implements it over the engine. */
+/** What a {@link SteppedCheckpoint} saves; src/app/checkpointer.ts implements it over the engine. */
 export interface SteppedCheckpointSource {
   /**
    * Makes the durable side whole for the current engine state and returns the last input seq that
-   * state reflects (main.ts commits the outputs of the turn first: a state row must never claim
+   * state reflects (src/app/checkpointer.ts commits the outputs of the turn first: a state row must never claim
    * inputs whose outputs are not in the outbox yet).
    */
   position(): number;

@@ -24,6 +24,7 @@ import './quietSdkDebug.js';
 import common from 'azure-iot-common';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import type { LogFn, Logger } from '../../contracts/logger.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
 import { redactSecrets } from '../../metrics/logger.js';
@@ -42,14 +43,9 @@ type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
  */
 export const PRODUCT_INFO = 'PublisherId.OfferId.SkuId';
 
-/** pino-compatible subset. */
-export type EdgeHubLogFn = (objOrMsg: unknown, msg?: string) => void;
-export interface EdgeHubLogger {
-  info: EdgeHubLogFn;
-  warn: EdgeHubLogFn;
-  error: EdgeHubLogFn;
-  debug: EdgeHubLogFn;
-}
+/** The part of the Logger port (src/contracts/logger.ts) the connection writes to. */
+export type EdgeHubLogFn = LogFn;
+export type EdgeHubLogger = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
 /** Timer source, injectable so backoff can be driven by fake timers. */
 export interface EdgeHubTimers {
@@ -230,7 +226,7 @@ export class EdgeHubConnection implements Sink {
   /**
    * `fn` runs before any bytes are handed to the current connection's socket (the TLS socket's
    * `_write`/`_writev`, after every (re)connect), so nothing (a PUBACK above all) can reach edgeHub
-   * before it has run. main.ts flushes the deferred input log there (docs/performance.md, latency). Register before
+   * before it has run. src/app/inputJournal.ts flushes the deferred input log there (the AckGate port, `beforeAck`) (docs/performance.md, latency). Register before
    * `open()`. While `writesGuarded` is true, the PUBACKs of the inputs handled in one event-loop
    * turn are also held (the socket is corked) until the turn's immediates run, so one log write and
    * one TLS write serve them all; sending an alert releases them at once (see `send`).
@@ -242,6 +238,16 @@ export class EdgeHubConnection implements Sink {
   /** True when the current connection's socket runs the `guardWrites` function before every write. */
   get writesGuarded(): boolean {
     return this.guardedSocket !== undefined && this.guardedSocket === (mqttSocketOf(this.client) as unknown);
+  }
+
+  /** The AckGate port (src/contracts/ackGate.ts): the hook runs before any byte, a PUBACK above all, reaches the socket. */
+  beforeAck(flush: () => void): void {
+    this.guardWrites(flush);
+  }
+
+  /** The AckGate port: true while the current socket is guarded (see `guardWrites`). */
+  get holdsAcks(): boolean {
+    return this.writesGuarded;
   }
 
   /** Desired-property patches as they arrive (`$version` removed from the patch, passed as `version`). Not called for twin GETs. */
@@ -548,7 +554,7 @@ export class EdgeHubConnection implements Sink {
    * Wraps the new socket's `_write` and `_writev` (every byte of application data passes one of
    * them, after Writable's own buffering and corking) so that `beforeWrite` runs first. If the
    * socket is not where the SDK used to keep it, nothing is wrapped and `writesGuarded` stays
-   * false: main.ts then writes every input to the log at once, as before.
+   * false: the input journal then writes every input to the log at once (`holdsAcks` false).
    */
   private guardSocket(client: ModuleClient): void {
     const socket: unknown = mqttSocketOf(client);

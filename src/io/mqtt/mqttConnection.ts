@@ -1,5 +1,6 @@
 import { connect, type IClientOptions, type MqttClient, type Packet } from 'mqtt';
-import type { Logger } from 'pino';
+import type { Logger } from '../../contracts/logger.js';
+import type { AckGate } from '../../contracts/ackGate.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { outputTopicFor, type MqttSettings } from './mqttSettings.js';
 
@@ -23,9 +24,10 @@ export type MqttInputHandler = (topic: string, body: Buffer) => boolean;
  * leaves the message unacknowledged and the broker delivers it again. Outputs: QoS 1 publishes whose
  * promise settles on the broker's PUBACK (the Sink contract).
  */
-export class MqttConnection implements Sink {
+export class MqttConnection implements Sink, AckGate {
   private client: MqttClient | null = null;
   private input: MqttInputHandler = () => false;
+  private ackHook: () => void = () => undefined;
   private linkHandler: (up: boolean) => void = () => undefined;
   private sessionHandler: () => void = () => undefined;
   private lastError = '';
@@ -43,6 +45,14 @@ export class MqttConnection implements Sink {
   onInput(handler: MqttInputHandler): void {
     this.input = handler;
   }
+
+  /** The AckGate port (src/contracts/ackGate.ts): `flush` runs right before each PUBACK is handed to mqtt.js. */
+  beforeAck(flush: () => void): void {
+    this.ackHook = flush;
+  }
+
+  /** The AckGate port: every PUBACK waits for the hook (it goes out through `handleMessage`'s callback). */
+  readonly holdsAcks = true;
 
   /** Up on every CONNACK, down on every close. */
   onLink(handler: (up: boolean) => void): void {
@@ -86,7 +96,16 @@ export class MqttConnection implements Sink {
       }
       // Not taken (eddy is stopping): no PUBACK and no further message; the connection closes next
       // and the broker keeps the message for the next session.
-      if (done) callback();
+      if (!done) return;
+      try {
+        this.ackHook();
+      } catch (err) {
+        // The input is not known to be durable: no PUBACK, as for a handler that threw.
+        this.log.error({ err: (err as Error).message, topic: packet.topic }, 'mqtt: input log not written; not acknowledged');
+        callback(err as Error);
+        return;
+      }
+      callback();
     };
     // The session starts at the CONNACK itself, not at 'connect': mqtt.js emits 'connect' only once
     // every publish it queued while offline (the outbox backlog after a restart) has its PUBACK

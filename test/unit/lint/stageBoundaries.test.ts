@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 /**
  * The import boundaries of the folder layout (README.md "Folders"), as eslint.config.js enforces them: a stage imports
- * contracts/, metrics/ and itself; only main.ts, src/rules and src/cli wire stages together; only
+ * contracts/, util/, metrics/, time/ and itself; only main.ts, src/app, src/rules and src/cli wire stages together; only
  * src/store imports better-sqlite3; only src/io/edgehub imports azure-iot-*. Each case lints a probe
  * with the project's own config at a path inside src/, so the rule that applies is the one `npm run lint`
  * applies there.
@@ -49,6 +49,12 @@ const crossings: Array<[string, string, RegExp]> = [
   ['src/io/edgehub/probe.ts', 'mqtt', /only src\/io\/mqtt imports mqtt.js/],
   ['src/io/mqtt/probe.ts', 'azure-iot-device', /only src\/io\/edgehub imports the IoT SDK/],
   ['src/io/mqtt/probe.ts', '../../windows/windowSpec.js', /src\/io must not import src\/windows/],
+  // src/app wires stages (it owns the module): no stage may reach into it, and it imports no native module itself.
+  ['src/windows/probe.ts', '../app/reconciler.js', /src\/windows must not import src\/app/],
+  ['src/store/probe.ts', '../app/checkpointer.js', /src\/store must not import src\/app/],
+  ['src/io/edgehub/probe.ts', '../../app/directMethods.js', /src\/io must not import src\/app/],
+  ['src/app/probe.ts', 'better-sqlite3', /only src\/store imports better-sqlite3/],
+  ['src/app/probe.ts', 'azure-iot-device', /only src\/io\/edgehub imports the IoT SDK/],
   // The one named exception covers one file, not the folder.
   ['src/anomaly/probe.ts', '../windows/recencyListExtra.js', /src\/anomaly must not import src\/windows/],
 ];
@@ -70,6 +76,10 @@ const allowed: Array<[string, string]> = [
   ['src/windows/probe.ts', 'rxjs'],
   ['src/aggregate/probe.ts', '../util/readPath.js'],
   ['src/io/edgehub/probe.ts', '../../util/backoff.js'],
+  ['src/app/probe.ts', '../windows/windowRegistry.js'],
+  ['src/app/probe.ts', '../store/store.js'],
+  ['src/app/probe.ts', '../rules/engine.js'],
+  ['src/probe.ts', './app/reconciler.js'],
 ];
 
 describe('stage boundaries (eslint.config.js)', () => {

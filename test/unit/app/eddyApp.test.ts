@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EddyApp } from '../../../src/app/eddyApp.js';
+import { silentLogger } from '../../../src/contracts/logger.js';
+import type { OutputMessage, Sink, SummaryBody } from '../../../src/contracts/output.js';
+import type { RuleSet } from '../../../src/contracts/rule.js';
+import { systemTimers, type TimerHandle, type Timers } from '../../../src/contracts/timers.js';
+import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
+import { openStore } from '../../../src/store/store.js';
+
+/**
+ * The whole app in local mode without a process: a real store in a temporary directory, the real
+ * simulator, a recording sink. Intervals (the simulator's 100 ms tick, gauges, checkpoints) are run by
+ * the test; everything else runs on Node's timers. The expectations come from the simulator's documented
+ * cadence (docs/contract.md section 1: each device every 5 s of event time, so 12 readings per minute),
+ * not from the app's code; the process-level twin of this test is test/integration/local/localRestart.test.ts.
+ */
+
+const START = Date.UTC(2026, 0, 1, 0, 0, 0);
+const rules = { perMinute: { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', window: { type: 'tumbling', size: '1m' }, select: { n: 'count()' }, output: 'summaries' } } as unknown as RuleSet;
+
+function manualIntervals() {
+  const intervals = new Map<TimerHandle, () => void>();
+  const timers: Timers = {
+    ...systemTimers,
+    setInterval: (fn) => {
+      const h: TimerHandle = { unref: () => undefined };
+      intervals.set(h, fn);
+      return h;
+    },
+    clearInterval: (h) => void intervals.delete(h),
+  };
+  return { timers, intervals };
+}
+
+describe('EddyApp (local mode, no process)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-app-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** One run of the app on the data dir: `ticks` simulator ticks, then a clean stop. */
+  async function run(ticks: number, sent: OutputMessage[]) {
+    const store = openStore(dir, { log: silentLogger, clock: { now: () => Date.now() }, ttlMs: 0 });
+    const { timers, intervals } = manualIntervals();
+    const app = new EddyApp({
+      version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
+      fileRules: rules, fileErrors: [], configErrors: [],
+      store, metrics: createMetrics({ processMetrics: false }), log: silentLogger,
+      clock: { now: () => Date.now() }, monotonic: { now: () => performance.now() }, timers,
+      sensor: (saved) => SimulatedSensor.restore(saved, { devices: ['sim-1', 'sim-2', 'sim-3'], start: START, stepMs: 5_000, seed: 7 }),
+    });
+    const sink: Sink = { send: async (m) => void sent.push(m) };
+    // Gauges, the periodic checkpoint and the disk retry run from the start; runLocal adds the simulator's tick.
+    expect(intervals.size).toBe(3);
+    app.runLocal(sink);
+    expect(intervals.size).toBe(4);
+    expect(app.health()).toMatchObject({ ok: true, detail: { mode: 'local', rules: 1, upstream: 'stdout' } });
+    const sensorTick = [...intervals.values()].at(-1)!;
+    for (let i = 0; i < ticks; i++) sensorTick();
+    await app.stop(2_000);
+    expect(intervals.size).toBe(0);
+    return app;
+  }
+
+  it('counts every simulated reading once, across a clean stop and a restart from the same data dir', async () => {
+    const sent: OutputMessage[] = [];
+    // 30 ticks = 150 s of event time per device: the windows [0, 1 min) and [1 min, 2 min) close.
+    await run(30, sent);
+    const first = sent.filter((m) => m.kind === 'summary').map((m) => m.body as SummaryBody);
+    expect(first.filter((b) => b.window.start === new Date(START).toISOString()).map((b) => b.count)).toEqual([12, 12, 12]);
+
+    // The restart resumes the simulator where it stopped and the open window [2 min, 3 min) where it was.
+    await run(30, sent);
+    // At least once upstream (docs/contract.md section 8): a re-send carries the same messageId.
+    const summaries = [...new Map(sent.filter((m) => m.kind === 'summary').map((m) => [m.id, m.body as SummaryBody])).values()];
+    const byWindow = new Map<string, number[]>();
+    for (const b of summaries) byWindow.set(`${b.window.start} ${JSON.stringify(b.group)}`, [...(byWindow.get(`${b.window.start} ${JSON.stringify(b.group)}`) ?? []), b.count]);
+    // 60 ticks = 300 s: four whole minutes closed per device, each with 12 readings, each emitted once.
+    expect(byWindow.size).toBe(12);
+    for (const [key, counts] of byWindow) expect(counts, key).toEqual([12]);
+  });
+});
