@@ -40,6 +40,11 @@ export interface FusedObserver {
 class Lane {
   readonly index = new Map<string, Array<GroupRef | null>>();
   width = 0;
+  /**
+   * False for a lane of one rule: its own lookup is the one lookup per event already, and an index
+   * would only add a Map entry and a record per group (bench/memory.ts: about 100 bytes per group).
+   */
+  indexed = false;
 
   constructor(
     readonly signature: string,
@@ -131,6 +136,7 @@ export class FusedRules {
       plan.steps.push({ rt, ts, lane, slot });
     }
     for (const [input, p] of this.byInput) {
+      for (const lane of p.lanes) lane.indexed = lane.width > 1;
       this.byInput.set(input, {
         ...p,
         times: new Float64Array(p.paths.length),
@@ -201,7 +207,7 @@ export class FusedRules {
         if (keyed[l] === 0) {
           const k = lane.groupKey(ev);
           keys[l] = k;
-          recs[l] = k === null ? undefined : lane.index.get(k);
+          recs[l] = k === null || !lane.indexed ? undefined : lane.index.get(k);
           keyed[l] = 1;
         }
         const key = keys[l] as string | null;
@@ -212,7 +218,7 @@ export class FusedRules {
         let rec = recs[l];
         const ref = rec === undefined ? null : rec[s.slot]!;
         const got = rt.step(ref, ev, out, now, time, key);
-        if (got !== ref && got !== null) {
+        if (got !== ref && got !== null && lane.indexed) {
           if (rec === undefined) {
             rec = new Array<GroupRef | null>(lane.width).fill(null);
             lane.index.set(key, rec);
