@@ -9,14 +9,17 @@ import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
 import { systemClock } from './contracts/clock.js';
 import type { RuleSet } from './contracts/rule.js';
-import type { OutputMessage, Sink } from './contracts/output.js';
+import type { Sink } from './contracts/output.js';
 import { DEFAULT_RULES_FILE, readEnv, readSimStart } from './config/readEnv.js';
 import { checkRuleFile } from './config/checkRuleFile.js';
 import { mergeDesired, stripMeta, isPlainObject } from './config/mergeDesired.js';
 import { resolveConfig, type QueryRule } from './config/resolveConfig.js';
 import { decodeMessage } from './ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter, type Fingerprint } from './ingest/redeliveryFilter.js';
-import { Engine, snapshotFits, type RuleSnapshot } from './rules/engine.js';
+import { Subject } from 'rxjs';
+import type { IngestEvent } from './contracts/event.js';
+import { applyRules } from './rules/applyRules.js';
+import { snapshotFits, type Engine, type RuleSnapshot } from './rules/engine.js';
 import { RuleManager, type RuleReport } from './rules/ruleManager.js';
 import { compileQueryRules, isQueryFile, type QueryStatementError } from './rules/queryRules.js';
 import { compileRule, type CompiledRule } from './rules/compileRule.js';
@@ -242,25 +245,39 @@ const outputs = new OutputBatcher({
 const commitOutputs = (): void => outputs.commit();
 /** The live page's recent outputs and rates (docs/contract.md section 10, "Live page"). */
 const live = new LiveView();
-const engine = new Engine({
-  scheduler: time,
-  wallTime: (t) => time.wallAt(t),
-  tickIntervalMs: 1_000,
-  emit: (messages: OutputMessage[]) => {
+/**
+ * The live path, one RxJS pipeline: decoded inputs (handleInput) → every rule, fused (applyRules) →
+ * the outbox. `engine` is the operator's engine, for what is not a stream: the start-up replay, rule
+ * changes, checkpoints and statistics. Its rules come from the replay and reconcile below.
+ */
+const decoded$ = new Subject<readonly IngestEvent[]>();
+let engine!: Engine;
+decoded$
+  .pipe(
+    applyRules(
+      {
+        rules: [],
+        wallTime: (t) => time.wallAt(t),
+        tickIntervalMs: 1_000,
+        onStart: (e) => (engine = e),
+        observer: {
+          rejected: (reason, rule, deviceId) => {
+            metrics.rejected(reason);
+            if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
+            rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
+          },
+          windowResult: (rule) => metrics.windowResults(rule),
+          alert: (rule, state) => metrics.alert(rule, state),
+          restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
+        },
+      },
+      time,
+    ),
+  )
+  .subscribe((messages) => {
     live.record(messages);
     outputs.emit(messages);
-  },
-  observer: {
-    rejected: (reason, rule, deviceId) => {
-      metrics.rejected(reason);
-      if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
-      rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
-    },
-    windowResult: (rule) => metrics.windowResults(rule),
-    alert: (rule, state) => metrics.alert(rule, state),
-    restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
-  },
-});
+  });
 
 
 const manager = new RuleManager();
@@ -571,8 +588,9 @@ function handleInput(input: string, body: Buffer, meta: { deviceId?: string | un
     rejectLog.log(r, { input, deviceId });
   }
   lagProbe.events(events);
-  // Processing time is connected time; `arrival` (wall clock) stays the event time of rules without a timestamp path.
-  engine.process(events, time.now());
+  // Processing time is connected time (the pipeline's scheduler, `time`); `arrival` (wall clock) stays
+  // the event time of rules without a timestamp path.
+  decoded$.next(events);
 }
 
 let flushQueued = false;
