@@ -19,8 +19,8 @@ export interface FusedRule {
   step?(ref: GroupRef | null, ev: IngestEvent, out: OutputMessage[], now: number, time: number, key: string): GroupRef | null;
   /** A rule without `step` gets each event of its input whole, and does its own front half. */
   process?(ev: IngestEvent, out: OutputMessage[], now: number): void;
-  /** Set by the executor: the rule deleted its group `key` (the index must forget it). */
-  forgot: ((key: string) => void) | null;
+  /** Set by the executor for a rule with `step`: the rule deleted its group `key` (the index must forget it). */
+  forgot?: ((key: string) => void) | null;
 }
 
 /** Where the executor reports the events a rule did not take. */
