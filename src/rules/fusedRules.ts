@@ -72,12 +72,17 @@ interface InputPlan {
   readonly steps: RuleStep[];
   readonly paths: Array<(body: Record<string, unknown>) => unknown>;
   readonly lanes: Lane[];
-  /** Per-event scratch: event time per path (NaN: not parsed yet this event; BAD: not a timestamp). */
+  /**
+   * Per-event scratch: event time per path (NaN: not a timestamp), key and record per lane. An entry
+   * is this event's when its stamp (`parsed`, `keyed`) equals the plan's `stamp`, counted up per event,
+   * so that nothing is cleared between events.
+   */
   readonly times: Float64Array;
-  readonly parsed: Uint8Array;
+  readonly parsed: Float64Array;
   readonly keys: Array<string | null>;
-  readonly keyed: Uint8Array;
+  readonly keyed: Float64Array;
   readonly recs: Array<Array<GroupRef | null> | undefined>;
+  stamp: number;
 }
 
 /**
@@ -101,7 +106,7 @@ export class FusedRules {
       const rule = rt.rule;
       let plan = this.byInput.get(rule.input);
       if (plan === undefined) {
-        plan = { steps: [], paths: [], lanes: [], times: new Float64Array(0), parsed: new Uint8Array(0), keys: [], keyed: new Uint8Array(0), recs: [] };
+        plan = { steps: [], paths: [], lanes: [], times: new Float64Array(0), parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), recs: [], stamp: 0 };
         this.byInput.set(rule.input, plan);
         pathIds.set(rule.input, new Map());
         laneIds.set(rule.input, new Map());
@@ -140,9 +145,9 @@ export class FusedRules {
       this.byInput.set(input, {
         ...p,
         times: new Float64Array(p.paths.length),
-        parsed: new Uint8Array(p.paths.length),
+        parsed: new Float64Array(p.paths.length),
         keys: p.lanes.map(() => null),
-        keyed: new Uint8Array(p.lanes.length),
+        keyed: new Float64Array(p.lanes.length),
         recs: p.lanes.map(() => undefined),
       });
     }
@@ -164,8 +169,7 @@ export class FusedRules {
 
   private run(plan: InputPlan, ev: IngestEvent, out: OutputMessage[], now: number): void {
     const { steps, paths, lanes, times, parsed, keys, keyed, recs } = plan;
-    parsed.fill(0);
-    keyed.fill(0);
+    const stamp = ++plan.stamp;
     const observer = this.observer;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i]!;
@@ -181,11 +185,11 @@ export class FusedRules {
         const p = s.ts;
         if (p < 0) time = ev.arrival;
         else {
-          if (parsed[p] === 0) {
+          if (parsed[p] !== stamp) {
             const raw = paths[p]!(ev.body);
             const t = raw === MISSING ? null : parseTimestamp(raw);
             times[p] = t === null ? Number.NaN : t;
-            parsed[p] = 1;
+            parsed[p] = stamp;
           }
           time = times[p]!;
           if (time !== time) {
@@ -204,11 +208,11 @@ export class FusedRules {
         }
         const l = s.lane;
         const lane = lanes[l]!;
-        if (keyed[l] === 0) {
+        if (keyed[l] !== stamp) {
           const k = lane.groupKey(ev);
           keys[l] = k;
           recs[l] = k === null || !lane.indexed ? undefined : lane.index.get(k);
-          keyed[l] = 1;
+          keyed[l] = stamp;
         }
         const key = keys[l] as string | null;
         if (key === null) {
@@ -230,6 +234,5 @@ export class FusedRules {
         observer.failed(err, rule.id);
       }
     }
-    recs.fill(undefined);
   }
 }
