@@ -83,6 +83,38 @@ export function generatedRules(n: number): RuleSet {
   return rules;
 }
 
+/**
+ * The 100-rule mix of issue 19's targets: 38 tumbling, 38 hopping, 10 threshold, 10 zscore, 2 sliding
+ * and 2 session rules (`n` scales it; every kind keeps at least one rule), over the four fields.
+ */
+export function mixRules(n = 100): RuleSet {
+  const counts: Array<[string, number]> = [
+    ['tumbling', Math.max(1, Math.round(n * 0.38))],
+    ['hopping', Math.max(1, Math.round(n * 0.38))],
+    ['threshold', Math.max(1, Math.round(n * 0.1))],
+    ['zscore', Math.max(1, Math.round(n * 0.1))],
+    ['sliding', Math.max(1, Math.round(n * 0.02))],
+    ['session', Math.max(1, Math.round(n * 0.02))],
+  ];
+  const rules: RuleSet = {};
+  let i = 0;
+  for (const [kind, count] of counts) {
+    for (let k = 0; k < count; k++, i++) {
+      const f = FIELDS[i % FIELDS.length]!;
+      const base = { input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', output: 'summaries' };
+      let r: Rule;
+      if (kind === 'tumbling') r = { ...base, kind: 'aggregate', window: { type: 'tumbling', size: SIZES[k % SIZES.length]! }, maxLateness: '5s', select: { avg: `avg(${f})`, min: `min(${f})`, max: `max(${f})` } };
+      else if (kind === 'hopping') r = { ...base, kind: 'aggregate', window: { type: 'hopping', size: '1m', hop: k % 2 === 0 ? '30s' : '20s' }, select: { avg: `avg(${f})`, n: 'count()' } };
+      else if (kind === 'threshold') r = { ...base, kind: 'anomaly', output: 'alerts', value: f, detector: { type: 'threshold', above: 1000 + k, hysteresis: 2 }, cooldown: '5m' };
+      else if (kind === 'zscore') r = { ...base, kind: 'anomaly', output: 'alerts', value: f, detector: { type: 'zscore', window: 60 + k, threshold: 50 }, cooldown: '5m' };
+      else if (kind === 'sliding') r = { ...base, kind: 'aggregate', window: { type: 'sliding', size: '30s' }, select: { avg: `avg(${f})`, n: 'count()' }, having: `avg > ${1000 + k}` };
+      else r = { ...base, kind: 'aggregate', window: { type: 'session', gap: '30s', maxSize: '5m' }, select: { n: 'count()', last: `max(${f})` } };
+      rules[`m${i}`] = r;
+    }
+  }
+  return rules;
+}
+
 /** Compiles a rule set; a rule that does not compile is a bug in the benchmark, so it throws. */
 export function compileAll(set: RuleSet): CompiledRule[] {
   return Object.entries(set).map(([id, doc]) => {

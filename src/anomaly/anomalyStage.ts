@@ -34,6 +34,9 @@ interface GroupEntry extends RecencyLinks {
   n?: number;
 }
 
+/** A group of an {@link AnomalyStage}, opaque to the caller (see `processIn`). */
+export type AnomalyGroupRef = { readonly __anomalyGroup: true };
+
 /** What `process` returns: the detector's step and the edge it caused, if any. */
 export interface AnomalyStageResult {
   readonly step: DetectorStep;
@@ -62,6 +65,12 @@ export class AnomalyStage {
    */
   evictedGroups = 0;
 
+  /**
+   * Told when a group is deleted (evicted at `maxGroups`), for a caller that keeps its own index of the
+   * groups (src/rules/fusedRules.ts).
+   */
+  forgot: ((key: string) => void) | null = null;
+
   constructor(
     private readonly rule: AnomalyStageRule,
     state?: AnomalyState,
@@ -79,10 +88,20 @@ export class AnomalyStage {
   }
 
   process(input: AnomalyInput): AnomalyStageResult {
+    return this.processIn(null, input);
+  }
+
+  /**
+   * `process` with the group found by the caller (an earlier `lastGroup` for `input.key`, valid
+   * until `forgot` names the key), or null to look it up. The group used is in `lastGroup` afterwards.
+   */
+  processIn(ref: AnomalyGroupRef | null, input: AnomalyInput): AnomalyStageResult {
+    this.lastGroup = null;
     if (!Number.isFinite(input.value) || !Number.isFinite(input.time)) {
       return { step: IDLE, alert: null, rejected: 'not-a-number' };
     }
-    const e = this.entry(input.key, input);
+    const e = ref === null ? this.entry(input.key, input) : this.touch(input.key, ref as unknown as GroupEntry);
+    this.lastGroup = e as unknown as AnomalyGroupRef;
     let step: DetectorStep;
     try {
       step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value, input.arrival);
@@ -132,16 +151,21 @@ export class AnomalyStage {
   private readonly recency = new RecencyList<GroupEntry>();
 
   /** `input.group` is read only for a new group (the engine builds it lazily). */
+  /** The group the last `processIn` judged (for the caller's index); null before any. */
+  lastGroup: AnomalyGroupRef | null = null;
+
+  private touch(key: string, e: GroupEntry): GroupEntry {
+    // The mark is checkpointed with the entry: a restored stage orders its groups by it.
+    e.at = ++this.touches;
+    this.recency.touch(key, e);
+    return e;
+  }
+
   private entry(key: string, input: AnomalyInput): GroupEntry {
     const groups = this.state.groups;
     let e = groups.get(key) as GroupEntry | undefined;
-    // The mark is checkpointed with the entry: a restored stage orders its groups by it.
+    if (e) return this.touch(key, e);
     const touch = ++this.touches;
-    if (e) {
-      e.at = touch;
-      this.recency.touch(key, e);
-      return e;
-    }
     e = { d: this.rule.detector.init(this.rule.config), active: false, lastRaise: null, group: input.group, at: touch, b: touch, n: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: key };
     groups.set(key, e);
     this.recency.touch(key, e);
@@ -150,6 +174,7 @@ export class AnomalyStage {
       const { key: oldest, g: gone } = this.recency.oldest()!;
       groups.delete(oldest);
       this.recency.remove(gone);
+      this.forgot?.(oldest);
       this.evictedGroups++;
       // A raised alert must not stay open forever upstream: the group's state is gone, so say so.
       if (gone.active) this.evictedClears.push(this.emit(oldest, gone, 'cleared', input.time, null, { score: 0, anomalous: false, kind: 'evicted' }));

@@ -1,11 +1,14 @@
+import { Subject } from 'rxjs';
 import type { Clock } from '../contracts/clock.js';
+import type { IngestEvent } from '../contracts/event.js';
 import type { Logger } from '../contracts/logger.js';
 import type { OutputMessage, Sink } from '../contracts/output.js';
 import type { RuleSet } from '../contracts/rule.js';
 import type { Timers, TimerHandle } from '../contracts/timers.js';
 import { decodeMessage } from '../ingest/decodeMessage.js';
 import { fingerprint, RedeliveryFilter } from '../ingest/redeliveryFilter.js';
-import { Engine } from '../rules/engine.js';
+import type { Engine } from '../rules/engine.js';
+import { applyRules } from '../rules/applyRules.js';
 import type { CompiledRule } from '../rules/compileRule.js';
 import { EventLagProbe } from '../rules/eventLagProbe.js';
 import type { Store } from '../store/store.js';
@@ -76,7 +79,9 @@ export class EddyApp {
   private readonly journal: InputJournal;
   private readonly outputs: OutputBatcher;
   private readonly live = new LiveView();
-  private readonly engine: Engine;
+  /** Set by applyRules' onStart in the constructor. */
+  private engine!: Engine;
+  private readonly decoded$ = new Subject<readonly IngestEvent[]>();
   private readonly lagProbe: EventLagProbe;
   private readonly reconciler: Reconciler;
   private readonly sensor: SimulatedSensor | null;
@@ -128,25 +133,36 @@ export class EddyApp {
       defer: (fn) => timers.setImmediate(fn),
     });
     const time = this.time;
-    this.engine = new Engine({
-      scheduler: time,
-      wallTime: (t) => time.wallAt(t),
-      tickIntervalMs: 1_000,
-      emit: (messages: OutputMessage[]) => {
+    // The live path, one RxJS pipeline: decoded inputs (handleInput) → every rule, fused (applyRules,
+    // src/rules/fusedRules.ts) → the live view and the outbox. `engine` is the operator's engine, for
+    // what is not a stream: the start-up replay, rule changes, checkpoints and statistics; it is
+    // handed over synchronously at subscription, here.
+    this.decoded$
+      .pipe(
+        applyRules(
+          {
+            rules: [],
+            wallTime: (t) => time.wallAt(t),
+            tickIntervalMs: 1_000,
+            onStart: (e) => (this.engine = e),
+            observer: {
+              rejected: (reason, rule, deviceId) => {
+                metrics.rejected(reason);
+                if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
+                this.rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
+              },
+              windowResult: (rule) => metrics.windowResults(rule),
+              alert: (rule, state) => metrics.alert(rule, state),
+              restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
+            },
+          },
+          time,
+        ),
+      )
+      .subscribe((messages: OutputMessage[]) => {
         this.live.record(messages);
         this.outputs.emit(messages);
-      },
-      observer: {
-        rejected: (reason, rule, deviceId) => {
-          metrics.rejected(reason);
-          if (reason === 'future-timestamp' && deviceId !== undefined) metrics.futureTimestamp(deviceId);
-          this.rejectLog.log({ reason, ...(rule === undefined ? {} : { rule }) });
-        },
-        windowResult: (rule) => metrics.windowResults(rule),
-        alert: (rule, state) => metrics.alert(rule, state),
-        restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
-      },
-    });
+      });
     this.lagProbe = new EventLagProbe((seconds) => metrics.eventLag(seconds));
     const setRules = (rules: readonly CompiledRule[]): void => {
       this.engine.setRules(rules);
@@ -260,8 +276,9 @@ export class EddyApp {
       this.rejectLog.log(r, { input, deviceId });
     }
     this.lagProbe.events(events);
-    // Processing time is connected time; `arrival` (wall clock) stays the event time of rules without a timestamp path.
-    this.engine.process(events, this.time.now());
+    // Processing time is connected time (the pipeline's scheduler, `time`); `arrival` (wall clock)
+    // stays the event time of rules without a timestamp path.
+    this.decoded$.next(events);
   }
 
   /**
@@ -452,7 +469,8 @@ export class EddyApp {
     if (this.sensorTimer) this.timers.clearInterval(this.sensorTimer);
     this.checkpointer.stop();
     for (const t of this.background) this.timers.clearInterval(t);
-    this.engine.close();
+    // Completing the source closes the engine (applyRules) and releases its timers.
+    this.decoded$.complete();
     // Nothing arrives any more: silence from here on is downtime (the checkpoint keeps connected time).
     this.time.close();
     this.checkpointer.saveNow();

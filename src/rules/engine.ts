@@ -5,10 +5,10 @@ import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState 
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator } from '../windows/windowRegistry.js';
-import { AnomalyStage } from '../anomaly/anomalyStage.js';
-import { parseTimestamp } from '../ingest/parseTimestamp.js';
-import { MISSING } from '../util/readPath.js';
+import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
+import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
+import { FusedRules, type FusedRule, type GroupRef } from './fusedRules.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
@@ -118,12 +118,16 @@ function snapshotOf(rt: Runtime): RuleSnapshot {
   return rt.tombstones.size === 0 ? snap : { ...snap, tombstones: [...rt.tombstones] };
 }
 
-interface Runtime {
+/**
+ * One running rule. The engine's `process` runs every rule through {@link FusedRules}: a runtime gives
+ * either `step` (the fused executor does the shared front half: where, event time, group key and the
+ * group's index) or `process` (the runtime gets each event of its input whole).
+ */
+interface Runtime extends FusedRule {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
   /** Tombstones of deleted window groups (empty for anomaly rules). */
   readonly tombstones: Map<string, Tombstone>;
-  process(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /**
    * Emits open windows, or `cleared` alerts of kind `alertKind` for an anomaly rule's active alerts
    * (none when null), and releases everything: the rule is removed or changed, or windows are flushed.
@@ -146,7 +150,7 @@ interface Runtime {
  */
 export class Engine {
   private readonly runtimes = new Map<string, Runtime>();
-  private byInput = new Map<string, Runtime[]>();
+  private executor: FusedRules;
   private restored = new Map<string, RuleSnapshot>();
   private tickSub: Subscription | null = null;
 
@@ -154,6 +158,15 @@ export class Engine {
 
   constructor(private readonly opts: EngineOptions) {
     this.wallTime = opts.wallTime ?? ((t) => t);
+    this.executor = this.fuse();
+  }
+
+  /** The fused executor over the running rules (rebuilt by every `setRules`). */
+  private fuse(): FusedRules {
+    return new FusedRules([...this.runtimes.values()], {
+      rejected: (reason, rule, deviceId) => (deviceId === undefined ? this.opts.observer.rejected(reason, rule) : this.opts.observer.rejected(reason, rule, deviceId)),
+      failed: (err, rule) => this.failed(err, rule),
+    });
   }
 
   /**
@@ -197,12 +210,7 @@ export class Engine {
       this.restored.delete(r.id);
       this.runtimes.set(r.id, this.runtimeOf(r, kept.groups, kept.tombstones));
     }
-    this.byInput = new Map();
-    for (const rt of this.runtimes.values()) {
-      const list = this.byInput.get(rt.rule.input) ?? [];
-      list.push(rt);
-      this.byInput.set(rt.rule.input, list);
-    }
+    this.executor = this.fuse();
     this.armTick();
     if (out.length > 0) this.opts.emit(out);
   }
@@ -227,12 +235,12 @@ export class Engine {
     if (r.kind === 'select') return selectRuntime(r, groups, this.opts.observer, this.wallTime);
     // A rule with LAGs runs them before its own runtime (src/rules/lagRuntime.ts).
     const make = (g: Map<string, unknown>): Runtime => (r.kind === 'aggregate' ? this.aggregateRuntime(r, g, tombstones) : this.anomalyRuntime(r, g));
-    return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer) : make(groups);
+    return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer, (err, rule) => this.failed(err, rule)) : make(groups);
   }
 
   /** The inputs the running rules read (the module subscribes to these). */
   inputs(): string[] {
-    return [...this.byInput.keys()];
+    return this.executor.inputs();
   }
 
   /** Runs every rule reading `ev.input` over the events; `now` is processing time (the injected scheduler's by default). Never throws for bad data. */
@@ -240,11 +248,7 @@ export class Engine {
     const out: OutputMessage[] = [];
     // Processing time once per call (or the caller's, read at arrival), not once per rule and event:
     // the clock costs ~70 ns per read on this VM, more than a window's placement.
-    for (const ev of events) {
-      const list = this.byInput.get(ev.input);
-      if (!list) continue;
-      for (let i = 0; i < list.length; i++) list[i]!.process(ev, out, now);
-    }
+    this.executor.process(events, out, now);
     if (out.length > 0) this.opts.emit(out);
   }
 
@@ -329,50 +333,6 @@ export class Engine {
     this.opts.observer.rejected(reason, rule);
   }
 
-  /** Event time of the event `front` accepted last (a field, so the hot path returns one value and allocates nothing). */
-  private frontTime = 0;
-
-  /**
-   * Shared per-event front half of every rule: where, event time (into `frontTime`) and group key.
-   * Null (and counted) when the event is not for this rule.
-   */
-  private front(rule: CompiledRule, ev: IngestEvent): string | null {
-    const time = this.eventTime(rule, ev);
-    if (time !== time) return null;
-    const key = rule.groupKey(ev);
-    if (key === null) {
-      this.reject('missing-field', rule.id);
-      return null;
-    }
-    this.frontTime = time;
-    return key;
-  }
-
-  /**
-   * Where and event time. NaN (and counted) when the event is not for this rule.
-   *
-   * An event time more than `maxClockSkew` ahead of the event's arrival is `future-timestamp`
-   * (docs/contract.md section 5): a device clock a day ahead would otherwise move its group's
-   * watermark there, close the open window with part of its events and make every later event of
-   * the device `too-late`. Compared with `ev.arrival`, the wall clock stamped at ingest, not with the
-   * engine's processing time `now`, which may stand still while edgeHub is unreachable.
-   */
-  private eventTime(rule: CompiledRule, ev: IngestEvent): number {
-    if (rule.where !== null && !rule.where(ev)) return Number.NaN;
-    if (rule.timestamp === null) return ev.arrival;
-    const raw = rule.timestamp(ev.body);
-    const t = raw === MISSING ? null : parseTimestamp(raw);
-    if (t === null) {
-      this.reject('bad-timestamp', rule.id);
-      return Number.NaN;
-    }
-    if (t - ev.arrival > rule.maxClockSkew) {
-      this.opts.observer.rejected('future-timestamp', rule.id, ev.deviceId);
-      return Number.NaN;
-    }
-    return t;
-  }
-
   private failed(err: unknown, rule: string): void {
     this.reject(err instanceof EvalFailure ? err.reason : 'expression-error', rule);
   }
@@ -403,26 +363,24 @@ export class Engine {
       groups,
       tombstones,
       emitted: 0,
-      process: (ev, out, now) => {
+      forgot: null,
+      step: (ref, ev, out, now, time, key) => {
+        // Windows that only feed the aggregator do not keep the item, so one array serves every event.
+        const item = reuseItem ?? new Array<number>(nArgs);
+        rule.select.evaluateArgs(ev, item);
+        sink = out;
+        // No operator keeps the input object itself (only its time and item), so one scratch object
+        // serves every event; `group` is built only when the operator asks for it (a new group).
+        input.time = time;
+        input.key = key;
+        input.item = item;
+        input.seen = now;
+        input.ev = ev;
+        callNow = now;
         try {
-          const key = this.front(rule, ev);
-          if (key === null) return;
-          const time = this.frontTime;
-          // Windows that only feed the aggregator do not keep the item, so one array serves every event.
-          const item = reuseItem ?? new Array<number>(nArgs);
-          rule.select.evaluateArgs(ev, item);
-          sink = out;
-          // No operator keeps the input object itself (only its time and item), so one scratch object
-          // serves every event; `group` is built only when the operator asks for it (a new group).
-          input.time = time;
-          input.key = key;
-          input.item = item;
-          input.seen = now;
-          input.ev = ev;
-          callNow = now;
-          core.next(input);
-        } catch (err) {
-          this.failed(err, rule.id);
+          const g = (ref as WindowGroupRef | null) ?? core.groupFor(input);
+          if (g !== null) core.feed(g, input);
+          return g;
         } finally {
           sink = null;
           callNow = Number.NaN;
@@ -474,6 +432,7 @@ export class Engine {
     const core = createWindowOperator(rule.window, rule.select.aggregator, { maxLateness: rule.maxLateness, idleTimeout: rule.idleTimeout, scheduler, state, maxGroups: rule.maxGroups }).direct({
       emit: onEmission as (em: WindowEmission<unknown>) => void,
       closed: () => done,
+      forgot: (key) => rt.forgot?.(key),
     });
     return rt;
   }
@@ -484,6 +443,7 @@ export class Engine {
       { detector: rule.detector, config: rule.detectorConfig, cooldownMs: rule.cooldownMs, alertThreshold: rule.alertThreshold, detectorName: rule.detectorName, maxGroups: rule.maxGroups },
       state,
     );
+    stage.forgot = (key) => rt.forgot?.(key);
     const observer = this.opts.observer;
     const onScore = this.opts.onScore;
     // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
@@ -502,44 +462,40 @@ export class Engine {
       groups,
       tombstones: new Map(),
       emitted: 0,
-      process: (ev, out, now) => {
-        try {
-          const key = this.front(rule, ev);
-          if (key === null) return;
-          const time = this.frontTime;
-          const v = rule.value.evaluate(ev);
-          if (typeof v !== 'number' || !Number.isFinite(v)) {
-            this.reject('not-a-number', rule.id);
-            return;
-          }
-          anomalyInput.time = time;
-          // Processing time, the clock `tick` reads (connected time in the module: silence counts only
-          // while inputs can arrive). Not `ev.arrival`: that is the wall clock, which goes on during an
-          // outage and made every device look silent (test/unit/rules/engine.test.ts, "missing times silence on the processing time").
-          anomalyInput.arrival = now;
-          anomalyInput.key = key;
-          anomalyInput.value = v;
-          anomalyInput.ev = ev;
-          const { step, alert, rejected } = stage.process(anomalyInput);
-          anomalyInput.ev = null;
-          if (rejected !== undefined) {
-            this.reject(rejected, rule.id);
-            return;
-          }
-          onScore?.(rule.id, key, step, ev);
-          for (const c of stage.takeEvictedClears()) {
-            rt.emitted++;
-            observer.alert(rule.id, 'cleared');
-            out.push(alertMessage(rule.id, rule.hash, rule.output, c, this.wallTime(now)));
-          }
-          if (alert) {
-            rt.emitted++;
-            observer.alert(rule.id, alert.state);
-            out.push(alertMessage(rule.id, rule.hash, rule.output, alert, this.wallTime(now)));
-          }
-        } catch (err) {
-          this.failed(err, rule.id);
+      forgot: null,
+      step: (ref, ev, out, now, time, key) => {
+        const v = rule.value.evaluate(ev);
+        if (typeof v !== 'number' || !Number.isFinite(v)) {
+          this.reject('not-a-number', rule.id);
+          return ref;
         }
+        anomalyInput.time = time;
+        // Processing time, the clock `tick` reads (connected time in the module: silence counts only
+        // while inputs can arrive). Not `ev.arrival`: that is the wall clock, which goes on during an
+        // outage and made every device look silent (test/unit/rules/engine.test.ts, "missing times silence on the processing time").
+        anomalyInput.arrival = now;
+        anomalyInput.key = key;
+        anomalyInput.value = v;
+        anomalyInput.ev = ev;
+        const { step, alert, rejected } = stage.processIn(ref as AnomalyGroupRef | null, anomalyInput);
+        anomalyInput.ev = null;
+        const used: GroupRef | null = stage.lastGroup ?? ref;
+        if (rejected !== undefined) {
+          this.reject(rejected, rule.id);
+          return used;
+        }
+        onScore?.(rule.id, key, step, ev);
+        for (const c of stage.takeEvictedClears()) {
+          rt.emitted++;
+          observer.alert(rule.id, 'cleared');
+          out.push(alertMessage(rule.id, rule.hash, rule.output, c, this.wallTime(now)));
+        }
+        if (alert) {
+          rt.emitted++;
+          observer.alert(rule.id, alert.state);
+          out.push(alertMessage(rule.id, rule.hash, rule.output, alert, this.wallTime(now)));
+        }
+        return used;
       },
       evicted: () => stage.evictedGroups,
       finish: (out, alertKind) => {

@@ -10,6 +10,7 @@ import type { EngineObserver } from './engine.js';
 import type { IngestEvent } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
 import type { Tombstone } from '../contracts/window.js';
+import type { GroupRef } from './fusedRules.js';
 import type { CompiledAggregateRule, CompiledAnomalyRule, CompiledRule } from './compileRule.js';
 import { LagState } from './lagState.js';
 import { eventTime } from './selectStage.js';
@@ -19,7 +20,9 @@ export interface WrappedRuntime {
   readonly rule: CompiledRule;
   readonly groups: Map<string, unknown>;
   readonly tombstones: Map<string, Tombstone>;
-  process(ev: IngestEvent, out: OutputMessage[], now: number): void;
+  /** The fused executor's step (src/rules/fusedRules.ts): the rule's work once `where`, time and key are known. */
+  step?(ref: GroupRef | null, ev: IngestEvent, out: OutputMessage[], now: number, time: number, key: string): GroupRef | null;
+  process?(ev: IngestEvent, out: OutputMessage[], now: number): void;
   finish(out: OutputMessage[], alertKind: string | null): void;
   stop(): void;
   tick?(now: number, out: OutputMessage[]): void;
@@ -34,7 +37,13 @@ const LAG_PREFIX = '\u0000';
  * `make(groups)` builds the rule's runtime over the detector groups of `groups`; the returned runtime
  * runs the rule's LAGs first. Its `groups` is a merged copy (snapshots, statistics).
  */
-export function withLags(rule: CompiledAnomalyRule | CompiledAggregateRule, groups: Map<string, unknown>, make: (groups: Map<string, unknown>) => WrappedRuntime, observer: EngineObserver): WrappedRuntime {
+export function withLags(
+  rule: CompiledAnomalyRule | CompiledAggregateRule,
+  groups: Map<string, unknown>,
+  make: (groups: Map<string, unknown>) => WrappedRuntime,
+  observer: EngineObserver,
+  failed: (err: unknown, rule: string) => void,
+): WrappedRuntime {
   const own = new Map<string, unknown>();
   const rest = new Map<string, unknown>();
   for (const [k, v] of groups) {
@@ -58,11 +67,25 @@ export function withLags(rule: CompiledAnomalyRule | CompiledAggregateRule, grou
       inner.emitted = n;
     },
     evicted: () => inner.evicted() + lagState.evicted,
+    // The whole front half here, not in the fused executor: the LAGs see every event with a valid
+    // time before `where` runs, and `where` may read them. The inner runtime then takes the event as
+    // the executor would hand it over (no shared group index: `ref` null, the rule finds its group).
     process: (ev, out, now) => {
-      const time = eventTime(rule, ev, observer);
-      if (time !== time) return;
-      lagState.step(ev, time, rule.slots);
-      inner.process(ev, out, now);
+      try {
+        const time = eventTime(rule, ev, observer);
+        if (time !== time) return;
+        lagState.step(ev, time, rule.slots);
+        if (rule.where !== null && !rule.where(ev)) return;
+        const key = rule.groupKey(ev);
+        if (key === null) {
+          observer.rejected('missing-field', rule.id);
+          return;
+        }
+        if (inner.step !== undefined) inner.step(null, ev, out, now, time, key);
+        else inner.process?.(ev, out, now);
+      } catch (err) {
+        failed(err, rule.id);
+      }
     },
     finish: (out, alertKind) => inner.finish(out, alertKind),
     stop: () => inner.stop(),

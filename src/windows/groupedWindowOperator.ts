@@ -142,11 +142,26 @@ export function groupedWindowOperator<T, S, R, G extends GroupBase>(
 export interface WindowSink<R> {
   emit(em: WindowEmission<R>): void;
   closed(): boolean;
+  /**
+   * Told when a group is deleted (idle and settled, or evicted at `maxGroups`), for a receiver that
+   * keeps its own index of the groups (src/rules/fusedRules.ts holds them per input and group key).
+   */
+  forgot?(key: string): void;
 }
+
+/** A group of a {@link WindowCore}, opaque to the caller: handed back to `feed`, valid until `forgot` names its key. */
+export type WindowGroupRef = { readonly __windowGroup: true };
 
 /** A window operator's machinery driven directly, one input at a time (the engine's hot path). */
 export interface WindowCore<T> {
   next(input: WindowInput<T>): void;
+  /**
+   * `next` in two halves, for a caller that indexes groups itself (src/rules/fusedRules.ts): the group
+   * of `input.key`, found or created (a creation may evict the least recent group), then `feed` with
+   * it. `next(input)` is `feed(groupFor(input), input)`.
+   */
+  groupFor(input: WindowInput<T>): WindowGroupRef | null;
+  feed(g: WindowGroupRef, input: WindowInput<T>): void;
   /** Flushes every group (as the operator does on source completion). */
   complete(): void;
   /** Releases the idle timer; the state stays with the caller. */
@@ -204,25 +219,39 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   }
 
   next(input: WindowInput<T>): void {
+    const g = this.groupFor(input);
+    if (g !== null) this.feed(g, input);
+  }
+
+  groupFor(input: WindowInput<T>): WindowGroupRef | null {
     // A synchronous source keeps calling next after downstream unsubscribed (take(1)) until
     // source.subscribe returns; such events must not reach the caller's state.
-    if (this.stopped || this.sink.closed()) return;
-    const { kind, out, groups } = this;
+    if (this.stopped || this.sink.closed()) return null;
+    const { groups } = this;
     const key = input.key;
-    const now = input.seen ?? this.options.scheduler.now();
     let g = groups.get(key);
     if (g === undefined) {
       // The key's tombstone is taken before an eviction can push it out of the bounded set.
       const tomb = this.tombs.size > 0 ? this.tombs.get(key) : undefined;
       if (tomb !== undefined) this.tombs.delete(key);
       if (groups.size >= this.maxGroups) this.evictOldest();
-      g = kind.create(input.group);
+      g = this.kind.create(input.group);
       if (tomb !== undefined) {
         g.wm = tomb.wm;
         g.floor = tomb.floor;
       }
       groups.set(key, g);
-    } else if (g === this.boundary) this.boundary = this.recency.before(g);
+    }
+    return g as unknown as WindowGroupRef;
+  }
+
+  feed(ref: WindowGroupRef, input: WindowInput<T>): void {
+    if (this.stopped || this.sink.closed()) return;
+    const { kind, out } = this;
+    const g = ref as unknown as G;
+    const key = input.key;
+    const now = input.seen ?? this.options.scheduler.now();
+    if (g === this.boundary) this.boundary = this.recency.before(g);
     this.recency.touch(key, g);
     g.seen = now;
     g.flushed = false;
@@ -274,6 +303,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     if (g === this.boundary) this.boundary = this.recency.before(g);
     this.groups.delete(key);
     this.recency.remove(g);
+    this.sink.forgot?.(key);
     if (g.wm === NO_TIME && floor === NO_TIME) return;
     const tombs = this.tombs;
     tombs.delete(key);

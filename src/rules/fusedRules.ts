@@ -1,0 +1,238 @@
+import type { IngestEvent, RejectReason } from '../contracts/event.js';
+import type { OutputMessage } from '../contracts/output.js';
+import { parseTimestamp } from '../ingest/parseTimestamp.js';
+import { MISSING } from '../util/readPath.js';
+import type { CompiledRule, GroupKeyFn } from './compileRule.js';
+
+/** A rule's group as the rule's own stage knows it (a window group, an anomaly entry): opaque here. */
+export type GroupRef = object;
+
+/** One running rule as the fused executor drives it (src/rules/engine.ts builds them). */
+export interface FusedRule {
+  readonly rule: CompiledRule;
+  /**
+   * The rule's work for one event that passed its `where`, with its event time and group key: `ref` is
+   * the rule's group for `key` from the executor's index, or null (the rule looks it up or creates it).
+   * Returns the group used, or null when none was (the event was rejected before reaching a group).
+   * May throw (a failing expression): the executor counts it under the rule.
+   */
+  step?(ref: GroupRef | null, ev: IngestEvent, out: OutputMessage[], now: number, time: number, key: string): GroupRef | null;
+  /** A rule without `step` gets each event of its input whole, and does its own front half. */
+  process?(ev: IngestEvent, out: OutputMessage[], now: number): void;
+  /** Set by the executor for a rule with `step`: the rule deleted its group `key` (the index must forget it). */
+  forgot?: ((key: string) => void) | null;
+}
+
+/** Where the executor reports the events a rule did not take. */
+export interface FusedObserver {
+  rejected(reason: RejectReason, rule: string, deviceId?: string): void;
+  /** An expression or path threw for the rule (counted by the caller under its reason). */
+  failed(err: unknown, rule: string): void;
+}
+
+/**
+ * The groups of every rule of one input that share a `groupBy`, indexed once: a key maps to one record
+ * holding each rule's group (`slot` per rule). One Map lookup per event and lane instead of one per rule
+ * and event: with 10 rules over 10k devices the per-rule lookups were the engine's largest cost
+ * (docs/performance.md, "Where the time goes"). Records exist only while some rule of the lane holds a
+ * group for the key; a rule's stage tells when it deletes one (`FusedRule.forgot`).
+ */
+class Lane {
+  readonly index = new Map<string, Array<GroupRef | null>>();
+  width = 0;
+  /**
+   * False for a lane of one rule: its own lookup is the one lookup per event already, and an index
+   * would only add a Map entry and a record per group (bench/memory.ts: about 100 bytes per group).
+   */
+  indexed = false;
+
+  constructor(
+    readonly signature: string,
+    readonly groupKey: GroupKeyFn,
+  ) {}
+
+  forget(key: string, slot: number): void {
+    const rec = this.index.get(key);
+    if (rec === undefined) return;
+    rec[slot] = null;
+    for (let i = 0; i < rec.length; i++) if (rec[i] !== null) return;
+    this.index.delete(key);
+  }
+}
+
+interface RuleStep {
+  readonly rt: FusedRule;
+  /** Index of the rule's timestamp path in the input's `paths`; -1: arrival time. */
+  readonly ts: number;
+  readonly lane: number;
+  readonly slot: number;
+}
+
+interface InputPlan {
+  readonly steps: RuleStep[];
+  readonly paths: Array<(body: Record<string, unknown>) => unknown>;
+  readonly lanes: Lane[];
+  /**
+   * Per-event scratch: event time per path (NaN: not a timestamp), key and record per lane. An entry
+   * is this event's when its stamp (`parsed`, `keyed`) equals the plan's `stamp`, counted up per event,
+   * so that nothing is cleared between events.
+   */
+  readonly times: Float64Array;
+  readonly parsed: Float64Array;
+  readonly keys: Array<string | null>;
+  readonly keyed: Float64Array;
+  readonly recs: Array<Array<GroupRef | null> | undefined>;
+  stamp: number;
+}
+
+/**
+ * The fused executor: runs every rule of an input per event, in the rules' order, sharing the work of
+ * rules that read the same thing. Per event, each distinct timestamp path is read and parsed once, each
+ * distinct `groupBy` computes its key once and finds one record holding the groups of all its rules
+ * (see {@link Lane}); each rule then applies its `where`, its bounds on the event time and its own
+ * step. What a rule counts and emits, and in which order, is what running the rules one after another
+ * gives (test/oracle/differential.test.ts compares with an independent model).
+ */
+export class FusedRules {
+  private readonly byInput = new Map<string, InputPlan>();
+
+  constructor(
+    rules: readonly FusedRule[],
+    private readonly observer: FusedObserver,
+  ) {
+    const pathIds = new Map<string, Map<string, number>>();
+    const laneIds = new Map<string, Map<string, number>>();
+    for (const rt of rules) {
+      const rule = rt.rule;
+      let plan = this.byInput.get(rule.input);
+      if (plan === undefined) {
+        plan = { steps: [], paths: [], lanes: [], times: new Float64Array(0), parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), recs: [], stamp: 0 };
+        this.byInput.set(rule.input, plan);
+        pathIds.set(rule.input, new Map());
+        laneIds.set(rule.input, new Map());
+      }
+      if (rt.step === undefined) {
+        plan.steps.push({ rt, ts: -1, lane: -1, slot: -1 });
+        continue;
+      }
+      const paths = pathIds.get(rule.input)!;
+      let ts = -1;
+      if (rule.timestamp !== null) {
+        const path = rule.doc.timestamp ?? '';
+        ts = paths.get(path) ?? -1;
+        if (ts < 0) {
+          ts = plan.paths.length;
+          plan.paths.push(rule.timestamp);
+          paths.set(path, ts);
+        }
+      }
+      const lanes = laneIds.get(rule.input)!;
+      // JSON of the path list: paths may hold commas, which would make a joined signature ambiguous.
+      const signature = JSON.stringify(rule.groupBy);
+      let lane = lanes.get(signature) ?? -1;
+      if (lane < 0) {
+        lane = plan.lanes.length;
+        plan.lanes.push(new Lane(signature, rule.groupKey));
+        lanes.set(signature, lane);
+      }
+      const l = plan.lanes[lane]!;
+      const slot = l.width++;
+      rt.forgot = (key) => l.forget(key, slot);
+      plan.steps.push({ rt, ts, lane, slot });
+    }
+    for (const [input, p] of this.byInput) {
+      for (const lane of p.lanes) lane.indexed = lane.width > 1;
+      this.byInput.set(input, {
+        ...p,
+        times: new Float64Array(p.paths.length),
+        parsed: new Float64Array(p.paths.length),
+        keys: p.lanes.map(() => null),
+        keyed: new Float64Array(p.lanes.length),
+        recs: p.lanes.map(() => undefined),
+      });
+    }
+  }
+
+  /** The inputs the rules read. */
+  inputs(): string[] {
+    return [...this.byInput.keys()];
+  }
+
+  /** Runs every rule of each event's input; outputs go to `out` in creation order. Never throws for bad data. */
+  process(events: readonly IngestEvent[], out: OutputMessage[], now: number): void {
+    for (let e = 0; e < events.length; e++) {
+      const ev = events[e]!;
+      const plan = this.byInput.get(ev.input);
+      if (plan !== undefined) this.run(plan, ev, out, now);
+    }
+  }
+
+  private run(plan: InputPlan, ev: IngestEvent, out: OutputMessage[], now: number): void {
+    const { steps, paths, lanes, times, parsed, keys, keyed, recs } = plan;
+    const stamp = ++plan.stamp;
+    const observer = this.observer;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!;
+      const rt = s.rt;
+      if (rt.step === undefined) {
+        rt.process!(ev, out, now);
+        continue;
+      }
+      const rule = rt.rule;
+      try {
+        if (rule.where !== null && !rule.where(ev)) continue;
+        let time: number;
+        const p = s.ts;
+        if (p < 0) time = ev.arrival;
+        else {
+          if (parsed[p] !== stamp) {
+            const raw = paths[p]!(ev.body);
+            const t = raw === MISSING ? null : parseTimestamp(raw);
+            times[p] = t === null ? Number.NaN : t;
+            parsed[p] = stamp;
+          }
+          time = times[p]!;
+          if (time !== time) {
+            observer.rejected('bad-timestamp', rule.id);
+            continue;
+          }
+          // An event time more than `maxClockSkew` ahead of the event's arrival is `future-timestamp`
+          // (docs/contract.md section 5): a device clock a day ahead would otherwise move its group's
+          // watermark there and make every later event of the device `too-late`. Compared with
+          // `ev.arrival`, the wall clock stamped at ingest, not with the processing time `now`, which
+          // may stand still while edgeHub is unreachable.
+          if (time - ev.arrival > rule.maxClockSkew) {
+            observer.rejected('future-timestamp', rule.id, ev.deviceId);
+            continue;
+          }
+        }
+        const l = s.lane;
+        const lane = lanes[l]!;
+        if (keyed[l] !== stamp) {
+          const k = lane.groupKey(ev);
+          keys[l] = k;
+          recs[l] = k === null || !lane.indexed ? undefined : lane.index.get(k);
+          keyed[l] = stamp;
+        }
+        const key = keys[l] as string | null;
+        if (key === null) {
+          observer.rejected('missing-field', rule.id);
+          continue;
+        }
+        let rec = recs[l];
+        const ref = rec === undefined ? null : rec[s.slot]!;
+        const got = rt.step(ref, ev, out, now, time, key);
+        if (got !== ref && got !== null && lane.indexed) {
+          if (rec === undefined) {
+            rec = new Array<GroupRef | null>(lane.width).fill(null);
+            lane.index.set(key, rec);
+            recs[l] = rec;
+          }
+          rec[s.slot] = got;
+        }
+      } catch (err) {
+        observer.failed(err, rule.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualTimeScheduler } from 'rxjs';
+import { Engine, type EngineObserver } from '../../../src/rules/engine.js';
+import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
+import type { IngestEvent } from '../../../src/contracts/event.js';
+import type { OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
+
+/**
+ * The fused executor (src/rules/fusedRules.ts) shares one group index between the rules of an input
+ * with the same groupBy. These cases check it against the documented semantics where sharing could
+ * go wrong: a rule deleting a group the index still names (eviction at `maxGroups`, docs/contract.md
+ * section 5), and rules of one input that differ in timestamp path and groupBy.
+ */
+
+const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+const CLOCK0 = T0 + 7 * 86_400_000;
+
+function rule(id: string, doc: unknown): CompiledRule {
+  const r = compileRule(id, doc);
+  if (!r.ok) throw new Error(r.error);
+  return r.rule;
+}
+
+function harness() {
+  const scheduler = new VirtualTimeScheduler();
+  scheduler.frame = CLOCK0;
+  const out: OutputMessage[] = [];
+  const rejected: string[] = [];
+  const observer: EngineObserver = {
+    rejected: (reason, r) => rejected.push(`${r}:${reason}`),
+    windowResult: () => undefined,
+    alert: () => undefined,
+  };
+  const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer, tickIntervalMs: 0 });
+  const ev = (body: Record<string, unknown>, deviceId: string): IngestEvent => ({ body, deviceId, moduleId: 'sensor', input: 'telemetry', arrival: scheduler.now() });
+  return { engine, out, rejected, ev };
+}
+
+const tumbling = (maxGroups: number) => ({
+  kind: 'aggregate',
+  groupBy: ['$deviceId'],
+  timestamp: 't',
+  window: { type: 'tumbling', size: '1m' },
+  maxGroups,
+  select: { n: 'count()', sum: 'sum(v)' },
+});
+
+const summaries = (out: OutputMessage[], r: string) =>
+  out
+    .filter((m) => m.kind === 'summary' && m.rule === r)
+    .map((m) => {
+      const b = m.body as SummaryBody;
+      return `${String(b.group.deviceId)} ${b.count} rev${b.revision}`;
+    });
+
+describe('fused executor', () => {
+  it('forgets a window group its rule evicted: the device coming back is a new group, and its emitted window drops the event as evicted', () => {
+    const h = harness();
+    // `small` holds one group and shares its index with `wide`, which keeps both devices.
+    h.engine.setRules([rule('small', tumbling(1)), rule('wide', tumbling(10))]);
+    h.engine.process([h.ev({ t: T0 + 10_000, v: 1 }, 'A')]);
+    h.engine.process([h.ev({ t: T0 + 20_000, v: 2 }, 'B')]);
+    h.engine.process([h.ev({ t: T0 + 30_000, v: 3 }, 'A')]);
+    // B evicted A (its window went out provisionally); A's return evicted B and recreated A from its
+    // tombstone: an event in the window A had emitted is `evicted`, not added to a deleted group.
+    expect(h.rejected).toEqual(['small:evicted']);
+    expect(h.engine.ruleStats()['small']).toEqual({ groups: 1, emitted: 2, evicted: 2 });
+    expect(summaries(h.out, 'small')).toEqual(['A 1 rev0', 'B 1 rev0']);
+    expect(h.engine.ruleStats()['wide']).toEqual({ groups: 2, emitted: 0, evicted: 0 });
+    h.engine.flushWindows();
+    // Flushed in order of last arrival.
+    expect(summaries(h.out, 'wide')).toEqual(['B 1 rev0', 'A 2 rev0']);
+    expect([...h.engine.snapshot().get('small')!.groups].map(([k]) => k)).toEqual(['A']);
+  });
+
+  it('forgets an anomaly group its rule evicted: the device coming back starts a new group', () => {
+    const h = harness();
+    const threshold = (maxGroups: number) => ({ kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'v', detector: { type: 'threshold', above: 10 }, maxGroups });
+    h.engine.setRules([rule('small', threshold(1)), rule('wide', threshold(10))]);
+    h.engine.process([h.ev({ t: T0 + 10_000, v: 20 }, 'A')]);
+    h.engine.process([h.ev({ t: T0 + 20_000, v: 1 }, 'B')]);
+    h.engine.process([h.ev({ t: T0 + 30_000, v: 20 }, 'A')]);
+    // A raised, was evicted by B (cleared, kind `evicted`), came back as a new group and raised again.
+    const alerts = h.out.filter((m) => m.rule === 'small').map((m) => `${m.groupKey} ${(m.body as { state: string; kind: string }).state} ${(m.body as { kind: string }).kind}`);
+    expect(alerts).toEqual(['A raised above', 'A cleared evicted', 'A raised above']);
+    expect(h.engine.ruleStats()['small']).toEqual({ groups: 1, emitted: 3, evicted: 2 });
+    // `wide` kept A's alert raised: no second raise.
+    expect(h.out.filter((m) => m.rule === 'wide').map((m) => m.groupKey)).toEqual(['A']);
+  });
+
+  it('keeps per-rule timestamps, groupBy and rejections apart for rules of one input', () => {
+    const h = harness();
+    const base = { kind: 'aggregate', window: { type: 'tumbling', size: '1m' }, select: { n: 'count()' } };
+    h.engine.setRules([
+      rule('byDevice', { ...base, groupBy: ['$deviceId'], timestamp: 't' }),
+      rule('bySite', { ...base, groupBy: ['site'], timestamp: 'u' }),
+      rule('bySiteT', { ...base, groupBy: ['site'], timestamp: 't', where: 'v > 0' }),
+    ]);
+    h.engine.process([
+      h.ev({ t: T0, u: T0 + 1_000, site: 's1', v: 1 }, 'A'),
+      h.ev({ t: T0 + 1_000, u: 'not a time', site: 's1', v: 0 }, 'B'),
+      h.ev({ t: T0 + 2_000, u: T0 + 2_000, v: 1 }, 'B'),
+      h.ev({ t: T0 + 3_000, u: T0 + 3_000, site: 's2', v: 2 }, 'A'),
+    ]);
+    expect(h.rejected).toEqual(['bySite:bad-timestamp', 'bySite:missing-field', 'bySiteT:missing-field']);
+    h.engine.flushWindows();
+    const bodies = (r: string) =>
+      h.out
+        .filter((m) => m.rule === r)
+        .map((m) => {
+          const b = m.body as SummaryBody;
+          return `${JSON.stringify(b.group)} ${b.count}`;
+        })
+        .sort();
+    expect(bodies('byDevice')).toEqual(['{"deviceId":"A"} 2', '{"deviceId":"B"} 2']);
+    expect(bodies('bySite')).toEqual(['{"site":"s1"} 1', '{"site":"s2"} 1']);
+    expect(bodies('bySiteT')).toEqual(['{"site":"s1"} 1', '{"site":"s2"} 1']);
+  });
+});
