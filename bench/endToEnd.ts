@@ -47,6 +47,13 @@
  *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
  *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = the old pairing)
  *   E2E_MODULE_STDOUT=1                  the modules' stdout to this process's (e.g. with E2E_EDDY_NODE_ARGS=--trace-gc-nvp)
+ *
+ *   --sdk-patch quietDebug|fastPaths|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
+ *                                        same run: two eddy modules, one with the patch switched off by
+ *                                        bench/sdkPatchesOffPreload.mjs; E2E_THROUGHPUT_REPS passes each after one
+ *                                        warm-up, alternating which goes first; throughput and module CPU per input
+ *                                        (noDelay: input → alert p99 at 5k/s, TCP_NODELAY on the emulator;
+ *                                        E2E_PATCH_EMU_DEFAULT=1: the emulator's default sockets)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,7 +106,7 @@ interface Started {
 }
 
 let moduleSeq = 0;
-async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean } = {}): Promise<Started> {
+async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean; sdkOff?: string } = {}): Promise<Started> {
   const moduleId = `${kind}${++moduleSeq}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('IOTEDGE_') && k !== 'EdgeHubConnectionString') env[k] = v;
@@ -109,6 +116,11 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   // As many outputs per pass as eddy's summaries for the same inputs (bench/bareModule.ts).
   if (opts.send) env.BARE_SEND = `${expectedSummaries()}/${N}`;
   const pre = opts.noDelay ? ['--import', join(BENCH_DIR, 'noDelayPreload.mjs')] : [];
+  // `--sdk-patch`: both eddy modules load bench/sdkPatchesOffPreload.mjs; one of them with the patch off.
+  if (opts.sdkOff !== undefined) {
+    env.SDK_PATCHES_OFF = opts.sdkOff;
+    pre.push('--import', join(BENCH_DIR, 'sdkPatchesOffPreload.mjs'));
+  }
   if (process.env.E2E_CPU_PROF_DIR && kind === 'eddy') pre.push('--cpu-prof', '--cpu-prof-dir', process.env.E2E_CPU_PROF_DIR);
   if (process.env.E2E_EDDY_NODE_ARGS && kind === 'eddy') pre.push(...process.env.E2E_EDDY_NODE_ARGS.split(' ').filter(Boolean));
   if (profileDir === 'perf') pre.push('--perf-basic-prof');
@@ -438,6 +450,72 @@ if (profileDir) {
   await emu.close();
   rmSync(scratch, { recursive: true, force: true });
   process.exit(0);
+}
+
+const patchArg = process.argv.indexOf('--sdk-patch');
+if (patchArg >= 0) {
+  await sdkPatchSection(process.argv[patchArg + 1] ?? '');
+  await emu.close();
+  rmSync(scratch, { recursive: true, force: true });
+  process.exit(0);
+}
+
+/** `--sdk-patch <name>`: the module with and without one SDK patch, same run, per-pass ratios (off ÷ on). */
+async function sdkPatchSection(name: string): Promise<void> {
+  const reps = quick ? 1 : THROUGHPUT_REPS;
+  const f = (x: number, d = 1): string => x.toFixed(d);
+  if (name === 'noDelay') {
+    serverNoDelay = !process.env.E2E_PATCH_EMU_DEFAULT;
+    const rules = defaultRules();
+    const rulesFile = join(scratch, 'latency-rules.json');
+    writeFileSync(rulesFile, JSON.stringify({ machine1m: rules.machine1m, ambient1m: rules.ambient1m, inputToAlert: { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], value: 'machine.temperature', detector: { type: 'threshold', above: 100, hysteresis: 2 }, cooldown: '0s', output: 'alerts' } }));
+    const on = await startModule('eddy', { rulesFile, sdkOff: '' });
+    const off = await startModule('eddy', { rulesFile, sdkOff: name });
+    const p99On: number[] = [];
+    const p99Off: number[] = [];
+    for (let r = 0; r < 1 + reps; r++) {
+      const pair = r % 2 === 0 ? [on, off] : [off, on];
+      for (const m of pair) {
+        const l = await latency(m, 5_000, false);
+        if (r > 0) (m === on ? p99On : p99Off).push(l.p99);
+        process.stdout.write(`pass ${r}${r === 0 ? ' (warm-up)' : ''} ${m === on ? 'patch on ' : 'patch off'}: p99 ${f(l.p99, 2)} ms, p50 ${f(l.p50, 2)} ms (${l.n} alerts, ${l.missing} missing)\n`);
+      }
+    }
+    await stopModule(on);
+    await stopModule(off);
+    const ratios = p99Off.map((x, i) => x / p99On[i]!);
+    process.stdout.write(`${name}: input → alert p99 at 5k/s, patch on ${p99On.map((x) => f(x, 2)).join(', ')} ms; off ${p99Off.map((x) => f(x, 2)).join(', ')} ms; off ÷ on per pass ${ratios.map((x) => f(x, 2)).join(', ')}, median ${f(median(ratios), 2)}\n`);
+    return;
+  }
+  const on = await startModule('eddy', { sdkOff: '' });
+  const off = await startModule('eddy', { sdkOff: name });
+  const res = new Map<Started, { rate: number[]; cpu: number[] }>([
+    [on, { rate: [], cpu: [] }],
+    [off, { rate: [], cpu: [] }],
+  ]);
+  for (let r = 0; r < 1 + reps; r++) {
+    const pair = r % 2 === 0 ? [on, off] : [off, on];
+    for (const m of pair) {
+      const c0 = childCpuMs(m.child);
+      const e = await throughput(m, 'eddy', r);
+      const cpu = ((childCpuMs(m.child) - c0) * 1000) / N;
+      process.stdout.write(`pass ${r}${r === 0 ? ' (warm-up)' : ''} ${m === on ? 'patch on ' : 'patch off'}: ${Math.round(e.rate)} inputs/s, ${f(cpu)} µs CPU/input, ${e.got}/${e.expected} summaries\n`);
+      if (r > 0) {
+        res.get(m)!.rate.push(e.rate);
+        res.get(m)!.cpu.push(cpu);
+      }
+    }
+  }
+  await stopModule(on);
+  await stopModule(off);
+  const a = res.get(on)!;
+  const b = res.get(off)!;
+  const cpuRatio = b.cpu.map((x, i) => x / a.cpu[i]!);
+  const rateRatio = a.rate.map((x, i) => x / b.rate[i]!);
+  process.stdout.write(
+    `${name}: module CPU per input on ${a.cpu.map((x) => f(x)).join(', ')} µs, off ${b.cpu.map((x) => f(x)).join(', ')} µs; off ÷ on per pass ${cpuRatio.map((x) => f(x, 3)).join(', ')}, median ${f(median(cpuRatio), 3)}\n` +
+      `${name}: throughput on ÷ off per pass ${rateRatio.map((x) => f(x, 3)).join(', ')}, median ${f(median(rateRatio), 3)}\n`,
+  );
 }
 
 const latencyOnly = process.argv.includes('--latency-only');

@@ -19,7 +19,7 @@
  *    no timeout.
  */
 import { readFile } from 'node:fs/promises';
-// Before the SDK: its `debug` loggers become no-ops unless DEBUG is set (see there).
+// Before the SDK: its `debug` loggers become no-ops unless DEBUG is set (see there; docs/sdk-patches.md, row `quietDebug`).
 import './quietSdkDebug.js';
 import common from 'azure-iot-common';
 import device from 'azure-iot-device';
@@ -31,6 +31,7 @@ import { redactSecrets } from '../../metrics/logger.js';
 import { backoffDelay, equalJitter } from '../../util/backoff.js';
 
 // The transport's per-message methods without their unread debug text (see there); a no-op while DEBUG is set.
+// Speed patch, figure: docs/sdk-patches.md, row `fastPaths`.
 installSdkFastPaths(deviceMqtt.Mqtt.prototype as unknown as MqttTransportPrototype);
 
 type ModuleClient = InstanceType<typeof device.ModuleClient>;
@@ -95,7 +96,8 @@ export interface TwinDocument {
  * azure-iot-mqtt-base 1.13.3 / mqtt.js 4.3.8 keep them: ModuleClient `_transport` (Mqtt) →
  * `_mqtt` (MqttBase) → `_mqttClient` (mqtt.js MqttClient, re-created by every MqttBase connect) →
  * `stream` (the `tls.connect` result of mqtt.js `lib/connect/tls.js`). Exported for the tests that
- * pin these versions; re-check the path when upgrading the SDK.
+ * pin these versions; re-check the path when upgrading the SDK. Read by the `noDelay` and `guard`
+ * patches (docs/sdk-patches.md).
  */
 export function mqttSocketOf(client: unknown): { setNoDelay(on?: boolean): unknown } | undefined {
   const stream = (client as { _transport?: { _mqtt?: { _mqttClient?: { stream?: unknown } } } } | undefined)?._transport?._mqtt?._mqttClient?.stream;
@@ -460,6 +462,8 @@ export class EdgeHubConnection implements Sink {
    * back, so that `open()` resolving means messages routed from now on reach the handlers. The SDK's
    * listeners subscribe in the background with no completion signal; the private `_enable*`
    * methods (module_client.js / internal_client.js 1.18.4) give one. A second SUBSCRIBE is harmless.
+   * A correctness patch: without it inputs published right after `open()` are lost (docs/sdk-patches.md,
+   * row `enableSubscriptions`, names the tests that fail).
    */
   private async bringUp(client: ModuleClient, what: string): Promise<void> {
     this.attachConnectionEvents(client);
@@ -535,7 +539,7 @@ export class EdgeHubConnection implements Sink {
    * the peer delays: 40-200 ms stalls on PUBACKs and outputs (Nagle's algorithm with delayed ACKs,
    * https://datatracker.ietf.org/doc/html/rfc1122#section-4.2.3.2; bench/endToEnd.ts measured p99 input→alert 243 ms at 5k/s with default sockets, 21 ms with TCP_NODELAY).
    * The socket is reached through SDK internals (see `mqttSocketOf`); if they move, eddy still
-   * works, only slower, and says so once.
+   * works, only slower, and says so once. Same-run figure and command: docs/sdk-patches.md, row `noDelay`.
    */
   private disableNagle(client: ModuleClient): void {
     const socket = mqttSocketOf(client);
@@ -555,6 +559,8 @@ export class EdgeHubConnection implements Sink {
    * them, after Writable's own buffering and corking) so that `beforeWrite` runs first. If the
    * socket is not where the SDK used to keep it, nothing is wrapped and `writesGuarded` stays
    * false: the input journal then writes every input to the log at once (`holdsAcks` false).
+   * A speed patch whose wrapper durability depends on: same-run figure, and the AckGate test that fails
+   * when the wrapper lets a write out before the hook, in docs/sdk-patches.md, row `guard`.
    */
   private guardSocket(client: ModuleClient): void {
     const socket: unknown = mqttSocketOf(client);

@@ -5,7 +5,8 @@
  * profile, bench/endToEnd.ts --profile), on top of ~2.5 % of its CPU. So unless `DEBUG` is set (someone asked for the
  * SDK's debug output: then nothing changes), the `debug` factory the SDK resolves is replaced, before
  * the SDK is loaded, by one that hands out a single no-op function for every namespace. Imported for
- * its effect, first, by edgeHubConnection.ts.
+ * its effect, first, by edgeHubConnection.ts. A speed patch: its same-run figure and command are the
+ * `quietDebug` row of docs/sdk-patches.md.
  */
 import { createRequire } from 'node:module';
 
