@@ -56,8 +56,8 @@ export interface PartitionGroup<S> extends GroupBase {
  * events); a closed session corrected by a late event re-emits only the member it changed
  * (`revision + 1`); a member new to a closed session goes out at once with revision 0.
  *
- * Not wired into rules yet: the rule option `partitionBy` and the engine's partition key are the rest of
- * the design in docs/asa-migration.md.
+ * Rules select it with the session window's `partitionBy` (src/windows/windowRegistry.ts); the engine
+ * keys its groups by the partition and sets `member` (src/rules/engine.ts aggregateRuntime).
  */
 export function partitionedSessionWindow<T, S, R>(
   spec: WindowSpecOf<'session'>,
