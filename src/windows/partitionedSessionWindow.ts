@@ -1,5 +1,5 @@
 import type { GroupValues, WindowAggregator, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
-import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
+import { DEFAULT_MAX_GROUPS, groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
 import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 import type { WindowSpecOf } from './windowSpec.js';
@@ -29,6 +29,8 @@ export interface PartitionedSession<S> {
   start: number;
   last: number;
   end: number;
+  /** Number of members (bounded by `maxGroups`, as the partitions are). */
+  size: number;
   /** True once any member went out (provisionally or final): the start is then frozen (messageIds key on it). */
   emitted: boolean;
   members: Record<string, SessionMember<S>>;
@@ -67,6 +69,9 @@ export function partitionedSessionWindow<T, S, R>(
   const { gap, maxSize } = spec;
   const lateness = options.maxLateness;
   const aligned = spec.maxSizeAt === 'aligned';
+  // One partition (`partitionBy: []`: the whole input) can hold every device: its members per session are
+  // bounded like the groups, and a group past the bound is dropped as `evicted`, counted, not kept.
+  const maxMembers = Math.max(1, options.maxGroups ?? DEFAULT_MAX_GROUPS);
   const cutAt = aligned ? (start: number): number => Math.ceil((start + maxSize) / maxSize) * maxSize : (start: number): number => start + maxSize;
 
   const emitDue = (s: PartitionedSession<S>, out: WindowEmitter<T, S, R>): void => {
@@ -86,6 +91,10 @@ export function partitionedSessionWindow<T, S, R>(
     const mk = input.member.key;
     const m = s.members[mk];
     if (m === undefined) {
+      if (s.size >= maxMembers) {
+        out.drop(key, t, 'evicted');
+        return false;
+      }
       const acc = out.first(input.item, t);
       if (acc === null) {
         out.drop(key, t, 'aggregate-error');
@@ -93,6 +102,7 @@ export function partitionedSessionWindow<T, S, R>(
       }
       const fresh: SessionMember<S> = { group: input.member.group, count: 1, acc, revision: -1, dirty: false };
       s.members[mk] = fresh;
+      s.size++;
       if (closed) {
         fresh.revision = 0;
         s.emitted = true;
@@ -143,7 +153,7 @@ export function partitionedSessionWindow<T, S, R>(
         const start = aligned && s !== undefined && s.end === cutAt(s.start) && t < s.last + gap ? s.end : t;
         const end = Math.min(t + gap, cutAt(start), next?.start ?? Infinity);
         if (end + lateness <= g.wm) return out.drop(key, t, 'too-late');
-        const fresh: PartitionedSession<S> = { start, last: t, end, emitted: false, members: {} };
+        const fresh: PartitionedSession<S> = { start, last: t, end, emitted: false, size: 0, members: {} };
         if (!join(fresh, key, input, end <= g.wm, out)) return;
         ss.splice(i + 1, 0, fresh);
       },

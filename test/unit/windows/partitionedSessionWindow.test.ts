@@ -111,6 +111,20 @@ describe('partitionedSessionWindow (one session sequence for the stream, rows pe
     expect(bridged).toBeGreaterThan(50);
   });
 
+  it('bounds the groups in one session by maxGroups: a group past it is dropped as evicted, counted', () => {
+    const out: Array<WindowEmission<{ n: number; sum: number }>> = [];
+    const core = partitionedSessionWindow({ type: 'session', gap: 5_000, maxSize: 60_000 }, countSum, { maxLateness: 0, idleTimeout: 1e12, scheduler: clock, maxGroups: 2 }).direct({ emit: (em) => out.push(em), closed: () => false });
+    const feed = (t: number, device: string) => core.next({ time: t, key: '', group: {}, item: 1, member: { key: device, group: { deviceId: device } } } as PartitionedSessionInput<number>);
+    feed(0, 'd1');
+    feed(1_000, 'd2');
+    feed(2_000, 'd3'); // a third group in the session
+    feed(3_000, 'd1');
+    feed(20_000, 'd3'); // a new session: room again
+    core.complete();
+    expect(out.filter((e) => e.kind === 'drop')).toEqual([{ kind: 'drop', reason: 'evicted', key: '', time: 2_000 }]);
+    expect(out.flatMap((e) => (e.kind === 'window' ? [[e.key, e.window.start, e.count]] : []))).toEqual([['d1', 0, 2], ['d2', 0, 1], ['d3', 20_000, 1]]);
+  });
+
   it('a worked case: two devices in one stream session, cut at the aligned check', () => {
     // gap 5 s, max 10 s aligned: d1@0, d2@3, d1@7 (within 5 s of d2@3), the check at 10 s cuts, d2@11 (within
     // 5 s of d1@7) opens the next session at 10 s, which ends 5 s after it.
