@@ -140,7 +140,13 @@ export function partitionedSessionWindow<T, S, R>(
           const closed = s.end <= g.wm;
           if (!join(s, key, input, closed, out) || closed) return;
           if (t > s.last) s.last = t;
-          s.end = Math.min(s.last + gap, cutAt(s.start), ss[i + 1]?.start ?? Infinity);
+          const end = Math.min(s.last + gap, cutAt(s.start), ss[i + 1]?.start ?? Infinity);
+          if (end !== s.end && s.emitted) {
+            // Another group's event moved the session's end: every member that went out provisionally
+            // carries the old bounds and goes out again with `revision + 1` (docs/contract.md section 5).
+            for (const m of Object.values(s.members)) if (m.revision >= 0) m.dirty = true;
+          }
+          s.end = end;
           return;
         }
         const next = ss[i + 1];
