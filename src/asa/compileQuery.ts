@@ -305,7 +305,10 @@ function compileStatement(st: Select, into: string): RuleDoc {
   if (windows.length > 1) throw new Unsupported(windows[1]!.pos, 'two window functions in one GROUP BY', '');
   const window = compileWindow(windows[0] as Extract<Expr, { k: 'call' }>);
   const groupBy = st.groupBy.filter((g) => g !== windows[0]).map(groupPath);
-  if (window.type === 'session') sessionPartition(windows[0] as Extract<Expr, { k: 'call' }>, groupBy);
+  if (window.type === 'session') {
+    const partitionBy = sessionPartition(windows[0] as Extract<Expr, { k: 'call' }>, groupBy);
+    if (partitionBy !== undefined) window.partitionBy = partitionBy;
+  }
 
   // The output is ASA's row (docs/rules.md "Rows"): each SELECT column in order, aggregates computed
   // in `select`, GROUP BY columns, constants and System.Timestamp() (the window end) taken as they are.
@@ -718,21 +721,27 @@ function compileWindow(w: Call): Record<string, unknown> {
 }
 
 /**
- * eddy keeps one session per GROUP BY group; ASA one per partition key ("the events are grouped together
- * by the key and session window is applied to each group independently"), or one for the whole stream
- * without a key. The two agree only when the partition key is the GROUP BY columns, so anything else is
- * refused rather than silently sessioned per group.
+ * ASA's session window (https://learn.microsoft.com/stream-analytics-query/session-window-azure-stream-analytics):
+ * the partition key is "an optional parameter that specifies the key that the session window operates
+ * over"; "when a partition key is provided, the events are grouped together by the key and session window
+ * is applied to each group independently", and without one the sessions are those of the whole stream,
+ * each GROUP BY group in a session giving its own row. Returns the rule's `window.partitionBy`: omitted
+ * when the key is the GROUP BY columns (eddy's default, one session sequence per group), `[]` without
+ * OVER, the key otherwise (src/windows/partitionedSessionWindow.ts). A key outside GROUP BY is refused:
+ * its rows would not name the session they come from.
  */
-function sessionPartition(w: Call, groupBy: readonly string[]): void {
+function sessionPartition(w: Call, groupBy: readonly string[]): string[] | undefined {
   const over = w.over;
   if (over !== null && (over.orderBy.length > 0 || over.limitDuration !== null || over.when !== null)) {
     throw new Unsupported(over.pos, `${w.name} OVER`, 'only OVER (PARTITION BY ...) is defined for a session window', true);
   }
-  const keys = new Set((over?.partitionBy ?? []).map(groupPath));
+  const keys = [...new Set((over?.partitionBy ?? []).map(groupPath))];
   const cols = new Set(groupBy);
-  if (keys.size !== cols.size || [...keys].some((k) => !cols.has(k))) {
-    throw new Unsupported(over?.pos ?? w.pos, `${w.name} partitioned by [${[...keys].join(', ')}] with GROUP BY [${groupBy.join(', ')}]`, 'eddy keeps one session per GROUP BY group: write OVER (PARTITION BY <the GROUP BY columns>)');
+  const stray = keys.filter((k) => !cols.has(k));
+  if (stray.length > 0) {
+    throw new Unsupported(over?.pos ?? w.pos, `${w.name} partitioned by [${stray.join(', ')}], not in GROUP BY [${groupBy.join(', ')}]`, 'partition a session window by GROUP BY columns');
   }
+  return keys.length === cols.size ? undefined : keys;
 }
 
 function isMetadataCall(e: Expr): boolean {

@@ -10,7 +10,7 @@ export type WindowDef =
   | { type: 'tumbling'; size: Duration; bounds?: WindowBoundsDef; offset?: number }
   | { type: 'hopping'; size: Duration; hop: Duration; bounds?: WindowBoundsDef; offset?: number }
   | { type: 'sliding'; size: Duration }
-  | { type: 'session'; gap: Duration; maxSize: Duration; maxSizeAt?: 'start' | 'aligned' }
+  | { type: 'session'; gap: Duration; maxSize: Duration; maxSizeAt?: 'start' | 'aligned'; partitionBy?: string[] }
   | { type: 'count'; size: number; step?: number }
   | { type: 'snapshot' };
 

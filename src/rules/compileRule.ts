@@ -75,6 +75,12 @@ export interface CompiledAggregateRule extends CompiledBase {
   readonly having: ((values: Record<string, number | null>) => boolean) | null;
   /** The row-shaped output's columns in order (docs/rules.md "Rows"); null: the summary shape. */
   readonly row: readonly RowColumnSource[] | null;
+  /**
+   * A session window's own partition key (`window.partitionBy`, a subset of `groupBy`): the key the
+   * engine indexes groups by and sessions are computed over, while rows stay per `groupBy` group
+   * (src/windows/partitionedSessionWindow.ts). Absent: the partition is the group.
+   */
+  readonly partition?: { readonly by: readonly string[]; readonly key: GroupKeyFn; readonly group: GroupFn };
   /** The rule's LAGs (empty without `lag`): `where` reads `slots`, which src/rules/lagRuntime.ts fills. */
   readonly lags: readonly CompiledLag[];
   readonly slots: unknown[];
@@ -203,6 +209,15 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   }
   const win = normalizeWindow(rule.window);
   if (!win.ok) return { ok: false, error: `${id}.window: ${win.error}` };
+  let partition: CompiledAggregateRule['partition'];
+  if (win.value.type === 'session' && win.value.partitionBy !== undefined) {
+    const by = win.value.partitionBy;
+    const stray = by.find((p) => !base.groupBy.includes(p));
+    // A session key outside groupBy would give rows whose group does not name their session.
+    if (stray !== undefined) return { ok: false, error: `${id}.window.partitionBy: "${stray}" is not a groupBy path` };
+    if (rule.lag !== undefined && Object.keys(rule.lag).length > 0) return { ok: false, error: `${id}.window.partitionBy: not supported with lag` };
+    partition = { by, key: compileGroupKey(by), group: compileGroup(by) };
+  }
   const kept = keptWindows(win.value, base.maxLateness);
   if (kept > MAX_KEPT_WINDOWS) {
     return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${win.value.type === 'hopping' ? 'hop' : win.value.type === 'snapshot' ? '1 ms' : 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
@@ -240,7 +255,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
-    rule: { ...base, where, lags, slots, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row },
+    rule: { ...base, where, lags, slots, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row, ...(partition === undefined ? {} : { partition }) },
   };
 }
 

@@ -345,14 +345,17 @@ export class Engine {
     const nArgs = rule.select.args.length;
     const retainsItems = rule.window.type === 'sliding' || rule.window.type === 'count';
     const reuseItem: number[] | null = retainsItems ? null : new Array<number>(nArgs);
+    const partition = rule.partition;
     const input = {
       time: 0,
       key: '',
       item: [] as number[],
       seen: 0,
       ev: null as IngestEvent | null,
+      /** With `partition`: the event's groupBy group, inside its partition (`key`, `group`). */
+      member: null as { key: string; group: GroupValues } | null,
       get group(): GroupValues {
-        return rule.group(this.ev!)!.group;
+        return (partition?.group ?? rule.group)(this.ev!)!.group;
       },
     };
     const observer = this.opts.observer;
@@ -366,6 +369,14 @@ export class Engine {
       forgot: null,
       step: (ref, ev, out, now, time, key) => {
         // Windows that only feed the aggregator do not keep the item, so one array serves every event.
+        if (partition !== undefined) {
+          // The executor keyed the event by its partition; its row group may still miss a path.
+          input.member = rule.group(ev);
+          if (input.member === null) {
+            observer.rejected('missing-field', rule.id);
+            return ref;
+          }
+        }
         const item = reuseItem ?? new Array<number>(nArgs);
         rule.select.evaluateArgs(ev, item);
         sink = out;

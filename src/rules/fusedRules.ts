@@ -128,11 +128,13 @@ export class FusedRules {
       }
       const lanes = laneIds.get(rule.input)!;
       // JSON of the path list: paths may hold commas, which would make a joined signature ambiguous.
-      const signature = JSON.stringify(rule.groupBy);
+      // A session window with its own partition key keeps its groups per partition (compileRule `partition`).
+      const part = rule.kind === 'aggregate' ? rule.partition : undefined;
+      const signature = JSON.stringify(part?.by ?? rule.groupBy);
       let lane = lanes.get(signature) ?? -1;
       if (lane < 0) {
         lane = plan.lanes.length;
-        plan.lanes.push(new Lane(signature, rule.groupKey));
+        plan.lanes.push(new Lane(signature, part?.key ?? rule.groupKey));
         lanes.set(signature, lane);
       }
       const l = plan.lanes[lane]!;

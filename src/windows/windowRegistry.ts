@@ -4,6 +4,7 @@ import type { WindowOperator } from './groupedWindowOperator.js';
 import { countWindow } from './countWindow.js';
 import { hoppingWindow } from './hoppingWindow.js';
 import { sessionWindow } from './sessionWindow.js';
+import { partitionedSessionWindow } from './partitionedSessionWindow.js';
 import { slidingWindow } from './slidingWindow.js';
 import { snapshotWindow } from './snapshotWindow.js';
 import { tumblingWindow } from './tumblingWindow.js';
@@ -32,6 +33,8 @@ export function createWindowOperator<T, S, R>(
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
+  // A session window with its own partition key: sessions per partition, rows per group (issue 21).
+  if (spec.type === 'session' && spec.partitionBy !== undefined) return partitionedSessionWindow(spec, aggregator, options);
   // TypeScript cannot correlate spec.type with the map's entry; the map's type guarantees the pairing.
   const factory = windowOperators[spec.type] as WindowOperatorFactory<WindowType>;
   return factory(spec, aggregator, options);

@@ -6,7 +6,7 @@ export type NormalizedWindow =
   | { readonly type: 'tumbling'; readonly size: number; readonly bounds?: '(]'; readonly offset?: number }
   | { readonly type: 'hopping'; readonly size: number; readonly hop: number; readonly bounds?: '(]'; readonly offset?: number }
   | { readonly type: 'sliding'; readonly size: number }
-  | { readonly type: 'session'; readonly gap: number; readonly maxSize: number; readonly maxSizeAt?: 'aligned' }
+  | { readonly type: 'session'; readonly gap: number; readonly maxSize: number; readonly maxSizeAt?: 'aligned'; readonly partitionBy?: readonly string[] }
   | { readonly type: 'count'; readonly size: number; readonly step: number }
   | { readonly type: 'snapshot' };
 
@@ -74,8 +74,15 @@ export function normalizeWindow(def: WindowDef): Result<NormalizedWindow> {
       if (d.maxSizeAt !== undefined && d.maxSizeAt !== 'start' && d.maxSizeAt !== 'aligned') {
         return fail('window.maxSizeAt must be "start" (a session ends maxSize after its first event) or "aligned" (checked at multiples of maxSize, as Azure Stream Analytics)');
       }
+      // partitionBy: the key sessions are computed over, apart from groupBy (src/windows/partitionedSessionWindow.ts);
+      // checked against groupBy by compileRule.
+      const p = d.partitionBy;
+      if (p !== undefined && (!Array.isArray(p) || p.some((x) => typeof x !== 'string') || new Set(p).size !== p.length)) {
+        return fail('window.partitionBy must be a list of distinct groupBy paths ([] for one session sequence over the whole input)');
+      }
+      const partition = p === undefined ? {} : { partitionBy: [...(p as string[])] };
       // Present only when not the default, so a rule without it normalizes as before.
-      return { ok: true, value: d.maxSizeAt === 'aligned' ? { type: 'session', gap, maxSize, maxSizeAt: 'aligned' } : { type: 'session', gap, maxSize } };
+      return { ok: true, value: d.maxSizeAt === 'aligned' ? { type: 'session', gap, maxSize, maxSizeAt: 'aligned', ...partition } : { type: 'session', gap, maxSize, ...partition } };
     }
     case 'count': {
       const size = count(d.size, 'size', MAX_COUNT);

@@ -27,7 +27,7 @@ const CLOCK0 = T0 + 7 * 86_400_000;
 interface Seen { deviceId: string; t: number; temp: number }
 
 /** Runs the seeded SimulatedTemperatureSensor traffic of two devices through an Engine holding `rules`. */
-function run(rules: CompiledRule[], messages = 60, o: { start?: number; stepMs?: number; skip?: (k: number) => boolean } = {}): { out: OutputMessage[]; seen: Seen[] } {
+function run(rules: CompiledRule[], messages = 60, o: { start?: number; stepMs?: number; skip?: (k: number, device: number) => boolean } = {}): { out: OutputMessage[]; seen: Seen[] } {
   const scheduler = new VirtualTimeScheduler();
   scheduler.frame = CLOCK0;
   const out: OutputMessage[] = [];
@@ -39,7 +39,7 @@ function run(rules: CompiledRule[], messages = 60, o: { start?: number; stepMs?:
   for (let k = 0; k < messages; k++) {
     for (let i = 0; i < 2; i++) {
       const m = sensor.next(i);
-      if (o.skip?.(k) === true) continue;
+      if (o.skip?.(k, i) === true) continue;
       const body = JSON.parse(m.body) as { machine: { temperature: number }; timeCreated: string };
       seen.push({ deviceId: m.deviceId, t: Date.parse(body.timeCreated.slice(0, 23) + 'Z'), temp: body.machine.temperature });
       const { events } = decodeMessage(Buffer.from(m.body), { input: 'telemetry', deviceId: m.deviceId, arrival: CLOCK0 });
@@ -245,6 +245,52 @@ GROUP BY IoTHub.ConnectionDeviceId, SessionWindow(second, 15, 60) OVER (PARTITIO
       expect(r.avgT).toBeCloseTo(s.temps.reduce((x, y) => x + y, 0) / s.temps.length, 9);
       expect(r.t).toMatch(/\.0000000Z$/);
     }
+  });
+
+  it('session without OVER: one session sequence for the whole stream, a row per device in each (ASA), the same as its JSON twin with partitionBy: []', () => {
+    // https://learn.microsoft.com/stream-analytics-query/session-window-azure-stream-analytics: the partition
+    // key is "an optional parameter that specifies the key that the session window operates over"; without
+    // it the sessions are the whole stream's, and GROUP BY gives one row per device within each session.
+    const query = `SELECT IoTHub.ConnectionDeviceId AS dev, System.Timestamp() AS t, COUNT(*) AS n
+INTO sessions FROM telemetry TIMESTAMP BY timeCreated
+GROUP BY IoTHub.ConnectionDeviceId, SessionWindow(second, 15, 60)`;
+    const twin = {
+      sessions: {
+        kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 'timeCreated',
+        window: { type: 'session', gap: '15s', maxSize: '1m', maxSizeAt: 'aligned', partitionBy: [] },
+        select: { n: 'count()' },
+        row: { dev: { group: '$deviceId' }, t: { window: 'end' }, n: { select: 'n' } },
+        output: 'sessions',
+      },
+    };
+    // Both devices pause at k = 10..12 (the stream's session times out); only device a at k = 20..22 and only
+    // b at k = 40..42 (b, resp. a, keeps the stream's session going, where per-device sessions would end).
+    const quiet = (k: number, i: number): boolean => (k >= 10 && k <= 12) || (i === 0 && k >= 20 && k <= 22) || (i === 1 && k >= 40 && k <= 42);
+    const opts = { start: T0 + 3_000, stepMs: 10_000, skip: quiet };
+    const a = run(fromQuery(query), 60, opts);
+    const b = run(compiled(twin), 60, opts);
+    expect(shape(a.out)).toEqual(shape(b.out));
+    // The reference as a plain loop over the whole stream in time order: sessions, then rows per device.
+    const evs = [...a.seen].sort((x, y) => x.t - y.t);
+    const sessions: { start: number; last: number; cut: number; devs: string[] }[] = [];
+    for (const e of evs) {
+      const cur = sessions[sessions.length - 1];
+      if (cur !== undefined && e.t < cur.last + 15_000 && e.t < cur.cut) { cur.last = e.t; cur.devs.push(e.deviceId); continue; }
+      // "closed and a new window is opened at the same point" when the events go on past the check
+      const start = cur !== undefined && e.t >= cur.cut && e.t < cur.last + 15_000 ? cur.cut : e.t;
+      sessions.push({ start, last: e.t, cut: Math.ceil((start + 60_000) / 60_000) * 60_000, devs: [e.deviceId] });
+    }
+    const last = Math.max(...evs.map((e) => e.t));
+    const want: [string, number, number][] = [];
+    for (const s of sessions) {
+      const end = Math.min(s.last + 15_000, s.cut);
+      if (end > last - 5_000) continue; // closed by the default 5 s maxLateness watermark
+      for (const dev of new Set(s.devs)) want.push([dev, end, s.devs.filter((d) => d === dev).length]);
+    }
+    expect(new Set(want.map((w) => w[1])).size).toBeGreaterThan(5);
+    expect(sessions.some((s) => new Set(s.devs).size > 1)).toBe(true);
+    const rows = a.out.map((m) => m.body as { dev: string; t: string; n: number });
+    expect(rows.map((r) => [r.dev, Date.parse(r.t), r.n]).sort()).toEqual(want.sort());
   });
 
   it('AnomalyDetection_SpikeAndDip: identical alerts to a spikeAndDip rule on a series with a spike', () => {
