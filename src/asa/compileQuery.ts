@@ -901,15 +901,26 @@ function isCaseColumn(e: Extract<Expr, { k: 'case' }>): boolean {
 /**
  * A CASE of the SELECT list as a row `case` column: each WHEN a condition over select names and GROUP
  * BY paths (an aggregate it reads goes into `select` under a hidden name, as HAVING's), each result a
- * constant. The simple form `CASE x WHEN v ...` tests `x == v`. ASA: "Both formats require an ELSE
- * argument" (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
+ * constant (a string, a number, NULL) or an expression over aggregates (`AVG(t)`, `MAX(t) - MIN(t)`),
+ * read as `{select: name}`: the SELECT column computing it, else a hidden select name. The simple form
+ * `CASE x WHEN v ...` tests `x == v`. ASA: "Both formats require an ELSE argument", and THEN gives "the
+ * expression returned when ... boolean_expression evaluates to TRUE"
+ * (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
  */
 function caseColumn(e: Extract<Expr, { k: 'case' }>, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols: ReadonlySet<string>): Record<string, unknown> {
   if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
-  const value = (r: Expr): string | number | boolean | null => {
+  const value = (r: Expr): string | number | boolean | null | { select: string } => {
     const v = constantValue(r);
-    if (v === undefined) throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string`, 'a CASE with a string result gives constants only (a number computed from aggregates needs all results numeric)');
-    return v;
+    if (v !== undefined) return v;
+    if (!hasAggregate(r) || hasLag(r)) {
+      throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string or NULL`, 'such a CASE in a windowed row gives constants and expressions over aggregates (GROUP BY columns and per-event values are not supported yet)');
+    }
+    const text = expr(r, 'select');
+    const known = Object.keys(select).find((n) => select[n] === text);
+    if (known !== undefined) return { select: known };
+    const name = hiddenName(select, row);
+    select[name] = text;
+    return { select: name };
   };
   const branches = e.whens.map((w) => ({
     when: havingExpr(e.operand === null ? w.when : ({ k: 'bin', op: '=', left: e.operand, right: w.when, pos: w.when.pos } as Expr), select, row, groupCols),

@@ -50,13 +50,17 @@ export type RowColumn =
   | { const: string | number | boolean | null }
   | { window: 'end' | 'start' }
   /**
-   * The constant of the first branch whose `when` holds, else `else` (Azure Stream Analytics' CASE with
-   * string results): `when` is an expression over the `select` names and the `groupBy` paths, as `having`.
+   * The result of the first branch whose `when` holds, else `else` (Azure Stream Analytics' CASE with
+   * string or NULL results): `when` is an expression over the `select` names and the `groupBy` paths, as
+   * `having`; a result is a constant or a `select` value by name.
    */
-  | { case: { when: string; then: RowConstant }[]; else: RowConstant };
+  | { case: { when: string; then: RowCaseResult }[]; else: RowCaseResult };
 
 /** A constant value of a row column. */
 export type RowConstant = string | number | boolean | null;
+
+/** A result of a row `case` column: a constant, or the value of a `select` name (null when it is null). */
+export type RowCaseResult = RowConstant | { select: string };
 
 export interface AggregateRule extends RuleBase {
   kind: 'aggregate';

@@ -1,4 +1,4 @@
-import type { AggregateRule, AnomalyRule, LagDef, Rule, RowColumn, SelectRule } from '../contracts/rule.js';
+import type { AggregateRule, AnomalyRule, LagDef, Rule, RowCaseResult, RowColumn, SelectRule } from '../contracts/rule.js';
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues } from '../contracts/window.js';
 import type { DetectorType } from '../contracts/anomaly.js';
@@ -272,11 +272,17 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
     } else if ('const' in col) out.push({ name, from: 'const', value: col.const });
     else if ('case' in col) {
       const branches: Extract<RowColumnSource, { from: 'case' }>['branches'][number][] = [];
+      // A result that reads a select name must name one (as a `select` column), else the rule is refused.
+      const unknown = (r: RowCaseResult): string | undefined => (r !== null && typeof r === 'object' && !selectNames.includes(r.select) ? `select "${r.select}" is not a name in select` : undefined);
       for (const [i, b] of col.case.entries()) {
         const test = compileRowCondition(b.when, selectNames, groupBy, groupName);
         if (!test.ok) return `${name}.case[${i}].when: ${test.error}`;
+        const bad = unknown(b.then);
+        if (bad !== undefined) return `${name}.case[${i}].then: ${bad}`;
         branches.push({ test: test.value, value: b.then });
       }
+      const bad = unknown(col.else);
+      if (bad !== undefined) return `${name}.else: ${bad}`;
       out.push({ name, from: 'case', branches, otherwise: col.else });
     } else out.push({ name, from: 'window', bound: col.window });
   }

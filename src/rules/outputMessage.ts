@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import type { AlertBody, OutputMessage, RowBody, SummaryBody } from '../contracts/output.js';
 import type { AlertEmission } from '../contracts/anomaly.js';
 import type { GroupValues, WindowResult } from '../contracts/window.js';
+import type { RowCaseResult } from '../contracts/rule.js';
 
 /**
  * Deterministic messageId (docs/contract.md section 4): from the rule id, the hash of the rule's
@@ -63,8 +64,8 @@ export type RowColumnSource =
   | {
       readonly name: string;
       readonly from: 'case';
-      readonly branches: readonly { readonly test: (values: Record<string, number | null>, group: GroupValues) => boolean; readonly value: string | number | boolean | null }[];
-      readonly otherwise: string | number | boolean | null;
+      readonly branches: readonly { readonly test: (values: Record<string, number | null>, group: GroupValues) => boolean; readonly value: RowCaseResult }[];
+      readonly otherwise: RowCaseResult;
     };
 
 /**
@@ -105,8 +106,18 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
  * (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
  */
 function caseValue(c: Extract<RowColumnSource, { from: 'case' }>, values: Record<string, number | null>, group: GroupValues): string | number | boolean | null {
-  for (const b of c.branches) if (b.test(values, group)) return b.value;
-  return c.otherwise;
+  for (const b of c.branches) if (b.test(values, group)) return caseResult(b.value, values);
+  return caseResult(c.otherwise, values);
+}
+
+/**
+ * A result as written: a constant, or a select value (null when the aggregate is null, as ASA's AVG over
+ * no value). A row's column may be a string in one window and a number in the next: ASA types records,
+ * not columns ("Each record of a column can have a different type",
+ * https://learn.microsoft.com/stream-analytics-query/data-types-azure-stream-analytics).
+ */
+function caseResult(r: RowCaseResult, values: Record<string, number | null>): string | number | boolean | null {
+  return r !== null && typeof r === 'object' ? (values[r.select] ?? null) : r;
 }
 
 /**
