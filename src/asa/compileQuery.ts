@@ -903,8 +903,8 @@ function isCaseColumn(e: Extract<Expr, { k: 'case' }>): boolean {
  * BY paths (an aggregate it reads goes into `select` under a hidden name, as HAVING's), each result a
  * constant (a string, a number, NULL) or an expression over aggregates (`AVG(t)`, `MAX(t) - MIN(t)`),
  * read as `{select: name}`: the SELECT column computing it, else a hidden select name. The simple form
- * `CASE x WHEN v ...` tests `x == v`. ASA: "Both formats require an ELSE argument", and THEN gives "the
- * expression returned when ... boolean_expression evaluates to TRUE"
+ * `CASE x WHEN v ...` tests `x == v`. ASA: "Both formats require an ELSE argument", and THEN is the
+ * "expression returned when ... boolean_expression evaluates to true"
  * (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
  */
 function caseColumn(e: Extract<Expr, { k: 'case' }>, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols: ReadonlySet<string>): Record<string, unknown> {
