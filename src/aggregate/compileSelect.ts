@@ -76,9 +76,10 @@ function noNeeds(): ArgNeeds {
 /** Compiles `select`; errors are reported per select name. Never throws. */
 export function compileSelect(
   select: Record<string, string>,
-  options: { maxValuesPerWindow?: number; nulls?: 'reject' | 'skip' } = {},
+  options: { maxValuesPerWindow?: number; nulls?: 'reject' | 'skip'; argument?: ArgumentHook } = {},
 ): { ok: true; value: CompiledSelect } | { ok: false; errors: Record<string, string> } {
   const cap = options.maxValuesPerWindow ?? DEFAULT_MAX_VALUES_PER_WINDOW;
+  const hook = options.argument;
   const skipNulls = options.nulls === 'skip';
   // Null prototype: on a plain `{}`, `errors['__proto__'] = msg` below would set the prototype (a
   // string is ignored) instead of recording the error, and the rule compiled without that select
@@ -98,7 +99,7 @@ export function compileSelect(
       continue;
     }
     const source = select[name];
-    const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls));
+    const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls, hook));
     // An expression that tests a null itself (`isNull(avg(t)) ? 0 : avg(t)`, ASA's CASE WHEN AVG(t) IS
     // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it null.
     if (r.ok) outers.push({ name, ...r.value, readsNull: /\bisNull\s*\(/.test(source as string) });
@@ -210,6 +211,7 @@ function compileOuter(
   args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
   slots: Slot[],
   skipNulls: boolean,
+  hook: ArgumentHook | undefined,
 ): { fn: (c: AggCtx) => unknown; uses: number[] } {
   if (typeof source !== 'string') throw new CompileError('select expression must be a string');
   const root = parseLimited(source);
@@ -222,7 +224,7 @@ function compileOuter(
       if (node.type !== 'FunctionNode') return undefined;
       const fnNode = node.fn as MNode;
       if (fnNode.type !== 'SymbolNode' || !AGGREGATE_NAMES.has(fnNode.name!)) return undefined;
-      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots, skipNulls);
+      const slot = compileAggregateCall(node, fnNode.name as AggregateKind, args, slots, skipNulls, hook);
       uses.add(slot);
       return { fn: (c: AggCtx) => c.r[slot], kind: 'any' } satisfies Built<AggCtx>;
     },
@@ -239,6 +241,7 @@ function compileAggregateCall(
   args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
   slots: Slot[],
   skipNulls: boolean,
+  hook: ArgumentHook | undefined,
 ): number {
   const callArgs = node.args ?? [];
   const [lo, hi] = ARITY[kind];
@@ -247,7 +250,7 @@ function compileAggregateCall(
     throw new CompileError(`aggregate "${kind}" takes ${want} argument${lo === 1 && hi === 1 ? '' : 's'}, got ${callArgs.length} (in "${node.toString()}")`);
   }
   let arg = -1;
-  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls);
+  if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls, hook);
   let p = 0;
   if (kind === 'percentile') {
     const env: BuildEnv<EvalContext> = { allowPaths: false, noPathMessage: 'the percentile must be a constant', paths: new Set(), aggregateNames: AGGREGATE_NAMES };
@@ -262,10 +265,12 @@ function compileAggregateCall(
   return slots.length - 1;
 }
 
-function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean): number {
+function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean, hook: ArgumentHook | undefined): number {
   const key = node.toString();
   const existing = args.findIndex((a) => a.key === key);
   if (existing >= 0) return existing;
+  const hooked = hook?.(key);
+  if (hooked !== undefined) return hookedArg(key, hooked, args, skipNulls);
   const env: BuildEnv<EvalContext> = { allowPaths: true, paths: new Set(), aggregateNames: AGGREGATE_NAMES };
   const built = buildNode(node, env);
   if (built.kind === 'str') throw new CompileError(`aggregate argument cannot be a string (in "${key}")`);
@@ -287,6 +292,47 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
       };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });
   args.push({ key, expr, num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num });
+  return args.length - 1;
+}
+
+/**
+ * Compiles an argument the sandbox cannot: the rule's own (src/rules/compileRule.ts gives one for an
+ * argument reading `lag("name")`, docs/rules.md "LAG"). `undefined`: an ordinary argument. The function
+ * returns a number, a boolean (counted as 1/0, as `sum(x > 30)`) or null, SQL's NULL.
+ */
+export type ArgumentHook = (source: string) => { fn: (ctx: EvalContext) => unknown; paths: readonly string[] } | { error: string } | undefined;
+
+/**
+ * A hooked argument: a null result is a null argument, left out of its aggregates under `nulls: "skip"`
+ * (ASA: "aggregate functions ignore null values"; `t - LAG(t)` is NULL for a partition's first event),
+ * and rejects the event as `not-a-number` under `"reject"`, as a null field does.
+ */
+function hookedArg(
+  key: string,
+  hooked: { fn: (ctx: EvalContext) => unknown; paths: readonly string[] } | { error: string },
+  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  skipNulls: boolean,
+): number {
+  if ('error' in hooked) throw new CompileError(hooked.error);
+  const f = hooked.fn;
+  const nan = new EvalFailure('not-a-number', `${key} is not a number`);
+  const inf = new EvalFailure('not-a-number', `${key} is not finite`);
+  const nul = new EvalFailure('not-a-number', `${key} is null`);
+  const num = (c: EvalContext): number => {
+    const v = f(c);
+    if (typeof v === 'number') {
+      if (v - v === 0) return v;
+      throw inf;
+    }
+    if (typeof v === 'boolean') return v ? 1 : 0;
+    if (v === null) {
+      if (skipNulls) return NaN;
+      throw nul;
+    }
+    throw nan;
+  };
+  const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...hooked.paths]), evaluate: f });
+  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, { fn: f, kind: 'any' }, hooked.paths) : num });
   return args.length - 1;
 }
 

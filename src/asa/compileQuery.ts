@@ -279,17 +279,24 @@ const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
-  LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function and any WHERE; in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
+  LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function, any WHERE and an aggregate\'s argument (AVG(t - LAG(t) OVER (...))); outside an aggregate in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
   PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
 
-function compileStatement(st: Select, into: string): RuleDoc {
-  const input = st.from.name;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new Unsupported(st.from.pos, `FROM ${input}`, 'an eddy input name is 1-64 letters, digits, _ or -');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(st.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
-  if (isPerEventStatement(st)) return compileSelectStatement(st, input, into);
-  if (st.star) throw new Unsupported(st.pos, 'SELECT * with GROUP BY', 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp()');
+function compileStatement(given: Select, into: string): RuleDoc {
+  const input = given.from.name;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(input)) throw new Unsupported(given.from.pos, `FROM ${input}`, 'an eddy input name is 1-64 letters, digits, _ or -');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(into)) throw new Unsupported(given.pos, `INTO ${into}`, 'an eddy output name is 1-64 letters, digits, _ or -');
+  if (isPerEventStatement(given)) return compileSelectStatement(given, input, into);
+  if (given.star) throw new Unsupported(given.pos, 'SELECT * with GROUP BY', 'a windowed row holds GROUP BY columns, aggregates, constants and System.Timestamp()');
+  // A LAG inside an aggregate's argument (`AVG(t - LAG(t) OVER (...))`) is computed per event before
+  // grouping: it becomes an entry of the rule's `lag` and the argument reads `lag("lagN")`. Named here,
+  // before the checks below, so that only a LAG outside an aggregate is refused.
+  const lagc = lagCollector();
+  const st: Select = given.items.some((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined)
+    ? given
+    : { ...given, items: given.items.map((i) => ({ ...i, expr: lagsInAggregates(i.expr, lagc.name) })), having: given.having === null ? null : lagsInAggregates(given.having, lagc.name) };
   const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
   // A function eddy cannot express yet is named first (LAG compiles in WHERE, and in an anomaly statement's column).
   for (const e of [...st.items.map((i) => i.expr), st.having].filter((x): x is Expr => x !== null)) notYet(anomalyItems.length > 0 ? withLagsNamed(e, () => 'x') : e);
@@ -358,8 +365,9 @@ function compileStatement(st: Select, into: string): RuleDoc {
   for (const compileCase of caseColumns) compileCase();
 
   const rule: RuleDoc = { kind: 'aggregate', input };
-  // LAG in WHERE: the rule's `lag`, looked up for every event before the WHERE (docs/rules.md "LAG").
-  const { lags, eddy } = lagCollector();
+  // LAG in WHERE and in aggregate arguments: the rule's `lag`, looked up for every event before the
+  // WHERE (docs/rules.md "LAG").
+  const { lags, eddy, unmark } = lagc;
   if (st.where) rule.where = eddy(st.where);
   if (Object.keys(lags).length > 0) rule.lag = lags;
   if (groupBy.length > 0) rule.groupBy = groupBy;
@@ -367,6 +375,8 @@ function compileStatement(st: Select, into: string): RuleDoc {
   rule.window = window;
   rule.select = select;
   if (st.having) rule.having = havingExpr(st.having, select, row);
+  // The aggregates' arguments (the SELECT list's, HAVING's and CASE's hidden ones) read their LAGs by name.
+  for (const k of Object.keys(select)) select[k] = unmark(select[k]!);
   // A row without any aggregate (`SELECT 'reset' AS command ... GROUP BY TumblingWindow(...)` with no
   // HAVING): one row per window that holds events, as ASA; eddy computes a count nobody reads.
   if (Object.keys(select).length === 0) select[hiddenName(select, row)] = 'count()';
@@ -461,7 +471,7 @@ function compileSelectStatement(st: Select, input: string, into: string): RuleDo
  * The `lag` entries of one rule and `eddy(e)`, the event expression `e` in eddy's language with each of
  * its LAGs added to `lags` (identical ones once) and read as `lag("lagN")`.
  */
-function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: (e: Expr) => string } {
+function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: (e: Expr) => string; name: (call: Call) => string; unmark: (text: string) => string } {
   const lags: Record<string, Record<string, unknown>> = {};
   const lagName = (call: Call): string => {
     const def = lagDef(call);
@@ -472,11 +482,27 @@ function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: 
     lags[name] = def;
     return name;
   };
+  const unmark = (text: string): string => text.replace(new RegExp(`${LAG_MARK}(\\w+)`, 'g'), 'lag("$1")');
   const eddy = (e: Expr): string => {
     if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
-    return expr(withLagsNamed(e, lagName), 'event').replace(new RegExp(`${LAG_MARK}(\\w+)`, 'g'), 'lag("$1")');
+    return unmark(expr(withLagsNamed(e, lagName), 'event'));
   };
-  return { lags, eddy };
+  return { lags, eddy, name: lagName, unmark };
+}
+
+/**
+ * `e` with each LAG inside an aggregate's argument (PERCENTILE_CONT's ORDER BY too) named as
+ * withLagsNamed does; a LAG elsewhere stays, to be refused.
+ */
+function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
+  if (e.k === 'call') {
+    const u = e.name.toUpperCase();
+    if (AGGREGATES[u] !== undefined || u === 'COUNT' || u === 'PERCENTILE_CONT') {
+      if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
+      return mapChildren(e, (x) => withLagsNamed(x, name));
+    }
+  }
+  return mapChildren(e, (x) => lagsInAggregates(x, name));
 }
 
 /**

@@ -6,7 +6,7 @@ import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
 import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression } from '../aggregate/compileExpression.js';
-import { compileSelect, compileHaving, compileRowCondition, type CompiledSelect } from '../aggregate/compileSelect.js';
+import { compileSelect, compileHaving, compileRowCondition, type ArgumentHook, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
@@ -223,7 +223,19 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${win.value.type === 'hopping' ? 'hop' : win.value.type === 'snapshot' ? '1 ms' : 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
   }
   const nulls = rule.nulls ?? 'reject';
-  let select = compileSelect(rule.select, rule.maxValuesPerWindow === undefined ? { nulls } : { maxValuesPerWindow: rule.maxValuesPerWindow, nulls });
+  // An aggregate argument may read the rule's LAGs (`avg(t - lag("prev"))`): the LAG runtime fills the
+  // slots for each event before `where` and the arguments run (src/rules/lagRuntime.ts), as ASA computes
+  // LAG per event before grouping. Only an argument that calls lag() is compiled lag-aware; the others
+  // keep the sandbox's semantics exactly.
+  const lagNames = lags.map((x) => x.name);
+  const argument: ArgumentHook | undefined = lags.length === 0 ? undefined : (source) => {
+    if (!/\blag\s*\(/.test(source)) return undefined;
+    const paths = new Set<string>();
+    const f = compileLagAware(source, lagNames, slots, paths);
+    return f.ok ? { fn: f.value, paths: [...paths] } : { error: f.error };
+  };
+  const options = (o: { maxValuesPerWindow?: number }): Parameters<typeof compileSelect>[1] => ({ ...o, nulls, ...(argument === undefined ? {} : { argument }) });
+  let select = compileSelect(rule.select, options(rule.maxValuesPerWindow === undefined ? {} : { maxValuesPerWindow: rule.maxValuesPerWindow }));
   if (!select.ok) {
     const [name, msg] = Object.entries(select.errors)[0] ?? ['?', 'invalid'];
     return { ok: false, error: `${id}.select.${name}: ${msg}` };
@@ -235,7 +247,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     }
     // The default (10,000) shrinks for rules that keep many windows; an explicit value is never changed.
     if (rule.maxValuesPerWindow === undefined && budget < DEFAULT_MAX_VALUES_PER_WINDOW) {
-      select = compileSelect(rule.select, { maxValuesPerWindow: budget, nulls });
+      select = compileSelect(rule.select, options({ maxValuesPerWindow: budget }));
       if (!select.ok) return { ok: false, error: `${id}.select: invalid` };
     }
   }

@@ -64,14 +64,15 @@ function truth(v: unknown, fail: EvalFailure): boolean {
 
 /**
  * Compiles `source` over the event, `lag("name")` reading `slots[index of name in names]` (filled by
- * the rule's LagState before each event's expressions run). Never throws.
+ * the rule's LagState before each event's expressions run); the event paths it reads are added to
+ * `paths`. Never throws.
  */
-export function compileLagAware(source: string, names: readonly string[], slots: readonly unknown[]): CompileResult<LagAwareFn> {
+export function compileLagAware(source: string, names: readonly string[], slots: readonly unknown[], paths: Set<string> = new Set()): CompileResult<LagAwareFn> {
   return catchCompile(() => {
     const node = parseLimited(source);
     const env: BuildEnv<EvalContext> = {
       allowPaths: true,
-      paths: new Set(),
+      paths,
       aggregateNames: AGGREGATE_NAMES,
       leaf: (n) => {
         if (!isLagCall(n)) return undefined;
