@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualTimeScheduler } from 'rxjs';
 import { Engine } from '../../../src/rules/engine.js';
-import type { CompiledRule } from '../../../src/rules/compileRule.js';
+import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import type { OutputMessage } from '../../../src/contracts/output.js';
 import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
@@ -38,11 +38,11 @@ function events(seed: number, count = 300): In[] {
   });
 }
 
-function run(rules: CompiledRule[], evs: readonly In[]): OutputMessage[] {
+function run(rules: CompiledRule[], evs: readonly In[], rejected: (reason: string) => void = () => undefined): OutputMessage[] {
   const scheduler = new VirtualTimeScheduler();
   scheduler.frame = CLOCK0;
   const out: OutputMessage[] = [];
-  const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+  const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
   engine.setRules(rules);
   for (const e of evs) engine.process([{ body: { ...e }, deviceId: 'gw', moduleId: 'sensor', input: 'i', arrival: CLOCK0 }]);
   engine.flushWindows();
@@ -143,5 +143,21 @@ describe('LAG inside a windowed statement\'s aggregate argument', () => {
         expect(r.errors[0]!.line).toBe(1);
       }
     }
+  });
+
+  it('under nulls "reject" a NULL LAG argument rejects the event for the rule (not-a-number), as a null field does', () => {
+    const doc = { ...TWIN.o, nulls: 'reject', where: undefined, select: { avgStep: 'avg(t - lag("prev"))' }, row: undefined };
+    const evs: In[] = [{ dev: 'd1', ts: T0 + 1, t: 10 }, { dev: 'd1', ts: T0 + 2, t: 13 }, { dev: 'd2', ts: T0 + 3, t: 5 }, { dev: 'd1', ts: T0 + 4, t: 19 }];
+    const reasons: string[] = [];
+    const out = run(compiled({ o: JSON.parse(JSON.stringify(doc)) as Record<string, unknown> }), evs, (r) => reasons.push(r));
+    // d1's first and d2's only event have no previous reading: rejected; d1's steps are 3 and 6.
+    expect(reasons).toEqual(['not-a-number', 'not-a-number']);
+    expect(out.map((m) => (m.body as { values: Record<string, unknown> }).values ?? m.body)).toEqual([{ avgStep: 4.5 }]);
+  });
+
+  it('an aggregate argument naming no lag entry is refused at validation', () => {
+    const r = compileRule('bad', { ...TWIN.o, select: { a: 'avg(t - lag("nope"))' }, row: { a: { select: 'a' } } });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(/bad\.select\.a: lag\("nope"\): no such entry/);
   });
 });
