@@ -5,6 +5,7 @@ import { MqttConnection } from '../../src/io/mqtt/mqttConnection.js';
 import { localAckGate } from '../../src/io/local/localAckGate.js';
 import { silentLogger } from '../../src/contracts/logger.js';
 import { startEdgeHubEmulator, useModuleEnv } from '../helpers/edgeHubEmulator.js';
+import { packet } from '../helpers/mqttPackets.js';
 
 /** The local simulator: it acknowledges nothing; its "acknowledgement" is the handler returning (the next reading follows). */
 ackGateSuite('local simulator (localAckGate)', async () => {
@@ -59,19 +60,6 @@ ackGateSuite('edgeHub (EdgeHubConnection, real SDK, edgeHub emulator)', async ()
   };
 });
 
-/** MQTT variable byte integer (MQTT 5.0 section 1.5.5). */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-const frame = (first: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([first, ...varint(body.length)]), body]);
-
 /**
  * A scripted MQTT 5 broker on plain TCP (aedes speaks MQTT 3.1.1 only; a Mosquitto process could not
  * report a PUBACK's arrival synchronously): CONNACK, SUBACK, QoS 1 PUBLISHes to the client, and a
@@ -103,9 +91,9 @@ async function scriptedBroker() {
         const type = buf[0]! >> 4;
         const body = buf.subarray(i + 1, i + 1 + len);
         buf = buf.subarray(i + 1 + len);
-        if (type === 1) sock.write(frame(0x20, Buffer.from([0x00, 0x00, 0x00]))); // CONNECT -> CONNACK, success
+        if (type === 1) sock.write(packet(0x20, Buffer.from([0x00, 0x00, 0x00]))); // CONNECT -> CONNACK, success
         else if (type === 8) {
-          sock.write(frame(0x90, Buffer.from([body[0]!, body[1]!, 0x00, 0x01]))); // SUBSCRIBE -> SUBACK, QoS 1 granted
+          sock.write(packet(0x90, Buffer.from([body[0]!, body[1]!, 0x00, 0x01]))); // SUBSCRIBE -> SUBACK, QoS 1 granted
           subscribed++;
         } else if (type === 4) for (const fn of acks) fn(); // PUBACK
         else if (type === 12) sock.write(Buffer.from([0xd0, 0x00])); // PINGREQ -> PINGRESP
@@ -121,7 +109,7 @@ async function scriptedBroker() {
       packetId = (packetId % 65_535) + 1;
       const t = Buffer.from(topic);
       const body = Buffer.concat([Buffer.from([t.length >> 8, t.length & 0xff]), t, Buffer.from([packetId >> 8, packetId & 0xff, 0x00]), payload]);
-      for (const s of sockets) s.write(frame(0x32, body));
+      for (const s of sockets) s.write(packet(0x32, body));
     },
     drop: () => sockets.forEach((s) => s.destroy()),
     close: () => {

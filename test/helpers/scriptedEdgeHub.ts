@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { TEST_CERTS_DIR } from './edgeHubEmulator.js';
+import { packet } from './mqttPackets.js';
 
 /**
  * A scripted edgeHub: MQTT 3.1.1 over TLS (the test certificates of the edgeHub emulator), written
@@ -12,18 +13,6 @@ import { TEST_CERTS_DIR } from './edgeHubEmulator.js';
  * records the module's outputs, and records the PUBACKs of the inputs it sent.
  */
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
-const packet = (first: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([first, ...varint(body.length)]), body]);
 const str = (s: string): Buffer => {
   const b = Buffer.from(s);
   return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);

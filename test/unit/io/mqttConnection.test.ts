@@ -3,22 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { MqttConnection } from '../../../src/io/mqtt/mqttConnection.js';
 import type { OutputMessage } from '../../../src/contracts/output.js';
-
-/** MQTT variable byte integer (MQTT 5.0 section 1.5.5). */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
-function packet(first: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([first, ...varint(body.length)]), body]);
-}
+import { packet } from '../../helpers/mqttPackets.js';
 
 /** CONNACK, success, Session Present = 1, no properties (MQTT 5.0 section 3.2). */
 const CONNACK_SESSION_PRESENT = packet(0x20, Buffer.from([0x01, 0x00, 0x00]));
