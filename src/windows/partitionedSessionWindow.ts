@@ -1,7 +1,7 @@
 import type { GroupValues, WindowAggregator, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
-import { DEFAULT_MAX_GROUPS, groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
+import { DEFAULT_MAX_GROUPS, groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
-import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
+import { sessionKind, type SessionContents, type SessionCoreGroup } from './sessionCore.js';
 import type { WindowSpecOf } from './windowSpec.js';
 
 /** The GROUP BY group an input of a {@link partitionedSessionWindow} belongs to, inside its partition (`input.key`). */
@@ -37,10 +37,7 @@ export interface PartitionedSession<S> {
 }
 
 /** Partition state: sessions sorted by start, never overlapping. */
-export interface PartitionGroup<S> extends GroupBase {
-  sessions: Array<PartitionedSession<S>>;
-  purged: number;
-}
+export type PartitionGroup<S> = SessionCoreGroup<PartitionedSession<S>>;
 
 /**
  * Session windows whose boundaries are computed over a PARTITION key while aggregates are kept per
@@ -54,8 +51,8 @@ export interface PartitionGroup<S> extends GroupBase {
  * The operator's group is the partition (watermark, lateness, idle flush, eviction per partition); each
  * input carries its `member` (the GROUP BY group), whose key and values the emitted rows carry, so a
  * row's messageId is keyed by group, session start and revision as in sessionWindow.ts. Placement of an
- * event in the partition's sessions follows sessionWindow.ts (gap, `maxSize`, `maxSizeAt`, late
- * events); a closed session corrected by a late event re-emits only the member it changed
+ * event in the partition's sessions is sessionWindow.ts's, from the same code (src/windows/sessionCore.ts:
+ * gap, `maxSize`, `maxSizeAt`, late events); a closed session corrected by a late event re-emits only the member it changed
  * (`revision + 1`); a member new to a closed session goes out at once with revision 0.
  *
  * Rules select it with the session window's `partitionBy` (src/windows/windowRegistry.ts); the engine
@@ -66,27 +63,16 @@ export function partitionedSessionWindow<T, S, R>(
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
-  const { gap, maxSize } = spec;
-  const lateness = options.maxLateness;
-  const aligned = spec.maxSizeAt === 'aligned';
   // One partition (`partitionBy: []`: the whole input) can hold every device: its members per session are
   // bounded like the groups, and a group past the bound is dropped as `evicted`, counted, not kept.
   const maxMembers = Math.max(1, options.maxGroups ?? DEFAULT_MAX_GROUPS);
-  const cutAt = aligned ? (start: number): number => Math.ceil((start + maxSize) / maxSize) * maxSize : (start: number): number => start + maxSize;
+  return groupedWindowOperator<T, S, R, PartitionGroup<S>>(sessionKind(spec, options.maxLateness, memberAggregates<T, S, R>(maxMembers)), aggregator, options);
+}
 
-  const emitDue = (s: PartitionedSession<S>, out: WindowEmitter<T, S, R>): void => {
-    for (const [mk, m] of Object.entries(s.members)) {
-      if (m.revision < 0 || m.dirty) {
-        m.revision++;
-        m.dirty = false;
-        s.emitted = true;
-        out.window(mk, m.group, s.start, s.end, m.count, m.acc, m.revision);
-      }
-    }
-  };
-
-  /** Adds the input to its member of `s`; false (dropped) when the aggregator failed. */
-  const join = (s: PartitionedSession<S>, key: string, input: PartitionedSessionInput<T>, closed: boolean, out: WindowEmitter<T, S, R>): boolean => {
+/** A session's contents when it holds one aggregate per GROUP BY member of the partition. */
+function memberAggregates<T, S, R>(maxMembers: number): SessionContents<T, S, R, PartitionedSession<S>> {
+  /** Adds the input to its member of `s`; false (dropped) when the aggregator failed or `s` is full. */
+  const add = (s: PartitionedSession<S>, key: string, input: PartitionedSessionInput<T>, closed: boolean, out: WindowEmitter<T, S, R>): boolean => {
     const t = input.time;
     const mk = input.member.key;
     const m = s.members[mk];
@@ -104,6 +90,7 @@ export function partitionedSessionWindow<T, S, R>(
       s.members[mk] = fresh;
       s.size++;
       if (closed) {
+        // A member new to a closed session goes out at once with revision 0.
         fresh.revision = 0;
         s.emitted = true;
         out.window(mk, fresh.group, s.start, s.end, 1, acc, 0);
@@ -116,6 +103,7 @@ export function partitionedSessionWindow<T, S, R>(
     }
     m.count++;
     if (m.revision >= 0) {
+      // A closed session corrected by a late event re-emits only the member it changed.
       if (closed) {
         m.revision++;
         out.window(mk, m.group, s.start, s.end, m.count, m.acc, m.revision);
@@ -123,68 +111,27 @@ export function partitionedSessionWindow<T, S, R>(
     }
     return true;
   };
-
-  return groupedWindowOperator<T, S, R, PartitionGroup<S>>(
-    {
-      type: 'session',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, sessions: [], purged: NO_TIME, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
-      place(g, key, raw, out) {
-        const input = raw as PartitionedSessionInput<T>;
-        const t = input.time;
-        if (t < g.purged) return out.drop(key, t, 'too-late');
-        const ss = g.sessions;
-        let i = ss.length - 1;
-        while (i >= 0 && ss[i]!.start > t) i--;
-        const s = i >= 0 ? ss[i]! : undefined;
-        if (s !== undefined && t < s.end) {
-          const closed = s.end <= g.wm;
-          if (!join(s, key, input, closed, out) || closed) return;
-          if (t > s.last) s.last = t;
-          const end = Math.min(s.last + gap, cutAt(s.start), ss[i + 1]?.start ?? Infinity);
-          if (end !== s.end && s.emitted) {
-            // Another group's event moved the session's end: every member that went out provisionally
-            // carries the old bounds and goes out again with `revision + 1` (docs/contract.md section 5).
-            for (const m of Object.values(s.members)) if (m.revision >= 0) m.dirty = true;
-          }
-          s.end = end;
-          return;
-        }
-        const next = ss[i + 1];
-        if (next !== undefined && !next.emitted && next.start < t + gap && next.last < cutAt(t)) {
-          if (!join(next, key, input, false, out)) return;
-          next.start = t;
-          next.end = Math.min(next.last + gap, cutAt(t), ss[i + 2]?.start ?? Infinity);
-          return;
-        }
-        const start = aligned && s !== undefined && s.end === cutAt(s.start) && t < s.last + gap ? s.end : t;
-        const end = Math.min(t + gap, cutAt(start), next?.start ?? Infinity);
-        if (end + lateness <= g.wm) return out.drop(key, t, 'too-late');
-        const fresh: PartitionedSession<S> = { start, last: t, end, emitted: false, size: 0, members: {} };
-        if (!join(fresh, key, input, end <= g.wm, out)) return;
-        ss.splice(i + 1, 0, fresh);
-      },
-      advance(g, _key, _prev, out) {
-        const wm = g.wm;
-        const ss = g.sessions;
-        let purge = 0;
-        for (let i = 0; i < ss.length; i++) {
-          const s = ss[i]!;
-          if (s.end > wm) break;
-          emitDue(s, out);
-          if (s.end + lateness <= wm) {
-            purge = i + 1;
-            if (s.end > g.purged) g.purged = s.end;
-          }
-        }
-        if (purge > 0) g.sessions = ss.slice(purge);
-      },
-      flush(g, _key, out) {
-        for (const s of g.sessions) emitDue(s, out);
-      },
-      settled: (g) => g.sessions.length === 0,
-      emittedUpTo: (g) => g.sessions[g.sessions.length - 1]?.end ?? NO_TIME,
+  return {
+    open(start, end, key, input, out) {
+      const fresh: PartitionedSession<S> = { start, last: input.time, end, emitted: false, size: 0, members: {} };
+      return add(fresh, key, input as PartitionedSessionInput<T>, false, out) ? fresh : null;
     },
-    aggregator,
-    options,
-  );
+    join: (s, key, _group, input, closed, out) => add(s, key, input as PartitionedSessionInput<T>, closed, out) && !closed,
+    emitDue(s, _key, _group, out) {
+      for (const [mk, m] of Object.entries(s.members)) {
+        if (m.revision < 0 || m.dirty) {
+          m.revision++;
+          m.dirty = false;
+          s.emitted = true;
+          out.window(mk, m.group, s.start, s.end, m.count, m.acc, m.revision);
+        }
+      }
+    },
+    emitted: (s) => s.emitted,
+    endMoved(s) {
+      // Another group's event moved the session's end: every member that went out provisionally
+      // carries the old bounds and goes out again with `revision + 1` (docs/contract.md section 5).
+      if (s.emitted) for (const m of Object.values(s.members)) if (m.revision >= 0) m.dirty = true;
+    },
+  };
 }
