@@ -8,7 +8,8 @@ import { canonicalHash } from '../config/canonicalHash.js';
 import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, compileRowCondition, type ArgumentHook, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
-import { defaultIdleTimeout, normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
+import { normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
+import { windowKind } from '../windows/windowRegistry.js';
 import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../util/readPath.js';
 import type { RowColumnSource } from './outputMessage.js';
@@ -210,17 +211,20 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   const win = normalizeWindow(rule.window);
   if (!win.ok) return { ok: false, error: `${id}.window: ${win.error}` };
   let partition: CompiledAggregateRule['partition'];
-  if (win.value.type === 'session' && win.value.partitionBy !== undefined) {
-    const by = win.value.partitionBy;
+  const kind = windowKind(win.value.type)!;
+  const by = kind.partitionBy?.(win.value);
+  if (by !== undefined) {
     const stray = by.find((p) => !base.groupBy.includes(p));
     // A session key outside groupBy would give rows whose group does not name their session.
     if (stray !== undefined) return { ok: false, error: `${id}.window.partitionBy: "${stray}" is not a groupBy path` };
     if (rule.lag !== undefined && Object.keys(rule.lag).length > 0) return { ok: false, error: `${id}.window.partitionBy: not supported with lag` };
     partition = { by, key: compileGroupKey(by), group: compileGroup(by) };
   }
-  const kept = keptWindows(win.value, base.maxLateness);
+  // Windows one group can hold at once (open or kept for corrections); 1 for kinds with their own bounds.
+  const held = kind.keptWindows?.(win.value, base.maxLateness);
+  const kept = held?.windows ?? 1;
   if (kept > MAX_KEPT_WINDOWS) {
-    return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${win.value.type === 'hopping' ? 'hop' : win.value.type === 'snapshot' ? '1 ms' : 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
+    return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${held?.per ?? 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
   }
   const nulls = rule.nulls ?? 'reject';
   // An aggregate argument may read the rule's LAGs (`avg(t - lag("prev"))`): the LAG runtime fills the
@@ -263,7 +267,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     if (typeof r === 'string') return { ok: false, error: `${id}.row.${r}` };
     row = r;
   }
-  const idle = rule.idleTimeout === undefined ? defaultIdleTimeout(win.value) : parseDuration(rule.idleTimeout);
+  const idle = rule.idleTimeout === undefined ? kind.defaultIdleTimeout(win.value) : parseDuration(rule.idleTimeout);
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
@@ -416,20 +420,6 @@ function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase
     }
   }
   return { ok: true, rule: { ...base, kind: 'select', output: rule.output ?? 'rows', idleTimeout: 0, lags, slots, filter, columns } };
-}
-
-/** Windows one group can hold at once (open or kept for corrections) for the aligned kinds; 1 for the others, which have their own bounds. */
-function keptWindows(w: NormalizedWindow, maxLateness: number): number {
-  switch (w.type) {
-    case 'tumbling':
-      return Math.ceil((w.size + maxLateness) / w.size);
-    case 'hopping':
-      return Math.ceil((w.size + maxLateness) / w.hop);
-    case 'snapshot':
-      return Math.ceil(1 + maxLateness);
-    default:
-      return 1;
-  }
 }
 
 /** Output key for a groupBy entry: `$deviceId` → deviceId, `$moduleId` → moduleId, a body path → itself. */

@@ -4,7 +4,7 @@ import type { OutputMessage } from '../contracts/output.js';
 import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
-import { createWindowOperator } from '../windows/windowRegistry.js';
+import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
 import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
@@ -343,7 +343,7 @@ export class Engine {
     let sink: OutputMessage[] | null = null;
     let callNow = Number.NaN;
     const nArgs = rule.select.args.length;
-    const retainsItems = rule.window.type === 'sliding' || rule.window.type === 'count';
+    const retainsItems = windowKind(rule.window.type)!.retainsItems;
     const reuseItem: number[] | null = retainsItems ? null : new Array<number>(nArgs);
     const partition = rule.partition;
     const input = {

@@ -3,15 +3,16 @@ import type { AlertBody, OutputMessage, RowBody, SummaryBody } from '../contract
 import type { AlertEmission } from '../contracts/anomaly.js';
 import type { GroupValues, WindowResult } from '../contracts/window.js';
 import type { RowCaseResult } from '../contracts/rule.js';
+import { windowKind } from '../windows/windowRegistry.js';
 
 /**
  * Deterministic messageId (docs/contract.md section 4): from the rule id, the hash of the rule's
  * definition, the group, the window start and the revision, so a re-sent window keeps its id and a
- * changed rule or a correction gets a new one. Sliding and count windows can share a start, so their
- * end and size join the hash too. Formatted like a UUID because IoT Hub tooling expects one.
+ * changed rule or a correction gets a new one. Windows of a kind whose windows can share a start
+ * (sliding, count: the kind's `id` in src/windows/windowKind.ts) add their end and size. Formatted like a UUID because IoT Hub tooling expects one.
  */
 export function summaryMessageId(rule: string, ruleHash: string, groupKey: string, w: WindowResult<unknown>['window'], revision: number): string {
-  const extra = w.type === 'sliding' || w.type === 'count' ? `\n${w.end}\n${w.size ?? ''}` : '';
+  const extra = windowKind(w.type)?.id === 'start-end-size' ? `\n${w.end}\n${w.size ?? ''}` : '';
   return uuidFrom(`summary\n${rule}\n${ruleHash}\n${groupKey}\n${w.start}${extra}\n${revision}`);
 }
 
@@ -92,8 +93,8 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
         break;
       case 'window':
         // A snapshot window is held as [t, t + 1) (src/windows/snapshotWindow.ts); its System.Timestamp()
-        // is t, the timestamp its events share (snapshot-window-azure-stream-analytics).
-        body[c.name] = asaDateTime(c.bound === 'end' && r.window.type !== 'snapshot' ? r.window.end : r.window.start);
+        // is t, the timestamp its events share (snapshot-window-azure-stream-analytics): `timestampAt`.
+        body[c.name] = asaDateTime(c.bound === 'end' && windowKind(r.window.type)?.timestampAt !== 'start' ? r.window.end : r.window.start);
         break;
     }
   }

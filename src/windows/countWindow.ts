@@ -2,7 +2,8 @@ import type { WindowAggregator, WindowOperatorOptions } from '../contracts/windo
 import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
 import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import { count, fail, MAX_COUNT, MAX_WINDOWS_PER_EVENT } from './windowFields.js';
+import { defineWindowKind } from './windowKind.js';
 
 /** One count window being filled: `first`/`last` are the smallest and largest event times in it. Plain JSON. */
 export interface CountBucket<S> {
@@ -39,7 +40,7 @@ export interface CountGroup<S> extends GroupBase {
  * (window, revision) goes out with two bodies.
  */
 export function countWindow<T, S, R>(
-  spec: WindowSpecOf<'count'>,
+  spec: CountSpec,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
@@ -92,3 +93,36 @@ export function countWindow<T, S, R>(
     options,
   );
 }
+
+/** A count window's spec: sizes in events. */
+export interface CountSpec {
+  readonly type: 'count';
+  readonly size: number;
+  readonly step: number;
+}
+
+/**
+ * The count window type (windowKind.ts). `step` defaults to `size` and must not exceed it (a step past
+ * the size would skip events silently). A count window has no duration: its default idle timeout is one
+ * minute. Windows can share a start (their first event time), so the end and size join the messageId;
+ * one item goes to several windows, so the engine does not reuse it.
+ */
+export const countKind = defineWindowKind<CountSpec>({
+  type: 'count',
+  schema: { required: ['size'], properties: { type: true, size: { type: 'integer', minimum: 1 }, step: { type: 'integer', minimum: 1 } }, additionalProperties: false },
+  normalize(d) {
+    const size = count(d.size, 'size', MAX_COUNT);
+    if (typeof size === 'string') return fail(size);
+    const step = d.step === undefined ? size : count(d.step, 'step', MAX_COUNT);
+    if (typeof step === 'string') return fail(step);
+    if (step > size) return fail('window.step must not be greater than window.size');
+    if (Math.ceil(size / step) > MAX_WINDOWS_PER_EVENT) {
+      return fail(`window.step must be at least window.size / ${MAX_WINDOWS_PER_EVENT} (an event would fall into too many windows)`);
+    }
+    return { ok: true, value: { type: 'count', size, step } };
+  },
+  operator: countWindow,
+  defaultIdleTimeout: () => 60_000,
+  id: 'start-end-size',
+  retainsItems: true,
+});

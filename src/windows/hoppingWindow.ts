@@ -2,7 +2,8 @@ import type { WindowAggregator, WindowOperatorOptions } from '../contracts/windo
 import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import { windowAlignment } from './windowBounds.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import { bounds, duration, fail, MAX_WINDOWS_PER_EVENT } from './windowFields.js';
+import { defineWindowKind } from './windowKind.js';
 
 /**
  * Hopping windows `[k*hop, k*hop + size)`: they start at every multiple of `hop` since the Unix epoch
@@ -12,7 +13,7 @@ import type { WindowSpecOf } from './windowSpec.js';
  * forgotten already. With `bounds: "(]"` and `offset`, `(k*hop + offset, k*hop + offset + size]` (windowBounds.ts).
  */
 export function hoppingWindow<T, S, R>(
-  spec: WindowSpecOf<'hopping'>,
+  spec: HoppingSpec,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
@@ -59,3 +60,39 @@ export function hoppingWindow<T, S, R>(
     options,
   );
 }
+
+/** A hopping window's spec: `bounds` and `offset` present only when not the default. */
+export interface HoppingSpec {
+  readonly type: 'hopping';
+  readonly size: number;
+  readonly hop: number;
+  readonly bounds?: '(]';
+  readonly offset?: number;
+}
+
+/**
+ * The hopping window type (windowKind.ts). `hop <= size` need not divide `size` (windows start at
+ * multiples of `hop`), as long as one event falls into at most MAX_WINDOWS_PER_EVENT windows.
+ */
+export const hoppingKind = defineWindowKind<HoppingSpec>({
+  type: 'hopping',
+  schema: { required: ['size', 'hop'], properties: { type: true, size: { $ref: '#/definitions/duration' }, hop: { $ref: '#/definitions/duration' }, bounds: { $ref: '#/definitions/bounds' }, offset: { $ref: '#/definitions/offset' } }, additionalProperties: false },
+  normalize(d) {
+    const size = duration(d, 'size');
+    if (typeof size === 'string') return fail(size);
+    const hop = duration(d, 'hop');
+    if (typeof hop === 'string') return fail(hop);
+    if (hop > size) return fail('window.hop must not be greater than window.size');
+    if (Math.ceil(size / hop) > MAX_WINDOWS_PER_EVENT) {
+      return fail(`window.hop must be at least window.size / ${MAX_WINDOWS_PER_EVENT} (an event would fall into too many windows)`);
+    }
+    const b = bounds(d, hop, 'hop');
+    if (typeof b === 'string') return fail(b);
+    return { ok: true, value: { type: 'hopping', size, hop, ...b } };
+  },
+  operator: hoppingWindow,
+  defaultIdleTimeout: (spec) => spec.size,
+  keptWindows: (spec, maxLateness) => ({ windows: Math.ceil((spec.size + maxLateness) / spec.hop), per: 'hop' }),
+  id: 'start',
+  retainsItems: false,
+});

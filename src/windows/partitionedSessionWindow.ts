@@ -1,8 +1,8 @@
 import type { GroupValues, WindowAggregator, WindowInput, WindowOperatorOptions } from '../contracts/window.js';
 import { DEFAULT_MAX_GROUPS, groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
-import { sessionKind, type SessionContents, type SessionCoreGroup } from './sessionCore.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import { sessionCore, type SessionContents, type SessionCoreGroup } from './sessionCore.js';
+import type { SessionSpec } from './sessionWindow.js';
 
 /** The GROUP BY group an input of a {@link partitionedSessionWindow} belongs to, inside its partition (`input.key`). */
 export interface SessionMemberOf {
@@ -55,18 +55,18 @@ export type PartitionGroup<S> = SessionCoreGroup<PartitionedSession<S>>;
  * gap, `maxSize`, `maxSizeAt`, late events); a closed session corrected by a late event re-emits only the member it changed
  * (`revision + 1`); a member new to a closed session goes out at once with revision 0.
  *
- * Rules select it with the session window's `partitionBy` (src/windows/windowRegistry.ts); the engine
+ * Rules select it with the session window's `partitionBy` (sessionWindow.ts `sessionKind`); the engine
  * keys its groups by the partition and sets `member` (src/rules/engine.ts aggregateRuntime).
  */
 export function partitionedSessionWindow<T, S, R>(
-  spec: WindowSpecOf<'session'>,
+  spec: SessionSpec,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
   // One partition (`partitionBy: []`: the whole input) can hold every device: its members per session are
   // bounded like the groups, and a group past the bound is dropped as `evicted`, counted, not kept.
   const maxMembers = Math.max(1, options.maxGroups ?? DEFAULT_MAX_GROUPS);
-  return groupedWindowOperator<T, S, R, PartitionGroup<S>>(sessionKind(spec, options.maxLateness, memberAggregates<T, S, R>(maxMembers)), aggregator, options);
+  return groupedWindowOperator<T, S, R, PartitionGroup<S>>(sessionCore(spec, options.maxLateness, memberAggregates<T, S, R>(maxMembers)), aggregator, options);
 }
 
 /** A session's contents when it holds one aggregate per GROUP BY member of the partition. */

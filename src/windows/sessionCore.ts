@@ -3,7 +3,7 @@ import type { WindowKind } from './groupedWindowOperator.js';
 import { NO_TIME, type GroupBase } from './groupedWindowOperator.js';
 import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
 import type { WindowEmitter } from './windowEmitter.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import type { SessionSpec } from './sessionWindow.js';
 
 /** The bounds every session keeps, whatever it aggregates. Plain JSON. */
 export interface SessionBounds {
@@ -24,7 +24,7 @@ export interface SessionCoreGroup<Sess extends SessionBounds> extends GroupBase 
 /**
  * What a session holds besides its bounds, and how it goes out: one aggregate (sessionWindow.ts) or
  * one aggregate per GROUP BY member (partitionedSessionWindow.ts). The placement of events in
- * sessions (gap, `maxSize`, `maxSizeAt`, late events, lateness, purging) is {@link sessionKind}'s.
+ * sessions (gap, `maxSize`, `maxSizeAt`, late events, lateness, purging) is {@link sessionCore}'s.
  */
 export interface SessionContents<T, S, R, Sess extends SessionBounds> {
   /**
@@ -53,8 +53,8 @@ export interface SessionContents<T, S, R, Sess extends SessionBounds> {
  * session of its own, cut at the next session's start; with `maxSizeAt: "aligned"` the length is cut
  * at multiples of `maxSize` and an event after the cut continues from it.
  */
-export function sessionKind<T, S, R, Sess extends SessionBounds>(
-  spec: WindowSpecOf<'session'>,
+export function sessionCore<T, S, R, Sess extends SessionBounds>(
+  spec: SessionSpec,
   maxLateness: number,
   contents: SessionContents<T, S, R, Sess>,
 ): WindowKind<T, S, R, SessionCoreGroup<Sess>> {

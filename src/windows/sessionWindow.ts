@@ -1,7 +1,21 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
-import { sessionKind, type SessionContents, type SessionCoreGroup } from './sessionCore.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import { sessionCore, type SessionContents, type SessionCoreGroup } from './sessionCore.js';
+import { partitionedSessionWindow } from './partitionedSessionWindow.js';
+import { duration, fail } from './windowFields.js';
+import { defineWindowKind } from './windowKind.js';
+
+/**
+ * A session window's spec: `maxSizeAt` and `partitionBy` present only when not the default, so a rule
+ * without them normalizes as before.
+ */
+export interface SessionSpec {
+  readonly type: 'session';
+  readonly gap: number;
+  readonly maxSize: number;
+  readonly maxSizeAt?: 'aligned';
+  readonly partitionBy?: readonly string[];
+}
 
 /**
  * One session of a group: `revision` -1 until first emitted, then the revision last emitted; `dirty`
@@ -55,11 +69,11 @@ export type SessionGroup<S> = SessionCoreGroup<Session<S>>;
  * file says what a session holds: one aggregate.
  */
 export function sessionWindow<T, S, R>(
-  spec: WindowSpecOf<'session'>,
+  spec: SessionSpec,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
-  return groupedWindowOperator<T, S, R, SessionGroup<S>>(sessionKind(spec, options.maxLateness, singleAggregate<T, S, R>()), aggregator, options);
+  return groupedWindowOperator<T, S, R, SessionGroup<S>>(sessionCore(spec, options.maxLateness, singleAggregate<T, S, R>()), aggregator, options);
 }
 
 /** A session's contents when it holds one aggregate (the session is the window that goes out). */
@@ -103,3 +117,34 @@ function singleAggregate<T, S, R>(): SessionContents<T, S, R, Session<S>> {
     endMoved: () => {},
   };
 }
+
+/**
+ * The session window type (windowKind.ts): with `partitionBy`, sessions over that key and rows per
+ * groupBy group (partitionedSessionWindow.ts, issue 21); the rule compiler checks `partitionBy` against
+ * groupBy. The default idle timeout is the gap.
+ */
+export const sessionKind = defineWindowKind<SessionSpec>({
+  type: 'session',
+  schema: { required: ['gap', 'maxSize'], properties: { type: true, gap: { $ref: '#/definitions/duration' }, maxSize: { $ref: '#/definitions/duration' }, maxSizeAt: { enum: ['start', 'aligned'] }, partitionBy: { type: 'array', items: { $ref: '#/definitions/path' }, maxItems: 8, uniqueItems: true } }, additionalProperties: false },
+  normalize(d) {
+    const gap = duration(d, 'gap');
+    if (typeof gap === 'string') return fail(gap);
+    const maxSize = duration(d, 'maxSize');
+    if (typeof maxSize === 'string') return fail(maxSize);
+    if (gap > maxSize) return fail('window.gap must not be greater than window.maxSize');
+    if (d.maxSizeAt !== undefined && d.maxSizeAt !== 'start' && d.maxSizeAt !== 'aligned') {
+      return fail('window.maxSizeAt must be "start" (a session ends maxSize after its first event) or "aligned" (checked at multiples of maxSize, as Azure Stream Analytics)');
+    }
+    const p = d.partitionBy;
+    if (p !== undefined && (!Array.isArray(p) || p.some((x) => typeof x !== 'string') || new Set(p).size !== p.length)) {
+      return fail('window.partitionBy must be a list of distinct groupBy paths ([] for one session sequence over the whole input)');
+    }
+    const partition = p === undefined ? {} : { partitionBy: [...(p as string[])] };
+    return { ok: true, value: d.maxSizeAt === 'aligned' ? { type: 'session', gap, maxSize, maxSizeAt: 'aligned', ...partition } : { type: 'session', gap, maxSize, ...partition } };
+  },
+  operator: (spec, aggregator, options) => (spec.partitionBy === undefined ? sessionWindow(spec, aggregator, options) : partitionedSessionWindow(spec, aggregator, options)),
+  defaultIdleTimeout: (spec) => spec.gap,
+  id: 'start',
+  retainsItems: false,
+  partitionBy: (spec) => spec.partitionBy,
+});

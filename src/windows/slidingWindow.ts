@@ -2,7 +2,8 @@ import type { WindowAggregator, WindowOperatorOptions } from '../contracts/windo
 import { groupedWindowOperator, NO_TIME, type GroupBase, type WindowOperator } from './groupedWindowOperator.js';
 import type { WindowEmitter } from './windowEmitter.js';
 import { LINK_KEY, LINK_NEXT, LINK_PREV } from './recencyList.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import { duration, fail } from './windowFields.js';
+import { defineWindowKind } from './windowKind.js';
 
 /** Most events one sliding group keeps; past it a new event is dropped as `aggregate-error`. */
 export const MAX_SLIDING_EVENTS = 100_000;
@@ -33,7 +34,7 @@ export interface SlidingGroup extends GroupBase {
  * provisionally.
  */
 export function slidingWindow<T, S, R>(
-  spec: WindowSpecOf<'sliding'>,
+  spec: SlidingSpec,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
@@ -148,3 +149,27 @@ function lowerBoundMark(marks: readonly [number, number][], p: number): number {
   }
   return lo;
 }
+
+/** A sliding window's spec. */
+export interface SlidingSpec {
+  readonly type: 'sliding';
+  readonly size: number;
+}
+
+/**
+ * The sliding window type (windowKind.ts): windows at distinct points can share a start, so the end and
+ * size join the messageId; the operator buffers the items (MAX_SLIDING_EVENTS bounds its state).
+ */
+export const slidingKind = defineWindowKind<SlidingSpec>({
+  type: 'sliding',
+  schema: { required: ['size'], properties: { type: true, size: { $ref: '#/definitions/duration' } }, additionalProperties: false },
+  normalize(d) {
+    const size = duration(d, 'size');
+    if (typeof size === 'string') return fail(size);
+    return { ok: true, value: { type: 'sliding', size } };
+  },
+  operator: slidingWindow,
+  defaultIdleTimeout: (spec) => spec.size,
+  id: 'start-end-size',
+  retainsItems: true,
+});

@@ -2,7 +2,8 @@ import type { WindowAggregator, WindowOperatorOptions } from '../contracts/windo
 import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import { windowAlignment } from './windowBounds.js';
-import type { WindowSpecOf } from './windowSpec.js';
+import { bounds, duration, fail } from './windowFields.js';
+import { defineWindowKind } from './windowKind.js';
 
 /**
  * Tumbling windows `[k*size, (k+1)*size)`, aligned to the Unix epoch, per group (docs/contract.md section 5);
@@ -16,7 +17,7 @@ import type { WindowSpecOf } from './windowSpec.js';
  * {@link groupedWindowOperator}.
  */
 export function tumblingWindow<T, S, R>(
-  spec: WindowSpecOf<'tumbling'>,
+  spec: TumblingSpec,
   aggregator: WindowAggregator<T, S, R>,
   options: WindowOperatorOptions,
 ): WindowOperator<T, R> {
@@ -51,3 +52,29 @@ export function tumblingWindow<T, S, R>(
     options,
   );
 }
+
+/** A tumbling window's spec (docs/rules.md "Windows"): `bounds` and `offset` present only when not the default. */
+export interface TumblingSpec {
+  readonly type: 'tumbling';
+  readonly size: number;
+  readonly bounds?: '(]';
+  readonly offset?: number;
+}
+
+/** The tumbling window type (windowKind.ts). */
+export const tumblingKind = defineWindowKind<TumblingSpec>({
+  type: 'tumbling',
+  schema: { required: ['size'], properties: { type: true, size: { $ref: '#/definitions/duration' }, bounds: { $ref: '#/definitions/bounds' }, offset: { $ref: '#/definitions/offset' } }, additionalProperties: false },
+  normalize(d) {
+    const size = duration(d, 'size');
+    if (typeof size === 'string') return fail(size);
+    const b = bounds(d, size, 'size');
+    if (typeof b === 'string') return fail(b);
+    return { ok: true, value: { type: 'tumbling', size, ...b } };
+  },
+  operator: tumblingWindow,
+  defaultIdleTimeout: (spec) => spec.size,
+  keptWindows: (spec, maxLateness) => ({ windows: Math.ceil((spec.size + maxLateness) / spec.size), per: 'size' }),
+  id: 'start',
+  retainsItems: false,
+});
