@@ -21,11 +21,11 @@ export function validateRuleDocument(id: string, rule: unknown): string | null {
   if (!RULE_ID.test(id)) return `rule id "${id.slice(0, 80)}" must match ${RULE_ID.source} (rule ids are twin keys: no dots, no $)`;
   if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) return `${id}: a rule must be a JSON object`;
   if (validateRule(rule)) return null;
-  return describe(id, validateRule.errors ?? []);
+  return describe(id, rule, validateRule.errors ?? []);
 }
 
 /** Picks the most useful ajv error and words it plainly. ajv's if/then wrappers say nothing to a user. */
-function describe(id: string, errors: readonly ErrorObject[]): string {
+function describe(id: string, rule: object, errors: readonly ErrorObject[]): string {
   const useful = errors.filter((e) => e.keyword !== 'if' && e.keyword !== 'allOf' && !(e.keyword === 'oneOf'));
   const pool = useful.length > 0 ? useful : errors;
   // Deepest path first: "window.size" says more than "window".
@@ -38,7 +38,7 @@ function describe(id: string, errors: readonly ErrorObject[]): string {
     if (arrayError) return `${at}: ${arrayError.message ?? 'is invalid'}`;
   }
   if (/\.groupBy$/.test(at)) return `${at}: must be a list of paths ($deviceId, $moduleId or dotted body paths like "machine.type") or one comma-separated string of them`;
-  if (isDurationField(at, e, errors)) return `${at}: must be a duration like "30s", "5m", "1h" or a number of milliseconds >= 0`;
+  if (isDurationField(at, rule, e, errors)) return `${at}: must be a duration like "30s", "5m", "1h" or a number of milliseconds >= 0`;
   switch (e.keyword) {
     case 'additionalProperties':
       return `${at}: unknown property "${String(p.additionalProperty)}"`;
@@ -61,10 +61,14 @@ function describe(id: string, errors: readonly ErrorObject[]): string {
   }
 }
 
-function isDurationField(at: string, e: ErrorObject, errors: readonly ErrorObject[]): boolean {
+function isDurationField(at: string, rule: object, e: ErrorObject, errors: readonly ErrorObject[]): boolean {
   if (/\.(maxLateness|idleTimeout|cooldown|lag\.[^.]+\.duration)$/.test(at)) return true;
+  if (!/\.window\.[^.]+$/.test(at)) return false;
   // A window field is a duration when its window type's schema fragment says so (src/windows/windowKind.ts
   // `schema`): ajv reports the failing subschema under `#/definitions/duration` (a count window's size, a
   // number of events, is not).
-  return /\.window\.[^.]+$/.test(at) && errors.some((x) => x.instancePath === e.instancePath && x.schemaPath.startsWith('#/definitions/duration/'));
+  if (errors.some((x) => x.instancePath === e.instancePath && x.schemaPath.startsWith('#/definitions/duration/'))) return true;
+  // A window without a type gets every type's fragment (each `if` holds vacuously): its `size` is worded
+  // as the time windows' duration.
+  return /\.window\.size$/.test(at) && typeof (rule as { window?: { type?: unknown } }).window?.type !== 'string';
 }

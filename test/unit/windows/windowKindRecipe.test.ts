@@ -53,7 +53,8 @@ const minuteKind = defineWindowKind<MinuteSpec>({
   retainsItems: false,
 });
 // ---- the registry line ----
-const registry = createWindowRegistry<WindowSpecBase>([...(windowKinds as readonly WindowKindDescriptor<never>[]), minuteKind] as unknown as WindowKindDescriptor<WindowSpecBase>[]);
+// (Each descriptor takes its own spec type, so a list of different ones is typed by the specs' base.)
+const registry = createWindowRegistry([...windowKinds, minuteKind] as unknown as readonly WindowKindDescriptor<WindowSpecBase>[]);
 
 const schemaFile = JSON.parse(readFileSync(new URL('../../../rules/schema.json', import.meta.url), 'utf8')) as { definitions: Record<string, unknown> };
 /** A rule validator over rules/schema.json with its `window` definition replaced by `window`. */
