@@ -34,7 +34,7 @@ describe('validateRuleDocument: rules/schema.json with plain messages', () => {
     ['a', [ok], /^a: a rule must be a JSON object/],
     ['a', { ...ok, window: { type: 'session', gap: '5m', maxSize: '10m', maxSizeAt: 'epoch' } }, /^a\.window\.maxSizeAt: must be one of "start", "aligned"/],
     // Which window fields are durations comes from each window type's schema fragment (src/windows/windowKind.ts).
-    ['a', { ...ok, window: { type: 'hopping', size: '1m', hop: '10 s' } }, /^a\.window\.hop: must be a duration like "30s"/],
+    ['a', { ...ok, window: { type: 'hopping', size: '1m', hop: '10 sec' } }, /^a\.window\.hop: must be a duration like "30s"/],
     ['a', { ...ok, window: { type: 'session', gap: 'soon', maxSize: '10m' } }, /^a\.window\.gap: must be a duration like "30s"/],
     ['a', { ...ok, window: { type: 'count', size: '5s' } }, /^a\.window\.size: must be integer/],
     ['a', { ...ok, window: { type: 'count', size: 3, step: 'x' } }, /^a\.window\.step: must be integer/],
