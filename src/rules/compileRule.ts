@@ -215,7 +215,6 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     const stray = by.find((p) => !base.groupBy.includes(p));
     // A session key outside groupBy would give rows whose group does not name their session.
     if (stray !== undefined) return { ok: false, error: `${id}.window.partitionBy: "${stray}" is not a groupBy path` };
-    if (rule.lag !== undefined && Object.keys(rule.lag).length > 0) return { ok: false, error: `${id}.window.partitionBy: not supported with lag` };
     partition = { by, key: compileGroupKey(by), group: compileGroup(by) };
   }
   const kept = keptWindows(win.value, base.maxLateness);
@@ -366,14 +365,25 @@ function lagAwareWhere(source: string, lags: readonly CompiledLag[], slots: read
  */
 export const MAX_LAG_VALUES = MAX_VALUES_PER_GROUP;
 
+/** A LAG value of `"*"`: the event's body, as it is. */
+const WHOLE_EVENT: CompiledLag['value'] = { evaluate: (ctx) => ctx.body };
+
 /** A rule's `lag` entries compiled, with the slots their values go in; an error names the rule and the field. */
 function compileLags(id: string, defs: Record<string, LagDef>, maxGroups: number): { lags: CompiledLag[]; slots: unknown[] } | string {
   const lags: CompiledLag[] = [];
   for (const [name, def] of Object.entries(defs)) {
     const at = `${id}.lag.${name}`;
     // ASA: "scalar_expression cannot contain other analytic functions" (lag-azure-stream-analytics).
-    const value = compileExpression(def.value);
+    // `"*"`: the whole event (ASA's LAG(*): "the entire event ... will be contained in the result event (nested record)").
+    const value = def.value === '*' ? { ok: true as const, value: WHOLE_EVENT } : compileExpression(def.value);
     if (!value.ok) return `${at}.value: ${value.error}`;
+    let dfltExpr: CompiledLag['dfltExpr'] = null;
+    const d = def.default;
+    if (d !== null && typeof d === 'object') {
+      const e = compileExpression(d.expr);
+      if (!e.ok) return `${at}.default.expr: ${e.error}`;
+      dfltExpr = e.value;
+    }
     let when: CompiledLag['when'] = null;
     if (def.when !== undefined) {
       const w = compilePredicate(def.when);
@@ -384,7 +394,7 @@ function compileLags(id: string, defs: Record<string, LagDef>, maxGroups: number
     if (durationMs === null || durationMs <= 0 || durationMs > 7 * 86_400_000) return `${at}.duration: must be a duration > 0 and at most 7 days`;
     const paths = typeof def.partitionBy === 'string' ? def.partitionBy.split(',').map((p) => p.trim()) : (def.partitionBy ?? []);
     if (new Set(paths).size !== paths.length) return `${at}.partitionBy: a path is listed twice`;
-    lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: def.default ?? null, durationMs, when, partition: compilePartition(paths) });
+    lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: dfltExpr === null ? ((d ?? null) as CompiledLag['dflt']) : null, dfltExpr, durationMs, when, partition: compilePartition(paths) });
   }
   const widest = Math.max(0, ...lags.map((l) => l.offset));
   if (widest * maxGroups > MAX_LAG_VALUES) return `${id}.lag: up to ${maxGroups} partitions (maxGroups) × ${widest} values (the largest offset) is over ${MAX_LAG_VALUES}: lower the offset or maxGroups`;
