@@ -439,13 +439,20 @@ function hasLag(e: Expr): boolean {
  * (lagOverStep).
  */
 function refuseLagOverStep(st: Select, steps: ReadonlyMap<string, WithStep>, reading: readonly string[]): void {
-  const step = steps.get(st.from.name.toLowerCase());
-  if (step === undefined || reading.includes(step.name.toLowerCase())) return;
-  const lagAt = [...st.items.map((i) => i.expr), st.where, st.having].find((e) => e !== null && hasLag(e));
-  if (lagAt !== undefined && lagAt !== null && !isPerEventReader(step.select)) {
-    throw new Unsupported(lagAt.pos, `LAG over the rows of WITH step "${step.name}"`, 'eddy computes LAG over events; a LAG over the rows of a window is not supported yet');
+  const lagIn = (sel: Select): Expr | undefined => [...sel.items.map((i) => i.expr), sel.where, sel.having].find((e): e is Expr => e !== null && hasLag(e));
+  // The first LAG above the step being looked at: every step below it must be per event.
+  let lagAt = lagIn(st);
+  let sel = st;
+  while (true) {
+    const step = steps.get(sel.from.name.toLowerCase());
+    if (step === undefined || reading.includes(step.name.toLowerCase())) return;
+    if (lagAt !== undefined && !isPerEventReader(step.select)) {
+      throw new Unsupported(lagAt.pos, `LAG over the rows of WITH step "${step.name}"`, 'eddy computes LAG over events; a LAG over the rows of a window is not supported yet');
+    }
+    lagAt ??= lagIn(step.select);
+    reading = [...reading, step.name.toLowerCase()];
+    sel = step.select;
   }
-  if (lagAt !== undefined) refuseLagOverStep(step.select, steps, [...reading, step.name.toLowerCase()]);
 }
 
 /**

@@ -241,6 +241,25 @@ SELECT i, LAG(v, 1, u * 100) OVER (PARTITION BY dev LIMIT DURATION(second, 5) WH
       return ev.flatMap((e, k) => ((e.body.u as number) > 0 && (e.body.i as number) > 10 ? [{ i: e.body.i, a: a[k] }] : []));
     },
   },
+  'two WITH steps, a LAG in each statement over its own source': {
+    query: `WITH s2 AS (SELECT * FROM input TIMESTAMP BY t WHERE u > 0),
+s1 AS (SELECT i, v AS val, dev, LAG(v) OVER (PARTITION BY dev LIMIT DURATION(second, 9)) AS pv FROM s2 WHERE w > 0.5)
+SELECT i, pv, LAG(val, 1, val * 2) OVER (PARTITION BY dev LIMIT DURATION(second, 3)) AS p INTO out FROM s1`,
+    twin: {
+      kind: 'select', input: 'input', timestamp: 't', where: 'u > 0 and w > 0.5',
+      lag: { pv: { value: 'v', partitionBy: ['dev'], duration: '9s', when: 'u > 0' }, p: { value: 'v', default: { expr: 'v * 2' }, partitionBy: ['dev'], duration: '3s', when: 'u > 0 and w > 0.5' } },
+      row: { i: { expr: 'i' }, pv: { expr: 'lag("pv")' }, p: { expr: 'lag("p")' } }, output: 'out',
+    },
+    oracle: (all) => {
+      const s2 = all.filter((e) => (e.body.u as number) > 0);
+      const pv = oracleLag(s2, { value: (e) => e.body.v ?? null, offset: 1, dflt: null, durationMs: 9000, partition: (e) => e.body.dev ?? null });
+      const s1 = s2.map((e, k) => ({ e, pv: pv[k] })).filter(({ e }) => (e.body.w as number) > 0.5);
+      // A missing v is NULL, and NULL * 2 is NULL.
+      const p = oracleLag(s1.map(({ e }) => e), { value: (e) => e.body.v ?? null, offset: 1, dflt: null, dfltOf: (e) => (e.body.v === undefined || e.body.v === null ? null : (e.body.v as number) * 2), durationMs: 3000, partition: (e) => e.body.dev ?? null });
+      return s1.map(({ e, pv: x }, k) => ({ i: e.body.i, pv: x, p: p[k] }));
+    },
+    noEvent: (r) => r.pv === null,
+  },
 };
 
 describe('LAG forms of a query: the compiled query and its JSON twin against the oracle', () => {
