@@ -583,8 +583,7 @@ function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
 /**
  * `LAG(x [, offset [, default]]) OVER ([PARTITION BY ...] LIMIT DURATION(unit, n) [WHEN cond])`
  * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics) as an entry of a
- * select rule's `lag`. "scalar_expression cannot contain other analytic functions"; a default other
- * than a constant is not supported yet.
+ * rule's `lag`. "scalar_expression cannot contain other analytic functions", nor can the default.
  */
 function lagDef(call: Call): Record<string, unknown> {
   const [value, offset, dflt] = call.args;
