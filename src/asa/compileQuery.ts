@@ -464,17 +464,35 @@ function refuseLagOverStep(st: Select, steps: ReadonlyMap<string, WithStep>, rea
  * not before a step it reads). A step event has its input event's time, so LIMIT DURATION is unchanged.
  */
 function lagOverStep(call: Call, step: WithStep, src: Select, column: (e: Expr) => Expr): Expr {
-  const [value, ...rest] = call.args;
-  if (value?.k === 'star' && !src.star) throw new Unsupported(value.pos, `LAG(*) over WITH step "${step.name}", which selects columns`, 'the whole earlier event is known for a step that selects * only');
+  const first = call.args[0];
+  if (first?.k === 'star' && !src.star) throw new Unsupported(first.pos, `LAG(*) over WITH step "${step.name}", which selects columns`, 'the whole earlier event is known for a step that selects * only');
   const args = call.args.map((a) => (a.k === 'star' ? a : column(a)));
   const over = call.over;
   if (over === null) return { ...call, args };
   const own = over.when === null ? null : column(over.when);
-  const parts = [...args, ...over.partitionBy.map(column), ...(own === null ? [] : [own])];
-  if (parts.some(hasLag) || rest.some(hasLag)) throw new Unsupported(call.pos, `LAG over a column that WITH step "${step.name}" computes with LAG`, 'a LAG of another LAG');
-  if (src.where !== null && hasLag(src.where)) throw new Unsupported(call.pos, `LAG over WITH step "${step.name}", whose WHERE reads LAG`, 'a LAG whose history is chosen by another LAG');
+  const partitionBy = over.partitionBy.map(column);
+  if ([...args.slice(1), ...partitionBy].some(hasLag)) throw new Unsupported(call.pos, `LAG whose default or PARTITION BY is a column that WITH step "${step.name}" computes with LAG`, '');
   const when = src.where === null ? own : own === null ? src.where : ({ k: 'bin', op: 'AND', left: src.where, right: own, pos: own.pos } as Expr);
-  return { ...call, args, over: { ...over, partitionBy: over.partitionBy.map(column), when } };
+  if (args.length === 0) return { ...call, args };
+  // A step column computed by LAG (or a LAG in the step's WHERE), read in this LAG's value or WHEN, is
+  // that LAG's value for each earlier event: marked STEP_LAG, it becomes an entry the value or WHEN
+  // reads as lag("lagN") (lagDef), which the rule looks up per event before remembering any.
+  const value = args[0]!.k === 'star' ? args[0]! : asStepLags(args[0]!);
+  return { ...call, args: [value, ...args.slice(1)], over: { ...over, partitionBy, when: when === null ? null : asStepLags(when) } };
+}
+
+/** The name a LAG from a WITH step takes inside another LAG's value or WHEN (not a name the parser reads). */
+const STEP_LAG = 'LAG#step';
+
+function asStepLags(e: Expr): Expr {
+  if (e.k === 'call' && e.name.toUpperCase() === 'LAG') return { ...e, name: STEP_LAG };
+  return mapChildren(e, asStepLags);
+}
+
+/** `e` with each STEP_LAG call replaced by the LAG_MARK column of its entry (`name` adds the entry). */
+function stepLagsNamed(e: Expr, name: (call: Call) => string): Expr {
+  if (e.k === 'call' && e.name === STEP_LAG) return { k: 'path', parts: [LAG_MARK + name({ ...e, name: 'LAG' })], pos: e.pos };
+  return mapChildren(e, (x) => stepLagsNamed(x, name));
 }
 
 /**
@@ -549,7 +567,7 @@ function compileSelectStatement(st: Select, input: string, into: string): RuleDo
 function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: (e: Expr) => string; name: (call: Call) => string; unmark: (text: string) => string } {
   const lags: Record<string, Record<string, unknown>> = {};
   const lagName = (call: Call): string => {
-    const def = lagDef(call);
+    const def = lagDef(call, lagName, unmark);
     const text = JSON.stringify(def);
     const known = Object.keys(lags).find((k) => JSON.stringify(lags[k]) === text);
     if (known !== undefined) return known;
@@ -585,7 +603,8 @@ function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
  * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics) as an entry of a
  * rule's `lag`. "scalar_expression cannot contain other analytic functions", nor can the default.
  */
-function lagDef(call: Call): Record<string, unknown> {
+function lagDef(call: Call, name: (call: Call) => string, unmark: (text: string) => string): Record<string, unknown> {
+  const event = (e: Expr): string => unmark(expr(stepLagsNamed(e, name), 'event'));
   const [value, offset, dflt] = call.args;
   if (value === undefined || call.args.length > 3 || call.distinct) throw new Unsupported(call.pos, 'LAG arguments', 'LAG(expression [, offset [, default]])', true);
   const over = call.over;
@@ -596,7 +615,7 @@ function lagDef(call: Call): Record<string, unknown> {
   }
   // LAG(*): "the entire event according to the specified offset will be returned and will be contained
   // in the result event (nested record)": eddy's whole-event value, "*".
-  const def: Record<string, unknown> = { value: value.k === 'star' ? '*' : expr(value, 'event') };
+  const def: Record<string, unknown> = { value: value.k === 'star' ? '*' : event(value) };
   if (offset !== undefined) {
     if (offset.k !== 'num' || !Number.isInteger(offset.value) || offset.value < 1) throw new Unsupported(offset.pos, `LAG offset ${describe(offset)}`, 'the offset is an integer >= 1', true);
     // A compiled rule has the default maxGroups (100,000 partitions): 100 values each keeps LAG's memory within 10 million (docs/rules.md "LAG").
@@ -614,7 +633,7 @@ function lagDef(call: Call): Record<string, unknown> {
   const ms = limitDurationMs(over);
   if (!(ms > 0) || ms > 7 * 86_400_000 || !Number.isInteger(ms)) throw new Unsupported(over.limitDuration.pos, `LIMIT DURATION of ${ms} ms`, 'eddy takes whole milliseconds, more than 0 and at most 7 days');
   def.duration = ms;
-  if (over.when !== null) def.when = expr(over.when, 'event');
+  if (over.when !== null) def.when = event(over.when);
   return def;
 }
 

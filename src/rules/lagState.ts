@@ -82,6 +82,8 @@ export class LagState {
   private latest = Number.NEGATIVE_INFINITY;
   /** Partitions dropped at `maxGroups` since this state was built. */
   evicted = 0;
+  /** Each LAG's partition key for the event being stepped. */
+  private readonly keys: string[] = [];
 
   constructor(
     private readonly lags: readonly CompiledLag[],
@@ -93,9 +95,12 @@ export class LagState {
   }
 
   step(ctx: EvalContext, time: number, slots: unknown[]): void {
+    const keys = this.keys;
+    // Every LAG is looked up before any is remembered: a `value` or `when` may read another LAG's
+    // value for this event (compileRule compileLags), which must be the one from before this event.
     for (let i = 0; i < this.lags.length; i++) {
       const lag = this.lags[i]!;
-      const key = lag.name + SEP + lag.partition(ctx);
+      const key = (keys[i] = lag.name + SEP + lag.partition(ctx));
       const p = this.groups.get(key) as LagPartition | undefined;
       let v: unknown = undefined;
       if (p !== undefined && p.t.length >= lag.offset) {
@@ -104,6 +109,11 @@ export class LagState {
       }
       if (v === undefined) v = lag.dfltExpr === null ? lag.dflt : safeValue(lag.dfltExpr, ctx);
       slots[i] = v === undefined ? null : v;
+    }
+    for (let i = 0; i < this.lags.length; i++) {
+      const lag = this.lags[i]!;
+      const key = keys[i]!;
+      const p = this.groups.get(key) as LagPartition | undefined;
       if (lag.when !== null && !safeWhen(lag.when, ctx)) continue;
       const part = p ?? { l: time, t: [], v: [] };
       part.t.push(time);

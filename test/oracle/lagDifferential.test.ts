@@ -260,6 +260,33 @@ SELECT i, pv, LAG(val, 1, val * 2) OVER (PARTITION BY dev LIMIT DURATION(second,
     },
     noEvent: (r) => r.pv === null,
   },
+  "LAG over a step column computed by LAG, the step's WHERE reading LAG": {
+    query: `WITH s AS (SELECT i, x, dev, LAG(x) OVER (PARTITION BY dev LIMIT DURATION(second, 5)) AS px FROM input TIMESTAMP BY t WHERE LAG(w) OVER (LIMIT DURATION(second, 5)) > 0.2)
+SELECT i, px, LAG(i) OVER (PARTITION BY dev LIMIT DURATION(second, 10) WHEN px > 1) AS a INTO out FROM s`,
+    // The entry reading the others comes first: each LAG is looked up before any is remembered.
+    twin: {
+      kind: 'select', input: 'input', timestamp: 't', where: 'lag("lw") > 0.2',
+      lag: { a: { value: 'i', partitionBy: ['dev'], duration: '10s', when: 'lag("lw") > 0.2 and lag("px") > 1' }, lw: { value: 'w', duration: '5s' }, px: { value: 'x', partitionBy: ['dev'], duration: '5s' } },
+      row: { i: { expr: 'i' }, px: { expr: 'lag("px")' }, a: { expr: 'lag("a")' } }, output: 'out',
+    },
+    oracle: (all) => {
+      const lw = oracleLag(all, { value: (e) => e.body.w, offset: 1, dflt: null, durationMs: 5000, partition: () => null });
+      const px = oracleLag(all, { value: (e) => e.body.x, offset: 1, dflt: null, durationMs: 5000, partition: (e) => e.body.dev ?? null });
+      // The step's events, each with its column px; NULL > 0.2 is not true.
+      const s = all.map((e, k): OracleEvent => ({ t: e.t, body: { ...e.body, px: px[k] } })).filter((_, k) => lw[k] !== null && (lw[k] as number) > 0.2);
+      const a = oracleLag(s, { value: (e) => e.body.i, offset: 1, dflt: null, durationMs: 10_000, when: (e) => SQL_GT(e.body.px, 1), partition: (e) => e.body.dev ?? null });
+      return s.map((e, k) => ({ i: e.body.i, px: e.body.px, a: a[k] }));
+    },
+    noEvent: (r) => r.a === null,
+    // WHEN over the current px instead of each earlier event's own.
+    wrong: (all) => {
+      const lw = oracleLag(all, { value: (e) => e.body.w, offset: 1, dflt: null, durationMs: 5000, partition: () => null });
+      const px = oracleLag(all, { value: (e) => e.body.x, offset: 1, dflt: null, durationMs: 5000, partition: (e) => e.body.dev ?? null });
+      const s = all.map((e, k): OracleEvent => ({ t: e.t, body: { ...e.body, px: px[k] } })).filter((_, k) => lw[k] !== null && (lw[k] as number) > 0.2);
+      const a = oracleLag(s, { value: (e) => e.body.i, offset: 1, dflt: null, durationMs: 10_000, partition: (e) => e.body.dev ?? null });
+      return s.map((e, k) => ({ i: e.body.i, px: e.body.px, a: (e.body.px as number | null) !== null && (e.body.px as number) > 1 ? a[k] : null }));
+    },
+  },
 };
 
 describe('LAG forms of a query: the compiled query and its JSON twin against the oracle', () => {
