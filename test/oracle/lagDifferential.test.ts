@@ -152,7 +152,9 @@ describe('LAG: the Engine against an oracle written from the ASA LAG reference',
  *  - LAG(*), the whole earlier event, and a field of it read through a WITH step;
  *  - a LAG in a WITH step (over the step's input, before the step's WHERE) read by a statement;
  *  - a LAG in a statement reading a WITH step: its history is the step's events, those the step's
- *    WHERE keeps (the oracle filters the events first, then runs LAG over what is left);
+ *    WHERE keeps (the oracle filters the events first, then runs LAG over what is left), through two
+ *    steps too, and with a WHEN over a step column that is itself a LAG (each earlier step event's own
+ *    value of it) and a step WHERE that reads a LAG;
  *  - a LAG in an aggregate argument of a session window partitioned by a subset of GROUP BY, and
  *    of one without OVER (sessions over the whole input, rows per group).
  */
