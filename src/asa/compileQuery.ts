@@ -19,13 +19,14 @@ export type RuleDoc = Record<string, unknown>;
 export type CompileQueryResult = { ok: true; rules: Record<string, RuleDoc> } | { ok: false; errors: QueryError[] };
 
 class Unsupported extends Error {
+  /** `atEdge`: never at the edge; `'asa'`: ASA itself does not accept it (the reason cites ASA's reference). */
   constructor(
     readonly pos: Pos,
     readonly construct: string,
     readonly why: string,
-    readonly atEdge = false,
+    readonly atEdge: boolean | 'asa' = false,
   ) {
-    super(atEdge ? `${construct} is not supported at the edge${why ? `: ${why}` : ''}` : `${construct} is not supported yet${why ? `: ${why}` : ''}`);
+    super(`${construct} ${atEdge === 'asa' ? 'is not valid in ASA' : atEdge ? 'is not supported at the edge' : 'is not supported yet'}${why ? `: ${why}` : ''}`);
   }
 }
 
@@ -54,7 +55,7 @@ export function compileQuery(query: Query): CompileQueryResult {
       const into = st.into ?? 'output';
       const n = (perOutput.get(into) ?? 0) + 1;
       perOutput.set(into, n);
-      refuseLagOverStep(st, steps);
+      refuseLagOverStep(st, steps, []);
       rules[ruleId(into, n)] = compileStatement(inlineSteps(overAggregateStep(st, steps), steps, []), into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
@@ -85,14 +86,17 @@ function inlineSteps(st: Select, steps: ReadonlyMap<string, WithStep>, reading: 
   // The step's columns by name (ASA names are case-insensitive); SELECT * passes every field on.
   const columns = new Map<string, Expr>();
   for (const item of src.items) columns.set(stepColumnName(step, item).toLowerCase(), item.expr);
-  const sub = (e: Expr): Expr => substitute(e, step, (p) => {
+  const column = (p: Extract<Expr, { k: 'path' }>): Expr => {
     if (src.star) return p;
     const col = columns.get(p.parts[0]!.toLowerCase());
     if (col === undefined) throw new Unsupported(p.pos, `column ${p.parts.join('.')}`, `WITH step "${step.name}" has no column ${p.parts[0]} (its columns: ${src.items.map((i) => stepColumnName(step, i)).join(', ')})`);
     if (p.parts.length === 1) return col;
     if (col.k === 'path') return { ...col, parts: [...col.parts, ...p.parts.slice(1)] };
+    // A field of a LAG(*) column is the LAG of that field (the same OVER): the earlier event's field.
+    if (col.k === 'call' && isLagStar(col)) return { ...col, args: [{ k: 'path', parts: p.parts.slice(1), pos: p.pos }, ...col.args.slice(1)] };
     throw new Unsupported(p.pos, `column ${p.parts.join('.')}`, `${p.parts[0]} is computed in WITH step "${step.name}", it has no fields`);
-  });
+  };
+  const sub = (e: Expr): Expr => substitute(e, step, column, (call) => lagOverStep(call, step, src, (x) => substitute(x, step, column)));
   // HAVING reads aggregates and the aliases of this statement's columns (havingExpr): only the
   // arguments of its aggregates are step columns.
   const subHaving = (e: Expr): Expr => (e.k === 'call' ? sub(e) : mapChildren(e, subHaving));
@@ -139,7 +143,7 @@ function overAggregateStep(st: Select, steps: ReadonlyMap<string, WithStep>): Se
 
 /** No GROUP BY, HAVING, aggregate or anomaly function: a filter and projection of single rows. */
 function isPerEventReader(st: Select): boolean {
-  return st.groupBy.length === 0 && st.having === null && !st.items.some((i) => hasAggregate(i.expr) || (i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined));
+  return st.groupBy.length === 0 && st.having === null && !st.items.some((i) => hasAggregateOutsideLag(i.expr) || (i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined));
 }
 
 /** The aggregating statement a step's rows come from (its per-event readers merged in), or null when it does not aggregate. */
@@ -147,7 +151,7 @@ function aggregatingSource(name: string, steps: ReadonlyMap<string, WithStep>, r
   const step = steps.get(name.toLowerCase());
   if (step === undefined || reading.includes(name.toLowerCase())) return null;
   const sel = step.select;
-  if (sel.groupBy.length > 0 || sel.having !== null || sel.items.some((i) => hasAggregate(i.expr))) return { step, select: sel };
+  if (sel.groupBy.length > 0 || sel.having !== null || sel.items.some((i) => hasAggregateOutsideLag(i.expr))) return { step, select: sel };
   if (!isPerEventReader(sel)) return null;
   const inner = aggregatingSource(sel.from.name, steps, [...reading, name.toLowerCase()]);
   return inner === null ? null : { step, select: readRows(sel, inner.step, inner.select) };
@@ -198,13 +202,13 @@ function conjuncts(e: Expr | null): Expr[] {
 function checkPerEventStep(step: WithStep, src: Select): void {
   const why = `WITH step "${step.name}" is read by another statement, and eddy's rules read edgeHub inputs, not the rows of another window (an aggregate of aggregates)`;
   for (const e of [...src.items.map((i) => i.expr), src.where].filter((x): x is Expr => x !== null)) {
-    notYet(e);
+    notYet(withLagsNamed(e, () => 'x'));
     noTimestamp(e);
   }
   if (src.groupBy.length > 0) throw new Unsupported(src.groupBy[0]!.pos, `GROUP BY in a WITH step`, why);
   if (src.having !== null) throw new Unsupported(src.having.pos, 'HAVING in a WITH step', why);
   for (const item of src.items) {
-    if (hasAggregate(item.expr)) throw new Unsupported(item.pos, `aggregate column ${describe(item.expr)} in a WITH step`, why);
+    if (hasAggregateOutsideLag(item.expr)) throw new Unsupported(item.pos, `aggregate column ${describe(item.expr)} in a WITH step`, why);
     if (item.expr.k === 'call' && ANOMALY[item.expr.name.toUpperCase()] !== undefined) throw new Unsupported(item.pos, `${item.expr.name} in a WITH step`, 'eddy raises alerts rather than scoring rows another statement could read');
     if (item.expr.k === 'star') throw new Unsupported(item.pos, '* beside other columns', '');
   }
@@ -218,13 +222,14 @@ function stepColumnName(step: WithStep, item: SelectItem): string {
 }
 
 /** `e` with every column path replaced by `path(p)` (the paths inside a window function's arguments are units, not columns). */
-function substitute(e: Expr, step: WithStep, path: (p: Extract<Expr, { k: 'path' }>) => Expr): Expr {
+function substitute(e: Expr, step: WithStep, path: (p: Extract<Expr, { k: 'path' }>) => Expr, lag?: (call: Call) => Expr): Expr {
   if (e.k === 'path') return isSystemTimestamp(e) ? e : path(e);
   if (e.k === 'call' && WINDOWS.has(e.name.toUpperCase())) return e;
+  if (lag !== undefined && e.k === 'call' && e.name.toUpperCase() === 'LAG') return lag(e);
   // GetMetadataPropertyValue's first argument names an input; whether ASA keeps an event's metadata
   // through a step is not documented, so the step must select it as a column.
   if (isMetadataCall(e)) throw new Unsupported(e.pos, `GetMetadataPropertyValue over WITH step "${step.name}"`, 'select the metadata as a column of the step (GetMetadataPropertyValue(input, ...) AS dev) and read that column');
-  return mapChildren(e, (x) => substitute(x, step, path));
+  return mapChildren(e, (x) => substitute(x, step, path, lag));
 }
 
 /** `e` with `f` applied to each direct sub-expression (OVER clauses included). */
@@ -279,7 +284,7 @@ const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
-  LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function, any WHERE and an aggregate\'s argument (AVG(t - LAG(t) OVER (...))); outside an aggregate in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
+  LAG: 'LAG compiles in a statement without GROUP BY (a select rule), an anomaly function, any WHERE, an aggregate\'s argument (AVG(t - LAG(t) OVER (...))) and per-event WITH steps',
   PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
@@ -298,6 +303,7 @@ function compileStatement(given: Select, into: string): RuleDoc {
     ? given
     : { ...given, items: given.items.map((i) => ({ ...i, expr: lagsInAggregates(i.expr, lagc.name) })), having: given.having === null ? null : lagsInAggregates(given.having, lagc.name) };
   const anomalyItems = st.items.filter((i) => i.expr.k === 'call' && ANOMALY[i.expr.name.toUpperCase()] !== undefined);
+  if (anomalyItems.length === 0) refuseLagOutsideAggregate(st);
   // A function eddy cannot express yet is named first (LAG compiles in WHERE, and in an anomaly statement's column).
   for (const e of [...st.items.map((i) => i.expr), st.having].filter((x): x is Expr => x !== null)) notYet(anomalyItems.length > 0 ? withLagsNamed(e, () => 'x') : e);
   if (st.where !== null) notYet(withLagsNamed(st.where, () => 'x'));
@@ -428,14 +434,101 @@ function hasLag(e: Expr): boolean {
 }
 
 /**
- * A statement reading a WITH step is compiled with the step inlined: its LAG would then see every event
- * of the step's input, where ASA's sees only the step's events (those its WHERE keeps). Refused.
+ * A LAG over the rows of a step that aggregates (directly or through per-event steps) would look up
+ * earlier window rows, and eddy's LAG runs on events: refused. Over per-event steps a LAG compiles
+ * (lagOverStep).
  */
-function refuseLagOverStep(st: Select, steps: ReadonlyMap<string, WithStep>): void {
-  if (!steps.has(st.from.name.toLowerCase())) return;
-  for (const e of [...st.items.map((i) => i.expr), st.where].filter((x): x is Expr => x !== null)) {
-    if (hasLag(e)) throw new Unsupported(st.from.pos, `LAG over WITH step "${st.from.name}"`, "eddy inlines a step, so its LAG would see the step's input rather than the step's events; put the LAG in a statement reading the input");
+function refuseLagOverStep(st: Select, steps: ReadonlyMap<string, WithStep>, reading: readonly string[]): void {
+  const lagIn = (sel: Select): Expr | undefined => [...sel.items.map((i) => i.expr), sel.where, sel.having].find((e): e is Expr => e !== null && hasLag(e));
+  // The first LAG above the step being looked at: every step below it must be per event.
+  let lagAt = lagIn(st);
+  let sel = st;
+  while (true) {
+    const step = steps.get(sel.from.name.toLowerCase());
+    if (step === undefined || reading.includes(step.name.toLowerCase())) return;
+    if (lagAt !== undefined && !isPerEventReader(step.select)) {
+      throw new Unsupported(lagAt.pos, `LAG over the rows of WITH step "${step.name}"`, 'eddy computes LAG over events; a LAG over the rows of a window is not supported yet');
+    }
+    lagAt ??= lagIn(step.select);
+    reading = [...reading, step.name.toLowerCase()];
+    sel = step.select;
   }
+}
+
+/**
+ * `LAG(...) OVER (...)` of a statement reading per-event WITH step `step` (its select inlined as `src`)
+ * as a LAG over the step's input: its arguments, PARTITION BY and WHEN read the step's columns
+ * (`column` substitutes them), and its WHEN also requires the step's WHERE, because the LAG's history
+ * is the step's events and the step holds only the input events its WHERE keeps (ASA evaluates a LAG
+ * "before" the WHERE of its own statement, https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics,
+ * not before a step it reads). A step event has its input event's time, so LIMIT DURATION is unchanged.
+ */
+function lagOverStep(call: Call, step: WithStep, src: Select, column: (e: Expr) => Expr): Expr {
+  const first = call.args[0];
+  if (first?.k === 'star' && !src.star) throw new Unsupported(first.pos, `LAG(*) over WITH step "${step.name}", which selects columns`, 'the whole earlier event is known for a step that selects * only');
+  const args = call.args.map((a) => (a.k === 'star' ? a : column(a)));
+  const over = call.over;
+  if (over === null) return { ...call, args };
+  const own = over.when === null ? null : column(over.when);
+  const partitionBy = over.partitionBy.map(column);
+  if ([...args.slice(1), ...partitionBy].some(hasLag)) throw new Unsupported(call.pos, `LAG whose default or PARTITION BY is a column that WITH step "${step.name}" computes with LAG`, '');
+  const when = src.where === null ? own : own === null ? src.where : ({ k: 'bin', op: 'AND', left: src.where, right: own, pos: own.pos } as Expr);
+  if (args.length === 0) return { ...call, args };
+  // A step column computed by LAG (or a LAG in the step's WHERE), read in this LAG's value or WHEN, is
+  // that LAG's value for each earlier event: marked STEP_LAG, it becomes an entry the value or WHEN
+  // reads as lag("lagN") (lagDef), which the rule looks up per event before remembering any.
+  const value = args[0]!.k === 'star' ? args[0]! : asStepLags(args[0]!);
+  return { ...call, args: [value, ...args.slice(1)], over: { ...over, partitionBy, when: when === null ? null : asStepLags(when) } };
+}
+
+/** The name a LAG from a WITH step takes inside another LAG's value or WHEN (not a name the parser reads). */
+const STEP_LAG = 'LAG#step';
+
+function asStepLags(e: Expr): Expr {
+  if (e.k === 'call' && e.name.toUpperCase() === 'LAG') return { ...e, name: STEP_LAG };
+  return mapChildren(e, asStepLags);
+}
+
+/** `e` with each STEP_LAG call replaced by the LAG_MARK column of its entry (`name` adds the entry). */
+function stepLagsNamed(e: Expr, name: (call: Call) => string): Expr {
+  if (e.k === 'call' && e.name === STEP_LAG) return { k: 'path', parts: [LAG_MARK + name({ ...e, name: 'LAG' })], pos: e.pos };
+  return mapChildren(e, (x) => stepLagsNamed(x, name));
+}
+
+/**
+ * A LAG left outside an aggregate in a windowed statement's columns or HAVING (those inside were named
+ * by lagsInAggregates). ASA's GROUP BY "groups a selected set of rows into a set of summary rows [...]
+ * One row is returned for each group. Aggregate functions in the SELECT clause's <select> list provide
+ * information about each group instead of individual rows"
+ * (https://learn.microsoft.com/stream-analytics-query/group-by-azure-stream-analytics), and LAG is a
+ * value of one event, "evaluated before" GROUP BY
+ * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics): a row of many events
+ * has no single LAG, so, as any per-event column that is not a GROUP BY column, it must be inside an
+ * aggregate. ASA's SQL rejects such a column; eddy gives no meaning of its own to it.
+ */
+function refuseLagOutsideAggregate(st: Select): void {
+  for (const [e, place] of [...st.items.map((i) => [i.expr, 'SELECT list'] as const), [st.having, 'HAVING'] as const]) {
+    if (e === null) continue;
+    let found: Call | null = null;
+    withLagsNamed(e, (call) => {
+      found ??= call;
+      return 'x';
+    });
+    const lag = found as Call | null;
+    if (lag !== null) {
+      throw new Unsupported(lag.pos, `LAG outside an aggregate in the ${place} of a statement with GROUP BY`, 'a windowed row summarizes its group, and LAG is a value of one event (computed before GROUP BY): put it inside an aggregate, e.g. AVG(t) - AVG(LAG(t) OVER (...)) or AVG(t - LAG(t) OVER (...))', 'asa');
+    }
+  }
+}
+
+/** `LAG(*) OVER (...)`: the whole earlier event. */
+function isLagStar(e: Expr): boolean {
+  return e.k === 'call' && e.name.toUpperCase() === 'LAG' && e.args[0]?.k === 'star';
+}
+
+/** An aggregate in `e` other than a LAG (which hasAggregate counts, being in NOT_YET). */
+function hasAggregateOutsideLag(e: Expr): boolean {
+  return hasAggregate(withLagsNamed(e, () => 'x'));
 }
 
 /**
@@ -474,7 +567,7 @@ function compileSelectStatement(st: Select, input: string, into: string): RuleDo
 function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: (e: Expr) => string; name: (call: Call) => string; unmark: (text: string) => string } {
   const lags: Record<string, Record<string, unknown>> = {};
   const lagName = (call: Call): string => {
-    const def = lagDef(call);
+    const def = lagDef(call, lagName, unmark);
     const text = JSON.stringify(def);
     const known = Object.keys(lags).find((k) => JSON.stringify(lags[k]) === text);
     if (known !== undefined) return known;
@@ -508,20 +601,21 @@ function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
 /**
  * `LAG(x [, offset [, default]]) OVER ([PARTITION BY ...] LIMIT DURATION(unit, n) [WHEN cond])`
  * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics) as an entry of a
- * select rule's `lag`. "scalar_expression cannot contain other analytic functions"; a default other
- * than a constant is not supported yet.
+ * rule's `lag`. "scalar_expression cannot contain other analytic functions", nor can the default.
  */
-function lagDef(call: Call): Record<string, unknown> {
+function lagDef(call: Call, name: (call: Call) => string, unmark: (text: string) => string): Record<string, unknown> {
+  const event = (e: Expr): string => unmark(expr(stepLagsNamed(e, name), 'event'));
   const [value, offset, dflt] = call.args;
   if (value === undefined || call.args.length > 3 || call.distinct) throw new Unsupported(call.pos, 'LAG arguments', 'LAG(expression [, offset [, default]])', true);
-  if (value.k === 'star') throw new Unsupported(value.pos, 'LAG(*)', 'eddy keeps a value, not the whole event');
   const over = call.over;
   if (over === null || over.limitDuration === null) throw new Unsupported(call.pos, 'LAG without OVER (LIMIT DURATION(...))', 'ASA bounds LAG by LIMIT DURATION', true);
   if (over.orderBy.length > 0) throw new Unsupported(over.pos, 'ORDER BY in LAG OVER', '', true);
   for (const e of [value, dflt, over.when].filter((x): x is Expr => x !== null && x !== undefined)) {
     if (hasLag(e)) throw new Unsupported(e.pos, 'LAG inside LAG', 'its arguments cannot contain other analytic functions', true);
   }
-  const def: Record<string, unknown> = { value: expr(value, 'event') };
+  // LAG(*): "the entire event according to the specified offset will be returned and will be contained
+  // in the result event (nested record)": eddy's whole-event value, "*".
+  const def: Record<string, unknown> = { value: value.k === 'star' ? '*' : event(value) };
   if (offset !== undefined) {
     if (offset.k !== 'num' || !Number.isInteger(offset.value) || offset.value < 1) throw new Unsupported(offset.pos, `LAG offset ${describe(offset)}`, 'the offset is an integer >= 1', true);
     // A compiled rule has the default maxGroups (100,000 partitions): 100 values each keeps LAG's memory within 10 million (docs/rules.md "LAG").
@@ -530,14 +624,16 @@ function lagDef(call: Call): Record<string, unknown> {
   }
   if (dflt !== undefined) {
     const c = constantValue(dflt);
-    if (c === undefined) throw new Unsupported(dflt.pos, `LAG default ${describe(dflt)}`, 'a default other than a constant');
-    if (c !== null) def.default = c;
+    // "default can be a column, subquery, or other expression": evaluated on the current event.
+    if (value.k === 'star' && c !== null) throw new Unsupported(dflt.pos, `LAG(*) default ${describe(dflt)}`, "the default's type must be the value's, and a record default is not supported yet");
+    if (c === undefined) def.default = { expr: expr(dflt, 'event') };
+    else if (c !== null) def.default = c;
   }
   if (over.partitionBy.length > 0) def.partitionBy = over.partitionBy.map(groupPath);
   const ms = limitDurationMs(over);
   if (!(ms > 0) || ms > 7 * 86_400_000 || !Number.isInteger(ms)) throw new Unsupported(over.limitDuration.pos, `LIMIT DURATION of ${ms} ms`, 'eddy takes whole milliseconds, more than 0 and at most 7 days');
   def.duration = ms;
-  if (over.when !== null) def.when = expr(over.when, 'event');
+  if (over.when !== null) def.when = event(over.when);
   return def;
 }
 

@@ -119,9 +119,11 @@ export type SelectColumn = { expr: string } | { const: string | number | boolean
  * that met `when`, if it is less than `duration` older than the event; `default` (null when absent) otherwise.
  */
 export interface LagDef {
+  /** An expression over the earlier event, or `"*"`: the whole earlier event body (ASA's `LAG(*)`). */
   value: string;
   offset?: number;
-  default?: string | number | boolean | null;
+  /** A constant, or `{expr}`: an expression over the current event (ASA's non-constant default). */
+  default?: string | number | boolean | null | { expr: string };
   partitionBy?: string[] | string;
   duration: Duration;
   when?: string;

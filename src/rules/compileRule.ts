@@ -5,7 +5,7 @@ import type { DetectorType } from '../contracts/anomaly.js';
 import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
-import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression } from '../aggregate/compileExpression.js';
+import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression, type CompileResult } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, compileRowCondition, type ArgumentHook, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
 import { normalizeWindow, type NormalizedWindow } from '../windows/windowSpec.js';
@@ -217,7 +217,6 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     const stray = by.find((p) => !base.groupBy.includes(p));
     // A session key outside groupBy would give rows whose group does not name their session.
     if (stray !== undefined) return { ok: false, error: `${id}.window.partitionBy: "${stray}" is not a groupBy path` };
-    if (rule.lag !== undefined && Object.keys(rule.lag).length > 0) return { ok: false, error: `${id}.window.partitionBy: not supported with lag` };
     partition = { by, key: compileGroupKey(by), group: compileGroup(by) };
   }
   // Windows one group can hold at once (open or kept for corrections); 1 for kinds with their own bounds.
@@ -356,8 +355,8 @@ function compileAnomaly(id: string, rule: AnomalyRule, base: Omit<CompiledBase, 
 }
 
 /** A `where` that may read the rule's LAGs; a NULL result (a LAG without value) is not true: the event is not for the rule. */
-function lagAwareWhere(source: string, lags: readonly CompiledLag[], slots: readonly unknown[]): ((ctx: EvalContext) => boolean) | string {
-  const w = compileLagAware(source, lags.map((l) => l.name), slots);
+function lagAwareWhere(source: string, lags: readonly CompiledLag[] | readonly string[], slots: readonly unknown[]): ((ctx: EvalContext) => boolean) | string {
+  const w = compileLagAware(source, lags.map((l) => (typeof l === 'string' ? l : l.name)), slots);
   if (!w.ok) return w.error;
   const f = w.value;
   const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${source.slice(0, 60)}")`);
@@ -370,16 +369,46 @@ function lagAwareWhere(source: string, lags: readonly CompiledLag[], slots: read
  */
 export const MAX_LAG_VALUES = MAX_VALUES_PER_GROUP;
 
+/** A LAG value of `"*"`: the event's body, as it is. */
+const WHOLE_EVENT: CompiledLag['value'] = { evaluate: (ctx) => ctx.body };
+
 /** A rule's `lag` entries compiled, with the slots their values go in; an error names the rule and the field. */
 function compileLags(id: string, defs: Record<string, LagDef>, maxGroups: number): { lags: CompiledLag[]; slots: unknown[] } | string {
   const lags: CompiledLag[] = [];
+  const names = Object.keys(defs);
+  const slots: unknown[] = names.map(() => null);
+  // A `value` or `when` may read another entry's `lag("name")`: that entry's value for the event being
+  // remembered (src/rules/lagState.ts looks every LAG up before remembering any). This is how a LAG over
+  // a WITH step column that is itself a LAG compiles (docs/asa-migration.md "WITH"). An expression that
+  // reads no lag() keeps the sandbox's semantics exactly.
+  const readsLag = (source: string): boolean => /\blag\s*\(/.test(source);
   for (const [name, def] of Object.entries(defs)) {
     const at = `${id}.lag.${name}`;
-    // ASA: "scalar_expression cannot contain other analytic functions" (lag-azure-stream-analytics).
-    const value = compileExpression(def.value);
+    // `"*"`: the whole event (ASA's LAG(*): "the entire event ... will be contained in the result event (nested record)").
+    let value: CompileResult<CompiledLag['value']>;
+    if (def.value === '*') value = { ok: true, value: WHOLE_EVENT };
+    else if (readsLag(def.value)) {
+      const f = compileLagAware(def.value, names, slots);
+      value = f.ok ? { ok: true, value: { evaluate: f.value } } : f;
+    } else value = compileExpression(def.value);
     if (!value.ok) return `${at}.value: ${value.error}`;
+    for (const [field, src] of [['value', def.value], ['when', def.when ?? '']] as const) {
+      if (src.replace(/\s+/g, '').includes(`lag("${name}")`)) return `${at}.${field}: an entry cannot read its own lag("${name}")`;
+    }
+    let dfltExpr: CompiledLag['dfltExpr'] = null;
+    const d = def.default;
+    if (d !== null && typeof d === 'object') {
+      const e = compileExpression(d.expr);
+      if (!e.ok) return `${at}.default.expr: ${e.error}`;
+      dfltExpr = e.value;
+    }
     let when: CompiledLag['when'] = null;
-    if (def.when !== undefined) {
+    if (def.when !== undefined && readsLag(def.when)) {
+      // A NULL (a LAG without value) is not true: the event is not remembered for this entry.
+      const w = lagAwareWhere(def.when, names, slots);
+      if (typeof w === 'string') return `${at}.when: ${w}`;
+      when = w;
+    } else if (def.when !== undefined) {
       const w = compilePredicate(def.when);
       if (!w.ok) return `${at}.when: ${w.error}`;
       when = w.value;
@@ -388,11 +417,11 @@ function compileLags(id: string, defs: Record<string, LagDef>, maxGroups: number
     if (durationMs === null || durationMs <= 0 || durationMs > 7 * 86_400_000) return `${at}.duration: must be a duration > 0 and at most 7 days`;
     const paths = typeof def.partitionBy === 'string' ? def.partitionBy.split(',').map((p) => p.trim()) : (def.partitionBy ?? []);
     if (new Set(paths).size !== paths.length) return `${at}.partitionBy: a path is listed twice`;
-    lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: def.default ?? null, durationMs, when, partition: compilePartition(paths) });
+    lags.push({ name, value: value.value, offset: def.offset ?? 1, dflt: dfltExpr === null ? ((d ?? null) as CompiledLag['dflt']) : null, dfltExpr, durationMs, when, partition: compilePartition(paths) });
   }
   const widest = Math.max(0, ...lags.map((l) => l.offset));
   if (widest * maxGroups > MAX_LAG_VALUES) return `${id}.lag: up to ${maxGroups} partitions (maxGroups) × ${widest} values (the largest offset) is over ${MAX_LAG_VALUES}: lower the offset or maxGroups`;
-  return { lags, slots: lags.map(() => null) };
+  return { lags, slots };
 }
 
 /** A select rule: its LAGs, then `where` and `row` over the event and the LAG values. */

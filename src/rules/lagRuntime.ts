@@ -76,7 +76,9 @@ export function withLags(
         if (time !== time) return;
         lagState.step(ev, time, rule.slots);
         if (rule.where !== null && !rule.where(ev)) return;
-        const key = rule.groupKey(ev);
+        // The executor's key (src/rules/fusedRules.ts): a session window with its own partition key
+        // (`window.partitionBy`) keys its groups by that partition; the inner step checks the row group.
+        const key = rule.kind === 'aggregate' && rule.partition !== undefined ? rule.partition.key(ev) : rule.groupKey(ev);
         if (key === null) {
           observer.rejected('missing-field', rule.id);
           return;

@@ -28,9 +28,15 @@ import { compilePath, MISSING } from '../util/readPath.js';
 /** One compiled LAG of a rule. */
 export interface CompiledLag {
   readonly name: string;
-  readonly value: CompiledExpression;
+  /** The remembered value; `value: "*"` remembers the whole event body (ASA's `LAG(*)`). */
+  readonly value: Pick<CompiledExpression, 'evaluate'>;
   readonly offset: number;
   readonly dflt: string | number | boolean | null;
+  /**
+   * A default that is an expression over the current event (ASA: "default can be a column, subquery,
+   * or other expression"), used instead of `dflt`; a missing field or a failure is NULL.
+   */
+  readonly dfltExpr: Pick<CompiledExpression, 'evaluate'> | null;
   readonly durationMs: number;
   readonly when: ((ctx: EvalContext) => boolean) | null;
   /** The partition key of an event (a missing field is a partition of its own, as ASA's NULL key). */
@@ -76,6 +82,8 @@ export class LagState {
   private latest = Number.NEGATIVE_INFINITY;
   /** Partitions dropped at `maxGroups` since this state was built. */
   evicted = 0;
+  /** Each LAG's partition key for the event being stepped. */
+  private readonly keys: string[] = [];
 
   constructor(
     private readonly lags: readonly CompiledLag[],
@@ -87,16 +95,25 @@ export class LagState {
   }
 
   step(ctx: EvalContext, time: number, slots: unknown[]): void {
+    const keys = this.keys;
+    // Every LAG is looked up before any is remembered: a `value` or `when` may read another LAG's
+    // value for this event (compileRule compileLags), which must be the one from before this event.
     for (let i = 0; i < this.lags.length; i++) {
       const lag = this.lags[i]!;
-      const key = lag.name + SEP + lag.partition(ctx);
+      const key = (keys[i] = lag.name + SEP + lag.partition(ctx));
       const p = this.groups.get(key) as LagPartition | undefined;
-      let v: unknown = lag.dflt;
+      let v: unknown = undefined;
       if (p !== undefined && p.t.length >= lag.offset) {
         const j = p.t.length - lag.offset;
         if (time - p.t[j]! < lag.durationMs) v = p.v[j];
       }
+      if (v === undefined) v = lag.dfltExpr === null ? lag.dflt : safeValue(lag.dfltExpr, ctx);
       slots[i] = v === undefined ? null : v;
+    }
+    for (let i = 0; i < this.lags.length; i++) {
+      const lag = this.lags[i]!;
+      const key = keys[i]!;
+      const p = this.groups.get(key) as LagPartition | undefined;
       if (lag.when !== null && !safeWhen(lag.when, ctx)) continue;
       const part = p ?? { l: time, t: [], v: [] };
       part.t.push(time);
@@ -149,7 +166,7 @@ function safeWhen(when: (ctx: EvalContext) => boolean, ctx: EvalContext): boolea
 }
 
 /** The remembered value: NULL when the expression reads a field the event lacks or fails (ASA reads a missing field as NULL). */
-function safeValue(value: CompiledExpression, ctx: EvalContext): unknown {
+function safeValue(value: Pick<CompiledExpression, 'evaluate'>, ctx: EvalContext): unknown {
   try {
     const v = value.evaluate(ctx);
     return v === undefined ? null : v;

@@ -30,10 +30,18 @@ export interface OracleEvent {
 }
 
 export interface OracleLag {
-  /** The value of scalar_expression on an event; null for SQL's NULL (a missing field). */
+  /**
+   * The value of scalar_expression on an event; null for SQL's NULL (a missing field). For `LAG(*)`,
+   * "the entire event according to the specified offset" (the event's body).
+   */
   readonly value: (e: OracleEvent) => unknown;
   readonly offset: number;
+  /**
+   * The default: a constant, or (ASA: "default can be a column, subquery, or other expression") the
+   * value of an expression, which can only be of the current event since there is no event at the offset.
+   */
   readonly dflt: unknown;
+  readonly dfltOf?: (cur: OracleEvent) => unknown;
   readonly durationMs: number;
   /** WHEN on an event: true, false or null (NULL is not true). Absent: every event. */
   readonly when?: (e: OracleEvent) => boolean | null;
@@ -51,9 +59,10 @@ export function oracleLag(events: readonly OracleEvent[], lag: OracleLag): unkno
       if (lag.when !== undefined && lag.when(prev) !== true) continue;
       matching.push(prev);
     }
-    if (matching.length < lag.offset) return lag.dflt;
+    const dflt = lag.dfltOf === undefined ? lag.dflt : (lag.dfltOf(cur) ?? null);
+    if (matching.length < lag.offset) return dflt;
     const at = matching[matching.length - lag.offset]!;
-    if (cur.t - at.t >= lag.durationMs) return lag.dflt;
+    if (cur.t - at.t >= lag.durationMs) return dflt;
     const v = lag.value(at);
     return v === undefined ? null : v;
   });

@@ -131,16 +131,21 @@ describe('LAG inside a windowed statement\'s aggregate argument', () => {
     });
   }
 
-  it('a LAG outside an aggregate in a windowed statement is still refused, with line and column', () => {
-    for (const q of [
-      `SELECT AVG(t) - LAG(t) OVER (LIMIT DURATION(minute, 1)) AS p INTO o FROM i GROUP BY TumblingWindow(second, 5)`,
-      `SELECT COUNT(*) AS n INTO o FROM i GROUP BY TumblingWindow(second, 5) HAVING LAG(t) OVER (LIMIT DURATION(minute, 1)) > 1`,
-    ]) {
+  // ASA's GROUP BY: "One row is returned for each group. Aggregate functions in the SELECT clause's
+  // <select> list provide information about each group instead of individual rows"
+  // (https://learn.microsoft.com/stream-analytics-query/group-by-azure-stream-analytics); LAG is a value of
+  // one event, evaluated before GROUP BY. Not a form eddy lacks: a query ASA does not accept.
+  it('a LAG outside an aggregate in a windowed statement is refused as invalid ASA, at the LAG, with the way to write it', () => {
+    for (const [q, column, place] of [
+      [`SELECT AVG(t) - LAG(t) OVER (LIMIT DURATION(minute, 1)) AS p INTO o FROM i GROUP BY TumblingWindow(second, 5)`, 17, 'SELECT list'],
+      [`SELECT COUNT(*) AS n INTO o FROM i GROUP BY TumblingWindow(second, 5) HAVING LAG(t) OVER (LIMIT DURATION(minute, 1)) > 1`, 78, 'HAVING'],
+      [`SELECT dev, LAG(t) OVER (PARTITION BY dev LIMIT DURATION(minute, 1)) AS p INTO o FROM i GROUP BY dev, SessionWindow(second, 5, 60)`, 13, 'SELECT list'],
+    ] as const) {
       const r = compileQueryText(q);
       expect(r.ok, q).toBe(false);
       if (!r.ok) {
-        expect(r.errors[0]!.message).toMatch(/^LAG\(\) is not supported yet/);
-        expect(r.errors[0]!.line).toBe(1);
+        expect(r.errors[0]!.message).toBe(`LAG outside an aggregate in the ${place} of a statement with GROUP BY is not valid in ASA: a windowed row summarizes its group, and LAG is a value of one event (computed before GROUP BY): put it inside an aggregate, e.g. AVG(t) - AVG(LAG(t) OVER (...)) or AVG(t - LAG(t) OVER (...))`);
+        expect(r.errors[0]).toMatchObject({ line: 1, column });
       }
     }
   });

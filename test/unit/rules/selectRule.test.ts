@@ -163,6 +163,18 @@ describe("SQL's three-valued logic over a LAG without value (NULL)", () => {
     expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', offset: 101, duration: '1m' } } } })).toThrow(/^r\.lag: up to 100000 partitions \(maxGroups\) × 101 values .* is over 10000000/);
     expect(compiled({ r: { kind: 'select', maxGroups: 10_000, lag: { p: { value: 'v', offset: 1000, duration: '1m' } } } })).toHaveLength(1);
     expect(() => compiled({ r: { kind: 'aggregate', window: { type: 'tumbling', size: '1m' }, select: { n: 'count()' }, where: 'lag("p") > 1' } })).toThrow(/unknown function "lag"/);
+    // A default expression is over the current event; it cannot read a LAG, and an object default must be {expr}.
+    expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', default: { expr: 'v +' }, duration: '1m' } } } })).toThrow(/^r\.lag\.p\.default\.expr: /);
+    expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', default: { expr: 'lag("p")' }, duration: '1m' } } } })).toThrow(/^r\.lag\.p\.default\.expr: .*lag/);
+    expect(() => compiled({ r: { kind: 'select', lag: { p: { value: 'v', default: { value: 1 }, duration: '1m' } } } })).toThrow(/^r\.lag\.p\.default: /);
+  });
+
+  it('a default expression is evaluated on the current event (NULL where it fails); value "*" is the whole earlier body', () => {
+    const { engine, out } = engineWith(compiled({ r: { kind: 'select', input: 'in', lag: { p: { value: 'v', default: { expr: 'w * 10' }, duration: '1m' }, all: { value: '*', duration: '1m' } }, row: { p: { expr: 'lag("p")' }, all: { expr: 'lag("all")' } } } }));
+    engine.process([{ v: 5, w: 1 }, { v: 7 }].map((body) => ({ body, deviceId: 'd', moduleId: 'm', input: 'in', arrival: CLOCK0 })));
+    engine.process([{ v: 9, w: 3 }].map((body) => ({ body, deviceId: 'd', moduleId: 'm', input: 'in', arrival: CLOCK0 + 61_000 })));
+    // The third event comes when the others are past LIMIT DURATION (no timestamp: its arrival is its time).
+    expect(out.map((m) => m.body)).toEqual([{ p: 10, all: null }, { p: 5, all: { v: 5, w: 1 } }, { p: 30, all: null }]);
   });
 
   it('a row column over a NULL LAG is null; a default replaces NULL', () => {
