@@ -35,7 +35,7 @@ export interface CompiledSelect {
   /** Fills `out` with the arguments for one event; throws EvalFailure (missing-field / not-a-number). */
   evaluateArgs(ctx: EvalContext, out: number[]): void;
   readonly aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  /** True when median/percentile/distinct keep values. */
+  /** True when median/percentile/percentileDisc/distinct keep values. */
   readonly keepsValues: boolean;
 }
 
@@ -61,12 +61,12 @@ interface AggCtx {
 
 const ARITY: Readonly<Record<AggregateKind, readonly [number, number]>> = {
   count: [0, 1], sum: [1, 1], avg: [1, 1], min: [1, 1], max: [1, 1], stdev: [1, 1], stdevp: [1, 1],
-  var: [1, 1], varp: [1, 1], median: [1, 1], percentile: [2, 2], first: [1, 1], last: [1, 1], distinct: [1, 1],
+  var: [1, 1], varp: [1, 1], median: [1, 1], percentile: [2, 2], percentileDisc: [2, 2], first: [1, 1], last: [1, 1], distinct: [1, 1],
 };
 
 const NEEDS: Readonly<Record<AggregateKind, keyof ArgNeeds | null>> = {
   count: null, sum: 'sum', avg: 'sum', min: 'min', max: 'max', stdev: 'variance', stdevp: 'variance',
-  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', first: 'first', last: 'last', distinct: 'distinct',
+  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', percentileDisc: 'values', first: 'first', last: 'last', distinct: 'distinct',
 };
 
 function noNeeds(): ArgNeeds {
@@ -252,7 +252,7 @@ function compileAggregateCall(
   let arg = -1;
   if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls, hook);
   let p = 0;
-  if (kind === 'percentile') {
+  if (kind === 'percentile' || kind === 'percentileDisc') {
     const env: BuildEnv<EvalContext> = { allowPaths: false, noPathMessage: 'the percentile must be a constant', paths: new Set(), aggregateNames: AGGREGATE_NAMES };
     const pb = buildNode(callArgs[1]!, env);
     const v = pb.constant?.value;

@@ -276,11 +276,12 @@ const UNIT_MS: Record<string, number> = {
 
 const AGGREGATES: Record<string, string> = { AVG: 'avg', MIN: 'min', MAX: 'max', SUM: 'sum', STDEV: 'stdev', STDEVP: 'stdevp', VAR: 'var', VARP: 'varp' };
 const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING', 'SLIDINGWINDOW', 'SLIDING', 'SESSIONWINDOW', 'SESSION', 'SNAPSHOTWINDOW', 'SNAPSHOT']);
+/** The percentile aggregates, written `PERCENTILE_xxx(p) OVER (ORDER BY x)` (percentileExpr). */
+const PERCENTILES = new Set(['PERCENTILE_CONT', 'PERCENTILE_DISC']);
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
   LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function, any WHERE and an aggregate\'s argument (AVG(t - LAG(t) OVER (...))); outside an aggregate in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
-  PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
   TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
 
@@ -396,7 +397,7 @@ function compileStatement(given: Select, into: string): RuleDoc {
  * `count()` alone reads no argument: the option would change nothing, so its rule goes without it.
  */
 function readsArguments(select: Record<string, string>): boolean {
-  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|distinct)\((?!\))/.test(s));
+  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|percentileDisc|distinct)\((?!\))/.test(s));
 }
 
 /**
@@ -491,13 +492,13 @@ function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: 
 }
 
 /**
- * `e` with each LAG inside an aggregate's argument (PERCENTILE_CONT's ORDER BY too) named as
+ * `e` with each LAG inside an aggregate's argument (PERCENTILE_CONT's and PERCENTILE_DISC's ORDER BY too) named as
  * withLagsNamed does; a LAG elsewhere stays, to be refused.
  */
 function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
   if (e.k === 'call') {
     const u = e.name.toUpperCase();
-    if (AGGREGATES[u] !== undefined || u === 'COUNT' || u === 'PERCENTILE_CONT') {
+    if (AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u)) {
       if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
       return mapChildren(e, (x) => withLagsNamed(x, name));
     }
@@ -880,9 +881,9 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
   if (isMetadataCall(e)) return eventPath(e);
   if (WINDOWS.has(upper)) throw new Unsupported(e.pos, e.name, 'a window function belongs in GROUP BY', true);
   if (ANOMALY[upper] !== undefined) throw new Unsupported(e.pos, e.name, 'an anomaly function is the only column of its SELECT (eddy raises alerts rather than scoring rows)');
-  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || upper === 'PERCENTILE_CONT';
+  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || PERCENTILES.has(upper);
   if (isAggregate && ctx !== 'select') throw new Unsupported(e.pos, `${e.name}()`, 'an aggregate belongs in the SELECT list or HAVING', true);
-  if (isAggregate && e.over !== null && upper !== 'PERCENTILE_CONT') throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
+  if (isAggregate && e.over !== null && !PERCENTILES.has(upper)) throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
   if (upper === 'COUNT') {
     if (e.distinct && e.args.length === 1) return `distinct(${expr(e.args[0]!, 'event')})`;
     if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
@@ -893,16 +894,7 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
     throw new Unsupported(e.pos, 'COUNT with several arguments', '', true);
   }
   if (e.distinct) throw new Unsupported(e.pos, `${e.name}(DISTINCT ...)`, 'only COUNT(DISTINCT ...)');
-  if (upper === 'PERCENTILE_CONT') {
-    // PERCENTILE_CONT(p) OVER (ORDER BY x): the interpolated percentile, eddy's percentile(x, 100p)
-    // (linear interpolation between order statistics, src/aggregate/aggregateFunctions.ts).
-    const p = e.args[0];
-    const order = e.over?.orderBy ?? [];
-    if (e.args.length !== 1 || p?.k !== 'num' || p.value < 0 || p.value > 1 || order.length !== 1 || order[0]!.desc || e.over!.partitionBy.length > 0) {
-      throw new Unsupported(e.pos, 'PERCENTILE_CONT form', 'PERCENTILE_CONT(p) OVER (ORDER BY x) with 0 <= p <= 1', true);
-    }
-    return `percentile(${expr(order[0]!.expr, 'event')}, ${p.value * 100})`;
-  }
+  if (PERCENTILES.has(upper)) return percentileExpr(e, upper === 'PERCENTILE_DISC');
   const agg = AGGREGATES[upper];
   if (agg !== undefined) {
     if (e.args.length !== 1) throw new Unsupported(e.pos, `${e.name} with ${e.args.length} arguments`, 'it takes one', true);
@@ -911,6 +903,30 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
   const math: Record<string, string> = { ABS: 'abs', SQRT: 'sqrt', EXP: 'exp', FLOOR: 'floor', CEILING: 'ceil', SIGN: 'sign', POWER: 'pow', ROUND: 'round' };
   if (math[upper] !== undefined && upper !== 'ROUND' && e.over === null) return `${math[upper]}(${e.args.map((a) => expr(a, ctx)).join(', ')})`;
   throw new Unsupported(e.pos, `function ${e.name}`, '', true);
+}
+
+/**
+ * `PERCENTILE_CONT(p) OVER (ORDER BY x [ASC|DESC])` and `PERCENTILE_DISC(...)` ("The value must range
+ * between 0 and 1"; "The default sort order is ascending"). CONT is the interpolated percentile, eddy's
+ * `percentile(x, 100p)` (linear interpolation between order statistics, src/aggregate/aggregateFunctions.ts);
+ * over a descending order it is the ascending one at 1 - p (the rank p(n-1) from the top is (1-p)(n-1)
+ * from the bottom). DISC "returns the value within the smallest cumulative distance that is greater than
+ * or equal to P" (https://learn.microsoft.com/stream-analytics-query/percentile-disc-azure-stream-analytics),
+ * eddy's `percentileDisc(x, 100p)`; over a descending order the values are negated, which turns the
+ * descending order into an ascending one, and the result back.
+ */
+function percentileExpr(e: Call, discrete: boolean): string {
+  const p = e.args[0];
+  const order = e.over?.orderBy ?? [];
+  if (e.args.length !== 1 || p?.k !== 'num' || p.value < 0 || p.value > 1 || order.length !== 1 || e.over!.partitionBy.length > 0 || e.over!.limitDuration !== null || e.over!.when !== null) {
+    throw new Unsupported(e.pos, `${e.name} form`, `${e.name.toUpperCase()}(p) OVER (ORDER BY x [ASC|DESC]) with 0 <= p <= 1`, true);
+  }
+  // 0.07 * 100 is 7.000000000000001 in doubles: 12 significant digits give back the percentage the query wrote.
+  const pct = (x: number): number => Number(x.toPrecision(12));
+  const x = expr(order[0]!.expr, 'event');
+  const desc = order[0]!.desc;
+  if (!discrete) return `percentile(${x}, ${pct(desc ? 100 - p.value * 100 : p.value * 100)})`;
+  return desc ? `(-percentileDisc((-${x}), ${pct(p.value * 100)}))` : `percentileDisc(${x}, ${pct(p.value * 100)})`;
 }
 
 /**
@@ -1004,7 +1020,7 @@ function hasAggregate(e: Expr): boolean {
   switch (e.k) {
     case 'call': {
       const u = e.name.toUpperCase();
-      return AGGREGATES[u] !== undefined || u === 'COUNT' || u === 'PERCENTILE_CONT' || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
+      return AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u) || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
     }
     case 'bin':
       return hasAggregate(e.left) || hasAggregate(e.right);
