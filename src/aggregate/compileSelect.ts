@@ -25,6 +25,7 @@ import {
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
 import { compilePath } from '../util/readPath.js';
+import { buildSql, needsSqlNulls, type Opaque } from './sqlNulls.js';
 import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
@@ -91,7 +92,7 @@ export function compileSelect(
 
   const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
   const slots: Slot[] = [];
-  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean }[] = [];
+  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean; sql: boolean }[] = [];
 
   for (const name of names) {
     if (name === '__proto__') {
@@ -101,8 +102,9 @@ export function compileSelect(
     const source = select[name];
     const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls, hook));
     // An expression that tests a null itself (`isNull(avg(t)) ? 0 : avg(t)`, ASA's CASE WHEN AVG(t) IS
-    // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it null.
-    if (r.ok) outers.push({ name, ...r.value, readsNull: /\bisNull\s*\(/.test(source as string) });
+    // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it
+    // null. One built with SQL's NULL (`nulls: "skip"`) computes its own nulls.
+    if (r.ok) outers.push({ name, ...r.value, readsNull: r.value.sql || /\bisNull\s*\(/.test(source as string) });
     else errors[name] = r.error;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
@@ -212,9 +214,10 @@ function compileOuter(
   slots: Slot[],
   skipNulls: boolean,
   hook: ArgumentHook | undefined,
-): { fn: (c: AggCtx) => unknown; uses: number[] } {
+): { fn: (c: AggCtx) => unknown; uses: number[]; sql: boolean } {
   if (typeof source !== 'string') throw new CompileError('select expression must be a string');
   const root = parseLimited(source);
+  const isAggregateCall: Opaque = (node) => node.type === 'FunctionNode' && (node.fn as MNode).type === 'SymbolNode' && AGGREGATE_NAMES.has((node.fn as MNode).name!);
   const uses = new Set<number>();
   const env: BuildEnv<AggCtx> = {
     allowPaths: false,
@@ -229,10 +232,17 @@ function compileOuter(
       return { fn: (c: AggCtx) => c.r[slot], kind: 'any' } satisfies Built<AggCtx>;
     },
   };
+  if (skipNulls && needsSqlNulls(root, isAggregateCall)) {
+    // `avg(t) + null`, `count() == 0 ? null : avg(t)`: SQL's NULL (sqlNulls.ts) over the aggregates' values.
+    const sql = buildSql(root, env, isAggregateCall);
+    if (uses.size === 0) throw new CompileError(`select expression must use an aggregate such as avg(x) or count() (in "${source.slice(0, 60)}")`);
+    if (sql.str) throw new CompileError('select expression cannot be a string');
+    return { fn: sql.fn, uses: [...uses], sql: true };
+  }
   const built = buildNode(root, env);
   if (uses.size === 0) throw new CompileError(`select expression must use an aggregate such as avg(x) or count() (in "${source.slice(0, 60)}")`);
   if (built.kind === 'str') throw new CompileError('select expression cannot be a string');
-  return { fn: built.fn, uses: [...uses] };
+  return { fn: built.fn, uses: [...uses], sql: false };
 }
 
 function compileAggregateCall(
@@ -272,6 +282,13 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
   const hooked = hook?.(key);
   if (hooked !== undefined) return hookedArg(key, hooked, args, skipNulls);
   const env: BuildEnv<EvalContext> = { allowPaths: true, paths: new Set(), aggregateNames: AGGREGATE_NAMES };
+  if (skipNulls && needsSqlNulls(node)) {
+    // `avg(t > 5 ? t : null)` (ASA's AVG(CASE WHEN t > 5 THEN t ELSE NULL END)): SQL's NULL (sqlNulls.ts),
+    // a null argument left out of its aggregates as a null field is.
+    const sql = buildSql(node, env);
+    if (sql.str) throw new CompileError(`aggregate argument cannot be a string (in "${key}")`);
+    return hookedArg(key, { fn: sql.fn, paths: [...env.paths] }, args, skipNulls);
+  }
   const built = buildNode(node, env);
   if (built.kind === 'str') throw new CompileError(`aggregate argument cannot be a string (in "${key}")`);
   const f = built.fn;
@@ -372,6 +389,7 @@ export function compileRowCondition(
   names: readonly string[],
   groupBy: readonly string[],
   groupKey: (path: string) => string,
+  options: { nulls?: 'reject' | 'skip' } = {},
 ): CompileResult<(values: Record<string, number | null>, group: GroupValues) => boolean> {
   type Ctx = { v: Record<string, number | null>; g: GroupValues };
   return catchCompile(() => {
@@ -399,9 +417,10 @@ export function compileRowCondition(
         return undefined;
       },
     };
-    const built = buildNode(root, env);
-    if (built.kind === 'str') throw new CompileError('a case condition cannot be a string');
-    const f = built.fn;
+    const sql = options.nulls === 'skip' && needsSqlNulls(root);
+    const built = sql ? undefined : buildNode(root, env);
+    if (built?.kind === 'str') throw new CompileError('a case condition cannot be a string');
+    const f = built?.fn ?? buildSql(root, env).fn;
     const fail = new EvalFailure('not-a-number', 'case condition is not a number or boolean');
     const ctx: Ctx = { v: {}, g: {} };
     return (values: Record<string, number | null>, group: GroupValues) => {
@@ -422,7 +441,7 @@ export function compileRowCondition(
  * Compiles `having` over the select names (a name not in the select is a compile error). A having
  * that meets a null value (`avg > 30` with no avg) or a non-number is false: the window is not emitted.
  */
-export function compileHaving(source: string, names: readonly string[]): CompileResult<(values: Record<string, number | null>) => boolean> {
+export function compileHaving(source: string, names: readonly string[], options: { nulls?: 'reject' | 'skip' } = {}): CompileResult<(values: Record<string, number | null>) => boolean> {
   return catchCompile(() => {
     const root = parseLimited(source);
     const known = new Set(names);
@@ -442,8 +461,8 @@ export function compileHaving(source: string, names: readonly string[]): Compile
         return undefined;
       },
     };
-    const built = buildNode(root, env);
-    const f = built.fn;
+    // Under `nulls: "skip"`, SQL's NULL (sqlNulls.ts): `HAVING AVG(t) + NULL > 1` holds for no window.
+    const f = options.nulls === 'skip' && needsSqlNulls(root) ? buildSql(root, env).fn : buildNode(root, env).fn;
     const fail = new EvalFailure('not-a-number', 'having result is not a number or boolean');
     return (values: Record<string, number | null>) => {
       // Once per emitted window, not per event: a try/catch here costs nothing that matters.
