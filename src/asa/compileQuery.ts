@@ -383,7 +383,9 @@ function compileStatement(given: Select, into: string): RuleDoc {
   if (Object.keys(select).length === 0) select[hiddenName(select, row)] = 'count()';
   rule.row = row;
   rule.output = into;
-  if (readsArguments(select)) rule.nulls = 'skip';
+  // ASA's NULL: aggregates skip null values (readsArguments), a WHERE drops an event whose condition is
+  // unknown, NULL in arithmetic is NULL (docs/rules.md "Nulls").
+  if (readsArguments(select) || rule.where !== undefined || /\bnull\b/.test(JSON.stringify([select, rule.having ?? '']))) rule.nulls = 'skip';
   return rule;
 }
 
@@ -459,12 +461,18 @@ function compileSelectStatement(st: Select, input: string, into: string): RuleDo
       if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy row column is a letter or _ then letters, digits, _ or - (use AS)');
       if (Object.keys(row).some((k) => k.toLowerCase() === name.toLowerCase())) throw new Unsupported(item.pos, `column name "${name}" twice`, 'ASA column names are case-insensitive');
       const constant = constantValue(item.expr);
-      row[name] = isSystemTimestamp(item.expr) ? { eventTime: true } : constant !== undefined ? { const: constant } : { expr: eddy(item.expr) };
+      const e = item.expr;
+      // A CASE column may give strings, NULL and per-event values row by row ("THEN 'hi' ELSE t").
+      const text = (): string => (e.k === 'case' ? caseExpr(e, eddy, true) : eddy(e));
+      row[name] = isSystemTimestamp(e) ? { eventTime: true } : constant !== undefined ? { const: constant } : { expr: text() };
     }
     rule.row = row;
   }
   if (Object.keys(lags).length > 0) rule.lag = lags;
   rule.output = into;
+  // ASA's NULL (docs/rules.md "Nulls"): a missing field reads as NULL, a comparison with it is unknown
+  // (the WHERE drops the event), a column over it is written null.
+  if (rule.where !== undefined || Object.values(rule.row ?? {}).some((c) => (c as Record<string, unknown>).expr !== undefined)) rule.nulls = 'skip';
   return rule;
 }
 
@@ -821,7 +829,9 @@ function expr(e: Expr, ctx: 'event' | 'select'): string {
     case 'bool':
       return String(e.value);
     case 'null':
-      throw new Unsupported(e.pos, 'NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
+      // SQL's NULL, in a rule with `nulls: "skip"` (src/aggregate/sqlNulls.ts), which every rule with an
+      // expression gets (nullsFor).
+      return 'null';
     case 'star':
       throw new Unsupported(e.pos, '*', 'here');
     case 'path':
@@ -856,15 +866,18 @@ function floatCast(e: Extract<Expr, { k: 'cast' }>): Expr {
 }
 
 /**
- * A numeric `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
+ * A `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
  * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics: "Both formats require
- * an ELSE argument"). Strings are not numbers: a CASE with string results in a windowed SELECT list is a
- * row `case` column (caseColumn); anywhere else it is refused.
+ * an ELSE argument"). A NULL condition is not true (the next WHEN is tried) and a NULL result is NULL
+ * (src/aggregate/sqlNulls.ts). A string result only where `strings` allows it (a column of a statement
+ * without GROUP BY, whose rule writes what the CASE gives); a CASE with string results in a windowed
+ * SELECT list is a row `case` column (caseColumn); anywhere else (arithmetic, an aggregate's argument,
+ * HAVING) it is refused.
  */
-function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string): string {
+function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string, strings = false): string {
   if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
   for (const r of [...e.whens.map((w) => w.then), e.otherwise]) {
-    if (r.k === 'str' || r.k === 'null') throw new Unsupported(r.pos, `CASE giving ${describe(r)}`, 'eddy computes numbers (and booleans) only');
+    if (r.k === 'str' && !strings) throw new Unsupported(r.pos, `CASE giving ${describe(r)} here`, 'a CASE with string results compiles as a whole SELECT column (eddy computes numbers elsewhere)');
   }
   let out = sub(e.otherwise);
   for (let i = e.whens.length - 1; i >= 0; i--) {
@@ -951,11 +964,13 @@ function isCaseColumn(e: Extract<Expr, { k: 'case' }>): boolean {
  */
 function caseColumn(e: Extract<Expr, { k: 'case' }>, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols: ReadonlySet<string>): Record<string, unknown> {
   if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
-  const value = (r: Expr): string | number | boolean | null | { select: string } => {
+  const value = (r: Expr): string | number | boolean | null | { select: string } | { group: string } => {
     const v = constantValue(r);
     if (v !== undefined) return v;
+    // A GROUP BY column is the group's value in every row of the group: `{group: path}`.
+    if ((r.k === 'path' || isMetadataCall(r)) && groupCols.has(eventPath(r))) return { group: eventPath(r) };
     if (!hasAggregate(r) || hasLag(r)) {
-      throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string or NULL`, 'such a CASE in a windowed row gives constants and expressions over aggregates (GROUP BY columns and per-event values are not supported yet)');
+      throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string or NULL`, 'such a CASE in a windowed row gives constants, GROUP BY columns and expressions over aggregates (a per-event value is not a column of a windowed row)');
     }
     const text = expr(r, 'select');
     const known = Object.keys(select).find((n) => select[n] === text);

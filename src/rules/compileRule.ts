@@ -293,21 +293,21 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
       const branches: Extract<RowColumnSource, { from: 'case' }>['branches'][number][] = [];
       // A result that reads a select name must name one (as a `select` column), one that reads a group a
       // groupBy path (as a `group` column, kept by its output key); else the rule is refused.
-      const result = (r: RowCaseResult): RowCaseResult | string => {
-        if (r === null || typeof r !== 'object') return r;
-        if ('select' in r) return selectNames.includes(r.select) ? r : `select "${r.select}" is not a name in select`;
-        return groupBy.includes(r.group) ? { group: groupName(r.group) } : `group "${r.group}" is not a groupBy path`;
+      const result = (r: RowCaseResult): { ok: RowCaseResult } | { error: string } => {
+        if (r === null || typeof r !== 'object') return { ok: r };
+        if ('select' in r) return selectNames.includes(r.select) ? { ok: r } : { error: `select "${r.select}" is not a name in select` };
+        return groupBy.includes(r.group) ? { ok: { group: groupName(r.group) } } : { error: `group "${r.group}" is not a groupBy path` };
       };
       for (const [i, b] of col.case.entries()) {
         const test = compileRowCondition(b.when, selectNames, groupBy, groupName, { nulls });
         if (!test.ok) return `${name}.case[${i}].when: ${test.error}`;
         const then = result(b.then);
-        if (typeof then === 'string') return `${name}.case[${i}].then: ${then}`;
-        branches.push({ test: test.value, value: then });
+        if ('error' in then) return `${name}.case[${i}].then: ${then.error}`;
+        branches.push({ test: test.value, value: then.ok });
       }
       const otherwise = result(col.else);
-      if (typeof otherwise === 'string') return `${name}.else: ${otherwise}`;
-      out.push({ name, from: 'case', branches, otherwise });
+      if ('error' in otherwise) return `${name}.else: ${otherwise.error}`;
+      out.push({ name, from: 'case', branches, otherwise: otherwise.ok });
     } else out.push({ name, from: 'window', bound: col.window });
   }
   return out;
