@@ -60,7 +60,6 @@ function run(rules: CompiledRule[], evs: readonly In[], rejected: (reason: strin
 
 /** SQL's three-valued logic, null standing for unknown. */
 const sqlOr = (a: boolean | null, b: boolean | null): boolean | null => (a === true || b === true ? true : a === null || b === null ? null : false);
-const sqlAnd = (a: boolean | null, b: boolean | null): boolean | null => (a === false || b === false ? false : a === null || b === null ? null : true);
 const num = (v: number | null | undefined): number | null => (typeof v === 'number' ? v : null);
 const gt = (a: number | null, b: number): boolean | null => (a === null ? null : a > b);
 const lt = (a: number | null, b: number): boolean | null => (a === null ? null : a < b);
