@@ -34,7 +34,7 @@ import { mulberry32Advance, mulberry32Output } from '../util/mulberry32.js';
 /** The aggregate function names of a select. */
 export type AggregateKind =
   | 'count' | 'sum' | 'avg' | 'min' | 'max' | 'stdev' | 'stdevp' | 'var' | 'varp'
-  | 'median' | 'percentile' | 'percentileDisc' | 'first' | 'last' | 'distinct';
+  | 'median' | 'percentile' | 'percentileDisc' | 'first' | 'last' | 'distinct' | 'topOne';
 
 /** Default bound on values kept per window and argument for median/percentile/distinct. */
 export const DEFAULT_MAX_VALUES_PER_WINDOW = 10_000;
@@ -379,5 +379,8 @@ export function aggregateResult(kind: AggregateKind, st: ArgState | undefined, n
     }
     case 'distinct':
       return st.set !== null ? st.nd! : hllEstimate(st.hll!);
+    case 'topOne':
+      // A record, kept beside the argument blocks (compileSelect.ts); never computed from one.
+      return null;
   }
 }

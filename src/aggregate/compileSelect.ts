@@ -47,6 +47,8 @@ export interface CompiledSelect {
 export interface SelectState {
   n: number;
   a: ArgState[];
+  /** Per `topOne` slot, the top event so far: its order keys (null for a null key) and its body. */
+  t?: ({ k: (number | null)[]; r: unknown } | null)[];
 }
 
 interface Slot {
@@ -54,6 +56,9 @@ interface Slot {
   /** Index into args, or -1 for `count()`. */
   readonly arg: number;
   readonly p: number;
+  /** `topOne`: its order keys (args) and directions, and its index among the select's topOne slots. */
+  readonly keys?: readonly { readonly arg: number; readonly desc: boolean }[];
+  readonly top?: number;
 }
 
 interface AggCtx {
@@ -63,11 +68,12 @@ interface AggCtx {
 const ARITY: Readonly<Record<AggregateKind, readonly [number, number]>> = {
   count: [0, 1], sum: [1, 1], avg: [1, 1], min: [1, 1], max: [1, 1], stdev: [1, 1], stdevp: [1, 1],
   var: [1, 1], varp: [1, 1], median: [1, 1], percentile: [2, 2], percentileDisc: [2, 2], first: [1, 1], last: [1, 1], distinct: [1, 1],
+  topOne: [1, 32],
 };
 
 const NEEDS: Readonly<Record<AggregateKind, keyof ArgNeeds | null>> = {
   count: null, sum: 'sum', avg: 'sum', min: 'min', max: 'max', stdev: 'variance', stdevp: 'variance',
-  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', percentileDisc: 'values', first: 'first', last: 'last', distinct: 'distinct',
+  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', percentileDisc: 'values', first: 'first', last: 'last', distinct: 'distinct', topOne: null,
 };
 
 function noNeeds(): ArgNeeds {
@@ -92,7 +98,7 @@ export function compileSelect(
 
   const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
   const slots: Slot[] = [];
-  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean; sql: boolean }[] = [];
+  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean; sql: boolean; record: boolean }[] = [];
 
   for (const name of names) {
     if (name === '__proto__') {
@@ -104,18 +110,24 @@ export function compileSelect(
     // An expression that tests a null itself (`isNull(avg(t)) ? 0 : avg(t)`, ASA's CASE WHEN AVG(t) IS
     // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it
     // null. One built with SQL's NULL (`nulls: "skip"`) computes its own nulls.
-    if (r.ok) outers.push({ name, ...r.value, readsNull: r.value.sql || /\bisNull\s*\(/.test(source as string) });
+    if (r.ok) outers.push({ name, ...r.value, readsNull: r.value.sql || /\bisNull\s*\(/.test(source as string), record: isTopOne(source as string) });
     else errors[name] = r.error;
+    // topOne gives a record: it is a whole select expression, not an operand.
+    if (r.ok && !isTopOne(source as string) && r.value.uses.some((u) => slots[u]!.kind === 'topOne')) errors[name] = `topOne(...) must be the whole select expression (in "${String(source).slice(0, 60)}")`;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const nArgs = args.length;
+  const recordArg = args.findIndex((a) => a.key === RECORD_ARG);
   const needs: ArgNeeds[] = args.map(() => ({ ...noNeeds(), count: skipNulls }));
   for (const s of slots) {
     const need = NEEDS[s.kind];
     if (need && s.arg >= 0) needs[s.arg]![need] = true;
   }
-  const keepsValues = needs.some((n) => n.values || n.distinct);
+  const tops = slots.filter((sl) => sl.kind === 'topOne');
+  // A top event has no packed form either: such selects keep the block format.
+  const keepsValues = needs.some((n) => n.values || n.distinct) || tops.length > 0;
+  const nTops = tops.length;
   const argNums = args.map((a) => a.num);
   const nSlots = slots.length;
   const scratch: AggCtx = { r: new Array<number | null>(nSlots).fill(null) };
@@ -130,6 +142,11 @@ export function compileSelect(
       let v: number | null = null;
       let present = true;
       if (!o.readsNull) for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
+      if (o.record) {
+        // A whole topOne(...) select: the event's body as it came (a record, not a number).
+        (out as Record<string, unknown>)[o.name] = r[o.uses[0]!] ?? null;
+        continue;
+      }
       if (present) {
         let x: unknown = null;
         try {
@@ -150,10 +167,12 @@ export function compileSelect(
   if (keepsValues) {
     // Values and distinct sets have no packed form: such selects keep one block per argument.
     const blocks: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
-      init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
+      init: () => (nTops === 0 ? { n: 0, a: needs.map((nd) => createArgState(nd)) } : { n: 0, a: needs.map((nd) => createArgState(nd)), t: tops.map(() => null) }),
       add: (state, item, time) => {
         const n = ++state.n;
+        if (nTops > 0) addTops(state, tops, item);
         for (let i = 0; i < nArgs; i++) {
+          if (i === recordArg) continue;
           const x = item[i]!;
           const st = state.a[i]!;
           if (skipNulls) {
@@ -168,6 +187,10 @@ export function compileSelect(
       result: (state) => {
         for (let i = 0; i < nSlots; i++) {
           const s = slots[i]!;
+          if (s.top !== undefined) {
+            r[i] = (state.t?.[s.top]?.r ?? null) as number | null;
+            continue;
+          }
           const st = s.arg >= 0 ? state.a[s.arg] : undefined;
           // Under `nulls: "skip"` an argument's aggregates (`count(x)` too) run over its own count of values.
           r[i] = aggregateResult(s.kind, st, skipNulls && st !== undefined ? (st.k ?? 0) : state.n, s.p);
@@ -259,6 +282,7 @@ function compileAggregateCall(
     const want = lo === hi ? `${lo}` : `${lo} or ${hi}`;
     throw new CompileError(`aggregate "${kind}" takes ${want} argument${lo === 1 && hi === 1 ? '' : 's'}, got ${callArgs.length} (in "${node.toString()}")`);
   }
+  if (kind === 'topOne') return compileTopOne(node, args, slots, skipNulls, hook);
   let arg = -1;
   if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls, hook);
   let p = 0;
@@ -273,6 +297,83 @@ function compileAggregateCall(
   if (found >= 0) return found;
   slots.push({ kind, arg, p });
   return slots.length - 1;
+}
+
+/** The pseudo-argument that hands a topOne the event's body (never a number: add() skips it). */
+const RECORD_ARG = '$record';
+
+function isTopOne(source: string): boolean {
+  return /^\s*topOne\s*\(/.test(source) && (() => {
+    try {
+      const n = parseLimited(source);
+      return n.type === 'FunctionNode' && (n.fn as MNode).name === 'topOne';
+    } catch {
+      return false;
+    }
+  })();
+}
+
+/**
+ * `topOne(k1 [, "asc"|"desc"], k2 ...)`: Azure Stream Analytics' `TopOne() OVER (ORDER BY k1 [ASC|DESC],
+ * ...)` (https://learn.microsoft.com/stream-analytics-query/topone-azure-stream-analytics): "the top-rank
+ * record", the body of the window's first event in that order ("The default sort order is ascending"
+ * on ASA's ORDER BY). A null key ranks lowest, as CollectTop's "Null is treated as the minimal value"
+ * (https://learn.microsoft.com/stream-analytics-query/collecttop-azure-stream-analytics); events that
+ * tie on every key keep the earliest arrived (the pages do not say). One event per window is kept.
+ */
+function compileTopOne(
+  node: MNode,
+  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  slots: Slot[],
+  skipNulls: boolean,
+  hook: ArgumentHook | undefined,
+): number {
+  const keys: { arg: number; desc: boolean }[] = [];
+  for (const a of node.args ?? []) {
+    const d = a.type === 'ConstantNode' && typeof a.value === 'string' ? a.value.toLowerCase() : undefined;
+    if (d !== undefined) {
+      const last = keys[keys.length - 1];
+      if ((d !== 'asc' && d !== 'desc') || last === undefined) throw new CompileError(`topOne takes order keys, each optionally followed by "asc" or "desc" (in "${node.toString()}")`);
+      keys[keys.length - 1] = { arg: last.arg, desc: d === 'desc' };
+      continue;
+    }
+    keys.push({ arg: compileArg(a, args, skipNulls, hook), desc: false });
+  }
+  if (keys.length === 0) throw new CompileError(`topOne needs an order key (in "${node.toString()}")`);
+  if (args.findIndex((a) => a.key === RECORD_ARG) < 0) {
+    const expr: CompiledExpression = Object.freeze({ source: RECORD_ARG, paths: Object.freeze([]), evaluate: (c: EvalContext) => c.body });
+    args.push({ key: RECORD_ARG, expr, num: (c) => c.body as unknown as number });
+  }
+  slots.push({ kind: 'topOne', arg: args.findIndex((a) => a.key === RECORD_ARG), p: 0, keys, top: slots.filter((s) => s.kind === 'topOne').length });
+  return slots.length - 1;
+}
+
+/** Keeps, per topOne slot, the event that ranks first so far (see compileTopOne). */
+function addTops(state: SelectState, tops: readonly Slot[], item: readonly number[]): void {
+  const t = (state.t ??= tops.map(() => null));
+  for (let j = 0; j < tops.length; j++) {
+    const s = tops[j]!;
+    const keys = s.keys!;
+    // NaN is the select's null marker (a null argument under nulls: "skip"); JSON keeps it as null.
+    const k = keys.map((key) => {
+      const v = item[key.arg]!;
+      return v !== v || v === null ? null : v;
+    });
+    const best = t[j];
+    if (best === null || best === undefined || ranksFirst(k, best.k, keys)) t[j] = { k, r: item[s.arg] };
+  }
+}
+
+/** Whether keys `a` rank strictly before `b`; a null key is the lowest value. */
+function ranksFirst(a: readonly (number | null)[], b: readonly (number | null)[], keys: readonly { desc: boolean }[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    const x = a[i] ?? null;
+    const y = b[i] ?? null;
+    if (x === y) continue;
+    const lower = x === null ? true : y === null ? false : x < y;
+    return keys[i]!.desc ? !lower : lower;
+  }
+  return false;
 }
 
 function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean, hook: ArgumentHook | undefined): number {

@@ -282,7 +282,6 @@ const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTIO
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
   LAG: 'LAG compiles in a statement reading an input: in a statement without GROUP BY (a select rule), an anomaly function, any WHERE and an aggregate\'s argument (AVG(t - LAG(t) OVER (...))); outside an aggregate in a windowed statement\'s columns or HAVING, or in a WITH step, it is not supported yet',
-  TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
 
 function compileStatement(given: Select, into: string): RuleDoc {
@@ -399,7 +398,7 @@ function compileStatement(given: Select, into: string): RuleDoc {
  * `count()` alone reads no argument: the option would change nothing, so its rule goes without it.
  */
 function readsArguments(select: Record<string, string>): boolean {
-  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|percentileDisc|distinct)\((?!\))/.test(s));
+  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|percentileDisc|distinct|topOne)\((?!\))/.test(s));
 }
 
 /**
@@ -506,7 +505,7 @@ function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: 
 function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
   if (e.k === 'call') {
     const u = e.name.toUpperCase();
-    if (AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u)) {
+    if (AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u) || u === 'TOPONE') {
       if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
       return mapChildren(e, (x) => withLagsNamed(x, name));
     }
@@ -894,9 +893,9 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
   if (isMetadataCall(e)) return eventPath(e);
   if (WINDOWS.has(upper)) throw new Unsupported(e.pos, e.name, 'a window function belongs in GROUP BY', true);
   if (ANOMALY[upper] !== undefined) throw new Unsupported(e.pos, e.name, 'an anomaly function is the only column of its SELECT (eddy raises alerts rather than scoring rows)');
-  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || PERCENTILES.has(upper);
+  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || PERCENTILES.has(upper) || upper === 'TOPONE';
   if (isAggregate && ctx !== 'select') throw new Unsupported(e.pos, `${e.name}()`, 'an aggregate belongs in the SELECT list or HAVING', true);
-  if (isAggregate && e.over !== null && !PERCENTILES.has(upper)) throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
+  if (isAggregate && e.over !== null && !PERCENTILES.has(upper) && upper !== 'TOPONE') throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
   if (upper === 'COUNT') {
     if (e.distinct && e.args.length === 1) return `distinct(${expr(e.args[0]!, 'event')})`;
     if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
@@ -908,6 +907,7 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
   }
   if (e.distinct) throw new Unsupported(e.pos, `${e.name}(DISTINCT ...)`, 'only COUNT(DISTINCT ...)');
   if (PERCENTILES.has(upper)) return percentileExpr(e, upper === 'PERCENTILE_DISC');
+  if (upper === 'TOPONE') return topOneExpr(e);
   const agg = AGGREGATES[upper];
   if (agg !== undefined) {
     if (e.args.length !== 1) throw new Unsupported(e.pos, `${e.name} with ${e.args.length} arguments`, 'it takes one', true);
@@ -940,6 +940,21 @@ function percentileExpr(e: Call, discrete: boolean): string {
   const desc = order[0]!.desc;
   if (!discrete) return `percentile(${x}, ${pct(desc ? 100 - p.value * 100 : p.value * 100)})`;
   return desc ? `(-percentileDisc((-${x}), ${pct(p.value * 100)}))` : `percentileDisc(${x}, ${pct(p.value * 100)})`;
+}
+
+/**
+ * `TopOne() OVER (ORDER BY x [ASC|DESC], ...)`, the aggregate form of
+ * https://learn.microsoft.com/stream-analytics-query/topone-azure-stream-analytics: "Returns the top-rank
+ * record"; "Without the parameter, full event record is returned". eddy's `topOne(x, "desc", ...)`, whose
+ * value is the top event's body (docs/rules.md). The projection `TopOne(expr)` and the analytic form
+ * (PARTITION BY, LIMIT DURATION) are not supported yet.
+ */
+function topOneExpr(e: Call): string {
+  const over = e.over;
+  if (e.args.length > 0) throw new Unsupported(e.args[0]!.pos, 'TopOne with a projection', 'TopOne() returns the whole event; select the projected value from it downstream');
+  if (over === null || over.orderBy.length === 0) throw new Unsupported(e.pos, 'TopOne without OVER (ORDER BY ...)', '', true);
+  if (over.partitionBy.length > 0 || over.limitDuration !== null || over.when !== null) throw new Unsupported(over.pos, 'TopOne as an analytic function (PARTITION BY, LIMIT DURATION, WHEN)', 'its aggregate form, TopOne() OVER (ORDER BY ...) with GROUP BY a window, compiles');
+  return `topOne(${over.orderBy.map((o) => `${expr(o.expr, 'event')}${o.desc ? ', "desc"' : ''}`).join(', ')})`;
 }
 
 /**
@@ -1035,7 +1050,7 @@ function hasAggregate(e: Expr): boolean {
   switch (e.k) {
     case 'call': {
       const u = e.name.toUpperCase();
-      return AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u) || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
+      return AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u) || u === 'TOPONE' || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
     }
     case 'bin':
       return hasAggregate(e.left) || hasAggregate(e.right);
