@@ -249,3 +249,29 @@ export function compileSqlExpression(
     return buildSql(parseLimited(source), env);
   });
 }
+
+/**
+ * Compiles a `where` with SQL's NULL: true only when the condition is TRUE. Over `and`/`or` a condition
+ * is TRUE in three-valued logic exactly when it is true with each unknown part read as false (both are
+ * monotone), so those are combined as plain booleans, which costs what the sandbox's `and`/`or` cost;
+ * anything else (`not`, `xor`, a conditional) is built with NULL by buildSql. Never throws.
+ */
+export function compileSqlPredicate(source: string, leaf?: BuildEnv<EvalContext>['leaf']): CompileResult<(ctx: EvalContext) => boolean> {
+  return catchCompile(() => {
+    const env: BuildEnv<EvalContext> = { allowPaths: true, paths: new Set(), aggregateNames: AGGREGATE_NAMES, ...(leaf === undefined ? {} : { leaf }) };
+    const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${source.slice(0, 60)}")`);
+    const build = (node: MNode): ((c: EvalContext) => boolean) => {
+      const n = strip(node);
+      if (n.type === 'OperatorNode' && (n.fn === 'and' || n.fn === 'or') && (n.args ?? []).length === 2) {
+        const l = build(n.args![0]!);
+        const r = build(n.args![1]!);
+        return n.fn === 'and' ? (c) => l(c) && r(c) : (c) => l(c) || r(c);
+      }
+      const b = buildSql(n, env);
+      if (b.str) throw new CompileError(`a string can only be compared with == or != (in "${n.toString().slice(0, 60)}")`);
+      const f = b.fn;
+      return (c) => conditionTruth(f(c), fail);
+    };
+    return build(parseLimited(source));
+  });
+}

@@ -4,8 +4,8 @@
  * missing value is NULL too.
  */
 import type { EvalContext } from '../contracts/event.js';
-import { CompileError, conditionTruth, EvalFailure, type BuildEnv, type Built, type MNode } from '../aggregate/compileExpression.js';
-import { compileSqlExpression } from '../aggregate/sqlNulls.js';
+import { CompileError, type BuildEnv, type Built, type MNode } from '../aggregate/compileExpression.js';
+import { compileSqlExpression, compileSqlPredicate } from '../aggregate/sqlNulls.js';
 
 function strip(node: MNode): MNode {
   let n = node;
@@ -38,8 +38,6 @@ export function sqlValue(source: string, names: readonly string[], slots: readon
 
 /** A `where`: true only when the condition is TRUE; NULL (unknown) drops the event, as ASA's WHERE. */
 export function sqlWhere(source: string, names: readonly string[], slots: readonly unknown[]): ((ctx: EvalContext) => boolean) | string {
-  const f = sqlValue(source, names, slots, false);
-  if (typeof f === 'string') return f;
-  const fail = new EvalFailure('not-a-number', `where is not a number or boolean (in "${source.slice(0, 60)}")`);
-  return (ctx) => conditionTruth(f(ctx), fail);
+  const r = compileSqlPredicate(source, lagLeaf(names, slots));
+  return r.ok ? r.value : r.error;
 }
