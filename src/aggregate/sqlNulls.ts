@@ -270,7 +270,11 @@ export function compileSqlPredicate(source: string, leaf?: BuildEnv<EvalContext>
       const b = buildSql(n, env);
       if (b.str) throw new CompileError(`a string can only be compared with == or != (in "${n.toString().slice(0, 60)}")`);
       const f = b.fn;
-      return (c) => conditionTruth(f(c), fail);
+      // A comparison gives a boolean (or null): tested first, as the sandbox's where does.
+      return (c) => {
+        const v = f(c);
+        return v === true || (v !== false && conditionTruth(v, fail));
+      };
     };
     return build(parseLimited(source));
   });
