@@ -20,6 +20,11 @@
  *   values kept are a uniform reservoir sample (Vitter's algorithm R) of that size, driven by a PRNG
  *   seeded from the first event's time, so a replay gives the same answer. The rank error of a sample
  *   of m values is about sqrt(q(1-q)/m): +-0.5 percentile points (1 sigma) for the median at m=10,000.
+ * - percentileDisc(x, p): Azure Stream Analytics' PERCENTILE_DISC(p/100) OVER (ORDER BY x): "the value
+ *   within the smallest cumulative distance that is greater than or equal to P", i.e. the smallest value v
+ *   of the window whose cumulative distribution (values <= v) / n is >= p/100; always one of the values
+ *   (https://learn.microsoft.com/stream-analytics-query/percentile-disc-azure-stream-analytics). Over
+ *   the same kept values (and reservoir sample) as percentile.
  * - distinct(x): exact count of distinct values (as `==` on numbers without tolerance, -0 == 0) while
  *   at most `maxValuesPerWindow` distinct values were seen; beyond that a HyperLogLog estimate with
  *   4,096 registers (standard error 1.04/sqrt(4096) = 1.6 %).
@@ -29,7 +34,7 @@ import { mulberry32Advance, mulberry32Output } from '../util/mulberry32.js';
 /** The aggregate function names of a select. */
 export type AggregateKind =
   | 'count' | 'sum' | 'avg' | 'min' | 'max' | 'stdev' | 'stdevp' | 'var' | 'varp'
-  | 'median' | 'percentile' | 'first' | 'last' | 'distinct';
+  | 'median' | 'percentile' | 'percentileDisc' | 'first' | 'last' | 'distinct' | 'topOne';
 
 /** Default bound on values kept per window and argument for median/percentile/distinct. */
 export const DEFAULT_MAX_VALUES_PER_WINDOW = 10_000;
@@ -310,6 +315,20 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   return left * (1 - frac) + right * frac;
 }
 
+/**
+ * The smallest of `sorted` (ascending, non-empty) whose cumulative distribution k / n is >= q / 100:
+ * the k-th value for the smallest k with k * 100 >= q * n. Compared as products, not k / n >= q / 100:
+ * for a percentage with few decimals both products are exact, so a boundary (q = 7, n = 100) is not
+ * moved by the rounding of 0.07.
+ */
+export function discreteSorted(sorted: ArrayLike<number>, q: number): number {
+  const n = sorted.length;
+  let k = Math.min(n, Math.max(1, Math.ceil((q * n) / 100)));
+  while (k > 1 && (k - 1) * 100 >= q * n) k--;
+  while (k < n && k * 100 < q * n) k++;
+  return sorted[k - 1]!;
+}
+
 function finiteOrNull(v: number): number | null {
   return Number.isFinite(v) ? v : null;
 }
@@ -353,7 +372,15 @@ export function aggregateResult(kind: AggregateKind, st: ArgState | undefined, n
       const sorted = Float64Array.from(vals).sort();
       return finiteOrNull(quantileSorted(sorted, (kind === 'median' ? 50 : p) / 100));
     }
+    case 'percentileDisc': {
+      const vals = st.vals!;
+      if (vals.length === 0) return null;
+      return discreteSorted(Float64Array.from(vals).sort(), p);
+    }
     case 'distinct':
       return st.set !== null ? st.nd! : hllEstimate(st.hll!);
+    case 'topOne':
+      // A record, kept beside the argument blocks (compileSelect.ts); never computed from one.
+      return null;
   }
 }

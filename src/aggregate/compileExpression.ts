@@ -843,7 +843,7 @@ function compileEventExpression(source: string, aggregateNames?: ReadonlySet<str
 }
 
 /** Names the select aggregates, so that an aggregate used inside an expression gets a clear message. */
-export const AGGREGATE_NAMES: ReadonlySet<string> = new Set(['count', 'sum', 'avg', 'min', 'max', 'stdev', 'stdevp', 'var', 'varp', 'median', 'percentile', 'first', 'last', 'distinct']);
+export const AGGREGATE_NAMES: ReadonlySet<string> = new Set(['count', 'sum', 'avg', 'min', 'max', 'stdev', 'stdevp', 'var', 'varp', 'median', 'percentile', 'percentileDisc', 'first', 'last', 'distinct', 'topOne']);
 
 /** Compiles an event expression (aggregate argument, anomaly `value`, ...). Never throws. */
 export function compileExpression(source: string): CompileResult<CompiledExpression> {

@@ -25,6 +25,7 @@ import {
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
 import { compilePath } from '../util/readPath.js';
+import { buildSql, needsSqlNulls, type Opaque } from './sqlNulls.js';
 import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
@@ -35,7 +36,7 @@ export interface CompiledSelect {
   /** Fills `out` with the arguments for one event; throws EvalFailure (missing-field / not-a-number). */
   evaluateArgs(ctx: EvalContext, out: number[]): void;
   readonly aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  /** True when median/percentile/distinct keep values. */
+  /** True when median/percentile/percentileDisc/distinct keep values. */
   readonly keepsValues: boolean;
 }
 
@@ -46,6 +47,8 @@ export interface CompiledSelect {
 export interface SelectState {
   n: number;
   a: ArgState[];
+  /** Per `topOne` slot, the top event so far: its order keys (null for a null key) and its body. */
+  t?: ({ k: (number | null)[]; r: unknown } | null)[];
 }
 
 interface Slot {
@@ -53,6 +56,9 @@ interface Slot {
   /** Index into args, or -1 for `count()`. */
   readonly arg: number;
   readonly p: number;
+  /** `topOne`: its order keys (args) and directions, and its index among the select's topOne slots. */
+  readonly keys?: readonly { readonly arg: number; readonly desc: boolean }[];
+  readonly top?: number;
 }
 
 interface AggCtx {
@@ -61,12 +67,13 @@ interface AggCtx {
 
 const ARITY: Readonly<Record<AggregateKind, readonly [number, number]>> = {
   count: [0, 1], sum: [1, 1], avg: [1, 1], min: [1, 1], max: [1, 1], stdev: [1, 1], stdevp: [1, 1],
-  var: [1, 1], varp: [1, 1], median: [1, 1], percentile: [2, 2], first: [1, 1], last: [1, 1], distinct: [1, 1],
+  var: [1, 1], varp: [1, 1], median: [1, 1], percentile: [2, 2], percentileDisc: [2, 2], first: [1, 1], last: [1, 1], distinct: [1, 1],
+  topOne: [1, 32],
 };
 
 const NEEDS: Readonly<Record<AggregateKind, keyof ArgNeeds | null>> = {
   count: null, sum: 'sum', avg: 'sum', min: 'min', max: 'max', stdev: 'variance', stdevp: 'variance',
-  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', first: 'first', last: 'last', distinct: 'distinct',
+  var: 'variance', varp: 'variance', median: 'values', percentile: 'values', percentileDisc: 'values', first: 'first', last: 'last', distinct: 'distinct', topOne: null,
 };
 
 function noNeeds(): ArgNeeds {
@@ -91,7 +98,7 @@ export function compileSelect(
 
   const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
   const slots: Slot[] = [];
-  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean }[] = [];
+  const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean; sql: boolean; record: boolean }[] = [];
 
   for (const name of names) {
     if (name === '__proto__') {
@@ -101,19 +108,26 @@ export function compileSelect(
     const source = select[name];
     const r = catchCompile(() => compileOuter(source as string, args, slots, skipNulls, hook));
     // An expression that tests a null itself (`isNull(avg(t)) ? 0 : avg(t)`, ASA's CASE WHEN AVG(t) IS
-    // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it null.
-    if (r.ok) outers.push({ name, ...r.value, readsNull: /\bisNull\s*\(/.test(source as string) });
+    // NULL ...) is evaluated even when one of its aggregates is null; elsewhere a null aggregate makes it
+    // null. One built with SQL's NULL (`nulls: "skip"`) computes its own nulls.
+    if (r.ok) outers.push({ name, ...r.value, readsNull: r.value.sql || /\bisNull\s*\(/.test(source as string), record: isTopOne(source as string) });
     else errors[name] = r.error;
+    // topOne gives a record: it is a whole select expression, not an operand.
+    if (r.ok && !isTopOne(source as string) && r.value.uses.some((u) => slots[u]!.kind === 'topOne')) errors[name] = `topOne(...) must be the whole select expression (in "${String(source).slice(0, 60)}")`;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const nArgs = args.length;
+  const recordArg = args.findIndex((a) => a.key === RECORD_ARG);
   const needs: ArgNeeds[] = args.map(() => ({ ...noNeeds(), count: skipNulls }));
   for (const s of slots) {
     const need = NEEDS[s.kind];
     if (need && s.arg >= 0) needs[s.arg]![need] = true;
   }
-  const keepsValues = needs.some((n) => n.values || n.distinct);
+  const tops = slots.filter((sl) => sl.kind === 'topOne');
+  // A top event has no packed form either: such selects keep the block format.
+  const keepsValues = needs.some((n) => n.values || n.distinct) || tops.length > 0;
+  const nTops = tops.length;
   const argNums = args.map((a) => a.num);
   const nSlots = slots.length;
   const scratch: AggCtx = { r: new Array<number | null>(nSlots).fill(null) };
@@ -128,6 +142,11 @@ export function compileSelect(
       let v: number | null = null;
       let present = true;
       if (!o.readsNull) for (let j = 0; j < o.uses.length; j++) if (r[o.uses[j]!] === null) present = false;
+      if (o.record) {
+        // A whole topOne(...) select: the event's body as it came (a record, not a number).
+        (out as Record<string, unknown>)[o.name] = r[o.uses[0]!] ?? null;
+        continue;
+      }
       if (present) {
         let x: unknown = null;
         try {
@@ -148,10 +167,12 @@ export function compileSelect(
   if (keepsValues) {
     // Values and distinct sets have no packed form: such selects keep one block per argument.
     const blocks: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
-      init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
+      init: () => (nTops === 0 ? { n: 0, a: needs.map((nd) => createArgState(nd)) } : { n: 0, a: needs.map((nd) => createArgState(nd)), t: tops.map(() => null) }),
       add: (state, item, time) => {
         const n = ++state.n;
+        if (nTops > 0) addTops(state, tops, item);
         for (let i = 0; i < nArgs; i++) {
+          if (i === recordArg) continue;
           const x = item[i]!;
           const st = state.a[i]!;
           if (skipNulls) {
@@ -166,6 +187,10 @@ export function compileSelect(
       result: (state) => {
         for (let i = 0; i < nSlots; i++) {
           const s = slots[i]!;
+          if (s.top !== undefined) {
+            r[i] = (state.t?.[s.top]?.r ?? null) as number | null;
+            continue;
+          }
           const st = s.arg >= 0 ? state.a[s.arg] : undefined;
           // Under `nulls: "skip"` an argument's aggregates (`count(x)` too) run over its own count of values.
           r[i] = aggregateResult(s.kind, st, skipNulls && st !== undefined ? (st.k ?? 0) : state.n, s.p);
@@ -212,9 +237,10 @@ function compileOuter(
   slots: Slot[],
   skipNulls: boolean,
   hook: ArgumentHook | undefined,
-): { fn: (c: AggCtx) => unknown; uses: number[] } {
+): { fn: (c: AggCtx) => unknown; uses: number[]; sql: boolean } {
   if (typeof source !== 'string') throw new CompileError('select expression must be a string');
   const root = parseLimited(source);
+  const isAggregateCall: Opaque = (node) => node.type === 'FunctionNode' && (node.fn as MNode).type === 'SymbolNode' && AGGREGATE_NAMES.has((node.fn as MNode).name!);
   const uses = new Set<number>();
   const env: BuildEnv<AggCtx> = {
     allowPaths: false,
@@ -229,10 +255,17 @@ function compileOuter(
       return { fn: (c: AggCtx) => c.r[slot], kind: 'any' } satisfies Built<AggCtx>;
     },
   };
+  if (skipNulls && needsSqlNulls(root, isAggregateCall)) {
+    // `avg(t) + null`, `count() == 0 ? null : avg(t)`: SQL's NULL (sqlNulls.ts) over the aggregates' values.
+    const sql = buildSql(root, env, isAggregateCall);
+    if (uses.size === 0) throw new CompileError(`select expression must use an aggregate such as avg(x) or count() (in "${source.slice(0, 60)}")`);
+    if (sql.str) throw new CompileError('select expression cannot be a string');
+    return { fn: sql.fn, uses: [...uses], sql: true };
+  }
   const built = buildNode(root, env);
   if (uses.size === 0) throw new CompileError(`select expression must use an aggregate such as avg(x) or count() (in "${source.slice(0, 60)}")`);
   if (built.kind === 'str') throw new CompileError('select expression cannot be a string');
-  return { fn: built.fn, uses: [...uses] };
+  return { fn: built.fn, uses: [...uses], sql: false };
 }
 
 function compileAggregateCall(
@@ -249,10 +282,11 @@ function compileAggregateCall(
     const want = lo === hi ? `${lo}` : `${lo} or ${hi}`;
     throw new CompileError(`aggregate "${kind}" takes ${want} argument${lo === 1 && hi === 1 ? '' : 's'}, got ${callArgs.length} (in "${node.toString()}")`);
   }
+  if (kind === 'topOne') return compileTopOne(node, args, slots, skipNulls, hook);
   let arg = -1;
   if (callArgs.length > 0) arg = compileArg(callArgs[0]!, args, skipNulls, hook);
   let p = 0;
-  if (kind === 'percentile') {
+  if (kind === 'percentile' || kind === 'percentileDisc') {
     const env: BuildEnv<EvalContext> = { allowPaths: false, noPathMessage: 'the percentile must be a constant', paths: new Set(), aggregateNames: AGGREGATE_NAMES };
     const pb = buildNode(callArgs[1]!, env);
     const v = pb.constant?.value;
@@ -265,6 +299,83 @@ function compileAggregateCall(
   return slots.length - 1;
 }
 
+/** The pseudo-argument that hands a topOne the event's body (never a number: add() skips it). */
+const RECORD_ARG = '$record';
+
+function isTopOne(source: string): boolean {
+  return /^\s*topOne\s*\(/.test(source) && (() => {
+    try {
+      const n = parseLimited(source);
+      return n.type === 'FunctionNode' && (n.fn as MNode).name === 'topOne';
+    } catch {
+      return false;
+    }
+  })();
+}
+
+/**
+ * `topOne(k1 [, "asc"|"desc"], k2 ...)`: Azure Stream Analytics' `TopOne() OVER (ORDER BY k1 [ASC|DESC],
+ * ...)` (https://learn.microsoft.com/stream-analytics-query/topone-azure-stream-analytics): "the top-rank
+ * record", the body of the window's first event in that order ("The default sort order is ascending"
+ * on ASA's ORDER BY). A null key ranks lowest, as CollectTop's "Null is treated as the minimal value"
+ * (https://learn.microsoft.com/stream-analytics-query/collecttop-azure-stream-analytics); events that
+ * tie on every key keep the earliest arrived (the pages do not say). One event per window is kept.
+ */
+function compileTopOne(
+  node: MNode,
+  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  slots: Slot[],
+  skipNulls: boolean,
+  hook: ArgumentHook | undefined,
+): number {
+  const keys: { arg: number; desc: boolean }[] = [];
+  for (const a of node.args ?? []) {
+    const d = a.type === 'ConstantNode' && typeof a.value === 'string' ? a.value.toLowerCase() : undefined;
+    if (d !== undefined) {
+      const last = keys[keys.length - 1];
+      if ((d !== 'asc' && d !== 'desc') || last === undefined) throw new CompileError(`topOne takes order keys, each optionally followed by "asc" or "desc" (in "${node.toString()}")`);
+      keys[keys.length - 1] = { arg: last.arg, desc: d === 'desc' };
+      continue;
+    }
+    keys.push({ arg: compileArg(a, args, skipNulls, hook), desc: false });
+  }
+  if (keys.length === 0) throw new CompileError(`topOne needs an order key (in "${node.toString()}")`);
+  if (args.findIndex((a) => a.key === RECORD_ARG) < 0) {
+    const expr: CompiledExpression = Object.freeze({ source: RECORD_ARG, paths: Object.freeze([]), evaluate: (c: EvalContext) => c.body });
+    args.push({ key: RECORD_ARG, expr, num: (c) => c.body as unknown as number });
+  }
+  slots.push({ kind: 'topOne', arg: args.findIndex((a) => a.key === RECORD_ARG), p: 0, keys, top: slots.filter((s) => s.kind === 'topOne').length });
+  return slots.length - 1;
+}
+
+/** Keeps, per topOne slot, the event that ranks first so far (see compileTopOne). */
+function addTops(state: SelectState, tops: readonly Slot[], item: readonly number[]): void {
+  const t = (state.t ??= tops.map(() => null));
+  for (let j = 0; j < tops.length; j++) {
+    const s = tops[j]!;
+    const keys = s.keys!;
+    // NaN is the select's null marker (a null argument under nulls: "skip"); JSON keeps it as null.
+    const k = keys.map((key) => {
+      const v = item[key.arg]!;
+      return v !== v || v === null ? null : v;
+    });
+    const best = t[j];
+    if (best === null || best === undefined || ranksFirst(k, best.k, keys)) t[j] = { k, r: item[s.arg] };
+  }
+}
+
+/** Whether keys `a` rank strictly before `b`; a null key is the lowest value. */
+function ranksFirst(a: readonly (number | null)[], b: readonly (number | null)[], keys: readonly { desc: boolean }[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    const x = a[i] ?? null;
+    const y = b[i] ?? null;
+    if (x === y) continue;
+    const lower = x === null ? true : y === null ? false : x < y;
+    return keys[i]!.desc ? !lower : lower;
+  }
+  return false;
+}
+
 function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean, hook: ArgumentHook | undefined): number {
   const key = node.toString();
   const existing = args.findIndex((a) => a.key === key);
@@ -272,6 +383,13 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
   const hooked = hook?.(key);
   if (hooked !== undefined) return hookedArg(key, hooked, args, skipNulls);
   const env: BuildEnv<EvalContext> = { allowPaths: true, paths: new Set(), aggregateNames: AGGREGATE_NAMES };
+  if (skipNulls && needsSqlNulls(node)) {
+    // `avg(t > 5 ? t : null)` (ASA's AVG(CASE WHEN t > 5 THEN t ELSE NULL END)): SQL's NULL (sqlNulls.ts),
+    // a null argument left out of its aggregates as a null field is.
+    const sql = buildSql(node, env);
+    if (sql.str) throw new CompileError(`aggregate argument cannot be a string (in "${key}")`);
+    return hookedArg(key, { fn: sql.fn, paths: [...env.paths] }, args, skipNulls);
+  }
   const built = buildNode(node, env);
   if (built.kind === 'str') throw new CompileError(`aggregate argument cannot be a string (in "${key}")`);
   const f = built.fn;
@@ -372,6 +490,7 @@ export function compileRowCondition(
   names: readonly string[],
   groupBy: readonly string[],
   groupKey: (path: string) => string,
+  options: { nulls?: 'reject' | 'skip' } = {},
 ): CompileResult<(values: Record<string, number | null>, group: GroupValues) => boolean> {
   type Ctx = { v: Record<string, number | null>; g: GroupValues };
   return catchCompile(() => {
@@ -399,9 +518,10 @@ export function compileRowCondition(
         return undefined;
       },
     };
-    const built = buildNode(root, env);
-    if (built.kind === 'str') throw new CompileError('a case condition cannot be a string');
-    const f = built.fn;
+    const sql = options.nulls === 'skip' && needsSqlNulls(root);
+    const built = sql ? undefined : buildNode(root, env);
+    if (built?.kind === 'str') throw new CompileError('a case condition cannot be a string');
+    const f = built?.fn ?? buildSql(root, env).fn;
     const fail = new EvalFailure('not-a-number', 'case condition is not a number or boolean');
     const ctx: Ctx = { v: {}, g: {} };
     return (values: Record<string, number | null>, group: GroupValues) => {
@@ -422,7 +542,7 @@ export function compileRowCondition(
  * Compiles `having` over the select names (a name not in the select is a compile error). A having
  * that meets a null value (`avg > 30` with no avg) or a non-number is false: the window is not emitted.
  */
-export function compileHaving(source: string, names: readonly string[]): CompileResult<(values: Record<string, number | null>) => boolean> {
+export function compileHaving(source: string, names: readonly string[], options: { nulls?: 'reject' | 'skip' } = {}): CompileResult<(values: Record<string, number | null>) => boolean> {
   return catchCompile(() => {
     const root = parseLimited(source);
     const known = new Set(names);
@@ -442,8 +562,8 @@ export function compileHaving(source: string, names: readonly string[]): Compile
         return undefined;
       },
     };
-    const built = buildNode(root, env);
-    const f = built.fn;
+    // Under `nulls: "skip"`, SQL's NULL (sqlNulls.ts): `HAVING AVG(t) + NULL > 1` holds for no window.
+    const f = options.nulls === 'skip' && needsSqlNulls(root) ? buildSql(root, env).fn : buildNode(root, env).fn;
     const fail = new EvalFailure('not-a-number', 'having result is not a number or boolean');
     return (values: Record<string, number | null>) => {
       // Once per emitted window, not per event: a try/catch here costs nothing that matters.

@@ -281,12 +281,12 @@ const UNIT_MS: Record<string, number> = {
 
 const AGGREGATES: Record<string, string> = { AVG: 'avg', MIN: 'min', MAX: 'max', SUM: 'sum', STDEV: 'stdev', STDEVP: 'stdevp', VAR: 'var', VARP: 'varp' };
 const WINDOWS = new Set(['TUMBLINGWINDOW', 'TUMBLING', 'HOPPINGWINDOW', 'HOPPING', 'SLIDINGWINDOW', 'SLIDING', 'SESSIONWINDOW', 'SESSION', 'SNAPSHOTWINDOW', 'SNAPSHOT']);
+/** The percentile aggregates, written `PERCENTILE_xxx(p) OVER (ORDER BY x)` (percentileExpr). */
+const PERCENTILES = new Set(['PERCENTILE_CONT', 'PERCENTILE_DISC']);
 const ANOMALY: Record<string, 'spikeAndDip' | 'changePoint'> = { ANOMALYDETECTION_SPIKEANDDIP: 'spikeAndDip', ANOMALYDETECTION_CHANGEPOINT: 'changePoint' };
 /** Functions the parser reads and the compiler rejects as not yet expressible in a rule. */
 const NOT_YET: Record<string, string> = {
   LAG: 'LAG compiles in a statement without GROUP BY (a select rule), an anomaly function, any WHERE, an aggregate\'s argument (AVG(t - LAG(t) OVER (...))) and per-event WITH steps',
-  PERCENTILE_DISC: 'eddy computes the interpolated percentile (PERCENTILE_CONT) only',
-  TOPONE: 'eddy has no TopOne aggregate (it returns a whole record)',
 };
 
 function compileStatement(given: Select, into: string): RuleDoc {
@@ -388,7 +388,9 @@ function compileStatement(given: Select, into: string): RuleDoc {
   if (Object.keys(select).length === 0) select[hiddenName(select, row)] = 'count()';
   rule.row = row;
   rule.output = into;
-  if (readsArguments(select)) rule.nulls = 'skip';
+  // ASA's NULL: aggregates skip null values (readsArguments), a WHERE drops an event whose condition is
+  // unknown, NULL in arithmetic is NULL (docs/rules.md "Nulls").
+  if (readsArguments(select) || rule.where !== undefined || /\bnull\b/.test(JSON.stringify([select, rule.having ?? '']))) rule.nulls = 'skip';
   return rule;
 }
 
@@ -402,7 +404,7 @@ function compileStatement(given: Select, into: string): RuleDoc {
  * `count()` alone reads no argument: the option would change nothing, so its rule goes without it.
  */
 function readsArguments(select: Record<string, string>): boolean {
-  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|distinct)\((?!\))/.test(s));
+  return Object.values(select).some((s) => /\b(?:count|sum|avg|min|max|stdev|stdevp|var|varp|percentile|percentileDisc|distinct|topOne)\((?!\))/.test(s));
 }
 
 /**
@@ -551,12 +553,18 @@ function compileSelectStatement(st: Select, input: string, into: string): RuleDo
       if (!/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name)) throw new Unsupported(item.pos, `column name "${name}"`, 'an eddy row column is a letter or _ then letters, digits, _ or - (use AS)');
       if (Object.keys(row).some((k) => k.toLowerCase() === name.toLowerCase())) throw new Unsupported(item.pos, `column name "${name}" twice`, 'ASA column names are case-insensitive');
       const constant = constantValue(item.expr);
-      row[name] = isSystemTimestamp(item.expr) ? { eventTime: true } : constant !== undefined ? { const: constant } : { expr: eddy(item.expr) };
+      const e = item.expr;
+      // A CASE column may give strings, NULL and per-event values row by row ("THEN 'hi' ELSE t").
+      const text = (): string => (e.k === 'case' ? caseExpr(e, eddy, true) : eddy(e));
+      row[name] = isSystemTimestamp(e) ? { eventTime: true } : constant !== undefined ? { const: constant } : { expr: text() };
     }
     rule.row = row;
   }
   if (Object.keys(lags).length > 0) rule.lag = lags;
   rule.output = into;
+  // ASA's NULL (docs/rules.md "Nulls"): a missing field reads as NULL, a comparison with it is unknown
+  // (the WHERE drops the event), a column over it is written null.
+  if (rule.where !== undefined || Object.values(rule.row ?? {}).some((c) => (c as Record<string, unknown>).expr !== undefined)) rule.nulls = 'skip';
   return rule;
 }
 
@@ -584,13 +592,13 @@ function lagCollector(): { lags: Record<string, Record<string, unknown>>; eddy: 
 }
 
 /**
- * `e` with each LAG inside an aggregate's argument (PERCENTILE_CONT's ORDER BY too) named as
+ * `e` with each LAG inside an aggregate's argument (PERCENTILE_CONT's and PERCENTILE_DISC's ORDER BY too) named as
  * withLagsNamed does; a LAG elsewhere stays, to be refused.
  */
 function lagsInAggregates(e: Expr, name: (call: Call) => string): Expr {
   if (e.k === 'call') {
     const u = e.name.toUpperCase();
-    if (AGGREGATES[u] !== undefined || u === 'COUNT' || u === 'PERCENTILE_CONT') {
+    if (AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u) || u === 'TOPONE') {
       if (JSON.stringify(e).includes(LAG_MARK)) throw new Unsupported(e.pos, `a name starting with ${LAG_MARK}`, 'eddy uses such names for LAG');
       return mapChildren(e, (x) => withLagsNamed(x, name));
     }
@@ -916,7 +924,9 @@ function expr(e: Expr, ctx: 'event' | 'select'): string {
     case 'bool':
       return String(e.value);
     case 'null':
-      throw new Unsupported(e.pos, 'NULL', "eddy's expressions have no null (a missing field rejects the event for the rule)");
+      // SQL's NULL, in a rule with `nulls: "skip"` (src/aggregate/sqlNulls.ts), which every rule with an
+      // expression gets (nullsFor).
+      return 'null';
     case 'star':
       throw new Unsupported(e.pos, '*', 'here');
     case 'path':
@@ -951,15 +961,18 @@ function floatCast(e: Extract<Expr, { k: 'cast' }>): Expr {
 }
 
 /**
- * A numeric `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
+ * A `CASE` as eddy's conditional `c ? a : b`, WHENs in order (the first that holds wins,
  * https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics: "Both formats require
- * an ELSE argument"). Strings are not numbers: a CASE with string results in a windowed SELECT list is a
- * row `case` column (caseColumn); anywhere else it is refused.
+ * an ELSE argument"). A NULL condition is not true (the next WHEN is tried) and a NULL result is NULL
+ * (src/aggregate/sqlNulls.ts). A string result only where `strings` allows it (a column of a statement
+ * without GROUP BY, whose rule writes what the CASE gives); a CASE with string results in a windowed
+ * SELECT list is a row `case` column (caseColumn); anywhere else (arithmetic, an aggregate's argument,
+ * HAVING) it is refused.
  */
-function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string): string {
+function caseExpr(e: Extract<Expr, { k: 'case' }>, sub: (x: Expr) => string, strings = false): string {
   if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
   for (const r of [...e.whens.map((w) => w.then), e.otherwise]) {
-    if (r.k === 'str' || r.k === 'null') throw new Unsupported(r.pos, `CASE giving ${describe(r)}`, 'eddy computes numbers (and booleans) only');
+    if (r.k === 'str' && !strings) throw new Unsupported(r.pos, `CASE giving ${describe(r)} here`, 'a CASE with string results compiles as a whole SELECT column (eddy computes numbers elsewhere)');
   }
   let out = sub(e.otherwise);
   for (let i = e.whens.length - 1; i >= 0; i--) {
@@ -976,9 +989,9 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
   if (isMetadataCall(e)) return eventPath(e);
   if (WINDOWS.has(upper)) throw new Unsupported(e.pos, e.name, 'a window function belongs in GROUP BY', true);
   if (ANOMALY[upper] !== undefined) throw new Unsupported(e.pos, e.name, 'an anomaly function is the only column of its SELECT (eddy raises alerts rather than scoring rows)');
-  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || upper === 'PERCENTILE_CONT';
+  const isAggregate = AGGREGATES[upper] !== undefined || upper === 'COUNT' || PERCENTILES.has(upper) || upper === 'TOPONE';
   if (isAggregate && ctx !== 'select') throw new Unsupported(e.pos, `${e.name}()`, 'an aggregate belongs in the SELECT list or HAVING', true);
-  if (isAggregate && e.over !== null && upper !== 'PERCENTILE_CONT') throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
+  if (isAggregate && e.over !== null && !PERCENTILES.has(upper) && upper !== 'TOPONE') throw new Unsupported(e.over.pos, `${e.name}() OVER`, 'analytic aggregates are not supported yet');
   if (upper === 'COUNT') {
     if (e.distinct && e.args.length === 1) return `distinct(${expr(e.args[0]!, 'event')})`;
     if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
@@ -989,16 +1002,8 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
     throw new Unsupported(e.pos, 'COUNT with several arguments', '', true);
   }
   if (e.distinct) throw new Unsupported(e.pos, `${e.name}(DISTINCT ...)`, 'only COUNT(DISTINCT ...)');
-  if (upper === 'PERCENTILE_CONT') {
-    // PERCENTILE_CONT(p) OVER (ORDER BY x): the interpolated percentile, eddy's percentile(x, 100p)
-    // (linear interpolation between order statistics, src/aggregate/aggregateFunctions.ts).
-    const p = e.args[0];
-    const order = e.over?.orderBy ?? [];
-    if (e.args.length !== 1 || p?.k !== 'num' || p.value < 0 || p.value > 1 || order.length !== 1 || order[0]!.desc || e.over!.partitionBy.length > 0) {
-      throw new Unsupported(e.pos, 'PERCENTILE_CONT form', 'PERCENTILE_CONT(p) OVER (ORDER BY x) with 0 <= p <= 1', true);
-    }
-    return `percentile(${expr(order[0]!.expr, 'event')}, ${p.value * 100})`;
-  }
+  if (PERCENTILES.has(upper)) return percentileExpr(e, upper === 'PERCENTILE_DISC');
+  if (upper === 'TOPONE') return topOneExpr(e);
   const agg = AGGREGATES[upper];
   if (agg !== undefined) {
     if (e.args.length !== 1) throw new Unsupported(e.pos, `${e.name} with ${e.args.length} arguments`, 'it takes one', true);
@@ -1007,6 +1012,45 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
   const math: Record<string, string> = { ABS: 'abs', SQRT: 'sqrt', EXP: 'exp', FLOOR: 'floor', CEILING: 'ceil', SIGN: 'sign', POWER: 'pow', ROUND: 'round' };
   if (math[upper] !== undefined && upper !== 'ROUND' && e.over === null) return `${math[upper]}(${e.args.map((a) => expr(a, ctx)).join(', ')})`;
   throw new Unsupported(e.pos, `function ${e.name}`, '', true);
+}
+
+/**
+ * `PERCENTILE_CONT(p) OVER (ORDER BY x [ASC|DESC])` and `PERCENTILE_DISC(...)` ("The value must range
+ * between 0 and 1"; "The default sort order is ascending"). CONT is the interpolated percentile, eddy's
+ * `percentile(x, 100p)` (linear interpolation between order statistics, src/aggregate/aggregateFunctions.ts);
+ * over a descending order it is the ascending one at 1 - p (the rank p(n-1) from the top is (1-p)(n-1)
+ * from the bottom). DISC "returns the value within the smallest cumulative distance that is greater than
+ * or equal to P" (https://learn.microsoft.com/stream-analytics-query/percentile-disc-azure-stream-analytics),
+ * eddy's `percentileDisc(x, 100p)`; over a descending order the values are negated, which turns the
+ * descending order into an ascending one, and the result back.
+ */
+function percentileExpr(e: Call, discrete: boolean): string {
+  const p = e.args[0];
+  const order = e.over?.orderBy ?? [];
+  if (e.args.length !== 1 || p?.k !== 'num' || p.value < 0 || p.value > 1 || order.length !== 1 || e.over!.partitionBy.length > 0 || e.over!.limitDuration !== null || e.over!.when !== null) {
+    throw new Unsupported(e.pos, `${e.name} form`, `${e.name.toUpperCase()}(p) OVER (ORDER BY x [ASC|DESC]) with 0 <= p <= 1`, true);
+  }
+  // 0.07 * 100 is 7.000000000000001 in doubles: 12 significant digits give back the percentage the query wrote.
+  const pct = (x: number): number => Number(x.toPrecision(12));
+  const x = expr(order[0]!.expr, 'event');
+  const desc = order[0]!.desc;
+  if (!discrete) return `percentile(${x}, ${pct(desc ? 100 - p.value * 100 : p.value * 100)})`;
+  return desc ? `(-percentileDisc((-${x}), ${pct(p.value * 100)}))` : `percentileDisc(${x}, ${pct(p.value * 100)})`;
+}
+
+/**
+ * `TopOne() OVER (ORDER BY x [ASC|DESC], ...)`, the aggregate form of
+ * https://learn.microsoft.com/stream-analytics-query/topone-azure-stream-analytics: "Returns the top-rank
+ * record"; "Without the parameter, full event record is returned". eddy's `topOne(x, "desc", ...)`, whose
+ * value is the top event's body (docs/rules.md). The projection `TopOne(expr)` and the analytic form
+ * (PARTITION BY, LIMIT DURATION) are not supported yet.
+ */
+function topOneExpr(e: Call): string {
+  const over = e.over;
+  if (e.args.length > 0) throw new Unsupported(e.args[0]!.pos, 'TopOne with a projection', 'TopOne() returns the whole event; select the projected value from it downstream');
+  if (over === null || over.orderBy.length === 0) throw new Unsupported(e.pos, 'TopOne without OVER (ORDER BY ...)', '', true);
+  if (over.partitionBy.length > 0 || over.limitDuration !== null || over.when !== null) throw new Unsupported(over.pos, 'TopOne as an analytic function (PARTITION BY, LIMIT DURATION, WHEN)', 'its aggregate form, TopOne() OVER (ORDER BY ...) with GROUP BY a window, compiles');
+  return `topOne(${over.orderBy.map((o) => `${expr(o.expr, 'event')}${o.desc ? ', "desc"' : ''}`).join(', ')})`;
 }
 
 /**
@@ -1031,11 +1075,13 @@ function isCaseColumn(e: Extract<Expr, { k: 'case' }>): boolean {
  */
 function caseColumn(e: Extract<Expr, { k: 'case' }>, select: Record<string, string>, row: Record<string, Record<string, unknown>>, groupCols: ReadonlySet<string>): Record<string, unknown> {
   if (e.otherwise === null) throw new Unsupported(e.pos, 'CASE without ELSE', "ASA's CASE requires ELSE", true);
-  const value = (r: Expr): string | number | boolean | null | { select: string } => {
+  const value = (r: Expr): string | number | boolean | null | { select: string } | { group: string } => {
     const v = constantValue(r);
     if (v !== undefined) return v;
+    // A GROUP BY column is the group's value in every row of the group: `{group: path}`.
+    if ((r.k === 'path' || isMetadataCall(r)) && groupCols.has(eventPath(r))) return { group: eventPath(r) };
     if (!hasAggregate(r) || hasLag(r)) {
-      throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string or NULL`, 'such a CASE in a windowed row gives constants and expressions over aggregates (GROUP BY columns and per-event values are not supported yet)');
+      throw new Unsupported(r.pos, `CASE giving ${describe(r)} beside a string or NULL`, 'such a CASE in a windowed row gives constants, GROUP BY columns and expressions over aggregates (a per-event value is not a column of a windowed row)');
     }
     const text = expr(r, 'select');
     const known = Object.keys(select).find((n) => select[n] === text);
@@ -1100,7 +1146,7 @@ function hasAggregate(e: Expr): boolean {
   switch (e.k) {
     case 'call': {
       const u = e.name.toUpperCase();
-      return AGGREGATES[u] !== undefined || u === 'COUNT' || u === 'PERCENTILE_CONT' || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
+      return AGGREGATES[u] !== undefined || u === 'COUNT' || PERCENTILES.has(u) || u === 'TOPONE' || NOT_YET[u] !== undefined || e.args.some(hasAggregate);
     }
     case 'bin':
       return hasAggregate(e.left) || hasAggregate(e.right);

@@ -63,8 +63,11 @@ export type RowColumn =
 /** A constant value of a row column. */
 export type RowConstant = string | number | boolean | null;
 
-/** A result of a row `case` column: a constant, or the value of a `select` name (null when it is null). */
-export type RowCaseResult = RowConstant | { select: string };
+/**
+ * A result of a row `case` column: a constant, the value of a `select` name (null when it is null), or
+ * the window's value of a `groupBy` path.
+ */
+export type RowCaseResult = RowConstant | { select: string } | { group: string };
 
 export interface AggregateRule extends RuleBase {
   kind: 'aggregate';
@@ -136,6 +139,12 @@ export interface SelectRule extends RuleBase {
   row?: Record<string, SelectColumn>;
   /** The rule's LAGs by name, read in `where` and `row` as `lag("name")`. */
   lag?: Record<string, LagDef>;
+  /**
+   * `"skip"`: `where` and `row` follow SQL's NULL (docs/rules.md "Nulls"; set by the query compiler): a
+   * missing field reads as null, null in arithmetic is null, a null `where` drops the event, a column
+   * may be a string (a CASE's result). Default `"reject"`.
+   */
+  nulls?: 'reject' | 'skip';
 }
 
 export type Rule = AggregateRule | AnomalyRule | SelectRule;

@@ -14,6 +14,7 @@ import { detectorTypes } from '../anomaly/detectorRegistry.js';
 import { compilePath, MISSING } from '../util/readPath.js';
 import type { RowColumnSource } from './outputMessage.js';
 import { compileLagAware, type LagAwareFn } from './lagExpression.js';
+import { sqlValue, sqlWhere } from './sqlRuleExpression.js';
 import { compilePartition, type CompiledLag } from './lagState.js';
 
 /** Default bounds (documented in docs/rules.md). */
@@ -226,6 +227,12 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     return { ok: false, error: `${id}.maxLateness: a group would keep up to ${kept} windows open for corrections ((size + maxLateness) / ${held?.per ?? 'size'}); at most ${MAX_KEPT_WINDOWS}: use a larger window or a smaller maxLateness` };
   }
   const nulls = rule.nulls ?? 'reject';
+  if (nulls === 'skip' && rule.where !== undefined) {
+    // SQL's NULL (docs/rules.md "Nulls"): a comparison with a null is unknown and the event is not for the rule.
+    const w = sqlWhere(rule.where, lags.map((x) => x.name), slots);
+    if (typeof w === 'string') return { ok: false, error: `${id}.where: ${w}` };
+    where = w;
+  }
   // An aggregate argument may read the rule's LAGs (`avg(t - lag("prev"))`): the LAG runtime fills the
   // slots for each event before `where` and the arguments run (src/rules/lagRuntime.ts), as ASA computes
   // LAG per event before grouping. Only an argument that calls lag() is compiled lag-aware; the others
@@ -256,13 +263,13 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   }
   let having: CompiledAggregateRule['having'] = null;
   if (rule.having !== undefined) {
-    const h = compileHaving(rule.having, select.value.names);
+    const h = compileHaving(rule.having, select.value.names, { nulls });
     if (!h.ok) return { ok: false, error: `${id}.having: ${h.error}` };
     having = h.value;
   }
   let row: RowColumnSource[] | null = null;
   if (rule.row !== undefined) {
-    const r = compileRow(rule.row, select.value.names, base.groupBy);
+    const r = compileRow(rule.row, select.value.names, base.groupBy, nulls);
     if (typeof r === 'string') return { ok: false, error: `${id}.row.${r}` };
     row = r;
   }
@@ -275,7 +282,7 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
 }
 
 /** Checks a rule's `row` against its select names and groupBy paths; an error starts with the column name. */
-function compileRow(row: Record<string, RowColumn>, selectNames: readonly string[], groupBy: readonly string[]): RowColumnSource[] | string {
+function compileRow(row: Record<string, RowColumn>, selectNames: readonly string[], groupBy: readonly string[], nulls: 'reject' | 'skip'): RowColumnSource[] | string {
   const out: RowColumnSource[] = [];
   for (const [name, col] of Object.entries(row)) {
     if ('select' in col) {
@@ -287,18 +294,23 @@ function compileRow(row: Record<string, RowColumn>, selectNames: readonly string
     } else if ('const' in col) out.push({ name, from: 'const', value: col.const });
     else if ('case' in col) {
       const branches: Extract<RowColumnSource, { from: 'case' }>['branches'][number][] = [];
-      // A result that reads a select name must name one (as a `select` column), else the rule is refused.
-      const unknown = (r: RowCaseResult): string | undefined => (r !== null && typeof r === 'object' && !selectNames.includes(r.select) ? `select "${r.select}" is not a name in select` : undefined);
+      // A result that reads a select name must name one (as a `select` column), one that reads a group a
+      // groupBy path (as a `group` column, kept by its output key); else the rule is refused.
+      const result = (r: RowCaseResult): { ok: RowCaseResult } | { error: string } => {
+        if (r === null || typeof r !== 'object') return { ok: r };
+        if ('select' in r) return selectNames.includes(r.select) ? { ok: r } : { error: `select "${r.select}" is not a name in select` };
+        return groupBy.includes(r.group) ? { ok: { group: groupName(r.group) } } : { error: `group "${r.group}" is not a groupBy path` };
+      };
       for (const [i, b] of col.case.entries()) {
-        const test = compileRowCondition(b.when, selectNames, groupBy, groupName);
+        const test = compileRowCondition(b.when, selectNames, groupBy, groupName, { nulls });
         if (!test.ok) return `${name}.case[${i}].when: ${test.error}`;
-        const bad = unknown(b.then);
-        if (bad !== undefined) return `${name}.case[${i}].then: ${bad}`;
-        branches.push({ test: test.value, value: b.then });
+        const then = result(b.then);
+        if ('error' in then) return `${name}.case[${i}].then: ${then.error}`;
+        branches.push({ test: test.value, value: then.ok });
       }
-      const bad = unknown(col.else);
-      if (bad !== undefined) return `${name}.else: ${bad}`;
-      out.push({ name, from: 'case', branches, otherwise: col.else });
+      const otherwise = result(col.else);
+      if ('error' in otherwise) return `${name}.else: ${otherwise.error}`;
+      out.push({ name, from: 'case', branches, otherwise: otherwise.ok });
     } else out.push({ name, from: 'window', bound: col.window });
   }
   return out;
@@ -431,7 +443,13 @@ function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase
   const { lags, slots } = compiledLags;
   const names = lags.map((l) => l.name);
   let filter: LagAwareFn | null = null;
-  if (rule.where !== undefined) {
+  const sql = rule.nulls === 'skip';
+  if (rule.where !== undefined && sql) {
+    // SQL's NULL (docs/rules.md "Nulls"): a null condition drops the event, as false does.
+    const w = sqlWhere(rule.where, names, slots);
+    if (typeof w === 'string') return { ok: false, error: `${id}.where: ${w}` };
+    filter = w;
+  } else if (rule.where !== undefined) {
     const w = compileLagAware(rule.where, names, slots);
     if (!w.ok) return { ok: false, error: `${id}.where: ${w.error}` };
     filter = w.value;
@@ -440,7 +458,12 @@ function compileSelectRule(id: string, rule: SelectRule, base: Omit<CompiledBase
   if (rule.row !== undefined) {
     columns = [];
     for (const [name, col] of Object.entries(rule.row)) {
-      if ('expr' in col) {
+      if ('expr' in col && sql) {
+        // A missing field is null, a CASE may give a string (docs/rules.md "Select rules").
+        const f = sqlValue(col.expr, names, slots, true);
+        if (typeof f === 'string') return { ok: false, error: `${id}.row.${name}: ${f}` };
+        columns.push({ name, from: 'expr', fn: f });
+      } else if ('expr' in col) {
         const f = compileLagAware(col.expr, names, slots);
         if (!f.ok) return { ok: false, error: `${id}.row.${name}: ${f.error}` };
         columns.push({ name, from: 'expr', fn: f.value });

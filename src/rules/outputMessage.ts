@@ -108,18 +108,20 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
  * (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics).
  */
 function caseValue(c: Extract<RowColumnSource, { from: 'case' }>, values: Record<string, number | null>, group: GroupValues): string | number | boolean | null {
-  for (const b of c.branches) if (b.test(values, group)) return caseResult(b.value, values);
-  return caseResult(c.otherwise, values);
+  for (const b of c.branches) if (b.test(values, group)) return caseResult(b.value, values, group);
+  return caseResult(c.otherwise, values, group);
 }
 
 /**
- * A result as written: a constant, or a select value (null when the aggregate is null, as ASA's AVG over
- * no value). A row's column may be a string in one window and a number in the next: ASA types records,
+ * A result as written: a constant, a select value (null when the aggregate is null, as ASA's AVG over
+ * no value) or a GROUP BY column's value. A row's column may be a string in one window and a number in the next: ASA types records,
  * not columns ("Each record of a column can have a different type",
  * https://learn.microsoft.com/stream-analytics-query/data-types-azure-stream-analytics).
  */
-function caseResult(r: RowCaseResult, values: Record<string, number | null>): string | number | boolean | null {
-  return r !== null && typeof r === 'object' ? (values[r.select] ?? null) : r;
+function caseResult(r: RowCaseResult, values: Record<string, number | null>, group: GroupValues): string | number | boolean | null {
+  if (r === null || typeof r !== 'object') return r;
+  // A group result holds the group's output key (compileRule.ts groupName: `$deviceId` -> deviceId).
+  return 'select' in r ? (values[r.select] ?? null) : (group[r.group] ?? null);
 }
 
 /**

@@ -277,7 +277,7 @@ describe('built module: desired query (an ASA job through the twin)', () => {
     const good = await emu.invokeMethod(M, 'validateRules', { query: AVG_STATEMENT });
     expect(good).toEqual({ status: 200, payload: { valid: true, rules: {}, query: { valid: true, statements: [{ statement: 1, rule: 'avgOut', line: 1, column: 1 }], errors: null } } });
 
-    const bad = marked(`${AVG_STATEMENT}\n\nSELECT ‸PERCENTILE_DISC(0.5) OVER (ORDER BY machine.pressure) AS maxP\nINTO pressureOut\nFROM telemetry TIMESTAMP BY timeCreated\nGROUP BY TumblingWindow(second, 10)`);
+    const bad = marked(`${AVG_STATEMENT}\n\nSELECT ‸CollectTop(2) OVER (ORDER BY machine.pressure) AS maxP\nINTO pressureOut\nFROM telemetry TIMESTAMP BY timeCreated\nGROUP BY TumblingWindow(second, 10)`);
     const res = await emu.invokeMethod(M, 'validateRules', { query: bad.text });
     expect(res.status).toBe(200);
     expect(res.payload).toEqual({ valid: false, rules: {}, query: { valid: false, statements: null, errors: [{ statement: 2, line: bad.line, column: bad.column, error: expect.stringMatching(/not supported/) }] } });

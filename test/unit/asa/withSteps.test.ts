@@ -158,7 +158,7 @@ SELECT * INTO outputLog FROM NormalReadings`;
     // Its pass-through of NormalReadings alone is a select rule: the step's WHERE, the body unchanged.
     const log = compileQueryText(example.slice(0, example.indexOf(',\nAverages AS')) + '\n' + example.slice(example.indexOf('SELECT * INTO outputLog')));
     if (!log.ok) throw new Error(JSON.stringify(log.errors));
-    expect(log.rules).toEqual({ outputLog: { kind: 'select', input: 'Sensor', where: '((Reading < 100) and (Reading > 0))', output: 'outputLog' } });
+    expect(log.rules).toEqual({ outputLog: { kind: 'select', input: 'Sensor', where: '((Reading < 100) and (Reading > 0))', output: 'outputLog', nulls: 'skip' } });
     // Its steps NormalReadings and Averages, with Averages as the statement writing to an output.
     const subset = example.slice(0, example.indexOf('),\nBadAverages')).replace(',\nAverages AS\n(\n', '\n').replace('FROM NormalReadings', 'INTO averages FROM NormalReadings');
     const r = compileQueryText(subset);
@@ -225,7 +225,7 @@ SELECT AVG(t2) AS m INTO b FROM u GROUP BY TumblingWindow(second, 30)`;
   });
 
   it('an error in a step is given to the statement reading it, a syntax error to the statement it is in', () => {
-    const inStep = compileQueryRules(q.replace('AVG(t2)', 'AVG(t3)').replace('t * 2 AS t2', 't * 2 AS t2, NULL AS t3'));
+    const inStep = compileQueryRules(q.replace('AVG(t2)', 'AVG(t3)').replace('t * 2 AS t2', 't * 2 AS t2, CAST(t AS bigint) AS t3'));
     expect(inStep).toMatchObject({ ok: false, errors: [{ statement: 2, line: 2, column: 29 }] });
     const syntax = compileQueryRules(q.replace('INTO b FROM u', 'INTO b FROM u u u'));
     expect(syntax).toMatchObject({ ok: false, errors: [{ statement: 2, line: 4 }] });
