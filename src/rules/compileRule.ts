@@ -84,6 +84,12 @@ export interface CompiledAggregateRule extends CompiledBase {
   /** The rule's LAGs (empty without `lag`): `where` reads `slots`, which src/rules/lagRuntime.ts fills. */
   readonly lags: readonly CompiledLag[];
   readonly slots: unknown[];
+  /**
+   * `from` compiled (rule chaining, src/rules/chainedRuntime.ts): the rule whose final rows this rule
+   * reads; the rule's `input` is then the upstream's (the events it is driven by) and its own `where`,
+   * `groupBy` and `select` read the rows. Absent: the rule reads its input.
+   */
+  readonly upstream?: CompiledAggregateRule;
 }
 
 export interface CompiledAnomalyRule extends CompiledBase {
@@ -194,6 +200,12 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
 }
 
 function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  let upstream: CompiledAggregateRule | undefined;
+  if (rule.from !== undefined) {
+    const u = compileUpstream(id, rule);
+    if (typeof u === 'string') return { ok: false, error: u };
+    upstream = u;
+  }
   let lags: CompiledLag[] = [];
   let slots: unknown[] = [];
   let where = base.where;
@@ -267,8 +279,45 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
-    rule: { ...base, where, lags, slots, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row, ...(partition === undefined ? {} : { partition }) },
+    rule: {
+      ...base,
+      where,
+      lags,
+      slots,
+      kind: 'aggregate',
+      output: rule.output ?? 'summaries',
+      idleTimeout: idle,
+      window: win.value,
+      select: select.value,
+      having,
+      row,
+      ...(partition === undefined ? {} : { partition }),
+      // A chained rule is driven by its upstream's input (src/rules/chainedRuntime.ts).
+      ...(upstream === undefined ? {} : { upstream, input: upstream.input }),
+    },
   };
+}
+
+/**
+ * A rule's `from` compiled: an aggregate rule over an input with a tumbling or hopping window, whose
+ * rows are final once its group's watermark passes `end + maxLateness` (src/windows/alignedWindows.ts
+ * purges the window then: no event can change it). The other kinds have no such point yet (a session
+ * or sliding window's end moves with its events), and a chain of three is not supported yet.
+ */
+function compileUpstream(id: string, rule: AggregateRule): CompiledAggregateRule | string {
+  const from = rule.from!;
+  if (rule.input !== undefined) return `${id}.input: a rule with "from" reads the rows of that rule, not an input`;
+  if (rule.timestamp !== undefined) return `${id}.timestamp: the rows of "from" have their window end as their time`;
+  if (rule.lag !== undefined) return `${id}.lag: not supported in a rule with "from" yet`;
+  if (from.output !== undefined) return `${id}.from.output: the rows of "from" go to this rule only`;
+  if (from.from !== undefined) return `${id}.from.from: a chain of more than two rules is not supported yet`;
+  if (from.lag !== undefined) return `${id}.from.lag: not supported in "from" yet`;
+  const up = compileRule(id, from);
+  if (!up.ok) return up.error.startsWith(id) ? `${id}.from${up.error.slice(id.length)}` : `${id}.from: ${up.error}`;
+  if (up.rule.kind !== 'aggregate') return `${id}.from.kind: must be "aggregate"`;
+  const type = up.rule.window.type;
+  if (type !== 'tumbling' && type !== 'hopping') return `${id}.from.window.type: only tumbling and hopping windows can feed another rule (their rows become final when the watermark passes end + maxLateness); "${type}" is not supported yet`;
+  return up.rule;
 }
 
 /** Checks a rule's `row` against its select names and groupBy paths; an error starts with the column name. */
