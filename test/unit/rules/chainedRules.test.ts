@@ -113,3 +113,27 @@ describe('hot reload of a chained rule', () => {
     expect(after[first]).toBeLessThan(totals(plain)[first]!);
   });
 });
+
+describe('docs/rules.md "Rules over the rows of a rule"', () => {
+  it('its example runs: the minute row per device over the 10-second rows', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../../docs/rules.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Rules over the rows of a rule'));
+    const json = /```json\n([\s\S]*?)```/.exec(section)![1]!;
+    const rules = Object.entries(JSON.parse(json) as Record<string, unknown>).map(([id, d]) => compiled(id, d));
+    const out: OutputMessage[] = [];
+    const scheduler = new VirtualTimeScheduler();
+    scheduler.frame = CLOCK0;
+    const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+    engine.setRules(rules);
+    // One reading a second from 1 s to 90 s, 20 + k degrees in the k-th window (k*10, k*10 + 10]: the minute
+    // (0, 60] goes out once the row of (60, 70] is final (an event at 70 + 2 × 5 s, plus 1 ms for the end-inclusive bound).
+    for (let s = 1; s <= 90; s++) {
+      engine.process([{ body: { timeCreated: new Date(T0 + s * 1000).toISOString(), machine: { temperature: 20 + Math.floor((s - 1) / 10) } }, deviceId: 'dev-1', moduleId: 'm', input: 'telemetry', arrival: CLOCK0 }], CLOCK0);
+    }
+    const rows = out.map((m) => m.body as SummaryBody);
+    expect(rows).toEqual([
+      { rule: 'hottestPerMinute', group: { deviceId: 'dev-1' }, window: { type: 'tumbling', start: new Date(T0).toISOString(), end: new Date(T0 + 60_000).toISOString() }, count: 6, values: { hottest: 25, readings: 60, windows: 6 }, revision: 0 },
+    ]);
+  });
+});
