@@ -280,6 +280,7 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
       core.stop();
       down.finish(out, alertKind);
     },
+    // Only the rule's own windows go out provisionally: an upstream window that is not final is not handed on.
     flushOpen: (out) => down.flushOpen?.(out),
     stop: () => {
       done = true;

@@ -150,6 +150,13 @@ function stateHashOf(rule: Rule): string {
     for (const f of decision) delete kept[f];
     rest.detector = kept;
   }
+  // An upstream's (`from`) description is read by no one; its output is refused, and its having and
+  // row shape the rows the rule aggregates, so they stay.
+  const from = rest.from;
+  if (from !== null && typeof from === 'object' && !Array.isArray(from) && 'description' in from) {
+    const { description: _d, ...kept } = from as Record<string, unknown>;
+    rest.from = kept;
+  }
   return canonicalHash(rest);
 }
 

@@ -137,3 +137,30 @@ describe('docs/rules.md "Rules over the rows of a rule"', () => {
     ]);
   });
 });
+
+describe('an upstream group evicted at maxGroups', () => {
+  it('hands on what its windows held when it was evicted, once; a later event for them is rejected as evicted', () => {
+    const rule = compiled('r', { ...RULE, from: { ...UP, maxGroups: 1 } });
+    const out: OutputMessage[] = [];
+    const rejected: string[] = [];
+    const scheduler = new VirtualTimeScheduler();
+    scheduler.frame = CLOCK0;
+    const engine = new Engine({ scheduler, emit: (m) => out.push(...m), observer: { rejected: (reason, id) => rejected.push(`${id}:${reason}`), windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+    engine.setRules([rule]);
+    const send = (dev: string, s: number, t: number): void =>
+      engine.process([{ body: { ts: T0 + s * 1000, t }, deviceId: dev, moduleId: 'm', input: 'telemetry', arrival: CLOCK0 }], CLOCK0);
+    send('a', 1, 10);
+    send('a', 2, 30);
+    // b's group evicts a's: a's window [0, 10 s) goes out as it stands (its group is gone) and is final.
+    send('b', 3, 5);
+    // Lands in the window a's evicted group emitted: rejected, not counted into a second row.
+    send('a', 4, 100);
+    engine.setRules([]);
+    expect(rejected).toEqual(['r:evicted']);
+    expect(out.map((m) => (m.body as SummaryBody).values)).toEqual([{ total: 3, rows: 2, hi: 20 }]);
+  });
+
+  it('a description in from does not restart the rule', () => {
+    expect(compiled('r', { ...RULE, from: { ...UP, description: 'ten-second averages' } }).stateHash).toBe(compiled('r', RULE).stateHash);
+  });
+});
