@@ -125,6 +125,21 @@ GROUP BY Topic, SnapshotWindow()`;
     expect(r.errors[0]!.message).toMatch(message);
   });
 
+  it('compiles a step read through a per-event step, and a step read by a per-event and an aggregating statement', () => {
+    const r = compileQueryText(`WITH agg AS (SELECT dev, AVG(t) AS a FROM i GROUP BY dev, TumblingWindow(second, 10)),
+  hot AS (SELECT dev, a AS hotA FROM agg WHERE a > 50)
+SELECT dev, COUNT(*) AS hotWindows INTO perMinute FROM hot GROUP BY dev, TumblingWindow(minute, 1);
+SELECT dev, a INTO raw FROM agg WHERE a > 90`);
+    expect(r).toMatchObject({
+      ok: true,
+      rules: {
+        // The per-event step's WHERE on an aggregate is the step rule's HAVING: only its rows go on.
+        perMinute: { from: { select: { hotA: 'avg(t)' }, having: '(hotA > 50)', row: { dev: { group: 'dev' }, hotA: { select: 'hotA' } } }, groupBy: ['dev'], select: { hotWindows: 'count()' } },
+        raw: { input: 'i', having: '(a > 90)' },
+      },
+    });
+  });
+
   it('compiles a hopping step read by a sliding statement', () => {
     const r = fromQuery(`WITH s AS (SELECT dev, AVG(t) AS a FROM i GROUP BY dev, HoppingWindow(second, 10, 5))\nSELECT dev, MAX(a) AS m INTO o FROM s GROUP BY dev, SlidingWindow(minute, 1)`);
     expect(r[0]).toMatchObject({ kind: 'aggregate', input: 'i', window: { type: 'sliding' }, upstream: { window: { type: 'hopping', size: 10_000, hop: 5_000 } } });
