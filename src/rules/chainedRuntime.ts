@@ -117,7 +117,9 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
   let sink: OutputMessage[] | null = null;
   let callNow = Number.NaN;
   let done = false;
+  // One array per stage: a row handed on while the upstream processes an event must not overwrite that event.
   const scratch: IngestEvent[] = [];
+  const rowScratch: IngestEvent[] = [];
 
   /** Feeds final rows downstream, as events of the rows input at their window end. */
   const feedDown = (rows: readonly PendingRow[]): void => {
@@ -126,14 +128,18 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
     const out = sink ?? [];
     const now = callNow === callNow ? callNow : opts.scheduler.now();
     for (const r of rows) {
-      scratch[0] = { body: r.b, deviceId: r.d ?? '', moduleId: r.m ?? '', input: ROWS_INPUT, arrival: r.e };
-      downExec.process(scratch, out, now);
+      rowScratch[0] = { body: r.b, deviceId: r.d ?? '', moduleId: r.m ?? '', input: ROWS_INPUT, arrival: r.e };
+      downExec.process(rowScratch, out, now);
     }
-    scratch.length = 0;
+    rowScratch.length = 0;
     if (own && out.length > 0) opts.emit(out);
   };
 
-  /** Rows of `key` whose window is final (watermark at `end + maxLateness`), in window order. */
+  /**
+   * Rows of `key` whose window is final (watermark at `end + maxLateness`), in window order: the
+   * condition under which the window kinds purge a window (alignedWindows.ts), so what waits here is
+   * bounded by the windows a group keeps (compileRule MAX_KEPT_WINDOWS).
+   */
   const release = (key: string): void => {
     const rows = pending.get(key);
     if (rows === undefined) return;

@@ -250,3 +250,70 @@ describe('rule chaining against the two-stage model', () => {
     });
   }
 });
+
+/*
+ * Random configurations: window sizes, hops, bounds and lateness drawn per seed (tumbling or hopping
+ * in both stages), the disorder kept under twice the upstream lateness (nothing is too late), a
+ * restart from a checkpoint at a random step.
+ */
+describe('rule chaining against the two-stage model, random configurations', () => {
+  for (const seed of [3, 11, 19, 23, 31, 57]) {
+    it(`configuration ${seed}`, () => {
+      const rnd = rng(seed * 7919);
+      const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+      const upSize = pick([5_000, 10_000, 15_000]);
+      const upHop = pick([upSize, upSize / 5]);
+      const upBounds = pick(['[)', '(]'] as const);
+      const lateness = pick([2_000, 3_000, 4_000]);
+      const downSize = pick([30_000, 60_000]);
+      const downHop = pick([downSize, downSize / 2]);
+      const downBounds = pick(['[)', '(]'] as const);
+      const up = { kind: 'aggregate', groupBy: ['dev'], timestamp: 'ts', window: upHop === upSize ? { type: 'tumbling', size: upSize, bounds: upBounds } : { type: 'hopping', size: upSize, hop: upHop, bounds: upBounds }, select: { a: 'avg(t)', n: 'count()' }, maxLateness: lateness, idleTimeout: '2s' };
+      const perDev = { kind: 'aggregate', from: up, groupBy: 'dev', window: downHop === downSize ? { type: 'tumbling', size: downSize, bounds: downBounds } : { type: 'hopping', size: downSize, hop: downHop, bounds: downBounds }, select: { m: 'max(a)', total: 'sum(n)', rows: 'count()' } };
+      // Events: round robin over the devices, moved by less than 2 × lateness in all.
+      const steps: Step[] = [];
+      for (let k = 0; k < 600; k++) {
+        const ts = T0 + Math.floor(k / 3) * 500 + Math.round((rnd() - 0.5) * (2 * lateness - 200));
+        steps.push({ kind: 'events', events: [{ dev: DEVS[k % 3]!, ts, t: Math.round(rnd() * 1000) / 10 }] });
+        if (rnd() < 0.03) steps.push({ kind: 'advance', by: 3_000 });
+      }
+      const outputs: OutputMessage[] = [];
+      const rejected: string[] = [];
+      const startWith = (frame: number, snap?: Array<[string, RuleSnapshot]>): Driver => {
+        const scheduler = new VirtualTimeScheduler();
+        scheduler.frame = frame;
+        const engine = new Engine({ scheduler, emit: (m) => outputs.push(...m), observer: { rejected: (reason, rule) => rejected.push(`${rule}:${reason}`), windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+        if (snap !== undefined) engine.restore(new Map(snap));
+        engine.setRules(compile({ perDev }));
+        return { engine, scheduler };
+      };
+      const cut = Math.floor(rnd() * steps.length);
+      let d = startWith(CLOCK0);
+      const clock = runSteps(d, steps, 0, cut, CLOCK0);
+      const snap = snapshotOf(d.engine);
+      d.engine.close();
+      d = startWith(clock, snap);
+      runSteps(d, steps, cut, steps.length, clock);
+      d.engine.setRules([]);
+      expect(rejected).toEqual([]);
+
+      const events = allEvents(steps);
+      const stage1: OracleStage<In> = { window: { size: upSize, hop: upHop, bounds: upBounds }, key: (e) => e.dev, time: (e) => e.ts, select: { a: { fn: 'avg', of: (e) => e.t }, n: { fn: 'count', of: () => 1 } } };
+      const stage2: OracleStage<OracleRow> = {
+        window: { size: downSize, hop: downHop, bounds: downBounds },
+        key: (r) => r.key,
+        time: (r) => r.end,
+        select: { m: { fn: 'max', of: (r) => r.values.a! }, total: { fn: 'sum', of: (r) => r.values.n! }, rows: { fn: 'count', of: () => 1 } },
+      };
+      const want = new Map(runStage(stage2, runStage(stage1, events)).map((r) => [`perDev|${r.key}|${r.end}`, r.values]));
+      const got = finalRows(outputs);
+      expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+      for (const [k, values] of want) {
+        const g = got.get(k)!.values;
+        expect(g.total, k).toBe(values.total);
+        expect(g.rows, k).toBe(values.rows);
+        expect(g.m, k).toBeCloseTo(values.m!, 9);
+      }
+    });
+  }
+});
