@@ -204,7 +204,8 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
     },
   });
 
-  const nArgs = up.select.args.length;
+  // Tumbling and hopping windows keep only the aggregates, not the item: one array serves every event (as in the engine).
+  const item = new Array<number>(up.select.args.length);
   const input = {
     time: 0,
     key: '',
@@ -219,7 +220,6 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
   const upStage: FusedRule = {
     rule: up,
     step: (_ref, ev, out, now, time, key): GroupRef | null => {
-      const item = new Array<number>(nArgs);
       up.select.evaluateArgs(ev, item);
       input.time = time;
       input.key = key;
