@@ -167,6 +167,9 @@ export type CompileRuleResult = { ok: true; rule: CompiledRule } | { ok: false; 
  * the window and the detector. Errors name the rule and the field, in plain words.
  */
 export function compileRule(id: string, doc: unknown): CompileRuleResult {
+  // Before the schema, which would recurse once per nested `from`: a document nesting thousands
+  // overflowed the stack (test/unit/rules/chainedRules.test.ts).
+  if (isChainOfThree(doc)) return { ok: false, error: `${id}.from.from: a chain of more than two rules is not supported yet` };
   const schemaError = validateRuleDocument(id, doc);
   if (schemaError) return { ok: false, error: schemaError };
   const rule = doc as Rule;
@@ -305,6 +308,12 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   };
 }
 
+/** Whether a document's `from` has a `from` of its own (rule chaining goes two rules deep). */
+function isChainOfThree(doc: unknown): boolean {
+  const from = doc !== null && typeof doc === 'object' ? (doc as { from?: unknown }).from : undefined;
+  return from !== null && typeof from === 'object' && (from as { from?: unknown }).from !== undefined;
+}
+
 /**
  * A rule's `from` compiled: an aggregate rule over an input with a tumbling or hopping window, whose
  * rows are final once its group's watermark passes `end + maxLateness` (src/windows/alignedWindows.ts
@@ -317,7 +326,6 @@ function compileUpstream(id: string, rule: AggregateRule): CompiledAggregateRule
   if (rule.timestamp !== undefined) return `${id}.timestamp: the rows of "from" have their window end as their time`;
   if (rule.lag !== undefined) return `${id}.lag: not supported in a rule with "from" yet`;
   if (from.output !== undefined) return `${id}.from.output: the rows of "from" go to this rule only`;
-  if (from.from !== undefined) return `${id}.from.from: a chain of more than two rules is not supported yet`;
   if (from.lag !== undefined) return `${id}.from.lag: not supported in "from" yet`;
   const up = compileRule(id, from);
   if (!up.ok) return up.error.startsWith(id) ? `${id}.from${up.error.slice(id.length)}` : `${id}.from: ${up.error}`;

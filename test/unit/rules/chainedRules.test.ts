@@ -35,6 +35,12 @@ describe('rule format: from', () => {
     if (!c.ok) expect(c.error).toMatch(message);
   });
 
+  it('refuses a from nested thousands deep with a message, without overflowing the stack', () => {
+    let doc: Record<string, unknown> = UP;
+    for (let i = 0; i < 20_000; i++) doc = { ...UP, from: doc };
+    expect(compileRule('r', doc)).toEqual({ ok: false, error: 'r.from.from: a chain of more than two rules is not supported yet' });
+  });
+
   it('takes the upstream input as the input the rule is driven by', () => {
     const r = compiled('r', { ...RULE, from: { ...UP, input: 'plant' } });
     expect(r.input).toBe('plant');
