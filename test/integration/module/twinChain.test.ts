@@ -28,7 +28,7 @@ const asa = (ms: number): string => `${new Date(ms).toISOString().slice(0, -1)}0
 const temp = (dev: string, s: number): number => 20 + (s % 7) + (dev === 'dev-b' ? 5 : 0);
 const SECONDS = Array.from({ length: 33 }, (_, i) => 1 + i * 3);
 
-describe('built module: an aggregate of aggregates through the twin, across a stop and a kill -9', () => {
+describe('built module: an aggregate of aggregates through the twin, across a stop, a kill -9 and a query patch', () => {
   let emu: EdgeHubEmulator;
   beforeAll(async () => {
     emu = await startEdgeHubEmulator();
@@ -73,6 +73,9 @@ describe('built module: an aggregate of aggregates through the twin, across a st
     second.child.kill('SIGKILL');
     await second.exit;
     await startModule(emu, M, { dataDir });
+    // A patch adding a statement: the chained statement's rule is unchanged, so both its stages keep their state.
+    emu.pushDesired(M, { query: `${QUERY};\nSELECT COUNT(*) AS n INTO other FROM telemetry GROUP BY TumblingWindow(minute, 1)` });
+    await waitUntil(() => (emu.twin(M).reported as { query?: { statements?: Record<string, { status?: string } | null> } }).query?.statements?.['2']?.status === 'active', 15_000, 'the second statement applied');
     await send(68, 100);
 
     const want = ['dev-a', 'dev-b'].map((dev) => {
