@@ -56,7 +56,7 @@ export function compileQuery(query: Query): CompileQueryResult {
       const n = (perOutput.get(into) ?? 0) + 1;
       perOutput.set(into, n);
       refuseLagOverStep(st, steps, []);
-      rules[ruleId(into, n)] = compileStatement(inlineSteps(overAggregateStep(st, steps), steps, []), into);
+      rules[ruleId(into, n)] = overStepRows(st, steps, into) ?? compileStatement(inlineSteps(overAggregateStep(st, steps), steps, []), into);
     } catch (err) {
       if (!(err instanceof Unsupported)) throw err;
       // The statement is named here: an error inside a WITH step it reads lies before its text.
@@ -139,6 +139,58 @@ function overAggregateStep(st: Select, steps: ReadonlyMap<string, WithStep>): Se
   if (!isPerEventReader(st)) return st;
   const src = aggregatingSource(st.from.name, steps, []);
   return src === null ? st : readRows(st, src.step, src.select);
+}
+
+/**
+ * A statement that aggregates or windows again the rows of an aggregating WITH step (directly or
+ * through per-event steps): an aggregate of aggregates, compiled to a rule whose `from` is the step's
+ * rule (docs/rules.md "Rules over the rows of a rule"). The statement's columns name the step's row
+ * columns; a row's time is its window end, as in ASA ("The output event has the time stamp of the end
+ * of the window", https://learn.microsoft.com/azure/stream-analytics/stream-analytics-window-functions),
+ * so the statement has no TIMESTAMP BY. Null when the statement does not read such a step that way.
+ */
+function overStepRows(st: Select, steps: ReadonlyMap<string, WithStep>, into: string): RuleDoc | null {
+  if (isPerEventReader(st)) return null;
+  const src = aggregatingSource(st.from.name, steps, []);
+  // A step without a window function (an aggregate without GROUP BY window, LAG) is refused where it is, by inlineSteps.
+  if (src === null || !src.select.groupBy.some((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase()))) return null;
+  const name = src.step.name;
+  if (st.timestampBy !== null) throw new Unsupported(st.timestampBy.pos, `TIMESTAMP BY on WITH step "${name}"`, 'the rows of a window have its end as their time');
+  const up = compileStatement(inlineSteps(src.select, steps, [name.toLowerCase()]), 'output');
+  const upWindow = up.window as { type?: string } | undefined;
+  const stepPos = src.select.groupBy[0]?.pos ?? src.select.pos;
+  if (up.kind !== 'aggregate') throw new Unsupported(stepPos, `WITH step "${name}" read by a statement that aggregates it again`, 'only a step that aggregates over a window can feed another window');
+  if (up.lag !== undefined) throw new Unsupported(stepPos, `LAG in WITH step "${name}" read by a statement that aggregates it again`, '');
+  if (upWindow?.type !== 'tumbling' && upWindow?.type !== 'hopping') {
+    const w = src.select.groupBy.find((g) => g.k === 'call' && WINDOWS.has(g.name.toUpperCase())) ?? src.select.groupBy[0];
+    throw new Unsupported(w?.pos ?? stepPos, `a ${upWindow?.type ?? ''} window in WITH step "${name}" whose rows another statement aggregates`, 'only TumblingWindow and HoppingWindow rows feed another window (their rows are final once the watermark passes the window end plus the lateness)');
+  }
+  delete up.output;
+  // The statement names the step's columns as ASA does (case-insensitively, `step.col` or `alias.col` too): the row's own names.
+  const columns = Object.keys(up.row as Record<string, unknown>);
+  const qualifiers = [st.from.name.toLowerCase(), ...(st.from.alias === null ? [] : [st.from.alias.toLowerCase()])];
+  const rename = (e: Expr): Expr => {
+    if (e.k === 'call' && WINDOWS.has(e.name.toUpperCase())) return e;
+    if (e.k !== 'path' || isSystemTimestamp(e)) return mapChildren(e, rename);
+    const parts = e.parts.length === 2 && qualifiers.includes(e.parts[0]!.toLowerCase()) ? e.parts.slice(1) : e.parts;
+    const col = columns.find((c) => c.toLowerCase() === parts[0]!.toLowerCase());
+    if (col === undefined || parts.length > 1) throw new Unsupported(e.pos, `column ${e.parts.join('.')}`, `WITH step "${name}" has no column ${parts.join('.')} (its columns: ${columns.join(', ')})`);
+    return { ...e, parts: [col] };
+  };
+  const reader: Select = {
+    ...st,
+    items: st.items.map((i) => ({ ...i, alias: i.alias ?? (i.expr.k === 'path' && !isSystemTimestamp(i.expr) ? i.expr.parts[i.expr.parts.length - 1]! : null), expr: rename(i.expr) })),
+    where: st.where === null ? null : rename(st.where),
+    groupBy: st.groupBy.map(rename),
+    having: st.having === null ? null : rename(st.having),
+    // A placeholder input name: the rule reads the step's rows (`from`), not an input.
+    from: { ...st.from, name: 'rows' },
+  };
+  const down = compileStatement(reader, into);
+  if (down.kind !== 'aggregate') throw new Unsupported(st.pos, `${down.kind === 'anomaly' ? 'an anomaly function' : 'a statement without a window'} over the rows of WITH step "${name}"`, 'a statement over the rows of an aggregating step aggregates them over a window');
+  if (down.lag !== undefined) throw new Unsupported(st.pos, `LAG over the rows of WITH step "${name}"`, '');
+  delete down.input;
+  return { kind: down.kind, from: up, ...Object.fromEntries(Object.entries(down).filter(([k]) => k !== 'kind')) };
 }
 
 /** No GROUP BY, HAVING, aggregate or anomaly function: a filter and projection of single rows. */

@@ -91,6 +91,11 @@ export interface AggregateRule extends RuleBase {
   nulls?: 'reject' | 'skip';
   /** The rule's LAGs by name, read in `where` as `lag("name")` (docs/rules.md "LAG"). */
   lag?: Record<string, LagDef>;
+  /**
+   * Rule chaining (docs/rules.md "Rules over the rows of a rule"): the rule reads the final rows of
+   * this aggregate rule instead of an input (src/rules/chainedRuntime.ts); absent: it reads `input`.
+   */
+  from?: AggregateRule;
 }
 
 export interface DetectorDef {

@@ -86,6 +86,12 @@ export interface CompiledAggregateRule extends CompiledBase {
   /** The rule's LAGs (empty without `lag`): `where` reads `slots`, which src/rules/lagRuntime.ts fills. */
   readonly lags: readonly CompiledLag[];
   readonly slots: unknown[];
+  /**
+   * `from` compiled (rule chaining, src/rules/chainedRuntime.ts): the rule whose final rows this rule
+   * reads; the rule's `input` is then the upstream's (the events it is driven by) and its own `where`,
+   * `groupBy` and `select` read the rows. Absent: the rule reads its input.
+   */
+  readonly upstream?: CompiledAggregateRule;
 }
 
 export interface CompiledAnomalyRule extends CompiledBase {
@@ -146,6 +152,13 @@ function stateHashOf(rule: Rule): string {
     for (const f of decision) delete kept[f];
     rest.detector = kept;
   }
+  // An upstream's (`from`) description is read by no one; its output is refused, and its having and
+  // row shape the rows the rule aggregates, so they stay.
+  const from = rest.from;
+  if (from !== null && typeof from === 'object' && !Array.isArray(from) && 'description' in from) {
+    const { description: _d, ...kept } = from as Record<string, unknown>;
+    rest.from = kept;
+  }
   return canonicalHash(rest);
 }
 
@@ -156,6 +169,9 @@ export type CompileRuleResult = { ok: true; rule: CompiledRule } | { ok: false; 
  * the window and the detector. Errors name the rule and the field, in plain words.
  */
 export function compileRule(id: string, doc: unknown): CompileRuleResult {
+  // Before the schema, which would recurse once per nested `from`: a document nesting thousands
+  // overflowed the stack (test/unit/rules/chainedRules.test.ts).
+  if (isChainOfThree(doc)) return { ok: false, error: `${id}.from.from: a chain of more than two rules is not supported yet` };
   const schemaError = validateRuleDocument(id, doc);
   if (schemaError) return { ok: false, error: schemaError };
   const rule = doc as Rule;
@@ -196,6 +212,12 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
 }
 
 function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBase, 'output' | 'idleTimeout'>): CompileRuleResult {
+  let upstream: CompiledAggregateRule | undefined;
+  if (rule.from !== undefined) {
+    const u = compileUpstream(id, rule);
+    if (typeof u === 'string') return { ok: false, error: u };
+    upstream = u;
+  }
   let lags: CompiledLag[] = [];
   let slots: unknown[] = [];
   let where = base.where;
@@ -277,8 +299,50 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
   if (idle === null || idle <= 0 || idle > 7 * 86_400_000) return { ok: false, error: `${id}.idleTimeout: must be a duration > 0 and at most 7 days` };
   return {
     ok: true,
-    rule: { ...base, where, lags, slots, kind: 'aggregate', output: rule.output ?? 'summaries', idleTimeout: idle, window: win.value, select: select.value, having, row, ...(partition === undefined ? {} : { partition }) },
+    rule: {
+      ...base,
+      where,
+      lags,
+      slots,
+      kind: 'aggregate',
+      output: rule.output ?? 'summaries',
+      idleTimeout: idle,
+      window: win.value,
+      select: select.value,
+      having,
+      row,
+      ...(partition === undefined ? {} : { partition }),
+      // A chained rule is driven by its upstream's input (src/rules/chainedRuntime.ts).
+      ...(upstream === undefined ? {} : { upstream, input: upstream.input }),
+    },
   };
+}
+
+/** Whether a document's `from` has a `from` of its own (rule chaining goes two rules deep). */
+function isChainOfThree(doc: unknown): boolean {
+  const from = doc !== null && typeof doc === 'object' ? (doc as { from?: unknown }).from : undefined;
+  return from !== null && typeof from === 'object' && (from as { from?: unknown }).from !== undefined;
+}
+
+/**
+ * A rule's `from` compiled: an aggregate rule over an input with a tumbling or hopping window, whose
+ * rows are final once its group's watermark passes `end + maxLateness` (src/windows/alignedWindows.ts
+ * purges the window then: no event can change it). The other kinds have no such point yet (a session
+ * or sliding window's end moves with its events), and a chain of three is not supported yet.
+ */
+function compileUpstream(id: string, rule: AggregateRule): CompiledAggregateRule | string {
+  const from = rule.from!;
+  if (rule.input !== undefined) return `${id}.input: a rule with "from" reads the rows of that rule, not an input`;
+  if (rule.timestamp !== undefined) return `${id}.timestamp: the rows of "from" have their window end as their time`;
+  if (rule.lag !== undefined) return `${id}.lag: not supported in a rule with "from" yet`;
+  if (from.output !== undefined) return `${id}.from.output: the rows of "from" go to this rule only`;
+  if (from.lag !== undefined) return `${id}.from.lag: not supported in "from" yet`;
+  const up = compileRule(id, from);
+  if (!up.ok) return up.error.startsWith(id) ? `${id}.from${up.error.slice(id.length)}` : `${id}.from: ${up.error}`;
+  if (up.rule.kind !== 'aggregate') return `${id}.from.kind: must be "aggregate"`;
+  const type = up.rule.window.type;
+  if (type !== 'tumbling' && type !== 'hopping') return `${id}.from.window.type: only tumbling and hopping windows can feed another rule (their rows become final when the watermark passes end + maxLateness); "${type}" is not supported yet`;
+  return up.rule;
 }
 
 /** Checks a rule's `row` against its select names and groupBy paths; an error starts with the column name. */

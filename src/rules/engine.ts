@@ -12,6 +12,7 @@ import { FusedRules, type FusedRule, type GroupRef } from './fusedRules.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
+import { chainedRuntime } from './chainedRuntime.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -233,6 +234,11 @@ export class Engine {
   /** The runtime of a rule of any kind; select rules run in their own stage (src/rules/selectStage.ts). */
   private runtimeOf(r: CompiledRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>): Runtime {
     if (r.kind === 'select') return selectRuntime(r, groups, this.opts.observer, this.wallTime);
+    // A rule over another rule's rows runs both stages in one runtime, one state (src/rules/chainedRuntime.ts).
+    if (r.kind === 'aggregate' && r.upstream !== undefined) {
+      const { observer, scheduler, emit } = this.opts;
+      return chainedRuntime(r, groups, { observer, scheduler, emit, failed: (err, rule) => this.failed(err, rule), makeDown: (d, g, t) => this.aggregateRuntime(d, g, t) });
+    }
     // A rule with LAGs runs them before its own runtime (src/rules/lagRuntime.ts).
     const make = (g: Map<string, unknown>): Runtime => (r.kind === 'aggregate' ? this.aggregateRuntime(r, g, tombstones) : this.anomalyRuntime(r, g));
     return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer, (err, rule) => this.failed(err, rule)) : make(groups);
