@@ -29,7 +29,7 @@
 import type { IngestEvent } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
 import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
-import { createWindowOperator } from '../windows/windowRegistry.js';
+import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
 import type { GroupBase, WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import type { SchedulerLike } from 'rxjs';
 import type { CompiledAggregateRule } from './compileRule.js';
@@ -103,7 +103,7 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
   }
   const upState: WindowState = { groups: upGroups, tombstones: upTombs };
   // An end-inclusive window `(start, end]` is held as `[start + 1, end + 1)` (src/windows/windowBounds.ts).
-  const shift = up.window.type === 'tumbling' || up.window.type === 'hopping' ? (up.window.bounds === '(]' ? 1 : 0) : 0;
+  const shift = windowKind(up.window.type)?.feedsRules?.(up.window).shift ?? 0;
   const byDevice = up.groupBy.includes('$deviceId');
   const byModule = up.groupBy.includes('$moduleId');
 

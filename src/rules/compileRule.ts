@@ -341,7 +341,7 @@ function compileUpstream(id: string, rule: AggregateRule): CompiledAggregateRule
   if (!up.ok) return up.error.startsWith(id) ? `${id}.from${up.error.slice(id.length)}` : `${id}.from: ${up.error}`;
   if (up.rule.kind !== 'aggregate') return `${id}.from.kind: must be "aggregate"`;
   const type = up.rule.window.type;
-  if (type !== 'tumbling' && type !== 'hopping') return `${id}.from.window.type: only tumbling and hopping windows can feed another rule (their rows become final when the watermark passes end + maxLateness); "${type}" is not supported yet`;
+  if (windowKind(type)?.feedsRules === undefined) return `${id}.from.window.type: only tumbling and hopping windows can feed another rule (their rows become final when the watermark passes end + maxLateness); "${type}" is not supported yet`;
   return up.rule;
 }
 

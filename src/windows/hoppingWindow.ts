@@ -95,4 +95,5 @@ export const hoppingKind = defineWindowKind<HoppingSpec>({
   keptWindows: (spec, maxLateness) => ({ windows: Math.ceil((spec.size + maxLateness) / spec.hop), per: 'hop' }),
   id: 'start',
   retainsItems: false,
+  feedsRules: (spec) => ({ shift: windowAlignment(spec).shift }),
 });

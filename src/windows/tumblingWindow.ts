@@ -77,4 +77,5 @@ export const tumblingKind = defineWindowKind<TumblingSpec>({
   keptWindows: (spec, maxLateness) => ({ windows: Math.ceil((spec.size + maxLateness) / spec.size), per: 'size' }),
   id: 'start',
   retainsItems: false,
+  feedsRules: (spec) => ({ shift: windowAlignment(spec).shift }),
 });

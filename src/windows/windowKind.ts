@@ -61,6 +61,14 @@ export interface WindowKindDescriptor<Spec extends WindowSpecBase = WindowSpecBa
    * against groupBy and the engine keys the operator's groups by it.
    */
   partitionBy?(spec: Spec): readonly string[] | undefined;
+  /**
+   * Present when this kind's rows can feed another rule (`from`, docs/rules.md "Rules over the rows of a
+   * rule"): its windows have a point after which no event changes them (the watermark past `end +
+   * maxLateness`), and the returned `shift` is what its half-open bounds exceed the reported ones by
+   * (windowBounds.ts). Absent: a window's end moves with its events (session, sliding) and rows never
+   * become final at a known point, so src/rules/compileRule.ts refuses it as an upstream.
+   */
+  feedsRules?(spec: Spec): { readonly shift: number };
 }
 
 /** Identity with the descriptor's spec type inferred from `normalize` (keeps each kind's file free of casts). */
