@@ -69,7 +69,7 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid({ context: process.argv.includes('--with-context') });
+  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: process.argv.includes('--with-calibrated') });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {
