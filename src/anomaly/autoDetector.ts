@@ -77,8 +77,10 @@ export interface AutoState {
 
 /**
  * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
- * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts); each raw score
- * becomes a tail probability over that series' own history (anomalyLikelihood.ts, Ahmad et al. 2017);
+ * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts, sequenceMemory.ts,
+ * contextMemory.ts, levelShift.ts); each raw score becomes a tail probability over that series' own
+ * history (anomalyLikelihood.ts, Ahmad et al. 2017; for the sparse scores named in `sparse`, a count of
+ * rare events, sparseLikelihood.ts);
  * the detector raises when the smallest tail is at or below 10^-threshold, one threshold for every
  * component and every series. Suppression is on the probability, not on time: once raised it stays
  * raised (one alert) until every tail is back above 10^-rearm, so an anomaly that lasts is one alert
