@@ -4,7 +4,7 @@
  * of a few deviations that stays inside the range seen (bursts earlier widened it and inflated the
  * point deviation's spread, so neither the point nor the range component sees it), a slow drift inside
  * the range, a level shift (one alert), a second shift soon after the first comes back (a second
- * alert); the calibration's raise rate on stationary noise against the designed 10^-threshold; bounded
+ * alert), a weekly cycle (no alert once learnt); the calibration's raise rate on stationary noise against the designed 10^-threshold; bounded
  * plain-JSON state after a million events with every component on.
  */
 import { describe, expect, it } from 'vitest';
@@ -62,6 +62,25 @@ describe('level shift', () => {
     expect(r.raised.filter((i) => i >= 1000).length).toBe(2);
     expect(r.raised.filter((i) => i >= 5000 && i < 5040).length).toBe(1);
     expect(r.raised.filter((i) => i >= 5300 && i < 5340).length).toBe(1);
+  });
+
+  it('learns a weekly cycle: no alert once two weeks were seen (the daily swings are shifts its calibration has seen)', () => {
+    // Weekdays 20 at night and 80 from 09:00 to 18:00, weekends 20 all day (1970-01-01 was a Thursday), every 5 minutes.
+    const g = gaussian(3);
+    const STEP = 5 * 60_000;
+    const DAY = 24 * 60 * 60_000;
+    const s = Array.from({ length: (8 * 7 * DAY) / STEP }, (_, i) => {
+      const t = i * STEP;
+      const h = (t % DAY) / 3_600_000;
+      const weekend = [2, 3].includes(Math.floor(t / DAY) % 7);
+      return { t, v: (!weekend && h >= 9 && h < 18 ? 80 : 20) + 2 * g() };
+    });
+    for (const def of [
+      { type: 'auto', components: ['shift'], season: 'none', threshold: 4, rearm: 1 },
+      { type: 'auto', components: ['point', 'range', 'shift', 'context'], sparse: ['context'], season: 'none', threshold: 4, rearm: 1, ctxOrder: 2, escalate: 2 },
+    ]) {
+      expect(replay(def, s).raised.filter((i) => s[i]!.t >= 2 * 7 * DAY)).toEqual([]);
+    }
   });
 
   it('on stationary noise raises at no more than the designed 10^-threshold per event, and within a factor of 20 below it', () => {
