@@ -4,8 +4,9 @@
  * of a few deviations that stays inside the range seen (bursts earlier widened it and inflated the
  * point deviation's spread, so neither the point nor the range component sees it), a slow drift inside
  * the range, a level shift (one alert), a second shift soon after the first comes back (a second
- * alert), a weekly cycle (no alert once learnt); the calibration's raise rate on stationary noise against the designed 10^-threshold; bounded
- * plain-JSON state after a million events with every component on.
+ * alert), a weekly cycle (no alert once learnt); the calibration's raise rate on stationary noise
+ * against the designed 10^-threshold; bounded plain-JSON state after a million events with every
+ * component on.
  */
 import { describe, expect, it } from 'vitest';
 import { autoDetector, type AutoConfig, type AutoState } from '../../../src/anomaly/autoDetector.js';
