@@ -24,7 +24,7 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
 const ESCALATE = [0, 2, 4];
 const esc = (e: number) => (e > 0 ? { escalate: e } : {});
 
-export function designGrid(opts: { context?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -48,6 +48,31 @@ export function designGrid(opts: { context?: boolean } = {}): AnomalyRule[] {
           for (const quiet of [0, 30]) {
             for (const escalate of ESCALATE) {
               out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
+            }
+          }
+        }
+      }
+    }
+  }
+  // `calibrated` (`--with-calibrated`): the context memory calibrated as counts of rare events
+  // (sparseLikelihood.ts; the range rule too, or not) and the level-shift component (levelShift.ts,
+  // drifts and sustained shifts inside the range), with the same choices as above in the search.
+  // Fixed before any nested run of these designs; shiftSpan 20 and ctxRes 2 fixed.
+  if (opts.calibrated) {
+    const sets: [string[], string, string[][]][] = [
+      [['point', 'range', 'shift'], 'none', [[], ['range']]],
+      [['point', 'range', 'context'], 'none', [['context'], ['range', 'context']]],
+      [['point', 'range', 'shift', 'context'], 'none', [['context'], ['range', 'context']]],
+      [['point', 'range', 'seasonal', 'shift', 'context'], 'auto', [['context'], ['range', 'context']]],
+    ];
+    for (const [components, season, sparses] of sets) {
+      for (const sparse of sparses) {
+        for (const ctxOrder of components.includes('context') ? [1, 2] : [0]) {
+          for (const threshold of [4, 5]) {
+            for (const quiet of [0, 30]) {
+              for (const escalate of [0, 2]) {
+                out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ...(sparse.length ? { sparse } : {}), ...(ctxOrder ? { ctxOrder, ctxRes: 2 } : {}), ...esc(escalate) } } as AnomalyRule);
+              }
             }
           }
         }

@@ -3,7 +3,8 @@
  * category-out protocol of protocol.ts over the design grid of designGrid.ts, every fold beside
  * Numenta HTM's score on the same fold, then the same table for the shipped rule (rules/nab/best.json)
  * alone. `npx tsx bench/nab/loco.ts` prints only this part; `--with-context` adds the context-memory
- * designs to the grid (designGrid.ts).
+ * designs to the grid, `--with-calibrated` the sparse calibration and level-shift designs
+ * (designGrid.ts); `--maximin` selects by the weakest training category (a diagnostic).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { parseNabTime } from '../../src/cli/detect.js';
 import { describe, designGrid } from './designGrid.js';
 import type { NabFile } from './nabCorpus.js';
 import { readCsvColumns, scoreFile, type Profile } from './nabScorer.js';
-import { isRealCategory, nestedLoco, normaliseStandard, type ProtocolResult } from './protocol.js';
+import { isRealCategory, nestedLoco, normaliseStandard, select, selectMaximin, type ProtocolResult } from './protocol.js';
 
 /** Alert column of one file through the detector registry and the shared alert stage (what `scoreSeries` drives, without the engine around it). */
 export function alertColumn(rule: AnomalyRule, f: NabFile, times: ReadonlyArray<number | null> = f.rows.map((r) => parseNabTime(r.timestamp))): Uint8Array {
@@ -69,7 +70,7 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid({ context: process.argv.includes('--with-context') });
+  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: process.argv.includes('--with-calibrated') });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {
@@ -81,13 +82,16 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
     }
     return r;
   };
-  const res = nestedLoco(real, grid.length, rawOf(grid, 'g'));
+  // `--maximin`: each fold's selection by its weakest training category (protocol.ts selectMaximin), a
+  // diagnostic, not the protocol's estimate (docs/nab-protocol.md).
+  const sel = process.argv.includes('--maximin') ? selectMaximin : select;
+  const res = nestedLoco(real, grid.length, rawOf(grid, 'g'), sel);
   const events = real.reduce((s, f) => s + f.rows.length, 0);
   table(`Nested leave-one-category-out over ${grid.length} designs (standard profile, shipped threshold; ${events} events x ${grid.length} designs in ${((performance.now() - t0) / 1000).toFixed(0)} s)`, res, grid, real, htm);
   // The same protocol restricted to the `auto` designs: what the calibrated detector alone gives.
   const autoIdx = grid.flatMap((r, k) => (r.detector.type === 'auto' ? [k] : []));
   const autoGrid = autoIdx.map((k) => grid[k]!);
-  const resAuto = nestedLoco(real, autoIdx.length, (k, f) => rawOf(grid, 'g')(autoIdx[k]!, f));
+  const resAuto = nestedLoco(real, autoIdx.length, (k, f) => rawOf(grid, 'g')(autoIdx[k]!, f), sel);
   table(`The same, over the ${autoIdx.length} auto designs only`, resAuto, autoGrid, real, htm);
   if (process.argv.includes('--top')) {
     // Diagnostics: every design's in-sample score per real category (mean of categories first).

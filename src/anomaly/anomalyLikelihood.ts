@@ -40,7 +40,7 @@ const SD_FLOOR_ABS = 1e-3;
  * Adds raw score `r` and returns log10 of the tail probability of the short mean including `r`
  * against the history before it; 0 while fewer than `learn` scores were seen.
  */
-export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number, clt = false): number {
+export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number, clt = false, twoSided = false): number {
   if (s.ring.length < short) s.ring.push(r);
   else {
     s.ring[s.head] = r;
@@ -57,7 +57,8 @@ export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, sh
     // crude correction that keeps false alarms near the designed rate. With `clt` the short window is
     // long enough (20 and more) for its mean to be near normal, with spread σ/√short.
     const z = (m - s.mean) / sd;
-    out = logNormalTail(clt ? z * Math.sqrt(short) : z) / Math.LN10;
+    // `twoSided`: a signed raw score (levelShift.ts) whose departures either way count, 2 Q(|z|).
+    out = twoSided ? Math.min(0, (logNormalTail(Math.abs(z)) + Math.LN2) / Math.LN10) : logNormalTail(clt ? z * Math.sqrt(short) : z) / Math.LN10;
   }
   const a = 1 / Math.min(s.n + 1, long);
   const d = r - s.mean;

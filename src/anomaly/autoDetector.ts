@@ -3,12 +3,16 @@ import { likelihoodInit, likelihoodUpdate, type LikelihoodState } from './anomal
 import { numberParam, unknownParams } from './detectorParams.js';
 import { pointInit, pointUpdate, type PointState } from './pointDeviation.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
+import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
+import { sparseLikelihoodUpdate } from './sparseLikelihood.js';
 import { contextInit, contextUpdate, type ContextShape, type ContextState } from './contextMemory.js';
 import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
 
 /** Components the `auto` detector can combine. */
-export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context'] as const;
+export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'] as const;
+/** Components whose raw score is sparse (0 for almost every value): they may be calibrated as counts of rare events (sparseLikelihood.ts). */
+export const SPARSE_COMPONENTS = ['range', 'context'] as const;
 export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
 
 /** `auto {threshold?, rearm?, learn?, window?, long?, short?, components?, season?, seasonStrength?, seasonBins?}` after validation. */
@@ -44,6 +48,10 @@ export interface AutoConfig {
    * `long` per event (default 0: off).
    */
   readonly escalate: number;
+  /** Events the level-shift component's short mean is weighted over (levelShift.ts; default 20). */
+  readonly shiftSpan: number;
+  /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default none). */
+  readonly sparse: readonly AutoComponent[];
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -55,6 +63,8 @@ export interface AutoState {
   q: SequenceState | null;
   /** Context memory, when that component is on. */
   x?: ContextState | null;
+  /** Level-shift short mean, when that component is on. */
+  h?: ShiftState | null;
   /** Calibration per component, in `components` order. */
   l: LikelihoodState[];
   /** Raised (until every tail is back above 10^-rearm for `quiet` events). */
@@ -67,8 +77,10 @@ export interface AutoState {
 
 /**
  * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
- * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts); each raw score
- * becomes a tail probability over that series' own history (anomalyLikelihood.ts, Ahmad et al. 2017);
+ * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts, sequenceMemory.ts,
+ * contextMemory.ts, levelShift.ts); each raw score becomes a tail probability over that series' own
+ * history (anomalyLikelihood.ts, Ahmad et al. 2017; for the sparse scores named in `sparse`, a count of
+ * rare events, sparseLikelihood.ts);
  * the detector raises when the smallest tail is at or below 10^-threshold, one threshold for every
  * component and every series. Suppression is on the probability, not on time: once raised it stays
  * raised (one alert) until every tail is back above 10^-rearm, so an anomaly that lasts is one alert
@@ -84,7 +96,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse']);
     if (unknown) return { ok: false, error: unknown };
     const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
     if ('error' in t) return { ok: false, error: t.error };
@@ -104,13 +116,22 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in sb) return { ok: false, error: sb.error };
     let components: AutoComponent[] = ['point', 'range', 'seasonal'];
     if (params.components !== undefined) {
-      // A list, or the same as one comma-separated string (a twin's desired properties cannot always hold arrays).
-      const c = typeof params.components === 'string' ? params.components.split(',').map((x) => x.trim()) : params.components;
-      if (!Array.isArray(c) || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly unknown[]).includes(x)) || new Set(c).size !== c.length) {
+      const c = nameList(params.components);
+      if (!c || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly string[]).includes(x))) {
         return { ok: false, error: `components must be a non-empty list (or comma-separated string) of distinct names from ${AUTO_COMPONENTS.join(', ')}` };
       }
       components = c as AutoComponent[];
     }
+    let sparse: AutoComponent[] = [];
+    if (params.sparse !== undefined) {
+      const c = nameList(params.sparse);
+      if (!c || c.some((x) => !(SPARSE_COMPONENTS as readonly string[]).includes(x) || !components.includes(x as AutoComponent))) {
+        return { ok: false, error: `sparse must be a list (or comma-separated string) of distinct components that are on, from ${SPARSE_COMPONENTS.join(', ')}` };
+      }
+      sparse = c as AutoComponent[];
+    }
+    const sp = numberParam(params, 'shiftSpan', { min: 2, max: 100_000, integer: true, fallback: 20 });
+    if ('error' in sp) return { ok: false, error: sp.error };
     const season = params.season ?? 'auto';
     if (season !== 'auto' && season !== 'none' && season !== '1d' && season !== '7d') return { ok: false, error: 'season must be "auto", "none", "1d" or "7d"' };
     const explain = params.explain ?? true;
@@ -139,6 +160,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       ok: true,
       config: {
         escalate: es.value,
+        shiftSpan: sp.value,
+        sparse,
         ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: le.value },
         ctxShort: cs.value,
         quiet: qu.value,
@@ -158,7 +181,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ab: 0 };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ab: 0 };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -166,6 +189,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const se = s.s ? seasonSelectUpdate(c.season, s.s, time, pt.dev) : { raw: -1, period: 0 as const };
     const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
     const cx = s.x ? contextUpdate(c.ctx, s.x, x) : 0;
+    const sh = s.h ? shiftUpdate(s.h, pt.dev, pt.sd, c.shiftSpan) : 0;
     let least = 0;
     let kind = '';
     for (let i = 0; i < c.components.length; i++) {
@@ -175,18 +199,18 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       else if (comp === 'range') raw = rr;
       else if (comp === 'sequence') raw = sq;
       else if (comp === 'context') raw = cx;
+      else if (comp === 'shift') raw = sh;
       else {
         // No baseline (no period, or a bin not filled yet): the component has nothing to say, and
         // its calibration does not learn from that silence.
         if (se.raw < 0) continue;
         raw = se.raw;
       }
-      const lg =
-        comp === 'sequence'
-          ? likelihoodUpdate(s.l[i]!, raw, c.long, c.seqShort, c.learn, true)
-          : comp === 'context'
-            ? likelihoodUpdate(s.l[i]!, raw, c.long, c.ctxShort, c.learn)
-            : likelihoodUpdate(s.l[i]!, raw, c.long, c.short, c.learn);
+      // The level shift's raw score is already a short mean: judged one at a time.
+      const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'shift' ? 1 : c.short;
+      const lg = c.sparse.includes(comp)
+        ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn)
+        : likelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn, comp === 'sequence', comp === 'shift');
       if (lg < least) {
         least = lg;
         kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
@@ -209,3 +233,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     return s.up ? { score, anomalous: true, kind: kind || 'spike' } : { score, anomalous: false };
   },
 };
+
+/** A list of names, or the same as one comma-separated string (a twin's desired properties cannot always hold arrays); null when not a list of distinct strings. */
+function nameList(v: unknown): string[] | null {
+  const c = typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((x) => x.trim())) : v;
+  if (!Array.isArray(c) || c.some((x) => typeof x !== 'string') || new Set(c).size !== c.length) return null;
+  return c as string[];
+}

@@ -17,8 +17,8 @@ export function pointInit(): PointState {
   return { n: 0, mean: 0, vari: 0 };
 }
 
-/** Signed deviation x - level before the update (for seasonal use) and the capped |z| (0 for the first value). */
-export function pointUpdate(s: PointState, x: number, window: number): { dev: number; z: number } {
+/** Signed deviation x - level before the update (for seasonal use), the spread it is judged by, and the capped |z| (0 for the first value). */
+export function pointUpdate(s: PointState, x: number, window: number): { dev: number; sd: number; z: number } {
   const dev = s.n === 0 ? 0 : x - s.mean;
   const sd = Math.sqrt(s.vari);
   const z = s.n < 2 ? 0 : sd > 0 ? Math.min(POINT_CAP, Math.abs(dev) / sd) : dev === 0 ? 0 : POINT_CAP;
@@ -27,5 +27,5 @@ export function pointUpdate(s: PointState, x: number, window: number): { dev: nu
   s.mean += a * d;
   s.vari = (1 - a) * (s.vari + a * d * d);
   s.n++;
-  return { dev, z };
+  return { dev, sd, z };
 }

@@ -5,7 +5,7 @@
  * category alone. Synthetic files with known per-candidate scores, so the right answer is known.
  */
 import { describe, expect, it } from 'vitest';
-import { nestedLoco, normaliseStandard, select, type ProtocolFile } from '../../../bench/nab/protocol.js';
+import { nestedLoco, normaliseStandard, select, selectMaximin, type ProtocolFile } from '../../../bench/nab/protocol.js';
 
 interface F extends ProtocolFile {
   /** Raw standard score of each candidate on this file. */
@@ -58,5 +58,27 @@ describe('nested leave-one-category-out', () => {
     const r = nestedLoco(corpus, 3, rawOf);
     const raw = r.folds.reduce((s, f) => s + f.raw, 0);
     expect(r.pooled).toBeCloseTo(normaliseStandard(raw, 4 + 2 + 4), 12);
+  });
+
+  it('with the maximin selection, also never gives a fold selection the held-out category, and picks the best weakest training category', () => {
+    // Candidate 0: 100 on A, 50 on B (mean 75); candidate 1: 70 on both (mean 70, weakest 70);
+    // candidate 2: best on C only (the canary).
+    const c2: F[] = [
+      file('realA', 0, [2, 0.8, -2]),
+      file('realB', 0, [0, 0.8, -2]),
+      file('realC', 0, [-2, -2, 2]),
+      file('artificialWithAnomaly', 0, [2, 2, 2]),
+    ];
+    expect(select(3, c2.slice(0, 2), rawOf)).toBe(0);
+    expect(selectMaximin(3, c2.slice(0, 2), rawOf)).toBe(1);
+    const seen: string[][] = [];
+    const spy = (n: number, train: readonly F[], raw: (k: number, f: F) => number) => {
+      seen.push([...new Set(train.map((f) => f.category))].sort());
+      return selectMaximin(n, train, raw);
+    };
+    const r = nestedLoco(c2, 3, rawOf, spy);
+    expect(seen).toEqual([['realB', 'realC'], ['realA', 'realC'], ['realA', 'realB'], ['realA', 'realB', 'realC']]);
+    expect(r.folds.find((f) => f.category === 'realC')!.chosen).toBe(1);
+    expect(r.folds.every((f) => f.chosen !== 2)).toBe(true);
   });
 });

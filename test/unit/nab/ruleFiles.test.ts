@@ -1,0 +1,26 @@
+/**
+ * Every rule in rules/nab/ (the shipped NAB rule and the candidates docs/nab-protocol.md names) is a
+ * valid anomaly rule whose detector validates: a candidate with a misspelt or dropped parameter would
+ * otherwise only fail when someone runs `npm run nab` against a NAB checkout.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
+import { pickAnomalyRule } from '../../../src/cli/detect.js';
+
+const dir = join(import.meta.dirname, '../../../rules/nab');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('rules/nab', () => {
+  it('holds the shipped rule and the calibrated candidate', () => {
+    expect(files).toEqual(expect.arrayContaining(['best.json', 'calibrated.json', 'context.json']));
+  });
+
+  it.each(files)('%s is a valid anomaly rule with a valid detector', (f) => {
+    const rule = pickAnomalyRule(JSON.parse(readFileSync(join(dir, f), 'utf8')));
+    if (typeof rule === 'string') throw new Error(`${f}: ${rule}`);
+    const v = validateDetector(rule.detector);
+    expect(v.ok ? 'ok' : v.error).toBe('ok');
+  });
+});
