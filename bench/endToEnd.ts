@@ -647,7 +647,11 @@ async function latencySection(): Promise<void> {
           `bare echo p50 ${f(base.p50, 2)} ms p99 ${f(base.p99, 2)} ms (offered ${f(base.offered, 0)}/s, ${base.n} echoes, ${base.missing}/${base.marked} not back); ` +
           `eddy p99 − echo p99 = ${f(lat.p99 - base.p99, 2)} ms\n`,
       );
-      const t = rate === 5_000 ? { target: 'p99 ≤ bare echo p99 + 1 ms at 5k/s', pass: lat.p99 <= base.p99 + 1 } : {};
+      // An echo p50 above 100 ms means the bare SDK module itself is queueing: the machine did not hold
+      // the rate, and comparing two queues' tails says nothing about eddy (no pass either way).
+      const held = base.p50 < 100 && lat.offered >= rate * 0.95 && base.offered >= rate * 0.95;
+      if (!held) process.stdout.write(`latency ${r}: the machine did not hold ${r} (echo p50 ${f(base.p50, 1)} ms, offered ${f(lat.offered, 0)}/s and ${f(base.offered, 0)}/s): no verdict\n`);
+      const t = rate === 5_000 && held ? { target: 'p99 ≤ bare echo p99 + 1 ms at 5k/s', pass: lat.p99 <= base.p99 + 1 } : {};
       rows.push(row(sec, `input → alert p50 @ ${r}`, lat.p50, 'ms', 'bare SDK echo p50', base.p50, { note: `${lat.n} alerts, ${base.n} echoes${lat.missing + base.missing > 0 ? `; not back within 15 s: ${lat.missing}/${lat.marked} alerts, ${base.missing}/${base.marked} echoes` : ''}` }));
       rows.push(row(sec, `input → alert p99 @ ${r}`, lat.p99, 'ms', 'bare SDK echo p99', base.p99, t));
       rows.push(row(sec, `input → alert p99.9 @ ${r}`, lat.p999, 'ms', 'bare SDK echo p99.9', base.p999));
