@@ -351,6 +351,8 @@ interface Percentiles {
   /** Marked inputs whose alert (or echo) had not come back 15 s after the last publish, of `marked`. */
   missing: number;
   marked: number;
+  /** Inputs published per second over the run (the generator's own pace: below the rate asked, the machine could not keep up). */
+  offered: number;
 }
 
 /** Offers `rate` inputs/s for LAT_WARM_MS + LAT_MS; every MARK_EVERY-th input is marked, the next clears it. */
@@ -428,7 +430,7 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
   emu.inputAcks.length = 0;
   emu.upstream.length = 0;
   const us = (p: number): number => (h.totalCount === 0 ? NaN : h.getValueAtPercentile(p) / 1000);
-  const res = { p50: us(50), p99: us(99), p999: us(99.9), n: h.totalCount, missing, marked };
+  const res = { p50: us(50), p99: us(99), p999: us(99.9), n: h.totalCount, missing, marked, offered: (sent / (stopAt - start)) * 1000 };
   h.destroy();
   return res;
 }
@@ -612,6 +614,7 @@ async function throughputSection(): Promise<void> {
 }
 
 async function latencySection(): Promise<void> {
+  const f = (x: number, d = 1): string => x.toFixed(d);
   const rules = defaultRules();
   const latencyRules = {
     machine1m: rules.machine1m,
@@ -637,7 +640,18 @@ async function latencySection(): Promise<void> {
       const lat = await latency(e, rate, false);
       const sec = `latency, ${label}`;
       const r = `${rate / 1000}k/s`;
-      const t = rate === 5_000 ? { target: 'p99 ≤ 5 ms at 5k/s', pass: lat.p99 <= 5 } : {};
+      // Issue 19's target: eddy's p99 at most the same run's bare echo p99 + 1 ms. Offered is what the
+      // generator managed to publish per second: below `rate`, the machine could not hold the load.
+      process.stdout.write(
+        `latency ${r}, ${label}: eddy p50 ${f(lat.p50, 2)} ms p99 ${f(lat.p99, 2)} ms (offered ${f(lat.offered, 0)}/s, ${lat.n} alerts, ${lat.missing}/${lat.marked} not back); ` +
+          `bare echo p50 ${f(base.p50, 2)} ms p99 ${f(base.p99, 2)} ms (offered ${f(base.offered, 0)}/s, ${base.n} echoes, ${base.missing}/${base.marked} not back); ` +
+          `eddy p99 − echo p99 = ${f(lat.p99 - base.p99, 2)} ms\n`,
+      );
+      // An echo p50 above 100 ms means the bare SDK module itself is queueing: the machine did not hold
+      // the rate, and comparing two queues' tails says nothing about eddy (no pass either way).
+      const held = base.p50 < 100 && lat.offered >= rate * 0.95 && base.offered >= rate * 0.95;
+      if (!held) process.stdout.write(`latency ${r}: the machine did not hold ${r} (echo p50 ${f(base.p50, 1)} ms, offered ${f(lat.offered, 0)}/s and ${f(base.offered, 0)}/s): no verdict\n`);
+      const t = rate === 5_000 && held ? { target: 'p99 ≤ bare echo p99 + 1 ms at 5k/s', pass: lat.p99 <= base.p99 + 1 } : {};
       rows.push(row(sec, `input → alert p50 @ ${r}`, lat.p50, 'ms', 'bare SDK echo p50', base.p50, { note: `${lat.n} alerts, ${base.n} echoes${lat.missing + base.missing > 0 ? `; not back within 15 s: ${lat.missing}/${lat.marked} alerts, ${base.missing}/${base.marked} echoes` : ''}` }));
       rows.push(row(sec, `input → alert p99 @ ${r}`, lat.p99, 'ms', 'bare SDK echo p99', base.p99, t));
       rows.push(row(sec, `input → alert p99.9 @ ${r}`, lat.p999, 'ms', 'bare SDK echo p99.9', base.p999));

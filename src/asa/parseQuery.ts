@@ -8,7 +8,7 @@
  * https://learn.microsoft.com/stream-analytics-query/stream-analytics-query-language-reference
  * (SELECT, FROM, TIMESTAMP BY, WHERE, GROUP BY, HAVING, WITH, CASE, CAST, OVER).
  */
-import { createToken, EmbeddedActionsParser, Lexer, type IToken, type TokenType } from 'chevrotain';
+import { createToken, EmbeddedActionsParser, Lexer, type IToken, type TokenType } from './chevrotainBundle.js';
 import type { Expr, Over, Pos, Query, Select, SelectItem, WithStep } from './ast.js';
 
 export interface QueryError {
@@ -69,7 +69,8 @@ const allTokens = [
   Identifier, Bracketed, NumberLit, StringLit, Comma, Dot, Semi, LParen, RParen, Star, Plus, Minus, Slash, Percent, CompareOp,
 ];
 
-const lexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
+/** Built on the first parse: building the lexer and the parser (grammar recording) costs memory an idle module without queries should not hold. */
+let lexer: InstanceType<typeof Lexer> | undefined;
 
 const posOf = (t: IToken): Pos => ({ line: t.startLine ?? 1, column: t.startColumn ?? 1 });
 /** Subrule results are undefined during chevrotain's grammar recording phase: read them through these. */
@@ -397,10 +398,12 @@ class AsaParser extends EmbeddedActionsParser {
   public source = '';
 }
 
-const parser = new AsaParser();
+let parser: AsaParser | undefined;
 
 /** Parses a whole ASA query; errors name line, column and the offending token. */
 export function parseQuery(text: string): ParseResult {
+  lexer ??= new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
+  parser ??= new AsaParser();
   const lexed = lexer.tokenize(text);
   if (lexed.errors.length > 0) {
     return {

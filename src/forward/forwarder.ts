@@ -1,18 +1,14 @@
 import type { Clock } from '../contracts/clock.js';
 import type { OutputMessage, Sink } from '../contracts/output.js';
 import type { Outbox, OutboxRecord } from '../contracts/store.js';
+import { systemTimers, type TimerHandle, type Timers } from '../contracts/timers.js';
 import { equalJitter } from '../util/backoff.js';
-
-/** The timer half of a scheduler, injected so tests run on virtual time (MQTT.js KeepaliveManager style). */
-export interface ForwarderTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 /** Options of a Forwarder; only `clock` is required. */
 export interface ForwarderOptions {
   clock: Clock;
-  timers?: ForwarderTimers;
+  /** Timers (the Timers port, src/contracts/timers.ts); default Node's. Tests inject virtual ones (MQTT.js KeepaliveManager style). */
+  timers?: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   /**
    * Sends awaiting their PUBACK at once. Default 64: with 16, `bench/endToEnd.ts` left ~440 ms of
    * summaries queued after the last input's PUBACK (each round trip includes this module's busy
@@ -62,10 +58,8 @@ interface FlushWaiter {
   since: number;
   /** Longest time without an acknowledged send before the flush gives up (Infinity: only the deadline). */
   stallMs: number;
-  handle: unknown;
+  handle: TimerHandle | null;
 }
-
-const defaultTimers: ForwarderTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };
 
 /** Ordering unit: docs/contract.md section 8 orders one rule's windows for one group. */
 const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
@@ -82,7 +76,7 @@ const groupOf = (m: OutputMessage): string => `${m.rule}\u0000${m.groupKey}`;
  * reconnected) ends every backoff at once (test/unit/forward/forwarder.test.ts).
  */
 export class Forwarder {
-  private readonly timers: ForwarderTimers;
+  private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   private readonly maxInFlight: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -111,7 +105,7 @@ export class Forwarder {
   private rate: number;
   private tokens = 0;
   private tokensAt = 0;
-  private timer: unknown = null;
+  private timer: TimerHandle | null = null;
   private timerDue = Infinity;
   private pumpQueued = false;
   private running = false;
@@ -127,7 +121,7 @@ export class Forwarder {
     private readonly sink: Sink,
     private readonly opts: ForwarderOptions,
   ) {
-    this.timers = opts.timers ?? defaultTimers;
+    this.timers = opts.timers ?? systemTimers;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
     this.initialBackoffMs = opts.initialBackoffMs ?? 250;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
@@ -413,7 +407,7 @@ export class Forwarder {
 
   private settleWaiter(w: FlushWaiter, outcome: FlushOutcome): void {
     if (!this.waiters.delete(w)) return;
-    this.timers.clearTimeout(w.handle);
+    if (w.handle !== null) this.timers.clearTimeout(w.handle);
     w.resolve(outcome);
   }
 }

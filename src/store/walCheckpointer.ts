@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { systemTimers, type TimerHandle, type Timers } from '../contracts/timers.js';
 import type { StoreLog } from './storeLog.js';
 
 /** What `PRAGMA wal_checkpoint` answers: `log` WAL frames, `checkpointed` of them copied into the database. */
@@ -16,6 +17,8 @@ export interface WalCheckpointerOptions {
   log: StoreLog;
   /** How often the worker checkpoints. Default 250 ms. */
   intervalMs?: number;
+  /** Timers (the Timers port, src/contracts/timers.ts) for the WAL size watch; default Node's. */
+  timers?: Pick<Timers, 'setInterval' | 'clearInterval'>;
 }
 
 /**
@@ -91,7 +94,8 @@ export class WalCheckpointer {
   /** Set once the worker exited while the store was open: SQLite's automatic checkpoint is back. */
   private fellBack = false;
   /** Polls the WAL's size until the worker starts. */
-  private sizeWatch: ReturnType<typeof setInterval> | null;
+  private sizeWatch: TimerHandle | null;
+  private readonly timers: Pick<Timers, 'setInterval' | 'clearInterval'>;
   private readonly walFile: string;
   private readonly intervalMs: number;
   private nextId = 0;
@@ -108,7 +112,8 @@ export class WalCheckpointer {
     db.pragma('wal_autocheckpoint = 0');
     this.walFile = `${file}-wal`;
     this.intervalMs = opts.intervalMs ?? 250;
-    this.sizeWatch = setInterval(() => {
+    this.timers = opts.timers ?? systemTimers;
+    this.sizeWatch = this.timers.setInterval(() => {
       if (this.walBytes() >= WORKER_START_WAL_BYTES) this.start();
     }, this.intervalMs);
     this.sizeWatch.unref();
@@ -125,7 +130,7 @@ export class WalCheckpointer {
 
   /** Starts the worker (once; not after close or a fallback). */
   private start(): void {
-    if (this.sizeWatch !== null) clearInterval(this.sizeWatch);
+    if (this.sizeWatch !== null) this.timers.clearInterval(this.sizeWatch);
     this.sizeWatch = null;
     if (this.worker !== null || this.closed || this.fellBack) return;
     try {
@@ -181,7 +186,7 @@ export class WalCheckpointer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.sizeWatch !== null) clearInterval(this.sizeWatch);
+    if (this.sizeWatch !== null) this.timers.clearInterval(this.sizeWatch);
     this.sizeWatch = null;
     if (this.worker === null) return;
     this.worker.postMessage({ type: 'close' });

@@ -1,11 +1,6 @@
 import { Subscription, type SchedulerAction, type SchedulerLike } from 'rxjs';
 import type { Clock } from '../contracts/clock.js';
-
-/** The timer half of a scheduler, injected so tests run on virtual time. */
-export interface ConnectedTimeTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import { systemTimers, type TimerHandle, type Timers } from '../contracts/timers.js';
 
 /** Where connected time stood at a moment of the wall clock: saved in the checkpoint. */
 export interface ConnectedTimeState {
@@ -24,7 +19,8 @@ export interface ConnectedTimeOptions {
   readonly elapsed: Clock;
   /** The wall clock, for `wallAt` and the saved state. */
   readonly wall: Clock;
-  readonly timers?: ConnectedTimeTimers;
+  /** Timers (the Timers port, src/contracts/timers.ts); default Node's. Tests inject virtual ones. */
+  readonly timers?: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   /** The state saved by an earlier process; connected time starts where it stood (downtime does not count). */
   readonly saved?: ConnectedTimeState | null;
   /** A reconnect's backlog has drained once no input arrived for this long. Default 1 s. */
@@ -60,8 +56,6 @@ export function steadyClock(wall: Clock, mono: Clock, stepMs = 1_000): Clock {
   };
 }
 
-const defaultTimers: ConnectedTimeTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) };
-
 /**
  * Processing time that knows the link (test/integration/durability/outageClock.test.ts): a monotonic
  * clock that advances only while inputs can arrive. An idle flush and a `missing` raise are decisions
@@ -84,7 +78,7 @@ const defaultTimers: ConnectedTimeTimers = { setTimeout: (fn, ms) => setTimeout(
 export class ConnectedTime implements SchedulerLike {
   private readonly elapsed: Clock;
   private readonly wall: Clock;
-  private readonly timers: ConnectedTimeTimers;
+  private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   private readonly quietMs: number;
   private readonly drainCapMs: number;
   /** Connected time when it last paused or resumed. */
@@ -95,16 +89,16 @@ export class ConnectedTime implements SchedulerLike {
   private draining = false;
   private drainStart = 0;
   private lastInput = 0;
-  private drainTimer: unknown = null;
+  private drainTimer: TimerHandle | null = null;
   private readonly segments: Array<readonly [number, number]>;
   private readonly actions = new Set<ConnectedAction<unknown>>();
-  private timer: unknown = null;
+  private timer: TimerHandle | null = null;
   private timerDue = Infinity;
 
   constructor(opts: ConnectedTimeOptions) {
     this.elapsed = opts.elapsed;
     this.wall = opts.wall;
-    this.timers = opts.timers ?? defaultTimers;
+    this.timers = opts.timers ?? systemTimers;
     this.quietMs = opts.quietMs ?? 1_000;
     this.drainCapMs = opts.drainCapMs ?? 15_000;
     const s = opts.saved;

@@ -26,6 +26,7 @@ import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import type { LogFn, Logger } from '../../contracts/logger.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
+import { systemTimers, type TimerHandle, type Timers } from '../../contracts/timers.js';
 import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
 import { redactSecrets } from '../../metrics/logger.js';
 import { backoffDelay, equalJitter } from '../../util/backoff.js';
@@ -48,17 +49,12 @@ export const PRODUCT_INFO = 'PublisherId.OfferId.SkuId';
 export type EdgeHubLogFn = LogFn;
 export type EdgeHubLogger = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
-/** Timer source, injectable so backoff can be driven by fake timers. */
-export interface EdgeHubTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface EdgeHubOptions {
   /** EDDY_PRODUCT_INFO; undefined means PRODUCT_INFO. */
   productInfo?: string | undefined;
   log: EdgeHubLogger;
-  timers?: EdgeHubTimers;
+  /** Timers (the Timers port, src/contracts/timers.ts) for backoff and timeouts; default Node's. */
+  timers?: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   /** [0,1) source for backoff jitter. */
   random?: () => number;
   /** Twin GET / reported PATCH timeout; the SDK has none (finding 9). Default 10 s. */
@@ -123,11 +119,6 @@ function isGuardable(s: unknown): s is GuardableSocket {
 /** Error names after which edgeHub is considered unreachable (azure-iot-common errors). */
 const UNREACHABLE_ERRORS = new Set(['NotConnectedError', 'TimeoutError', 'UnauthorizedError', 'ServiceUnavailableError', 'EdgeHubTimeoutError']);
 
-const defaultTimers: EdgeHubTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 class EdgeHubTimeoutError extends Error {
   override name = 'EdgeHubTimeoutError';
 }
@@ -154,7 +145,7 @@ function describe(err: unknown): { name: string; message: string } {
  */
 export class EdgeHubConnection implements Sink {
   private readonly log: EdgeHubLogger;
-  private readonly timers: EdgeHubTimers;
+  private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   private readonly random: () => number;
   private readonly productInfo: string;
   private readonly twinTimeoutMs: number;
@@ -174,7 +165,7 @@ export class EdgeHubConnection implements Sink {
   private connectedOnce = false;
   private suppressReconnectEvent = false;
   private _reachable = false;
-  private readonly pendingSleeps = new Set<{ handle: unknown; resolve: () => void }>();
+  private readonly pendingSleeps = new Set<{ handle: TimerHandle | undefined; resolve: () => void }>();
 
   private inputHandler: InputHandler | undefined;
   private beforeWrite: (() => void) | undefined;
@@ -196,7 +187,7 @@ export class EdgeHubConnection implements Sink {
     this.closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
     this.client = client;
     this.log = opts.log;
-    this.timers = opts.timers ?? defaultTimers;
+    this.timers = opts.timers ?? systemTimers;
     this.random = opts.random ?? Math.random;
     this.productInfo = opts.productInfo ?? PRODUCT_INFO;
     this.twinTimeoutMs = opts.twinTimeoutMs ?? 10_000;
@@ -354,7 +345,7 @@ export class EdgeHubConnection implements Sink {
     this.signalClosed();
     this._reachable = false;
     for (const s of this.pendingSleeps) {
-      this.timers.clearTimeout(s.handle);
+      if (s.handle !== undefined) this.timers.clearTimeout(s.handle);
       s.resolve();
     }
     this.pendingSleeps.clear();
@@ -424,7 +415,7 @@ export class EdgeHubConnection implements Sink {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const entry = { handle: undefined as unknown, resolve };
+      const entry: { handle: TimerHandle | undefined; resolve: () => void } = { handle: undefined, resolve };
       entry.handle = this.timers.setTimeout(() => {
         this.pendingSleeps.delete(entry);
         resolve();
@@ -710,14 +701,14 @@ export class EdgeHubConnection implements Sink {
   }
 
   private async withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    let handle: unknown;
+    let handle: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
       handle = this.timers.setTimeout(() => reject(new EdgeHubTimeoutError(`${what} timed out after ${ms} ms`)), ms);
     });
     try {
       return await Promise.race([p, timeout]);
     } finally {
-      this.timers.clearTimeout(handle);
+      if (handle !== undefined) this.timers.clearTimeout(handle);
     }
   }
 

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { Forwarder, type ForwarderTimers } from '../../../src/forward/forwarder.js';
+import { Forwarder } from '../../../src/forward/forwarder.js';
+import type { TimerHandle, Timers } from '../../../src/contracts/timers.js';
 import { MemoryOutbox } from '../../../src/store/memoryOutbox.js';
 import type { OutputMessage, Sink } from '../../../src/contracts/output.js';
 import { makeMessage } from '../../contract/outbox.suite.js';
@@ -9,24 +10,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Virtual clock and timers: `advance` fires due timers in time order and lets promises settle between. */
-class VirtualTime implements ForwarderTimers {
+class VirtualTime implements Pick<Timers, 'setTimeout' | 'clearTimeout'> {
   now = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { due: number; fn: () => void }>();
+  private readonly timers = new Map<TimerHandle, { due: number; fn: () => void }>();
   readonly clock = { now: () => this.now };
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { due: this.now + Math.max(0, ms), fn });
-    return id;
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const handle: TimerHandle = { unref: () => undefined };
+    this.timers.set(handle, { due: this.now + Math.max(0, ms), fn });
+    return handle;
   }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete(handle);
   }
   async advance(ms: number): Promise<void> {
     const end = this.now + ms;
     await settle();
     for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
+      let next: [TimerHandle, { due: number; fn: () => void }] | undefined;
       for (const e of this.timers) if (e[1].due <= end && (!next || e[1].due < next[1].due)) next = e;
       if (!next) break;
       this.timers.delete(next[0]);

@@ -1,25 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectedTime, steadyClock, type ConnectedTimeTimers } from '../../../src/time/connectedTime.js';
+import { ConnectedTime, steadyClock } from '../../../src/time/connectedTime.js';
+import type { TimerHandle, Timers } from '../../../src/contracts/timers.js';
 
 /** Injected time: `elapsed` and `wall` advance together (the wall clock starts at W0); timers fire in due order. */
-class FakeTime implements ConnectedTimeTimers {
+class FakeTime implements Pick<Timers, 'setTimeout' | 'clearTimeout'> {
   t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { due: number; fn: () => void }>();
+  private readonly timers = new Map<TimerHandle, { due: number; fn: () => void }>();
   readonly elapsed = { now: () => this.t };
   readonly wall = { now: () => W0 + this.t };
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { due: this.t + Math.max(0, ms), fn });
-    return id;
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const handle: TimerHandle = { unref: () => undefined };
+    this.timers.set(handle, { due: this.t + Math.max(0, ms), fn });
+    return handle;
   }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
+  clearTimeout(h: TimerHandle): void {
+    this.timers.delete(h);
   }
   advance(ms: number): void {
     const end = this.t + ms;
     for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
+      let next: [TimerHandle, { due: number; fn: () => void }] | undefined;
       for (const e of this.timers) if (e[1].due <= end && (!next || e[1].due < next[1].due)) next = e;
       if (!next) break;
       this.timers.delete(next[0]);
