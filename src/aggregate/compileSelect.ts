@@ -16,16 +16,13 @@
  */
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues, WindowAggregator } from '../contracts/window.js';
-import {
-  addToArg, aggregateResult, createArgState, DEFAULT_MAX_VALUES_PER_WINDOW,
-  type AggregateKind, type ArgNeeds, type ArgState,
-} from './aggregateFunctions.js';
+import { DEFAULT_MAX_VALUES_PER_WINDOW, type AggregateKind, type ArgNeeds } from './aggregateFunctions.js';
 import {
   AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
 import { compilePath } from '../util/readPath.js';
-import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
+import { addKept, addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult, type PackedState } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
 export interface CompiledSelect {
@@ -35,17 +32,8 @@ export interface CompiledSelect {
   /** Fills `out` with the arguments for one event; throws EvalFailure (missing-field / not-a-number). */
   evaluateArgs(ctx: EvalContext, out: number[]): void;
   readonly aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  /** True when median/percentile/distinct keep values. */
+  /** True when median/percentile/distinct keep values (the state holds value arrays and sets beside its doubles). */
   readonly keepsValues: boolean;
-}
-
-/**
- * Window state of a select that keeps values (median, percentile, distinct): the event count and one
- * block per distinct argument. Plain JSON. Other selects keep a packed array (packedSelectState.ts).
- */
-export interface SelectState {
-  n: number;
-  a: ArgState[];
 }
 
 interface Slot {
@@ -144,51 +132,23 @@ export function compileSelect(
     return out;
   };
 
-  let aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  if (keepsValues) {
-    // Values and distinct sets have no packed form: such selects keep one block per argument.
-    const blocks: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
-      init: () => ({ n: 0, a: needs.map((nd) => createArgState(nd)) }),
-      add: (state, item, time) => {
-        const n = ++state.n;
-        for (let i = 0; i < nArgs; i++) {
-          const x = item[i]!;
-          const st = state.a[i]!;
-          if (skipNulls) {
-            // A null argument (NaN here, null after a JSON checkpoint of a buffered item): left out of its aggregates.
-            if (x !== x || (x as number | null) === null) continue;
-            st.k = (st.k ?? 0) + 1;
-          }
-          // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
-          addToArg(st, needs[i]!, x + 0, time, skipNulls ? st.k! : n, cap);
-        }
-      },
-      result: (state) => {
-        for (let i = 0; i < nSlots; i++) {
-          const s = slots[i]!;
-          const st = s.arg >= 0 ? state.a[s.arg] : undefined;
-          // Under `nulls: "skip"` an argument's aggregates (`count(x)` too) run over its own count of values.
-          r[i] = aggregateResult(s.kind, st, skipNulls && st !== undefined ? (st.k ?? 0) : state.n, s.p);
-        }
-        return finish();
-      },
-    };
-    aggregator = blocks as WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  } else {
-    const layout = packedLayout(needs);
-    const slotArgs = slots.map((s) => (s.arg >= 0 ? layout.args[s.arg] : undefined));
-    aggregator = {
-      init: packedInit(layout),
-      reset: packedReset(layout),
-      // A state restored from a block-format checkpoint is an object: `packedOf` converts it once.
-      add: (state, item, time) => addPacked(Array.isArray(state) ? (state as number[]) : packedOf(state, layout), layout, item, time),
-      result: (state) => {
-        const d = Array.isArray(state) ? (state as number[]) : packedOf(state, layout);
-        for (let i = 0; i < nSlots; i++) r[i] = packedResult(slots[i]!.kind, slotArgs[i], d);
-        return finish();
-      },
-    };
-  }
+  // One layout for every select (packedSelectState.ts); a select that keeps values adds their slots.
+  const layout = packedLayout(needs, cap);
+  const slotArgs = slots.map((s) => (s.arg >= 0 ? layout.args[s.arg] : undefined));
+  const slotKinds = slots.map((s) => s.kind);
+  const slotPs = slots.map((s) => s.p);
+  const add = keepsValues ? addKept : (addPacked as (d: PackedState, l: typeof layout, item: readonly number[], time: number) => void);
+  const aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>> = {
+    init: packedInit(layout),
+    reset: packedReset(layout),
+    // A state restored from a block-format checkpoint is an object: `packedOf` converts it once.
+    add: (state, item, time) => add(Array.isArray(state) ? (state as PackedState) : packedOf(state, layout), layout, item, time),
+    result: (state) => {
+      const d = Array.isArray(state) ? (state as PackedState) : packedOf(state, layout);
+      for (let i = 0; i < nSlots; i++) r[i] = packedResult(slotKinds[i]!, slotArgs[i], d, slotPs[i]);
+      return finish();
+    },
+  };
 
   const value: CompiledSelect = {
     names: Object.freeze([...names]),
