@@ -16,17 +16,16 @@
  */
 import type { EvalContext } from '../contracts/event.js';
 import type { GroupValues, WindowAggregator } from '../contracts/window.js';
-import {
-  addToArg, aggregateResult, createArgState, DEFAULT_MAX_VALUES_PER_WINDOW,
-  type AggregateKind, type ArgNeeds, type ArgState,
-} from './aggregateFunctions.js';
+import { DEFAULT_MAX_VALUES_PER_WINDOW, type AggregateKind, type ArgNeeds } from './aggregateFunctions.js';
 import {
   AGGREGATE_NAMES, buildNode, catchCompile, CompileError, conditionTruth, EvalFailure, parseLimited,
   type BuildEnv, type Built, type CompiledExpression, type CompileResult, type MNode,
 } from './compileExpression.js';
 import { compilePath } from '../util/readPath.js';
 import { buildSql, needsSqlNulls, type Opaque } from './sqlNulls.js';
-import { addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult } from './packedSelectState.js';
+import {
+  addKept, addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult, type PackedState, type TopEntry,
+} from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
 export interface CompiledSelect {
@@ -36,19 +35,8 @@ export interface CompiledSelect {
   /** Fills `out` with the arguments for one event; throws EvalFailure (missing-field / not-a-number). */
   evaluateArgs(ctx: EvalContext, out: number[]): void;
   readonly aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  /** True when median/percentile/percentileDisc/distinct keep values. */
+  /** True when median/percentile/percentileDisc/distinct keep values (the state holds value arrays and sets beside its doubles). */
   readonly keepsValues: boolean;
-}
-
-/**
- * Window state of a select that keeps values (median, percentile, distinct): the event count and one
- * block per distinct argument. Plain JSON. Other selects keep a packed array (packedSelectState.ts).
- */
-export interface SelectState {
-  n: number;
-  a: ArgState[];
-  /** Per `topOne` slot, the top event so far: its order keys (null for a null key) and its body. */
-  t?: ({ k: (number | null)[]; r: unknown } | null)[];
 }
 
 interface Slot {
@@ -124,9 +112,10 @@ export function compileSelect(
     const need = NEEDS[s.kind];
     if (need && s.arg >= 0) needs[s.arg]![need] = true;
   }
+  // The event's body is no number: it has no running figures (not even a non-null count).
+  if (recordArg >= 0) needs[recordArg]!.count = false;
   const tops = slots.filter((sl) => sl.kind === 'topOne');
-  // A top event has no packed form either: such selects keep the block format.
-  const keepsValues = needs.some((n) => n.values || n.distinct) || tops.length > 0;
+  const keepsValues = needs.some((n) => n.values || n.distinct);
   const nTops = tops.length;
   const argNums = args.map((a) => a.num);
   const nSlots = slots.length;
@@ -163,57 +152,36 @@ export function compileSelect(
     return out;
   };
 
-  let aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  if (keepsValues) {
-    // Values and distinct sets have no packed form: such selects keep one block per argument.
-    const blocks: WindowAggregator<readonly number[], SelectState, Record<string, number | null>> = {
-      init: () => (nTops === 0 ? { n: 0, a: needs.map((nd) => createArgState(nd)) } : { n: 0, a: needs.map((nd) => createArgState(nd)), t: tops.map(() => null) }),
-      add: (state, item, time) => {
-        const n = ++state.n;
-        if (nTops > 0) addTops(state, tops, item);
-        for (let i = 0; i < nArgs; i++) {
-          if (i === recordArg) continue;
-          const x = item[i]!;
-          const st = state.a[i]!;
-          if (skipNulls) {
-            // A null argument (NaN here, null after a JSON checkpoint of a buffered item): left out of its aggregates.
-            if (x !== x || (x as number | null) === null) continue;
-            st.k = (st.k ?? 0) + 1;
-          }
-          // `+ 0` turns -0 into 0: JSON has no -0, and a restored state must give the same results.
-          addToArg(st, needs[i]!, x + 0, time, skipNulls ? st.k! : n, cap);
-        }
-      },
-      result: (state) => {
-        for (let i = 0; i < nSlots; i++) {
-          const s = slots[i]!;
-          if (s.top !== undefined) {
-            r[i] = (state.t?.[s.top]?.r ?? null) as number | null;
-            continue;
-          }
-          const st = s.arg >= 0 ? state.a[s.arg] : undefined;
-          // Under `nulls: "skip"` an argument's aggregates (`count(x)` too) run over its own count of values.
-          r[i] = aggregateResult(s.kind, st, skipNulls && st !== undefined ? (st.k ?? 0) : state.n, s.p);
-        }
-        return finish();
-      },
-    };
-    aggregator = blocks as WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
-  } else {
-    const layout = packedLayout(needs);
-    const slotArgs = slots.map((s) => (s.arg >= 0 ? layout.args[s.arg] : undefined));
-    aggregator = {
-      init: packedInit(layout),
-      reset: packedReset(layout),
-      // A state restored from a block-format checkpoint is an object: `packedOf` converts it once.
-      add: (state, item, time) => addPacked(Array.isArray(state) ? (state as number[]) : packedOf(state, layout), layout, item, time),
-      result: (state) => {
-        const d = Array.isArray(state) ? (state as number[]) : packedOf(state, layout);
-        for (let i = 0; i < nSlots; i++) r[i] = packedResult(slots[i]!.kind, slotArgs[i], d);
-        return finish();
-      },
-    };
-  }
+  // One layout for every select (packedSelectState.ts); a select that keeps values adds their slots,
+  // one with topOne a slot for its top events.
+  const layout = packedLayout(needs, cap, nTops);
+  const slotArgs = slots.map((s) => (s.arg >= 0 ? layout.args[s.arg] : undefined));
+  const slotKinds = slots.map((s) => s.kind);
+  const slotPs = slots.map((s) => s.p);
+  const slotTops = slots.map((s) => s.top ?? -1);
+  const topsAt = layout.tops;
+  const addArgs = keepsValues ? addKept : (addPacked as (d: PackedState, l: typeof layout, item: readonly number[], time: number) => void);
+  const add = nTops === 0
+    ? addArgs
+    : (d: PackedState, l: typeof layout, item: readonly number[], time: number): void => {
+        addArgs(d, l, item, time);
+        addTops(d[topsAt] as TopEntry[], tops, item);
+      };
+  const aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>> = {
+    init: packedInit(layout),
+    reset: packedReset(layout),
+    // A state restored from a block-format checkpoint is an object: `packedOf` converts it once.
+    add: (state, item, time) => add(Array.isArray(state) ? (state as PackedState) : packedOf(state, layout), layout, item, time),
+    result: (state) => {
+      const d = Array.isArray(state) ? (state as PackedState) : packedOf(state, layout);
+      for (let i = 0; i < nSlots; i++) {
+        const top = slotTops[i]!;
+        // A topOne's value is the top event's body (a record: finish() passes it through as it is).
+        r[i] = top >= 0 ? (((d[topsAt] as TopEntry[])[top]?.r ?? null) as number | null) : packedResult(slotKinds[i]!, slotArgs[i], d, slotPs[i]);
+      }
+      return finish();
+    },
+  };
 
   const value: CompiledSelect = {
     names: Object.freeze([...names]),
@@ -349,8 +317,7 @@ function compileTopOne(
 }
 
 /** Keeps, per topOne slot, the event that ranks first so far (see compileTopOne). */
-function addTops(state: SelectState, tops: readonly Slot[], item: readonly number[]): void {
-  const t = (state.t ??= tops.map(() => null));
+function addTops(t: TopEntry[], tops: readonly Slot[], item: readonly number[]): void {
   for (let j = 0; j < tops.length; j++) {
     const s = tops[j]!;
     const keys = s.keys!;

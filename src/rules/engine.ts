@@ -83,8 +83,12 @@ export interface RuleSnapshot {
  * A rule's `nulls: "skip"` (a non-null count per aggregate argument in its window state) needed no new
  * suffix: only such rules have that shape, an older eddy refuses them (its schema has no `nulls`), and
  * every other rule's state is unchanged.
+ * `/s5`: a select with median, percentile, percentileDisc, distinct or topOne keeps its window state in
+ * the one layout of every select (src/aggregate/packedSelectState.ts: value arrays, sets and top events
+ * inside the state array), which an older eddy misreads (it expects one block per argument); this version
+ * converts the blocks (and their top events) on first use.
  */
-const STATE_FORMAT = '/s4';
+const STATE_FORMAT = '/s5';
 
 /**
  * Suffixes of the earlier formats this version still reads ('' is the bare hash from before `/s2`).
@@ -96,7 +100,7 @@ const STATE_FORMAT = '/s4';
  * `/s4` added the provisional-window fields (a window's `dirty`, a group's `floor`: docs/contract.md
  * section 5); states without them read as "nothing changed since the last emission" and "no floor".
  */
-const EARLIER_FORMATS: readonly string[] = ['/s3', '/s2', ''];
+const EARLIER_FORMATS: readonly string[] = ['/s4', '/s3', '/s2', ''];
 
 /** The hash a snapshot of `rule` is stored under. */
 const snapshotHash = (rule: CompiledRule): string => rule.hash + STATE_FORMAT;
@@ -110,7 +114,7 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
   const hash = snap.hash;
   if (hash === snapshotHash(rule)) return true;
   if (snap.stateHash === rule.stateHash + STATE_FORMAT) return true;
-  for (const f of EARLIER_FORMATS) if (hash === rule.hash + f) return true;
+  for (const f of EARLIER_FORMATS) if (hash === rule.hash + f || (snap.stateHash !== undefined && snap.stateHash === rule.stateHash + f)) return true;
   return false;
 }
 

@@ -31,18 +31,26 @@ export interface FusedObserver {
 }
 
 /**
- * The groups of every rule of one input that share a `groupBy`, indexed once: a key maps to one record
+ * The groups of every rule of one input that share a `groupBy`, indexed once: a key maps to one row
  * holding each rule's group (`slot` per rule). One Map lookup per event and lane instead of one per rule
  * and event: with 10 rules over 10k devices the per-rule lookups were the engine's largest cost
- * (docs/performance.md, "Where the time goes"). Records exist only while some rule of the lane holds a
+ * (docs/performance.md, "Where the time goes"). Rows exist only while some rule of the lane holds a
  * group for the key; a rule's stage tells when it deletes one (`FusedRule.forgot`).
+ *
+ * The rows are columnar: one flat array `cells` (row * width + slot) and the Map's values are row
+ * numbers, instead of one small array per key, which cost an array object and its backing store per
+ * key (bench/memory.ts: about 90 bytes per device with the default rules). A deleted row's number is
+ * reused by the next new key.
  */
 class Lane {
-  readonly index = new Map<string, Array<GroupRef | null>>();
+  readonly index = new Map<string, number>();
+  readonly cells: Array<GroupRef | null> = [];
+  /** Rows no key holds, reused before `cells` grows. */
+  readonly free: number[] = [];
   width = 0;
   /**
    * False for a lane of one rule: its own lookup is the one lookup per event already, and an index
-   * would only add a Map entry and a record per group (bench/memory.ts: about 100 bytes per group).
+   * would only add a Map entry and a row per group (bench/memory.ts: about 100 bytes per group).
    */
   indexed = false;
 
@@ -51,12 +59,28 @@ class Lane {
     readonly groupKey: GroupKeyFn,
   ) {}
 
+  /** A new row for `key`, every rule's cell empty. */
+  open(key: string): number {
+    const w = this.width;
+    let row = this.free.pop();
+    if (row === undefined) {
+      row = this.cells.length / w;
+      for (let i = 0; i < w; i++) this.cells.push(null);
+    }
+    this.index.set(key, row);
+    return row;
+  }
+
   forget(key: string, slot: number): void {
-    const rec = this.index.get(key);
-    if (rec === undefined) return;
-    rec[slot] = null;
-    for (let i = 0; i < rec.length; i++) if (rec[i] !== null) return;
+    const row = this.index.get(key);
+    if (row === undefined) return;
+    const w = this.width;
+    const cells = this.cells;
+    const at = row * w;
+    cells[at + slot] = null;
+    for (let i = 0; i < w; i++) if (cells[at + i] !== null) return;
     this.index.delete(key);
+    this.free.push(row);
   }
 }
 
@@ -81,7 +105,8 @@ interface InputPlan {
   readonly parsed: Float64Array;
   readonly keys: Array<string | null>;
   readonly keyed: Float64Array;
-  readonly recs: Array<Array<GroupRef | null> | undefined>;
+  /** Per lane: the key's row in the lane's cells, -1 when it has none. */
+  readonly rows: Int32Array;
   stamp: number;
 }
 
@@ -106,7 +131,7 @@ export class FusedRules {
       const rule = rt.rule;
       let plan = this.byInput.get(rule.input);
       if (plan === undefined) {
-        plan = { steps: [], paths: [], lanes: [], times: new Float64Array(0), parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), recs: [], stamp: 0 };
+        plan = { steps: [], paths: [], lanes: [], times: new Float64Array(0), parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
         this.byInput.set(rule.input, plan);
         pathIds.set(rule.input, new Map());
         laneIds.set(rule.input, new Map());
@@ -150,7 +175,7 @@ export class FusedRules {
         parsed: new Float64Array(p.paths.length),
         keys: p.lanes.map(() => null),
         keyed: new Float64Array(p.lanes.length),
-        recs: p.lanes.map(() => undefined),
+        rows: new Int32Array(p.lanes.length).fill(-1),
       });
     }
   }
@@ -170,7 +195,7 @@ export class FusedRules {
   }
 
   private run(plan: InputPlan, ev: IngestEvent, out: OutputMessage[], now: number): void {
-    const { steps, paths, lanes, times, parsed, keys, keyed, recs } = plan;
+    const { steps, paths, lanes, times, parsed, keys, keyed, rows } = plan;
     const stamp = ++plan.stamp;
     const observer = this.observer;
     for (let i = 0; i < steps.length; i++) {
@@ -213,7 +238,7 @@ export class FusedRules {
         if (keyed[l] !== stamp) {
           const k = lane.groupKey(ev);
           keys[l] = k;
-          recs[l] = k === null || !lane.indexed ? undefined : lane.index.get(k);
+          rows[l] = k === null || !lane.indexed ? -1 : (lane.index.get(k) ?? -1);
           keyed[l] = stamp;
         }
         const key = keys[l] as string | null;
@@ -221,16 +246,18 @@ export class FusedRules {
           observer.rejected('missing-field', rule.id);
           continue;
         }
-        let rec = recs[l];
-        const ref = rec === undefined ? null : rec[s.slot]!;
+        let row = rows[l]!;
+        const ref = row < 0 ? null : lane.cells[row * lane.width + s.slot]!;
         const got = rt.step(ref, ev, out, now, time, key);
         if (got !== ref && got !== null && lane.indexed) {
-          if (rec === undefined) {
-            rec = new Array<GroupRef | null>(lane.width).fill(null);
-            lane.index.set(key, rec);
-            recs[l] = rec;
+          // A rule of this event may have deleted the key's last group, freeing its row (`forget`):
+          // the row is written only while the index still gives it to this key.
+          if (row >= 0 && lane.index.get(key) !== row) row = -1;
+          if (row < 0) {
+            row = lane.open(key);
+            rows[l] = row;
           }
-          rec[s.slot] = got;
+          lane.cells[row * lane.width + s.slot] = got;
         }
       } catch (err) {
         observer.failed(err, rule.id);

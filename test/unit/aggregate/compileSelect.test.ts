@@ -4,6 +4,7 @@ import { median as mathMedian, quantileSeq } from 'mathjs';
 import { compileHaving, compileSelect, type CompiledSelect } from '../../../src/aggregate/compileSelect.js';
 import { EvalFailure } from '../../../src/aggregate/compileExpression.js';
 import type { EvalContext } from '../../../src/contracts/event.js';
+import { blockState } from '../../helpers/blockFormat.js';
 
 const ALL = {
   n: 'count()', nx: 'count(x)', sum: 'sum(x)', avg: 'avg(x)', min: 'min(x)', max: 'max(x)', stdev: 'stdev(x)',
@@ -205,42 +206,34 @@ describe('compileSelect: state is plain JSON', () => {
     );
   });
 
-  it('keeps only the fields the aggregates of an argument need', () => {
-    // Selects keeping values: one block per argument, with the fields its aggregates read.
+  it('keeps only the slots the aggregates of an argument need, in one array for every select', () => {
+    // Arguments are numbered in order of first use: p, then x, then y. Slots: [n, p: sum, compensation,
+    // overflowed, max, x: mean, M2, scale, overflowed, min, y: values, reservoir state].
     const s = select({ a: 'avg(p)', m: 'max(p)', t: 'stdev(x)', lo: 'min(x)', md: 'median(y)' });
-    const state = s.aggregator.init() as { a: object[] };
-    // Arguments are numbered in order of first use: p, then x.
-    expect(Object.keys(state.a[0]!).sort()).toEqual(['c', 'hi', 's']);
-    expect(Object.keys(state.a[1]!).sort()).toEqual(['f', 'lo', 'm2', 'mean']);
-    expect(Object.keys(state.a[2]!).sort()).toEqual(['rng', 'vals']);
-    // Other selects: one packed array, [n, p: sum, compensation, overflowed, max, x: mean, M2, scale, overflowed, min].
+    expect(s.aggregator.init()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, [], 0]);
+    // distinct: the exact set and its count.
+    expect(select({ d: 'distinct(y)', n: 'count()' }).aggregator.init()).toEqual([0, {}, 0]);
     const packed = select({ a: 'avg(p)', m: 'max(p)', t: 'stdev(x)', lo: 'min(x)' });
     expect(packed.aggregator.init()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
-  it('goes on from a state saved before blocks were slimmed (every field present)', () => {
+  it('goes on from a block-format state an earlier version checkpointed (every field present)', () => {
     const s = select(ALL, { maxValuesPerWindow: 50 });
-    const xs = [3, -1.5, 7, 7, 2e10, -4, 0.25];
-    const straight = run(s, xs);
-    // The full 16-field block earlier versions checkpointed, holding the first three values.
-    const first = xs.slice(0, 3);
-    const old = {
-      n: 3,
-      a: [{
-        s: 3 - 1.5 + 7, c: 0, mean: null as number | null, m2: null as number | null, f: 0, lo: -1.5, hi: 7, ft: 0, fv: 3, lt: 2, lv: 7,
-        vals: [...first], rng: 0, set: { '3': 1, '-1.5': 1, '7': 1 }, nd: 3, hll: null,
-      }],
-    };
-    // Welford fields as the old code left them, from its own run over the same values.
-    const fresh = s.aggregator.init() as { a: Array<Record<string, unknown>> };
-    first.forEach((x, i) => s.aggregator.add(fresh, [x], i));
-    old.a[0]!.mean = fresh.a[0]!['mean'] as number;
-    old.a[0]!.m2 = fresh.a[0]!['m2'] as number;
-    old.a[0]!.f = fresh.a[0]!['f'] as number;
-    old.a[0]!.rng = fresh.a[0]!['rng'] as number;
-    const state = JSON.parse(JSON.stringify(old)) as unknown;
-    xs.slice(3).forEach((x, i) => s.aggregator.add(state, [x], i + 3));
-    expect(s.aggregator.result(state)).toEqual(straight);
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.double({ min: -1e300, max: 1e300, noNaN: true }), fc.integer({ min: -3, max: 3 }), fc.constant(-0)), { minLength: 1, maxLength: 150 }),
+        fc.nat(),
+        (xs, at) => {
+          const split = at % (xs.length + 1);
+          const ts = xs.map((_, i) => 1000 + ((i * 7) % 5));
+          // The earlier versions' writer (test/helpers/blockFormat.ts) up to `split`, then this layout.
+          const state = blockState(xs.slice(0, split), ts, 50) as unknown;
+          for (let i = split; i < xs.length; i++) s.aggregator.add(state, [xs[i]!], ts[i]!);
+          expect(s.aggregator.result(state)).toEqual(run(s, xs, ts));
+        },
+      ),
+      { seed: 98, numRuns: 200 },
+    );
   });
 
   it('contains no NaN/Infinity even after overflow', () => {
@@ -274,7 +267,7 @@ describe('compileSelect: packed state (selects without median, percentile or dis
     expect(s.aggregator.result(JSON.parse(text) as unknown)).toEqual(s.aggregator.result(state));
   });
 
-  it('gives exactly the block format results, overflow to null included, across JSON round-trips', () => {
+  it('gives exactly the results of a select that keeps values, overflow to null included, across JSON round-trips', () => {
     const packed = select(NUMERIC);
     const blocks = select(ALL, { maxValuesPerWindow: 50 });
     fc.assert(
@@ -301,15 +294,12 @@ describe('compileSelect: packed state (selects without median, percentile or dis
 
   it('goes on from a block-format state an earlier version checkpointed', () => {
     const packed = select(NUMERIC);
-    const blocks = select(ALL, { maxValuesPerWindow: 50 });
     fc.assert(
       fc.property(values, fc.nat(), fc.nat(), (xs, at, seed) => {
         const ts = times(xs.length, seed);
         const split = at % (xs.length + 1);
         // Every field present (the full block), as the block format's JSON, then the rest in the packed code.
-        let state = blocks.aggregator.init();
-        for (let i = 0; i < split; i++) blocks.aggregator.add(state, [xs[i]!], ts[i]!);
-        state = JSON.parse(JSON.stringify(state)) as unknown;
+        const state = blockState(xs.slice(0, split), ts, 50) as unknown;
         for (let i = split; i < xs.length; i++) packed.aggregator.add(state, [xs[i]!], ts[i]!);
         expect(packed.aggregator.result(state)).toEqual(run(packed, xs, ts));
         // Converted once, in place: a later checkpoint of it restores too.
@@ -346,8 +336,16 @@ describe('compileSelect: packed state (selects without median, percentile or dis
     expect(blocks).toEqual({ n: 1, a: [{ s: 4, c: 0 }] });
     expect(agg.reset!({ p: agg.init() })).toBe(false);
     expect(agg.reset!([1, 2])).toBe(false);
-    // Selects that keep values have no reset: their windows start from init.
-    expect(select({ m: 'median(x)' }).aggregator.reset).toBeUndefined();
+  });
+
+  it('reset empties the values and distinct sets of a select that keeps them', () => {
+    const agg = select({ m: 'median(x)', d: 'distinct(x)', a: 'avg(x)' }, { maxValuesPerWindow: 3 }).aggregator;
+    const state = agg.init();
+    for (const x of [1, 2, 3, 4, 5]) agg.add(state, [x], 0);
+    expect(agg.reset!(state)).toBe(true);
+    expect(state).toEqual(agg.init());
+    agg.add(state, [7], 0);
+    expect(agg.result(state)).toEqual({ m: 7, d: 1, a: 7 });
   });
 
   it('reads a literal block-format state with nulls (overflowed sum and variance, slimmed blocks)', () => {
@@ -372,9 +370,10 @@ describe('compileSelect: bounded values (maxValuesPerWindow)', () => {
     // Rank error of a 1000-value sample: ~1.6 % at the median (1 sigma); allow 5 sigma.
     expect(Math.abs(a.p50! - 25_000)).toBeLessThan(0.08 * 50_000);
     expect(Math.abs(a.p90! - 45_000)).toBeLessThan(0.05 * 50_000);
-    const state = s.aggregator.init() as { a: { vals: number[] }[] };
+    // [n, values, reservoir state]
+    const state = s.aggregator.init() as [number, number[], number];
     for (const x of xs) s.aggregator.add(state, [x], 0);
-    expect(state.a[0]!.vals.length).toBe(1000);
+    expect(state[1].length).toBe(1000);
   });
 
   it('counts distinct values exactly up to the bound, then estimates within a few percent', () => {
@@ -391,9 +390,9 @@ describe('compileSelect: bounded values (maxValuesPerWindow)', () => {
   it('defaults to 10,000 values and keeps nothing when no such aggregate is asked for', () => {
     expect(select({ a: 'avg(x)' }).keepsValues).toBe(false);
     const s = select({ m: 'median(x)' });
-    const state = s.aggregator.init() as { a: { vals: number[] }[] };
+    const state = s.aggregator.init() as [number, number[], number];
     for (let i = 0; i < 12_000; i++) s.aggregator.add(state, [i], 0);
-    expect(state.a[0]!.vals.length).toBe(10_000);
+    expect(state[1].length).toBe(10_000);
     expect(s.aggregator.result(state).m).toBeGreaterThan(5000);
   });
 });

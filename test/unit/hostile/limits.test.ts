@@ -58,7 +58,11 @@ function harness(doc: unknown) {
 
 const agg = (window: unknown, select: Record<string, string>, extra: Record<string, unknown> = {}) => ({ kind: 'aggregate', timestamp: 't', groupBy: ['$deviceId'], window, select, ...extra });
 
-interface ValuesState { wins: Array<{ acc: { a: Array<{ vals: number[] | null; set: Record<string, 1> | null; hll: number[] | null }> } }> }
+/**
+ * A window's aggregate state (src/aggregate/packedSelectState.ts): `[n, values, rng, set-or-registers,
+ * distinct count]` for a select of median(v) and distinct(v); `[n, values, rng]` for median(v) alone.
+ */
+interface ValuesState { wins: Array<{ acc: Array<number | number[] | Record<string, 1>> }> }
 
 describe('values kept for median, percentile and distinct', () => {
   it('maxValuesPerWindow bounds the values a window keeps; beyond it the median comes from a reservoir', () => {
@@ -68,10 +72,11 @@ describe('values kept for median, percentile and distinct', () => {
     h.engine.process(evs);
     const st = h.group() as unknown as ValuesState;
     expect(st.wins).toHaveLength(1);
-    const a = st.wins[0]!.acc.a[0]!;
-    expect(a.vals).toHaveLength(100);
-    expect(a.set).toBeNull(); // 1,000 distinct values > 100: switched to HyperLogLog
-    expect(a.hll).toHaveLength(4096);
+    const acc = st.wins[0]!.acc;
+    expect(acc[1]).toHaveLength(100);
+    // 1,000 distinct values > 100: the exact set was replaced by HyperLogLog registers.
+    expect(Array.isArray(acc[3])).toBe(true);
+    expect(acc[3]).toHaveLength(4096);
     h.engine.process([h.ev(T0 + 120_000, 0)]);
     const s = h.out[0]!;
     expect(s.values.n).toBe(5000);
@@ -101,7 +106,7 @@ describe('values kept for median, percentile and distinct', () => {
     for (let i = 0; i < 1000; i++) evs.push(h.ev(T0 + i, i));
     h.engine.process(evs);
     const st = h.group() as unknown as ValuesState;
-    expect(st.wins[0]!.acc.a[0]!.vals).toHaveLength(Math.floor(MAX_VALUES_PER_GROUP / 60_481));
+    expect(st.wins[0]!.acc[1]).toHaveLength(Math.floor(MAX_VALUES_PER_GROUP / 60_481));
   });
 });
 

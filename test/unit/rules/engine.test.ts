@@ -585,7 +585,7 @@ describe('Engine', () => {
       expect(alerts(h.out)).toEqual([['raised', new Date(T0 + 31_000).toISOString(), null]]);
       // The new snapshot is of the new shape and format.
       const snap = h.engine.snapshot().get('silent')!;
-      expect(snap.hash).toBe(`${r.hash}/s4`);
+      expect(snap.hash).toBe(`${r.hash}/s5`);
       expect((snap.groups[0]![1] as { d: unknown }).d).toEqual({ seen: true, at: T0 + 1_000 });
       h.engine.close();
     });

@@ -65,7 +65,11 @@ describe('window state recorded by main at db39c3a', () => {
     h.scheduler.flush();
     expect(h.out.splice(0)).toEqual(rec.phase1Out);
     expect(h.scheduler.frame).toBe(rec.frameAfterPhase1);
-    expect(JSON.parse(JSON.stringify([...h.engine.snapshot()]))).toEqual(rec.snapshot);
+    // The same states under this version's format suffix (src/rules/engine.ts STATE_FORMAT `/s5`, which
+    // changed only the state of selects keeping values or top events, none of them in this recording).
+    const suffixed = rec.snapshot.map(([id, s]) => [id, { ...s, hash: s.hash.replace(/\/s4$/, '/s5'), stateHash: s.stateHash?.replace(/\/s4$/, '/s5') }]);
+    expect(rec.snapshot.every(([, s]) => s.hash.endsWith('/s4'))).toBe(true);
+    expect(JSON.parse(JSON.stringify([...h.engine.snapshot()]))).toEqual(suffixed);
     phase2(h);
     expect(h.out).toEqual(rec.phase2Out);
   });
