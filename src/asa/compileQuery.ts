@@ -1225,6 +1225,8 @@ function describe(e: Expr): string {
       return `${e.name}(...)`;
     case 'star':
       return '*';
+    case 'bin':
+      return `${describe(e.left)} ${e.op} ${describe(e.right)}`;
     default:
       return e.k.toUpperCase();
   }

@@ -75,6 +75,16 @@ let lexer: InstanceType<typeof Lexer> | undefined;
 const posOf = (t: IToken): Pos => ({ line: t.startLine ?? 1, column: t.startColumn ?? 1 });
 /** Subrule results are undefined during chevrotain's grammar recording phase: read them through these. */
 const txt = (n: { text: string } | undefined): string => n?.text ?? '';
+
+/** ASA's window functions (and their short names), as a GROUP BY item. */
+const WINDOW_FUNCTION = /^(tumbling|hopping|sliding|session|snapshot)(window)?$/i;
+
+/** `System.Timestamp()` (or `System.Timestamp`) as a GROUP BY item is `SnapshotWindow()`; anything else as it is. */
+function snapshotSpelling(e: Expr): Expr {
+  const isTs = (e.k === 'call' && e.name.toUpperCase() === 'SYSTEM.TIMESTAMP' && e.args.length === 0 && e.over === null)
+    || (e.k === 'path' && e.parts.length === 2 && e.parts.join('.').toUpperCase() === 'SYSTEM.TIMESTAMP');
+  return isTs ? { k: 'call', name: 'SnapshotWindow', args: [], distinct: false, over: null, pos: e.pos } : e;
+}
 const npos = (n: { pos: Pos } | undefined): Pos => n?.pos ?? { line: 0, column: 0 };
 const identText = (t: IToken): string => (t.tokenType === Bracketed ? t.image.slice(1, -1) : t.image);
 
@@ -149,6 +159,11 @@ class AsaParser extends EmbeddedActionsParser {
       this.CONSUME2(kw.BY!);
       this.AT_LEAST_ONE_SEP2({ SEP: Comma, DEF: () => groupBy.push(this.SUBRULE3(this.expr)) });
     });
+    // `GROUP BY System.Timestamp()` is ASA's other spelling of a snapshot window, unless GROUP BY has a
+    // window function too ("When combined with another window function, System.Timestamp() is treated as
+    // a key and not as a window definition": https://learn.microsoft.com/stream-analytics-query/snapshot-window-azure-stream-analytics).
+    // Read as SnapshotWindow() so every later step sees one window function.
+    if (!groupBy.some((g) => g.k === 'call' && WINDOW_FUNCTION.test(g.name))) groupBy.splice(0, groupBy.length, ...groupBy.map(snapshotSpelling));
     let having: Expr | null = null;
     this.OPTION7(() => {
       this.CONSUME(kw.HAVING!);
@@ -168,10 +183,15 @@ class AsaParser extends EmbeddedActionsParser {
     const start = this.LA(1);
     const expr = this.SUBRULE(this.expr);
     let alias: string | null = null;
+    // The SELECT reference's select_list: `expression [ [ AS ] column_alias ] | column_alias = expression`
+    // (https://learn.microsoft.com/stream-analytics-query/select-azure-stream-analytics).
     this.OPTION(() => {
-      this.CONSUME(kw.AS!);
+      this.OPTION1(() => this.CONSUME(kw.AS!));
       alias = txt(this.SUBRULE(this.name));
     });
+    if (alias === null && expr.k === 'bin' && expr.op === '=' && expr.left.k === 'path' && expr.left.parts.length === 1) {
+      return { expr: expr.right, alias: expr.left.parts[0]!, pos: posOf(start) };
+    }
     return { expr, alias, pos: posOf(start) };
   });
 
