@@ -82,6 +82,10 @@ export class EddyApp {
   /** Set by applyRules' onStart in the constructor. */
   private engine!: Engine;
   private readonly decoded$ = new Subject<readonly IngestEvent[]>();
+  /** True while an input goes through the rules: outputs emitted otherwise were decided by processing time. */
+  private inInput = false;
+  /** Rules with outputs decided by processing time since the last outbox commit (see the batcher's `append`). */
+  private readonly timeDriven = new Set<string>();
   private readonly lagProbe: EventLagProbe;
   private readonly reconciler: Reconciler;
   private readonly sensor: SimulatedSensor | null;
@@ -124,7 +128,25 @@ export class EddyApp {
     this.outputs = new OutputBatcher({
       flushInputs: () => this.journal.flush(),
       append: (batch) => {
-        store.outbox.append(batch);
+        // Undefined while the start-up replay commits: what the replay emits it emits again after a crash.
+        const checkpointer = this.checkpointer as Checkpointer | undefined;
+        if (this.timeDriven.size === 0 || checkpointer === undefined) store.outbox.append(batch);
+        else {
+          // Outputs decided by processing time (an idle flush, a `missing` tick) are not reproduced by
+          // replaying the input log, so the state of their rules goes to disk in the same transaction:
+          // otherwise a SIGKILL after them restores a state that never emitted, whose next emission
+          // reuses the messageId with another body (kept out as a conflict: the window's later events
+          // never reach upstream; test/integration/durability/idleFlushRestart.test.ts).
+          const rules = [...this.timeDriven];
+          this.timeDriven.clear();
+          store.atomically(() => {
+            store.outbox.append(batch);
+            for (const id of rules) {
+              const snap = this.engine.snapshotRule(id);
+              if (snap !== undefined) store.saveState(id, JSON.stringify(snap), checkpointer.position);
+            }
+          });
+        }
         this.reportConflicts();
       },
       drain: () => this.forwarder?.drainNow(),
@@ -160,6 +182,7 @@ export class EddyApp {
         ),
       )
       .subscribe((messages: OutputMessage[]) => {
+        if (!this.inInput) for (const m of messages) this.timeDriven.add(m.rule);
         this.live.record(messages);
         this.outputs.emit(messages);
       });
@@ -278,7 +301,12 @@ export class EddyApp {
     this.lagProbe.events(events);
     // Processing time is connected time (the pipeline's scheduler, `time`); `arrival` (wall clock)
     // stays the event time of rules without a timestamp path.
-    this.decoded$.next(events);
+    this.inInput = true;
+    try {
+      this.decoded$.next(events);
+    } finally {
+      this.inInput = false;
+    }
   }
 
   /**

@@ -64,6 +64,11 @@ export interface Store extends CheckpointStore, InputLog {
   outboxWrites(): OutboxWrites;
   /** Tries the disk now instead of waiting for the next periodic retry. True when healthy after. */
   retryDisk(): boolean;
+  /**
+   * Runs `writes` (outbox appends, `saveState`) in one SQLite transaction: after a SIGKILL either all
+   * of them are on disk or none (src/app/eddyApp.ts: an idle flush's outputs and its rule's state).
+   */
+  atomically(writes: () => void): void;
   /** The background WAL checkpointer, or null when SQLite checkpoints on commit (`backgroundCheckpoint: false`). */
   readonly walCheckpointer: WalCheckpointer | null;
   close(): void;
@@ -211,6 +216,10 @@ class SqliteStore implements Store {
     // The seq committed above is the logical truncation; deleting old segments is only cleanup.
     this.inputs.truncateUpTo(uptoInputSeq);
     return true;
+  }
+
+  atomically(writes: () => void): void {
+    this.db.transaction(writes)();
   }
 
   saveState(key: string, state: string, uptoInputSeq: number): boolean {

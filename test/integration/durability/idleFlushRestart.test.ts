@@ -60,7 +60,7 @@ describe('idle flush, checkpoint before it, SIGKILL after it', () => {
     await waitUntil(() => windowMsgs().some((b) => b.values.n === 2), 30_000, 'a revision of the window holding e1 and e2').catch(() => undefined);
     const up = analyseUpstream(emu, M);
     const last = windowMsgs().reduce((a, b) => (b.revision > a.revision ? b : a));
-    expect({ conflicting: up.conflicting, conflictLines: mc.logs.filter((l) => typeof l.msg === 'string' && /conflict/i.test(l.msg)).length }).toEqual({ conflicting: [], conflictLines: 0 });
+    expect({ conflicting: up.conflicting, conflictLines: mc.logs.filter((l) => typeof l.msg === 'string' && /already stored with a different body/.test(l.msg)).length }).toEqual({ conflicting: [], conflictLines: 0 });
     expect(last).toMatchObject({ count: 2, values: { n: 2, sum: 3 } });
     expect(last.revision).toBeGreaterThanOrEqual(1);
   });
