@@ -24,9 +24,11 @@
  *    flushes in between change when a window is emitted, never its last revision.
  * `EDDY_ORACLE_OFF` switches features off as in the engine-level test (e.g. `idleFlush`: rules get
  * idleTimeout 7d).
- * `EDDY_ORACLE_MODULE_RUNS` sets the number of runs (default 3).
+ * `EDDY_ORACLE_MODULE_RUNS` sets the number of runs (default 3). `EDDY_ORACLE_DUMP=<dir>` keeps, for a run
+ * that differs, its data dir, every process's log and a `diag.json` (each message's send and first
+ * PUBACK time, the kills, the oracle's windows, what reached upstream).
  */
-import { writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../helpers/edgeHubEmulator.js';
@@ -46,6 +48,7 @@ const RANDOM_KILLS = 2;
 class Sender {
   published = 0;
   private readonly acked = new Set<number>();
+  readonly log: Array<{ n: number; deviceId: string; body: unknown; sentAt: number; ackAt?: number; acks: number }> = [];
   alive: ModuleChild | null = null;
   constructor(
     private readonly emu: EdgeHubEmulator,
@@ -55,7 +58,14 @@ class Sender {
     emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
       if (a.moduleId !== moduleId) return;
       const m = new RegExp(`%24\\.mid=${tag}-(\\d+)`).exec(a.topic);
-      if (m) this.acked.add(Number(m[1]));
+      if (m) {
+        this.acked.add(Number(m[1]));
+        const e = this.log[Number(m[1])];
+        if (e) {
+          e.acks++;
+          e.ackAt ??= Date.now();
+        }
+      }
     });
   }
   caughtUp(): boolean {
@@ -71,6 +81,7 @@ class Sender {
     const deviceId = ev[0]!.deviceId;
     const body = ev.length === 1 ? ev[0]!.body : ev.map((e) => e.body);
     const n = this.published++;
+    this.log[n] = { n, deviceId, body, sentAt: Date.now(), acks: 0 };
     await this.emu.sendInput(this.moduleId, 'telemetry', body, { deviceId, moduleId: 'driver', messageId: `${this.tag}-${n}` });
   }
 }
@@ -121,7 +132,9 @@ describe('built module vs oracle, SIGKILL at random points', () => {
       let mc = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
       const processes: ModuleChild[] = [mc];
       sender.alive = mc;
+      const eventsLog: Array<{ at: number; what: string }> = [];
       const restart = async (): Promise<void> => {
+        eventsLog.push({ at: Date.now(), what: `kill ${processes.length - 1}` });
         mc.child.kill('SIGKILL');
         await mc.exit;
         sender.alive = null;
@@ -130,6 +143,7 @@ describe('built module vs oracle, SIGKILL at random points', () => {
         processes.push(mc);
         sender.alive = mc;
         await mc.waitForLog(isConnectedLine, 60_000, 'connected');
+        eventsLog.push({ at: Date.now(), what: `connected ${processes.length - 1}` });
       };
       const delivers = generated.steps.filter((s) => s.kind === 'deliver').length;
       const killAt = new Set(Array.from({ length: RANDOM_KILLS }, () => Math.floor(rnd() * Math.max(1, delivers))));
@@ -198,6 +212,9 @@ describe('built module vs oracle, SIGKILL at random points', () => {
         'upstream to match the oracle',
       ).catch(() => undefined);
       console.info(`[oracle module] run ${k + 1}: ${sender.published} messages, ${oracle.windows.length} windows expected, ${got().length} summaries upstream, ${kills} SIGKILLs`);
+      // docs/contract.md section 5: one (rule, group, window, revision) never has two bodies. The outbox keeps
+      // a second body out (src/store/sqliteOutbox.ts), so upstream never shows it; the module logs it.
+      const conflicts = processes.flatMap((p, i) => p.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('already stored with a different body')).map((l) => `process ${i}: ${JSON.stringify(l)}`));
       if (diffs.length > 0) {
         // What the module logged about its inputs, for the failure report.
         const reasons: Record<string, number> = {};
@@ -207,8 +224,18 @@ describe('built module vs oracle, SIGKILL at random points', () => {
         console.error(`[oracle module] too-late lines:\n${late.slice(0, 30).join('\n')}`);
         const replays = processes.flatMap((p, i) => p.logs.filter((l) => typeof l.msg === 'string' && /replayed|checkpoint/.test(l.msg)).map((l) => `process ${i}: ${JSON.stringify(l)}`));
         console.error(`[oracle module] replay/checkpoint lines:\n${replays.slice(0, 30).join('\n')}`);
+        console.error(`[oracle module] outbox conflict lines:\n${conflicts.join('\n')}`);
+      }
+      const dump = process.env.EDDY_ORACLE_DUMP;
+      if (dump && diffs.length > 0) {
+        const dir = `${dump}/run${k + 1}-${Date.now()}`;
+        mkdirSync(dir, { recursive: true });
+        cpSync(dataDir, `${dir}/data`, { recursive: true });
+        writeFileSync(`${dir}/diag.json`, JSON.stringify({ diffs, shift, closeAt, events: eventsLog, sent: sender.log, oracleRejected: full.rejected, oracleWindows: oracle.windows, upstream: got().map((m) => ({ id: m.id, body: m.body })), rules: generated.rules, steps: generated.steps }, null, 1));
+        for (const [i, p] of processes.entries()) writeFileSync(`${dir}/child-${i}.log`, p.raw.join('\n'));
       }
       expect(diffs).toEqual([]);
+      expect(conflicts).toEqual([]);
       expect(oracle.windows.length).toBeGreaterThan(0);
     });
   });
