@@ -130,7 +130,8 @@ export class EddyApp {
       append: (batch) => {
         // Undefined while the start-up replay commits: what the replay emits it emits again after a crash.
         const checkpointer = this.checkpointer as Checkpointer | undefined;
-        if (this.timeDriven.size === 0 || checkpointer === undefined) store.outbox.append(batch);
+        // A degraded store (disk refused writes) keeps outputs in memory: no transaction to share.
+        if (this.timeDriven.size === 0 || checkpointer === undefined || store.degraded !== null) store.outbox.append(batch);
         else {
           // Outputs decided by processing time (an idle flush, a `missing` tick) are not reproduced by
           // replaying the input log, so the state of their rules goes to disk in the same transaction:
