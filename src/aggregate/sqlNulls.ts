@@ -42,7 +42,8 @@ interface Transformable {
 /** Nodes whose inside is the caller's (an aggregate call of a select expression: its argument is per event). */
 export type Opaque = (node: MNode) => boolean;
 
-const LOGIC = new Set(['and', 'or', 'xor', 'not']);
+/** The logic operators, evaluated with SQL's three-valued logic (sqlLogic). */
+export const LOGIC: ReadonlySet<string> = new Set(['and', 'or', 'xor', 'not']);
 const SLOT = '__eddysql';
 
 function strip(node: MNode): MNode {
@@ -85,10 +86,39 @@ export function needsSqlNulls(node: MNode, opaque?: Opaque): boolean {
 }
 
 /** `and`/`or` truth of a non-null value, as the sandbox's logic operators. */
-function truth(v: unknown, fail: EvalFailure): boolean {
+export function truth(v: unknown, fail: EvalFailure): boolean {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number') return v !== 0 && v === v;
   throw fail;
+}
+
+/**
+ * SQL's three-valued `not`, `and`, `or`, `xor` over closures giving a value or null (unknown): FALSE AND
+ * NULL is FALSE, TRUE AND NULL is NULL, TRUE OR NULL is TRUE, FALSE OR NULL is NULL; `b` is unused by `not`.
+ */
+export function sqlLogic<C>(op: string, a: (c: C) => unknown, b: (c: C) => unknown, fail: EvalFailure): (c: C) => unknown {
+  switch (op) {
+    case 'not':
+      return (c) => { const v = a(c); return v === null ? null : !truth(v, fail); };
+    case 'and':
+      return (c) => {
+        const l = a(c);
+        if (l !== null && !truth(l, fail)) return false;
+        const r = b(c);
+        if (r !== null && !truth(r, fail)) return false;
+        return l === null || r === null ? null : true;
+      };
+    case 'or':
+      return (c) => {
+        const l = a(c);
+        if (l !== null && truth(l, fail)) return true;
+        const r = b(c);
+        if (r !== null && truth(r, fail)) return true;
+        return l === null || r === null ? null : false;
+      };
+    default:
+      return (c) => { const l = a(c); const r = b(c); return l === null || r === null ? null : truth(l, fail) !== truth(r, fail); };
+  }
 }
 
 /** `==` of two non-null values, as the sandbox's (strings as text, numbers with mathjs' tolerance). */
@@ -112,30 +142,7 @@ export function buildSql<C>(node: MNode, env: BuildEnv<C>, opaque?: Opaque): Sql
     const parts = (n.args ?? []).map((a) => buildSql(a, env, opaque));
     if (parts.some((p) => p.str)) throw new CompileError(`a string can only be compared with == or != (${where})`);
     const [a, b] = parts.map((p) => p.fn) as [(c: C) => unknown, (c: C) => unknown];
-    switch (n.fn) {
-      case 'not':
-        return { fn: (c) => { const v = a(c); return v === null ? null : !truth(v, fail); }, str: false };
-      case 'and':
-        // SQL: FALSE AND NULL is FALSE, TRUE AND NULL is NULL.
-        return { fn: (c) => {
-          const l = a(c);
-          if (l !== null && !truth(l, fail)) return false;
-          const r = b(c);
-          if (r !== null && !truth(r, fail)) return false;
-          return l === null || r === null ? null : true;
-        }, str: false };
-      case 'or':
-        // SQL: TRUE OR NULL is TRUE, FALSE OR NULL is NULL.
-        return { fn: (c) => {
-          const l = a(c);
-          if (l !== null && truth(l, fail)) return true;
-          const r = b(c);
-          if (r !== null && truth(r, fail)) return true;
-          return l === null || r === null ? null : false;
-        }, str: false };
-      default:
-        return { fn: (c) => { const l = a(c); const r = b(c); return l === null || r === null ? null : truth(l, fail) !== truth(r, fail); }, str: false };
-    }
+    return { fn: sqlLogic(n.fn as string, a, b, fail), str: false };
   }
   if (n.type === 'ConditionalNode') {
     const fail = new EvalFailure('not-a-number', `condition is not a number or boolean (${where})`);

@@ -22,6 +22,7 @@ import {
   type CompileResult,
   type MNode,
 } from '../aggregate/compileExpression.js';
+import { LOGIC, sqlLogic } from '../aggregate/sqlNulls.js';
 
 /** An expression over the event and the LAG slots; `null` is SQL's NULL. */
 export type LagAwareFn = (ctx: EvalContext) => unknown;
@@ -30,7 +31,6 @@ interface Traversable {
   traverse(cb: (n: MNode) => void): void;
 }
 
-const LOGIC = new Set(['and', 'or', 'xor', 'not']);
 
 function strip(node: MNode): MNode {
   let n = node;
@@ -53,13 +53,6 @@ function readsLag(node: MNode): boolean {
 /** A node whose result may be null although no operand is: three-valued logic and the conditional. */
 function isNonStrict(n: MNode): boolean {
   return (n.type === 'OperatorNode' && LOGIC.has(n.fn as string)) || n.type === 'ConditionalNode';
-}
-
-/** `and`/`or`/`not` truth of a non-null value, as the sandbox's logic operators (mathjs: a number is true unless 0 or NaN). */
-function truth(v: unknown, fail: EvalFailure): boolean {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'number') return v !== 0 && v === v;
-  throw fail;
 }
 
 /**
@@ -103,30 +96,7 @@ function build(node: MNode, env: BuildEnv<EvalContext>, slots: readonly unknown[
     const fail = new EvalFailure('not-a-number', `operand is not a number or boolean (${where})`);
     const args = (n.args ?? []).map((a) => build(a, env, slots, names).fn);
     const [a, b] = args as [LagAwareFn, LagAwareFn];
-    switch (n.fn) {
-      case 'not':
-        return { fn: (c) => { const v = a(c); return v === null ? null : !truth(v, fail); }, str: false };
-      case 'and':
-        // SQL: FALSE AND NULL is FALSE, TRUE AND NULL is NULL.
-        return { fn: (c) => {
-          const l = a(c);
-          if (l !== null && !truth(l, fail)) return false;
-          const r = b(c);
-          if (r !== null && !truth(r, fail)) return false;
-          return l === null || r === null ? null : true;
-        }, str: false };
-      case 'or':
-        // SQL: TRUE OR NULL is TRUE, FALSE OR NULL is NULL.
-        return { fn: (c) => {
-          const l = a(c);
-          if (l !== null && truth(l, fail)) return true;
-          const r = b(c);
-          if (r !== null && truth(r, fail)) return true;
-          return l === null || r === null ? null : false;
-        }, str: false };
-      default:
-        return { fn: (c) => { const l = a(c); const r = b(c); return l === null || r === null ? null : truth(l, fail) !== truth(r, fail); }, str: false };
-    }
+    return { fn: sqlLogic(n.fn as string, a, b, fail), str: false };
   }
   if (n.type === 'ConditionalNode') {
     const fail = new EvalFailure('not-a-number', `condition is not a number or boolean (${where})`);
