@@ -36,16 +36,21 @@ export function likelihoodInit(): LikelihoodState {
 const SD_FLOOR_REL = 0.05;
 const SD_FLOOR_ABS = 1e-3;
 
-/**
- * Adds raw score `r` and returns log10 of the tail probability of the short mean including `r`
- * against the history before it; 0 while fewer than `learn` scores were seen.
- */
-export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number, clt = false, twoSided = false): number {
+/** Puts raw score `r` into the short window, a ring of `short` scores (the oldest is overwritten). */
+export function pushShort(s: LikelihoodState, r: number, short: number): void {
   if (s.ring.length < short) s.ring.push(r);
   else {
     s.ring[s.head] = r;
     s.head = (s.head + 1) % short;
   }
+}
+
+/**
+ * Adds raw score `r` and returns log10 of the tail probability of the short mean including `r`
+ * against the history before it; 0 while fewer than `learn` scores were seen.
+ */
+export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number, clt = false, twoSided = false): number {
+  pushShort(s, r, short);
   let out = 0;
   if (s.n >= learn && s.ring.length === short) {
     let sum = 0;

@@ -27,18 +27,14 @@
  * history's mean rises with them, and `escalate` (autoDetector.ts) is the bound that holds whatever
  * the shape. Calibration on stationary noise: test/unit/anomaly/sparseLikelihood.test.ts.
  */
-import type { LikelihoodState } from './anomalyLikelihood.js';
+import { pushShort, type LikelihoodState } from './anomalyLikelihood.js';
 
 /**
  * Adds raw score `r` (≥ 0) and returns log10 of the tail probability of the short window's sum
  * including `r` against the history before it; 0 while fewer than `learn` scores were seen.
  */
 export function sparseLikelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number): number {
-  if (s.ring.length < short) s.ring.push(r);
-  else {
-    s.ring[s.head] = r;
-    s.head = (s.head + 1) % short;
-  }
+  pushShort(s, r, short);
   let out = 0;
   if (s.n >= learn && s.ring.length === short) {
     let sum = 0;
