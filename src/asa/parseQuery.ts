@@ -163,7 +163,7 @@ class AsaParser extends EmbeddedActionsParser {
     // window function too ("When combined with another window function, System.Timestamp() is treated as
     // a key and not as a window definition": https://learn.microsoft.com/stream-analytics-query/snapshot-window-azure-stream-analytics).
     // Read as SnapshotWindow() so every later step sees one window function.
-    if (!groupBy.some((g) => g.k === 'call' && WINDOW_FUNCTION.test(g.name))) groupBy.splice(0, groupBy.length, ...groupBy.map(snapshotSpelling));
+    const snapshotSpelled = groupBy.some((g) => g.k === 'call' && WINDOW_FUNCTION.test(g.name)) ? groupBy : groupBy.map(snapshotSpelling);
     let having: Expr | null = null;
     this.OPTION7(() => {
       this.CONSUME(kw.HAVING!);
@@ -173,7 +173,7 @@ class AsaParser extends EmbeddedActionsParser {
     return {
       star, items, into,
       from: { name: txt(fromName), alias: fromAlias, pos: npos(fromName) },
-      timestampBy, where, groupBy, having,
+      timestampBy, where, groupBy: snapshotSpelled, having,
       text: this.source.slice(first.startOffset, (last.endOffset ?? first.startOffset) + 1),
       pos: posOf(first),
     };
