@@ -8,7 +8,7 @@ import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
 import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
-import { FusedRules, type FusedRule, type GroupRef } from './fusedRules.js';
+import { FusedRules, type FusedRule, type GroupRef, type SharedGroup } from './fusedRules.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
@@ -364,8 +364,11 @@ export class Engine {
       ev: null as IngestEvent | null,
       /** With `partition`: the event's groupBy group, inside its partition (`key`, `group`). */
       member: null as { key: string; group: GroupValues } | null,
+      /** The executor's lane, whose group values the rules of one `groupBy` share (fusedRules.ts `SharedGroup`). */
+      shared: null as SharedGroup | null,
       get group(): GroupValues {
-        return (partition?.group ?? rule.group)(this.ev!)!.group;
+        const ev = this.ev!;
+        return this.shared !== null ? this.shared.values(ev) : (partition?.group ?? rule.group)(ev)!.group;
       },
     };
     const observer = this.opts.observer;
@@ -377,7 +380,7 @@ export class Engine {
       tombstones,
       emitted: 0,
       forgot: null,
-      step: (ref, ev, out, now, time, key) => {
+      step: (ref, ev, out, now, time, key, shared) => {
         // Windows that only feed the aggregator do not keep the item, so one array serves every event.
         if (partition !== undefined) {
           // The executor keyed the event by its partition; its row group may still miss a path.
@@ -397,6 +400,7 @@ export class Engine {
         input.item = item;
         input.seen = now;
         input.ev = ev;
+        input.shared = shared ?? null;
         callNow = now;
         try {
           const g = (ref as WindowGroupRef | null) ?? core.groupFor(input);
@@ -406,6 +410,7 @@ export class Engine {
           sink = null;
           callNow = Number.NaN;
           input.ev = null;
+          input.shared = null;
         }
       },
       evicted: () => state.stats?.evictedGroups ?? 0,
@@ -474,8 +479,10 @@ export class Engine {
       key: '',
       value: 0,
       ev: null as IngestEvent | null,
+      shared: null as SharedGroup | null,
       get group(): GroupValues {
-        return rule.group(this.ev!)!.group;
+        const ev = this.ev!;
+        return this.shared !== null ? this.shared.values(ev) : rule.group(ev)!.group;
       },
     };
     const rt: Runtime = {
@@ -484,7 +491,7 @@ export class Engine {
       tombstones: new Map(),
       emitted: 0,
       forgot: null,
-      step: (ref, ev, out, now, time, key) => {
+      step: (ref, ev, out, now, time, key, shared) => {
         const v = rule.value.evaluate(ev);
         if (typeof v !== 'number' || !Number.isFinite(v)) {
           this.reject('not-a-number', rule.id);
@@ -498,8 +505,10 @@ export class Engine {
         anomalyInput.key = key;
         anomalyInput.value = v;
         anomalyInput.ev = ev;
+        anomalyInput.shared = shared ?? null;
         const { step, alert, rejected } = stage.processIn(ref as AnomalyGroupRef | null, anomalyInput);
         anomalyInput.ev = null;
+        anomalyInput.shared = null;
         const used: GroupRef | null = stage.lastGroup ?? ref;
         if (rejected !== undefined) {
           this.reject(rejected, rule.id);
