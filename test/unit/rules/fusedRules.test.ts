@@ -147,4 +147,51 @@ describe('fused executor', () => {
       expect(together.filter((x) => x.startsWith(`${id} `) || x.startsWith(`${id}:`))).toEqual(alone);
     }
   });
+
+  it('gives the groups one event creates in one groupBy one group-values object, with outputs and checkpoints as each rule gives alone', () => {
+    // fusedRules.ts `Lane.values`: the rules of a groupBy build a new group's values once per event.
+    // Sharing must stay invisible: each rule's messages and checkpointed groups are what it gives when
+    // run alone (no lane to share with), also for two devices in one batch and a rule of another groupBy.
+    const docs: Record<string, unknown> = {
+      win: { ...tumbling(10), where: 'v >= 0' },
+      alarm: { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'v', detector: { type: 'threshold', above: 5 } },
+      bySite: { ...tumbling(10), groupBy: ['site'] },
+    };
+    const batches: Array<Array<[Record<string, unknown>, string]>> = [
+      [
+        [{ t: T0 + 1_000, v: 1, site: 's1' }, 'A'],
+        [{ t: T0 + 2_000, v: 7, site: 's1' }, 'B'],
+      ],
+      [[{ t: T0 + 3_000, v: -1, site: 's2' }, 'C']],
+      [[{ t: T0 + 70_000, v: 9, site: 's2' }, 'C']],
+    ];
+    const runWith = (ids: string[]) => {
+      const h = harness();
+      h.engine.setRules(ids.map((id) => rule(id, docs[id])));
+      for (const batch of batches) h.engine.process(batch.map(([body, dev]) => h.ev(body, dev)));
+      const snap = h.engine.snapshot();
+      const groups = (id: string) => new Map([...snap.get(id)!.groups].map(([k, g]) => [k, (g as { group: object }).group]));
+      const state = JSON.stringify(ids.map((id) => [...snap.get(id)!.groups]));
+      h.engine.flushWindows();
+      return { groups, state, out: [...h.out.map((m) => `${m.rule} ${m.id} ${JSON.stringify(m.body)}`), ...h.rejected] };
+    };
+    const together = runWith(Object.keys(docs));
+    const win = together.groups('win');
+    const alarm = together.groups('alarm');
+    for (const dev of ['A', 'B']) {
+      expect(win.get(dev)).toEqual({ deviceId: dev });
+      expect(win.get(dev)).toBe(alarm.get(dev));
+    }
+    // C's first event did not pass `win`'s where: `win` made C's group on the next event, with new values.
+    expect(win.get('C')).toEqual({ deviceId: 'C' });
+    expect(alarm.get('C')).toEqual({ deviceId: 'C' });
+    expect(win.get('C')).not.toBe(alarm.get('C'));
+    expect(together.groups('bySite').get('ss1')).toEqual({ site: 's1' });
+    for (const id of Object.keys(docs)) {
+      const alone = runWith([id]);
+      expect(alone.out.length).toBeGreaterThan(0);
+      expect(together.out.filter((x) => x.startsWith(`${id} `) || x.startsWith(`${id}:`))).toEqual(alone.out);
+      expect(JSON.stringify([...JSON.parse(together.state)[Object.keys(docs).indexOf(id)]])).toBe(JSON.stringify([...JSON.parse(alone.state)[0]]));
+    }
+  });
 });
