@@ -2,19 +2,19 @@
  * One engine case in a loop, for `node --cpu-prof` (how the hot paths in docs/performance.md's benchmark
  * notes were found):
  *
- *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100] [devices] [inputs]
+ *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100|mix100] [devices] [inputs]
  */
 import { asyncScheduler } from 'rxjs';
 import { Engine } from '../src/rules/engine.js';
 import { compileRule } from '../src/rules/compileRule.js';
 import { decodeMessage } from '../src/ingest/decodeMessage.js';
-import { defaultRules, generatedRules, makeInputs } from './workload.js';
+import { defaultRules, generatedRules, makeInputs, mixRules } from './workload.js';
 import { cpuMs } from './harness.js';
 
 const which = process.argv[2] ?? '10';
 const devices = Number(process.argv[3] ?? 1_000);
 const n = Number(process.argv[4] ?? 100_000);
-const set = which === 'default' ? defaultRules() : generatedRules(Number(which));
+const set = which === 'default' ? defaultRules() : which === 'mix100' ? mixRules(100) : generatedRules(Number(which));
 const rules = Object.entries(set).map(([id, doc]) => {
   const r = compileRule(id, doc);
   if (!r.ok) throw new Error(r.error);
