@@ -90,4 +90,74 @@ describe('built module: an aggregate of aggregates through the twin, across a st
     expect(rows.map((r) => ({ ...r, hottest: Math.round(r.hottest * 1e9) / 1e9 }))).toEqual(want.map((r) => ({ ...r, hottest: Math.round(r.hottest * 1e9) / 1e9 })));
     for (const m of upstreamOf(emu, M, 'perMinute')) expect([m.properties['eddy-kind'], m.properties['eddy-rule']]).toEqual(['summary', 'perMinute']);
   });
+
+  /*
+   * docs/rules.md "Rules over the rows of a rule", a device that stops sending: once its upstream
+   * group is silent for the upstream's `idleTimeout`, its windows are final (their rows go on, and a
+   * later event for one of them is `too-late`); the rule's own window then goes out provisionally after
+   * the rule's `idleTimeout` (docs/contract.md section 5), and a later row re-emits it with
+   * `revision + 1`. That emission is decided by processing time, so it must reach disk with the rule's
+   * state in one transaction: SIGKILLed right after it, the next start must not send the minute again
+   * as revision 0 with another body (kept out as a messageId conflict: the rows after the restart
+   * would never reach upstream).
+   *
+   * Worked out by hand: 10 s windows (start, end], the minute (0, 60]. Before the kill: readings at
+   * 1 s and 5 s (v 1, 2: row n 2, s 3 for (0, 10]) and 12 s (v 3: row n 1, s 3 for (10, 20]): the
+   * minute's revision 0 is readings 3, total 6, windows 2. After it: 15 s (v 100, for (10, 20], final
+   * since the silence: `too-late`) and 25 s (v 4: row n 1, s 4 for (20, 30]): a later revision is
+   * readings 4, total 10, windows 3.
+   */
+  it('a device that stops sending: its last rows reach the rule by the idle timeouts, and a SIGKILL after that emission sends nothing twice', { timeout: 180_000 }, async () => {
+    const M = 'eddy-chain-idle';
+    const dataDir = tempDataDir();
+    const rule = {
+      kind: 'aggregate',
+      from: {
+        kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts',
+        window: { type: 'tumbling', size: '10s', bounds: '(]' }, maxLateness: '1s', idleTimeout: '1500ms',
+        select: { n: 'count()', s: 'sum(v)' },
+      },
+      groupBy: ['deviceId'], window: { type: 'tumbling', size: '1m', bounds: '(]' }, maxLateness: '1s', idleTimeout: '1500ms',
+      select: { readings: 'sum(n)', total: 'sum(s)', windows: 'count()' }, output: 'perMinute',
+    };
+    let mc = await startModule(emu, M, { dataDir });
+    emu.pushDesired(M, { rules: { chain: rule } });
+    await waitUntil(() => (emu.twin(M).reported as { rules?: Record<string, { status?: string }> }).rules?.chain?.status === 'active', 15_000, 'the rule active');
+    const acked = new Set<string>();
+    emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
+      const m = /%24\.mid=([^&]+)/.exec(a.topic);
+      if (a.moduleId === M && m) acked.add(m[1]!);
+    });
+    const send = async (id: string, s: number, v: number): Promise<void> => {
+      await emu.sendInput(M, 'telemetry', { ts: T0 + s * 1000, v }, { deviceId: 'd1', moduleId: 'driver', messageId: id });
+      await waitUntil(() => acked.has(id), 30_000, `PUBACK of ${id}`);
+    };
+    type Minute = { revision: number; window: { end: string }; values: { readings: number; total: number; windows: number } };
+    const minutes = (): Array<{ id: string; text: string; body: Minute }> =>
+      upstreamOf(emu, M, 'perMinute').map((m) => ({ id: m.messageId!, text: JSON.stringify(bodyOf(m)), body: bodyOf<Minute>(m) }));
+
+    await send('a', 1, 1);
+    await send('b', 5, 2);
+    await send('c', 12, 3);
+    // The idle timeouts alone (no later event, no rule change, no shutdown) bring the minute out.
+    await waitUntil(() => minutes().length > 0, 30_000, 'the minute, provisionally');
+    mc.child.kill('SIGKILL');
+    await mc.exit;
+    expect(minutes().map((m) => m.body)).toMatchObject([{ revision: 0, window: { end: new Date(T0 + 60_000).toISOString() }, values: { readings: 3, total: 6, windows: 2 } }]);
+
+    mc = await startModule(emu, M, { dataDir });
+    await send('late', 15, 100);
+    await send('d', 25, 4);
+    await waitUntil(() => minutes().some((m) => m.body.values.readings === 4), 30_000, 'a revision with the row of (20 s, 30 s]').catch(() => undefined);
+
+    const bodies = new Map<string, Set<string>>();
+    for (const m of minutes()) bodies.set(m.id, (bodies.get(m.id) ?? new Set()).add(m.text));
+    const last = minutes().reduce((a, b) => (b.body.revision > a.body.revision ? b : a));
+    expect({
+      conflictingIds: [...bodies].filter(([, b]) => b.size > 1).map(([id]) => id),
+      conflictLines: mc.logs.filter((l) => typeof l.msg === 'string' && /already stored with a different body/.test(l.msg)).length,
+      last: last.body.values,
+    }).toEqual({ conflictingIds: [], conflictLines: 0, last: { readings: 4, total: 10, windows: 3 } });
+    expect(last.body.revision).toBeGreaterThanOrEqual(1);
+  });
 });
