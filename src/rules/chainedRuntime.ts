@@ -225,8 +225,12 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
     const last = Array.isArray(g.wins) ? g.wins[g.wins.length - 1] : undefined;
     if (last !== undefined) wm = Math.max(wm, last.end + up.maxLateness);
     for (const r of pending.get(key) ?? []) wm = Math.max(wm, r.e + shift + up.maxLateness);
+    if (wm === g.wm && !pending.has(key)) return;
     g.wm = wm;
     release(key);
+    // A later event for these windows is now `too-late`, which a replay of the input log (no idle
+    // timers run in it) would count instead: what this rule emits from here on depends on the close.
+    observer.stateChangedByTime?.(rule.id);
   };
 
   // Tumbling and hopping windows keep only the aggregates, not the item: one array serves every event (as in the engine).
