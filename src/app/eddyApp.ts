@@ -176,6 +176,10 @@ export class EddyApp {
               },
               windowResult: (rule) => metrics.windowResults(rule),
               alert: (rule, state) => metrics.alert(rule, state),
+              // Like an output decided by processing time: the rule's state goes to disk with the next outbox commit.
+              stateChangedByTime: (rule) => {
+                if (!this.inInput) this.timeDriven.add(rule);
+              },
               restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
             },
           },

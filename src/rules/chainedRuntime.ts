@@ -19,10 +19,11 @@
  * would count a window twice. The latest emission of each window waits here (`pending`) until the
  * window can no longer change: its group's watermark reached `end + maxLateness`, when the window
  * operator purges it and drops any later event for it as `too-late` (src/windows/alignedWindows.ts),
- * or its group was deleted (evicted at `maxGroups`: the group's emitted windows are then closed to
- * events, groupedWindowOperator.ts `floor`). The cost is latency: an upstream row reaches the
- * downstream window only when an event of the same upstream group at `end + 2 × maxLateness` or later
- * arrived (the watermark trails the newest event by maxLateness), not when the row is first emitted.
+ * its group was deleted (evicted at `maxGroups`: the group's emitted windows are then closed to
+ * events, groupedWindowOperator.ts `floor`), or its group was silent for the upstream's idleTimeout
+ * (`closeIdle`). The cost is latency: an upstream row reaches the downstream window when an event of
+ * the same upstream group at `end + 2 × maxLateness` or later arrived (the watermark trails the newest
+ * event by maxLateness), or at the latest `idleTimeout` after the group's last event.
  * When the rule is removed or changed, its upstream's open windows are taken as they stand, go
  * downstream in time order, and the downstream windows are finished.
  */
@@ -31,6 +32,7 @@ import type { OutputMessage } from '../contracts/output.js';
 import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
 import type { GroupBase, WindowGroupRef } from '../windows/groupedWindowOperator.js';
+import type { AlignedGroup } from '../windows/alignedWindows.js';
 import type { SchedulerLike } from 'rxjs';
 import type { CompiledAggregateRule } from './compileRule.js';
 import type { EngineObserver } from './engine.js';
@@ -202,7 +204,34 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
       pending.delete(key);
       feedDown(rows);
     },
+    idle: (key) => closeIdle(key),
   });
+
+  /**
+   * A group silent for the upstream's `idleTimeout` (processing time): its windows are final from now
+   * on, as a silent input's are in Azure Stream Analytics, whose watermark goes on with processing
+   * time when no event comes ("Time handling in Azure Stream Analytics",
+   * https://learn.microsoft.com/azure/stream-analytics/stream-analytics-time-handling). The group's
+   * watermark moves to the newest window it holds plus `maxLateness`: the window operator then treats
+   * every window up to that one as purged (an event for it is `too-late`, counted), so each row it
+   * emitted can go downstream now and never changes again (docs/rules.md "Rules over the rows of a
+   * rule"). Without this, the last rows of a device that stops sending waited for its next event, and
+   * the downstream windows they belong to never went out.
+   */
+  const closeIdle = (key: string): void => {
+    const g = upGroups.get(key) as AlignedGroup<unknown> | undefined;
+    if (g === undefined) return;
+    let wm = g.wm;
+    const last = Array.isArray(g.wins) ? g.wins[g.wins.length - 1] : undefined;
+    if (last !== undefined) wm = Math.max(wm, last.end + up.maxLateness);
+    for (const r of pending.get(key) ?? []) wm = Math.max(wm, r.e + shift + up.maxLateness);
+    if (wm === g.wm && !pending.has(key)) return;
+    g.wm = wm;
+    release(key);
+    // A later event for these windows is now `too-late`, which a replay of the input log (no idle
+    // timers run in it) would count instead: what this rule emits from here on depends on the close.
+    observer.stateChangedByTime?.(rule.id);
+  };
 
   // Tumbling and hopping windows keep only the aggregates, not the item: one array serves every event (as in the engine).
   const item = new Array<number>(up.select.args.length);

@@ -27,6 +27,13 @@ export interface EngineObserver {
    * state was dropped.
    */
   restoredRuleEnded?(rule: string, reason: 'rule-removed' | 'rule-changed', emitted: number | null): void;
+  /**
+   * A rule's state changed by processing time alone, with no output of its own (a rule over another
+   * rule's rows closing a silent group: src/rules/chainedRuntime.ts `closeIdle`). Replaying the input
+   * log does not reproduce it, so outputs that come of it later must reach disk with the rule's state
+   * (src/app/eddyApp.ts).
+   */
+  stateChangedByTime?(rule: string): void;
 }
 
 export interface EngineOptions {

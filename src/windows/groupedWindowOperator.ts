@@ -21,7 +21,11 @@ export const NO_TIME = -8.64e15;
  */
 export interface GroupBase extends RecencyLinks {
   readonly group: GroupValues;
-  /** Watermark: the largest event time seen minus maxLateness. Only event times move it (never a flush). */
+  /**
+   * Watermark: the largest event time seen minus maxLateness. Only event times move it (never a flush),
+   * except in the upstream stage of a rule over another rule's rows, which closes a silent group's
+   * windows by moving it (src/rules/chainedRuntime.ts `closeIdle`).
+   */
   wm: number;
   /** Processing time (`scheduler.now()`) of the last arrival. */
   seen: number;
@@ -147,6 +151,12 @@ export interface WindowSink<R> {
    * keeps its own index of the groups (src/rules/fusedRules.ts holds them per input and group key).
    */
   forgot?(key: string): void;
+  /**
+   * Told when the idle sweep has flushed a group (its last arrival `idleTimeout` old), after the flush's
+   * emissions, once per silence: a rule over another rule's rows closes the group's windows for good
+   * then (src/rules/chainedRuntime.ts).
+   */
+  idle?(key: string): void;
 }
 
 /** A group of a {@link WindowCore}, opaque to the caller: handed back to `feed`, valid until `forgot` names its key. */
@@ -331,6 +341,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
       if (!g.flushed) {
         kind.flush(g, key, out);
         g.flushed = true;
+        this.sink.idle?.(key);
       }
       if (kind.settled(g)) this.forget(key, g, NO_TIME);
       else this.boundary = g;

@@ -3,17 +3,20 @@ import { VirtualTimeScheduler } from 'rxjs';
 import { Engine, type RuleSnapshot } from '../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../src/rules/compileRule.js';
 import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
-import { runStage, type OracleRow, type OracleStage } from './chainOracle.js';
+import { runStage, windowEnds, type OracleRow, type OracleStage, type OracleWindow } from './chainOracle.js';
 
 /*
  * Rule chaining (an aggregate over the rows of an aggregate, issue 21) against an independent model of
  * two-stage aggregation written from ASA's documented window semantics (test/oracle/chainOracle.ts).
  * Seeded inputs with out-of-order events (up to 6 s, under the upstream's 4 s maxLateness the window
- * operator takes events up to 2 × maxLateness behind the newest: nothing is dropped), idle flushes
- * that emit upstream windows provisionally before late events revise them, a restart from a
- * checkpoint, and a crash: the engine killed after the checkpoint, restored from it, and the inputs
- * since then replayed. The final row of every downstream window must be the model's: a provisional
- * or revised upstream window counted twice would change `total` and `rows`.
+ * operator takes events up to 2 × maxLateness behind the newest: the watermark drops nothing), pauses
+ * of the processing clock past the upstream's idle timeout, which close a silent device's upstream
+ * windows for good (docs/rules.md "Rules over the rows of a rule": later events count only in windows
+ * ending after the newest one the device had, and are `too-late` when they have none; `idleClosing`
+ * below), a restart from a checkpoint, and a crash: the engine killed after the checkpoint, restored
+ * from it, and the inputs since then replayed. The final row of every downstream window must be the
+ * model's: an upstream window counted twice would change `total` and `rows`, one never handed on
+ * (a device's last rows waiting for an event that never comes) would be missing.
  */
 const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
 const CLOCK0 = T0 + 3_600_000;
@@ -81,13 +84,71 @@ const RULES: Record<string, unknown> = {
   overall: { kind: 'aggregate', from: UP_HOPPING, window: { type: 'hopping', size: '1m', hop: '30s' }, select: { m: 'min(a)', total: 'sum(n)', rows: 'count()' }, maxLateness: '40s' },
 };
 
+/** The upstreams' idle timeout (UP_TUMBLING, UP_HOPPING and the random configurations). */
+const IDLE_MS = 2_000;
+
+/**
+ * docs/rules.md "Rules over the rows of a rule", a silent upstream group: once a device has sent
+ * nothing for the upstream's idle timeout of processing time, its upstream windows are final (their
+ * rows go on); an event arriving later counts only in its windows ending after the newest window the
+ * device had then, and one with no such window is rejected as `too-late`. Per event: the windows it
+ * counts in; per step: how many events were `too-late`.
+ */
+function idleClosing(steps: readonly Step[], window: OracleWindow, idleMs: number): { counts: (e: In, end: number) => boolean; tooLate: number[] } {
+  const counted = new Map<In, Set<number>>();
+  const tooLate: number[] = [];
+  const newest = new Map<string, number>();
+  const bound = new Map<string, number>();
+  /** The arrival (processing time) of each device's last event, while the device is not closed. */
+  const heard = new Map<string, number>();
+  let clock = CLOCK0;
+  for (const s of steps) {
+    if (s.kind === 'advance') {
+      clock += s.by;
+      for (const [dev, at] of [...heard]) {
+        if (at + idleMs > clock) continue;
+        bound.set(dev, Math.max(bound.get(dev) ?? -Infinity, newest.get(dev) ?? -Infinity));
+        heard.delete(dev);
+      }
+      tooLate.push(0);
+      continue;
+    }
+    let n = 0;
+    for (const e of s.events) {
+      const b = bound.get(e.dev) ?? -Infinity;
+      const ends = windowEnds(window, e.ts).filter((end) => end > b);
+      counted.set(e, new Set(ends));
+      if (ends.length === 0) n++;
+      else newest.set(e.dev, Math.max(newest.get(e.dev) ?? -Infinity, ...ends));
+      heard.set(e.dev, clock);
+    }
+    tooLate.push(n);
+  }
+  return { counts: (e, end) => counted.get(e)?.has(end) === true, tooLate };
+}
+
+/** The `too-late` rejections the model gives for steps [from, to) of each rule's upstream. */
+function expectedRejects(steps: readonly Step[], from = 0, to = steps.length): string[] {
+  const out: string[] = [];
+  for (const [rule, window] of [['perDev', TUMBLING_10S], ['overall', HOPPING_10S]] as const) {
+    const { tooLate } = idleClosing(steps, window, IDLE_MS);
+    for (let i = from; i < to; i++) for (let k = 0; k < tooLate[i]!; k++) out.push(`${rule}:too-late`);
+  }
+  return out.sort();
+}
+
+const TUMBLING_10S: OracleWindow = { size: 10_000, bounds: '(]' };
+const HOPPING_10S: OracleWindow = { size: 10_000, hop: 5_000, bounds: '[)' };
+
 /** The model's rows of each rule, by `rule|group|end`. */
-function oracle(events: readonly In[]): Map<string, Record<string, number>> {
+function oracle(steps: readonly Step[]): Map<string, Record<string, number>> {
+  const events = allEvents(steps);
   const stage1Tumbling: OracleStage<In> = {
-    window: { size: 10_000, bounds: '(]' },
+    window: TUMBLING_10S,
     key: (e) => e.dev,
     time: (e) => e.ts,
     select: { a: { fn: 'avg', of: (e) => e.t }, hi: { fn: 'max', of: (e) => e.t }, n: { fn: 'count', of: () => 1 } },
+    counts: idleClosing(steps, TUMBLING_10S, IDLE_MS).counts,
   };
   const perDev: OracleStage<OracleRow> = {
     window: { size: 60_000, bounds: '(]' },
@@ -96,10 +157,11 @@ function oracle(events: readonly In[]): Map<string, Record<string, number>> {
     select: { m: { fn: 'max', of: (r) => r.values.a! }, top: { fn: 'max', of: (r) => r.values.hi! }, total: { fn: 'sum', of: (r) => r.values.n! }, rows: { fn: 'count', of: () => 1 } },
   };
   const stage1Hopping: OracleStage<In> = {
-    window: { size: 10_000, hop: 5_000, bounds: '[)' },
+    window: HOPPING_10S,
     key: (e) => e.dev,
     time: (e) => e.ts,
     select: { a: { fn: 'avg', of: (e) => e.t }, n: { fn: 'count', of: () => 1 } },
+    counts: idleClosing(steps, HOPPING_10S, IDLE_MS).counts,
   };
   const overall: OracleStage<OracleRow> = {
     window: { size: 60_000, hop: 30_000, bounds: '[)' },
@@ -176,9 +238,9 @@ function finalRows(outputs: readonly OutputMessage[]): Map<string, { revision: n
   return rows;
 }
 
-function expectModel(outputs: readonly OutputMessage[], events: readonly In[]): void {
+function expectModel(outputs: readonly OutputMessage[], steps: readonly Step[]): void {
   const got = finalRows(outputs);
-  const want = oracle(events);
+  const want = oracle(steps);
   expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
   for (const [k, values] of want) {
     const g = got.get(k)!.values;
@@ -201,10 +263,28 @@ describe('rule chaining against the two-stage model', () => {
       runSteps(d, steps, 0, steps.length, CLOCK0);
       // Removing the rules takes the upstream's open windows as they stand and finishes the downstream.
       d.engine.setRules([]);
-      expect(rejected).toEqual([]);
-      expectModel(outputs, allEvents(steps));
+      expect([...rejected].sort()).toEqual(expectedRejects(steps));
+      expectModel(outputs, steps);
       // Messages are unique: a window's revision goes out once.
       expect(new Set(outputs.map((m) => m.id)).size).toBe(outputs.length);
+    });
+
+    it(`seed ${seed}: devices that stop sending: the idle timeouts alone bring every row into the rule's windows`, () => {
+      const steps = scenario(seed, 900);
+      const outputs: OutputMessage[] = [];
+      const rejected: string[] = [];
+      const d = start(outputs, rejected, CLOCK0);
+      let clock = runSteps(d, steps, 0, steps.length, CLOCK0);
+      // Every device silent: past the upstreams' idle timeout (their last rows go on), then past the
+      // rule's own (its default, the window size: 1 min), which emits its open windows provisionally.
+      clock += IDLE_MS + 500;
+      advance(d, clock);
+      clock += 60_000 + 500;
+      advance(d, clock);
+      // No rule change, no shutdown: what went out is what upstream would hold.
+      expect([...rejected].sort()).toEqual(expectedRejects(steps));
+      expectModel(outputs, steps);
+      d.engine.close();
     });
 
     it(`seed ${seed}: a restart from a checkpoint mid-run gives the same rows`, () => {
@@ -219,8 +299,8 @@ describe('rule chaining against the two-stage model', () => {
       d = start(outputs, rejected, clock, snap);
       runSteps(d, steps, cut, steps.length, clock);
       d.engine.setRules([]);
-      expect(rejected).toEqual([]);
-      expectModel(outputs, allEvents(steps));
+      expect([...rejected].sort()).toEqual(expectedRejects(steps));
+      expectModel(outputs, steps);
     });
 
     it(`seed ${seed}: a crash after a checkpoint, replayed from it, counts nothing twice`, () => {
@@ -238,7 +318,8 @@ describe('rule chaining against the two-stage model', () => {
       d = start(outputs, rejected, clockAt(steps, saveAt), snap);
       runSteps(d, steps, saveAt, steps.length, clockAt(steps, saveAt));
       d.engine.setRules([]);
-      expect(rejected).toEqual([]);
+      // The steps between the checkpoint and the crash ran twice: their rejections were counted twice.
+      expect([...rejected].sort()).toEqual([...expectedRejects(steps), ...expectedRejects(steps, saveAt, crashAt)].sort());
       expect(outputs.length).toBeGreaterThan(beforeCrash);
       // What the replay sent again has the ids and bodies it had before the crash (the outbox keeps one).
       const byId = new Map<string, unknown>();
@@ -246,7 +327,7 @@ describe('rule chaining against the two-stage model', () => {
         if (byId.has(m.id)) expect(m.body).toEqual(byId.get(m.id));
         else byId.set(m.id, m.body);
       }
-      expectModel(outputs, allEvents(steps));
+      expectModel(outputs, steps);
     });
   }
 });
@@ -295,10 +376,12 @@ describe('rule chaining against the two-stage model, random configurations', () 
       d = startWith(clock, snap);
       runSteps(d, steps, cut, steps.length, clock);
       d.engine.setRules([]);
-      expect(rejected).toEqual([]);
+      const upWindow: OracleWindow = { size: upSize, hop: upHop, bounds: upBounds };
+      const closing = idleClosing(steps, upWindow, IDLE_MS);
+      expect(rejected).toEqual(closing.tooLate.flatMap((n) => Array<string>(n).fill('perDev:too-late')));
 
       const events = allEvents(steps);
-      const stage1: OracleStage<In> = { window: { size: upSize, hop: upHop, bounds: upBounds }, key: (e) => e.dev, time: (e) => e.ts, select: { a: { fn: 'avg', of: (e) => e.t }, n: { fn: 'count', of: () => 1 } } };
+      const stage1: OracleStage<In> = { window: upWindow, key: (e) => e.dev, time: (e) => e.ts, select: { a: { fn: 'avg', of: (e) => e.t }, n: { fn: 'count', of: () => 1 } }, counts: closing.counts };
       const stage2: OracleStage<OracleRow> = {
         window: { size: downSize, hop: downHop, bounds: downBounds },
         key: (r) => r.key,

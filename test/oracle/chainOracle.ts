@@ -61,6 +61,8 @@ export interface OracleStage<In> {
   readonly key: (r: In) => string;
   readonly time: (r: In) => number;
   readonly select: Readonly<Record<string, { readonly fn: OracleAggregate; readonly of: (r: In) => number }>>;
+  /** Whether the record counts in its window ending at `end` (default: every window holding it). */
+  readonly counts?: (r: In, end: number) => boolean;
 }
 
 /** A stage's row: its group key, its window end (its time), its values. */
@@ -75,6 +77,7 @@ export function runStage<In>(stage: OracleStage<In>, records: readonly In[]): Or
   const wins = new Map<string, { key: string; end: number; rs: In[] }>();
   for (const r of records) {
     for (const end of windowEnds(stage.window, stage.time(r))) {
+      if (stage.counts !== undefined && !stage.counts(r, end)) continue;
       const k = `${stage.key(r)}\u0000${end}`;
       let w = wins.get(k);
       if (w === undefined) wins.set(k, (w = { key: stage.key(r), end, rs: [] }));

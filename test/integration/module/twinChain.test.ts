@@ -90,4 +90,139 @@ describe('built module: an aggregate of aggregates through the twin, across a st
     expect(rows.map((r) => ({ ...r, hottest: Math.round(r.hottest * 1e9) / 1e9 }))).toEqual(want.map((r) => ({ ...r, hottest: Math.round(r.hottest * 1e9) / 1e9 })));
     for (const m of upstreamOf(emu, M, 'perMinute')) expect([m.properties['eddy-kind'], m.properties['eddy-rule']]).toEqual(['summary', 'perMinute']);
   });
+
+  /*
+   * docs/rules.md "Rules over the rows of a rule", a device that stops sending: once its upstream
+   * group is silent for the upstream's `idleTimeout`, its windows are final (their rows go on, and a
+   * later event for one of them is `too-late`); the rule's own window then goes out provisionally after
+   * the rule's `idleTimeout` (docs/contract.md section 5), and a later row re-emits it with
+   * `revision + 1`. That emission is decided by processing time, so it must reach disk with the rule's
+   * state in one transaction: SIGKILLed right after it, the next start must not send the minute again
+   * as revision 0 with another body (kept out as a messageId conflict: the rows after the restart
+   * would never reach upstream).
+   *
+   * Worked out by hand: 10 s windows (start, end], the minute (0, 60]. Before the kill: readings at
+   * 1 s and 5 s (v 1, 2: row n 2, s 3 for (0, 10]) and 12 s (v 3: row n 1, s 3 for (10, 20]): the
+   * minute's revision 0 is readings 3, total 6, windows 2. After it: 15 s (v 100, for (10, 20], final
+   * since the silence: `too-late`) and 25 s (v 4: row n 1, s 4 for (20, 30]): a later revision is
+   * readings 4, total 10, windows 3.
+   */
+  it('a device that stops sending: its last rows reach the rule by the idle timeouts, and a SIGKILL after that emission sends nothing twice', { timeout: 180_000 }, async () => {
+    const M = 'eddy-chain-idle';
+    const dataDir = tempDataDir();
+    const rule = {
+      kind: 'aggregate',
+      from: {
+        kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts',
+        window: { type: 'tumbling', size: '10s', bounds: '(]' }, maxLateness: '1s', idleTimeout: '1500ms',
+        select: { n: 'count()', s: 'sum(v)' },
+      },
+      groupBy: ['deviceId'], window: { type: 'tumbling', size: '1m', bounds: '(]' }, maxLateness: '1s', idleTimeout: '1500ms',
+      select: { readings: 'sum(n)', total: 'sum(s)', windows: 'count()' }, output: 'perMinute',
+    };
+    let mc = await startModule(emu, M, { dataDir });
+    emu.pushDesired(M, { rules: { chain: rule } });
+    await waitUntil(() => (emu.twin(M).reported as { rules?: Record<string, { status?: string }> }).rules?.chain?.status === 'active', 15_000, 'the rule active');
+    const acked = new Set<string>();
+    emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
+      const m = /%24\.mid=([^&]+)/.exec(a.topic);
+      if (a.moduleId === M && m) acked.add(m[1]!);
+    });
+    const send = async (id: string, s: number, v: number): Promise<void> => {
+      await emu.sendInput(M, 'telemetry', { ts: T0 + s * 1000, v }, { deviceId: 'd1', moduleId: 'driver', messageId: id });
+      await waitUntil(() => acked.has(id), 30_000, `PUBACK of ${id}`);
+    };
+    type Minute = { revision: number; window: { end: string }; values: { readings: number; total: number; windows: number } };
+    const minutes = (): Array<{ id: string; text: string; body: Minute }> =>
+      upstreamOf(emu, M, 'perMinute').map((m) => ({ id: m.messageId!, text: JSON.stringify(bodyOf(m)), body: bodyOf<Minute>(m) }));
+
+    await send('a', 1, 1);
+    await send('b', 5, 2);
+    await send('c', 12, 3);
+    // The idle timeouts alone (no later event, no rule change, no shutdown) bring the minute out.
+    await waitUntil(() => minutes().length > 0, 30_000, 'the minute, provisionally');
+    mc.child.kill('SIGKILL');
+    await mc.exit;
+    expect(minutes().map((m) => m.body)).toMatchObject([{ revision: 0, window: { end: new Date(T0 + 60_000).toISOString() }, values: { readings: 3, total: 6, windows: 2 } }]);
+
+    mc = await startModule(emu, M, { dataDir });
+    await send('late', 15, 100);
+    await send('d', 25, 4);
+    await waitUntil(() => minutes().some((m) => m.body.values.readings === 4), 30_000, 'a revision with the row of (20 s, 30 s]').catch(() => undefined);
+
+    const bodies = new Map<string, Set<string>>();
+    for (const m of minutes()) bodies.set(m.id, (bodies.get(m.id) ?? new Set()).add(m.text));
+    const last = minutes().reduce((a, b) => (b.body.revision > a.body.revision ? b : a));
+    expect({
+      conflictingIds: [...bodies].filter(([, b]) => b.size > 1).map(([id]) => id),
+      conflictLines: mc.logs.filter((l) => typeof l.msg === 'string' && /already stored with a different body/.test(l.msg)).length,
+      last: last.body.values,
+    }).toEqual({ conflictingIds: [], conflictLines: 0, last: { readings: 4, total: 10, windows: 3 } });
+    expect(last.body.revision).toBeGreaterThanOrEqual(1);
+  });
+
+  /*
+   * The close of a silent group emits nothing by itself, but what the rule emits later depends on it: a
+   * late event it made `too-late` would count in a replay of the input log, where no idle timer runs.
+   * Here the minute goes out on an input (the rows' watermark), after such a late event, and the module
+   * is SIGKILLed at once: the next start must not emit the minute again with the late event in it
+   * (revision 0 with another body: a messageId conflict). `witness`, a plain rule on the same device
+   * with the same idle timeout, shows from outside when the idle timers have run.
+   *
+   * By hand: rows (0, 10] n 2 s 3, (10, 20] n 1 s 3 (the 15 s reading is `too-late`), (20, 30] n 1 s 4,
+   * and the minute (0, 60] closes when the row of (70, 80] arrives: readings 4, total 10, windows 3.
+   */
+  it('a late event dropped by the close stays dropped after a SIGKILL: the minute is sent once, with one body', { timeout: 180_000 }, async () => {
+    const M = 'eddy-chain-close';
+    const dataDir = tempDataDir();
+    const up = {
+      kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts',
+      window: { type: 'tumbling', size: '10s', bounds: '(]' }, maxLateness: '1s', idleTimeout: '1500ms',
+      select: { n: 'count()', s: 'sum(v)' },
+    };
+    const rules = {
+      chain: { kind: 'aggregate', from: up, groupBy: ['deviceId'], window: { type: 'tumbling', size: '1m', bounds: '(]' }, maxLateness: '1s', idleTimeout: '1h', select: { readings: 'sum(n)', total: 'sum(s)', windows: 'count()' }, output: 'perMinute' },
+      witness: { ...up, output: 'witness' },
+    };
+    let mc = await startModule(emu, M, { dataDir });
+    emu.pushDesired(M, { rules });
+    await waitUntil(() => (emu.twin(M).reported as { rules?: Record<string, { status?: string }> }).rules?.chain?.status === 'active', 15_000, 'the rules active');
+    const acked = new Set<string>();
+    emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
+      const m = /%24\.mid=([^&]+)/.exec(a.topic);
+      if (a.moduleId === M && m) acked.add(m[1]!);
+    });
+    const send = async (id: string, s: number, v: number): Promise<void> => {
+      await emu.sendInput(M, 'telemetry', { ts: T0 + s * 1000, v }, { deviceId: 'd1', moduleId: 'driver', messageId: id });
+      await waitUntil(() => acked.has(id), 30_000, `PUBACK of ${id}`);
+    };
+    type Minute = { revision: number; values: { readings: number; total: number; windows: number } };
+    const minutes = (): Array<{ id: string; text: string; body: Minute }> =>
+      upstreamOf(emu, M, 'perMinute').map((m) => ({ id: m.messageId!, text: JSON.stringify(bodyOf(m)), body: bodyOf<Minute>(m) }));
+
+    await send('a', 1, 1);
+    await send('b', 5, 2);
+    await send('c', 12, 3);
+    // (0, 10] closed on c's watermark; (10, 20] goes out by the idle flush alone.
+    const idleEnd = new Date(T0 + 20_000).toISOString();
+    await waitUntil(() => upstreamOf(emu, M, 'witness').some((m) => bodyOf<{ window: { end: string } }>(m).window.end === idleEnd), 30_000, 'the idle flush of the witness');
+    await send('late', 15, 100);
+    await send('x', 25, 4);
+    await send('y', 75, 5);
+    await send('z', 200, 6);
+    await waitUntil(() => minutes().length > 0, 30_000, 'the minute');
+    mc.child.kill('SIGKILL');
+    await mc.exit;
+    expect(minutes().map((m) => m.body)).toMatchObject([{ revision: 0, values: { readings: 4, total: 10, windows: 3 } }]);
+
+    mc = await startModule(emu, M, { dataDir });
+    // The restarted module has committed what its replay emitted before it connected.
+    const bodies = new Map<string, Set<string>>();
+    for (const m of minutes()) bodies.set(m.id, (bodies.get(m.id) ?? new Set()).add(m.text));
+    expect({
+      conflictLines: mc.logs.filter((l) => typeof l.msg === 'string' && /already stored with a different body/.test(l.msg)).length,
+      conflictingIds: [...bodies].filter(([, b]) => b.size > 1).map(([id]) => id),
+      minutes: [...bodies.values()].map((b) => (JSON.parse([...b][0]!) as Minute).values),
+    }).toEqual({ conflictLines: 0, conflictingIds: [], minutes: [{ readings: 4, total: 10, windows: 3 }] });
+  });
 });
