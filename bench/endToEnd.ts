@@ -418,8 +418,8 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
     }, 1);
   });
   // Alerts still queued in the module arrive late, not never: wait until every marked input has
-  // answered, at most 15 s. (An earlier version stopped at the first quiet second, so a module more
-  // than ~2 s behind at 10k/s recorded no alert at all: the "null" rows of the first bench run.)
+  // answered, at most 15 s. Stopping at the first quiet second instead would record no alert at all
+  // for a module more than ~2 s behind at 10k/s.
   const marked = sentAt.size;
   for (let waited = 0; waited < 15_000 && sentAt.size > 0; waited += 50) await sleep(50);
   const missing = sentAt.size;

@@ -1,7 +1,7 @@
 /**
  * An independent oracle for eddy's windowed aggregates and alerts: a plain, slow, obviously correct reading of the
- * documented semantics (docs/contract.md sections 3 to 5, README "Windows" and "Late events", and the
- * rules of issue 17). It shares no code with src/ on purpose: the differential test
+ * documented semantics (docs/contract.md sections 3 to 5, docs/rules.md "Windows" and "Changing a
+ * rule through the twin"). It shares no code with src/ on purpose: the differential test
  * (test/oracle/differential.test.ts) is only worth something if the two cannot share a mistake.
  *
  * Scope: aggregate rules with `tumbling` or `hopping` windows (sessions: `oracleSessions` at the end), `groupBy: ["$deviceId"]`, a `timestamp`
@@ -24,7 +24,7 @@
  *  - "Watermark: per rule and group, the largest event time seen minus `maxLateness` (default "5s"). [...]
  *    [A window] is final once the watermark passes `end + maxLateness`" (section 5). The watermark moves
  *    with accepted events only (issue 17 rule 1: a rejected event, e.g. a future timestamp, must not
- *    move it). An event whose every window is final is `too-late` (README "Late events"); a hopping
+ *    move it). An event whose every window is final is `too-late` (docs/contract.md section 3); a hopping
  *    event that still has an open window goes into its open windows only.
  *  - Emissions before a window is final are provisional and are corrected by later events (section 5),
  *    so a window's last emission holds every accepted event of the window: its final content is a pure
@@ -225,7 +225,7 @@ function parseAnomaly(id: string, doc: Record<string, unknown>): AnomalyDef {
   if (d.type === 'threshold' && typeof d.above === 'number' && d.below === undefined) detector = { type: 'threshold', above: d.above, hysteresis: typeof d.hysteresis === 'number' ? d.hysteresis : 0 };
   else if (d.type === 'missing') detector = { type: 'missing', timeout: oracleDuration(d.timeout) };
   else throw new Error(`oracle: ${id}: detector ${JSON.stringify(d)} not supported`);
-  // README "Changing a rule": description, output, cooldown, alertThreshold and the detector's decision
+  // docs/rules.md "Changing a rule through the twin": description, output, cooldown, alertThreshold and the detector's decision
   // parameters (threshold: above, below, hysteresis; missing: timeout) are not part of the state.
   const { description: _d, output: _o, cooldown: _c, alertThreshold: _a, detector: det, ...rest } = doc;
   const { above: _ab, below: _be, hysteresis: _hy, timeout: _to, ...detState } = det as Record<string, unknown>;
@@ -371,7 +371,7 @@ export function runOracle(run: Run): OracleResult {
         continue;
       }
       // A change the state depends on: every raised alert ends with a `cleared` (kind `rule-changed`,
-      // value null, time of the change: README "Changing a rule", issue 17 rule 7), and the rule starts afresh.
+      // value null, time of the change: docs/rules.md "Changing a rule through the twin"), and the rule starts afresh.
       if (cur !== undefined) for (const [deviceId, g] of cur.groups) if (g.raised) alerts.push({ rule: id, deviceId, state: 'cleared', time: null, value: null });
       anomalies.set(id, { def, groups: new Map() });
     }

@@ -548,7 +548,7 @@ export class EdgeHubConnection implements Sink {
   /**
    * Wraps the new socket's `_write` and `_writev` (every byte of application data passes one of
    * them, after Writable's own buffering and corking) so that `beforeWrite` runs first. If the
-   * socket is not where the SDK used to keep it, nothing is wrapped and `writesGuarded` stays
+   * socket is not where the pinned SDK keeps it (docs/sdk-patches.md), nothing is wrapped and `writesGuarded` stays
    * false: the input journal then writes every input to the log at once (`holdsAcks` false).
    * A speed patch whose wrapper durability depends on: same-run figure, and the AckGate test that fails
    * when the wrapper lets a write out before the hook, in docs/sdk-patches.md, row `guard`.
