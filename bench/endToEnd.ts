@@ -48,7 +48,7 @@
  *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = the old pairing)
  *   E2E_MODULE_STDOUT=1                  the modules' stdout to this process's (e.g. with E2E_EDDY_NODE_ARGS=--trace-gc-nvp)
  *
- *   --sdk-patch quietDebug|fastPaths|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
+ *   --sdk-patch quietDebug|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
  *                                        same run: two eddy modules, one with the patch switched off by
  *                                        bench/sdkPatchesOffPreload.mjs; E2E_THROUGHPUT_REPS passes each after one
  *                                        warm-up, alternating which goes first; throughput and module CPU per input

@@ -27,13 +27,8 @@ import deviceMqtt from 'azure-iot-device-mqtt';
 import type { LogFn, Logger } from '../../contracts/logger.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { systemTimers, type TimerHandle, type Timers } from '../../contracts/timers.js';
-import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
 import { redactSecrets } from '../../metrics/logger.js';
 import { backoffDelay, equalJitter } from '../../util/backoff.js';
-
-// The transport's per-message methods without their unread debug text (see there); a no-op while DEBUG is set.
-// Speed patch, figure: docs/sdk-patches.md, row `fastPaths`.
-installSdkFastPaths(deviceMqtt.Mqtt.prototype as unknown as MqttTransportPrototype);
 
 type ModuleClient = InstanceType<typeof device.ModuleClient>;
 type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
