@@ -16,15 +16,15 @@
  *  - "An event stamped more than `maxClockSkew` (per rule, default "5m") ahead of its arrival is
  *    rejected for that rule as `future-timestamp`" (section 5). Arrival is the wall clock.
  *  - "JSON types are strict: "21.5" is a string, not a number" (section 3); "a path missing or not a
- *    number where a number is needed" is rejected: `missing-field` / `not-a-number` (issue 17 rule 4: a
- *    boolean is not a number either; `x == true` on a boolean still works).
+ *    number where a number is needed" is rejected: `missing-field` / `not-a-number` (docs/rules.md "Nulls": a
+ *    string or boolean is not a number either; `x == true` on a boolean still works).
  *  - "Time windows are aligned to the Unix epoch (hopping windows start at multiples of `hop`) and hold
  *    `start <= t < end`" (section 5); with `window.bounds: "(]"` they hold `start < t <= end`, and
  *    `window.offset` moves every start by that many milliseconds (docs/rules.md "Windows").
  *  - "Watermark: per rule and group, the largest event time seen minus `maxLateness` (default "5s"). [...]
  *    [A window] is final once the watermark passes `end + maxLateness`" (section 5). The watermark moves
- *    with accepted events only (issue 17 rule 1: a rejected event, e.g. a future timestamp, must not
- *    move it). An event whose every window is final is `too-late` (docs/contract.md section 3); a hopping
+ *    with accepted events only (a rejected event, e.g. a future timestamp, must not move it, or one
+ *    device's bad clock would make its group's later events too late). An event whose every window is final is `too-late` (docs/contract.md section 3); a hopping
  *    event that still has an open window goes into its open windows only.
  *  - Emissions before a window is final are provisional and are corrected by later events (section 5),
  *    so a window's last emission holds every accepted event of the window: its final content is a pure
@@ -32,8 +32,8 @@
  *    when a window is emitted, never what its last revision holds; that is why the aggregate part of
  *    this oracle has no processing-time clock at all (only `missing` reads the connected clock).
  *  - A rule change keeps the rule's state when only `description`, `having` or `output` changed; any
- *    other change emits the open windows under the old definition and starts the rule afresh (README
- *    "Rules", issue 17 rule 7: the same across a restart). Each such definition is an *epoch* here.
+ *    other change emits the open windows under the old definition and starts the rule afresh (docs/rules.md
+ *    "Changing a rule through the twin": the same across a restart). Each such definition is an *epoch* here.
  *
  * Order of the per-rule checks (not fixed by the documents; the order in which an event's fields are
  * naturally needed): `where`, timestamp (`bad-timestamp`), clock skew (`future-timestamp`), the
@@ -202,7 +202,7 @@ interface RuleDef {
  *  - `threshold {above, hysteresis?}`: "raised when `value > above` [...]; cleared when it is back by
  *    at least `hysteresis`, default 0, i.e. `value <= above - hysteresis`";
  *  - `missing {timeout}`: "raised when a group sends nothing for `timeout`", where silence counts only
- *    time during which inputs could arrive (connected time, section 5 and issue 17 rule 3); the next
+ *    time during which inputs could arrive (connected time, section 5); the next
  *    arrival clears it.
  * `cooldown` 0 (the default), no `timestamp` path (event time is the arrival), `groupBy ["$deviceId"]`.
  */
