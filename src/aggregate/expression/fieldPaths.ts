@@ -1,85 +1,27 @@
 /**
  * Field paths of the expression sandbox: `machine.temperature`, `machine["temperature"]` and the
  * identities `$deviceId`/`$moduleId`. Reads go through the one field-path reader of the repository,
- * src/util/readPath.ts (also used by the rule compiler for `timestamp` paths, the select stage and the
- * CLI): own properties only. For names that Object.prototype or Array.prototype define (`toString`,
+ * src/util/readPath.ts (also used by the rule compiler for `timestamp` paths, the select and LAG
+ * stages, MQTT settings and the CLI): own properties only. For names that Object.prototype or Array.prototype define (`toString`,
  * `length`, ...) every read checks `hasOwnProperty`; other names are read directly, which is the same
  * thing for decoded JSON (its only prototypes are those two) at a third of the cost.
  * `__proto__`, `constructor` and `prototype` are rejected at compile time
  * (test/unit/aggregate/compileExpression.test.ts, test/unit/util/readPath.test.ts).
  */
 import type { EvalContext } from '../../contracts/event.js';
-import { compilePath, inheritable, MISSING } from '../../util/readPath.js';
+import { compileRequiredRead } from '../../util/readPath.js';
 import { CompileError, EvalFailure, stripParens, text, type BuildEnv, type Built, type MNode } from './nodes.js';
-import { strictNumber } from './numberSemantics.js';
 
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Builds the closure that reads a field path: own properties only, failures pre-allocated. With
- * `asNumber`, the closure also converts the value the way arithmetic does (one closure instead of
- * two on the hot path). Paths of one or two segments that no prototype could answer to (`inheritable`,
- * src/util/readPath.ts) are read inline, the hot case of bench/expressions.bench.ts; the rest through
- * compilePath.
+ * The closure that reads a field path, through the shared reader (src/util/readPath.ts
+ * compileRequiredRead): own properties only, failures made once here. With `asNumber`, the closure
+ * also checks that the value is a number, as arithmetic needs (one closure instead of two on the hot
+ * path).
  */
 export function buildPath<C extends EvalContext>(segments: readonly string[], asNumber?: EvalFailure): (c: C) => unknown {
-  const path = segments.join('.');
-  const missing = new EvalFailure('missing-field', path);
-  const n = segments.length;
-  const fast = segments.every((k) => !inheritable(k));
-  if (fast && n === 2) {
-    const k0 = segments[0]!;
-    const k1 = segments[1]!;
-    if (asNumber) {
-      const nan = asNumber;
-      return (c) => {
-        const o = c.body[k0];
-        if (typeof o === 'object' && o !== null) {
-          const v = (o as Record<string, unknown>)[k1];
-          if (typeof v === 'number') return v;
-          if (v !== undefined) return strictNumber(v, nan);
-        }
-        throw missing;
-      };
-    }
-    return (c) => {
-      const o = c.body[k0];
-      if (typeof o === 'object' && o !== null) {
-        const v = (o as Record<string, unknown>)[k1];
-        if (v !== undefined) return v;
-      }
-      throw missing;
-    };
-  }
-  if (fast && n === 1) {
-    const k0 = segments[0]!;
-    if (asNumber) {
-      const nan = asNumber;
-      return (c) => {
-        const v = c.body[k0];
-        if (typeof v === 'number') return v;
-        if (v !== undefined) return strictNumber(v, nan);
-        throw missing;
-      };
-    }
-    return (c) => {
-      const v = c.body[k0];
-      if (v !== undefined) return v;
-      throw missing;
-    };
-  }
-  const readBody = compilePath(segments);
-  const read = (c: C): unknown => {
-    const v = readBody(c.body);
-    if (v === MISSING) throw missing;
-    return v;
-  };
-  if (!asNumber) return read;
-  const nan = asNumber;
-  return (c) => {
-    const v = read(c);
-    return typeof v === 'number' ? v : strictNumber(v, nan);
-  };
+  return compileRequiredRead<C>(segments, new EvalFailure('missing-field', segments.join('.')), asNumber);
 }
 
 /** `machine.temperature` / `machine["temperature"]` to segments, or a CompileError. */
