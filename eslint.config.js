@@ -26,7 +26,7 @@ const shared = { contracts: [], util: [], metrics: ['contracts', 'util'], time: 
  * Crossings that exist and are allowed on purpose, each named: stage -> folder -> files.
  * - anomaly -> windows/recencyList.js: the intrusive recency list (O(1) least-recently-seen eviction)
  *   is a plain data structure shared by the window operators and the anomaly stage's per-key state,
- *   not window logic; it lives in windows/ because the window operators came first.
+ *   not window logic; it lives in windows/ beside its main users, the window operators.
  */
 const allowed = { anomaly: { windows: ['recencyList.js'] } };
 

@@ -1,6 +1,6 @@
 /**
- * What durability costs end to end (issue 4: "the durability must cost less than 20 % of end-to-end
- * throughput"). Run: `npx tsx bench/durability.bench.ts [--inputs N]` after `npm run build`;
+ * What durability costs end to end (target: less than 20 % of end-to-end throughput;
+ * docs/performance.md "Durability cost"). Run: `npx tsx bench/durability.bench.ts [--inputs N]` after `npm run build`;
  * writes bench/results/durability.json.
  *
  * src/main.ts has no switch that turns the durable path off (and this bench does not invent one),

@@ -45,10 +45,10 @@
  *   E2E_CPU_PROF_DIR=<dir>               `--cpu-prof` for the eddy modules of any run
  *   E2E_EDDY_NODE_ARGS="<flags>"         extra node flags for the eddy modules only (V8 heap sizes: GC experiments)
  *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
- *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = the old pairing)
+ *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = a clear right after its raise)
  *   E2E_MODULE_STDOUT=1                  the modules' stdout to this process's (e.g. with E2E_EDDY_NODE_ARGS=--trace-gc-nvp)
  *
- *   --sdk-patch quietDebug|fastPaths|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
+ *   --sdk-patch quietDebug|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
  *                                        same run: two eddy modules, one with the patch switched off by
  *                                        bench/sdkPatchesOffPreload.mjs; E2E_THROUGHPUT_REPS passes each after one
  *                                        warm-up, alternating which goes first; throughput and module CPU per input
@@ -418,8 +418,8 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
     }, 1);
   });
   // Alerts still queued in the module arrive late, not never: wait until every marked input has
-  // answered, at most 15 s. (An earlier version stopped at the first quiet second, so a module more
-  // than ~2 s behind at 10k/s recorded no alert at all: the "null" rows of the first bench run.)
+  // answered, at most 15 s. Stopping at the first quiet second instead would record no alert at all
+  // for a module more than ~2 s behind at 10k/s.
   const marked = sentAt.size;
   for (let waited = 0; waited < 15_000 && sentAt.size > 0; waited += 50) await sleep(50);
   const missing = sentAt.size;
@@ -623,7 +623,7 @@ async function latencySection(): Promise<void> {
   };
   const rulesFile = join(scratch, 'latency-rules.json');
   writeFileSync(rulesFile, JSON.stringify(latencyRules));
-  // eddy sets TCP_NODELAY on its own socket (src/io/edgehub, issue 6); the bare SDK module cannot,
+  // eddy sets TCP_NODELAY on its own socket (src/io/edgehub; docs/sdk-patches.md, row `noDelay`); the bare SDK module cannot,
   // so it gets bench/noDelayPreload.mjs to make the baseline the SDK's round trip without Nagle.
   // The emulator side varies: edgeHub's own socket options are not eddy's to choose.
   const variants: Array<[string, boolean]> = [

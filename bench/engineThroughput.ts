@@ -6,7 +6,7 @@
  * Map<device, running window> of count/sum/sumSq/min/max emitting when the event-time window closes).
  * Also the contract floor of each rule set: `JSON.parse` plus rebuilding, for each input, the very
  * output messages the engine emitted for it (body and deterministic messageId), with no rule logic.
- * `mix100` is issue 19's 100-rule mix (bench/workload.ts `mixRules`: tumbling, hopping, threshold,
+ * `mix100` is the 100-rule mix of docs/performance.md's targets (bench/workload.ts `mixRules`: tumbling, hopping, threshold,
  * zscore, sliding and session rules).
  *
  *   node --import tsx bench/engineThroughput.ts [--quick] [--sets=default,10,100,mix100]
@@ -274,7 +274,7 @@ for (const devices of [1_000, 10_000]) {
       }),
     );
     const e = median(eng.get(name)!);
-    // issue 19: ≥ 0.6 × the floor with 10 rules, ≥ 0.3 × with 100 rules over 10k devices.
+    // The targets (docs/performance.md): ≥ 0.6 × the floor with 10 rules, ≥ 0.3 × with 100 rules over 10k devices.
     const goal = name === '10 rules' ? 0.6 : name.startsWith('100') && devices === 10_000 ? 0.3 : null;
     const note = `${(e / f).toFixed(3)} of the contract floor for these rules (the floor is ${(f / p).toFixed(2)} × JSON.parse)`;
     rows.push(row(SECTION, `engine, ${name}, ${dev}`, e, 'events/CPU-s', 'JSON.parse alone', p, goal === null ? { note } : { target: `≥ ${goal} × the contract floor`, pass: e / f >= goal, note }));

@@ -1,7 +1,8 @@
 /**
  * Shared plumbing of `npm run bench` (bench/run.ts): the row every section reports, how a section
  * running in a child process hands its rows back (one `@@rows <json>` line on stdout), and small
- * statistics. Every figure is a ratio against a baseline measured in the same run (issue 6).
+ * statistics. Every figure is a ratio against a baseline measured in the same run, so that the load of a shared
+ * machine falls on both sides.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

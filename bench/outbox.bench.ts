@@ -1,5 +1,5 @@
 /**
- * Outbox and input-log benchmarks (issue 4): enqueue (single, batched), drain (store level and
+ * Outbox and input-log benchmarks (docs/contract.md section 8): enqueue (single, batched), drain (store level and
  * through the Forwarder), and the cost of the durable ingest path, each printed as a ratio to a
  * baseline measured in the same run. Run: `npx tsx bench/outbox.bench.ts`; writes
  * bench/results/outbox.json for later runs to compare with.

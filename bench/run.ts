@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (issue 6): every benchmark of eddy in one run of about five minutes on two cores,
+ * `npm run bench` (docs/performance.md "Reproduce"): every benchmark of eddy in one run of about five minutes on two cores,
  * each figure beside a baseline measured in the same run (the machine is shared and noisy, so only
  * ratios carry over). Prints one markdown table and writes bench/results.json (machine, versions,
  * every figure with its baseline and ratio).

@@ -4,7 +4,6 @@
 // out, comma-separated:
 //
 //   quietDebug  the SDK's `debug` factory stays the real one (src/io/edgehub/quietSdkDebug.ts)
-//   fastPaths   the three Mqtt.prototype methods stay the SDK's own (src/io/edgehub/sdkFastPaths.ts)
 //   noDelay     TCP_NODELAY is not set on the SDK's socket (EdgeHubConnection `disableNagle`)
 //   guard       the socket's `_write`/`_writev` are not wrapped (EdgeHubConnection `guardSocket`):
 //               the input journal then writes each input before its handler returns (holdsAcks false)
@@ -16,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const off = new Set((process.env.SDK_PATCHES_OFF ?? '').split(',').filter(Boolean));
-const known = new Set(['quietDebug', 'fastPaths', 'noDelay', 'guard']);
+const known = new Set(['quietDebug', 'noDelay', 'guard']);
 for (const name of off) if (!known.has(name)) throw new Error(`SDK_PATCHES_OFF: unknown patch "${name}" (known: ${[...known].join(', ')})`);
 
 const main = process.env.EDDY_BENCH_MAIN ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
@@ -31,14 +30,6 @@ if (off.has('quietDebug')) {
 
 const mod = await import(pathToFileURL(join(dist, 'io', 'edgehub', 'edgeHubConnection.js')).href);
 const { EdgeHubConnection } = mod;
-
-if (off.has('fastPaths')) {
-  // Installed when edgeHubConnection.js loaded; installSdkFastPaths is idempotent per prototype (it
-  // keeps the saved originals), so putting the originals back here sticks.
-  const { sdkOriginal } = await import(pathToFileURL(join(dist, 'io', 'edgehub', 'sdkFastPaths.js')).href);
-  const proto = require('azure-iot-device-mqtt').Mqtt.prototype;
-  for (const name of ['_dispatchMqttMessage', '_extractPropertiesFromTopicPart', 'sendOutputEvent']) proto[name] = sdkOriginal(proto, name);
-}
 
 if (off.has('noDelay')) EdgeHubConnection.prototype.disableNagle = function () {};
 

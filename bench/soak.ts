@@ -1,5 +1,5 @@
 /**
- * Soak test (issue 8; not part of `npm test`): the BUILT module (`node dist/main.js`) against the
+ * Soak test (docs/performance.md "Results"; not part of `npm test`): the BUILT module (`node dist/main.js`) against the
  * edgeHub emulator, fed SimulatedTemperatureSensor-like traffic at a steady rate (default 1,000
  * events/s from 100 devices, 1 % hostile bodies), with a desired-properties patch every minute that
  * adds, changes or removes a twin rule (hot reload). Every minute it prints the module's RSS and V8

@@ -84,7 +84,7 @@ export function generatedRules(n: number): RuleSet {
 }
 
 /**
- * The 100-rule mix of issue 19's targets: 38 tumbling, 38 hopping, 10 threshold, 10 zscore, 2 sliding
+ * The 100-rule mix of the targets in docs/performance.md: 38 tumbling, 38 hopping, 10 threshold, 10 zscore, 2 sliding
  * and 2 session rules (`n` scales it; every kind keeps at least one rule), over the four fields.
  */
 export function mixRules(n = 100): RuleSet {

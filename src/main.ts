@@ -111,7 +111,7 @@ function refuseRuleFile(file: string, errors: readonly string[]): never {
 // ---- store: outbox, checkpoints, input log ----
 const store: Store = openExclusive();
 
-/** The store, or exit now when another process holds the data dir (issue 17 defect 5; src/store/dataDirLock.ts). */
+/** The store, or exit now when another process holds the data dir (src/store/dataDirLock.ts, test/unit/store/dataDirLock.test.ts). */
 function openExclusive(): Store {
   try {
     return openStore(env.dataDir, { log, clock, maxBytes: env.storeMaxMB * MB, ttlMs: DEFAULT_TTL_HOURS * 3_600_000, exclusive: true });
@@ -171,8 +171,8 @@ let ruleFileTimer: NodeJS.Timeout | null = null;
 const RULE_FILE_SETTLE_MS = 300;
 
 /**
- * Local mode only: EDDY_RULES_FILE is read again on SIGHUP and when it changes (issue 22 item 5,
- * docs/cli.md). The directory is watched, not the file: editors and `mv` replace a file by rename,
+ * Local mode only: EDDY_RULES_FILE is read again on SIGHUP and when it changes (docs/cli.md,
+ * test/integration/local/rulesReload.test.ts). The directory is watched, not the file: editors and `mv` replace a file by rename,
  * which ends a watch on the file itself (https://nodejs.org/api/fs.html#caveats).
  */
 function reloadRulesOnChange(): void {

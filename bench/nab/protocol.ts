@@ -1,6 +1,6 @@
 /**
  * The nested leave-one-category-out protocol of `npm run nab` (docs/nab-protocol.md), kept free of I/O
- * so that test/unit/bench/nabProtocol.test.ts can check its nesting on synthetic data.
+ * so that test/unit/nab/protocol.test.ts can check its nesting on synthetic data.
  *
  * Folds are the real categories only (a category whose name starts with `artificial` is neither a fold
  * nor training data: its series are synthetic and say nothing about unseen real ones). For each fold,

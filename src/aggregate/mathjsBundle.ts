@@ -13,7 +13,7 @@ import { compileFunction } from 'node:vm';
  *   does not depend on the build: the number build's parser produces the same nodes as the full
  *   one's for mathjs' default config (test/unit/aggregate/mathjsBundle.test.ts compares them).
  * - `mathjsRounding()`: the whole library's `round`, `floor`, `ceil` and `hypot`, loaded the first
- *   time an expression that calls one of them is compiled (compileExpression.ts calls them only near
+ *   time an expression that calls one of them is compiled (expression/functions.ts calls them only near
  *   rounding boundaries, where their results depend on the full build's tolerances; the number-only
  *   build's `round` skips the full build's pre-rounding, so it would give other results there).
  *
@@ -61,7 +61,7 @@ function loadParser(): Parse {
   return mod.exports.parse;
 }
 
-/** The full mathjs functions compileExpression.ts falls back on near rounding boundaries. */
+/** The full mathjs functions expression/functions.ts falls back on near rounding boundaries. */
 export type MathjsRounding = Pick<typeof import('mathjs'), 'round' | 'floor' | 'ceil' | 'hypot'>;
 let rounding: MathjsRounding | undefined;
 

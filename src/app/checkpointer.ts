@@ -111,8 +111,9 @@ export interface ReplayResult {
  * `$lastGood` document). The rule set is constant over one tail: a checkpoint is saved at every twin
  * change and at a start whose rules differ from the checkpoint's. Replaying the tail into the rules of
  * THIS start instead would put events a changed rule's old definition took into the new one. The
- * rules of this start are applied after the replay, like a live change there (issue 17 rule 7;
- * test/oracle/moduleDifferential.test.ts, test/integration/module/restartRuleChange.test.ts). A state
+ * rules of this start are applied after the replay, like a live change there (docs/rules.md "Changing
+ * a rule through the twin"; test/oracle/moduleDifferential.test.ts,
+ * test/integration/module/restartRuleChange.test.ts). A state
  * whose definition cannot be rebuilt (an older checkpoint, a rule that no longer compiles) is
  * replayed into this start's rule of the same id when it fits it, and otherwise finished under its own
  * definition at the first `setRules`. With no checkpoint at all (a first start), nothing ran before:

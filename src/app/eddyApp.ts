@@ -121,7 +121,7 @@ export class EddyApp {
     }
     // The engine's processing time: connected time (src/time/connectedTime.ts), paused while edgeHub is
     // unreachable and while it delivers the backlog after a reconnect, resumed from the checkpoint
-    // after a restart. It drives idle flushes and `missing` (issue 17 "Processing time that knows the link").
+    // after a restart. It drives idle flushes and `missing` (docs/contract.md section 5; test/unit/time/connectedTime.test.ts).
     this.time = new ConnectedTime({ elapsed: steadyClock(clock, opts.monotonic), wall: clock, saved: saved.clock, timers });
 
     /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
@@ -214,7 +214,7 @@ export class EddyApp {
       },
     });
     // Local mode: the simulated sensor resumes where the checkpoint cut the input log, and moves past
-    // every message it logged after that while they are replayed (issue 17 defect 3).
+    // every message it logged after that while they are replayed (test/integration/local/localRestart.test.ts).
     this.sensor = opts.sensor ? opts.sensor(saved.sensor) : null;
 
     let startRules: readonly CompiledRule[] = [];
@@ -349,7 +349,7 @@ export class EddyApp {
   }
 
   /**
-   * MQTT mode: inputs from the broker's topic, outputs published back (issue 22 item 4). The input is
+   * MQTT mode: inputs from the broker's topic, outputs published back (docs/contract.md section 2, "MQTT mode"). The input is
    * in the input log before its PUBACK leaves (src/io/mqtt/mqttConnection.ts), as in IoT Edge mode.
    */
   runMqtt(conn: MqttConnection, settings: MqttSettings): void {
@@ -493,7 +493,7 @@ export class EddyApp {
 
   /**
    * Stops: no input is taken any more, open windows are saved (not emitted: they resume at the next
-   * start, issue 4), pending outputs get a bounded chance to leave, then the connection and the store
+   * start, docs/contract.md section 8), pending outputs get a bounded chance to leave, then the connection and the store
    * close. `beforeStoreClose` closes what still reads the store (the metrics server).
    */
   async stop(budgetMs: number, beforeStoreClose: () => Promise<void> = async () => undefined): Promise<void> {

@@ -933,7 +933,7 @@ function isMetadataCall(e: Expr): boolean {
 /** An event path in eddy's notation: `$deviceId`, `$moduleId` or a dotted body path. */
 function eventPath(e: Expr): string {
   if (e.k === 'call' && isMetadataCall(e)) {
-    // GetMetadataPropertyValue(input, '[IoTHub].[ConnectionDeviceId]'): edgeHub's $.cdid (docs/rules.md "groupBy").
+    // GetMetadataPropertyValue(input, '[IoTHub].[ConnectionDeviceId]'): edgeHub's $.cdid (docs/rules.md "Fields", `groupBy`).
     const prop = e.args[1];
     const p = prop?.k === 'str' ? prop.value.replace(/[[\]]/g, '').toLowerCase() : '';
     if (e.args.length === 2 && p === 'iothub.connectiondeviceid') return '$deviceId';

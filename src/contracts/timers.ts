@@ -1,6 +1,7 @@
 /**
  * Timers port: every unit that waits (the checkpoint cadence, gauges, the local sensor, a settle delay)
- * takes one, so that its unit test drives it on virtual time instead of sleeping (STYLE.md habit 1).
+ * takes one, so that its unit test drives it on virtual time instead of sleeping (a timed unit test is
+ * slow and flaky on a loaded machine).
  * A handle is opaque; `unref` lets a cadence run without keeping the process alive (the module lives
  * on its sockets and signals, https://nodejs.org/api/timers.html#timeoutunref).
  */

@@ -9,7 +9,7 @@ export interface RawInput extends MessageMeta {
 
 /**
  * Decodes each input message (decodeMessage) into the batch of its events. Bad input is data, never a
- * stream error (STYLE.md habit 2): each rejection goes to `onReject` with the input it came from, and a
+ * stream error, so one bad message cannot end the pipeline for every later input (test/unit/ingest/decode.test.ts): each rejection goes to `onReject` with the input it came from, and a
  * message with no good event emits nothing.
  */
 export function decode(onReject: (reject: Reject, input: RawInput) => void): OperatorFunction<RawInput, readonly IngestEvent[]> {

@@ -56,7 +56,7 @@ export interface EngineOptions {
 
 /** A rule's checkpointable state: its definition hash and its plain-JSON group states. */
 export interface RuleSnapshot {
-  /** The rule's definition hash, followed by `STATE_FORMAT` since the packed window state (see there). */
+  /** The rule's definition hash followed by `STATE_FORMAT`, the version of the state layout (see there). */
   readonly hash: string;
   /**
    * The rule's state hash followed by `STATE_FORMAT` (absent in checkpoints of older versions):

@@ -45,7 +45,7 @@ export interface FusedObserver {
  * The groups of every rule of one input that share a `groupBy`, indexed once: a key maps to one row
  * holding each rule's group (`slot` per rule). One Map lookup per event and lane instead of one per rule
  * and event: with 10 rules over 10k devices the per-rule lookups were the engine's largest cost
- * (docs/performance.md, "Where the time goes"). Rows exist only while some rule of the lane holds a
+ * (docs/performance.md, "The fused executor", "Where the time went"). Rows exist only while some rule of the lane holds a
  * group for the key; a rule's stage tells when it deletes one (`FusedRule.forgot`).
  *
  * The rows are columnar: one flat array `cells` (row * width + slot) and the Map's values are row

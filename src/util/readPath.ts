@@ -50,3 +50,75 @@ export function compilePath(path: string | readonly string[]): (body: object) =>
     return o;
   };
 }
+
+/**
+ * A reader of a body path for callers that fail instead of testing for MISSING (the expression
+ * sandbox, src/aggregate/expression/fieldPaths.ts): it reads `c.body` along `segments` with the same
+ * own-property rule as compilePath and throws `missing` when the path is absent. With `notNumber`, it
+ * also throws `notNumber` for a value that is not a number (JSON types are strict: a string or a
+ * boolean is not one), so that arithmetic reads and checks in one closure. The thrown values are made
+ * once by the caller, so a failing read allocates nothing. Paths of one or two segments that no
+ * prototype could answer to are read inline, the hot case of bench/expressions.bench.ts; the rest
+ * through compilePath.
+ */
+export function compileRequiredRead<C extends { readonly body: Record<string, unknown> }>(
+  segments: readonly string[],
+  missing: unknown,
+  notNumber?: unknown,
+): (c: C) => unknown {
+  const n = segments.length;
+  const fast = segments.every((k) => !inheritable(k));
+  const hasNan = notNumber !== undefined;
+  const nan = notNumber;
+  if (fast && n === 2) {
+    const k0 = segments[0]!;
+    const k1 = segments[1]!;
+    if (hasNan) {
+      return (c) => {
+        const o = c.body[k0];
+        if (typeof o === 'object' && o !== null) {
+          const v = (o as Record<string, unknown>)[k1];
+          if (typeof v === 'number') return v;
+          if (v !== undefined) throw nan;
+        }
+        throw missing;
+      };
+    }
+    return (c) => {
+      const o = c.body[k0];
+      if (typeof o === 'object' && o !== null) {
+        const v = (o as Record<string, unknown>)[k1];
+        if (v !== undefined) return v;
+      }
+      throw missing;
+    };
+  }
+  if (fast && n === 1) {
+    const k0 = segments[0]!;
+    if (hasNan) {
+      return (c) => {
+        const v = c.body[k0];
+        if (typeof v === 'number') return v;
+        if (v !== undefined) throw nan;
+        throw missing;
+      };
+    }
+    return (c) => {
+      const v = c.body[k0];
+      if (v !== undefined) return v;
+      throw missing;
+    };
+  }
+  const readBody = compilePath(segments);
+  const read = (c: C): unknown => {
+    const v = readBody(c.body);
+    if (v === MISSING) throw missing;
+    return v;
+  };
+  if (!hasNan) return read;
+  return (c) => {
+    const v = read(c);
+    if (typeof v === 'number') return v;
+    throw nan;
+  };
+}

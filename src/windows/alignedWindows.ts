@@ -234,7 +234,7 @@ function openWindow<T, S, R>(
     // The oldest window is emitted and past its lateness: `advance` would drop it right after this event
     // (its purge and this open fall on the same event, e.g. windows twice the input period); not when it
     // changed after a provisional emission (`dirty`): advance still has to emit that revision. Its object
-    // and aggregator state hold the new window instead of being garbage (issue 6). If the add throws,
+    // and aggregator state hold the new window instead of being garbage (bench/windows.bench.ts). If the add throws,
     // its state is spoiled, but it is never emitted again and advance drops it as before.
     const acc = out.refill(old.acc, input.item, input.time);
     if (acc === null) return -1;
@@ -255,7 +255,7 @@ function openWindow<T, S, R>(
     w = { start, end, count: 1, acc, revision: -1, dirty: false };
     // A group holds one or two windows most of the time: an exact-size copy (`concat`; a spread
     // `[...wins, w]` reserves 10 or more slots) instead of a `push` past the array's room, whose first
-    // growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: issue 6).
+    // growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: bench/memory.ts).
     // Purges move the windows down in place, so in the steady state the push below fits.
     if (at === n) {
       if (n < (g[ROOM] ?? 0)) wins.push(w);

@@ -4,7 +4,7 @@ import type { GroupValues, WindowAggregator, WindowEmission, WindowInput, Window
 import { RecencyList, type RecencyLinks } from './recencyList.js';
 import { WindowEmitter } from './windowEmitter.js';
 
-/** Default bound on live groups per operator (rule `maxGroups`, issue 8). */
+/** Default bound on live groups per operator (rule `maxGroups`, docs/rules.md). */
 export const DEFAULT_MAX_GROUPS = 100_000;
 
 /** Tombstones an operator keeps at least (more when `maxGroups` is larger): see {@link groupedWindowOperator}. */
@@ -105,7 +105,7 @@ export interface WindowKind<T, S, R, G extends GroupBase> {
  * - The machinery itself is {@link GroupedWindows}, a plain class; the operator wraps it for RxJS
  *   pipelines and marble tests, and the returned function's `direct` builds the same class for the
  *   rule engine, which feeds one input at a time and saves a Subject, a Subscriber chain and their
- *   try/catch layers per rule and event (issue 6: measured in bench/windows.bench.ts).
+ *   try/catch layers per rule and event (measured in bench/windows.bench.ts).
  */
 export function groupedWindowOperator<T, S, R, G extends GroupBase>(
   kind: WindowKind<T, S, R, G>,

@@ -21,7 +21,7 @@ type Linked<G extends object> = G & { [LINK_PREV]?: Linked<G> | null; [LINK_NEXT
  * links are fields of the group objects themselves. A touch is a few pointer writes; a delete+set on
  * the state Map per event instead measured ~100 ns and GC churn (V8 rehashes an ordered hash table
  * full of deleted entries). Links on the group rather than on a node object hanging off it: one object
- * fewer to reach per rule and event, which over thousands of groups is a cache miss (issue 6).
+ * fewer to reach per rule and event, which over thousands of groups is a cache miss (bench/windows.bench.ts).
  *
  * The list is circular (the head's prev is the tail), so touching the least recent group, which is what
  * devices sending in turn do all the time, only moves `head` on: no other group's links are written.

@@ -120,7 +120,7 @@ function singleAggregate<T, S, R>(): SessionContents<T, S, R, Session<S>> {
 
 /**
  * The session window type (windowKind.ts): with `partitionBy`, sessions over that key and rows per
- * groupBy group (partitionedSessionWindow.ts, issue 21); the rule compiler checks `partitionBy` against
+ * groupBy group (partitionedSessionWindow.ts, docs/rules.md "Windows"); the rule compiler checks `partitionBy` against
  * groupBy. The default idle timeout is the gap.
  */
 export const sessionKind = defineWindowKind<SessionSpec>({

@@ -6,7 +6,7 @@ import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import { runStage, windowEnds, type OracleRow, type OracleStage, type OracleWindow } from './chainOracle.js';
 
 /*
- * Rule chaining (an aggregate over the rows of an aggregate, issue 21) against an independent model of
+ * Rule chaining (an aggregate over the rows of an aggregate, docs/rules.md "Rules over the rows of a rule") against an independent model of
  * two-stage aggregation written from ASA's documented window semantics (test/oracle/chainOracle.ts).
  * Seeded inputs with out-of-order events (up to 6 s, under the upstream's 4 s maxLateness the window
  * operator takes events up to 2 × maxLateness behind the newest: the watermark drops nothing), pauses

@@ -1,6 +1,6 @@
 /**
  * Compares what the engine emitted over a run with the oracle's answer (test/oracle/oracle.ts) and
- * lists every difference in words. The checks (issue 17 item 10):
+ * lists every difference in words. The checks:
  *  - no messageId with two different bodies (docs/contract.md section 4: "One (rule, group, window,
  *    revision) never has two different bodies");
  *  - per window, revisions 0, 1, 2, ... without gaps; a return to revision 0 starts a new definition of

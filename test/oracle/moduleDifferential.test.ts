@@ -1,5 +1,5 @@
 /**
- * Process-level differential (issue 17 item 10): the BUILT module (`node dist/main.js`) in IoT Edge
+ * Process-level differential: the BUILT module (`node dist/main.js`) in IoT Edge
  * mode against the edgeHub emulator, with its real SQLite data dir, SIGKILLed at random points and
  * restarted, over a few random runs from the same generator as the engine-level test
  * (test/oracle/scheduleArbitrary.ts). What reached `$upstream`, de-duplicated by messageId, must hold
@@ -12,7 +12,7 @@
  *    to an hour before now, and an event meant to be ahead of its arrival is stamped ahead of the
  *    real clock by the same amount at send time (the oracle is given the send time as arrival);
  *  - a `restart` step is a SIGKILL once every input sent so far is acknowledged (the rules file is
- *    rewritten first when the step changes the rules: issue 17 rule 7), at a random moment after that
+ *    rewritten first when the step changes the rules: docs/rules.md "Changing a rule through the twin"), at a random moment after that
  *    (mid-checkpoint, mid-send); further SIGKILLs land at random moments while inputs flow: the
  *    broker session re-delivers what was not acknowledged (docs/contract.md section 8);
  *  - no twin changes, outages or anomaly rules (their timing is the real clock's here);

@@ -1,6 +1,6 @@
 /**
  * The oracle's own tests: hand-computed cases from the documented semantics (docs/contract.md sections
- * 3 to 5, README "Windows" and "Late events", issue 17 rules 1, 4, 5 and 7), written without running
+ * 3 to 5, docs/rules.md "Windows" and "Changing a rule through the twin"), written without running
  * either the oracle or the engine, plus one accounting property over random runs.
  */
 import { describe, expect, it } from 'vitest';

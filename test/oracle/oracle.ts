@@ -1,7 +1,7 @@
 /**
  * An independent oracle for eddy's windowed aggregates and alerts: a plain, slow, obviously correct reading of the
- * documented semantics (docs/contract.md sections 3 to 5, README "Windows" and "Late events", and the
- * rules of issue 17). It shares no code with src/ on purpose: the differential test
+ * documented semantics (docs/contract.md sections 3 to 5, docs/rules.md "Windows" and "Changing a
+ * rule through the twin"). It shares no code with src/ on purpose: the differential test
  * (test/oracle/differential.test.ts) is only worth something if the two cannot share a mistake.
  *
  * Scope: aggregate rules with `tumbling` or `hopping` windows (sessions: `oracleSessions` at the end), `groupBy: ["$deviceId"]`, a `timestamp`
@@ -16,15 +16,15 @@
  *  - "An event stamped more than `maxClockSkew` (per rule, default "5m") ahead of its arrival is
  *    rejected for that rule as `future-timestamp`" (section 5). Arrival is the wall clock.
  *  - "JSON types are strict: "21.5" is a string, not a number" (section 3); "a path missing or not a
- *    number where a number is needed" is rejected: `missing-field` / `not-a-number` (issue 17 rule 4: a
- *    boolean is not a number either; `x == true` on a boolean still works).
+ *    number where a number is needed" is rejected: `missing-field` / `not-a-number` (docs/rules.md "Nulls": a
+ *    string or boolean is not a number either; `x == true` on a boolean still works).
  *  - "Time windows are aligned to the Unix epoch (hopping windows start at multiples of `hop`) and hold
  *    `start <= t < end`" (section 5); with `window.bounds: "(]"` they hold `start < t <= end`, and
  *    `window.offset` moves every start by that many milliseconds (docs/rules.md "Windows").
  *  - "Watermark: per rule and group, the largest event time seen minus `maxLateness` (default "5s"). [...]
  *    [A window] is final once the watermark passes `end + maxLateness`" (section 5). The watermark moves
- *    with accepted events only (issue 17 rule 1: a rejected event, e.g. a future timestamp, must not
- *    move it). An event whose every window is final is `too-late` (README "Late events"); a hopping
+ *    with accepted events only (a rejected event, e.g. a future timestamp, must not move it, or one
+ *    device's bad clock would make its group's later events too late). An event whose every window is final is `too-late` (docs/contract.md section 3); a hopping
  *    event that still has an open window goes into its open windows only.
  *  - Emissions before a window is final are provisional and are corrected by later events (section 5),
  *    so a window's last emission holds every accepted event of the window: its final content is a pure
@@ -32,8 +32,8 @@
  *    when a window is emitted, never what its last revision holds; that is why the aggregate part of
  *    this oracle has no processing-time clock at all (only `missing` reads the connected clock).
  *  - A rule change keeps the rule's state when only `description`, `having` or `output` changed; any
- *    other change emits the open windows under the old definition and starts the rule afresh (README
- *    "Rules", issue 17 rule 7: the same across a restart). Each such definition is an *epoch* here.
+ *    other change emits the open windows under the old definition and starts the rule afresh (docs/rules.md
+ *    "Changing a rule through the twin": the same across a restart). Each such definition is an *epoch* here.
  *
  * Order of the per-rule checks (not fixed by the documents; the order in which an event's fields are
  * naturally needed): `where`, timestamp (`bad-timestamp`), clock skew (`future-timestamp`), the
@@ -202,7 +202,7 @@ interface RuleDef {
  *  - `threshold {above, hysteresis?}`: "raised when `value > above` [...]; cleared when it is back by
  *    at least `hysteresis`, default 0, i.e. `value <= above - hysteresis`";
  *  - `missing {timeout}`: "raised when a group sends nothing for `timeout`", where silence counts only
- *    time during which inputs could arrive (connected time, section 5 and issue 17 rule 3); the next
+ *    time during which inputs could arrive (connected time, section 5); the next
  *    arrival clears it.
  * `cooldown` 0 (the default), no `timestamp` path (event time is the arrival), `groupBy ["$deviceId"]`.
  */
@@ -225,7 +225,7 @@ function parseAnomaly(id: string, doc: Record<string, unknown>): AnomalyDef {
   if (d.type === 'threshold' && typeof d.above === 'number' && d.below === undefined) detector = { type: 'threshold', above: d.above, hysteresis: typeof d.hysteresis === 'number' ? d.hysteresis : 0 };
   else if (d.type === 'missing') detector = { type: 'missing', timeout: oracleDuration(d.timeout) };
   else throw new Error(`oracle: ${id}: detector ${JSON.stringify(d)} not supported`);
-  // README "Changing a rule": description, output, cooldown, alertThreshold and the detector's decision
+  // docs/rules.md "Changing a rule through the twin": description, output, cooldown, alertThreshold and the detector's decision
   // parameters (threshold: above, below, hysteresis; missing: timeout) are not part of the state.
   const { description: _d, output: _o, cooldown: _c, alertThreshold: _a, detector: det, ...rest } = doc;
   const { above: _ab, below: _be, hysteresis: _hy, timeout: _to, ...detState } = det as Record<string, unknown>;
@@ -371,7 +371,7 @@ export function runOracle(run: Run): OracleResult {
         continue;
       }
       // A change the state depends on: every raised alert ends with a `cleared` (kind `rule-changed`,
-      // value null, time of the change: README "Changing a rule", issue 17 rule 7), and the rule starts afresh.
+      // value null, time of the change: docs/rules.md "Changing a rule through the twin"), and the rule starts afresh.
       if (cur !== undefined) for (const [deviceId, g] of cur.groups) if (g.raised) alerts.push({ rule: id, deviceId, state: 'cleared', time: null, value: null });
       anomalies.set(id, { def, groups: new Map() });
     }

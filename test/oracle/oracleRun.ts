@@ -3,7 +3,7 @@
  * (test/oracle/engineDriver.ts) and the schedule generator (test/oracle/scheduleArbitrary.ts).
  * Plain data only: a run written into a regression test is a JSON literal.
  *
- * Two clocks (docs/contract.md section 5, issue 17 rule 3):
+ * Two clocks (docs/contract.md section 5):
  *  - `wall` is the wall clock: what an event's arrival is stamped with, and what `maxClockSkew` is
  *    measured against;
  *  - `connected` is the time during which inputs could arrive (the module connected to edgeHub): the

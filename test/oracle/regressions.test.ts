@@ -1,6 +1,6 @@
 /**
  * Counter-examples the differential test (test/oracle/differential.test.ts) shrank to, kept as fixed
- * cases named after the behaviour they pin (issue 17 item 10). Each runs the real engine through the
+ * cases named after the behaviour they pin. Each runs the real engine through the
  * schedule and expects both the oracle's answer and, written out by hand, what the documents say.
  */
 import { describe, expect, it } from 'vitest';

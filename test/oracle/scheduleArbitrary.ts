@@ -104,7 +104,7 @@ export interface RunFeatures {
   readonly late: boolean;
   readonly changes: boolean;
   readonly restarts: boolean;
-  /** A restart may come with a rule change (issue 17 rule 7). */
+  /** A restart may come with a rule change (docs/rules.md "Changing a rule through the twin"). */
   readonly restartChanges: boolean;
   readonly outages: boolean;
   /** The same message (device and body) delivered again as a new input. */

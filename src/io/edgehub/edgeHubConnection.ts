@@ -27,13 +27,8 @@ import deviceMqtt from 'azure-iot-device-mqtt';
 import type { LogFn, Logger } from '../../contracts/logger.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { systemTimers, type TimerHandle, type Timers } from '../../contracts/timers.js';
-import { installSdkFastPaths, type MqttTransportPrototype } from './sdkFastPaths.js';
 import { redactSecrets } from '../../metrics/logger.js';
 import { backoffDelay, equalJitter } from '../../util/backoff.js';
-
-// The transport's per-message methods without their unread debug text (see there); a no-op while DEBUG is set.
-// Speed patch, figure: docs/sdk-patches.md, row `fastPaths`.
-installSdkFastPaths(deviceMqtt.Mqtt.prototype as unknown as MqttTransportPrototype);
 
 type ModuleClient = InstanceType<typeof device.ModuleClient>;
 type SdkTwin = Awaited<ReturnType<ModuleClient['getTwin']>>;
@@ -548,7 +543,7 @@ export class EdgeHubConnection implements Sink {
   /**
    * Wraps the new socket's `_write` and `_writev` (every byte of application data passes one of
    * them, after Writable's own buffering and corking) so that `beforeWrite` runs first. If the
-   * socket is not where the SDK used to keep it, nothing is wrapped and `writesGuarded` stays
+   * socket is not where the pinned SDK keeps it (docs/sdk-patches.md), nothing is wrapped and `writesGuarded` stays
    * false: the input journal then writes every input to the log at once (`holdsAcks` false).
    * A speed patch whose wrapper durability depends on: same-run figure, and the AckGate test that fails
    * when the wrapper lets a write out before the hook, in docs/sdk-patches.md, row `guard`.

@@ -1,5 +1,5 @@
 /**
- * Shared parts of the durability tests (issue 4, docs/contract.md section 8): the BUILT module as a
+ * Shared parts of the durability tests (docs/contract.md section 8): the BUILT module as a
  * child process (`node dist/main.js`, as edgeAgent runs it), a rules file whose summaries the test
  * can compute exactly, seeded traffic, and the checks on what reached `$upstream`.
  *

@@ -87,7 +87,7 @@ describe('outages: the listener goes down while inputs keep queuing in the broke
     await runOutage(emu, 'eddy-o10', 10_000, 100, 10);
   });
 
-  // SLOW (about 3 minutes): issue 4 asks for a 2-minute outage; the traffic is kept small.
+  // SLOW (about 3 minutes): a 2-minute outage; the traffic is kept small.
   it('2 minute outage: the same, with the module reconnecting after its backoff', { timeout: 330_000 }, async () => {
     await runOutage(emu, 'eddy-o120', 120_000, 250, 120);
   });

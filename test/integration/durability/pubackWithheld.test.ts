@@ -6,7 +6,8 @@ import {
 } from './durabilityHarness.js';
 
 /*
- * SLOW (about 50 s): issue 4 "PUBACK withheld beyond 30 s: duplicate publishes carry identical ids".
+ * SLOW (about 50 s): a PUBACK withheld beyond 30 s; the duplicate publishes carry identical ids (a
+ * re-sent window keeps its id: docs/contract.md section 4).
  * edgeHub holds the PUBACK of the module's first output publish for 41 s. The SDK gives up after 30 s
  * (TimeoutError; NoRetry, so it does not re-publish itself), the forwarder resends the same outbox
  * records, and edgeHub ends up with both copies: same messageId, same body. Nothing is missing.

@@ -78,7 +78,7 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     conn = undefined;
     restoreEnv();
     await emu.close();
-    // Secrets never reach the log (task brief; the SAS sig/key would show up as these).
+    // Secrets never reach the log (src/metrics/logger.ts redacts them; the SAS sig/key would show up as these).
     expect(log.text()).not.toMatch(/SharedAccessSignature sr=|SharedAccessKey=[A-Za-z0-9+/]/);
   });
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { type Line, logs, startLocal, tempDir, until } from '../../helpers/localProcess.js';
 
 /*
- * EDDY_RULES_FILE holding an Azure Stream Analytics query (a `.asaql` file; issue 22 items 1-2,
- * docs/cli.md) in local mode, by real processes. The simulated sensor sends one message per device
+ * EDDY_RULES_FILE holding an Azure Stream Analytics query (a `.asaql` file;
+ * docs/cli.md, docs/asa-migration.md) in local mode, by real processes. The simulated sensor sends one message per device
  * every 100 ms, 5 s apart in event time, so a three-minute window holds exactly 36 readings of a device
  * (ASA's TumblingWindow with Offset(millisecond, -1) holds [start, end) for millisecond timestamps:
  * docs/asa-migration.md). Reloading the file must behave as a twin patch does: a statement whose rule

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Line, logs, sleep, startLocal, tempDir, until } from '../../helpers/localProcess.js';
 
 /*
- * EDDY_RULES_FILE reloaded in local mode (issue 22 item 5; docs/cli.md) by real processes
+ * EDDY_RULES_FILE reloaded in local mode (docs/cli.md) by real processes
  * (`node dist/main.js`, the simulated sensor: one message per device every 100 ms, 5 s apart in event
  * time, so a three-minute window holds exactly 36 readings of a device). The expected behaviour is
  * the twin's (docs/rules.md "Changing a rule through the twin").

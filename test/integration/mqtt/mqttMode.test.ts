@@ -8,7 +8,7 @@ import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
 import { freePort } from '../../helpers/freePort.js';
 
 /*
- * MQTT mode (issue 22 item 4; docs/contract.md section 2) against a real Mosquitto broker started
+ * MQTT mode (docs/contract.md section 2) against a real Mosquitto broker started
  * here (test/helpers/mosquitto.ts; `.ci/run` installs it, and without it this test fails). eddy
  * (`node dist/main.js`) reads devices' QoS 1 telemetry over TLS with a username and password, is
  * killed with SIGKILL while messages are in flight, and restarts on the same data dir and client id.

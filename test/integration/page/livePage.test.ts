@@ -13,7 +13,7 @@ import { cleanupModules, spawnModule, upstreamOf, waitUntilRunning } from '../mo
 import { MINUTE, T0, sensorBody } from '../module/traffic.js';
 
 /*
- * The live page (issue 22 item 6, docs/contract.md section 10, "Live page") in a real headless Chromium (Debian's
+ * The live page (docs/contract.md section 10, "Live page") in a real headless Chromium (Debian's
  * `chromium`, installed by .ci/run) against real eddy processes: local mode with the simulated sensor,
  * IoT Edge mode through the edgeHub emulator with a connection string, and MQTT mode against a real
  * Mosquitto with a password. What the page shows is checked against what the module itself printed

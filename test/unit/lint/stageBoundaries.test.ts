@@ -25,6 +25,9 @@ const crossings: Array<[string, string, RegExp]> = [
   ['src/windows/probe.ts', '../store/store.js', /src\/windows must not import src\/store/],
   ['src/anomaly/probe.ts', '../windows/windowRegistry.js', /src\/anomaly must not import src\/windows/],
   ['src/aggregate/probe.ts', '../anomaly/detectorRegistry.js', /src\/aggregate must not import src\/anomaly/],
+  // A subfolder of a stage is the stage (src/aggregate/expression/).
+  ['src/aggregate/expression/probe.ts', '../../anomaly/detectorRegistry.js', /src\/aggregate must not import src\/anomaly/],
+  ['src/aggregate/expression/probe.ts', '../../rules/engine.js', /src\/aggregate must not import src\/rules/],
   ['src/ingest/probe.ts', '../rules/engine.js', /must not import src\/rules/],
   ['src/forward/probe.ts', '../main.js', /must not import src\/main\.js/],
   ['src/io/local/probe.ts', '../../store/store.js', /src\/io must not import src\/store/],
@@ -75,6 +78,8 @@ const allowed: Array<[string, string]> = [
   ['src/anomaly/probe.ts', '../windows/recencyList.js'],
   ['src/windows/probe.ts', 'rxjs'],
   ['src/aggregate/probe.ts', '../util/readPath.js'],
+  ['src/aggregate/expression/probe.ts', '../../util/readPath.js'],
+  ['src/aggregate/expression/probe.ts', '../mathjsBundle.js'],
   ['src/io/edgehub/probe.ts', '../../util/backoff.js'],
   ['src/app/probe.ts', '../windows/windowRegistry.js'],
   ['src/app/probe.ts', '../store/store.js'],

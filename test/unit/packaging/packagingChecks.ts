@@ -1,5 +1,5 @@
 /**
- * Static checks behind issue 7 (no Docker engine here). Each returns a list of problems instead of
+ * Static checks of the packaging files (docs/deploy.md; no Docker engine here). Each returns a list of problems instead of
  * throwing, so the tests can show both that our files pass and that a bad file is caught.
  */
 import { copyPaths, findStage, keyValues, resolveIn, type Dockerfile, type Instruction, type Stage } from './dockerfileParser.js';
@@ -14,7 +14,7 @@ const PLATFORM: Record<Arch, string> = { amd64: 'linux/amd64', arm32v7: 'linux/a
 /**
  * Node majors that are LTS and supported as of this release (Nov 2026): 22 (maintenance to
  * 2027-04-30), 24 (maintenance since 2026-10-20) and 26 (active LTS since 2026-10-28, to April 2029).
- * 20 reached end of life on 2026-04-30; issue 7 rules out 20 and 10. Update this list on purpose when
+ * 20 reached end of life on 2026-04-30, so 20 and older are ruled out. Update this list on purpose when
  * a new LTS ships.
  */
 export const CURRENT_NODE_LTS = [22, 24, 26] as const;

@@ -8,8 +8,8 @@ import type { Engine } from '../../../src/rules/engine.js';
 import { newTestScheduler, spyScheduler } from '../windows/windowTestKit.js';
 
 /**
- * Marble tests of the production operator (STYLE.md habit 4: empty, never, one value, many, error,
- * early unsubscribe, a user expression that fails). Event times are epoch ms in the bodies (`t`);
+ * Marble tests of the production operator, over the cases every RxJS operator's spec covers (empty,
+ * never, one value, many, error, early unsubscribe) plus a user expression that fails. Event times are epoch ms in the bodies (`t`);
  * processing time is the test scheduler's frame, which drives the idle flush (docs/contract.md section 5).
  */
 

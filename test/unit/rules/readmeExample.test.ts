@@ -8,7 +8,7 @@ import { mulberry32 } from '../../../src/util/mulberry32.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 import type { AlertBody, OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
 
-/** The README's rule examples must work as written (issue 2, "Done when"). */
+/** The README's rule examples must work as written: a reader copies them. */
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
 const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
 

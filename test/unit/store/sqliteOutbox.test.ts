@@ -8,7 +8,7 @@ import { openDatabase } from '../../../src/store/store.js';
 import { SqliteOutbox } from '../../../src/store/sqliteOutbox.js';
 import { makeMessage } from '../../contract/outbox.suite.js';
 
-// SqliteOutbox keeps the message objects it appended and serves `peek` from them (issue 6); the
+// SqliteOutbox keeps the message objects it appended and serves `peek` from them (bench/outbox.bench.ts); the
 // rows stay the truth. These cases would return a wrong or a dropped message if the cache drifted.
 describe('SqliteOutbox peek cache', () => {
   let dir: string;
