@@ -54,7 +54,8 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
       }
     }
   }
-  // `calibrated` (`--with-calibrated`): the context memory calibrated as counts of rare events
+  // `calibrated` (in the grid of `npm run nab`; `--without-calibrated` leaves them out): the context
+  // memory calibrated as counts of rare events
   // (sparseLikelihood.ts; the range rule too, or not) and the level-shift component (levelShift.ts,
   // drifts and sustained shifts inside the range), with the same choices as above in the search.
   // Fixed before any nested run of these designs; shiftSpan 20 and ctxRes 2 fixed.
