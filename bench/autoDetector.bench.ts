@@ -26,12 +26,12 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'auto (point+range+seasonal)': { type: 'auto' },
   'auto (point+range+context)': { type: 'auto', components: ['point', 'range', 'context'], season: 'none', ctxCoarse: 4, ctxShort: 5 },
   'auto (all four)': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence'] },
-  'zscore (rules/nab/best.json)': { type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 },
-  // The components of bench/nab's `--with-calibrated` designs (levelShift.ts, sparseLikelihood.ts) and the
-  // design that grid selects on all real categories (rules/nab/calibrated.json).
+  'zscore (rules/nab/zscore.json)': { type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 },
+  // The components of bench/nab's calibrated designs (levelShift.ts, sparseLikelihood.ts) and the design
+  // the protocol selects on all real categories (rules/nab/best.json, the shipped NAB rule).
   'shift': { type: 'auto', components: ['shift'], season: 'none', explain: false },
   'context, sparse calibration': { type: 'auto', components: ['context'], sparse: ['context'], season: 'none', explain: false },
-  'calibrated.json design': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', threshold: 4, rearm: 1, sparse: ['context'], ctxOrder: 2, ctxRes: 2, escalate: 2 },
+  'rules/nab/best.json design': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', threshold: 4, rearm: 1, sparse: ['context'], ctxOrder: 2, ctxRes: 2, escalate: 2 },
   'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'] },
 };
 

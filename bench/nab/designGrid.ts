@@ -6,7 +6,7 @@
  * re-arms, in the series' own events), the point component's window and the calibration's history, and
  * the one alert threshold. Re-arm level 1 (a tail of 1/10) and short window 3 are fixed: varying them
  * moved no category by more than 2 points (bench/nab/crossValidate.ts over those values). The earlier `zscore` design
- * (rules/nab/best.json and its threshold grid, bench/nab/cvGrid.json) is in the grid too, so the
+ * (rules/nab/zscore.json and its threshold grid, bench/nab/cvGrid.json) is in the grid too, so the
  * protocol compares designs, not only thresholds. Simpler settings come first (ties go to them).
  */
 import { readFileSync } from 'node:fs';

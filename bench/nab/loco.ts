@@ -2,7 +2,7 @@
  * The honest estimate printed first by `npm run nab` (docs/nab-protocol.md): the nested leave-one-
  * category-out protocol of protocol.ts over the design grid of designGrid.ts, every fold beside
  * Numenta HTM's score on the same fold, then the same table for the shipped rule (rules/nab/best.json)
- * alone. `npx tsx bench/nab/loco.ts` prints only this part. The grid holds the calibrated designs
+ * alone (in sample: it is the design selected on all real categories). `npx tsx bench/nab/loco.ts` prints only this part. The grid holds the calibrated designs
  * (sparse calibration and level shift, designGrid.ts); `--without-calibrated` leaves them out,
  * `--with-context` adds the context-memory designs; `--mean` selects by the mean of the training
  * categories instead of the protocol's weakest one (a comparison with the earlier estimates).
@@ -108,7 +108,7 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
     for (const r of rows.sort((a, b) => b.mean - a.mean).slice(0, 25)) console.log(`  #${r.k} ${r.mean.toFixed(1)} [${r.per.map((x) => x.toFixed(1)).join(' ')}] ${describe(grid[r.k]!)}`);
   }
   const one = nestedLoco(real, 1, rawOf([shippedRule], 's'));
-  table(`rules/nab/best.json alone under the same folds (no selection: its design was fixed with every category in view)`, one, [shippedRule], real, htm);
+  table(`rules/nab/best.json alone under the same folds (no selection; in sample: it is the design selected with every category in view)`, one, [shippedRule], real, htm);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -38,7 +38,7 @@ describe('auto detector', () => {
     const late = (r: number[]) => r.filter((i) => s[i]!.t >= 3 * 7 * DAY);
     const weekendRaises = (r: number[]) => late(r).filter((i) => isWeekend(s[i]!.t)).length;
     const auto = replay({ type: 'auto', components: ['point', 'range', 'seasonal'], season: 'auto' }, s);
-    // The zscore rule with a 1-day season (rules/nab/best.json's detector, 1-day cooldown).
+    // The zscore rule with a 1-day season (rules/nab/zscore.json's detector, 1-day cooldown).
     const daily = replay({ type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 }, s, { cooldownMs: DAY });
     expect(weekendRaises(auto.raised)).toBe(0);
     expect(late(auto.raised)).toEqual([]);
