@@ -23,16 +23,17 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'seasonal (auto period)': { type: 'auto', components: ['seasonal'], explain: false },
   'sequence': { type: 'auto', components: ['sequence'], season: 'none', explain: false },
   'context': { type: 'auto', components: ['context'], season: 'none', explain: false },
-  'auto (point+range+seasonal)': { type: 'auto' },
-  'auto (point+range+context)': { type: 'auto', components: ['point', 'range', 'context'], season: 'none', ctxCoarse: 4, ctxShort: 5 },
-  'auto (all four)': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence'] },
+  'auto (point+range+seasonal)': { type: 'auto', components: ['point', 'range', 'seasonal'], threshold: 5, rearm: 2, escalate: 0 },
+  'auto (point+range+context)': { type: 'auto', components: ['point', 'range', 'context'], season: 'none', sparse: [], escalate: 0, ctxCoarse: 4, ctxShort: 5 },
+  'auto (all four)': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence'], threshold: 5, rearm: 2, escalate: 0 },
   'zscore (rules/nab/zscore.json)': { type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 },
   // The components of bench/nab's calibrated designs (levelShift.ts, sparseLikelihood.ts) and the design
   // the protocol selects on all real categories (rules/nab/best.json, the shipped NAB rule).
   'shift': { type: 'auto', components: ['shift'], season: 'none', explain: false },
   'context, sparse calibration': { type: 'auto', components: ['context'], sparse: ['context'], season: 'none', explain: false },
+  // `{"type": "auto"}`: its defaults are this design (test/unit/anomaly/autoDetector.test.ts).
   'rules/nab/best.json design': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', threshold: 4, rearm: 1, sparse: ['context'], ctxOrder: 2, ctxRes: 2, escalate: 2 },
-  'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'] },
+  'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
 };
 
 const out: { name: string; nsPerEvent: number; heapBytesPerGroup: number | null; jsonBytesPerGroup: number }[] = [];

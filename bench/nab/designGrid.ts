@@ -22,7 +22,8 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
  */
 /** Escalation of the alert bar with recent raises (autoDetector.ts `escalate`; 0 = off, listed first). */
 const ESCALATE = [0, 2, 4];
-const esc = (e: number) => (e > 0 ? { escalate: e } : {});
+// Explicit even when 0: the detector's defaults are the shipped design's (escalate 2, sparse context).
+const esc = (e: number) => ({ escalate: e });
 
 export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
@@ -33,7 +34,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
-            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, escalate: 0, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
           }
         }
       }
@@ -47,7 +48,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
             for (const escalate of ESCALATE) {
-              out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
+              out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, sparse: [], ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
             }
           }
         }
@@ -72,7 +73,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
           for (const threshold of [4, 5]) {
             for (const quiet of [0, 30]) {
               for (const escalate of [0, 2]) {
-                out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ...(sparse.length ? { sparse } : {}), ...(ctxOrder ? { ctxOrder, ctxRes: 2 } : {}), ...esc(escalate) } } as AnomalyRule);
+                out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, sparse, ...(ctxOrder ? { ctxOrder, ctxRes: 2 } : {}), ...esc(escalate) } } as AnomalyRule);
               }
             }
           }

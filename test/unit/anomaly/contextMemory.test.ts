@@ -30,8 +30,10 @@ function plateaus(n: number, seed: number): { t: number; v: number }[] {
   });
 }
 
-const CONTEXT = { type: 'auto', components: ['context'], season: 'none' } as const;
-const POINT_RANGE = { type: 'auto', components: ['point', 'range'], season: 'none' } as const;
+// The context memory under the normal model of the calibration, without escalation: what these tests
+// measure (the defaults calibrate it as sparse counts and escalate, sparseLikelihood.test.ts).
+const CONTEXT = { type: 'auto', components: ['context'], season: 'none', sparse: [], escalate: 0 } as const;
+const POINT_RANGE = { type: 'auto', components: ['point', 'range'], season: 'none', escalate: 0 } as const;
 
 describe('context memory', () => {
   it('raises on a change of rhythm inside the normal range, which the point deviation and the range rule do not see', () => {
@@ -175,7 +177,7 @@ describe('escalation of the alert bar with recent raises', () => {
     const r = prng(32);
     for (let i = 3000; i < 15_000; i += 300) s[i] = { t: s[i]!.t, v: s[i]!.v + 8 + r() };
     s[17_000] = { t: s[17_000]!.t, v: 50 };
-    const plain = replay({ type: 'auto', components: ['point', 'range'], season: 'none', threshold: 4, rearm: 1 }, s);
+    const plain = replay({ type: 'auto', components: ['point', 'range'], season: 'none', threshold: 4, rearm: 1, escalate: 0 }, s);
     const esc = replay({ type: 'auto', components: ['point', 'range'], season: 'none', threshold: 4, rearm: 1, escalate: 4 }, s);
     const run = (x: number[]) => x.filter((i) => i >= 3000 && i < 15_000).length;
     expect(run(plain.raised)).toBeGreaterThanOrEqual(20);
