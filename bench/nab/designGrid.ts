@@ -22,7 +22,8 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
  */
 /** Escalation of the alert bar with recent raises (autoDetector.ts `escalate`; 0 = off, listed first). */
 const ESCALATE = [0, 2, 4];
-// Explicit even when 0: the detector's defaults are the shipped design's (escalate 2, sparse context).
+// Explicit even when 0 or empty: the detector's defaults are the shipped design's (escalate 2, the
+// sparse components calibrated as counts).
 const esc = (e: number) => ({ escalate: e });
 
 export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {}): AnomalyRule[] {
@@ -34,7 +35,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
-            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, escalate: 0, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, escalate: 0, sparse: [], ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
           }
         }
       }

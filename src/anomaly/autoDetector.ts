@@ -44,13 +44,14 @@ export interface AutoConfig {
   /** Raw scores the context component's calibration averages (default 5). */
   readonly ctxShort: number;
   /**
-   * Raise the bar by `escalate` × log10(1 + recent raises), the raises counted with a decay of 1 /
-   * `long` per event (default 2; 0: off).
+   * Raise each component's bar by `escalate` × log10(1 + its recent raises), counted with a decay of
+   * 1 / `long` per event (default 2; 0: off). Per component: one component's recurring raises say
+   * nothing about another's calibration (test/unit/anomaly/contextMemory.test.ts).
    */
   readonly escalate: number;
   /** Events the level-shift component's short mean is weighted over (levelShift.ts; default 20). */
   readonly shiftSpan: number;
-  /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default: `context` if on). */
+  /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default: `range` and `context`, those that are on). */
   readonly sparse: readonly AutoComponent[];
 }
 
@@ -71,8 +72,10 @@ export interface AutoState {
   up: boolean;
   /** Consecutive events with every tail above 10^-rearm while raised. */
   calm: number;
-  /** Raises, decayed by 1 / long per event (the escalation's count). */
+  /** Unused: a checkpoint of the one-bar escalation may still hold it. */
   ab?: number;
+  /** Per component (in `components` order), its own raises decayed by 1 / long per event (the escalation's count). */
+  ae?: number[];
 }
 
 /**
@@ -124,9 +127,9 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       }
       components = c as AutoComponent[];
     }
-    // The context memory's raw score is sparse, which the normal model misjudges (docs/anomaly-auto.md):
-    // it is calibrated as counts of rare events unless `sparse` says otherwise.
-    let sparse: AutoComponent[] = components.includes('context') ? ['context'] : [];
+    // The range rule's and the context memory's raw scores are sparse, which the normal model misjudges
+    // (docs/anomaly-auto.md): they are calibrated as counts of rare events unless `sparse` says otherwise.
+    let sparse: AutoComponent[] = components.filter((x) => (SPARSE_COMPONENTS as readonly string[]).includes(x));
     if (params.sparse !== undefined) {
       const c = nameList(params.sparse);
       if (!c || c.some((x) => !(SPARSE_COMPONENTS as readonly string[]).includes(x) || !components.includes(x as AutoComponent))) {
@@ -187,7 +190,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ab: 0 };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}) };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -198,6 +201,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const sh = s.h ? shiftUpdate(s.h, pt.dev, pt.sd, c.shiftSpan) : 0;
     let least = 0;
     let kind = '';
+    // The component whose tail is deepest relative to its own bar, and by how much.
+    let over = -Infinity;
+    let who = -1;
+    const ae = c.escalate > 0 ? (s.ae ??= c.components.map(() => 0)) : null;
     for (let i = 0; i < c.components.length; i++) {
       const comp = c.components[i]!;
       let raw: number;
@@ -217,19 +224,21 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       const lg = c.sparse.includes(comp)
         ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn)
         : likelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn, comp === 'sequence', comp === 'shift');
-      if (lg < least) {
-        least = lg;
+      if (lg < least) least = lg;
+      let bar = c.threshold;
+      if (ae) {
+        ae[i] = ae[i]! * (1 - 1 / c.long);
+        bar += c.escalate * Math.log10(1 + ae[i]!);
+      }
+      if (-lg - bar > over) {
+        over = -lg - bar;
+        who = i;
         kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
       }
     }
-    let bar = c.threshold;
-    if (c.escalate > 0) {
-      s.ab = (s.ab ?? 0) * (1 - 1 / c.long);
-      bar += c.escalate * Math.log10(1 + s.ab);
-    }
-    if (!s.up && least <= -bar) {
+    if (!s.up && over >= 0) {
       s.up = true;
-      if (c.escalate > 0) s.ab = (s.ab ?? 0) + 1;
+      if (ae) ae[who] = ae[who]! + 1;
       s.calm = 0;
     } else if (s.up) {
       s.calm = least > -c.rearm ? s.calm + 1 : 0;

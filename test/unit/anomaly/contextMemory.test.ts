@@ -186,4 +186,23 @@ describe('escalation of the alert bar with recent raises', () => {
     expect(esc.raised.filter((i) => i >= 3000)[0]).toBe(3000);
     expect(esc.raised).toContain(17_000);
   });
+
+  it('raises each component\'s bar with its own raises only: a sustained rise after a run of spikes still raises', () => {
+    // The run of +8 sd spikes raises the point component again and again; a rise of 1 sd for 60
+    // events, which only the level shift sees (levelShift.test.ts), comes after it. The spikes say
+    // nothing about the level shift's calibration, so its bar must not have moved much (the spikes nudge
+    // the level shift too). With one bar for all components, raised by every raise, the rise is missed.
+    const s = noise(20_000, 33);
+    const r = prng(34);
+    for (let i = 3000; i < 15_000; i += 300) s[i] = { t: s[i]!.t, v: s[i]!.v + 8 + r() };
+    for (let i = 16_000; i < 16_060; i++) s[i] = { t: s[i]!.t, v: s[i]!.v + 1 };
+    const def = { type: 'auto', components: ['point', 'shift'], season: 'none', threshold: 4, rearm: 1, escalate: 4 } as const;
+    const esc = replay(def, s);
+    const noEsc = replay({ ...def, escalate: 0 }, s);
+    const rise = (x: number[]) => x.filter((i) => i >= 16_000 && i < 16_060);
+    // The rise is seen without escalation, and the run was escalated (fewer spikes raised).
+    expect(rise(noEsc.raised).length).toBeGreaterThanOrEqual(1);
+    expect(esc.raised.filter((i) => i >= 3000 && i < 15_000).length).toBeLessThan(noEsc.raised.filter((i) => i >= 3000 && i < 15_000).length);
+    expect(rise(esc.raised).length).toBeGreaterThanOrEqual(1);
+  });
 });
