@@ -32,7 +32,7 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'shift': { type: 'auto', components: ['shift'], season: 'none', explain: false },
   'context, sparse calibration': { type: 'auto', components: ['context'], sparse: ['context'], season: 'none', explain: false },
   // `{"type": "auto"}`: its defaults are this design (test/unit/anomaly/autoDetector.test.ts).
-  'rules/nab/best.json design': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', threshold: 4, rearm: 1, sparse: ['context'], ctxOrder: 2, ctxRes: 2, escalate: 2 },
+  'auto defaults (rules/nab/best.json)': { type: 'auto' },
   'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
 };
 
