@@ -101,8 +101,9 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   validate(params) {
     const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse']);
     if (unknown) return { ok: false, error: unknown };
-    // The defaults are the design the nested NAB protocol selects on all real categories
-    // (rules/nab/best.json, docs/nab-protocol.md): `{"type": "auto"}` is that detector.
+    // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
+    // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
+    // wrong shape (test/unit/anomaly/autoDetector.test.ts): `{"type": "auto"}` is that detector.
     const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 4 });
     if ('error' in t) return { ok: false, error: t.error };
     const ra = numberParam(params, 'rearm', { min: 0, max: t.value, fallback: Math.min(1, t.value) });
@@ -119,7 +120,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ss) return { ok: false, error: ss.error };
     const sb = numberParam(params, 'seasonBins', { min: 1, max: 288, integer: true, fallback: 24 });
     if ('error' in sb) return { ok: false, error: sb.error };
-    let components: AutoComponent[] = ['point', 'range', 'shift', 'context'];
+    let components: AutoComponent[] = ['point', 'range', 'seasonal', 'shift', 'context'];
     if (params.components !== undefined) {
       const c = nameList(params.components);
       if (!c || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly string[]).includes(x))) {
@@ -140,7 +141,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const sp = numberParam(params, 'shiftSpan', { min: 2, max: 100_000, integer: true, fallback: 20 });
     if ('error' in sp) return { ok: false, error: sp.error };
     // A seasonal baseline only where the seasonal component is asked for: its state is most of the
-    // detector's (docs/anomaly-auto.md, Cost), and the shipped design has none.
+    // detector's (docs/anomaly-auto.md, Cost). The defaults ask for it, with the period chosen from the data.
     const season = params.season ?? (components.includes('seasonal') ? 'auto' : 'none');
     if (season !== 'auto' && season !== 'none' && season !== '1d' && season !== '7d') return { ok: false, error: 'season must be "auto", "none", "1d" or "7d"' };
     const explain = params.explain ?? true;

@@ -62,6 +62,34 @@ describe('auto detector', () => {
     expect(onDay[0]! - day * PER_DAY).toBeGreaterThanOrEqual((9 * HOUR) / STEP);
   });
 
+  it('with its defaults, raises on a day whose middle goes flat inside the daily range (NAB art_daily_flatmiddle\'s kind)', () => {
+    // A smooth daily cycle between 20 and 80 (noise sd 2) for 14 days; on day 10 the values from 06:00
+    // to 18:00 stay at 50, the cycle's mean: no value leaves the normal range, the mean does not move,
+    // only the day's shape is wrong. The seasonal baseline is what sees it (docs/anomaly-auto.md).
+    const daily = (flatDay: number | null) => {
+      const g = gaussian(1);
+      return Array.from({ length: 14 * PER_DAY }, (_, i) => {
+        const t = i * STEP;
+        const h = (t % DAY) / HOUR;
+        const flat = Math.floor(t / DAY) === flatDay && h >= 6 && h < 18;
+        return { t, v: (flat ? 50 : 50 - 30 * Math.cos((2 * Math.PI * h) / 24)) + 2 * g() };
+      });
+    };
+    const day = 10;
+    const onDay = (r: number[]) => r.filter((i) => i >= day * PER_DAY && i < (day + 1) * PER_DAY);
+    const changed = replay({ type: 'auto' }, daily(day));
+    const clean = replay({ type: 'auto' }, daily(null));
+    expect(onDay(changed.raised).length).toBeGreaterThanOrEqual(1);
+    // Within the flat stretch (after 06:00), not before it.
+    expect(onDay(changed.raised)[0]! - day * PER_DAY).toBeGreaterThanOrEqual((6 * HOUR) / STEP);
+    expect(onDay(clean.raised)).toEqual([]);
+    // The change adds that alert and nothing else.
+    expect(changed.raised.filter((i) => onDay([i]).length === 0)).toEqual(clean.raised);
+    // Without the seasonal component (the same design otherwise) the day passes unseen.
+    const flatOnly = replay({ type: 'auto', components: ['point', 'range', 'shift', 'context'] }, daily(day));
+    expect(onDay(flatOnly.raised)).toEqual([]);
+  });
+
   it('sees a change of shape inside the normal range with the sequence component only', () => {
     // A clean up-down pattern (period 12 events) between 0 and 10, noise sd 0.3; from event 6000 the
     // same values come in a different order (0,10,0,10,...): nothing leaves the range, means stay put.
@@ -157,12 +185,16 @@ describe('auto detector', () => {
     const full = validateDetector(shipped.detector);
     if (!bare.ok || !full.ok) throw new Error('invalid');
     expect(bare.config).toEqual(full.config);
-    // The defaults that follow the components: no seasonal baseline and no sparse calibration of a
-    // component that is off.
+    // The defaults that follow the components: a seasonal baseline only with the seasonal component,
+    // and no sparse calibration of a component that is off.
+    expect((bare.config as AutoConfig).season.allow).toBe('auto');
     const ps = validateDetector({ type: 'auto', components: ['point', 'seasonal'] });
     if (!ps.ok) throw new Error(ps.error);
     expect((ps.config as AutoConfig).season.allow).not.toBe('none');
     expect((ps.config as AutoConfig).sparse).toEqual([]);
+    const np = validateDetector({ type: 'auto', components: ['point', 'range'] });
+    if (!np.ok) throw new Error(np.error);
+    expect((np.config as AutoConfig).season.allow).toBe('none');
   });
 
   it('rejects bad parameters with the parameter named', () => {
