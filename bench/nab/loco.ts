@@ -108,7 +108,7 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
     for (const r of rows.sort((a, b) => b.mean - a.mean).slice(0, 25)) console.log(`  #${r.k} ${r.mean.toFixed(1)} [${r.per.map((x) => x.toFixed(1)).join(' ')}] ${describe(grid[r.k]!)}`);
   }
   const one = nestedLoco(real, 1, rawOf([shippedRule], 's'));
-  table(`rules/nab/best.json alone under the same folds (no selection; in sample: it is the design selected with every category in view)`, one, [shippedRule], real, htm);
+  table(`rules/nab/best.json alone under the same folds (no selection; the shipped rule, the protocol's choice plus the seasonal baseline, decided with every category in view: docs/nab-protocol.md)`, one, [shippedRule], real, htm);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
