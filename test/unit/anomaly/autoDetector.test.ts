@@ -1,6 +1,7 @@
 /**
  * The `auto` detector (src/anomaly/autoDetector.ts, docs/anomaly-auto.md) on synthetic series with
- * known anomalies: a weekly cycle (weekends are not anomalies once two weeks are seen), a change of
+ * known anomalies: a weekly cycle (weekends are not anomalies once two weeks are seen), a day whose
+ * middle goes flat inside a daily cycle (the defaults' seasonal baseline sees it), a change of
  * shape inside the normal range (only the sequence component sees it), a level shift (one alert, not a
  * stream), a second anomaly soon after the first (raised, where a 1-day cooldown hides it); the
  * calibration's false-alarm rate on stationary noise; bounded plain-JSON state after a million events;
