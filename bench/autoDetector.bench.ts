@@ -3,9 +3,11 @@
  * bench/autoDetector.bench.ts`): ns per event over 2^20 events of a noisy daily series with spikes
  * (timed after a warm-up of the same length), and memory per group: heap growth (after gc) per group for
  * 200 groups each fed 30 000 events (a wandering series, so every component's state is as full as it
- * gets), and the checkpointed JSON size per group. Writes bench/autoDetector.bench.json.
+ * gets), and the checkpointed JSON size per group. Writes bench/autoDetector.bench.json; with names
+ * as arguments (`... bench/autoDetector.bench.ts point 'auto defaults (rules/nab/best.json)'`) runs only
+ * those rows and replaces only them in that file.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateDetector } from '../src/anomaly/detectorRegistry.js';
 
@@ -23,21 +25,26 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'seasonal (auto period)': { type: 'auto', components: ['seasonal'], explain: false },
   'sequence': { type: 'auto', components: ['sequence'], season: 'none', explain: false },
   'context': { type: 'auto', components: ['context'], season: 'none', explain: false },
-  'auto (point+range+seasonal)': { type: 'auto' },
-  'auto (point+range+context)': { type: 'auto', components: ['point', 'range', 'context'], season: 'none', ctxCoarse: 4, ctxShort: 5 },
-  'auto (all four)': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence'] },
-  'zscore (rules/nab/best.json)': { type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 },
-  // The components of bench/nab's `--with-calibrated` designs (levelShift.ts, sparseLikelihood.ts) and the
-  // design that grid selects on all real categories (rules/nab/calibrated.json).
+  'auto (point+range+seasonal)': { type: 'auto', components: ['point', 'range', 'seasonal'], threshold: 5, rearm: 2, escalate: 0 },
+  'auto (point+range+context)': { type: 'auto', components: ['point', 'range', 'context'], season: 'none', sparse: [], escalate: 0, ctxCoarse: 4, ctxShort: 5 },
+  'auto (all four)': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence'], threshold: 5, rearm: 2, escalate: 0 },
+  'zscore (rules/nab/zscore.json)': { type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 },
+  // The components of bench/nab's calibrated designs (levelShift.ts, sparseLikelihood.ts) and the design
+  // the protocol selects on all real categories (rules/nab/best.json, the shipped NAB rule).
   'shift': { type: 'auto', components: ['shift'], season: 'none', explain: false },
   'context, sparse calibration': { type: 'auto', components: ['context'], sparse: ['context'], season: 'none', explain: false },
-  'calibrated.json design': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', threshold: 4, rearm: 1, sparse: ['context'], ctxOrder: 2, ctxRes: 2, escalate: 2 },
-  'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'] },
+  // `{"type": "auto"}`: its defaults are this design (test/unit/anomaly/autoDetector.test.ts).
+  'auto defaults (rules/nab/best.json)': { type: 'auto' },
+  'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
 };
 
-const out: { name: string; nsPerEvent: number; heapBytesPerGroup: number | null; jsonBytesPerGroup: number }[] = [];
+const only = process.argv.slice(2);
+for (const n of only) if (!(n in defs)) throw new Error(`unknown row ${JSON.stringify(n)}; rows: ${Object.keys(defs).join(', ')}`);
+type Row = { name: string; nsPerEvent: number; heapBytesPerGroup: number | null; jsonBytesPerGroup: number };
+const out: Row[] = [];
 console.log(`${'detector'.padEnd(30)}${'ns/event'.padStart(10)}${'heap B/group'.padStart(14)}${'JSON B/group'.padStart(14)}`);
 for (const [name, def] of Object.entries(defs)) {
+  if (only.length > 0 && !only.includes(name)) continue;
   const v = validateDetector(def);
   if (!v.ok) throw new Error(v.error);
   const { detector, config } = v;
@@ -63,4 +70,8 @@ for (const [name, def] of Object.entries(defs)) {
   console.log(`${name.padEnd(30)}${ns.toFixed(0).padStart(10)}${(heap === null ? 'n/a (no --expose-gc)' : heap.toFixed(0)).padStart(14)}${json.toFixed(0).padStart(14)}`);
   if (sink === 42 && groups.length === 0) console.log('');
 }
-writeFileSync(join(import.meta.dirname, 'autoDetector.bench.json'), JSON.stringify({ node: process.version, results: out }, null, 2) + '\n');
+const file = join(import.meta.dirname, 'autoDetector.bench.json');
+// A partial run keeps the other rows of the last full run, in the table's order.
+const kept: Row[] = only.length > 0 && existsSync(file) ? ((JSON.parse(readFileSync(file, 'utf8')) as { results: Row[] }).results) : [];
+const results = Object.keys(defs).flatMap((n) => out.find((r) => r.name === n) ?? kept.find((r) => r.name === n) ?? []);
+writeFileSync(file, JSON.stringify({ node: process.version, results }, null, 2) + '\n');

@@ -6,7 +6,7 @@
  * re-arms, in the series' own events), the point component's window and the calibration's history, and
  * the one alert threshold. Re-arm level 1 (a tail of 1/10) and short window 3 are fixed: varying them
  * moved no category by more than 2 points (bench/nab/crossValidate.ts over those values). The earlier `zscore` design
- * (rules/nab/best.json and its threshold grid, bench/nab/cvGrid.json) is in the grid too, so the
+ * (rules/nab/zscore.json and its threshold grid, bench/nab/cvGrid.json) is in the grid too, so the
  * protocol compares designs, not only thresholds. Simpler settings come first (ties go to them).
  */
 import { readFileSync } from 'node:fs';
@@ -22,7 +22,9 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
  */
 /** Escalation of the alert bar with recent raises (autoDetector.ts `escalate`; 0 = off, listed first). */
 const ESCALATE = [0, 2, 4];
-const esc = (e: number) => (e > 0 ? { escalate: e } : {});
+// Explicit even when 0 or empty: the detector's defaults are the shipped design's (escalate 2, the
+// sparse components calibrated as counts).
+const esc = (e: number) => ({ escalate: e });
 
 export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
@@ -33,7 +35,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
-            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, escalate: 0, sparse: [], ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
           }
         }
       }
@@ -47,14 +49,15 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
             for (const escalate of ESCALATE) {
-              out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
+              out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, sparse: [], ctxOrder, ctxRes, ...esc(escalate) } } as AnomalyRule);
             }
           }
         }
       }
     }
   }
-  // `calibrated` (`--with-calibrated`): the context memory calibrated as counts of rare events
+  // `calibrated` (in the grid of `npm run nab`; `--without-calibrated` leaves them out): the context
+  // memory calibrated as counts of rare events
   // (sparseLikelihood.ts; the range rule too, or not) and the level-shift component (levelShift.ts,
   // drifts and sustained shifts inside the range), with the same choices as above in the search.
   // Fixed before any nested run of these designs; shiftSpan 20 and ctxRes 2 fixed.
@@ -71,7 +74,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
           for (const threshold of [4, 5]) {
             for (const quiet of [0, 30]) {
               for (const escalate of [0, 2]) {
-                out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, ...(sparse.length ? { sparse } : {}), ...(ctxOrder ? { ctxOrder, ctxRes: 2 } : {}), ...esc(escalate) } } as AnomalyRule);
+                out.push({ ...base, detector: { type: 'auto', components, season, window: 1500, long: 5000, threshold, rearm: 1, quiet, sparse, ...(ctxOrder ? { ctxOrder, ctxRes: 2 } : {}), ...esc(escalate) } } as AnomalyRule);
               }
             }
           }

@@ -17,9 +17,9 @@ export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
 
 /** `auto {threshold?, rearm?, learn?, window?, long?, short?, components?, season?, seasonStrength?, seasonBins?}` after validation. */
 export interface AutoConfig {
-  /** Raise when the least tail probability of any component is at or below 10^-threshold (default 5). */
+  /** Raise when the least tail probability of any component is at or below 10^-threshold (default 4). */
   readonly threshold: number;
-  /** A raised detector re-arms once every component's tail is above 10^-rearm again (default 2). */
+  /** A raised detector re-arms once every component's tail is above 10^-rearm again (default 1). */
   readonly rearm: number;
   /** Raw scores a component's calibration must have seen before it judges (default 300). */
   readonly learn: number;
@@ -41,16 +41,17 @@ export interface AutoConfig {
   readonly quiet: number;
   /** Shape of the context-memory component (contextMemory.ts; `ctxOrder`, `ctxRes`, `ctxCoarse`, `ctxTol`, `ctxMin`). */
   readonly ctx: ContextShape;
-  /** Raw scores the context component's calibration averages (default 10). */
+  /** Raw scores the context component's calibration averages (default 5). */
   readonly ctxShort: number;
   /**
-   * Raise the bar by `escalate` × log10(1 + recent raises), the raises counted with a decay of 1 /
-   * `long` per event (default 0: off).
+   * Raise each component's bar by `escalate` × log10(1 + its recent raises), counted with a decay of
+   * 1 / `long` per event (default 2; 0: off). Per component: one component's recurring raises say
+   * nothing about another's calibration (test/unit/anomaly/contextMemory.test.ts).
    */
   readonly escalate: number;
   /** Events the level-shift component's short mean is weighted over (levelShift.ts; default 20). */
   readonly shiftSpan: number;
-  /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default none). */
+  /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default: `range` and `context`, those that are on). */
   readonly sparse: readonly AutoComponent[];
 }
 
@@ -71,8 +72,10 @@ export interface AutoState {
   up: boolean;
   /** Consecutive events with every tail above 10^-rearm while raised. */
   calm: number;
-  /** Raises, decayed by 1 / long per event (the escalation's count). */
+  /** Unused: a checkpoint of the one-bar escalation may still hold it. */
   ab?: number;
+  /** Per component (in `components` order), its own raises decayed by 1 / long per event (the escalation's count). */
+  ae?: number[];
 }
 
 /**
@@ -98,9 +101,12 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   validate(params) {
     const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse']);
     if (unknown) return { ok: false, error: unknown };
-    const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 5 });
+    // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
+    // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
+    // wrong shape (test/unit/anomaly/autoDetector.test.ts): `{"type": "auto"}` is that detector.
+    const t = numberParam(params, 'threshold', { min: 0, exclusiveMin: true, max: 300, fallback: 4 });
     if ('error' in t) return { ok: false, error: t.error };
-    const ra = numberParam(params, 'rearm', { min: 0, max: t.value, fallback: Math.min(2, t.value) });
+    const ra = numberParam(params, 'rearm', { min: 0, max: t.value, fallback: Math.min(1, t.value) });
     if ('error' in ra) return { ok: false, error: ra.error };
     const le = numberParam(params, 'learn', { min: 2, max: 1_000_000, integer: true, fallback: 300 });
     if ('error' in le) return { ok: false, error: le.error };
@@ -114,7 +120,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ss) return { ok: false, error: ss.error };
     const sb = numberParam(params, 'seasonBins', { min: 1, max: 288, integer: true, fallback: 24 });
     if ('error' in sb) return { ok: false, error: sb.error };
-    let components: AutoComponent[] = ['point', 'range', 'seasonal'];
+    let components: AutoComponent[] = ['point', 'range', 'seasonal', 'shift', 'context'];
     if (params.components !== undefined) {
       const c = nameList(params.components);
       if (!c || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly string[]).includes(x))) {
@@ -122,7 +128,9 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       }
       components = c as AutoComponent[];
     }
-    let sparse: AutoComponent[] = [];
+    // The range rule's and the context memory's raw scores are sparse, which the normal model misjudges
+    // (docs/anomaly-auto.md): they are calibrated as counts of rare events unless `sparse` says otherwise.
+    let sparse: AutoComponent[] = components.filter((x) => (SPARSE_COMPONENTS as readonly string[]).includes(x));
     if (params.sparse !== undefined) {
       const c = nameList(params.sparse);
       if (!c || c.some((x) => !(SPARSE_COMPONENTS as readonly string[]).includes(x) || !components.includes(x as AutoComponent))) {
@@ -132,7 +140,9 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     }
     const sp = numberParam(params, 'shiftSpan', { min: 2, max: 100_000, integer: true, fallback: 20 });
     if ('error' in sp) return { ok: false, error: sp.error };
-    const season = params.season ?? 'auto';
+    // A seasonal baseline only where the seasonal component is asked for: its state is most of the
+    // detector's (docs/anomaly-auto.md, Cost). The defaults ask for it, with the period chosen from the data.
+    const season = params.season ?? (components.includes('seasonal') ? 'auto' : 'none');
     if (season !== 'auto' && season !== 'none' && season !== '1d' && season !== '7d') return { ok: false, error: 'season must be "auto", "none", "1d" or "7d"' };
     const explain = params.explain ?? true;
     if (typeof explain !== 'boolean') return { ok: false, error: 'explain must be true or false' };
@@ -154,7 +164,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in cm) return { ok: false, error: cm.error };
     const cs = numberParam(params, 'ctxShort', { min: 1, max: 1000, integer: true, fallback: 5 });
     if ('error' in cs) return { ok: false, error: cs.error };
-    const es = numberParam(params, 'escalate', { min: 0, max: 100, fallback: 0 });
+    const es = numberParam(params, 'escalate', { min: 0, max: 100, fallback: 2 });
     if ('error' in es) return { ok: false, error: es.error };
     return {
       ok: true,
@@ -181,7 +191,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ab: 0 };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}) };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -192,6 +202,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const sh = s.h ? shiftUpdate(s.h, pt.dev, pt.sd, c.shiftSpan) : 0;
     let least = 0;
     let kind = '';
+    // The component whose tail is deepest relative to its own bar, and by how much.
+    let over = -Infinity;
+    let who = -1;
+    const ae = c.escalate > 0 ? (s.ae ??= c.components.map(() => 0)) : null;
     for (let i = 0; i < c.components.length; i++) {
       const comp = c.components[i]!;
       let raw: number;
@@ -211,19 +225,21 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       const lg = c.sparse.includes(comp)
         ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn)
         : likelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn, comp === 'sequence', comp === 'shift');
-      if (lg < least) {
-        least = lg;
+      if (lg < least) least = lg;
+      let bar = c.threshold;
+      if (ae) {
+        ae[i] = ae[i]! * (1 - 1 / c.long);
+        bar += c.escalate * Math.log10(1 + ae[i]!);
+      }
+      if (-lg - bar > over) {
+        over = -lg - bar;
+        who = i;
         kind = comp === 'point' ? (pt.dev >= 0 ? 'spike' : 'dip') : comp;
       }
     }
-    let bar = c.threshold;
-    if (c.escalate > 0) {
-      s.ab = (s.ab ?? 0) * (1 - 1 / c.long);
-      bar += c.escalate * Math.log10(1 + s.ab);
-    }
-    if (!s.up && least <= -bar) {
+    if (!s.up && over >= 0) {
       s.up = true;
-      if (c.escalate > 0) s.ab = (s.ab ?? 0) + 1;
+      if (ae) ae[who] = ae[who]! + 1;
       s.calm = 0;
     } else if (s.up) {
       s.calm = least > -c.rearm ? s.calm + 1 : 0;

@@ -1,11 +1,14 @@
 /**
  * The `auto` detector (src/anomaly/autoDetector.ts, docs/anomaly-auto.md) on synthetic series with
- * known anomalies: a weekly cycle (weekends are not anomalies once two weeks are seen), a change of
+ * known anomalies: a weekly cycle (weekends are not anomalies once two weeks are seen), a day whose
+ * middle goes flat inside a daily cycle (the defaults' seasonal baseline sees it), a change of
  * shape inside the normal range (only the sequence component sees it), a level shift (one alert, not a
  * stream), a second anomaly soon after the first (raised, where a 1-day cooldown hides it); the
  * calibration's false-alarm rate on stationary noise; bounded plain-JSON state after a million events;
  * a checkpoint (JSON round trip) mid-series changes nothing.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { autoDetector, type AutoConfig, type AutoState } from '../../../src/anomaly/autoDetector.js';
 import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
@@ -38,7 +41,7 @@ describe('auto detector', () => {
     const late = (r: number[]) => r.filter((i) => s[i]!.t >= 3 * 7 * DAY);
     const weekendRaises = (r: number[]) => late(r).filter((i) => isWeekend(s[i]!.t)).length;
     const auto = replay({ type: 'auto', components: ['point', 'range', 'seasonal'], season: 'auto' }, s);
-    // The zscore rule with a 1-day season (rules/nab/best.json's detector, 1-day cooldown).
+    // The zscore rule with a 1-day season (rules/nab/zscore.json's detector, 1-day cooldown).
     const daily = replay({ type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4, season: '1d', seasonThreshold: 6 }, s, { cooldownMs: DAY });
     expect(weekendRaises(auto.raised)).toBe(0);
     expect(late(auto.raised)).toEqual([]);
@@ -58,6 +61,34 @@ describe('auto detector', () => {
     expect(onDay.length).toBeGreaterThanOrEqual(1);
     // ... and, on that day, not before 09:00 (where the day looks like any other).
     expect(onDay[0]! - day * PER_DAY).toBeGreaterThanOrEqual((9 * HOUR) / STEP);
+  });
+
+  it('with its defaults, raises on a day whose middle goes flat inside the daily range (NAB art_daily_flatmiddle\'s kind)', () => {
+    // A smooth daily cycle between 20 and 80 (noise sd 2) for 14 days; on day 10 the values from 06:00
+    // to 18:00 stay at 50, the cycle's mean: no value leaves the normal range, the mean does not move,
+    // only the day's shape is wrong. The seasonal baseline is what sees it (docs/anomaly-auto.md).
+    const daily = (flatDay: number | null) => {
+      const g = gaussian(1);
+      return Array.from({ length: 14 * PER_DAY }, (_, i) => {
+        const t = i * STEP;
+        const h = (t % DAY) / HOUR;
+        const flat = Math.floor(t / DAY) === flatDay && h >= 6 && h < 18;
+        return { t, v: (flat ? 50 : 50 - 30 * Math.cos((2 * Math.PI * h) / 24)) + 2 * g() };
+      });
+    };
+    const day = 10;
+    const onDay = (r: number[]) => r.filter((i) => i >= day * PER_DAY && i < (day + 1) * PER_DAY);
+    const changed = replay({ type: 'auto' }, daily(day));
+    const clean = replay({ type: 'auto' }, daily(null));
+    expect(onDay(changed.raised).length).toBeGreaterThanOrEqual(1);
+    // Within the flat stretch (after 06:00), not before it.
+    expect(onDay(changed.raised)[0]! - day * PER_DAY).toBeGreaterThanOrEqual((6 * HOUR) / STEP);
+    expect(onDay(clean.raised)).toEqual([]);
+    // The change adds that alert and nothing else.
+    expect(changed.raised.filter((i) => onDay([i]).length === 0)).toEqual(clean.raised);
+    // Without the seasonal component (the same design otherwise) the day passes unseen.
+    const flatOnly = replay({ type: 'auto', components: ['point', 'range', 'shift', 'context'] }, daily(day));
+    expect(onDay(flatOnly.raised)).toEqual([]);
   });
 
   it('sees a change of shape inside the normal range with the sequence component only', () => {
@@ -90,7 +121,11 @@ describe('auto detector', () => {
     s[4000] = { t: s[4000]!.t, v: 25 };
     s[4030] = { t: s[4030]!.t, v: 25 }; // 2.5 hours later
     const r = replay({ type: 'auto' }, s);
-    expect(r.raised.filter((i) => i >= 1000)).toEqual([4000, 4030]);
+    const raised = r.raised.filter((i) => i >= 1000);
+    expect(raised).toContain(4000);
+    expect(raised).toContain(4030);
+    // Elsewhere, at most one raise on the 5000 noise events: the designed rate is 10^-4 per event.
+    expect(raised.filter((i) => i !== 4000 && i !== 4030).length).toBeLessThanOrEqual(1);
     const z = replay({ type: 'zscore', window: 1500, threshold: 7, likelihoodWindow: 5000, shortWindow: 3, likelihoodThreshold: 4 }, s, { cooldownMs: DAY });
     expect(z.raised.filter((i) => i >= 1000)).toEqual([4000]);
   });
@@ -101,7 +136,7 @@ describe('auto detector', () => {
     // and 1.3e-5 at threshold 3 (docs/anomaly-auto.md).
     for (const threshold of [2, 3]) {
       const s = noise(400_000, 8 + threshold);
-      const r = replay({ type: 'auto', threshold, rearm: 1, components: ['point'] }, s);
+      const r = replay({ type: 'auto', threshold, rearm: 1, components: ['point'], escalate: 0 }, s);
       const rate = r.raised.filter((i) => i >= 1000).length / (s.length - 1000);
       const designed = 10 ** -threshold;
       expect(rate).toBeGreaterThan(designed / 100);
@@ -142,6 +177,25 @@ describe('auto detector', () => {
     const rows = Array.from({ length: 3000 }, (_, i) => ({ timestamp: new Date(Date.UTC(2020, 0, 1) + i * STEP).toISOString(), value: i === 2500 ? 40 : 10 + g() }));
     const out = scoreSeries(rule, rows);
     expect(out.flatMap((r, i) => (r.alert === 1 && i >= 500 ? [i] : []))).toEqual([2500]);
+  });
+
+  it('defaults to the shipped NAB rule\'s design (rules/nab/best.json, docs/nab-protocol.md)', () => {
+    const shipped = JSON.parse(readFileSync(join(import.meta.dirname, '../../../rules/nab/best.json'), 'utf8')) as { detector: { type: string } & Record<string, unknown> };
+    expect(shipped.detector.type).toBe('auto');
+    const bare = validateDetector({ type: 'auto' });
+    const full = validateDetector(shipped.detector);
+    if (!bare.ok || !full.ok) throw new Error('invalid');
+    expect(bare.config).toEqual(full.config);
+    // The defaults that follow the components: a seasonal baseline only with the seasonal component,
+    // and no sparse calibration of a component that is off.
+    expect((bare.config as AutoConfig).season.allow).toBe('auto');
+    const ps = validateDetector({ type: 'auto', components: ['point', 'seasonal'] });
+    if (!ps.ok) throw new Error(ps.error);
+    expect((ps.config as AutoConfig).season.allow).not.toBe('none');
+    expect((ps.config as AutoConfig).sparse).toEqual([]);
+    const np = validateDetector({ type: 'auto', components: ['point', 'range'] });
+    if (!np.ok) throw new Error(np.error);
+    expect((np.config as AutoConfig).season.allow).toBe('none');
   });
 
   it('rejects bad parameters with the parameter named', () => {

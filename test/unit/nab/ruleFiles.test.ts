@@ -8,13 +8,26 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
 import { pickAnomalyRule } from '../../../src/cli/detect.js';
+import { designGrid } from '../../../bench/nab/designGrid.js';
 
 const dir = join(import.meta.dirname, '../../../rules/nab');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('rules/nab', () => {
-  it('holds the shipped rule and the calibrated candidate', () => {
-    expect(files).toEqual(expect.arrayContaining(['best.json', 'calibrated.json', 'context.json']));
+  it('holds the shipped rule and the earlier candidates', () => {
+    expect(files).toEqual(expect.arrayContaining(['best.json', 'protocol.json', 'zscore.json', 'context.json']));
+  });
+
+  it('ships the protocol\'s design plus the seasonal baseline, both designs the protocol can select (docs/nab-protocol.md)', () => {
+    const read = (f: string) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { detector: Record<string, unknown> }).detector;
+    const best = read('best.json');
+    const chosen = read('protocol.json');
+    expect(chosen.components).not.toContain('seasonal');
+    expect({ ...best, components: (best.components as string[]).filter((c) => c !== 'seasonal'), season: 'none' }).toEqual(chosen);
+    expect(best.season).toBe('auto');
+    const grid = designGrid({ calibrated: true }).map((r) => r.detector);
+    expect(grid).toContainEqual(best);
+    expect(grid).toContainEqual(chosen);
   });
 
   it.each(files)('%s is a valid anomaly rule with a valid detector', (f) => {
