@@ -282,7 +282,11 @@ start()
     // Start-up grew V8's young generation; an idle module would keep it (src/app/startupHeap.ts).
     releaseStartupHeap({
       timers: systemTimers,
-      onDone: (o) => log.debug({ collections: o.collections, youngMBBefore: +(o.beforeBytes / MB).toFixed(1), youngMBAfter: +(o.afterBytes / MB).toFixed(1) }, 'start-up heap released'),
+      onDone: (o) => {
+        const fields = { collections: o.collections, youngMBBefore: +(o.beforeBytes / MB).toFixed(1), youngMBAfter: +(o.afterBytes / MB).toFixed(1) };
+        if (o.error === undefined) log.debug(fields, 'start-up heap released');
+        else log.warn({ ...fields, err: o.error }, 'start-up heap not released: garbage collection refused');
+      },
     });
   })
   .catch((err: unknown) => {

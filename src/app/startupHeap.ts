@@ -39,6 +39,8 @@ export interface StartupHeapOutcome {
   collections: number;
   beforeBytes: number;
   afterBytes: number;
+  /** Why the collections stopped early: the runtime refused `gc()` (the module runs on without it). */
+  error?: string;
 }
 
 /** Below this the young generation is left alone: a full collection would give back too little. */
@@ -54,10 +56,15 @@ export function releaseStartupHeap(opts: StartupHeapOptions): void {
     const before = youngBytes();
     if (collections === 0) beforeBytes = before;
     if (before <= SMALL_YOUNG_BYTES) return opts.onDone?.({ collections, beforeBytes, afterBytes: before });
-    collect('full');
-    collections++;
-    const after = youngBytes();
-    collect('young');
+    let after: number;
+    try {
+      collect('full');
+      collections++;
+      after = youngBytes();
+      collect('young');
+    } catch (err) {
+      return opts.onDone?.({ collections, beforeBytes, afterBytes: youngBytes(), error: (err as Error).message });
+    }
     if (after < before || collections >= attempts) return opts.onDone?.({ collections, beforeBytes, afterBytes: after });
     timers.setTimeout(attempt, retryMs).unref();
   };

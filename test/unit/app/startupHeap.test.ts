@@ -106,6 +106,22 @@ describe('releaseStartupHeap attempts', () => {
     expect(run([33.6], 1).done).toEqual([{ collections: 1, beforeBytes: 33.6 * MB, afterBytes: 33.6 * MB }]);
   });
 
+  it('reports a runtime that refuses gc() instead of throwing from a timer (which would end the module)', () => {
+    const { timers, pending } = handTimers();
+    const done: StartupHeapOutcome[] = [];
+    releaseStartupHeap({
+      timers,
+      collect: () => {
+        throw new Error('no gc here');
+      },
+      youngBytes: () => 33.6 * MB,
+      onDone: (o) => done.push(o),
+    });
+    expect(() => pending.shift()!.fn()).not.toThrow();
+    expect(pending).toEqual([]);
+    expect(done).toEqual([{ collections: 0, beforeBytes: 33.6 * MB, afterBytes: 33.6 * MB, error: 'no gc here' }]);
+  });
+
   it('collects nothing when the young generation is already small', () => {
     const r = run([2]);
     expect(r.calls).toEqual([]);
