@@ -10,10 +10,11 @@ import type { Timers } from '../contracts/timers.js';
  * idle module against under 5 MB in a bare SDK module (docs/performance.md, idle RSS). V8 shrinks it
  * only at a full collection that finds the allocation rate of the last 5 s or more below 1 MB/s
  * (`Heap::ReduceNewSpaceSize` and `GCTracer::CurrentAllocationThroughputInBytesPerMillisecond`,
- * https://chromium.googlesource.com/v8/v8/+/refs/heads/main/src/heap/), and an idle module allocates so little that no collection comes at all. So once start-up
- * is over this runs a full collection, which moves start-up's surviving objects out of the young
- * generation, and at once a young one, which only ends the interval that the move counts as allocation;
- * `retryMs` later (more than V8's 5 s) a full collection sees an idle interval and shrinks the space.
+ * https://chromium.googlesource.com/v8/v8/+/refs/heads/main/src/heap/), and an idle module allocates
+ * so little that no collection comes at all. So once start-up is over this runs a full collection,
+ * which moves start-up's surviving objects out of the young generation, and at once a young one,
+ * which only ends the interval in which V8 counts that move as allocation; `retryMs` later (more than
+ * V8's 5 s) a full collection sees an idle interval and shrinks the space.
  * Each attempt is checked: under load V8 keeps the young generation as large as the traffic needs, and
  * after `attempts` tries this stops, having cost a few collections of a start-up heap (milliseconds
  * each). The space grows back by itself when traffic comes. test/unit/app/startupHeap.test.ts runs it
