@@ -17,7 +17,6 @@ import { compileQueryRules, isQueryFile } from './rules/queryRules.js';
 import { compileRule } from './rules/compileRule.js';
 import { DataDirLockedError, openStore, type Store } from './store/store.js';
 import { EddyApp } from './app/eddyApp.js';
-import { releaseStartupHeap } from './app/startupHeap.js';
 import { DEFAULT_TTL_HOURS } from './app/reconciler.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLogger } from './metrics/logger.js';
@@ -277,19 +276,7 @@ async function shutdown(signal: string): Promise<void> {
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 
-start()
-  .then(() => {
-    // Start-up grew V8's young generation; an idle module would keep it (src/app/startupHeap.ts).
-    releaseStartupHeap({
-      timers: systemTimers,
-      onDone: (o) => {
-        const fields = { collections: o.collections, youngMBBefore: +(o.beforeBytes / MB).toFixed(1), youngMBAfter: +(o.afterBytes / MB).toFixed(1) };
-        if (o.error === undefined) log.debug(fields, 'start-up heap released');
-        else log.warn({ ...fields, err: o.error }, 'start-up heap not released: garbage collection refused');
-      },
-    });
-  })
-  .catch((err: unknown) => {
-    log.fatal({ err: (err as Error).message }, 'eddy could not start');
-    process.exit(1);
-  });
+start().catch((err: unknown) => {
+  log.fatal({ err: (err as Error).message }, 'eddy could not start');
+  process.exit(1);
+});
