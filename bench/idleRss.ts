@@ -10,13 +10,13 @@
  *
  * IDLE_MS is 30 s because the first 15–20 s after start are still start-up for V8: loading the
  * modules grows its young generation (33.6 MB reserved in eddy), and V8's memory reducer gives it
- * back only about 18 s after the process starts (eddy 93.8 → 79.7 MB, the bare module 74 → 66 MB;
- * docs/performance.md, idle RSS). Readings at 8 s measured that transient, not an idle module.
+ * back only 16–18 s after the process starts (eddy 93.8 → 79.7 MB, the bare module 74 → 66 MB;
+ * docs/performance.md, idle RSS). Readings at 8 s measure that transient, not an idle module.
  *
  *   npm run build && node --import tsx bench/idleRss.ts [--reps 3]
  *   EDDY_BENCH_MAIN=<other build>/dist/main.js   measure another build (before/after figures)
  *   IDLE_NODE_ARGS="<flags>"                     extra node flags for both modules (e.g. `--import <probe>`)
- *   IDLE_MS=<ms>                                 idle time before the readings (default 30000; 8000 before, see above)
+ *   IDLE_MS=<ms>                                 idle time before the readings (default 30000, see above)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
