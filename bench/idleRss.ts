@@ -8,10 +8,15 @@
  * other's), left idle for IDLE_MS after it subscribed to its inputs, then its VmRSS is read from
  * /proc five times 1 s apart and the median kept. Linux only.
  *
+ * IDLE_MS is 30 s because the first 15–20 s after start are still start-up for V8: loading the
+ * modules grows its young generation (33.6 MB reserved in eddy), and V8's memory reducer gives it
+ * back only 16–18 s after the process starts (eddy 93.8 → 79.7 MB, the bare module 74 → 66 MB;
+ * docs/performance.md, idle RSS). Readings at 8 s measure that transient, not an idle module.
+ *
  *   npm run build && node --import tsx bench/idleRss.ts [--reps 3]
  *   EDDY_BENCH_MAIN=<other build>/dist/main.js   measure another build (before/after figures)
  *   IDLE_NODE_ARGS="<flags>"                     extra node flags for both modules (e.g. `--import <probe>`)
- *   IDLE_MS=<ms>                                 idle time before the readings (default 8000)
+ *   IDLE_MS=<ms>                                 idle time before the readings (default 30000, see above)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,7 +25,7 @@ import { join } from 'node:path';
 import { startEdgeHubEmulator } from '../test/helpers/edgeHubEmulator.js';
 import { BENCH_DIR, ROOT_DIR, median, report, row, sleep } from './harness.js';
 
-const IDLE_MS = Number(process.env.IDLE_MS ?? 8_000);
+const IDLE_MS = Number(process.env.IDLE_MS ?? 30_000);
 const repsArg = process.argv.indexOf('--reps');
 const REPS = repsArg >= 0 ? Math.max(1, Number(process.argv[repsArg + 1]) || 1) : 3;
 const main = process.env.EDDY_BENCH_MAIN ?? join(ROOT_DIR, 'dist', 'main.js');
