@@ -8,7 +8,7 @@ import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
 import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
-import { FusedRules, type FusedRule, type GroupRef, type SharedGroup } from './fusedRules.js';
+import { FusedRules, LaneGroups, type FusedRule, type GroupRef, type SharedGroup } from './fusedRules.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
@@ -252,7 +252,8 @@ export class Engine {
     }
     // A rule with LAGs runs them before its own runtime (src/rules/lagRuntime.ts).
     const make = (g: Map<string, unknown>): Runtime => (r.kind === 'aggregate' ? this.aggregateRuntime(r, g, tombstones) : this.anomalyRuntime(r, g));
-    return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer, (err, rule) => this.failed(err, rule)) : make(groups);
+    // A rule driven by the executor keeps its groups in a LaneGroups: in the executor's index once its lane has other rules (src/rules/fusedRules.ts).
+    return r.lags.length > 0 ? withLags(r, groups, make, this.opts.observer, (err, rule) => this.failed(err, rule)) : make(LaneGroups.from(groups));
   }
 
   /** The inputs the running rules read (the module subscribes to these). */

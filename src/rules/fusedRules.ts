@@ -32,6 +32,8 @@ export interface FusedRule {
   process?(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /** Set by the executor for a rule with `step`: the rule deleted its group `key` (the index must forget it). */
   forgot?: ((key: string) => void) | null;
+  /** The rule's state container: a {@link LaneGroups} moves into the rule's lane when the lane is indexed. */
+  readonly groups?: Map<string, unknown>;
 }
 
 /** Where the executor reports the events a rule did not take. */
@@ -53,7 +55,7 @@ export interface FusedObserver {
  * key (bench/memory.ts: about 90 bytes per device with the default rules). A deleted row's number is
  * reused by the next new key.
  */
-class Lane implements SharedGroup {
+export class Lane implements SharedGroup {
   readonly index = new Map<string, number>();
   readonly cells: Array<GroupRef | null> = [];
   /** Rows no key holds, reused before `cells` grows. */
@@ -207,6 +209,13 @@ export class FusedRules {
     }
     for (const [input, p] of this.byInput) {
       for (const lane of p.lanes) lane.indexed = lane.width > 1;
+      for (const s of p.steps) {
+        const groups = s.rt.groups;
+        if (s.lane >= 0 && groups instanceof LaneGroups) {
+          const lane = p.lanes[s.lane]!;
+          groups.attach(lane.indexed ? lane : null, s.slot);
+        }
+      }
       this.byInput.set(input, {
         ...p,
         times: new Float64Array(p.paths.length),
@@ -289,11 +298,11 @@ export class FusedRules {
         const ref = row < 0 ? null : lane.cells[row * lane.width + s.slot]!;
         const got = rt.step(ref, ev, out, now, time, key, lane);
         if (got !== ref && got !== null && lane.indexed) {
-          // A rule of this event may have deleted the key's last group, freeing its row (`forget`):
-          // the row is written only while the index still gives it to this key.
-          if (row >= 0 && lane.index.get(key) !== row) row = -1;
-          if (row < 0) {
-            row = lane.open(key);
+          // A rule of this event may have deleted the key's last group, freeing its row (`forget`), and
+          // a rule whose groups live in the lane (LaneGroups) has opened the key's row itself: the row
+          // is the one the index gives the key now.
+          if (row < 0 || lane.index.get(key) !== row) {
+            row = lane.index.get(key) ?? lane.open(key);
             rows[l] = row;
           }
           lane.cells[row * lane.width + s.slot] = got;
@@ -302,5 +311,139 @@ export class FusedRules {
         observer.failed(err, rule.id);
       }
     }
+  }
+}
+
+/**
+ * A rule's groups (its stage's state container, checkpointed as `[...groups]`) that, once the fused
+ * executor indexes the rule in a lane shared with other rules ({@link FusedRules} calls `attach`),
+ * live in the lane's cells instead of in a hash table of their own: the lane already maps each key to
+ * a row holding every rule's group, so a Map per rule repeated that index (bench/memory.ts, default
+ * rules over 10k devices: each rule's Map table is about 46 bytes per group, the five of them more
+ * than the lane's index and cells together). Attached, it keeps only what a Map gives its callers
+ * beyond the lookup: the insertion order (`order`, `keys`: an entry is live while the lane's cell for
+ * its key still holds it, and dead entries are compacted away once they outnumber the live ones) and
+ * the size. Detached (a rule alone in its lane, a rule being finished outside the executor) it is the
+ * Map it extends. Callers see Map semantics either way: get, has, set, delete, size, clear and
+ * iteration in insertion order (test/unit/rules/laneGroups.test.ts).
+ */
+export class LaneGroups extends Map<string, unknown> {
+  private lane: Lane | null = null;
+  private slot = 0;
+  private order: unknown[] = [];
+  private keyOf: string[] = [];
+  private live = 0;
+
+  /** The groups of `from` (a plain Map, or another LaneGroups), detached, in their order. */
+  static from(from: Map<string, unknown>): LaneGroups {
+    const g = new LaneGroups();
+    for (const [k, v] of from) g.set(k, v);
+    return g;
+  }
+
+  /** Moves the groups into `lane` as the rule at `slot`, or back into the Map itself (`lane` null). */
+  attach(lane: Lane | null, slot: number): void {
+    const entries = [...this];
+    super.clear();
+    this.order = [];
+    this.keyOf = [];
+    this.live = 0;
+    this.lane = lane;
+    this.slot = slot;
+    for (const [k, v] of entries) this.set(k, v);
+  }
+
+  override get size(): number {
+    return this.lane === null ? super.size : this.live;
+  }
+
+  override get(key: string): unknown {
+    const lane = this.lane;
+    if (lane === null) return super.get(key);
+    const row = lane.index.get(key);
+    return row === undefined ? undefined : (lane.cells[row * lane.width + this.slot] ?? undefined);
+  }
+
+  override has(key: string): boolean {
+    return this.lane === null ? super.has(key) : this.get(key) !== undefined;
+  }
+
+  override set(key: string, value: unknown): this {
+    const lane = this.lane;
+    if (lane === null) return super.set(key, value);
+    const old = this.get(key);
+    if (old !== undefined) {
+      // Map semantics: a key already present keeps its place.
+      for (let i = 0; i < this.order.length; i++) if (this.order[i] === old && this.keyOf[i] === key) this.order[i] = value;
+    } else {
+      this.order.push(value);
+      this.keyOf.push(key);
+      this.live++;
+    }
+    const row = lane.index.get(key) ?? lane.open(key);
+    lane.cells[row * lane.width + this.slot] = value as GroupRef;
+    return this;
+  }
+
+  override delete(key: string): boolean {
+    const lane = this.lane;
+    if (lane === null) return super.delete(key);
+    if (this.get(key) === undefined) return false;
+    lane.forget(key, this.slot);
+    this.live--;
+    if (this.order.length > 32 && this.order.length > 2 * this.live) this.compact();
+    return true;
+  }
+
+  override clear(): void {
+    if (this.lane === null) {
+      super.clear();
+      return;
+    }
+    for (const [k] of this) this.lane.forget(k, this.slot);
+    this.order = [];
+    this.keyOf = [];
+    this.live = 0;
+  }
+
+  override *entries(): MapIterator<[string, unknown]> {
+    if (this.lane === null) {
+      yield* super.entries();
+      return;
+    }
+    const { order, keyOf } = this;
+    for (let i = 0; i < order.length; i++) {
+      const v = order[i];
+      const k = keyOf[i]!;
+      if (v !== undefined && this.get(k) === v) yield [k, v];
+    }
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, unknown]> {
+    return this.entries();
+  }
+
+  override *keys(): MapIterator<string> {
+    for (const [k] of this.entries()) yield k;
+  }
+
+  override *values(): MapIterator<unknown> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  override forEach(fn: (value: unknown, key: string, map: Map<string, unknown>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
+  }
+
+  /** Drops the entries of deleted groups (the live ones keep their order). */
+  private compact(): void {
+    const order: unknown[] = [];
+    const keyOf: string[] = [];
+    for (const [k, v] of this.entries()) {
+      order.push(v);
+      keyOf.push(k);
+    }
+    this.order = order;
+    this.keyOf = keyOf;
   }
 }
