@@ -325,7 +325,9 @@ export class FusedRules {
  * its key still holds it, and dead entries are compacted away once they outnumber the live ones) and
  * the size. Detached (a rule alone in its lane, a rule being finished outside the executor) it is the
  * Map it extends. Callers see Map semantics either way: get, has, set, delete, size, clear and
- * iteration in insertion order (test/unit/rules/laneGroups.test.ts).
+ * iteration in insertion order (test/unit/rules/laneGroups.test.ts). One assumption beyond a Map: a
+ * group object once deleted is never set again (the stages create a new object for a new group), as
+ * a dead entry is told from a live one by the lane's cell holding that very object.
  */
 export class LaneGroups extends Map<string, unknown> {
   private lane: Lane | null = null;
