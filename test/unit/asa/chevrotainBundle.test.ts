@@ -16,7 +16,9 @@ const DIST = `${ROOT}dist/`;
 
 /** Registers a resolve hook that prints each resolved URL on stderr, then runs `body` (an ES module). */
 function resolvedUrls(body: string): { urls: string[]; stdout: string; status: number | null; stderr: string } {
-  const hook = `export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('RESOLVED ' + r.url + '\\n'); return r; }`;
+  // A synchronous write to fd 2: the hooks may run on their own thread, whose buffered
+  // process.stderr writes can be lost when the process exits (seen on Node 26).
+  const hook = `import { writeSync } from 'node:fs'; export async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'RESOLVED ' + r.url + '\\n'); return r; }`;
   const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
   const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', body], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   const urls = r.stderr.split('\n').filter((l) => l.startsWith('RESOLVED ')).map((l) => l.slice('RESOLVED '.length));
