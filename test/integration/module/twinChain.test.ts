@@ -28,6 +28,19 @@ const asa = (ms: number): string => `${new Date(ms).toISOString().slice(0, -1)}0
 const temp = (dev: string, s: number): number => 20 + (s % 7) + (dev === 'dev-b' ? 5 : 0);
 const SECONDS = Array.from({ length: 33 }, (_, i) => 1 + i * 3);
 
+/** Sends d1's reading `v` at T0 + `s` seconds to module `M` and resolves once the module has acknowledged it. */
+function ackedSender(emu: EdgeHubEmulator, M: string): (id: string, s: number, v: number) => Promise<void> {
+  const acked = new Set<string>();
+  emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
+    const m = /%24\.mid=([^&]+)/.exec(a.topic);
+    if (a.moduleId === M && m) acked.add(m[1]!);
+  });
+  return async (id, s, v) => {
+    await emu.sendInput(M, 'telemetry', { ts: T0 + s * 1000, v }, { deviceId: 'd1', moduleId: 'driver', messageId: id });
+    await waitUntil(() => acked.has(id), 30_000, `PUBACK of ${id}`);
+  };
+}
+
 describe('built module: an aggregate of aggregates through the twin, across a stop, a kill -9 and a query patch', () => {
   let emu: EdgeHubEmulator;
   beforeAll(async () => {
@@ -123,15 +136,7 @@ describe('built module: an aggregate of aggregates through the twin, across a st
     let mc = await startModule(emu, M, { dataDir });
     emu.pushDesired(M, { rules: { chain: rule } });
     await waitUntil(() => (emu.twin(M).reported as { rules?: Record<string, { status?: string }> }).rules?.chain?.status === 'active', 15_000, 'the rule active');
-    const acked = new Set<string>();
-    emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
-      const m = /%24\.mid=([^&]+)/.exec(a.topic);
-      if (a.moduleId === M && m) acked.add(m[1]!);
-    });
-    const send = async (id: string, s: number, v: number): Promise<void> => {
-      await emu.sendInput(M, 'telemetry', { ts: T0 + s * 1000, v }, { deviceId: 'd1', moduleId: 'driver', messageId: id });
-      await waitUntil(() => acked.has(id), 30_000, `PUBACK of ${id}`);
-    };
+    const send = ackedSender(emu, M);
     type Minute = { revision: number; window: { end: string }; values: { readings: number; total: number; windows: number } };
     const minutes = (): Array<{ id: string; text: string; body: Minute }> =>
       upstreamOf(emu, M, 'perMinute').map((m) => ({ id: m.messageId!, text: JSON.stringify(bodyOf(m)), body: bodyOf<Minute>(m) }));
@@ -187,15 +192,7 @@ describe('built module: an aggregate of aggregates through the twin, across a st
     let mc = await startModule(emu, M, { dataDir });
     emu.pushDesired(M, { rules });
     await waitUntil(() => (emu.twin(M).reported as { rules?: Record<string, { status?: string }> }).rules?.chain?.status === 'active', 15_000, 'the rules active');
-    const acked = new Set<string>();
-    emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
-      const m = /%24\.mid=([^&]+)/.exec(a.topic);
-      if (a.moduleId === M && m) acked.add(m[1]!);
-    });
-    const send = async (id: string, s: number, v: number): Promise<void> => {
-      await emu.sendInput(M, 'telemetry', { ts: T0 + s * 1000, v }, { deviceId: 'd1', moduleId: 'driver', messageId: id });
-      await waitUntil(() => acked.has(id), 30_000, `PUBACK of ${id}`);
-    };
+    const send = ackedSender(emu, M);
     type Minute = { revision: number; values: { readings: number; total: number; windows: number } };
     const minutes = (): Array<{ id: string; text: string; body: Minute }> =>
       upstreamOf(emu, M, 'perMinute').map((m) => ({ id: m.messageId!, text: JSON.stringify(bodyOf(m)), body: bodyOf<Minute>(m) }));
