@@ -26,7 +26,7 @@ const ESCALATE = [0, 2, 4];
 // sparse components calibrated as counts).
 const esc = (e: number) => ({ escalate: e });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -61,6 +61,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
   // (sparseLikelihood.ts; the range rule too, or not) and the level-shift component (levelShift.ts,
   // drifts and sustained shifts inside the range), with the same choices as above in the search.
   // Fixed before any nested run of these designs; shiftSpan 20 and ctxRes 2 fixed.
+  const firstCalibrated = out.length;
   if (opts.calibrated) {
     const sets: [string[], string, string[][]][] = [
       [['point', 'range', 'shift'], 'none', [[], ['range']]],
@@ -80,6 +81,15 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
           }
         }
       }
+    }
+  }
+  // `adaptive` (`--with-adaptive`): every calibrated design again with the calibration's warm-up in
+  // event time as well (autoDetector.ts `learnTime` "2d": judge from 50 scores once two days of the
+  // series were seen, the seasonal baseline's two full periods; docs/anomaly-auto.md, "Warm-up").
+  // Listed after the designs without it, so a tie goes to those.
+  if (opts.calibrated && opts.adaptive) {
+    for (const r of out.slice(firstCalibrated)) {
+      out.push({ ...r, detector: { ...r.detector, learnTime: '2d' } } as AnomalyRule);
     }
   }
   const zscore = JSON.parse(readFileSync(join(import.meta.dirname, 'cvGrid.json'), 'utf8')) as AnomalyRule[];

@@ -4,8 +4,10 @@
  * Numenta HTM's score on the same fold, then the same table for the shipped rule (rules/nab/best.json)
  * alone (in sample: it is the design selected on all real categories). `npx tsx bench/nab/loco.ts` prints only this part. The grid holds the calibrated designs
  * (sparse calibration and level shift, designGrid.ts); `--without-calibrated` leaves them out,
- * `--with-context` adds the context-memory designs; `--mean` selects by the mean of the training
- * categories instead of the protocol's weakest one (a comparison with the earlier estimates).
+ * `--with-context` adds the context-memory designs, `--with-adaptive` the calibrated designs again with
+ * the warm-up in event time (`learnTime`); `--mean` selects by the mean of the training categories
+ * instead of the protocol's weakest one (a comparison with the earlier estimates); `--rule <file>`
+ * scores that rule alone in the last table instead of rules/nab/best.json.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,10 +70,10 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 }
 
 /** Runs the protocol on the design grid and on the shipped rule alone, and prints both tables. */
-export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule): void {
+export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule, shippedName = 'rules/nab/best.json'): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated') });
+  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive') });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {
@@ -108,7 +110,15 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
     for (const r of rows.sort((a, b) => b.mean - a.mean).slice(0, 25)) console.log(`  #${r.k} ${r.mean.toFixed(1)} [${r.per.map((x) => x.toFixed(1)).join(' ')}] ${describe(grid[r.k]!)}`);
   }
   const one = nestedLoco(real, 1, rawOf([shippedRule], 's'));
-  table(`rules/nab/best.json alone under the same folds (no selection; the shipped rule, the protocol's choice plus the seasonal baseline, decided with every category in view: docs/nab-protocol.md)`, one, [shippedRule], real, htm);
+  table(
+    shippedName === 'rules/nab/best.json'
+      ? `rules/nab/best.json alone under the same folds (no selection; the shipped rule, the protocol's choice plus the seasonal baseline, decided with every category in view: docs/nab-protocol.md)`
+      : `${shippedName} alone under the same folds (no selection: a rule decided outside the protocol, docs/nab-protocol.md)`,
+    one,
+    [shippedRule],
+    real,
+    htm,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -116,7 +126,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { loadProfiles } = await import('./nabScorer.js');
   const { pickAnomalyRule } = await import('../../src/cli/detect.js');
   const dir = requireNabDir();
-  const rule = pickAnomalyRule(JSON.parse(readFileSync(join(import.meta.dirname, '../../rules/nab/best.json'), 'utf8')));
+  // `--rule <file>`: the rule scored alone under the same folds in the last table (default rules/nab/best.json).
+  const at = process.argv.indexOf('--rule');
+  const path = at > 0 && process.argv[at + 1] ? process.argv[at + 1]! : join(import.meta.dirname, '../../rules/nab/best.json');
+  const rule = pickAnomalyRule(JSON.parse(readFileSync(path, 'utf8')));
   if (typeof rule === 'string') throw new Error(rule);
-  printProtocol(dir, loadCorpus(dir), loadProfiles(dir).standard, rule);
+  printProtocol(dir, loadCorpus(dir), loadProfiles(dir).standard, rule, at > 0 ? path : 'rules/nab/best.json');
 }

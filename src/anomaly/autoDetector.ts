@@ -1,6 +1,6 @@
 import type { DetectorType } from '../contracts/anomaly.js';
 import { likelihoodInit, likelihoodUpdate, type LikelihoodState } from './anomalyLikelihood.js';
-import { numberParam, unknownParams } from './detectorParams.js';
+import { durationParam, numberParam, unknownParams } from './detectorParams.js';
 import { pointInit, pointUpdate, type PointState } from './pointDeviation.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
 import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
@@ -23,6 +23,15 @@ export interface AutoConfig {
   readonly rearm: number;
   /** Raw scores a component's calibration must have seen before it judges (default 300). */
   readonly learn: number;
+  /**
+   * Event time (ms) after the series' first event past which the calibration judges with only
+   * `LEARN_FLOOR` scores seen instead of `learn` (0: off, the default). `learn` events are 25 hours
+   * of a 5-minute series but 12.5 days of an hourly one; a calibration that has seen `learnTime` of
+   * the series (its daily cycle a few times) has seen what a day looks like, whatever the sampling rate.
+   */
+  readonly learnTime: number;
+  /** Values the context memory learns its bucket resolution over (contextMemory.ts; default `learn`). */
+  readonly ctxLearn: number;
   /** Events the level and spread of the point component are weighted over (default 1500). */
   readonly window: number;
   /** Events the calibration's long history is weighted over (default 5000). */
@@ -76,7 +85,12 @@ export interface AutoState {
   ab?: number;
   /** Per component (in `components` order), its own raises decayed by 1 / long per event (the escalation's count). */
   ae?: number[];
+  /** Event time of the first event seen (with `learnTime`; a checkpoint without it counts from the first event after restore). */
+  t0?: number;
 }
+
+/** Least raw scores a calibration judges from once `learnTime` has passed (docs/anomaly-auto.md, "Warm-up"). */
+export const LEARN_FLOOR = 50;
 
 /**
  * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
@@ -99,7 +113,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn']);
     if (unknown) return { ok: false, error: unknown };
     // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
     // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
@@ -110,6 +124,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ra) return { ok: false, error: ra.error };
     const le = numberParam(params, 'learn', { min: 2, max: 1_000_000, integer: true, fallback: 300 });
     if ('error' in le) return { ok: false, error: le.error };
+    const lt = durationParam(params, 'learnTime', { fallback: 0, allowZero: true });
+    if ('error' in lt) return { ok: false, error: lt.error };
+    const cl = numberParam(params, 'ctxLearn', { min: 2, max: 1_000_000, integer: true, fallback: le.value });
+    if ('error' in cl) return { ok: false, error: cl.error };
     const w = numberParam(params, 'window', { min: 2, max: 1_000_000, integer: true, fallback: 1500 });
     if ('error' in w) return { ok: false, error: w.error };
     const lo = numberParam(params, 'long', { min: 10, max: 1_000_000, integer: true, fallback: 5000 });
@@ -172,7 +190,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         escalate: es.value,
         shiftSpan: sp.value,
         sparse,
-        ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: le.value },
+        ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: cl.value },
         ctxShort: cs.value,
         quiet: qu.value,
         order: od.value,
@@ -180,6 +198,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         threshold: t.value,
         rearm: ra.value,
         learn: le.value,
+        learnTime: lt.value,
+        ctxLearn: cl.value,
         window: w.value,
         long: lo.value,
         short: sh.value,
@@ -206,6 +226,12 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     let over = -Infinity;
     let who = -1;
     const ae = c.escalate > 0 ? (s.ae ??= c.components.map(() => 0)) : null;
+    // The calibration's warm-up in event time as well as in events (docs/anomaly-auto.md, "Warm-up").
+    let learn = c.learn;
+    if (c.learnTime > 0) {
+      s.t0 ??= time;
+      if (time - s.t0 >= c.learnTime) learn = Math.min(learn, LEARN_FLOOR);
+    }
     for (let i = 0; i < c.components.length; i++) {
       const comp = c.components[i]!;
       let raw: number;
@@ -223,8 +249,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       // The level shift's raw score is already a short mean: judged one at a time.
       const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'shift' ? 1 : c.short;
       const lg = c.sparse.includes(comp)
-        ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn)
-        : likelihoodUpdate(s.l[i]!, raw, c.long, short, c.learn, comp === 'sequence', comp === 'shift');
+        ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, learn)
+        : likelihoodUpdate(s.l[i]!, raw, c.long, short, learn, comp === 'sequence', comp === 'shift');
       if (lg < least) least = lg;
       let bar = c.threshold;
       if (ae) {
