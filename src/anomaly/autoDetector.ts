@@ -248,9 +248,12 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       }
       // The level shift's raw score is already a short mean: judged one at a time.
       const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'shift' ? 1 : c.short;
+      // The seasonal component keeps `learn`: its scores begin only after two full periods, when
+      // `learnTime` has always passed, and 50 scores of it are not yet a history of its own.
+      const lrn = comp === 'seasonal' ? c.learn : learn;
       const lg = c.sparse.includes(comp)
-        ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, learn)
-        : likelihoodUpdate(s.l[i]!, raw, c.long, short, learn, comp === 'sequence', comp === 'shift');
+        ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, lrn)
+        : likelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, comp === 'sequence', comp === 'shift');
       if (lg < least) least = lg;
       let bar = c.threshold;
       if (ae) {
