@@ -85,8 +85,8 @@ export interface AutoState {
   ab?: number;
   /** Per component (in `components` order), its own raises decayed by 1 / long per event (the escalation's count). */
   ae?: number[];
-  /** Event time of the first event seen (with `learnTime`; a checkpoint without it counts from the first event after restore). */
-  t0?: number;
+  /** Event time of the first event seen (with `learnTime`; null before it, and a checkpoint without it counts from the first event after restore). */
+  t0?: number | null;
 }
 
 /** Least raw scores a calibration judges from once `learnTime` has passed (docs/anomaly-auto.md, "Warm-up"). */
@@ -211,7 +211,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}) };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}) };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -229,7 +229,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     // The calibration's warm-up in event time as well as in events (docs/anomaly-auto.md, "Warm-up").
     let learn = c.learn;
     if (c.learnTime > 0) {
-      s.t0 ??= time;
+      // Set in place (init holds null), so the state keeps one shape.
+      if (s.t0 === undefined || s.t0 === null) s.t0 = time;
       if (time - s.t0 >= c.learnTime) learn = Math.min(learn, LEARN_FLOOR);
     }
     for (let i = 0; i < c.components.length; i++) {
