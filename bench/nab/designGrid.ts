@@ -26,7 +26,7 @@ const ESCALATE = [0, 2, 4];
 // sparse components calibrated as counts).
 const esc = (e: number) => ({ escalate: e });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; recurrence?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -61,6 +61,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
   // (sparseLikelihood.ts; the range rule too, or not) and the level-shift component (levelShift.ts,
   // drifts and sustained shifts inside the range), with the same choices as above in the search.
   // Fixed before any nested run of these designs; shiftSpan 20 and ctxRes 2 fixed.
+  const calStart = out.length;
   if (opts.calibrated) {
     const sets: [string[], string, string[][]][] = [
       [['point', 'range', 'shift'], 'none', [[], ['range']]],
@@ -81,6 +82,14 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean } = {
         }
       }
     }
+  }
+  const calEnd = out.length;
+  // `recurrence` (`--with-recurrence`): every calibrated design again with the recurring part of the
+  // deviation taken out before the point and level-shift components (src/anomaly/recurrence.ts), its
+  // shape fixed a priori (RECURRENCE_SHAPE), so the search decides only whether it is on. Appended
+  // after the calibrated designs, so ties go to the designs without it.
+  if (opts.calibrated && opts.recurrence) {
+    for (const r of out.slice(calStart, calEnd)) out.push({ ...r, detector: { ...r.detector, recurrence: true } } as AnomalyRule);
   }
   const zscore = JSON.parse(readFileSync(join(import.meta.dirname, 'cvGrid.json'), 'utf8')) as AnomalyRule[];
   return [...out, ...zscore];

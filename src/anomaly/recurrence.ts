@@ -115,26 +115,49 @@ export function binomialTail(n: number, q: number, h: number): number {
   return q >= 1 ? 1 : Math.max(0, 1 - below);
 }
 
-/** Fraction of the windows of 2 tol + 1 bins, over the valid earlier rows, whose same-side maximum reaches `thr`. */
-function chance(c: RecurrenceShape, per: RecurrencePeriod, r: RecurrenceRing, side: number[], k: number, thr: number): number {
+const qLimits = new Map<string, number>();
+
+/** The largest q with P(Bin(n, q) ≥ h) ≤ alpha (the tail rises with q), by bisection; cached. */
+export function chanceLimit(n: number, h: number, alpha: number): number {
+  const key = `${n},${h},${alpha}`;
+  let q = qLimits.get(key);
+  if (q === undefined) {
+    let lo = 0;
+    let hi = 1;
+    for (let i = 0; i < 50; i++) {
+      const mid = (lo + hi) / 2;
+      if (binomialTail(n, mid, h) <= alpha) lo = mid;
+      else hi = mid;
+    }
+    q = lo;
+    qLimits.set(key, q);
+  }
+  return q;
+}
+
+/**
+ * Whether the fraction q of the windows of 2 tol + 1 bins, over the `n` valid earlier rows, whose
+ * same-side maximum reaches `thr` is at most `limit`. Stops counting once it is over: on a noisy
+ * series nearly every window matches and the scan ends early.
+ */
+function rareElsewhere(c: RecurrenceShape, per: RecurrencePeriod, r: RecurrenceRing, side: number[], k: number, thr: number, n: number, limit: number): boolean {
   const rows = per.periods + 1;
+  const most = limit * n * per.bins;
   let hit = 0;
-  let all = 0;
   for (let j = k - per.periods; j < k; j++) {
     const row = ((j % rows) + rows) % rows;
     if (r.p[row] !== j) continue;
     const o = row * per.bins;
     for (let b = 0; b < per.bins; b++) {
-      all++;
       for (let t = -c.tol; t <= c.tol; t++) {
         if (side[o + ((((b + t) % per.bins) + per.bins) % per.bins)]! >= thr) {
-          hit++;
+          if (++hit > most) return false;
           break;
         }
       }
     }
   }
-  return all === 0 ? 1 : hit / all;
+  return true;
 }
 
 /** Largest earlier same-direction deviation near this phase, when the deviation is recurrent (see above); else 0. Then records `dev`. */
@@ -165,7 +188,7 @@ function ringUpdate(c: RecurrenceShape, per: RecurrencePeriod, r: RecurrenceRing
     }
   }
   // Specific to this phase: the matches are unlikely if every window matched as often as a random one.
-  const m = hits >= c.need && binomialTail(n, chance(c, per, r, side, k, c.ratio * mag), hits) <= c.alpha ? best : 0;
+  const m = hits >= c.need && rareElsewhere(c, per, r, side, k, c.ratio * mag, n, chanceLimit(n, hits, c.alpha)) ? best : 0;
   // Record: a new period takes over its row; an event older than the row's period (out of order by
   // more than the ring) is not recorded.
   const row = ((k % rows) + rows) % rows;
