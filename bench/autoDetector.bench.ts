@@ -36,6 +36,9 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   // `{"type": "auto"}`: its defaults are this design (test/unit/anomaly/autoDetector.test.ts).
   'auto defaults (rules/nab/best.json)': { type: 'auto' },
   'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
+  // The recurrence memory (src/anomaly/recurrence.ts) under point + shift, and the defaults with it.
+  'point + shift, recurrence': { type: 'auto', components: ['point', 'shift'], season: 'none', recurrence: true },
+  'auto defaults + recurrence': { type: 'auto', recurrence: true },
 };
 
 const only = process.argv.slice(2);
