@@ -136,28 +136,55 @@ export function chanceLimit(n: number, h: number, alpha: number): number {
 }
 
 /**
- * Whether the fraction q of the windows of 2 tol + 1 bins, over the `n` valid earlier rows, whose
- * same-side maximum reaches `thr` is at most `limit`. Stops counting once it is over: on a noisy
- * series nearly every window matches and the scan ends early.
+ * Per ring: the window maxima (over 2 tol + 1 bins) of every bin of the earlier periods valid at period
+ * `k`, each side sorted ascending. Derived data, not state: rebuilt once a period (the earlier rows do
+ * not change while period `k` lasts), or after an out-of-order event wrote into an earlier row, or
+ * after a checkpoint restore (a new ring object). Keeps the phase-specificity test at O(log) per event.
  */
-function rareElsewhere(c: RecurrenceShape, per: RecurrencePeriod, r: RecurrenceRing, side: number[], k: number, thr: number, n: number, limit: number): boolean {
+interface WindowMaxima {
+  k: number;
+  u: Float64Array;
+  d: Float64Array;
+}
+const maxima = new WeakMap<RecurrenceRing, WindowMaxima>();
+
+function windowMaxima(c: RecurrenceShape, per: RecurrencePeriod, r: RecurrenceRing, k: number): WindowMaxima {
+  const hit = maxima.get(r);
+  if (hit && hit.k === k) return hit;
   const rows = per.periods + 1;
-  const most = limit * n * per.bins;
-  let hit = 0;
+  const u: number[] = [];
+  const d: number[] = [];
   for (let j = k - per.periods; j < k; j++) {
     const row = ((j % rows) + rows) % rows;
     if (r.p[row] !== j) continue;
     const o = row * per.bins;
     for (let b = 0; b < per.bins; b++) {
+      let mu = 0;
+      let md = 0;
       for (let t = -c.tol; t <= c.tol; t++) {
-        if (side[o + ((((b + t) % per.bins) + per.bins) % per.bins)]! >= thr) {
-          if (++hit > most) return false;
-          break;
-        }
+        const at = o + ((((b + t) % per.bins) + per.bins) % per.bins);
+        if (r.u[at]! > mu) mu = r.u[at]!;
+        if (r.d[at]! > md) md = r.d[at]!;
       }
+      u.push(mu);
+      d.push(md);
     }
   }
-  return true;
+  const w = { k, u: Float64Array.from(u).sort(), d: Float64Array.from(d).sort() };
+  maxima.set(r, w);
+  return w;
+}
+
+/** How many values of ascending `a` are at least `x`. */
+function atLeast(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return a.length - lo;
 }
 
 /** Largest earlier same-direction deviation near this phase, when the deviation is recurrent (see above); else 0. Then records `dev`. */
@@ -188,17 +215,27 @@ function ringUpdate(c: RecurrenceShape, per: RecurrencePeriod, r: RecurrenceRing
     }
   }
   // Specific to this phase: the matches are unlikely if every window matched as often as a random one.
-  const m = hits >= c.need && rareElsewhere(c, per, r, side, k, c.ratio * mag, n, chanceLimit(n, hits, c.alpha)) ? best : 0;
+  let m = 0;
+  if (hits >= c.need) {
+    const w = windowMaxima(c, per, r, k);
+    const all = dev >= 0 ? w.u : w.d;
+    if (atLeast(all, c.ratio * mag) <= chanceLimit(n, hits, c.alpha) * all.length) m = best;
+  }
   // Record: a new period takes over its row; an event older than the row's period (out of order by
   // more than the ring) is not recorded.
   const row = ((k % rows) + rows) % rows;
   if (r.p[row] !== k) {
     if (r.p[row]! > k) return m;
+    // A row taken over by a later period: window maxima cached for an earlier k may include it.
+    if (r.p[row]! >= 0) maxima.delete(r);
     r.p[row] = k;
     r.u.fill(0, row * per.bins, (row + 1) * per.bins);
     r.d.fill(0, row * per.bins, (row + 1) * per.bins);
   }
   const at = row * per.bins + bin;
+  // An event of an earlier period than the cached maxima's changes their rows.
+  const cached = maxima.get(r);
+  if (cached && cached.k > k) maxima.delete(r);
   if (dev > 0 && dev > r.u[at]!) r.u[at] = dev;
   else if (dev < 0 && -dev > r.d[at]!) r.d[at] = -dev;
   return m;
