@@ -35,8 +35,9 @@
  * Bins wrap inside the period (the bin before 00:00–01:00 is 23:00–24:00 of the same earlier period,
  * not of the one before it): a pattern straddling midnight is matched one period off, which still
  * counts it. State: (periods + 1) × bins × 2 numbers per period (8 days × 24 bins and 4 weeks × 168
- * bins by default: about 1 700 numbers); O(periods × (2 tol + 1)) per event, and a scan of the
- * remembered bins when a deviation matched enough periods to be tested.
+ * bins by default: about 1 700 numbers); O(periods × (2 tol + 1)) per event, and a binary search in
+ * the earlier periods' sorted window maxima (rebuilt once a period) when a deviation matched enough
+ * periods to be tested.
  * test/unit/anomaly/recurrence.test.ts.
  */
 export interface RecurrenceRing {
