@@ -38,6 +38,9 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   // The proposed defaults (rules/nab/adaptive.json): the same with the calibration's warm-up in event time.
   'auto defaults + learnTime 2d (rules/nab/adaptive.json)': { type: 'auto', learnTime: '2d' },
   'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
+  // The recurrence memory (src/anomaly/recurrence.ts) under point + shift, and the defaults with it.
+  'point + shift, recurrence': { type: 'auto', components: ['point', 'shift'], season: 'none', recurrence: true },
+  'auto defaults + recurrence': { type: 'auto', recurrence: true },
 };
 
 const only = process.argv.slice(2);

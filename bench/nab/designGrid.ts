@@ -26,7 +26,7 @@ const ESCALATE = [0, 2, 4];
 // sparse components calibrated as counts).
 const esc = (e: number) => ({ escalate: e });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -83,6 +83,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
       }
     }
   }
+  const calEnd = out.length;
   // `adaptive` (`--with-adaptive`): every calibrated design again with the calibration's warm-up in
   // event time as well (autoDetector.ts `learnTime` "2d": judge from 50 scores once two days of the
   // series were seen, the seasonal baseline's two full periods; docs/anomaly-auto.md, "Warm-up").
@@ -91,6 +92,13 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
     for (const r of out.slice(firstCalibrated)) {
       out.push({ ...r, detector: { ...r.detector, learnTime: '2d' } } as AnomalyRule);
     }
+  }
+  // `recurrence` (`--with-recurrence`): every calibrated design again with the recurring part of the
+  // deviation taken out before the point and level-shift components (src/anomaly/recurrence.ts), its
+  // shape fixed a priori (RECURRENCE_SHAPE), so the search decides only whether it is on. Appended
+  // after the calibrated designs, so ties go to the designs without it.
+  if (opts.calibrated && opts.recurrence) {
+    for (const r of out.slice(firstCalibrated, calEnd)) out.push({ ...r, detector: { ...r.detector, recurrence: true } } as AnomalyRule);
   }
   const zscore = JSON.parse(readFileSync(join(import.meta.dirname, 'cvGrid.json'), 'utf8')) as AnomalyRule[];
   return [...out, ...zscore];

@@ -1,7 +1,8 @@
 import type { DetectorType } from '../contracts/anomaly.js';
 import { likelihoodInit, likelihoodUpdate, type LikelihoodState } from './anomalyLikelihood.js';
 import { durationParam, numberParam, unknownParams } from './detectorParams.js';
-import { pointInit, pointUpdate, type PointState } from './pointDeviation.js';
+import { POINT_CAP, pointInit, pointUpdate, type PointState } from './pointDeviation.js';
+import { RECURRENCE_SHAPE, recurrenceInit, recurrenceUpdate, type RecurrenceState } from './recurrence.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
 import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
 import { sparseLikelihoodUpdate } from './sparseLikelihood.js';
@@ -62,6 +63,11 @@ export interface AutoConfig {
   readonly shiftSpan: number;
   /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default: `range` and `context`, those that are on). */
   readonly sparse: readonly AutoComponent[];
+  /**
+   * The deviation seen by the point and level-shift components has the part that recurs at the same
+   * phase of earlier days or weeks taken out first (recurrence.ts; default false).
+   */
+  readonly recurrence: boolean;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -87,6 +93,8 @@ export interface AutoState {
   ae?: number[];
   /** Event time of the first event seen (with `learnTime`; null before it, and a checkpoint without it counts from the first event after restore). */
   t0?: number | null;
+  /** Recurrence memory, when `recurrence` is on (created on the first event if a checkpoint lacks it). */
+  rc?: RecurrenceState | null;
 }
 
 /** Least raw scores a calibration judges from once `learnTime` has passed (docs/anomaly-auto.md, "Warm-up"). */
@@ -113,7 +121,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence']);
     if (unknown) return { ok: false, error: unknown };
     // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
     // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
@@ -184,10 +192,13 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in cs) return { ok: false, error: cs.error };
     const es = numberParam(params, 'escalate', { min: 0, max: 100, fallback: 2 });
     if ('error' in es) return { ok: false, error: es.error };
+    const recurrence = params.recurrence ?? false;
+    if (typeof recurrence !== 'boolean') return { ok: false, error: 'recurrence must be true or false' };
     return {
       ok: true,
       config: {
         escalate: es.value,
+        recurrence,
         shiftSpan: sp.value,
         sparse,
         ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: cl.value },
@@ -211,15 +222,20 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}) };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}), ...(c.recurrence ? { rc: recurrenceInit() } : {}) };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
     const rr = rangeUpdate(s.r, x);
     const se = s.s ? seasonSelectUpdate(c.season, s.s, time, pt.dev) : { raw: -1, period: 0 as const };
+    // The deviation left once what recurs at this phase of earlier days or weeks is taken out
+    // (recurrence.ts): a spike every night at 03:00 stops raising the point and level-shift components
+    // from its third night, a spike at another hour is judged in full.
+    const dev = c.recurrence ? recurrenceUpdate(RECURRENCE_SHAPE, (s.rc ??= recurrenceInit()), time, pt.dev) : pt.dev;
+    const pz = dev === pt.dev ? pt.z : Math.min(pt.z, pt.sd > 0 ? Math.min(POINT_CAP, Math.abs(dev) / pt.sd) : dev === 0 ? 0 : POINT_CAP);
     const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
     const cx = s.x ? contextUpdate(c.ctx, s.x, x) : 0;
-    const sh = s.h ? shiftUpdate(s.h, pt.dev, pt.sd, c.shiftSpan) : 0;
+    const sh = s.h ? shiftUpdate(s.h, dev, pt.sd, c.shiftSpan) : 0;
     let least = 0;
     let kind = '';
     // The component whose tail is deepest relative to its own bar, and by how much.
@@ -236,7 +252,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     for (let i = 0; i < c.components.length; i++) {
       const comp = c.components[i]!;
       let raw: number;
-      if (comp === 'point') raw = c.explain && se.raw >= 0 ? Math.min(pt.z, se.raw) : pt.z;
+      if (comp === 'point') raw = c.explain && se.raw >= 0 ? Math.min(pz, se.raw) : pz;
       else if (comp === 'range') raw = rr;
       else if (comp === 'sequence') raw = sq;
       else if (comp === 'context') raw = cx;
