@@ -35,8 +35,8 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'context, sparse calibration': { type: 'auto', components: ['context'], sparse: ['context'], season: 'none', explain: false },
   // `{"type": "auto"}`: its defaults are this design (test/unit/anomaly/autoDetector.test.ts).
   'auto defaults (rules/nab/best.json)': { type: 'auto' },
-  // The proposed defaults (rules/nab/adaptive.json): the same with the calibration's warm-up in event time.
-  'auto defaults + learnTime 2d (rules/nab/adaptive.json)': { type: 'auto', learnTime: '2d' },
+  // The same without the calibration's warm-up in event time (`learnTime`, on in the defaults).
+  'auto defaults, learnTime 0': { type: 'auto', learnTime: 0 },
   'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
   // The recurrence memory (src/anomaly/recurrence.ts) under point + shift, and the defaults with it.
   'point + shift, recurrence': { type: 'auto', components: ['point', 'shift'], season: 'none', recurrence: true },

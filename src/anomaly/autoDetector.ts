@@ -101,6 +101,13 @@ export interface AutoState {
 export const LEARN_FLOOR = 50;
 
 /**
+ * Default `learnTime`, two days: the seasonal baseline's own two full daily periods. Identical to no
+ * `learnTime` on series sampled every 9.6 minutes or faster (300 events arrive first); on slower ones
+ * the warm-up is two days instead of 300 samples (test/unit/anomaly/autoWarmup.test.ts).
+ */
+export const DEFAULT_LEARN_TIME = 2 * 86_400_000;
+
+/**
  * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
  * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts, sequenceMemory.ts,
  * contextMemory.ts, levelShift.ts); each raw score becomes a tail probability over that series' own
@@ -132,7 +139,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ra) return { ok: false, error: ra.error };
     const le = numberParam(params, 'learn', { min: 2, max: 1_000_000, integer: true, fallback: 300 });
     if ('error' in le) return { ok: false, error: le.error };
-    const lt = durationParam(params, 'learnTime', { fallback: 0, allowZero: true });
+    const lt = durationParam(params, 'learnTime', { fallback: DEFAULT_LEARN_TIME, allowZero: true });
     if ('error' in lt) return { ok: false, error: lt.error };
     const cl = numberParam(params, 'ctxLearn', { min: 2, max: 1_000_000, integer: true, fallback: le.value });
     if ('error' in cl) return { ok: false, error: cl.error };

@@ -25,7 +25,7 @@ describe('auto detector warm-up in event time (learnTime)', () => {
     const s = noise(1500, 21, 10, HOUR);
     s[150] = { t: s[150]!.t, v: 25 }; // 15 sd, 150 hours (6.25 days) in
     const timed = replay({ type: 'auto', learnTime: '2d' }, s);
-    const plain = replay({ type: 'auto' }, s);
+    const plain = replay({ type: 'auto', learnTime: 0 }, s);
     expect(timed.raised).toContain(150);
     expect(plain.raised).not.toContain(150);
     // Nothing raised in the calm stretch before the spike, where the timed warm-up already judges.
@@ -41,7 +41,7 @@ describe('auto detector warm-up in event time (learnTime)', () => {
       s[150] = { t: s[150]!.t, v: s[150]!.v + 15 };
       s[2000] = { t: s[2000]!.t, v: s[2000]!.v + 15 };
       const timed = replay({ type: 'auto', learnTime: '2d' }, s);
-      const plain = replay({ type: 'auto' }, s);
+      const plain = replay({ type: 'auto', learnTime: 0 }, s);
       expect(timed.steps).toEqual(plain.steps);
       expect(timed.raised).toContain(2000);
       expect(timed.raised).not.toContain(150);
@@ -67,7 +67,7 @@ describe('auto detector warm-up in event time (learnTime)', () => {
   });
 
   it('restores a checkpoint taken without the time field, counting event time from the first event after it', () => {
-    const plain = config({});
+    const plain = config({ learnTime: 0 });
     const timed = config({ learnTime: '2d' });
     const s = autoDetector.init(plain);
     for (let i = 0; i < 100; i++) autoDetector.update(plain, s, i * HOUR, 10 + Math.sin(i), 0);

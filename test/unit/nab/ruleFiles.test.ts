@@ -18,14 +18,16 @@ describe('rules/nab', () => {
     expect(files).toEqual(expect.arrayContaining(['best.json', 'protocol.json', 'zscore.json', 'context.json']));
   });
 
-  it('ships the protocol\'s design plus the seasonal baseline, both designs the protocol can select (docs/nab-protocol.md)', () => {
+  it('ships the protocol\'s design plus the seasonal baseline and learnTime, both designs the protocol can select (docs/nab-protocol.md)', () => {
     const read = (f: string) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { detector: Record<string, unknown> }).detector;
     const best = read('best.json');
     const chosen = read('protocol.json');
     expect(chosen.components).not.toContain('seasonal');
-    expect({ ...best, components: (best.components as string[]).filter((c) => c !== 'seasonal'), season: 'none' }).toEqual(chosen);
+    const { learnTime, ...rest } = best;
+    expect({ ...rest, components: (best.components as string[]).filter((c) => c !== 'seasonal'), season: 'none' }).toEqual(chosen);
     expect(best.season).toBe('auto');
-    const grid = designGrid({ calibrated: true }).map((r) => r.detector);
+    expect(learnTime).toBe('2d');
+    const grid = designGrid({ calibrated: true, adaptive: true }).map((r) => r.detector);
     expect(grid).toContainEqual(best);
     expect(grid).toContainEqual(chosen);
   });
