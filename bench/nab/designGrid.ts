@@ -23,8 +23,9 @@ const base = { kind: 'anomaly', value: 'value', timestamp: 'timestamp' } as cons
 /** Escalation of the alert bar with recent raises (autoDetector.ts `escalate`; 0 = off, listed first). */
 const ESCALATE = [0, 2, 4];
 // Explicit even when 0 or empty: the detector's defaults are the shipped design's (escalate 2, the
-// sparse components calibrated as counts).
-const esc = (e: number) => ({ escalate: e });
+// sparse components calibrated as counts, the warm-up in event time `learnTime` 2d), and the grid's
+// designs are what the protocol was run on (warm-up in samples only; `--with-adaptive` adds 2d).
+const esc = (e: number) => ({ escalate: e, learnTime: 0 });
 
 export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
@@ -35,7 +36,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
         for (const threshold of [4, 5]) {
           for (const quiet of [0, 30]) {
             if (season === 'none' && components.includes('seasonal')) continue;
-            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, escalate: 0, sparse: [], ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
+            out.push({ ...base, detector: { type: 'auto', components, season, window, long, threshold, rearm: 1, quiet, escalate: 0, learnTime: 0, sparse: [], ...(components.includes('sequence') ? { seqShort: 30 } : {}) } } as AnomalyRule);
           }
         }
       }
