@@ -44,9 +44,13 @@
  *   E2E_RATES=5000,10000  E2E_DEBUG=1    latency rates; per-run counts on stderr
  *   E2E_CPU_PROF_DIR=<dir>               `--cpu-prof` for the eddy modules of any run
  *   E2E_EDDY_NODE_ARGS="<flags>"         extra node flags for the eddy modules only (V8 heap sizes: GC experiments)
+ *   E2E_BARE_NODE_ARGS="<flags>"         the same for the bare modules (e.g. --import ./bench/allocPreload.mjs on both)
  *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
  *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = a clear right after its raise)
  *   E2E_MODULE_STDOUT=1                  the modules' stdout to this process's (e.g. with E2E_EDDY_NODE_ARGS=--trace-gc-nvp)
+ *   E2E_TRACE=1                          latency: eddy runs with EDDY_LATENCY_TRACE (src/metrics/latencyTrace.ts); after each run,
+ *                                        where the time of all alerts and of the slowest 2 % went, stage by stage, and the
+ *                                        garbage collections inside them
  *
  *   --sdk-patch quietDebug|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
  *                                        same run: two eddy modules, one with the patch switched off by
@@ -112,6 +116,7 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('IOTEDGE_') && k !== 'EdgeHubConnectionString') env[k] = v;
   Object.assign(env, emu.moduleEnv(moduleId), { EDDY_DATA_DIR: mkdtempSync(join(scratch, `${moduleId}-`)), EDDY_METRICS_PORT: '0', EDDY_LOG_LEVEL: 'warn' });
   if (opts.rulesFile) env.EDDY_RULES_FILE = opts.rulesFile;
+  if (process.env.E2E_TRACE && kind === 'eddy') env.EDDY_LATENCY_TRACE = join(scratch, `${moduleId}-trace.json`);
   if (opts.echo) env.BARE_ECHO = '1';
   // As many outputs per pass as eddy's summaries for the same inputs (bench/bareModule.ts).
   if (opts.send) env.BARE_SEND = `${expectedSummaries()}/${N}`;
@@ -123,6 +128,7 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   }
   if (process.env.E2E_CPU_PROF_DIR && kind === 'eddy') pre.push('--cpu-prof', '--cpu-prof-dir', process.env.E2E_CPU_PROF_DIR);
   if (process.env.E2E_EDDY_NODE_ARGS && kind === 'eddy') pre.push(...process.env.E2E_EDDY_NODE_ARGS.split(' ').filter(Boolean));
+  if (process.env.E2E_BARE_NODE_ARGS && kind === 'bare') pre.push(...process.env.E2E_BARE_NODE_ARGS.split(' ').filter(Boolean));
   if (profileDir === 'perf') pre.push('--perf-basic-prof');
   else if (profileDir && profileDir !== 'none') pre.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   // EDDY_BENCH_MAIN: another build of eddy (e.g. an older commit's dist/main.js) for before/after figures.
@@ -353,6 +359,59 @@ interface Percentiles {
   marked: number;
   /** Inputs published per second over the run (the generator's own pace: below the rate asked, the machine could not keep up). */
   offered: number;
+  /** Every measured alert: the value naming its input, published and received at (monotonic µs, for E2E_TRACE). */
+  samples: Array<{ value: number; pub: number; recv: number }>;
+}
+
+/** performance.now() moved onto process.hrtime's clock (CLOCK_MONOTONIC, the same in every process): the clock of src/metrics/latencyTrace.ts. */
+const HR_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+
+/** The stages of src/metrics/latencyTrace.ts, in order, each named by the step that ends it. */
+const TRACE_STAGES = ['→ module socket', '→ SDK handler', 'input journal', 'decode', 'rules', 'outbox commit', '→ forwarder send', 'SDK encode', 'socket write'] as const;
+
+/**
+ * E2E_TRACE: joins the module's per-stage stamps (EDDY_LATENCY_TRACE) with this process's publish
+ * and receive times, and prints where the time went: median per stage over all measured alerts, and
+ * the mean per stage over the slowest 2 % (with the garbage collections that overlapped them).
+ */
+function traceBreakdown(file: string, samples: Percentiles['samples']): void {
+  if (!existsSync(file)) {
+    process.stdout.write(`trace: ${file} not written\n`);
+    return;
+  }
+  // E2E_TRACE=<dir> (not 1): the module's trace and this process's stamps are kept there, to join with a `--cpu-prof` of the module.
+  if (process.env.E2E_TRACE !== '1') writeFileSync(join(process.env.E2E_TRACE!, `${Date.now()}-trace.json`), JSON.stringify({ module: JSON.parse(readFileSync(file, 'utf8')), samples }));
+  const tr = JSON.parse(readFileSync(file, 'utf8')) as { inputs: number; gc: Array<[number, number, number]>; alerts: Array<{ id: string; value: number; t: number[] }> };
+  const byValue = new Map(tr.alerts.map((a) => [a.value, a.t]));
+  const rows: Array<{ total: number; parts: number[]; gc: number }> = [];
+  for (const s of samples) {
+    const t = byValue.get(s.value);
+    if (t === undefined || t.some((x) => x === 0)) continue;
+    const points = [s.pub, ...t, s.recv];
+    const parts = points.slice(1).map((x, i) => x - points[i]!);
+    let gc = 0;
+    for (const [at, dur] of tr.gc) gc += Math.max(0, Math.min(s.recv, at + dur) - Math.max(s.pub, at));
+    rows.push({ total: s.recv - s.pub, parts, gc });
+  }
+  if (rows.length === 0) {
+    process.stdout.write('trace: no alert joined\n');
+    return;
+  }
+  rows.sort((a, b) => a.total - b.total);
+  const names = [...TRACE_STAGES, '→ bench (emulator)'];
+  const ms = (x: number): string => (x / 1000).toFixed(3);
+  const tail = rows.slice(Math.floor(rows.length * 0.98));
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const tailTotal = mean(tail.map((r) => r.total));
+  let out = `trace: ${rows.length} alerts joined of ${samples.length}; module inputs ${tr.inputs}, garbage collections ${tr.gc.length} (${ms(tr.gc.reduce((a, g) => a + g[1], 0))} ms)\n`;
+  out += `trace: stage, median of all (ms), mean of the slowest ${tail.length} (ms), share of their total\n`;
+  names.forEach((n, i) => {
+    const tm = mean(tail.map((r) => r.parts[i]!));
+    out += `trace:   ${n.padEnd(20)} ${ms(median(rows.map((r) => r.parts[i]!))).padStart(8)} ${ms(tm).padStart(8)} ${((100 * tm) / tailTotal).toFixed(0).padStart(4)} %\n`;
+  });
+  out += `trace:   ${'total'.padEnd(20)} ${ms(median(rows.map((r) => r.total))).padStart(8)} ${ms(tailTotal).padStart(8)}; garbage collection inside them: mean ${ms(mean(tail.map((r) => r.gc)))} ms, in ${tail.filter((r) => r.gc > 0).length} of ${tail.length}\n`;
+  for (const r of tail) out += `trace:   slow ${ms(r.total)} ms: ${r.parts.map(ms).join(' ')} gc ${ms(r.gc)}\n`;
+  process.stdout.write(out);
 }
 
 /** Offers `rate` inputs/s for LAT_WARM_MS + LAT_MS; every MARK_EVERY-th input is marked, the next clears it. */
@@ -364,6 +423,7 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
   let alerts = 0;
   let firstAlertAt = 0;
   let lastAlertAt = 0;
+  const samples: Percentiles['samples'] = [];
   const onUp = (u: UpstreamMessage): void => {
     if (u.moduleId !== m.moduleId) return;
     upstream++;
@@ -383,10 +443,13 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
     const at = sentAt.get(seq);
     if (at === undefined) return;
     sentAt.delete(seq);
-    if (at >= measureFrom) h.recordValue(Math.max(1, Math.round((now - at) * 1000)));
+    if (at < measureFrom) return;
+    h.recordValue(Math.max(1, Math.round((now - at) * 1000)));
+    samples.push({ value: v, pub: (at + HR_OFFSET_MS) * 1000, recv: (now + HR_OFFSET_MS) * 1000 });
   };
   emu.on('upstream', onUp);
   let sent = 0;
+  const cpu0 = childCpuMs(m.child);
   const start = performance.now();
   measureFrom = start + LAT_WARM_MS;
   const stopAt = measureFrom + LAT_MS;
@@ -425,12 +488,12 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
   const missing = sentAt.size;
   emu.off('upstream', onUp);
   if (process.env.E2E_DEBUG) {
-    process.stderr.write(`${m.moduleId} @ ${rate}/s: sent ${sent}, upstream ${upstream}, alerts ${alerts} (first ${Math.round(firstAlertAt - start)} ms, last ${Math.round(lastAlertAt - start)} ms after start), measured ${h.totalCount}\n`);
+    process.stderr.write(`${m.moduleId} @ ${rate}/s: module CPU ${Math.round(childCpuMs(m.child) - cpu0)} ms in ${Math.round(performance.now() - start)} ms; sent ${sent}, upstream ${upstream}, alerts ${alerts} (first ${Math.round(firstAlertAt - start)} ms, last ${Math.round(lastAlertAt - start)} ms after start), measured ${h.totalCount}\n`);
   }
   emu.inputAcks.length = 0;
   emu.upstream.length = 0;
   const us = (p: number): number => (h.totalCount === 0 ? NaN : h.getValueAtPercentile(p) / 1000);
-  const res = { p50: us(50), p99: us(99), p999: us(99.9), n: h.totalCount, missing, marked, offered: (sent / (stopAt - start)) * 1000 };
+  const res = { p50: us(50), p99: us(99), p999: us(99.9), n: h.totalCount, missing, marked, offered: (sent / (stopAt - start)) * 1000, samples };
   h.destroy();
   return res;
 }
@@ -635,9 +698,11 @@ async function latencySection(): Promise<void> {
     serverNoDelay = server;
     const e = await startModule('eddy', { rulesFile });
     const b = await startModule('bare', { noDelay: true, echo: true });
+    const eddySamples: Array<Percentiles['samples']> = [];
     for (const rate of process.env.E2E_RATES ? process.env.E2E_RATES.split(',').map(Number) : [1_000, 5_000, 10_000]) {
       const base = await latency(b, rate, true);
       const lat = await latency(e, rate, false);
+      eddySamples.push(lat.samples);
       const sec = `latency, ${label}`;
       const r = `${rate / 1000}k/s`;
       // Issue 19's target: eddy's p99 at most the same run's bare echo p99 + 1 ms. Offered is what the
@@ -658,5 +723,6 @@ async function latencySection(): Promise<void> {
     }
     await stopModule(e);
     await stopModule(b);
+    if (process.env.E2E_TRACE) for (const s of eddySamples) traceBreakdown(join(scratch, `${e.moduleId}-trace.json`), s);
   }
 }

@@ -20,6 +20,7 @@ import { EddyApp } from './app/eddyApp.js';
 import { DEFAULT_TTL_HOURS } from './app/reconciler.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLogger } from './metrics/logger.js';
+import { startLatencyTrace } from './metrics/latencyTrace.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metricsServer.js';
 import { SimulatedSensor } from './io/local/simulatedSensor.js';
 import { StdoutSink } from './io/local/stdoutSink.js';
@@ -32,6 +33,8 @@ const MB = 1024 * 1024;
 const SHUTDOWN_BUDGET_MS = 8_000;
 
 const env = readEnv(process.env);
+// A measuring tool, off by default: per-stage timestamps of every alert (src/metrics/latencyTrace.ts).
+if (process.env.EDDY_LATENCY_TRACE) startLatencyTrace(process.env.EDDY_LATENCY_TRACE);
 const log = createLogger({ level: env.logLevel });
 const clock = systemClock;
 const metrics = createMetrics({ clock, version: VERSION });

@@ -15,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { Forwarder } from '../forward/forwarder.js';
 import { OutputBatcher } from '../forward/outputBatcher.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { latencyTrace, Stage } from '../metrics/latencyTrace.js';
 import { RejectLogger } from '../metrics/logger.js';
 import { LiveView } from '../metrics/liveView.js';
 import type { SimulatedSensor } from '../io/local/simulatedSensor.js';
@@ -149,6 +150,7 @@ export class EddyApp {
           });
         }
         this.reportConflicts();
+        latencyTrace?.committed();
       },
       drain: () => this.forwarder?.drainNow(),
       live: () => this.forwarder !== null,
@@ -188,6 +190,8 @@ export class EddyApp {
       )
       .subscribe((messages: OutputMessage[]) => {
         if (!this.inInput) for (const m of messages) this.timeDriven.add(m.rule);
+        const trace = latencyTrace;
+        if (trace !== undefined) for (const m of messages) if (m.kind === 'alert') trace.emitted(m.id, (m.body as { value?: unknown }).value);
         this.live.record(messages);
         this.outputs.emit(messages);
       });
@@ -297,7 +301,9 @@ export class EddyApp {
     this.redelivery.record(fp, arrival);
     // Before its acknowledgement can leave (src/contracts/ackGate.ts, src/app/inputJournal.ts).
     this.checkpointer.position = this.journal.append({ input, deviceId, moduleId, arrival, body });
+    latencyTrace?.mark(Stage.Logged);
     const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
+    latencyTrace?.mark(Stage.Decoded);
     metrics.received(input, events.length + rejects.length);
     for (const r of rejects) {
       metrics.rejected(r.reason);

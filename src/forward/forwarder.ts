@@ -84,6 +84,11 @@ export class Forwarder {
   private readonly scanLimit: number;
   /** seq -> group of each send awaiting its result. */
   private readonly inFlight = new Map<number, string>();
+  /**
+   * Groups whose next record in line is an alert that the last pass held back because a record of
+   * the same group was in flight: that send's PUBACK runs a pass at once (see `onSent`).
+   */
+  private alertsBehind = new Set<string>();
   private readonly settling = new Set<Promise<void>>();
   /** Seqs whose send succeeded, removed from the outbox together at the start of the next pass. */
   private acked: number[] = [];
@@ -263,6 +268,7 @@ export class Forwarder {
     if (backingOff) this.scheduleAt(this.globalRetryAt);
     // Groups that must not send now: one of theirs is in flight, backing off, or waiting earlier in line.
     const blocked = new Set<string>(this.inFlight.values());
+    this.alertsBehind.clear();
     let after = 0;
     let scanned = 0;
     let nextGroupRetry = Infinity;
@@ -277,7 +283,7 @@ export class Forwarder {
         if (this.inFlight.has(rec.seq)) continue;
         const g = groupOf(rec.message);
         if (blocked.has(g)) {
-          blocked.add(g);
+          if (rec.message.kind === 'alert' && !this.alertsBehind.has(g) && this.isInFlight(g)) this.alertsBehind.add(g);
           continue;
         }
         blocked.add(g);
@@ -326,7 +332,18 @@ export class Forwarder {
     this.groupBackoff.delete(g);
     this.globalDelay = this.initialBackoffMs;
     this.globalRetryAt = 0;
-    this.wake();
+    // An alert of this group waits for exactly this PUBACK: it goes now, in this tick, not after the
+    // deferred pass, which waits behind everything else the event loop has read meanwhile (under a
+    // backlog, a socket read of hundreds of inputs; input → alert latency, docs/performance.md).
+    // Only for alerts: a backlog of summaries keeps one pass (one remove transaction) per turn.
+    if (this.alertsBehind.delete(g) && this.running) this.pump();
+    else this.wake();
+  }
+
+  /** True while a send of group `g` awaits its result. */
+  private isInFlight(g: string): boolean {
+    for (const x of this.inFlight.values()) if (x === g) return true;
+    return false;
   }
 
   private onFailed(rec: OutboxRecord, g: string, err: unknown): void {

@@ -28,6 +28,7 @@ import type { LogFn, Logger } from '../../contracts/logger.js';
 import type { OutputMessage, Sink } from '../../contracts/output.js';
 import { systemTimers, type TimerHandle, type Timers } from '../../contracts/timers.js';
 import { redactSecrets } from '../../metrics/logger.js';
+import { latencyTrace, Stage } from '../../metrics/latencyTrace.js';
 import { backoffDelay, equalJitter } from '../../util/backoff.js';
 
 type ModuleClient = InstanceType<typeof device.ModuleClient>;
@@ -318,13 +319,17 @@ export class EdgeHubConnection implements Sink {
     msg.properties.add('eddy-kind', message.kind);
     msg.properties.add('eddy-rule', message.rule);
     try {
+      const trace = message.kind === 'alert' ? latencyTrace : undefined;
+      trace?.sent(message.id, Stage.Send);
       const sent = client.sendOutputEvent(message.output, msg);
+      trace?.sent(message.id, Stage.Encoded);
       // An alert does not wait for the rest of the turn (holdAcks): the SDK wrote it into the corked
       // socket synchronously, so it leaves now, with the PUBACKs before it, not after every other
       // input of the same socket read was handled. The guard still runs the input-log flush before
       // those bytes leave. One more TLS write and log commit per alert; summaries keep waiting for the
       // end of the turn (input → alert latency, docs/performance.md).
       if (message.kind === 'alert') this.flushHeld();
+      trace?.sent(message.id, Stage.Written);
       await sent;
       this._reachable = true;
     } catch (err) {
@@ -489,6 +494,8 @@ export class EdgeHubConnection implements Sink {
       this.attachFeatures(client);
       this.disableNagle(client);
       this.guardSocket(client);
+      const trace = latencyTrace;
+      if (trace !== undefined) (mqttSocketOf(client) as unknown as NodeJS.EventEmitter | undefined)?.prependListener('data', () => trace.data());
       this._reachable = true;
       this.link(true);
       if (!this.connectedOnce || this.suppressReconnectEvent) {
@@ -619,6 +626,7 @@ export class EdgeHubConnection implements Sink {
     client.on('inputMessage', (inputName: string, msg: InstanceType<typeof device.Message>) => {
       const handler = this.inputHandler;
       if (!handler) return;
+      latencyTrace?.input();
       const properties: Record<string, string> = {};
       let deviceId: string | undefined;
       let moduleId: string | undefined;

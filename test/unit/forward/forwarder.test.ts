@@ -317,6 +317,47 @@ describe('Forwarder', () => {
     expect(sink.pending).toHaveLength(0);
   });
 
+  it('a PUBACK sends the alert waiting behind it in its group at once; summaries wait for the deferred pass', async () => {
+    // The deferred passes are held: only a pass run by the PUBACK itself can send anything.
+    const queued: Array<() => void> = [];
+    const { outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { maxInFlight: 16, defer: (fn) => queued.push(fn) } });
+    // Group a: an alert raised, then its clear; group s: two summaries; group b: an alert, a summary, an alert.
+    outbox.append([
+      makeMessage(0, { kind: 'alert', groupKey: 'a' }),
+      makeMessage(1, { groupKey: 's' }),
+      makeMessage(2, { kind: 'alert', groupKey: 'b' }),
+      makeMessage(3, { kind: 'alert', groupKey: 'a' }),
+      makeMessage(4, { groupKey: 's' }),
+      makeMessage(5, { groupKey: 'b' }),
+      makeMessage(6, { kind: 'alert', groupKey: 'b' }),
+    ]);
+    fwd.start();
+    fwd.drainNow();
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-a-0', 'r1-s-1', 'r1-b-2']);
+    const ack = async (id: string): Promise<void> => {
+      const i = sink.pending.findIndex((p) => p.m.id === id);
+      sink.pending.splice(i, 1)[0]!.ok();
+      for (let j = 0; j < 20; j++) await Promise.resolve();
+    };
+    await ack('r1-a-0');
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-s-1', 'r1-b-2', 'r1-a-3']);
+    // The acknowledged record left the outbox in that same pass.
+    expect(outbox.peek(10).map((r) => r.message.id)).not.toContain('r1-a-0');
+    // Only a summary waits behind s-1: its PUBACK leaves it to the deferred pass.
+    await ack('r1-s-1');
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-b-2', 'r1-a-3']);
+    expect(queued.length).toBeGreaterThan(0);
+    // An alert waits in b behind a summary: b-2's PUBACK runs the pass, which sends b's summary (and s's).
+    await ack('r1-b-2');
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-a-3', 'r1-s-4', 'r1-b-5']);
+    await ack('r1-b-5');
+    expect(sink.pending.map((p) => p.m.id)).toEqual(['r1-a-3', 'r1-s-4', 'r1-b-6']);
+    for (const p of sink.pending.splice(0)) p.ok();
+    await fwd.stop();
+    expect(sink.maxActivePerGroup).toBe(1);
+    expect(sink.delivered.map((m) => m.id)).toEqual(['r1-a-0', 'r1-s-1', 'r1-b-2', 'r1-b-5', 'r1-a-3', 'r1-s-4', 'r1-b-6']);
+  });
+
   it('a message that always fails blocks only its own group once others succeed', async () => {
     const time = new VirtualTime();
     const outbox = new MemoryOutbox();
