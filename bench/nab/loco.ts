@@ -112,7 +112,7 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
   const one = nestedLoco(real, 1, rawOf([shippedRule], 's'));
   table(
     shippedName === 'rules/nab/best.json'
-      ? `rules/nab/best.json alone under the same folds (no selection; the shipped rule, the protocol's choice plus the seasonal baseline, decided with every category in view: docs/nab-protocol.md)`
+      ? `rules/nab/best.json alone under the same folds (no selection; the shipped rule, the protocol's choice plus the seasonal baseline and learnTime 2d, both decided outside the protocol: docs/nab-protocol.md)`
       : `${shippedName} alone under the same folds (no selection: a rule decided outside the protocol, docs/nab-protocol.md)`,
     one,
     [shippedRule],
