@@ -2,18 +2,26 @@
  * One engine case in a loop, for `node --cpu-prof` (how the hot paths in docs/performance.md's benchmark
  * notes were found):
  *
- *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100|mix100] [devices] [inputs]
+ *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100|mix100] [devices] [inputs] [--dist]
+ *
+ * `--dist` runs the built `dist/` (`npm run build` first) instead of `src/` through tsx, so that the
+ * profile's line numbers are the compiled files' own (`npx tsx bench/cpuProfileTop.ts <file> --lines`).
  */
 import { asyncScheduler } from 'rxjs';
-import { Engine } from '../src/rules/engine.js';
-import { compileRule } from '../src/rules/compileRule.js';
-import { decodeMessage } from '../src/ingest/decodeMessage.js';
+import type { Engine as EngineT } from '../src/rules/engine.js';
+import type { compileRule as compileRuleT } from '../src/rules/compileRule.js';
+import type { decodeMessage as decodeMessageT } from '../src/ingest/decodeMessage.js';
 import { defaultRules, generatedRules, makeInputs, mixRules } from './workload.js';
 import { cpuMs } from './harness.js';
 
-const which = process.argv[2] ?? '10';
-const devices = Number(process.argv[3] ?? 1_000);
-const n = Number(process.argv[4] ?? 100_000);
+const argv = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const root = process.argv.includes('--dist') ? '../dist' : '../src';
+const { Engine } = (await import(`${root}/rules/engine.js`)) as { Engine: typeof EngineT };
+const { compileRule } = (await import(`${root}/rules/compileRule.js`)) as { compileRule: typeof compileRuleT };
+const { decodeMessage } = (await import(`${root}/ingest/decodeMessage.js`)) as { decodeMessage: typeof decodeMessageT };
+const which = argv[0] ?? '10';
+const devices = Number(argv[1] ?? 1_000);
+const n = Number(argv[2] ?? 100_000);
 const set = which === 'default' ? defaultRules() : which === 'mix100' ? mixRules(100) : generatedRules(Number(which));
 const rules = Object.entries(set).map(([id, doc]) => {
   const r = compileRule(id, doc);
