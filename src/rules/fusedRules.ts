@@ -143,7 +143,7 @@ interface InputPlan {
    *
    * `times` is a plain array of tagged values (created holding null), not a Float64Array: an epoch-ms
    * time is no small integer, so passing a raw double to each rule's `step` boxed it into a new
-   * HeapNumber per rule and event (bench/profileEngine.ts with a sampling heap profile: 16 bytes per
+   * HeapNumber per rule and event (`bench/profileEngine.ts ... --alloc`: 16 bytes per
    * rule per input); kept boxed, one number per event and path serves every rule.
    */
   readonly times: Array<number | null>;
