@@ -15,11 +15,12 @@ const TAGGED = null as unknown as number;
  * (docs/performance.md, "Scratch inputs in fast mode"; test/unit/rules/stepInputs.test.ts checks the
  * representation). `group` is built only when a stage asks for it (a new group).
  *
- * The time fields start as null, not 0, so that V8 gives them the tagged representation: the executor
- * hands every rule of an event the same boxed number (src/rules/fusedRules.ts `times`), which a tagged
- * field keeps as it is, while a double field unboxes it and every later call passing it on (the
- * aggregator's `add`, the detector's `update`) boxes a new HeapNumber: 16 bytes per call. A stage
- * never reads them before the runtime writes them.
+ * The number fields start as null, not 0, so that V8 gives them the tagged representation: the
+ * executor hands every rule of an event the same boxed time (src/rules/fusedRules.ts `times`), and an
+ * anomaly rule's value comes boxed from its expression; a tagged field keeps such a number as it is,
+ * while a double field unboxes it and every later call passing it on (the aggregator's `add`, the
+ * detector's `update`) boxes a new HeapNumber: 16 bytes per call. A stage never reads them before the
+ * runtime writes them.
  */
 export class WindowStepInput implements WindowInput<number[]> {
   time = TAGGED;
@@ -45,7 +46,7 @@ export class AnomalyStepInput implements AnomalyInput {
   time = TAGGED;
   arrival = TAGGED;
   key = '';
-  value = 0;
+  value = TAGGED;
   ev: IngestEvent | null = null;
   shared: SharedGroup | null = null;
 
