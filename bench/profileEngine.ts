@@ -2,18 +2,29 @@
  * One engine case in a loop, for `node --cpu-prof` (how the hot paths in docs/performance.md's benchmark
  * notes were found):
  *
- *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100|mix100] [devices] [inputs]
+ *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/profileEngine.ts [default|10|100|mix100] [devices] [inputs] [--dist]
+ *
+ * `--dist` runs the built `dist/` (`npm run build` first) instead of `src/` through tsx, so that the
+ * profile's line numbers are the compiled files' own. `--alloc` samples what the steady state allocates
+ * (V8's sampling heap profiler, keeping the objects scavenges collect) and prints bytes per input by
+ * allocating function: how docs/performance.md's "Scratch inputs in fast mode" counted HeapNumbers.
  */
+import { Session } from 'node:inspector/promises';
 import { asyncScheduler } from 'rxjs';
-import { Engine } from '../src/rules/engine.js';
-import { compileRule } from '../src/rules/compileRule.js';
-import { decodeMessage } from '../src/ingest/decodeMessage.js';
+import type { Engine as EngineT } from '../src/rules/engine.js';
+import type { compileRule as compileRuleT } from '../src/rules/compileRule.js';
+import type { decodeMessage as decodeMessageT } from '../src/ingest/decodeMessage.js';
 import { defaultRules, generatedRules, makeInputs, mixRules } from './workload.js';
 import { cpuMs } from './harness.js';
 
-const which = process.argv[2] ?? '10';
-const devices = Number(process.argv[3] ?? 1_000);
-const n = Number(process.argv[4] ?? 100_000);
+const argv = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const root = process.argv.includes('--dist') ? '../dist' : '../src';
+const { Engine } = (await import(`${root}/rules/engine.js`)) as { Engine: typeof EngineT };
+const { compileRule } = (await import(`${root}/rules/compileRule.js`)) as { compileRule: typeof compileRuleT };
+const { decodeMessage } = (await import(`${root}/ingest/decodeMessage.js`)) as { decodeMessage: typeof decodeMessageT };
+const which = argv[0] ?? '10';
+const devices = Number(argv[1] ?? 1_000);
+const n = Number(argv[2] ?? 100_000);
 const set = which === 'default' ? defaultRules() : which === 'mix100' ? mixRules(100) : generatedRules(Number(which));
 const rules = Object.entries(set).map(([id, doc]) => {
   const r = compileRule(id, doc);
@@ -25,6 +36,8 @@ const engine = new Engine({ scheduler: asyncScheduler, tickIntervalMs: 0, emit: 
 engine.setRules(rules);
 const pool = makeInputs(n, devices, 5_000);
 // First a round per device (every group created), then the steady state.
+const alloc = process.argv.includes('--alloc') ? new Session() : null;
+alloc?.connect();
 let t0 = performance.now();
 let c0 = cpuMs();
 let k = 0;
@@ -33,6 +46,8 @@ for (const inp of pool) {
   if (++k === devices) {
     const ms = performance.now() - t0;
     console.log(`first round (groups created): ${Math.round((devices / ms) * 1000)} inputs/s`);
+    // Posted without awaiting: the inspector answers synchronously on this thread.
+    void alloc?.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
     t0 = performance.now();
     c0 = cpuMs();
   }
@@ -41,3 +56,25 @@ const ms = performance.now() - t0;
 const cms = cpuMs() - c0;
 console.log(`${which} rules, ${devices} devices, steady: ${Math.round(((n - devices) / ms) * 1000)} inputs/s wall, ${Math.round(((n - devices) / cms) * 1000)} per CPU-second, ${out} outputs`);
 engine.close();
+
+interface AllocNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: AllocNode[];
+}
+if (alloc !== null) {
+  const { profile } = (await alloc.post('HeapProfiler.stopSampling')) as { profile: { head: AllocNode } };
+  const self = new Map<string, number>();
+  let total = 0;
+  const walk = (nd: AllocNode): void => {
+    const f = nd.callFrame;
+    const key = `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(dist|src|bench)\//, '$1/')}:${f.lineNumber + 1}`;
+    total += nd.selfSize;
+    if (nd.selfSize > 0) self.set(key, (self.get(key) ?? 0) + nd.selfSize);
+    for (const c of nd.children) walk(c);
+  };
+  walk(profile.head);
+  const per = n - devices;
+  console.log(`allocated: ${Math.round(total / per)} bytes per input (sampled), by function:`);
+  for (const [key, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`${String(Math.round(v / per)).padStart(6)}  ${key}`);
+}

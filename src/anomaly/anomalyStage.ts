@@ -88,17 +88,25 @@ export class AnomalyStage {
   }
 
   process(input: AnomalyInput): AnomalyStageResult {
-    return this.processIn(null, input);
+    const step = this.processIn(null, input);
+    const rejected = this.lastRejected;
+    return rejected === null ? { step, alert: this.lastAlert } : { step, alert: null, rejected };
   }
 
   /**
    * `process` with the group found by the caller (an earlier `lastGroup` for `input.key`, valid
-   * until `forgot` names the key), or null to look it up. The group used is in `lastGroup` afterwards.
+   * until `forgot` names the key), or null to look it up. Returns the detector's step; the edge it
+   * caused is in `lastAlert` and a rejection in `lastRejected` afterwards, and the group used in
+   * `lastGroup`: fields rather than a result object, which the engine's per-event path would allocate
+   * per anomaly rule and event (docs/performance.md, "Scratch inputs in fast mode").
    */
-  processIn(ref: AnomalyGroupRef | null, input: AnomalyInput): AnomalyStageResult {
+  processIn(ref: AnomalyGroupRef | null, input: AnomalyInput): DetectorStep {
     this.lastGroup = null;
+    this.lastAlert = null;
+    this.lastRejected = null;
     if (!Number.isFinite(input.value) || !Number.isFinite(input.time)) {
-      return { step: IDLE, alert: null, rejected: 'not-a-number' };
+      this.lastRejected = 'not-a-number';
+      return IDLE;
     }
     const e = ref === null ? this.entry(input.key, input) : this.touch(input.key, ref as unknown as GroupEntry);
     this.lastGroup = e as unknown as AnomalyGroupRef;
@@ -106,11 +114,19 @@ export class AnomalyStage {
     try {
       step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value, input.arrival);
     } catch {
-      return { step: IDLE, alert: null, rejected: 'detector-error' };
+      this.lastRejected = 'detector-error';
+      return IDLE;
     }
     if (!Number.isFinite(step.score)) step = { ...step, score: 0 };
-    return { step, alert: this.edge(input.key, e, step, input.time, input.value) };
+    this.lastAlert = this.edge(input.key, e, step, input.time, input.value);
+    return step;
   }
+
+  /** The edge the last `processIn` caused (null: none). */
+  lastAlert: AlertEmission | null = null;
+
+  /** Why the last `processIn` did not judge its event (null: it did). */
+  lastRejected: 'not-a-number' | 'detector-error' | null = null;
 
   /**
    * Processing-time check of every group (only detectors with `tick`, i.e. `missing`). A raise found

@@ -39,6 +39,7 @@ import type { EngineObserver } from './engine.js';
 import { FusedRules, type FusedRule, type GroupRef } from './fusedRules.js';
 import type { WrappedRuntime } from './lagRuntime.js';
 import { rowMessage } from './outputMessage.js';
+import { WindowStepInput } from './stepInputs.js';
 
 /**
  * The input name of the rows inside a chained runtime: never an edgeHub input (input names match
@@ -235,16 +236,8 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
 
   // Tumbling and hopping windows keep only the aggregates, not the item: one array serves every event (as in the engine).
   const item = new Array<number>(up.select.args.length);
-  const input = {
-    time: 0,
-    key: '',
-    item: [] as number[],
-    seen: 0,
-    ev: null as IngestEvent | null,
-    get group(): GroupValues {
-      return up.group(this.ev!)!.group;
-    },
-  };
+  // A class instance, not a literal with a getter (which V8 keeps in dictionary mode): src/rules/stepInputs.ts.
+  const input = new WindowStepInput((ev) => up.group(ev)!.group);
   // The upstream's front half (where, event time, clock skew, group key) is the fused executor's, as for any rule.
   const upStage: FusedRule = {
     rule: up,

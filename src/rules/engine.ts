@@ -1,18 +1,19 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { IngestEvent, RejectReason } from '../contracts/event.js';
 import type { OutputMessage } from '../contracts/output.js';
-import type { GroupValues, Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
+import type { Tombstone, WindowEmission, WindowResult, WindowState } from '../contracts/window.js';
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
 import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
-import { FusedRules, LaneGroups, type FusedRule, type GroupRef, type SharedGroup } from './fusedRules.js';
+import { FusedRules, LaneGroups, type FusedRule, type GroupRef } from './fusedRules.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
 import { chainedRuntime } from './chainedRuntime.js';
+import { AnomalyStepInput, WindowStepInput } from './stepInputs.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -364,21 +365,8 @@ export class Engine {
     const retainsItems = windowKind(rule.window.type)!.retainsItems;
     const reuseItem: number[] | null = retainsItems ? null : new Array<number>(nArgs);
     const partition = rule.partition;
-    const input = {
-      time: 0,
-      key: '',
-      item: [] as number[],
-      seen: 0,
-      ev: null as IngestEvent | null,
-      /** With `partition`: the event's groupBy group, inside its partition (`key`, `group`). */
-      member: null as { key: string; group: GroupValues } | null,
-      /** The executor's lane, whose group values the rules of one `groupBy` share (fusedRules.ts `SharedGroup`). */
-      shared: null as SharedGroup | null,
-      get group(): GroupValues {
-        const ev = this.ev!;
-        return this.shared !== null ? this.shared.values(ev) : (partition?.group ?? rule.group)(ev)!.group;
-      },
-    };
+    const groupOf = partition?.group ?? rule.group;
+    const input = new WindowStepInput((ev) => groupOf(ev)!.group);
     const observer = this.opts.observer;
     const emitOut = this.opts.emit;
     const wallTime = this.wallTime;
@@ -481,18 +469,7 @@ export class Engine {
     const observer = this.opts.observer;
     const onScore = this.opts.onScore;
     // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
-    const anomalyInput = {
-      time: 0,
-      arrival: 0,
-      key: '',
-      value: 0,
-      ev: null as IngestEvent | null,
-      shared: null as SharedGroup | null,
-      get group(): GroupValues {
-        const ev = this.ev!;
-        return this.shared !== null ? this.shared.values(ev) : rule.group(ev)!.group;
-      },
-    };
+    const anomalyInput = new AnomalyStepInput((ev) => rule.group(ev)!.group);
     const rt: Runtime = {
       rule,
       groups,
@@ -514,11 +491,13 @@ export class Engine {
         anomalyInput.value = v;
         anomalyInput.ev = ev;
         anomalyInput.shared = shared ?? null;
-        const { step, alert, rejected } = stage.processIn(ref as AnomalyGroupRef | null, anomalyInput);
+        const step = stage.processIn(ref as AnomalyGroupRef | null, anomalyInput);
+        const alert = stage.lastAlert;
+        const rejected = stage.lastRejected;
         anomalyInput.ev = null;
         anomalyInput.shared = null;
         const used: GroupRef | null = stage.lastGroup ?? ref;
-        if (rejected !== undefined) {
+        if (rejected !== null) {
           this.reject(rejected, rule.id);
           return used;
         }

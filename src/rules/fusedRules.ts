@@ -140,8 +140,13 @@ interface InputPlan {
    * Per-event scratch: event time per path (NaN: not a timestamp), key and record per lane. An entry
    * is this event's when its stamp (`parsed`, `keyed`) equals the plan's `stamp`, counted up per event,
    * so that nothing is cleared between events.
+   *
+   * `times` is a plain array of tagged values (created holding null), not a Float64Array: an epoch-ms
+   * time is no small integer, so passing a raw double to each rule's `step` boxed it into a new
+   * HeapNumber per rule and event (`bench/profileEngine.ts ... --alloc`: 16 bytes per
+   * rule per input); kept boxed, one number per event and path serves every rule.
    */
-  readonly times: Float64Array;
+  readonly times: Array<number | null>;
   readonly parsed: Float64Array;
   readonly keys: Array<string | null>;
   readonly keyed: Float64Array;
@@ -171,7 +176,7 @@ export class FusedRules {
       const rule = rt.rule;
       let plan = this.byInput.get(rule.input);
       if (plan === undefined) {
-        plan = { steps: [], paths: [], lanes: [], times: new Float64Array(0), parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
+        plan = { steps: [], paths: [], lanes: [], times: [], parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
         this.byInput.set(rule.input, plan);
         pathIds.set(rule.input, new Map());
         laneIds.set(rule.input, new Map());
@@ -218,7 +223,7 @@ export class FusedRules {
       }
       this.byInput.set(input, {
         ...p,
-        times: new Float64Array(p.paths.length),
+        times: p.paths.map(() => null),
         parsed: new Float64Array(p.paths.length),
         keys: p.lanes.map(() => null),
         keyed: new Float64Array(p.lanes.length),
@@ -266,7 +271,7 @@ export class FusedRules {
             times[p] = t === null ? Number.NaN : t;
             parsed[p] = stamp;
           }
-          time = times[p]!;
+          time = times[p] as number;
           if (time !== time) {
             observer.rejected('bad-timestamp', rule.id);
             continue;
