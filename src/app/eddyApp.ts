@@ -228,7 +228,7 @@ export class EddyApp {
       time,
       wall: clock,
       onLogged: (rec) => {
-        this.redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body), rec.arrival);
+        this.redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body, rec.messageId), rec.arrival);
         if (sensor !== null && rec.moduleId === SENSOR_MODULE) sensor.skipPast(rec.deviceId, rec.body.toString('utf8'));
       },
       handOver: setRules,
@@ -280,14 +280,15 @@ export class EddyApp {
    * One input message. Synchronous on purpose: the side acknowledges it after this returns (edgeHub's
    * PUBACK with the pinned SDK, docs/contract.md section 8), and the input journal has it in the log by then.
    */
-  handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }, at?: number): void {
+  handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined; messageId?: string | undefined }, at?: number): void {
     if (this.stopping) return;
     const { metrics } = this;
     const arrival = at ?? this.clock.now();
     this.time.input();
     const deviceId = meta.deviceId || 'local';
     const moduleId = meta.moduleId || 'local';
-    const fp = fingerprint(input, deviceId, moduleId, body);
+    const messageId = meta.messageId || undefined;
+    const fp = fingerprint(input, deviceId, moduleId, body, messageId);
     if (this.redelivery.isRedelivery(fp)) {
       metrics.received(input);
       metrics.rejected('redelivered');
@@ -296,7 +297,7 @@ export class EddyApp {
     }
     this.redelivery.record(fp, arrival);
     // Before its acknowledgement can leave (src/contracts/ackGate.ts, src/app/inputJournal.ts).
-    this.checkpointer.position = this.journal.append({ input, deviceId, moduleId, arrival, body });
+    this.checkpointer.position = this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, body } : { input, deviceId, moduleId, arrival, body, messageId });
     const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
     metrics.received(input, events.length + rejects.length);
     for (const r of rejects) {
