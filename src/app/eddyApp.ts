@@ -33,6 +33,15 @@ import { InputJournal } from './inputJournal.js';
 export const SENSOR_MODULE = 'SimulatedTemperatureSensor';
 const MQTT_INPUT = 'telemetry';
 const MQTT_MODULE = 'mqtt';
+/** Least time between two reports of `store` that no desired version asked for (docs/contract.md section 6). */
+export const STORE_REPORT_MS = 60_000;
+/** How often a changed `store` is looked for. */
+const STORE_TICK_MS = 5_000;
+
+/** The part of the reported `store` whose change is worth a twin update of its own (pending and bytes change with every output). */
+function storeChangeKey(store: Record<string, unknown>): string {
+  return JSON.stringify([store.drops, store.degraded, store.damage]);
+}
 
 /** What the app is built from: the adapters main.ts made, and the configuration it read. */
 export interface EddyAppOptions {
@@ -232,7 +241,7 @@ export class EddyApp {
       time,
       wall: clock,
       onLogged: (rec) => {
-        this.redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body), rec.arrival);
+        this.redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body, rec.messageId), rec.arrival);
         if (sensor !== null && rec.moduleId === SENSOR_MODULE) sensor.skipPast(rec.deviceId, rec.body.toString('utf8'));
       },
       handOver: setRules,
@@ -284,14 +293,15 @@ export class EddyApp {
    * One input message. Synchronous on purpose: the side acknowledges it after this returns (edgeHub's
    * PUBACK with the pinned SDK, docs/contract.md section 8), and the input journal has it in the log by then.
    */
-  handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined }, at?: number): void {
+  handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined; messageId?: string | undefined }, at?: number): void {
     if (this.stopping) return;
     const { metrics } = this;
     const arrival = at ?? this.clock.now();
     this.time.input();
     const deviceId = meta.deviceId || 'local';
     const moduleId = meta.moduleId || 'local';
-    const fp = fingerprint(input, deviceId, moduleId, body);
+    const messageId = meta.messageId || undefined;
+    const fp = fingerprint(input, deviceId, moduleId, body, messageId);
     if (this.redelivery.isRedelivery(fp)) {
       metrics.received(input);
       metrics.rejected('redelivered');
@@ -300,7 +310,7 @@ export class EddyApp {
     }
     this.redelivery.record(fp, arrival);
     // Before its acknowledgement can leave (src/contracts/ackGate.ts, src/app/inputJournal.ts).
-    this.checkpointer.position = this.journal.append({ input, deviceId, moduleId, arrival, body });
+    this.checkpointer.position = this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, body } : { input, deviceId, moduleId, arrival, body, messageId });
     latencyTrace?.mark(Stage.Logged);
     const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
     latencyTrace?.mark(Stage.Decoded);
@@ -396,12 +406,34 @@ export class EddyApp {
     // Nothing reaches edgeHub (no PUBACK above all) before the deferred input log is written.
     this.journal.attach(conn);
     let reportChain: Promise<void> = Promise.resolve();
-    const report = (): void => {
-      const patch = { eddy: { version: this.opts.version, startedAt: this.startedAt }, ...reconciler.reportedPatch(), store: this.storeReport() };
+    // What the twin last got of `store`'s drops, degraded and damage, and when (docs/contract.md section 6).
+    let storeSent = '';
+    let storeSentAt = Number.NEGATIVE_INFINITY;
+    const sendPatch = (patch: Record<string, unknown>, store: Record<string, unknown>): void => {
+      const key = storeChangeKey(store);
+      storeSent = key;
+      storeSentAt = this.clock.now();
       reportChain = reportChain
         .then(() => conn.reportProperties(patch))
-        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'reported properties not sent'));
+        .catch((err: unknown) => {
+          // Sent again by the next store tick once it changes or the link is back.
+          if (storeSent === key) storeSent = '';
+          log.warn({ err: (err as Error).message }, 'reported properties not sent');
+        });
     };
+    const report = (): void => {
+      const store = this.storeReport();
+      sendPatch({ eddy: { version: this.opts.version, startedAt: this.startedAt }, ...reconciler.reportedPatch(), store }, store);
+    };
+    // Drops, a full disk or damage after the last desired version would otherwise stay out of the twin
+    // until the next patch: `store` goes again when they changed, at most once per STORE_REPORT_MS.
+    const storeTick = this.timers.setInterval(() => {
+      if (!this.running || this.stopping || !conn.reachable || this.clock.now() - storeSentAt < STORE_REPORT_MS) return;
+      const store = this.storeReport();
+      if (storeChangeKey(store) !== storeSent) sendPatch({ store }, store);
+    }, STORE_TICK_MS);
+    storeTick.unref();
+    this.background.push(storeTick);
     conn.onDesired((patch, version) => {
       reconciler.desiredPatch(patch, version);
       this.checkpointer.saveNow();

@@ -107,6 +107,8 @@ export interface InputRecord {
   /** Processing time of arrival (ms). */
   readonly arrival: number;
   readonly body: Buffer;
+  /** The sender's `$.mid`, when it set one: kept so a re-delivery after a restart is recognised by it (src/ingest/redeliveryFilter.ts). */
+  readonly messageId?: string;
 }
 
 /** An input read back from the log, with its sequence number. */

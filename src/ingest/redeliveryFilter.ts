@@ -8,13 +8,17 @@
  * broker's persistent session (re-delivered, first, right after the reconnect). Processing it twice
  * would count it twice in a window.
  *
- * How: remember a content fingerprint (input, device, module, body) of the last inputs. After a
+ * How: remember a content fingerprint (input, device, module, body, and the sender's messageId when
+ * it set one) of the last inputs. After a
  * restart or a reconnect, `arm()` takes the recent tail; while armed, each arriving input that
  * matches a tail entry is a re-delivery and is dropped (each entry absorbs one), and the first input
  * that matches nothing ends the phase (the broker re-delivers un-acknowledged messages first, in
  * order). Only the last `tailSize` inputs within `tailMs` of the newest one are candidates, so an
  * identical new reading can only be mistaken for a re-delivery if it is the first thing to arrive
- * after a reconnect and repeats one of those exactly.
+ * after a reconnect and repeats one of those exactly, messageId included: a re-delivery carries the
+ * sender's messageId, a new message from a device that sets one carries a new one
+ * (test/integration/blackbox/identicalReadings.test.ts: without it, devices sending `{"open":1}` lost
+ * every reading a reconnect matched against the last 30 s). Without a messageId the body alone decides.
  */
 export class RedeliveryFilter {
   /** A ring of the last `size` fingerprints and arrivals: typed arrays, so recording allocates nothing (bench/durability.bench.ts). */
@@ -112,10 +116,11 @@ function toNumber(h2: number, h1: number): number {
 }
 
 /** A fast content fingerprint (cyrb53's mixing) of an input: no crypto needed, collisions only matter inside the tail. */
-export function fingerprint(input: string, deviceId: string, moduleId: string, body: Uint8Array): number {
+export function fingerprint(input: string, deviceId: string, moduleId: string, body: Uint8Array, messageId?: string): number {
   let h1 = 0xdeadbeef ^ body.length,
     h2 = 0x41c6ce57 ^ body.length;
-  for (const s of [input, deviceId, moduleId]) {
+  // No messageId (or ''): the same number as before it took part, so checkpointed fingerprints still match.
+  for (const s of messageId ? [input, deviceId, moduleId, messageId] : [input, deviceId, moduleId]) {
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       h1 = Math.imul(h1 ^ c, 2654435761);

@@ -49,6 +49,13 @@ interface CompiledBase {
    * outputs still get the new definition's ids.
    */
   readonly stateHash: string;
+  /**
+   * Set by the engine (src/rules/engine.ts), never by the compiler: how many times this rule id started
+   * afresh under a changed definition (absent: never). Part of its window ids when set, so a definition
+   * changed and changed back inside a window never gives that window's messageId a second body
+   * (test/integration/blackbox/ruleRevert.test.ts).
+   */
+  readonly gen?: number;
   readonly doc: Rule;
   readonly input: string;
   readonly output: string;

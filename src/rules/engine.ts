@@ -77,6 +77,8 @@ export interface RuleSnapshot {
    * restart does not let an event reopen an emitted window at revision 0. Absent: none (older formats too).
    */
   readonly tombstones?: Array<[string, Tombstone]>;
+  /** The rule's `gen` (CompiledBase.gen); absent: 0. */
+  readonly gen?: number;
 }
 
 /**
@@ -127,8 +129,19 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
 }
 
 function snapshotOf(rt: Runtime): RuleSnapshot {
-  const snap: RuleSnapshot = { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
+  const base: RuleSnapshot = { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
+  const snap = rt.rule.gen === undefined ? base : { ...base, gen: rt.rule.gen };
   return rt.tombstones.size === 0 ? snap : { ...snap, tombstones: [...rt.tombstones] };
+}
+
+/** `rule` as generation `gen` of its id (CompiledBase.gen); the same object for 0. */
+function withGen(rule: CompiledRule, gen: number): CompiledRule {
+  return gen > 0 ? ({ ...rule, gen } as CompiledRule) : rule;
+}
+
+/** The hash a rule's window ids are derived from: its definition's, and its generation once it has one. */
+function idHash(rule: CompiledRule): string {
+  return rule.gen === undefined ? rule.hash : `${rule.hash}#${rule.gen}`;
 }
 
 /**
@@ -194,6 +207,8 @@ export class Engine {
     const out: OutputMessage[] = [];
     const next = new Map(rules.map((r) => [r.id, r]));
     const carried = new Map<string, { groups: Map<string, unknown>; tombstones: Map<string, Tombstone> }>();
+    // A rule that starts afresh is one generation on from what it replaces; one whose state carries on keeps its own.
+    const gens = new Map<string, number>();
     for (const [id, rt] of this.runtimes) {
       const nr = next.get(id);
       if (nr !== undefined && nr.hash === rt.rule.hash) continue;
@@ -201,7 +216,11 @@ export class Engine {
         // Timers released, nothing emitted: the state container goes to the new runtime.
         rt.stop();
         carried.set(id, { groups: rt.groups, tombstones: rt.tombstones });
-      } else rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
+        gens.set(id, rt.rule.gen ?? 0);
+      } else {
+        rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
+        gens.set(id, (rt.rule.gen ?? 0) + 1);
+      }
       this.runtimes.delete(id);
     }
     // Restored states that no longer fit (the rule is gone or changed since they were saved) finish
@@ -211,6 +230,7 @@ export class Engine {
       if (nr !== undefined && snapshotFits(snap, nr)) continue;
       this.restored.delete(id);
       this.finishRestored(id, snap, nr === undefined ? 'rule-removed' : 'rule-changed', out);
+      gens.set(id, (snap.gen ?? 0) + 1);
     }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
@@ -221,7 +241,8 @@ export class Engine {
         tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
       };
       this.restored.delete(r.id);
-      this.runtimes.set(r.id, this.runtimeOf(r, kept.groups, kept.tombstones));
+      const gen = gens.get(r.id) ?? (fits ? (snap!.gen ?? 0) : 0);
+      this.runtimes.set(r.id, this.runtimeOf(withGen(r, gen), kept.groups, kept.tombstones));
     }
     this.executor = this.fuse();
     this.armTick();
@@ -237,7 +258,7 @@ export class Engine {
       return;
     }
     const groups = new Map<string, unknown>(snap.groups);
-    const rt = this.runtimeOf(old, groups, new Map<string, Tombstone>(snap.tombstones ?? []));
+    const rt = this.runtimeOf(withGen(old, snap.gen ?? 0), groups, new Map<string, Tombstone>(snap.tombstones ?? []));
     const before = out.length;
     rt.finish(out, reason);
     this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
@@ -444,7 +465,7 @@ export class Engine {
       }
       // The caller's processing time while it is feeding an event (one clock read per message, not per output).
       const at = wallTime(callNow === callNow ? callNow : scheduler.now());
-      const msg = rule.row === null ? summaryMessage(rule.id, rule.hash, rule.output, r, at) : rowMessage(rule.id, rule.hash, rule.output, r, rule.row, at);
+      const msg = rule.row === null ? summaryMessage(rule.id, idHash(rule), rule.output, r, at) : rowMessage(rule.id, idHash(rule), rule.output, r, rule.row, at);
       rt.emitted++;
       observer.windowResult(rule.id);
       // Timer-driven emissions (idle flush) have no caller collecting them: hand them over at once.

@@ -6,12 +6,17 @@ import type { StoreLog } from './storeLog.js';
 
 /*
  * Frame: [payloadLength u32 LE][crc32(payload) u32 LE][payload]
- * payload: [seq f64][arrival f64][u16 len + input][u16 len + deviceId][u16 len + moduleId][body ...]
+ * payload: [seq f64][arrival f64][u16 len + input][u16 len + deviceId][u16 len + moduleId]([u16 len + messageId])[body ...]
+ * The messageId is there when bit 31 of payloadLength is set (payloads never come near 2 GiB, so a
+ * frame without it reads as before): the redelivery filter needs it after a restart to tell an
+ * edgeHub re-delivery from a new message with the same body (src/ingest/redeliveryFilter.ts).
  * A frame whose length runs past the end of the file or whose CRC does not match is a torn tail
  * (or damage): reading stops there, and opening the log truncates it so new frames are not hidden
  * behind it. Seqs are doubles: exact to 2^53, far beyond any module's lifetime.
  */
 const HEADER = 8;
+/** Bit 31 of payloadLength: a messageId string follows moduleId. */
+const HAS_MESSAGE_ID = 0x8000_0000;
 const FIXED = 16 + 6;
 /** edgeHub caps a message at 256 KB; anything this large is damage, not a record. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -189,7 +194,8 @@ export class FileInputLog implements InputLog {
 
   /** Encodes one frame at `at` in `buf` (growing it, keeping what is before `at`); returns its length. */
   private encode(seq: number, r: InputRecord, at: number): number {
-    const need = at + HEADER + FIXED + 3 * (r.input.length + r.deviceId.length + r.moduleId.length) + r.body.length;
+    const mid = r.messageId !== undefined && r.messageId !== '' ? r.messageId : null;
+    const need = at + HEADER + FIXED + 2 + 3 * (r.input.length + r.deviceId.length + r.moduleId.length + (mid?.length ?? 0)) + r.body.length;
     if (need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(grown, 0, 0, at);
@@ -203,9 +209,11 @@ export class FileInputLog implements InputLog {
     o = this.writeString(b, r.input, o);
     o = this.writeString(b, r.deviceId, o);
     o = this.writeString(b, r.moduleId, o);
+    if (mid !== null) o = this.writeString(b, mid, o);
     o += r.body.copy(b, o);
-    b.writeUInt32LE(o - at - HEADER, at);
-    b.writeUInt32LE(crc32(b.subarray(at + HEADER, o)), at + 4);
+    b.writeUInt32LE((o - at - HEADER + (mid !== null ? HAS_MESSAGE_ID : 0)) >>> 0, at);
+    // The flag is outside the payload: it seeds the CRC, so a flipped bit 31 reads as damage.
+    b.writeUInt32LE(crc32(b.subarray(at + HEADER, o), mid !== null ? 1 : 0), at + 4);
     return o - at;
   }
 
@@ -234,21 +242,24 @@ export class FileInputLog implements InputLog {
 function* frames(data: Buffer): Generator<StoredInput> {
   let o = 0;
   while (o + HEADER <= data.length) {
-    const len = data.readUInt32LE(o);
+    const word = data.readUInt32LE(o);
+    const len = (word & ~HAS_MESSAGE_ID) >>> 0;
+    const strings = word >= HAS_MESSAGE_ID ? 4 : 3;
     if (len < FIXED || len > MAX_PAYLOAD || o + HEADER + len > data.length) return;
     const payload = data.subarray(o + HEADER, o + HEADER + len);
-    if (crc32(payload) !== data.readUInt32LE(o + 4)) return;
+    if (crc32(payload, strings === 4 ? 1 : 0) !== data.readUInt32LE(o + 4)) return;
     const seq = payload.readDoubleLE(0);
     const arrival = payload.readDoubleLE(8);
     let p = 16;
     const strs: string[] = [];
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < strings; k++) {
       const sl = payload.readUInt16LE(p);
       strs.push(payload.toString('utf8', p + 2, p + 2 + sl));
       p += 2 + sl;
     }
     // Copy: the caller may keep the body after `data` is gone.
-    yield { seq, arrival, input: strs[0]!, deviceId: strs[1]!, moduleId: strs[2]!, body: Buffer.from(payload.subarray(p)) };
+    const rec: StoredInput = { seq, arrival, input: strs[0]!, deviceId: strs[1]!, moduleId: strs[2]!, body: Buffer.from(payload.subarray(p)) };
+    yield strings === 4 ? { ...rec, messageId: strs[3]! } : rec;
     o += HEADER + len;
   }
 }
@@ -265,5 +276,5 @@ function scan(data: Buffer): { end: number; lastSeq: number; torn: boolean } {
 }
 
 function frameLength(data: Buffer, offset: number): number {
-  return data.readUInt32LE(offset);
+  return (data.readUInt32LE(offset) & ~HAS_MESSAGE_ID) >>> 0;
 }

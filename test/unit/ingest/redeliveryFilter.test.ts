@@ -21,6 +21,21 @@ describe('RedeliveryFilter', () => {
     expect(fingerprint('x', 'a', 'm', b)).not.toBe(fingerprint('telemetry', 'a', 'm', b));
     expect(fingerprint('telemetry', 'a', 'm', b)).toBe(fingerprint('telemetry', 'a', 'm', Buffer.from('{"t":1}')));
   });
+  it('keeps identical bodies with different messageIds apart; no messageId (or an empty one) gives the fingerprint of the body alone', () => {
+    const b = Buffer.from('{"open":1}');
+    const f = new RedeliveryFilter();
+    f.record(fingerprint('telemetry', 'door', 'm', b, 'door-1'), 0);
+    f.record(fingerprint('telemetry', 'door', 'm', b, 'door-2'), 1);
+    f.arm();
+    // A new message with the same body and a new messageId is not a re-delivery, and ends the phase.
+    expect(f.isRedelivery(fingerprint('telemetry', 'door', 'm', b, 'door-3'))).toBe(false);
+    expect(f.isArmed).toBe(false);
+    f.arm();
+    expect(f.isRedelivery(fingerprint('telemetry', 'door', 'm', b, 'door-2'))).toBe(true);
+    expect(fingerprint('telemetry', 'door', 'm', b, '')).toBe(fingerprint('telemetry', 'door', 'm', b));
+    expect(fingerprint('telemetry', 'door', 'm', b, undefined)).toBe(fingerprint('telemetry', 'door', 'm', b));
+  });
+
   it('only considers inputs within tailMs of the newest, and survives a checkpoint round trip', () => {
     const f = new RedeliveryFilter(100, 50, 1_000);
     f.record(fp('old'), 0);

@@ -4,6 +4,7 @@ import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32 } from 'node:zlib';
 import { FileInputLog } from '../../../src/store/fileInputLog.js';
 import { openStore } from '../../../src/store/store.js';
 import type { InputRecord } from '../../../src/contracts/store.js';
@@ -46,6 +47,38 @@ describe('FileInputLog', () => {
     a.close();
     const got = [...new FileInputLog(dir, log).readInputsAfter(0)];
     expect(got.map((r) => [r.input, r.deviceId, r.moduleId])).toEqual([...names.map((n) => [n, n.toUpperCase(), `m-${n}`]), ['in', 'bad\ufffd', 'm']]);
+  });
+
+  it('keeps the sender\'s messageId when there is one; a frame without it has the bytes of the format before it, and a flipped flag bit is damage', () => {
+    const a = new FileInputLog(dir, log);
+    a.appendInput(rec(1));
+    a.appendInput({ ...rec(2), messageId: 'mid-é-2' });
+    a.appendInput({ ...rec(3), messageId: '' });
+    a.close();
+    const file = join(dir, segments(dir)[0]!);
+    const got = [...new FileInputLog(dir, log).readInputsAfter(0)];
+    expect(got).toEqual([{ seq: 1, ...rec(1) }, { seq: 2, ...rec(2), messageId: 'mid-é-2' }, { seq: 3, ...rec(3) }]);
+    // The first frame, encoded by hand as the three-string format: [len][crc32][seq][arrival][input][deviceId][moduleId][body].
+    const str = (x: string): Buffer => {
+      const b = Buffer.from(x, 'utf8');
+      const l = Buffer.alloc(2);
+      l.writeUInt16LE(b.length);
+      return Buffer.concat([l, b]);
+    };
+    const nums = Buffer.alloc(16);
+    nums.writeDoubleLE(1, 0);
+    nums.writeDoubleLE(rec(1).arrival, 8);
+    const payload = Buffer.concat([nums, str('telemetry'), str(rec(1).deviceId), str('sim'), rec(1).body]);
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(payload.length, 0);
+    head.writeUInt32LE(crc32(payload), 4);
+    const bytes = readFileSync(file);
+    expect(bytes.subarray(0, 8 + payload.length)).toEqual(Buffer.concat([head, payload]));
+    // Flip bit 31 of the second frame's length: it must read as damage (the CRC is seeded by the flag), not as a record.
+    const second = 8 + payload.length;
+    bytes.writeUInt32LE(bytes.readUInt32LE(second) & 0x7fff_ffff, second);
+    writeFileSync(file, bytes);
+    expect([...new FileInputLog(dir, log).readInputsAfter(0)].map((r) => r.seq)).toEqual([1]);
   });
 
   it('ignores a torn tail, cuts it off, and appends readable records after it', () => {
