@@ -6,7 +6,7 @@ import type { OutputMessage, Sink } from '../contracts/output.js';
 import type { RuleSet } from '../contracts/rule.js';
 import type { Timers, TimerHandle } from '../contracts/timers.js';
 import { decodeMessage } from '../ingest/decodeMessage.js';
-import { fingerprint, RedeliveryFilter } from '../ingest/redeliveryFilter.js';
+import { boundedMessageId, fingerprint, RedeliveryFilter } from '../ingest/redeliveryFilter.js';
 import type { Engine } from '../rules/engine.js';
 import { applyRules } from '../rules/applyRules.js';
 import type { CompiledRule } from '../rules/compileRule.js';
@@ -300,7 +300,7 @@ export class EddyApp {
     this.time.input();
     const deviceId = meta.deviceId || 'local';
     const moduleId = meta.moduleId || 'local';
-    const messageId = meta.messageId || undefined;
+    const messageId = meta.messageId ? boundedMessageId(meta.messageId) : undefined;
     const fp = fingerprint(input, deviceId, moduleId, body, messageId);
     if (this.redelivery.isRedelivery(fp)) {
       metrics.received(input);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Drops the inputs that edgeHub re-delivers because their PUBACK never left the process.
  *
@@ -113,6 +115,19 @@ function parseFingerprint(s: string): number {
 /** 53 bits of the two 32-bit halves: exact as a double, so the ring and the Map hold plain numbers. */
 function toNumber(h2: number, h1: number): number {
   return (h2 >>> 0) * 2097152 + ((h1 >>> 0) >>> 11);
+}
+
+/** Longest sender messageId kept as it is (UTF-16 units: at most 3 KiB of UTF-8, far under the input log's u16 string length). */
+export const MAX_MESSAGE_ID = 1024;
+
+/**
+ * The sender's messageId as the input log keeps it and the fingerprint reads it: a longer one (edgeHub
+ * passes on whatever the sender set) becomes its SHA-256, so it fits the log's u16 string length
+ * (src/store/fileInputLog.ts) and the live input and its replay after a restart fingerprint alike
+ * (test/unit/app/eddyApp.test.ts).
+ */
+export function boundedMessageId(messageId: string): string {
+  return messageId.length <= MAX_MESSAGE_ID ? messageId : `sha256:${createHash('sha256').update(messageId).digest('base64')}`;
 }
 
 /** A fast content fingerprint (cyrb53's mixing) of an input: no crypto needed, collisions only matter inside the tail. */

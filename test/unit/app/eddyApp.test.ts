@@ -85,3 +85,45 @@ describe('EddyApp (local mode, no process)', () => {
     for (const [key, counts] of byWindow) expect(counts, key).toEqual([12]);
   });
 });
+
+describe('EddyApp input log and the sender\'s messageId', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-app-mid-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function open() {
+    const store = openStore(dir, { log: silentLogger, clock: { now: () => Date.now() }, ttlMs: 0 });
+    const metrics = createMetrics({ processMetrics: false });
+    const app = new EddyApp({
+      version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
+      fileRules: rules, fileErrors: [], configErrors: [],
+      store, metrics, log: silentLogger,
+      clock: { now: () => Date.now() }, monotonic: { now: () => performance.now() }, timers: manualIntervals().timers,
+    });
+    return { app, metrics };
+  }
+
+  // The messageId is the sender's ($.mid), of any length edgeHub passes on; the input log keeps strings
+  // behind a u16 length (src/store/fileInputLog.ts), so one past 64 KiB must neither throw into the SDK's
+  // handler (the input would be acknowledged and lost, uncounted) nor stop its re-delivery after a restart
+  // from being recognised (src/ingest/redeliveryFilter.ts).
+  it('takes an input whose messageId is longer than 64 KiB, and recognises its re-delivery after a restart', async () => {
+    const body = Buffer.from(JSON.stringify({ timeCreated: new Date(START).toISOString(), v: 1 }));
+    const meta = { deviceId: 'd1', moduleId: 'm1', messageId: `id-${'é'.repeat(40_000)}` };
+    const first = open();
+    first.app.runLocal({ send: async () => undefined });
+    expect(() => first.app.handleInput('telemetry', body, meta)).not.toThrow();
+    expect(first.metrics.snapshot().received).toBe(1);
+    await first.app.stop(2_000);
+
+    const second = open();
+    // What edgeHub re-delivers first after a restart (the arm() of runEdge).
+    (second.app as unknown as { redelivery: { arm(): void } }).redelivery.arm();
+    second.app.runLocal({ send: async () => undefined });
+    second.app.handleInput('telemetry', body, meta);
+    expect(second.metrics.snapshot().rejected.redelivered).toBe(1);
+    await second.app.stop(2_000);
+  });
+});
