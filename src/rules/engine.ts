@@ -178,6 +178,12 @@ export class Engine {
   private readonly runtimes = new Map<string, Runtime>();
   private executor: FusedRules;
   private restored = new Map<string, RuleSnapshot>();
+  /**
+   * The generation a removed rule id starts at if a later `setRules` adds it back: its windows emitted at
+   * the removal keep their ids, and the re-added rule's same windows must not reuse them with another
+   * body (test/unit/rules/engine.test.ts "comes back"). In memory only: a checkpoint keeps no removed rule.
+   */
+  private readonly removedGens = new Map<string, number>();
   private tickSub: Subscription | null = null;
 
   private readonly wallTime: (t: number) => number;
@@ -220,6 +226,7 @@ export class Engine {
       } else {
         rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
         gens.set(id, (rt.rule.gen ?? 0) + 1);
+        if (nr === undefined) this.removedGens.set(id, (rt.rule.gen ?? 0) + 1);
       }
       this.runtimes.delete(id);
     }
@@ -231,6 +238,7 @@ export class Engine {
       this.restored.delete(id);
       this.finishRestored(id, snap, nr === undefined ? 'rule-removed' : 'rule-changed', out);
       gens.set(id, (snap.gen ?? 0) + 1);
+      if (nr === undefined) this.removedGens.set(id, (snap.gen ?? 0) + 1);
     }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
@@ -241,7 +249,8 @@ export class Engine {
         tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
       };
       this.restored.delete(r.id);
-      const gen = gens.get(r.id) ?? (fits ? (snap!.gen ?? 0) : 0);
+      const gen = gens.get(r.id) ?? this.removedGens.get(r.id) ?? (fits ? (snap!.gen ?? 0) : 0);
+      this.removedGens.delete(r.id);
       this.runtimes.set(r.id, this.runtimeOf(withGen(r, gen), kept.groups, kept.tombstones));
     }
     this.executor = this.fuse();

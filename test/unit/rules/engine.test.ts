@@ -723,3 +723,26 @@ describe('Engine: exact under the edge\'s real conditions (docs/contract.md sect
     expect(summaries(again.out).filter((b) => b.group.deviceId === 'd1')).toEqual([]);
   });
 });
+
+describe('Engine: a rule id that comes back inside an open window', () => {
+  // docs/contract.md section 5: one messageId never carries two bodies (the outbox keeps the second out as
+  // a conflict: its readings are lost). A rule removed by a twin patch and added back by the next one,
+  // same definition, inside one window: the window emitted at the removal (rule-removed) and the one the
+  // re-added rule emits later are two bodies of the same (rule, group, window, revision 0).
+  it('removed and added back: the re-added rule\'s window has a messageId of its own', () => {
+    const h = harness();
+    const r = rule('a', { ...tempRule, select: { n: 'count()' } });
+    h.engine.setRules([r]);
+    h.engine.process([h.ev({ t: T0 + 1_000, temp: 1 })]);
+    h.engine.setRules([]);
+    h.engine.setRules([r]);
+    h.engine.process([h.ev({ t: T0 + 2_000, temp: 2 }), h.ev({ t: T0 + 3_000, temp: 3 })]);
+    // Closes [T0, T0+1m).
+    h.engine.process([h.ev({ t: T0 + 120_000, temp: 4 })]);
+    const bodies = new Map<string, Set<string>>();
+    for (const m of h.out.filter((x) => x.kind === 'summary')) bodies.set(m.id, (bodies.get(m.id) ?? new Set()).add(JSON.stringify(m.body)));
+    const first = summaries(h.out).filter((s) => s.window.start === new Date(T0).toISOString());
+    expect(first.map((s) => s.count)).toEqual([1, 2]);
+    expect([...bodies.values()].map((s) => s.size)).toEqual([...bodies.values()].map(() => 1));
+  });
+});
