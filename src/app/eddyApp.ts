@@ -302,7 +302,9 @@ export class EddyApp {
     const moduleId = meta.moduleId || 'local';
     const messageId = meta.messageId ? boundedMessageId(meta.messageId) : undefined;
     const fp = fingerprint(input, deviceId, moduleId, body, messageId);
-    if (this.redelivery.isRedelivery(fp)) {
+    // Only while a re-delivery phase is on: the fingerprint an input logged by the build before messageIds has.
+    const legacy = messageId !== undefined && this.redelivery.isArmed ? fingerprint(input, deviceId, moduleId, body) : undefined;
+    if (this.redelivery.isRedelivery(fp, legacy)) {
       metrics.received(input);
       metrics.rejected('redelivered');
       this.rejectLog.log({ reason: 'redelivered', detail: 'already in the input log before a crash or reconnect' }, { input, deviceId });

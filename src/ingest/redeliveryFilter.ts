@@ -65,11 +65,20 @@ export class RedeliveryFilter {
     this.armed = tail.size > 0 ? tail : null;
   }
 
-  /** True when `fp` is a re-delivery to drop. Ends the phase on the first input that is not. */
-  isRedelivery(fp: Fingerprint): boolean {
+  /**
+   * True when `fp` is a re-delivery to drop. Ends the phase on the first input that is not. `legacy`:
+   * the input's fingerprint without its messageId, which matches too: an input the build before
+   * messageIds logged and checkpointed without it, re-delivered with it after the upgrade
+   * (test/unit/app/eddyApp.test.ts).
+   */
+  isRedelivery(fp: Fingerprint, legacy?: number): boolean {
     if (this.armed === null) return false;
-    const key = typeof fp === 'number' ? fp : parseFingerprint(fp);
-    const n = this.armed.get(key);
+    let key = typeof fp === 'number' ? fp : parseFingerprint(fp);
+    let n = this.armed.get(key);
+    if (n === undefined && legacy !== undefined) {
+      key = legacy;
+      n = this.armed.get(key);
+    }
     if (n === undefined) {
       this.armed = null;
       return false;

@@ -127,3 +127,47 @@ describe('EddyApp input log and the sender\'s messageId', () => {
     await second.app.stop(2_000);
   });
 });
+
+describe('EddyApp: an input log of the build before messageIds', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-app-old-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  // An upgrade: the previous build logged an input without its messageId (the three-string frame,
+  // test/unit/store/fileInputLog.test.ts) and was stopped before its PUBACK left; edgeHub re-delivers it,
+  // with the sender's messageId, to the new build. It is the same message: counted once, as the build
+  // that logged it would have (src/ingest/redeliveryFilter.ts).
+  it('recognises the re-delivery, with its messageId, of an input logged without one', async () => {
+    const body = Buffer.from(JSON.stringify({ timeCreated: new Date(START).toISOString(), v: 1 }));
+    const first = new EddyApp({
+      version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
+      fileRules: rules, fileErrors: [], configErrors: [],
+      store: openStore(dir, { log: silentLogger, clock: { now: () => Date.now() }, ttlMs: 0 }), metrics: createMetrics({ processMetrics: false }), log: silentLogger,
+      clock: { now: () => Date.now() }, monotonic: { now: () => performance.now() }, timers: manualIntervals().timers,
+    });
+    first.runLocal({ send: async () => undefined });
+    first.handleInput('telemetry', body, { deviceId: 'd1', moduleId: 'm1' });
+    await first.stop(2_000);
+    // An input without a messageId is logged, and its fingerprint checkpointed, as the previous build did
+    // (the three-string frame, test/unit/store/fileInputLog.test.ts; the fingerprint of before, src/ingest/redeliveryFilter.ts).
+
+    const metrics = createMetrics({ processMetrics: false });
+    const second = new EddyApp({
+      version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
+      fileRules: rules, fileErrors: [], configErrors: [],
+      store: openStore(dir, { log: silentLogger, clock: { now: () => Date.now() }, ttlMs: 0 }), metrics, log: silentLogger,
+      clock: { now: () => Date.now() }, monotonic: { now: () => performance.now() }, timers: manualIntervals().timers,
+    });
+    (second as unknown as { redelivery: { arm(): void } }).redelivery.arm();
+    second.runLocal({ send: async () => undefined });
+    second.handleInput('telemetry', body, { deviceId: 'd1', moduleId: 'm1', messageId: 'mid-1' });
+    expect(metrics.snapshot().rejected.redelivered).toBe(1);
+    // The phase goes on while re-deliveries match, and a new message ends it.
+    second.handleInput('telemetry', body, { deviceId: 'd1', moduleId: 'm1', messageId: 'mid-2' });
+    expect(metrics.snapshot().rejected.redelivered).toBe(1);
+    expect(metrics.snapshot().received).toBe(2);
+    await second.stop(2_000);
+  });
+});
