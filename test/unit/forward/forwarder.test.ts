@@ -358,6 +358,42 @@ describe('Forwarder', () => {
     expect(sink.delivered.map((m) => m.id)).toEqual(['r1-a-0', 'r1-s-1', 'r1-b-2', 'r1-b-5', 'r1-a-3', 'r1-s-4', 'r1-b-6']);
   });
 
+  it('PUBACKs and failures in random order over mixed alerts and summaries: per group one in flight, creation order, each delivered once', async () => {
+    // docs/contract.md section 8 as the oracle, with the PUBACK's own pass (onSent) in play: alerts behind
+    // summaries and summaries behind alerts, sends settled in a random order, some failing, appends meanwhile.
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rand = prng(seed);
+      const { time, outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { maxInFlight: 4, initialBackoffMs: 5, maxBackoffMs: 20 } });
+      const all: OutputMessage[] = [];
+      const add = (n: number): void => {
+        const msgs = Array.from({ length: n }, () => makeMessage(all.length + 0, { kind: rand() < 0.5 ? 'alert' : 'summary', groupKey: `g${Math.floor(rand() * 5)}` }));
+        for (const m of msgs) all.push({ ...m, id: `${m.id}-${all.length}` });
+        outbox.append(all.slice(all.length - n));
+      };
+      add(40);
+      fwd.start();
+      for (let round = 0; round < 400 && (sink.pending.length > 0 || outbox.stats().pending > 0); round++) {
+        if (round % 25 === 0 && all.length < 120) add(10);
+        if (sink.pending.length > 0) {
+          const i = Math.floor(rand() * sink.pending.length);
+          const p = sink.pending.splice(i, 1)[0]!;
+          if (rand() < 0.15) p.fail(new Error('x'));
+          else p.ok();
+          for (let j = 0; j < 5; j++) await Promise.resolve();
+        } else await time.advance(25);
+      }
+      await fwd.stop();
+      expect(outbox.stats().pending, `seed ${seed}`).toBe(0);
+      expect(sink.maxActivePerGroup, `seed ${seed}`).toBe(1);
+      const ids = sink.delivered.map((m) => m.id);
+      expect(new Set(ids).size, `seed ${seed}: delivered twice`).toBe(ids.length);
+      expect(ids.length).toBe(all.length);
+      for (const g of ['g0', 'g1', 'g2', 'g3', 'g4']) {
+        expect(sink.delivered.filter((m) => m.groupKey === g).map((m) => m.id), `seed ${seed} ${g}`).toEqual(all.filter((m) => m.groupKey === g).map((m) => m.id));
+      }
+    }
+  });
+
   it('a message that always fails blocks only its own group once others succeed', async () => {
     const time = new VirtualTime();
     const outbox = new MemoryOutbox();
