@@ -408,13 +408,14 @@ export class EddyApp {
     // Nothing reaches edgeHub (no PUBACK above all) before the deferred input log is written.
     this.journal.attach(conn);
     let reportChain: Promise<void> = Promise.resolve();
-    // What the twin last got of `store`'s drops, degraded and damage, and when (docs/contract.md section 6).
+    // What the twin last got of `store`'s drops, degraded and damage, and when, on the monotonic clock (a
+    // wall clock set back would hold the reports back until it caught up; docs/contract.md section 6).
     let storeSent = '';
     let storeSentAt = Number.NEGATIVE_INFINITY;
     const sendPatch = (patch: Record<string, unknown>, store: Record<string, unknown>): void => {
       const key = storeChangeKey(store);
       storeSent = key;
-      storeSentAt = this.clock.now();
+      storeSentAt = this.opts.monotonic.now();
       reportChain = reportChain
         .then(() => conn.reportProperties(patch))
         .catch((err: unknown) => {
@@ -430,7 +431,7 @@ export class EddyApp {
     // Drops, a full disk or damage after the last desired version would otherwise stay out of the twin
     // until the next patch: `store` goes again when they changed, at most once per STORE_REPORT_MS.
     const storeTick = this.timers.setInterval(() => {
-      if (!this.running || this.stopping || !conn.reachable || this.clock.now() - storeSentAt < STORE_REPORT_MS) return;
+      if (!this.running || this.stopping || !conn.reachable || this.opts.monotonic.now() - storeSentAt < STORE_REPORT_MS) return;
       const store = this.storeReport();
       if (storeChangeKey(store) !== storeSent) sendPatch({ store }, store);
     }, STORE_TICK_MS);

@@ -32,7 +32,7 @@ describe('black box: the twin reports store drops that happen after the last des
     await cleanup(ctx.task.result?.state === 'fail');
   });
 
-  it('drops after the last desired version reach the twin within about a minute, and agree with what arrived', { timeout: 150_000 }, async () => {
+  it('drops after the last desired version reach the twin within about a minute, and agree with what arrived', { timeout: 260_000 }, async () => {
     const M = 'eddy-storerep';
     const DEVICES = ['s1', 's2', 's3', 's4'];
     const rules = exactRules();
@@ -57,8 +57,10 @@ describe('black box: the twin reports store drops that happen after the last des
 
     const drops = (): number => (emu.twin(M).reported.store as ReportedStore | undefined)?.drops.budget.summary ?? 0;
     const delivered = (): number => analyseUpstream(emu, M).latest.length;
-    // Every window is either delivered or dropped, and the twin says how many were dropped.
-    await waitUntil(() => drops() > 0 && drops() + delivered() >= expected.length, 110_000, `twin drops + delivered = ${expected.length} windows`).catch(() => undefined);
+    // Every window is either delivered or dropped, and the twin says how many were dropped. A drop made
+    // after the first minute's report waits for the next one (at most one per STORE_REPORT_MS), hence
+    // two minutes and more on a slow machine.
+    await waitUntil(() => drops() > 0 && drops() + delivered() >= expected.length, 170_000, `twin drops + delivered = ${expected.length} windows`).catch(() => undefined);
     const elapsedMs = Date.now() - since;
     console.info(`[store report] ${expected.length} windows: ${delivered()} delivered, ${drops()} dropped per the twin; ${storeReports.length} reported patches in ${Math.round(elapsedMs / 1000)} s after the last desired version`);
 
