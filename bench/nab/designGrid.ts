@@ -27,7 +27,7 @@ const ESCALATE = [0, 2, 4];
 // designs are what the protocol was run on (warm-up in samples only; `--with-adaptive` adds 2d).
 const esc = (e: number) => ({ escalate: e, learnTime: 0 });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -100,6 +100,15 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
   // after the calibrated designs, so ties go to the designs without it.
   if (opts.calibrated && opts.recurrence) {
     for (const r of out.slice(firstCalibrated, calEnd)) out.push({ ...r, detector: { ...r.detector, recurrence: true } } as AnomalyRule);
+  }
+  // `quietTime` (`--quiet-time`): suppression counted in event time instead of events, in every `auto`
+  // design: quiet 30 (2.5 hours of a 5-minute series, 30 hours of an hourly one) becomes quietTime
+  // 150 minutes (identical on 5-minute series). Decided with the folds in view (docs/nab-protocol.md).
+  if (opts.quietTime) {
+    for (let k = 0; k < out.length; k++) {
+      const d = out[k]!.detector;
+      if ((d as Record<string, unknown>).quiet === 30) out[k] = { ...out[k]!, detector: { ...d, quiet: 0, quietTime: '150m' } } as AnomalyRule;
+    }
   }
   const zscore = JSON.parse(readFileSync(join(import.meta.dirname, 'cvGrid.json'), 'utf8')) as AnomalyRule[];
   return [...out, ...zscore];

@@ -73,7 +73,7 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule, shippedName = 'rules/nab/best.json'): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive'), recurrence: process.argv.includes('--with-recurrence') });
+  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive'), recurrence: process.argv.includes('--with-recurrence'), quietTime: process.argv.includes('--quiet-time') });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {

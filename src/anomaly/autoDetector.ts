@@ -5,7 +5,7 @@ import { POINT_CAP, pointInit, pointUpdate, type PointState } from './pointDevia
 import { RECURRENCE_SHAPE, recurrenceInit, recurrenceUpdate, type RecurrenceState } from './recurrence.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
 import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
-import { sparseLikelihoodUpdate } from './sparseLikelihood.js';
+import { exponentialMarksLikelihoodUpdate, sparseLikelihoodUpdate } from './sparseLikelihood.js';
 import { contextInit, contextUpdate, type ContextShape, type ContextState } from './contextMemory.js';
 import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
@@ -49,6 +49,12 @@ export interface AutoConfig {
   readonly seqShort: number;
   /** Events every tail must stay above 10^-rearm before a raised detector re-arms (default 0). */
   readonly quiet: number;
+  /**
+   * Event time (ms) every tail must stay above 10^-rearm before a raised detector re-arms, as well as
+   * `quiet` events (default 0). `quiet` 30 is 2.5 hours of a 5-minute series and 30 hours of an hourly
+   * one; a time means the same wait whatever the sampling rate (docs/anomaly-auto.md, "Suppression").
+   */
+  readonly quietTime: number;
   /** Shape of the context-memory component (contextMemory.ts; `ctxOrder`, `ctxRes`, `ctxCoarse`, `ctxTol`, `ctxMin`). */
   readonly ctx: ContextShape;
   /** Raw scores the context component's calibration averages (default 5). */
@@ -87,6 +93,8 @@ export interface AutoState {
   up: boolean;
   /** Consecutive events with every tail above 10^-rearm while raised. */
   calm: number;
+  /** With `quietTime`: event time at which the current calm run began (null when not calm). */
+  qt?: number | null;
   /** Unused: a checkpoint of the one-bar escalation may still hold it. */
   ab?: number;
   /** Per component (in `components` order), its own raises decayed by 1 / long per event (the escalation's count). */
@@ -126,9 +134,9 @@ export const DEFAULT_LEARN_TIME = 2 * 86_400_000;
  */
 export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
-  decisionParams: ['threshold', 'rearm', 'quiet'],
+  decisionParams: ['threshold', 'rearm', 'quiet', 'quietTime'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime']);
     if (unknown) return { ok: false, error: unknown };
     // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
     // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
@@ -185,6 +193,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in qs) return { ok: false, error: qs.error };
     const qu = numberParam(params, 'quiet', { min: 0, max: 1_000_000, integer: true, fallback: 0 });
     if ('error' in qu) return { ok: false, error: qu.error };
+    const qt = durationParam(params, 'quietTime', { fallback: 0, allowZero: true });
+    if ('error' in qt) return { ok: false, error: qt.error };
     const co = numberParam(params, 'ctxOrder', { min: 1, max: 8, integer: true, fallback: 2 });
     if ('error' in co) return { ok: false, error: co.error };
     const cr = numberParam(params, 'ctxRes', { min: 0, exclusiveMin: true, max: 100, fallback: 2 });
@@ -211,6 +221,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: cl.value },
         ctxShort: cs.value,
         quiet: qu.value,
+        quietTime: qt.value,
         order: od.value,
         seqShort: qs.value,
         threshold: t.value,
@@ -260,7 +271,15 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       const comp = c.components[i]!;
       let raw: number;
       if (comp === 'point') raw = c.explain && se.raw >= 0 ? Math.min(pz, se.raw) : pz;
-      else if (comp === 'range') raw = rr;
+      else if (comp === 'range') {
+        // The range's first values only build the range: against a range a few noise steps wide their
+        // excesses are several ranges, and in the counting calibration they made a later first
+        // excursion far beyond everything seen a fraction of one rare event (test/unit/anomaly/
+        // rangeWarmup.test.ts). The normal calibration keeps them: with a history of zeros it would
+        // raise on every new extreme however small (5 times the designed rate in the same test).
+        if (s.r.n <= learn && c.sparse.includes('range')) continue;
+        raw = rr;
+      }
       else if (comp === 'sequence') raw = sq;
       else if (comp === 'context') raw = cx;
       else if (comp === 'shift') raw = sh;
@@ -275,8 +294,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       // The seasonal component keeps `learn`: its scores begin only after two full periods, when
       // `learnTime` has always passed, and 50 scores of it are not yet a history of its own.
       const lrn = comp === 'seasonal' ? c.learn : learn;
+      // The range rule's excess has no upper bound: its sizes are judged as exponential marks, so one
+      // large excess is not counted as several rare events (sparseLikelihood.ts).
       const lg = c.sparse.includes(comp)
-        ? sparseLikelihoodUpdate(s.l[i]!, raw, c.long, short, lrn)
+        ? (comp === 'range' ? exponentialMarksLikelihoodUpdate : sparseLikelihoodUpdate)(s.l[i]!, raw, c.long, short, lrn)
         : likelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, comp === 'sequence', comp === 'shift');
       if (lg < least) least = lg;
       let bar = c.threshold;
@@ -294,9 +315,17 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       s.up = true;
       if (ae) ae[who] = ae[who]! + 1;
       s.calm = 0;
+      if (c.quietTime > 0) s.qt = null;
     } else if (s.up) {
-      s.calm = least > -c.rearm ? s.calm + 1 : 0;
-      if (s.calm > c.quiet) s.up = false;
+      const calm = least > -c.rearm;
+      s.calm = calm ? s.calm + 1 : 0;
+      let rested = s.calm > c.quiet;
+      if (c.quietTime > 0) {
+        if (!calm) s.qt = null;
+        else if (s.qt === undefined || s.qt === null) s.qt = time;
+        rested &&= time - s.qt! >= c.quietTime;
+      }
+      if (rested) s.up = false;
     }
     const score = Math.min(1, -least / (2 * c.threshold));
     return s.up ? { score, anomalous: true, kind: kind || 'spike' } : { score, anomalous: false };

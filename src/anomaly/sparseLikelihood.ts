@@ -113,3 +113,83 @@ export function logGamma(a: number): number {
   const t = z + 7.5;
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(s);
 }
+
+/**
+ * The counting calibration for a sparse score whose positive values have no upper bound (the range
+ * rule's excess beyond the range so far, rangeRule.ts): the short window's sum S as a compound Poisson
+ * variable with exponential marks, S = X_1 + … + X_N, N ~ Poisson(λ), X_i ~ Exp(mean m) (the
+ * exponential is the maximum-entropy law of a positive size with a known mean; Feller, "An
+ * Introduction to Probability Theory and Its Applications" vol. 2, on compound Poisson laws). Matching
+ * the history's moments, E[r] = p m and E[r²] = 2 p m² give m = E[r²] / (2 E[r]) and a rate of positive
+ * scores p = E[r] / m, λ = short × p. The tail is
+ *
+ *   P(S ≥ s) = Σ_{k≥1} Poisson(k; λ) × P(Gamma(k, m) ≥ s),   P(Gamma(k, m) ≥ s) = e^{-s/m} Σ_{j<k} (s/m)^j / j!,
+ *
+ * so one positive score of size s in a window is about λ e^{-s/m}, where the quasi-Poisson model of
+ * `sparseLikelihoodUpdate` counts it as s / c events (about λ^{s/c}): a first new maximum a few typical
+ * excesses beyond the range was judged like a few independent rare events, and on Gaussian noise the
+ * range rule raised at twice the designed rate once its first values no longer inflated its history
+ * (test/unit/anomaly/rangeWarmup.test.ts). Same state as `sparseLikelihoodUpdate`; before any positive
+ * score, the same prior (half a score of the window's largest size over the history).
+ */
+export function exponentialMarksLikelihoodUpdate(s: LikelihoodState, r: number, long: number, short: number, learn: number): number {
+  pushShort(s, r, short);
+  let out = 0;
+  if (s.n >= learn && s.ring.length === short) {
+    let sum = 0;
+    let top = 0;
+    for (const v of s.ring) {
+      sum += v;
+      if (v > top) top = v;
+    }
+    if (sum > 0) {
+      const neff = Math.min(s.n, long);
+      const m2 = s.vari + s.mean * s.mean;
+      const c = s.mean > 0 && m2 > 0 ? m2 / s.mean : top;
+      const mean = s.mean + c / (2 * neff);
+      // Moments of the history with the prior's half score: E[r] = mean, E[r²] = m2 + c² / (2 neff).
+      const sq = m2 + (c * c) / (2 * neff);
+      const m = sq / (2 * mean);
+      const lam = (short * mean) / m;
+      // The mean size m is estimated from the positive scores of the history, often a handful: with
+      // k of them, the size of the next is Lomax, P(X > s) = (1 + s / (k m))^-k (the predictive law of
+      // an exponential whose mean is known from k draws), heavier than e^{-s/m} where k is small.
+      out = logCompoundExpTail(sum / m, lam, Math.max(0.5, (neff * mean) / m)) / Math.LN10;
+    }
+  }
+  const a = 1 / Math.min(s.n + 1, long);
+  const d = r - s.mean;
+  s.mean += a * d;
+  s.vari = (1 - a) * (s.vari + a * d * d);
+  s.n++;
+  return out;
+}
+
+/**
+ * Natural log of P(S ≥ x) for S a Poisson(λ) sum of Exp(1) marks, x > 0 (terms k = 1 … 200 summed in
+ * log space). With `known` (the marks the unit mean was estimated from), a single mark's tail is the
+ * Lomax (1 + x / known)^-known instead of e^{-x}; sums of several marks keep the exponential law.
+ */
+export function logCompoundExpTail(x: number, lam: number, known = Infinity): number {
+  // log of e^{-x} Σ_{j<k} x^j / j!, built up over k; log Poisson(k; λ) likewise.
+  const lx = Math.log(x);
+  const ll = Math.log(lam);
+  let logInner = -Infinity; // log Σ_{j<k} x^j / j!
+  let logPois = -lam; // log Poisson(0; λ)
+  let best = -Infinity;
+  let acc = 0;
+  for (let k = 1; k <= 200; k++) {
+    const j = k - 1;
+    const tj = j * lx - logGamma(j + 1);
+    logInner = logInner === -Infinity ? tj : Math.max(logInner, tj) + Math.log1p(Math.exp(-Math.abs(logInner - tj)));
+    logPois += ll - Math.log(k);
+    const term = k === 1 && known < Infinity ? logPois - known * Math.log1p(x / known) : logPois + logInner - x;
+    if (term > best) {
+      acc = best === -Infinity ? 1 : acc * Math.exp(best - term) + 1;
+      best = term;
+    } else acc += Math.exp(term - best);
+    // Past the mode of the Poisson weights and far below the sum so far, the rest cannot matter.
+    if (k > lam && term < best - 40) break;
+  }
+  return Math.min(0, best + Math.log(acc));
+}

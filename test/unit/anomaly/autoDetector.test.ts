@@ -113,7 +113,10 @@ describe('auto detector', () => {
     const after = r.raised.filter((i) => i >= 5000);
     expect(after[0]).toBeLessThan(5005);
     expect(after.length).toBeLessThanOrEqual(2);
-    expect(r.raised.filter((i) => i >= 1000 && i < 5000)).toEqual([]);
+    // Before the shift at most one raise in 4000 noise events (designed: 10^-4 per event): the range
+    // rule raises at event 2445, a value 3.6 sd below the mean (a one-in-7000 value, and a new minimum
+    // 6 % of the range below the old one; test/unit/anomaly/rangeWarmup.test.ts).
+    expect(r.raised.filter((i) => i >= 1000 && i < 5000).length).toBeLessThanOrEqual(1);
   });
 
   it('raises on a second spike soon after the first, which a 1-day cooldown hides', () => {

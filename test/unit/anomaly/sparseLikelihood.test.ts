@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { likelihoodInit } from '../../../src/anomaly/anomalyLikelihood.js';
 import { validateDetector } from '../../../src/anomaly/detectorRegistry.js';
-import { logGamma, logLowerGammaP, sparseLikelihoodUpdate } from '../../../src/anomaly/sparseLikelihood.js';
+import { logCompoundExpTail, logGamma, logLowerGammaP, sparseLikelihoodUpdate } from '../../../src/anomaly/sparseLikelihood.js';
 import { gaussian, noise, prng, replay } from './synthetic.js';
 
 /** P(Poisson(lambda) >= k) summed directly: 1 - sum_{j<k} e^-lambda lambda^j / j!. Exact enough for tails above 1e-12. */
@@ -53,6 +53,32 @@ describe('incomplete gamma', () => {
     expect(logGamma(21)).toBeCloseTo(Math.log(2432902008176640000), 10);
     expect(logGamma(0.5)).toBeCloseTo(0.5 * Math.log(Math.PI), 12);
     expect(logGamma(0.1)).toBeCloseTo(Math.log(9.513507698668732), 10);
+  });
+});
+
+describe('compound Poisson tail with exponential marks (the range rule\'s calibration)', () => {
+  it('matches a simulation of Poisson sums of exponential draws', () => {
+    const r = prng(77);
+    const N = 100_000;
+    for (const [x, lam] of [[1, 0.5], [3, 0.5], [2, 2], [5, 1]] as const) {
+      let hit = 0;
+      for (let i = 0; i < N; i++) {
+        // Poisson(λ) by Knuth's product of uniforms, then the sum of that many Exp(1).
+        let k = -1;
+        for (let p = 1; p > Math.exp(-lam); p *= r()) k++;
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum -= Math.log(1 - r());
+        if (sum >= x) hit++;
+      }
+      const sd = Math.sqrt((hit / N) * (1 - hit / N) / N);
+      expect(Math.abs(Math.exp(logCompoundExpTail(x, lam)) - hit / N)).toBeLessThan(4 * sd);
+    }
+  });
+
+  it('is λ e^-x for one rare mark, and the Lomax tail when the mean was known from few marks', () => {
+    // (two marks add 1.5 % here: λ² / 2 × 31 e^-30)
+    expect(logCompoundExpTail(30, 1e-3) / Math.LN10).toBeCloseTo(Math.log10(1e-3) - 30 / Math.LN10, 1);
+    expect(logCompoundExpTail(30, 1e-3, 2) / Math.LN10).toBeCloseTo(Math.log10(1e-3) - 2 * Math.log10(16), 2);
   });
 });
 
