@@ -5,7 +5,8 @@
  * alone (in sample: it is the design selected on all real categories). `npx tsx bench/nab/loco.ts` prints only this part. The grid holds the calibrated designs
  * (sparse calibration and level shift, designGrid.ts); `--without-calibrated` leaves them out,
  * `--with-context` adds the context-memory designs, `--with-adaptive` the calibrated designs again with
- * the warm-up in event time (`learnTime`); `--mean` selects by the mean of the training categories
+ * the warm-up in event time (`learnTime`), `--quiet-time` puts quietTime 150 minutes in place of quiet 30
+ * in every design (designGrid.ts); `--mean` selects by the mean of the training categories
  * instead of the protocol's weakest one (a comparison with the earlier estimates); `--rule <file>`
  * scores that rule alone in the last table instead of rules/nab/best.json.
  */
