@@ -611,7 +611,9 @@ export class EddyApp {
     states.set(STATE_KEYS.lastGood, r.lastGood);
     states.set(STATE_KEYS.lastGoodQuery, r.lastGoodQuery);
     states.set(STATE_KEYS.clock, JSON.stringify(this.time.state()));
-    states.set(STATE_KEYS.removedGens, JSON.stringify(this.engine.removedGenerations()));
+    // Only when there is one: an older eddy reads an unknown key as a rule's state (and logs it as a rule gone).
+    const removed = this.engine.removedGenerations();
+    if (removed.length > 0) states.set(STATE_KEYS.removedGens, JSON.stringify(removed));
     return states;
   }
 
