@@ -6,7 +6,7 @@ import {
 } from './durabilityHarness.js';
 
 /*
- * Issue 4 "Tests with real processes", outages (docs/contract.md section 8): the built module runs
+ * Outages with real processes (docs/contract.md section 8): the built module runs
  * against the edgeHub emulator while a driver keeps publishing inputs into its broker session; the
  * emulator's listener goes down for 10 s, and (a separate, slow test) for 2 minutes. Inputs queue in
  * the session meanwhile, outputs wait in the outbox. Afterwards every expected summary has arrived,

@@ -6,8 +6,8 @@ import {
 } from './durabilityHarness.js';
 
 /*
- * Issue 4: "SIGKILL of the real module process at 20 seeded random moments under load; after
- * restart, every window equals what a crash-free run gives over all acknowledged inputs."
+ * SIGKILL of the real module process at 20 seeded random moments under load; after restart, every
+ * window equals what a crash-free run gives over all acknowledged inputs (docs/contract.md section 8).
  *
  * A driver publishes a fixed, seeded sequence (4 devices, batches of 1-4 readings, event time
  * increasing) into the module's broker session at a steady pace, while the module is SIGKILLed at

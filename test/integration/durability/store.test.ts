@@ -8,7 +8,7 @@ import {
 } from './durabilityHarness.js';
 
 /*
- * Issue 4 items 3 and 5 through the built module (docs/contract.md sections 6 and 8): the outbox budget
+ * The store through the built module (docs/contract.md sections 6 and 8): the outbox budget
  * (EDDY_STORE_MAX_MB) overflowing while the upstream is slower than the outputs, and a corrupt database at start.
  * TTL expiry and a full disk are covered by the store's unit tests.
  */

@@ -4,7 +4,7 @@ import { bodyOf, cleanupModules, startModule, upstreamOf, waitForUpstreamCount }
 import { closers, dotnetTime, expectedDefaultSummaries, MINUTE, type Reading, sensorBody, simulatedTraffic, sortSummaries, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md section 3 with the built module and the default rules: hostile bodies
+ * docs/contract.md section 3 with the built module and the default rules: hostile bodies
  * interleaved with SimulatedTemperatureSensor traffic. Bad data is data: every rejection is counted
  * under its reason (getStats), valid summaries stay exact, the module stays up.
  *

@@ -4,7 +4,7 @@ import { cleanupModules, startModule, upstreamOf, waitForUpstreamCount } from '.
 import { closers, MINUTE, sensorBody, simulatedTraffic, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md section 7 with the built module: getStats, validateRules (a dry run) and
+ * docs/contract.md section 7 with the built module: getStats, validateRules (a dry run) and
  * flush, each invoked the way IoT Hub does it (a `null` body when there is no payload).
  */
 

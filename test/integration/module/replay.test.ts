@@ -8,7 +8,7 @@ import { bodyOf, cleanupModules, startModule, tempDataDir, upstreamOf, waitUntil
 import { closers, dotnetTime, MINUTE, type Reading, sensorBody, simulatedTraffic, T0 } from './traffic.js';
 
 /*
- * Issue 22 item 1: `eddy run` gives the outputs of the module for the same inputs, messageIds
+ * docs/cli.md "`eddy run`": `eddy run` gives the outputs of the module for the same inputs, messageIds
  * included. The reference is the BUILT module with the default rules, fed through the real SDK by
  * the edgeHub emulator; the same bodies, with the sender of each as `$deviceId`/`$moduleId`, are
  * replayed by the built `eddy run`. Every output of the module must come out of the replay with the

@@ -5,7 +5,7 @@ import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHu
 import { cleanupModules, spawnModule, startModule, tempDataDir, waitUntil } from './moduleProcess.js';
 
 /*
- * Issue 22 item 2, in IoT Edge mode (docs/cli.md "How the module treats its rules file"): the built
+ * The rules file in IoT Edge mode (docs/cli.md "How the module treats its rules file"): the built
  * module, the real SDK and the edgeHub emulator. A rules file that is not a rule set stops the module
  * before it connects; a file whose every rule is rejected runs, and the twin says no rule is active.
  */

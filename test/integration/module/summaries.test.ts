@@ -4,7 +4,7 @@ import { bodyOf, cleanupModules, startModule, stopModule, upstreamOf, waitForUps
 import { closers, expectedDefaultSummaries, MINUTE, type Reading, simulatedTraffic, sortSummaries, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md sections 3, 4, 8: the built module, default rules, real SDK against the
+ * docs/contract.md sections 3, 4, 8: the built module, default rules, real SDK against the
  * edgeHub emulator. SimulatedTemperatureSensor traffic from three devices over four minutes of
  * event time gives summaries equal to a naive computation; a run split by SIGTERM and a restart on
  * the same data dir gives the very same messages (bodies and messageIds) as an uninterrupted run.

@@ -6,7 +6,7 @@ import { sensorBody, T0 } from './traffic.js';
 import { TUTORIAL_QUERY } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21, "Done when", with the built module over the real SDK: the query of Microsoft's tutorial
+ * docs/asa-migration.md with the built module over the real SDK: the query of Microsoft's tutorial
  * "Deploy Azure Stream Analytics as an IoT Edge module"
  * (https://learn.microsoft.com/azure/iot-edge/tutorial-deploy-stream-analytics), unchanged, as the
  * twin's desired `query`; the temperature sensor's messages arrive on input `temperature`, as the

@@ -5,7 +5,7 @@ import { bodyOf, cleanupModules, recordReported, startModule, stopModule, upstre
 import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md section 6 with the built module: desired patches applied without a restart,
+ * docs/contract.md section 6 with the built module: desired patches applied without a restart,
  * reported status, untouched windows kept, and desired patches still received after a broker restart
  * that lost the module's session (the module re-reads the twin after every reconnect).
  */

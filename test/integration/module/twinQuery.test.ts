@@ -4,7 +4,7 @@ import { bodyOf, cleanupModules, recordReported, startModule, upstreamOf, waitUn
 import { sensorBody, T0 } from './traffic.js';
 
 /*
- * Issue 21 item 5 with the built module over the real SDK: an Azure Stream Analytics query set
+ * The twin's `query` with the built module over the real SDK: an Azure Stream Analytics query set
  * through the twin's desired `query` (docs/contract.md section 6). The expected rows are computed
  * here from ASA's documented semantics of a tumbling window, not from eddy's code:
  * https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics —

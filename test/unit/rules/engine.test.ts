@@ -288,7 +288,7 @@ describe('Engine', () => {
     expect((h.out[4]!.body as AlertBody)).toMatchObject({ rule: 'hot', state: 'raised', value: 215.6 });
   });
 
-  describe('rules changed while the module was down (issue 17 defect 4): a restored state that no longer fits finishes under its saved definition', () => {
+  describe('rules changed while the module was down (docs/rules.md "Changing a rule through the twin"): a restored state that no longer fits finishes under its saved definition', () => {
     const hotDoc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100 } };
     /** A first engine that raised `hot` for d1 and holds an open window of `a`; its checkpoint as JSON. */
     function saved() {
@@ -508,7 +508,7 @@ describe('Engine', () => {
     h.engine.close();
   });
 
-  it('missing times silence on the processing time passed to process, not the wall-clock arrival (issue 17 defect 8)', () => {
+  it('missing times silence on the processing time passed to process, not the wall-clock arrival (docs/contract.md section 5)', () => {
     const h = harness(1_000);
     h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
     h.scheduler.maxFrames = CLOCK0 + 120_000;
