@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, tempDir,
-  TrafficSource, waitUntil, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, tempDir, TrafficSource,
+  useEmulator, waitUntil, writeRules,
 } from './durabilityHarness.js';
 
 /*
@@ -73,15 +73,7 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
 
 describe('outages: the listener goes down while inputs keep queuing in the broker session', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('10 s outage: every summary arrives once at least, in order per rule and group, equal to the computed ones', { timeout: 150_000 }, async () => {
     await runOutage(emu, 'eddy-o10', 10_000, 100, 10);

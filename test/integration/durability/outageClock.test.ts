@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator, type UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
-import { cleanup, closers, InputDriver, sleep, startModule, tempDir, TrafficSource, waitUntil, writeRules } from './durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
+import { closers, InputDriver, sleep, startModule, tempDir, TrafficSource, useEmulator, waitUntil, writeRules } from './durabilityHarness.js';
 
 /*
  * Through the built module and the real SDK: edgeHub's listener goes down
@@ -29,15 +29,7 @@ interface Seen {
 
 describe('an edgeHub outage while devices keep sending: silence counts only while connected, the backlog goes out at the reconnect', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('no `missing` for devices that kept sending, one for the device that stopped; the backlog and a fresh alert go out within a second of the reconnect', { timeout: 150_000 }, async () => {
     const M = 'eddy-oc';

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanupModules, spawnModule, startModule, tempDataDir, waitUntil } from './moduleProcess.js';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { spawnModule, startModule, tempDataDir, useEmulator, waitUntil } from './moduleProcess.js';
 
 /*
  * The rules file in IoT Edge mode (docs/cli.md "How the module treats its rules file"): the built
@@ -11,15 +11,7 @@ import { cleanupModules, spawnModule, startModule, tempDataDir, waitUntil } from
  */
 describe('built module: its rules file', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('a rules file with a syntax error: exit 1 before connecting, the line and column in the fatal log line', { timeout: 30_000 }, async () => {
     const dir = tempDataDir('eddy-rulesfile-');

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, recordReported, startModule, upstreamOf, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, recordReported, startModule, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
 
 /*
@@ -104,15 +104,7 @@ function marked(text: string): { text: string; line: number; column: number } {
 describe('built module: desired query (an ASA job through the twin)', () => {
   let emu: EdgeHubEmulator;
 
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   const send = async (moduleId: string, rs: readonly Reading[]): Promise<void> => {
     for (const r of rs) await emu.sendInput(moduleId, 'telemetry', sensorBody(r.t, r.temp, r.pressure, 20, 25), { deviceId: r.deviceId });
