@@ -146,22 +146,27 @@ export interface RemovedGen {
   readonly until: number;
 }
 
+/** Largest `maxClockSkew` a rule can have (src/rules/compileRule.ts). */
+const MAX_CLOCK_SKEW_MS = 7 * 86_400_000;
+
 /**
  * Until when (wall clock) a rule removed at `removedAt` must keep its next generation. A window of the
- * removed generation holds an event accepted before the removal, so it starts at most `maxClockSkew` after
- * `removedAt` (later events are `future-timestamp`) and ends at most MAX_WINDOW_MS after its start (twice
- * for a rule over another rule's rows: the upstream window, then its own). Past that end plus
- * `maxLateness`, an event that arrives within `maxLateness` of its timestamp falls in no window the
- * removed generation emitted, so a rule added back at generation 0 cannot reuse one of its window ids
- * (nor an alert's: an alert's time is an event's time, or an arrival's). `old` null (a saved state
- * without a definition): the bounds' maxima (docs/rules.md "Changing a rule through the twin").
+ * removed generation holds an event accepted before the removal, so it starts at most `maxClockSkew`
+ * after `removedAt` (later events are `future-timestamp`; the largest skew allowed, not the rule's:
+ * `maxClockSkew` changes without restarting a rule, so its windows may have opened under a larger one)
+ * and ends at most MAX_WINDOW_MS after its start (twice for a rule over another rule's rows: the
+ * upstream window, then its own). Past that end plus `maxLateness`, an event that arrives within
+ * `maxLateness` of its timestamp falls in no window the removed generation emitted, so a rule added
+ * back at generation 0 cannot reuse one of its window ids (nor an alert's: an alert's time is an
+ * event's time, or an arrival's). `old` null (a saved state without a definition): the largest
+ * `maxLateness` too (docs/rules.md "Changing a rule through the twin").
  */
 export function removedGenUntil(old: CompiledRule | null, removedAt: number): number {
-  const LIMIT = 7 * 86_400_000;
-  if (old === null) return removedAt + LIMIT + 2 * (MAX_WINDOW_MS + LIMIT);
+  const MAX_LATENESS_MS = 7 * 86_400_000;
+  if (old === null) return removedAt + MAX_CLOCK_SKEW_MS + 2 * (MAX_WINDOW_MS + MAX_LATENESS_MS);
   let span = old.maxLateness;
   if (old.kind === 'aggregate') span += MAX_WINDOW_MS + (old.upstream === undefined ? 0 : MAX_WINDOW_MS + old.upstream.maxLateness);
-  return removedAt + old.maxClockSkew + span;
+  return removedAt + MAX_CLOCK_SKEW_MS + span;
 }
 
 /** The hash a rule's window ids are derived from: its definition's, and its generation once it has one. */
