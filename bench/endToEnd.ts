@@ -705,7 +705,7 @@ async function latencySection(): Promise<void> {
       eddySamples.push(lat.samples);
       const sec = `latency, ${label}`;
       const r = `${rate / 1000}k/s`;
-      // Issue 19's target: eddy's p99 at most the same run's bare echo p99 + 1 ms. Offered is what the
+      // The target (docs/performance.md): eddy's p99 at most the same run's bare echo p99 + 1 ms. Offered is what the
       // generator managed to publish per second: below `rate`, the machine could not hold the load.
       process.stdout.write(
         `latency ${r}, ${label}: eddy p50 ${f(lat.p50, 2)} ms p99 ${f(lat.p99, 2)} ms (offered ${f(lat.offered, 0)}/s, ${lat.n} alerts, ${lat.missing}/${lat.marked} not back); ` +

@@ -213,7 +213,7 @@ const sets: Array<[string, CompiledRule[]]> = (
     ['default', 'default rules (5)', () => compileAll(defaultRules())],
     ['10', '10 rules', () => compileAll(generatedRules(10))],
     ['100', '100 rules', () => compileAll(generatedRules(100))],
-    ['mix100', '100-rule mix (issue 19)', () => compileAll(mixRules(100))],
+    ['mix100', '100-rule mix', () => compileAll(mixRules(100))],
     // A select rule (docs/rules.md "Select rules") with a LAG per device: one row per input whose reading changed.
     ['select', 'select rule with LAG (1)', () => compileAll({ changes: { kind: 'select', timestamp: 'timeCreated', lag: { prev: { value: 'machine.temperature', partitionBy: ['$deviceId'], duration: '1m' } }, where: 'lag("prev") != machine.temperature', row: { dev: { expr: '$deviceId' }, t: { eventTime: true }, rise: { expr: 'machine.temperature - lag("prev")' } } } })],
   ] as const

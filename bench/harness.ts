@@ -17,7 +17,7 @@ export interface Row {
   readonly baselineValue: number;
   /** value / baselineValue. */
   readonly ratio: number;
-  /** The target, in words, and whether this run met it (absent: no target on this row). */
+  /** The row's target (docs/performance.md), in words, and whether this run met it (absent: no target on this row). */
   readonly target?: string;
   readonly pass?: boolean;
   readonly note?: string;

@@ -1,7 +1,7 @@
 /**
  * Idle RSS of the built module in IoT Edge mode (`node dist/main.js`, default rules, against the
  * edgeHub emulator of test/helpers/) beside a bare SDK module (bench/bareIdleModule.mjs) started in
- * the same run, both idle: connected, subscribed, no input. The issue-19 target is eddy ≤ 1.25 × the
+ * the same run, both idle: connected, subscribed, no input. The target is eddy ≤ 1.25 × the
  * bare module (docs/performance.md, "Issue 19 targets").
  *
  * Each module is started on its own (never both at once, so neither's start-up competes with the

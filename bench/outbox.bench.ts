@@ -169,7 +169,7 @@ function timeIt(fn: () => number): number {
     sink += rec.body.length;
   };
   // A stand-in for the engine's own per-message work (decode + validate): the durability ratio
-  // the issue asks about (< 20 % of end-to-end) is appendInput's cost against real work.
+  // docs/performance.md sets (< 20 % of end-to-end, "Durability cost") is appendInput's cost against real work.
   const decode = () => {
     const o = JSON.parse(rec.body.toString('utf8')) as { machine: { temperature: number } };
     sink += o.machine.temperature;

@@ -28,6 +28,8 @@ export const STATE_KEYS = {
   lastGood: '$lastGood',
   /** The text of the last desired `query` that compiled (null: none). */
   lastGoodQuery: '$lastGoodQuery',
+  /** The generations of removed rule ids (src/rules/engine.ts `removedGenerations`): a rule added back after a restart gets new window ids. */
+  removedGens: '$removedGens',
 } as const;
 
 /** The last checkpoint, decoded: what a start resumes from. */
@@ -39,6 +41,8 @@ export interface SavedModule {
   readonly clock: ConnectedTimeState | null;
   readonly lastGood: Record<string, unknown>;
   readonly lastGoodQuery: string | null;
+  /** What `Engine.removedGenerations` returned (unchecked JSON: `Engine.restoreRemovedGenerations` checks it); null: none saved. */
+  readonly removedGens: unknown;
   /** Rule states by rule id. */
   readonly rules: Map<string, RuleSnapshot>;
 }
@@ -51,6 +55,7 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
   let clock: ConnectedTimeState | null = null;
   let lastGood: Record<string, unknown> = {};
   let lastGoodQuery: string | null = null;
+  let removedGens: unknown = null;
   const rules = new Map<string, RuleSnapshot>();
   for (const [key, json] of checkpoint.states) {
     try {
@@ -58,6 +63,7 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
       else if (key === STATE_KEYS.sensor) sensor = JSON.parse(json);
       else if (key === STATE_KEYS.recent) recent = JSON.parse(json) as Array<[Fingerprint, number]>;
       else if (key === STATE_KEYS.clock) clock = JSON.parse(json) as ConnectedTimeState;
+      else if (key === STATE_KEYS.removedGens) removedGens = JSON.parse(json);
       else if (key === STATE_KEYS.lastGood) lastGood = JSON.parse(json) as Record<string, unknown>;
       else if (key === STATE_KEYS.lastGoodQuery) {
         const q = JSON.parse(json) as unknown;
@@ -67,7 +73,7 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
       log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
     }
   }
-  return { checkpoint, desired, sensor, recent, clock, lastGood, lastGoodQuery, rules };
+  return { checkpoint, desired, sensor, recent, clock, lastGood, lastGoodQuery, removedGens, rules };
 }
 
 /** The engine as the replay and the checkpoint use it. */

@@ -233,6 +233,7 @@ export class EddyApp {
     let startRules: readonly CompiledRule[] = [];
     this.reconciler.reconcile((rules) => (startRules = rules));
     const sensor = this.sensor;
+    this.engine.restoreRemovedGenerations(saved.removedGens);
     const replay = replayTail({
       saved,
       inputs: store,
@@ -610,6 +611,9 @@ export class EddyApp {
     states.set(STATE_KEYS.lastGood, r.lastGood);
     states.set(STATE_KEYS.lastGoodQuery, r.lastGoodQuery);
     states.set(STATE_KEYS.clock, JSON.stringify(this.time.state()));
+    // Only when there is one: an older eddy reads an unknown key as a rule's state (and logs it as a rule gone).
+    const removed = this.engine.removedGenerations();
+    if (removed.length > 0) states.set(STATE_KEYS.removedGens, JSON.stringify(removed));
     return states;
   }
 

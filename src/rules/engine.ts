@@ -5,6 +5,7 @@ import type { Tombstone, WindowEmission, WindowResult, WindowState } from '../co
 import type { AnomalyState, DetectorStep } from '../contracts/anomaly.js';
 import { EvalFailure } from '../aggregate/compileExpression.js';
 import { createWindowOperator, windowKind } from '../windows/windowRegistry.js';
+import { MAX_WINDOW_MS } from '../windows/windowFields.js';
 import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
@@ -139,6 +140,35 @@ function withGen(rule: CompiledRule, gen: number): CompiledRule {
   return gen > 0 ? ({ ...rule, gen } as CompiledRule) : rule;
 }
 
+/** What the engine keeps of a removed rule id: the generation it starts at if added back, until `until` (wall-clock ms). */
+export interface RemovedGen {
+  readonly gen: number;
+  readonly until: number;
+}
+
+/** Largest `maxClockSkew` a rule can have (src/rules/compileRule.ts). */
+const MAX_CLOCK_SKEW_MS = 7 * 86_400_000;
+
+/**
+ * Until when (wall clock) a rule removed at `removedAt` must keep its next generation. A window of the
+ * removed generation holds an event accepted before the removal, so it starts at most `maxClockSkew`
+ * after `removedAt` (later events are `future-timestamp`; the largest skew allowed, not the rule's:
+ * `maxClockSkew` changes without restarting a rule, so its windows may have opened under a larger one)
+ * and ends at most MAX_WINDOW_MS after its start (twice for a rule over another rule's rows: the
+ * upstream window, then its own). Past that end plus `maxLateness`, an event that arrives within
+ * `maxLateness` of its timestamp falls in no window the removed generation emitted, so a rule added
+ * back at generation 0 cannot reuse one of its window ids (nor an alert's: an alert's time is an
+ * event's time, or an arrival's). `old` null (a saved state without a definition): the largest
+ * `maxLateness` too (docs/rules.md "Changing a rule through the twin").
+ */
+export function removedGenUntil(old: CompiledRule | null, removedAt: number): number {
+  const MAX_LATENESS_MS = 7 * 86_400_000;
+  if (old === null) return removedAt + MAX_CLOCK_SKEW_MS + 2 * (MAX_WINDOW_MS + MAX_LATENESS_MS);
+  let span = old.maxLateness;
+  if (old.kind === 'aggregate') span += MAX_WINDOW_MS + (old.upstream === undefined ? 0 : MAX_WINDOW_MS + old.upstream.maxLateness);
+  return removedAt + MAX_CLOCK_SKEW_MS + span;
+}
+
 /** The hash a rule's window ids are derived from: its definition's, and its generation once it has one. */
 function idHash(rule: CompiledRule): string {
   return rule.gen === undefined ? rule.hash : `${rule.hash}#${rule.gen}`;
@@ -181,9 +211,11 @@ export class Engine {
   /**
    * The generation a removed rule id starts at if a later `setRules` adds it back: its windows emitted at
    * the removal keep their ids, and the re-added rule's same windows must not reuse them with another
-   * body (test/unit/rules/engine.test.ts "comes back"). In memory only: a checkpoint keeps no removed rule.
+   * body (test/unit/rules/engine.test.ts "comes back"). Checkpointed (`removedGenerations`, src/app/checkpointer.ts
+   * `$removedGens`) so that a restart between the removal and the re-add does not forget it
+   * (test/integration/blackbox/ruleReAdded.test.ts), and kept until `until` (`removedGenUntil`).
    */
-  private readonly removedGens = new Map<string, number>();
+  private readonly removedGens = new Map<string, RemovedGen>();
   private tickSub: Subscription | null = null;
 
   private readonly wallTime: (t: number) => number;
@@ -211,6 +243,8 @@ export class Engine {
    */
   setRules(rules: readonly CompiledRule[]): void {
     const out: OutputMessage[] = [];
+    const wallNow = this.wallTime(this.opts.scheduler.now());
+    this.forgetRemovedGens(wallNow);
     const next = new Map(rules.map((r) => [r.id, r]));
     const carried = new Map<string, { groups: Map<string, unknown>; tombstones: Map<string, Tombstone> }>();
     // A rule that starts afresh is one generation on from what it replaces; one whose state carries on keeps its own.
@@ -226,7 +260,7 @@ export class Engine {
       } else {
         rt.finish(out, nr === undefined ? 'rule-removed' : 'rule-changed');
         gens.set(id, (rt.rule.gen ?? 0) + 1);
-        if (nr === undefined) this.removedGens.set(id, (rt.rule.gen ?? 0) + 1);
+        if (nr === undefined) this.removedGens.set(id, { gen: (rt.rule.gen ?? 0) + 1, until: removedGenUntil(rt.rule, wallNow) });
       }
       this.runtimes.delete(id);
     }
@@ -236,9 +270,9 @@ export class Engine {
       const nr = next.get(id);
       if (nr !== undefined && snapshotFits(snap, nr)) continue;
       this.restored.delete(id);
-      this.finishRestored(id, snap, nr === undefined ? 'rule-removed' : 'rule-changed', out);
+      const old = this.finishRestored(id, snap, nr === undefined ? 'rule-removed' : 'rule-changed', out);
       gens.set(id, (snap.gen ?? 0) + 1);
-      if (nr === undefined) this.removedGens.set(id, (snap.gen ?? 0) + 1);
+      if (nr === undefined) this.removedGens.set(id, { gen: (snap.gen ?? 0) + 1, until: removedGenUntil(old, wallNow) });
     }
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
@@ -249,7 +283,7 @@ export class Engine {
         tombstones: new Map<string, Tombstone>(fits ? (snap!.tombstones ?? []) : []),
       };
       this.restored.delete(r.id);
-      const gen = gens.get(r.id) ?? this.removedGens.get(r.id) ?? (fits ? (snap!.gen ?? 0) : 0);
+      const gen = gens.get(r.id) ?? this.removedGens.get(r.id)?.gen ?? (fits ? (snap!.gen ?? 0) : 0);
       this.removedGens.delete(r.id);
       this.runtimes.set(r.id, this.runtimeOf(withGen(r, gen), kept.groups, kept.tombstones));
     }
@@ -258,19 +292,51 @@ export class Engine {
     if (out.length > 0) this.opts.emit(out);
   }
 
-  /** A restored state whose rule is gone or changed: rebuilt under the definition saved with it, then finished. */
-  private finishRestored(id: string, snap: RuleSnapshot, reason: 'rule-removed' | 'rule-changed', out: OutputMessage[]): void {
+  /**
+   * A restored state whose rule is gone or changed: rebuilt under the definition saved with it, then
+   * finished. Returns that definition (null when the snapshot holds none that fits).
+   */
+  private finishRestored(id: string, snap: RuleSnapshot, reason: 'rule-removed' | 'rule-changed', out: OutputMessage[]): CompiledRule | null {
     const compiled = snap.def === undefined ? null : compileRule(id, snap.def);
     const old = compiled !== null && compiled.ok && snapshotFits(snap, compiled.rule) ? compiled.rule : null;
     if (old === null) {
       this.opts.observer.restoredRuleEnded?.(id, reason, null);
-      return;
+      return null;
     }
     const groups = new Map<string, unknown>(snap.groups);
     const rt = this.runtimeOf(withGen(old, snap.gen ?? 0), groups, new Map<string, Tombstone>(snap.tombstones ?? []));
     const before = out.length;
     rt.finish(out, reason);
     this.opts.observer.restoredRuleEnded?.(id, reason, out.length - before);
+    return old;
+  }
+
+  /**
+   * The generations of removed rule ids still kept (see `removedGenUntil`), for the checkpoint: a
+   * restart must not forget them (test/integration/blackbox/ruleReAdded.test.ts).
+   */
+  removedGenerations(): Array<[string, RemovedGen]> {
+    this.forgetRemovedGens(this.wallTime(this.opts.scheduler.now()));
+    return [...this.removedGens];
+  }
+
+  /**
+   * Seeds the generations `removedGenerations` saved (call before `setRules`). An entry that is not a
+   * rule id with a whole `gen` and a numeric `until` is skipped: a damaged entry costs at worst a reused id.
+   */
+  restoreRemovedGenerations(entries: unknown): void {
+    if (!Array.isArray(entries)) return;
+    for (const e of entries as unknown[]) {
+      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string') continue;
+      const v = e[1] as Partial<RemovedGen> | null;
+      if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.gen) || v.gen! < 1 || typeof v.until !== 'number' || !Number.isFinite(v.until)) continue;
+      if (this.runtimes.has(e[0])) continue;
+      this.removedGens.set(e[0], { gen: v.gen!, until: v.until });
+    }
+  }
+
+  private forgetRemovedGens(wallNow: number): void {
+    for (const [id, r] of this.removedGens) if (wallNow > r.until) this.removedGens.delete(id);
   }
 
   /** The runtime of a rule of any kind; select rules run in their own stage (src/rules/selectStage.ts). */

@@ -17,7 +17,7 @@ const LOCK_FILE = 'eddy.lock';
 const OWNER_FILE = 'eddy.lock.owner';
 
 /**
- * Takes the data dir for this process (test/integration/local/localRestart.test.ts, "defect 5": two processes on one `EDDY_DATA_DIR`, a second
+ * Takes the data dir for this process (test/integration/local/localRestart.test.ts, "a second process": two processes on one `EDDY_DATA_DIR`, a second
  * `npm start` or two containers sharing the named volume, both replayed and wrote the same log and outbox).
  *
  * The lock is SQLite's own: `<dir>/eddy.lock` opened with `locking_mode=EXCLUSIVE` and written once,

@@ -1,6 +1,6 @@
 /**
  * Differential test: the real engine against the independent oracle (test/oracle/oracle.ts) over
- * random runs (test/oracle/scheduleArbitrary.ts). Issue 17 item 10: final results equal the oracle's,
+ * random runs (test/oracle/scheduleArbitrary.ts). Checked (docs/contract.md section 5): final results equal the oracle's,
  * every considered event is in exactly one final window or counted under a reason, no messageId has
  * two bodies. `EDDY_ORACLE_RUNS` sets the number of runs (default 5,000: about 17 s of one core for runs of ~30 steps and ~45 events).
  * `EDDY_ORACLE_OFF=idleFlush,future,...` switches features off (scheduleArbitrary featuresWithout).

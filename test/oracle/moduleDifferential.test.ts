@@ -29,10 +29,10 @@
  * PUBACK time, the kills, the oracle's windows, what reached upstream).
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../helpers/edgeHubEmulator.js';
-import { cleanup, isConnectedLine, type ModuleChild, prng, sleep, spawnModule, startModule, tempDir, waitUntil, writeRules } from '../integration/durability/durabilityHarness.js';
+import type { EdgeHubEmulator } from '../helpers/edgeHubEmulator.js';
+import { isConnectedLine, type ModuleChild, prng, sleep, spawnModule, startModule, tempDir, useEmulator, waitUntil, writeRules } from '../integration/durability/durabilityHarness.js';
 import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
@@ -102,15 +102,7 @@ function messagesOf(step: Extract<RunStep, { kind: 'deliver' }>): RunEvent[][] {
 
 describe('built module vs oracle, SIGKILL at random points', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   const features = featuresWithout({ idleFlush: true, faults: true, future: true, late: true, changes: false, restarts: true, restartChanges: true, outages: false, anomaly: false, duplicates: false }, process.env.EDDY_ORACLE_OFF);
   // Runs long enough to matter (fast-check's first samples are small): at least 15 input messages.

@@ -68,7 +68,7 @@ export class SimulatedSensor {
 
   /**
    * Moves past a message this sensor sent before a crash, replayed from the input log (test/integration/local/localRestart.test.ts,
-   * "defect 3"): the checkpoint saved the sensor where the log was cut, so every message logged after
+   * "SIGKILL and restart"): the checkpoint saved the sensor where the log was cut, so every message logged after
    * it was already sent once and must not be generated again with the same event time. The sensor
    * generates the message it would send next (`nextInTurn`); when that is not the logged one (a
    * checkpoint without the generator's state), it takes the logged message's device, event time and

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, type InputMessage, type Reading, startModule, T0, tempDir,
-  waitUntil, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, type InputMessage, type Reading, startModule, T0,
+  tempDir, useEmulator, waitUntil, writeRules,
 } from '../durability/durabilityHarness.js';
 import { mulberry32 } from '../../../src/util/mulberry32.js';
 
@@ -24,15 +24,7 @@ const DEVICES = ['good', 'ahead', 'behind'];
 
 describe('black box: one device clock jumping forward and back, another jumping back, among good ones', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the good device is exact; every reading of the others is either counted in a window or as too-late', { timeout: 120_000 }, async () => {
     const M = 'eddy-clock';

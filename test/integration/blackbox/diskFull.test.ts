@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, startModule, TrafficSource, waitUntil, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, startModule, TrafficSource, useEmulator, waitUntil, writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -48,20 +48,14 @@ function fill(dir: string): string {
 
 describe.skipIf(!mounted)('black box: the data dir\'s disk full while inputs keep coming, then space again', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
+  useEmulator((e) => (emu = e));
+  afterAll(() => {
     try {
       execFileSync('umount', [mountDir], { stdio: 'ignore' });
     } catch {
       /* not mounted */
     }
     rmSync(mountDir, { recursive: true, force: true });
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
   });
 
   it('every reading counts once, the outbox goes to memory and back to disk', { timeout: 120_000 }, async () => {

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanup, sleep, startModule, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { sleep, startModule, tempDir, useEmulator, waitUntil, writeRules } from '../durability/durabilityHarness.js';
 
 /*
  * Black-box: devices whose readings repeat byte for byte. A door contact, a counter pulse or a
@@ -115,16 +115,7 @@ async function run(emu: EdgeHubEmulator, moduleId: string, withMessageId: boolea
 
 describe('black box: identical readings from devices without a timestamp, across an edgeHub restart', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    emu.removeAllListeners('inputAck');
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e), { afterEach: (e) => e.removeAllListeners('inputAck') });
 
   it('messages with their own messageIds: every acknowledged one is counted once', { timeout: 110_000 }, async () => {
     await run(emu, 'eddy-same-mid', true);

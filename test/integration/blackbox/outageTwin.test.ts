@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  cleanup, closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, type Summary, tempDir, TrafficSource, waitUntil,
-  windowKey, writeRules,
+  closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, type Summary, tempDir, TrafficSource,
+  useEmulator, waitUntil, windowKey, writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -28,15 +28,7 @@ interface Out {
 
 describe('black box: repeated edgeHub restarts with a twin patch made while the module is away', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('every acknowledged reading counts once in every rule, across the outages and the patch', { timeout: 150_000 }, async () => {
     const M = 'eddy-outtwin';

@@ -1,6 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { analyseUpstream, cleanup, InputDriver, startModule, T0, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import {
+  analyseUpstream, applyDesired, InputDriver, type Reading, readingSender, startModule, T0, tempDir, useEmulator, waitUntil, writeRules,
+} from '../durability/durabilityHarness.js';
 
 /*
  * Black-box: an operator changes a rule through the twin and changes it back (a trial of another window
@@ -22,15 +24,7 @@ const rule = (size: string): Record<string, unknown> => ({
 
 describe('black box: a rule changed through the twin and changed back inside one window', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('every reading is counted once in what arrives, and no messageId carries two bodies', { timeout: 120_000 }, async () => {
     const M = 'eddy-revert';
@@ -38,15 +32,9 @@ describe('black box: a rule changed through the twin and changed back inside one
     const rulesFile = writeRules({ r: rule('1m') });
     const first = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
     const input = new InputDriver(emu, M);
-    const readings: Array<{ deviceId: string; ts: number; v: number }> = [];
-    const send = async (deviceId: string, ts: number, v: number, counted = true): Promise<void> => {
-      if (counted) readings.push({ deviceId, ts, v });
-      await input.send({ deviceId, readings: [{ deviceId, ts, v }] });
-    };
-    const apply = async (patch: Record<string, unknown>): Promise<void> => {
-      const v = emu.pushDesired(M, patch);
-      await waitUntil(() => (emu.twin(M).reported as { config?: { desiredVersion?: number } }).config?.desiredVersion === v, 30_000, `desired version ${v} applied`);
-    };
+    const readings: Reading[] = [];
+    const send = readingSender(input, readings);
+    const apply = (patch: Record<string, unknown>): Promise<void> => applyDesired(emu, M, patch);
     // All inside the one-minute window [T0, T0+1m): three phases of the rule, 1m → 20s → 1m.
     for (let i = 1; i <= 3; i++) await send('d1', T0 + i * 1_000, i);
     await apply({ rules: { r: rule('20s') } });

@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, startModule, tempDir, TrafficSource, waitUntil, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, startModule, tempDir, TrafficSource, useEmulator,
+  waitUntil, writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -21,16 +22,7 @@ interface ReportedStore {
 
 describe('black box: the twin reports store drops that happen after the last desired patch', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    emu.removeAllListeners('reported');
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e), { afterEach: (e) => e.removeAllListeners('reported') });
 
   it('drops after the last desired version reach the twin within about a minute, and agree with what arrived', { timeout: 260_000 }, async () => {
     const M = 'eddy-storerep';

@@ -10,7 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
 import {
-  cleanupModules, type LogLine, type ModuleProcess, spawnModule as spawnChild, stopModule as stopProcess, tempDataDir, waitUntil,
+  cleanupModules, type LogLine, type ModuleProcess, spawnModule as spawnChild, stopModule as stopProcess, tempDataDir,
+  useEmulator as useModuleEmulator, waitUntil,
 } from '../module/moduleProcess.js';
 import { mulberry32 } from '../../../src/util/mulberry32.js';
 
@@ -298,6 +299,22 @@ export const stopModule = (mc: ModuleChild, graceMs = 12_000): ReturnType<typeof
 /** For afterEach: prints the tail of each child's log when the test failed, kills what runs, removes temp dirs. */
 export const cleanup = (failed: boolean): Promise<void> => cleanupModules(failed, { tailLines: 60 });
 
+/** `useEmulator` of test/integration/module/moduleProcess.ts with `cleanup`'s log tails. */
+export const useEmulator = (set: (emu: EdgeHubEmulator) => void, opts: { afterEach?: (emu: EdgeHubEmulator) => void } = {}): void => useModuleEmulator(set, { ...opts, tailLines: 60 });
+
 export { waitUntil };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Pushes a desired patch and waits until the module reports that version applied (reported `config.desiredVersion`, docs/contract.md section 6). */
+export async function applyDesired(emu: EdgeHubEmulator, moduleId: string, patch: Record<string, unknown>, timeoutMs = 30_000): Promise<void> {
+  const v = emu.pushDesired(moduleId, patch);
+  await waitUntil(() => (emu.twin(moduleId).reported as { config?: { desiredVersion?: number } }).config?.desiredVersion === v, timeoutMs, `desired version ${v} applied`);
+}
+
+/** Sends one reading per message through `input`, listed in `readings` unless `counted` is false (a reading that only closes windows). */
+export const readingSender = (input: InputDriver, readings: Reading[]) =>
+  async (deviceId: string, ts: number, v: number, counted = true): Promise<void> => {
+    if (counted) readings.push({ deviceId, ts, v });
+    await input.send({ deviceId, readings: [{ deviceId, ts, v }] });
+  };

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { analyseUpstream, cleanup, isConnectedLine, spawnModule, startModule, T0, tempDir, waitUntil, writeRules } from './durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { analyseUpstream, isConnectedLine, spawnModule, startModule, T0, tempDir, useEmulator, waitUntil, writeRules } from './durabilityHarness.js';
 
 /*
  * A provisional emission (idle flush) that leaves the process after the rule's last checkpoint, then a
@@ -10,15 +10,7 @@ import { analyseUpstream, cleanup, isConnectedLine, spawnModule, startModule, T0
  */
 describe('idle flush, checkpoint before it, SIGKILL after it', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the window is re-emitted with both events, never a second body under revision 0', { timeout: 120_000 }, async () => {
     const M = 'eddy-idle-restart';

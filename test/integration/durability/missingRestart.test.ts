@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator, type UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
-import { cleanup, isConnectedLine, spawnModule, startModule, tempDir, waitUntil, writeRules } from './durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
+import { isConnectedLine, spawnModule, startModule, tempDir, useEmulator, waitUntil, writeRules } from './durabilityHarness.js';
 
 /*
  * A `missing` raise is decided by processing time alone (docs/contract.md section 5: raised when a group
@@ -27,15 +27,7 @@ interface Alert {
 
 describe('`missing` raised, checkpoint before it, SIGKILL after it', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('upstream gets the raise once (one id, one body) and its clear when the device is back', { timeout: 120_000 }, async () => {
     const M = 'eddy-missing-restart';

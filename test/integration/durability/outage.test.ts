@@ -1,12 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, tempDir,
-  TrafficSource, waitUntil, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, sleep, startModule, tempDir, TrafficSource,
+  useEmulator, waitUntil, writeRules,
 } from './durabilityHarness.js';
 
 /*
- * Issue 4 "Tests with real processes", outages (docs/contract.md section 8): the built module runs
+ * Outages with real processes (docs/contract.md section 8): the built module runs
  * against the edgeHub emulator while a driver keeps publishing inputs into its broker session; the
  * emulator's listener goes down for 10 s, and (a separate, slow test) for 2 minutes. Inputs queue in
  * the session meanwhile, outputs wait in the outbox. Afterwards every expected summary has arrived,
@@ -73,15 +73,7 @@ async function runOutage(emu: EdgeHubEmulator, moduleId: string, outageMs: numbe
 
 describe('outages: the listener goes down while inputs keep queuing in the broker session', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('10 s outage: every summary arrives once at least, in order per rule and group, equal to the computed ones', { timeout: 150_000 }, async () => {
     await runOutage(emu, 'eddy-o10', 10_000, 100, 10);

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, startModule, tempDir, TrafficSource, waitUntil,
-  writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, startModule, tempDir, TrafficSource, useEmulator,
+  waitUntil, writeRules,
 } from './durabilityHarness.js';
 
 /*
@@ -17,15 +17,7 @@ const DEVICES = ['p1', 'p2'];
 
 describe('PUBACK withheld beyond the SDK timeout, through the built module', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the forwarder resends after the timeout; duplicates carry identical messageIds and bodies; everything arrives', { timeout: 150_000 }, async () => {
     const M = 'eddy-p';

@@ -1,14 +1,14 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, closers, exactRules, expectedSummaries, InputDriver, startModule, type Summary, tempDir, TrafficSource,
-  waitUntil, windowKey, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, startModule, type Summary, tempDir, TrafficSource,
+  useEmulator, waitUntil, windowKey, writeRules,
 } from './durabilityHarness.js';
 
 /*
- * Issue 4 items 3 and 5 through the built module (docs/contract.md sections 6 and 8): the outbox budget
+ * The store through the built module (docs/contract.md sections 6 and 8): the outbox budget
  * (EDDY_STORE_MAX_MB) overflowing while the upstream is slower than the outputs, and a corrupt database at start.
  * TTL expiry and a full disk are covered by the store's unit tests.
  */
@@ -25,15 +25,7 @@ const reportedStore = (emu: EdgeHubEmulator, m: string): ReportedStore | undefin
 
 describe('store through the built module: budget overflow and a corrupt file', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('EDDY_STORE_MAX_MB=0.02 while the upstream cannot keep up: oldest summaries dropped first, alerts kept, drops in the twin, the rest arrives in order', { timeout: 150_000 }, async () => {
     const M = 'eddy-b';

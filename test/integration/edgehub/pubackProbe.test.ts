@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 
 /*
- * Issue 4 / docs/contract.md section 8 rest on this: with the pinned SDK, the PUBACK for an input leaves the
+ * docs/contract.md section 8 and the durability tests (test/integration/durability/) rest on this: with the pinned SDK, the PUBACK for an input leaves the
  * process only after the synchronous part of the inputMessage handler has returned. Why it holds
  * (azure-iot-device-mqtt 1.16.4 / mqtt.js 4.3.8 / mqtt-packet): mqtt.js emits 'message', and
  * azure-iot-mqtt-base re-emits it in a process.nextTick; mqtt.js then writes the PUBACK at once, but

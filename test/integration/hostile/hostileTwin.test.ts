@@ -1,5 +1,5 @@
 /**
- * Issue 8 end to end: the built module (`node dist/main.js`) against the edgeHub emulator receives a
+ * Hostile rules and bodies end to end (docs/contract.md section 3): the built module (`node dist/main.js`) against the edgeHub emulator receives a
  * desired patch of 1,000 rules, 25 of them hostile, then a stream of valid telemetry with hostile
  * bodies interleaved. The good rules keep producing exact summaries; the reported properties list
  * every rejected rule with its error and `config.status: "partial"`; `GET /metrics` counts every

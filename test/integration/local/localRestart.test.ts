@@ -6,13 +6,13 @@ import { type Line, type Local, logs, sleep, startLocal, tempDir, until } from '
 import { mulberry32 } from '../../../src/util/mulberry32.js';
 
 /*
- * Issue 17 defects 3, 4 and 5 with real processes in local mode (`node dist/main.js`, the simulated
+ * Restarts, rule changes while down and a second process, with real processes in local mode (`node dist/main.js`, the simulated
  * SimulatedTemperatureSensor: one message per device every 100 ms, 5 s apart in event time, so a
  * one-minute window holds exactly 12 readings of a device).
  */
 
 
-/** EDDY_SIM_START of item 6: minute-aligned, so the first one-minute window is full; fifteen windows compared. */
+/** EDDY_SIM_START of the crash-free comparisons: minute-aligned, so the first one-minute window is full; fifteen windows compared. */
 const SIM_START = '2026-01-01T00:00:00Z';
 const WINDOWS = Array.from({ length: 15 }, (_, m) => m).map((m) => new Date(Date.parse(SIM_START) + m * 60_000).toISOString());
 
@@ -87,8 +87,8 @@ function cutInsideTick(dir: string): boolean {
   return true;
 }
 
-describe('local mode across SIGKILL, rule changes and a second process (issue 17)', () => {
-  it('defect 3: SIGKILL and restart on the same data dir: every one-minute window holds 12 readings, no false machineTempJump', async () => {
+describe('local mode across SIGKILL, rule changes and a second process', () => {
+  it('SIGKILL and restart on the same data dir: every one-minute window holds 12 readings, no false machineTempJump', async () => {
     const dir = tempDir('eddy-local-kill-');
     // Three kills at different distances from the 5 s checkpoints, so some fall long after one.
     const killed: Local[] = [];
@@ -139,7 +139,7 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     expect(jumps.map((l) => JSON.stringify(l.body))).toEqual([]);
   }, 90_000);
 
-  it('item 6: SIGKILLed 3 times at seeded random moments, the summaries and alerts equal a crash-free run with the same EDDY_SIM_START', async () => {
+  it('SIGKILLed 3 times at seeded random moments, the summaries and alerts equal a crash-free run with the same EDDY_SIM_START', async () => {
     // The simulator starts at a fixed event time (docs/contract.md section 2), so two runs on fresh
     // data dirs generate the same readings: the crash-free run is the oracle for the killed one.
     // The default rules plus two anomaly rules that fire often on the simulator's readings, so the
@@ -212,7 +212,7 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     expect(alerts(lines)).toEqual(expected);
   }, 120_000);
 
-  it('item 6, the kill between two devices of one sensor tick: the restarted sensor sends the rest of the tick first and its readings equal a crash-free run', async () => {
+  it('the kill between two devices of one sensor tick: the restarted sensor sends the rest of the tick first and its readings equal a crash-free run', async () => {
     // The sensor sends sim-1, sim-2, sim-3 in one timer callback, each logged with its own write,
     // all drawn from one generator. A SIGKILL between two of those writes leaves a log that ends
     // inside a tick; this test makes that state deterministically by cutting the last segment after
@@ -258,7 +258,7 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     expect(killed).toEqual(oracle);
   }, 120_000);
 
-  it('defect 4: a rule removed and a rule changed while the module was down: open windows emitted, raised alerts cleared (rule-removed) under the old definition', async () => {
+  it('a rule removed and a rule changed while the module was down: open windows emitted, raised alerts cleared (rule-removed) under the old definition', async () => {
     const dir = tempDir('eddy-local-rules-');
     const rulesDir = tempDir('eddy-local-rules-file-');
     const agg = {
@@ -310,7 +310,7 @@ describe('local mode across SIGKILL, rule changes and a second process (issue 17
     expect(ended.map((l) => l.rule).sort()).toEqual(['agg', 'warm']);
   }, 90_000);
 
-  it('defect 5: a second process on the same EDDY_DATA_DIR exits at once with a clear message; a stale lock of a killed process is taken over', async () => {
+  it('a second process on the same EDDY_DATA_DIR exits at once with a clear message; a stale lock of a killed process is taken over', async () => {
     const dir = tempDir('eddy-local-lock-');
     const a = startLocal(dir);
     await until(() => a.lines.length > 0, 20_000, 'the first process printing');

@@ -53,7 +53,7 @@ function fullWindowCounts(lines: readonly Line[], rule: string): string[] {
   return [...counts].filter(([k]) => first.get(k.split('|')[0]!) !== k.split('|')[1]).map(([k, c]) => `${k} ${c}`);
 }
 
-describe('EDDY_RULES_FILE reload in local mode (issue 22 item 5)', () => {
+describe('EDDY_RULES_FILE reload in local mode (docs/cli.md "Reloading in local mode")', () => {
   it('a changed file is applied as a twin patch is: unchanged rule not cut, changed rule cut under its old definition, new rule starts, removed alert cleared', async () => {
     const dir = tempDir('eddy-reload-data-');
     const rulesDir = tempDir('eddy-reload-rules-');

@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, cleanup, type InputMessage, InputDriver, type ModuleChild, sleep, startModule, type Summary, tempDir, waitUntil, writeRules,
+  analyseUpstream, InputDriver, type InputMessage, type ModuleChild, sleep, startModule, type Summary, tempDir,
+  useEmulator, waitUntil, writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -67,15 +68,7 @@ function noConflicts(emu: EdgeHubEmulator, m: string, mc: ModuleChild): void {
 
 describe('exact under the edge\'s real conditions (built module, emulator)', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('a device pausing longer than twice idleTimeout inside one window: the window\'s latest revision holds all its readings', { timeout: 60_000 }, async () => {
     const M = 'eddy-pause';

@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, startModule, upstreamOf, waitForUpstreamCount } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, startModule, upstreamOf, useEmulator, waitForUpstreamCount } from './moduleProcess.js';
 import { closers, dotnetTime, expectedDefaultSummaries, MINUTE, type Reading, sensorBody, simulatedTraffic, sortSummaries, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md section 3 with the built module and the default rules: hostile bodies
+ * docs/contract.md section 3 with the built module and the default rules: hostile bodies
  * interleaved with SimulatedTemperatureSensor traffic. Bad data is data: every rejection is counted
  * under its reason (getStats), valid summaries stay exact, the module stays up.
  *
@@ -97,15 +97,7 @@ function hostileStream(readings: Reading[]): Sent[] {
 describe('built module: hostile bodies among valid traffic', () => {
   let emu: EdgeHubEmulator;
 
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('valid summaries stay exact, getStats counts every rejection by reason, the module stays up', { timeout: 60_000 }, async () => {
     const M = 'eddy-hostile';

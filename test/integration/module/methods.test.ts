@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanupModules, startModule, upstreamOf, waitForUpstreamCount } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { startModule, upstreamOf, useEmulator, waitForUpstreamCount } from './moduleProcess.js';
 import { closers, MINUTE, sensorBody, simulatedTraffic, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md section 7 with the built module: getStats, validateRules (a dry run) and
+ * docs/contract.md section 7 with the built module: getStats, validateRules (a dry run) and
  * flush, each invoked the way IoT Hub does it (a `null` body when there is no payload).
  */
 
@@ -18,16 +18,7 @@ type Stats = { received: number; rejected: Record<string, number>; rules: Record
 describe('built module: direct methods', () => {
   let emu: EdgeHubEmulator;
 
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    emu.delayPubacks(0);
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e), { afterEach: (e) => e.delayPubacks(0) });
 
   it('getStats counts what was sent; validateRules is a dry run and answers 400 to a bad payload; flush answers 200 once drained; null, {} and no payload are accepted', { timeout: 60_000 }, async () => {
     const M = 'eddy-methods';

@@ -4,11 +4,11 @@
  * lag of the inputs it accepted, build info, the standard process metrics, every rejection reason
  * and outbox drop series present.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { freePort } from '../../helpers/freePort.js';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanupModules, startModule, waitUntil } from './moduleProcess.js';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { startModule, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody } from './traffic.js';
 
 const VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
@@ -21,15 +21,7 @@ function sample(text: string, name: string, labels = ''): number | undefined {
 
 describe('built module: /metrics', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('event lag of accepted inputs, build info, standard process metrics, reasons and drops at 0', { timeout: 60_000 }, async () => {
     const port = await freePort();

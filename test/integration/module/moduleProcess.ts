@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type EdgeHubEmulator, startEdgeHubEmulator, type UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
 
 /**
  * `npm test` builds first; while developing run `npm run build` after changing src/.
@@ -198,6 +199,28 @@ export async function cleanupModules(failed: boolean, opts: { tailLines?: number
     }),
   );
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/**
+ * The edgeHub emulator of a `describe` block and the module children its tests start, in one line
+ * (call it inside the block): the emulator starts before the first test and is handed to `set`, and
+ * closes after the last; after each test, `opts.afterEach` runs (a listener to remove, a delay to
+ * reset), then `cleanupModules` (the children's logs printed when the test failed, `opts.tailLines`
+ * of each when given).
+ */
+export function useEmulator(set: (emu: EdgeHubEmulator) => void, opts: { tailLines?: number; afterEach?: (emu: EdgeHubEmulator) => void } = {}): void {
+  let emu: EdgeHubEmulator | undefined;
+  beforeAll(async () => {
+    emu = await startEdgeHubEmulator();
+    set(emu);
+  });
+  afterAll(async () => {
+    await emu?.close();
+  });
+  afterEach(async (ctx) => {
+    if (emu !== undefined) opts.afterEach?.(emu);
+    await cleanupModules(ctx.task.result?.state === 'fail', opts.tailLines === undefined ? {} : { tailLines: opts.tailLines });
+  });
 }
 
 /** Polls `cond` every 25 ms; rejects after `timeoutMs`. */

@@ -1,14 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, startModule, tempDataDir, upstreamOf, waitUntil } from './moduleProcess.js';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, startModule, tempDataDir, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { closers, dotnetTime, MINUTE, type Reading, sensorBody, simulatedTraffic, T0 } from './traffic.js';
 
 /*
- * Issue 22 item 1: `eddy run` gives the outputs of the module for the same inputs, messageIds
+ * docs/cli.md "`eddy run`": `eddy run` gives the outputs of the module for the same inputs, messageIds
  * included. The reference is the BUILT module with the default rules, fed through the real SDK by
  * the edgeHub emulator; the same bodies, with the sender of each as `$deviceId`/`$moduleId`, are
  * replayed by the built `eddy run`. Every output of the module must come out of the replay with the
@@ -37,15 +37,7 @@ function recorded(): Array<{ deviceId: string; body: string | Record<string, unk
 
 describe('eddy run replays recorded telemetry exactly as the module handles it', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('default rules, 3 simulated devices x 4 minutes with a spike and two bad messages: same summaries and alerts, ids included', { timeout: 90_000 }, async () => {
     const messages = recorded();

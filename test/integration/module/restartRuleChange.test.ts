@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { analyseUpstream, cleanup, InputDriver, isConnectedLine, type ModuleChild, spawnModule, startModule, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { analyseUpstream, InputDriver, isConnectedLine, type ModuleChild, spawnModule, startModule, tempDir, useEmulator, waitUntil, writeRules } from '../durability/durabilityHarness.js';
 
 /*
  * A rule changed across a SIGKILL behaves like the same change made live at the restart (README
@@ -33,15 +33,7 @@ function rules(where: string): Record<string, unknown> {
 
 describe('rules changed across a SIGKILL (built module, emulator)', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the log tail goes to the rules that processed it live; the new rules start after it', { timeout: 120_000 }, async () => {
     const M = 'eddy-restart-change';

@@ -1,25 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanupModules, spawnModule, startModule, tempDataDir, waitUntil } from './moduleProcess.js';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { spawnModule, startModule, tempDataDir, useEmulator, waitUntil } from './moduleProcess.js';
 
 /*
- * Issue 22 item 2, in IoT Edge mode (docs/cli.md "How the module treats its rules file"): the built
+ * The rules file in IoT Edge mode (docs/cli.md "How the module treats its rules file"): the built
  * module, the real SDK and the edgeHub emulator. A rules file that is not a rule set stops the module
  * before it connects; a file whose every rule is rejected runs, and the twin says no rule is active.
  */
 describe('built module: its rules file', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('a rules file with a syntax error: exit 1 before connecting, the line and column in the fatal log line', { timeout: 30_000 }, async () => {
     const dir = tempDataDir('eddy-rulesfile-');

@@ -6,7 +6,7 @@ import { bodyOf, cleanupModules, spawnModule, upstreamOf, waitForUpstreamCount, 
 import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md sections 1 and 2 with the built module: edgeHub absent at start (the SDK does
+ * docs/contract.md sections 1 and 2 with the built module: edgeHub absent at start (the SDK does
  * not retry a failed first connection: the module must, logging each backoff step once), and the
  * iotedgehubdev-style connection-string start.
  */

@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator, type UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, startModule, stopModule, upstreamOf, waitForUpstreamCount, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, startModule, stopModule, upstreamOf, useEmulator, waitForUpstreamCount, waitUntil } from './moduleProcess.js';
 import { closers, expectedDefaultSummaries, MINUTE, type Reading, simulatedTraffic, sortSummaries, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md sections 3, 4, 8: the built module, default rules, real SDK against the
+ * docs/contract.md sections 3, 4, 8: the built module, default rules, real SDK against the
  * edgeHub emulator. SimulatedTemperatureSensor traffic from three devices over four minutes of
  * event time gives summaries equal to a naive computation; a run split by SIGTERM and a restart on
  * the same data dir gives the very same messages (bodies and messageIds) as an uninterrupted run.
@@ -34,15 +34,7 @@ describe('built module: exact summaries from SimulatedTemperatureSensor traffic'
   /** The uninterrupted run's summaries, by rule|device|start: the reference for the restart test. */
   let reference: Map<string, { id: string | undefined; body: SummaryBody }> | undefined;
 
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('3 devices x 4 minutes: summaries equal the naive computation, with the contract properties and a UUID messageId', { timeout: 60_000 }, async () => {
     expect(expected).toHaveLength(2 * DEVICES.length * MINUTES); // machine1m + ambient1m, every window closed

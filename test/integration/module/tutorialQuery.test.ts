@@ -1,12 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import { sleep } from '../../helpers/localProcess.js';
-import { bodyOf, cleanupModules, recordReported, startModule, upstreamOf, waitUntil } from './moduleProcess.js';
+import { bodyOf, recordReported, startModule, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
 import { TUTORIAL_QUERY } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21, "Done when", with the built module over the real SDK: the query of Microsoft's tutorial
+ * docs/asa-migration.md with the built module over the real SDK: the query of Microsoft's tutorial
  * "Deploy Azure Stream Analytics as an IoT Edge module"
  * (https://learn.microsoft.com/azure/iot-edge/tutorial-deploy-stream-analytics), unchanged, as the
  * twin's desired `query`; the temperature sensor's messages arrive on input `temperature`, as the
@@ -44,15 +44,7 @@ function resets(endInclusive: boolean): number {
 
 describe('built module: the ASA tutorial query through the twin', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('sends {"command":"reset"} on output alert for each (start, end] 30 s window whose average passes 70, and nothing else', { timeout: 60_000 }, async () => {
     const want = resets(true);

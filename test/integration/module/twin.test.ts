@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator, type UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, recordReported, startModule, stopModule, upstreamOf, waitForUpstreamCount, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator, UpstreamMessage } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, recordReported, startModule, stopModule, upstreamOf, useEmulator, waitForUpstreamCount, waitUntil } from './moduleProcess.js';
 import { MINUTE, sensorBody, type SummaryBody, T0 } from './traffic.js';
 
 /*
- * Issue 3 / docs/contract.md section 6 with the built module: desired patches applied without a restart,
+ * docs/contract.md section 6 with the built module: desired patches applied without a restart,
  * reported status, untouched windows kept, and desired patches still received after a broker restart
  * that lost the module's session (the module re-reads the twin after every reconnect).
  */
@@ -30,15 +30,7 @@ const reading = (deviceId: string, t: number, temp: number): { deviceId: string;
 describe('built module: module twin', () => {
   let emu: EdgeHubEmulator;
 
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   const send = async (moduleId: string, rs: Array<{ deviceId: string; body: Record<string, unknown> }>): Promise<void> => {
     for (const r of rs) await emu.sendInput(moduleId, 'telemetry', r.body, { deviceId: r.deviceId });

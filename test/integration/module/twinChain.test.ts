@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, startModule, stopModule, tempDataDir, upstreamOf, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, startModule, stopModule, tempDataDir, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
 
 /*
@@ -43,15 +43,7 @@ function ackedSender(emu: EdgeHubEmulator, M: string): (id: string, s: number, v
 
 describe('built module: an aggregate of aggregates through the twin, across a stop, a kill -9 and a query patch', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the minute rows over the 10-second rows, each counted once', { timeout: 180_000 }, async () => {
     const M = 'eddy-chain-restart';

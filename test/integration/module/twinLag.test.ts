@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, startModule, stopModule, tempDataDir, upstreamOf, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, startModule, stopModule, tempDataDir, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
 
 /*
@@ -21,15 +21,7 @@ const asa = (ms: number): string => `${new Date(ms).toISOString().slice(0, -1)}0
 
 describe('built module: LAG through the twin, across a stop and a kill -9', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('rows of changed readings; after a stop (checkpoint) and after SIGKILL (log replay) the next readings compare with those before', { timeout: 120_000 }, async () => {
     const M = 'eddy-lag-restart';

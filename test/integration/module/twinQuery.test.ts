@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, recordReported, startModule, upstreamOf, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, recordReported, startModule, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
 
 /*
- * Issue 21 item 5 with the built module over the real SDK: an Azure Stream Analytics query set
+ * The twin's `query` with the built module over the real SDK: an Azure Stream Analytics query set
  * through the twin's desired `query` (docs/contract.md section 6). The expected rows are computed
  * here from ASA's documented semantics of a tumbling window, not from eddy's code:
  * https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics —
@@ -104,15 +104,7 @@ function marked(text: string): { text: string; line: number; column: number } {
 describe('built module: desired query (an ASA job through the twin)', () => {
   let emu: EdgeHubEmulator;
 
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   const send = async (moduleId: string, rs: readonly Reading[]): Promise<void> => {
     for (const r of rs) await emu.sendInput(moduleId, 'telemetry', sensorBody(r.t, r.temp, r.pressure, 20, 25), { deviceId: r.deviceId });

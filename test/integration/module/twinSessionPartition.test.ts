@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { bodyOf, cleanupModules, startModule, upstreamOf, waitUntil } from './moduleProcess.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { bodyOf, startModule, upstreamOf, useEmulator, waitUntil } from './moduleProcess.js';
 import { sensorBody, T0 } from './traffic.js';
 
 /*
@@ -30,15 +30,7 @@ const asa = (ms: number): string => `${new Date(ms).toISOString().slice(0, -1)}0
 
 describe('built module: a partitioned SessionWindow query through the twin', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanupModules(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it("sessions per device, rows per device and humidity, each with its device session's end and the LAG rise", { timeout: 90_000 }, async () => {
     const M = 'eddy-session-partition';

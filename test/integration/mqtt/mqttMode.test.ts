@@ -61,7 +61,7 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-describe('MQTT mode over a real mosquitto (issue 22 item 4)', () => {
+describe('MQTT mode over a real mosquitto (docs/contract.md section 2, "MQTT mode")', () => {
   it('SIGKILL mid-run over TLS with a password: every published reading counted exactly once, device ids from the topic', async () => {
     const broker: Mosquitto = await startMosquitto();
     cleanups.push(() => broker.stop());

@@ -46,7 +46,7 @@ interface Opened {
   problems: string[];
 }
 
-describe.skipIf(CHROMIUM === undefined && !CI)('live page in headless Chromium (issue 22 item 6)', () => {
+describe.skipIf(CHROMIUM === undefined && !CI)('live page in headless Chromium (docs/contract.md "Live page")', () => {
   let browser: Browser;
   beforeAll(async () => {
     if (CHROMIUM === undefined) throw new Error(`CI=true and no Chromium at ${process.env.EDDY_CHROMIUM || '/usr/bin/chromium'}: .ci/run installs Debian's chromium package`);

@@ -189,6 +189,7 @@ describe('Checkpointer and replayTail', () => {
       [STATE_KEYS.lastGoodQuery, JSON.stringify('SELECT 1')],
       [STATE_KEYS.clock, JSON.stringify({ now: 5, wall: 6, running: true, segments: [] })],
       [STATE_KEYS.recent, '{not json'],
+      [STATE_KEYS.removedGens, JSON.stringify([['r', { gen: 2, until: 7 }]])],
     ]);
     expect(store.saveCheckpoint(states, 0)).toBe(true);
     const saved = readCheckpoint(store.loadCheckpoint(), log);
@@ -197,6 +198,7 @@ describe('Checkpointer and replayTail', () => {
     expect(saved.lastGoodQuery).toBe('SELECT 1');
     expect(saved.clock).toEqual({ now: 5, wall: 6, running: true, segments: [] });
     expect(saved.recent).toBeNull();
+    expect(saved.removedGens).toEqual([['r', { gen: 2, until: 7 }]]);
     expect(saved.rules.size).toBe(0);
     expect(lines.filter((l) => l.level === 'error').map((l) => (l.obj as { key: string }).key)).toEqual([STATE_KEYS.recent]);
   });

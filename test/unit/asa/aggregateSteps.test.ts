@@ -7,7 +7,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21: a statement reading the rows of an aggregating WITH step
+ * docs/asa-migration.md: a statement reading the rows of an aggregating WITH step
  * (https://learn.microsoft.com/stream-analytics-query/with-azure-stream-analytics). ASA's meaning, the
  * oracle here: the step gives one row per group and window (tumbling windows hold (start, end], the
  * row's time is the window end: https://learn.microsoft.com/azure/stream-analytics/stream-analytics-window-functions),

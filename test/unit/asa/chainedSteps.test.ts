@@ -8,7 +8,7 @@ import { fromQuery } from '../../helpers/asaQueries.js';
 import { runStage, type OracleRow, type OracleStage } from '../../oracle/chainOracle.js';
 
 /*
- * Issue 21: a statement that aggregates again the rows of an aggregating WITH step (an aggregate of
+ * docs/asa-migration.md: a statement that aggregates again the rows of an aggregating WITH step (an aggregate of
  * aggregates) compiles to a rule with `from` (docs/rules.md "Rules over the rows of a rule"). The
  * oracle is test/oracle/chainOracle.ts, written from ASA's window documentation: windows hold
  * (start, end], a windowed row's time is its window end.

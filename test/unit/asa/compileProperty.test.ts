@@ -4,7 +4,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compileRule } from '../../../src/rules/compileRule.js';
 
 /*
- * Issue 21, "Parser": compiling is deterministic, the printed rule set read back is the same rule
+ * docs/asa-migration.md: compiling is deterministic, the printed rule set read back is the same rule
  * set, every compiled rule is accepted by the module's own compileRule (rules/schema.json and the
  * expression checks), and the spelling of a query (keyword case, line breaks, comments) does not
  * change what it compiles to. Queries are drawn from the compiling part of the subset.

@@ -9,7 +9,7 @@ import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
- * Issue 21, "Semantics": a query and its hand-written JSON twin (docs/rules.md) give identical outputs
+ * docs/asa-migration.md: a query and its hand-written JSON twin (docs/rules.md) give identical outputs
  * (rows for tumbling, hopping, sliding, session and snapshot windows, alerts for the two anomaly functions)
  * on the same seeded input through the Engine. The twins are written by hand in docs/rules.md's own
  * notation ("30s", unparenthesised expressions), so they are not the compiler's output; their

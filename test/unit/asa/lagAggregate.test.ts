@@ -8,7 +8,7 @@ import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 import { oracleLag, type OracleEvent } from '../../oracle/lagOracle.js';
 
 /*
- * Issue 21: LAG inside a windowed statement's aggregate argument. ASA's LAG reference
+ * docs/asa-migration.md: LAG inside a windowed statement's aggregate argument. ASA's LAG reference
  * (https://learn.microsoft.com/stream-analytics-query/lag-azure-stream-analytics): LAG is computed per
  * event, "evaluated before" WHERE ("LAG isn't affected by predicates in the WHERE clause"), over the
  * events of its PARTITION BY key within LIMIT DURATION, NULL (or the default) when there is none; the

@@ -8,7 +8,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21, ASA's null handling, checked against an oracle written from Microsoft's documentation
+ * docs/asa-migration.md, ASA's null handling, checked against an oracle written from Microsoft's documentation
  * (it shares no code with src/):
  *  - "Except for the COUNT function, aggregate functions ignore null values"
  *    (https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics);

@@ -7,7 +7,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21: PERCENTILE_DISC, and PERCENTILE_CONT over a descending order. The oracle below is written
+ * docs/asa-migration.md: PERCENTILE_DISC, and PERCENTILE_CONT over a descending order. The oracle below is written
  * from Microsoft's reference pages alone (it imports nothing of src/):
  * - PERCENTILE_DISC (https://learn.microsoft.com/stream-analytics-query/percentile-disc-azure-stream-analytics):
  *   "sorts the values of the expression in the ORDER BY clause and returns the value within the smallest

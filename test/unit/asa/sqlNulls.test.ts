@@ -7,7 +7,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21: SQL's NULL in a query's expressions, and CASE mixing strings, NULL, per-event values and
+ * docs/asa-migration.md: SQL's NULL in a query's expressions, and CASE mixing strings, NULL, per-event values and
  * GROUP BY columns. What the oracles below follow, from Microsoft's pages and SQL's three-valued logic:
  * - a field an event lacks or holds as null is NULL; "Except for the COUNT function, aggregate functions
  *   ignore null values" (https://learn.microsoft.com/stream-analytics-query/aggregate-functions-azure-stream-analytics);

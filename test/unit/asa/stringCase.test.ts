@@ -7,7 +7,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21: CASE with string results in a windowed SELECT list, simple and searched forms. The oracle is
+ * docs/asa-migration.md: CASE with string results in a windowed SELECT list, simple and searched forms. The oracle is
  * ASA's CASE reference (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics):
  * the simple form compares the input expression with each WHEN, the searched form tests each WHEN; the
  * result of the first that holds is returned, else ELSE; "Both formats require an ELSE argument". A

@@ -7,7 +7,7 @@ import { compileQueryText } from '../../../src/asa/compileQuery.js';
 import { compiled, fromQuery } from '../../helpers/asaQueries.js';
 
 /*
- * Issue 21: TopOne. The oracle is written from Microsoft's pages alone (it imports nothing of src/):
+ * docs/asa-migration.md: TopOne. The oracle is written from Microsoft's pages alone (it imports nothing of src/):
  * - TopOne (https://learn.microsoft.com/stream-analytics-query/topone-azure-stream-analytics): "Returns
  *   the top-rank record, where rank defines the ranking position of the event in the window according to
  *   the specified ordering"; "Without the parameter, full event record is returned"; the aggregate form

@@ -10,7 +10,7 @@ import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
- * Issue 21, "Done when": the query of Microsoft's tutorial "Deploy Azure Stream Analytics as an IoT
+ * docs/asa-migration.md: the query of Microsoft's tutorial "Deploy Azure Stream Analytics as an IoT
  * Edge module" (https://learn.microsoft.com/azure/iot-edge/tutorial-deploy-stream-analytics), unchanged,
  * through the Engine on seeded SimulatedTemperatureSensor traffic, gives the rows an oracle written
  * from ASA's documentation expects, not from eddy's code:

@@ -10,7 +10,7 @@ import { SimulatedSensor } from '../../../src/io/local/simulatedSensor.js';
 import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 
 /*
- * Issue 21, WITH steps (https://learn.microsoft.com/stream-analytics-query/with-azure-stream-analytics:
+ * docs/asa-migration.md, WITH steps (https://learn.microsoft.com/stream-analytics-query/with-azure-stream-analytics:
  * "a temporary named result set which can be referenced by a FROM clause in the query"). A step that
  * filters and projects each event of an input gives each statement reading it the events of that
  * input that pass its WHERE, with its columns and its timestamp: the same as one statement over the

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runDetect } from '../../../src/cli/detect.js';
 
-/* Issue 22 item 3: `eddy detect` parses its flags with node:util parseArgs, like every eddy command. */
+/* `eddy detect` parses its flags with node:util parseArgs, like every eddy command. */
 
 const sink = (): { text: string; write(s: string): boolean } => ({ text: '', write(s: string) { this.text += s; return true; } });
 

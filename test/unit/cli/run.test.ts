@@ -5,7 +5,7 @@ import path from 'node:path';
 import { runReplay } from '../../../src/cli/run.js';
 
 /*
- * Issue 22 item 1: `eddy run`. What the module does with the same inputs is checked against the
+ * docs/cli.md "`eddy run`". What the module does with the same inputs is checked against the
  * built module in test/integration/module/replay.test.ts; these cases check the input formats, the
  * virtual processing clock against the documented semantics (docs/contract.md section 5: an idle
  * flush is provisional and a later event re-emits the window with revision + 1; a `missing` alert

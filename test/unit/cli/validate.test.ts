@@ -5,7 +5,7 @@ import path from 'node:path';
 import { runValidate } from '../../../src/cli/validate.js';
 
 /*
- * Issue 22 item 2: `eddy validate FILE` prints each problem with its path, line and column. Each case
+ * docs/cli.md "`eddy validate`": `eddy validate FILE` prints each problem with its path, line and column. Each case
  * below is a rule file with a `‸` written by hand just before the character the problem is about; the
  * expected line and column are counted from that mark (1-based, as editors show them), not from the
  * code under test. The mark is removed before the file is written.
@@ -100,7 +100,7 @@ describe('eddy validate', () => {
     expect(r.err).toMatch(/holds no rule/);
   });
 
-  describe('a .asaql file is an Azure Stream Analytics query (issue 21, docs/asa-migration.md)', () => {
+  describe('a .asaql file is an Azure Stream Analytics query (docs/asa-migration.md)', () => {
     const AVG = 'SELECT IoTHub.ConnectionDeviceId AS deviceId, AVG(machine.temperature) AS avgTemp\nINTO avgOut\nFROM telemetry TIMESTAMP BY timeCreated\nGROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(Duration(second, 10), Offset(millisecond, -1))';
 
     it('a valid query names the rule of each statement and exits 0', () => {

@@ -227,7 +227,7 @@ describe('Forwarder', () => {
     expect(sink.attempts.length).toBe(before + 1);
   });
 
-  it('backs off per failure streak: 40 sends failing together double the delay once, not 40 times (issue 17 defect 9)', async () => {
+  it('backs off per failure streak: 40 sends failing together double the delay once, not 40 times', async () => {
     const { time, outbox, sink, fwd } = setup({ sink: { manual: true }, fwd: { initialBackoffMs: 100, maxBackoffMs: 30_000 } });
     outbox.append(Array.from({ length: 40 }, (_, i) => makeMessage(i, { groupKey: `g${i}` })));
     fwd.start();
@@ -243,7 +243,7 @@ describe('Forwarder', () => {
     expect(sink.attempts[40]!.at - failedAt).toBeLessThanOrEqual(100);
   });
 
-  it('resetBackoff (a reconnect) sends the backlog at once, whatever delay the failures set (issue 17 defect 9)', async () => {
+  it('resetBackoff (a reconnect) sends the backlog at once, whatever delay the failures set', async () => {
     const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 1_000, maxBackoffMs: 30_000 } });
     sink.down = true;
     outbox.append([makeMessage(1)]);
@@ -262,7 +262,7 @@ describe('Forwarder', () => {
     expect(time.now - last).toBeLessThan(15_000);
   });
 
-  it('a fresh alert does not wait behind the retry timer set by failed summaries (issue 17 defect 9)', async () => {
+  it('a fresh alert does not wait behind the retry timer set by failed summaries', async () => {
     const { time, outbox, sink, fwd } = setup({ fwd: { initialBackoffMs: 1_000, maxBackoffMs: 30_000 } });
     sink.down = true;
     outbox.append([makeMessage(1)]);

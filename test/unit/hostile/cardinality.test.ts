@@ -1,5 +1,5 @@
 /**
- * Issue 8, "cardinality bounds": a million distinct device ids against rules with `maxGroups` 1,000.
+ * Cardinality bounds (docs/rules.md `maxGroups`): a million distinct device ids against rules with `maxGroups` 1,000.
  * Live groups never pass the bound, every evicted aggregate group's open window is emitted (and
  * counted), anomaly groups are dropped least recently seen first (and counted), and memory stays flat.
  *

@@ -1,5 +1,5 @@
 /**
- * Issue 8, "hostile rules": expressions that reach for mathjs' dangerous corners, rule ids at and past
+ * Hostile rules: expressions that reach for mathjs' dangerous corners, rule ids at and past
  * their length limit, twin documents at IoT Hub's limits, rule sets of 1,000 rules, invalid windows.
  * Each is rejected at validation with a message a user can act on (asserted), or runs within a stated
  * bound; through `RuleManager.apply` the good rules keep running and the report lists the rest.

@@ -1,5 +1,5 @@
 /**
- * Issue 8, "hostile input": 100,000 seeded random and mutated bodies through the real ingest path
+ * Hostile input (docs/contract.md section 3): 100,000 seeded random and mutated bodies through the real ingest path
  * (`decodeMessage`, then an `Engine` running rules/default.json), as src/main.ts `handleInput` does.
  *
  * Three oracles, none of which calls the code under test:

@@ -1,5 +1,5 @@
 /**
- * Issue 8, "resource limits": every per-rule bound on kept state is enforced at validation (asserted
+ * Resource limits: every per-rule bound on kept state is enforced at validation (asserted
  * message) and holds at run time (asserted on the state containers, which are what the checkpoint
  * stores). The bounds:
  *

@@ -8,7 +8,7 @@ import { findStage, parseDockerfile, resolveIn } from './dockerfileParser.js';
 import { copiedPaths, stageWorkdir } from './packagingChecks.js';
 
 /**
- * Issue 7: the runtime stage's COPY list must be enough to run. No Docker here, so we rebuild the
+ * docs/deploy.md "Building and checking the images": the runtime stage's COPY list must be enough to run. No Docker here, so we rebuild the
  * image's /app from exactly those paths in a temp dir and start `node dist/main.js` in local mode.
  * node_modules holds only the production packages of package-lock.json (symlinked), so an import
  * of a dev dependency from dist/ fails here as it would in the image.

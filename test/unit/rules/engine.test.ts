@@ -288,7 +288,7 @@ describe('Engine', () => {
     expect((h.out[4]!.body as AlertBody)).toMatchObject({ rule: 'hot', state: 'raised', value: 215.6 });
   });
 
-  describe('rules changed while the module was down (issue 17 defect 4): a restored state that no longer fits finishes under its saved definition', () => {
+  describe('rules changed while the module was down (docs/rules.md "Changing a rule through the twin"): a restored state that no longer fits finishes under its saved definition', () => {
     const hotDoc = { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 100 } };
     /** A first engine that raised `hot` for d1 and holds an open window of `a`; its checkpoint as JSON. */
     function saved() {
@@ -508,7 +508,7 @@ describe('Engine', () => {
     h.engine.close();
   });
 
-  it('missing times silence on the processing time passed to process, not the wall-clock arrival (issue 17 defect 8)', () => {
+  it('missing times silence on the processing time passed to process, not the wall-clock arrival (docs/contract.md section 5)', () => {
     const h = harness(1_000);
     h.engine.setRules([rule('silent', { kind: 'anomaly', groupBy: ['$deviceId'], value: 'temp', detector: { type: 'missing', timeout: '30s' } })]);
     h.scheduler.maxFrames = CLOCK0 + 120_000;
@@ -744,5 +744,65 @@ describe('Engine: a rule id that comes back inside an open window', () => {
     const first = summaries(h.out).filter((s) => s.window.start === new Date(T0).toISOString());
     expect(first.map((s) => s.count)).toEqual([1, 2]);
     expect([...bodies.values()].map((s) => s.size)).toEqual([...bodies.values()].map(() => 1));
+  });
+
+  // The same across a restart between the removal and the re-add: the generation goes into the checkpoint
+  // (src/app/checkpointer.ts `$removedGens`; black box: test/integration/blackbox/ruleReAdded.test.ts).
+  it('removed, restarted, added back: the generation saved with the checkpoint gives the window a messageId of its own', () => {
+    const r = rule('a', { ...tempRule, select: { n: 'count()' } });
+    const before = harness();
+    before.engine.setRules([r]);
+    before.engine.process([before.ev({ t: T0 + 1_000, temp: 1 })]);
+    before.engine.setRules([]);
+    const saved = JSON.parse(JSON.stringify(before.engine.removedGenerations())) as unknown;
+    const idsAfter = (restore: boolean): string[] => {
+      const h = harness();
+      if (restore) h.engine.restoreRemovedGenerations(saved);
+      h.engine.setRules([r]);
+      h.engine.process([h.ev({ t: T0 + 2_000, temp: 2 }), h.ev({ t: T0 + 120_000, temp: 4 })]);
+      return h.out.filter((m) => m.kind === 'summary' && (m.body as SummaryBody).window.start === new Date(T0).toISOString()).map((m) => m.id);
+    };
+    const removedId = before.out.find((m) => m.kind === 'summary')!.id;
+    // Control: without the saved generation the re-added rule's window takes the removed one's id (another body).
+    expect(idsAfter(false)).toEqual([removedId]);
+    const ids = idsAfter(true);
+    expect(ids).toHaveLength(1);
+    expect(ids[0]).not.toBe(removedId);
+  });
+
+  // docs/rules.md "Changing a rule through the twin": a removed rule's generation is kept until the wall
+  // clock passes the removal + 7 days (the largest maxClockSkew) + 7 days (the longest window) + maxLateness;
+  // by then an event that arrives within maxLateness of its time lands in no window the removed generation emitted.
+  it('a removed rule\'s generation is kept until removal + 7 days + 7 days + maxLateness, then forgotten', () => {
+    const r = rule('a', { ...tempRule, select: { n: 'count()' }, maxClockSkew: '1m' });
+    const h = harness();
+    h.engine.setRules([r]);
+    // A live reading, stamped 2 s before its arrival.
+    h.engine.process([h.ev({ t: CLOCK0 - 2_000, temp: 1 })]);
+    h.engine.setRules([]);
+    const removed = h.out.filter((m) => m.kind === 'summary');
+    expect(removed).toHaveLength(1);
+    const until = CLOCK0 + 2 * 7 * 86_400_000 + 5_000;
+    h.scheduler.frame = until;
+    expect(h.engine.removedGenerations()).toEqual([['a', { gen: 1, until }]]);
+    h.scheduler.frame = until + 1;
+    expect(h.engine.removedGenerations()).toEqual([]);
+    // Added back now, at generation 0 again: a reading within maxLateness of its arrival opens a window
+    // the removed generation never had, so no id repeats.
+    h.engine.setRules([r]);
+    h.engine.process([h.ev({ t: until + 1 - 5_000, temp: 2 })]);
+    h.scheduler.frame = until + 3_600_000;
+    h.engine.process([h.ev({ t: until + 3_600_000, temp: 3 })]);
+    const again = h.out.filter((m) => m.kind === 'summary').slice(1);
+    expect(again).toHaveLength(1);
+    expect(again[0]!.id).not.toBe(removed[0]!.id);
+    expect(h.engine.snapshot().get('a')!.gen).toBeUndefined();
+  });
+
+  it('a damaged saved entry is skipped, not thrown', () => {
+    const h = harness();
+    h.engine.restoreRemovedGenerations([['a', { gen: 'x', until: 1 }], ['b', null], 'c', ['d', { gen: 2, until: Number.MAX_SAFE_INTEGER }]]);
+    h.engine.restoreRemovedGenerations({ not: 'an array' });
+    expect(h.engine.removedGenerations()).toEqual([['d', { gen: 2, until: Number.MAX_SAFE_INTEGER }]]);
   });
 });
