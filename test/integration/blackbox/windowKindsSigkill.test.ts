@@ -52,13 +52,22 @@ interface Win {
   end: number;
   n: number;
   sum: number;
+  /** The first and last input message (by number) with a reading in the window. */
+  lo?: number;
+  hi?: number;
 }
+
+/** Each reading's input message number, to tell the windows that straddle a kill. */
+const messageOf = new Map<Reading, number>();
 /** Snapshot windows by their timestamp alone (docs/rules.md gives no `end` for them). */
 const key = (rule: string, dev: string, w: { start: number; end: number }): string => `${rule}|${dev}|${w.start}|${rule === 'snap' ? '' : w.end}`;
 
 /** The windows a crash-free run gives, per rule, for one device's readings (in arrival = time order). */
 function expectedFor(rs: readonly Reading[]): Record<string, Win[]> {
-  const sumOf = (xs: readonly Reading[]): Win => ({ start: 0, end: 0, n: xs.length, sum: xs.reduce((s, r) => s + r.v, 0) });
+  const sumOf = (xs: readonly Reading[]): Win => ({
+    start: 0, end: 0, n: xs.length, sum: xs.reduce((s, r) => s + r.v, 0),
+    lo: Math.min(...xs.map((r) => messageOf.get(r) ?? 0)), hi: Math.max(...xs.map((r) => messageOf.get(r) ?? 0)),
+  });
   const hop: Win[] = [];
   const starts = new Set<number>();
   for (const r of rs) for (let s = Math.floor(r.ts / HOP.hop) * HOP.hop; s > r.ts - HOP.size; s -= HOP.hop) starts.add(s);
@@ -70,7 +79,8 @@ function expectedFor(rs: readonly Reading[]): Record<string, Win[]> {
     const inside = rs.filter((r) => p - SLIDE < r.ts && r.ts <= p);
     if (inside.length > 0) slide.push({ ...sumOf(inside), start: p - SLIDE + 1, end: p + 1 });
   }
-  const sess = oracleSessions(rs.map((r) => ({ t: r.ts, v: r.v })), SESSION.gap, SESSION.maxSize, false).map((s) => ({ start: s.start, end: s.end, n: s.count, sum: s.sum }));
+  const sess = oracleSessions(rs.map((r) => ({ t: r.ts, v: r.v })), SESSION.gap, SESSION.maxSize, false)
+    .map((s) => ({ ...sumOf(rs.filter((r) => s.start <= r.ts && r.ts < s.end)), start: s.start, end: s.end, n: s.count, sum: s.sum }));
   const cnt: Win[] = [];
   for (let i = COUNT.size; i <= rs.length; i += COUNT.step) {
     const last = rs.slice(Math.max(0, i - COUNT.size), i);
@@ -124,6 +134,7 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
     const rulesFile = writeRules(RULES);
     const sequence = traffic(77);
     const readings = sequence.flatMap((m) => m.readings);
+    sequence.forEach((m, i) => m.readings.forEach((r) => messageOf.set(r, i)));
     const lastData = Math.max(...readings.map((r) => r.ts));
     const closeAt = lastData + 3_600_000;
     const input = new InputDriver(emu, M);
@@ -144,6 +155,8 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
     const rnd = prng(5150);
     const all: ModuleChild[] = [first];
     let connectedKills = 0;
+    /** Messages acknowledged at each kill. */
+    const killedAt: number[] = [];
     for (let i = 0; i < KILLS; i++) {
       phase = 'starting';
       const mc = spawnModule(emu, M, { dataDir, rulesFile });
@@ -153,6 +166,7 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
       await mc.waitForLog(isConnectedLine, 60_000, '"eddy connected to edgeHub"');
       await sleep(300 + rnd() * 2_500);
       if (mc.logs.some(isConnectedLine)) connectedKills++;
+      killedAt.push(input.ackedCount());
       mc.child.kill('SIGKILL');
       await mc.exit;
       phase = 'dead';
@@ -202,8 +216,12 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
     }
     for (const k of latest.keys()) if (!expected.has(k)) differences.push(`unexpected ${k} n=${latest.get(k)!.n}`);
     const replayed = all.reduce((n, p) => n + Number(p.logs.find((l) => l.msg === 'replayed inputs logged after the last checkpoint')?.replayed ?? 0), 0);
-    const perRule = Object.keys(RULES).map((r) => `${r} ${[...expected.keys()].filter((k) => k.startsWith(`${r}|`)).length}`).join(', ');
-    console.info(`[window kinds] ${KILLS} kills (${connectedKills} after connecting), ${input.published} messages / ${readings.length} readings; replayed from the input log ${replayed}; expected windows ${perRule}; ${differences.length} differ`);
+    /** Per rule: windows, and windows holding readings acknowledged before a kill and readings after it. */
+    const perRule = Object.keys(RULES).map((r) => {
+      const ws = [...expected.entries()].filter(([k]) => k.startsWith(`${r}|`)).map(([, w]) => w);
+      return { rule: r, windows: ws.length, straddling: ws.filter((w) => killedAt.some((k) => w.lo! < k && k <= w.hi!)).length };
+    });
+    console.info(`[window kinds] ${KILLS} kills (${connectedKills} after connecting), ${input.published} messages / ${readings.length} readings; replayed from the input log ${replayed}; killed after ${killedAt.join(',')} messages; expected windows (straddling a kill) ${perRule.map((p) => `${p.rule} ${p.windows} (${p.straddling})`).join(', ')}; ${differences.length} differ`);
     if (differences.length > 0) console.error(`[window kinds] differences:\n${differences.slice(0, 40).join('\n')}`);
 
     expect(input.ackedCount()).toBe(input.published);
@@ -213,5 +231,6 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
     // Not vacuous: the kills hit a running module, and a restart had inputs to replay.
     expect(connectedKills).toBe(KILLS);
     expect(replayed).toBeGreaterThan(0);
+    for (const p of perRule) expect(p.straddling, `${p.rule}: windows straddling a kill`).toBeGreaterThan(0);
   });
 });
