@@ -10,14 +10,15 @@ import {
 } from '../durability/durabilityHarness.js';
 
 /*
- * Black-box: anomaly rules (threshold, zscore, auto) on a module SIGKILLed at seeded random moments while
+ * Black-box: anomaly rules (threshold, zscore, auto, ewma, spikeAndDip, changePoint, flatline, and
+ * rateOfChange with a cooldown) on a module SIGKILLed at seeded random moments while
  * readings with spikes flow, restarted on the same data dir. docs/contract.md section 4: one message when
  * an anomaly is raised and one when it clears; a raise or clear replayed after a restart keeps its
  * messageId; section 8: every acknowledged input is reflected in the state after a kill -9. So what
  * arrives upstream, one message per distinct messageId, must be the alerts of a crash-free run: no
  * raise twice under two ids, no clear missing, none out of order.
  * Oracles: for `thr` the threshold semantics of docs/rules.md (raised when `value > above`, cleared when
- * `value <= above - hysteresis`; `time` and `value` those of the event); for `z` and `auto`, whose scores
+ * `value <= above - hysteresis`; `time` and `value` those of the event); for the others, whose scores
  * are not written out in the docs, a crash-free run of the same readings through `eddy run` (docs/cli.md:
  * "a replay gives the module's outputs for the same inputs"), compared by body.
  */
@@ -37,7 +38,14 @@ const RULES = {
   thr: anomaly({ type: 'threshold', above: ABOVE, hysteresis: HYST }),
   z: anomaly({ type: 'zscore', window: 30, threshold: 3 }),
   auto: anomaly({ type: 'auto', learnTime: '1m', threshold: 3 }),
+  ew: anomaly({ type: 'ewma', alpha: 0.1, threshold: 4 }),
+  sd: anomaly({ type: 'spikeAndDip', confidence: 95, history: 60, mode: 'both' }),
+  cp: anomaly({ type: 'changePoint', confidence: 90, history: 60 }),
+  fl: anomaly({ type: 'flatline', duration: '6s', tolerance: 8 }),
+  rc: { ...anomaly({ type: 'rateOfChange', maxPerSecond: 30 }), cooldown: '20s' },
 };
+/** The rules whose alerts are compared with the crash-free `eddy run`. */
+const REPLAYED = ['z', 'auto', 'ew', 'sd', 'cp', 'fl', 'rc'];
 
 /** Each device reads around 20, with a spike (60-100) now and then, from its 120th reading on (after `auto`'s one-minute warm-up), that lasts one to three readings. */
 function traffic(seed: number): InputMessage[] {
@@ -171,7 +179,7 @@ describe('black box: anomaly raises and clears across SIGKILLs', () => {
     expect(conflicting).toEqual([]);
     for (const dev of DEVICES) {
       expect(of('thr', dev).map((a) => ({ dev, state: a.state, time: a.time, value: a.value })), `thr ${dev}`).toEqual(wantThr.filter((w) => w.dev === dev));
-      for (const rule of ['z', 'auto']) {
+      for (const rule of REPLAYED) {
         expect(of(rule, dev), `${rule} ${dev}`).toEqual(fromRun.filter((a) => a.rule === rule && a.group.deviceId === dev));
       }
     }
