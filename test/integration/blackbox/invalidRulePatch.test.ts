@@ -10,10 +10,11 @@ import { cleanup, InputDriver, type ModuleChild, startModule, T0, tempDir, waitU
  * their open windows; `config.status` is `partial` when a rule was rejected; docs/contract.md section 2
  * and docs/rules.md: errors are reported (twin and log), never replaced by a default. Oracle, from those
  * sentences: `r1` (patched into an invalid definition) keeps its one-minute window open and counts every
- * reading, before the patch, after it and after the restart, in one summary; `fileRule` (not in the
- * patch) likewise; `added` (a valid new rule in the same patch) counts the readings after the patch;
- * `bad` (a new invalid rule) sends nothing; the twin reports `r1` and `bad` as `rejected` with an
- * error, `added` as `active`, and the status `partial`, before and after the restart.
+ * reading, before the patch, after it and after the restart, in one summary; `added` (a valid new rule
+ * in the same patch) counts the readings after the patch; `bad` (a new invalid rule) sends nothing; `fileRule`, a rule of the rules file the patch overrides
+ * with an invalid twin rule (docs/contract.md section 6: twin rules override file rules of the same id),
+ * keeps its file version, its last good one; the twin reports `r1`, `bad` and `fileRule` as `rejected`
+ * with an error, `added` as `active`, and the status `partial`, before and after the restart.
  */
 
 const tumbling = (size: string): Record<string, unknown> => ({
@@ -59,7 +60,7 @@ describe('black box: a twin patch with an invalid rule beside valid ones, across
     for (let i = 1; i <= 3; i++) await send(i);
     await waitUntil(() => input.caughtUp(), 30_000, 'PUBACKs');
     // r1 becomes invalid (a window size that is not a duration), bad is new and invalid, added is new and valid.
-    await apply({ rules: { r1: tumbling('ten seconds'), bad: { ...tumbling('1m'), select: { n: 'count(' } }, added: tumbling('1m') } });
+    await apply({ rules: { r1: tumbling('ten seconds'), bad: { ...tumbling('1m'), select: { n: 'count(' } }, added: tumbling('1m'), fileRule: { ...tumbling('1m'), window: { type: 'weekly' } } } });
     const checkReport = (who: string): void => {
       const r = reported();
       expect(r.config?.status, who).toBe('partial');
@@ -68,7 +69,7 @@ describe('black box: a twin patch with an invalid rule beside valid ones, across
       expect(r.rules?.bad, who).toMatchObject({ status: 'rejected', source: 'twin' });
       expect(r.rules?.bad?.error, who).toMatch(/bad/);
       expect(r.rules?.added, who).toMatchObject({ status: 'active', source: 'twin' });
-      expect(r.rules?.fileRule, who).toMatchObject({ status: 'active', source: 'file' });
+      expect(r.rules?.fileRule?.status, who).toBe('rejected');
     };
     checkReport('after the patch');
     for (let i = 4; i <= 6; i++) await send(i);
