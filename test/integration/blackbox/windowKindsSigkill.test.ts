@@ -205,7 +205,10 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
       }
       return { latest, conflicting };
     };
-    await waitUntil(() => [...expected.keys()].every((k) => received().latest.has(k)), 60_000, `${expected.size} windows upstream`).catch(() => undefined);
+    await waitUntil(() => {
+      const { latest } = received();
+      return [...expected.keys()].every((k) => latest.has(k));
+    }, 60_000, `${expected.size} windows upstream`).catch(() => undefined);
     await sleep(1_000);
     const { latest, conflicting } = received();
     const differences: string[] = [];
