@@ -14,7 +14,8 @@ import { cleanup, InputDriver, type ModuleChild, startModule, T0, tempDir, waitU
  * in the same patch) counts the readings after the patch; `bad` (a new invalid rule) sends nothing; `fileRule`, a rule of the rules file the patch overrides
  * with an invalid twin rule (docs/contract.md section 6: twin rules override file rules of the same id),
  * keeps its file version, its last good one; the twin reports `r1`, `bad` and `fileRule` as `rejected`
- * with an error, `added` as `active`, and the status `partial`, before and after the restart.
+ * with an error, `added` as `active`, and the status `partial`, before and after the restart; a bad
+ * `store.maxMB` in the same patch is listed in `config.errors` (section 6).
  */
 
 const tumbling = (size: string): Record<string, unknown> => ({
@@ -23,7 +24,7 @@ const tumbling = (size: string): Record<string, unknown> => ({
 });
 
 interface Reported {
-  config?: { desiredVersion?: number; status?: string };
+  config?: { desiredVersion?: number; status?: string; errors?: unknown };
   rules?: Record<string, { status: string; source: string; error?: string }>;
 }
 
@@ -60,10 +61,11 @@ describe('black box: a twin patch with an invalid rule beside valid ones, across
     for (let i = 1; i <= 3; i++) await send(i);
     await waitUntil(() => input.caughtUp(), 30_000, 'PUBACKs');
     // r1 becomes invalid (a window size that is not a duration), bad is new and invalid, added is new and valid.
-    await apply({ rules: { r1: tumbling('ten seconds'), bad: { ...tumbling('1m'), select: { n: 'count(' } }, added: tumbling('1m'), fileRule: { ...tumbling('1m'), window: { type: 'weekly' } } } });
+    await apply({ rules: { r1: tumbling('ten seconds'), bad: { ...tumbling('1m'), select: { n: 'count(' } }, added: tumbling('1m'), fileRule: { ...tumbling('1m'), window: { type: 'weekly' } } }, store: { maxMB: 'lots' } });
     const checkReport = (who: string): void => {
       const r = reported();
       expect(r.config?.status, who).toBe('partial');
+      expect(JSON.stringify(r.config?.errors ?? null), who).toContain('maxMB');
       expect(r.rules?.r1, who).toMatchObject({ status: 'rejected', source: 'twin' });
       expect(r.rules?.r1?.error, who).toMatch(/r1\.window\.size/);
       expect(r.rules?.bad, who).toMatchObject({ status: 'rejected', source: 'twin' });
