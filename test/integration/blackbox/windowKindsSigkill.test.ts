@@ -15,7 +15,9 @@ import {
  * exactly the readings a crash-free run puts in it. The expected windows are computed here from
  * docs/rules.md "Windows" alone (the session bounds with test/oracle/oracle.ts `oracleSessions`, written
  * from the same page):
- *  - hopping {size, hop}: windows starting at multiples of hop, `start <= t < start + size`;
+ *  - hopping {size, hop}: windows starting at multiples of hop, `start <= t < start + size`; with
+ *    `bounds: "(]"` and `offset: -1` (ASA's), windows starting at multiples of hop minus 1 ms,
+ *    `start < t <= start + size`;
  *  - sliding {size}: a window ending at each event time p (enter) and at each event time + size
  *    (leave), holding the events with `p - size < t <= p`, bounds `[p-size+1, p+1)`;
  *  - session {gap, maxSize}: `[start, min(last+gap, start+maxSize))`;
@@ -40,6 +42,7 @@ const COUNT = { size: 5, step: 3 };
 const base = { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts', maxLateness: '1s', idleTimeout: '1h', select: { n: 'count()', sum: 'sum(v)' } };
 const RULES = {
   hop: { ...base, window: { type: 'hopping', size: HOP.size, hop: HOP.hop } },
+  hopAsa: { ...base, window: { type: 'hopping', size: HOP.size, hop: HOP.hop, bounds: '(]', offset: -1 } },
   slide: { ...base, window: { type: 'sliding', size: SLIDE } },
   sess: { ...base, window: { type: 'session', gap: SESSION.gap, maxSize: SESSION.maxSize } },
   cnt: { ...base, window: { type: 'count', size: COUNT.size, step: COUNT.step } },
@@ -72,6 +75,11 @@ function expectedFor(rs: readonly Reading[]): Record<string, Win[]> {
   const starts = new Set<number>();
   for (const r of rs) for (let s = Math.floor(r.ts / HOP.hop) * HOP.hop; s > r.ts - HOP.size; s -= HOP.hop) starts.add(s);
   for (const s of [...starts].sort((a, b) => a - b)) hop.push({ ...sumOf(rs.filter((r) => s <= r.ts && r.ts < s + HOP.size)), start: s, end: s + HOP.size });
+  const hopAsa: Win[] = [];
+  const asaStarts = new Set<number>();
+  // The last start before t is the multiple of hop at or before t, minus 1 ms.
+  for (const r of rs) for (let s = Math.floor(r.ts / HOP.hop) * HOP.hop - 1; s + HOP.size >= r.ts; s -= HOP.hop) asaStarts.add(s);
+  for (const s of [...asaStarts].sort((a, b) => a - b)) hopAsa.push({ ...sumOf(rs.filter((r) => s < r.ts && r.ts <= s + HOP.size)), start: s, end: s + HOP.size });
   const slide: Win[] = [];
   const points = new Set<number>();
   for (const r of rs) points.add(r.ts).add(r.ts + SLIDE);
@@ -90,13 +98,13 @@ function expectedFor(rs: readonly Reading[]): Record<string, Win[]> {
   const byTs = new Map<number, Reading[]>();
   for (const r of rs) byTs.set(r.ts, [...(byTs.get(r.ts) ?? []), r]);
   for (const [ts, xs] of byTs) snap.push({ ...sumOf(xs), start: ts, end: ts });
-  return { hop, slide, sess, cnt, snap };
+  return { hop, hopAsa, slide, sess, cnt, snap };
 }
 
 /**
  * Seeded traffic with the gaps and repeats the kinds need: each device's next reading is 0 s (same
- * timestamp: a snapshot of two), 1 s, 2 s or 8 s (longer than the session gap) after its last; one to
- * three readings per message.
+ * timestamp: a snapshot of two), 1 s, 2 s or 8 s (longer than the session gap) after its last, and a
+ * message starts at the last one's timestamp now and then; one to three readings per message.
  */
 function traffic(seed: number): InputMessage[] {
   const rnd = prng(seed);
@@ -111,6 +119,8 @@ function traffic(seed: number): InputMessage[] {
       const x = rnd();
       next[d]! += x < 0.15 ? 0 : x < 0.65 ? 1_000 : x < 0.92 ? 2_000 : 8_000;
     }
+    // Now and then the device's next message starts at this one's last timestamp: snapshots across messages.
+    if (rnd() < 0.6) next[d] = readings[readings.length - 1]!.ts;
     out.push({ deviceId: DEVICES[d]!, readings });
   }
   return out;
@@ -183,11 +193,20 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
     const expected = new Map<string, Win>();
     for (const dev of DEVICES) {
       const per = expectedFor(readings.filter((r) => r.deviceId === dev));
-      for (const [rule, ws] of Object.entries(per)) for (const w of ws) expected.set(key(rule, dev, w), w);
+      for (const [rule, ws] of Object.entries(per)) {
+        for (const w of ws) {
+          // Count windows can share their bounds (readings with one timestamp): the k-th such window of the group.
+          let k = key(rule, dev, w);
+          for (let i = 1; expected.has(k); i++) k = `${key(rule, dev, w)}#${i}`;
+          expected.set(k, w);
+        }
+      }
     }
     /** Per window of the data (the closers' windows left out), the highest revision received, and any id with two bodies. */
     const received = (): { latest: Map<string, Win & { revision: number }>; conflicting: string[] } => {
       const latest = new Map<string, Win & { revision: number }>();
+      /** Distinct messageIds per window bounds, in arrival order (count windows are sent once each, in order). */
+      const idsOf = new Map<string, string[]>();
       const bodies = new Map<string, string>();
       const conflicting: string[] = [];
       for (const m of emu.upstream) {
@@ -199,7 +218,13 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
         const b = JSON.parse(text) as { rule: string; group: { deviceId: string }; window: { start: string; end: string }; revision: number; values: { n: number; sum: number } };
         const w = { start: Date.parse(b.window.start), end: Date.parse(b.window.end), n: b.values.n, sum: b.values.sum, revision: b.revision };
         if (w.end > lastData + 60_000) continue;
-        const k = key(b.rule, b.group.deviceId, w);
+        let k = key(b.rule, b.group.deviceId, w);
+        if (b.rule === 'cnt') {
+          const ids = idsOf.get(k) ?? [];
+          if (!ids.includes(id)) ids.push(id);
+          idsOf.set(k, ids);
+          if (ids.indexOf(id) > 0) k = `${k}#${ids.indexOf(id)}`;
+        }
         const cur = latest.get(k);
         if (!cur || w.revision > cur.revision) latest.set(k, w);
       }
