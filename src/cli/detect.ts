@@ -122,9 +122,22 @@ export function parseSeriesCsv(text: string): { timestamp: string; value: number
   const records = parse(text, { bom: true, relax_column_count: true, from_line: 2, record_delimiter: ['\r\n', '\n'] }) as string[][];
   return records.map((r) => {
     const raw = r.length === 2 ? r[1]!.trim() : '';
-    // Number('') is 0: an empty field is a bad value, not zero.
-    return { timestamp: r[0] ?? '', value: raw === '' ? Number.NaN : Number(raw) };
+    // Only JSON's number syntax (the --help text, and how `eddy run` reads a CSV cell: docs/cli.md):
+    // Number() alone takes '' as 0 and '0x40' as 64 (test/integration/blackbox/detectBadRows.test.ts).
+    return { timestamp: r[0] ?? '', value: JSON_NUMBER.test(raw) ? Number(raw) : Number.NaN };
   });
+}
+
+/** A JSON number (RFC 8259 section 6). */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/**
+ * One output field as RFC 4180 section 2 writes it: quoted, with its quotes doubled, when it holds a
+ * comma, a quote or a line break, so a timestamp field echoed from the input stays one field of one
+ * record (docs/contract.md section 1: one output row per input row).
+ */
+export function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 /** Exit codes of `eddy detect` (also in its help text). */
@@ -199,7 +212,7 @@ export async function runDetect(argv: string[], io: DetectIo = { stdout: process
     const row = rows[i]!;
     const s = scores[i]!;
     if (s.rejected !== undefined) rejected.set(s.rejected, (rejected.get(s.rejected) ?? 0) + 1);
-    parts.push(`${row.timestamp},${Number.isFinite(row.value) ? row.value : ''},${s.score},${s.alert}\n`);
+    parts.push(`${csvField(row.timestamp)},${Number.isFinite(row.value) ? row.value : ''},${s.score},${s.alert}\n`);
   }
   const text = parts.join('');
   if (args.out) writeFileSync(args.out, text);

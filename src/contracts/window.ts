@@ -44,6 +44,11 @@ export interface WindowBounds {
   readonly start: number;
   readonly end: number;
   readonly size?: number;
+  /**
+   * Count windows: how many windows of the group right before this one had the same bounds (absent:
+   * none). Part of the messageId only, not of the summary body.
+   */
+  readonly repeat?: number;
 }
 
 /** A closed (or corrected) window. */

@@ -9,11 +9,12 @@ import { windowKind } from '../windows/windowRegistry.js';
  * Deterministic messageId (docs/contract.md section 4): from the rule id, the hash of the rule's
  * definition, the group, the window start and the revision, so a re-sent window keeps its id and a
  * changed rule or a correction gets a new one. Windows of a kind whose windows can share a start
- * (sliding, count: the kind's `id` in src/windows/windowKind.ts) add their end and size. Formatted
+ * (sliding, count: the kind's `id` in src/windows/windowKind.ts) add their end and size, and a count
+ * window whose bounds repeat the previous window's its repeat number (WindowBounds.repeat). Formatted
  * like a UUID because IoT Hub tooling expects one.
  */
 export function summaryMessageId(rule: string, ruleHash: string, groupKey: string, w: WindowResult<unknown>['window'], revision: number): string {
-  const extra = windowKind(w.type)?.id === 'start-end-size' ? `\n${w.end}\n${w.size ?? ''}` : '';
+  const extra = windowKind(w.type)?.id === 'start-end-size' ? `\n${w.end}\n${w.size ?? ''}${w.repeat ? `\n${w.repeat}` : ''}` : '';
   return uuidFrom(`summary\n${rule}\n${ruleHash}\n${groupKey}\n${w.start}${extra}\n${revision}`);
 }
 

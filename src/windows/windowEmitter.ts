@@ -49,8 +49,8 @@ export class WindowEmitter<T, S, R> {
     return this.add(acc, item, time) ? acc : null;
   }
 
-  /** Emits a closed or corrected window. `size` is set for count windows only. */
-  window(key: string, group: GroupValues, start: number, end: number, count: number, acc: S, revision: number, size?: number): void {
+  /** Emits a closed or corrected window. `size` and `repeat` are set for count windows only. */
+  window(key: string, group: GroupValues, start: number, end: number, count: number, acc: S, revision: number, size?: number, repeat = 0): void {
     let value: R;
     try {
       value = this.aggregator.result(acc);
@@ -63,7 +63,7 @@ export class WindowEmitter<T, S, R> {
       kind: 'window',
       key,
       group,
-      window: size === undefined ? { type: this.type, start: start - this.boundShift, end: end - this.boundShift } : { type: this.type, start, end, size },
+      window: size === undefined ? { type: this.type, start: start - this.boundShift, end: end - this.boundShift } : repeat > 0 ? { type: this.type, start, end, size, repeat } : { type: this.type, start, end, size },
       count,
       value,
       revision,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseNabTime, runDetect, scoreSeries } from '../../../src/cli/detect.js';
+import { csvField, parseNabTime, parseSeriesCsv, runDetect, scoreSeries } from '../../../src/cli/detect.js';
 import type { AnomalyRule } from '../../../src/contracts/rule.js';
 import { FULL_NAB_DIR, NAB_FIXTURES, noteFullNabSkipped } from '../../helpers/nabDirs.js';
 
@@ -193,6 +193,12 @@ describe('eddy detect', () => {
     expect(await runDetect(['--help'], { stdout, stderr: sink() })).toBe(0);
     expect(stdout.text).toMatch(/value,\s+timestamp, where and groupBy do not/);
     expect(stdout.text).toMatch(/3 no row could be scored/);
+  });
+
+  it('values are JSON numbers only; an output field with a comma, quote or line break is quoted (RFC 4180)', () => {
+    const rows = parseSeriesCsv('timestamp,value\na,1.5e3\nb,0x40\nc, -2 \nd,1_0\ne,Infinity\nf,.5\n');
+    expect(rows.map((r) => r.value)).toEqual([1500, Number.NaN, -2, Number.NaN, Number.NaN, Number.NaN]);
+    expect(['plain', 'a,b', 'say "hi"', 'x\r\ny'].map(csvField)).toEqual(['plain', '"a,b"', '"say ""hi"""', '"x\r\ny"']);
   });
 
   it('parses NAB timestamps as UTC', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WindowInput, WindowState } from '../../../src/contracts/window.js';
 import { countWindow } from '../../../src/windows/countWindow.js';
+import { summaryMessageId } from '../../../src/rules/outputMessage.js';
 import { countSum, drop, ev, newTestScheduler, spyScheduler, win } from './windowTestKit.js';
 
 const C = 'count' as const;
@@ -24,6 +25,19 @@ describe('countWindow', () => {
     ts.run(({ cold, expectObservable }) => {
       expectObservable(cold('a|', { a: ev(10, 5) }).pipe(op(ts, 3, 3))).toBe('-(x|)', { x: cw(10, 10, 1, 5, 3) });
     });
+  });
+
+  it('windows with the bounds of the window before them carry a repeat number, so their messageIds differ', () => {
+    const ts = newTestScheduler();
+    const rep = (w: ReturnType<typeof cw>, repeat: number) => ({ ...w, window: { ...w.window, repeat } });
+    ts.run(({ cold, expectObservable }) => {
+      const src = cold('abcdefg|', { a: ev(10, 1), b: ev(10, 2), c: ev(10, 4), d: ev(10, 8), e: ev(10, 16), f: ev(10, 32), g: ev(20, 64) });
+      expectObservable(src.pipe(op(ts, 2, 2))).toBe('-x-y-z-(w|)', { x: cw(10, 10, 2, 3, 2), y: rep(cw(10, 10, 2, 12, 2), 1), z: rep(cw(10, 10, 2, 48, 2), 2), w: cw(20, 20, 1, 64, 2) });
+    });
+    const ids = [0, 1, 2].map((repeat) => summaryMessageId('r', 'h', 'k', { type: C, start: 10, end: 10, size: 2, ...(repeat > 0 ? { repeat } : {}) }, 0));
+    expect(new Set(ids).size).toBe(3);
+    // A window that repeats nothing keeps the id it had before the repeat number existed.
+    expect(ids[0]).toBe(summaryMessageId('r', 'h', 'k', { type: C, start: 10, end: 10, size: 2 }, 0));
   });
 
   it('size = step: consecutive windows of size events', () => {
