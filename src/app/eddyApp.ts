@@ -37,6 +37,11 @@ const MQTT_MODULE = 'mqtt';
 export const STORE_REPORT_MS = 60_000;
 /** How often a changed `store` is looked for. */
 const STORE_TICK_MS = 5_000;
+/**
+ * Acknowledged outputs leave the outbox in one transaction per this many ms, not one per PUBACK
+ * (the forwarder's `removeDelayMs`: a crash within it re-sends them with the same messageIds).
+ */
+const OUTBOX_REMOVE_DELAY_MS = 20;
 
 /** The part of the reported `store` whose change is worth a twin update of its own (pending and bytes change with every output). */
 function storeChangeKey(store: Record<string, unknown>): string {
@@ -583,7 +588,7 @@ export class EddyApp {
         }
       },
     };
-    this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, timers: this.timers, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond });
+    this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, timers: this.timers, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond, removeDelayMs: OUTBOX_REMOVE_DELAY_MS });
     if (start) this.forwarder.start();
   }
 
