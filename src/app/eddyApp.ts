@@ -465,7 +465,7 @@ export class EddyApp {
     const methods = directMethods({
       commitOutputs: () => this.commitOutputs(),
       flushUntil: (stallMs, maxMs) => this.forwarder!.flushUntil(stallMs, maxMs),
-      outbox: () => this.store.stats(),
+      outbox: () => this.outboxStats(),
       counters: () => this.metrics.snapshot(),
       ruleStats: () => this.engine.ruleStats(),
     });
@@ -492,9 +492,9 @@ export class EddyApp {
    * MQTT password are not in reach of this function (test/integration/page/livePage.test.ts plants one).
    */
   liveState(): Record<string, unknown> {
-    const { metrics, store, live, reconciler } = this;
+    const { metrics, live, reconciler } = this;
     const snap = metrics.snapshot();
-    const s = store.stats();
+    const s = this.outboxStats();
     const rates = live.rates();
     const stats = this.engine.ruleStats();
     const running = new Map(reconciler.current().map((r) => [r.id, r]));
@@ -562,6 +562,15 @@ export class EddyApp {
     this.store.close();
   }
 
+  /**
+   * The store's stats with every acknowledged output out of the outbox first: the forwarder removes
+   * them up to 20 ms late (OUTBOX_REMOVE_DELAY_MS), and `pending` counts what is not yet delivered.
+   */
+  private outboxStats(): ReturnType<Store['stats']> {
+    this.forwarder?.removeAcknowledged();
+    return this.store.stats();
+  }
+
   private commitOutputs(): void {
     this.outputs.commit();
   }
@@ -620,7 +629,7 @@ export class EddyApp {
 
   private sampleGauges(): void {
     const { metrics } = this;
-    const s = this.store.stats();
+    const s = this.outboxStats();
     metrics.outbox({ pending: s.pending, bytes: s.bytes });
     this.live.sample(this.clock.now(), metrics.receivedByInputTotals(), metrics.emittedByRuleTotals());
     for (const [id, r] of Object.entries(this.engine.ruleStats())) {
@@ -632,7 +641,7 @@ export class EddyApp {
   }
 
   private storeReport(): Record<string, unknown> {
-    const s = this.store.stats();
+    const s = this.outboxStats();
     return { pending: s.pending, bytes: s.bytes, oldest: s.oldest, drops: s.drops, degraded: s.degraded, damage: s.damage };
   }
 

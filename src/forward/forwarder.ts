@@ -250,6 +250,11 @@ export class Forwarder {
     this.removeAcked(true);
   }
 
+  /** Removes every acknowledged record from the outbox now, for a reader of its `pending` (`removeDelayMs`). */
+  removeAcknowledged(): void {
+    this.removeAcked(true);
+  }
+
   stats(): ForwarderStats {
     return { sent: this.counters.sent, failures: this.counters.failures, inFlight: this.inFlight.size };
   }

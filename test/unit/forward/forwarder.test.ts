@@ -383,6 +383,14 @@ describe('Forwarder', () => {
     expect(removes[0]!.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(outbox.stats().pending).toBe(0);
     expect(sink.delivered).toHaveLength(10);
+    // Nor does a reader of `pending` (getStats, the twin's `store`): removeAcknowledged.
+    outbox.append([makeMessage(11, { kind: 'alert', groupKey: 'g1' })]);
+    fwd.wake();
+    await time.advance(2);
+    expect(outbox.stats().pending).toBe(1);
+    fwd.removeAcknowledged();
+    expect(outbox.stats().pending).toBe(0);
+    expect(removes).toHaveLength(2);
     // A flush does not wait for the delay: it removes what was acknowledged at once.
     outbox.append([makeMessage(10, { kind: 'alert', groupKey: 'g0' })]);
     fwd.wake();
@@ -392,7 +400,7 @@ describe('Forwarder', () => {
     await time.advance(0);
     await expect(flushed).resolves.toBe(true);
     expect(outbox.stats().pending).toBe(0);
-    expect(sink.delivered).toHaveLength(11);
+    expect(sink.delivered).toHaveLength(12);
     await fwd.stop();
   });
 
