@@ -552,6 +552,39 @@ describe('Forwarder', () => {
 });
 
 describe('Forwarder on the real SQLite store', () => {
+  it('with removeDelayMs, an output is delivered or dropped over budget, never both (docs/contract.md section 8)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-fwd-'));
+    try {
+      const time = new VirtualTime();
+      time.now = Date.UTC(2026, 10, 26);
+      const store = openStore(dir, { log: { info: () => {}, warn: () => {}, error: () => {} }, clock: time.clock, ttlMs: 0 });
+      const sink = new FakeSink(time, { latencyMs: 1 });
+      const fwd = new Forwarder(store.outbox, sink, { clock: time.clock, timers: time, removeDelayMs: 20 });
+      // As src/app/eddyApp.ts wires them.
+      store.beforeDrop(() => fwd.removeAcknowledged());
+      fwd.start();
+      const created: OutputMessage[] = [];
+      for (let round = 0; round < 20; round++) {
+        const batch = Array.from({ length: 5 }, (_, i) => makeMessage(round * 5 + i, { groupKey: `g${i}`, createdAt: time.now }));
+        store.outbox.append(batch);
+        created.push(...batch);
+        fwd.wake();
+        await time.advance(3);
+        // Over budget while the PUBACKed records of the round wait for their removal.
+        if (round % 4 === 3) store.setLimits({ maxBytes: Math.max(0, store.stats().bytes - 1), ttlMs: 0 });
+      }
+      await time.advance(1_000);
+      const delivered = new Set(sink.delivered.map((m) => m.id));
+      const dropped = store.stats().drops.budget;
+      expect(delivered.size + dropped.summary + dropped.alert).toBe(created.length);
+      expect(store.stats().pending).toBe(0);
+      await fwd.stop();
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('delivers everything in order per group across a disk-full degrade and recovery', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-fwd-'));
     try {
