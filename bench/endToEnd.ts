@@ -47,6 +47,7 @@
  *   E2E_BARE_NODE_ARGS="<flags>"         the same for the bare modules (e.g. --import ./bench/allocPreload.mjs on both)
  *   E2E_NODELAY_ONLY=1                   latency with TCP_NODELAY on the emulator only (the target's set-up)
  *   E2E_CLEAR_AFTER=1..19                inputs between a raise and its clear (default 10; 1 = a clear right after its raise)
+ *   E2E_LAT_WARM_MS=3000                 latency: load before the measured 3 s, both modules (default 1000)
  *   E2E_MODULE_STDOUT=1                  the modules' stdout to this process's (e.g. with E2E_EDDY_NODE_ARGS=--trace-gc-nvp)
  *   E2E_TRACE=1                          latency: eddy runs with EDDY_LATENCY_TRACE (src/metrics/latencyTrace.ts); after each run,
  *                                        where the time of all alerts and of the slowest 2 % went, stage by stage, and the
@@ -84,7 +85,14 @@ const N = quick ? 5_000 : 30_000;
 const DEVICES = 100;
 const STEP_MS = 5_000;
 const WINDOW = 1_000;
-const LAT_WARM_MS = 1_000;
+/**
+ * Seconds of load before a latency run is measured (E2E_LAT_WARM_MS, default 1,000 ms), the same for
+ * both modules. The bare echo is measured first, within seconds of its start; eddy idles meanwhile, and
+ * V8's memory reducer shrinks its young generation before its run, which then scavenges more often
+ * until it grows back (docs/performance.md, "Input → alert latency"). A longer warm-up measures both
+ * after that transient.
+ */
+const LAT_WARM_MS = Math.max(0, Number(process.env.E2E_LAT_WARM_MS ?? 1_000) || 0);
 const LAT_MS = quick ? 1_500 : 3_000;
 const MARK_EVERY = 20;
 /** Throughput passes of `--profile` (E2E_PROFILE_PASSES, default 4): the first warms the module up; more passes, steadier medians on a noisy machine. */

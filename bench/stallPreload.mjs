@@ -5,7 +5,8 @@
 //     node --import tsx bench/endToEnd.ts --latency-only
 //
 // It times every garbage collection (by kind: 1 = scavenge, 4 = mark-compact), every better-sqlite3
-// transaction (the outbox's) and every `fs.writeSync` (the input log's), and samples the event
+// transaction (the outbox's), every write statement run outside one (its own commit, e.g. a single
+// record's removal) and every `fs.writeSync` (the input log's), and samples the event
 // loop's delay. When the benchmark stops the module (SIGTERM) it writes count, total, p50, p99, max
 // and the count over 1 ms of each to `$STALL_DIR/<pid>.json` (default: the system's temp folder).
 import { writeFileSync } from 'node:fs';
@@ -46,6 +47,25 @@ Database.prototype.transaction = function (fn) {
   };
   for (const mode of ['deferred', 'immediate', 'exclusive']) timed[mode] = tx[mode];
   return timed;
+};
+const prepare = Database.prototype.prepare;
+Database.prototype.prepare = function (sql) {
+  const stmt = prepare.call(this, sql);
+  if (!/^\s*(INSERT|DELETE|UPDATE)/i.test(sql)) return stmt;
+  const inTransaction = () => this.inTransaction;
+  for (const method of ['run', 'get', 'all']) {
+    const call = stmt[method];
+    stmt[method] = function (...args) {
+      if (inTransaction()) return call.apply(this, args);
+      const t = performance.now();
+      try {
+        return call.apply(this, args);
+      } finally {
+        record('sqlite autocommit write', performance.now() - t);
+      }
+    };
+  }
+  return stmt;
 };
 
 new PerformanceObserver((list) => {

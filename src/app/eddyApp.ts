@@ -37,6 +37,11 @@ const MQTT_MODULE = 'mqtt';
 export const STORE_REPORT_MS = 60_000;
 /** How often a changed `store` is looked for. */
 const STORE_TICK_MS = 5_000;
+/**
+ * Acknowledged outputs leave the outbox in one transaction per this many ms, not one per PUBACK
+ * (the forwarder's `removeDelayMs`: a crash within it re-sends them with the same messageIds).
+ */
+const OUTBOX_REMOVE_DELAY_MS = 20;
 
 /** The part of the reported `store` whose change is worth a twin update of its own (pending and bytes change with every output). */
 function storeChangeKey(store: Record<string, unknown>): string {
@@ -461,7 +466,7 @@ export class EddyApp {
     const methods = directMethods({
       commitOutputs: () => this.commitOutputs(),
       flushUntil: (stallMs, maxMs) => this.forwarder!.flushUntil(stallMs, maxMs),
-      outbox: () => this.store.stats(),
+      outbox: () => this.outboxStats(),
       counters: () => this.metrics.snapshot(),
       ruleStats: () => this.engine.ruleStats(),
     });
@@ -488,9 +493,9 @@ export class EddyApp {
    * MQTT password are not in reach of this function (test/integration/page/livePage.test.ts plants one).
    */
   liveState(): Record<string, unknown> {
-    const { metrics, store, live, reconciler } = this;
+    const { metrics, live, reconciler } = this;
     const snap = metrics.snapshot();
-    const s = store.stats();
+    const s = this.outboxStats();
     const rates = live.rates();
     const stats = this.engine.ruleStats();
     const running = new Map(reconciler.current().map((r) => [r.id, r]));
@@ -558,6 +563,15 @@ export class EddyApp {
     this.store.close();
   }
 
+  /**
+   * The store's stats with every acknowledged output out of the outbox first: the forwarder removes
+   * them up to 20 ms late (OUTBOX_REMOVE_DELAY_MS), and `pending` counts what is not yet delivered.
+   */
+  private outboxStats(): ReturnType<Store['stats']> {
+    this.forwarder?.removeAcknowledged();
+    return this.store.stats();
+  }
+
   private commitOutputs(): void {
     this.outputs.commit();
   }
@@ -584,7 +598,9 @@ export class EddyApp {
         }
       },
     };
-    this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, timers: this.timers, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond });
+    this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, timers: this.timers, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond, removeDelayMs: OUTBOX_REMOVE_DELAY_MS });
+    const forwarder = this.forwarder;
+    this.store.beforeDrop(() => forwarder.removeAcknowledged());
     if (start) this.forwarder.start();
   }
 
@@ -619,7 +635,7 @@ export class EddyApp {
 
   private sampleGauges(): void {
     const { metrics } = this;
-    const s = this.store.stats();
+    const s = this.outboxStats();
     metrics.outbox({ pending: s.pending, bytes: s.bytes });
     this.live.sample(this.clock.now(), metrics.receivedByInputTotals(), metrics.emittedByRuleTotals());
     for (const [id, r] of Object.entries(this.engine.ruleStats())) {
@@ -631,7 +647,7 @@ export class EddyApp {
   }
 
   private storeReport(): Record<string, unknown> {
-    const s = this.store.stats();
+    const s = this.outboxStats();
     return { pending: s.pending, bytes: s.bytes, oldest: s.oldest, drops: s.drops, degraded: s.degraded, damage: s.damage };
   }
 

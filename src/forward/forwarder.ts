@@ -29,6 +29,15 @@ export interface ForwarderOptions {
   scanLimit?: number;
   log?: { warn(obj: object, msg: string): void };
   /**
+   * How long acknowledged records may stay in the outbox before one transaction removes them
+   * together. Default 0: every pass removes what was acknowledged since the last. An acknowledged
+   * record still in the outbox is never sent again by this forwarder (it skips it); only a crash in
+   * between sends it again, with the same messageId (docs/contract.md section 4: the cloud drops the
+   * duplicate). eddy sets 20 ms: one remove transaction per alert was a third of the outbox's cost
+   * per alert (docs/performance.md, "Input → alert latency").
+   */
+  removeDelayMs?: number;
+  /**
    * Runs a pass later. Default `setImmediate`: one pass per event-loop turn however many appends
    * and PUBACKs that turn brought, so one remove transaction and one peek serve them all (bench/durability.bench.ts).
    */
@@ -90,8 +99,13 @@ export class Forwarder {
    */
   private alertsBehind = new Set<string>();
   private readonly settling = new Set<Promise<void>>();
-  /** Seqs whose send succeeded, removed from the outbox together at the start of the next pass. */
+  /** Seqs whose send succeeded, removed from the outbox together by a later pass (`removeAcked`). */
   private acked: number[] = [];
+  /** The same seqs, for the scan to skip: acknowledged, still in the outbox until `removeAcked`. */
+  private readonly ackedSet = new Set<number>();
+  /** When the oldest of `acked` must be removed at the latest (Infinity: none waiting). */
+  private removeDue = Infinity;
+  private readonly removeDelayMs: number;
   private readonly groupBackoff = new Map<string, GroupBackoff>();
   private readonly waiters = new Set<FlushWaiter>();
   private globalDelay: number;
@@ -134,6 +148,7 @@ export class Forwarder {
     this.scanLimit = opts.scanLimit ?? 1024;
     this.globalDelay = this.initialBackoffMs;
     this.defer = opts.defer ?? setImmediate;
+    this.removeDelayMs = Math.max(0, opts.removeDelayMs ?? 0);
     this.rate = 0;
     this.setMaxMessagesPerSecond(opts.maxMessagesPerSecond ?? 0);
   }
@@ -232,7 +247,12 @@ export class Forwarder {
     this.clearTimer();
     for (const w of [...this.waiters]) this.settleWaiter(w, 'stalled');
     await Promise.all([...this.settling]);
-    this.removeAcked();
+    this.removeAcked(true);
+  }
+
+  /** Removes every acknowledged record from the outbox now, for a reader of its `pending` (`removeDelayMs`). */
+  removeAcknowledged(): void {
+    this.removeAcked(true);
   }
 
   stats(): ForwarderStats {
@@ -258,9 +278,10 @@ export class Forwarder {
 
   private pump(): void {
     this.pumpQueued = false;
-    this.removeAcked();
-    if (!this.running) return;
     const now = this.opts.clock.now();
+    // A flush waits for an empty outbox: it gets the removal at once. (A due further off than the delay: the clock was set back.)
+    this.removeAcked(this.waiters.size > 0 || now >= this.removeDue || this.removeDue - now > this.removeDelayMs || this.acked.length >= this.maxInFlight);
+    if (!this.running) return;
     // While the whole backs off, only a fresh alert goes: one whose group has never failed. An alert
     // never waits behind a retry timer set by older records (test/unit/forward/forwarder.test.ts); if the sink is still
     // down it fails once and backs off with its group.
@@ -280,7 +301,8 @@ export class Forwarder {
         after = rec.seq;
         scanned++;
         // Most of the head is in flight, and its groups are in `blocked` already: no key to build.
-        if (this.inFlight.has(rec.seq)) continue;
+        // An acknowledged record waiting for `removeAcked` is done: it neither goes again nor blocks its group.
+        if (this.inFlight.has(rec.seq) || this.ackedSet.has(rec.seq)) continue;
         const g = groupOf(rec.message);
         if (blocked.has(g)) {
           if (rec.message.kind === 'alert' && !this.alertsBehind.has(g) && this.isInFlight(g)) this.alertsBehind.add(g);
@@ -328,7 +350,9 @@ export class Forwarder {
     this.sentInStep.delete(rec.seq);
     this.counters.sent++;
     this.lastSentAt = this.opts.clock.now();
+    if (this.acked.length === 0) this.removeDue = this.lastSentAt + this.removeDelayMs;
     this.acked.push(rec.seq);
+    this.ackedSet.add(rec.seq);
     this.groupBackoff.delete(g);
     this.globalDelay = this.initialBackoffMs;
     this.globalRetryAt = 0;
@@ -372,14 +396,21 @@ export class Forwarder {
   }
 
   /**
-   * One outbox transaction for all PUBACKs that arrived since the last pass (many in flight often
-   * complete in one tick): measured 10x cheaper per record than one autocommit DELETE each.
-   * Runs before any scan, so an acked record is never seen as unsent.
+   * One outbox transaction for the PUBACKs that arrived since the last removal (many in flight often
+   * complete in one tick): measured 10x cheaper per record than one autocommit DELETE each. Unless
+   * `now`, it waits until `removeDelayMs` after the first of them (a timer makes sure a pass runs
+   * then), so that the acknowledgements of several alerts share one transaction.
    */
-  private removeAcked(): void {
+  private removeAcked(now = true): void {
     if (this.acked.length === 0) return;
+    if (!now) {
+      this.scheduleAt(this.removeDue);
+      return;
+    }
     const seqs = this.acked;
     this.acked = [];
+    this.ackedSet.clear();
+    this.removeDue = Infinity;
     try {
       this.outbox.remove(seqs);
     } catch (err) {

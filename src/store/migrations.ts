@@ -39,6 +39,24 @@ export const MIGRATIONS: readonly string[] = [
   // 6: a digest of each appended id's body (NULL for ids logged before): an append of a known id with
   // another body is a conflict the outbox counts (docs/contract.md section 5), not a re-send to skip.
   `ALTER TABLE emitted_log ADD COLUMN digest TEXT;`,
+  // 7: the outbox without AUTOINCREMENT and without the (kind, seq) index, for the per-alert commit
+  // (docs/performance.md, "Input → alert latency"): appending one alert wrote four pages (the row, its
+  // index entry, sqlite_sequence, the id log's end) and removing it two. SqliteOutbox hands out seqs
+  // itself, from a counter that starts above the table's largest seq at open, so a seq is still never
+  // reused while a process runs (nothing keeps one across a restart). Only summaries are indexed, by
+  // seq (a partial index): dropping the oldest summaries over budget stays a walk over the dropped
+  // ones however many alerts precede them, and alerts are dropped only once no summary is left.
+  `CREATE TABLE outbox_v7 (
+     seq INTEGER PRIMARY KEY,
+     kind TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     message TEXT NOT NULL
+   );
+   INSERT INTO outbox_v7 (seq, kind, created_at, bytes, message) SELECT seq, kind, created_at, bytes, message FROM outbox ORDER BY seq;
+   DROP TABLE outbox;
+   ALTER TABLE outbox_v7 RENAME TO outbox;
+   CREATE INDEX outbox_summary_seq ON outbox (seq) WHERE kind = 'summary';`,
 ];
 
 /** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */

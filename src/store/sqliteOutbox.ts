@@ -26,12 +26,12 @@ export class SqliteOutbox implements Outbox {
   private readonly deleteUptoStmt: Database.Statement<[number]>;
   private readonly oldestStmt: Database.Statement<[], { created_at: number }>;
   private readonly byAgeStmt: Database.Statement<[], Pick<Row, 'seq' | 'kind' | 'bytes' | 'created_at'>>;
-  private readonly byKindStmt: Database.Statement<[string], Pick<Row, 'seq' | 'bytes'>>;
+  /** The oldest records of each kind: summaries through their partial index (migration 7), alerts by a walk in seq order. */
+  private readonly byKindStmts: Record<'summary' | 'alert', Database.Statement<[], Pick<Row, 'seq' | 'bytes'>>>;
   private readonly deleteExpiredStmt: Database.Statement<[number, number]>;
-  private readonly deleteKindUptoStmt: Database.Statement<[string, number]>;
-  private readonly countStmt: Database.Statement<[], { n: number; b: number }>;
-  private readonly lastSeqStmt: Database.Statement<[], { seq: number } | undefined>;
-  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[]; ids: Map<string, string>; conflicts: string[]; cut: number };
+  private readonly deleteKindUptoStmts: Record<'summary' | 'alert', Database.Statement<[number]>>;
+  private readonly countStmt: Database.Statement<[], { n: number; b: number; last: number | null }>;
+  private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[]; ids: Map<string, string>; conflicts: string[]; cut: number; nextSeq: number };
   private readonly logEmittedStmt: Database.Statement<[string, number, string]>;
   private readonly expiredEmittedStmt: Database.Statement<[], { n: number; at: number }>;
   private readonly cutEmittedStmt: Database.Statement<[number]>;
@@ -51,6 +51,8 @@ export class SqliteOutbox implements Outbox {
   private readonly conflictLog = new ConflictLog();
   private pending = 0;
   private totalBytes = 0;
+  /** The next seq to hand out: above every seq this process handed out or found at open (migration 7). */
+  private nextSeq = 1;
   /** Commits by what they wrote, and rows: plain numbers, read by the metrics at scrape time. */
   private readonly written = { commits: { append: 0, remove: 0 }, appended: 0, removed: 0 };
   /**
@@ -58,7 +60,7 @@ export class SqliteOutbox implements Outbox {
    * appended with: `peek` serves them without reading and JSON-parsing the stored text again (the
    * forwarder peeks the head of the outbox on every pass). While the cache holds fewer records than
    * the table (rows from before a restart, or over CACHE_MAX) rows decide what exists: peek asks
-   * SQLite for the seqs and only takes the message from here. Seqs are never reused (AUTOINCREMENT),
+   * SQLite for the seqs and only takes the message from here. Seqs are never reused (`nextSeq`),
    * and every row removed or dropped leaves the cache with it, so an entry is never stale or wrong.
    * Bounded by CACHE_MAX.
    */
@@ -87,7 +89,7 @@ export class SqliteOutbox implements Outbox {
   ) {
     this.emittedMax = Math.max(1, opts.emittedMax ?? SqliteOutbox.EMITTED_MAX);
     this.emittedCut = Math.max(1, Math.min(1024, this.emittedMax >> 4));
-    this.insertStmt = db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)');
+    this.insertStmt = db.prepare('INSERT INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
     this.insertWithSeqStmt = db.prepare('INSERT OR REPLACE INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
     this.peekStmt = db.prepare('SELECT seq, created_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.messageStmt = db.prepare('SELECT message FROM outbox WHERE seq = ?');
@@ -95,17 +97,24 @@ export class SqliteOutbox implements Outbox {
     this.deleteUptoStmt = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.oldestStmt = db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1');
     this.byAgeStmt = db.prepare('SELECT seq, kind, bytes, created_at FROM outbox ORDER BY seq');
-    this.byKindStmt = db.prepare('SELECT seq, bytes FROM outbox WHERE kind = ? ORDER BY seq');
+    // The kind as a literal, not a parameter: SQLite uses a partial index only for a WHERE it can see implies the index's.
+    this.byKindStmts = {
+      summary: db.prepare("SELECT seq, bytes FROM outbox WHERE kind = 'summary' ORDER BY seq"),
+      alert: db.prepare("SELECT seq, bytes FROM outbox WHERE kind = 'alert' ORDER BY seq"),
+    };
     this.deleteExpiredStmt = db.prepare('DELETE FROM outbox WHERE seq <= ? AND created_at < ?');
-    this.deleteKindUptoStmt = db.prepare('DELETE FROM outbox WHERE kind = ? AND seq <= ?');
-    this.countStmt = db.prepare('SELECT count(*) AS n, total(bytes) AS b FROM outbox');
-    this.lastSeqStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
+    this.deleteKindUptoStmts = {
+      summary: db.prepare("DELETE FROM outbox WHERE kind = 'summary' AND seq <= ?"),
+      alert: db.prepare("DELETE FROM outbox WHERE kind = 'alert' AND seq <= ?"),
+    };
+    this.countStmt = db.prepare('SELECT count(*) AS n, total(bytes) AS b, max(seq) AS last FROM outbox');
 
     this.logEmittedStmt = db.prepare('INSERT INTO emitted_log (id, at, digest) VALUES (?, ?, ?)');
     this.expiredEmittedStmt = db.prepare('SELECT n, at FROM emitted_log ORDER BY n');
     this.cutEmittedStmt = db.prepare('DELETE FROM emitted_log WHERE n <= ?');
     this.oldestEmittedStmt = db.prepare('SELECT n FROM emitted_log ORDER BY n LIMIT 1 OFFSET ?');
     this.appendTx = db.transaction((messages: readonly OutputMessage[]) => {
+      let seq = this.nextSeq;
       let bytes = 0;
       let count = 0;
       const fresh: OutboxRecord[] = [];
@@ -125,11 +134,12 @@ export class SqliteOutbox implements Outbox {
         this.logEmittedStmt.run(id, m.createdAt, digest);
         count++;
         const enc = encodeMessage(m);
-        const seq = Number(this.insertStmt.run(m.kind, m.createdAt, enc.bytes, enc.text).lastInsertRowid);
+        this.insertStmt.run(seq, m.kind, m.createdAt, enc.bytes, enc.text);
         fresh.push({ seq, message: m, bytes: enc.bytes, createdAt: m.createdAt });
+        seq++;
         bytes += enc.bytes;
       }
-      return { bytes, count, fresh, ids, conflicts, cut: this.cutEmitted(count) };
+      return { bytes, count, fresh, ids, conflicts, cut: this.cutEmitted(count), nextSeq: seq };
     });
     this.removeTx = db.transaction((seqs: readonly number[]) => {
       let count = 0;
@@ -164,10 +174,11 @@ export class SqliteOutbox implements Outbox {
 
   append(messages: readonly OutputMessage[]): void {
     if (messages.length === 0) return;
-    const { bytes, count, fresh, ids, conflicts, cut } = this.appendTx(messages);
+    const { bytes, count, fresh, ids, conflicts, cut, nextSeq } = this.appendTx(messages);
     for (const id of conflicts) this.conflictLog.note(id);
-    // Counters, ids and cache move only after the commit: a failed transaction leaves them as they
-    // were (and its seqs are handed out again, so caching them before the commit could be wrong).
+    // Counters, ids, seqs and cache move only after the commit: a failed transaction leaves them as
+    // they were (and its seqs are handed out again, so caching them before the commit could be wrong).
+    this.nextSeq = nextSeq;
     this.forgetOldestIds(cut);
     for (const [id, digest] of ids) this.emitted.set(id, digest);
     this.pending += count;
@@ -264,7 +275,7 @@ export class SqliteOutbox implements Outbox {
         let over = this.totalBytes - droppedBytes - limits.maxBytes;
         if (over <= 0) break;
         let last = 0;
-        for (const r of this.byKindStmt.iterate(kind)) {
+        for (const r of this.byKindStmts[kind].iterate()) {
           if (over <= 0) break;
           over -= r.bytes;
           drops.budget[kind]++;
@@ -272,7 +283,7 @@ export class SqliteOutbox implements Outbox {
           droppedCount++;
           last = r.seq;
         }
-        if (last > 0) this.deleteKindUptoStmt.run(kind, last);
+        if (last > 0) this.deleteKindUptoStmts[kind].run(last);
       }
     })();
     this.pending -= droppedCount;
@@ -308,9 +319,9 @@ export class SqliteOutbox implements Outbox {
     return this.conflictLog;
   }
 
-  /** The last seq ever handed out, even if that record is gone. */
+  /** The last seq this outbox handed out or found at open, even if that record is gone. */
   lastSeq(): number {
-    return this.lastSeqStmt.get()?.seq ?? 0;
+    return this.nextSeq - 1;
   }
 
   /** The database is the store's; closing it is the store's job too. */
@@ -371,6 +382,8 @@ export class SqliteOutbox implements Outbox {
     const row = this.countStmt.get()!;
     this.pending = row.n;
     this.totalBytes = row.b;
+    // At open, and after `replaceAll` wrote the records memory held, with seqs handed out there.
+    this.nextSeq = Math.max(this.nextSeq, (row.last ?? 0) + 1);
   }
 }
 

@@ -62,6 +62,11 @@ export interface Store extends CheckpointStore, InputLog {
   enforce(): DropCounts;
   /** Outbox commits and rows written on disk since open (`eddy_outbox_commits_total`, `eddy_outbox_rows_written_total`). */
   outboxWrites(): OutboxWrites;
+  /**
+   * `fn` runs before the outbox drops records (budget, TTL): the forwarder removes the records edgeHub
+   * acknowledged first, so a delivered output is never also counted as dropped (src/forward/forwarder.ts, `removeDelayMs`).
+   */
+  beforeDrop(fn: () => void): void;
   /** Tries the disk now instead of waiting for the next periodic retry. True when healthy after. */
   retryDisk(): boolean;
   /**
@@ -272,6 +277,10 @@ class SqliteStore implements Store {
 
   retryDisk(): boolean {
     return this.outbox.retryDisk() && this.degraded === null;
+  }
+
+  beforeDrop(fn: () => void): void {
+    this.outbox.beforeDrop = fn;
   }
 
   outboxWrites(): OutboxWrites {

@@ -33,6 +33,11 @@ export class StoreOutbox implements Outbox {
   /** Conflicts counted by memory outboxes of earlier degraded spells. */
   private memConflicts = 0;
   readonly drops: DropCounts = { budget: { summary: 0, alert: 0 }, ttl: { summary: 0, alert: 0 } };
+  /**
+   * Runs before any drop (budget or TTL): the forwarder removes what edgeHub acknowledged but it has not
+   * removed yet (its `removeDelayMs`), so that a delivered output is never dropped and counted too.
+   */
+  beforeDrop: (() => void) | null = null;
 
   constructor(
     private readonly disk: SqliteOutbox,
@@ -81,6 +86,7 @@ export class StoreOutbox implements Outbox {
   }
 
   enforce(now: number, limits: OutboxLimits = this.limits): ReturnType<Outbox['enforce']> {
+    this.beforeDrop?.();
     const d = this.use((o) => o.enforce(now, limits));
     for (const reason of ['budget', 'ttl'] as const) {
       for (const kind of ['summary', 'alert'] as const) this.drops[reason][kind] += d[reason][kind];

@@ -358,6 +358,52 @@ describe('Forwarder', () => {
     expect(sink.delivered.map((m) => m.id)).toEqual(['r1-a-0', 'r1-s-1', 'r1-b-2', 'r1-b-5', 'r1-a-3', 'r1-s-4', 'r1-b-6']);
   });
 
+  it('removeDelayMs: acknowledged records leave the outbox in one transaction after the delay, and are never sent again meanwhile', async () => {
+    const { time, outbox, sink, fwd } = setup({ sink: { latencyMs: 1 }, fwd: { maxInFlight: 16, removeDelayMs: 20 } });
+    const removes: number[][] = [];
+    const remove = outbox.remove.bind(outbox);
+    outbox.remove = (seqs) => {
+      removes.push([...seqs]);
+      remove(seqs);
+    };
+    // Five groups, a raise and its clear each: the clear goes on its raise's PUBACK (the pass that PUBACK runs).
+    const msgs = Array.from({ length: 10 }, (_, i) => makeMessage(i, { kind: 'alert', groupKey: `g${i % 5}` }));
+    outbox.append(msgs);
+    fwd.start();
+    await time.advance(5);
+    // docs/contract.md section 8: each once, in creation order per group, nothing left to send.
+    expect(sink.delivered.map((m) => m.id).sort()).toEqual(msgs.map((m) => m.id).sort());
+    for (let g = 0; g < 5; g++) expect(sink.delivered.filter((m) => m.groupKey === `g${g}`).map((m) => m.id)).toEqual([`r1-g${g}-${g}`, `r1-g${g}-${g + 5}`]);
+    expect(sink.maxActivePerGroup).toBe(1);
+    // Acknowledged, still in the outbox: no transaction yet.
+    expect(removes).toEqual([]);
+    expect(outbox.stats().pending).toBe(10);
+    await time.advance(20);
+    expect(removes).toHaveLength(1);
+    expect(removes[0]!.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(outbox.stats().pending).toBe(0);
+    expect(sink.delivered).toHaveLength(10);
+    // Nor does a reader of `pending` (getStats, the twin's `store`): removeAcknowledged.
+    outbox.append([makeMessage(11, { kind: 'alert', groupKey: 'g1' })]);
+    fwd.wake();
+    await time.advance(2);
+    expect(outbox.stats().pending).toBe(1);
+    fwd.removeAcknowledged();
+    expect(outbox.stats().pending).toBe(0);
+    expect(removes).toHaveLength(2);
+    // A flush does not wait for the delay: it removes what was acknowledged at once.
+    outbox.append([makeMessage(10, { kind: 'alert', groupKey: 'g0' })]);
+    fwd.wake();
+    await time.advance(2);
+    expect(outbox.stats().pending).toBe(1);
+    const flushed = fwd.flush(1_000);
+    await time.advance(0);
+    await expect(flushed).resolves.toBe(true);
+    expect(outbox.stats().pending).toBe(0);
+    expect(sink.delivered).toHaveLength(12);
+    await fwd.stop();
+  });
+
   it('PUBACKs and failures in random order over mixed alerts and summaries: per group one in flight, creation order, each delivered once', async () => {
     // docs/contract.md section 8 as the oracle, with the PUBACK's own pass (onSent) in play: alerts behind
     // summaries and summaries behind alerts, sends settled in a random order, some failing, appends meanwhile.
@@ -506,6 +552,39 @@ describe('Forwarder', () => {
 });
 
 describe('Forwarder on the real SQLite store', () => {
+  it('with removeDelayMs, an output is delivered or dropped over budget, never both (docs/contract.md section 8)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-fwd-'));
+    try {
+      const time = new VirtualTime();
+      time.now = Date.UTC(2026, 10, 26);
+      const store = openStore(dir, { log: { info: () => {}, warn: () => {}, error: () => {} }, clock: time.clock, ttlMs: 0 });
+      const sink = new FakeSink(time, { latencyMs: 1 });
+      const fwd = new Forwarder(store.outbox, sink, { clock: time.clock, timers: time, removeDelayMs: 20 });
+      // As src/app/eddyApp.ts wires them.
+      store.beforeDrop(() => fwd.removeAcknowledged());
+      fwd.start();
+      const created: OutputMessage[] = [];
+      for (let round = 0; round < 20; round++) {
+        const batch = Array.from({ length: 5 }, (_, i) => makeMessage(round * 5 + i, { groupKey: `g${i}`, createdAt: time.now }));
+        store.outbox.append(batch);
+        created.push(...batch);
+        fwd.wake();
+        await time.advance(3);
+        // Over budget while the PUBACKed records of the round wait for their removal.
+        if (round % 4 === 3) store.setLimits({ maxBytes: Math.max(0, store.stats().bytes - 1), ttlMs: 0 });
+      }
+      await time.advance(1_000);
+      const delivered = new Set(sink.delivered.map((m) => m.id));
+      const dropped = store.stats().drops.budget;
+      expect(delivered.size + dropped.summary + dropped.alert).toBe(created.length);
+      expect(store.stats().pending).toBe(0);
+      await fwd.stop();
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('delivers everything in order per group across a disk-full degrade and recovery', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-fwd-'));
     try {

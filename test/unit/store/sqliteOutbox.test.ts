@@ -232,6 +232,23 @@ describe('SqliteOutbox appended ids', () => {
     expect(o.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-1', 'r1-dev1-2']);
   });
 
+  it('an alert costs two WAL pages to append (its row, the id log\'s end) and one to remove, with summaries and alerts pending (migration 7)', () => {
+    db.pragma('wal_autocheckpoint = 0');
+    const o = new SqliteOutbox(db);
+    // A backlog of both kinds, as after an outage: summaries interleaved with alerts.
+    for (let b = 0; b < 5; b++) o.append(Array.from({ length: 1000 }, (_, i) => makeMessage(b * 1000 + i, { id: uuidLike(b * 1000 + i), kind: i % 10 === 0 ? 'alert' : 'summary' })));
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    // A WAL frame is a 24-byte header and a page; the file starts with a 32-byte header.
+    const frames = (): number => Math.max(0, (statSync(join(dir, 'eddy.db-wal')).size - 32) / (4096 + 24));
+    o.append([makeMessage(9_000, { id: uuidLike(9_000), kind: 'alert' })]);
+    // Schema 6 wrote 4: the row, its (kind, seq) index entry, sqlite_sequence, the id log.
+    expect(frames()).toBe(2);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    o.remove([o.lastSeq()]);
+    // Schema 6 wrote 2: the row and its index entry.
+    expect(frames()).toBe(1);
+  });
+
   it('an append of 15 outputs writes a few WAL pages, not one per id, with 20,000 ids remembered', () => {
     db.pragma('wal_autocheckpoint = 0');
     const o = new SqliteOutbox(db);

@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { openStore, type StoreOptions } from '../../../src/store/store.js';
 import { MIGRATIONS, migrate } from '../../../src/store/migrations.js';
@@ -86,6 +87,39 @@ describe('openStore', () => {
     const ids = check.prepare('SELECT id FROM emitted_log ORDER BY n').pluck().all() as string[];
     expect(ids.slice(0, 2)).toEqual(['r1-dev1-4', 'r1-dev1-5']);
     expect(ids.slice(-4)).toEqual(['r1-dev1-100003', 'r1-dev1-1', 'r1-dev1-3', 'r1-dev1-100004']);
+    check.close();
+  });
+
+  it('migrates a database the schema-6 build wrote (fixtures/eddy-schema6.db): every pending record with its seq, the checkpoint and the id log kept; no kind index, no AUTOINCREMENT', () => {
+    // Written by the build before migration 7 through its own openStore: 12 appends of one output each
+    // (seqs 1-12, every third an alert `v6-alert-<i>`, the others `v6-summary-<i>`, body bytes growing
+    // with i), seqs 1, 2, 11 and 12 sent and removed (sqlite_sequence at 12), a checkpoint of rule
+    // machine1m at input seq 42.
+    copyFileSync(fileURLToPath(new URL('./fixtures/eddy-schema6.db', import.meta.url)), join(dir, 'eddy.db'));
+    const s = openStore(dir, opts());
+    const kept = [3, 4, 5, 6, 7, 8, 9, 10];
+    const idOf = (i: number): string => `v6-${i % 3 === 0 ? 'alert' : 'summary'}-${i}`;
+    expect(s.outbox.peek(100).map((r) => [r.seq, r.message.id, r.message.kind])).toEqual(kept.map((i) => [i, idOf(i), i % 3 === 0 ? 'alert' : 'summary']));
+    expect(s.loadCheckpoint()).toEqual({ states: new Map([['machine1m', '{"w":1}']]), uptoInputSeq: 42, aheadTo: new Map() });
+    // The id log came along: an id appended before (sent or not) is not appended again.
+    const again = s.outbox.peek(100).find((r) => r.seq === 4)!.message;
+    s.outbox.append([again, { ...again, id: 'v6-summary-1' }, { ...again, id: 'new-1' }]);
+    const after = s.outbox.peek(100);
+    expect(after.map((r) => r.message.id)).toEqual([...kept.map(idOf), 'new-1']);
+    expect(after.at(-1)!.seq).toBeGreaterThan(10);
+    // Over budget: the oldest summaries go first, alerts stay (docs/contract.md section 8).
+    const bytes = (ids: number[]): number => after.filter((r) => ids.includes(r.seq)).reduce((a, r) => a + r.bytes, 0);
+    s.setLimits({ maxBytes: s.stats().bytes - bytes([4]) - 1, ttlMs: 0 });
+    expect(s.outbox.peek(100).map((r) => r.message.id)).toEqual([3, 6, 7, 8, 9, 10].map(idOf).concat('new-1'));
+    expect(s.stats().drops.budget).toEqual({ summary: 2, alert: 0 });
+    s.close();
+
+    const check = new Database(join(dir, 'eddy.db'));
+    expect(check.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(check.pragma('quick_check', { simple: true })).toBe('ok');
+    const names = check.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'outbox'").pluck().all();
+    expect(names.sort()).toEqual(['outbox', 'outbox_summary_seq']);
+    expect(check.prepare("SELECT sql FROM sqlite_master WHERE name = 'outbox'").pluck().get()).not.toMatch(/AUTOINCREMENT/i);
     check.close();
   });
 
