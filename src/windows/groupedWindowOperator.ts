@@ -172,6 +172,13 @@ export interface WindowCore<T> {
    */
   groupFor(input: WindowInput<T>): WindowGroupRef | null;
   feed(g: WindowGroupRef, input: WindowInput<T>): void;
+  /**
+   * What `feed` does for an event besides placing it (the group's recency, last arrival, idle timer),
+   * for a caller that places the event itself and has checked that placing it emits nothing and
+   * opens no window (src/rules/hotWindowStep.ts). False, with nothing done, when the operator is
+   * stopped or its receiver closed: `feed` would ignore the event then.
+   */
+  arrive(g: WindowGroupRef, key: string, now: number): boolean;
   /** Flushes every group (as the operator does on source completion). */
   complete(): void;
   /** Releases the idle timer; the state stays with the caller. */
@@ -282,6 +289,17 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
       }
     }
     if (this.timer === null) this.arm(now);
+  }
+
+  arrive(ref: WindowGroupRef, key: string, now: number): boolean {
+    if (this.stopped || this.sink.closed()) return false;
+    const g = ref as unknown as G;
+    if (g === this.boundary) this.boundary = this.recency.before(g);
+    this.recency.touch(key, g);
+    g.seen = now;
+    g.flushed = false;
+    if (this.timer === null) this.arm(now);
+    return true;
   }
 
   complete(): void {
