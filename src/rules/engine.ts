@@ -412,7 +412,17 @@ export class Engine {
         // when it declines, it has evaluated the arguments into `reuseItem` already.
         let evaluated = false;
         if (hot !== null && ref !== null) {
-          if (hot(ref as WindowGroupRef, ev, time, key, now)) return ref;
+          // The step may run the kind's `advance`, whose emissions go to `out` (onEmission below).
+          sink = out;
+          callNow = now;
+          let done: boolean;
+          try {
+            done = hot(ref as WindowGroupRef, ev, time, key, now);
+          } finally {
+            sink = null;
+            callNow = Number.NaN;
+          }
+          if (done) return ref;
           evaluated = true;
         }
         // Windows that only feed the aggregator do not keep the item, so one array serves every event.

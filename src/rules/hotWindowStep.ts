@@ -5,13 +5,14 @@ import type { WindowCore, WindowGroupRef } from '../windows/groupedWindowOperato
 
 /**
  * One aggregate rule's step for the common event, as one function of its own: the event lands in the
- * group's newest open window(s) of a tumbling or hopping rule, no window opens and the watermark
- * reaches no window's end (nothing to emit). It evaluates the rule's arguments into `item`, checks
- * those conditions, then does what the general path (GroupedWindows.feed, the kind's `place` and
- * `advance`, the emitter's and the aggregator's `add`) does for such an event: the group's recency and
- * last arrival (`WindowCore.arrive`), the watermark, the aggregate and the window's count. Returns
- * false, having changed nothing but `item`, when a condition fails: the caller then takes the general
- * path with `item` as evaluated.
+ * group's newest open window(s) of a tumbling or hopping rule and no window opens. It evaluates the
+ * rule's arguments into `item`, checks that, then does what the general path (GroupedWindows.feed,
+ * the kind's `place` and `advance`, the emitter's and the aggregator's `add`) does for such an event:
+ * the group's recency and last arrival (`WindowCore.arrive`), the watermark, the aggregate and the
+ * window's count, and the kind's `advance` (`WindowCore.advanceFrom`) when the watermark passed a
+ * window's end: its emissions go where the caller's sink sends them. Returns false, having changed
+ * nothing but `item`, when the event is not such an event: the caller then takes the general path
+ * with `item` as evaluated.
  *
  * Why (docs/performance.md, "One step per rule"): the general path is about a dozen calls per rule and
  * event through functions every rule shares, whose call sites see every rule's closures, kinds and

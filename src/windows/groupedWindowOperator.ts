@@ -179,6 +179,11 @@ export interface WindowCore<T> {
    * stopped or its receiver closed: `feed` would ignore the event then.
    */
   arrive(g: WindowGroupRef, key: string, now: number): boolean;
+  /**
+   * The kind's `advance` for a group whose watermark the caller moved forward from `prev` after placing
+   * an event itself (the second half of `feed` for such a caller: src/rules/hotWindowStep.ts).
+   */
+  advanceFrom(g: WindowGroupRef, key: string, prev: number): void;
   /** Flushes every group (as the operator does on source completion). */
   complete(): void;
   /** Releases the idle timer; the state stays with the caller. */
@@ -300,6 +305,10 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     g.flushed = false;
     if (this.timer === null) this.arm(now);
     return true;
+  }
+
+  advanceFrom(ref: WindowGroupRef, key: string, prev: number): void {
+    this.kind.advance(ref as unknown as G, key, prev, this.out);
   }
 
   complete(): void {
