@@ -24,7 +24,7 @@ import {
 import { compilePath } from '../util/readPath.js';
 import { buildSql, needsSqlNulls, type Opaque } from './sqlNulls.js';
 import {
-  addKept, addPacked, packedInit, packedReset, packedLayout, packedOf, packedResult, type PackedState, type TopEntry,
+  addKept, addPacked, packedAdder, packedInit, packedReset, packedLayout, packedOf, packedResult, type PackedState, type TopEntry,
 } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
@@ -37,6 +37,13 @@ export interface CompiledSelect {
   readonly aggregator: WindowAggregator<readonly number[], unknown, Record<string, number | null>>;
   /** True when median/percentile/percentileDisc/distinct keep values (the state holds value arrays and sets beside its doubles). */
   readonly keepsValues: boolean;
+  /** The argument evaluators `evaluateArgs` calls, in order (for a caller that calls them itself: src/rules/hotWindowStep.ts). */
+  readonly argFns: ReadonlyArray<(ctx: EvalContext) => number>;
+  /**
+   * The aggregator's `add` for a state in the packed layout (an array), specialized to this select's
+   * layout (packedSelectState.ts `packedAdder`); null when the select keeps values or has topOne.
+   */
+  readonly packedAdd: ((d: number[], item: readonly number[], time: number) => void) | null;
 }
 
 interface Slot {
@@ -191,6 +198,8 @@ export function compileSelect(
     },
     aggregator,
     keepsValues,
+    argFns: Object.freeze([...argNums]),
+    packedAdd: packedAdder(layout),
   };
   return { ok: true, value };
 }

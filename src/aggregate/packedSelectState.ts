@@ -215,6 +215,51 @@ export function addPacked(d: number[], layout: PackedLayout, item: readonly numb
 }
 
 /**
+ * {@link addPacked} specialized to one layout: the argument loop unrolled, the slot offsets constants,
+ * absent figures left out. Null for a layout it does not cover (values kept, distinct sets, topOne, a
+ * non-null count per argument): those keep {@link addPacked} / {@link addKept}.
+ *
+ * Why a function per layout (docs/performance.md, "One step per rule"): `addPacked` is one function for
+ * every rule, so its loads see every layout and V8 cannot inline it into a rule's step; a function of
+ * its own per rule has its own feedback and is small enough to inline. Its source is built from the
+ * layout's slot numbers alone (integers checked below); no text of a rule enters it. Same arithmetic,
+ * same order of writes as `addPacked` (test/unit/aggregate/packedAdder.test.ts compares the two).
+ */
+export function packedAdder(layout: PackedLayout): ((d: number[], item: readonly number[], time: number) => void) | null {
+  if (layout.keepsValues || layout.tops >= 0) return null;
+  const at = (o: number): string => {
+    if (!Number.isSafeInteger(o) || o < 0) throw new Error(`packedAdder: bad slot ${o}`);
+    return String(o);
+  };
+  const lines: string[] = ['const n = (d[0] = d[0] + 1);'];
+  for (let i = 0; i < layout.args.length; i++) {
+    const a = layout.args[i]!;
+    if (a.count >= 0 || a.values >= 0 || a.distinct >= 0) return null;
+    lines.push('{', `const x = item[${at(i)}] + 0;`);
+    if (a.sum >= 0) {
+      const o = a.sum;
+      lines.push(
+        `if (d[${at(o + 2)}] === 0) {`,
+        `const s = d[${at(o)}]; const t = s + x;`,
+        `if (t - t !== 0) d[${at(o + 2)}] = 1;`,
+        `else { d[${at(o + 1)}] = d[${at(o + 1)}] + ((s >= 0 ? s : -s) >= (x >= 0 ? x : -x) ? s - t + x : x - t + s); d[${at(o)}] = t; }`,
+        '}',
+      );
+    }
+    if (a.variance >= 0) lines.push(`if (d[${at(a.variance + 3)}] === 0) addVariance(d, ${at(a.variance)}, x, n);`);
+    if (a.min >= 0) lines.push(`if (n === 1 || x < d[${at(a.min)}]) d[${at(a.min)}] = x;`);
+    if (a.max >= 0) lines.push(`if (n === 1 || x > d[${at(a.max)}]) d[${at(a.max)}] = x;`);
+    if (a.first >= 0) lines.push(`if (n === 1 || time < d[${at(a.first)}]) { d[${at(a.first)}] = time; d[${at(a.first + 1)}] = x; }`);
+    if (a.last >= 0) lines.push(`if (n === 1 || time >= d[${at(a.last)}]) { d[${at(a.last)}] = time; d[${at(a.last + 1)}] = x; }`);
+    lines.push('}');
+  }
+  const make = new Function('addVariance', `"use strict"; return function addLayout(d, item, time) {\n${lines.join('\n')}\n};`) as (
+    v: typeof addVariance,
+  ) => (d: number[], item: readonly number[], time: number) => void;
+  return make(addVariance);
+}
+
+/**
  * {@link addPacked} for a select that keeps values: the same running figures, then each argument's
  * values (Vitter's algorithm R past `cap`, driven by a PRNG seeded from the argument's first event
  * time, so a replay keeps the same sample) and distinct set (a HyperLogLog past `cap`).

@@ -15,6 +15,7 @@ import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
 import { chainedRuntime } from './chainedRuntime.js';
 import { AnomalyStepInput, WindowStepInput } from './stepInputs.js';
+import { hotWindowStep } from './hotWindowStep.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -473,6 +474,23 @@ export class Engine {
       emitted: 0,
       forgot: null,
       step: (ref, ev, out, now, time, key, shared) => {
+        // The common event of a tumbling or hopping rule in one function of the rule's own (src/rules/hotWindowStep.ts);
+        // when it declines, it has evaluated the arguments into `reuseItem` already.
+        let evaluated = false;
+        if (hot !== null && ref !== null) {
+          // The step may run the kind's `advance`, whose emissions go to `out` (onEmission below).
+          sink = out;
+          callNow = now;
+          let done: boolean;
+          try {
+            done = hot(ref as WindowGroupRef, ev, time, key, now);
+          } finally {
+            sink = null;
+            callNow = Number.NaN;
+          }
+          if (done) return ref;
+          evaluated = true;
+        }
         // Windows that only feed the aggregator do not keep the item, so one array serves every event.
         if (partition !== undefined) {
           // The executor keyed the event by its partition; its row group may still miss a path.
@@ -483,7 +501,7 @@ export class Engine {
           }
         }
         const item = reuseItem ?? new Array<number>(nArgs);
-        rule.select.evaluateArgs(ev, item);
+        if (!evaluated) rule.select.evaluateArgs(ev, item);
         sink = out;
         // No operator keeps the input object itself (only its time and item), so one scratch object
         // serves every event; `group` is built only when the operator asks for it (a new group).
@@ -552,6 +570,7 @@ export class Engine {
       closed: () => done,
       forgot: (key) => rt.forgot?.(key),
     });
+    const hot = reuseItem !== null && partition === undefined ? hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem) : null;
     return rt;
   }
 

@@ -289,3 +289,56 @@ function emitClosed<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter
     }
   }
 }
+
+/**
+ * The source of the aligned kinds' placement of the common event, for a rule's own step
+ * (src/rules/hotWindowStep.ts builds the function around it; `WindowKindDescriptor.hotPlace`): the
+ * event falls in the group's newest window(s), all open and kept, so nothing opens. It is the
+ * kinds' own fast path (tumblingWindow.ts and hoppingWindow.ts `place`) followed by the kind's
+ * `advance` when the watermark `w` the event gives moves past a window's end (the caller has set up
+ * where emissions go), and returns false, having changed nothing, for any other event. `hop` null: tumbling. Structure only: the
+ * window's size and hop as numbers (checked finite); the names it uses are the step's.
+ */
+export function alignedHotPlace(size: number, hop: number | null): string {
+  const num = (v: number): string => {
+    if (!Number.isFinite(v)) throw new Error(`alignedHotPlace: bad number ${v}`);
+    return String(v);
+  };
+  // `advance` runs when the watermark moves (as in `feed`); it emits or purges nothing unless the
+  // oldest window ends at or below the new watermark (windows sorted by end; a purge needs end +
+  // maxLateness <= watermark), so the call is skipped then.
+  const moved = ['const prev = g.wm;', 'if (w > prev) g.wm = w;'];
+  const advance = 'if (w > prev && wins[0].end <= w) core.advanceFrom(g, key, prev);';
+  if (hop === null) {
+    return [
+      'const last = wins[n - 1];',
+      `if (last.revision >= 0 || t < last.start || t - last.start >= ${num(size)}) return false;`,
+      'const acc = last.acc;',
+      'if (!Array.isArray(acc)) return false;',
+      'if (!core.arrive(g, key, now)) return true;',
+      ...moved,
+      'add(acc, item, t);',
+      'last.count++;',
+      advance,
+    ].join('\n');
+  }
+  // Every window holding t (starts above t - size, multiples of hop down from the newest) open and kept.
+  return [
+    'const j = n - 1;',
+    'const last = wins[j];',
+    `if (last.revision >= 0 || t < last.start || t >= last.start + ${num(hop)}) return false;`,
+    'let k = j;',
+    `for (let s = last.start; s > t - ${num(size)}; s -= ${num(hop)}, k--) {`,
+    '  const x = wins[k];',
+    '  if (x === undefined || x.start !== s || x.revision >= 0 || !Array.isArray(x.acc)) return false;',
+    '}',
+    'if (!core.arrive(g, key, now)) return true;',
+    ...moved,
+    'for (let i = k + 1; i <= j; i++) {',
+    '  const x = wins[i];',
+    '  add(x.acc, item, t);',
+    '  x.count++;',
+    '}',
+    advance,
+  ].join('\n');
+}

@@ -172,6 +172,18 @@ export interface WindowCore<T> {
    */
   groupFor(input: WindowInput<T>): WindowGroupRef | null;
   feed(g: WindowGroupRef, input: WindowInput<T>): void;
+  /**
+   * What `feed` does for an event besides placing it (the group's recency, last arrival, idle timer),
+   * for a caller that places the event itself and has checked that placing it emits nothing and
+   * opens no window (src/rules/hotWindowStep.ts). False, with nothing done, when the operator is
+   * stopped or its receiver closed: `feed` would ignore the event then.
+   */
+  arrive(g: WindowGroupRef, key: string, now: number): boolean;
+  /**
+   * The kind's `advance` for a group whose watermark the caller moved forward from `prev` after placing
+   * an event itself (the second half of `feed` for such a caller: src/rules/hotWindowStep.ts).
+   */
+  advanceFrom(g: WindowGroupRef, key: string, prev: number): void;
   /** Flushes every group (as the operator does on source completion). */
   complete(): void;
   /** Releases the idle timer; the state stays with the caller. */
@@ -282,6 +294,21 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
       }
     }
     if (this.timer === null) this.arm(now);
+  }
+
+  arrive(ref: WindowGroupRef, key: string, now: number): boolean {
+    if (this.stopped || this.sink.closed()) return false;
+    const g = ref as unknown as G;
+    if (g === this.boundary) this.boundary = this.recency.before(g);
+    this.recency.touch(key, g);
+    g.seen = now;
+    g.flushed = false;
+    if (this.timer === null) this.arm(now);
+    return true;
+  }
+
+  advanceFrom(ref: WindowGroupRef, key: string, prev: number): void {
+    this.kind.advance(ref as unknown as G, key, prev, this.out);
   }
 
   complete(): void {

@@ -1,5 +1,5 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
-import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
+import { advanceAligned, alignedEmittedUpTo, alignedHotPlace, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import { windowAlignment } from './windowBounds.js';
 import { bounds, duration, fail, MAX_WINDOWS_PER_EVENT } from './windowFields.js';
@@ -96,4 +96,5 @@ export const hoppingKind = defineWindowKind<HoppingSpec>({
   id: 'start',
   retainsItems: false,
   feedsRules: (spec) => ({ shift: windowAlignment(spec).shift }),
+  hotPlace: (spec) => alignedHotPlace(spec.size, spec.hop),
 });

@@ -1,5 +1,5 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
-import { advanceAligned, alignedEmittedUpTo, alignedSettled, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
+import { advanceAligned, alignedEmittedUpTo, alignedHotPlace, alignedSettled, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import { windowAlignment } from './windowBounds.js';
 import { bounds, duration, fail } from './windowFields.js';
@@ -78,4 +78,5 @@ export const tumblingKind = defineWindowKind<TumblingSpec>({
   id: 'start',
   retainsItems: false,
   feedsRules: (spec) => ({ shift: windowAlignment(spec).shift }),
+  hotPlace: (spec) => alignedHotPlace(spec.size, null),
 });

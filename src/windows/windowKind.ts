@@ -69,6 +69,12 @@ export interface WindowKindDescriptor<Spec extends WindowSpecBase = WindowSpecBa
    * become final at a known point, so src/rules/compileRule.ts refuses it as an upstream.
    */
   feedsRules?(spec: Spec): { readonly shift: number };
+  /**
+   * Present when the kind's common event has a placement a rule's own step can do (src/rules/hotWindowStep.ts):
+   * the source of that placement (alignedWindows.ts `alignedHotPlace` says what it may use and must do).
+   * Absent: every event takes the operator's general path.
+   */
+  hotPlace?(spec: Spec): string;
 }
 
 /** Identity with the descriptor's spec type inferred from `normalize` (keeps each kind's file free of casts). */

@@ -1,0 +1,66 @@
+import type { EvalContext } from '../contracts/event.js';
+import type { CompiledSelect } from '../aggregate/compileSelect.js';
+import { windowKind, type NormalizedWindow } from '../windows/windowRegistry.js';
+import type { WindowCore, WindowGroupRef } from '../windows/groupedWindowOperator.js';
+
+/**
+ * One aggregate rule's step for the common event, as one function of its own: the event lands in the
+ * group's newest open window(s) of a tumbling or hopping rule and no window opens. It evaluates the
+ * rule's arguments into `item`, checks that, then does what the general path (GroupedWindows.feed,
+ * the kind's `place` and `advance`, the emitter's and the aggregator's `add`) does for such an event:
+ * the group's recency and last arrival (`WindowCore.arrive`), the watermark, the aggregate and the
+ * window's count, and the kind's `advance` (`WindowCore.advanceFrom`) when the watermark passed a
+ * window's end: its emissions go where the caller's sink sends them. Returns false, having changed
+ * nothing but `item`, when the event is not such an event: the caller then takes the general path
+ * with `item` as evaluated.
+ *
+ * Why (docs/performance.md, "One step per rule"): the general path is about a dozen calls per rule and
+ * event through functions every rule shares, whose call sites see every rule's closures, kinds and
+ * layouts, so V8 inlines little of it. This function is built per rule (`new Function`), so its call
+ * sites see one rule's argument evaluators and its own add (`CompiledSelect.packedAdd`) and V8 can
+ * inline them. Its source is the rule's structure only: the window kind, the number of arguments and
+ * the window's size, hop and maxLateness as numbers (checked finite below); no text of a rule enters
+ * it; the argument evaluators are the rule's compiled expressions, passed in as values.
+ * test/unit/rules/hotWindowStep.test.ts runs random events through a rule with and without it.
+ *
+ * The placement itself is the window kind's (`WindowKindDescriptor.hotPlace`: tumbling and hopping).
+ * Null when the rule is not covered: a kind without one, a select whose state is not plain packed
+ * doubles (values kept, topOne).
+ */
+export type HotWindowStep = (g: WindowGroupRef, ev: EvalContext, t: number, key: string, now: number) => boolean;
+
+export function hotWindowStep(
+  window: NormalizedWindow,
+  maxLateness: number,
+  select: CompiledSelect,
+  core: WindowCore<readonly number[]>,
+  item: number[],
+): HotWindowStep | null {
+  const add = select.packedAdd;
+  const hotPlace = windowKind(window.type)?.hotPlace;
+  if (add === null || hotPlace === undefined) return null;
+  if (!Number.isFinite(maxLateness)) throw new Error(`hotWindowStep: bad maxLateness ${maxLateness}`);
+  const nArgs = select.argFns.length;
+  const source = [
+    '"use strict";',
+    ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
+    'return function hotStep(g, ev, t, key, now) {',
+    ...Array.from({ length: nArgs }, (_, i) => `item[${i}] = f${i}(ev);`),
+    // The general path drops a non-finite time (aggregate-error) or one below the group's floor (evicted).
+    'if (t - t !== 0 || !(t >= g.floor)) return false;',
+    'const wins = g.wins;',
+    'const n = wins.length;',
+    'if (n === 0) return false;',
+    `const w = t - ${String(maxLateness)};`,
+    hotPlace(window),
+    'return true;',
+    '};',
+  ].join('\n');
+  const make = new Function('fns', 'core', 'add', 'item', source) as (
+    fns: CompiledSelect['argFns'],
+    core: WindowCore<readonly number[]>,
+    add: NonNullable<CompiledSelect['packedAdd']>,
+    item: number[],
+  ) => HotWindowStep;
+  return make(select.argFns, core, add, item);
+}
