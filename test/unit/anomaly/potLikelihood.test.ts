@@ -94,6 +94,19 @@ describe('auto: peaks-over-threshold calibration of the point component', () => 
     expect(st.l[0]!.pi).toEqual([]);
   });
 
+  it('restores from a JSON checkpoint taken mid-stream with the same steps as without it', () => {
+    const v = validateDetector({ type: 'auto', components: ['point'], pot: ['point'], learnTime: 0 });
+    if (!v.ok) throw new Error(v.error);
+    const series = studentT(11, 3);
+    const a = v.detector.init(v.config);
+    let b = v.detector.init(v.config);
+    series.forEach((e, i) => {
+      // Checkpoints during the warm-up (150), at t's placement (300) and after it.
+      if (i === 150 || i === 300 || i === 5000) b = JSON.parse(JSON.stringify(b)) as typeof b;
+      expect(v.detector.update(v.config, b, e.t, e.v, e.t)).toEqual(v.detector.update(v.config, a, e.t, e.v, e.t));
+    });
+  });
+
   it('rejects pot on a component that is off or not a deviation', () => {
     expect(() => replay({ type: 'auto', components: ['point'], pot: ['range'] }, [])).toThrow(/pot must be/);
     expect(() => replay({ type: 'auto', components: ['range'], pot: ['point'] }, [])).toThrow(/pot must be/);
