@@ -41,6 +41,9 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   // The recurrence memory (src/anomaly/recurrence.ts) under point + shift, and the defaults with it.
   'point + shift, recurrence': { type: 'auto', components: ['point', 'shift'], season: 'none', recurrence: true },
   'auto defaults + recurrence': { type: 'auto', recurrence: true },
+  // The point component calibrated by peaks over threshold (src/anomaly/potLikelihood.ts), alone and in the defaults.
+  'point, pot': { type: 'auto', components: ['point'], season: 'none', pot: ['point'] },
+  'auto defaults + pot': { type: 'auto', pot: ['point'] },
 };
 
 const only = process.argv.slice(2);

@@ -27,7 +27,7 @@ const ESCALATE = [0, 2, 4];
 // designs are what the protocol was run on (warm-up in samples only; `--with-adaptive` adds 2d).
 const esc = (e: number) => ({ escalate: e, learnTime: 0 });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -94,12 +94,22 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
       out.push({ ...r, detector: { ...r.detector, learnTime: '2d' } } as AnomalyRule);
     }
   }
+  const adaptiveEnd = out.length;
   // `recurrence` (`--with-recurrence`): every calibrated design again with the recurring part of the
   // deviation taken out before the point and level-shift components (src/anomaly/recurrence.ts), its
   // shape fixed a priori (RECURRENCE_SHAPE), so the search decides only whether it is on. Appended
   // after the calibrated designs, so ties go to the designs without it.
   if (opts.calibrated && opts.recurrence) {
     for (const r of out.slice(firstCalibrated, calEnd)) out.push({ ...r, detector: { ...r.detector, recurrence: true } } as AnomalyRule);
+  }
+  // `pot` (`--with-pot`): every calibrated design again with the point component's short mean judged
+  // by a generalized Pareto tail over a high threshold (src/anomaly/potLikelihood.ts, SPOT of Siffer et
+  // al. 2017) instead of the normal model; its shape fixed a priori (90 % quantile, 200 excesses, ξ ≥ 0),
+  // so the search decides only whether it is on. Appended after them, so ties go to the designs without it.
+  // With `--with-adaptive` too, the adaptive designs get it as well (added after the pot run without
+  // them had been seen: docs/nab-protocol.md, "Peaks over threshold").
+  if (opts.calibrated && opts.pot) {
+    for (const r of out.slice(firstCalibrated, adaptiveEnd)) out.push({ ...r, detector: { ...r.detector, pot: ['point'] } } as AnomalyRule);
   }
   // `quietTime` (`--quiet-time`): suppression counted in event time instead of events, in every `auto`
   // design: quiet 30 (2.5 hours of a 5-minute series, 30 hours of an hourly one) becomes quietTime

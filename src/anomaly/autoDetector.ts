@@ -6,6 +6,7 @@ import { RECURRENCE_SHAPE, recurrenceInit, recurrenceUpdate, type RecurrenceStat
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
 import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
 import { exponentialMarksLikelihoodUpdate, sparseLikelihoodUpdate } from './sparseLikelihood.js';
+import { potLikelihoodUpdate } from './potLikelihood.js';
 import { contextInit, contextUpdate, type ContextShape, type ContextState } from './contextMemory.js';
 import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
@@ -14,6 +15,8 @@ import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectSha
 export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'] as const;
 /** Components whose raw score is sparse (0 for almost every value): they may be calibrated as counts of rare events (sparseLikelihood.ts). */
 export const SPARSE_COMPONENTS = ['range', 'context'] as const;
+/** Components whose score may be calibrated by peaks over threshold (potLikelihood.ts): non-negative deviations. */
+export const POT_COMPONENTS = ['point', 'seasonal'] as const;
 export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
 
 /** `auto {threshold?, rearm?, learn?, window?, long?, short?, components?, season?, seasonStrength?, seasonBins?}` after validation. */
@@ -69,6 +72,11 @@ export interface AutoConfig {
   readonly shiftSpan: number;
   /** Components calibrated as counts of rare events (sparseLikelihood.ts) instead of the normal model (default: `range` and `context`, those that are on). */
   readonly sparse: readonly AutoComponent[];
+  /**
+   * Components whose short mean is judged by a generalized Pareto tail fitted over a high threshold
+   * (potLikelihood.ts, SPOT of Siffer et al. 2017) instead of the normal model (default: none).
+   */
+  readonly pot: readonly AutoComponent[];
   /**
    * The deviation seen by the point and level-shift components has the part that recurs at the same
    * phase of earlier days or weeks taken out first (recurrence.ts; default false).
@@ -136,7 +144,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet', 'quietTime'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime', 'pot']);
     if (unknown) return { ok: false, error: unknown };
     // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
     // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
@@ -179,6 +187,16 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       }
       sparse = c as AutoComponent[];
     }
+    // Heavy-tailed scores (|z| of a heavy-tailed series) are understated by the normal model; `pot`
+    // judges them by a fitted Pareto tail instead (docs/anomaly-auto.md, "Peaks over threshold").
+    let pot: AutoComponent[] = [];
+    if (params.pot !== undefined) {
+      const c = nameList(params.pot);
+      if (!c || c.some((x) => !(POT_COMPONENTS as readonly string[]).includes(x) || !components.includes(x as AutoComponent))) {
+        return { ok: false, error: `pot must be a list (or comma-separated string) of distinct components that are on, from ${POT_COMPONENTS.join(', ')}` };
+      }
+      pot = c as AutoComponent[];
+    }
     const sp = numberParam(params, 'shiftSpan', { min: 2, max: 100_000, integer: true, fallback: 20 });
     if ('error' in sp) return { ok: false, error: sp.error };
     // A seasonal baseline only where the seasonal component is asked for: its state is most of the
@@ -218,6 +236,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         recurrence,
         shiftSpan: sp.value,
         sparse,
+        pot,
         ctx: { order: co.value, res: cr.value, coarse: cc.value, tol: ct.value, minCount: cm.value, learn: cl.value },
         ctxShort: cs.value,
         quiet: qu.value,
@@ -298,6 +317,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       // large excess is not counted as several rare events (sparseLikelihood.ts).
       const lg = c.sparse.includes(comp)
         ? (comp === 'range' ? exponentialMarksLikelihoodUpdate : sparseLikelihoodUpdate)(s.l[i]!, raw, c.long, short, lrn)
+        : c.pot.includes(comp)
+        ? potLikelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, c.threshold)
         : likelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, comp === 'sequence', comp === 'shift');
       if (lg < least) least = lg;
       let bar = c.threshold;
