@@ -38,6 +38,10 @@ field, else the event time; a message with none of them arrives with the one bef
 back. Window idle flushes and "missing" alerts fire as they would have by then, live. At the end of
 the input every open window is emitted (the module keeps them open across a restart instead).
 
+A csv row with more cells than the header is left out: its line goes to stderr and the summary counts
+it as bad-csv-row (eddy run's own reason, not the module's); the other rows run. A broken quote stops
+the run (exit 2, with its line): the rows after it cannot be told apart.
+
 exit codes: 0 done; 2 usage error, unreadable file, or a rules file with a problem; 3 no message
 gave an event (empty input, or every message rejected).
 `;
@@ -95,11 +99,17 @@ export function runReplay(argv: readonly string[], io: CommandIo & { stdin?: () 
   } catch (err) {
     return fail(`cannot read --input ${input}: ${(err as Error).message}`);
   }
+  const source = input === '-' ? 'stdin' : input;
   let messages;
+  // Rows of the recording that give no message, by the CLI's own reason (not a module reason).
+  const unread = new Map<string, number>();
   try {
-    messages = readRecording(text, format);
+    messages = readRecording(text, format, (e) => {
+      unread.set('bad-csv-row', (unread.get('bad-csv-row') ?? 0) + 1);
+      io.stderr.write(`eddy run: ${source}:${e.line}: bad-csv-row, left out: ${e.error}\n`);
+    });
   } catch (err) {
-    return fail(`${input === '-' ? 'stdin' : input} (${format}): ${(err as Error).message}`);
+    return fail(`${source} (${format}): ${(err as Error).message}`);
   }
 
   let outFd: number | null = null;
@@ -131,14 +141,18 @@ export function runReplay(argv: readonly string[], io: CommandIo & { stdin?: () 
   replay.finish();
   drain();
   if (outFd !== null) closeSync(outFd);
-  io.stderr.write(summary(replay.stats, rules));
+  io.stderr.write(summary(replay.stats, rules, unread));
   return replay.stats.events === 0 ? 3 : 0;
 }
 
-/** The closing summary (stderr): inputs, rejections by reason, outputs per rule. */
-export function summary(s: ReplayStats, rules: readonly CompiledRule[]): string {
+/**
+ * The closing summary (stderr): inputs, rows of the recording left out (`unread`, the CLI's own
+ * reasons), rejections by reason, outputs per rule.
+ */
+export function summary(s: ReplayStats, rules: readonly CompiledRule[], unread: ReadonlyMap<string, number> = new Map()): string {
   const counts = (m: ReadonlyMap<string, number>): string => [...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([r, n]) => `${r} ${n}`).join(', ');
   const lines = [`eddy run: ${s.messages} message(s) read, ${s.events} event(s)`];
+  if (unread.size > 0) lines.push(`  left out of the input (eddy run only, not module reasons): ${counts(unread)}`);
   if (s.rejected.size > 0) lines.push(`  rejected: ${counts(s.rejected)}`);
   for (const r of rules) {
     const o = s.outputs.get(r.id) ?? { summary: 0, alert: 0 };

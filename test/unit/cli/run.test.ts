@@ -57,6 +57,33 @@ describe('eddy run', () => {
     expect(run(['--rules', rules, '--input', '-', '--format=csv'], readFileSync(path.join(d, 'm.csv'), 'utf8')).out).toBe(nd.out);
   });
 
+  it('csv: a row with more cells than the header is left out alone (line on stderr, bad-csv-row in the summary), the other rows give what the file without it gives; a broken quote exits 2 with its line', () => {
+    const d = dir();
+    const rules = path.join(d, 'rules.json');
+    writeFileSync(rules, JSON.stringify(AVG_RULES));
+    const header = 'timeCreated,$deviceId,machine.temperature,note';
+    const row = (i: number, note = ''): string => `${iso(T0 + i * 5_000)},a,${20 + i},${note}`;
+    // Physical lines: 1 header, 2 row 0, 3-4 row 1 (a quoted note holding a line break), 5 row 2, 6 the bad row, 7.. rows 4-7.
+    const good = [row(0), row(1, '"two\r\nlines"'), row(2), row(4), row(5), row(6), row(7)];
+    const badRow = `${iso(T0 + 3 * 5_000)},a,99,x,extra`;
+    writeFileSync(path.join(d, 'bad.csv'), [header, ...good.slice(0, 3), badRow, ...good.slice(3)].join('\r\n') + '\r\n');
+    writeFileSync(path.join(d, 'good.csv'), [header, ...good].join('\r\n') + '\r\n');
+    const want = run(['--rules', rules, '--input', path.join(d, 'good.csv')]);
+    expect(want.code, want.err).toBe(0);
+    expect(want.lines.map((l) => l.body.count)).toEqual([7]);
+    const got = run(['--rules', rules, '--input', path.join(d, 'bad.csv')]);
+    expect(got.code, got.err).toBe(0);
+    expect(got.out).toBe(want.out);
+    expect(got.err).toContain(`${path.join(d, 'bad.csv')}:6: bad-csv-row, left out:`);
+    expect(got.err).toMatch(/^eddy run: 7 message\(s\) read, 7 event\(s\)\n {2}left out of the input \(eddy run only, not module reasons\): bad-csv-row 1\n/m);
+    // A cell `"x"y` leaves the parser inside a quote that swallows the rows after it: the run stops.
+    writeFileSync(path.join(d, 'quote.csv'), [header, row(0), `${iso(T0 + 5_000)},a,"2"1,`, row(2)].join('\n') + '\n');
+    const quote = run(['--rules', rules, '--input', path.join(d, 'quote.csv')]);
+    expect(quote.code).toBe(2);
+    expect(quote.err).toMatch(/quote.*line 3/i);
+    expect(quote.lines).toEqual([]);
+  });
+
   it('an idle flush happens on the virtual clock: the quiet group is emitted provisionally, and re-emitted with revision 1 when it speaks again in that window', () => {
     const d = dir();
     const rules = path.join(d, 'rules.json');
