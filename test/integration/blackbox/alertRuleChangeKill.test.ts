@@ -1,6 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanup, InputDriver, type ModuleChild, prng, sleep, startModule, T0, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import {
+  InputDriver, type ModuleChild, prng, sleep, startModule, T0, tempDir, useEmulator, waitUntil, writeRules,
+} from '../durability/durabilityHarness.js';
 
 /*
  * Black-box: an anomaly rule holding a raised alert is changed through the twin, and the module is
@@ -20,15 +22,7 @@ const rule = (value: string): Record<string, unknown> => ({
 
 describe('black box: an anomaly rule changed while raised, SIGKILL right after the patch', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('each raise gets exactly one rule-changed clear', { timeout: 150_000 }, async () => {
     const M = 'eddy-alertchange';

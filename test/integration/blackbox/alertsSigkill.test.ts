@@ -2,11 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  cleanup, InputDriver, type InputMessage, isConnectedLine, type ModuleChild, prng, type Reading, sleep, spawnModule, startModule,
-  T0, tempDir, waitUntil, writeRules,
+  InputDriver, type InputMessage, isConnectedLine, KilledModule, prng, type Reading, sleep, T0, tempDir, useEmulator, waitUntil,
+  writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -76,15 +76,7 @@ interface Alert {
 
 describe('black box: anomaly raises and clears across SIGKILLs', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the distinct alerts upstream are those of a crash-free run, each once, in order', { timeout: 180_000 }, async () => {
     const M = 'eddy-alerts';
@@ -112,46 +104,24 @@ describe('black box: anomaly raises and clears across SIGKILLs', () => {
       .filter((o) => o.properties['eddy-kind'] === 'alert').map((o) => o.body);
 
     const input = new InputDriver(emu, M);
-    let phase: 'dead' | 'starting' | 'running' = 'dead';
-    let current: ModuleChild | null = null;
-    input.gate = () => phase === 'dead' || (phase === 'running' && current !== null && current.logs.some(isConnectedLine) && emu.isConnected(M) && input.caughtUp());
-    const first = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
-    first.child.kill('SIGKILL');
-    await first.exit;
-    let fast = false;
-    const driver = (async () => {
-      for (const m of sequence) {
-        await input.send(m);
-        if (!fast) await sleep(PACE_MS);
-      }
-    })();
+    const km = new KilledModule(emu, M, { dataDir, rulesFile }, input);
+    await km.startDriving(sequence, PACE_MS);
     const rnd = prng(808);
-    const all: ModuleChild[] = [first];
+    const all = km.all;
     /** Messages acknowledged at each kill. */
     const killedAt: number[] = [];
     for (let i = 0; i < KILLS; i++) {
-      phase = 'starting';
-      const mc = spawnModule(emu, M, { dataDir, rulesFile });
-      current = mc;
-      all.push(mc);
-      void mc.waitForLog(isConnectedLine, 120_000, 'connected').then(() => mc === current && !mc.exited && (phase = 'running'), () => undefined);
+      const mc = km.spawn();
       await mc.waitForLog(isConnectedLine, 60_000, '"eddy connected to edgeHub"');
       // The last kill lands among the spikes whatever the machine's speed: the random sleeps alone
       // put all five kills before message 240 on a loaded machine (the check below failed so).
       if (i === KILLS - 1) await waitUntil(() => input.ackedCount() > 250, 60_000, 'the spikes under way');
       await sleep(300 + rnd() * (i === KILLS - 1 ? 1_500 : 2_500));
       killedAt.push(input.ackedCount());
-      mc.child.kill('SIGKILL');
-      await mc.exit;
-      phase = 'dead';
+      await km.kill(mc);
     }
-    phase = 'starting';
-    const final = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
-    current = final;
-    all.push(final);
-    phase = 'running';
-    fast = true;
-    await driver;
+    await km.startLast();
+    await km.driver;
     await waitUntil(() => input.caughtUp(), 60_000, 'every PUBACK');
     expect(await emu.invokeMethod(M, 'flush', null, 25_000)).toMatchObject({ status: 200 });
 

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanup, InputDriver, type ModuleChild, startModule, T0, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { InputDriver, type ModuleChild, startModule, T0, tempDir, useEmulator, waitUntil, writeRules } from '../durability/durabilityHarness.js';
 
 /*
  * Black-box: an operator patches the twin with a rule that does not validate next to valid ones, while
@@ -30,15 +30,7 @@ interface Reported {
 
 describe('black box: a twin patch with an invalid rule beside valid ones, across a SIGKILL', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the valid rules apply, the rejected ones keep their last good version and its open window', { timeout: 120_000 }, async () => {
     const M = 'eddy-badpatch';

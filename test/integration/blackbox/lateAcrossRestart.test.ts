@@ -1,6 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
-import { cleanup, InputDriver, type ModuleChild, startModule, T0, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import {
+  conflictingOf, InputDriver, type ModuleChild, startModule, summariesOf, type SummaryOut, T0, tempDir, useEmulator, waitUntil,
+  writeRules,
+} from '../durability/durabilityHarness.js';
 
 /*
  * Black-box: late readings within and beyond `maxLateness`, each arriving after a SIGKILL and a restart.
@@ -34,27 +37,9 @@ const RULES = {
   snap: rule({ type: 'snapshot' }),
 };
 
-interface Out {
-  id: string;
-  rule: string;
-  start: number;
-  n: number;
-  sum: number;
-  revision: number;
-  text: string;
-}
-
 describe('black box: late readings within and beyond maxLateness, each after a SIGKILL', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('a revision after a restart carries the whole window; an event past maxLateness is too-late after one', { timeout: 120_000 }, async () => {
     const M = 'eddy-late';
@@ -66,11 +51,8 @@ describe('black box: late readings within and beyond maxLateness, each after a S
       await input.send({ deviceId: 'd1', readings: [{ deviceId: 'd1', ts: T0 + s * 1_000, v }] });
       await waitUntil(() => input.caughtUp(), 30_000, `the PUBACK of ${v}`);
     };
-    const outs = (): Out[] => emu.upstream.filter((m) => m.moduleId === M && m.output === 'summaries').map((m) => {
-      const text = m.body.toString('utf8');
-      const b = JSON.parse(text) as { rule: string; window: { start: string }; values: { n: number; sum: number }; revision: number };
-      return { id: m.messageId ?? '', rule: b.rule, start: (Date.parse(b.window.start) - T0) / 1_000, n: b.values.n, sum: b.values.sum, revision: b.revision, text };
-    });
+    /** Window starts in seconds from T0. */
+    const outs = (): SummaryOut[] => summariesOf(emu, M).map((o) => ({ ...o, start: (o.start - T0) / 1_000 }));
     const has = (r: string, start: number, n: number): boolean => outs().some((o) => o.rule === r && o.start === start && o.n === n);
     const restart = async (): Promise<void> => {
       const p = procs[procs.length - 1]!;
@@ -97,7 +79,7 @@ describe('black box: late readings within and beyond maxLateness, each after a S
       snap: { 1: [1, 1], 2: [1, 2], 3: [1, 4], 12: [1, 32], 21: [1, 8] },
     };
     const latest = (): Record<string, Record<number, [number, number]>> => {
-      const by: Record<string, Record<number, Out>> = { tum: {}, hop: {}, sess: {}, snap: {} };
+      const by: Record<string, Record<number, SummaryOut>> = { tum: {}, hop: {}, sess: {}, snap: {} };
       for (const o of outs()) {
         if (o.start >= 3_000) continue;
         const cur = by[o.rule]![o.start];
@@ -108,8 +90,7 @@ describe('black box: late readings within and beyond maxLateness, each after a S
     await waitUntil(() => JSON.stringify(latest()) === JSON.stringify(want), 20_000, 'the final windows').catch(() => undefined);
     const stats = (await emu.invokeMethod(M, 'getStats', null, 10_000)).payload as { rejected: Record<string, number> };
     const all = outs();
-    const bodies = new Map<string, string>();
-    const conflicting = all.filter((o) => (bodies.has(o.id) && bodies.get(o.id) !== o.text) || (bodies.set(o.id, o.text), false));
+    const conflicting = conflictingOf(all);
     /** Per window, its revisions in arrival order (distinct ids). */
     const revisions = new Map<string, number[]>();
     const seen = new Set<string>();

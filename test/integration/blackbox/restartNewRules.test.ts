@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import { oracleSessions } from '../../oracle/oracle.js';
 import {
-  cleanup, InputDriver, type InputMessage, prng, type Reading, sleep, startModule, T0, tempDir, waitUntil, writeRules,
+  conflictingOf, InputDriver, type InputMessage, prng, type Reading, sleep, startModule, summariesOf, type SummaryOut, T0,
+  tempDir, useEmulator, waitUntil, writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -48,29 +49,9 @@ function traffic(seed: number, n: number, from: number[]): InputMessage[] {
   return out;
 }
 
-interface Out {
-  id: string;
-  rule: string;
-  dev: string;
-  start: number;
-  end: number;
-  n: number;
-  sum: number;
-  revision: number;
-  text: string;
-}
-
 describe('black box: a SIGKILL and a restart with changed session, count and hopping rules', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('readings before the kill count under the old definitions, those after under the new, each once', { timeout: 150_000 }, async () => {
     const M = 'eddy-newrules';
@@ -99,15 +80,10 @@ describe('black box: a SIGKILL and a restart with changed session, count and hop
     await waitUntil(() => input.caughtUp(), 30_000, 'every PUBACK');
     await sleep(3_000);
 
-    const outs: Out[] = emu.upstream.filter((m) => m.moduleId === M && m.output === 'summaries').map((m) => {
-      const text = m.body.toString('utf8');
-      const b = JSON.parse(text) as { rule: string; group: { deviceId: string }; window: { start: string; end: string }; values: { n: number; sum: number }; revision: number };
-      return { id: m.messageId ?? '', rule: b.rule, dev: b.group.deviceId, start: Date.parse(b.window.start), end: Date.parse(b.window.end), n: b.values.n, sum: b.values.sum, revision: b.revision, text };
-    }).filter((o) => o.end < closeAt - 60_000);
-    const bodies = new Map<string, string>();
-    const conflicting = outs.filter((o) => (bodies.has(o.id) && bodies.get(o.id) !== o.text) || (bodies.set(o.id, o.text), false));
+    const outs = summariesOf(emu, M).filter((o) => o.end < closeAt - 60_000);
+    const conflicting = conflictingOf(outs);
     /** The last revision of each window (rule, device, bounds), split at the first reading after the restart. */
-    const latest = new Map<string, Out>();
+    const latest = new Map<string, SummaryOut>();
     for (const o of outs) {
       const k = `${o.rule}|${o.dev}|${o.start}|${o.rule === 'hop' ? o.end : ''}`;
       if (!latest.has(k) || o.revision > latest.get(k)!.revision) latest.set(k, o);
@@ -119,7 +95,7 @@ describe('black box: a SIGKILL and a restart with changed session, count and hop
     let sessionsChecked = 0;
     for (const dev of DEVICES) {
       const parts = [preR.filter((r) => r.deviceId === dev), postR.filter((r) => r.deviceId === dev)];
-      const got = (rule: string, newDef: boolean): Out[] => [...latest.values()].filter((o) => o.rule === rule && o.dev === dev && o.start >= firstAfter === newDef).sort((a, b) => a.start - b.start);
+      const got = (rule: string, newDef: boolean): SummaryOut[] => [...latest.values()].filter((o) => o.rule === rule && o.dev === dev && o.start >= firstAfter === newDef).sort((a, b) => a.start - b.start);
       for (const [p, rs] of parts.entries()) {
         const newDef = p === 1;
         const tag = `${dev} ${newDef ? 'new' : 'old'}`;

@@ -1,7 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import { oracleSessions } from '../../oracle/oracle.js';
-import { cleanup, InputDriver, sleep, startModule, tempDir, waitUntil, writeRules } from '../durability/durabilityHarness.js';
+import {
+  conflictingOf, InputDriver, sleep, startModule, summariesOf, type SummaryOut, tempDir, useEmulator, waitUntil, writeRules,
+} from '../durability/durabilityHarness.js';
 
 /*
  * Black-box: a sensor that reports every 3 s, stamped with its own (correct) clock, into windows shorter
@@ -25,28 +27,9 @@ const RULES = {
   sess: { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts', window: { type: 'session', gap: '10s', maxSize: '1h' }, idleTimeout: '2s', select: { n: 'count()', sum: 'sum(v)' } },
 };
 
-interface Out {
-  id: string;
-  rule: string;
-  start: number;
-  end: number;
-  n: number;
-  sum: number;
-  revision: number;
-  text: string;
-}
-
 describe('black box: a sparse sensor into short windows, and a session whose gap outlasts an edgeHub outage', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('every reading counts once in its short window and all in one session', { timeout: 120_000 }, async () => {
     const M = 'eddy-sparse';
@@ -83,13 +66,9 @@ describe('black box: a sparse sensor into short windows, and a session whose gap
     await input.send({ deviceId: 's1', readings: [{ deviceId: 's1', ts: closeAt, v: 0 }] });
     await waitUntil(() => input.caughtUp(), 30_000, 'the closer');
 
-    const outs = (): Out[] => emu.upstream.filter((m) => m.moduleId === M && m.output === 'summaries').map((m) => {
-      const text = m.body.toString('utf8');
-      const b = JSON.parse(text) as { rule: string; window: { start: string; end: string }; values: { n: number; sum: number }; revision: number };
-      return { id: m.messageId ?? '', rule: b.rule, start: Date.parse(b.window.start), end: Date.parse(b.window.end), n: b.values.n, sum: b.values.sum, revision: b.revision, text };
-    }).filter((o) => o.start < closeAt - 60_000);
-    const latest = (rule: string): Out[] => {
-      const by = new Map<number, Out>();
+    const outs = (): SummaryOut[] => summariesOf(emu, M).filter((o) => o.start < closeAt - 60_000);
+    const latest = (rule: string): SummaryOut[] => {
+      const by = new Map<number, SummaryOut>();
       for (const o of outs()) if (o.rule === rule && (!by.has(o.start) || o.revision > by.get(o.start)!.revision)) by.set(o.start, o);
       return [...by.values()].sort((a, b) => a.start - b.start);
     };
@@ -97,11 +76,10 @@ describe('black box: a sparse sensor into short windows, and a session whose gap
     // One session when no two readings are 10 s apart (a reconnect slower than that splits it, as the docs say).
     const wantSess = oracleSessions(readings.map((r) => ({ t: r.ts, v: r.v })), 10_000, 3_600_000, false).map((x) => ({ start: x.start, end: x.end, n: x.count, sum: x.sum }));
     const wantShort = readings.map((r) => ({ start: Math.floor(r.ts / 1_000) * 1_000, n: 1, sum: r.v }));
-    const pick = <K extends keyof Out>(os: Out[], ks: K[]): Array<Pick<Out, K>> => os.map((o) => Object.fromEntries(ks.map((k) => [k, o[k]])) as Pick<Out, K>);
+    const pick = <K extends keyof SummaryOut>(os: SummaryOut[], ks: K[]): Array<Pick<SummaryOut, K>> => os.map((o) => Object.fromEntries(ks.map((k) => [k, o[k]])) as Pick<SummaryOut, K>);
     await waitUntil(() => JSON.stringify(pick(latest('sess'), ['start', 'end', 'n', 'sum'])) === JSON.stringify(wantSess) && latest('short').length >= N, 20_000, 'the final windows').catch(() => undefined);
     const all = outs();
-    const bodies = new Map<string, string>();
-    const conflicting = all.filter((o) => (bodies.has(o.id) && bodies.get(o.id) !== o.text) || (bodies.set(o.id, o.text), false));
+    const conflicting = conflictingOf(all);
     const sessRevs = [...new Map(all.filter((o) => o.rule === 'sess' && o.start === first).map((o) => [o.id, o.revision])).values()];
     console.info(`[sparse] ${N} readings (${duringOutage} during the outage), ${reconnects()} reconnects; session emissions (start, n, revision) ${JSON.stringify(all.filter((o) => o.rule === 'sess').map((o) => [o.start - first, o.n, o.revision]))}; short windows ${latest('short').length}`);
     expect(pick(latest('sess'), ['start', 'end', 'n', 'sum'])).toEqual(wantSess);

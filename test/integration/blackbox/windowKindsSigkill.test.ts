@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type EdgeHubEmulator, startEdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import { oracleSessions } from '../../oracle/oracle.js';
 import {
-  cleanup, InputDriver, type InputMessage, isConnectedLine, type ModuleChild, prng, type Reading, sleep, spawnModule, startModule,
-  T0, tempDir, waitUntil, writeRules,
+  InputDriver, type InputMessage, isConnectedLine, KilledModule, prng, type Reading, sleep, T0, tempDir, useEmulator, waitUntil,
+  writeRules,
 } from '../durability/durabilityHarness.js';
 
 /*
@@ -128,15 +128,7 @@ function traffic(seed: number): InputMessage[] {
 
 describe('black box: hopping, sliding, session, count and snapshot windows across SIGKILLs', () => {
   let emu: EdgeHubEmulator;
-  beforeAll(async () => {
-    emu = await startEdgeHubEmulator();
-  });
-  afterAll(async () => {
-    await emu.close();
-  });
-  afterEach(async (ctx) => {
-    await cleanup(ctx.task.result?.state === 'fail');
-  });
+  useEmulator((e) => (emu = e));
 
   it('the last revision of every window holds exactly the readings of a crash-free run', { timeout: 180_000 }, async () => {
     const M = 'eddy-kinds';
@@ -148,46 +140,24 @@ describe('black box: hopping, sliding, session, count and snapshot windows acros
     const lastData = Math.max(...readings.map((r) => r.ts));
     const closeAt = lastData + 3_600_000;
     const input = new InputDriver(emu, M);
-    let phase: 'dead' | 'starting' | 'running' = 'dead';
-    let current: ModuleChild | null = null;
-    input.gate = () => phase === 'dead' || (phase === 'running' && current !== null && current.logs.some(isConnectedLine) && emu.isConnected(M) && input.caughtUp());
-    const first = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
-    first.child.kill('SIGKILL');
-    await first.exit;
-    let fast = false;
-    const driver = (async () => {
-      for (const m of sequence) {
-        await input.send(m);
-        if (!fast) await sleep(PACE_MS);
-      }
-    })();
+    const km = new KilledModule(emu, M, { dataDir, rulesFile }, input);
+    await km.startDriving(sequence, PACE_MS);
 
     const rnd = prng(5150);
-    const all: ModuleChild[] = [first];
+    const all = km.all;
     let connectedKills = 0;
     /** Messages acknowledged at each kill. */
     const killedAt: number[] = [];
     for (let i = 0; i < KILLS; i++) {
-      phase = 'starting';
-      const mc = spawnModule(emu, M, { dataDir, rulesFile });
-      current = mc;
-      all.push(mc);
-      void mc.waitForLog(isConnectedLine, 120_000, 'connected').then(() => mc === current && !mc.exited && (phase = 'running'), () => undefined);
+      const mc = km.spawn();
       await mc.waitForLog(isConnectedLine, 60_000, '"eddy connected to edgeHub"');
       await sleep(300 + rnd() * 2_500);
       if (mc.logs.some(isConnectedLine)) connectedKills++;
       killedAt.push(input.ackedCount());
-      mc.child.kill('SIGKILL');
-      await mc.exit;
-      phase = 'dead';
+      await km.kill(mc);
     }
-    phase = 'starting';
-    const final = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
-    current = final;
-    all.push(final);
-    phase = 'running';
-    fast = true;
-    await driver;
+    await km.startLast();
+    await km.driver;
     for (const deviceId of DEVICES) await input.send({ deviceId, readings: [{ deviceId, ts: closeAt, v: 0 }] });
 
     const expected = new Map<string, Win>();

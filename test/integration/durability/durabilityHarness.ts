@@ -318,3 +318,98 @@ export const readingSender = (input: InputDriver, readings: Reading[]) =>
     if (counted) readings.push({ deviceId, ts, v });
     await input.send({ deviceId, readings: [{ deviceId, ts, v }] });
   };
+
+/**
+ * One data dir, one rules file, a module started, SIGKILLed and restarted while `sequence` flows through
+ * `input` (test/integration/durability/sigkill.test.ts and the black-box SIGKILL tests). `input.gate`
+ * queues inputs in the broker session while no process runs, holds them while one (re)connects, and
+ * sends live once it is connected and caught up (see InputDriver).
+ */
+export class KilledModule {
+  phase: 'dead' | 'starting' | 'running' = 'dead';
+  current: ModuleChild | null = null;
+  /** Every process started, in order. */
+  readonly all: ModuleChild[] = [];
+  /** Settles when the whole sequence is published. */
+  driver: Promise<void> = Promise.resolve();
+  private fast = false;
+
+  constructor(
+    private readonly emu: EdgeHubEmulator,
+    private readonly moduleId: string,
+    private readonly opts: { dataDir: string; rulesFile: string },
+    private readonly input: InputDriver,
+  ) {
+    input.gate = () => this.phase === 'dead' || (this.phase === 'running' && this.current !== null && this.current.logs.some(isConnectedLine) && emu.isConnected(moduleId) && input.caughtUp());
+  }
+
+  /** One clean start, killed (the broker session and its subscription must exist before inputs queue in it); then `sequence` goes out, `paceMs` apart until `startLast`. */
+  async startDriving(sequence: readonly InputMessage[], paceMs: number): Promise<ModuleChild> {
+    const first = await startModule(this.emu, this.moduleId, this.opts, 60_000);
+    first.child.kill('SIGKILL');
+    await first.exit;
+    this.all.push(first);
+    this.driver = (async () => {
+      for (const m of sequence) {
+        await this.input.send(m);
+        if (!this.fast) await sleep(paceMs);
+      }
+    })();
+    return first;
+  }
+
+  /** Spawns the next process; inputs go to it live once it logged its connected line. */
+  spawn(): ModuleChild {
+    this.phase = 'starting';
+    const mc = spawnModule(this.emu, this.moduleId, this.opts);
+    this.current = mc;
+    this.all.push(mc);
+    void mc.waitForLog(isConnectedLine, 120_000, 'connected').then(() => mc === this.current && !mc.exited && (this.phase = 'running'), () => undefined);
+    return mc;
+  }
+
+  async kill(mc: ModuleChild): Promise<void> {
+    mc.child.kill('SIGKILL');
+    await mc.exit;
+    this.phase = 'dead';
+  }
+
+  /** The last process, not killed: the rest of the sequence goes out at full speed (await `driver`). */
+  async startLast(): Promise<ModuleChild> {
+    this.phase = 'starting';
+    const final = await startModule(this.emu, this.moduleId, this.opts, 60_000);
+    this.current = final;
+    this.all.push(final);
+    this.phase = 'running';
+    this.fast = true;
+    return final;
+  }
+}
+
+/** One summary message upstream, as the black-box tests read it (times in ms; `text` the body as sent). */
+export interface SummaryOut {
+  id: string;
+  rule: string;
+  dev: string;
+  start: number;
+  end: number;
+  n: number;
+  sum: number;
+  revision: number;
+  text: string;
+}
+
+/** Every message `moduleId` sent on its `summaries` output, in arrival order, repeats included; the rules select `n: count()` and `sum: sum(v)`. */
+export function summariesOf(emu: EdgeHubEmulator, moduleId: string): SummaryOut[] {
+  return emu.upstream.filter((m) => m.moduleId === moduleId && m.output === 'summaries').map((m) => {
+    const text = m.body.toString('utf8');
+    const b = JSON.parse(text) as { rule: string; group: { deviceId: string }; window: { start: string; end: string }; values: { n: number; sum: number }; revision: number };
+    return { id: m.messageId ?? '', rule: b.rule, dev: b.group.deviceId, start: Date.parse(b.window.start), end: Date.parse(b.window.end), n: b.values.n, sum: b.values.sum, revision: b.revision, text };
+  });
+}
+
+/** The messages whose id came earlier with another body (docs/contract.md section 5: one (rule, group, window, revision) never has two bodies). */
+export function conflictingOf<T extends { id: string; text: string }>(outs: readonly T[]): T[] {
+  const bodies = new Map<string, string>();
+  return outs.filter((o) => (bodies.has(o.id) && bodies.get(o.id) !== o.text) || (bodies.set(o.id, o.text), false));
+}

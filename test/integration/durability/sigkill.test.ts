@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, isConnectedLine, type ModuleChild, prng, sleep,
-  spawnModule, startModule, type Summary, tempDir, TrafficSource, useEmulator, waitUntil, windowKey, writeRules,
+  analyseUpstream, closers, exactRules, expectedSummaries, InputDriver, isConnectedLine, KilledModule, type ModuleChild, prng,
+  sleep, type Summary, tempDir, TrafficSource, useEmulator, waitUntil, windowKey, writeRules,
 } from './durabilityHarness.js';
 
 /*
@@ -64,31 +64,15 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     const sequence = Array.from({ length: MESSAGES }, () => traffic.message());
     const input = new InputDriver(emu, M);
     // Dead: inputs queue in the session. Starting: hold (see InputDriver). Running: live, caught up.
-    let phase: 'dead' | 'starting' | 'running' = 'dead';
-    let current: ModuleChild | null = null;
-    input.gate = () => phase === 'dead' || (phase === 'running' && current !== null && current.logs.some(isConnectedLine) && emu.isConnected(M) && input.caughtUp());
-    // One clean start first: the broker session (and its subscription) must exist before inputs queue in it.
-    const first = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
-    first.child.kill('SIGKILL');
-    await first.exit;
-    let fast = false;
-    const driver = (async () => {
-      for (const m of sequence) {
-        await input.send(m);
-        if (!fast) await sleep(PACE_MS);
-      }
-    })();
+    const km = new KilledModule(emu, M, { dataDir, rulesFile }, input);
+    const first = await km.startDriving(sequence, PACE_MS);
 
     const rnd = prng(20_26);
     const kills: KillRecord[] = [];
     let prev: ModuleChild = first;
-    const all: ModuleChild[] = [first];
+    const all = km.all;
     for (let i = 0; i < KILLS; i++) {
-      phase = 'starting';
-      const mc = spawnModule(emu, M, { dataDir, rulesFile });
-      current = mc;
-      void mc.waitForLog(isConnectedLine, 120_000, 'connected').then(() => mc === current && !mc.exited && (phase = 'running'), () => undefined);
-      all.push(mc);
+      const mc = km.spawn();
       const t0 = Date.now();
       // A quarter of the kills land during start-up (restore, replay, connect), counted from the
       // spawn; the rest at a random moment within 3 s after the module connected, inputs flowing.
@@ -99,9 +83,7 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
       }
       const afterMs = Date.now() - t0;
       const connected = mc.logs.some(isConnectedLine);
-      mc.child.kill('SIGKILL');
-      await mc.exit;
-      phase = 'dead';
+      await km.kill(mc);
       if (kills.length > 0) {
         kills[kills.length - 1]!.replayedNext = replayedOf(prev);
         kills[kills.length - 1]!.redeliveredNext = redeliveredOf(prev);
@@ -110,13 +92,9 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
       prev = mc;
     }
     // The last process is not killed: the rest of the sequence goes out at full speed, then closers.
-    phase = 'starting';
-    const final = await startModule(emu, M, { dataDir, rulesFile }, 60_000);
-    current = final;
-    phase = 'running';
+    const final = await km.startLast();
     kills[kills.length - 1]!.replayedNext = replayedOf(final);
-    fast = true;
-    await driver;
+    await km.driver;
     const closeAt = traffic.maxTs() + 3_600_000;
     for (const m of closers(DEVICES, closeAt)) await input.send(m);
     const expected = expectedSummaries(traffic.readings(), closeAt);
@@ -141,7 +119,6 @@ describe('SIGKILL at 20 seeded random moments under load', () => {
     if (differences.length > 0) console.error(`[sigkill] ${differences.length} windows differ:\n${differences.slice(0, 40).join('\n')}`);
 
     expect(input.ackedCount()).toBe(input.published);
-    all.push(final);
     expect(all.flatMap((p) => p.logs.filter((l) => l.msg === 'input rejected: too-late'))).toEqual([]);
     expect(differences).toEqual([]);
     expect(up.latest).toEqual(expected);
