@@ -46,6 +46,19 @@ export function pushShort(s: LikelihoodState, r: number, short: number): void {
 }
 
 /**
+ * Adds raw score `r` to the history's running mean and variance, forgetting at the rate 1/`long` once
+ * `long` scores were seen. Every likelihood of this folder updates its history so, after scoring `r`
+ * against the history before it.
+ */
+export function addToHistory(s: LikelihoodState, r: number, long: number): void {
+  const a = 1 / Math.min(s.n + 1, long);
+  const d = r - s.mean;
+  s.mean += a * d;
+  s.vari = (1 - a) * (s.vari + a * d * d);
+  s.n++;
+}
+
+/**
  * Adds raw score `r` and returns log10 of the tail probability of the short mean including `r`
  * against the history before it; 0 while fewer than `learn` scores were seen.
  */
@@ -65,11 +78,7 @@ export function likelihoodUpdate(s: LikelihoodState, r: number, long: number, sh
     // `twoSided`: a signed raw score (levelShift.ts) whose departures either way count, 2 Q(|z|).
     out = twoSided ? Math.min(0, (logNormalTail(Math.abs(z)) + Math.LN2) / Math.LN10) : logNormalTail(clt ? z * Math.sqrt(short) : z) / Math.LN10;
   }
-  const a = 1 / Math.min(s.n + 1, long);
-  const d = r - s.mean;
-  s.mean += a * d;
-  s.vari = (1 - a) * (s.vari + a * d * d);
-  s.n++;
+  addToHistory(s, r, long);
   return out;
 }
 

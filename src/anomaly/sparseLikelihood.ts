@@ -27,7 +27,7 @@
  * history's mean rises with them, and `escalate` (autoDetector.ts) is the bound that holds whatever
  * the shape. Calibration on stationary noise: test/unit/anomaly/sparseLikelihood.test.ts.
  */
-import { pushShort, type LikelihoodState } from './anomalyLikelihood.js';
+import { addToHistory, pushShort, type LikelihoodState } from './anomalyLikelihood.js';
 
 /**
  * Adds raw score `r` (≥ 0) and returns log10 of the tail probability of the short window's sum
@@ -52,11 +52,7 @@ export function sparseLikelihoodUpdate(s: LikelihoodState, r: number, long: numb
       out = logLowerGammaP(sum / c, (short * mean) / c) / Math.LN10;
     }
   }
-  const a = 1 / Math.min(s.n + 1, long);
-  const d = r - s.mean;
-  s.mean += a * d;
-  s.vari = (1 - a) * (s.vari + a * d * d);
-  s.n++;
+  addToHistory(s, r, long);
   return out;
 }
 
@@ -157,11 +153,7 @@ export function exponentialMarksLikelihoodUpdate(s: LikelihoodState, r: number, 
       out = logCompoundExpTail(sum / m, lam, Math.max(0.5, (neff * mean) / m)) / Math.LN10;
     }
   }
-  const a = 1 / Math.min(s.n + 1, long);
-  const d = r - s.mean;
-  s.mean += a * d;
-  s.vari = (1 - a) * (s.vari + a * d * d);
-  s.n++;
+  addToHistory(s, r, long);
   return out;
 }
 
