@@ -112,6 +112,8 @@ export class EddyApp {
   private readonly background: TimerHandle[] = [];
   private sensorTimer: TimerHandle | null = null;
   private stopping = false;
+  /** Set once `stop` has closed the store: an input then is refused (thrown), not acknowledged unlogged. */
+  private storeClosed = false;
   private running = false;
 
   constructor(private readonly opts: EddyAppOptions) {
@@ -300,10 +302,14 @@ export class EddyApp {
    * PUBACK with the pinned SDK, docs/contract.md section 8), and the input journal has it in the log by then.
    */
   handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined; messageId?: string | undefined }, at?: number): void {
-    if (this.stopping) return;
+    if (this.storeClosed) throw new Error('eddy has stopped: input not stored');
     const { metrics } = this;
     const arrival = at ?? this.clock.now();
-    this.time.input();
+    // While stopping, edgeHub keeps delivering until the connection closes, and its PUBACK leaves when
+    // this returns: such an input is only logged (below), and the next start replays it after the
+    // checkpoint `stop` saved (test/integration/blackbox/stopWhileSending.test.ts).
+    const stopping = this.stopping;
+    if (!stopping) this.time.input();
     const deviceId = meta.deviceId || 'local';
     const moduleId = meta.moduleId || 'local';
     const messageId = meta.messageId ? boundedMessageId(meta.messageId) : undefined;
@@ -318,7 +324,9 @@ export class EddyApp {
     }
     this.redelivery.record(fp, arrival);
     // Before its acknowledgement can leave (src/contracts/ackGate.ts, src/app/inputJournal.ts).
-    this.checkpointer.position = this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, body } : { input, deviceId, moduleId, arrival, body, messageId });
+    const seq = this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, body } : { input, deviceId, moduleId, arrival, body, messageId });
+    if (stopping) return;
+    this.checkpointer.position = seq;
     latencyTrace?.mark(Stage.Logged);
     const { events, rejects } = decodeMessage(body, { input, deviceId, moduleId, arrival });
     latencyTrace?.mark(Stage.Decoded);
@@ -539,9 +547,9 @@ export class EddyApp {
   }
 
   /**
-   * Stops: no input is taken any more, open windows are saved (not emitted: they resume at the next
-   * start, docs/contract.md section 8), pending outputs get a bounded chance to leave, then the connection and the store
-   * close. `beforeStoreClose` closes what still reads the store (the metrics server).
+   * Stops: open windows are saved (not emitted: they resume at the next start, docs/contract.md
+   * section 8) and inputs are only logged from then on (`handleInput`), pending outputs get a bounded
+   * chance to leave, then the connection and the store close. `beforeStoreClose` closes what still reads the store (the metrics server).
    */
   async stop(budgetMs: number, beforeStoreClose: () => Promise<void> = async () => undefined): Promise<void> {
     if (this.stopping) return;
@@ -551,7 +559,7 @@ export class EddyApp {
     for (const t of this.background) this.timers.clearInterval(t);
     // Completing the source closes the engine (applyRules) and releases its timers.
     this.decoded$.complete();
-    // Nothing arrives any more: silence from here on is downtime (the checkpoint keeps connected time).
+    // Nothing is processed any more: silence from here on is downtime (the checkpoint keeps connected time).
     this.time.close();
     this.checkpointer.saveNow();
     if (this.forwarder) {
@@ -560,6 +568,7 @@ export class EddyApp {
     }
     if (this.upstream.kind !== 'stdout') await this.upstream.conn.close();
     await beforeStoreClose();
+    this.storeClosed = true;
     this.store.close();
   }
 

@@ -173,6 +173,7 @@ export class EdgeHubEmulator extends EventEmitter {
   private readonly moduleKey: Buffer;
   private readonly rejectModules: Set<string>;
   private pubackDelay: { ms: number; remaining: number } = { ms: 0, remaining: 0 };
+  private _heldPublishes = 0;
   private _port = 0;
 
   private constructor(opts: EdgeHubEmulatorOptions) {
@@ -349,6 +350,11 @@ export class EdgeHubEmulator extends EventEmitter {
     this.pubackDelay = { ms, remaining: ms > 0 ? count : 0 };
   }
 
+  /** How many module publishes `delayPubacks` holds right now (received, PUBACK not yet sent). */
+  get heldPublishes(): number {
+    return this._heldPublishes;
+  }
+
   /** Resolves with the first upstream message (already recorded or future) matching `predicate`. */
   waitForUpstream(predicate: (m: UpstreamMessage) => boolean, timeoutMs = 5000): Promise<UpstreamMessage> {
     return this.waitFor('upstream', this.upstream, predicate, timeoutMs);
@@ -447,7 +453,11 @@ export class EdgeHubEmulator extends EventEmitter {
       // Withholding the callback withholds the PUBACK (aedes handlers/publish.js runs authorize before enqueue+ack).
       if (client && packet.topic.startsWith('devices/') && this.pubackDelay.remaining > 0) {
         this.pubackDelay.remaining -= 1;
-        setTimeout(() => done(null), this.pubackDelay.ms);
+        this._heldPublishes += 1;
+        setTimeout(() => {
+          this._heldPublishes -= 1;
+          done(null);
+        }, this.pubackDelay.ms);
         return;
       }
       done(null);
