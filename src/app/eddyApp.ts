@@ -609,7 +609,10 @@ export class EddyApp {
     };
     this.forwarder = new Forwarder(this.store.outbox, counting, { clock: this.clock, timers: this.timers, log: this.log, maxMessagesPerSecond: this.reconciler.maxMessagesPerSecond, removeDelayMs: OUTBOX_REMOVE_DELAY_MS });
     const forwarder = this.forwarder;
-    this.store.beforeDrop(() => forwarder.removeAcknowledged());
+    this.store.beforeDrop(() => {
+      forwarder.removeAcknowledged();
+      return forwarder.inFlightSeqs();
+    });
     if (start) this.forwarder.start();
   }
 

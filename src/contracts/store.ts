@@ -1,6 +1,12 @@
 import type { OutputMessage } from './output.js';
 
 /** One stored output waiting to be sent. `seq` is creation order. */
+/** Outbox seqs that `Outbox.enforce` must leave alone (a Set or the keys of a Map). */
+export interface KeepSeqs {
+  has(seq: number): boolean;
+  readonly size: number;
+}
+
 export interface OutboxRecord {
   readonly seq: number;
   readonly message: OutputMessage;
@@ -35,8 +41,13 @@ export interface Outbox {
   peek(limit: number, afterSeq?: number): OutboxRecord[];
   remove(seqs: readonly number[]): void;
   stats(): OutboxStats;
-  /** Applies the byte budget and TTL: drops oldest summaries first, alerts last. Returns the drops by reason and kind. */
-  enforce(now: number, limits: { maxBytes: number; ttlMs: number }): { budget: { summary: number; alert: number }; ttl: { summary: number; alert: number } };
+  /**
+   * Applies the byte budget and TTL: drops oldest summaries first, alerts last. Returns the drops by
+   * reason and kind. The records `keep` holds (the ones in flight to the sink: dropping them would not
+   * stop them, and they would be delivered and counted as dropped) are neither dropped nor counted;
+   * their bytes stay pending until removed.
+   */
+  enforce(now: number, limits: { maxBytes: number; ttlMs: number }, keep?: KeepSeqs): { budget: { summary: number; alert: number }; ttl: { summary: number; alert: number } };
   /**
    * Appends whose messageId was appended before with a DIFFERENT body (kept out like any known id).
    * Must stay 0: the engine never emits one (rule, group, window, revision) with two bodies

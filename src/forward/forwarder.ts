@@ -1,6 +1,6 @@
 import type { Clock } from '../contracts/clock.js';
 import type { OutputMessage, Sink } from '../contracts/output.js';
-import type { Outbox, OutboxRecord } from '../contracts/store.js';
+import type { KeepSeqs, Outbox, OutboxRecord } from '../contracts/store.js';
 import { systemTimers, type TimerHandle, type Timers } from '../contracts/timers.js';
 import { equalJitter } from '../util/backoff.js';
 
@@ -253,6 +253,11 @@ export class Forwarder {
   /** Removes every acknowledged record from the outbox now, for a reader of its `pending` (`removeDelayMs`). */
   removeAcknowledged(): void {
     this.removeAcked(true);
+  }
+
+  /** The outbox seqs sent and not yet settled (live: the keys of the in-flight map). */
+  inFlightSeqs(): KeepSeqs {
+    return this.inFlight;
   }
 
   stats(): ForwarderStats {

@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import type { OutputMessage } from '../contracts/output.js';
-import type { OutboxConflicts } from '../contracts/store.js';
+import type { KeepSeqs, OutboxConflicts } from '../contracts/store.js';
 
 /**
  * The stored form of an output message and its size. Both outboxes count `bytes` from this text,
@@ -32,6 +32,9 @@ export class ConflictLog implements OutboxConflicts {
     if (this.recent.length > 10) this.recent.shift();
   }
 }
+
+/** `Outbox.enforce` with nothing to keep. */
+export const NO_SEQS: KeepSeqs = new Set<number>();
 
 /** Empty drop counts, the shape `Outbox.enforce` returns. */
 export function noDrops(): { budget: { summary: number; alert: number }; ttl: { summary: number; alert: number } } {

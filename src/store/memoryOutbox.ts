@@ -1,6 +1,6 @@
 import type { OutputMessage } from '../contracts/output.js';
-import type { Outbox, OutboxConflicts, OutboxRecord, OutboxStats } from '../contracts/store.js';
-import { bodyDigest, ConflictLog, encodeMessage, noDrops } from './encodeMessage.js';
+import type { KeepSeqs, Outbox, OutboxConflicts, OutboxRecord, OutboxStats } from '../contracts/store.js';
+import { bodyDigest, ConflictLog, encodeMessage, noDrops, NO_SEQS } from './encodeMessage.js';
 
 /**
  * The outbox in memory: the store's degraded mode (disk full) and the tests' reference.
@@ -96,12 +96,12 @@ export class MemoryOutbox implements Outbox {
     };
   }
 
-  enforce(now: number, limits: { maxBytes: number; ttlMs: number }): ReturnType<Outbox['enforce']> {
+  enforce(now: number, limits: { maxBytes: number; ttlMs: number }, keep: KeepSeqs = NO_SEQS): ReturnType<Outbox['enforce']> {
     const drops = noDrops();
     if (limits.ttlMs > 0 && Number.isFinite(limits.ttlMs)) {
       const cutoff = now - limits.ttlMs;
       for (const r of this.all()) {
-        if (r.createdAt >= cutoff) continue;
+        if (r.createdAt >= cutoff || keep.has(r.seq)) continue;
         this.drop(r.seq);
         drops.ttl[r.message.kind]++;
       }
@@ -110,7 +110,7 @@ export class MemoryOutbox implements Outbox {
       if (this.totalBytes <= limits.maxBytes) break;
       for (const r of this.all()) {
         if (this.totalBytes <= limits.maxBytes) break;
-        if (r.message.kind !== kind) continue;
+        if (r.message.kind !== kind || keep.has(r.seq)) continue;
         this.drop(r.seq);
         drops.budget[kind]++;
       }

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { OutputMessage } from '../contracts/output.js';
-import type { Outbox, OutboxConflicts, OutboxRecord, OutboxStats, OutboxWrites } from '../contracts/store.js';
-import { bodyDigest, ConflictLog, encodeMessage, noDrops } from './encodeMessage.js';
+import type { KeepSeqs, Outbox, OutboxConflicts, OutboxRecord, OutboxStats, OutboxWrites } from '../contracts/store.js';
+import { bodyDigest, ConflictLog, encodeMessage, noDrops, NO_SEQS } from './encodeMessage.js';
 
 interface Row {
   seq: number;
@@ -29,6 +29,7 @@ export class SqliteOutbox implements Outbox {
   /** The oldest records of each kind: summaries through their partial index (migration 7), alerts by a walk in seq order. */
   private readonly byKindStmts: Record<'summary' | 'alert', Database.Statement<[], Pick<Row, 'seq' | 'bytes'>>>;
   private readonly deleteExpiredStmt: Database.Statement<[number, number]>;
+  private readonly deleteOneStmt: Database.Statement<[number]>;
   private readonly deleteKindUptoStmts: Record<'summary' | 'alert', Database.Statement<[number]>>;
   private readonly countStmt: Database.Statement<[], { n: number; b: number; last: number | null }>;
   private readonly appendTx: (messages: readonly OutputMessage[]) => { bytes: number; count: number; fresh: OutboxRecord[]; ids: Map<string, string>; conflicts: string[]; cut: number; nextSeq: number };
@@ -94,6 +95,7 @@ export class SqliteOutbox implements Outbox {
     this.peekStmt = db.prepare('SELECT seq, created_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.messageStmt = db.prepare('SELECT message FROM outbox WHERE seq = ?');
     this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes');
+    this.deleteOneStmt = db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.deleteUptoStmt = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.oldestStmt = db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1');
     this.byAgeStmt = db.prepare('SELECT seq, kind, bytes, created_at FROM outbox ORDER BY seq');
@@ -252,7 +254,7 @@ export class SqliteOutbox implements Outbox {
     return { pending: this.pending, bytes: this.totalBytes, oldest: row ? new Date(row.created_at).toISOString() : null };
   }
 
-  enforce(now: number, limits: { maxBytes: number; ttlMs: number }): ReturnType<Outbox['enforce']> {
+  enforce(now: number, limits: { maxBytes: number; ttlMs: number }, keep: KeepSeqs = NO_SEQS): ReturnType<Outbox['enforce']> {
     const drops = noDrops();
     let droppedBytes = 0;
     let droppedCount = 0;
@@ -261,29 +263,46 @@ export class SqliteOutbox implements Outbox {
         // Seq order is creation order, so the expired records are a prefix: stop at the first young one.
         const cutoff = now - limits.ttlMs;
         let last = 0;
+        const dropped: number[] = [];
+        let keptInside = false;
         for (const r of this.byAgeStmt.iterate()) {
           if (r.created_at >= cutoff) break;
+          if (keep.size > 0 && keep.has(r.seq)) {
+            keptInside = true;
+            continue;
+          }
           drops.ttl[r.kind]++;
           droppedBytes += r.bytes;
           droppedCount++;
           last = r.seq;
+          dropped.push(r.seq);
         }
-        if (last > 0) this.deleteExpiredStmt.run(last, cutoff);
+        // A kept record inside the dropped range: deleted row by row around it (only while a send is in flight).
+        if (keptInside) for (const seq of dropped) this.deleteOneStmt.run(seq);
+        else if (last > 0) this.deleteExpiredStmt.run(last, cutoff);
       }
       // Oldest summaries first, alerts only when summaries alone cannot make room (docs/contract.md section 8).
       for (const kind of ['summary', 'alert'] as const) {
         let over = this.totalBytes - droppedBytes - limits.maxBytes;
         if (over <= 0) break;
         let last = 0;
+        const dropped: number[] = [];
+        let keptInside = false;
         for (const r of this.byKindStmts[kind].iterate()) {
           if (over <= 0) break;
+          if (keep.size > 0 && keep.has(r.seq)) {
+            keptInside = true;
+            continue;
+          }
           over -= r.bytes;
           drops.budget[kind]++;
           droppedBytes += r.bytes;
           droppedCount++;
           last = r.seq;
+          dropped.push(r.seq);
         }
-        if (last > 0) this.deleteKindUptoStmts[kind].run(last);
+        if (keptInside) for (const seq of dropped) this.deleteOneStmt.run(seq);
+        else if (last > 0) this.deleteKindUptoStmts[kind].run(last);
       }
     })();
     this.pending -= droppedCount;

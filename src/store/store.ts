@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../contracts/clock.js';
-import type { Checkpoint, CheckpointStore, DropCounts, InputLog, InputRecord, Outbox, OutboxWrites, StoreDamage, StoreDegraded, StoreStats, StoredInput } from '../contracts/store.js';
+import type { Checkpoint, CheckpointStore, DropCounts, InputLog, KeepSeqs, InputRecord, Outbox, OutboxWrites, StoreDamage, StoreDegraded, StoreStats, StoredInput } from '../contracts/store.js';
 import { FileInputLog } from './fileInputLog.js';
 import { lockDataDir, type DataDirLock } from './dataDirLock.js';
 import { migrate } from './migrations.js';
@@ -64,9 +64,10 @@ export interface Store extends CheckpointStore, InputLog {
   outboxWrites(): OutboxWrites;
   /**
    * `fn` runs before the outbox drops records (budget, TTL): the forwarder removes the records edgeHub
-   * acknowledged first, so a delivered output is never also counted as dropped (src/forward/forwarder.ts, `removeDelayMs`).
+   * acknowledged first (src/forward/forwarder.ts, `removeDelayMs`) and returns the ones in flight,
+   * which are kept: a delivered output is never also counted as dropped.
    */
-  beforeDrop(fn: () => void): void;
+  beforeDrop(fn: () => KeepSeqs): void;
   /** Tries the disk now instead of waiting for the next periodic retry. True when healthy after. */
   retryDisk(): boolean;
   /**
@@ -279,7 +280,7 @@ class SqliteStore implements Store {
     return this.outbox.retryDisk() && this.degraded === null;
   }
 
-  beforeDrop(fn: () => void): void {
+  beforeDrop(fn: () => KeepSeqs): void {
     this.outbox.beforeDrop = fn;
   }
 

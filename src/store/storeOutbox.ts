@@ -1,6 +1,7 @@
 import type { OutputMessage } from '../contracts/output.js';
 import type { Clock } from '../contracts/clock.js';
-import type { DropCounts, Outbox, OutboxConflicts, OutboxRecord, OutboxStats, OutboxWrites, StoreDegraded } from '../contracts/store.js';
+import type { DropCounts, KeepSeqs, Outbox, OutboxConflicts, OutboxRecord, OutboxStats, OutboxWrites, StoreDegraded } from '../contracts/store.js';
+import { NO_SEQS } from './encodeMessage.js';
 import { MemoryOutbox } from './memoryOutbox.js';
 import type { SqliteOutbox } from './sqliteOutbox.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
@@ -35,9 +36,10 @@ export class StoreOutbox implements Outbox {
   readonly drops: DropCounts = { budget: { summary: 0, alert: 0 }, ttl: { summary: 0, alert: 0 } };
   /**
    * Runs before any drop (budget or TTL): the forwarder removes what edgeHub acknowledged but it has not
-   * removed yet (its `removeDelayMs`), so that a delivered output is never dropped and counted too.
+   * removed yet (its `removeDelayMs`) and returns the records in flight, which are kept: a delivered
+   * output is never dropped and counted too (test/integration/blackbox/storeReport.test.ts).
    */
-  beforeDrop: (() => void) | null = null;
+  beforeDrop: (() => KeepSeqs) | null = null;
 
   constructor(
     private readonly disk: SqliteOutbox,
@@ -85,9 +87,10 @@ export class StoreOutbox implements Outbox {
     return this.use((o) => o.stats());
   }
 
-  enforce(now: number, limits: OutboxLimits = this.limits): ReturnType<Outbox['enforce']> {
-    this.beforeDrop?.();
-    const d = this.use((o) => o.enforce(now, limits));
+  enforce(now: number, limits: OutboxLimits = this.limits, also: KeepSeqs = NO_SEQS): ReturnType<Outbox['enforce']> {
+    const inFlight = this.beforeDrop?.() ?? NO_SEQS;
+    const keep: KeepSeqs = also.size === 0 ? inFlight : { has: (seq) => also.has(seq) || inFlight.has(seq), size: also.size + inFlight.size };
+    const d = this.use((o) => o.enforce(now, limits, keep));
     for (const reason of ['budget', 'ttl'] as const) {
       for (const kind of ['summary', 'alert'] as const) this.drops[reason][kind] += d[reason][kind];
     }

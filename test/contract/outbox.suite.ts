@@ -142,6 +142,24 @@ export function outboxSuite(name: string, create: () => Outbox, dispose: (o: Out
       expect(outbox.stats().bytes).toBeLessThanOrEqual(size(msgs[3]!) + 1);
     });
 
+    it('keeps the records it is told to keep (in flight): neither dropped nor counted, by budget or TTL', () => {
+      const msgs = [makeMessage(1), makeMessage(2), makeMessage(3), makeMessage(4, { kind: 'alert' }), makeMessage(5)];
+      outbox.append(msgs);
+      const seqs = outbox.peek(10).map((r) => r.seq);
+      // TTL: n = 1 ... 3 expired (createdAt 1_000_000 + n * 1000), n = 2 in flight.
+      const ttl = outbox.enforce(1_000_000 + 4_000 + 10_000, { maxBytes: Number.MAX_SAFE_INTEGER, ttlMs: 10_000 }, new Set([seqs[1]!]));
+      expect(ttl).toEqual({ budget: { summary: 0, alert: 0 }, ttl: { summary: 2, alert: 0 } });
+      expect(outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-2', 'r1-dev1-4', 'r1-dev1-5']);
+      // Budget: room for one record; the kept summary stays (and keeps its bytes), the other summary goes first, then the alert.
+      const budget = outbox.enforce(0, { maxBytes: size(msgs[1]!) + 1, ttlMs: 0 }, new Map([[seqs[1]!, 'g']]));
+      expect(budget).toEqual({ budget: { summary: 1, alert: 1 }, ttl: { summary: 0, alert: 0 } });
+      expect(outbox.peek(10).map((r) => r.message.id)).toEqual(['r1-dev1-2']);
+      expect(outbox.stats()).toMatchObject({ pending: 1, bytes: size(msgs[1]!) });
+      // Once no longer in flight (its send failed), it can go.
+      expect(outbox.enforce(0, { maxBytes: 0, ttlMs: 0 })).toEqual({ budget: { summary: 1, alert: 0 }, ttl: { summary: 0, alert: 0 } });
+      expect(outbox.stats().pending).toBe(0);
+    });
+
     it('under budget and TTL drops nothing', () => {
       outbox.append([makeMessage(1), makeMessage(2)]);
       expect(outbox.enforce(1_000_000, { maxBytes: 10_000, ttlMs: 60_000 })).toEqual({ budget: { summary: 0, alert: 0 }, ttl: { summary: 0, alert: 0 } });

@@ -552,16 +552,20 @@ describe('Forwarder', () => {
 });
 
 describe('Forwarder on the real SQLite store', () => {
-  it('with removeDelayMs, an output is delivered or dropped over budget, never both (docs/contract.md section 8)', async () => {
+  it('with removeDelayMs and sends in flight, an output is delivered or dropped over budget, never both (docs/contract.md section 8)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eddy-fwd-'));
     try {
       const time = new VirtualTime();
       time.now = Date.UTC(2026, 10, 26);
       const store = openStore(dir, { log: { info: () => {}, warn: () => {}, error: () => {} }, clock: time.clock, ttlMs: 0 });
-      const sink = new FakeSink(time, { latencyMs: 1 });
+      // A PUBACK 5 ms after the send: the budget below is cut while the round's sends are in flight.
+      const sink = new FakeSink(time, { latencyMs: 5 });
       const fwd = new Forwarder(store.outbox, sink, { clock: time.clock, timers: time, removeDelayMs: 20 });
       // As src/app/eddyApp.ts wires them.
-      store.beforeDrop(() => fwd.removeAcknowledged());
+      store.beforeDrop(() => {
+        fwd.removeAcknowledged();
+        return fwd.inFlightSeqs();
+      });
       fwd.start();
       const created: OutputMessage[] = [];
       for (let round = 0; round < 20; round++) {
@@ -576,6 +580,7 @@ describe('Forwarder on the real SQLite store', () => {
       await time.advance(1_000);
       const delivered = new Set(sink.delivered.map((m) => m.id));
       const dropped = store.stats().drops.budget;
+      expect(dropped.summary).toBeGreaterThan(0);
       expect(delivered.size + dropped.summary + dropped.alert).toBe(created.length);
       expect(store.stats().pending).toBe(0);
       await fwd.stop();
