@@ -473,24 +473,10 @@ export class Engine {
       tombstones,
       emitted: 0,
       forgot: null,
-      step: (ref, ev, out, now, time, key, shared) => {
-        // The common event of a tumbling or hopping rule in one function of the rule's own (src/rules/hotWindowStep.ts);
-        // when it declines, it has evaluated the arguments into `reuseItem` already.
-        let evaluated = false;
-        if (hot !== null && ref !== null) {
-          // The step may run the kind's `advance`, whose emissions go to `out` (onEmission below).
-          sink = out;
-          callNow = now;
-          let done: boolean;
-          try {
-            done = hot(ref as WindowGroupRef, ev, time, key, now);
-          } finally {
-            sink = null;
-            callNow = Number.NaN;
-          }
-          if (done) return ref;
-          evaluated = true;
-        }
+      hot: null,
+      step: (ref, ev, out, now, time, key, shared, evaluated) => {
+        // `evaluated`: the rule's own step (`hot`, src/rules/hotWindowStep.ts) declined this event after
+        // evaluating the arguments into `reuseItem`.
         // Windows that only feed the aggregator do not keep the item, so one array serves every event.
         if (partition !== undefined) {
           // The executor keyed the event by its partition; its row group may still miss a path.
@@ -501,7 +487,7 @@ export class Engine {
           }
         }
         const item = reuseItem ?? new Array<number>(nArgs);
-        if (!evaluated) rule.select.evaluateArgs(ev, item);
+        if (evaluated !== true || item !== reuseItem) rule.select.evaluateArgs(ev, item);
         sink = out;
         // No operator keeps the input object itself (only its time and item), so one scratch object
         // serves every event; `group` is built only when the operator asks for it (a new group).
@@ -570,7 +556,22 @@ export class Engine {
       closed: () => done,
       forgot: (key) => rt.forgot?.(key),
     });
-    const hot = reuseItem !== null && partition === undefined ? hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem) : null;
+    // The common event of a tumbling or hopping rule in one function of the rule's own, which the executor
+    // calls directly (src/rules/hotWindowStep.ts, `FusedRule.hot`); emissions are routed to the caller's
+    // `out` only when the event makes the kind's `advance` run.
+    rt.hot =
+      reuseItem !== null && partition === undefined
+        ? (hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem, (g, key, prev, out, now) => {
+            sink = out;
+            callNow = now;
+            try {
+              core.advanceFrom(g, key, prev);
+            } finally {
+              sink = null;
+              callNow = Number.NaN;
+            }
+          }) as Runtime['hot'])
+        : null;
     return rt;
   }
 

@@ -27,7 +27,15 @@ export interface FusedRule {
    * May throw (a failing expression): the executor counts it under the rule. `shared` gives the
    * group values of a new group (absent: the rule builds its own from the event).
    */
-  step?(ref: GroupRef | null, ev: IngestEvent, out: OutputMessage[], now: number, time: number, key: string, shared?: SharedGroup): GroupRef | null;
+  step?(ref: GroupRef | null, ev: IngestEvent, out: OutputMessage[], now: number, time: number, key: string, shared?: SharedGroup, evaluated?: boolean): GroupRef | null;
+  /**
+   * The rule's own step for its common event on an existing group (src/rules/hotWindowStep.ts), called
+   * by the executor before `step`: true when it took the event (the group stays `ref`); false when the
+   * event needs `step`, which is then called with `evaluated` true (the arguments are evaluated
+   * already). Called directly rather than from inside `step`: one call per rule and event fewer on the
+   * path most events take (docs/performance.md, "The rule's step called directly").
+   */
+  hot?: ((ref: GroupRef, ev: IngestEvent, time: number, key: string, now: number, out: OutputMessage[]) => boolean) | null;
   /** A rule without `step` gets each event of its input whole, and does its own front half. */
   process?(ev: IngestEvent, out: OutputMessage[], now: number): void;
   /** Set by the executor for a rule with `step`: the rule deleted its group `key` (the index must forget it). */
@@ -126,6 +134,8 @@ export class Lane implements SharedGroup {
 
 interface RuleStep {
   readonly rt: FusedRule;
+  /** `rt.hot` when the rule has one, read when the plan is built (a rule's runtime sets it when it starts). */
+  readonly hot: NonNullable<FusedRule['hot']> | null;
   /** Index of the rule's timestamp path in the input's `paths`; -1: arrival time. */
   readonly ts: number;
   readonly lane: number;
@@ -182,7 +192,7 @@ export class FusedRules {
         laneIds.set(rule.input, new Map());
       }
       if (rt.step === undefined) {
-        plan.steps.push({ rt, ts: -1, lane: -1, slot: -1 });
+        plan.steps.push({ rt, hot: null, ts: -1, lane: -1, slot: -1 });
         continue;
       }
       const paths = pathIds.get(rule.input)!;
@@ -210,7 +220,7 @@ export class FusedRules {
       const l = plan.lanes[lane]!;
       const slot = l.width++;
       rt.forgot = (key) => l.forget(key, slot);
-      plan.steps.push({ rt, ts, lane, slot });
+      plan.steps.push({ rt, hot: rt.hot ?? null, ts, lane, slot });
     }
     for (const [input, p] of this.byInput) {
       for (const lane of p.lanes) lane.indexed = lane.width > 1;
@@ -301,7 +311,12 @@ export class FusedRules {
         }
         let row = rows[l]!;
         const ref = row < 0 ? null : lane.cells[row * lane.width + s.slot]!;
-        const got = rt.step(ref, ev, out, now, time, key, lane);
+        let evaluated = false;
+        if (ref !== null && s.hot !== null) {
+          if (s.hot(ref, ev, time, key, now, out)) continue;
+          evaluated = true;
+        }
+        const got = rt.step(ref, ev, out, now, time, key, lane, evaluated);
         if (got !== ref && got !== null && lane.indexed) {
           // A rule of this event may have deleted the key's last group, freeing its row (`forget`), and
           // a rule whose groups live in the lane (LaneGroups) has opened the key's row itself: the row

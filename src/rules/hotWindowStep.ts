@@ -1,4 +1,5 @@
 import type { EvalContext } from '../contracts/event.js';
+import type { OutputMessage } from '../contracts/output.js';
 import type { CompiledSelect } from '../aggregate/compileSelect.js';
 import { windowKind, type NormalizedWindow } from '../windows/windowRegistry.js';
 import type { WindowCore, WindowGroupRef } from '../windows/groupedWindowOperator.js';
@@ -27,7 +28,15 @@ import type { WindowCore, WindowGroupRef } from '../windows/groupedWindowOperato
  * Null when the rule is not covered: a kind without one, a select whose state is not plain packed
  * doubles (values kept, topOne).
  */
-export type HotWindowStep = (g: WindowGroupRef, ev: EvalContext, t: number, key: string, now: number) => boolean;
+export type HotWindowStep = (g: WindowGroupRef, ev: EvalContext, t: number, key: string, now: number, out: OutputMessage[]) => boolean;
+
+/**
+ * Runs the kind's `advance` for the step (`WindowCore.advanceFrom`), its emissions going to `out` at
+ * processing time `now`. The caller supplies it so that only an event whose watermark passes a window's
+ * end pays for routing emissions: the step itself needs no wrapper around it, and the fused executor
+ * calls it directly (src/rules/fusedRules.ts `FusedRule.hot`).
+ */
+export type HotAdvance = (g: WindowGroupRef, key: string, prev: number, out: OutputMessage[], now: number) => void;
 
 export function hotWindowStep(
   window: NormalizedWindow,
@@ -35,6 +44,7 @@ export function hotWindowStep(
   select: CompiledSelect,
   core: WindowCore<readonly number[]>,
   item: number[],
+  advance: HotAdvance = (g, key, prev) => core.advanceFrom(g, key, prev),
 ): HotWindowStep | null {
   const add = select.packedAdd;
   const hotPlace = windowKind(window.type)?.hotPlace;
@@ -44,7 +54,7 @@ export function hotWindowStep(
   const source = [
     '"use strict";',
     ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
-    'return function hotStep(g, ev, t, key, now) {',
+    'return function hotStep(g, ev, t, key, now, out) {',
     ...Array.from({ length: nArgs }, (_, i) => `item[${i}] = f${i}(ev);`),
     // The general path drops a non-finite time (aggregate-error) or one below the group's floor (evicted).
     'if (t - t !== 0 || !(t >= g.floor)) return false;',
@@ -56,11 +66,12 @@ export function hotWindowStep(
     'return true;',
     '};',
   ].join('\n');
-  const make = new Function('fns', 'core', 'add', 'item', source) as (
+  const make = new Function('fns', 'core', 'add', 'item', 'advance', source) as (
     fns: CompiledSelect['argFns'],
     core: WindowCore<readonly number[]>,
     add: NonNullable<CompiledSelect['packedAdd']>,
     item: number[],
+    advance: HotAdvance,
   ) => HotWindowStep;
-  return make(select.argFns, core, add, item);
+  return make(select.argFns, core, add, item, advance);
 }

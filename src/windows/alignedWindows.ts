@@ -308,7 +308,7 @@ export function alignedHotPlace(size: number, hop: number | null): string {
   // oldest window ends at or below the new watermark (windows sorted by end; a purge needs end +
   // maxLateness <= watermark), so the call is skipped then.
   const moved = ['const prev = g.wm;', 'if (w > prev) g.wm = w;'];
-  const advance = 'if (w > prev && wins[0].end <= w) core.advanceFrom(g, key, prev);';
+  const advance = 'if (w > prev && wins[0].end <= w) advance(g, key, prev, out, now);';
   if (hop === null) {
     return [
       'const last = wins[n - 1];',

@@ -194,4 +194,25 @@ describe('fused executor', () => {
       expect(JSON.stringify([...JSON.parse(together.state)[Object.keys(docs).indexOf(id)]])).toBe(JSON.stringify([...JSON.parse(alone.state)[0]]));
     }
   });
+
+  it('hands a batch its windows in one emit, in the order the events closed them, when a rule\'s own step closes one (docs/contract.md section 5)', () => {
+    // A 10 s tumbling window with 5 s of lateness closes when an event 15 s past its start arrives: for
+    // device A that event lands in A's newest open window (src/rules/hotWindowStep.ts takes it); for B
+    // the closing event opens a window (the general path). The batch [B's, A's] must give B's window,
+    // then A's, in the batch's one emit, stamped with the batch's processing time.
+    const scheduler = new VirtualTimeScheduler();
+    scheduler.frame = CLOCK0;
+    const emits: OutputMessage[][] = [];
+    const engine = new Engine({ scheduler, emit: (m) => emits.push(m), observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined }, tickIntervalMs: 0 });
+    // `long` shares the lane (a rule alone in its lane looks its groups up itself, and its step never gets a group to start from); it closes nothing here.
+    const doc = (size: string) => ({ kind: 'aggregate', groupBy: ['$deviceId'], timestamp: 't', window: { type: 'tumbling', size }, maxLateness: '5s', select: { n: 'count()' } });
+    engine.setRules([rule('w', doc('10s')), rule('long', doc('1h'))]);
+    const ev = (dev: string, s: number): IngestEvent => ({ body: { t: new Date(T0 + s * 1000).toISOString() }, deviceId: dev, moduleId: 'sensor', input: 'telemetry', arrival: scheduler.now() });
+    engine.process([ev('A', 0), ev('A', 10), ev('B', 0), ev('B', 4)]);
+    expect(emits).toEqual([]);
+    const now = CLOCK0 + 1_234;
+    engine.process([ev('B', 15), ev('A', 15)], now);
+    expect(emits.map((batch) => batch.map((m) => `${String((m.body as SummaryBody).group.deviceId)} ${(m.body as SummaryBody).count} ${m.createdAt}`))).toEqual([[`B 2 ${now}`, `A 1 ${now}`]]);
+    engine.close();
+  });
 });

@@ -55,7 +55,7 @@ function run(
     const key = `k${e.key}`;
     const ev: EvalContext = { body: { x: e.x, y: e.y }, deviceId: key, moduleId: 'm' };
     const ref = state.groups.get(key) as WindowGroupRef | undefined;
-    if (step !== null && ref !== undefined && step(ref, ev, t, key, now)) {
+    if (step !== null && ref !== undefined && step(ref, ev, t, key, now, [])) {
       taken++;
     } else {
       if (step === null || ref === undefined) select.evaluateArgs(ev, item);
