@@ -30,7 +30,7 @@
  */
 import { POINT_CAP } from './pointDeviation.js';
 
-/** Clip of a standardised deviation before it joins the short mean (see above; 3 cost one AWS window on NAB in sample, docs/anomaly-auto.md). */
+/** Clip of a standardised deviation before it joins the short mean (see above; 4 rather than 3, chosen on NAB in sample: docs/anomaly-auto.md, "Calibration on stationary noise"). */
 export const SHIFT_CLIP = 4;
 
 export interface ShiftState {
