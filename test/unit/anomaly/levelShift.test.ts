@@ -109,6 +109,27 @@ describe('level shift', () => {
     }
   }, 300_000);
 
+  it('on Student-t noise (3 df) raises at no more than the designed 10^-4 per event: one far value moves the short mean by at most SHIFT_CLIP / span', () => {
+    // Measured (20 series of 20 000, escalate 0): 7e-5 with the deviations clipped at 4; 3.4e-4
+    // with them capped at POINT_CAP (20), where a single value 10 deviations out moved the short mean
+    // 3 of its own deviations (docs/anomaly-auto.md, "Calibration on stationary noise").
+    const v = validateDetector({ type: 'auto', components: ['shift'], escalate: 0 });
+    if (!v.ok) throw new Error(v.error);
+    let raised = 0;
+    for (let k = 0; k < 20; k++) {
+      const g = gaussian(900 + k);
+      const st = v.detector.init(v.config);
+      let up = false;
+      for (let i = 0; i < 20_000; i++) {
+        const c = g() ** 2 + g() ** 2 + g() ** 2;
+        const a = v.detector.update(v.config, st, i * 300_000, 10 + g() / Math.sqrt(c / 3), 0).anomalous;
+        if (a && !up) raised++;
+        up = a;
+      }
+    }
+    expect(raised / (20 * 20_000)).toBeLessThanOrEqual(1e-4);
+  });
+
   it('moves towards a shift within about span events and stays at 0 without a spread', () => {
     const s = shiftInit();
     expect(shiftUpdate(s, 5, 0, 20)).toBe(0);
