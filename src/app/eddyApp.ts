@@ -112,6 +112,8 @@ export class EddyApp {
   private readonly background: TimerHandle[] = [];
   private sensorTimer: TimerHandle | null = null;
   private stopping = false;
+  /** Set just before the store closes in `stop`: no input can be logged after it. */
+  private storeClosed = false;
   private running = false;
 
   constructor(private readonly opts: EddyAppOptions) {
@@ -300,7 +302,10 @@ export class EddyApp {
    * PUBACK with the pinned SDK, docs/contract.md section 8), and the input journal has it in the log by then.
    */
   handleInput(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined; messageId?: string | undefined }, at?: number): void {
-    if (this.stopping) return;
+    if (this.stopping) {
+      this.logWhileStopping(input, body, meta, at ?? this.clock.now());
+      return;
+    }
     const { metrics } = this;
     const arrival = at ?? this.clock.now();
     this.time.input();
@@ -370,6 +375,22 @@ export class EddyApp {
     }, 100);
     this.running = true;
     this.log.info({ dataDir: this.opts.dataDir, rulesFile: this.opts.rulesFile, rules: this.ruleIds() }, `eddy running in local mode: simulated sensor → ${this.opts.defaultRules ? 'default rules' : 'rules'} → stdout`);
+  }
+
+  /**
+   * An input that arrives while the module stops. edgeHub's SDK acknowledges every input once the
+   * handler returns, and the link closes last (after the outbox's last sends), so a backlog keeps
+   * arriving: each such input goes into the input log, after the checkpoint saved at stop, and the next
+   * start replays it (docs/contract.md section 8) instead of it being acknowledged and lost
+   * (test/integration/blackbox/evictionRestart.test.ts: a SIGTERM while a backlog drained lost the
+   * windows of the last inputs). MQTT mode withholds the PUBACK instead (`runMqtt`).
+   */
+  private logWhileStopping(input: string, body: Buffer, meta: { deviceId?: string | undefined; moduleId?: string | undefined; messageId?: string | undefined }, arrival: number): void {
+    if (this.storeClosed) return;
+    const deviceId = meta.deviceId || 'local';
+    const moduleId = meta.moduleId || 'local';
+    const messageId = meta.messageId ? boundedMessageId(meta.messageId) : undefined;
+    this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, body } : { input, deviceId, moduleId, arrival, body, messageId });
   }
 
   /**
@@ -560,6 +581,8 @@ export class EddyApp {
     }
     if (this.upstream.kind !== 'stdout') await this.upstream.conn.close();
     await beforeStoreClose();
+    this.storeClosed = true;
+    this.journal.flush();
     this.store.close();
   }
 
