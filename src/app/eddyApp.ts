@@ -112,7 +112,7 @@ export class EddyApp {
   private readonly background: TimerHandle[] = [];
   private sensorTimer: TimerHandle | null = null;
   private stopping = false;
-  /** Set once `stop` has closed the store: an input then is refused (thrown), not acknowledged unlogged. */
+  /** Set once `stop` closes the store: an input then is refused (thrown), not acknowledged unlogged. */
   private storeClosed = false;
   private running = false;
 
@@ -307,7 +307,8 @@ export class EddyApp {
     const arrival = at ?? this.clock.now();
     // While stopping, edgeHub keeps delivering until the connection closes, and its PUBACK leaves when
     // this returns: such an input is only logged (below), and the next start replays it after the
-    // checkpoint `stop` saved (test/integration/blackbox/stopWhileSending.test.ts).
+    // checkpoint `stop` saved (test/integration/blackbox/stopWhileSending.test.ts; evictionRestart.test.ts,
+    // a backlog draining during a SIGTERM). MQTT mode withholds the PUBACK instead (`runMqtt`).
     const stopping = this.stopping;
     if (!stopping) this.time.input();
     const deviceId = meta.deviceId || 'local';
@@ -379,6 +380,8 @@ export class EddyApp {
     this.running = true;
     this.log.info({ dataDir: this.opts.dataDir, rulesFile: this.opts.rulesFile, rules: this.ruleIds() }, `eddy running in local mode: simulated sensor → ${this.opts.defaultRules ? 'default rules' : 'rules'} → stdout`);
   }
+
+
 
   /**
    * MQTT mode: inputs from the broker's topic, outputs published back (docs/contract.md section 2, "MQTT mode"). The input is
@@ -569,6 +572,7 @@ export class EddyApp {
     if (this.upstream.kind !== 'stdout') await this.upstream.conn.close();
     await beforeStoreClose();
     this.storeClosed = true;
+    this.journal.flush();
     this.store.close();
   }
 

@@ -45,7 +45,7 @@ export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
+  return { group, wm: NO_TIME, seen: 0, at: 0, flushed: false, floor: NO_TIME, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**

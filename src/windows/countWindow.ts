@@ -64,7 +64,7 @@ export function countWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, CountGroup<S>>(
     {
       type: 'count',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, buckets: [], n: 0, unreported: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, at: 0, flushed: false, floor: NO_TIME, buckets: [], n: 0, unreported: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         const bs = g.buckets;

@@ -29,6 +29,13 @@ export interface GroupBase extends RecencyLinks {
   wm: number;
   /** Processing time (`scheduler.now()`) of the last arrival. */
   seen: number;
+  /**
+   * The operator's arrival count at the group's last arrival (absent in state saved before it existed):
+   * a restored operator orders its groups by it, since `seen` ties for every group that arrived in one
+   * millisecond (a backlog drained in a burst) and the eviction at `maxGroups` must take the same group
+   * as the instance that saved the state (test/unit/windows/tumblingWindow.test.ts, "a restored operator evicts").
+   */
+  at?: number;
   /** True once the group's open windows were flushed (idle or complete) and no event has arrived since. */
   flushed: boolean;
   /**
@@ -209,6 +216,8 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private boundary: G | null = null;
   private readonly sweepFn = (): void => this.sweep();
   private stopped = false;
+  /** Arrivals so far, resumed above the restored groups' marks (see GroupBase `at`). */
+  private arrivals = 0;
 
   constructor(
     private readonly kind: WindowKind<T, S, R, G>,
@@ -226,9 +235,11 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     // Restored groups (hot reload, crash restore) enter the list by their last arrival; the flushed
     // ones among the least recent are behind the sweep's boundary. A group restored from a format
     // without `floor` has none.
+    // Groups without a mark (state saved before marks existed, not seen since) are older than any marked one.
     let prefix = true;
-    for (const [key, g] of [...this.groups].sort((a, b) => a[1].seen - b[1].seen)) {
+    for (const [key, g] of [...this.groups].sort((a, b) => (a[1].at ?? -1) - (b[1].at ?? -1) || a[1].seen - b[1].seen)) {
       if (typeof g.floor !== 'number') g.floor = NO_TIME;
+      if (g.at !== undefined && g.at > this.arrivals) this.arrivals = g.at;
       this.recency.append(key, g);
       if (prefix && g.flushed) this.boundary = g;
       else prefix = false;
@@ -276,6 +287,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     if (g === this.boundary) this.boundary = this.recency.before(g);
     this.recency.touch(key, g);
     g.seen = now;
+    g.at = ++this.arrivals;
     g.flushed = false;
     const t = input.time;
     if (!Number.isFinite(t)) {
@@ -302,6 +314,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     if (g === this.boundary) this.boundary = this.recency.before(g);
     this.recency.touch(key, g);
     g.seen = now;
+    g.at = ++this.arrivals;
     g.flushed = false;
     if (this.timer === null) this.arm(now);
     return true;

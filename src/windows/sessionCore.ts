@@ -64,7 +64,7 @@ export function sessionCore<T, S, R, Sess extends SessionBounds>(
   const cutAt = aligned ? (start: number): number => Math.ceil((start + maxSize) / maxSize) * maxSize : (start: number): number => start + maxSize;
   return {
     type: 'session',
-    create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, sessions: [], purged: NO_TIME, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
+    create: (group) => ({ group, wm: NO_TIME, seen: 0, at: 0, flushed: false, floor: NO_TIME, sessions: [], purged: NO_TIME, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
     place(g, key, input, out) {
       const t = input.time;
       if (t < g.purged) return out.drop(key, t, 'too-late');

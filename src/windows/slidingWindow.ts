@@ -74,7 +74,7 @@ export function slidingWindow<T, S, R>(
   return groupedWindowOperator<T, S, R, SlidingGroup>(
     {
       type: 'sliding',
-      create: (group) => ({ group, wm: NO_TIME, seen: 0, flushed: false, floor: NO_TIME, events: [], marks: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
+      create: (group) => ({ group, wm: NO_TIME, seen: 0, at: 0, flushed: false, floor: NO_TIME, events: [], marks: [], [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' }),
       place(g, key, input, out) {
         const t = input.time;
         const wm = g.wm;

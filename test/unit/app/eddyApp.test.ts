@@ -128,6 +128,40 @@ describe('EddyApp input log and the sender\'s messageId', () => {
   });
 });
 
+describe('EddyApp: an input that arrives while the app stops', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-app-stop-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  // edgeHub's SDK acknowledges an input once the handler returns, also while `stop` waits for the last
+  // sends (the link closes last): docs/contract.md section 8 wants it reflected in the state after the
+  // restart. test/integration/blackbox/evictionRestart.test.ts saw such inputs lost on a SIGTERM.
+  it('is in the input log, and counts in its window after the restart', async () => {
+    const open = () => new EddyApp({
+      version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
+      fileRules: rules, fileErrors: [], configErrors: [],
+      store: openStore(dir, { log: silentLogger, clock: { now: () => Date.now() }, ttlMs: 0 }), metrics: createMetrics({ processMetrics: false }), log: silentLogger,
+      clock: { now: () => Date.now() }, monotonic: { now: () => performance.now() }, timers: manualIntervals().timers,
+    });
+    const input = (app: EddyApp, s: number): void => app.handleInput('telemetry', Buffer.from(JSON.stringify({ timeCreated: new Date(START + s * 1_000).toISOString() })), { deviceId: 'd1', moduleId: 'm1', messageId: `m${s}` });
+    const first = open();
+    first.runLocal({ send: async () => undefined });
+    input(first, 10);
+    const stopped = first.stop(2_000);
+    input(first, 20);
+    await stopped;
+
+    const sent: OutputMessage[] = [];
+    const second = open();
+    second.runLocal({ send: async (m) => void sent.push(m) });
+    input(second, 130);
+    await second.stop(2_000);
+    expect(sent.map((m) => (m.body as SummaryBody).values)).toEqual([{ n: 2 }]);
+  });
+});
+
 describe('EddyApp: an input log of the build before messageIds', () => {
   let dir: string;
   beforeEach(() => {

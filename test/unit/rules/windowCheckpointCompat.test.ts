@@ -69,7 +69,16 @@ describe('window state recorded by main at db39c3a', () => {
     // changed only the state of selects keeping values or top events, none of them in this recording).
     const suffixed = rec.snapshot.map(([id, s]) => [id, { ...s, hash: s.hash.replace(/\/s4$/, '/s5'), stateHash: s.stateHash?.replace(/\/s4$/, '/s5') }]);
     expect(rec.snapshot.every(([, s]) => s.hash.endsWith('/s4'))).toBe(true);
-    expect(JSON.parse(JSON.stringify([...h.engine.snapshot()]))).toEqual(suffixed);
+    // Window groups now also carry their arrival mark `at` (src/windows/groupedWindowOperator.ts GroupBase),
+    // which the recording predates; the rest of the state is unchanged.
+    const withoutMarks = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(withoutMarks);
+      if (v === null || typeof v !== 'object') return v;
+      const o = v as Record<string, unknown>;
+      const isGroup = 'wm' in o && 'seen' in o && 'floor' in o;
+      return Object.fromEntries(Object.entries(o).filter(([k]) => !(isGroup && k === 'at')).map(([k, x]) => [k, withoutMarks(x)]));
+    };
+    expect(withoutMarks(JSON.parse(JSON.stringify([...h.engine.snapshot()])))).toEqual(suffixed);
     phase2(h);
     expect(h.out).toEqual(rec.phase2Out);
   });

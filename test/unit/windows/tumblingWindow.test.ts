@@ -1,4 +1,4 @@
-import { from, take } from 'rxjs';
+import { concat, from, NEVER, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { WindowInput, WindowState } from '../../../src/contracts/window.js';
 import { tumblingWindow } from '../../../src/windows/tumblingWindow.js';
@@ -163,6 +163,23 @@ describe('tumblingWindow', () => {
       });
     });
     expect(state.stats?.evictedGroups).toBe(2);
+  });
+
+  it('a restored operator evicts the least recently seen group also when several arrived in one millisecond', () => {
+    // p, q, then p again, all at processing time 0 (a backlog drained in a burst): q is the least recently
+    // seen. A new instance on the same state (a hot reload, or a restart from the checkpoint) must evict q
+    // for r, as the first instance would have: ordered by the arrival time alone, p and q tie, and p
+    // (created first) went. test/integration/blackbox/evictionRestart.test.ts saw it as messageIds with two
+    // bodies after a restart.
+    const ts = newTestScheduler();
+    const state: WindowState = { groups: new Map() };
+    const first: unknown[] = [];
+    concat(from([ev(1, 1, 'p'), ev(2, 2, 'q'), ev(3, 4, 'p')]), NEVER).pipe(op(ts, 0, { state, maxGroups: 2 })).subscribe((e) => first.push(e)).unsubscribe();
+    expect(first).toEqual([]);
+    const restored = structuredClone(state);
+    const second: unknown[] = [];
+    concat(from([ev(4, 8, 'r')]), NEVER).pipe(op(ts, 0, { state: restored, maxGroups: 2 })).subscribe((e) => second.push(e)).unsubscribe();
+    expect(second).toEqual([win(T, 0, 10, 1, 2, 0, 'q')]);
   });
 
   it('aggregator that throws: that input becomes an aggregate-error drop, the windows go on', () => {
