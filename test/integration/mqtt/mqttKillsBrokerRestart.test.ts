@@ -148,12 +148,27 @@ describe('MQTT mode, black-box: SIGKILLs and a broker restart under QoS 1 traffi
       properties: { sessionExpiryInterval: 3_600 }, reconnectPeriod: 200,
     });
 
+    // Event time three hours back, aligned to the hour: every window is in the past.
+    const base = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
+    const readingsEnd = base + STEPS * STEP_MS;
+    // Kill 3: on the arrival of the k-th of the windows that only the closers close (those ending after
+    // the last reading: the last tumbling and the last two hopping windows of each device, 12 in all),
+    // while eddy publishes the others.
+    let killOnFinal: { k: number; seen: number } | null = null;
+    let outputsAtKill3 = -1;
     const received: Array<{ topic: string; messageId: string; body: string }> = [];
     const sub: MqttClient = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, session('bb-sub'));
     cleanups.push(() => sub.endAsync(true));
     sub.on('message', (topic, payload, packet) => {
       const id = packet.properties?.userProperties?.messageId;
       received.push({ topic, messageId: typeof id === 'string' ? id : '', body: payload.toString('utf8') });
+      if (killOnFinal === null) return;
+      const w = (JSON.parse(payload.toString('utf8')) as { window: { start: string; end: string } }).window;
+      if (Date.parse(w.start) < readingsEnd && Date.parse(w.end) > readingsEnd - STEP_MS && ++killOnFinal.seen >= killOnFinal.k) {
+        eddy.child.kill('SIGKILL');
+        killOnFinal = null;
+        outputsAtKill3 = latest().size;
+      }
     });
     await sub.subscribeAsync('eddy/#', { qos: 1 });
     // What the broker routed of the readings: each must be routed once for the expectation to be exact.
@@ -177,8 +192,6 @@ describe('MQTT mode, black-box: SIGKILLs and a broker restart under QoS 1 traffi
 
     const pub: MqttClient = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, session('bb-pub'));
     cleanups.push(() => pub.endAsync(true));
-    // Event time three hours back, aligned to the hour: every window is in the past.
-    const base = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
     let outstanding: Array<Promise<unknown>> = [];
     let brokerBacklog = '';
     let reconnectedBefore = -1;
@@ -209,10 +222,7 @@ describe('MQTT mode, black-box: SIGKILLs and a broker restart under QoS 1 traffi
       if (!(i >= brokerAt - 30 && i < brokerAt)) await sleep(12);
     }
     await Promise.all(outstanding);
-    // One reading per device two hours later closes every window above (the watermark passes them).
-    for (const d of DEVICES) await pub.publishAsync(`plant/${d}/telemetry`, JSON.stringify({ ts: new Date(base + 2 * 3_600_000).toISOString(), seq: 0 }), { qos: 1 });
 
-    const readingsEnd = base + STEPS * STEP_MS;
     const expected = new Map<string, Win>();
     const add = (k: string, seq: number): void => {
       const w = expected.get(k) ?? { n: 0, seqSum: 0 };
@@ -237,11 +247,12 @@ describe('MQTT mode, black-box: SIGKILLs and a broker restart under QoS 1 traffi
       return out;
     };
 
-    // Kill 3 while eddy publishes the closed windows: after a seeded share of them arrived.
-    const share = 0.2 + 0.6 * rnd();
-    await until(() => latest().size >= Math.floor(expected.size * share), 30_000, `${Math.round(share * 100)}% of the windows (${plan})`).catch(() => undefined);
-    await kill(eddy);
-    const outputsAtKill3 = latest().size;
+    // One reading per device two hours later closes every window above (the watermark passes them).
+    const kill3 = at(1, 8);
+    killOnFinal = { k: kill3, seen: 0 };
+    for (const d of DEVICES) await pub.publishAsync(`plant/${d}/telemetry`, JSON.stringify({ ts: new Date(base + 2 * 3_600_000).toISOString(), seq: 0 }), { qos: 1 });
+    await until(() => killOnFinal === null, 30_000, `the last windows (${plan})`).catch(() => eddy.child.kill('SIGKILL'));
+    expect((await eddy.exit).signal).toBe('SIGKILL');
     all.push(eddy = await startEddy(env));
     await until(() => latest().size >= expected.size, 40_000, `a summary of every window (${plan})`).catch(() => undefined);
     await until(() => subscribed(eddy) >= 1, 20_000, 'eddy subscribed after the last restart');
@@ -249,7 +260,8 @@ describe('MQTT mode, black-box: SIGKILLs and a broker restart under QoS 1 traffi
     expect((await eddy.exit).code, eddy.stderr).toBe(0);
     const logs = all.map((e) => e.stderr).join('');
 
-    const context = `${plan}; ${brokerBacklog}; ${reconnectedBefore === 1 ? 'eddy not yet back when the publishing resumed' : 'eddy back first'}; ${outputsAtKill3} of ${expected.size} windows out at the third kill`;
+    const resent = received.length - new Set(received.map((r) => r.messageId)).size;
+    const context = `${plan}; ${resent} outputs received again after a restart; ${brokerBacklog}; ${reconnectedBefore === 1 ? 'eddy not yet back when the publishing resumed' : 'eddy back first'}; ${outputsAtKill3} of ${expected.size} windows out at the third kill (at the last windows' ${kill3}th)`;
     // Exact only if the broker routed each reading once (the monitor saw the same traffic as eddy).
     const twice = [...routed].filter(([, n]) => n > 1).map(([k]) => k);
     expect(twice, `readings the broker routed twice (${context})`).toEqual([]);
