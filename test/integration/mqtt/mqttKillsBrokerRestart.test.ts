@@ -13,8 +13,10 @@ import { freePort } from '../../helpers/freePort.js';
  * devices, `node dist/main.js` with a rules file of a tumbling and a hopping rule. While readings flow,
  * eddy is SIGKILLed at two seeded random moments and restarted on the same data dir (each time after
  * a seeded number of readings went to the broker without it), the broker is restarted once (SIGTERM,
- * as `systemctl restart mosquitto` does) while eddy is connected and has just been sent a burst, and
- * eddy is SIGKILLed a third time while it publishes the closed windows. mqttMode.test.ts "SIGKILL
+ * as `systemctl restart mosquitto` does) while eddy is connected and has just been sent a burst (the
+ * publishing resumes before eddy has reconnected: those readings reach it only through the session the
+ * broker kept; with `persistence false` this test loses readings), and eddy is SIGKILLed a third time
+ * while it publishes the closed windows. mqttMode.test.ts "SIGKILL
  * mid-run" covers one kill of one tumbling rule; this adds the broker restart, several kills, windows
  * (1 min tumbling, 2 min hopping every minute) that straddle each kill, and a kill on the output side.
  *
