@@ -22,14 +22,29 @@ export interface Mosquitto {
   readonly password: string;
   readonly caFile: string;
   log(): string;
+  /**
+   * Stops the broker as a service manager does (SIGTERM: with persistence on, Mosquitto writes its
+   * sessions and queued messages to disk on the way out) and starts it again on the same ports and files.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface MosquittoOptions {
+  /**
+   * `persistence true` in a directory of its own, as Debian's packaged mosquitto.conf has it: sessions,
+   * subscriptions and queued QoS 1 messages outlive a restart of the broker (a graceful one: Mosquitto
+   * saves at exit and every `autosave_interval`). Default false: sessions live in memory.
+   */
+  persistence?: boolean;
 }
 
 /**
  * A real Mosquitto broker of its own: a fresh config, a password file made with mosquitto_passwd,
- * a plain and a TLS listener on free ports, no anonymous access. Sessions live in memory.
+ * a plain and a TLS listener on free ports, no anonymous access. Sessions live in memory unless
+ * `persistence` is set.
  */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const bin = mosquittoBinary();
   const dir = mkdtempSync(path.join(tmpdir(), 'eddy-mosquitto-'));
   const username = 'eddy';
@@ -45,7 +60,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     'per_listener_settings false',
     'allow_anonymous false',
     `password_file ${pwFile}`,
-    'persistence false',
+    ...(opts.persistence === true ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
     'max_queued_messages 0',
     'log_dest stderr',
     'log_type error',
@@ -58,21 +73,32 @@ export async function startMosquitto(): Promise<Mosquitto> {
     `keyfile ${path.join(CERTS, 'server.key')}`,
     '',
   ].join('\n'));
-  const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const end = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited: ${out}`);
-    if (await canConnect(port) && await canConnect(tlsPort)) break;
-    if (Date.now() > end) throw new Error(`mosquitto did not listen: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let child: ChildProcess;
+  let exit: Promise<void>;
+  const launch = async (): Promise<void> => {
+    child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const c = child;
+    exit = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    const end = Date.now() + 10_000;
+    for (;;) {
+      if (c.exitCode !== null) throw new Error(`mosquitto exited: ${out}`);
+      if (await canConnect(port) && await canConnect(tlsPort)) break;
+      if (Date.now() > end) throw new Error(`mosquitto did not listen: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await launch();
   return {
     port, tlsPort, username, password, caFile: path.join(CERTS, 'ca.pem'),
     log: () => out,
+    restart: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exit;
+      await launch();
+    },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exit;

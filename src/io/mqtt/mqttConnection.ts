@@ -32,6 +32,7 @@ export class MqttConnection implements Sink, AckGate {
   private sessionHandler: () => void = () => undefined;
   private lastError = '';
   private up = false;
+  private connectedBefore = false;
 
   constructor(
     private readonly settings: MqttSettings,
@@ -120,6 +121,14 @@ export class MqttConnection implements Sink, AckGate {
       this.up = true;
       this.lastError = '';
       this.log.info({ url: s.url, clientId: s.clientId, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      // A reconnect without the session this process had: the broker lost it (restarted without
+      // persistence, or it expired), and with it what was queued for eddy. Nothing can get it back, but
+      // the loss must not be silent (docs/contract.md section 2, MQTT mode;
+      // test/integration/mqtt/mqttKillsBrokerRestart.test.ts loses readings with `persistence false`).
+      if (this.connectedBefore && !connack.sessionPresent) {
+        this.log.warn({ url: s.url, clientId: s.clientId }, "mqtt: the broker did not keep eddy's session (restarted without persistence, or the session expired): messages published while eddy was disconnected are lost");
+      }
+      this.connectedBefore = true;
       this.linkHandler(true);
       // Subscribing again is harmless on a kept session, and needed on a new one.
       client.subscribe(s.topic, { qos: 1 }, (err, granted) => {

@@ -72,4 +72,45 @@ describe('MqttConnection against a scripted MQTT 5 broker', () => {
     while (!order.some((o) => o.startsWith('input')) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
     expect(order).toEqual(['session', 'input plant/p1/telemetry {"seq":12}']);
   });
+
+  it.each([
+    [false, 1],
+    [true, 0],
+  ])('warns when the broker comes back without eddy\'s session (Session Present %s on the reconnect: %i warnings)', async (kept, warnings) => {
+    // A broker restarted without persistence answers the reconnect with Session Present = 0 (MQTT 5.0
+    // section 3.2.2.1.1): eddy's subscription and the messages queued for it are gone, and what was
+    // published before eddy subscribed again is lost (docs/contract.md section 2, MQTT mode;
+    // test/integration/mqtt/mqttKillsBrokerRestart.test.ts fails with `persistence false`). The first
+    // connection is a new session either way; the broker drops the link after its CONNACK once.
+    let connections = 0;
+    const server = createServer((sock: Socket) => {
+      sockets.push(sock);
+      const n = ++connections;
+      let greeted = false;
+      sock.on('data', (d: Buffer) => {
+        if (greeted || d[0] !== 0x10) return;
+        greeted = true;
+        sock.write(packet(0x20, Buffer.from([n > 1 && kept ? 0x01 : 0x00, 0x00, 0x00])));
+        if (n === 1) setTimeout(() => sock.destroy(), 50);
+      });
+      sock.on('error', () => undefined);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const lines: Array<{ level: string; msg: string }> = [];
+    const rec = (level: string) => (o: unknown, msg?: string): void => void lines.push({ level, msg: typeof o === 'string' ? o : msg ?? '' });
+    const log = { debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error'), fatal: rec('fatal'), isLevelEnabled: () => true };
+    const conn = new MqttConnection(
+      { url: `mqtt://127.0.0.1:${port}`, topic: 'plant/+/telemetry', deviceFrom: { kind: 'topic', level: 1 }, outputTopic: 'eddy/{output}/{rule}', clientId: 'c2', username: undefined, password: undefined, ca: undefined },
+      log,
+    );
+    opened.push(conn);
+    conn.open();
+    const connects = (): number => lines.filter((l) => l.msg === 'mqtt: connected').length;
+    const end = Date.now() + 5_000;
+    while (connects() < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(connects()).toBe(2);
+    expect(lines.filter((l) => l.level === 'warn' && /did not keep eddy's session/.test(l.msg))).toHaveLength(warnings);
+  });
 });
