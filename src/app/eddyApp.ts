@@ -155,14 +155,27 @@ export class EddyApp {
           // otherwise a SIGKILL after them restores a state that never emitted, whose next emission
           // reuses the messageId with another body (kept out as a conflict: the window's later events
           // never reach upstream; test/integration/durability/idleFlushRestart.test.ts).
+          // The outputs of a rules change (a changed or removed rule's open windows, `saveNow` commits
+          // them before it writes the checkpoint) are such outputs too. A removed rule's "state" is its
+          // absence and its next generation (`$removedGens`): kept in the old checkpoint instead, a
+          // SIGKILL before the new one restored the rule at its old generation, with the inputs after the
+          // removal replayed into the windows the removal had emitted, whose ids then came again with
+          // more events (test/unit/app/ruleChangeCrash.test.ts).
           const rules = [...this.timeDriven];
           this.timeDriven.clear();
           store.atomically(() => {
             store.outbox.append(batch);
+            let removed = false;
             for (const id of rules) {
               const snap = this.engine.snapshotRule(id);
               if (snap !== undefined) store.saveState(id, JSON.stringify(snap), checkpointer.position);
+              else {
+                store.deleteState(id);
+                removed = true;
+              }
             }
+            const gens = removed ? this.engine.removedGenerations() : [];
+            if (gens.length > 0) store.saveState(STATE_KEYS.removedGens, JSON.stringify(gens), checkpointer.position);
           });
         }
         this.reportConflicts();

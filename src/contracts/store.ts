@@ -101,6 +101,8 @@ export interface CheckpointStore {
   saveCheckpoint(states: ReadonlyMap<string, string>, uptoInputSeq: number): boolean;
   /** One key's state, reflecting every input with seq <= `uptoInputSeq` and none after. False: disk refused it. */
   saveState(key: string, state: string, uptoInputSeq: number): boolean;
+  /** Deletes one key's state (a rule removed since the last checkpoint). False: disk refused it. */
+  deleteState(key: string): boolean;
   /**
    * Ends a stepwise checkpoint: writes `states` (reflecting exactly `uptoInputSeq`), deletes the rows
    * of keys in neither `states` nor `keep`, and truncates the input log up to `uptoInputSeq`. Every

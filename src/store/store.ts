@@ -155,6 +155,7 @@ class SqliteStore implements Store {
   readonly outbox: StoreOutbox;
   private readonly saveTx: (states: ReadonlyMap<string, string>, upto: number) => void;
   private readonly putStateStmt: Database.Statement<[string, string, number]>;
+  private readonly deleteStateStmt: Database.Statement<[string]>;
   private readonly commitTx: (states: ReadonlyMap<string, string>, keep: ReadonlySet<string>, upto: number) => void;
   private readonly statesStmt: Database.Statement<[], { rule_key: string; state: string; upto_seq: number | null }>;
   private readonly seqStmt: Database.Statement<[], { value: number }>;
@@ -177,7 +178,8 @@ class SqliteStore implements Store {
     const clearStmt = db.prepare('DELETE FROM rule_state');
     const putStmt = db.prepare('INSERT OR REPLACE INTO rule_state (rule_key, state, upto_seq) VALUES (?, ?, NULL)');
     const keysStmt = db.prepare<[], { rule_key: string }>('SELECT rule_key FROM rule_state');
-    const deleteStmt = db.prepare('DELETE FROM rule_state WHERE rule_key = ?');
+    const deleteStmt = db.prepare<[string]>('DELETE FROM rule_state WHERE rule_key = ?');
+    this.deleteStateStmt = deleteStmt;
     const setSeqStmt = db.prepare("UPDATE meta SET value = ? WHERE key = 'checkpoint_seq'");
     this.putStateStmt = db.prepare('INSERT OR REPLACE INTO rule_state (rule_key, state, upto_seq) VALUES (?, ?, ?)');
     this.statesStmt = db.prepare('SELECT rule_key, state, upto_seq FROM rule_state');
@@ -230,6 +232,10 @@ class SqliteStore implements Store {
 
   saveState(key: string, state: string, uptoInputSeq: number): boolean {
     return this.tryWrite(() => this.putStateStmt.run(key, state, uptoInputSeq));
+  }
+
+  deleteState(key: string): boolean {
+    return this.tryWrite(() => this.deleteStateStmt.run(key));
   }
 
   commitCheckpoint(states: ReadonlyMap<string, string>, keep: ReadonlySet<string>, uptoInputSeq: number): boolean {
