@@ -227,6 +227,22 @@ function durableCosts(a: number, r: number): { ingestUs: number; decodeUs: numbe
   }
 }
 
+/**
+ * The redelivery tail a checkpoint writes (src/ingest/redeliveryFilter.ts `encodeRecent`) when it is
+ * full: 65,535 inputs within 30 s, the most MQTT can have in flight. Packed doubles against the JSON
+ * pairs earlier versions wrote; the time includes the JSON.stringify the checkpoint applies to it.
+ */
+function tailCheckpoint(): { packedUs: number; pairsUs: number; packedBytes: number; pairsBytes: number } {
+  const filter = new RedeliveryFilter();
+  for (let i = 0; i < 65_535; i++) filter.record(fingerprint('telemetry', `s${i & 7}`, 'm', body(i, i & 3)), T0 + i / 4);
+  const packed = JSON.stringify(filter.encodeRecent());
+  const pairs = JSON.stringify(filter.recent());
+  const packedUs = perOp('redelivery tail checkpoint, packed', () => JSON.stringify(filter.encodeRecent()));
+  const pairsUs = perOp('redelivery tail checkpoint, JSON pairs', () => JSON.stringify(filter.recent()));
+  return { packedUs, pairsUs, packedBytes: packed.length, pairsBytes: pairs.length };
+}
+
+const tail = tailCheckpoint();
 const e2e = await endToEnd();
 const w = e2e.writes;
 const rowsPerAppend = w.commits.append > 0 ? w.appended / w.commits.append : 0;
@@ -255,10 +271,12 @@ const rows: Array<[string, string]> = [
   ['durable share of module CPU per input (target < 20 %)', `${(share * 100).toFixed(1)} %`],
   ['durable ingest / decode (ratio, same run)', `x${(costs.ingestUs / costs.decodeUs).toFixed(2)}`],
   ['throughput without durability, upper bound (ratio)', `x${(1 / (1 - share)).toFixed(3)}`],
+  ['redelivery tail checkpoint, full (65,535 inputs): packed / JSON pairs (µs per checkpoint)', `${tail.packedUs.toFixed(0)} / ${tail.pairsUs.toFixed(0)}`],
+  ['redelivery tail checkpoint, full: packed / JSON pairs (kB per checkpoint)', `${(tail.packedBytes / 1000).toFixed(0)} / ${(tail.pairsBytes / 1000).toFixed(0)}`],
 ];
 console.log(`\n## durability cost, ${N} inputs, ${e2e.summaries} summaries, ${e2e.alerts} alerts, ${(e2e.wallMs / 1000).toFixed(1)} s`);
 for (const [k, v] of rows) console.log(`${k.padEnd(84)} ${v.padStart(10)}`);
 const file = join(ROOT, 'bench/results/durability.json');
 mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), inputs: N, endToEnd: e2e, perInput: costs, rowsPerAppend, rowsPerRemove, commitsPerInput, outboxUs, outputsPerInput, durableUsPerInput, share }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), inputs: N, endToEnd: e2e, perInput: costs, rowsPerAppend, rowsPerRemove, commitsPerInput, outboxUs, outputsPerInput, durableUsPerInput, share, tail }, null, 2)}\n`);
 console.log(`\nwrote ${file}`);

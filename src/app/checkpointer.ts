@@ -4,7 +4,7 @@ import type { Timers, TimerHandle } from '../contracts/timers.js';
 import type { Checkpoint, CheckpointStore, InputLog, StoredInput } from '../contracts/store.js';
 import { isPlainObject } from '../config/mergeDesired.js';
 import { decodeMessage } from '../ingest/decodeMessage.js';
-import type { Fingerprint } from '../ingest/redeliveryFilter.js';
+import { decodeRecent, type Fingerprint } from '../ingest/redeliveryFilter.js';
 import { snapshotFits, type Engine, type RuleSnapshot } from '../rules/engine.js';
 import { compileRule, type CompiledRule } from '../rules/compileRule.js';
 import { ReplaySchedule } from '../rules/replaySchedule.js';
@@ -61,7 +61,7 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
     try {
       if (key === STATE_KEYS.desired) desired = JSON.parse(json) as Record<string, unknown>;
       else if (key === STATE_KEYS.sensor) sensor = JSON.parse(json);
-      else if (key === STATE_KEYS.recent) recent = JSON.parse(json) as Array<[Fingerprint, number]>;
+      else if (key === STATE_KEYS.recent) recent = decodeRecent(JSON.parse(json));
       else if (key === STATE_KEYS.clock) clock = JSON.parse(json) as ConnectedTimeState;
       else if (key === STATE_KEYS.removedGens) removedGens = JSON.parse(json);
       else if (key === STATE_KEYS.lastGood) lastGood = JSON.parse(json) as Record<string, unknown>;

@@ -652,7 +652,7 @@ export class EddyApp {
     const r = this.reconciler.stateJson();
     states.set(STATE_KEYS.desired, r.desired);
     if (this.sensor) states.set(STATE_KEYS.sensor, JSON.stringify(this.sensor.state()));
-    states.set(STATE_KEYS.recent, JSON.stringify(this.redelivery.recent()));
+    states.set(STATE_KEYS.recent, JSON.stringify(this.redelivery.encodeRecent()));
     states.set(STATE_KEYS.lastGood, r.lastGood);
     states.set(STATE_KEYS.lastGoodQuery, r.lastGoodQuery);
     states.set(STATE_KEYS.clock, JSON.stringify(this.time.state()));

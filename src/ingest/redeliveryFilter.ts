@@ -15,7 +15,14 @@ import { createHash } from 'node:crypto';
  * restart or a reconnect, `arm()` takes the recent tail; while armed, each arriving input that
  * matches a tail entry is a re-delivery and is dropped (each entry absorbs one), and the first input
  * that matches nothing ends the phase (the broker re-delivers un-acknowledged messages first, in
- * order). Only the last `tailSize` inputs within `tailMs` of the newest one are candidates, so an
+ * order). How many inputs can be logged without their PUBACK reaching the broker has no small bound:
+ * a backlog drains at full speed while the PUBACKs queue in the sockets, and a SIGKILL with unread
+ * bytes in the receive buffer resets the connection, losing those queued. MQTT bounds it: a packet
+ * identifier is 16 bits and stays in use until its PUBACK (MQTT 3.1.1 section 2.3.1), so at most
+ * 65,535 QoS 1 messages are in flight to one session. The tail holds that many; with 1,024, the
+ * first re-delivery of a backlog of 3,000 matched nothing and all 3,000 counted twice
+ * (test/integration/blackbox/redeliveryBacklog.test.ts).
+ * Only the last `tailSize` inputs within `tailMs` of the newest one are candidates, so an
  * identical new reading can only be mistaken for a re-delivery if it is the first thing to arrive
  * after a reconnect and repeats one of those exactly, messageId included: a re-delivery carries the
  * sender's messageId, a new message from a device that sets one carries a new one
@@ -36,8 +43,8 @@ export class RedeliveryFilter {
    * the ring holds min(capacity, tailSize) entries (and a checkpoint saves no more).
    */
   constructor(
-    capacity = 4096,
-    tailSize = 1024,
+    capacity = MAX_IN_FLIGHT,
+    tailSize = MAX_IN_FLIGHT,
     private readonly tailMs = 30_000,
   ) {
     this.size = Math.max(1, Math.min(capacity, tailSize));
@@ -93,13 +100,36 @@ export class RedeliveryFilter {
     return this.armed !== null;
   }
 
-  /** Oldest first, for the checkpoint. */
+  /** The candidates `arm()` would take (within `tailMs` of the newest), oldest first. */
   recent(): Array<[number, number]> {
-    const out: Array<[number, number]> = new Array(this.count);
+    const d = this.tail();
+    const out: Array<[number, number]> = new Array(d.length / 2);
+    for (let k = 0; k < out.length; k++) out[k] = [d[2 * k]!, d[2 * k + 1]!];
+    return out;
+  }
+
+  /**
+   * `recent()` for the checkpoint, packed: `f64:` and the base64 of the (fingerprint, arrival) doubles,
+   * oldest first. A full tail is 1 MiB of doubles where the JSON of the pairs would be ~2.4 MB, written
+   * every checkpoint (bench/durability.bench.ts, `redelivery tail checkpoint`).
+   */
+  encodeRecent(): string {
+    const d = this.tail();
+    return `${PACKED}${Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64')}`;
+  }
+
+  /** Fingerprint, arrival pairs of the tail, oldest first. */
+  private tail(): Float64Array {
     const first = (this.next - this.count + this.size) % this.size;
-    for (let k = 0; k < this.count; k++) {
+    const newest = this.count > 0 ? this.arrivals[(this.next - 1 + this.size) % this.size]! : 0;
+    let k = 0;
+    // Arrivals only grow in the ring: skip the old ones at its start.
+    while (k < this.count && newest - this.arrivals[(first + k) % this.size]! > this.tailMs) k++;
+    const out = new Float64Array(2 * (this.count - k));
+    for (let j = 0; k < this.count; k++, j += 2) {
       const i = (first + k) % this.size;
-      out[k] = [this.fps[i]!, this.arrivals[i]!];
+      out[j] = this.fps[i]!;
+      out[j + 1] = this.arrivals[i]!;
     }
     return out;
   }
@@ -110,6 +140,25 @@ export class RedeliveryFilter {
     this.next = 0;
     for (const [fp, t] of entries.slice(-this.size)) this.record(fp, t);
   }
+}
+
+/** At most this many QoS 1 messages are in flight to one MQTT session: the 16-bit packet identifiers in use (MQTT 3.1.1 section 2.3.1). */
+export const MAX_IN_FLIGHT = 65_535;
+
+const PACKED = 'f64:';
+
+/**
+ * What the checkpoint holds under `$recent` (JSON.parse'd): `encodeRecent`'s packed string, or the
+ * pairs array of earlier versions; anything else throws (the checkpoint reader skips the entry and says so).
+ */
+export function decodeRecent(saved: unknown): Array<[Fingerprint, number]> {
+  if (Array.isArray(saved)) return saved as Array<[Fingerprint, number]>;
+  if (typeof saved !== 'string' || !saved.startsWith(PACKED)) throw new Error('not a redelivery tail');
+  const bytes = Buffer.from(saved.slice(PACKED.length), 'base64');
+  if (bytes.length % 16 !== 0) throw new Error(`redelivery tail of ${bytes.length} bytes is not whole (fingerprint, arrival) pairs`);
+  const out: Array<[number, number]> = new Array(bytes.length / 16);
+  for (let k = 0; k < out.length; k++) out[k] = [bytes.readDoubleLE(16 * k), bytes.readDoubleLE(16 * k + 8)];
+  return out;
 }
 
 /** An input's fingerprint: a number (53 bits of the 64-bit hash); a string only in checkpoints of earlier versions. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprint, RedeliveryFilter, type Fingerprint } from '../../../src/ingest/redeliveryFilter.js';
+import { decodeRecent, fingerprint, MAX_IN_FLIGHT, RedeliveryFilter, type Fingerprint } from '../../../src/ingest/redeliveryFilter.js';
 
 const fp = (s: string): number => fingerprint('telemetry', 'dev1', 'm', Buffer.from(s));
 
@@ -70,5 +70,32 @@ describe('RedeliveryFilter', () => {
     for (let i = 0; i < 100; i++) f.record(fp(String(i)), i);
     expect(f.recent()).toHaveLength(16);
     expect(f.recent()[0]![1]).toBe(84);
+  });
+  it('by default covers every message MQTT can have in flight to one session (65,535 packet identifiers), and the checkpoint keeps them all', () => {
+    // MQTT 3.1.1 section 2.3.1: a packet identifier stays in use until its PUBACK, so at most 65,535
+    // QoS 1 messages await one; all of them may have been logged here before a kill lost their PUBACKs.
+    const f = new RedeliveryFilter();
+    const n = 65_545;
+    for (let i = 0; i < n; i++) f.record(fp(`{"i":${i}}`), 1_000 + i / 10);
+    const g = new RedeliveryFilter();
+    g.restore(decodeRecent(JSON.parse(JSON.stringify(f.encodeRecent()))));
+    g.arm();
+    // The broker re-delivers the oldest un-acknowledged first: the 11th input recorded here.
+    for (let i = 10; i < n; i++) if (!g.isRedelivery(fp(`{"i":${i}}`))) throw new Error(`re-delivery ${i} not recognised`);
+    expect(g.isArmed).toBe(false);
+    expect(g.recent()).toHaveLength(65_535);
+    expect(MAX_IN_FLIGHT).toBe(65_535);
+  });
+  it('packs the checkpoint tail, keeps only the inputs within tailMs, and reads the pairs of earlier checkpoints', () => {
+    const f = new RedeliveryFilter(100, 100, 1_000);
+    f.record(fp('a'), 0);
+    f.record(fp('b'), 1_500);
+    f.record(fp('c'), 2_000);
+    const packed = f.encodeRecent();
+    expect(packed.startsWith('f64:')).toBe(true);
+    expect(decodeRecent(packed)).toEqual([[fp('b'), 1_500], [fp('c'), 2_000]]);
+    expect(decodeRecent([[fp('a'), 1]])).toEqual([[fp('a'), 1]]);
+    expect(() => decodeRecent({})).toThrow(/not a redelivery tail/);
+    expect(() => decodeRecent('f64:AAAA')).toThrow(/not whole/);
   });
 });
