@@ -771,7 +771,7 @@ export class EdgeHubConnection implements Sink {
    * readings a SIGTERM interrupted in test/integration/blackbox/evictionRestart.test.ts. mqtt.js asks
    * `options.customHandleAcks` before each QoS 1 PUBACK; one that never answers holds that PUBACK (and
    * stops the reading), so edgeHub keeps the rest for the next connection (MQTT 3.1.1 section 4.4).
-   * Test: test/integration/edgehub/closeWhileStreaming.test.ts.
+   * A correctness patch (docs/sdk-patches.md, row `holdOnClose`, names the test that fails without it).
    */
   private async closeClient(client: ModuleClient): Promise<void> {
     const options = (client as { _transport?: { _mqtt?: { _mqttClient?: { options?: { customHandleAcks?: unknown } } } } })._transport?._mqtt?._mqttClient?.options;
@@ -779,7 +779,8 @@ export class EdgeHubConnection implements Sink {
     try {
       const closing = client.close();
       // The held PUBLISH stops mqtt.js's reading, so its graceful end would wait for a close that no
-      // longer comes; the socket goes now (the SDK has sent its DISCONNECT, if any, by then).
+      // longer comes (without the destroy, closeWhileStreaming.test.ts waits the 5 s close timeout): the socket goes now,
+      // DISCONNECT or not; edgeHub keeps the session either way (clean session 0, MQTT 3.1.1 section 3.1.2.4).
       if (options) (mqttSocketOf(client) as { destroy?: () => void } | undefined)?.destroy?.();
       await this.withTimeout(closing, this.closeTimeoutMs, 'close');
     } catch (err) {
