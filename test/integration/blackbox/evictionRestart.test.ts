@@ -251,7 +251,9 @@ describe('black box: maxGroups eviction over 2,000 devices across a SIGKILL and 
     expect(want.evictions).toBeGreaterThan(900);
     expect(want.rejected).toBeGreaterThan(50);
     expect([...want.cells.keys()].filter((k) => k.startsWith('cold-') && want.cells.get(k)!.n === 1).length).toBeGreaterThan(COLD);
-    expect(replayed).toBeGreaterThan(0);
+    // The burst case may not replay: the killed process can save a checkpoint of the whole backlog while
+    // its PUBACKs are held, before the burst brings the SIGKILL (seen once, with 20 test files in parallel).
+    if (!burst) expect(replayed).toBeGreaterThan(0);
     expect(killSentAt < MESSAGES && killSentAt <= killedAt && killedAt <= stoppedAt, 'the kill sent within the readings, the stop after it').toBe(true);
     // Not vacuous: the burst case had every PUBACK of the killed process read after the SIGKILL.
     if (burst) expect(killedAt, 'every message acknowledged by the killed process').toBe(input.published);
