@@ -763,9 +763,26 @@ export class EdgeHubConnection implements Sink {
     return this.recreating;
   }
 
+  /**
+   * Closes `client` without acknowledging any more input. The SDK's close removes its 'message' listener
+   * (azure-iot-mqtt-base 1.13.3 `_disconnectClient`) and then ends mqtt.js gracefully, which keeps
+   * reading the socket and PUBACKs every input edgeHub is still streaming (mqtt.js 4.3.8
+   * `_handlePublish`) although none reaches eddy: acknowledged and lost, seen as windows short of the
+   * readings a SIGTERM interrupted in test/integration/blackbox/evictionRestart.test.ts. mqtt.js asks
+   * `options.customHandleAcks` before each QoS 1 PUBACK; one that never answers holds that PUBACK (and
+   * stops the reading), so edgeHub keeps the rest for the next connection (MQTT 3.1.1 section 4.4).
+   * A correctness patch (docs/sdk-patches.md, row `holdOnClose`, names the test that fails without it).
+   */
   private async closeClient(client: ModuleClient): Promise<void> {
+    const options = (client as { _transport?: { _mqtt?: { _mqttClient?: { options?: { customHandleAcks?: unknown } } } } })._transport?._mqtt?._mqttClient?.options;
+    if (options) options.customHandleAcks = (): void => undefined;
     try {
-      await this.withTimeout(client.close(), this.closeTimeoutMs, 'close');
+      const closing = client.close();
+      // The held PUBLISH stops mqtt.js's reading, so its graceful end would wait for a close that no
+      // longer comes (without the destroy, closeWhileStreaming.test.ts waits the 5 s close timeout): the socket goes now,
+      // DISCONNECT or not; edgeHub keeps the session either way (clean session 0, MQTT 3.1.1 section 3.1.2.4).
+      if (options) (mqttSocketOf(client) as { destroy?: () => void } | undefined)?.destroy?.();
+      await this.withTimeout(closing, this.closeTimeoutMs, 'close');
     } catch (err) {
       this.log.warn({ err: describe(err) }, 'edgeHub client did not close cleanly');
     }

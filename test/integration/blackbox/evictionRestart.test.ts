@@ -1,7 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { EdgeHubEmulator } from '../../helpers/edgeHubEmulator.js';
 import {
-  InputDriver, type InputMessage, KilledModule, prng, type Reading, sleep, stopModule, summariesOf, T0, tempDir,
+  InputDriver, type InputMessage, isConnectedLine, KilledModule, prng, type Reading, sleep, stopModule, summariesOf, T0, tempDir,
   useEmulator, waitUntil, writeRules,
 } from '../durability/durabilityHarness.js';
 
@@ -110,18 +111,28 @@ function oracle(readings: readonly Reading[]): { cells: Map<string, Cell>; rejec
   return { cells, rejected, evictions, live: [...live.keys()] };
 }
 
+/** test/helpers/batchPubacks.cjs: the killed process's PUBACKs reach the broker in one burst (see the second case). */
+const BATCH_PUBACKS = fileURLToPath(new URL('../../helpers/batchPubacks.cjs', import.meta.url));
+
 describe('black box: maxGroups eviction over 2,000 devices across a SIGKILL and a graceful restart', () => {
   let emu: EdgeHubEmulator;
-  let attempts = 0;
   useEmulator((e) => (emu = e));
 
-  // One retry: twice in about twenty runs under load, the process started after the SIGKILL (thousands
-  // of inputs logged, most without a PUBACK edgeHub saw) had its first twin GET time out, re-created its
-  // edgeHub client and then received no input until the timeout. Not explained yet; a hang of the
-  // module, not a wrong count (no run has shown a difference). The retry keeps the eviction check in CI.
-  it('every reading is counted once, or rejected as the eviction semantics say', { timeout: 180_000, retry: 1 }, async () => {
-    // A module id per attempt: the emulator (one per file) keeps each id's session and outputs.
-    const M = `eddy-evict-${++attempts}`;
+  it('every reading is counted once, or rejected as the eviction semantics say', { timeout: 180_000 }, async () => {
+    await run('eddy-evict', false);
+  });
+
+  // A loaded broker reads PUBACKs long after the module wrote them: the process killed at a third had
+  // handled and acknowledged the whole backlog, and the broker reads the rest of its PUBACKs after the
+  // SIGKILL, so the next process has nothing left to receive. CI showed it (2 cores, the whole suite in
+  // parallel): the next process replayed every input, connected and then received nothing, and the test
+  // waited for a PUBACK that could not come. Here made certain by holding the killed process's PUBACKs
+  // and writing them in one burst.
+  it('the same when the broker reads every PUBACK of the killed process only after the SIGKILL', { timeout: 180_000 }, async () => {
+    await run('eddy-evict-burst', true);
+  });
+
+  async function run(M: string, burst: boolean): Promise<void> {
     const dataDir = tempDir();
     const rulesFile = writeRules(RULES);
     const readings = traffic(2024);
@@ -135,26 +146,48 @@ describe('black box: maxGroups eviction over 2,000 devices across a SIGKILL and 
     const sequence: InputMessage[] = [...readings, ...closerDevices.map((deviceId) => ({ deviceId, ts: closeAt, v: 0 }))].map((r) => ({ deviceId: r.deviceId, readings: [r] }));
 
     const input = new InputDriver(emu, M);
-    const km = new KilledModule(emu, M, { dataDir, rulesFile }, input);
+    const opts: { dataDir: string; rulesFile: string; extra?: Record<string, string> } = { dataDir, rulesFile };
+    const km = new KilledModule(emu, M, opts, input);
     // Every message queues in the broker session first (the module is down, as after an outage), so
     // each process drains a backlog at full speed; a SIGKILL a third of the way in, a graceful stop at two thirds.
     await km.startDriving(sequence, 0);
     await km.driver;
-    /** Sends `signal` to `mc` from the PUBACK handler that brings the count of acknowledged messages to `n` (the backlog drains too fast for polling); resolves with that count. */
-    const signalAt = (mc: ReturnType<typeof km.spawn>, n: number, signal: NodeJS.Signals): Promise<number> => new Promise((resolve) => {
-      const onAck = (): void => {
-        if (input.ackedCount() < n) return;
-        emu.off('inputAck', onAck);
+    /**
+     * Sends `signal` to `mc` from the PUBACK handler that brings the count of acknowledged messages to `n` (the
+     * backlog drains too fast for polling), or, when the count is already there, as soon as `mc` is connected:
+     * no PUBACK may be left to come (see the kill below). Resolves with the count when the signal went out.
+     */
+    const signalAt = (mc: ReturnType<typeof km.spawn>, n: number, signal: NodeJS.Signals): Promise<number> => new Promise((resolve, reject) => {
+      const fire = (): void => {
         mc.child.kill(signal);
         resolve(input.ackedCount());
       };
+      if (input.ackedCount() >= n) {
+        mc.waitForLog(isConnectedLine, 120_000, '"eddy connected to edgeHub"').then(fire, reject);
+        return;
+      }
+      const onAck = (): void => {
+        if (input.ackedCount() < n) return;
+        emu.off('inputAck', onAck);
+        fire();
+      };
       emu.on('inputAck', onAck);
     });
+    if (burst) opts.extra = { NODE_OPTIONS: `--require ${BATCH_PUBACKS}`, TEST_BATCH_PUBACKS: String(sequence.length) };
     let mc = km.spawn();
-    const killedAt = await signalAt(mc, Math.floor(MESSAGES / 3), 'SIGKILL');
+    opts.extra = {};
+    const killSentAt = await signalAt(mc, Math.floor(MESSAGES / 3), 'SIGKILL');
     await km.kill(mc);
+    // The SIGKILL does not recall the PUBACKs the module had already written: the broker still reads them
+    // from the dead connection (a whole backlog's worth when the module ran ahead of a loaded broker), and
+    // each one acknowledges its message for good (MQTT 3.1.1 section 4.3.2). Counted once the broker closed
+    // that connection; when they were all of them, the next process gets no input at all and is stopped
+    // once connected (the signalAt branch above) rather than waited on for a PUBACK that cannot come.
+    await waitUntil(() => !emu.isConnected(M), 30_000, 'the broker closed the killed connection');
+    const killedAt = input.ackedCount();
     mc = km.spawn();
-    const stoppedAt = await signalAt(mc, Math.floor((2 * MESSAGES) / 3), 'SIGTERM');
+    const stopAt = killedAt < Math.floor((2 * MESSAGES) / 3) ? Math.floor((2 * MESSAGES) / 3) : killedAt + Math.ceil((input.published - killedAt) / 2);
+    const stoppedAt = await signalAt(mc, stopAt, 'SIGTERM');
     expect((await stopModule(mc)).code).toBe(0);
     km.phase = 'dead';
     await km.startLast();
@@ -203,7 +236,7 @@ describe('black box: maxGroups eviction over 2,000 devices across a SIGKILL and 
     /** The outbox's tripwire (docs/contract.md section 10, `eddy_outbox_conflicts_total`): an output whose messageId it held with another body. */
     const conflictLines = km.all.flatMap((p) => p.logs).filter((l) => /already stored with a different body/.test(String(l.msg)));
     const replayed = km.all.reduce((n, p) => n + Number(p.logs.find((l) => l.msg === 'replayed inputs logged after the last checkpoint')?.replayed ?? 0), 0);
-    console.info(`[eviction] ${readings.length} readings from ${HOT + COLD} devices, maxGroups ${MAX_GROUPS}: oracle ${want.cells.size} windows, ${want.evictions} evictions, ${want.rejected} rejected as evicted; killed after ${killedAt}, stopped after ${stoppedAt} messages; replayed ${replayed}; ${outs.length} summaries upstream (${bodies.size} ids); outbox conflict lines ${conflictLines.length}; ${differences.length} differ; flush ${JSON.stringify(flushed)}`);
+    console.info(`[eviction] ${readings.length} readings from ${HOT + COLD} devices, maxGroups ${MAX_GROUPS}: oracle ${want.cells.size} windows, ${want.evictions} evictions, ${want.rejected} rejected as evicted; SIGKILL sent after ${killSentAt}, connection closed after ${killedAt}, stopped after ${stoppedAt} messages; replayed ${replayed}; ${outs.length} summaries upstream (${bodies.size} ids); outbox conflict lines ${conflictLines.length}; ${differences.length} differ; flush ${JSON.stringify(flushed)}`);
     const cat = (d: string): string => d.replace(/-\d+\|/, '|').replace(/ \(n=\d+\)|: got.*/, '');
     const cats = new Map<string, number>();
     for (const d of differences) cats.set(cat(d), (cats.get(cat(d)) ?? 0) + 1);
@@ -218,7 +251,11 @@ describe('black box: maxGroups eviction over 2,000 devices across a SIGKILL and 
     expect(want.evictions).toBeGreaterThan(900);
     expect(want.rejected).toBeGreaterThan(50);
     expect([...want.cells.keys()].filter((k) => k.startsWith('cold-') && want.cells.get(k)!.n === 1).length).toBeGreaterThan(COLD);
-    expect(replayed).toBeGreaterThan(0);
-    expect(killedAt < stoppedAt && stoppedAt < MESSAGES, 'the kill and the stop within the readings').toBe(true);
-  });
+    // The burst case may not replay: the killed process can save a checkpoint of the whole backlog while
+    // its PUBACKs are held, before the burst brings the SIGKILL (seen once, with 20 test files in parallel).
+    if (!burst) expect(replayed).toBeGreaterThan(0);
+    expect(killSentAt < MESSAGES && killSentAt <= killedAt && killedAt <= stoppedAt, 'the kill sent within the readings, the stop after it').toBe(true);
+    // Not vacuous: the burst case had every PUBACK of the killed process read after the SIGKILL.
+    if (burst) expect(killedAt, 'every message acknowledged by the killed process').toBe(input.published);
+  }
 });
