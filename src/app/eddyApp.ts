@@ -483,10 +483,10 @@ export class EddyApp {
     };
     // After every reconnect read the whole twin again (docs/contract.md section 6): desired patches may
     // have been missed, and the SDK does not re-subscribe twin topics after a broker restart.
-    conn.onReconnect(() => {
-      this.redelivery.arm();
-      void readTwin();
-    });
+    conn.onReconnect(() => void readTwin());
+    // edgeHub re-delivers first whatever it saw no PUBACK for: after a restart, a reconnect, or a client
+    // re-created after a twin timeout (whose close withheld the PUBACKs still queued).
+    conn.onSession(() => this.redelivery.arm());
     const methods = directMethods({
       commitOutputs: () => this.commitOutputs(),
       flushUntil: (stallMs, maxMs) => this.forwarder!.flushUntil(stallMs, maxMs),
@@ -496,8 +496,6 @@ export class EddyApp {
     });
     for (const [name, handler] of Object.entries(methods)) conn.onMethod(name, handler);
 
-    // edgeHub re-delivers first whatever it saw no PUBACK for before the restart.
-    this.redelivery.arm();
     await conn.open();
     this.forwarder!.start();
     this.running = true;

@@ -176,6 +176,7 @@ export class EdgeHubConnection implements Sink {
   };
   private readonly desiredHandlers: DesiredHandler[] = [];
   private readonly reconnectHandlers: Array<() => void> = [];
+  private readonly sessionHandlers: Array<() => void> = [];
   private readonly linkHandlers: Array<(up: boolean) => void> = [];
   private readonly methodHandlers = new Map<string, MethodHandler>();
 
@@ -253,6 +254,18 @@ export class EdgeHubConnection implements Sink {
   /** Called on every connect after the first: the twin may have changed meanwhile (docs/contract.md section 6). */
   onReconnect(handler: () => void): void {
     this.reconnectHandlers.push(handler);
+  }
+
+  /**
+   * Called on every connect, before any input of that connection is dispatched: the first, every
+   * reconnect, and the first connect of a client re-created after a twin timeout (which `onReconnect`
+   * does not report). edgeHub re-delivers first what it saw no PUBACK for, and closing a client
+   * withholds the PUBACKs still queued (`closeClient`): the redelivery filter arms here
+   * (src/ingest/redeliveryFilter.ts; test/integration/edgehub/edgeHubConnection.test.ts, "after a
+   * broker restart that loses sessions").
+   */
+  onSession(handler: () => void): void {
+    this.sessionHandlers.push(handler);
   }
 
   /**
@@ -497,6 +510,13 @@ export class EdgeHubConnection implements Sink {
       const trace = latencyTrace;
       if (trace !== undefined) (mqttSocketOf(client) as unknown as NodeJS.EventEmitter | undefined)?.prependListener('data', () => trace.data());
       this._reachable = true;
+      for (const h of this.sessionHandlers) {
+        try {
+          h();
+        } catch (err) {
+          this.log.error({ err: describe(err) }, 'session handler threw');
+        }
+      }
       this.link(true);
       if (!this.connectedOnce || this.suppressReconnectEvent) {
         this.connectedOnce = true;

@@ -330,9 +330,12 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     const patches: number[] = [];
     const inputs: string[] = [];
     let reconnects = 0;
+    /** Per session start, the inputs dispatched before it: none may come before its own session is reported. */
+    const sessions: number[] = [];
     c.onDesired((_p, v) => patches.push(v));
     c.onInput((_i, body) => inputs.push(body.toString()));
     c.onReconnect(() => reconnects++);
+    c.onSession(() => sessions.push(inputs.length));
     await c.open();
     await c.getTwin();
     await emu.restartLosingSessions();
@@ -342,6 +345,8 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(twin.desired.$version).toBe(1);
     expect(log.lines.some((l) => l.msg === 'twin GET timed out; re-creating the edgeHub client')).toBe(true);
     expect(reconnects).toBe(1); // the re-created client's first connect is not reported as a reconnect
+    // ... but it is a session start: the first connect, the reconnect, the re-created client.
+    expect(sessions).toEqual([0, 0, 0]);
     const v = emu.pushDesired(MODULE, { rules: { b: { kind: 'anomaly' } } });
     await waitUntil(() => patches.includes(v));
     await emu.sendInput(MODULE, 'telemetry', 'in-after-restart');
