@@ -62,13 +62,9 @@ export class RedeliveryFilter {
 
   /** Starts a re-delivery phase over the recent tail. */
   arm(): void {
-    const first = (this.next - this.count + this.size) % this.size;
-    const newest = this.count > 0 ? this.arrivals[(this.next - 1 + this.size) % this.size]! : 0;
+    const d = this.tail();
     const tail = new Map<number, number>();
-    for (let k = 0; k < this.count; k++) {
-      const i = (first + k) % this.size;
-      if (newest - this.arrivals[i]! <= this.tailMs) tail.set(this.fps[i]!, (tail.get(this.fps[i]!) ?? 0) + 1);
-    }
+    for (let j = 0; j < d.length; j += 2) tail.set(d[j]!, (tail.get(d[j]!) ?? 0) + 1);
     this.armed = tail.size > 0 ? tail : null;
   }
 
@@ -118,18 +114,19 @@ export class RedeliveryFilter {
     return `${PACKED}${Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64')}`;
   }
 
-  /** Fingerprint, arrival pairs of the tail, oldest first. */
+  /** Fingerprint, arrival pairs of the candidates (within `tailMs` of the newest), oldest first: what `arm()` takes and a checkpoint saves. */
   private tail(): Float64Array {
     const first = (this.next - this.count + this.size) % this.size;
     const newest = this.count > 0 ? this.arrivals[(this.next - 1 + this.size) % this.size]! : 0;
-    let k = 0;
-    // Arrivals only grow in the ring: skip the old ones at its start.
-    while (k < this.count && newest - this.arrivals[(first + k) % this.size]! > this.tailMs) k++;
-    const out = new Float64Array(2 * (this.count - k));
-    for (let j = 0; k < this.count; k++, j += 2) {
+    // Entry by entry, not a prefix: a wall clock set back makes arrivals in the ring go down.
+    let n = 0;
+    for (let k = 0; k < this.count; k++) if (newest - this.arrivals[(first + k) % this.size]! <= this.tailMs) n++;
+    const out = new Float64Array(2 * n);
+    for (let k = 0, j = 0; k < this.count; k++) {
       const i = (first + k) % this.size;
-      out[j] = this.fps[i]!;
-      out[j + 1] = this.arrivals[i]!;
+      if (newest - this.arrivals[i]! > this.tailMs) continue;
+      out[j++] = this.fps[i]!;
+      out[j++] = this.arrivals[i]!;
     }
     return out;
   }

@@ -92,10 +92,15 @@ export interface TwinDocument {
  * patches (docs/sdk-patches.md).
  */
 export function mqttSocketOf(client: unknown): { setNoDelay(on?: boolean): unknown } | undefined {
-  const stream = (client as { _transport?: { _mqtt?: { _mqttClient?: { stream?: unknown } } } } | undefined)?._transport?._mqtt?._mqttClient?.stream;
+  const stream = mqttClientOf(client)?.stream;
   return stream !== null && typeof stream === 'object' && typeof (stream as { setNoDelay?: unknown }).setNoDelay === 'function'
     ? (stream as { setNoDelay(on?: boolean): unknown })
     : undefined;
+}
+
+/** The mqtt.js MqttClient under a ModuleClient (the path `mqttSocketOf` describes), or undefined when it is not there. */
+function mqttClientOf(client: unknown): { stream?: unknown; options?: { customHandleAcks?: unknown } } | undefined {
+  return (client as { _transport?: { _mqtt?: { _mqttClient?: { stream?: unknown; options?: { customHandleAcks?: unknown } } } } } | undefined)?._transport?._mqtt?._mqttClient;
 }
 
 /** The slice of the (TLS) socket that `guardWrites` needs: Node's Writable internals `_write`/`_writev`. */
@@ -794,13 +799,13 @@ export class EdgeHubConnection implements Sink {
    * A correctness patch (docs/sdk-patches.md, row `holdOnClose`, names the test that fails without it).
    */
   private async closeClient(client: ModuleClient): Promise<void> {
-    const options = (client as { _transport?: { _mqtt?: { _mqttClient?: { options?: { customHandleAcks?: unknown } } } } })._transport?._mqtt?._mqttClient?.options;
+    const options = mqttClientOf(client)?.options;
     if (options) options.customHandleAcks = (): void => undefined;
     try {
       const closing = client.close();
       // The held PUBLISH stops mqtt.js's reading, so its graceful end would wait for a close that no
       // longer comes (without the destroy, closeWhileStreaming.test.ts waits the 5 s close timeout): the socket goes now,
-      // DISCONNECT or not; edgeHub keeps the session either way (clean session 0, MQTT 3.1.1 section 3.1.2.4).
+      // DISCONNECT or not; edgeHub keeps the session either way (CleanSession flag unset, MQTT 3.1.1 section 3.1.2.4).
       if (options) (mqttSocketOf(client) as { destroy?: () => void } | undefined)?.destroy?.();
       await this.withTimeout(closing, this.closeTimeoutMs, 'close');
     } catch (err) {
