@@ -175,7 +175,7 @@ function durableCosts(a: number, r: number): { ingestUs: number; decodeUs: numbe
   try {
     const bodies = Array.from({ length: 1024 }, (_, i) => body(i, i % 4));
     const log = new FileInputLog(join(root, 'inputs'), silent);
-    const filter = new RedeliveryFilter();
+    const filter = new RedeliveryFilter({ now: () => performance.now() });
     let i = 0;
     let n = 0;
     // What handleInput in src/main.ts does for durability, and nothing else.
@@ -183,8 +183,8 @@ function durableCosts(a: number, r: number): { ingestUs: number; decodeUs: numbe
       const b = bodies[i++ & 1023]!;
       const fp = fingerprint('telemetry', 's1', 'SimulatedTemperatureSensor', b);
       filter.isRedelivery(fp);
-      filter.record(fp, T0 + i);
-      log.appendInput({ input: 'telemetry', deviceId: 's1', moduleId: 'SimulatedTemperatureSensor', arrival: T0 + i, body: b });
+      const elapsed = filter.record(fp);
+      log.appendInput({ input: 'telemetry', deviceId: 's1', moduleId: 'SimulatedTemperatureSensor', arrival: T0 + i, elapsed, body: b });
       // A checkpoint truncates the log every 5 s; keep the file from growing without bound.
       if (++n % 50_000 === 0) log.truncateUpTo(log.lastSeq());
     });
@@ -233,7 +233,7 @@ function durableCosts(a: number, r: number): { ingestUs: number; decodeUs: numbe
  * pairs earlier versions wrote; the time includes the JSON.stringify the checkpoint applies to it.
  */
 function tailCheckpoint(): { packedUs: number; pairsUs: number; packedBytes: number; pairsBytes: number } {
-  const filter = new RedeliveryFilter();
+  const filter = new RedeliveryFilter({ now: () => performance.now() });
   for (let i = 0; i < 65_535; i++) filter.record(fingerprint('telemetry', `s${i & 7}`, 'm', body(i, i & 3)), T0 + i / 4);
   const packed = JSON.stringify(filter.encodeRecent());
   const pairs = JSON.stringify(filter.recent());

@@ -89,7 +89,7 @@ export class EddyApp {
   private readonly timers: Timers;
   private readonly startedAt: string;
   private readonly rejectLog: RejectLogger;
-  private readonly redelivery = new RedeliveryFilter();
+  private readonly redelivery: RedeliveryFilter;
   private readonly time: ConnectedTime;
   private readonly journal: InputJournal;
   private readonly outputs: OutputBatcher;
@@ -126,6 +126,9 @@ export class EddyApp {
     this.startedAt = new Date(clock.now()).toISOString();
     this.rejectLog = new RejectLogger(log);
     this.journal = new InputJournal(store, timers);
+    // Its tail is measured on the monotonic clock: a wall clock stepped forward while a backlog drains
+    // must not push the inputs logged before the step out of it (src/ingest/redeliveryFilter.ts).
+    this.redelivery = new RedeliveryFilter(opts.monotonic);
 
     // ---- restore: checkpoint, last desired document, then the inputs logged after it ----
     const saved: SavedModule = readCheckpoint(store.loadCheckpoint(), log);
@@ -262,7 +265,8 @@ export class EddyApp {
       time,
       wall: clock,
       onLogged: (rec) => {
-        this.redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body, rec.messageId), rec.arrival);
+        // Frames of earlier versions have only the wall-clock arrival; the filter's clock continues from it.
+        this.redelivery.record(fingerprint(rec.input, rec.deviceId, rec.moduleId, rec.body, rec.messageId), rec.elapsed ?? rec.arrival);
         if (sensor !== null && rec.moduleId === SENSOR_MODULE) sensor.skipPast(rec.deviceId, rec.body.toString('utf8'));
       },
       handOver: setRules,
@@ -336,9 +340,9 @@ export class EddyApp {
       this.rejectLog.log({ reason: 'redelivered', detail: 'already in the input log before a crash or reconnect' }, { input, deviceId });
       return;
     }
-    this.redelivery.record(fp, arrival);
+    const elapsed = this.redelivery.record(fp);
     // Before its acknowledgement can leave (src/contracts/ackGate.ts, src/app/inputJournal.ts).
-    const seq = this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, body } : { input, deviceId, moduleId, arrival, body, messageId });
+    const seq = this.journal.append(messageId === undefined ? { input, deviceId, moduleId, arrival, elapsed, body } : { input, deviceId, moduleId, arrival, elapsed, body, messageId });
     if (stopping) return;
     this.checkpointer.position = seq;
     latencyTrace?.mark(Stage.Logged);

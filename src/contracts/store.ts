@@ -119,6 +119,11 @@ export interface InputRecord {
   readonly moduleId: string;
   /** Processing time of arrival (ms). */
   readonly arrival: number;
+  /**
+   * Arrival on the redelivery filter's clock (ms; monotonic, continued across restarts: a wall-clock step
+   * does not move it). Absent in frames of earlier versions. src/ingest/redeliveryFilter.ts.
+   */
+  readonly elapsed?: number;
   readonly body: Buffer;
   /** The sender's `$.mid`, when it set one: kept so a re-delivery after a restart is recognised by it (src/ingest/redeliveryFilter.ts). */
   readonly messageId?: string;

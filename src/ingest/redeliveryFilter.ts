@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Clock } from '../contracts/clock.js';
 
 /**
  * Drops the inputs that edgeHub re-delivers because their PUBACK never left the process.
@@ -28,6 +29,16 @@ import { createHash } from 'node:crypto';
  * sender's messageId, a new message from a device that sets one carries a new one
  * (test/integration/blackbox/identicalReadings.test.ts: without it, devices sending `{"open":1}` lost
  * every reading a reconnect matched against the last 30 s). Without a messageId the body alone decides.
+ *
+ * Arrivals are measured on the filter's own clock (`now()`): an injected monotonic clock (performance.now in
+ * the module), never the wall clock. An RTC-less device's NTP sync steps the wall clock forward just after
+ * boot, which is when edgeHub drains its backlog: measured on the wall clock, every input logged before
+ * the step fell more than `tailMs` behind the newest, and their re-deliveries after a SIGKILL counted
+ * twice (test/integration/blackbox/redeliveryClockStep.test.ts). Only differences between entries
+ * matter, so the clock is continued across restarts: it never reads less than the latest arrival
+ * recorded (restored from the checkpoint, replayed from the input log, which keeps each input's arrival
+ * on this clock: src/store/fileInputLog.ts), and downtime does not age the tail. Checkpoints and input
+ * logs of earlier versions hold wall-clock arrivals; the clock continues from them just as well.
  */
 export class RedeliveryFilter {
   /** A ring of the last `size` fingerprints and arrivals: typed arrays, so recording allocates nothing (bench/durability.bench.ts). */
@@ -37,12 +48,16 @@ export class RedeliveryFilter {
   private count = 0;
   private next = 0;
   private armed: Map<number, number> | null = null;
+  /** `now()` is `monotonic.now() + offset`; a restored or replayed arrival ahead of it raises the offset, never lowers it. */
+  private offset: number;
 
   /**
+   * `monotonic`: a clock (ms) that never steps (performance.now in the module; see the class comment).
    * `capacity` bounds what is remembered; only the last `tailSize` can ever be re-deliveries, so
    * the ring holds min(capacity, tailSize) entries (and a checkpoint saves no more).
    */
   constructor(
+    private readonly monotonic: Clock,
     capacity = MAX_IN_FLIGHT,
     tailSize = MAX_IN_FLIGHT,
     private readonly tailMs = 30_000,
@@ -50,14 +65,33 @@ export class RedeliveryFilter {
     this.size = Math.max(1, Math.min(capacity, tailSize));
     this.fps = new Float64Array(this.size);
     this.arrivals = new Float64Array(this.size);
+    this.offset = -monotonic.now();
   }
 
-  /** Records an accepted input (call for every input appended to the log). */
-  record(fp: Fingerprint, arrival: number): void {
+  /** The filter's clock (ms): monotonic, and continued from the latest arrival restored or replayed. What the input log keeps as `elapsed`. */
+  now(): number {
+    return this.monotonic.now() + this.offset;
+  }
+
+  /**
+   * Records an accepted input (call for every input appended to the log) that arrived at `arrival` on
+   * the filter's clock: now for a live input (the default), the logged `elapsed` for a replayed one.
+   * Returns `arrival`.
+   */
+  record(fp: Fingerprint, arrival?: number): number {
+    let at: number;
+    if (arrival === undefined) at = this.now();
+    else {
+      at = arrival;
+      // Restored or replayed: the clock continues from it (a finite one: a damaged checkpoint cannot stop it).
+      const t = this.now();
+      if (at > t && at < Infinity) this.offset += at - t;
+    }
     this.fps[this.next] = typeof fp === 'number' ? fp : parseFingerprint(fp);
-    this.arrivals[this.next] = arrival;
+    this.arrivals[this.next] = at;
     this.next = (this.next + 1) % this.size;
     if (this.count < this.size) this.count++;
+    return at;
   }
 
   /** Starts a re-delivery phase over the recent tail. */
@@ -118,7 +152,7 @@ export class RedeliveryFilter {
   private tail(): Float64Array {
     const first = (this.next - this.count + this.size) % this.size;
     const newest = this.count > 0 ? this.arrivals[(this.next - 1 + this.size) % this.size]! : 0;
-    // Entry by entry, not a prefix: a wall clock set back makes arrivals in the ring go down.
+    // Entry by entry, not a prefix: the wall-clock arrivals of earlier versions go down where the clock was set back.
     let n = 0;
     for (let k = 0; k < this.count; k++) if (newest - this.arrivals[(first + k) % this.size]! <= this.tailMs) n++;
     const out = new Float64Array(2 * n);
@@ -131,7 +165,10 @@ export class RedeliveryFilter {
     return out;
   }
 
-  /** Restores what `recent()` returned (checkpoint), oldest first; also the `"<hex>:<hex>"` strings of earlier versions. */
+  /**
+   * Restores what `recent()` returned (checkpoint), oldest first; also the `"<hex>:<hex>"` strings of
+   * earlier versions. The clock continues from the latest arrival restored.
+   */
   restore(entries: ReadonlyArray<readonly [Fingerprint, number]>): void {
     this.count = 0;
     this.next = 0;
@@ -145,7 +182,8 @@ export const MAX_IN_FLIGHT = 65_535;
 const PACKED = 'f64:';
 
 /**
- * What the checkpoint holds under `$recent` (JSON.parse'd): `encodeRecent`'s packed string, or the
+ * What the checkpoint holds under `$recent` (JSON.parse'd): `encodeRecent`'s packed string (arrivals on
+ * the filter's clock; on the wall clock in checkpoints of earlier versions: see the class comment), or the
  * pairs array of earlier versions; anything else throws (the checkpoint reader skips the entry and says so).
  */
 export function decodeRecent(saved: unknown): Array<[Fingerprint, number]> {

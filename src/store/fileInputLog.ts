@@ -6,10 +6,14 @@ import type { StoreLog } from './storeLog.js';
 
 /*
  * Frame: [payloadLength u32 LE][crc32(payload) u32 LE][payload]
- * payload: [seq f64][arrival f64][u16 len + input][u16 len + deviceId][u16 len + moduleId]([u16 len + messageId])[body ...]
+ * payload: [seq f64][arrival f64]([elapsed f64])[u16 len + input][u16 len + deviceId][u16 len + moduleId]([u16 len + messageId])[body ...]
  * The messageId is there when bit 31 of payloadLength is set (payloads never come near 2 GiB, so a
  * frame without it reads as before): the redelivery filter needs it after a restart to tell an
  * edgeHub re-delivery from a new message with the same body (src/ingest/redeliveryFilter.ts).
+ * `elapsed` is there when bit 30 is set: the arrival on the redelivery filter's clock, which a wall-clock
+ * step does not move, so the tail a replay rebuilds spans such a step (test/integration/blackbox/redeliveryClockStep.test.ts).
+ * Each flag also seeds the CRC (messageId 1, elapsed 2). A build from before a flag reads a frame
+ * with it as a torn tail.
  * A frame whose length runs past the end of the file or whose CRC does not match is a torn tail
  * (or damage): reading stops there, and opening the log truncates it so new frames are not hidden
  * behind it. Seqs are doubles: exact to 2^53, far beyond any module's lifetime.
@@ -17,6 +21,9 @@ import type { StoreLog } from './storeLog.js';
 const HEADER = 8;
 /** Bit 31 of payloadLength: a messageId string follows moduleId. */
 const HAS_MESSAGE_ID = 0x8000_0000;
+/** Bit 30 of payloadLength: an `elapsed` double follows arrival. */
+const HAS_ELAPSED = 0x4000_0000;
+const FLAGS = HAS_MESSAGE_ID | HAS_ELAPSED;
 const FIXED = 16 + 6;
 /** edgeHub caps a message at 256 KB; anything this large is damage, not a record. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -195,7 +202,8 @@ export class FileInputLog implements InputLog {
   /** Encodes one frame at `at` in `buf` (growing it, keeping what is before `at`); returns its length. */
   private encode(seq: number, r: InputRecord, at: number): number {
     const mid = r.messageId !== undefined && r.messageId !== '' ? r.messageId : null;
-    const need = at + HEADER + FIXED + 2 + 3 * (r.input.length + r.deviceId.length + r.moduleId.length + (mid?.length ?? 0)) + r.body.length;
+    const elapsed = r.elapsed;
+    const need = at + HEADER + FIXED + 8 + 2 + 3 * (r.input.length + r.deviceId.length + r.moduleId.length + (mid?.length ?? 0)) + r.body.length;
     if (need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(grown, 0, 0, at);
@@ -206,14 +214,18 @@ export class FileInputLog implements InputLog {
     b.writeDoubleLE(seq, o);
     b.writeDoubleLE(r.arrival, o + 8);
     o += 16;
+    if (elapsed !== undefined) {
+      b.writeDoubleLE(elapsed, o);
+      o += 8;
+    }
     o = this.writeString(b, r.input, o);
     o = this.writeString(b, r.deviceId, o);
     o = this.writeString(b, r.moduleId, o);
     if (mid !== null) o = this.writeString(b, mid, o);
     o += r.body.copy(b, o);
-    b.writeUInt32LE((o - at - HEADER + (mid !== null ? HAS_MESSAGE_ID : 0)) >>> 0, at);
-    // The flag is outside the payload: it seeds the CRC, so a flipped bit 31 reads as damage.
-    b.writeUInt32LE(crc32(b.subarray(at + HEADER, o), mid !== null ? 1 : 0), at + 4);
+    b.writeUInt32LE((o - at - HEADER + (mid !== null ? HAS_MESSAGE_ID : 0) + (elapsed !== undefined ? HAS_ELAPSED : 0)) >>> 0, at);
+    // The flags are outside the payload: they seed the CRC, so a flipped bit 31 or 30 reads as damage.
+    b.writeUInt32LE(crc32(b.subarray(at + HEADER, o), (mid !== null ? 1 : 0) + (elapsed !== undefined ? 2 : 0)), at + 4);
     return o - at;
   }
 
@@ -243,14 +255,16 @@ function* frames(data: Buffer): Generator<StoredInput> {
   let o = 0;
   while (o + HEADER <= data.length) {
     const word = data.readUInt32LE(o);
-    const len = (word & ~HAS_MESSAGE_ID) >>> 0;
-    const strings = word >= HAS_MESSAGE_ID ? 4 : 3;
-    if (len < FIXED || len > MAX_PAYLOAD || o + HEADER + len > data.length) return;
+    const len = (word & ~FLAGS) >>> 0;
+    const strings = (word & HAS_MESSAGE_ID) !== 0 ? 4 : 3;
+    const hasElapsed = (word & HAS_ELAPSED) !== 0;
+    if (len < FIXED + (hasElapsed ? 8 : 0) || len > MAX_PAYLOAD || o + HEADER + len > data.length) return;
     const payload = data.subarray(o + HEADER, o + HEADER + len);
-    if (crc32(payload, strings === 4 ? 1 : 0) !== data.readUInt32LE(o + 4)) return;
+    if (crc32(payload, (strings === 4 ? 1 : 0) + (hasElapsed ? 2 : 0)) !== data.readUInt32LE(o + 4)) return;
     const seq = payload.readDoubleLE(0);
     const arrival = payload.readDoubleLE(8);
-    let p = 16;
+    const elapsed = hasElapsed ? payload.readDoubleLE(16) : undefined;
+    let p = hasElapsed ? 24 : 16;
     const strs: string[] = [];
     for (let k = 0; k < strings; k++) {
       const sl = payload.readUInt16LE(p);
@@ -258,8 +272,10 @@ function* frames(data: Buffer): Generator<StoredInput> {
       p += 2 + sl;
     }
     // Copy: the caller may keep the body after `data` is gone.
-    const rec: StoredInput = { seq, arrival, input: strs[0]!, deviceId: strs[1]!, moduleId: strs[2]!, body: Buffer.from(payload.subarray(p)) };
-    yield strings === 4 ? { ...rec, messageId: strs[3]! } : rec;
+    const rec: { -readonly [K in keyof StoredInput]: StoredInput[K] } = { seq, arrival, input: strs[0]!, deviceId: strs[1]!, moduleId: strs[2]!, body: Buffer.from(payload.subarray(p)) };
+    if (elapsed !== undefined) rec.elapsed = elapsed;
+    if (strings === 4) rec.messageId = strs[3]!;
+    yield rec;
     o += HEADER + len;
   }
 }
@@ -276,5 +292,5 @@ function scan(data: Buffer): { end: number; lastSeq: number; torn: boolean } {
 }
 
 function frameLength(data: Buffer, offset: number): number {
-  return (data.readUInt32LE(offset) & ~HAS_MESSAGE_ID) >>> 0;
+  return (data.readUInt32LE(offset) & ~FLAGS) >>> 0;
 }

@@ -205,3 +205,60 @@ describe('EddyApp: an input log of the build before messageIds', () => {
     await second.stop(2_000);
   });
 });
+
+describe('EddyApp: the wall clock stepped forward while a backlog drains', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eddy-app-step-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  // An RTC-less device (a Raspberry Pi) boots with its wall clock in the past and NTP steps it forward
+  // while edgeHub drains its backlog; a crash a few seconds later loses the PUBACKs still queued, and
+  // edgeHub re-delivers those inputs to the next process. docs/contract.md section 8: they are already
+  // in the input log, so they count once; the step must not push the ones logged before it out of the
+  // redelivery tail (src/ingest/redeliveryFilter.ts).
+  for (const how of ['SIGKILL (the tail replayed from the input log)', 'a clean stop (the tail from the checkpoint)'] as const) {
+    it(`recognises every re-delivery after ${how}`, async () => {
+      let wall = Date.UTC(1970, 0, 1, 0, 1, 0);
+      let mono = 0;
+      const open = () => {
+        const metrics = createMetrics({ processMetrics: false });
+        const store = openStore(dir, { log: silentLogger, clock: { now: () => wall }, ttlMs: 0 });
+        const app = new EddyApp({
+          version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
+          fileRules: rules, fileErrors: [], configErrors: [],
+          store, metrics, log: silentLogger,
+          clock: { now: () => wall }, monotonic: { now: () => mono }, timers: manualIntervals().timers,
+        });
+        return { app, metrics };
+      };
+      const body = (i: number): Buffer => Buffer.from(JSON.stringify({ timeCreated: new Date(START + i * 100).toISOString(), i }));
+      const meta = { deviceId: 'd1', moduleId: 'm1' };
+
+      const first = open();
+      // 1,500 inputs, 2 ms apart; after the first 500 the wall clock steps 10 minutes forward.
+      for (let i = 0; i < 1_500; i++) {
+        if (i === 500) wall += 600_000;
+        first.app.handleInput('telemetry', body(i), meta);
+        wall += 2;
+        mono += 2;
+      }
+      expect(first.metrics.snapshot().received).toBe(1_500);
+      if (how.startsWith('a clean stop')) await first.app.stop(2_000);
+      // Else the process is gone as it was: no checkpoint since the first, the input log holds the inputs.
+
+      // The next process: its monotonic clock starts again, its wall clock stays stepped.
+      mono = 0;
+      const second = open();
+      (second.app as unknown as { redelivery: { arm(): void } }).redelivery.arm();
+      // edgeHub re-delivers the inputs it has no PUBACK for: all but the first 200.
+      for (let i = 200; i < 1_500; i++) second.app.handleInput('telemetry', body(i), meta);
+      second.app.handleInput('telemetry', body(1_500), meta);
+      const snap = second.metrics.snapshot();
+      expect(snap.rejected.redelivered ?? 0).toBe(1_300);
+      expect(snap.received).toBe(1_301);
+      await second.app.stop(2_000);
+    });
+  }
+});

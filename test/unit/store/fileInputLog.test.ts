@@ -81,6 +81,29 @@ describe('FileInputLog', () => {
     expect([...new FileInputLog(dir, log).readInputsAfter(0)].map((r) => r.seq)).toEqual([1]);
   });
 
+  it('keeps the arrival on the redelivery filter\'s clock (`elapsed`) after the fixed fields; frames without it read as before, and a flipped bit 30 is damage', () => {
+    const a = new FileInputLog(dir, log);
+    a.appendInput(rec(1));
+    a.appendInput({ ...rec(2), elapsed: 123.25 }, true);
+    a.appendInput({ ...rec(3), elapsed: 124.5, messageId: 'mid-3' });
+    a.close();
+    const file = join(dir, segments(dir)[0]!);
+    const got = [...new FileInputLog(dir, log).readInputsAfter(0)];
+    expect(got).toEqual([{ seq: 1, ...rec(1) }, { seq: 2, ...rec(2), elapsed: 123.25 }, { seq: 3, ...rec(3), elapsed: 124.5, messageId: 'mid-3' }]);
+    // The second frame as the header comment lays it out: bit 30 of the length, the CRC seeded with 2, elapsed after arrival.
+    const bytes = readFileSync(file);
+    const second = 8 + bytes.readUInt32LE(0);
+    const word = bytes.readUInt32LE(second);
+    expect(word & 0xc000_0000).toBe(0x4000_0000);
+    const payload = bytes.subarray(second + 8, second + 8 + (word & 0x3fff_ffff));
+    expect(bytes.readUInt32LE(second + 4)).toBe(crc32(payload, 2));
+    expect([payload.readDoubleLE(0), payload.readDoubleLE(8), payload.readDoubleLE(16)]).toEqual([2, rec(2).arrival, 123.25]);
+    // Bit 30 cleared: the CRC no longer matches, so the frame is damage, not a record without `elapsed`.
+    bytes.writeUInt32LE(word & 0x3fff_ffff, second);
+    writeFileSync(file, bytes);
+    expect([...new FileInputLog(dir, log).readInputsAfter(0)].map((r) => r.seq)).toEqual([1]);
+  });
+
   it('ignores a torn tail, cuts it off, and appends readable records after it', () => {
     const a = new FileInputLog(dir, log);
     for (let i = 1; i <= 5; i++) a.appendInput(rec(i));
