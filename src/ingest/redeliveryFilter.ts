@@ -34,7 +34,7 @@ import type { Clock } from '../contracts/clock.js';
  * the module), never the wall clock. An RTC-less device's NTP sync steps the wall clock forward just after
  * boot, which is when edgeHub drains its backlog: measured on the wall clock, every input logged before
  * the step fell more than `tailMs` behind the newest, and their re-deliveries after a SIGKILL counted
- * twice (test/integration/blackbox/redeliveryClockStep.test.ts). Only differences between entries
+ * twice (test/integration/blackbox/redeliveryBacklog.test.ts, second case). Only differences between entries
  * matter, so the clock is continued across restarts: it never reads less than the latest arrival
  * recorded (restored from the checkpoint, replayed from the input log, which keeps each input's arrival
  * on this clock: src/store/fileInputLog.ts), and downtime does not age the tail. Checkpoints and input

@@ -11,7 +11,7 @@ import type { StoreLog } from './storeLog.js';
  * frame without it reads as before): the redelivery filter needs it after a restart to tell an
  * edgeHub re-delivery from a new message with the same body (src/ingest/redeliveryFilter.ts).
  * `elapsed` is there when bit 30 is set: the arrival on the redelivery filter's clock, which a wall-clock
- * step does not move, so the tail a replay rebuilds spans such a step (test/integration/blackbox/redeliveryClockStep.test.ts).
+ * step does not move, so the tail a replay rebuilds spans such a step (test/integration/blackbox/redeliveryBacklog.test.ts, second case).
  * Each flag also seeds the CRC (messageId 1, elapsed 2). A build from before a flag reads a frame
  * with it as a torn tail.
  * A frame whose length runs past the end of the file or whose CRC does not match is a torn tail

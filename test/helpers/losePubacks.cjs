@@ -11,11 +11,15 @@
  * with SIGKILL (no handler runs). Nothing of the module is changed: the TLS socket's write methods are
  * wrapped from outside. A PUBACK is the 4 bytes 0x40 0x02 <id>, which mqtt-packet hands to the socket as
  * three writes ([0x40], [0x02], the 2-byte id; mqtt-packet writeToStream.js `confirmation`).
+ * With EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS (and EDDY_TEST_CLOCK_STEP_MS) the wall clock steps forward once
+ * that many PUBACKs (kept or lost) have been written: test/helpers/stepClock.cjs.
  */
 const tls = require('node:tls');
 
 const KEPT = Number(process.env.EDDY_TEST_PUBACKS_KEPT ?? 0);
 const LOST = Number(process.env.EDDY_TEST_PUBACKS_LOST ?? 1000);
+const STEP_AFTER = process.env.EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS === undefined ? null : Number(process.env.EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS);
+const clock = STEP_AFTER === null ? null : require('./stepClock.cjs');
 let seen = 0;
 let lost = 0;
 const one = (b, v) => Buffer.isBuffer(b) && b.length === 1 && b[0] === v;
@@ -40,10 +44,14 @@ proto._writev = function (chunks, cb) {
   const kept = [];
   for (let i = 0; i < chunks.length; i++) {
     const c = chunks[i].chunk;
-    if (one(c, 0x40) && i + 2 < chunks.length && one(chunks[i + 1].chunk, 0x02) && chunks[i + 2].chunk.length === 2 && ++seen > KEPT) {
-      lose();
-      i += 2;
-      continue;
+    if (one(c, 0x40) && i + 2 < chunks.length && one(chunks[i + 1].chunk, 0x02) && chunks[i + 2].chunk.length === 2) {
+      // The module logged this PUBACK's input before the write (see above): the step falls between two inputs.
+      if (++seen === STEP_AFTER) clock.step(`after ${seen} PUBACKs`);
+      if (seen > KEPT) {
+        lose();
+        i += 2;
+        continue;
+      }
     }
     kept.push(chunks[i]);
   }
