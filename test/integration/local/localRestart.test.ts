@@ -38,18 +38,22 @@ interface LogFrame {
   end: number;
 }
 
-/** The frames of one input-log segment: [len u32][crc32 u32][seq f64][arrival f64][3 × (u16 len, utf8)][body]. */
+/**
+ * The frames of one input-log segment: [len u32][crc32 u32][seq f64][arrival f64]([elapsed f64])[3 or 4 × (u16 len, utf8)][body];
+ * bit 30 of len flags `elapsed`, bit 31 a fourth string (the messageId) (src/store/fileInputLog.ts).
+ */
 function logFrames(file: string): LogFrame[] {
   const data = readFileSync(file);
   const out: LogFrame[] = [];
   let o = 0;
   while (o + 8 <= data.length) {
-    const len = data.readUInt32LE(o);
+    const word = data.readUInt32LE(o);
+    const len = word & 0x3fff_ffff;
     if (o + 8 + len > data.length) break;
     const p = data.subarray(o + 8, o + 8 + len);
-    let q = 16;
+    let q = (word & 0x4000_0000) !== 0 ? 24 : 16;
     const strs: string[] = [];
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < ((word & 0x8000_0000) !== 0 ? 4 : 3); k++) {
       const sl = p.readUInt16LE(q);
       strs.push(p.toString('utf8', q + 2, q + 2 + sl));
       q += 2 + sl;
