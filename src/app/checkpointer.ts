@@ -9,7 +9,7 @@ import { snapshotFits, type Engine, type RuleSnapshot } from '../rules/engine.js
 import { compileRule, type CompiledRule } from '../rules/compileRule.js';
 import { ReplaySchedule } from '../rules/replaySchedule.js';
 import { SteppedCheckpoint } from '../store/steppedCheckpoint.js';
-import type { ConnectedTimeState } from '../time/connectedTime.js';
+import { WALL_STEP_MS, type ConnectedTimeState } from '../time/connectedTime.js';
 
 /** Checkpoint cadence: the input log holds at most this much to replay after a crash. */
 export const CHECKPOINT_MS = 5_000;
@@ -148,10 +148,37 @@ export function replayTail(opts: ReplayOptions): ReplayResult {
   // the wall time since it, when connected time was running then (a pause after the checkpoint is not
   // known: the replayed time is then later than it was, never earlier). So a replayed group's last
   // arrival is (nearly) what a crash-free run had, and so is the time of a `missing` it raises.
+  // Live, connected time runs on `steadyClock`, which replaces a step of the wall clock (NTP's first sync
+  // on a device without a real-time clock) by the monotonic clock's advance; the replay does the same
+  // with the input clock each input was logged with (`elapsed`) and the checkpoint's reading of it: where
+  // the wall clock advanced more than WALL_STEP_MS more or less than it between two inputs, the input
+  // clock's advance counts, and the wall clock measures again from there. Otherwise a step after the
+  // checkpoint moved the replayed inputs after it by the step, and silence that never was flushed windows
+  // and raised `missing` at the restart (test/unit/app/replayClockStep.test.ts). Checkpoints and frames of
+  // earlier versions have no `elapsed`: the wall clock alone, as before.
   const cs = saved.clock;
-  const replayTime = (arrival: number): number =>
-    // Clamped to the present: local mode's simulated sensor stamps arrivals on its own, faster clock.
-    cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now) ? cs.now + Math.max(0, Math.min(arrival, opts.wall.now()) - cs.wall) : time.now();
+  // Clamped to the present: local mode's simulated sensor stamps arrivals on its own, faster clock.
+  const wallNow = opts.wall.now();
+  const timed = cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now);
+  let fromWall = timed ? Math.min(cs.wall, wallNow) : 0;
+  let fromNow = timed ? cs.now : 0;
+  let prev = { arrival: timed ? cs.wall : 0, elapsed: timed ? cs.elapsed : undefined, at: fromNow };
+  const replayTime = (rec: StoredInput): number => {
+    if (!timed) return time.now();
+    const wallAt = Math.min(rec.arrival, wallNow);
+    let at = fromNow + Math.max(0, wallAt - fromWall);
+    const { elapsed } = rec;
+    if (Number.isFinite(elapsed) && Number.isFinite(prev.elapsed)) {
+      const dm = elapsed! - prev.elapsed!;
+      if (Math.abs(rec.arrival - prev.arrival - dm) > WALL_STEP_MS) {
+        at = prev.at + Math.max(0, Math.round(dm));
+        fromWall = wallAt;
+        fromNow = at;
+      }
+    }
+    prev = { arrival: rec.arrival, elapsed, at };
+    return at;
+  };
   let lastSeq = checkpoint.uptoInputSeq;
   let replayed = 0;
   let replayedTo = time.now();
@@ -168,7 +195,7 @@ export function replayTail(opts: ReplayOptions): ReplayResult {
       engine.setRules(taking);
     }
     const { events } = decodeMessage(rec.body, rec);
-    const at = replayTime(rec.arrival);
+    const at = replayTime(rec);
     if (at > replayedTo) replayedTo = at;
     engine.process(events, at);
     lastSeq = rec.seq;

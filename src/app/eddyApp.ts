@@ -142,7 +142,9 @@ export class EddyApp {
     // The engine's processing time: connected time (src/time/connectedTime.ts), paused while edgeHub is
     // unreachable and while it delivers the backlog after a reconnect, resumed from the checkpoint
     // after a restart. It drives idle flushes and `missing` (docs/contract.md section 5; test/unit/time/connectedTime.test.ts).
-    this.time = new ConnectedTime({ elapsed: steadyClock(clock, opts.monotonic), wall: clock, saved: saved.clock, timers });
+    // The checkpoint keeps the redelivery filter's clock with it: the clock of the input log's `elapsed`,
+    // from which a replay rebuilds connected time across a wall-clock step (src/app/checkpointer.ts `replayTail`).
+    this.time = new ConnectedTime({ elapsed: steadyClock(clock, opts.monotonic), wall: clock, inputClock: this.redelivery, saved: saved.clock, timers });
 
     /** Outputs go to the outbox once per turn, alerts at once (src/forward/outputBatcher.ts). */
     this.outputs = new OutputBatcher({

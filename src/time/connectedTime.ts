@@ -12,6 +12,12 @@ export interface ConnectedTimeState {
   readonly running: boolean;
   /** Resume points (connected time, wall time), oldest first, bounded: they map connected time to wall time. */
   readonly segments: ReadonlyArray<readonly [number, number]>;
+  /**
+   * The input clock at that moment (`ConnectedTimeOptions.inputClock`: what the input log keeps as each
+   * input's `elapsed`); absent in checkpoints of earlier versions. With it a replay tells a wall-clock
+   * step after the checkpoint from time passing (src/app/checkpointer.ts `replayTail`).
+   */
+  readonly elapsed?: number;
 }
 
 export interface ConnectedTimeOptions {
@@ -19,6 +25,8 @@ export interface ConnectedTimeOptions {
   readonly elapsed: Clock;
   /** The wall clock, for `wallAt` and the saved state. */
   readonly wall: Clock;
+  /** The clock the input log keeps each input's arrival on (`elapsed`: the redelivery filter's), read into the saved state. */
+  readonly inputClock?: Clock;
   /** Timers (the Timers port, src/contracts/timers.ts); default Node's. Tests inject virtual ones. */
   readonly timers?: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   /** The state saved by an earlier process; connected time starts where it stood (downtime does not count). */
@@ -31,6 +39,9 @@ export interface ConnectedTimeOptions {
 
 const MAX_SEGMENTS = 64;
 
+/** A difference between the wall clock's and the monotonic clock's advance beyond this is a step of the wall clock, not drift. */
+export const WALL_STEP_MS = 1_000;
+
 /**
  * The `elapsed` clock for the module: whole milliseconds of the wall clock, except across a step of
  * the wall clock (NTP setting it, an RTC-less device at boot), which is replaced by the monotonic
@@ -38,7 +49,7 @@ const MAX_SEGMENTS = 64;
  * arrivals (main.ts) gets the same values as the run that logged them, and a `missing` raised again
  * after a crash gets the same time and messageId; never jumping, so a clock step is not silence.
  */
-export function steadyClock(wall: Clock, mono: Clock, stepMs = 1_000): Clock {
+export function steadyClock(wall: Clock, mono: Clock, stepMs = WALL_STEP_MS): Clock {
   let lastWall = wall.now();
   let lastMono = mono.now();
   let t = lastWall;
@@ -78,6 +89,7 @@ export function steadyClock(wall: Clock, mono: Clock, stepMs = 1_000): Clock {
 export class ConnectedTime implements SchedulerLike {
   private readonly elapsed: Clock;
   private readonly wall: Clock;
+  private readonly inputClock: Clock | undefined;
   private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>;
   private readonly quietMs: number;
   private readonly drainCapMs: number;
@@ -98,6 +110,7 @@ export class ConnectedTime implements SchedulerLike {
   constructor(opts: ConnectedTimeOptions) {
     this.elapsed = opts.elapsed;
     this.wall = opts.wall;
+    this.inputClock = opts.inputClock;
     this.timers = opts.timers ?? systemTimers;
     this.quietMs = opts.quietMs ?? 1_000;
     this.drainCapMs = opts.drainCapMs ?? 15_000;
@@ -179,7 +192,8 @@ export class ConnectedTime implements SchedulerLike {
 
   /** For the checkpoint. */
   state(): ConnectedTimeState {
-    return { now: this.now(), wall: this.wall.now(), running: this.running, segments: this.segments.map((s) => [s[0], s[1]] as const) };
+    const state = { now: this.now(), wall: this.wall.now(), running: this.running, segments: this.segments.map((s) => [s[0], s[1]] as const) };
+    return this.inputClock === undefined ? state : { ...state, elapsed: this.inputClock.now() };
   }
 
   /** Stops every timer (shutdown). */
