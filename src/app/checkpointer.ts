@@ -145,38 +145,34 @@ export function replayTail(opts: ReplayOptions): ReplayResult {
   engine.restore(restored);
 
   // The connected time of an input logged after the checkpoint: the checkpoint's connected time plus
-  // the wall time since it, when connected time was running then (a pause after the checkpoint is not
+  // the time since it, when connected time was running then (a pause after the checkpoint is not
   // known: the replayed time is then later than it was, never earlier). So a replayed group's last
   // arrival is (nearly) what a crash-free run had, and so is the time of a `missing` it raises.
-  // Live, connected time runs on `steadyClock`, which replaces a step of the wall clock (NTP's first sync
-  // on a device without a real-time clock) by the monotonic clock's advance; the replay does the same
-  // with the input clock each input was logged with (`elapsed`) and the checkpoint's reading of it: where
-  // the wall clock advanced more than WALL_STEP_MS more or less than it between two inputs, the input
-  // clock's advance counts, and the wall clock measures again from there. Otherwise a step after the
-  // checkpoint moved the replayed inputs after it by the step, and silence that never was flushed windows
-  // and raised `missing` at the restart (test/unit/app/replayClockStep.test.ts). Checkpoints and frames of
-  // earlier versions have no `elapsed`: the wall clock alone, as before.
+  // Live, connected time runs on `steadyClock`: the wall clock's advance, but where it differs from the
+  // monotonic clock's by more than WALL_STEP_MS (a step: NTP's first sync on a device without a
+  // real-time clock), the monotonic one. The replay does the same from one input to the next with the
+  // input clock each was logged with (`elapsed`, src/ingest/redeliveryFilter.ts) and the checkpoint's
+  // reading of it: by the wall clock alone, a step between the checkpoint and a crash moved the inputs
+  // after it by the step, and the silence that never was flushed windows and raised `missing` at the
+  // restart (test/unit/app/replayClockStep.test.ts). Checkpoints and input logs of earlier versions have
+  // no `elapsed`: the wall clock since the checkpoint, clamped to the present (local mode's simulated
+  // sensor stamps arrivals on its own, faster clock), as before.
   const cs = saved.clock;
-  // Clamped to the present: local mode's simulated sensor stamps arrivals on its own, faster clock.
-  const wallNow = opts.wall.now();
   const timed = cs !== null && cs.running && Number.isFinite(cs.wall) && Number.isFinite(cs.now);
-  let fromWall = timed ? Math.min(cs.wall, wallNow) : 0;
-  let fromNow = timed ? cs.now : 0;
-  let prev = { arrival: timed ? cs.wall : 0, elapsed: timed ? cs.elapsed : undefined, at: fromNow };
+  const wallNow = opts.wall.now();
+  let from = { wall: timed ? cs.wall : 0, at: timed ? cs.now : 0 };
+  let prev = { arrival: from.wall, elapsed: timed ? cs.elapsed : undefined, at: from.at };
   const replayTime = (rec: StoredInput): number => {
     if (!timed) return time.now();
-    const wallAt = Math.min(rec.arrival, wallNow);
-    let at = fromNow + Math.max(0, wallAt - fromWall);
-    const { elapsed } = rec;
+    const { arrival, elapsed } = rec;
+    let at: number;
     if (Number.isFinite(elapsed) && Number.isFinite(prev.elapsed)) {
       const dm = elapsed! - prev.elapsed!;
-      if (Math.abs(rec.arrival - prev.arrival - dm) > WALL_STEP_MS) {
-        at = prev.at + Math.max(0, Math.round(dm));
-        fromWall = wallAt;
-        fromNow = at;
-      }
-    }
-    prev = { arrival: rec.arrival, elapsed, at };
+      const dw = arrival - prev.arrival;
+      at = prev.at + Math.max(0, Math.abs(dw - dm) > WALL_STEP_MS ? Math.round(dm) : dw);
+      from = { wall: arrival, at };
+    } else at = from.at + Math.max(0, Math.min(arrival, wallNow) - from.wall);
+    prev = { arrival, elapsed, at };
     return at;
   };
   let lastSeq = checkpoint.uptoInputSeq;

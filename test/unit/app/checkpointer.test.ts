@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtualTimeScheduler } from 'rxjs';
-import { Checkpointer, readCheckpoint, replayTail, STATE_KEYS } from '../../../src/app/checkpointer.js';
+import { Checkpointer, readCheckpoint, replayTail, STATE_KEYS, type CheckpointedEngine } from '../../../src/app/checkpointer.js';
 import type { Logger } from '../../../src/contracts/logger.js';
 import type { TimerHandle, Timers } from '../../../src/contracts/timers.js';
 import type { OutputMessage, SummaryBody } from '../../../src/contracts/output.js';
@@ -11,6 +11,8 @@ import { decodeMessage } from '../../../src/ingest/decodeMessage.js';
 import { Engine } from '../../../src/rules/engine.js';
 import { compileRule, type CompiledRule } from '../../../src/rules/compileRule.js';
 import { openStore, type Store } from '../../../src/store/store.js';
+import { RedeliveryFilter } from '../../../src/ingest/redeliveryFilter.js';
+import { ConnectedTime, steadyClock } from '../../../src/time/connectedTime.js';
 
 /**
  * The checkpointer on a real SQLite store in a temporary directory and a real engine; only the timers
@@ -201,5 +203,63 @@ describe('Checkpointer and replayTail', () => {
     expect(saved.removedGens).toEqual([['r', { gen: 2, until: 7 }]]);
     expect(saved.rules.size).toBe(0);
     expect(lines.filter((l) => l.level === 'error').map((l) => (l.obj as { key: string }).key)).toEqual([STATE_KEYS.recent]);
+  });
+
+  /**
+   * The processing time replayTail gives each logged input, against the live one: a ConnectedTime on
+   * `steadyClock` (the module's, src/app/eddyApp.ts) read as each input is logged, the wall clock stepped
+   * between the checkpoint and the first input, forward between two inputs and back between two others.
+   */
+  function clockScript(steps: ReadonlyMap<number, number>, opts: { elapsed: boolean }) {
+    let wall = CLOCK0;
+    let mono = 1_000.25;
+    const wallClock = { now: () => wall };
+    const filter = new RedeliveryFilter({ now: () => mono });
+    const live = new ConnectedTime({ elapsed: steadyClock(wallClock, { now: () => mono }), wall: wallClock, ...(opts.elapsed ? { inputClock: filter } : {}), timers: { setTimeout: () => ({ unref: () => undefined }), clearTimeout: () => undefined } });
+    live.resume();
+    mono += 3_000.4;
+    wall += 3_000;
+    const store = open();
+    store.saveCheckpoint(new Map([[STATE_KEYS.clock, JSON.stringify(live.state())]]), 0);
+    const liveTimes: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      wall += steps.get(i) ?? 0;
+      mono += 250.6;
+      wall += 250;
+      const arrival = wall;
+      const elapsed = filter.record(i);
+      store.appendInput({ input: 'telemetry', deviceId: 'd1', moduleId: 'sensor', arrival, ...(opts.elapsed ? { elapsed } : {}), body: body(i) });
+      liveTimes.push(live.now());
+    }
+    const ats: number[] = [];
+    const engine = { restore: () => undefined, setRules: () => undefined, process: (_e: unknown, at: number) => void ats.push(at), snapshot: () => new Map(), snapshotRule: () => undefined } as unknown as CheckpointedEngine;
+    replayTail({ saved: readCheckpoint(store.loadCheckpoint(), log), inputs: store, engine, startRules: [], time: { now: () => Number.NaN, advanceTo: () => undefined }, wall: wallClock, handOver: () => undefined, log });
+    store.close();
+    return { ats, liveTimes, end: wall };
+  }
+
+  const STEPS = new Map([[0, 600_000], [4, 3_600_000], [8, -120_000]]);
+
+  it('replays the connected time the live run had, across wall-clock steps after the checkpoint, from the input log\'s elapsed', () => {
+    const { ats, liveTimes } = clockScript(STEPS, { elapsed: true });
+    expect(ats).toHaveLength(12);
+    // Whole milliseconds on both sides; the monotonic clock's fractions round differently at a step.
+    for (let i = 0; i < 12; i++) expect(Math.abs(ats[i]! - liveTimes[i]!), `input ${i}: replayed ${ats[i]}, live ${liveTimes[i]}`).toBeLessThanOrEqual(1);
+  });
+
+  it('a checkpoint and an input log of earlier versions (no elapsed) still replay: the wall clock since the checkpoint, step included', () => {
+    const { ats, end } = clockScript(STEPS, { elapsed: false });
+    expect(ats).toHaveLength(12);
+    // The live run's connected time at the checkpoint was the wall clock then (a first start begins on
+    // it, and steadyClock is wall-paced), 3 s after it resumed; arrivals after the present (the clock
+    // set back since) count as the present.
+    const checkpoint = CLOCK0 + 3_000;
+    let wall = checkpoint;
+    const expected: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      wall += (STEPS.get(i) ?? 0) + 250;
+      expected.push(checkpoint + Math.max(0, Math.min(wall, end) - checkpoint));
+    }
+    expect(ats).toEqual(expected);
   });
 });
