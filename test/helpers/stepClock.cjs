@@ -6,7 +6,8 @@
  * `Date.now()`, `new Date()` and `Date()` read EDDY_TEST_CLOCK_STEP_MS later than the system clock from
  * the step on. The monotonic clocks (performance.now, process.hrtime) do not move, as on the device.
  * The step happens at load, unless test/helpers/losePubacks.cjs requires this file to step it after
- * EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS PUBACKs (`step()`). Each step is announced on stderr as a JSON log line.
+ * EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS PUBACKs, or test/helpers/stepAtCheckpoint.cjs after a checkpoint
+ * (EDDY_TEST_CLOCK_STEP_AFTER_MS) (`step()`). Each step is announced on stderr as a JSON log line.
  */
 const STEP = Number(process.env.EDDY_TEST_CLOCK_STEP_MS ?? 0);
 const RealDate = Date;
@@ -25,6 +26,6 @@ function step(why) {
   process.stderr.write(`${JSON.stringify({ level: 30, msg: `test preload: wall clock stepped forward by ${STEP} ms ${why}` })}\n`);
 }
 
-if (STEP !== 0 && process.env.EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS === undefined) step('at start');
+if (STEP !== 0 && process.env.EDDY_TEST_CLOCK_STEP_AFTER_PUBACKS === undefined && process.env.EDDY_TEST_CLOCK_STEP_AFTER_MS === undefined) step('at start');
 
 module.exports = { step };
