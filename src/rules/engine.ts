@@ -602,7 +602,7 @@ export class Engine {
       step: (ref, ev, out, now, time, key, shared) => {
         // The value the executor read for this event when `value` is one path (FusedRule.bindValues);
         // NaN there means no finite number, and `evaluate` answers or fails as it would anyway.
-        let v: unknown = valueAt >= 0 && scratch !== null && scratch.ev === ev ? scratch.vals[valueAt] : Number.NaN;
+        let v: unknown = valueAt >= 0 && scratch !== null && scratch.ev === ev ? scratch.boxed[valueAt] : Number.NaN;
         if (v !== v) v = rule.value.evaluate(ev);
         if (typeof v !== 'number' || !Number.isFinite(v)) {
           this.reject('not-a-number', rule.id);

@@ -64,6 +64,12 @@ export interface FusedRule {
  */
 export interface ValueScratch {
   readonly vals: Float64Array;
+  /**
+   * `vals` again, each value boxed once per event (a tagged array, created holding null): for a rule
+   * that passes the value on as a JS value (an anomaly rule's detector input), so its rules share one
+   * HeapNumber per path and event instead of boxing one each (as `InputPlan.times` does for times).
+   */
+  readonly boxed: Array<number | null>;
   ev: IngestEvent | null;
 }
 
@@ -215,7 +221,7 @@ export class FusedRules {
       const rule = rt.rule;
       let plan = this.byInput.get(rule.input);
       if (plan === undefined) {
-        plan = { steps: [], valuePaths: [], values: { vals: new Float64Array(0), ev: null }, paths: [], lanes: [], times: [], parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
+        plan = { steps: [], valuePaths: [], values: { vals: new Float64Array(0), boxed: [], ev: null }, paths: [], lanes: [], times: [], parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
         this.byInput.set(rule.input, plan);
         pathIds.set(rule.input, new Map());
         laneIds.set(rule.input, new Map());
@@ -277,7 +283,7 @@ export class FusedRules {
           groups.attach(lane.indexed ? lane : null, s.slot);
         }
       }
-      const values: ValueScratch = { vals: new Float64Array(p.valuePaths.length), ev: null };
+      const values: ValueScratch = { vals: new Float64Array(p.valuePaths.length), boxed: p.valuePaths.map(() => null), ev: null };
       for (const s of p.steps) {
         const at = valueAt.get(s.rt);
         if (at !== undefined) s.rt.bindValues!(values, at);
@@ -319,8 +325,12 @@ export class FusedRules {
     const stamp = ++plan.stamp;
     const valuePaths = plan.valuePaths;
     if (valuePaths.length > 0) {
-      const vals = plan.values.vals;
-      for (let k = 0; k < valuePaths.length; k++) vals[k] = readNumber(ev.body, valuePaths[k]!);
+      const { vals, boxed } = plan.values;
+      for (let k = 0; k < valuePaths.length; k++) {
+        const x = readNumber(ev.body, valuePaths[k]!);
+        vals[k] = x;
+        boxed[k] = x;
+      }
       plan.values.ev = ev;
     }
     const observer = this.observer;
