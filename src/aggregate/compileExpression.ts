@@ -34,6 +34,12 @@ export interface CompiledExpression {
   readonly source: string;
   readonly paths: readonly string[];
   evaluate(ctx: EvalContext): unknown;
+  /**
+   * Set when the whole expression is one body path (`machine.temperature`): `evaluate` then returns
+   * the value at that path, read as src/util/readPath.ts reads it, so a caller holding that value
+   * already (the fused executor's value scratch, src/rules/fusedRules.ts) may use it instead.
+   */
+  readonly segments?: readonly string[];
 }
 
 /** Parses and builds an expression over one event; a bare string constant is not an expression. */
@@ -52,7 +58,8 @@ export const AGGREGATE_NAMES: ReadonlySet<string> = new Set(['count', 'sum', 'av
 export function compileExpression(source: string): CompileResult<CompiledExpression> {
   return catchCompile(() => {
     const { built, paths } = compileEventExpression(source, AGGREGATE_NAMES);
-    return Object.freeze({ source, paths: Object.freeze(paths), evaluate: built.fn });
+    const segments = built.segments;
+    return Object.freeze({ source, paths: Object.freeze(paths), evaluate: built.fn, ...(segments === undefined ? {} : { segments: Object.freeze([...segments]) }) });
   });
 }
 

@@ -40,6 +40,13 @@ export interface CompiledSelect {
   /** The argument evaluators `evaluateArgs` calls, in order (for a caller that calls them itself: src/rules/hotWindowStep.ts). */
   readonly argFns: ReadonlyArray<(ctx: EvalContext) => number>;
   /**
+   * Per argument, the body path it is when the argument is exactly one (`avg(machine.temperature)`),
+   * else null: its `argFns` entry then returns the value at that path when it is a finite number (and
+   * throws or returns NaN otherwise), so a caller holding that value already may use it instead
+   * (src/rules/hotWindowStep.ts with the fused executor's value scratch).
+   */
+  readonly argPaths: ReadonlyArray<readonly string[] | null>;
+  /**
    * The aggregator's `add` for a state in the packed layout (an array), specialized to this select's
    * layout (packedSelectState.ts `packedAdder`); null when the select keeps values or has topOne.
    */
@@ -54,6 +61,14 @@ interface Slot {
   /** `topOne`: its order keys (args) and directions, and its index among the select's topOne slots. */
   readonly keys?: readonly { readonly arg: number; readonly desc: boolean }[];
   readonly top?: number;
+}
+
+/** One distinct argument; `segments` when it is exactly one body path read as a finite number. */
+interface Arg {
+  readonly key: string;
+  readonly expr: CompiledExpression;
+  readonly num: (c: EvalContext) => number;
+  readonly segments?: readonly string[];
 }
 
 interface AggCtx {
@@ -91,7 +106,7 @@ export function compileSelect(
   const names = Object.keys(select);
   if (names.length === 0) errors['select'] = 'select must name at least one aggregate';
 
-  const args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[] = [];
+  const args: Arg[] = [];
   const slots: Slot[] = [];
   const outers: { name: string; fn: (c: AggCtx) => unknown; uses: number[]; readsNull: boolean; sql: boolean; record: boolean }[] = [];
 
@@ -199,6 +214,7 @@ export function compileSelect(
     aggregator,
     keepsValues,
     argFns: Object.freeze([...argNums]),
+    argPaths: Object.freeze(args.map((a) => a.segments ?? null)),
     packedAdd: packedAdder(layout),
   };
   return { ok: true, value };
@@ -210,7 +226,7 @@ export function compileSelect(
  */
 function compileOuter(
   source: string,
-  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  args: Arg[],
   slots: Slot[],
   skipNulls: boolean,
   hook: ArgumentHook | undefined,
@@ -248,7 +264,7 @@ function compileOuter(
 function compileAggregateCall(
   node: MNode,
   kind: AggregateKind,
-  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  args: Arg[],
   slots: Slot[],
   skipNulls: boolean,
   hook: ArgumentHook | undefined,
@@ -300,7 +316,7 @@ function isTopOne(source: string): boolean {
  */
 function compileTopOne(
   node: MNode,
-  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  args: Arg[],
   slots: Slot[],
   skipNulls: boolean,
   hook: ArgumentHook | undefined,
@@ -352,7 +368,7 @@ function ranksFirst(a: readonly (number | null)[], b: readonly (number | null)[]
   return false;
 }
 
-function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[], skipNulls: boolean, hook: ArgumentHook | undefined): number {
+function compileArg(node: MNode, args: Arg[], skipNulls: boolean, hook: ArgumentHook | undefined): number {
   const key = node.toString();
   const existing = args.findIndex((a) => a.key === key);
   if (existing >= 0) return existing;
@@ -385,7 +401,9 @@ function compileArg(node: MNode, args: { key: string; expr: CompiledExpression; 
         throw nan;
       };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });
-  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num });
+  // A plain path (no arithmetic, not a boolean): `num` is the value read when it is a finite number.
+  const segments = built.kind !== 'bool' && built.segments !== undefined ? Object.freeze([...built.segments]) : undefined;
+  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num, ...(segments === undefined ? {} : { segments }) });
   return args.length - 1;
 }
 
@@ -404,7 +422,7 @@ export type ArgumentHook = (source: string) => { fn: (ctx: EvalContext) => unkno
 function hookedArg(
   key: string,
   hooked: { fn: (ctx: EvalContext) => unknown; paths: readonly string[] } | { error: string },
-  args: { key: string; expr: CompiledExpression; num: (c: EvalContext) => number }[],
+  args: Arg[],
   skipNulls: boolean,
 ): number {
   if ('error' in hooked) throw new CompileError(hooked.error);

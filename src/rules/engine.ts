@@ -9,13 +9,13 @@ import { MAX_WINDOW_MS } from '../windows/windowFields.js';
 import type { WindowGroupRef } from '../windows/groupedWindowOperator.js';
 import { AnomalyStage, type AnomalyGroupRef } from '../anomaly/anomalyStage.js';
 import { compileRule, type CompiledAggregateRule, type CompiledAnomalyRule, type CompiledRule } from './compileRule.js';
-import { FusedRules, LaneGroups, type FusedRule, type GroupRef } from './fusedRules.js';
+import { FusedRules, LaneGroups, type FusedRule, type GroupRef, type ValueScratch } from './fusedRules.js';
 import { alertMessage, rowMessage, summaryMessage } from './outputMessage.js';
 import { selectRuntime } from './selectStage.js';
 import { withLags } from './lagRuntime.js';
 import { chainedRuntime } from './chainedRuntime.js';
 import { AnomalyStepInput, WindowStepInput } from './stepInputs.js';
-import { hotWindowStep } from './hotWindowStep.js';
+import { hotWindowStep, type HotValues } from './hotWindowStep.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -559,19 +559,26 @@ export class Engine {
     // The common event of a tumbling or hopping rule in one function of the rule's own, which the executor
     // calls directly (src/rules/hotWindowStep.ts, `FusedRule.hot`); emissions are routed to the caller's
     // `out` only when the event makes the kind's `advance` run.
-    rt.hot =
-      reuseItem !== null && partition === undefined
-        ? (hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem, (g, key, prev, out, now) => {
-            sink = out;
-            callNow = now;
-            try {
-              core.advanceFrom(g, key, prev);
-            } finally {
-              sink = null;
-              callNow = Number.NaN;
-            }
-          }) as Runtime['hot'])
-        : null;
+    const advance = (g: WindowGroupRef, key: string, prev: number, out: OutputMessage[], now: number): void => {
+      sink = out;
+      callNow = now;
+      try {
+        core.advanceFrom(g, key, prev);
+      } finally {
+        sink = null;
+        callNow = Number.NaN;
+      }
+    };
+    const hotWith = (values: HotValues | null): Runtime['hot'] =>
+      reuseItem !== null && partition === undefined ? (hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem, advance, values) as Runtime['hot']) : null;
+    rt.hot = hotWith(null);
+    if (rt.hot !== null && rule.select.argPaths.some((p) => p !== null)) {
+      // The executor reads the rule's path arguments once per event for all its rules (FusedRule.bindValues).
+      rt.valuePaths = rule.select.argPaths;
+      rt.bindValues = (scratch, at) => {
+        rt.hot = hotWith({ vals: scratch.vals, at });
+      };
+    }
     return rt;
   }
 
@@ -593,7 +600,10 @@ export class Engine {
       emitted: 0,
       forgot: null,
       step: (ref, ev, out, now, time, key, shared) => {
-        const v = rule.value.evaluate(ev);
+        // The value the executor read for this event when `value` is one path (FusedRule.bindValues);
+        // NaN there means no finite number, and `evaluate` answers or fails as it would anyway.
+        let v: unknown = valueAt >= 0 && scratch !== null && scratch.ev === ev ? scratch.boxed[valueAt] : Number.NaN;
+        if (v !== v) v = rule.value.evaluate(ev);
         if (typeof v !== 'number' || !Number.isFinite(v)) {
           this.reject('not-a-number', rule.id);
           return ref;
@@ -642,6 +652,16 @@ export class Engine {
       },
       stop: () => undefined,
     };
+    let scratch: ValueScratch | null = null;
+    let valueAt = -1;
+    const segments = rule.value.segments;
+    if (segments !== undefined) {
+      rt.valuePaths = [segments];
+      rt.bindValues = (sc, at) => {
+        scratch = sc;
+        valueAt = at[0] ?? -1;
+      };
+    }
     if (rule.detector.tick) {
       rt.tick = (now, out) => {
         for (const alert of stage.tick(now)) {

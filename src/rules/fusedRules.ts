@@ -42,6 +42,35 @@ export interface FusedRule {
   forgot?: ((key: string) => void) | null;
   /** The rule's state container: a {@link LaneGroups} moves into the rule's lane when the lane is indexed. */
   readonly groups?: Map<string, unknown>;
+  /**
+   * Body paths the rule reads as numbers per event (a select's `argPaths`, an anomaly rule's `value`
+   * when it is one path; null: an entry that is not one). The executor reads each distinct path of an
+   * input once per event into its {@link ValueScratch} and tells the rule where (`bindValues`: `at[i]`
+   * is entry i's index in `scratch.vals`, -1 for a null entry), before reading `hot`.
+   */
+  valuePaths?: ReadonlyArray<readonly string[] | null>;
+  bindValues?(scratch: ValueScratch, at: readonly number[]): void;
+}
+
+/**
+ * The values of an input's number paths for the event being run (`ev`; null between batches): `vals[i]`
+ * is the value at path i when it is a finite number, NaN when it is missing or anything else, in which
+ * case a rule runs its own reader, which fails or answers exactly as it would without the scratch.
+ *
+ * Why (docs/performance.md, "One read per path and event"): every rule read its paths through the
+ * shared reader (src/util/readPath.ts `compileRequiredRead`), one closure code for every rule, so V8's
+ * loads in it saw every path and each read boxed a new double: 76 reads and 1.1 KB per event in the
+ * 100-rule mix, for about 4 distinct paths. Here each path is read once per event and kept unboxed.
+ */
+export interface ValueScratch {
+  readonly vals: Float64Array;
+  /**
+   * `vals` again, each value boxed once per event (a tagged array, created holding null): for a rule
+   * that passes the value on as a JS value (an anomaly rule's detector input), so its rules share one
+   * HeapNumber per path and event instead of boxing one each (as `InputPlan.times` does for times).
+   */
+  readonly boxed: Array<number | null>;
+  ev: IngestEvent | null;
 }
 
 /** Where the executor reports the events a rule did not take. */
@@ -144,6 +173,9 @@ interface RuleStep {
 
 interface InputPlan {
   readonly steps: RuleStep[];
+  /** The input's number paths (see {@link ValueScratch}), read in order at the start of each event. */
+  readonly valuePaths: ReadonlyArray<readonly string[]>;
+  readonly values: ValueScratch;
   readonly paths: Array<(body: Record<string, unknown>) => unknown>;
   readonly lanes: Lane[];
   /**
@@ -182,14 +214,18 @@ export class FusedRules {
   ) {
     const pathIds = new Map<string, Map<string, number>>();
     const laneIds = new Map<string, Map<string, number>>();
+    const valueIds = new Map<string, Map<string, number>>();
+    /** Per rule with `bindValues`: the index of each of its value paths in its input's scratch. */
+    const valueAt = new Map<FusedRule, number[]>();
     for (const rt of rules) {
       const rule = rt.rule;
       let plan = this.byInput.get(rule.input);
       if (plan === undefined) {
-        plan = { steps: [], paths: [], lanes: [], times: [], parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
+        plan = { steps: [], valuePaths: [], values: { vals: new Float64Array(0), boxed: [], ev: null }, paths: [], lanes: [], times: [], parsed: new Float64Array(0), keys: [], keyed: new Float64Array(0), rows: new Int32Array(0), stamp: 0 };
         this.byInput.set(rule.input, plan);
         pathIds.set(rule.input, new Map());
         laneIds.set(rule.input, new Map());
+        valueIds.set(rule.input, new Map());
       }
       if (rt.step === undefined) {
         plan.steps.push({ rt, hot: null, ts: -1, lane: -1, slot: -1 });
@@ -220,7 +256,23 @@ export class FusedRules {
       const l = plan.lanes[lane]!;
       const slot = l.width++;
       rt.forgot = (key) => l.forget(key, slot);
-      plan.steps.push({ rt, hot: rt.hot ?? null, ts, lane, slot });
+      if (rt.bindValues !== undefined && rt.valuePaths !== undefined) {
+        const ids = valueIds.get(rule.input)!;
+        const list = plan.valuePaths as Array<readonly string[]>;
+        valueAt.set(rt, rt.valuePaths.map((segments) => {
+          if (segments === null) return -1;
+          // JSON of the segments: a segment may hold a dot (`machine["a.b"]`).
+          const id = JSON.stringify(segments);
+          let at = ids.get(id);
+          if (at === undefined) {
+            at = list.length;
+            list.push(segments);
+            ids.set(id, at);
+          }
+          return at;
+        }));
+      }
+      plan.steps.push({ rt, hot: null, ts, lane, slot });
     }
     for (const [input, p] of this.byInput) {
       for (const lane of p.lanes) lane.indexed = lane.width > 1;
@@ -231,8 +283,16 @@ export class FusedRules {
           groups.attach(lane.indexed ? lane : null, s.slot);
         }
       }
+      const values: ValueScratch = { vals: new Float64Array(p.valuePaths.length), boxed: p.valuePaths.map(() => null), ev: null };
+      for (const s of p.steps) {
+        const at = valueAt.get(s.rt);
+        if (at !== undefined) s.rt.bindValues!(values, at);
+      }
       this.byInput.set(input, {
         ...p,
+        // `hot` read once the rule knows where its values are.
+        steps: p.steps.map((s) => ({ ...s, hot: s.rt.step === undefined ? null : (s.rt.hot ?? null) })),
+        values,
         times: p.paths.map(() => null),
         parsed: new Float64Array(p.paths.length),
         keys: p.lanes.map(() => null),
@@ -254,12 +314,25 @@ export class FusedRules {
       const plan = this.byInput.get(ev.input);
       if (plan !== undefined) this.run(plan, ev, out, now);
     }
-    for (const plan of this.byInput.values()) for (const lane of plan.lanes) lane.release();
+    for (const plan of this.byInput.values()) {
+      for (const lane of plan.lanes) lane.release();
+      plan.values.ev = null;
+    }
   }
 
   private run(plan: InputPlan, ev: IngestEvent, out: OutputMessage[], now: number): void {
     const { steps, paths, lanes, times, parsed, keys, keyed, rows } = plan;
     const stamp = ++plan.stamp;
+    const valuePaths = plan.valuePaths;
+    if (valuePaths.length > 0) {
+      const { vals, boxed } = plan.values;
+      for (let k = 0; k < valuePaths.length; k++) {
+        const x = readNumber(ev.body, valuePaths[k]!);
+        vals[k] = x;
+        boxed[k] = x;
+      }
+      plan.values.ev = ev;
+    }
     const observer = this.observer;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i]!;
@@ -333,6 +406,25 @@ export class FusedRules {
     }
   }
 }
+
+/**
+ * The value at `segments` in `body` when it is a finite number, else NaN (missing, null, a string, an
+ * object, a non-finite number). Own properties only, as every reader of src/util/readPath.ts: a name
+ * an inherited property could answer to is checked with `hasOwnProperty` (`inheritable`); the others
+ * can only be own properties of decoded JSON.
+ */
+function readNumber(body: Record<string, unknown>, segments: readonly string[]): number {
+  let o: unknown = body;
+  for (let i = 0; i < segments.length; i++) {
+    if (o === null || typeof o !== 'object') return Number.NaN;
+    const k = segments[i]!;
+    if (!hasOwn.call(o, k)) return Number.NaN;
+    o = (o as Record<string, unknown>)[k];
+  }
+  return typeof o === 'number' && o - o === 0 ? o : Number.NaN;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * A rule's groups (its stage's state container, checkpointed as `[...groups]`) that, once the fused

@@ -36,6 +36,16 @@ export type HotWindowStep = (g: WindowGroupRef, ev: EvalContext, t: number, key:
  * end pays for routing emissions: the step itself needs no wrapper around it, and the fused executor
  * calls it directly (src/rules/fusedRules.ts `FusedRule.hot`).
  */
+/**
+ * The fused executor's per-event values (src/rules/fusedRules.ts `ValueScratch`) as a step reads them:
+ * `vals[at[i]]` holds argument i's body path for the event being stepped, NaN when that value is no
+ * finite number; `at[i]` is -1 for an argument that is not one body path (`select.argPaths`).
+ */
+export interface HotValues {
+  readonly vals: Float64Array;
+  readonly at: readonly number[];
+}
+
 export type HotAdvance = (g: WindowGroupRef, key: string, prev: number, out: OutputMessage[], now: number) => void;
 
 export function hotWindowStep(
@@ -45,17 +55,31 @@ export function hotWindowStep(
   core: WindowCore<readonly number[]>,
   item: number[],
   advance: HotAdvance = (g, key, prev) => core.advanceFrom(g, key, prev),
+  values: HotValues | null = null,
 ): HotWindowStep | null {
   const add = select.packedAdd;
   const hotPlace = windowKind(window.type)?.hotPlace;
   if (add === null || hotPlace === undefined) return null;
   if (!Number.isFinite(maxLateness)) throw new Error(`hotWindowStep: bad maxLateness ${maxLateness}`);
   const nArgs = select.argFns.length;
+  const at = (i: number): number => {
+    const k = values === null || select.argPaths[i] === null ? -1 : (values.at[i] ?? -1);
+    if (!Number.isSafeInteger(k) || k >= (values?.vals.length ?? 0)) throw new Error(`hotWindowStep: bad value slot ${k}`);
+    return k;
+  };
+  // An argument that is one body path takes the value the executor read for the event (a double in
+  // `vals`, NaN when it is no finite number); for NaN the argument's own function runs and throws, or
+  // returns, exactly what it would have without the scratch.
+  const argument = (i: number): string => {
+    const k = at(i);
+    if (k < 0) return `item[${i}] = f${i}(ev);`;
+    return `{ let x = vals[${String(k)}]; if (x !== x) x = f${i}(ev); item[${i}] = x; }`;
+  };
   const source = [
     '"use strict";',
     ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
     'return function hotStep(g, ev, t, key, now, out) {',
-    ...Array.from({ length: nArgs }, (_, i) => `item[${i}] = f${i}(ev);`),
+    ...Array.from({ length: nArgs }, (_, i) => argument(i)),
     // The general path drops a non-finite time (aggregate-error) or one below the group's floor (evicted).
     'if (t - t !== 0 || !(t >= g.floor)) return false;',
     'const wins = g.wins;',
@@ -66,12 +90,13 @@ export function hotWindowStep(
     'return true;',
     '};',
   ].join('\n');
-  const make = new Function('fns', 'core', 'add', 'item', 'advance', source) as (
+  const make = new Function('fns', 'core', 'add', 'item', 'advance', 'vals', source) as (
     fns: CompiledSelect['argFns'],
     core: WindowCore<readonly number[]>,
     add: NonNullable<CompiledSelect['packedAdd']>,
     item: number[],
     advance: HotAdvance,
+    vals: Float64Array,
   ) => HotWindowStep;
-  return make(select.argFns, core, add, item, advance);
+  return make(select.argFns, core, add, item, advance, values?.vals ?? new Float64Array(0));
 }

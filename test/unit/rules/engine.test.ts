@@ -684,6 +684,30 @@ describe('Engine: exact under the edge\'s real conditions (docs/contract.md sect
     expect(r.ok ? '' : r.error).toMatch(/maxClockSkew/);
   });
 
+  it('a value read once per event for every rule (the executor\'s value scratch) fails each rule as docs/contract.md section 3 says, on groups that exist', () => {
+    const h = harness();
+    const windowed = { ...tempRule, select: { sum: 'sum(m.temp)', n: 'count()', hi: 'max(m.temp)' } };
+    h.engine.setRules([
+      rule('tumbling', windowed),
+      rule('hopping', { ...windowed, window: { type: 'hopping', size: '1m', hop: '20s' } }),
+      rule('hot', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'm.temp', detector: { type: 'threshold', above: 50 } }),
+    ]);
+    // Every group exists before the bad values arrive, so the rules' own steps meet them.
+    // Infinity: what JSON.parse makes of 1e400.
+    const values: unknown[] = [1, 2, undefined, null, '3', true, { v: 4 }, [5], Infinity, 60, -0, 7.5];
+    h.engine.process(values.map((v, i) => h.ev({ t: T0 + i * 100, m: v === undefined ? {} : { temp: v } })));
+    h.engine.process([h.ev({ t: T0 + 200_000, m: { temp: 0 } })]);
+    // Missing: missing-field; anything but a finite number: not-a-number; for each of the three rules.
+    expect(h.rejected).toEqual({ 'missing-field': 3, 'not-a-number': 3 * 6 });
+    const good = [1, 2, 60, 0, 7.5];
+    // The windows holding every one of these events: the tumbling one and three hopping ones.
+    const first = summaries(h.out).filter((s) => Date.parse(s.window.start) <= T0 && Date.parse(s.window.end) > T0 + 1_100);
+    expect(first.length).toBe(4);
+    for (const s of first) expect(s).toMatchObject({ count: good.length, values: { sum: 70.5, n: good.length, hi: 60 } });
+    expect(h.out.filter((m) => m.kind === 'alert').map((m) => (m.body as AlertBody).state)).toEqual(['raised', 'cleared']);
+    expect(h.out.filter((m) => m.kind === 'alert').map((m) => (m.body as AlertBody).value)[0]).toBe(60);
+  });
+
   it('a boolean value is not-a-number for an aggregate rule and for a detector value', () => {
     const h = harness();
     h.engine.setRules([sumRule(), rule('hot', { kind: 'anomaly', groupBy: ['$deviceId'], timestamp: 't', value: 'temp', detector: { type: 'threshold', above: 0.5 } })]);

@@ -4,6 +4,7 @@ import type { SchedulerLike } from 'rxjs';
 import type { EvalContext } from '../../../src/contracts/event.js';
 import type { Tombstone, WindowEmission, WindowState } from '../../../src/contracts/window.js';
 import { compileSelect } from '../../../src/aggregate/compileSelect.js';
+import { EvalFailure } from '../../../src/aggregate/compileExpression.js';
 import { addPacked, packedAdder, packedLayout } from '../../../src/aggregate/packedSelectState.js';
 import { createWindowOperator } from '../../../src/windows/windowRegistry.js';
 import type { WindowGroupRef } from '../../../src/windows/groupedWindowOperator.js';
@@ -22,9 +23,20 @@ const SELECT = { a: 'avg(x)', lo: 'min(x)', hi: 'max(y)', sd: 'stdev(y)', f: 'fi
 interface Ev {
   readonly key: number;
   readonly dt: number;
-  readonly x: number;
+  readonly x: unknown;
   readonly y: number;
   readonly flush: boolean;
+}
+
+/**
+ * The executor's value scratch as docs/contract.md section 3 describes a number field: the value when
+ * it is a finite JSON number, NaN for anything else (missing, null, a string, a boolean, an object,
+ * 1e400 parsed as Infinity), which the step must then leave to the argument's own reader.
+ */
+function scratchOf(body: Record<string, unknown>, path: readonly string[]): number {
+  let o: unknown = body;
+  for (const k of path) o = o !== null && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, k) ? (o as Record<string, unknown>)[k] : undefined;
+  return typeof o === 'number' && Number.isFinite(o) ? o : Number.NaN;
 }
 
 function run(
@@ -32,6 +44,7 @@ function run(
   maxLateness: number,
   events: readonly Ev[],
   hot: boolean,
+  scratch = false,
 ): { out: unknown[]; groups: unknown; tombstones: Array<[string, Tombstone]>; taken: number } {
   const compiled = compileSelect(SELECT);
   if (!compiled.ok) throw new Error('select');
@@ -45,7 +58,10 @@ function run(
     closed: () => false,
   });
   const item: number[] = new Array<number>(select.argFns.length);
-  const step = hot ? hotWindowStep(window, maxLateness, select, core, item) : null;
+  const paths = select.argPaths.filter((p): p is readonly string[] => p !== null);
+  const vals = new Float64Array(paths.length);
+  const at = select.argPaths.map((p) => (p === null ? -1 : paths.indexOf(p)));
+  const step = hot ? hotWindowStep(window, maxLateness, select, core, item, undefined, scratch ? { vals, at } : null) : null;
   if (hot && step === null) throw new Error('no hot step for a covered rule');
   let t = 1_700_000_000_000;
   let taken = 0;
@@ -53,13 +69,19 @@ function run(
     t += e.dt;
     now += 10;
     const key = `k${e.key}`;
-    const ev: EvalContext = { body: { x: e.x, y: e.y }, deviceId: key, moduleId: 'm' };
+    const ev: EvalContext = { body: e.x === undefined ? { y: e.y } : { x: e.x, y: e.y }, deviceId: key, moduleId: 'm' };
+    for (let i = 0; i < paths.length; i++) vals[i] = scratchOf(ev.body, paths[i]!);
     const ref = state.groups.get(key) as WindowGroupRef | undefined;
-    if (step !== null && ref !== undefined && step(ref, ev, t, key, now, [])) {
-      taken++;
-    } else {
-      if (step === null || ref === undefined) select.evaluateArgs(ev, item);
-      core.next({ time: t, key, group: { deviceId: key }, item, seen: now });
+    try {
+      if (step !== null && ref !== undefined && step(ref, ev, t, key, now, [])) {
+        taken++;
+      } else {
+        if (step === null || ref === undefined) select.evaluateArgs(ev, item);
+        core.next({ time: t, key, group: { deviceId: key }, item, seen: now });
+      }
+    } catch (err) {
+      // The engine counts a failing argument under the rule (src/rules/fusedRules.ts): the same failure, at the same event.
+      out.push({ failed: err instanceof EvalFailure ? `${err.reason} ${err.detail}` : String(err) });
     }
     if (e.flush) core.complete();
   }
@@ -102,6 +124,36 @@ describe('hotWindowStep', () => {
       expect(takenAll).toBeGreaterThan(eventsAll * 0.2);
     });
   }
+
+  it("with the executor's value scratch, gives the general path's emissions, state and failures, bad values included", () => {
+    // x is sometimes not a finite number: the step must fail (or not) exactly as the argument's reader does.
+    const bad = fc.oneof(
+      { weight: 8, arbitrary: fc.double({ min: -1e6, max: 1e6, noNaN: true }) },
+      { weight: 1, arbitrary: fc.constantFrom<unknown>(undefined, null, 'hot', '21.5', true, false, { v: 1 }, [1], Infinity, -Infinity, -0) },
+    );
+    const withBad = fc.array(fc.record({ key: fc.integer({ min: 0, max: 2 }), dt: fc.integer({ min: 0, max: 12 }).map((v) => v * 250), x: bad, y: fc.integer({ min: -50, max: 150 }), flush: fc.integer({ min: 0, max: 19 }).map((v) => v === 0) }), { minLength: 1, maxLength: 200 });
+    let taken = 0;
+    let failed = 0;
+    let all = 0;
+    for (const window of [{ type: 'tumbling', size: 10_000 } as const, { type: 'hopping', size: 60_000, hop: 20_000 } as const]) {
+      fc.assert(
+        fc.property(withBad, fc.constantFrom(0, 5_000), (evs, lateness) => {
+          const general = run(window, lateness, evs, false);
+          const hot = run(window, lateness, evs, true, true);
+          taken += hot.taken;
+          all += evs.length;
+          failed += hot.out.filter((o) => (o as { failed?: string }).failed !== undefined).length;
+          expect(hot.out).toEqual(general.out);
+          expect(hot.groups).toEqual(general.groups);
+          expect(hot.tombstones).toEqual(general.tombstones);
+        }),
+        { numRuns: 150 },
+      );
+    }
+    // Not vacuous: the step took events, and bad values failed some.
+    expect(taken).toBeGreaterThan(all * 0.2);
+    expect(failed).toBeGreaterThan(all * 0.02);
+  });
 
   it('declines what it does not cover: session windows, selects that keep values', () => {
     const withValues = compileSelect({ m: 'median(x)' });
