@@ -28,7 +28,8 @@
  *   segment of its least used cell, grown to up to `SAMPLE` of the previous winner cells. Matching
  *   segments of columns that did not become active are weakened a little.
  *
- * Bounded: fixed-size typed arrays (about 110 KB per group), allocated when the resolution is fixed.
+ * Bounded: fixed-size typed arrays, about 150 KB per group (the pools and the tie-break order are the
+ * same for every group and shared), allocated when the resolution is fixed.
  * The state's plain-JSON form holds them base64-encoded (JSON.stringify calls the state's `toJSON`);
  * a state parsed back from JSON is decoded on its next update. Deterministic: every random choice
  * comes from mulberry32 (src/util/mulberry32.ts) whose one-number state is checkpointed.
@@ -103,11 +104,7 @@ interface Live {
   /** Per presynaptic cell, a linked list of its synapse slots (head per cell, next per slot; -1 ends). */
   head: Int16Array;
   next: Int16Array;
-  /** Column c's pool (pool[c * POOL + j] is an input bit), and per input bit its pool slots (revSlot[revStart[i] .. revStart[i + 1]]): fixed by SEED. */
-  pool: Uint8Array;
-  revStart: Uint16Array;
-  revSlot: Uint16Array;
-  /** Per input bit, the columns whose synapse to it is connected (C slots each), their count, and whether it is stale. */
+  /** Per input bit i, the columns whose synapse to it is connected (conn[revStart[i] ...], at most its pool slots), their count, and whether it is stale. */
   conn: Uint8Array;
   connN: Uint16Array;
   connStale: Uint8Array;
@@ -120,8 +117,6 @@ interface Live {
   overlap: Uint8Array;
   colActive: Uint8Array;
   inSet: Uint8Array;
-  /** Columns by descending tie-break priority. */
-  byPrio: Uint16Array;
 }
 
 const FREE = 0xffff;
@@ -146,7 +141,7 @@ function derive(l: Pick<Live, 'sp' | 'segCell' | 'segLast' | 'synPre' | 'synPerm
     cellSegs: new Uint16Array(CELLS),
     head: new Int16Array(CELLS).fill(-1),
     next: new Int16Array(MAX_SEG * MAX_SYN).fill(-1),
-    conn: new Uint8Array(N_IN * C),
+    conn: new Uint8Array(C * POOL),
     connN: new Uint16Array(N_IN),
     connStale: new Uint8Array(N_IN).fill(1),
     actPrev: new Uint8Array(CELLS),
@@ -155,9 +150,7 @@ function derive(l: Pick<Live, 'sp' | 'segCell' | 'segLast' | 'synPre' | 'synPerm
     overlap: new Uint8Array(C),
     colActive: new Uint8Array(C),
     inSet: new Uint8Array(N_IN),
-    byPrio: priorities(),
     used: 0,
-    ...pools(),
   };
   for (let g = 0; g < MAX_SEG; g++) {
     if (d.segCell[g]! < 0) continue;
@@ -169,7 +162,7 @@ function derive(l: Pick<Live, 'sp' | 'segCell' | 'segLast' | 'synPre' | 'synPerm
 }
 
 /** The potential pools (POOL distinct inputs per column, drawn from SEED) and their reverse index. */
-function pools(): Pick<Live, 'pool' | 'revStart' | 'revSlot'> {
+function pools(): { pool: Uint8Array; revStart: Uint16Array; revSlot: Uint16Array } {
   const r = mulberry32(SEED ^ 0x7f4a7c15);
   const pool = new Uint8Array(C * POOL);
   const all = Array.from({ length: N_IN }, (_, i) => i);
@@ -191,6 +184,14 @@ function pools(): Pick<Live, 'pool' | 'revStart' | 'revSlot'> {
   for (let k = 0; k < C * POOL; k++) revSlot[fill[pool[k]!]!++] = k;
   return { pool, revStart, revSlot };
 }
+
+/**
+ * What every group shares, fixed by SEED (not state, computed once): column c's pool (pool[c * POOL + j]
+ * is an input bit), per input bit its pool slots (revSlot[revStart[i] .. revStart[i + 1]]), and the
+ * columns by descending tie-break priority.
+ */
+let shared: (ReturnType<typeof pools> & { byPrio: Uint16Array }) | null = null;
+const sharedOf = () => (shared ??= { ...pools(), byPrio: priorities() });
 
 function fresh(): Live {
   const r = mulberry32(SEED);
@@ -291,7 +292,8 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   const l = liveOf(s);
   // Encoder. The bucket is clamped so that the hash sees a 32-bit integer (a value 2^30 buckets away is as new as any).
   const b = Math.max(-(2 ** 30), Math.min(2 ** 30, Math.floor(x / s.res)));
-  const { sp, overlap, colActive, byPrio, inSet, conn, connN, connStale, pool, revStart, revSlot } = l;
+  const { sp, overlap, colActive, inSet, conn, connN, connStale } = l;
+  const { pool, revStart, revSlot, byPrio } = sharedOf();
   inSet.fill(0);
   const input: number[] = [];
   for (let j = 0; j < W; j++) {
@@ -305,7 +307,7 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   // columns, rebuilt when learning moved one of them across the threshold), then k winners.
   overlap.fill(0);
   for (const i of input) {
-    const base = i * C;
+    const base = revStart[i]!;
     if (connStale[i]) {
       let n = 0;
       for (let k = revStart[i]!; k < revStart[i + 1]!; k++) {
