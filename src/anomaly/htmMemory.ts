@@ -111,6 +111,7 @@ interface Live {
   /** Segments allocated (the first `used` slots; segments are reused, never freed). */
   used: number;
   // Scratch.
+  walked: Int16Array;
   actPrev: Uint8Array;
   segAC: Uint8Array;
   segAP: Uint8Array;
@@ -144,6 +145,7 @@ function derive(l: Pick<Live, 'sp' | 'segCell' | 'segLast' | 'synPre' | 'synPerm
     conn: new Uint8Array(C * POOL),
     connN: new Uint16Array(N_IN),
     connStale: new Uint8Array(N_IN).fill(1),
+    walked: new Int16Array(MAX_SEG * MAX_SYN),
     actPrev: new Uint8Array(CELLS),
     segAC: new Uint8Array(MAX_SEG),
     segAP: new Uint8Array(MAX_SEG),
@@ -348,8 +350,12 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   const { segCell, synPerm, actPrev, segAC, segAP, cellSegs, head, next } = l;
   for (const cell of l.prevActive) actPrev[cell] = 1;
   const touched: number[] = [];
+  // The synapse slots walked, for the punishment below (a second walk of the lists would chase them again).
+  const walked = l.walked;
+  let nw = 0;
   for (const cell of l.prevActive) {
     for (let k = head[cell]!; k >= 0; k = next[k]!) {
+      walked[nw++] = k;
       const g = (k / MAX_SYN) | 0;
       if (segAP[g] === 0 && segAC[g] === 0) touched.push(g);
       segAP[g]!++;
@@ -420,12 +426,12 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     }
   }
   // Matching segments of columns that stayed inactive predicted wrongly: their synapses to the
-  // previously active cells are weakened a little (walked through the same presynaptic lists).
-  for (const cell of l.prevActive) {
-    for (let k = head[cell]!; k >= 0; k = next[k]!) {
-      const g = (k / MAX_SYN) | 0;
-      if (segAP[g]! >= MIN_MATCH && !colActive[(segCell[g]! / M) | 0] && synPerm[k]! > TM_PUNISH) synPerm[k] = synPerm[k]! - TM_PUNISH;
-    }
+  // previously active cells are weakened a little (the slots walked above: a segment of an inactive
+  // column was neither reinforced nor grown, nor reused, since a touched segment is never reused).
+  for (let w = 0; w < nw; w++) {
+    const k = walked[w]!;
+    const g = (k / MAX_SYN) | 0;
+    if (segAP[g]! >= MIN_MATCH && !colActive[(segCell[g]! / M) | 0] && synPerm[k]! > TM_PUNISH) synPerm[k] = synPerm[k]! - TM_PUNISH;
   }
   for (const g of touched) segAP[g] = segAC[g] = 0;
   for (const cell of l.prevActive) actPrev[cell] = 0;
