@@ -3,7 +3,7 @@
  * bench/autoDetector.bench.ts`): ns per event over 2^20 events of a noisy daily series with spikes
  * (timed after a warm-up of the same length), and memory per group: heap growth (after gc) per group for
  * 200 groups each fed 30 000 events (a wandering series, so every component's state is as full as it
- * gets), and the checkpointed JSON size per group. Writes bench/autoDetector.bench.json; with names
+ * gets; typed arrays' backing stores included), and the checkpointed JSON size per group. Writes bench/autoDetector.bench.json; with names
  * as arguments (`... bench/autoDetector.bench.ts point 'auto defaults (rules/nab/best.json)'`) runs only
  * those rows and replaces only them in that file.
  */
@@ -44,6 +44,21 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   // The point component calibrated by peaks over threshold (src/anomaly/potLikelihood.ts), alone and in the defaults.
   'point, pot': { type: 'auto', components: ['point'], season: 'none', pot: ['point'] },
   'auto defaults + pot': { type: 'auto', pot: ['point'] },
+  // The HTM memory (src/anomaly/htmMemory.ts, spatial pooler + temporal memory), alone and added to the
+  // protocol's design (rules/nab/protocol.json).
+  'htm': { type: 'auto', components: ['htm'], season: 'none', explain: false },
+  'protocol.json + htm': { type: 'auto', components: ['point', 'range', 'shift', 'context', 'htm'], season: 'none', sparse: ['context'], learnTime: 0 },
+  'protocol.json (same run)': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', sparse: ['context'], learnTime: 0 },
+};
+
+/**
+ * Rows too slow for 2^20 events timed after 2^20 of warm-up and 200 groups of 30 000 events (tens of
+ * minutes on a shared machine): timed over `events` after as many of warm-up, memory over `groups`
+ * groups of 30 000 events each (per-group figures, so comparable with the other rows).
+ */
+const SIZE: Record<string, { events: number; groups: number }> = {
+  'htm': { events: 1 << 16, groups: 20 },
+  'protocol.json + htm': { events: 1 << 16, groups: 20 },
 };
 
 const only = process.argv.slice(2);
@@ -58,13 +73,20 @@ for (const [name, def] of Object.entries(defs)) {
   const { detector, config } = v;
   let sink = 0;
   const st = detector.init(config);
-  for (let i = 0; i < N; i++) sink += detector.update(config, st, i * MIN, values[i]!, 0).score;
+  const n = SIZE[name]?.events ?? N;
+  for (let i = 0; i < n; i++) sink += detector.update(config, st, i * MIN, values[i]!, 0).score;
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < N; i++) sink += detector.update(config, st, (N + i) * MIN, values[i]!, 0).score;
-  const ns = Number(process.hrtime.bigint() - t0) / N;
-  const G = 200;
+  for (let i = 0; i < n; i++) sink += detector.update(config, st, (n + i) * MIN, values[i]!, 0).score;
+  const ns = Number(process.hrtime.bigint() - t0) / n;
+  const G = SIZE[name]?.groups ?? 200;
   gc?.();
-  const h0 = process.memoryUsage().heapUsed;
+  // Typed arrays' backing stores live outside the JS heap (htmMemory.ts keeps its model in them):
+  // counted as well, so the figure is the group's whole memory.
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const h0 = used();
   const groups: unknown[] = [];
   for (let g = 0; g < G; g++) {
     const s = detector.init(config);
@@ -72,7 +94,7 @@ for (const [name, def] of Object.entries(defs)) {
     groups.push(s);
   }
   gc?.();
-  const heap = gc ? (process.memoryUsage().heapUsed - h0) / G : null;
+  const heap = gc ? (used() - h0) / G : null;
   const json = groups.reduce<number>((a, s) => a + JSON.stringify(s).length, 0) / G;
   out.push({ name, nsPerEvent: ns, heapBytesPerGroup: heap, jsonBytesPerGroup: json });
   console.log(`${name.padEnd(30)}${ns.toFixed(0).padStart(10)}${(heap === null ? 'n/a (no --expose-gc)' : heap.toFixed(0)).padStart(14)}${json.toFixed(0).padStart(14)}`);

@@ -27,7 +27,7 @@ const ESCALATE = [0, 2, 4];
 // designs are what the protocol was run on (warm-up in samples only; `--with-adaptive` adds 2d).
 const esc = (e: number) => ({ escalate: e, learnTime: 0 });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean; htm?: boolean } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -110,6 +110,27 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
   // them had been seen: docs/nab-protocol.md, "Peaks over threshold").
   if (opts.calibrated && opts.pot) {
     for (const r of out.slice(firstCalibrated, adaptiveEnd)) out.push({ ...r, detector: { ...r.detector, pot: ['point'] } } as AnomalyRule);
+  }
+  // `htm` (`--with-htm`): the HTM memory (src/anomaly/htmMemory.ts, spatial pooler + temporal memory)
+  // added to the protocol's design (point + range + shift + context, context sparse) and in place of
+  // its context memory, with its own choices in the search: its calibration (the normal model on
+  // single scores' spread, on the short means' spread `htmClt`, or as counts of rare events), the
+  // encoder's buckets over the first values' range (130, the resolution of Ahmad et al. 2017, or 40;
+  // with context only), and the threshold. Fixed before the nested run; appended after every other
+  // `auto` design, so ties go to the designs without it.
+  if (opts.htm) {
+    const cal: [string, Record<string, unknown>][] = [['normal', {}], ['clt', { htmClt: true }], ['sparse', {}]];
+    for (const withContext of [true, false]) {
+      for (const [name, extra] of cal) {
+        for (const htmBuckets of withContext ? [130, 40] : [130]) {
+          for (const threshold of [4, 5]) {
+            const components = withContext ? ['point', 'range', 'shift', 'context', 'htm'] : ['point', 'range', 'shift', 'htm'];
+            const sparse = [...(withContext ? ['context'] : []), ...(name === 'sparse' ? ['htm'] : [])];
+            out.push({ ...base, detector: { type: 'auto', components, season: 'none', window: 1500, long: 5000, threshold, rearm: 1, quiet: 0, sparse, ...(withContext ? { ctxOrder: 2, ctxRes: 2 } : {}), htmBuckets, ...extra, ...esc(2) } } as AnomalyRule);
+          }
+        }
+      }
+    }
   }
   // `quietTime` (`--quiet-time`): suppression counted in event time instead of events, in every `auto`
   // design: quiet 30 (2.5 hours of a 5-minute series, 30 hours of an hourly one) becomes quietTime

@@ -7,9 +7,9 @@
  * `--with-context` adds the context-memory designs, `--with-adaptive` the calibrated designs again with
  * the warm-up in event time (`learnTime`), `--quiet-time` puts quietTime 150 minutes in place of quiet 30
  * in every design, `--with-pot` the calibrated designs again with the point component calibrated by
- * peaks over threshold (designGrid.ts); `--mean` selects by the mean of the training categories
+ * peaks over threshold, `--with-htm` designs with the HTM memory (designGrid.ts); `--mean` selects by the mean of the training categories
  * instead of the protocol's weakest one (a comparison with the earlier estimates); `--rule <file>`
- * scores that rule alone in the last table instead of rules/nab/best.json.
+ * scores that rule alone in the last table instead of rules/nab/best.json (`--rule-only`: that table alone).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,7 +75,7 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule, shippedName = 'rules/nab/best.json'): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive'), recurrence: process.argv.includes('--with-recurrence'), quietTime: process.argv.includes('--quiet-time'), pot: process.argv.includes('--with-pot') });
+  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive'), recurrence: process.argv.includes('--with-recurrence'), quietTime: process.argv.includes('--quiet-time'), pot: process.argv.includes('--with-pot'), htm: process.argv.includes('--with-htm') });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {
@@ -91,25 +91,29 @@ export function printProtocol(nabDir: string, files: readonly NabFile[], standar
   // earlier rule, for comparison only (docs/nab-protocol.md).
   const mean = process.argv.includes('--mean');
   const sel = mean ? selectMean : select;
-  const res = nestedLoco(real, grid.length, rawOf(grid, 'g'), sel);
-  const events = real.reduce((s, f) => s + f.rows.length, 0);
-  table(`Nested leave-one-category-out over ${grid.length} designs, selection by the ${mean ? 'MEAN of the training categories (comparison, not the protocol)' : 'weakest training category'} (standard profile, shipped threshold; ${events} events x ${grid.length} designs in ${((performance.now() - t0) / 1000).toFixed(0)} s)`, res, grid, real, htm);
-  // The same protocol restricted to the `auto` designs: what the calibrated detector alone gives.
-  const autoIdx = grid.flatMap((r, k) => (r.detector.type === 'auto' ? [k] : []));
-  const autoGrid = autoIdx.map((k) => grid[k]!);
-  const resAuto = nestedLoco(real, autoIdx.length, (k, f) => rawOf(grid, 'g')(autoIdx[k]!, f), sel);
-  table(`The same, over the ${autoIdx.length} auto designs only`, resAuto, autoGrid, real, htm);
-  if (process.argv.includes('--top')) {
-    // Diagnostics: every design's in-sample score per real category (mean of categories first).
-    const cats = [...new Set(real.map((f) => f.category))].sort();
-    const rows = grid.map((_r, k) => {
-      const per = cats.map((c) => {
-        const fs = real.filter((f) => f.category === c);
-        return normaliseStandard(fs.reduce((s, f) => s + rawOf(grid, 'g')(k, f), 0), fs.reduce((s, f) => s + f.windows.length, 0));
+  // `--rule-only` (with `--rule <file>`): that rule's table alone, without the grid (in sample per category).
+  if (!process.argv.includes('--rule-only')) gridTables();
+  function gridTables(): void {
+    const res = nestedLoco(real, grid.length, rawOf(grid, 'g'), sel);
+    const events = real.reduce((s, f) => s + f.rows.length, 0);
+    table(`Nested leave-one-category-out over ${grid.length} designs, selection by the ${mean ? 'MEAN of the training categories (comparison, not the protocol)' : 'weakest training category'} (standard profile, shipped threshold; ${events} events x ${grid.length} designs in ${((performance.now() - t0) / 1000).toFixed(0)} s)`, res, grid, real, htm);
+    // The same protocol restricted to the `auto` designs: what the calibrated detector alone gives.
+    const autoIdx = grid.flatMap((r, k) => (r.detector.type === 'auto' ? [k] : []));
+    const autoGrid = autoIdx.map((k) => grid[k]!);
+    const resAuto = nestedLoco(real, autoIdx.length, (k, f) => rawOf(grid, 'g')(autoIdx[k]!, f), sel);
+    table(`The same, over the ${autoIdx.length} auto designs only`, resAuto, autoGrid, real, htm);
+    if (process.argv.includes('--top')) {
+      // Diagnostics: every design's in-sample score per real category (mean of categories first).
+      const cats = [...new Set(real.map((f) => f.category))].sort();
+      const rows = grid.map((_r, k) => {
+        const per = cats.map((c) => {
+          const fs = real.filter((f) => f.category === c);
+          return normaliseStandard(fs.reduce((s, f) => s + rawOf(grid, 'g')(k, f), 0), fs.reduce((s, f) => s + f.windows.length, 0));
+        });
+        return { k, per, mean: per.reduce((a, b) => a + b, 0) / per.length };
       });
-      return { k, per, mean: per.reduce((a, b) => a + b, 0) / per.length };
-    });
-    for (const r of rows.sort((a, b) => b.mean - a.mean).slice(0, 25)) console.log(`  #${r.k} ${r.mean.toFixed(1)} [${r.per.map((x) => x.toFixed(1)).join(' ')}] ${describe(grid[r.k]!)}`);
+      for (const r of rows.sort((a, b) => b.mean - a.mean).slice(0, 25)) console.log(`  #${r.k} ${r.mean.toFixed(1)} [${r.per.map((x) => x.toFixed(1)).join(' ')}] ${describe(grid[r.k]!)}`);
+    }
   }
   const one = nestedLoco(real, 1, rawOf([shippedRule], 's'));
   table(

@@ -8,13 +8,16 @@ import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
 import { exponentialMarksLikelihoodUpdate, sparseLikelihoodUpdate } from './sparseLikelihood.js';
 import { potLikelihoodUpdate } from './potLikelihood.js';
 import { contextInit, contextUpdate, type ContextShape, type ContextState } from './contextMemory.js';
+import { htmInit, htmUpdate, type HtmState } from './htmMemory.js';
 import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemory.js';
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
 
 /** Components the `auto` detector can combine. */
-export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'] as const;
+export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context', 'shift', 'htm'] as const;
 /** Components whose raw score is sparse (0 for almost every value): they may be calibrated as counts of rare events (sparseLikelihood.ts). */
-export const SPARSE_COMPONENTS = ['range', 'context'] as const;
+export const SPARSE_COMPONENTS = ['range', 'context', 'htm'] as const;
+/** Of those, the ones calibrated as counts unless `sparse` says otherwise (`htm` keeps the normal model of Ahmad et al. 2017 by default). */
+const SPARSE_BY_DEFAULT = ['range', 'context'] as const;
 /** Components whose score may be calibrated by peaks over threshold (potLikelihood.ts): non-negative deviations. */
 export const POT_COMPONENTS = ['point', 'seasonal'] as const;
 export type AutoComponent = (typeof AUTO_COMPONENTS)[number];
@@ -82,6 +85,15 @@ export interface AutoConfig {
    * phase of earlier days or weeks taken out first (recurrence.ts; default false).
    */
   readonly recurrence: boolean;
+  /** Raw scores the HTM memory's calibration averages (htmMemory.ts; default 10). */
+  readonly htmShort: number;
+  /** Encoder buckets over the range of the first `learn` values (htmMemory.ts; default 130). */
+  readonly htmBuckets: number;
+  /**
+   * The HTM memory's short mean judged against the spread of short means (σ/√htmShort, the moving
+   * averages' distribution) instead of single scores' spread as the other components (default false).
+   */
+  readonly htmClt: boolean;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -111,6 +123,8 @@ export interface AutoState {
   t0?: number | null;
   /** Recurrence memory, when `recurrence` is on (created on the first event if a checkpoint lacks it). */
   rc?: RecurrenceState | null;
+  /** HTM memory (spatial pooler + temporal memory), when that component is on; its arrays go to JSON base64-encoded (htmMemory.ts). */
+  m?: HtmState | null;
 }
 
 /** Least raw scores a calibration judges from once `learnTime` has passed (docs/anomaly-auto.md, "Warm-up"). */
@@ -144,7 +158,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet', 'quietTime'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime', 'pot']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime', 'pot', 'htmShort', 'htmBuckets', 'htmClt']);
     if (unknown) return { ok: false, error: unknown };
     // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
     // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
@@ -179,7 +193,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     }
     // The range rule's and the context memory's raw scores are sparse, which the normal model misjudges
     // (docs/anomaly-auto.md): they are calibrated as counts of rare events unless `sparse` says otherwise.
-    let sparse: AutoComponent[] = components.filter((x) => (SPARSE_COMPONENTS as readonly string[]).includes(x));
+    let sparse: AutoComponent[] = components.filter((x) => (SPARSE_BY_DEFAULT as readonly string[]).includes(x));
     if (params.sparse !== undefined) {
       const c = nameList(params.sparse);
       if (!c || c.some((x) => !(SPARSE_COMPONENTS as readonly string[]).includes(x) || !components.includes(x as AutoComponent))) {
@@ -227,6 +241,12 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in cs) return { ok: false, error: cs.error };
     const es = numberParam(params, 'escalate', { min: 0, max: 100, fallback: 2 });
     if ('error' in es) return { ok: false, error: es.error };
+    const hs = numberParam(params, 'htmShort', { min: 1, max: 1000, integer: true, fallback: 10 });
+    if ('error' in hs) return { ok: false, error: hs.error };
+    const hb = numberParam(params, 'htmBuckets', { min: 1, max: 100_000, fallback: 130 });
+    if ('error' in hb) return { ok: false, error: hb.error };
+    const htmClt = params.htmClt ?? false;
+    if (typeof htmClt !== 'boolean') return { ok: false, error: 'htmClt must be true or false' };
     const recurrence = params.recurrence ?? false;
     if (typeof recurrence !== 'boolean') return { ok: false, error: 'recurrence must be true or false' };
     return {
@@ -234,6 +254,9 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       config: {
         escalate: es.value,
         recurrence,
+        htmShort: hs.value,
+        htmBuckets: hb.value,
+        htmClt,
         shiftSpan: sp.value,
         sparse,
         pot,
@@ -259,7 +282,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}), ...(c.recurrence ? { rc: recurrenceInit() } : {}) };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}), ...(c.recurrence ? { rc: recurrenceInit() } : {}), ...(c.components.includes('htm') ? { m: htmInit() } : {}) };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -273,6 +296,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
     const cx = s.x ? contextUpdate(c.ctx, s.x, x) : 0;
     const sh = s.h ? shiftUpdate(s.h, dev, pt.sd, c.shiftSpan) : 0;
+    const hm = s.m ? htmUpdate(s.m, x, c.learn, c.htmBuckets) : 0;
     let least = 0;
     let kind = '';
     // The component whose tail is deepest relative to its own bar, and by how much.
@@ -302,6 +326,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       else if (comp === 'sequence') raw = sq;
       else if (comp === 'context') raw = cx;
       else if (comp === 'shift') raw = sh;
+      else if (comp === 'htm') raw = hm;
       else {
         // No baseline (no period, or a bin not filled yet): the component has nothing to say, and
         // its calibration does not learn from that silence.
@@ -309,7 +334,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         raw = se.raw;
       }
       // The level shift's raw score is already a short mean: judged one at a time.
-      const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'shift' ? 1 : c.short;
+      const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'htm' ? c.htmShort : comp === 'shift' ? 1 : c.short;
       // The seasonal component keeps `learn`: its scores begin only after two full periods, when
       // `learnTime` has always passed, and 50 scores of it are not yet a history of its own.
       const lrn = comp === 'seasonal' ? c.learn : learn;
@@ -319,7 +344,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         ? (comp === 'range' ? exponentialMarksLikelihoodUpdate : sparseLikelihoodUpdate)(s.l[i]!, raw, c.long, short, lrn)
         : c.pot.includes(comp)
         ? potLikelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, c.threshold)
-        : likelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, comp === 'sequence', comp === 'shift');
+        : likelihoodUpdate(s.l[i]!, raw, c.long, short, lrn, comp === 'sequence' || (comp === 'htm' && c.htmClt), comp === 'shift');
       if (lg < least) least = lg;
       let bar = c.threshold;
       if (ae) {
