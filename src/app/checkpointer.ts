@@ -86,7 +86,7 @@ export interface ReplayOptions {
   /** The rules of this start (Reconciler.reconcile at start-up). */
   readonly startRules: readonly CompiledRule[];
   /** Processing time (connected time): read for an input when the checkpoint says nothing of it, advanced to the last replayed input. */
-  readonly time: { now(): number; advanceTo(t: number): void };
+  readonly time: { now(): number; advanceTo(t: number): void; reanchor?(at: number, wall: number): void };
   /** The wall clock. */
   readonly wall: Clock;
   /** Each logged input, before the engine gets it (the redelivery filter and the simulator record it). */
@@ -169,8 +169,15 @@ export function replayTail(opts: ReplayOptions): ReplayResult {
     if (Number.isFinite(elapsed) && Number.isFinite(prev.elapsed)) {
       const dm = elapsed! - prev.elapsed!;
       const dw = arrival - prev.arrival;
-      at = prev.at + Math.max(0, Math.abs(dw - dm) > WALL_STEP_MS ? Math.round(dm) : dw);
+      const stepped = Math.abs(dw - dm) > WALL_STEP_MS;
+      at = prev.at + Math.max(0, stepped ? Math.round(dm) : dw);
       from = { wall: arrival, at };
+      // Live, an alert's wall-clock instant is read on the clock of the moment it is decided
+      // (ConnectedTime.wallAt of the running stretch), the stepped one after a step; the replay moves
+      // the stretch's resume point with it, so a `missing` due inside the replayed inputs and raised at
+      // the restart carries the time (and messageId) the run that never crashed gave it
+      // (test/unit/app/replayClockStep.test.ts, "the deadline inside the replayed inputs").
+      if (stepped) time.reanchor?.(at, arrival);
     } else at = from.at + Math.max(0, Math.min(arrival, wallNow) - from.wall);
     prev = { arrival, elapsed, at };
     return at;

@@ -175,6 +175,19 @@ export class ConnectedTime implements SchedulerLike {
     this.base = t;
   }
 
+  /**
+   * The wall clock read `wall` when connected time was `at` (a replay found the wall clock stepped
+   * while the saved stretch ran, src/app/checkpointer.ts `replayTail`): the running stretch's resume
+   * point moves to that clock, as `wallAt` reads the stepped clock for it live. Only while paused and
+   * for a time in the last stretch.
+   */
+  reanchor(at: number, wall: number): void {
+    const i = this.segments.length - 1;
+    const last = this.segments[i];
+    if (this.running || last === undefined || !(at >= last[0]) || !Number.isFinite(wall)) return;
+    this.segments[i] = [last[0], wall - (at - last[0])];
+  }
+
   /** The wall-clock instant at which connected time was (or will be, at the current pace) `t`. */
   wallAt(t: number): number {
     if (this.running && t >= this.base) return this.wall.now() + (t - this.now());

@@ -233,9 +233,12 @@ describe('Checkpointer and replayTail', () => {
     }
     const ats: number[] = [];
     const engine = { restore: () => undefined, setRules: () => undefined, process: (_e: unknown, at: number) => void ats.push(at), snapshot: () => new Map(), snapshotRule: () => undefined } as unknown as CheckpointedEngine;
-    replayTail({ saved: readCheckpoint(store.loadCheckpoint(), log), inputs: store, engine, startRules: [], time: { now: () => Number.NaN, advanceTo: () => undefined }, wall: wallClock, handOver: () => undefined, log });
+    const saved = readCheckpoint(store.loadCheckpoint(), log);
+    // The next process's connected time, as src/app/eddyApp.ts builds it from the checkpoint, before it resumes.
+    const restored = new ConnectedTime({ elapsed: { now: () => mono }, wall: wallClock, saved: saved.clock, timers: { setTimeout: () => ({ unref: () => undefined }), clearTimeout: () => undefined } });
+    replayTail({ saved, inputs: store, engine, startRules: [], time: { now: () => Number.NaN, advanceTo: (t) => restored.advanceTo(t), reanchor: (at, w) => restored.reanchor(at, w) }, wall: wallClock, handOver: () => undefined, log });
     store.close();
-    return { ats, liveTimes, end: wall };
+    return { ats, liveTimes, end: wall, live, restored };
   }
 
   const STEPS = new Map([[0, 600_000], [4, 3_600_000], [8, -120_000]]);
@@ -245,6 +248,13 @@ describe('Checkpointer and replayTail', () => {
     expect(ats).toHaveLength(12);
     // Whole milliseconds on both sides; the monotonic clock's fractions round differently at a step.
     for (let i = 0; i < 12; i++) expect(Math.abs(ats[i]! - liveTimes[i]!), `input ${i}: replayed ${ats[i]}, live ${liveTimes[i]}`).toBeLessThanOrEqual(1);
+  });
+
+  it('maps the replayed connected times to the wall-clock instants the live run gives them at the crash: the clock of the last step (alert times, docs/contract.md section 5)', () => {
+    const { liveTimes, live, restored } = clockScript(STEPS, { elapsed: true });
+    // Live, ConnectedTime.wallAt reads the running stretch on the present clock: a time before a step
+    // asked after it gets the stepped clock. Whole milliseconds against the monotonic clock's fractions.
+    for (const t of liveTimes) expect(Math.abs(restored.wallAt(t) - live.wallAt(t)), `connected ${t}: restored ${restored.wallAt(t)}, live ${live.wallAt(t)}`).toBeLessThanOrEqual(2);
   });
 
   it('a checkpoint and an input log of earlier versions (no elapsed) still replay: the wall clock since the checkpoint, step included', () => {

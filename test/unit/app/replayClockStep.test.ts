@@ -149,13 +149,25 @@ interface Case {
   readonly d2Quiet: number;
   /** When the wall clock steps (ms of the test); the last checkpoint before it is at 60 s (every 5 s from the start). */
   readonly stepAt: number;
+  /** d2's first second after its pause; default 100 (silent for 39 s or 41 s, under every timeout). */
+  readonly d2Back?: number;
+  /** Inputs besides the whole seconds': (ms of the test, device). */
+  readonly extra?: ReadonlyArray<readonly [number, string]>;
 }
 const CASES: readonly Case[] = [
   { name: 'between two inputs logged after the checkpoint', d2Quiet: 61, stepAt: 62_500 },
   { name: 'between the checkpoint and the first input logged after it', d2Quiet: 59, stepAt: 60_000 },
 ];
-/** Who sends at second `s`: d1 every second but the 65th (the restart's), d2 up to `d2Quiet` and again from the 100th. */
-const senders = (c: Case, s: number): string[] => [...(s === 65 ? [] : ['d1']), ...(s <= c.d2Quiet || s >= 100 ? ['d2'] : [])];
+/** d2 silent from 61 s to 140 s: `gone` (60 s) raises at 121 s, after the step and after the restart. */
+/**
+ * d2 silent from 4.2 s: `gone`'s deadline, 64.2 s, falls after the step, between the last tick before the
+ * crash (64 s) and the crash (64.5 s), before d1's last input logged (64.4 s): the run that never crashed
+ * raises at its next tick, the crashed one at its first tick after the replay, which passed the deadline.
+ */
+const DUE_IN_TAIL: Case = { name: 'the deadline inside the replayed inputs', d2Quiet: 3, stepAt: 62_500, extra: [[4_200, 'd2'], [64_400, 'd1']] };
+const MISSING: Case = { name: 'd2 silent past the missing timeout', d2Quiet: 61, stepAt: 62_500, d2Back: 140 };
+/** Who sends at second `s`: d1 every second but the 65th (the restart's), d2 up to `d2Quiet` and again from `d2Back`. */
+const senders = (c: Case, s: number): string[] => [...(s === 65 ? [] : ['d1']), ...(s <= c.d2Quiet || s >= (c.d2Back ?? 100) ? ['d2'] : [])];
 const body = (s: number): Buffer => Buffer.from(JSON.stringify({ t: new Date(START + s * 1_000).toISOString(), v: s }));
 const LAST = 150;
 const CHECKPOINTED = 60_000;
@@ -172,21 +184,25 @@ function run(c: Case, dir: string, crash: boolean): Store {
   let p = start(world, dir);
   let stepped = false;
   let crashed = false;
-  for (let s = 2; s <= LAST; s++) {
-    if (!stepped && s * 1_000 >= c.stepAt) {
+  const inputs: Array<readonly [number, string]> = [];
+  for (let s = 2; s <= LAST; s++) for (const d of senders(c, s)) inputs.push([s * 1_000, d]);
+  inputs.push(...(c.extra ?? []));
+  inputs.sort((a, b) => a[0] - b[0]);
+  for (const [ms, d] of inputs) {
+    if (!stepped && ms >= c.stepAt) {
       // The checkpoint due at the step's instant is taken first.
       world.advanceTo(c.stepAt);
       world.wall += STEP_MS;
       stepped = true;
     }
-    if (crash && !crashed && s * 1_000 > CRASH_AT) {
+    if (crash && !crashed && ms > CRASH_AT) {
       world.advanceTo(CRASH_AT);
       // SIGKILL: nothing more of this process runs (its timers are gone with the next boot).
       p = start(world, dir);
       crashed = true;
     }
-    world.advanceTo(s * 1_000);
-    for (const d of senders(c, s)) p.deliver(d, body(s));
+    world.advanceTo(ms);
+    p.deliver(d, body(ms / 1_000));
   }
   world.advanceTo((LAST + 0.5) * 1_000);
   return p.store;
@@ -228,6 +244,46 @@ describe('replay after a crash, the wall clock stepped forward after the last ch
     // The crash and the replay change nothing.
     expect(crashedStore.outbox.conflicts().total).toBe(0);
     expect([...replayed.entries()].filter(([id]) => !live.has(id)).map(([, o]) => `${o.rule} ${o.body}`)).toEqual([]);
+    expect(replayed).toEqual(live);
+  });
+
+  it('a `missing` raised after the restart is read on the stepped wall clock, as in the run that never crashed, later by the connected time the restart lost', () => {
+    const live = outbox(run(MISSING, tmp(), false));
+    const crashedStore = run(MISSING, tmp(), true);
+    const replayed = outbox(crashedStore);
+    const gone = (o: Map<string, { rule: string; body: string }>) =>
+      [...o.values()].filter((x) => x.rule === 'gone').map((x) => JSON.parse(x.body) as { group: { deviceId: string }; state: string; time: string }).map((b) => ({ deviceId: b.group.deviceId, state: b.state, time: b.time }));
+    // docs/contract.md section 5: d2's last input arrived at 61 s, connected the whole time, so its silence
+    // reaches 60 s at 121 s of the test; a live run shows the wall clock of that moment, 10 minutes on by then.
+    // `cleared` carries the time of the event that cleared it: `gone` has no `timestamp`, so its arrival.
+    const expected = (late: number) => [
+      { deviceId: 'd2', state: 'raised', time: new Date(WALL0 + 121_000 + STEP_MS + late).toISOString() },
+      { deviceId: 'd2', state: 'cleared', time: new Date(WALL0 + MISSING.d2Back! * 1_000 + STEP_MS).toISOString() },
+    ];
+    expect(gone(live)).toEqual(expected(0));
+    // The restart counts no silence it cannot vouch for (section 8: downtime does not count), with or
+    // without a step: the 0.5 s from the last input logged (64 s) to the SIGKILL, and the 1 s without input
+    // that ends the drain after the link comes up (src/time/connectedTime.ts `quietMs`).
+    expect(gone(replayed)).toEqual(expected(1_500));
+    expect(crashedStore.outbox.conflicts().total).toBe(0);
+    const others = (o: Map<string, { rule: string; body: string }>) => new Map([...o].filter(([, x]) => x.rule !== 'gone'));
+    expect(others(replayed)).toEqual(others(live));
+  });
+
+  it('a `missing` whose deadline passed inside the replayed inputs carries the stepped wall clock of the deadline, as in the run that never crashed', () => {
+    const live = outbox(run(DUE_IN_TAIL, tmp(), false));
+    const crashedStore = run(DUE_IN_TAIL, tmp(), true);
+    const replayed = outbox(crashedStore);
+    const gone = (o: Map<string, { rule: string; body: string }>) =>
+      [...o.values()].filter((x) => x.rule === 'gone').map((x) => JSON.parse(x.body) as { group: { deviceId: string }; state: string; time: string }).map((b) => ({ deviceId: b.group.deviceId, state: b.state, time: b.time }));
+    // d2's silence reached 60 s at 64.2 s of the test, 1.7 s after the 10-minute step; it sends again at 100 s.
+    const expected = [
+      { deviceId: 'd2', state: 'raised', time: new Date(WALL0 + 64_200 + STEP_MS).toISOString() },
+      { deviceId: 'd2', state: 'cleared', time: new Date(WALL0 + 100_000 + STEP_MS).toISOString() },
+    ];
+    expect(gone(live)).toEqual(expected);
+    expect(gone(replayed)).toEqual(expected);
+    expect(crashedStore.outbox.conflicts().total).toBe(0);
     expect(replayed).toEqual(live);
   });
 });
