@@ -50,12 +50,20 @@ const IDLE: DetectorStep = { score: 0, anomalous: false };
 const NO_ALERTS: AlertEmission[] = [];
 
 /**
+ * A step from a usable state: a finite score. No detector scores NaN or infinity on a state it built
+ * itself (test/unit/anomaly/detectorSuite.test.ts keeps every score in [0, 1]); a state damaged with a
+ * NaN or a null does, on every event.
+ */
+const validStep = (step: DetectorStep): boolean => Number.isFinite(step.score);
+
+/**
  * The alert stage of one anomaly rule: runs the detector per group and turns its level into `raised` /
  * `cleared` edges. A raise is suppressed while the group's previous raise is less than `cooldownMs` of
  * event time ago; the group then stays un-alerted, so a level that lasts past the cooldown raises
  * later. Detectors with `tick` (missing) are asked on every `tick(now)` (processing time; each event
- * passes its arrival on the same clock): a silent group raises there and its next event clears. Never throws on data: a bad value or a throwing detector is reported in
- * `rejected` and leaves the group's alert as it was.
+ * passes its arrival on the same clock): a silent group raises there and its next event clears. Never throws on data: a bad value, or a detector that
+ * throws on a fresh state too, is reported in `rejected` and leaves the group's alert as it was; a
+ * detector state it cannot use (a damaged checkpoint) starts afresh (`retryFresh`).
  */
 export class AnomalyStage {
   readonly state: AnomalyState;
@@ -110,17 +118,60 @@ export class AnomalyStage {
     }
     const e = ref === null ? this.entry(input.key, input) : this.touch(input.key, ref as unknown as GroupEntry);
     this.lastGroup = e as unknown as AnomalyGroupRef;
+    let step: DetectorStep | null = null;
+    let failure: unknown = null;
+    try {
+      step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value, input.arrival);
+    } catch (err) {
+      failure = err;
+    }
+    if (step === null || !validStep(step)) {
+      step = this.retryFresh(input, e, step === null ? failure : new Error(`score ${String(step.score)}`));
+      if (step === null) {
+        this.lastRejected = 'detector-error';
+        return IDLE;
+      }
+    }
+    this.lastAlert = this.edge(input.key, e, step, input.time, input.value);
+    return step;
+  }
+
+  /**
+   * The detector threw, or gave a score that is not a finite number (see `validStep`), on group `e`'s state. A state restored from a damaged,
+   * hand-edited or older checkpoint does that on every event, and the group then never judged again
+   * (docs/contract.md section 3: bad data is counted, never a stuck stream). So the same event is
+   * scored once more by a fresh state: if that works the old state was the fault, and the group
+   * starts learning again from this event (counted in `resetGroups`, told to `reset`); if it fails
+   * too the event is the fault, the old state is kept and null returned (the event is rejected).
+   * test/unit/anomaly/damagedState.test.ts.
+   */
+  private retryFresh(input: AnomalyInput, e: GroupEntry, cause: unknown): DetectorStep | null {
+    const old = e.d;
+    e.d = this.rule.detector.init(this.rule.config);
     let step: DetectorStep;
     try {
       step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value, input.arrival);
     } catch {
-      this.lastRejected = 'detector-error';
-      return IDLE;
+      e.d = old;
+      return null;
     }
-    if (!Number.isFinite(step.score)) step = { ...step, score: 0 };
-    this.lastAlert = this.edge(input.key, e, step, input.time, input.value);
+    if (!validStep(step)) {
+      e.d = old;
+      return null;
+    }
+    this.resetGroups++;
+    this.reset?.(input.key, cause instanceof Error ? cause.message : String(cause));
     return step;
   }
+
+  /**
+   * Groups whose detector state was found unusable and started afresh (see `retryFresh`; cumulative
+   * since the stage was made). The group keeps its alert state (`active`, cooldown, sequence).
+   */
+  resetGroups = 0;
+
+  /** Told when a group's detector state is reset (its key and what the old state did), for the log. */
+  reset: ((key: string, why: string) => void) | null = null;
 
   /** The edge the last `processIn` caused (null: none). */
   lastAlert: AlertEmission | null = null;
@@ -144,9 +195,15 @@ export class AnomalyStage {
       let step: DetectorStep | null;
       try {
         step = tick.call(this.rule.detector, this.rule.config, e.d, now);
-      } catch {
+      } catch (err) {
+        // An unusable state (see `retryFresh`) starts afresh: a fresh state has nothing to time out
+        // until its next event, so this tick says nothing of it.
+        e.d = this.rule.detector.init(this.rule.config);
+        this.resetGroups++;
+        this.reset?.(key, err instanceof Error ? err.message : String(err));
         continue;
       }
+      if (step !== null && !validStep(step)) step = { ...step, score: 0 };
       if (!step) continue;
       const since = step.anomalous && !e.active ? this.rule.detector.tickAnomalySince?.(this.rule.config, e.d) : undefined;
       const a = this.edge(key, e, step, since !== undefined && Number.isFinite(since) && since <= now ? since : now, null);

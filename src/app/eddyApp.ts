@@ -216,6 +216,10 @@ export class EddyApp {
               stateChangedByTime: (rule) => {
                 if (!this.inInput) this.timeDriven.add(rule);
               },
+              detectorReset: (rule, group, why) => {
+                metrics.detectorReset(rule);
+                log.warn({ rule, group, why }, 'anomaly: a group\'s detector state is unusable (damaged checkpoint?); the group starts learning afresh');
+              },
               restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
             },
           },

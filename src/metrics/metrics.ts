@@ -21,6 +21,7 @@ export const METRIC_NAMES = {
   upstreamFailures: 'eddy_upstream_failures_total',
   ruleGroups: 'eddy_rule_groups',
   groupsEvicted: 'eddy_groups_evicted_total',
+  detectorResets: 'eddy_detector_resets_total',
   eventLag: 'eddy_event_lag_seconds',
   outboxCommits: 'eddy_outbox_commits_total',
   outboxRows: 'eddy_outbox_rows_written_total',
@@ -149,6 +150,7 @@ export class Metrics {
   private readonly upstreamFailuresC: Counter;
   private readonly ruleGroupsG: Gauge<'rule'>;
   private readonly groupsEvictedC: Counter<'rule'>;
+  private readonly detectorResetsC: Counter<'rule'>;
   private readonly eventLagH: Histogram;
   private readonly outboxCommitsC: Counter<'op'>;
   private readonly outboxRowsC: Counter<'op'>;
@@ -196,6 +198,7 @@ export class Metrics {
     this.upstreamFailuresC = new Counter({ name: METRIC_NAMES.upstreamFailures, help: 'Failed attempts to send output to edgeHub.', registers });
     this.ruleGroupsG = new Gauge({ name: METRIC_NAMES.ruleGroups, help: 'Live groups (open windows or detector state), by rule.', labelNames: ['rule'], registers });
     this.groupsEvictedC = new Counter({ name: METRIC_NAMES.groupsEvicted, help: 'Idle groups closed early because a rule reached its group limit, by rule.', labelNames: ['rule'], registers });
+    this.detectorResetsC = new Counter({ name: METRIC_NAMES.detectorResets, help: 'Anomaly groups whose detector state was unusable (a damaged checkpoint) and started afresh, by rule.', labelNames: ['rule'], registers });
     this.eventLagH = new Histogram({ name: METRIC_NAMES.eventLag, help: 'Arrival time minus event time of accepted events, in seconds.', buckets: EVENT_LAG_BUCKETS, registers });
     // Read from the store at scrape time; both collect (a scrape of either alone is current too).
     const collect = (): void => this.collectOutboxWrites();
@@ -316,6 +319,11 @@ export class Metrics {
     if (countable(n)) this.groupsEvictedC.inc({ rule }, n);
   }
 
+  /** A group of anomaly rule `rule` started afresh because its detector could not use its state (src/anomaly/anomalyStage.ts `retryFresh`). */
+  detectorReset(rule: string): void {
+    this.detectorResetsC.inc({ rule });
+  }
+
   /**
    * Where the outbox write counters come from: the store counts its own commits (a counter call per
    * transaction would cost more than reading totals once per scrape).
@@ -384,6 +392,7 @@ export class Metrics {
     for (const state of ['raised', 'cleared'] as const) this.alertsC.remove(rule, state);
     this.ruleGroupsG.remove(rule);
     this.groupsEvictedC.remove(rule);
+    this.detectorResetsC.remove(rule);
     this.emittedByRule.delete(rule);
     this.windowChild.delete(rule);
     for (const state of ['raised', 'cleared']) this.alertChild.delete(`${rule}\u0000${state}`);

@@ -37,6 +37,12 @@ export interface EngineObserver {
    * (src/app/eddyApp.ts).
    */
   stateChangedByTime?(rule: string): void;
+  /**
+   * An anomaly rule's detector could not use a group's state (it threw or scored NaN: a damaged or
+   * hand-edited checkpoint) and the group started learning afresh (src/anomaly/anomalyStage.ts
+   * `retryFresh`); `why` is what the old state did.
+   */
+  detectorReset?(rule: string, group: string, why: string): void;
 }
 
 export interface EngineOptions {
@@ -590,6 +596,7 @@ export class Engine {
     );
     stage.forgot = (key) => rt.forgot?.(key);
     const observer = this.opts.observer;
+    stage.reset = (key, why) => observer.detectorReset?.(rule.id, key, why);
     const onScore = this.opts.onScore;
     // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
     const anomalyInput = new AnomalyStepInput((ev) => rule.group(ev)!.group);

@@ -12,7 +12,7 @@ describe('Metrics', () => {
     const text = await createMetrics({ processMetrics: false }).text();
     const types: Record<string, string> = {
       received: 'counter', rejected: 'counter', windowResults: 'counter', alerts: 'counter', outboxPending: 'gauge', outboxBytes: 'gauge', buildInfo: 'gauge', outboxDropped: 'counter', outboxOldestAge: 'gauge',
-      upstreamSent: 'counter', upstreamFailures: 'counter', ruleGroups: 'gauge', groupsEvicted: 'counter', eventLag: 'histogram',
+      upstreamSent: 'counter', upstreamFailures: 'counter', ruleGroups: 'gauge', groupsEvicted: 'counter', detectorResets: 'counter', eventLag: 'histogram',
       outboxCommits: 'counter', outboxRows: 'counter', outboxConflicts: 'counter', futureTimestamps: 'counter',
     };
     for (const [key, name] of Object.entries(METRIC_NAMES)) {
