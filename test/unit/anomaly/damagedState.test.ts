@@ -183,6 +183,34 @@ describe('damaged detector state from a checkpoint', () => {
   });
 });
 
+describe('damaged detector state found by a tick', () => {
+  it('missing: a state the tick cannot read is reset there (counted once), and the other group still raises', () => {
+    const v = validateDetector(DEFS.missing!);
+    if (!v.ok) throw new Error(v.error);
+    const rule = { detector: v.detector as DetectorType, config: v.config, cooldownMs: 0, detectorName: 'missing' };
+    const live = new AnomalyStage(rule);
+    const noise = mulberry32(1);
+    for (let i = 0; i < 10; i++) {
+      live.process(input('a', i, noise));
+      live.process(input('b', i, noise));
+    }
+    const entries = JSON.parse(JSON.stringify([...live.state.groups])) as Array<[string, { d: unknown }]>;
+    entries.find(([k]) => k === 'a')![1].d = 'x';
+    const hurt = new AnomalyStage(rule, { groups: new Map(entries) });
+    const resets: string[] = [];
+    hurt.reset = (key) => resets.push(key);
+    const last = input('b', 9, noise).arrival;
+    // Ticks before any event: only the tick sees the damage.
+    const alerts = [...hurt.tick(last + 1_000), ...hurt.tick(last + 10 * 60_000), ...hurt.tick(last + 20 * 60_000)];
+    expect(resets).toEqual(['a']);
+    expect(hurt.resetGroups).toBe(1);
+    expect(alerts.map((a) => [a.key, a.state])).toEqual([['b', 'raised']]);
+    // The reset group learns afresh from its next event, and times out again after it.
+    expect(hurt.process(input('a', 100, noise)).rejected).toBeUndefined();
+    expect(hurt.tick(input('a', 100, noise).arrival + 10 * 60_000).map((a) => [a.key, a.state])).toEqual([['a', 'raised']]);
+  });
+});
+
 describe('damaged detector state through the engine', () => {
   it('the htm state of one device is damaged: that device is reset and told to the observer, the other keeps alerting', () => {
     const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
