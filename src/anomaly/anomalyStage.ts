@@ -82,8 +82,11 @@ export class AnomalyStage {
   constructor(
     private readonly rule: AnomalyStageRule,
     state?: AnomalyState,
+    reset?: (key: string, why: string) => void,
   ) {
     this.state = state ?? { groups: new Map() };
+    this.reset = reset ?? null;
+    if (this.state.groups.size > 0) this.checkRestored();
     // Restored groups carry the recency marks of the instance that saved them: they enter the list in
     // that order, and the counter resumes above them (the marks of groups used later must stay above).
     const restored = [...this.state.groups] as Array<[string, GroupEntry]>;
@@ -92,6 +95,41 @@ export class AnomalyStage {
       this.recency.append(key, e);
       const mark = e.at ?? 0;
       if (mark > this.touches) this.touches = mark;
+    }
+  }
+
+  /**
+   * Restored groups a damaged or hand-edited checkpoint left unusable are mended before any event
+   * (docs/contract.md section 3, "Detector state is data too"): an entry that is not an object, or
+   * whose group values or alert numbering (`b`, `n`: the alert's messageId) are not what this stage
+   * writes, is dropped (the group starts afresh on its next event, under a new `b`, so no messageId is
+   * reused); a detector state of another kind than a fresh one (every detector keeps an object) starts
+   * afresh. A state of the right kind that the detector cannot use is found on its first event
+   * (`retryFresh`). Missing fields inside a detector state are not judged here: detectors read the
+   * states of earlier versions that lack them (docs/anomaly-auto.md: a checkpoint without `t0`, `m`).
+   */
+  private checkRestored(): void {
+    const groups = this.state.groups as Map<string, unknown>;
+    const fresh = this.rule.detector.init(this.rule.config);
+    const kind = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x);
+    const count = (x: unknown): boolean => x === undefined || (typeof x === 'number' && Number.isInteger(x) && x >= 0);
+    for (const [key, e] of groups) {
+      if (kind(e) !== 'object' || kind((e as GroupEntry).group) !== 'object' || !count((e as GroupEntry).b) || !count((e as GroupEntry).n)) {
+        groups.delete(key);
+        this.resetGroups++;
+        this.reset?.(key, 'unreadable group entry: dropped');
+        continue;
+      }
+      const g = e as GroupEntry;
+      if (typeof g.active !== 'boolean') g.active = false;
+      if (g.lastRaise !== null && !Number.isFinite(g.lastRaise)) g.lastRaise = null;
+      if (g.at !== undefined && !Number.isFinite(g.at)) delete g.at;
+      if (kind(g.d) !== kind(fresh)) {
+        const was = kind(g.d);
+        g.d = this.rule.detector.init(this.rule.config);
+        this.resetGroups++;
+        this.reset?.(key, `detector state is ${was}, not ${kind(fresh)}`);
+      }
     }
   }
 

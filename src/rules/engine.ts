@@ -590,13 +590,13 @@ export class Engine {
 
   private anomalyRuntime(rule: CompiledAnomalyRule, groups: Map<string, unknown>): Runtime {
     const state: AnomalyState = { groups };
+    const observer = this.opts.observer;
     const stage = new AnomalyStage(
       { detector: rule.detector, config: rule.detectorConfig, cooldownMs: rule.cooldownMs, alertThreshold: rule.alertThreshold, detectorName: rule.detectorName, maxGroups: rule.maxGroups },
       state,
+      (key, why) => observer.detectorReset?.(rule.id, key, why),
     );
     stage.forgot = (key) => rt.forgot?.(key);
-    const observer = this.opts.observer;
-    stage.reset = (key, why) => observer.detectorReset?.(rule.id, key, why);
     const onScore = this.opts.onScore;
     // One scratch input per rule (the stage keeps nothing of it); `group` is built only for a new group.
     const anomalyInput = new AnomalyStepInput((ev) => rule.group(ev)!.group);

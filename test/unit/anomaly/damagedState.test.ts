@@ -131,13 +131,14 @@ describe('damaged detector state from a checkpoint', () => {
         const where = damage(entries.find(([k]) => k === 'a')![1], r, mode);
         if (where === null) continue;
         damagedAny++;
-        const hurt = new AnomalyStage(rule, { groups: new Map(entries) });
-        let resetAt = -1;
         const resets: string[] = [];
-        hurt.reset = (key, why) => {
+        const hurt = new AnomalyStage(rule, { groups: new Map(entries) }, (key, why) => {
           resets.push(key);
           expect(why.length).toBeGreaterThan(0);
-        };
+        });
+        // A state of the wrong kind is found at the restore, before any event.
+        let resetAt = resets.length > 0 ? BEFORE : -1;
+        if (mode === 'whole') expect(resets, `${name} whole`).toEqual(['a']);
         const results: AnomalyStageResult[] = [];
         // From the reset on, a fresh detector of group a is fed the same events (the oracle of "learns afresh").
         const fresh = new AnomalyStage(rule);
@@ -183,6 +184,57 @@ describe('damaged detector state from a checkpoint', () => {
   });
 });
 
+describe('damaged group entries from a checkpoint', () => {
+  const v = validateDetector(DEFS.zscore!);
+  if (!v.ok) throw new Error(v.error);
+  const rule = { detector: v.detector as DetectorType, config: v.config, cooldownMs: 0, detectorName: 'zscore' };
+  const ENTRY_DAMAGE: Record<string, (e: Record<string, unknown>) => unknown> = {
+    'entry null': () => null,
+    'entry a string': () => 'x',
+    'group null': (e) => ({ ...e, group: null }),
+    'alert sequence a string': (e) => ({ ...e, n: 'x' }),
+    'born negative': (e) => ({ ...e, b: -1 }),
+    'active a number': (e) => ({ ...e, active: 1 }),
+    'lastRaise a string': (e) => ({ ...e, lastRaise: 'x' }),
+    'recency mark an object': (e) => ({ ...e, at: {} }),
+  };
+  it.each(Object.keys(ENTRY_DAMAGE))('%s: restores without a crash, rejects nothing, reuses no alert id, keeps the other group', (how) => {
+    const live = new AnomalyStage(rule);
+    const nA = mulberry32(1);
+    const nB = mulberry32(2);
+    // (seq, born) of group a's alerts: with the rule and key, its messageId (docs/contract.md section 5).
+    const ids = new Set<string>();
+    for (let i = 0; i < BEFORE; i++) {
+      const a = live.process(input('a', i, nA)).alert;
+      if (a) ids.add(`${a.seq}/${a.born}`);
+      live.process(input('b', i, nB));
+    }
+    expect(ids.size).toBeGreaterThan(0);
+    const saved = JSON.stringify([...live.state.groups]);
+    const good = new AnomalyStage(rule, { groups: new Map(JSON.parse(saved) as Array<[string, unknown]>) });
+    const entries = JSON.parse(saved) as Array<[string, Record<string, unknown>]>;
+    const i0 = entries.findIndex(([k]) => k === 'a');
+    entries[i0]![1] = ENTRY_DAMAGE[how]!(entries[i0]![1]) as Record<string, unknown>;
+    const hurt = new AnomalyStage(rule, { groups: new Map(entries) });
+    const n2 = mulberry32(3);
+    const n3 = mulberry32(4);
+    for (let i = BEFORE; i < BEFORE + AFTER; i++) {
+      const ea = input('a', i, n2);
+      const r = hurt.process(ea);
+      good.process(ea);
+      expect(r.rejected).toBeUndefined();
+      if (r.alert) {
+        expect(ids.has(`${r.alert.seq}/${r.alert.born}`), `${how}: alert id reused`).toBe(false);
+        ids.add(`${r.alert.seq}/${r.alert.born}`);
+      }
+      const eb = input('b', i, n3);
+      expect(hurt.process(eb).rejected).toBeUndefined();
+      good.process(eb);
+    }
+    expect(JSON.stringify(hurt.state.groups.get('b'))).toBe(JSON.stringify(good.state.groups.get('b')));
+  });
+});
+
 describe('damaged detector state found by a tick', () => {
   it('missing: a state the tick cannot read is reset there (counted once), and the other group still raises', () => {
     const v = validateDetector(DEFS.missing!);
@@ -195,10 +247,12 @@ describe('damaged detector state found by a tick', () => {
       live.process(input('b', i, noise));
     }
     const entries = JSON.parse(JSON.stringify([...live.state.groups])) as Array<[string, { d: unknown }]>;
-    entries.find(([k]) => k === 'a')![1].d = 'x';
-    const hurt = new AnomalyStage(rule, { groups: new Map(entries) });
     const resets: string[] = [];
+    const hurt = new AnomalyStage(rule, { groups: new Map(entries) });
     hurt.reset = (key) => resets.push(key);
+    // `missing` reads every object it is handed (older shapes too), so only a state that is no object
+    // makes its tick throw; the restore resets those (above), so this one is damaged after it.
+    (hurt.state.groups.get('a') as { d: unknown }).d = null;
     const last = input('b', 9, noise).arrival;
     // Ticks before any event: only the tick sees the damage.
     const alerts = [...hurt.tick(last + 1_000), ...hurt.tick(last + 10 * 60_000), ...hurt.tick(last + 20 * 60_000)];
