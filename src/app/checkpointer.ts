@@ -68,12 +68,49 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
       else if (key === STATE_KEYS.lastGoodQuery) {
         const q = JSON.parse(json) as unknown;
         lastGoodQuery = typeof q === 'string' ? q : null;
-      } else rules.set(key, JSON.parse(json) as RuleSnapshot);
+      } else if (key.startsWith('$')) {
+        // Not a rule (rule ids cannot start with `$`): a key of another version's, read by none here.
+        continue;
+      } else {
+        const { snap, dropped } = decodeRuleSnapshot(JSON.parse(json));
+        if (dropped > 0) log.error({ key, dropped }, 'checkpoint: unreadable group states skipped (those groups start afresh)');
+        rules.set(key, snap);
+      }
     } catch (err) {
       log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
     }
   }
   return { checkpoint, desired, sensor, recent, clock, lastGood, lastGoodQuery, removedGens, rules };
+}
+
+/**
+ * A rule's saved state checked for the shape the engine reads: the engine builds Maps of `groups` and
+ * `tombstones` and reads `hash` at once, so a damaged or hand-edited entry there stopped every start
+ * (test/unit/app/checkpointer.test.ts, "a damaged rule state"). Not an object or no string `hash`:
+ * thrown (the entry is skipped as unreadable). Entries of `groups` and `tombstones` that are not
+ * [string, value] pairs are left out and counted; a `gen` or `stateHash` of the wrong type is left out.
+ * What a group's value holds is the stage's to judge (src/anomaly/anomalyStage.ts `checkRestored`).
+ */
+export function decodeRuleSnapshot(v: unknown): { snap: RuleSnapshot; dropped: number } {
+  if (!isPlainObject(v) || typeof v.hash !== 'string') throw new Error('not a rule state');
+  let dropped = 0;
+  const pairs = (x: unknown): Array<[string, unknown]> => {
+    if (!Array.isArray(x)) {
+      if (x !== undefined) dropped++;
+      return [];
+    }
+    const out: Array<[string, unknown]> = [];
+    for (const p of x as unknown[]) {
+      if (Array.isArray(p) && p.length === 2 && typeof p[0] === 'string') out.push(p as [string, unknown]);
+      else dropped++;
+    }
+    return out;
+  };
+  const snap: Record<string, unknown> = { ...v, groups: pairs(v.groups) };
+  if (v.tombstones !== undefined) snap.tombstones = pairs(v.tombstones);
+  if (v.stateHash !== undefined && typeof v.stateHash !== 'string') delete snap.stateHash;
+  if (v.gen !== undefined && !(Number.isInteger(v.gen) && (v.gen as number) >= 0)) delete snap.gen;
+  return { snap: snap as unknown as RuleSnapshot, dropped };
 }
 
 /** The engine as the replay and the checkpoint use it. */

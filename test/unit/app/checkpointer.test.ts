@@ -184,6 +184,47 @@ describe('Checkpointer and replayTail', () => {
     store.close();
   });
 
+  // A damaged or hand-edited checkpoint (docs/contract.md section 3: bad data is counted and logged,
+  // never a crash): the engine made Maps of a rule state's `groups` at once, and a start threw on it
+  // (TypeError: Iterator value 5 is not an entry object), at every restart.
+  it('a damaged rule state: unreadable rule entries and group pairs are logged and skipped, the start goes on', () => {
+    const rule = compileRule('z', { kind: 'anomaly', input: 'telemetry', groupBy: ['device'], timestamp: 't', value: 'v', detector: { type: 'zscore', window: 20, threshold: 4 } });
+    if (!rule.ok) throw new Error(rule.error);
+    let store = open();
+    const first = run(store, [rule.rule]);
+    for (let i = 0; i < 30; i++) {
+      first.input(i, 'd1');
+      first.input(i, 'd2');
+    }
+    first.checkpointer.saveNow();
+    store.close();
+
+    store = open();
+    const cp = store.loadCheckpoint();
+    const snap = JSON.parse(cp.states.get('z')!) as { groups: unknown[]; gen?: unknown };
+    const good = snap.groups.length;
+    expect(good).toBe(2);
+    snap.groups.push(5, null, ['x'], [7, {}]);
+    snap.gen = 'x';
+    const states = new Map(cp.states);
+    states.set('z', JSON.stringify(snap));
+    states.set('y', 'null');
+    states.set('w', JSON.stringify({ hash: 3, groups: [] }));
+    expect(store.saveCheckpoint(states, cp.uptoInputSeq)).toBe(true);
+    store.close();
+
+    store = open();
+    lines.length = 0;
+    const second = run(store, [rule.rule]);
+    for (let i = 30; i < 40; i++) second.input(i, 'd1');
+    store.close();
+    expect(second.saved.rules.get('z')!.groups).toHaveLength(good);
+    expect([...second.saved.rules.keys()]).toEqual(['z']);
+    const errors = lines.filter((l) => l.level === 'error').map((l) => l.obj as { key: string; dropped?: number });
+    expect(errors.map((e) => e.key).sort()).toEqual(['w', 'y', 'z']);
+    expect(errors.find((e) => e.key === 'z')!.dropped).toBe(4);
+  });
+
   it('readCheckpoint decodes the module\'s own keys, and logs and skips an unreadable entry', () => {
     const store = open();
     const states = new Map<string, string>([
