@@ -49,6 +49,31 @@ const IDLE: DetectorStep = { score: 0, anomalous: false };
 
 const NO_ALERTS: AlertEmission[] = [];
 
+const kind = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x);
+
+/**
+ * Where restored detector state `d` is not of the kind of fresh state `f` (null: nowhere): each field
+ * both have, recursively through objects, must be of the fresh one's JSON kind, and a number a finite
+ * one. A field the restored state lacks is not judged (the states of earlier versions lack fields their
+ * detectors fill in), nor one that is null in either (fields that start null, and `/s2`-era states that
+ * kept null in number fields: src/rules/engine.ts `STATE_FORMAT`), nor array elements (their kinds are
+ * the detector's to know). Cost: the size of a fresh state, once per restored group.
+ */
+function unlike(f: unknown, d: unknown, at: string): string | null {
+  if (f === null || d === null) return null;
+  if (kind(f) !== kind(d)) return `${at} is ${kind(d)}, not ${kind(f)}`;
+  if (typeof d === 'number') return Number.isFinite(d) ? null : `${at} is ${String(d)}`;
+  if (kind(f) !== 'object') return null;
+  const fo = f as Record<string, unknown>;
+  const dobj = d as Record<string, unknown>;
+  for (const k of Object.keys(fo)) {
+    if (!Object.prototype.hasOwnProperty.call(dobj, k)) continue;
+    const w = unlike(fo[k], dobj[k], `${at}.${k}`);
+    if (w !== null) return w;
+  }
+  return null;
+}
+
 /**
  * A step from a usable state: a finite score. No detector scores NaN or infinity on a state it built
  * itself (test/unit/anomaly/detectorSuite.test.ts keeps every score in [0, 1]); a state damaged with a
@@ -103,15 +128,14 @@ export class AnomalyStage {
    * (docs/contract.md section 3, "Detector state is data too"): an entry that is not an object, or
    * whose group values or alert numbering (`b`, `n`: the alert's messageId) are not what this stage
    * writes, is dropped (the group starts afresh on its next event, under a new `b`, so no messageId is
-   * reused); a detector state of another kind than a fresh one (every detector keeps an object) starts
-   * afresh. A state of the right kind that the detector cannot use is found on its first event
-   * (`retryFresh`). Missing fields inside a detector state are not judged here: detectors read the
-   * states of earlier versions that lack them (docs/anomaly-auto.md: a checkpoint without `t0`, `m`).
+   * reused); a detector state unlike a fresh one (`unlike`: a field of another JSON kind, a number that
+   * is not finite) starts afresh. A state that passes and that the detector still cannot use is found
+   * on its first event (`retryFresh`). Missing fields are not judged: detectors read the states of
+   * earlier versions that lack them (docs/anomaly-auto.md: a checkpoint without `t0`, `m`).
    */
   private checkRestored(): void {
     const groups = this.state.groups as Map<string, unknown>;
     const fresh = this.rule.detector.init(this.rule.config);
-    const kind = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x);
     const count = (x: unknown): boolean => x === undefined || (typeof x === 'number' && Number.isInteger(x) && x >= 0);
     for (const [key, e] of groups) {
       if (kind(e) !== 'object' || kind((e as GroupEntry).group) !== 'object' || !count((e as GroupEntry).b) || !count((e as GroupEntry).n)) {
@@ -124,11 +148,11 @@ export class AnomalyStage {
       if (typeof g.active !== 'boolean') g.active = false;
       if (g.lastRaise !== null && !Number.isFinite(g.lastRaise)) g.lastRaise = null;
       if (g.at !== undefined && !Number.isFinite(g.at)) delete g.at;
-      if (kind(g.d) !== kind(fresh)) {
-        const was = kind(g.d);
+      const wrong = kind(g.d) !== kind(fresh) ? `state is ${kind(g.d)}, not ${kind(fresh)}` : unlike(fresh, g.d, 'state');
+      if (wrong !== null) {
         g.d = this.rule.detector.init(this.rule.config);
         this.resetGroups++;
-        this.reset?.(key, `detector state is ${was}, not ${kind(fresh)}`);
+        this.reset?.(key, wrong);
       }
     }
   }

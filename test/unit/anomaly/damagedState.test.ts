@@ -127,6 +127,8 @@ describe('damaged detector state from a checkpoint', () => {
         // The checkpoint: the groups as JSON text, read back twice (one copy damaged).
         const saved = JSON.stringify([...live.state.groups]);
         const good = new AnomalyStage(rule, { groups: new Map(JSON.parse(saved) as Array<[string, unknown]>) });
+        // The undamaged checkpoint restores without a reset (else the other group's oracle proves nothing).
+        expect(good.resetGroups).toBe(0);
         const entries = JSON.parse(saved) as Array<[string, { d: unknown }]>;
         const where = damage(entries.find(([k]) => k === 'a')![1], r, mode);
         if (where === null) continue;
@@ -232,6 +234,34 @@ describe('damaged group entries from a checkpoint', () => {
       good.process(eb);
     }
     expect(JSON.stringify(hurt.state.groups.get('b'))).toBe(JSON.stringify(good.state.groups.get('b')));
+  });
+});
+
+describe('damaged fields the detector reads without failing', () => {
+  // ewma (docs/contract.md section 5) reads a count that is a string as "never warmed up": no throw,
+  // no NaN, a score of 0 for ever, so the group never raised again. Found at the restore instead.
+  it.each([
+    ['count a string', { n: 'x' }],
+    ['mean an object', { mean: {} }],
+    ['variance a list', { variance: [1] }],
+  ])('ewma, %s: reset at the restore, and a spike after the warm-up raises', (_how, bad) => {
+    const v = validateDetector(DEFS.ewma!);
+    if (!v.ok) throw new Error(v.error);
+    const rule = { detector: v.detector as DetectorType, config: v.config, cooldownMs: 0, detectorName: 'ewma' };
+    const live = new AnomalyStage(rule);
+    const noise = mulberry32(5);
+    for (let i = 0; i < 100; i++) live.process({ ...input('a', i, noise), value: 10 + noise() - 0.5 });
+    const entries = JSON.parse(JSON.stringify([...live.state.groups])) as Array<[string, { d: Record<string, unknown> }]>;
+    Object.assign(entries[0]![1].d, bad);
+    const resets: string[] = [];
+    const hurt = new AnomalyStage(rule, { groups: new Map(entries) }, (key) => resets.push(key));
+    expect(resets).toEqual(['a']);
+    const raised: number[] = [];
+    for (let i = 100; i < 200; i++) {
+      const r = hurt.process({ ...input('a', i, noise), value: i === 190 ? 40 : 10 + noise() - 0.5 });
+      if (r.alert?.state === 'raised') raised.push(i);
+    }
+    expect(raised).toEqual([190]);
   });
 });
 
