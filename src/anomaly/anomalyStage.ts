@@ -59,17 +59,18 @@ const kind = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? '
  * kept null in number fields: src/rules/engine.ts `STATE_FORMAT`), nor array elements (their kinds are
  * the detector's to know). Cost: the size of a fresh state, once per restored group.
  */
-function unlike(f: unknown, d: unknown, at: string): string | null {
+function unlike(f: unknown, d: unknown): string | null {
   if (f === null || d === null) return null;
-  if (kind(f) !== kind(d)) return `${at} is ${kind(d)}, not ${kind(f)}`;
-  if (typeof d === 'number') return Number.isFinite(d) ? null : `${at} is ${String(d)}`;
+  if (kind(f) !== kind(d)) return ` is ${kind(d)}, not ${kind(f)}`;
+  if (typeof d === 'number') return Number.isFinite(d) ? null : ` is ${String(d)}`;
   if (kind(f) !== 'object') return null;
   const fo = f as Record<string, unknown>;
   const dobj = d as Record<string, unknown>;
-  for (const k of Object.keys(fo)) {
+  // The path is built only on the way back from a mismatch: this runs for every restored group.
+  for (const k in fo) {
     if (!Object.prototype.hasOwnProperty.call(dobj, k)) continue;
-    const w = unlike(fo[k], dobj[k], `${at}.${k}`);
-    if (w !== null) return w;
+    const w = unlike(fo[k], dobj[k]);
+    if (w !== null) return `.${k}${w}`;
   }
   return null;
 }
@@ -148,7 +149,8 @@ export class AnomalyStage {
       if (typeof g.active !== 'boolean') g.active = false;
       if (g.lastRaise !== null && !Number.isFinite(g.lastRaise)) g.lastRaise = null;
       if (g.at !== undefined && !Number.isFinite(g.at)) delete g.at;
-      const wrong = kind(g.d) !== kind(fresh) ? `state is ${kind(g.d)}, not ${kind(fresh)}` : unlike(fresh, g.d, 'state');
+      const mismatch = unlike(fresh, g.d) ?? (g.d === null ? ' is null' : null);
+      const wrong = mismatch === null ? null : `state${mismatch}`;
       if (wrong !== null) {
         g.d = this.rule.detector.init(this.rule.config);
         this.resetGroups++;
