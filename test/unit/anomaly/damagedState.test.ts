@@ -127,8 +127,10 @@ describe('damaged detector state from a checkpoint', () => {
         // The checkpoint: the groups as JSON text, read back twice (one copy damaged).
         const saved = JSON.stringify([...live.state.groups]);
         const good = new AnomalyStage(rule, { groups: new Map(JSON.parse(saved) as Array<[string, unknown]>) });
-        // The undamaged checkpoint restores without a reset (else the other group's oracle proves nothing).
+        // The undamaged checkpoint restores without a reset (else the other group's oracle proves nothing),
+        // and so does the live state a hot reload of an unchanged rule carries over (src/rules/engine.ts setRules).
         expect(good.resetGroups).toBe(0);
+        expect(new AnomalyStage(rule, live.state).resetGroups).toBe(0);
         const entries = JSON.parse(saved) as Array<[string, { d: unknown }]>;
         const where = damage(entries.find(([k]) => k === 'a')![1], r, mode);
         if (where === null) continue;
