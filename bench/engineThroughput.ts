@@ -23,7 +23,7 @@ import type { AlertBody, OutputMessage, SummaryBody } from '../src/contracts/out
 import { alertMessage, summaryMessage } from '../src/rules/outputMessage.js';
 import { cpuMs, median, report, row, type Row } from './harness.js';
 import { compileAll, defaultRules, generatedRules, makeInputs, mixRules, type Input } from './workload.js';
-import { handWrittenRules } from './handWrittenRules.js';
+import { handWrittenColumnar, handWrittenRules } from './handWrittenRules.js';
 
 const SECTION = 'engine alone';
 const quick = process.argv.includes('--quick');
@@ -206,6 +206,28 @@ function handWritten10Rate(pool: readonly Input[]): number {
   return timed(pool, step).rate;
 }
 
+/** The same 10 rules with one lookup per input: each rule's state objects in one array per device (bench/handWrittenRules.ts `oneLookup`). */
+function handWrittenOneLookup10Rate(pool: readonly Input[]): number {
+  const step = handWrittenRules(
+    10,
+    (o) => {
+      emitted++;
+      if (o === null) sink++;
+    },
+    true,
+  );
+  return timed(pool, step).rate;
+}
+
+/** The same 10 rules with every rule's state in one row per device (bench/handWrittenRules.ts `handWrittenColumnar`). */
+function handWrittenColumnar10Rate(pool: readonly Input[]): number {
+  const step = handWrittenColumnar(10, (o) => {
+    emitted++;
+    if (o === null) sink++;
+  });
+  return timed(pool, step).rate;
+}
+
 const rows: Row[] = [];
 const only = process.argv.find((a) => a.startsWith('--sets='))?.slice('--sets='.length).split(',');
 const sets: Array<[string, CompiledRule[]]> = (
@@ -237,6 +259,8 @@ for (const devices of [1_000, 10_000]) {
   parseRate(pool.slice(0, 30_000));
   handWrittenRate(pool.slice(0, 30_000));
   handWritten10Rate(pool.slice(0, 30_000));
+  handWrittenColumnar10Rate(pool.slice(0, 30_000));
+  handWrittenOneLookup10Rate(pool.slice(0, 30_000));
   // Each set's outputs per input, recorded from a real engine over the start of the pool.
   const floors = new Map(
     sets.map(([name, rules]) => {
@@ -249,12 +273,16 @@ for (const devices of [1_000, 10_000]) {
   const parse: number[] = [];
   const hand: number[] = [];
   const hand10: number[] = [];
+  const col10: number[] = [];
+  const one10: number[] = [];
   const eng = new Map<string, number[]>(sets.map(([n]) => [n, []]));
   // Interleaved repetitions: a burst of foreign load hits every case alike.
   for (let r = 0; r < REPS; r++) {
     parse.push(parseRate(pool));
     hand.push(handWrittenRate(pool));
     hand10.push(handWritten10Rate(pool));
+    col10.push(handWrittenColumnar10Rate(pool));
+    one10.push(handWrittenOneLookup10Rate(pool));
     for (const f of floors.values()) f.rates.push(outputFloorRate(f.floorPool, f.outputs));
     for (const [name, c] of cases) eng.get(name)!.push(c.pass());
   }
@@ -265,6 +293,8 @@ for (const devices of [1_000, 10_000]) {
   rows.push(row(SECTION, `JSON.parse alone, ${dev}`, p, 'events/CPU-s', 'JSON.parse alone', p));
   rows.push(row(SECTION, `hand-written single pass (1 rule), ${dev}`, h, 'events/CPU-s', 'JSON.parse alone', p));
   rows.push(row(SECTION, `hand-written single pass, the 10 rules, ${dev}`, median(hand10), 'events/CPU-s', 'JSON.parse alone', p));
+  rows.push(row(SECTION, `hand-written single pass, the 10 rules, one lookup per input (an object per rule), ${dev}`, median(one10), 'events/CPU-s', 'JSON.parse alone', p));
+  rows.push(row(SECTION, `hand-written single pass, the 10 rules, one row per device, ${dev}`, median(col10), 'events/CPU-s', 'JSON.parse alone', p));
   for (const [name] of sets) {
     const fl = floors.get(name)!;
     const f = median(fl.rates);
