@@ -16,7 +16,7 @@ import { Forwarder } from '../forward/forwarder.js';
 import { OutputBatcher } from '../forward/outputBatcher.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { latencyTrace, Stage } from '../metrics/latencyTrace.js';
-import { RejectLogger } from '../metrics/logger.js';
+import { RejectLogger, ResetLogger } from '../metrics/logger.js';
 import { LiveView } from '../metrics/liveView.js';
 import type { SimulatedSensor } from '../io/local/simulatedSensor.js';
 import { localAckGate } from '../io/local/localAckGate.js';
@@ -89,6 +89,7 @@ export class EddyApp {
   private readonly timers: Timers;
   private readonly startedAt: string;
   private readonly rejectLog: RejectLogger;
+  private readonly resetLog: ResetLogger;
   private readonly redelivery: RedeliveryFilter;
   private readonly time: ConnectedTime;
   private readonly journal: InputJournal;
@@ -125,6 +126,7 @@ export class EddyApp {
     this.timers = timers;
     this.startedAt = new Date(clock.now()).toISOString();
     this.rejectLog = new RejectLogger(log);
+    this.resetLog = new ResetLogger(log);
     this.journal = new InputJournal(store, timers);
     // Its tail is measured on the monotonic clock: a wall clock stepped forward while a backlog drains
     // must not push the inputs logged before the step out of it (src/ingest/redeliveryFilter.ts).
@@ -218,7 +220,7 @@ export class EddyApp {
               },
               detectorReset: (rule, group, why) => {
                 metrics.detectorReset(rule);
-                log.warn({ rule, group, why }, 'anomaly: a group\'s detector state is unusable (damaged checkpoint?); the group starts learning afresh');
+                this.resetLog.log(rule, group, why);
               },
               restoredRuleEnded: (rule, reason, emitted) => log.warn({ rule, reason, emitted }, 'checkpoint: the saved state of a rule no longer fits its definition; its open windows were emitted and its alerts cleared under the old definition'),
             },

@@ -91,3 +91,41 @@ export class RejectLogger {
     if (this.logger.isLevelEnabled('debug')) this.logger.debug(fields(reject, context), `input rejected: ${reject.reason}`);
   }
 }
+
+/** Groups of one rule whose reset {@link ResetLogger} logs one line each. */
+export const RESET_LINES_PER_RULE = 10;
+
+/**
+ * Logs anomaly groups whose detector state was unusable and started afresh (docs/contract.md section
+ * 3), bounded per rule: the first {@link RESET_LINES_PER_RULE} groups of a rule one line each, with the
+ * group and why; after that one line when the rule's count reaches 100, 1,000, 10,000 and so on.
+ * Why: one damaged checkpoint can hold a reset for every group of a rule (100k devices), and a line
+ * each would be that many warn lines at one start, which under IoT Edge's default log rotation
+ * (deployment.template.json: 3 files of 10 MB) pushes every earlier line out. Every reset is still
+ * counted in `eddy_detector_resets_total{rule}` (test/unit/metrics/logger.test.ts).
+ */
+export class ResetLogger {
+  private readonly counts = new Map<string, number>();
+
+  constructor(private readonly logger: Pick<PortLogger, 'warn'>) {}
+
+  log(rule: string, group: string, why: string): void {
+    const n = (this.counts.get(rule) ?? 0) + 1;
+    this.counts.set(rule, n);
+    if (n < RESET_LINES_PER_RULE) {
+      this.logger.warn({ rule, group, why }, "anomaly: a group's detector state is unusable (damaged checkpoint?); the group starts learning afresh");
+    } else if (n === RESET_LINES_PER_RULE) {
+      this.logger.warn(
+        { rule, group, why, resets: n },
+        `anomaly: a group's detector state is unusable (damaged checkpoint?); the group starts learning afresh. ${n} groups of this rule so far: further ones are counted in eddy_detector_resets_total and logged at 100, 1000, ... only`,
+      );
+    } else if (isPowerOfTen(n)) {
+      this.logger.warn({ rule, resets: n }, `anomaly: ${n} groups of this rule have started learning afresh (unusable detector state)`);
+    }
+  }
+}
+
+function isPowerOfTen(n: number): boolean {
+  while (n >= 10 && n % 10 === 0) n /= 10;
+  return n === 1;
+}

@@ -18,6 +18,7 @@ import { openStore } from '../../../src/store/store.js';
 
 const START = Date.UTC(2026, 0, 1, 0, 0, 0);
 const rules = {
+  zs: { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', value: 'temp', detector: { type: 'zscore', window: 20, threshold: 4 }, output: 'alerts' },
   htm: { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', value: 'temp', detector: { type: 'auto', components: ['point', 'htm'], season: 'none', learn: 50 }, output: 'alerts' },
 } as unknown as RuleSet;
 
@@ -32,7 +33,7 @@ describe('EddyApp: damaged detector state in the checkpoint', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function open(log: Logger = silentLogger) {
+  function open(log: Logger = silentLogger, devices: readonly string[] = ['d1', 'd2']) {
     const metrics = createMetrics({ processMetrics: false });
     const app = new EddyApp({
       version: 'test', mode: 'local', dataDir: dir, rulesFile: 'test.json', defaultRules: false, storeMaxMB: 64,
@@ -43,7 +44,7 @@ describe('EddyApp: damaged detector state in the checkpoint', () => {
     app.runLocal({ send: async () => undefined });
     const feed = (from: number, to: number): void => {
       for (let i = from; i < to; i++) {
-        for (const deviceId of ['d1', 'd2']) {
+        for (const deviceId of devices) {
           const body = { timeCreated: new Date(START + i * 60_000).toISOString(), temp: 20 + Math.sin(i / 5) };
           app.handleInput('telemetry', Buffer.from(JSON.stringify(body)), { deviceId, moduleId: 'm1', messageId: `${deviceId}-${i}` });
         }
@@ -80,5 +81,36 @@ describe('EddyApp: damaged detector state in the checkpoint', () => {
     const resetLines = warns.filter((w) => w.rule === 'htm' && typeof w.group === 'string');
     expect(resetLines).toHaveLength(1);
     expect(resetLines[0]!.group).toContain('d1');
+  });
+
+  it('logs the resets of many groups a line each for the first ten, then at 100, 1000, ...: every one counted', async () => {
+    const devices = Array.from({ length: 250 }, (_, i) => `dev${i}`);
+    const first = open(silentLogger, devices);
+    first.feed(0, 30);
+    await first.app.stop(2_000);
+
+    // Every zscore group's state replaced by a string (a hand edit, another version's layout).
+    const store = openStore(dir, { log: silentLogger, clock: { now: () => Date.now() }, ttlMs: 0 });
+    const cp = store.loadCheckpoint();
+    const snap = JSON.parse(cp.states.get('zs')!) as { groups: Array<[string, { d: unknown }]> };
+    expect(snap.groups).toHaveLength(250);
+    for (const [, g] of snap.groups) g.d = 'damaged';
+    const states = new Map(cp.states);
+    states.set('zs', JSON.stringify(snap));
+    expect(store.saveCheckpoint(states, cp.uptoInputSeq)).toBe(true);
+    store.close();
+
+    const warns: Array<{ o: Record<string, unknown>; msg: string }> = [];
+    const log: Logger = { ...silentLogger, warn: ((o: unknown, msg: string) => void warns.push({ o: o as Record<string, unknown>, msg })) as Logger['warn'] };
+    const second = open(log, devices);
+    second.feed(30, 32);
+    await second.app.stop(2_000);
+    const text = await second.metrics.text();
+    expect(text).toMatch(new RegExp(`^${METRIC_NAMES.detectorResets}\\{rule="zs"\\} 250$`, 'm'));
+    const lines = warns.filter((w) => w.o.rule === 'zs');
+    // Ten lines naming a group, then one at 100 resets (docs/contract.md section 3).
+    expect(lines.filter((w) => typeof w.o.group === 'string')).toHaveLength(10);
+    expect(lines.map((w) => w.o.resets).filter((n) => n !== undefined)).toEqual([10, 100]);
+    expect(lines).toHaveLength(11);
   });
 });

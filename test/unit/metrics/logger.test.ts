@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RejectLogger, createLogger, redactSecrets } from '../../../src/metrics/logger.js';
+import { RESET_LINES_PER_RULE, RejectLogger, ResetLogger, createLogger, redactSecrets } from '../../../src/metrics/logger.js';
 
 function capture(level = 'info') {
   const lines: string[] = [];
@@ -114,5 +114,21 @@ describe('RejectLogger', () => {
     new RejectLogger(logger).log({ reason: 'not-json', detail: `body started with ${CONN}` });
     expect(lines.join('')).toContain('[REDACTED]');
     expect(lines.join('')).not.toContain(KEY);
+  });
+});
+
+describe('ResetLogger', () => {
+  it('logs the first ten resets of a rule one line each, then only at each power of ten, per rule', () => {
+    const lines: Array<{ o: Record<string, unknown>; msg: string }> = [];
+    const log = new ResetLogger({ warn: ((o: Record<string, unknown>, msg: string) => void lines.push({ o, msg })) as never });
+    for (let i = 1; i <= 25_000; i++) log.log('a', `g${i}`, 'state is string, not object');
+    for (let i = 1; i <= 3; i++) log.log('b', `h${i}`, 'state.n is null');
+    const a = lines.filter((l) => l.o.rule === 'a');
+    expect(a.slice(0, RESET_LINES_PER_RULE).map((l) => l.o.group)).toEqual(Array.from({ length: 10 }, (_, i) => `g${i + 1}`));
+    expect(a.slice(RESET_LINES_PER_RULE).map((l) => l.o.resets)).toEqual([100, 1_000, 10_000]);
+    expect(a[9]!.o.resets).toBe(10);
+    expect(a[9]!.msg).toContain('eddy_detector_resets_total');
+    expect(lines.filter((l) => l.o.rule === 'b').map((l) => l.o.group)).toEqual(['h1', 'h2', 'h3']);
+    expect(lines).toHaveLength(13 + 3);
   });
 });
