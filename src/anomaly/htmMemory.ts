@@ -110,15 +110,30 @@ interface Live {
   connStale: Uint8Array;
   /** Segments allocated (the first `used` slots; segments are reused, never freed). */
   used: number;
-  // Scratch.
-  walked: Int16Array;
-  actPrev: Uint8Array;
-  segAC: Uint8Array;
-  segAP: Uint8Array;
-  overlap: Uint8Array;
-  colActive: Uint8Array;
-  inSet: Uint8Array;
 }
+
+/**
+ * Scratch of one update, shared by every group (an update runs to its end before the next begins, and
+ * each is cleared where an update begins, so nothing carries from one group to another): per cell,
+ * whether it was active at the previous step; per segment, its connected and potential synapses to
+ * those cells; per column, its overlap and whether it won; per input bit, whether it is on; the
+ * histogram of overlaps; the active segments in segment order.
+ */
+const scratch = {
+  actPrev: new Uint8Array(CELLS),
+  segAC: new Uint8Array(MAX_SEG),
+  segAP: new Uint8Array(MAX_SEG),
+  segWalked: new Uint16Array(MAX_SEG),
+  overlap: new Uint8Array(C),
+  colActive: new Uint8Array(C),
+  inSet: new Uint8Array(N_IN),
+  hist: new Uint16Array(W + 1),
+  activeSegs: new Int32Array(MAX_SEG),
+  /** Per active column, its best matching segment (-1: none). */
+  bestOf: new Int16Array(C),
+  /** Per cell, whether the segment being grown already reaches it. */
+  reaches: new Uint8Array(CELLS),
+};
 
 const FREE = 0xffff;
 const LIVE = new WeakMap<HtmState, Live>();
@@ -145,13 +160,6 @@ function derive(l: Pick<Live, 'sp' | 'segCell' | 'segLast' | 'synPre' | 'synPerm
     conn: new Uint8Array(C * POOL),
     connN: new Uint16Array(N_IN),
     connStale: new Uint8Array(N_IN).fill(1),
-    walked: new Int16Array(MAX_SEG * MAX_SYN),
-    actPrev: new Uint8Array(CELLS),
-    segAC: new Uint8Array(MAX_SEG),
-    segAP: new Uint8Array(MAX_SEG),
-    overlap: new Uint8Array(C),
-    colActive: new Uint8Array(C),
-    inSet: new Uint8Array(N_IN),
     used: 0,
   };
   for (let g = 0; g < MAX_SEG; g++) {
@@ -294,7 +302,8 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   const l = liveOf(s);
   // Encoder. The bucket is clamped so that the hash sees a 32-bit integer (a value 2^30 buckets away is as new as any).
   const b = Math.max(-(2 ** 30), Math.min(2 ** 30, Math.floor(x / s.res)));
-  const { sp, overlap, colActive, inSet, conn, connN, connStale } = l;
+  const { sp, conn, connN, connStale } = l;
+  const { overlap, colActive, inSet, hist, actPrev, segAC, segAP, segWalked } = scratch;
   const { pool, revStart, revSlot, byPrio } = sharedOf();
   inSet.fill(0);
   const input: number[] = [];
@@ -324,7 +333,7 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   }
   colActive.fill(0);
   // Winners: the columns of highest overlap, ties by priority (the threshold overlap found by counting).
-  const hist = new Uint16Array(W + 1);
+  hist.fill(0);
   for (let c = 0; c < C; c++) hist[overlap[c]!]!++;
   let cut = W;
   let above = 0;
@@ -347,34 +356,45 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   // Temporal memory: the segments' activity against the previous step's active cells, through the
   // presynaptic lists (only segments that reach an active cell are touched).
   s.t++;
-  const { segCell, synPerm, actPrev, segAC, segAP, cellSegs, head, next } = l;
+  const { segCell, synPerm, cellSegs, head, next } = l;
+  actPrev.fill(0);
+  segAC.fill(0);
+  segAP.fill(0);
+  segWalked.fill(0);
   for (const cell of l.prevActive) actPrev[cell] = 1;
   const touched: number[] = [];
-  // The synapse slots walked, for the punishment below (a second walk of the lists would chase them again).
-  const walked = l.walked;
-  let nw = 0;
   for (const cell of l.prevActive) {
     for (let k = head[cell]!; k >= 0; k = next[k]!) {
-      walked[nw++] = k;
       const g = (k / MAX_SYN) | 0;
-      if (segAP[g] === 0 && segAC[g] === 0) touched.push(g);
+      if (segAP[g] === 0) touched.push(g);
       segAP[g]!++;
+      segWalked[g]! |= 1 << (k - g * MAX_SYN);
       if (synPerm[k]! >= TM_CONNECTED) segAC[g]!++;
     }
   }
-  const activeSegs: number[] = [];
+  let nActive = 0;
   const matchSegs: number[] = [];
   for (const g of touched) {
-    if (segAC[g]! >= ACTIVATION) activeSegs.push(g);
+    if (segAC[g]! >= ACTIVATION) scratch.activeSegs[nActive++] = g;
     if (segAP[g]! >= MIN_MATCH) matchSegs.push(g);
   }
   // In segment order, not in the order the presynaptic lists were walked: a restored model rebuilds
   // those lists in slot order, and what follows (ties, the generator's draws) must not depend on it.
-  activeSegs.sort((a, z) => a - z);
-  matchSegs.sort((a, z) => a - z);
+  // (A typed array's numeric sort; the matching segments need no order: ties go to the lower segment below.)
+  const activeSegs = scratch.activeSegs.subarray(0, nActive).sort();
   const active: number[] = [];
   const winner: number[] = [];
   let predicted = 0;
+  // Each active column's best matching segment (most potential synapses to the previous step's active
+  // cells, ties to the lower segment), found in one pass over the matching segments.
+  const { bestOf } = scratch;
+  for (const col of cols) bestOf[col] = -1;
+  for (const g of matchSegs) {
+    const col = (segCell[g]! / M) | 0;
+    if (!colActive[col]) continue;
+    const b = bestOf[col]!;
+    if (b < 0 || segAP[g]! > segAP[b]! || (segAP[g] === segAP[b] && g < b)) bestOf[col] = g;
+  }
   for (const col of cols) {
     const lo = col * M;
     const hi = lo + M;
@@ -397,10 +417,14 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     }
     // Burst: every cell active; learn on the best matching segment, or on a new one.
     for (let cell = lo; cell < hi; cell++) active.push(cell);
-    let best = -1;
-    for (const g of matchSegs) {
-      const cell = segCell[g]!;
-      if (cell >= lo && cell < hi && (best < 0 || segAP[g]! > segAP[best]!)) best = g;
+    let best = bestOf[col]!;
+    if (best >= 0 && (segCell[best]! < lo || segCell[best]! >= hi)) {
+      // Reused for an earlier column's new segment in this step (newSegment's last resort): look again.
+      best = -1;
+      for (const g of matchSegs) {
+        const cell = segCell[g]!;
+        if (cell >= lo && cell < hi && (best < 0 || segAP[g]! > segAP[best]! || (segAP[g] === segAP[best] && g < best))) best = g;
+      }
     }
     if (best >= 0) {
       winner.push(segCell[best]!);
@@ -426,15 +450,16 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     }
   }
   // Matching segments of columns that stayed inactive predicted wrongly: their synapses to the
-  // previously active cells are weakened a little (the slots walked above: a segment of an inactive
-  // column was neither reinforced nor grown, nor reused, since a touched segment is never reused).
-  for (let w = 0; w < nw; w++) {
-    const k = walked[w]!;
-    const g = (k / MAX_SYN) | 0;
-    if (segAP[g]! >= MIN_MATCH && !colActive[(segCell[g]! / M) | 0] && synPerm[k]! > TM_PUNISH) synPerm[k] = synPerm[k]! - TM_PUNISH;
+  // previously active cells are weakened a little (such a segment was neither reinforced nor grown in
+  // this step, and a segment reused in it belongs to an active column now).
+  for (const g of matchSegs) {
+    if (colActive[(segCell[g]! / M) | 0]) continue;
+    // The slots the walk above reached (a bit per slot), lowest first.
+    for (let m = segWalked[g]!; m !== 0; m &= m - 1) {
+      const k = g * MAX_SYN + 31 - Math.clz32(m & -m);
+      if (synPerm[k]! > TM_PUNISH) synPerm[k] = synPerm[k]! - TM_PUNISH;
+    }
   }
-  for (const g of touched) segAP[g] = segAC[g] = 0;
-  for (const cell of l.prevActive) actPrev[cell] = 0;
   l.prevActive = active;
   l.prevWinner = winner;
   return cols.length === 0 ? 0 : 1 - predicted / cols.length;
@@ -442,7 +467,8 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
 
 /** Hebbian step on segment `g`: synapses to previously active cells up, others down; synapses at 0 removed. */
 function reinforce(l: Live, g: number, t: number): void {
-  const { synPre, synPerm, actPrev } = l;
+  const { synPre, synPerm } = l;
+  const { actPrev } = scratch;
   for (let k = g * MAX_SYN; k < (g + 1) * MAX_SYN; k++) {
     if (synPre[k] === FREE) continue;
     const p = actPrev[synPre[k]!] ? Math.min(255, synPerm[k]! + TM_INC) : Math.max(0, synPerm[k]! - TM_DEC);
@@ -457,12 +483,11 @@ function grow(s: HtmState, l: Live, g: number, want: number): void {
   if (want <= 0) return;
   const { synPre, synPerm } = l;
   const base = g * MAX_SYN;
+  const { reaches } = scratch;
+  for (let k = base; k < base + MAX_SYN; k++) if (synPre[k] !== FREE) reaches[synPre[k]!] = 1;
   const cand: number[] = [];
-  for (const cell of l.prevWinner) {
-    let has = false;
-    for (let k = base; k < base + MAX_SYN; k++) if (synPre[k] === cell) has = true;
-    if (!has) cand.push(cell);
-  }
+  for (const cell of l.prevWinner) if (!reaches[cell]) cand.push(cell);
+  for (let k = base; k < base + MAX_SYN; k++) if (synPre[k] !== FREE) reaches[synPre[k]!] = 0;
   const n = Math.min(want, cand.length);
   for (let k = 0; k < n; k++) {
     const pick = k + randInt(s, cand.length - k);
@@ -492,7 +517,8 @@ const EVICT_SAMPLE = 16;
 
 /** A segment on `cell`: a free slot, or the least recently used of a sample (its synapses dropped), never one active in this step. */
 function newSegment(s: HtmState, l: Live, cell: number, t: number): number {
-  const { segCell, segLast, cellSegs, segAP } = l;
+  const { segCell, segLast, cellSegs } = l;
+  const { segAP } = scratch;
   let g = -1;
   // Segments are never freed, only reused: the free ones are the tail, from the first free one.
   if (l.used < MAX_SEG) g = l.used++;
