@@ -43,6 +43,24 @@ export const N_IN = 200;
 export const W = 21;
 /** Buckets over the range of the first `learn` values (the resolution). */
 export const BUCKETS = 130;
+/**
+ * Time of day (`time` option): half-hour buckets of the UTC day, `W_TOD` bits hashed like the value's
+ * (periodic: the bucket index wraps at midnight), so two times share W_TOD − (half-hours apart) bits
+ * and times 10.5 hours or more apart share none but chance collisions. As many bits as the value's:
+ * the two weigh the same in the spatial pooler's overlap (the time-of-day and value encoders of equal
+ * width in Ahmad et al. 2017, §3.1).
+ */
+const TOD_BUCKETS = 48;
+const W_TOD = 21;
+const TOD_SALT = 0x3c6e_f372;
+/**
+ * Online resolution (`adapt` option): events the running spread is weighted over, the cap on one
+ * value's share of it (in spreads: a spike or the first events of a level shift move it a little, a
+ * lasting widening moves it), and the resolution's steps (factors of 2, taken once the spread has
+ * moved by a factor of 2 from where the current resolution fits it: rare re-encodings, no flapping).
+ */
+const ADAPT_SPAN = 2000;
+const ADAPT_CLIP = 4;
 /** Columns, active columns, cells per column. */
 export const C = 256;
 export const K = 12;
@@ -83,7 +101,19 @@ export interface HtmState {
   rng: number;
   /** Steps of the model (segment recency clock). */
   t: number;
+  /**
+   * With `adapt`: values seen by it, their running mean and mean absolute deviation, the
+   * deviation when the resolution was fixed (`ad0`), and the resolution in use as res × 2^`ak`.
+   * Absent in a state that never ran with `adapt` (they start where that state is).
+   */
+  an?: number;
+  am?: number;
+  ad?: number;
+  ad0?: number;
+  ak?: number;
 }
+
+
 
 /** The model's arrays. */
 interface Live {
@@ -127,7 +157,7 @@ const scratch = {
   overlap: new Uint8Array(C),
   colActive: new Uint8Array(C),
   inSet: new Uint8Array(N_IN),
-  hist: new Uint16Array(W + 1),
+  hist: new Uint16Array(W + W_TOD + 1),
   activeSegs: new Int32Array(MAX_SEG),
   /** Per active column, its best matching segment (-1: none). */
   bestOf: new Int16Array(C),
@@ -227,7 +257,7 @@ function attach(s: HtmState, l: Live): Live {
   Object.defineProperty(s, 'toJSON', {
     enumerable: false,
     configurable: true,
-    value: () => ({ n: s.n, lo: s.lo, hi: s.hi, res: s.res, rng: s.rng, t: s.t, sp: b64(l.sp), sc: b64(l.segCell), sl: b64(l.segLast), syp: b64(l.synPre), syw: b64(l.synPerm), pa: l.prevActive, pw: l.prevWinner }),
+    value: () => ({ n: s.n, lo: s.lo, hi: s.hi, res: s.res, rng: s.rng, t: s.t, ...(s.an === undefined ? {} : { an: s.an, am: s.am, ad: s.ad, ad0: s.ad0, ak: s.ak }), sp: b64(l.sp), sc: b64(l.segCell), sl: b64(l.segLast), syp: b64(l.synPre), syw: b64(l.synPerm), pa: l.prevActive, pw: l.prevWinner }),
   });
   return l;
 }
@@ -287,9 +317,52 @@ function hash(x: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Raw anomaly of `x` in [0, 1] (0 while the resolution is being learnt), then learns it. */
-export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKETS): number {
+/**
+ * `adapt`: the running spread (mean absolute deviation from a running mean, over about ADAPT_SPAN
+ * values, each value's deviation capped at ADAPT_CLIP spreads), and the resolution's exponent `ak`.
+ * The resolution should stay res × (spread / ad0), ad0 the spread when the resolution was fixed (or,
+ * for a state that ran without `adapt`, `learn` values after it is turned on); it moves to the power
+ * of 2 nearest that once it is a factor of 2 or more away. A start without spread (ad0 = 0, a series
+ * constant over its first values, whose resolution came from its magnitude) takes the spread of a
+ * Gaussian's range instead: range ≈ 7.5 mean absolute deviations over 300 values.
+ */
+function adaptSpread(s: HtmState, x: number, learn: number, buckets: number): void {
+  // Absent (a state that ran without `adapt`) or not numbers (a damaged checkpoint): the spread starts here.
+  if (typeof s.an !== 'number' || !(s.an >= 0) || !Number.isFinite(s.am) || !Number.isFinite(s.ad) || !(s.ad! >= 0)) {
+    s.an = 0;
+    s.am = x;
+    s.ad = 0;
+    delete s.ad0;
+    delete s.ak;
+  }
+  s.an++;
+  const n = Math.min(s.an, ADAPT_SPAN);
+  const am = s.am!;
+  const ad = s.ad!;
+  s.ad = ad + ((ad > 0 ? Math.min(Math.abs(x - am), ADAPT_CLIP * ad) : Math.abs(x - am)) - ad) / n;
+  s.am = am + (x - am) / n;
+  if (s.res === 0 || s.an < learn) return;
+  if (!Number.isFinite(s.ad0) || !Number.isInteger(s.ak)) {
+    s.ad0 = s.ad;
+    s.ak = 0;
+    return;
+  }
+  if (s.ad <= 0) return;
+  const ad0 = s.ad0!;
+  const ak = s.ak!;
+  // From a constant start never finer than the magnitude's resolution: the spread grows from 0 there.
+  const r = ad0 > 0 ? Math.log2(s.ad / ad0) : Math.max(0, Math.log2((7.5 * s.ad) / buckets / s.res));
+  if (r >= ak + 1 || r <= ak - 1) s.ak = Math.max(-60, Math.min(60, Math.round(r)));
+}
+
+/**
+ * Raw anomaly of `x` in [0, 1] (0 while the resolution is being learnt), then learns it. With a
+ * `time` (event time, ms), the input also encodes its time of day (UTC); with `adapt`, the resolution
+ * follows the running spread in factors of 2 (docs/anomaly-auto.md, "HTM memory").
+ */
+export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKETS, time: number | undefined = undefined, adapt = false): number {
   s.n++;
+  if (adapt) adaptSpread(s, x, learn, buckets);
   if (s.res === 0) {
     if (s.n === 1) s.lo = s.hi = x;
     s.lo = Math.min(s.lo, x);
@@ -297,11 +370,16 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     if (s.n < learn) return 0;
     // A series constant so far gets a resolution from its magnitude, so that a first change is many buckets away.
     s.res = s.hi > s.lo ? (s.hi - s.lo) / buckets : Math.abs(s.hi) * 1e-3 + 1e-9;
+    if (adapt) {
+      s.ad0 = s.ad ?? 0;
+      s.ak = 0;
+    }
     return 0;
   }
   const l = liveOf(s);
   // Encoder. The bucket is clamped so that the hash sees a 32-bit integer (a value 2^30 buckets away is as new as any).
-  const b = Math.max(-(2 ** 30), Math.min(2 ** 30, Math.floor(x / s.res)));
+  const res = adapt && s.ak ? s.res * 2 ** s.ak : s.res;
+  const b = Math.max(-(2 ** 30), Math.min(2 ** 30, Math.floor(x / res)));
   const { sp, conn, connN, connStale } = l;
   const { overlap, colActive, inSet, hist, actPrev, segAC, segAP, segWalked } = scratch;
   const { pool, revStart, revSlot, byPrio } = sharedOf();
@@ -312,6 +390,17 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     if (!inSet[bit]) {
       inSet[bit] = 1;
       input.push(bit);
+    }
+  }
+  if (time !== undefined && Number.isFinite(time)) {
+    const day = 86_400_000;
+    const tb = Math.floor((((time % day) + day) % day) / (day / TOD_BUCKETS));
+    for (let j = 0; j < W_TOD; j++) {
+      const bit = hash(TOD_SALT ^ ((tb - j + TOD_BUCKETS) % TOD_BUCKETS)) % N_IN;
+      if (!inSet[bit]) {
+        inSet[bit] = 1;
+        input.push(bit);
+      }
     }
   }
   // Spatial pooler: overlap = connected synapses to active inputs (per-input lists of connected
@@ -335,7 +424,7 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   // Winners: the columns of highest overlap, ties by priority (the threshold overlap found by counting).
   hist.fill(0);
   for (let c = 0; c < C; c++) hist[overlap[c]!]!++;
-  let cut = W;
+  let cut = W + W_TOD;
   let above = 0;
   while (cut > 0 && above + hist[cut]! < K) above += hist[cut--]!;
   const cols: number[] = [];
