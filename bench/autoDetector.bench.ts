@@ -49,6 +49,8 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'htm': { type: 'auto', components: ['htm'], season: 'none', explain: false },
   'protocol.json + htm': { type: 'auto', components: ['point', 'range', 'shift', 'context', 'htm'], season: 'none', sparse: ['context'], learnTime: 0 },
   'protocol.json (same run)': { type: 'auto', components: ['point', 'range', 'shift', 'context'], season: 'none', sparse: ['context'], learnTime: 0 },
+  // Its encoder's options: the time of day in the input and the resolution following the spread.
+  'htm, htmTime + htmAdapt': { type: 'auto', components: ['htm'], season: 'none', explain: false, htmTime: true, htmAdapt: true },
 };
 
 /**
@@ -59,6 +61,7 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
 const SIZE: Record<string, { events: number; groups: number }> = {
   'htm': { events: 1 << 16, groups: 20 },
   'protocol.json + htm': { events: 1 << 16, groups: 20 },
+  'htm, htmTime + htmAdapt': { events: 1 << 16, groups: 20 },
 };
 
 const only = process.argv.slice(2);

@@ -15,7 +15,12 @@
  *   neighbouring buckets share W − 1 bits and far ones share none but chance collisions. No minimum,
  *   maximum or length is known in advance: `res` is the spread of the first `learn` values (the range
  *   they covered, over `BUCKETS`) and stays fixed after (a bucket means the same thing for the rest of
- *   the series); values beyond that range get buckets of their own.
+ *   the series); values beyond that range get buckets of their own. Two options, off by default:
+ *   `adapt` re-fixes the resolution online, in factors of 2, as the running spread moves (a spread that
+ *   widens after the first values made every later value new; one that calms down put it in a few
+ *   buckets); `time` adds W_TOD bits of the event's time of day (UTC), so that a value normal at another
+ *   hour is a new input (test/unit/anomaly/htmMemory.test.ts has a series for each that defeats the
+ *   encoder without it).
  * - **Spatial pooler**: `C` columns, each with a potential pool of half the input bits (a permanence per
  *   pool bit, initialised around the connected threshold); the `K` columns with the most connected
  *   active inputs win (ties by a fixed random priority); the winners' active pool bits are reinforced
@@ -28,8 +33,8 @@
  *   segment of its least used cell, grown to up to `SAMPLE` of the previous winner cells. Matching
  *   segments of columns that did not become active are weakened a little.
  *
- * Bounded: fixed-size typed arrays, about 150 KB per group (the pools and the tie-break order are the
- * same for every group and shared), allocated when the resolution is fixed.
+ * Bounded: fixed-size typed arrays, about 150 KB per group (the pools, the tie-break order and one
+ * update's scratch are the same for every group and shared), allocated when the resolution is fixed.
  * The state's plain-JSON form holds them base64-encoded (JSON.stringify calls the state's `toJSON`);
  * a state parsed back from JSON is decoded on its next update. Deterministic: every random choice
  * comes from mulberry32 (src/util/mulberry32.ts) whose one-number state is checkpointed.
@@ -159,6 +164,10 @@ const scratch = {
   inSet: new Uint8Array(N_IN),
   hist: new Uint16Array(W + W_TOD + 1),
   activeSegs: new Int32Array(MAX_SEG),
+  /** The active segments of active columns grouped by column (byCol[colAt[c] .. colEnd[c]]), each group in segment order. */
+  byCol: new Int32Array(MAX_SEG),
+  colAt: new Uint16Array(C),
+  colEnd: new Uint16Array(C),
   /** Per active column, its best matching segment (-1: none). */
   bestOf: new Int16Array(C),
   /** Per cell, whether the segment being grown already reaches it. */
@@ -484,12 +493,31 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     const b = bestOf[col]!;
     if (b < 0 || segAP[g]! > segAP[b]! || (segAP[g] === segAP[b] && g < b)) bestOf[col] = g;
   }
+  // The active segments of each active column, in segment order (a stable counting sort by column).
+  const { byCol, colAt, colEnd } = scratch;
+  for (const col of cols) colEnd[col] = 0;
+  for (const g of activeSegs) {
+    const col = (segCell[g]! / M) | 0;
+    if (colActive[col]) colEnd[col]!++;
+  }
+  let at = 0;
+  for (const col of cols) {
+    colAt[col] = at;
+    at += colEnd[col]!;
+    colEnd[col] = colAt[col]!;
+  }
+  for (const g of activeSegs) {
+    const col = (segCell[g]! / M) | 0;
+    if (colActive[col]) byCol[colEnd[col]!++] = g;
+  }
   for (const col of cols) {
     const lo = col * M;
     const hi = lo + M;
     let any = false;
     const first = active.length;
-    for (const g of activeSegs) {
+    for (let a = colAt[col]!; a < colEnd[col]!; a++) {
+      const g = byCol[a]!;
+      // (A segment reused for an earlier column's new segment in this step belongs to that column now.)
       const cell = segCell[g]!;
       if (cell < lo || cell >= hi) continue;
       any = true;
