@@ -155,6 +155,26 @@ describe('HTM memory', () => {
     expect(run(false).learnt).toBeGreaterThan(0.5);
   }, 120_000);
 
+  it('htmAdapt: a spread that narrows tenfold after the first 300 values is re-encoded finer, and a change of rhythm in it is seen; without it the change is inside a few buckets', () => {
+    // The tri pattern at ten times its amplitude (noise sd 1) for the first 300 values, then at its
+    // own (sd 0.1) until 8000, then 0, 10, 0, 10, ...: at the first values' resolution (about 100 / 130)
+    // neighbouring values of the pattern are 2.6 buckets apart and share most of their 21 bits.
+    // Measured without `htmAdapt`: raw 0.05 over the change (0.83 with it, resolution 2^-2).
+    const g = gaussian(13);
+    const s = Array.from({ length: 9000 }, (_, i) => (i < 300 ? TRI[i % 12]! * 10 + g() : (i < 8000 ? TRI[i % 12]! : i % 2 === 0 ? 0 : 10) + 0.1 * g()));
+    const run = (adapt: boolean) => {
+      const st = htmInit();
+      const raw = s.map((v) => htmUpdate(st, v, 300, 130, undefined, adapt));
+      const mean = (a: number, b: number) => raw.slice(a, b).reduce((x, y) => x + y, 0) / (b - a);
+      return { learnt: mean(6000, 8000), broken: mean(8000, 8012), ak: st.ak };
+    };
+    const on = run(true);
+    expect(on.ak).toBeLessThan(0);
+    expect(on.learnt).toBeLessThan(0.1);
+    expect(on.broken).toBeGreaterThan(0.5);
+    expect(run(false).broken).toBeLessThan(0.2);
+  }, 120_000);
+
   it('htmTime and htmAdapt keep the checkpoint exact: a state through JSON mid-series goes on as the original', () => {
     const v = validateDetector({ ...HTM, htmTime: true, htmAdapt: true });
     if (!v.ok) throw new Error(v.error);
