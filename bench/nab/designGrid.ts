@@ -117,7 +117,7 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
   // single scores' spread, on the short means' spread `htmClt`, or as counts of rare events), the
   // encoder's buckets over the first values' range (130, the resolution of Ahmad et al. 2017, or 40;
   // with context only), and the threshold. Fixed before the nested run; appended after every other
-  // `auto` design, so ties go to the designs without it.
+  // `auto` design, so ties go to the designs without it. 18 designs, then 36 with the encoder's options.
   if (opts.htm) {
     const cal: [string, Record<string, unknown>][] = [['normal', {}], ['clt', { htmClt: true }], ['sparse', {}]];
     for (const withContext of [true, false]) {
@@ -129,6 +129,15 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
             out.push({ ...base, detector: { type: 'auto', components, season: 'none', window: 1500, long: 5000, threshold, rearm: 1, quiet: 0, sparse, ...(withContext ? { ctxOrder: 2, ctxRes: 2 } : {}), htmBuckets, ...extra, ...esc(2) } } as AnomalyRule);
           }
         }
+      }
+    }
+    // The encoder's options (htmMemory.ts): the time of day in the input (`htmTime`), the resolution
+    // following the running spread (`htmAdapt`), and both; each with the calibrations and thresholds
+    // above, htmBuckets 130. Fixed before their nested run; appended after the designs without them.
+    const htmFirst = out.length - 18;
+    for (const enc of [{ htmTime: true }, { htmAdapt: true }, { htmTime: true, htmAdapt: true }]) {
+      for (const r of out.slice(htmFirst, htmFirst + 18)) {
+        if ((r.detector as Record<string, unknown>).htmBuckets === 130) out.push({ ...r, detector: { ...r.detector, ...enc } } as AnomalyRule);
       }
     }
   }

@@ -94,6 +94,10 @@ export interface AutoConfig {
    * averages' distribution) instead of single scores' spread as the other components (default false).
    */
   readonly htmClt: boolean;
+  /** The HTM memory's input encodes the event's time of day (UTC) beside its value (htmMemory.ts; default false). */
+  readonly htmTime: boolean;
+  /** The HTM memory's resolution follows the running spread in factors of 2 after it is first fixed (htmMemory.ts; default false). */
+  readonly htmAdapt: boolean;
 }
 
 /** Plain-JSON state: each component's own state and its calibration. */
@@ -158,7 +162,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   type: 'auto',
   decisionParams: ['threshold', 'rearm', 'quiet', 'quietTime'],
   validate(params) {
-    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime', 'pot', 'htmShort', 'htmBuckets', 'htmClt']);
+    const unknown = unknownParams(params, ['threshold', 'rearm', 'learn', 'window', 'long', 'short', 'components', 'season', 'seasonStrength', 'seasonBins', 'explain', 'order', 'seqShort', 'quiet', 'ctxOrder', 'ctxRes', 'ctxCoarse', 'ctxTol', 'ctxMin', 'ctxShort', 'escalate', 'shiftSpan', 'sparse', 'learnTime', 'ctxLearn', 'recurrence', 'quietTime', 'pot', 'htmShort', 'htmBuckets', 'htmClt', 'htmTime', 'htmAdapt']);
     if (unknown) return { ok: false, error: unknown };
     // The defaults are the shipped NAB design (rules/nab/best.json, docs/nab-protocol.md): the nested
     // protocol's choice on the real categories plus the seasonal baseline, which alone sees a day of the
@@ -247,6 +251,10 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in hb) return { ok: false, error: hb.error };
     const htmClt = params.htmClt ?? false;
     if (typeof htmClt !== 'boolean') return { ok: false, error: 'htmClt must be true or false' };
+    const htmTime = params.htmTime ?? false;
+    if (typeof htmTime !== 'boolean') return { ok: false, error: 'htmTime must be true or false' };
+    const htmAdapt = params.htmAdapt ?? false;
+    if (typeof htmAdapt !== 'boolean') return { ok: false, error: 'htmAdapt must be true or false' };
     const recurrence = params.recurrence ?? false;
     if (typeof recurrence !== 'boolean') return { ok: false, error: 'recurrence must be true or false' };
     return {
@@ -257,6 +265,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         htmShort: hs.value,
         htmBuckets: hb.value,
         htmClt,
+        htmTime,
+        htmAdapt,
         shiftSpan: sp.value,
         sparse,
         pot,
@@ -296,7 +306,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
     const cx = s.x ? contextUpdate(c.ctx, s.x, x) : 0;
     const sh = s.h ? shiftUpdate(s.h, dev, pt.sd, c.shiftSpan) : 0;
-    const hm = s.m ? htmUpdate(s.m, x, c.learn, c.htmBuckets) : 0;
+    const hm = s.m ? htmUpdate(s.m, x, c.learn, c.htmBuckets, c.htmTime ? time : undefined, c.htmAdapt) : 0;
     let least = 0;
     let kind = '';
     // The component whose tail is deepest relative to its own bar, and by how much.

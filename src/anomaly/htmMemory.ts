@@ -15,7 +15,12 @@
  *   neighbouring buckets share W − 1 bits and far ones share none but chance collisions. No minimum,
  *   maximum or length is known in advance: `res` is the spread of the first `learn` values (the range
  *   they covered, over `BUCKETS`) and stays fixed after (a bucket means the same thing for the rest of
- *   the series); values beyond that range get buckets of their own.
+ *   the series); values beyond that range get buckets of their own. Two options, off by default:
+ *   `adapt` re-fixes the resolution online, in factors of 2, as the running spread moves (a spread that
+ *   widens after the first values made every later value new; one that calms down put it in a few
+ *   buckets); `time` adds W_TOD bits of the event's time of day (UTC), so that a value normal at another
+ *   hour is a new input (test/unit/anomaly/htmMemory.test.ts has a series for each that defeats the
+ *   encoder without it).
  * - **Spatial pooler**: `C` columns, each with a potential pool of half the input bits (a permanence per
  *   pool bit, initialised around the connected threshold); the `K` columns with the most connected
  *   active inputs win (ties by a fixed random priority); the winners' active pool bits are reinforced
@@ -28,8 +33,8 @@
  *   segment of its least used cell, grown to up to `SAMPLE` of the previous winner cells. Matching
  *   segments of columns that did not become active are weakened a little.
  *
- * Bounded: fixed-size typed arrays, about 150 KB per group (the pools and the tie-break order are the
- * same for every group and shared), allocated when the resolution is fixed.
+ * Bounded: fixed-size typed arrays, about 150 KB per group (the pools, the tie-break order and one
+ * update's scratch are the same for every group and shared), allocated when the resolution is fixed.
  * The state's plain-JSON form holds them base64-encoded (JSON.stringify calls the state's `toJSON`);
  * a state parsed back from JSON is decoded on its next update. Deterministic: every random choice
  * comes from mulberry32 (src/util/mulberry32.ts) whose one-number state is checkpointed.
@@ -43,6 +48,24 @@ export const N_IN = 200;
 export const W = 21;
 /** Buckets over the range of the first `learn` values (the resolution). */
 export const BUCKETS = 130;
+/**
+ * Time of day (`time` option): half-hour buckets of the UTC day, `W_TOD` bits hashed like the value's
+ * (periodic: the bucket index wraps at midnight), so two times share W_TOD − (half-hours apart) bits
+ * and times 10.5 hours or more apart share none but chance collisions. As many bits as the value's:
+ * the two weigh the same in the spatial pooler's overlap (the time-of-day and value encoders of equal
+ * width in Ahmad et al. 2017, §3.1).
+ */
+const TOD_BUCKETS = 48;
+const W_TOD = 21;
+const TOD_SALT = 0x3c6e_f372;
+/**
+ * Online resolution (`adapt` option): events the running spread is weighted over, the cap on one
+ * value's share of it (in spreads: a spike or the first events of a level shift move it a little, a
+ * lasting widening moves it), and the resolution's steps (factors of 2, taken once the spread has
+ * moved by a factor of 2 from where the current resolution fits it: rare re-encodings, no flapping).
+ */
+const ADAPT_SPAN = 2000;
+const ADAPT_CLIP = 4;
 /** Columns, active columns, cells per column. */
 export const C = 256;
 export const K = 12;
@@ -83,7 +106,19 @@ export interface HtmState {
   rng: number;
   /** Steps of the model (segment recency clock). */
   t: number;
+  /**
+   * With `adapt`: values seen by it, their running mean and mean absolute deviation, the
+   * deviation when the resolution was fixed (`ad0`), and the resolution in use as res × 2^`ak`.
+   * Absent in a state that never ran with `adapt` (they start where that state is).
+   */
+  an?: number;
+  am?: number;
+  ad?: number;
+  ad0?: number;
+  ak?: number;
 }
+
+
 
 /** The model's arrays. */
 interface Live {
@@ -110,15 +145,34 @@ interface Live {
   connStale: Uint8Array;
   /** Segments allocated (the first `used` slots; segments are reused, never freed). */
   used: number;
-  // Scratch.
-  walked: Int16Array;
-  actPrev: Uint8Array;
-  segAC: Uint8Array;
-  segAP: Uint8Array;
-  overlap: Uint8Array;
-  colActive: Uint8Array;
-  inSet: Uint8Array;
 }
+
+/**
+ * Scratch of one update, shared by every group (an update runs to its end before the next begins, and
+ * each is cleared where an update begins, so nothing carries from one group to another): per cell,
+ * whether it was active at the previous step; per segment, its connected and potential synapses to
+ * those cells; per column, its overlap and whether it won; per input bit, whether it is on; the
+ * histogram of overlaps; the active segments in segment order.
+ */
+const scratch = {
+  actPrev: new Uint8Array(CELLS),
+  segAC: new Uint8Array(MAX_SEG),
+  segAP: new Uint8Array(MAX_SEG),
+  segWalked: new Uint16Array(MAX_SEG),
+  overlap: new Uint8Array(C),
+  colActive: new Uint8Array(C),
+  inSet: new Uint8Array(N_IN),
+  hist: new Uint16Array(W + W_TOD + 1),
+  activeSegs: new Int32Array(MAX_SEG),
+  /** The active segments of active columns grouped by column (byCol[colAt[c] .. colEnd[c]]), each group in segment order. */
+  byCol: new Int32Array(MAX_SEG),
+  colAt: new Uint16Array(C),
+  colEnd: new Uint16Array(C),
+  /** Per active column, its best matching segment (-1: none). */
+  bestOf: new Int16Array(C),
+  /** Per cell, whether the segment being grown already reaches it. */
+  reaches: new Uint8Array(CELLS),
+};
 
 const FREE = 0xffff;
 const LIVE = new WeakMap<HtmState, Live>();
@@ -145,13 +199,6 @@ function derive(l: Pick<Live, 'sp' | 'segCell' | 'segLast' | 'synPre' | 'synPerm
     conn: new Uint8Array(C * POOL),
     connN: new Uint16Array(N_IN),
     connStale: new Uint8Array(N_IN).fill(1),
-    walked: new Int16Array(MAX_SEG * MAX_SYN),
-    actPrev: new Uint8Array(CELLS),
-    segAC: new Uint8Array(MAX_SEG),
-    segAP: new Uint8Array(MAX_SEG),
-    overlap: new Uint8Array(C),
-    colActive: new Uint8Array(C),
-    inSet: new Uint8Array(N_IN),
     used: 0,
   };
   for (let g = 0; g < MAX_SEG; g++) {
@@ -219,7 +266,7 @@ function attach(s: HtmState, l: Live): Live {
   Object.defineProperty(s, 'toJSON', {
     enumerable: false,
     configurable: true,
-    value: () => ({ n: s.n, lo: s.lo, hi: s.hi, res: s.res, rng: s.rng, t: s.t, sp: b64(l.sp), sc: b64(l.segCell), sl: b64(l.segLast), syp: b64(l.synPre), syw: b64(l.synPerm), pa: l.prevActive, pw: l.prevWinner }),
+    value: () => ({ n: s.n, lo: s.lo, hi: s.hi, res: s.res, rng: s.rng, t: s.t, ...(s.an === undefined ? {} : { an: s.an, am: s.am, ad: s.ad, ad0: s.ad0, ak: s.ak }), sp: b64(l.sp), sc: b64(l.segCell), sl: b64(l.segLast), syp: b64(l.synPre), syw: b64(l.synPerm), pa: l.prevActive, pw: l.prevWinner }),
   });
   return l;
 }
@@ -279,9 +326,52 @@ function hash(x: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Raw anomaly of `x` in [0, 1] (0 while the resolution is being learnt), then learns it. */
-export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKETS): number {
+/**
+ * `adapt`: the running spread (mean absolute deviation from a running mean, over about ADAPT_SPAN
+ * values, each value's deviation capped at ADAPT_CLIP spreads), and the resolution's exponent `ak`.
+ * The resolution should stay res × (spread / ad0), ad0 the spread when the resolution was fixed (or,
+ * for a state that ran without `adapt`, `learn` values after it is turned on); it moves to the power
+ * of 2 nearest that once it is a factor of 2 or more away. A start without spread (ad0 = 0, a series
+ * constant over its first values, whose resolution came from its magnitude) takes the spread of a
+ * Gaussian's range instead: range ≈ 7.5 mean absolute deviations over 300 values.
+ */
+function adaptSpread(s: HtmState, x: number, learn: number, buckets: number): void {
+  // Absent (a state that ran without `adapt`) or not numbers (a damaged checkpoint): the spread starts here.
+  if (typeof s.an !== 'number' || !(s.an >= 0) || !Number.isFinite(s.am) || !Number.isFinite(s.ad) || !(s.ad! >= 0)) {
+    s.an = 0;
+    s.am = x;
+    s.ad = 0;
+    delete s.ad0;
+    delete s.ak;
+  }
+  s.an++;
+  const n = Math.min(s.an, ADAPT_SPAN);
+  const am = s.am!;
+  const ad = s.ad!;
+  s.ad = ad + ((ad > 0 ? Math.min(Math.abs(x - am), ADAPT_CLIP * ad) : Math.abs(x - am)) - ad) / n;
+  s.am = am + (x - am) / n;
+  if (s.res === 0 || s.an < learn) return;
+  if (!Number.isFinite(s.ad0) || !Number.isInteger(s.ak)) {
+    s.ad0 = s.ad;
+    s.ak = 0;
+    return;
+  }
+  if (s.ad <= 0) return;
+  const ad0 = s.ad0!;
+  const ak = s.ak!;
+  // From a constant start never finer than the magnitude's resolution: the spread grows from 0 there.
+  const r = ad0 > 0 ? Math.log2(s.ad / ad0) : Math.max(0, Math.log2((7.5 * s.ad) / buckets / s.res));
+  if (r >= ak + 1 || r <= ak - 1) s.ak = Math.max(-60, Math.min(60, Math.round(r)));
+}
+
+/**
+ * Raw anomaly of `x` in [0, 1] (0 while the resolution is being learnt), then learns it. With a
+ * `time` (event time, ms), the input also encodes its time of day (UTC); with `adapt`, the resolution
+ * follows the running spread in factors of 2 (docs/anomaly-auto.md, "HTM memory").
+ */
+export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKETS, time: number | undefined = undefined, adapt = false): number {
   s.n++;
+  if (adapt) adaptSpread(s, x, learn, buckets);
   if (s.res === 0) {
     if (s.n === 1) s.lo = s.hi = x;
     s.lo = Math.min(s.lo, x);
@@ -289,12 +379,18 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     if (s.n < learn) return 0;
     // A series constant so far gets a resolution from its magnitude, so that a first change is many buckets away.
     s.res = s.hi > s.lo ? (s.hi - s.lo) / buckets : Math.abs(s.hi) * 1e-3 + 1e-9;
+    if (adapt) {
+      s.ad0 = s.ad ?? 0;
+      s.ak = 0;
+    }
     return 0;
   }
   const l = liveOf(s);
   // Encoder. The bucket is clamped so that the hash sees a 32-bit integer (a value 2^30 buckets away is as new as any).
-  const b = Math.max(-(2 ** 30), Math.min(2 ** 30, Math.floor(x / s.res)));
-  const { sp, overlap, colActive, inSet, conn, connN, connStale } = l;
+  const res = adapt && s.ak ? s.res * 2 ** s.ak : s.res;
+  const b = Math.max(-(2 ** 30), Math.min(2 ** 30, Math.floor(x / res)));
+  const { sp, conn, connN, connStale } = l;
+  const { overlap, colActive, inSet, hist, actPrev, segAC, segAP, segWalked } = scratch;
   const { pool, revStart, revSlot, byPrio } = sharedOf();
   inSet.fill(0);
   const input: number[] = [];
@@ -303,6 +399,17 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     if (!inSet[bit]) {
       inSet[bit] = 1;
       input.push(bit);
+    }
+  }
+  if (time !== undefined && Number.isFinite(time)) {
+    const day = 86_400_000;
+    const tb = Math.floor((((time % day) + day) % day) / (day / TOD_BUCKETS));
+    for (let j = 0; j < W_TOD; j++) {
+      const bit = hash(TOD_SALT ^ ((tb - j + TOD_BUCKETS) % TOD_BUCKETS)) % N_IN;
+      if (!inSet[bit]) {
+        inSet[bit] = 1;
+        input.push(bit);
+      }
     }
   }
   // Spatial pooler: overlap = connected synapses to active inputs (per-input lists of connected
@@ -324,9 +431,9 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   }
   colActive.fill(0);
   // Winners: the columns of highest overlap, ties by priority (the threshold overlap found by counting).
-  const hist = new Uint16Array(W + 1);
+  hist.fill(0);
   for (let c = 0; c < C; c++) hist[overlap[c]!]!++;
-  let cut = W;
+  let cut = W + W_TOD;
   let above = 0;
   while (cut > 0 && above + hist[cut]! < K) above += hist[cut--]!;
   const cols: number[] = [];
@@ -347,40 +454,70 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
   // Temporal memory: the segments' activity against the previous step's active cells, through the
   // presynaptic lists (only segments that reach an active cell are touched).
   s.t++;
-  const { segCell, synPerm, actPrev, segAC, segAP, cellSegs, head, next } = l;
+  const { segCell, synPerm, cellSegs, head, next } = l;
+  actPrev.fill(0);
+  segAC.fill(0);
+  segAP.fill(0);
+  segWalked.fill(0);
   for (const cell of l.prevActive) actPrev[cell] = 1;
   const touched: number[] = [];
-  // The synapse slots walked, for the punishment below (a second walk of the lists would chase them again).
-  const walked = l.walked;
-  let nw = 0;
   for (const cell of l.prevActive) {
     for (let k = head[cell]!; k >= 0; k = next[k]!) {
-      walked[nw++] = k;
       const g = (k / MAX_SYN) | 0;
-      if (segAP[g] === 0 && segAC[g] === 0) touched.push(g);
+      if (segAP[g] === 0) touched.push(g);
       segAP[g]!++;
+      segWalked[g]! |= 1 << (k - g * MAX_SYN);
       if (synPerm[k]! >= TM_CONNECTED) segAC[g]!++;
     }
   }
-  const activeSegs: number[] = [];
+  let nActive = 0;
   const matchSegs: number[] = [];
   for (const g of touched) {
-    if (segAC[g]! >= ACTIVATION) activeSegs.push(g);
+    if (segAC[g]! >= ACTIVATION) scratch.activeSegs[nActive++] = g;
     if (segAP[g]! >= MIN_MATCH) matchSegs.push(g);
   }
   // In segment order, not in the order the presynaptic lists were walked: a restored model rebuilds
   // those lists in slot order, and what follows (ties, the generator's draws) must not depend on it.
-  activeSegs.sort((a, z) => a - z);
-  matchSegs.sort((a, z) => a - z);
+  // (A typed array's numeric sort; the matching segments need no order: ties go to the lower segment below.)
+  const activeSegs = scratch.activeSegs.subarray(0, nActive).sort();
   const active: number[] = [];
   const winner: number[] = [];
   let predicted = 0;
+  // Each active column's best matching segment (most potential synapses to the previous step's active
+  // cells, ties to the lower segment), found in one pass over the matching segments.
+  const { bestOf } = scratch;
+  for (const col of cols) bestOf[col] = -1;
+  for (const g of matchSegs) {
+    const col = (segCell[g]! / M) | 0;
+    if (!colActive[col]) continue;
+    const b = bestOf[col]!;
+    if (b < 0 || segAP[g]! > segAP[b]! || (segAP[g] === segAP[b] && g < b)) bestOf[col] = g;
+  }
+  // The active segments of each active column, in segment order (a stable counting sort by column).
+  const { byCol, colAt, colEnd } = scratch;
+  for (const col of cols) colEnd[col] = 0;
+  for (const g of activeSegs) {
+    const col = (segCell[g]! / M) | 0;
+    if (colActive[col]) colEnd[col]!++;
+  }
+  let at = 0;
+  for (const col of cols) {
+    colAt[col] = at;
+    at += colEnd[col]!;
+    colEnd[col] = colAt[col]!;
+  }
+  for (const g of activeSegs) {
+    const col = (segCell[g]! / M) | 0;
+    if (colActive[col]) byCol[colEnd[col]!++] = g;
+  }
   for (const col of cols) {
     const lo = col * M;
     const hi = lo + M;
     let any = false;
     const first = active.length;
-    for (const g of activeSegs) {
+    for (let a = colAt[col]!; a < colEnd[col]!; a++) {
+      const g = byCol[a]!;
+      // (A segment reused for an earlier column's new segment in this step belongs to that column now.)
       const cell = segCell[g]!;
       if (cell < lo || cell >= hi) continue;
       any = true;
@@ -397,10 +534,14 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     }
     // Burst: every cell active; learn on the best matching segment, or on a new one.
     for (let cell = lo; cell < hi; cell++) active.push(cell);
-    let best = -1;
-    for (const g of matchSegs) {
-      const cell = segCell[g]!;
-      if (cell >= lo && cell < hi && (best < 0 || segAP[g]! > segAP[best]!)) best = g;
+    let best = bestOf[col]!;
+    if (best >= 0 && (segCell[best]! < lo || segCell[best]! >= hi)) {
+      // Reused for an earlier column's new segment in this step (newSegment's last resort): look again.
+      best = -1;
+      for (const g of matchSegs) {
+        const cell = segCell[g]!;
+        if (cell >= lo && cell < hi && (best < 0 || segAP[g]! > segAP[best]! || (segAP[g] === segAP[best] && g < best))) best = g;
+      }
     }
     if (best >= 0) {
       winner.push(segCell[best]!);
@@ -426,15 +567,16 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
     }
   }
   // Matching segments of columns that stayed inactive predicted wrongly: their synapses to the
-  // previously active cells are weakened a little (the slots walked above: a segment of an inactive
-  // column was neither reinforced nor grown, nor reused, since a touched segment is never reused).
-  for (let w = 0; w < nw; w++) {
-    const k = walked[w]!;
-    const g = (k / MAX_SYN) | 0;
-    if (segAP[g]! >= MIN_MATCH && !colActive[(segCell[g]! / M) | 0] && synPerm[k]! > TM_PUNISH) synPerm[k] = synPerm[k]! - TM_PUNISH;
+  // previously active cells are weakened a little (such a segment was neither reinforced nor grown in
+  // this step, and a segment reused in it belongs to an active column now).
+  for (const g of matchSegs) {
+    if (colActive[(segCell[g]! / M) | 0]) continue;
+    // The slots the walk above reached (a bit per slot), lowest first.
+    for (let m = segWalked[g]!; m !== 0; m &= m - 1) {
+      const k = g * MAX_SYN + 31 - Math.clz32(m & -m);
+      if (synPerm[k]! > TM_PUNISH) synPerm[k] = synPerm[k]! - TM_PUNISH;
+    }
   }
-  for (const g of touched) segAP[g] = segAC[g] = 0;
-  for (const cell of l.prevActive) actPrev[cell] = 0;
   l.prevActive = active;
   l.prevWinner = winner;
   return cols.length === 0 ? 0 : 1 - predicted / cols.length;
@@ -442,7 +584,8 @@ export function htmUpdate(s: HtmState, x: number, learn: number, buckets = BUCKE
 
 /** Hebbian step on segment `g`: synapses to previously active cells up, others down; synapses at 0 removed. */
 function reinforce(l: Live, g: number, t: number): void {
-  const { synPre, synPerm, actPrev } = l;
+  const { synPre, synPerm } = l;
+  const { actPrev } = scratch;
   for (let k = g * MAX_SYN; k < (g + 1) * MAX_SYN; k++) {
     if (synPre[k] === FREE) continue;
     const p = actPrev[synPre[k]!] ? Math.min(255, synPerm[k]! + TM_INC) : Math.max(0, synPerm[k]! - TM_DEC);
@@ -457,12 +600,11 @@ function grow(s: HtmState, l: Live, g: number, want: number): void {
   if (want <= 0) return;
   const { synPre, synPerm } = l;
   const base = g * MAX_SYN;
+  const { reaches } = scratch;
+  for (let k = base; k < base + MAX_SYN; k++) if (synPre[k] !== FREE) reaches[synPre[k]!] = 1;
   const cand: number[] = [];
-  for (const cell of l.prevWinner) {
-    let has = false;
-    for (let k = base; k < base + MAX_SYN; k++) if (synPre[k] === cell) has = true;
-    if (!has) cand.push(cell);
-  }
+  for (const cell of l.prevWinner) if (!reaches[cell]) cand.push(cell);
+  for (let k = base; k < base + MAX_SYN; k++) if (synPre[k] !== FREE) reaches[synPre[k]!] = 0;
   const n = Math.min(want, cand.length);
   for (let k = 0; k < n; k++) {
     const pick = k + randInt(s, cand.length - k);
@@ -492,7 +634,8 @@ const EVICT_SAMPLE = 16;
 
 /** A segment on `cell`: a free slot, or the least recently used of a sample (its synapses dropped), never one active in this step. */
 function newSegment(s: HtmState, l: Live, cell: number, t: number): number {
-  const { segCell, segLast, cellSegs, segAP } = l;
+  const { segCell, segLast, cellSegs } = l;
+  const { segAP } = scratch;
   let g = -1;
   // Segments are never freed, only reused: the free ones are the tail, from the first free one.
   if (l.used < MAX_SEG) g = l.used++;

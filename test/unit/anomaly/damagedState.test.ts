@@ -27,8 +27,8 @@ const DEFS: Record<string, Record<string, unknown> & { type: string }> = {
   ewma: { type: 'ewma', alpha: 0.05, threshold: 4 },
   spikeAndDip: { type: 'spikeAndDip', confidence: 99, history: 50, mode: 'both' },
   changePoint: { type: 'changePoint', confidence: 99, history: 50 },
-  // Every component on, with the seasonal baseline, recurrence and a learning time: every part of its state.
-  auto: { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift', 'htm'], learn: 50, recurrence: true, learnTime: '1h' },
+  // Every component on, with the seasonal baseline, recurrence, a learning time and the htm encoder's options: every part of its state.
+  auto: { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift', 'htm'], learn: 50, recurrence: true, learnTime: '1h', htmTime: true, htmAdapt: true },
 };
 
 type Path = Array<string | number>;
