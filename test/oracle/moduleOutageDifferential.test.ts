@@ -52,6 +52,8 @@ const SEED = Number(process.env.EDDY_ORACLE_SEED ?? 21_07);
 const RANDOM_KILLS = 2;
 /** Extra outages per run, started at a random message while inputs flow (besides the generated `outage` steps). */
 const RANDOM_OUTAGES = 1;
+/** Dropped connections per run (listener kept up: the module reconnects after its backoff), at a random message. */
+const RANDOM_DROPS = 2;
 /** The longest outage (ms): longer than the largest generated window (10 s). */
 const MAX_OUTAGE_MS = 15_000;
 /** ANOMALY_RULES.silent's timeout. */
@@ -117,11 +119,24 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
       const processes: ModuleChild[] = [mc];
       sender.alive = mc;
 
+      const stopErrors: string[] = [];
+      /** Stops the module (a third of the time with SIGTERM, as IoT Edge does for a new deployment; else SIGKILL) and starts it again. */
       const restart = async (): Promise<void> => {
         const dead: Blackout = { from: Date.now(), to: Number.POSITIVE_INFINITY, why: 'dead' };
         blackouts.push(dead);
-        eventsLog.push({ at: dead.from, what: `kill ${processes.length - 1}` });
-        mc.child.kill('SIGKILL');
+        const signal = rnd() < 1 / 3 ? 'SIGTERM' : 'SIGKILL';
+        eventsLog.push({ at: dead.from, what: `${signal} ${processes.length - 1}` });
+        mc.child.kill(signal);
+        if (signal === 'SIGTERM') {
+          // docs/contract.md section 8: a stop saves the open windows and waits up to 3 s for the outputs in flight.
+          const t = setTimeout(() => {
+            stopErrors.push(`process ${processes.length - 1} still running 15 s after SIGTERM`);
+            mc.child.kill('SIGKILL');
+          }, 15_000);
+          const { code } = await mc.exit;
+          clearTimeout(t);
+          if (code !== 0 && code !== null) stopErrors.push(`process ${processes.length - 1} exited with ${code} after SIGTERM`);
+        }
         await mc.exit;
         sender.alive = null;
         await sleep(rnd() * 300);
@@ -138,12 +153,19 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
       /** Takes edgeHub down for `ms`; returns once the module's connection is gone (inputs sent from then on queue in its session). */
       const startOutage = async (ms: number): Promise<void> => {
         await outage;
+        // Half of them cut the link while outputs wait for their PUBACK: edgeHub has them, the module does not know.
+        const held = rnd() < 0.5;
+        if (held) {
+          emu.delayPubacks(60_000);
+          await sleep(rnd() * 400);
+        }
         const down: Blackout = { from: Date.now(), to: Number.POSITIVE_INFINITY, why: 'outage' };
         blackouts.push(down);
-        eventsLog.push({ at: down.from, what: `outage ${ms} ms` });
+        eventsLog.push({ at: down.from, what: `outage ${ms} ms${held ? `, ${emu.heldPublishes} PUBACKs held` : ''}` });
         outages++;
         outage = emu.outage(ms).then(() => {
           down.to = Date.now();
+          if (held) emu.delayPubacks(0);
           sender.offline = false;
           eventsLog.push({ at: down.to, what: 'listening again' });
         });
@@ -155,6 +177,8 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
       const pick = (n: number): Set<number> => new Set(Array.from({ length: n }, () => Math.floor(rnd() * Math.max(1, delivers))));
       const killAt = pick(RANDOM_KILLS);
       const outageAt = pick(RANDOM_OUTAGES);
+      const dropAt = pick(RANDOM_DROPS);
+      let drops = 0;
       let kills = 0;
       let d = 0;
       for (const step of generated.steps) {
@@ -171,6 +195,12 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
             });
             const { sentAt, events: sent } = await sender.send(stamp);
             oracleSteps.push({ kind: 'deliver', wall: sentAt, connected: sentAt, events: sent });
+          }
+          if (dropAt.has(d)) {
+            // A dropped link that reconnects at once: inputs whose PUBACK it cut come again (`redelivered`).
+            eventsLog.push({ at: Date.now(), what: 'connections dropped' });
+            emu.dropConnections();
+            drops++;
           }
           if (outageAt.has(d)) {
             // While inputs flow: the ones that follow queue in the session.
@@ -201,6 +231,25 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
         }
       }
       await outage;
+      // Before the closers: every group has been quiet since its last message, the module connected, so
+      // within the largest idleTimeout (10 s, the largest window) and the once-a-second check every open
+      // window must be out, provisionally, with everything it holds so far (docs/rules.md `idleTimeout`:
+      // "emitted this long (connected processing time) after its last event"); nothing more comes for them.
+      await waitUntil(() => sender.caughtUp(), 90_000, 'every input acknowledged');
+      const quietFrom = Date.now();
+      const soFar = { ...runOracle({ startWall: quietFrom, startConnected: quietFrom, rules: withoutSilent(generated.rules), steps: oracleSteps } satisfies Run), alerts: [] };
+      const allSummaries = (): OutputMessage[] =>
+        emu.upstream.filter((m) => m.moduleId === M && m.output === 'summaries').map((m) => ({ id: m.messageId ?? '', output: m.output, kind: 'summary' as const, rule: '', groupKey: '', body: JSON.parse(m.body.toString('utf8')) as OutputMessage['body'], createdAt: 0 }));
+      let idleDiffs: string[] = [];
+      await waitUntil(
+        () => {
+          idleDiffs = compareWithOracle({ outputs: allSummaries(), rejected: {} }, soFar, { rejections: false });
+          return idleDiffs.length === 0;
+        },
+        20_000,
+        'every open window flushed',
+      ).catch(() => undefined);
+      idleDiffs = idleDiffs.map((x) => `${x} (idle flush, ${Date.now() - quietFrom} ms after the last input)`);
       const closeAt = Date.now();
       const closeSteps: RunStep[] = [];
       for (const deviceId of ['d1', 'd2', 'd3']) {
@@ -309,9 +358,9 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
       }
       const spikeCount = allAlerts.filter((a) => a.body.rule === 'spike').length;
       const silentCount = allAlerts.filter((a) => a.body.rule === 'silent').length;
-      console.info(`[oracle outage] run ${k + 1}: ${sender.published} messages, ${oracle.windows.length} windows expected, ${summaries().length} summaries upstream, ${spikeCount} spike and ${silentCount} silent alerts, ${kills} SIGKILLs, ${outages} outages`);
+      console.info(`[oracle outage] run ${k + 1}: ${sender.published} messages, ${oracle.windows.length} windows expected, ${summaries().length} summaries upstream, ${spikeCount} spike and ${silentCount} silent alerts, ${kills} restarts (SIGKILL or SIGTERM), ${outages} outages, ${drops} dropped links`);
       const conflicts = processes.flatMap((p, i) => p.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('already stored with a different body')).map((l) => `process ${i}: ${JSON.stringify(l)}`));
-      const all = [...diffs, ...silentDiffs, ...alertConflicts];
+      const all = [...idleDiffs, ...diffs, ...silentDiffs, ...alertConflicts, ...stopErrors];
       if (all.length > 0) {
         const reasons: Record<string, number> = {};
         for (const p of processes) for (const l of p.logs) if (typeof l.msg === 'string' && l.msg.startsWith('input rejected')) reasons[l.msg] = (reasons[l.msg] ?? 0) + 1;
@@ -326,9 +375,11 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
         for (const [i, p] of processes.entries()) writeFileSync(`${dir}/child-${i}.log`, p.raw.join('\n'));
       }
       expect(diffs).toEqual([]);
+      expect(idleDiffs).toEqual([]);
       expect(silentDiffs).toEqual([]);
       expect(alertConflicts).toEqual([]);
       expect(conflicts).toEqual([]);
+      expect(stopErrors).toEqual([]);
       expect(oracle.windows.length).toBeGreaterThan(0);
       expect(outages).toBeGreaterThan(0);
     });
