@@ -6,11 +6,19 @@
  *    for random durations, up to 15 s (longer than the largest window, 10 s, and than every
  *    idleTimeout), some while the run goes on sending (the inputs queue in the module's broker session
  *    and arrive after the reconnect, in order, as edgeHub's store-and-forward queue delivers them), some
- *    while nothing is sent (processing time runs on, disconnected); SIGKILLs land in them too;
+ *    while nothing is sent (processing time runs on, disconnected), half of them with outputs waiting
+ *    for a PUBACK when the link goes; links dropped and taken back at once; restarts land in all of
+ *    them, a third of them SIGTERM (IoT Edge stopping the module for a new deployment), the rest SIGKILL;
  *  - the anomaly rules of test/oracle/scheduleArbitrary.ts ANOMALY_RULES: `spike` (threshold above 50,
  *    hysteresis 10, on the arrival time) and `silent` (`missing`, timeout 2050 ms).
  *
  * What must hold (docs/contract.md sections 4, 5 and 8):
+ *  - before the closers, once every input is acknowledged: within the largest idleTimeout (10 s) of
+ *    connected quiet, every window is out with everything it holds so far (docs/rules.md `idleTimeout`).
+ *    This found a client re-created after a twin timeout during an outage being knocked off edgeHub by
+ *    the old client's reconnect loop: the link stayed down for eddy, and nothing was flushed (seen once
+ *    in run 3 of `EDDY_ORACLE_SEED=2 EDDY_ORACLE_OUTAGE_RUNS=3`: it takes a twin GET in flight at the
+ *    drop; test/integration/edgehub/edgeHubConnection.test.ts, "a client re-created during an outage");
  *  - summaries: upstream, de-duplicated by messageId, holds the oracle's final content in the last
  *    revision of every window, revisions 0, 1, 2, ... (test/oracle/compareWithOracle.ts), whatever the
  *    outages did to when windows were emitted (an idle flush is provisional);
