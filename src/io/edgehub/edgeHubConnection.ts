@@ -302,6 +302,8 @@ export class EdgeHubConnection implements Sink {
     if (this.opened) return;
     const client = await this.current();
     await this.bringUp(client, 'first connection to edgeHub');
+    // Re-created meanwhile (a twin timeout): the fresh client is brought up by `recreate`.
+    while (this.recreating) await this.recreating;
     this.opened = true;
   }
 
@@ -493,7 +495,8 @@ export class EdgeHubConnection implements Sink {
       fn ? new Promise((resolve, reject) => fn.call(internals, (err) => (err ? reject(err) : resolve()))) : Promise.resolve();
     for (let attempt = 0; !this.closed; attempt++) {
       await this.connectUntilUp(client, what);
-      if (this.closed) return;
+      // Replaced meanwhile (`recreate`): subscribing would make the SDK connect it again.
+      if (this.closed || client !== this.client) return;
       this.attachFeatures(client);
       try {
         if (this.inputHandler) await enable(internals._enableInputMessages);
