@@ -33,72 +33,17 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { EdgeHubEmulator } from '../helpers/edgeHubEmulator.js';
 import { isConnectedLine, type ModuleChild, prng, sleep, spawnModule, startModule, tempDir, useEmulator, waitUntil, writeRules } from '../integration/durability/durabilityHarness.js';
+import { messagesOf, Sender, shiftTs } from './moduleSender.js';
 import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
 import { featuresWithout, runArbitrary, T0 } from './scheduleArbitrary.js';
-import type { Run, RunEvent, RunStep } from './oracleRun.js';
+import type { Run, RunStep } from './oracleRun.js';
 
 const RUNS = Number(process.env.EDDY_ORACLE_MODULE_RUNS ?? 3);
 const SEED = Number(process.env.EDDY_ORACLE_SEED ?? 17_10);
 /** Extra SIGKILLs per run at random moments while inputs flow. */
 const RANDOM_KILLS = 2;
-
-/** Publishes inputs in order: only while the module is dead (they queue in its session) or connected and caught up (see durabilityHarness InputDriver). */
-class Sender {
-  published = 0;
-  private readonly acked = new Set<number>();
-  readonly log: Array<{ n: number; deviceId: string; body: unknown; sentAt: number; ackAt?: number; acks: number }> = [];
-  alive: ModuleChild | null = null;
-  constructor(
-    private readonly emu: EdgeHubEmulator,
-    private readonly moduleId: string,
-    private readonly tag: string,
-  ) {
-    emu.on('inputAck', (a: { moduleId: string; topic: string }) => {
-      if (a.moduleId !== moduleId) return;
-      const m = new RegExp(`%24\\.mid=${tag}-(\\d+)`).exec(a.topic);
-      if (m) {
-        this.acked.add(Number(m[1]));
-        const e = this.log[Number(m[1])];
-        if (e) {
-          e.acks++;
-          e.ackAt ??= Date.now();
-        }
-      }
-    });
-  }
-  caughtUp(): boolean {
-    return this.acked.size >= this.published;
-  }
-  private open(): boolean {
-    const mc = this.alive;
-    if (mc === null) return true;
-    return !mc.exited && mc.logs.some(isConnectedLine) && this.emu.isConnected(this.moduleId) && this.caughtUp();
-  }
-  async send(ev: readonly RunEvent[]): Promise<void> {
-    await waitUntil(() => this.open(), 120_000, 'the input gate');
-    const deviceId = ev[0]!.deviceId;
-    const body = ev.length === 1 ? ev[0]!.body : ev.map((e) => e.body);
-    const n = this.published++;
-    this.log[n] = { n, deviceId, body, sentAt: Date.now(), acks: 0 };
-    await this.emu.sendInput(this.moduleId, 'telemetry', body, { deviceId, moduleId: 'driver', messageId: `${this.tag}-${n}` });
-  }
-}
-
-/** Moves an event time by `shift` (numbers and ISO strings; anything else is a bad timestamp and stays). */
-function shiftTs(ts: unknown, shift: number): unknown {
-  if (typeof ts === 'number') return ts + shift;
-  if (typeof ts === 'string' && /^\d{4}-/.test(ts)) return new Date(Date.parse(ts) + shift).toISOString();
-  return ts;
-}
-
-/** A run's deliver steps split into one message per device (a message has one sender). */
-function messagesOf(step: Extract<RunStep, { kind: 'deliver' }>): RunEvent[][] {
-  const byDevice = new Map<string, RunEvent[]>();
-  for (const e of step.events) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
-  return [...byDevice.values()];
-}
 
 describe('built module vs oracle, SIGKILL at random points', () => {
   let emu: EdgeHubEmulator;
@@ -144,9 +89,8 @@ describe('built module vs oracle, SIGKILL at random points', () => {
       for (const step of generated.steps) {
         if (step.kind === 'deliver') {
           for (const events of messagesOf(step)) {
-            const now = Date.now();
             // Ahead of its (generated) arrival by more than the skew: keep it that far ahead of the real clock.
-            const sent = events.map((e) => {
+            const stamp = (now: number) => events.map((e) => {
               const ts = e.body.ts;
               const t = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
               const ahead = t - step.wall;
@@ -154,8 +98,8 @@ describe('built module vs oracle, SIGKILL at random points', () => {
               if ('ts' in body) body.ts = ahead > 300_000 ? shiftTs(ts, now - step.wall) : shiftTs(ts, shift);
               return { deviceId: e.deviceId, body };
             });
-            oracleSteps.push({ kind: 'deliver', wall: now, connected: now, events: sent });
-            await sender.send(sent);
+            const { sentAt, events: sent } = await sender.send(stamp);
+            oracleSteps.push({ kind: 'deliver', wall: sentAt, connected: sentAt, events: sent });
           }
           if (killAt.has(d++)) {
             // A random moment while inputs flow: some of them not yet acknowledged.
@@ -181,8 +125,8 @@ describe('built module vs oracle, SIGKILL at random points', () => {
       const closeSteps: RunStep[] = [];
       for (const deviceId of ['d1', 'd2', 'd3']) {
         const events = [{ deviceId, body: { ts: closeAt + (closeAt % 2 === 0 ? 1 : 0), v: 0, z: 1, on: true } }];
-        closeSteps.push({ kind: 'deliver', wall: Date.now(), connected: Date.now(), events });
-        await sender.send(events);
+        const { sentAt } = await sender.send(() => events);
+        closeSteps.push({ kind: 'deliver', wall: sentAt, connected: sentAt, events });
       }
       oracleSteps.push(...closeSteps);
       await waitUntil(() => sender.caughtUp(), 60_000, 'every input acknowledged');

@@ -157,7 +157,8 @@ export class EdgeHubConnection implements Sink {
   private twin: SdkTwin | undefined;
   private twinPromise: Promise<SdkTwin> | undefined;
   private recreating: Promise<void> | undefined;
-  private reconnecting = false;
+  /** Clients whose reconnect loop runs. */
+  private readonly reconnecting = new WeakSet<ModuleClient>();
   private opened = false;
   private closed = false;
   /** Settles when `close()` is called: an SDK `open()` in flight is not always settled by `client.close()`. */
@@ -301,6 +302,8 @@ export class EdgeHubConnection implements Sink {
     if (this.opened) return;
     const client = await this.current();
     await this.bringUp(client, 'first connection to edgeHub');
+    // Re-created meanwhile (a twin timeout): the fresh client is brought up by `recreate`.
+    while (this.recreating) await this.recreating;
     this.opened = true;
   }
 
@@ -442,18 +445,29 @@ export class EdgeHubConnection implements Sink {
     });
   }
 
-  /** Loops `client.open()` with backoff until it succeeds or the connection is closed; one log line per failed step. */
+  /**
+   * Loops `client.open()` with backoff until it succeeds, the connection is closed or `client` was
+   * replaced (`recreate`); one log line per failed step. A replaced client is never opened again, and
+   * one that connected while being replaced is closed: edgeHub keeps one connection per client id, so
+   * it would knock the current client off (test/integration/edgehub/edgeHubConnection.test.ts, "a client
+   * re-created during an outage").
+   */
   private async connectUntilUp(client: ModuleClient, what: string): Promise<void> {
     this.attachConnectionEvents(client);
-    for (let attempt = 0; !this.closed; attempt++) {
+    for (let attempt = 0; !this.closed && client === this.client; attempt++) {
       try {
         // Race with close(): under load an open() in flight at close() was seen never to settle.
         await Promise.race([client.open(), this.closedSignal]);
         if (this.closed) return;
+        if (client !== this.client) {
+          this.log.info(`${what}: connected a replaced client; closing it`);
+          await this.closeClient(client);
+          return;
+        }
         if (attempt > 0) this.log.info({ attempts: attempt + 1 }, `${what}: connected`);
         return;
       } catch (err) {
-        if (this.closed) return;
+        if (this.closed || client !== this.client) return;
         const delay = this.delayFor(attempt);
         // The SDK reports a refused first connection as "Not authorized" (finding 1): log the real cause too.
         const transportError = (err as { transportError?: unknown }).transportError;
@@ -481,7 +495,8 @@ export class EdgeHubConnection implements Sink {
       fn ? new Promise((resolve, reject) => fn.call(internals, (err) => (err ? reject(err) : resolve()))) : Promise.resolve();
     for (let attempt = 0; !this.closed; attempt++) {
       await this.connectUntilUp(client, what);
-      if (this.closed) return;
+      // Replaced meanwhile (`recreate`): subscribing would make the SDK connect it again.
+      if (this.closed || client !== this.client) return;
       this.attachFeatures(client);
       try {
         if (this.inputHandler) await enable(internals._enableInputMessages);
@@ -634,14 +649,15 @@ export class EdgeHubConnection implements Sink {
   }
 
   private async reconnect(client: ModuleClient): Promise<void> {
-    if (this.reconnecting) return;
-    this.reconnecting = true;
+    // Per client: the loop of a client replaced meanwhile (`recreate`) must not hold off the current one's.
+    if (this.reconnecting.has(client)) return;
+    this.reconnecting.add(client);
     try {
       // The first attempt waits one backoff step: the link just dropped, edgeHub is likely restarting.
       await this.sleep(this.delayFor(0));
       if (client === this.client && !this.closed) await this.connectUntilUp(client, 'reconnect to edgeHub');
     } finally {
-      this.reconnecting = false;
+      this.reconnecting.delete(client);
     }
   }
 

@@ -355,6 +355,43 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-restart']);
   });
 
+  it('a client re-created during an outage stays the only one: the replaced client\'s reconnect loop neither reopens it nor knocks the new one off', async () => {
+    // Found by test/oracle/moduleOutageDifferential.test.ts (seed 2, run 3): a twin GET in flight when the
+    // link dropped timed out and re-created the client while the old client's reconnect loop slept; that
+    // loop then reopened the old client, edgeHub (one connection per client id) closed the fresh one, whose
+    // reconnect was skipped as "already reconnecting", and the link stayed down for eddy while the old
+    // client still took inputs: connected time stood still, so no idle flush and no `missing` (docs/contract.md
+    // section 5) until an output happened to wake the fresh client 19 s later.
+    // Backoff (jitter pinned near its top): the old loop retries at about 0.2, 0.6, 1.4 and 3.0 s (edgeHub is
+    // back at 3.3 s), then 6.2 s; the fresh client from the twin timeout (0.8 s) at 1.0, 1.4, 2.2 and 3.8 s:
+    // it connects first, and the old loop wakes up with it connected.
+    const c = await connect({ twinTimeoutMs: 800, backoff: { initialMs: 200, maxMs: 4_000 }, random: () => 0.99 });
+    const links: boolean[] = [];
+    const inputs: string[] = [];
+    c.onLink((up) => links.push(up));
+    c.onInput((_i, body) => inputs.push(body.toString()));
+    await c.open();
+    await c.getTwin();
+    // In flight when the link drops: no answer, so it times out during the outage and re-creates the client.
+    const twin = c.getTwin();
+    const outage = emu.outage(3_300);
+    expect((await twin).desired.$version).toBe(1);
+    await outage;
+    expect(log.lines.some((l) => l.msg === 'twin GET timed out; re-creating the edgeHub client')).toBe(true);
+    await waitUntil(() => c.reachable && emu.isConnected(MODULE), 10_000);
+    const upAt = links.length;
+    expect(links[upAt - 1]).toBe(true);
+    // Past the old loop's last wake-up (6.2 s after the drop) with margin.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(links.slice(upAt)).toEqual([]);
+    expect(c.reachable).toBe(true);
+    await emu.sendInput(MODULE, 'telemetry', 'in-after-recreate');
+    await waitUntil(() => inputs.includes('in-after-recreate'));
+    await c.send(message('after-recreate'));
+    expect(emu.upstream.map((m) => m.messageId)).toEqual(['after-recreate']);
+    expect(links.slice(upAt)).toEqual([]);
+  });
+
   it('close() is bounded and idempotent; a closed connection refuses sends', async () => {
     const c = await connect();
     await c.open();
