@@ -118,8 +118,6 @@ export interface HtmState {
   ak?: number;
 }
 
-
-
 /** The model's arrays. */
 interface Live {
   /** Spatial pooler permanences, sp[c * POOL + j] for the j-th input of column c's pool. */

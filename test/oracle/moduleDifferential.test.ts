@@ -33,7 +33,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { EdgeHubEmulator } from '../helpers/edgeHubEmulator.js';
 import { isConnectedLine, type ModuleChild, prng, sleep, spawnModule, startModule, tempDir, useEmulator, waitUntil, writeRules } from '../integration/durability/durabilityHarness.js';
-import { messagesOf, Sender, shiftTs } from './moduleSender.js';
+import { messagesOf, Sender, stampEvents } from './moduleSender.js';
 import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
@@ -90,14 +90,7 @@ describe('built module vs oracle, SIGKILL at random points', () => {
         if (step.kind === 'deliver') {
           for (const events of messagesOf(step)) {
             // Ahead of its (generated) arrival by more than the skew: keep it that far ahead of the real clock.
-            const stamp = (now: number) => events.map((e) => {
-              const ts = e.body.ts;
-              const t = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
-              const ahead = t - step.wall;
-              const body = { ...e.body };
-              if ('ts' in body) body.ts = ahead > 300_000 ? shiftTs(ts, now - step.wall) : shiftTs(ts, shift);
-              return { deviceId: e.deviceId, body };
-            });
+            const stamp = (now: number) => stampEvents(events, step.wall, shift, now);
             const { sentAt, events: sent } = await sender.send(stamp);
             oracleSteps.push({ kind: 'deliver', wall: sentAt, connected: sentAt, events: sent });
           }

@@ -51,7 +51,7 @@ import type { AlertBody, OutputMessage, SummaryBody } from '../../src/contracts/
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
 import { featuresWithout, runArbitrary, T0 } from './scheduleArbitrary.js';
-import { messagesOf, Sender, type SentMessage, shiftTs } from './moduleSender.js';
+import { messagesOf, Sender, type SentMessage, stampEvents } from './moduleSender.js';
 import type { Run, RunRules, RunStep } from './oracleRun.js';
 
 const RUNS = Number(process.env.EDDY_ORACLE_OUTAGE_RUNS ?? 2);
@@ -193,14 +193,7 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
         if (step.kind === 'deliver') {
           for (const events of messagesOf(step)) {
             // Ahead of its (generated) arrival by more than the skew: keep it at least 7 minutes ahead of the real clock.
-            const stamp = (now: number) => events.map((e) => {
-              const ts = e.body.ts;
-              const t = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
-              const ahead = t - step.wall;
-              const body = { ...e.body };
-              if ('ts' in body) body.ts = ahead > 300_000 ? shiftTs(ts, now - step.wall + Math.max(0, 420_000 - ahead)) : shiftTs(ts, shift);
-              return { deviceId: e.deviceId, body };
-            });
+            const stamp = (now: number) => stampEvents(events, step.wall, shift, now, 420_000);
             const { sentAt, events: sent } = await sender.send(stamp);
             oracleSteps.push({ kind: 'deliver', wall: sentAt, connected: sentAt, events: sent });
           }

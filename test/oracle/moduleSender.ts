@@ -82,6 +82,23 @@ export function shiftTs(ts: unknown, shift: number): unknown {
   return ts;
 }
 
+/**
+ * A message's events as sent at real time `now`: event times moved by `shift` (an hour before now),
+ * except an event generated more than the skew (5 min) ahead of its arrival `wall`, which is kept that
+ * far ahead of the real clock, and at least `minAheadMs` ahead (an arrival delayed by an outage must
+ * still find it ahead by more than the skew).
+ */
+export function stampEvents(events: readonly RunEvent[], wall: number, shift: number, now: number, minAheadMs = 0): Array<{ deviceId: string; body: Record<string, unknown> }> {
+  return events.map((e) => {
+    const ts = e.body.ts;
+    const t = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+    const ahead = t - wall;
+    const body = { ...e.body };
+    if ('ts' in body) body.ts = ahead > 300_000 ? shiftTs(ts, now - wall + Math.max(0, minAheadMs - ahead)) : shiftTs(ts, shift);
+    return { deviceId: e.deviceId, body };
+  });
+}
+
 /** A run's deliver steps split into one message per device (a message has one sender). */
 export function messagesOf(step: Extract<RunStep, { kind: 'deliver' }>): RunEvent[][] {
   const byDevice = new Map<string, RunEvent[]>();
