@@ -14,6 +14,11 @@ import type { StoreLog } from './storeLog.js';
  * step does not move, so the tail a replay rebuilds spans such a step (test/integration/blackbox/redeliveryBacklog.test.ts, second case).
  * Each flag also seeds the CRC (messageId 1, elapsed 2). A build from before a flag reads a frame
  * with it as a torn tail.
+ * Bit 29 marks an extension: `[u16 len + bytes]` after the last string, before the body, seeding the CRC
+ * with 4. This build writes none and skips one it finds, so a later build that keeps its new fields
+ * inside the extension (never in a new flag bit: any other bit makes the length read past MAX_PAYLOAD,
+ * a torn tail for this build) leaves frames this one still reads after a rollback (docs/deploy.md,
+ * "Updating and rolling back"; test/unit/store/fileInputLog.test.ts, "frames of a later build").
  * A frame whose length runs past the end of the file or whose CRC does not match is a torn tail
  * (or damage): reading stops there, and opening the log truncates it so new frames are not hidden
  * behind it. Seqs are doubles: exact to 2^53, far beyond any module's lifetime.
@@ -23,7 +28,9 @@ const HEADER = 8;
 const HAS_MESSAGE_ID = 0x8000_0000;
 /** Bit 30 of payloadLength: an `elapsed` double follows arrival. */
 const HAS_ELAPSED = 0x4000_0000;
-const FLAGS = HAS_MESSAGE_ID | HAS_ELAPSED;
+/** Bit 29 of payloadLength: an extension `[u16 len + bytes]` follows the strings (skipped here). */
+const HAS_EXT = 0x2000_0000;
+const FLAGS = HAS_MESSAGE_ID | HAS_ELAPSED | HAS_EXT;
 const FIXED = 16 + 6;
 /** edgeHub caps a message at 256 KB; anything this large is damage, not a record. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -258,19 +265,28 @@ function* frames(data: Buffer): Generator<StoredInput> {
     const len = (word & ~FLAGS) >>> 0;
     const strings = (word & HAS_MESSAGE_ID) !== 0 ? 4 : 3;
     const hasElapsed = (word & HAS_ELAPSED) !== 0;
-    if (len < FIXED + (hasElapsed ? 8 : 0) || len > MAX_PAYLOAD || o + HEADER + len > data.length) return;
+    const hasExt = (word & HAS_EXT) !== 0;
+    if (len < FIXED + (hasElapsed ? 8 : 0) + (hasExt ? 2 : 0) || len > MAX_PAYLOAD || o + HEADER + len > data.length) return;
     const payload = data.subarray(o + HEADER, o + HEADER + len);
-    if (crc32(payload, (strings === 4 ? 1 : 0) + (hasElapsed ? 2 : 0)) !== data.readUInt32LE(o + 4)) return;
+    if (crc32(payload, (strings === 4 ? 1 : 0) + (hasElapsed ? 2 : 0) + (hasExt ? 4 : 0)) !== data.readUInt32LE(o + 4)) return;
     const seq = payload.readDoubleLE(0);
     const arrival = payload.readDoubleLE(8);
     const elapsed = hasElapsed ? payload.readDoubleLE(16) : undefined;
     let p = hasElapsed ? 24 : 16;
     const strs: string[] = [];
     for (let k = 0; k < strings; k++) {
+      if (p + 2 > len) return;
       const sl = payload.readUInt16LE(p);
       strs.push(payload.toString('utf8', p + 2, p + 2 + sl));
       p += 2 + sl;
     }
+    // A later build's fields: nothing here reads them.
+    if (hasExt) {
+      if (p + 2 > len) return;
+      p += 2 + payload.readUInt16LE(p);
+    }
+    // Lengths that run past the payload are damage the CRC did not catch (it covers the bytes, not their sense).
+    if (p > len) return;
     // Copy: the caller may keep the body after `data` is gone.
     const rec: { -readonly [K in keyof StoredInput]: StoredInput[K] } = { seq, arrival, input: strs[0]!, deviceId: strs[1]!, moduleId: strs[2]!, body: Buffer.from(payload.subarray(p)) };
     if (elapsed !== undefined) rec.elapsed = elapsed;

@@ -1,10 +1,28 @@
 import type Database from 'better-sqlite3';
 
 /**
+ * A migration a build older than it can still read and write the result of: `readableFrom` is the
+ * smallest number of migrations a build must know to use the database once this one is applied (at most
+ * the migration's own number). Give it only to a migration that older builds' statements keep working
+ * against and cannot break: a column added with a default or NULL they can leave out, a new table or
+ * index they never touch. Anything else is a plain string: builds before it may not open the result.
+ */
+export interface CompatibleMigration {
+  readonly sql: string;
+  readonly readableFrom: number;
+}
+
+/**
  * Numbered schema migrations; `PRAGMA user_version` holds the number of the last one applied
  * Append new ones; never edit a released one.
+ *
+ * Rolling back (docs/deploy.md, "Updating and rolling back"): `meta.readable_from` holds the smallest
+ * number of migrations a build must know to read and write the database (the largest `readableFrom` of
+ * the migrations applied; a plain string counts as its own number). A build that knows fewer migrations
+ * than the database has applied opens it as it is when it knows at least that many, and otherwise
+ * refuses it (openStore then moves it aside), as every build did before `readable_from` existed.
  */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly (string | CompatibleMigration)[] = [
   // 1: the outbox. AUTOINCREMENT so a seq is never reused after the table empties: the forwarder
   // pages with `seq > afterSeq`, and a reused seq would hide a new record behind its cursor.
   `CREATE TABLE outbox (
@@ -59,18 +77,65 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX outbox_summary_seq ON outbox (seq) WHERE kind = 'summary';`,
 ];
 
-/** Applies the migrations the database lacks, each in its own transaction. Returns [from, to]. */
-export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): [number, number] {
-  const from = db.pragma('user_version', { simple: true }) as number;
-  if (from > migrations.length) {
-    throw new Error(`database schema version ${from} is newer than this eddy (${migrations.length})`);
+/** The key in `meta` (migration 2) of the smallest number of migrations a build must know to use the database. */
+export const READABLE_FROM_KEY = 'readable_from';
+
+/** The smallest number of migrations a build must know to use a database with the first `n` of `migrations` applied. */
+export function readableFrom(migrations: readonly (string | CompatibleMigration)[], n: number): number {
+  let floor = 0;
+  for (let v = 0; v < n; v++) {
+    const m = migrations[v]!;
+    const own = v + 1;
+    // A floor above the migration's own number would lock out the very build that applied it.
+    const f = typeof m === 'string' ? own : Math.min(own, Math.max(0, Math.floor(m.readableFrom)));
+    if (f > floor) floor = f;
   }
-  for (let v = from; v < migrations.length; v++) {
+  return floor;
+}
+
+/**
+ * Applies the migrations the database lacks, each in its own transaction, and records the database's
+ * `readable_from` with the last one. Returns [from, to]: `to` is `from` when the database was written
+ * by a newer build whose schema this one can use as it is. Throws when the database's schema is newer
+ * and not readable by this build (test/unit/store/migrations.test.ts).
+ */
+export function migrate(db: Database.Database, migrations: readonly (string | CompatibleMigration)[] = MIGRATIONS): [number, number] {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  const known = migrations.length;
+  if (from > known) {
+    const floor = storedFloor(db);
+    // No floor recorded: written by a build from before `readable_from` existed, which never promised one.
+    if (floor === null || floor > known) {
+      const need = floor === null ? 'its own version' : String(floor);
+      throw new Error(`database schema version ${from} is newer than this eddy (${known}) and needs a build that knows ${need} migrations`);
+    }
+    return [from, from];
+  }
+  for (let v = from; v < known; v++) {
+    const m = migrations[v]!;
     db.transaction(() => {
-      db.exec(migrations[v]!);
+      db.exec(typeof m === 'string' ? m : m.sql);
       // user_version cannot be bound as a parameter; v is our own integer.
       db.pragma(`user_version = ${v + 1}`);
+      if (v + 1 === known) writeFloor(db, readableFrom(migrations, known));
     })();
   }
-  return [from, migrations.length];
+  // A database migrated by a build from before `readable_from` existed gets its floor now.
+  if (from === known && known >= 2 && storedFloor(db) === null) writeFloor(db, readableFrom(migrations, known));
+  return [from, known];
+}
+
+function hasMeta(db: Database.Database): boolean {
+  return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
+}
+
+function storedFloor(db: Database.Database): number | null {
+  if (!hasMeta(db)) return null;
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(READABLE_FROM_KEY) as { value: unknown } | undefined;
+  return row !== undefined && typeof row.value === 'number' && Number.isInteger(row.value) ? row.value : null;
+}
+
+function writeFloor(db: Database.Database, floor: number): void {
+  if (!hasMeta(db)) return;
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(READABLE_FROM_KEY, floor);
 }

@@ -5,7 +5,7 @@ import type { Clock } from '../contracts/clock.js';
 import type { Checkpoint, CheckpointStore, DropCounts, InputLog, KeepSeqs, InputRecord, Outbox, OutboxWrites, StoreDamage, StoreDegraded, StoreStats, StoredInput } from '../contracts/store.js';
 import { FileInputLog } from './fileInputLog.js';
 import { lockDataDir, type DataDirLock } from './dataDirLock.js';
-import { migrate } from './migrations.js';
+import { MIGRATIONS, migrate } from './migrations.js';
 import { describeError, isDiskError } from './sqliteErrors.js';
 import { SqliteOutbox } from './sqliteOutbox.js';
 import { StoreOutbox, type OutboxLimits } from './storeOutbox.js';
@@ -94,7 +94,8 @@ const DB_FILE = 'eddy.db';
  *
  * A database that cannot be opened or fails `quick_check` is moved aside as
  * `eddy.db.corrupt-<time>` and a fresh one is used (`damage` says so); so is one whose schema
- * version is newer than ours (a downgrade). A second failure throws.
+ * a newer build migrated in a way this one cannot read (a downgrade past `readable_from`,
+ * src/store/migrations.ts). A second failure throws.
  */
 export function openStore(dir: string, opts: StoreOptions): Store {
   mkdirSync(dir, { recursive: true });
@@ -111,6 +112,11 @@ export function openStore(dir: string, opts: StoreOptions): Store {
       damage = { movedTo, error: describeError(err) };
       opts.log.error({ ...damage }, 'store: damaged database moved aside, starting fresh');
       db = openDatabase(file, opts);
+    }
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      // A rollback onto a database a newer build migrated in a way this one can use (src/store/migrations.ts).
+      opts.log.warn({ schema: version, known: MIGRATIONS.length }, 'store: database written by a newer eddy, opened as it is (its schema is readable by this one)');
     }
     const checkpointer = opts.backgroundCheckpoint === false ? null : new WalCheckpointer(db, file, { log: opts.log, intervalMs: opts.checkpointIntervalMs });
     return new SqliteStore(db, new FileInputLog(join(dir, 'inputs'), opts.log), damage, opts, checkpointer, lock);

@@ -43,7 +43,7 @@ describe('openStore', () => {
 
   it('migrates a version-1 database and keeps its rows', () => {
     const db = new Database(join(dir, 'eddy.db'));
-    db.exec(MIGRATIONS[0]!);
+    migrate(db, MIGRATIONS.slice(0, 1));
     db.pragma('user_version = 1');
     const m = makeMessage(7);
     db.prepare('INSERT INTO outbox (kind, created_at, bytes, message) VALUES (?, ?, ?, ?)').run(m.kind, m.createdAt, 10, JSON.stringify(m));
