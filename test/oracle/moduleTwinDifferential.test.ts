@@ -72,7 +72,7 @@ const CONNECTED_PATCHES = 3;
 /** Extra SIGKILLs (or SIGTERMs) and outages per run, at random messages. */
 const RANDOM_KILLS = 1;
 const RANDOM_OUTAGES = 1;
-const MAX_OUTAGE_MS = 8_000;
+const MAX_OUTAGE_MS = 6_000;
 /** Not a duration (docs/rules.md: "must be a duration like "30s", "5m", "1h" or a number of milliseconds"). */
 const INVALID_SIZE = 'ten seconds';
 /** Bound on the oracle runs tried for one rule. */
@@ -478,7 +478,8 @@ describe('built module vs oracle, rule changes through the twin while connected,
           await sleep(rnd() * 500);
           await restart();
         } else if (step.kind === 'outage') {
-          const ms = Math.min(MAX_OUTAGE_MS, Math.max(100, Math.round((step.wall - (prevWall(generated, step) ?? step.wall)) / 4)));
+          // The generated outage (0.1 s to 60 s) scaled by a sixth, at most MAX_OUTAGE_MS.
+          const ms = Math.min(MAX_OUTAGE_MS, Math.max(100, Math.round((step.wall - (prevWall(generated, step) ?? step.wall)) / 6)));
           await startOutage(ms);
           if (rnd() < 0.5) await outage;
         } else if (step.kind === 'advance') {
