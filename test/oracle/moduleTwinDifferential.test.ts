@@ -6,7 +6,8 @@
  *
  * The rules file holds the generated `tumble` and `hop` and never changes; every change comes through
  * the twin (docs/contract.md section 6), pushed:
- *  - while connected (some followed at once by an outage or a SIGKILL, with the reported patch in flight);
+ *  - while connected (some followed at once by an outage or a SIGKILL, with the reported patch in flight;
+ *    some the moment the link is dropped, while the module reconnects);
  *  - during an outage (edgeHub does not deliver it: the module must read the whole twin after the reconnect);
  *  - while the process is dead (the restart must run the newest desired rules, not the checkpoint's).
  * A patch changes `tumble` or `hop` only in its `description` (open windows and watermarks carry on),
@@ -72,6 +73,8 @@ const CONNECTED_PATCHES = 3;
 /** Extra SIGKILLs (or SIGTERMs) and outages per run, at random messages. */
 const RANDOM_KILLS = 1;
 const RANDOM_OUTAGES = 1;
+/** Dropped links per run (the listener stays up: the module reconnects after its backoff), half of them with a patch pushed at once. */
+const RANDOM_DROPS = 1;
 const MAX_OUTAGE_MS = 6_000;
 /** Not a duration (docs/rules.md: "must be a duration like "30s", "5m", "1h" or a number of milliseconds"). */
 const INVALID_SIZE = 'ten seconds';
@@ -455,6 +458,7 @@ describe('built module vs oracle, rule changes through the twin while connected,
       const patchAt = at(CONNECTED_PATCHES);
       const killAt = at(RANDOM_KILLS);
       const outageAt = at(RANDOM_OUTAGES);
+      const dropAt = at(RANDOM_DROPS);
       let d = 0;
       for (const step of generated.steps) {
         if (step.kind === 'deliver') {
@@ -466,6 +470,15 @@ describe('built module vs oracle, rule changes through the twin while connected,
           if (patchAt.has(d)) {
             await outage;
             await patchConnected();
+          }
+          if (dropAt.has(d) && !linkDown) {
+            note('connections dropped');
+            emu.dropConnections();
+            if (rnd() < 0.5) {
+              // While the module reconnects: the patch may reach it, or only the twin read after the reconnect.
+              const { patch, what } = validPatch();
+              push(patch, what);
+            }
           }
           if (outageAt.has(d)) await startOutage(Math.floor(500 + rnd() * (MAX_OUTAGE_MS - 500)));
           if (killAt.has(d++)) {
