@@ -15,7 +15,8 @@
  *    rewritten first when the step changes the rules: docs/rules.md "Changing a rule through the twin"), at a random moment after that
  *    (mid-checkpoint, mid-send); further SIGKILLs land at random moments while inputs flow: the
  *    broker session re-delivers what was not acknowledged (docs/contract.md section 8);
- *  - no twin changes, outages or anomaly rules (their timing is the real clock's here);
+ *  - no twin changes, outages or anomaly rules (their timing is the real clock's here; outages and alerts:
+ *    test/oracle/moduleOutageDifferential.test.ts; twin changes: test/oracle/moduleTwinDifferential.test.ts);
  *  - no message repeated with the same device and body: the module drops such a repeat as
  *    `redelivered` (src/ingest/redeliveryFilter.ts fingerprints content), which the documents do not
  *    describe, while the engine-level test counts it twice like the engine does;

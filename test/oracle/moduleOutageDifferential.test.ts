@@ -37,7 +37,8 @@
  * The mapping of a run onto the module is moduleDifferential's (event times an hour before now, one
  * message per device and step, closers at the end); an event generated further ahead than the skew is
  * stamped at least 7 minutes ahead of the real clock, so an arrival delayed by an outage still finds it
- * ahead by more than `maxClockSkew` (5 min). Runs use no twin changes and no repeated bodies (see
+ * ahead by more than `maxClockSkew` (5 min). Runs use no twin changes (those are
+ * test/oracle/moduleTwinDifferential.test.ts's, with outages and restarts too) and no repeated bodies (see
  * moduleDifferential). `EDDY_ORACLE_OUTAGE_RUNS` sets the number of runs (default 2),
  * `EDDY_ORACLE_SEED` the seed, `EDDY_ORACLE_DUMP=<dir>` keeps a differing run's data dir, logs and a
  * `diag.json`.

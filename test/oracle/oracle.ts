@@ -358,6 +358,8 @@ export function runOracle(run: Run): OracleResult {
   };
   const reject = (rule: string, reason: string): void => count((rejected[rule] ??= {}), reason);
 
+  /** The epoch a removed rule's id starts at when it is added back. */
+  const removedAt = new Map<string, number>();
   const anomalies = new Map<string, AnomalyEpoch>();
   const alerts: OracleAlert[] = [];
   const applyRules = (rules: RunRules): void => {
@@ -381,6 +383,9 @@ export function runOracle(run: Run): OracleResult {
       if (doc === undefined) {
         finished.push(ep);
         epochs.delete(id);
+        // "how many times its id started afresh is kept [...] also for a removed rule" (docs/rules.md
+        // "Changing a rule through the twin"): a rule added back is a new epoch after the removed one.
+        removedAt.set(id, ep.index + 1);
       }
     }
     for (const [id, doc] of Object.entries(rules)) {
@@ -393,7 +398,7 @@ export function runOracle(run: Run): OracleResult {
         continue;
       }
       if (cur !== undefined) finished.push(cur);
-      epochs.set(id, { def, index: cur === undefined ? 0 : cur.index + 1, groups: new Map() });
+      epochs.set(id, { def, index: cur === undefined ? (removedAt.get(id) ?? 0) : cur.index + 1, groups: new Map() });
     }
   };
 

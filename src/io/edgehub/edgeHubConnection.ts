@@ -265,7 +265,7 @@ export class EdgeHubConnection implements Sink {
   /**
    * Called on every connect, before any input of that connection is dispatched: the first, every
    * reconnect, and the first connect of a client re-created after a twin timeout (which `onReconnect`
-   * does not report). edgeHub re-delivers first what it saw no PUBACK for, and closing a client
+   * does not report when the twin GET that timed out is retried on it). edgeHub re-delivers first what it saw no PUBACK for, and closing a client
    * withholds the PUBACKs still queued (`closeClient`): the redelivery filter arms here
    * (src/ingest/redeliveryFilter.ts; test/integration/edgehub/edgeHubConnection.test.ts, "after a
    * broker restart that loses sessions").
@@ -774,7 +774,7 @@ export class EdgeHubConnection implements Sink {
           // No answer: the broker probably lost our session and the SDK will never re-subscribe
           // the twin topics (finding 5). A fresh client subscribes them again.
           this.log.warn({ attempt }, `${what} timed out; re-creating the edgeHub client`);
-          await this.recreate(client);
+          await this.recreate(client, what === 'twin GET');
         } else if (UNREACHABLE_ERRORS.has(name)) {
           this._reachable = false;
           await this.sleep(this.delayFor(attempt - 1));
@@ -783,7 +783,14 @@ export class EdgeHubConnection implements Sink {
     }
   }
 
-  private recreate(old: ModuleClient): Promise<void> {
+  /**
+   * Replaces a client whose twin operation timed out. `readingTwin`: that operation was a twin GET, which
+   * is retried on the fresh client, so its first connect is not reported as a reconnect. Any other (a
+   * reported patch) is: the lead reads the twin only on `onReconnect`, and a desired patch made while
+   * the link was down is delivered to no one (test/integration/edgehub/edgeHubConnection.test.ts, "a
+   * client re-created for a reported patch").
+   */
+  private recreate(old: ModuleClient, readingTwin: boolean): Promise<void> {
     if (this.recreating) return this.recreating;
     if (old !== this.client) return Promise.resolve();
     this.recreating = (async () => {
@@ -795,8 +802,9 @@ export class EdgeHubConnection implements Sink {
       await this.closeClient(old);
       const fresh = await this.createClient();
       this.client = fresh;
-      // The fresh client's first connect is not a "reconnect" for the lead: it is already re-reading the twin.
-      this.suppressReconnectEvent = true;
+      // After a twin GET timed out, the fresh client's first connect is not a "reconnect" for the lead: it
+      // is already re-reading the twin. After anything else it is: the twin may have changed meanwhile.
+      this.suppressReconnectEvent = readingTwin;
       await this.bringUp(fresh, 're-created edgeHub client');
     })().finally(() => {
       this.recreating = undefined;

@@ -392,6 +392,34 @@ describe('EdgeHubConnection against the edgeHub emulator', () => {
     expect(links.slice(upAt)).toEqual([]);
   });
 
+  it('a client re-created for a reported patch that timed out during an outage reports a reconnect: a desired patch made meanwhile gets read', async () => {
+    // Found by test/oracle/moduleTwinDifferential.test.ts: the re-created client's first connect was never
+    // reported as a reconnect, on the grounds that the operation that timed out was re-reading the twin. A
+    // reported patch is not: the module reads the twin only on `onReconnect` (src/app/eddyApp.ts), so a
+    // desired patch made during the outage (edgeHub does not deliver it, docs/contract.md section 6) was
+    // never applied, and the old rules ran on in silence until the next reconnect.
+    const c = await connect({ twinTimeoutMs: 800, backoff: { initialMs: 200, maxMs: 4_000 }, random: () => 0.99 });
+    let reconnects = 0;
+    const patches: number[] = [];
+    c.onReconnect(() => reconnects++);
+    c.onDesired((_p, v) => patches.push(v));
+    await c.open();
+    await c.getTwin();
+    // In flight when the link drops: no answer, so it times out during the outage and re-creates the client.
+    const report = c.reportProperties({ config: { desiredVersion: 1 } }).catch((err: unknown) => err);
+    const outage = emu.outage(3_300);
+    // Made while edgeHub is away: not delivered.
+    const v = emu.pushDesired(MODULE, { rules: { b: { kind: 'anomaly' } } });
+    await outage;
+    await report;
+    expect(log.lines.some((l) => l.msg === 'reported patch timed out; re-creating the edgeHub client')).toBe(true);
+    await waitUntil(() => c.reachable && emu.isConnected(MODULE), 10_000);
+    expect(patches).not.toContain(v);
+    // The lead learns of the missed patch only through a reconnect.
+    await waitUntil(() => reconnects > 0, 10_000);
+    expect((await c.getTwin()).desired.$version).toBe(v);
+  });
+
   it('close() is bounded and idempotent; a closed connection refuses sends', async () => {
     const c = await connect();
     await c.open();
