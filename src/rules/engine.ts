@@ -584,7 +584,7 @@ export class Engine {
     };
     // A tumbling rule's newest windows in rows of one array (src/windows/alignedRows.ts).
     const hotRows = windowKind(rule.window.type)?.hotRows;
-    const rows = reuseItem !== null && partition === undefined && rule.select.packedRowAdd !== null && hotRows !== undefined ? hotRows(rule.window, rule.maxLateness, rule.select.packedLength) : null;
+    const rows = reuseItem !== null && partition === undefined && rule.select.packedRowAdd !== null && hotRows !== undefined ? (hotRows(rule.window, rule.maxLateness, rule.select.packedLength) ?? null) : null;
     if (rows !== null) {
       core.attachRows((g) => rows.rows.unrow(g as unknown as AlignedGroup<unknown>));
       rt.settle = () => core.settleRows();

@@ -10,7 +10,7 @@ import type { AlignedGroup } from '../../../src/windows/alignedWindows.js';
 import { hotWindowStep, type HotWindowStep } from '../../../src/rules/hotWindowStep.js';
 
 /**
- * A tumbling rule whose groups keep their newest window in rows (src/windows/alignedRows.ts, driven by
+ * A tumbling or hopping rule whose groups keep their newest window in rows (src/windows/alignedRows.ts, driven by
  * the rule's own step, src/rules/hotWindowStep.ts) against the window operator's general path on
  * objects, which the window marble tests and test/oracle check against docs/contract.md section 5:
  * the same random events (in order, late, jumps of minutes, other keys) through both, with the idle
@@ -58,7 +58,7 @@ class Clock {
   }
 }
 
-type Window = { type: 'tumbling'; size: number; bounds?: '(]'; offset?: number };
+type Window = { type: 'tumbling'; size: number; bounds?: '(]'; offset?: number } | { type: 'hopping'; size: number; hop: number; bounds?: '(]'; offset?: number };
 
 function run(window: Window, maxLateness: number, events: readonly Ev[], rows: boolean): { out: string[]; checkpoints: string[]; taken: number } {
   const compiled = compileSelect(SELECT);
@@ -78,6 +78,7 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
     });
     if (!rows) return;
     const hotRows = windowKind(window.type)!.hotRows!(window as NormalizedWindow, maxLateness, select.packedLength);
+    if (hotRows === null) throw new Error('no rows for a covered rule');
     core.attachRows((g) => hotRows.rows.unrow(g as unknown as AlignedGroup<unknown>));
     hot.step = hotWindowStep(window, maxLateness, select, core, item, undefined, null, hotRows);
     if (hot.step === null) throw new Error('no step for a covered rule');
@@ -134,8 +135,14 @@ const events = fc.array(
   { minLength: 20, maxLength: 300, size: 'medium' },
 );
 
-describe('a tumbling rule on rows (alignedRows.ts)', () => {
-  for (const window of [{ type: 'tumbling', size: 10_000 } as const, { type: 'tumbling', size: 15_000, bounds: '(]', offset: 2_000 } as const]) {
+describe('a tumbling or hopping rule on rows (alignedRows.ts)', () => {
+  const windows: Window[] = [
+    { type: 'tumbling', size: 10_000 },
+    { type: 'tumbling', size: 15_000, bounds: '(]', offset: 2_000 },
+    { type: 'hopping', size: 60_000, hop: 20_000 },
+    { type: 'hopping', size: 30_000, hop: 10_000, bounds: '(]', offset: 3_000 },
+  ];
+  for (const window of windows) {
     it(`gives the object path's emissions and checkpoints: ${JSON.stringify(window)}`, () => {
       let taken = 0;
       let all = 0;
@@ -163,4 +170,9 @@ describe('a tumbling rule on rows (alignedRows.ts)', () => {
       expect(restores).toBeGreaterThan(20);
     });
   }
+
+  it('covers only a hop that divides the size', () => {
+    expect(windowKind('hopping')!.hotRows!({ type: 'hopping', size: 50_000, hop: 15_000 }, 0, 5)).toBeNull();
+    expect(windowKind('hopping')!.hotRows!({ type: 'hopping', size: 60_000, hop: 15_000 }, 0, 5)).not.toBeNull();
+  });
 });
