@@ -16,13 +16,19 @@ import { appendWindow, ROW, type AlignedGroup, type AlignedWindow } from './alig
  * groups; with the row it loads the group (its recency links and watermark are written anyway) and
  * one row.
  */
+/** Rows an array holds at least (it grows by doubling and shrinks to twice its live rows). */
+const MIN_ROWS = 64;
+
 export class AlignedRows {
   data: Float64Array;
   readonly stride: number;
   /** Windows per row: those holding the group's newest event (size / hop; 1 for tumbling). */
   readonly per: number;
-  private readonly free: number[] = [];
+  private free: number[] = [];
+  /** Rows handed out so far (live or free); `live` of them hold a group's windows, whose group is `owners[row]`. */
   private next = 0;
+  private live = 0;
+  private owners: Array<AlignedGroup<unknown> | null> = [];
   /** A state of `slots` zeros as a packed-double array (the elements kind `packedInit` gives). */
   private readonly template: number[];
 
@@ -38,7 +44,7 @@ export class AlignedRows {
     if (!Number.isSafeInteger(size) || !Number.isSafeInteger(hop) || hop < 1 || size % hop !== 0) throw new Error(`AlignedRows: bad size ${size} / hop ${hop}`);
     this.per = size / hop;
     this.stride = 1 + this.per * (1 + slots);
-    this.data = new Float64Array(this.stride * 64);
+    this.data = new Float64Array(this.stride * MIN_ROWS);
     const t: number[] = [];
     for (let i = 0; i < slots; i++) t.push(0.5);
     t.fill(0);
@@ -52,7 +58,7 @@ export class AlignedRows {
    */
   enter(g: AlignedGroup<unknown>): number {
     const wins = g.wins;
-    const r = this.alloc();
+    const r = this.alloc(g);
     const d = this.data;
     const b = r * this.stride;
     const k = this.slots;
@@ -76,7 +82,33 @@ export class AlignedRows {
     g[ROW] = -1;
     const b = r * this.stride;
     for (let j = this.per - 1; j >= 0; j--) appendWindow(g, this.window(b, j));
+    this.owners[r] = null;
     this.free.push(r);
+    this.live--;
+    // Groups going idle put their windows back (the idle sweep unrows them): the array shrinks with
+    // them, so idle groups do not keep a row's worth of memory each (bench/memory.ts).
+    if (this.next > MIN_ROWS && this.live * 4 < this.next) this.compact();
+  }
+
+  /** Renumbers the live rows from 0, in order, and reallocates the array at twice their number. */
+  private compact(): void {
+    const stride = this.stride;
+    const from = this.data;
+    const rows = Math.max(MIN_ROWS, 2 * this.live);
+    const to = new Float64Array(rows * stride);
+    const owners: Array<AlignedGroup<unknown> | null> = [];
+    for (let r = 0; r < this.next; r++) {
+      const g = this.owners[r];
+      if (g === null || g === undefined) continue;
+      const i = owners.length;
+      to.set(from.subarray(r * stride, (r + 1) * stride), i * stride);
+      owners.push(g);
+      g[ROW] = i;
+    }
+    this.data = to;
+    this.owners = owners;
+    this.next = owners.length;
+    this.free = [];
   }
 
   /**
@@ -135,10 +167,15 @@ export class AlignedRows {
     return { start, end: start + this.size, count: d[o]!, acc, revision: -1, dirty: false };
   }
 
-  private alloc(): number {
+  private alloc(g: AlignedGroup<unknown>): number {
+    this.live++;
     const r = this.free.pop();
-    if (r !== undefined) return r;
+    if (r !== undefined) {
+      this.owners[r] = g;
+      return r;
+    }
     const at = this.next++;
+    this.owners[at] = g;
     if ((at + 1) * this.stride > this.data.length) {
       const grown = new Float64Array(this.data.length * 2);
       grown.set(this.data);

@@ -7,6 +7,7 @@ import { compileSelect } from '../../../src/aggregate/compileSelect.js';
 import { createWindowOperator, windowKind, type NormalizedWindow } from '../../../src/windows/windowRegistry.js';
 import type { WindowCore, WindowGroupRef } from '../../../src/windows/groupedWindowOperator.js';
 import type { AlignedGroup } from '../../../src/windows/alignedWindows.js';
+import type { AlignedRows } from '../../../src/windows/alignedRows.js';
 import { hotWindowStep, type HotWindowStep } from '../../../src/rules/hotWindowStep.js';
 
 /**
@@ -60,7 +61,7 @@ class Clock {
 
 type Window = { type: 'tumbling'; size: number; bounds?: '(]'; offset?: number } | { type: 'hopping'; size: number; hop: number; bounds?: '(]'; offset?: number };
 
-function run(window: Window, maxLateness: number, events: readonly Ev[], rows: boolean): { out: string[]; checkpoints: string[]; taken: number } {
+function run(window: Window, maxLateness: number, events: readonly Ev[], rows: boolean, maxGroups = 3): { out: string[]; checkpoints: string[]; taken: number; shrank: number } {
   const compiled = compileSelect(SELECT);
   if (!compiled.ok) throw new Error('select');
   const select = compiled.value;
@@ -70,9 +71,10 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
   let state: WindowState = { groups: new Map(), tombstones: new Map() };
   const item: number[] = new Array<number>(select.argFns.length);
   let core!: WindowCore<readonly number[]>;
-  const hot: { step: HotWindowStep | null } = { step: null };
+  const hot: { step: HotWindowStep | null; rows: AlignedRows | null } = { step: null, rows: null };
+  let shrank = 0;
   const start = (): void => {
-    core = createWindowOperator<readonly number[], unknown, unknown>(window, select.aggregator, { maxLateness, idleTimeout: 30_000, scheduler: clock.scheduler, state, maxGroups: 3 }).direct({
+    core = createWindowOperator<readonly number[], unknown, unknown>(window, select.aggregator, { maxLateness, idleTimeout: 30_000, scheduler: clock.scheduler, state, maxGroups }).direct({
       emit: (em: WindowEmission<unknown>) => out.push(JSON.stringify(em)),
       closed: () => false,
     });
@@ -80,6 +82,7 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
     const hotRows = windowKind(window.type)!.hotRows!(window as NormalizedWindow, maxLateness, select.packedLength);
     if (hotRows === null) throw new Error('no rows for a covered rule');
     core.attachRows((g) => hotRows.rows.unrow(g as unknown as AlignedGroup<unknown>));
+    hot.rows = hotRows.rows;
     hot.step = hotWindowStep(window, maxLateness, select, core, item, undefined, null, hotRows);
     if (hot.step === null) throw new Error('no step for a covered rule');
   };
@@ -92,6 +95,7 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
   let taken = 0;
   for (const e of events) {
     t += e.dt;
+    const size = hot.rows?.data.length ?? 0;
     clock.advance(clock.now + e.wait);
     out.push(`@${clock.now}`);
     const key = `k${e.key}`;
@@ -103,6 +107,7 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
       if (step === null || ref === undefined) select.evaluateArgs(ev, item);
       core.next({ time: t, key, group: { deviceId: key }, item, seen: clock.now });
     }
+    if ((hot.rows?.data.length ?? 0) < size) shrank++;
     if (e.act === 1) core.complete();
     if (e.act === 2) {
       // A crash restore: the state as the checkpoint has it, into a new operator (and new rows).
@@ -117,7 +122,7 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
   checkpoints.push(checkpoint());
   core.complete();
   checkpoints.push(checkpoint());
-  return { out, checkpoints, taken };
+  return { out, checkpoints, taken, shrank };
 }
 
 const events = fc.array(
@@ -170,6 +175,38 @@ describe('a tumbling or hopping rule on rows (alignedRows.ts)', () => {
       expect(restores).toBeGreaterThan(20);
     });
   }
+
+  it('gives the same with hundreds of groups, whose rows shrink when they go idle', () => {
+    // Devices in turn, a pause longer than the idle timeout now and then: the sweep puts the idle
+    // groups' windows back into objects and the rows array shrinks (renumbering the live rows).
+    const many = fc.array(
+      fc.record({
+        key: fc.integer({ min: 0, max: 299 }),
+        dt: fc.oneof({ weight: 20, arbitrary: fc.integer({ min: 0, max: 10 }) }, { weight: 1, arbitrary: fc.integer({ min: -4_000, max: 20_000 }) }),
+        wait: fc.oneof({ weight: 300, arbitrary: fc.integer({ min: 0, max: 100 }) }, { weight: 1, arbitrary: fc.integer({ min: 30_000, max: 40_000 }) }),
+        x: fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+        y: fc.integer({ min: -50, max: 150 }),
+        act: fc.oneof({ weight: 400, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(2) }),
+      }),
+      { minLength: 1_000, maxLength: 3_000 },
+    );
+    let shrank = 0;
+    for (const window of [windows[0]!, windows[2]!]) {
+      fc.assert(
+        fc.property(many, fc.constantFrom(0, 5_000), (drawn, lateness) => {
+          // Mostly in turn, as devices sending at one rate do, so that most groups hold a row.
+          const evs = drawn.map((e, i) => ({ ...e, key: (i + (e.key % 3)) % 300 }));
+          const objects = run(window, lateness, evs, false, 250);
+          const rows = run(window, lateness, evs, true, 250);
+          shrank += rows.shrank;
+          expect(rows.out).toEqual(objects.out);
+          expect(rows.checkpoints).toEqual(objects.checkpoints);
+        }),
+        { numRuns: 15 },
+      );
+    }
+    expect(shrank).toBeGreaterThan(0);
+  });
 
   it('covers only a hop that divides the size', () => {
     expect(windowKind('hopping')!.hotRows!({ type: 'hopping', size: 50_000, hop: 15_000 }, 0, 5)).toBeNull();
