@@ -586,7 +586,7 @@ export class Engine {
     const hotRows = windowKind(rule.window.type)?.hotRows;
     const rows = reuseItem !== null && partition === undefined && rule.select.packedRowAdd !== null && hotRows !== undefined ? (hotRows(rule.window, rule.maxLateness, rule.select.packedLength) ?? null) : null;
     if (rows !== null) {
-      core.attachRows((g) => rows.rows.unrow(g as unknown as AlignedGroup<unknown>));
+      core.attachRows((g) => rows.rows.unrow(g as unknown as AlignedGroup<unknown>), () => rows.rows.trim());
       rt.settle = () => core.settleRows();
     }
     const hotWith = (values: HotValues | null): Runtime['hot'] =>

@@ -85,12 +85,18 @@ export class AlignedRows {
     this.owners[r] = null;
     this.free.push(r);
     this.live--;
-    // Groups going idle put their windows back (the idle sweep unrows them): the array shrinks with
-    // them, so idle groups do not keep a row's worth of memory each (bench/memory.ts).
+  }
+
+  /**
+   * Shrinks the array to twice its live rows (renumbering them from 0, in order) when fewer than a
+   * quarter of its rows are live: called after the idle sweep (groups going idle put their windows
+   * back), so that idle groups keep no row's worth of memory each. Not after a checkpoint, which puts
+   * every row back only for its groups to take them again at their next event: the free rows are kept.
+   */
+  trim(): void {
     if (this.next > MIN_ROWS && this.live * 4 < this.next) this.compact();
   }
 
-  /** Renumbers the live rows from 0, in order, and reallocates the array at twice their number. */
   private compact(): void {
     const stride = this.stride;
     const from = this.data;

@@ -195,9 +195,9 @@ export interface WindowCore<T> {
    * For a caller that keeps part of a group's state outside the group object (src/windows/alignedRows.ts):
    * `unrow(g)` puts it back, and the machinery calls it before anything but the caller's own step reads
    * the group (an event of the general path, the idle sweep, an eviction, completion, `stop`) and for
-   * every group on `settleRows` (before a checkpoint reads the state).
+   * every group on `settleRows` (before a checkpoint reads the state); `trim` after each idle sweep.
    */
-  attachRows(unrow: (g: WindowGroupRef) => void): void;
+  attachRows(unrow: (g: WindowGroupRef) => void, trim?: () => void): void;
   settleRows(): void;
   /** Flushes every group (as the operator does on source completion). */
   complete(): void;
@@ -228,6 +228,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private arrivals = 0;
   /** See WindowCore `attachRows`; null: every group's state is in its object. */
   private unrow: ((g: G) => void) | null = null;
+  private trimRows: (() => void) | null = null;
 
   constructor(
     private readonly kind: WindowKind<T, S, R, G>,
@@ -335,8 +336,9 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     this.kind.advance(ref as unknown as G, key, prev, this.out);
   }
 
-  attachRows(unrow: (g: WindowGroupRef) => void): void {
+  attachRows(unrow: (g: WindowGroupRef) => void, trim?: () => void): void {
     this.unrow = unrow as unknown as (g: G) => void;
+    this.trimRows = trim ?? null;
   }
 
   settleRows(): void {
@@ -388,6 +390,14 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private sweep(): void {
     this.timer = null;
     if (this.stopped) return;
+    try {
+      this.sweepGroups();
+    } finally {
+      this.trimRows?.();
+    }
+  }
+
+  private sweepGroups(): void {
     const { out, kind, recency } = this;
     const idleTimeout = this.options.idleTimeout;
     const now = this.options.scheduler.now();

@@ -81,7 +81,7 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
     if (!rows) return;
     const hotRows = windowKind(window.type)!.hotRows!(window as NormalizedWindow, maxLateness, select.packedLength);
     if (hotRows === null) throw new Error('no rows for a covered rule');
-    core.attachRows((g) => hotRows.rows.unrow(g as unknown as AlignedGroup<unknown>));
+    core.attachRows((g) => hotRows.rows.unrow(g as unknown as AlignedGroup<unknown>), () => hotRows.rows.trim());
     hot.rows = hotRows.rows;
     hot.step = hotWindowStep(window, maxLateness, select, core, item, undefined, null, hotRows);
     if (hot.step === null) throw new Error('no step for a covered rule');
