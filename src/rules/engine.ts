@@ -513,7 +513,11 @@ export class Engine {
         callNow = now;
         try {
           const g = (ref as WindowGroupRef | null) ?? core.groupFor(input);
-          if (g !== null) core.feed(g, input);
+          if (g === null) return g;
+          // A new group of a rule on rows opens its windows in a row (src/windows/alignedRows.ts), not in
+          // objects that its next event would move there.
+          if (ref === null && rows !== null && rt.hot !== null && rt.hot !== undefined && rt.hot(g, ev, time, key, now, out)) return g;
+          core.feed(g, input);
           return g;
         } finally {
           sink = null;

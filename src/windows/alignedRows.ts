@@ -75,6 +75,15 @@ export class AlignedRows {
     return r;
   }
 
+  /** A new row for `g`, every window empty (count and state 0); its start is the caller's to set. */
+  open(g: AlignedGroup<unknown>): number {
+    const r = this.alloc(g);
+    const b = r * this.stride;
+    this.data.fill(0, b, b + this.stride);
+    g[ROW] = r;
+    return r;
+  }
+
   /** Puts `g`'s row back into `wins` as its newest windows and frees the row; nothing when it has none. */
   unrow(g: AlignedGroup<unknown>): void {
     const r = g[ROW];
@@ -218,7 +227,21 @@ export function alignedRowPlace(size: number, hop: number, align: number, maxLat
     'if (r === undefined || r < 0) {',
     '  const wins = g.wins;',
     '  const n = wins.length;',
-    '  if (n === 0) return false;',
+    // No window yet (a new group): the event opens its windows in a new row, as the general path would
+    // open them in `wins` (none of them closed or too late: the event is the group's newest).
+    '  if (n === 0) {',
+    '    if (!(w > g.wm) || Math.floor(t) !== t) return false;',
+    '    if (!core.arrive(g, key, now)) return true;',
+    '    g.wm = w;',
+    '    const r0 = rows.open(g);',
+    '    const d = rows.data;',
+    `    const b = r0 * ${stride};`,
+    `    let m = (t - ${num(align)}) % ${num(hop)};`,
+    `    if (m < 0) m += ${num(hop)};`,
+    '    d[b] = t - m;',
+    ...addAll.map((l) => `  ${l}`),
+    '    return true;',
+    '  }',
     '  const last = wins[n - 1];',
     `  if (last.revision >= 0 || t < last.start || t - last.start >= ${num(hop)}) return false;`,
     '  let k = n - 1;',

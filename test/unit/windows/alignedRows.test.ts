@@ -103,7 +103,13 @@ function run(window: Window, maxLateness: number, events: readonly Ev[], rows: b
     const ref = state.groups.get(key) as WindowGroupRef | undefined;
     const step = hot.step;
     if (step !== null && ref !== undefined && step(ref, ev, t, key, clock.now, [])) taken++;
-    else {
+    else if (step !== null && ref === undefined) {
+      // As the engine's rule step does (src/rules/engine.ts): a new group, then the step, else the general path.
+      const input = { time: t, key, group: { deviceId: key }, item, seen: clock.now };
+      const g = core.groupFor(input);
+      if (g !== null && step(g, ev, t, key, clock.now, [])) taken++;
+      else if (g !== null) core.feed(g, input);
+    } else {
       if (step === null || ref === undefined) select.evaluateArgs(ev, item);
       core.next({ time: t, key, group: { deviceId: key }, item, seen: clock.now });
     }
