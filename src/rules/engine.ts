@@ -586,7 +586,8 @@ export class Engine {
         callNow = Number.NaN;
       }
     };
-    // A tumbling rule's newest windows in rows of one array (src/windows/alignedRows.ts).
+    // A tumbling or hopping rule's newest windows in rows of one array of the rule's (src/windows/alignedRows.ts;
+    // docs/performance.md "Lane rows"); every other path puts them back into the group objects first.
     const hotRows = windowKind(rule.window.type)?.hotRows;
     const rows = reuseItem !== null && partition === undefined && rule.select.packedRowAdd !== null && hotRows !== undefined ? (hotRows(rule.window, rule.maxLateness, rule.select.packedLength) ?? null) : null;
     if (rows !== null) {

@@ -29,6 +29,9 @@ import { ROW } from '../windows/alignedWindows.js';
  * The placement itself is the window kind's (`WindowKindDescriptor.hotPlace`: tumbling and hopping).
  * Null when the rule is not covered: a kind without one, a select whose state is not plain packed
  * doubles (values kept, topOne).
+ *
+ * With `rows` (the kind's `hotRows`, src/windows/alignedRows.ts), the step keeps the groups' newest
+ * windows in the rows instead, and its placement is the one `hotRows` gives.
  */
 export type HotWindowStep = (g: WindowGroupRef, ev: EvalContext, t: number, key: string, now: number, out: OutputMessage[]) => boolean;
 
@@ -127,4 +130,3 @@ export function hotWindowStep(
   ) => HotWindowStep;
   return make(select.argFns, core, add, item, advance, values?.vals ?? new Float64Array(0));
 }
-
