@@ -220,6 +220,7 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
    * the downstream windows they belong to never went out.
    */
   const closeIdle = (key: string): void => {
+    // The upstream's operator is built here, without rows (src/windows/alignedRows.ts): its groups hold all their windows.
     const g = upGroups.get(key) as AlignedGroup<unknown> | undefined;
     if (g === undefined) return;
     let wm = g.wm;
