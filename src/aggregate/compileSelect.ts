@@ -24,7 +24,7 @@ import {
 import { compilePath } from '../util/readPath.js';
 import { buildSql, needsSqlNulls, type Opaque } from './sqlNulls.js';
 import {
-  addKept, addPacked, packedAdder, packedInit, packedReset, packedLayout, packedOf, packedResult, type PackedState, type TopEntry,
+  addKept, addPacked, packedAdder, packedRowAdder, packedInit, packedReset, packedLayout, packedOf, packedResult, type PackedState, type TopEntry,
 } from './packedSelectState.js';
 
 /** A compiled select: argument evaluation per event plus the window aggregator. */
@@ -51,6 +51,13 @@ export interface CompiledSelect {
    * layout (packedSelectState.ts `packedAdder`); null when the select keeps values or has topOne.
    */
   readonly packedAdd: ((d: number[], item: readonly number[], time: number) => void) | null;
+  /**
+   * `packedAdd` for a state held in a `Float64Array` row from index `b` on (packedSelectState.ts
+   * `packedRowAdder`, src/windows/alignedRows.ts); null when `packedAdd` is. `packedLength`: the
+   * state's number of slots.
+   */
+  readonly packedRowAdd: ((d: Float64Array, b: number, item: readonly number[], time: number) => void) | null;
+  readonly packedLength: number;
 }
 
 interface Slot {
@@ -216,6 +223,8 @@ export function compileSelect(
     argFns: Object.freeze([...argNums]),
     argPaths: Object.freeze(args.map((a) => a.segments ?? null)),
     packedAdd: packedAdder(layout),
+    packedRowAdd: packedRowAdder(layout),
+    packedLength: layout.length,
   };
   return { ok: true, value };
 }

@@ -226,16 +226,42 @@ export function addPacked(d: number[], layout: PackedLayout, item: readonly numb
  * same order of writes as `addPacked` (test/unit/aggregate/packedAdder.test.ts compares the two).
  */
 export function packedAdder(layout: PackedLayout): ((d: number[], item: readonly number[], time: number) => void) | null {
+  const lines = adderLines(layout, '');
+  if (lines === null) return null;
+  const make = new Function('addVariance', `"use strict"; return function addLayout(d, item, time) {\n${lines.join('\n')}\n};`) as (
+    v: typeof addVariance,
+  ) => (d: number[], item: readonly number[], time: number) => void;
+  return make(addVariance);
+}
+
+/**
+ * {@link packedAdder} for a state held in a row of a shared `Float64Array` from index `b` on
+ * (src/windows/alignedRows.ts): the same source with every slot `b + k`, so the same arithmetic and
+ * order of writes (test/unit/windows/alignedRows.test.ts compares a rule run on rows with the object
+ * path). Null where `packedAdder` is.
+ */
+export function packedRowAdder(layout: PackedLayout): ((d: Float64Array, b: number, item: readonly number[], time: number) => void) | null {
+  const lines = adderLines(layout, 'b + ');
+  if (lines === null) return null;
+  const make = new Function('addVariance', `"use strict"; return function addRow(d, b, item, time) {\n${lines.join('\n')}\n};`) as (
+    v: typeof addVariance,
+  ) => (d: Float64Array, b: number, item: readonly number[], time: number) => void;
+  // addVariance indexes `d` only, which a Float64Array answers as a number array does.
+  return make(addVariance);
+}
+
+/** The body of {@link packedAdder} with every slot index prefixed by `base` ('' or 'b + '); null for a layout it does not cover. */
+function adderLines(layout: PackedLayout, base: '' | 'b + '): string[] | null {
   if (layout.keepsValues || layout.tops >= 0) return null;
   const at = (o: number): string => {
     if (!Number.isSafeInteger(o) || o < 0) throw new Error(`packedAdder: bad slot ${o}`);
-    return String(o);
+    return base + String(o);
   };
-  const lines: string[] = ['const n = (d[0] = d[0] + 1);'];
+  const lines: string[] = [`const n = (d[${at(0)}] = d[${at(0)}] + 1);`];
   for (let i = 0; i < layout.args.length; i++) {
     const a = layout.args[i]!;
     if (a.count >= 0 || a.values >= 0 || a.distinct >= 0) return null;
-    lines.push('{', `const x = item[${at(i)}] + 0;`);
+    lines.push('{', `const x = item[${String(i)}] + 0;`);
     if (a.sum >= 0) {
       const o = a.sum;
       lines.push(
@@ -253,10 +279,7 @@ export function packedAdder(layout: PackedLayout): ((d: number[], item: readonly
     if (a.last >= 0) lines.push(`if (n === 1 || time >= d[${at(a.last)}]) { d[${at(a.last)}] = time; d[${at(a.last + 1)}] = x; }`);
     lines.push('}');
   }
-  const make = new Function('addVariance', `"use strict"; return function addLayout(d, item, time) {\n${lines.join('\n')}\n};`) as (
-    v: typeof addVariance,
-  ) => (d: number[], item: readonly number[], time: number) => void;
-  return make(addVariance);
+  return lines;
 }
 
 /**

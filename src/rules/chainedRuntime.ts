@@ -37,7 +37,7 @@ import type { SchedulerLike } from 'rxjs';
 import type { CompiledAggregateRule } from './compileRule.js';
 import type { EngineObserver } from './engine.js';
 import { FusedRules, type FusedRule, type GroupRef } from './fusedRules.js';
-import type { WrappedRuntime } from './lagRuntime.js';
+import type { InnerRuntime, WrappedRuntime } from './lagRuntime.js';
 import { rowMessage } from './outputMessage.js';
 import { WindowStepInput } from './stepInputs.js';
 
@@ -69,7 +69,7 @@ export interface ChainOptions {
   /** Hands over messages produced outside a `process` call (a downstream idle flush, a timer-driven eviction). */
   readonly emit: (messages: OutputMessage[]) => void;
   /** The engine's runtime of an aggregate rule over the given state (the downstream stage). */
-  readonly makeDown: (rule: CompiledAggregateRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>) => WrappedRuntime;
+  readonly makeDown: (rule: CompiledAggregateRule, groups: Map<string, unknown>, tombstones: Map<string, Tombstone>) => InnerRuntime;
 }
 
 /** The runtime of a rule with `from` (`rule.upstream` set), over its snapshot `groups` (see {@link PREFIX}). */
@@ -220,6 +220,7 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
    * the downstream windows they belong to never went out.
    */
   const closeIdle = (key: string): void => {
+    // The upstream's operator is built here, without rows (src/windows/alignedRows.ts): its groups hold all their windows.
     const g = upGroups.get(key) as AlignedGroup<unknown> | undefined;
     if (g === undefined) return;
     let wm = g.wm;
@@ -272,6 +273,9 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
   const rt: WrappedRuntime = {
     rule,
     get groups(): Map<string, unknown> {
+      // Read for a checkpoint or a hot reload: the downstream rule's rows (src/windows/alignedRows.ts)
+      // go back into its groups first; the upstream stage has none (its operator is driven here).
+      down.settle?.();
       const all = new Map<string, unknown>();
       for (const [k, v] of upGroups) all.set(PREFIX.up + k, v);
       for (const [k, v] of upTombs) all.set(PREFIX.upTomb + k, v);
@@ -310,6 +314,7 @@ export function chainedRuntime(rule: CompiledAggregateRule, groups: Map<string, 
     },
     // Only the rule's own windows go out provisionally: an upstream window that is not final is not handed on.
     flushOpen: (out) => down.flushOpen?.(out),
+    settle: () => down.settle?.(),
     stop: () => {
       done = true;
       core.stop();

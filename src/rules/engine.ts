@@ -16,6 +16,7 @@ import { withLags } from './lagRuntime.js';
 import { chainedRuntime } from './chainedRuntime.js';
 import { AnomalyStepInput, WindowStepInput } from './stepInputs.js';
 import { hotWindowStep, type HotValues } from './hotWindowStep.js';
+import type { AlignedGroup } from '../windows/alignedWindows.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -137,6 +138,7 @@ export function snapshotFits(snap: Pick<RuleSnapshot, 'hash' | 'stateHash'> | un
 }
 
 function snapshotOf(rt: Runtime): RuleSnapshot {
+  rt.settle?.();
   const base: RuleSnapshot = { hash: snapshotHash(rt.rule), stateHash: rt.rule.stateHash + STATE_FORMAT, groups: [...rt.groups], def: rt.rule.doc };
   const snap = rt.rule.gen === undefined ? base : { ...base, gen: rt.rule.gen };
   return rt.tombstones.size === 0 ? snap : { ...snap, tombstones: [...rt.tombstones] };
@@ -198,6 +200,11 @@ interface Runtime extends FusedRule {
   finish(out: OutputMessage[], alertKind: string | null): void;
   /** Releases timers without emitting (shutdown: the state is checkpointed instead). */
   stop(): void;
+  /**
+   * Puts state kept outside the group objects back into them (src/windows/alignedRows.ts), before a
+   * snapshot reads the groups.
+   */
+  settle?(): void;
   /** Emits the open windows provisionally and keeps running (aggregate rules). */
   flushOpen?(out: OutputMessage[]): void;
   tick?(now: number, out: OutputMessage[]): void;
@@ -506,7 +513,11 @@ export class Engine {
         callNow = now;
         try {
           const g = (ref as WindowGroupRef | null) ?? core.groupFor(input);
-          if (g !== null) core.feed(g, input);
+          if (g === null) return g;
+          // A new group of a rule on rows opens its windows in a row (src/windows/alignedRows.ts), not in
+          // objects that its next event would move there.
+          if (ref === null && rows !== null && rt.hot !== null && rt.hot !== undefined && rt.hot(g, ev, time, key, now, out)) return g;
+          core.feed(g, input);
           return g;
         } finally {
           sink = null;
@@ -575,8 +586,16 @@ export class Engine {
         callNow = Number.NaN;
       }
     };
+    // A tumbling or hopping rule's newest windows in rows of one array of the rule's (src/windows/alignedRows.ts;
+    // docs/performance.md "Lane rows"); every other path puts them back into the group objects first.
+    const hotRows = windowKind(rule.window.type)?.hotRows;
+    const rows = reuseItem !== null && partition === undefined && rule.select.packedRowAdd !== null && hotRows !== undefined ? (hotRows(rule.window, rule.maxLateness, rule.select.packedLength) ?? null) : null;
+    if (rows !== null) {
+      core.attachRows((g) => rows.rows.unrow(g as unknown as AlignedGroup<unknown>), () => rows.rows.trim());
+      rt.settle = () => core.settleRows();
+    }
     const hotWith = (values: HotValues | null): Runtime['hot'] =>
-      reuseItem !== null && partition === undefined ? (hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem, advance, values) as Runtime['hot']) : null;
+      reuseItem !== null && partition === undefined ? (hotWindowStep(rule.window, rule.maxLateness, rule.select, core, reuseItem, advance, values, rows) as Runtime['hot']) : null;
     rt.hot = hotWith(null);
     if (rt.hot !== null && rule.select.argPaths.some((p) => p !== null)) {
       // The executor reads the rule's path arguments once per event for all its rules (FusedRule.bindValues).

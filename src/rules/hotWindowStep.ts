@@ -3,6 +3,8 @@ import type { OutputMessage } from '../contracts/output.js';
 import type { CompiledSelect } from '../aggregate/compileSelect.js';
 import { windowKind, type NormalizedWindow } from '../windows/windowRegistry.js';
 import type { WindowCore, WindowGroupRef } from '../windows/groupedWindowOperator.js';
+import type { AlignedRows } from '../windows/alignedRows.js';
+import { ROW } from '../windows/alignedWindows.js';
 
 /**
  * One aggregate rule's step for the common event, as one function of its own: the event lands in the
@@ -27,6 +29,9 @@ import type { WindowCore, WindowGroupRef } from '../windows/groupedWindowOperato
  * The placement itself is the window kind's (`WindowKindDescriptor.hotPlace`: tumbling and hopping).
  * Null when the rule is not covered: a kind without one, a select whose state is not plain packed
  * doubles (values kept, topOne).
+ *
+ * With `rows` (the kind's `hotRows`, src/windows/alignedRows.ts), the step keeps the groups' newest
+ * windows in the rows instead, and its placement is the one `hotRows` gives.
  */
 export type HotWindowStep = (g: WindowGroupRef, ev: EvalContext, t: number, key: string, now: number, out: OutputMessage[]) => boolean;
 
@@ -56,6 +61,7 @@ export function hotWindowStep(
   item: number[],
   advance: HotAdvance = (g, key, prev) => core.advanceFrom(g, key, prev),
   values: HotValues | null = null,
+  rows: { readonly rows: AlignedRows; readonly place: string } | null = null,
 ): HotWindowStep | null {
   const add = select.packedAdd;
   const hotPlace = windowKind(window.type)?.hotPlace;
@@ -75,6 +81,30 @@ export function hotWindowStep(
     if (k < 0) return `item[${i}] = f${i}(ev);`;
     return `{ let x = vals[${String(k)}]; if (x !== x) x = f${i}(ev); item[${i}] = x; }`;
   };
+  const rowAdd = select.packedRowAdd;
+  if (rows !== null && rowAdd !== null) {
+    if (rows.rows.slots !== select.packedLength) throw new Error('hotWindowStep: rows of another rule');
+    const rowSource = [
+      '"use strict";',
+      ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
+      'return function hotStep(g, ev, t, key, now, out) {',
+      ...Array.from({ length: nArgs }, (_, i) => argument(i)),
+      'if (t - t !== 0 || !(t >= g.floor)) return false;',
+      rows.place,
+      '};',
+    ].join('\n');
+    const makeRow = new Function('fns', 'core', 'addRow', 'item', 'advance', 'vals', 'rows', 'ROW', rowSource) as (
+      fns: CompiledSelect['argFns'],
+      core: WindowCore<readonly number[]>,
+      addRow: NonNullable<CompiledSelect['packedRowAdd']>,
+      item: number[],
+      advance: HotAdvance,
+      vals: Float64Array,
+      rows: AlignedRows,
+      row: typeof ROW,
+    ) => HotWindowStep;
+    return makeRow(select.argFns, core, rowAdd, item, advance, values?.vals ?? new Float64Array(0), rows.rows, ROW);
+  }
   const source = [
     '"use strict";',
     ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),

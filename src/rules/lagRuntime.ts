@@ -25,11 +25,21 @@ export interface WrappedRuntime {
   process?(ev: IngestEvent, out: OutputMessage[], now: number): void;
   finish(out: OutputMessage[], alertKind: string | null): void;
   stop(): void;
+  /**
+   * Puts the state the inner runtime keeps outside its group objects back into them (the engine's
+   * `Runtime.settle`, src/windows/alignedRows.ts). Required of a wrapper: its `groups` is read for a
+   * checkpoint, and a wrapper that did not pass this on lost the rows' events from it
+   * (test/unit/rules/chainedRules.test.ts "a checkpoint of a wrapped rule mid-run").
+   */
+  settle(): void;
   tick?(now: number, out: OutputMessage[]): void;
   flushOpen?(out: OutputMessage[]): void;
   emitted: number;
   evicted(): number;
 }
+
+/** A runtime a wrapper wraps: `settle` only when it keeps state outside its group objects. */
+export type InnerRuntime = Omit<WrappedRuntime, 'settle'> & { settle?(): void };
 
 const LAG_PREFIX = '\u0000';
 
@@ -40,7 +50,7 @@ const LAG_PREFIX = '\u0000';
 export function withLags(
   rule: CompiledAnomalyRule | CompiledAggregateRule,
   groups: Map<string, unknown>,
-  make: (groups: Map<string, unknown>) => WrappedRuntime,
+  make: (groups: Map<string, unknown>) => InnerRuntime,
   observer: EngineObserver,
   failed: (err: unknown, rule: string) => void,
 ): WrappedRuntime {
@@ -55,6 +65,8 @@ export function withLags(
   const rt: WrappedRuntime = {
     rule,
     get groups(): Map<string, unknown> {
+      // Read for a checkpoint or a hot reload: the inner rule's rows go back into its groups first.
+      inner.settle?.();
       const all = new Map(inner.groups);
       for (const [k, v] of own) all.set(LAG_PREFIX + k, v);
       return all;
@@ -91,6 +103,7 @@ export function withLags(
     },
     finish: (out, alertKind) => inner.finish(out, alertKind),
     stop: () => inner.stop(),
+    settle: () => inner.settle?.(),
   };
   const tick = inner.tick;
   if (tick !== undefined) rt.tick = (now, out) => tick(now, out);

@@ -31,10 +31,18 @@ export interface AlignedWindow<S> {
  */
 export const ROOM: unique symbol = Symbol('eddy.aligned.room');
 
+/**
+ * The group's row in its rule's {@link import('./alignedRows.js').AlignedRows} while the row holds the
+ * group's newest window (-1 or absent: every window is in `wins`). A symbol key: JSON leaves it out,
+ * and a checkpoint is written after the rows went back into `wins` (alignedRows.ts `unrow`).
+ */
+export const ROW: unique symbol = Symbol('eddy.aligned.row');
+
 /** Group state of the aligned kinds: windows sorted by start (and so by end: one size per operator). */
 export interface AlignedGroup<S> extends GroupBase {
   wins: AlignedWindow<S>[];
   [ROOM]?: number;
+  [ROW]?: number;
 }
 
 /** Arrays up to this length are shifted and pushed in place; V8 trims a backing store only from 18 slots up. */
@@ -45,7 +53,7 @@ export function createAlignedGroup<S>(group: GroupValues): AlignedGroup<S> {
   // A literal, not a spread of shared defaults: V8 gives a spread clone tagged fields, and every store of
   // an epoch-ms double into a tagged field allocates a HeapNumber (measured: 3x slower tumbling, GC churn).
   // The other kinds build their groups as literals for the same reason.
-  return { group, wm: NO_TIME, seen: 0, at: 0, flushed: false, floor: NO_TIME, wins: [], [ROOM]: 0, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
+  return { group, wm: NO_TIME, seen: 0, at: 0, flushed: false, floor: NO_TIME, wins: [], [ROOM]: 0, [ROW]: -1, [LINK_PREV]: null, [LINK_NEXT]: null, [LINK_KEY]: '' };
 }
 
 /**
@@ -253,20 +261,8 @@ function openWindow<T, S, R>(
     const acc = out.first(input.item, input.time);
     if (acc === null) return -1;
     w = { start, end, count: 1, acc, revision: -1, dirty: false };
-    // A group holds one or two windows most of the time: an exact-size copy (`concat`; a spread
-    // `[...wins, w]` reserves 10 or more slots) instead of a `push` past the array's room, whose first
-    // growth reserves 17 slots (152 bytes per group and rule, 15 % of a tumbling group: bench/memory.ts).
-    // Purges move the windows down in place, so in the steady state the push below fits.
-    if (at === n) {
-      if (n < (g[ROOM] ?? 0)) wins.push(w);
-      else if (n < IN_PLACE_MAX) {
-        g.wins = n === 0 ? [w] : wins.concat([w]);
-        g[ROOM] = n + 1;
-      } else {
-        wins.push(w);
-        g[ROOM] = n + 1;
-      }
-    } else {
+    if (at === n) appendWindow(g, w);
+    else {
       wins.splice(at, 0, w);
       // splice may have reallocated: the length is all that is known to fit.
       g[ROOM] = Math.max(g[ROOM] ?? 0, n + 1);
@@ -277,6 +273,26 @@ function openWindow<T, S, R>(
     out.window(key, g.group, start, end, 1, w.acc, 0);
   }
   return at;
+}
+
+/**
+ * Appends `w` (the newest window) to `g.wins`. A group holds one or two windows most of the time: an
+ * exact-size copy (`concat`; a spread `[...wins, w]` reserves 10 or more slots) instead of a `push`
+ * past the array's room, whose first growth reserves 17 slots (152 bytes per group and rule, 15 % of
+ * a tumbling group: bench/memory.ts). Purges move the windows down in place, so in the steady state
+ * the push fits.
+ */
+export function appendWindow<S>(g: AlignedGroup<S>, w: AlignedWindow<S>): void {
+  const wins = g.wins;
+  const n = wins.length;
+  if (n < (g[ROOM] ?? 0)) wins.push(w);
+  else if (n < IN_PLACE_MAX) {
+    g.wins = n === 0 ? [w] : wins.concat([w]);
+    g[ROOM] = n + 1;
+  } else {
+    wins.push(w);
+    g[ROOM] = n + 1;
+  }
 }
 
 function emitClosed<T, S, R>(g: AlignedGroup<S>, key: string, out: WindowEmitter<T, S, R>): void {

@@ -191,6 +191,14 @@ export interface WindowCore<T> {
    * an event itself (the second half of `feed` for such a caller: src/rules/hotWindowStep.ts).
    */
   advanceFrom(g: WindowGroupRef, key: string, prev: number): void;
+  /**
+   * For a caller that keeps part of a group's state outside the group object (src/windows/alignedRows.ts):
+   * `unrow(g)` puts it back, and the machinery calls it before anything but the caller's own step reads
+   * the group (an event of the general path, the idle sweep, an eviction, completion, `stop`) and for
+   * every group on `settleRows` (before a checkpoint reads the state); `trim` after each idle sweep.
+   */
+  attachRows(unrow: (g: WindowGroupRef) => void, trim?: () => void): void;
+  settleRows(): void;
   /** Flushes every group (as the operator does on source completion). */
   complete(): void;
   /** Releases the idle timer; the state stays with the caller. */
@@ -218,6 +226,9 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private stopped = false;
   /** Arrivals so far, resumed above the restored groups' marks (see GroupBase `at`). */
   private arrivals = 0;
+  /** See WindowCore `attachRows`; null: every group's state is in its object. */
+  private unrow: ((g: G) => void) | null = null;
+  private trimRows: (() => void) | null = null;
 
   constructor(
     private readonly kind: WindowKind<T, S, R, G>,
@@ -282,6 +293,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     if (this.stopped || this.sink.closed()) return;
     const { kind, out } = this;
     const g = ref as unknown as G;
+    if (this.unrow !== null) this.unrow(g);
     const key = input.key;
     const now = input.seen ?? this.options.scheduler.now();
     if (g === this.boundary) this.boundary = this.recency.before(g);
@@ -324,7 +336,18 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     this.kind.advance(ref as unknown as G, key, prev, this.out);
   }
 
+  attachRows(unrow: (g: WindowGroupRef) => void, trim?: () => void): void {
+    this.unrow = unrow as unknown as (g: G) => void;
+    this.trimRows = trim ?? null;
+  }
+
+  settleRows(): void {
+    const unrow = this.unrow;
+    if (unrow !== null) for (const g of this.groups.values()) unrow(g);
+  }
+
   complete(): void {
+    this.settleRows();
     for (const { key, g } of this.recency.entries()) {
       if (this.out.closed) return;
       if (!g.flushed) {
@@ -335,6 +358,8 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   }
 
   stop(): void {
+    // The next instance on this state (hot reload) or the checkpoint reads the objects only.
+    this.settleRows();
     this.stopped = true;
     this.timer?.unsubscribe();
     this.timer = null;
@@ -350,6 +375,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
 
   /** Deletes a group, leaving a tombstone (see the class doc for the bound). */
   private forget(key: string, g: G, floor: number): void {
+    if (this.unrow !== null) this.unrow(g);
     if (g === this.boundary) this.boundary = this.recency.before(g);
     this.groups.delete(key);
     this.recency.remove(g);
@@ -364,6 +390,14 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
   private sweep(): void {
     this.timer = null;
     if (this.stopped) return;
+    try {
+      this.sweepGroups();
+    } finally {
+      this.trimRows?.();
+    }
+  }
+
+  private sweepGroups(): void {
     const { out, kind, recency } = this;
     const idleTimeout = this.options.idleTimeout;
     const now = this.options.scheduler.now();
@@ -378,6 +412,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
         return;
       }
       const next = recency.after(g);
+      if (this.unrow !== null) this.unrow(g);
       if (!g.flushed) {
         kind.flush(g, key, out);
         g.flushed = true;
@@ -393,6 +428,7 @@ export class GroupedWindows<T, S, R, G extends GroupBase> implements WindowCore<
     const first = this.recency.oldest();
     if (first === null) return;
     const { key, g } = first;
+    if (this.unrow !== null) this.unrow(g);
     if (!g.flushed) {
       this.kind.flush(g, key, this.out);
       g.flushed = true;

@@ -1,5 +1,6 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { advanceAligned, alignedEmittedUpTo, alignedHotPlace, alignedSettled, createAlignedGroup, flushAligned, placeInHops, type AlignedGroup } from './alignedWindows.js';
+import { alignedRows } from './alignedRows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import { windowAlignment } from './windowBounds.js';
 import { bounds, duration, fail, MAX_WINDOWS_PER_EVENT } from './windowFields.js';
@@ -97,4 +98,5 @@ export const hoppingKind = defineWindowKind<HoppingSpec>({
   retainsItems: false,
   feedsRules: (spec) => ({ shift: windowAlignment(spec).shift }),
   hotPlace: (spec) => alignedHotPlace(spec.size, spec.hop),
+  hotRows: (spec, maxLateness, slots) => alignedRows(spec.size, spec.hop, windowAlignment(spec).align, maxLateness, slots),
 });

@@ -1,5 +1,6 @@
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import { advanceAligned, alignedEmittedUpTo, alignedHotPlace, alignedSettled, createAlignedGroup, flushAligned, mod, placeInWindow, type AlignedGroup } from './alignedWindows.js';
+import { alignedRows } from './alignedRows.js';
 import { groupedWindowOperator, type WindowOperator } from './groupedWindowOperator.js';
 import { windowAlignment } from './windowBounds.js';
 import { bounds, duration, fail } from './windowFields.js';
@@ -79,4 +80,5 @@ export const tumblingKind = defineWindowKind<TumblingSpec>({
   retainsItems: false,
   feedsRules: (spec) => ({ shift: windowAlignment(spec).shift }),
   hotPlace: (spec) => alignedHotPlace(spec.size, null),
+  hotRows: (spec, maxLateness, slots) => alignedRows(spec.size, spec.size, windowAlignment(spec).align, maxLateness, slots),
 });

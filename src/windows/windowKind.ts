@@ -1,3 +1,4 @@
+import type { AlignedRows } from './alignedRows.js';
 import type { WindowAggregator, WindowOperatorOptions } from '../contracts/window.js';
 import type { WindowOperator } from './groupedWindowOperator.js';
 
@@ -75,6 +76,13 @@ export interface WindowKindDescriptor<Spec extends WindowSpecBase = WindowSpecBa
    * Absent: every event takes the operator's general path.
    */
   hotPlace?(spec: Spec): string;
+  /**
+   * Present when the kind can keep its groups' newest windows in rows for a rule's own step
+   * (alignedRows.ts): the rows of one rule whose packed state has `slots` slots, and the source of the
+   * step's placement on them (alignedRows.ts `alignedRowPlace` says what it may use and must do); null
+   * for a spec it does not cover.
+   */
+  hotRows?(spec: Spec, maxLateness: number, slots: number): { readonly rows: AlignedRows; readonly place: string } | null;
 }
 
 /** Identity with the descriptor's spec type inferred from `normalize` (keeps each kind's file free of casts). */
