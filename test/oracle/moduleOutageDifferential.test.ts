@@ -52,7 +52,7 @@ import type { AlertBody, OutputMessage, SummaryBody } from '../../src/contracts/
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
 import { featuresWithout, runArbitrary, T0 } from './scheduleArbitrary.js';
-import { messagesOf, Sender, type SentMessage, stampEvents } from './moduleSender.js';
+import { messagesOf, Sender, type SentMessage, stampEvents, stopModule } from './moduleSender.js';
 import type { Run, RunRules, RunStep } from './oracleRun.js';
 
 const RUNS = Number(process.env.EDDY_ORACLE_OUTAGE_RUNS ?? 2);
@@ -135,18 +135,7 @@ describe('built module vs oracle, edgeHub outages and SIGKILLs at random points,
         blackouts.push(dead);
         const signal = rnd() < 1 / 3 ? 'SIGTERM' : 'SIGKILL';
         eventsLog.push({ at: dead.from, what: `${signal} ${processes.length - 1}` });
-        mc.child.kill(signal);
-        if (signal === 'SIGTERM') {
-          // docs/contract.md section 8: a stop saves the open windows and waits up to 3 s for the outputs in flight.
-          const t = setTimeout(() => {
-            stopErrors.push(`process ${processes.length - 1} still running 15 s after SIGTERM`);
-            mc.child.kill('SIGKILL');
-          }, 15_000);
-          const { code } = await mc.exit;
-          clearTimeout(t);
-          if (code !== 0 && code !== null) stopErrors.push(`process ${processes.length - 1} exited with ${code} after SIGTERM`);
-        }
-        await mc.exit;
+        await stopModule(mc, signal, processes.length - 1, stopErrors);
         sender.alive = null;
         await sleep(rnd() * 300);
         mc = spawnModule(emu, M, { dataDir, rulesFile });

@@ -105,3 +105,22 @@ export function messagesOf(step: Extract<RunStep, { kind: 'deliver' }>): RunEven
   for (const e of step.events) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
   return [...byDevice.values()];
 }
+
+/**
+ * Stops process `index` of a run with `signal` and waits for it to exit. After SIGTERM it must exit
+ * by itself with code 0 within 15 s (docs/contract.md section 8: a stop saves the open windows and waits
+ * up to 3 s for the outputs in flight); otherwise the failure goes to `errors` and it is SIGKILLed.
+ */
+export async function stopModule(mc: ModuleChild, signal: 'SIGTERM' | 'SIGKILL', index: number, errors: string[]): Promise<void> {
+  mc.child.kill(signal);
+  if (signal === 'SIGTERM') {
+    const t = setTimeout(() => {
+      errors.push(`process ${index} still running 15 s after SIGTERM`);
+      mc.child.kill('SIGKILL');
+    }, 15_000);
+    const { code } = await mc.exit;
+    clearTimeout(t);
+    if (code !== 0 && code !== null) errors.push(`process ${index} exited with ${code} after SIGTERM`);
+  }
+  await mc.exit;
+}

@@ -63,7 +63,7 @@ import type { OutputMessage, SummaryBody } from '../../src/contracts/output.js';
 import { runOracle } from './oracle.js';
 import { compareWithOracle } from './compareWithOracle.js';
 import { featuresWithout, ruleDoc, runArbitrary, T0 } from './scheduleArbitrary.js';
-import { messagesOf, Sender, stampEvents } from './moduleSender.js';
+import { messagesOf, Sender, stampEvents, stopModule } from './moduleSender.js';
 import type { Run, RunEvent, RunRules, RunStep } from './oracleRun.js';
 
 const RUNS = Number(process.env.EDDY_ORACLE_TWIN_RUNS ?? 2);
@@ -390,17 +390,7 @@ describe('built module vs oracle, rule changes through the twin while connected,
       const restart = async (): Promise<void> => {
         const signal = rnd() < 1 / 3 ? 'SIGTERM' : 'SIGKILL';
         note(`${signal} ${processes.length - 1}`);
-        mc.child.kill(signal);
-        if (signal === 'SIGTERM') {
-          const t = setTimeout(() => {
-            stopErrors.push(`process ${processes.length - 1} still running 15 s after SIGTERM`);
-            mc.child.kill('SIGKILL');
-          }, 15_000);
-          const { code } = await mc.exit;
-          clearTimeout(t);
-          if (code !== 0 && code !== null) stopErrors.push(`process ${processes.length - 1} exited with ${code} after SIGTERM`);
-        }
-        await mc.exit;
+        await stopModule(mc, signal, processes.length - 1, stopErrors);
         sender.alive = null;
         dead = true;
         if (rnd() < 0.5) {
