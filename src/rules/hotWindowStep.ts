@@ -81,15 +81,20 @@ export function hotWindowStep(
     if (k < 0) return `item[${i}] = f${i}(ev);`;
     return `{ let x = vals[${String(k)}]; if (x !== x) x = f${i}(ev); item[${i}] = x; }`;
   };
+  // Both steps, on rows or on objects, start alike: the arguments into `item`, then the time checks.
+  const prelude = [
+    '"use strict";',
+    ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
+    'return function hotStep(g, ev, t, key, now, out) {',
+    ...Array.from({ length: nArgs }, (_, i) => argument(i)),
+    // The general path drops a non-finite time (aggregate-error) or one below the group's floor (evicted).
+    'if (t - t !== 0 || !(t >= g.floor)) return false;',
+  ];
   const rowAdd = select.packedRowAdd;
   if (rows !== null && rowAdd !== null) {
     if (rows.rows.slots !== select.packedLength) throw new Error('hotWindowStep: rows of another rule');
     const rowSource = [
-      '"use strict";',
-      ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
-      'return function hotStep(g, ev, t, key, now, out) {',
-      ...Array.from({ length: nArgs }, (_, i) => argument(i)),
-      'if (t - t !== 0 || !(t >= g.floor)) return false;',
+      ...prelude,
       rows.place,
       '};',
     ].join('\n');
@@ -106,12 +111,7 @@ export function hotWindowStep(
     return makeRow(select.argFns, core, rowAdd, item, advance, values?.vals ?? new Float64Array(0), rows.rows, ROW);
   }
   const source = [
-    '"use strict";',
-    ...Array.from({ length: nArgs }, (_, i) => `const f${i} = fns[${i}];`),
-    'return function hotStep(g, ev, t, key, now, out) {',
-    ...Array.from({ length: nArgs }, (_, i) => argument(i)),
-    // The general path drops a non-finite time (aggregate-error) or one below the group's floor (evicted).
-    'if (t - t !== 0 || !(t >= g.floor)) return false;',
+    ...prelude,
     'const wins = g.wins;',
     'const n = wins.length;',
     'if (n === 0) return false;',
