@@ -2,7 +2,7 @@
  * Same outputs from two source trees' engines: the 100-rule mix (bench/workload.ts `mixRules`) and the
  * 10 generated rules over the same inputs under virtual time (no wall clock, so idle flushes fall
  * alike), every message compared by id, rule, group and body (revision included), then each rule's
- * checkpointed groups. Exits 1 on the first difference. For a change that must not change behaviour
+ * checkpointed groups; and sliding rules that emit, over the inputs with some arriving late. Exits 1 on the first difference. For a change that must not change behaviour
  * (docs/performance.md); `bench/engineCompare.ts` then times the two trees.
  *
  *   npx tsx bench/engineIdentity.ts <before-tree> [after-tree=.] [--inputs=20000] [--devices=1000]
@@ -18,7 +18,21 @@ if (trees.length === 0) throw new Error('usage: engineIdentity.ts <before-tree> 
 if (trees.length === 1) trees.push(resolve('.'));
 const n = Number(flag('inputs', '20000'));
 const devices = Number(flag('devices', '1000'));
-const pool = makeInputs(n, devices, 5_000);
+const inOrder = makeInputs(n, devices, 5_000);
+/**
+ * The same inputs with one in 13 swapped with its device's next one: the earlier event arrives 5 s
+ * late, a correction under `maxLateness` and `too-late` without it (the sliding set below).
+ */
+const late = inOrder.slice();
+for (let i = 0; i + devices < n; i += 13) [late[i], late[i + devices]] = [late[i + devices]!, late[i]!];
+/** Sliding rules that emit (the mix's have a `having` no input passes), with and without lateness. */
+const base = { kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'timeCreated', output: 'summaries' };
+const slidingSet = {
+  s0: { ...base, window: { type: 'sliding', size: '30s' }, select: { avg: 'avg(machine.temperature)', n: 'count()' } },
+  s1: { ...base, window: { type: 'sliding', size: '10s' }, maxLateness: '10s', select: { lo: 'min(machine.pressure)', hi: 'max(machine.pressure)', sd: 'stdev(machine.pressure)' } },
+  s2: { ...base, window: { type: 'sliding', size: '1m' }, maxLateness: '5s', select: { t: 'sum(ambient.temperature)', n: 'count()' }, having: 'n > 3' },
+};
+let pool = inOrder;
 
 interface Msg { id: string; rule: string; groupKey: string; body: unknown }
 interface Snap { groups: Array<[string, unknown]>; tombstones?: unknown }
@@ -60,7 +74,8 @@ async function run(tree: string, set: Record<string, unknown>): Promise<{ out: s
 }
 
 let failed = false;
-for (const [name, set] of [['mix100', mixRules(100)], ['10', generatedRules(10)]] as const) {
+for (const [name, set, inputs] of [['mix100', mixRules(100), inOrder], ['10', generatedRules(10), inOrder], ['sliding (late inputs)', slidingSet, late]] as const) {
+  pool = inputs;
   const [a, b] = [await run(trees[0]!, set), await run(trees[1]!, set)];
   const at = a.out.findIndex((m, i) => m !== b.out[i]);
   const sameOut = a.out.length === b.out.length && at < 0;

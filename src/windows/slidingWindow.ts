@@ -41,34 +41,93 @@ export function slidingWindow<T, S, R>(
   const { size } = spec;
   const lateness = options.maxLateness;
 
+  // One aggregator state reused by every emitted point and every probe of an arriving event, emptied
+  // in place by the aggregator's `reset` (WindowAggregator: `result` values share no object with the
+  // state): a fresh state per point and per event was the sliding rules' largest allocation in the
+  // 100-rule mix (docs/performance.md, "Sliding windows reuse one aggregator state"). Taken out of
+  // `spare` while in use, so an emission that re-enters this operator gets a fresh one.
+  let spare: S | null = null;
+  const emptyState = (out: WindowEmitter<T, S, R>): S => {
+    const acc = spare;
+    spare = null;
+    const agg = out.aggregator;
+    if (acc !== null && agg.reset !== undefined) {
+      try {
+        if (agg.reset(acc)) return acc;
+      } catch {
+        // a state the aggregator cannot empty: a fresh one below
+      }
+    }
+    return agg.init();
+  };
+  /** `out.first(item, t) !== null` (the event's item can be aggregated), on the spare state. */
+  const probe = (item: T, t: number, out: WindowEmitter<T, S, R>): boolean => {
+    const acc = emptyState(out);
+    if (!out.add(acc, item, t)) return false;
+    spare = acc;
+    return true;
+  };
+
   const emitPoint = (g: SlidingGroup, key: string, p: number, out: WindowEmitter<T, S, R>): void => {
     const ev = g.events;
     const hi = upperBound(ev, p);
-    const acc = out.aggregator.init();
+    const acc = emptyState(out);
     let count = 0;
     for (let i = upperBound(ev, p - size); i < hi; i++) {
       const e = ev[i]!;
       // The item was probed when it arrived; an aggregator that throws now anyway just leaves it out.
       if (out.add(acc, e[1] as T, e[0])) count++;
     }
-    if (count === 0) return;
+    if (count === 0) {
+      spare = acc;
+      return;
+    }
     const marks = g.marks;
     const m = lowerBoundMark(marks, p);
     let revision = 0;
     if (m < marks.length && marks[m]![0] === p) revision = marks[m]![1] = marks[m]![1] + 1;
     else if (p + 1 + lateness > g.wm) marks.splice(m, 0, [p, 0]);
     out.window(key, g.group, p - size + 1, p + 1, count, acc, revision);
+    spare = acc;
+  };
+
+  /**
+   * Emits the points p with `a < p <= b`, ascending and unique: event times and event times + size.
+   * Merged as they are emitted, with no array of them: `emitPoint` changes the marks only, never the
+   * events the two cursors walk.
+   */
+  const emitPoints = (g: SlidingGroup, key: string, a: number, b: number, out: WindowEmitter<T, S, R>): void => {
+    const events = g.events;
+    let i = upperBound(events, a);
+    const iEnd = upperBound(events, b);
+    let j = upperBound(events, a - size);
+    const jEnd = upperBound(events, b - size);
+    let any = false;
+    let last = 0;
+    while (i < iEnd || j < jEnd) {
+      const x = i < iEnd ? events[i]![0] : Infinity;
+      const y = j < jEnd ? events[j]![0] + size : Infinity;
+      const p = x < y ? x : y;
+      if (x === p) i++;
+      if (y === p) j++;
+      if (!any || last !== p) emitPoint(g, key, p, out);
+      any = true;
+      last = p;
+    }
   };
 
   const advance = (g: SlidingGroup, key: string, prev: number, out: WindowEmitter<T, S, R>): void => {
     const wm = g.wm;
-    for (const p of collectPoints(g.events, size, prev - 1, wm - 1)) emitPoint(g, key, p, out);
+    emitPoints(g, key, prev - 1, wm - 1, out);
     let m = 0;
     while (m < g.marks.length && g.marks[m]![0] + 1 + lateness <= wm) m++;
-    if (m > 0) g.marks.splice(0, m);
+    // `shift` for the usual single one: `splice` allocates the array of what it removes.
+    if (m === 1) g.marks.shift();
+    else if (m > 0) g.marks.splice(0, m);
     let e = 0;
     while (e < g.events.length && g.events[e]![0] + size + 1 + lateness <= wm) e++;
-    if (e > 0) g.events.splice(0, e);
+    if (e === 1) g.events.shift();
+    else if (e > 0) g.events.splice(0, e);
   };
 
   return groupedWindowOperator<T, S, R, SlidingGroup>(
@@ -79,13 +138,13 @@ export function slidingWindow<T, S, R>(
         const t = input.time;
         const wm = g.wm;
         if (t + size + lateness <= wm) return out.drop(key, t, 'too-late');
-        if (g.events.length >= MAX_SLIDING_EVENTS || out.first(input.item, t) === null) return out.drop(key, t, 'aggregate-error');
+        if (g.events.length >= MAX_SLIDING_EVENTS || !probe(input.item, t, out)) return out.drop(key, t, 'aggregate-error');
         const at = upperBound(g.events, t);
         if (at === g.events.length) g.events.push([t, input.item]);
         else g.events.splice(at, 0, [t, input.item]);
         if (t + 1 > wm) return; // none of its points is closed yet: advance emits them
         // A late event: its closed, not forgotten points p (t <= p <= t + size) go out now.
-        for (const p of collectPoints(g.events, size, Math.max(wm - 1 - lateness, t - 1), Math.min(wm - 1, t + size))) emitPoint(g, key, p, out);
+        emitPoints(g, key, Math.max(wm - 1 - lateness, t - 1), Math.min(wm - 1, t + size), out);
       },
       advance,
       // Provisional (docs/contract.md section 5): every point the watermark has not reached goes out
@@ -94,7 +153,7 @@ export function slidingWindow<T, S, R>(
       flush(g, key, out) {
         const last = g.events[g.events.length - 1];
         if (last === undefined || last[0] + size + 1 <= g.wm) return;
-        for (const p of collectPoints(g.events, size, g.wm - 1, last[0] + size)) emitPoint(g, key, p, out);
+        emitPoints(g, key, g.wm - 1, last[0] + size, out);
       },
       settled: (g) => g.events.length === 0 && g.marks.length === 0,
       // An event at t joins the windows of the points [t, t + size]; the points emitted reach last + size.
@@ -106,24 +165,6 @@ export function slidingWindow<T, S, R>(
     aggregator,
     options,
   );
-}
-
-/** The emission points p with `a < p <= b`, ascending and unique: event times and event times + size. */
-function collectPoints(events: readonly [number, unknown][], size: number, a: number, b: number): number[] {
-  const points: number[] = [];
-  let i = upperBound(events, a);
-  const iEnd = upperBound(events, b);
-  let j = upperBound(events, a - size);
-  const jEnd = upperBound(events, b - size);
-  while (i < iEnd || j < jEnd) {
-    const x = i < iEnd ? events[i]![0] : Infinity;
-    const y = j < jEnd ? events[j]![0] + size : Infinity;
-    const p = x < y ? x : y;
-    if (x === p) i++;
-    if (y === p) j++;
-    if (points.length === 0 || points[points.length - 1] !== p) points.push(p);
-  }
-  return points;
 }
 
 /** First index whose time is greater than `x`. */
