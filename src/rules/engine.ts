@@ -552,13 +552,8 @@ export class Engine {
         observer.rejected(em.reason === 'aggregate-error' ? 'expression-error' : em.reason, rule.id);
         return;
       }
+      // `having` was applied by `keep` below, before the emission was built.
       const r = em as WindowResult<Record<string, number | null>>;
-      try {
-        if (rule.having !== null && !rule.having(r.value)) return;
-      } catch {
-        observer.rejected('expression-error', rule.id);
-        return;
-      }
       // The caller's processing time while it is feeding an event (one clock read per message, not per output).
       const at = wallTime(callNow === callNow ? callNow : scheduler.now());
       const msg = rule.row === null ? summaryMessage(rule.id, idHash(rule), rule.output, r, at) : rowMessage(rule.id, idHash(rule), rule.output, r, rule.row, at);
@@ -568,10 +563,19 @@ export class Engine {
       if (sink) sink.push(msg);
       else emitOut([msg]);
     };
+    const having = rule.having;
     const core = createWindowOperator(rule.window, rule.select.aggregator, { maxLateness: rule.maxLateness, idleTimeout: rule.idleTimeout, scheduler, state, maxGroups: rule.maxGroups }).direct({
       emit: onEmission as (em: WindowEmission<unknown>) => void,
       closed: () => done,
       forgot: (key) => rt.forgot?.(key),
+      keep: having === null ? undefined : (value) => {
+        try {
+          return having(value as Record<string, number | null>);
+        } catch {
+          observer.rejected('expression-error', rule.id);
+          return false;
+        }
+      },
     });
     // The common event of a tumbling or hopping rule in one function of the rule's own, which the executor
     // calls directly (src/rules/hotWindowStep.ts, `FusedRule.hot`); emissions are routed to the caller's

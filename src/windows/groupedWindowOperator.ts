@@ -164,6 +164,12 @@ export interface WindowSink<R> {
    * then (src/rules/chainedRuntime.ts).
    */
   idle?(key: string): void;
+  /**
+   * False for a window value the receiver would discard (a rule's `having`): the emitter then builds
+   * no emission for it. The sliding rules of bench/workload.ts `mixRules` discard nearly every one
+   * (docs/performance.md, "Sliding windows reuse one aggregator state").
+   */
+  keep?(value: R): boolean;
 }
 
 /** A group of a {@link WindowCore}, opaque to the caller: handed back to `feed`, valid until `forgot` names its key. */

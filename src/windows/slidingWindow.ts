@@ -86,7 +86,10 @@ export function slidingWindow<T, S, R>(
     const m = lowerBoundMark(marks, p);
     let revision = 0;
     if (m < marks.length && marks[m]![0] === p) revision = marks[m]![1] = marks[m]![1] + 1;
-    else if (p + 1 + lateness > g.wm) marks.splice(m, 0, [p, 0]);
+    else if (p + 1 + lateness > g.wm) {
+      if (m === marks.length) marks.push([p, 0]);
+      else marks.splice(m, 0, [p, 0]);
+    }
     out.window(key, g.group, p - size + 1, p + 1, count, acc, revision);
     spare = acc;
   };

@@ -10,7 +10,7 @@ export class WindowEmitter<T, S, R> {
   constructor(
     readonly aggregator: WindowAggregator<T, S, R>,
     private readonly type: WindowType,
-    private readonly sink: { emit(em: WindowEmission<R>): void; closed(): boolean },
+    private readonly sink: { emit(em: WindowEmission<R>): void; closed(): boolean; keep?(value: R): boolean },
     /**
      * Subtracted from both bounds of every emitted window: an end-inclusive window `(start, end]` is
      * held as the half-open `[start + 1, end + 1)` of whole-millisecond event times (windowBounds.ts).
@@ -59,6 +59,8 @@ export class WindowEmitter<T, S, R> {
       this.drop(key, start, 'aggregate-error');
       return;
     }
+    // A value the receiver would discard (WindowSink `keep`) is not wrapped into an emission at all.
+    if (this.sink.keep !== undefined && !this.sink.keep(value)) return;
     this.sink.emit({
       kind: 'window',
       key,
