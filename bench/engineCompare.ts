@@ -2,9 +2,10 @@
  * Before/after figures for a change to the engine: the engines of two source trees (another clone or
  * worktree of eddy, and this one) in one process, fed the same inputs in alternated passes, each pass
  * timed in CPU time. Prints each tree's median inputs per CPU-second and their ratio; the trees must
- * have their node_modules installed.
+ * have their node_modules installed. `--kinds=` keeps the set's rules of the given window types or
+ * detectors only.
  *
- *   npx tsx bench/engineCompare.ts <before-tree> [after-tree=.] [--set=10|100|mix100|default] [--devices=10000] [--reps=7] [--pass=30000]
+ *   npx tsx bench/engineCompare.ts <before-tree> [after-tree=.] [--set=10|100|mix100|default] [--devices=10000] [--reps=7] [--pass=30000] [--kinds=sliding,session]
  *
  * Rules run on the asyncScheduler, as in bench/engineThroughput.ts: idle flushes follow the wall clock,
  * so two engines of different speed can emit a different number of provisional outputs.
@@ -23,7 +24,15 @@ const which = flag('set', '10');
 const devices = Number(flag('devices', '10000'));
 const reps = Number(flag('reps', '7'));
 const pass = Number(flag('pass', '30000'));
-const set = which === 'default' ? defaultRules() : which === 'mix100' ? mixRules(100) : generatedRules(Number(which));
+const full = which === 'default' ? defaultRules() : which === 'mix100' ? mixRules(100) : generatedRules(Number(which));
+/** `--kinds=sliding,zscore`: only the set's rules of those window types or detectors (one kind's cost). */
+const kinds = flag('kinds', '').split(',').filter((k) => k !== '');
+const kindOf = (doc: unknown): string => {
+  const d = doc as { window?: { type?: string }; detector?: { type?: string } };
+  return d.window?.type ?? d.detector?.type ?? '';
+};
+const set = kinds.length === 0 ? full : Object.fromEntries(Object.entries(full).filter(([, doc]) => kinds.includes(kindOf(doc))));
+if (Object.keys(set).length === 0) throw new Error(`no rule of the kinds ${kinds.join(', ')} in the set ${which}`);
 const pool = makeInputs(devices + pass * (reps + 1), devices, 5_000);
 
 interface Case {
