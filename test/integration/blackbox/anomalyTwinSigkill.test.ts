@@ -12,12 +12,13 @@ import {
 /*
  * Black-box: stateful anomaly rules (zscore with the likelihood test, ewma, spikeAndDip, the `auto`
  * detector, rateOfChange with a cooldown) changed through the twin while readings flow, only in what
- * their state does not depend on (`description`, `output`), on a module SIGKILLed at seeded random
- * moments: some kills right after a patch (its reported patch maybe in flight), some patches pushed
- * while no process runs (the next start reads them from the whole twin). docs/rules.md "Changing a rule
- * through the twin": such a rule keeps its detector state, also across a restart, even kill -9; the
- * inputs received before the change count under the definition that ran then, those after under the
- * new one, and what it emits after the change carries the new definition's messageIds. docs/contract.md
+ * their state does not depend on (`description`, `output`, `maxClockSkew`), on a module SIGKILLed at
+ * seeded random moments: some kills right after a patch (its reported patch maybe in flight), some
+ * patches pushed while no process runs (the next start reads them from the whole twin). docs/rules.md
+ * "Changing a rule through the twin": such a rule keeps its detector state, also across a restart,
+ * even kill -9; the inputs received before the change count under the definition that ran then, those
+ * after under the new one, and what it emits after the change carries the new definition's messageIds.
+ * (The readings are stamped days before now: no `maxClockSkew` rejects one.) docs/contract.md
  * section 4: one message when an anomaly is raised, one when it clears; a replayed raise or clear keeps
  * its messageId. So, whatever the patches and kills did, what arrives upstream (one message per
  * distinct messageId, on either output) is per rule and device exactly the alert bodies of a crash-free
@@ -40,6 +41,8 @@ const OUTPUTS = ['alerts', 'alerts2'];
 const anomaly = (detector: Record<string, unknown>): Record<string, unknown> => ({
   kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts', value: 'v', detector, output: 'alerts',
 });
+/** `maxClockSkew` values a patch picks from: the readings are stamped days before now, so none is ever ahead of its arrival. */
+const SKEWS = ['5m', '10m', '1h'];
 const RULES: Record<string, Record<string, unknown>> = {
   zl: anomaly({ type: 'zscore', window: 40, threshold: 3.5, likelihoodWindow: 60, shortWindow: 3, likelihoodThreshold: 3 }),
   ew: anomaly({ type: 'ewma', alpha: 0.1, threshold: 4 }),
@@ -97,12 +100,12 @@ describe('black box: stateful anomaly rules changed through the twin in what the
     await km.startDriving(sequence, PACE_MS);
     const rnd = prng(SEED * 7 + 1);
     let described = 0;
-    /** A twin patch: a random nonempty subset of the rules, each the file's rule with a new description and a random output. */
+    /** A twin patch: a random nonempty subset of the rules, each the file's rule with a new description, a random output and a random `maxClockSkew`. */
     const patch = (): string => {
       const ids = Object.keys(RULES).filter(() => rnd() < 0.6);
       if (ids.length === 0) ids.push('zl');
       const rules: Record<string, unknown> = {};
-      for (const id of ids) rules[id] = { ...RULES[id], description: `d${described++}`, output: OUTPUTS[Math.floor(rnd() * OUTPUTS.length)] };
+      for (const id of ids) rules[id] = { ...RULES[id], description: `d${described++}`, output: OUTPUTS[Math.floor(rnd() * OUTPUTS.length)], maxClockSkew: SKEWS[Math.floor(rnd() * SKEWS.length)] };
       emu.pushDesired(M, { rules });
       return ids.join('+');
     };
