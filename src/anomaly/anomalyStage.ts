@@ -210,7 +210,9 @@ export class AnomalyStage {
     const e = ref === null ? this.entry(input.key, input) : this.touch(input.key, ref as unknown as GroupEntry);
     this.lastGroup = e as unknown as AnomalyGroupRef;
     // A value this large can overflow a detector's sums of squares to Infinity, for good (see OVERFLOW_RISK).
-    const kept = Math.abs(input.value) >= OVERFLOW_RISK ? structuredClone(e.d) : undefined;
+    // Copied as a checkpoint copies it: htm keeps its live arrays beside the state and writes them in
+    // its `toJSON` (src/anomaly/htmMemory.ts), which structuredClone would not call.
+    const kept = Math.abs(input.value) >= OVERFLOW_RISK ? (JSON.parse(JSON.stringify(e.d)) as unknown) : undefined;
     let step: DetectorStep | null = null;
     let failure: unknown = null;
     try {
