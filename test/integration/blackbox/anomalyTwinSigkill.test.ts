@@ -25,7 +25,10 @@ import {
  * run of the same readings with the rules never changed: `eddy run` (docs/cli.md: "a replay gives the
  * module's outputs for the same inputs"). A replay after a crash that re-scored the inputs before a
  * change under the new definition would send an alert already upstream again under a new id; a state
- * dropped or reset by the change would move or lose alerts.
+ * dropped or reset by the change would move or lose alerts. Each device also sends one glitch reading
+ * of a huge magnitude (1e200, -1.7e308), rejected as `detector-error` by the rules whose state it would
+ * overflow (docs/contract.md section 3). (Before that rejection, zscore's sums took an Infinity that a
+ * checkpoint wrote as null: after a restart `zl` raised otherwise than the crash-free run.)
  *
  * EDDY_ANOMALY_TWIN_SEED picks the traffic, the patches and the kill moments (default 41).
  */
@@ -51,7 +54,7 @@ const RULES: Record<string, Record<string, unknown>> = {
   rc: { ...anomaly({ type: 'rateOfChange', maxPerSecond: 30 }), cooldown: '20s' },
 };
 
-/** Each device reads around 20, with a spike (60-100) of one to three readings now and then from its 120th reading on (after `auto`'s one-minute warm-up). */
+/** Each device reads around 20, with a spike (60-100) of one to three readings now and then from its 120th reading on (after `auto`'s one-minute warm-up), and one glitch of a huge magnitude. */
 function traffic(seed: number): InputMessage[] {
   const rnd = prng(seed);
   const out: InputMessage[] = [];
@@ -64,6 +67,8 @@ function traffic(seed: number): InputMessage[] {
       v = 60 + Math.floor(rnd() * 41);
       spikeLeft[d]!--;
     }
+    // One glitch reading per device (docs/contract.md section 3: `detector-error` where it would overflow a state).
+    if (i === 300 || i === 301) v = d === 0 ? 1e200 : -1.7e308;
     const r: Reading = { deviceId: DEVICES[d]!, ts: T0 + Math.floor(i / DEVICES.length) * 1_000 + 10 * d, v };
     out.push({ deviceId: r.deviceId, readings: [r] });
   }
