@@ -12,7 +12,8 @@ import {
 /*
  * Black-box: stateful anomaly rules (zscore with the likelihood test, ewma, spikeAndDip, the `auto`
  * detector, rateOfChange with a cooldown) changed through the twin while readings flow, only in what
- * their state does not depend on (`description`, `output`, `maxClockSkew`), on a module SIGKILLed at
+ * their state does not depend on (`description`, `output`, `maxClockSkew`, a threshold's `below` and
+ * `hysteresis` between values that judge the traffic alike), on a module SIGKILLed at
  * seeded random moments: some kills right after a patch (its reported patch maybe in flight), some
  * patches pushed while no process runs (the next start reads them from the whole twin). docs/rules.md
  * "Changing a rule through the twin": such a rule keeps its detector state, also across a restart,
@@ -52,6 +53,8 @@ const RULES: Record<string, Record<string, unknown>> = {
   sd: anomaly({ type: 'spikeAndDip', confidence: 95, history: 60, mode: 'both' }),
   auto: anomaly({ type: 'auto', learnTime: '1m', threshold: 3 }),
   rc: { ...anomaly({ type: 'rateOfChange', maxPerSecond: 30 }), cooldown: '20s' },
+  // Raised through every ordinary reading (below 40), cleared by each spike: a reset by a change would show.
+  thr: anomaly({ type: 'threshold', below: 40, hysteresis: 10 }),
 };
 
 /** Each device reads around 20, with a spike (60-100) of one to three readings now and then from its 120th reading on (after `auto`'s one-minute warm-up), and one glitch of a huge magnitude. */
@@ -205,7 +208,7 @@ describe('black box: stateful anomaly rules changed through the twin in what the
   let emu: EdgeHubEmulator;
   useEmulator((e) => (emu = e));
 
-  it('JSON rules (description, output, maxClockSkew): the distinct alerts upstream are those of a crash-free run without the changes', { timeout: 180_000 }, async () => {
+  it('JSON rules (description, output, maxClockSkew, threshold parameters): the distinct alerts upstream are those of a crash-free run without the changes', { timeout: 180_000 }, async () => {
     let described = 0;
     const rulesFile = writeRules(RULES);
     const out = await killedWithPatches(emu, {
@@ -216,6 +219,9 @@ describe('black box: stateful anomaly rules changed through the twin in what the
         if (ids.length === 0) ids.push('zl');
         const rules: Record<string, unknown> = {};
         for (const id of ids) rules[id] = { ...RULES[id], description: `d${described++}`, output: OUTPUTS[Math.floor(rnd() * OUTPUTS.length)], maxClockSkew: SKEWS[Math.floor(rnd() * SKEWS.length)] };
+        // `thr`'s decision parameters too (docs/rules.md: its state does not depend on them), between values that
+        // judge this traffic alike: an ordinary reading (25 or less) is below 35 and 40, a spike (60 or more) back by 5 and 10.
+        if (rules.thr !== undefined) rules.thr = { ...(rules.thr as object), detector: { type: 'threshold', below: rnd() < 0.5 ? 35 : 40, hysteresis: rnd() < 0.5 ? 5 : 10 } };
         return { rules };
       },
       describe: (p) => Object.keys(p.rules as object).join('+'),
