@@ -83,6 +83,33 @@ function unlike(f: unknown, d: unknown): string | null {
 const validStep = (step: DetectorStep): boolean => Number.isFinite(step.score);
 
 /**
+ * |value| from which a detector's state may overflow: a square above 1.8e308 is Infinity (1e155² is;
+ * 1e154² is not, but a sum of a few of them is), and Infinity never decays out of an exponentially
+ * weighted variance (src/anomaly/pointDeviation.ts), so one glitch reading left `auto` blind to every
+ * later spike; and a checkpoint wrote it as JSON `null`, so a restart then scored otherwise than a run
+ * without one. Below 1e100 a sum of squares stays finite over 1e100 events. At or above it (rare) the
+ * state is copied before the update and put back if the update left in it a number that is not finite
+ * or above STATE_BOUND: the event is rejected as `detector-error` (docs/contract.md section 3), as if
+ * it had not been sent (test/integration/blackbox/hugeReading.test.ts).
+ */
+const OVERFLOW_RISK = 1e100;
+
+/** The largest magnitude a state may take from such a value: sums of up to 1e8 such numbers stay finite. */
+const STATE_BOUND = 1e300;
+
+/** True when every number in plain-JSON `x` is at most STATE_BOUND in magnitude (walks the whole state: rare path only). */
+function bounded(x: unknown): boolean {
+  if (typeof x === 'number') return Math.abs(x) <= STATE_BOUND;
+  if (x === null || typeof x !== 'object') return true;
+  if (Array.isArray(x)) {
+    for (const y of x) if (!bounded(y)) return false;
+    return true;
+  }
+  for (const k in x) if (!bounded((x as Record<string, unknown>)[k])) return false;
+  return true;
+}
+
+/**
  * The alert stage of one anomaly rule: runs the detector per group and turns its level into `raised` /
  * `cleared` edges. A raise is suppressed while the group's previous raise is less than `cooldownMs` of
  * event time ago; the group then stays un-alerted, so a level that lasts past the cooldown raises
@@ -182,12 +209,21 @@ export class AnomalyStage {
     }
     const e = ref === null ? this.entry(input.key, input) : this.touch(input.key, ref as unknown as GroupEntry);
     this.lastGroup = e as unknown as AnomalyGroupRef;
+    // A value this large can overflow a detector's sums of squares to Infinity, for good (see OVERFLOW_RISK).
+    // Copied as a checkpoint copies it: htm keeps its live arrays beside the state and writes them in
+    // its `toJSON` (src/anomaly/htmMemory.ts), which structuredClone would not call.
+    const kept = Math.abs(input.value) >= OVERFLOW_RISK ? (JSON.parse(JSON.stringify(e.d)) as unknown) : undefined;
     let step: DetectorStep | null = null;
     let failure: unknown = null;
     try {
       step = this.rule.detector.update(this.rule.config, e.d, input.time, input.value, input.arrival);
     } catch (err) {
       failure = err;
+    }
+    if (kept !== undefined && !bounded(e.d)) {
+      e.d = kept;
+      this.lastRejected = 'detector-error';
+      return IDLE;
     }
     if (step === null || !validStep(step)) {
       step = this.retryFresh(input, e, step === null ? failure : new Error(`score ${String(step.score)}`));
