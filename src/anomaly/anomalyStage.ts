@@ -88,24 +88,26 @@ const validStep = (step: DetectorStep): boolean => Number.isFinite(step.score);
  * weighted variance (src/anomaly/pointDeviation.ts), so one glitch reading left `auto` blind to every
  * later spike; and a checkpoint wrote it as JSON `null`, so a restart then scored otherwise than a run
  * without one. Below 1e100 a sum of squares stays finite over 1e100 events. At or above it (rare) the
- * state is copied before the update and put back if the update left in it a number that is not finite
- * or above STATE_BOUND: the event is rejected as `detector-error` (docs/contract.md section 3), as if
- * it had not been sent (test/integration/blackbox/hugeReading.test.ts).
+ * state is copied before the update and put back if the update left in it a number that is not finite,
+ * or larger than both STATE_BOUND and the value itself (a detector may keep the reading as it came, as
+ * rateOfChange keeps its last value: test/unit/hostile/ingestFuzz.test.ts sends ±1e308): the event is
+ * rejected as `detector-error` (docs/contract.md section 3), as if it had not been sent
+ * (test/integration/blackbox/hugeReading.test.ts).
  */
 const OVERFLOW_RISK = 1e100;
 
 /** The largest magnitude a state may take from such a value: sums of up to 1e8 such numbers stay finite. */
 const STATE_BOUND = 1e300;
 
-/** True when every number in plain-JSON `x` is at most STATE_BOUND in magnitude (walks the whole state: rare path only). */
-function bounded(x: unknown): boolean {
-  if (typeof x === 'number') return Math.abs(x) <= STATE_BOUND;
+/** True when every number in plain-JSON `x` is at most `bound` in magnitude (walks the whole state: rare path only). */
+function bounded(x: unknown, bound: number): boolean {
+  if (typeof x === 'number') return Math.abs(x) <= bound;
   if (x === null || typeof x !== 'object') return true;
   if (Array.isArray(x)) {
-    for (const y of x) if (!bounded(y)) return false;
+    for (const y of x) if (!bounded(y, bound)) return false;
     return true;
   }
-  for (const k in x) if (!bounded((x as Record<string, unknown>)[k])) return false;
+  for (const k in x) if (!bounded((x as Record<string, unknown>)[k], bound)) return false;
   return true;
 }
 
@@ -220,7 +222,7 @@ export class AnomalyStage {
     } catch (err) {
       failure = err;
     }
-    if (kept !== undefined && !bounded(e.d)) {
+    if (kept !== undefined && !bounded(e.d, Math.max(STATE_BOUND, Math.abs(input.value)))) {
       e.d = kept;
       this.lastRejected = 'detector-error';
       return IDLE;
