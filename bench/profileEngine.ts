@@ -64,7 +64,6 @@ for (const inp of pool) {
 const ms = performance.now() - t0;
 const cms = cpuMs() - c0;
 console.log(`${which} rules, ${devices} devices, steady: ${Math.round(((n - devices) / ms) * 1000)} inputs/s wall, ${Math.round(((n - devices) / cms) * 1000)} per CPU-second, ${out} outputs`);
-engine.close();
 if (cpu !== null) {
   const { profile } = (await cpu.post('Profiler.stop')) as { profile: unknown };
   writeFileSync(steadyFile!, JSON.stringify(profile));
@@ -89,5 +88,7 @@ if (alloc !== null) {
   walk(profile.head);
   const per = n - devices;
   console.log(`allocated: ${Math.round(total / per)} bytes per input (sampled), by function:`);
-  for (const [key, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`${String(Math.round(v / per)).padStart(6)}  ${key}`);
+  for (const [key, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${String(Math.round(v / per)).padStart(6)}  ${key}`);
 }
+// After the samples: closing settles every group's rows (`settleRows`), which is no part of the steady state.
+engine.close();
