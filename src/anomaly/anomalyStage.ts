@@ -6,7 +6,7 @@ import { LINK_KEY, LINK_NEXT, LINK_PREV, RecencyList, type RecencyLinks } from '
 export interface AnomalyStageRule {
   readonly detector: DetectorType;
   readonly config: unknown;
-  /** Least event time between two raises for one group (docs/contract.md section 5; default 0). */
+  /** Least time between two raises for one group, on the clock of the raises' times (docs/rules.md "Cooldown and timeouts changed while they run"; default 0). */
   readonly cooldownMs: number;
   /** When set, the level is `score >= alertThreshold` instead of the detector's own `anomalous`. */
   readonly alertThreshold?: number;
@@ -115,7 +115,7 @@ function bounded(x: unknown, bound: number): boolean {
  * The alert stage of one anomaly rule: runs the detector per group and turns its level into `raised` /
  * `cleared` edges. A raise is suppressed while the group's previous raise is less than `cooldownMs` of
  * event time ago; the group then stays un-alerted, so a level that lasts past the cooldown raises
- * later. Detectors with `tick` (missing) are asked on every `tick(now)` (processing time; each event
+ * later (a `tick` raise: at the last raise + cooldown, however the ticks fall). Detectors with `tick` (missing) are asked on every `tick(now)` (processing time; each event
  * passes its arrival on the same clock): a silent group raises there and its next event clears. Never throws on data: a bad value, or a detector that
  * throws on a fresh state too, is reported in `rejected` and leaves the group's alert as it was; a
  * detector state it cannot use (a damaged checkpoint) starts afresh (`retryFresh`).
@@ -307,7 +307,13 @@ export class AnomalyStage {
       }
       if (step !== null && !validStep(step)) step = { ...step, score: 0 };
       if (!step) continue;
-      const since = step.anomalous && !e.active ? this.rule.detector.tickAnomalySince?.(this.rule.config, e.d) : undefined;
+      let since = step.anomalous && !e.active ? this.rule.detector.tickAnomalySince?.(this.rule.config, e.d) : undefined;
+      // A raise the cooldown holds back begins when the cooldown ends, if the anomaly still holds then
+      // (docs/rules.md "Cooldown and timeouts changed while they run"). Timed from `since` alone, a group
+      // that fell silent again within the cooldown of its last raise never raised, however long it stayed
+      // silent (test/unit/anomaly/anomalyStage.test.ts "held back by the cooldown").
+      const cd = this.rule.cooldownMs;
+      if (since !== undefined && e.lastRaise !== null && cd > 0) since = Math.max(since, e.lastRaise + cd);
       const a = this.edge(key, e, step, since !== undefined && Number.isFinite(since) && since <= now ? since : now, null);
       if (a) out.push(a);
     }

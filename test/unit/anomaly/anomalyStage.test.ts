@@ -106,6 +106,43 @@ describe('AnomalyStage', () => {
     expect(raiseTimes(50, 60_000)).toEqual([301_234]); // noticed ~59 s late, still the same time
   });
 
+  it('missing with a cooldown: a silence held back by the cooldown raises when the cooldown ends, at the last raise + cooldown however the ticks fall', () => {
+    // docs/rules.md "Cooldown and timeouts changed while they run": a raise the cooldown holds back is sent
+    // once it has passed, if the group is still silent then, and carries that moment.
+    const run = (tickPhase: number, tickEvery: number, cooldownAfter: number): string[] => {
+      const state: AnomalyState = { groups: new Map() };
+      let s = stage({ type: 'missing', timeout: '10s' }, { cooldownMs: 60_000 }, state);
+      const out: string[] = [];
+      const ev = (t: number): void => {
+        const a = s.process(at(t, 1, 'a')).alert;
+        if (a) out.push(`${a.state}@${a.time}`);
+      };
+      ev(0);
+      let heard = false;
+      let changed = false;
+      for (let now = tickPhase; now < 200_000; now += tickEvery) {
+        if (!heard && now >= 15_000) {
+          heard = true;
+          ev(15_000);
+        }
+        // A twin change of the cooldown alone: a new stage over the same state (src/rules/engine.ts).
+        if (!changed && now >= 30_000) {
+          changed = true;
+          s = stage({ type: 'missing', timeout: '10s' }, { cooldownMs: cooldownAfter }, state);
+        }
+        out.push(...s.tick(now).map((a) => `${a.state}@${a.time}`));
+      }
+      return out;
+    };
+    // Raised at 10 s; heard at 15 s (cleared), silent from then on: the timeout is reached at 25 s, within
+    // the cooldown; the raise comes when the cooldown ends (70 s), its time the same whatever the ticks.
+    expect(run(0, 1_000, 60_000)).toEqual(['raised@10000', 'cleared@15000', 'raised@70000']);
+    expect(run(333, 7_000, 60_000)).toEqual(['raised@10000', 'cleared@15000', 'raised@70000']);
+    // The cooldown shortened to 40 s at 30 s: the raise at 50 s; to 15 s at 30 s: long passed, so the moment the silence reached the timeout.
+    expect(run(0, 1_000, 40_000)).toEqual(['raised@10000', 'cleared@15000', 'raised@50000']);
+    expect(run(0, 1_000, 15_000)).toEqual(['raised@10000', 'cleared@15000', 'raised@25000']);
+  });
+
   it('bad values are rejected as data and change nothing', () => {
     const s = stage({ type: 'threshold', above: 10 });
     expect(s.process(at(0, Number.NaN)).rejected).toBe('not-a-number');

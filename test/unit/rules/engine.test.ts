@@ -253,6 +253,9 @@ describe('Engine', () => {
     expect(same({ detector: { type: 'rateOfChange', maxPerSecond: 1 } }, { detector: { type: 'rateOfChange', maxPerSecond: 2 }, cooldown: '1m', output: 'x' })).toBe(true);
     expect(same({ detector: { type: 'missing', timeout: '1m' } }, { detector: { type: 'missing', timeout: '5m' } })).toBe(true);
     expect(same({ detector: { type: 'threshold', above: 1 } }, { detector: { type: 'threshold', above: 2, below: 0, hysteresis: 1 }, alertThreshold: 0.9 })).toBe(true);
+    // docs/rules.md "Changing a rule through the twin": `auto`'s decision parameters, and only those.
+    expect(same({ detector: { type: 'auto' } }, { detector: { type: 'auto', threshold: 5, rearm: 2, quiet: 3, quietTime: '1h' } })).toBe(true);
+    expect(same({ detector: { type: 'auto' } }, { detector: { type: 'auto', escalate: 3 } })).toBe(false);
     // zscore keeps history whose meaning depends on its parameters: any change starts it afresh.
     expect(same({ detector: { type: 'zscore', window: 200, threshold: 4 } }, { detector: { type: 'zscore', window: 200, threshold: 5 } })).toBe(false);
     expect(same({ detector: { type: 'threshold', above: 1 } }, { detector: { type: 'rateOfChange', maxPerSecond: 1 } })).toBe(false);
