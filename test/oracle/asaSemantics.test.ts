@@ -56,7 +56,7 @@ function events(rnd: () => number, count: number, oddX: boolean): AsaEvent[] {
     ts += step;
     const r = rnd();
     const dev = r < 0.04 ? null : r < 0.07 ? undefined : pick(rnd, ['d1', 'd2', 'd3']);
-    const ev: Record<string, unknown> & { ts: number } = { ts };
+    const ev: Record<string, unknown> & { ts: number; conn: string } = { ts, conn: pick(rnd, ['sensorA', 'sensorB']) };
     if (dev !== undefined) ev.dev = dev;
     const x = value(rnd, oddX);
     if (x !== undefined) ev.x = x;
@@ -75,15 +75,18 @@ function cond(rnd: () => number, depth: number): Cond {
   const r = rnd();
   if (depth < 2 && r < 0.3) return { op: pick(rnd, ['and', 'or'] as const), a: cond(rnd, depth + 1), b: cond(rnd, depth + 1) };
   if (depth < 2 && r < 0.4) return { op: 'not', a: cond(rnd, depth + 1) };
-  if (r < 0.65) return { op: 'cmp', field: 'y', rel: pick(rnd, ['>', '<=', '='] as const), value: pick(rnd, [0, 7, 25, 60]) };
+  if (r < 0.5) return { op: 'cmp', field: 'y', rel: pick(rnd, ['>', '<=', '='] as const), value: pick(rnd, [0, 7, 25, 60]) };
+  if (r < 0.6) return { op: 'arith', value: pick(rnd, [5, 40]) };
+  if (r < 0.7) return { op: 'caseOn', value: pick(rnd, [-1, 10]) };
   if (r < 0.85) return { op: 'streq', field: 's', neg: rnd() < 0.5, value: pick(rnd, ['on', 'off']) };
   return { op: 'isnull', field: pick(rnd, ['x', 'y'] as const), neg: rnd() < 0.5 };
 }
 
 function query(rnd: () => number): QuerySpec {
+  const offset = rnd() < 0.7 ? 0 : pick(rnd, [-1, -250, 1000]);
   const window: WindowSpec = rnd() < 0.5
-    ? { kind: 'tumbling', size: pick(rnd, [5000, 10000, 30000]) }
-    : pick(rnd, [{ kind: 'hopping', size: 10000, hop: 5000 }, { kind: 'hopping', size: 30000, hop: 10000 }, { kind: 'hopping', size: 20000, hop: 5000 }] as const);
+    ? { kind: 'tumbling', size: pick(rnd, [5000, 10000, 30000]), offset }
+    : { ...pick(rnd, [{ size: 10000, hop: 5000 }, { size: 30000, hop: 10000 }, { size: 20000, hop: 5000 }, { size: 10000, hop: 3000 }]), kind: 'hopping', offset };
   const having: Having | null = pick(rnd, [
     null, null,
     { op: 'countAtLeast', k: pick(rnd, [2, 3]) },
@@ -92,7 +95,7 @@ function query(rnd: () => number): QuerySpec {
   ] as const);
   return {
     window,
-    groupByDev: rnd() < 0.75,
+    group: pick(rnd, ['dev', 'dev', 'conn', null] as const),
     where: rnd() < 0.6 ? cond(rnd, 0) : null,
     having,
     caseAt: rnd() < 0.6 ? pick(rnd, [0, 30]) : null,
@@ -109,15 +112,16 @@ function eddyRows(q: QuerySpec, evs: readonly AsaEvent[]): Map<string, Row> {
     emit: (ms) => {
       for (const m of ms) {
         const b = m.body as Row;
-        rows.set(`${q.groupByDev ? String(b.dev) : '*'}|${String(b.WindowEnd)}`, b);
+        const key = q.group === 'dev' ? String(b.dev) : q.group === 'conn' ? String(b.ConnectionDeviceId) : '*';
+        rows.set(`${key}|${String(b.WindowEnd)}`, b);
       }
     },
     observer: { rejected: () => undefined, windowResult: () => undefined, alert: () => undefined },
     tickIntervalMs: 0,
   });
   engine.setRules(fromQuery(queryText(q)));
-  for (const e of evs) {
-    const ev: IngestEvent = { body: e as unknown as Record<string, unknown>, deviceId: 'sensor', moduleId: 'm', input: 'telemetry', arrival: CLOCK0 };
+  for (const { conn, ...body } of evs) {
+    const ev: IngestEvent = { body, deviceId: conn, moduleId: 'm', input: 'telemetry', arrival: CLOCK0 };
     engine.process([ev]);
   }
   engine.flushWindows();
@@ -174,14 +178,14 @@ describe('ASA query semantics: eddy against an oracle from the ASA reference', (
 
   it('COUNT(expression) counts non-null values of any type: strings, booleans and records too', () => {
     // COUNT reference: "Is an expression of any type"; "returns the number of non-null values".
-    const q: QuerySpec = { window: { kind: 'tumbling', size: 10000 }, groupByDev: true, where: null, having: null, caseAt: null };
+    const q: QuerySpec = { window: { kind: 'tumbling', size: 10000, offset: 0 }, group: 'dev', where: null, having: null, caseAt: null };
     const evs: AsaEvent[] = [
-      { ts: T0 + 1000, dev: 'd1', x: 1, c: 'on' },
-      { ts: T0 + 2000, dev: 'd1', x: 2, c: true },
-      { ts: T0 + 3000, dev: 'd1', x: 3, c: { k: 1 } },
-      { ts: T0 + 4000, dev: 'd1', x: 4, c: null },
-      { ts: T0 + 5000, dev: 'd1', x: 5 },
-      { ts: T0 + 6000, dev: 'd1', c: 0 },
+      { ts: T0 + 1000, conn: 's', dev: 'd1', x: 1, c: 'on' },
+      { ts: T0 + 2000, conn: 's', dev: 'd1', x: 2, c: true },
+      { ts: T0 + 3000, conn: 's', dev: 'd1', x: 3, c: { k: 1 } },
+      { ts: T0 + 4000, conn: 's', dev: 'd1', x: 4, c: null },
+      { ts: T0 + 5000, conn: 's', dev: 'd1', x: 5 },
+      { ts: T0 + 6000, conn: 's', dev: 'd1', c: 0 },
     ];
     const got = eddyRows(q, evs);
     expect(got.get('d1|2026-03-01T06:00:10.0000000Z')).toMatchObject({ n: 6, nc: 4, nx: 5 });

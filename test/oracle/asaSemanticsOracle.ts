@@ -2,9 +2,10 @@
  * An oracle for a small family of Azure Stream Analytics queries, written from Microsoft's ASA query
  * language reference alone (it imports nothing from src/). Each rule it encodes cites its page.
  *
- * The family: `SELECT [dev,] System.Timestamp() AS WindowEnd, <aggregates>, [CASE column]
- * INTO out FROM telemetry TIMESTAMP BY ts [WHERE w] GROUP BY [dev,] <Tumbling|Hopping>Window [HAVING h]`
- * over events whose fields are numbers, JSON null, missing, strings or booleans.
+ * The family: `SELECT [key,] System.Timestamp() AS WindowEnd, <aggregates>, [CASE column]
+ * INTO out FROM telemetry TIMESTAMP BY ts [WHERE w] GROUP BY [key,] <Tumbling|Hopping>Window(... [Offset])
+ * [HAVING h]`, the key a body field `dev` or `IoTHub.ConnectionDeviceId`, over events whose fields are
+ * numbers, JSON null, missing, strings, booleans or records.
  *
  * Where eddy differs from ASA on purpose, docs/asa-migration.md says so; the oracle applies those
  * documented differences (and only those) as named switches, so a deviation that is not in the doc
@@ -19,15 +20,24 @@ export interface AsaEvent {
   readonly y?: unknown;
   readonly c?: unknown;
   readonly s?: unknown;
+  /** The sending device (edgeHub's connection device id), what `IoTHub.ConnectionDeviceId` reads. */
+  readonly conn: string;
 }
 
-export type WindowSpec = { readonly kind: 'tumbling'; readonly size: number } | { readonly kind: 'hopping'; readonly size: number; readonly hop: number };
+/** Sizes, hops and offsets in ms; `offset` 0 is a window without Offset. */
+export type WindowSpec =
+  | { readonly kind: 'tumbling'; readonly size: number; readonly offset: number }
+  | { readonly kind: 'hopping'; readonly size: number; readonly hop: number; readonly offset: number };
 
 /** A condition over one event (WHERE), in SQL's three-valued logic. */
 export type Cond =
   | { readonly op: 'cmp'; readonly field: 'y'; readonly rel: '>' | '<=' | '='; readonly value: number }
   | { readonly op: 'streq'; readonly field: 's'; readonly neg: boolean; readonly value: string }
   | { readonly op: 'isnull'; readonly field: 'y' | 'x'; readonly neg: boolean }
+  /** `y * 2 - 1 > value` */
+  | { readonly op: 'arith'; readonly value: number }
+  /** `CASE WHEN s = 'on' THEN y ELSE 0 END > value` */
+  | { readonly op: 'caseOn'; readonly value: number }
   | { readonly op: 'not'; readonly a: Cond }
   | { readonly op: 'and' | 'or'; readonly a: Cond; readonly b: Cond };
 
@@ -39,7 +49,8 @@ export type Having =
 
 export interface QuerySpec {
   readonly window: WindowSpec;
-  readonly groupByDev: boolean;
+  /** GROUP BY the body field `dev`, the sending device (`IoTHub.ConnectionDeviceId`), or the window alone. */
+  readonly group: 'dev' | 'conn' | null;
   readonly where: Cond | null;
   readonly having: Having | null;
   /** `CASE WHEN AVG(x) IS NULL THEN 'none' WHEN AVG(x) > caseAt THEN 'hi' ELSE 'lo' END AS lvl`, or no such column. */
@@ -53,6 +64,8 @@ function condText(c: Cond): string {
     case 'cmp': return `${c.field} ${c.rel} ${c.value}`;
     case 'streq': return `${c.field} ${c.neg ? '<>' : '='} '${c.value}'`;
     case 'isnull': return `${c.field} IS ${c.neg ? 'NOT ' : ''}NULL`;
+    case 'arith': return `y * 2 - 1 > ${c.value}`;
+    case 'caseOn': return `CASE WHEN s = 'on' THEN y ELSE 0 END > ${c.value}`;
     case 'not': return `NOT (${condText(c.a)})`;
     default: return `(${condText(c.a)}) ${c.op.toUpperCase()} (${condText(c.b)})`;
   }
@@ -68,21 +81,25 @@ function havingText(h: Having): string {
 
 /** The query text of `q`, as a user writes it. */
 export function queryText(q: QuerySpec): string {
-  const w = q.window.kind === 'tumbling'
-    ? `TumblingWindow(second, ${sec(q.window.size)})`
-    : `HoppingWindow(second, ${sec(q.window.size)}, ${sec(q.window.hop)})`;
+  const w = q.window;
+  const off = w.offset === 0 ? '' : `, Offset(millisecond, ${w.offset})`;
+  const win = w.kind === 'tumbling'
+    ? (off === '' ? `TumblingWindow(second, ${sec(w.size)})` : `TumblingWindow(Duration(second, ${sec(w.size)})${off})`)
+    : (off === '' ? `HoppingWindow(second, ${sec(w.size)}, ${sec(w.hop)})` : `HoppingWindow(Duration(second, ${sec(w.size)}), Hop(second, ${sec(w.hop)})${off})`);
+  const key = q.group === 'dev' ? 'dev' : q.group === 'conn' ? 'IoTHub.ConnectionDeviceId' : null;
   const cols = [
-    ...(q.groupByDev ? ['dev'] : []),
+    ...(key === null ? [] : [key]),
     'System.Timestamp() AS WindowEnd', 'COUNT(*) AS n', 'COUNT(c) AS nc', 'COUNT(x) AS nx', 'COUNT(DISTINCT x) AS dx',
     'AVG(x) AS a', 'SUM(x) AS total', 'MIN(x) AS lo', 'MAX(x) AS hi',
     'STDEV(x) AS sd', 'STDEVP(x) AS sdp', 'VAR(x) AS v', 'VARP(x) AS vp',
+    'MAX(x) - MIN(x) AS spread', 'AVG(x) * 2 + 1 AS a2',
     ...(q.caseAt === null ? [] : [`CASE WHEN AVG(x) IS NULL THEN 'none' WHEN AVG(x) > ${q.caseAt} THEN 'hi' ELSE 'lo' END AS lvl`]),
   ];
   return [
     `SELECT ${cols.join(', ')}`,
     'INTO out FROM telemetry TIMESTAMP BY ts',
     ...(q.where === null ? [] : [`WHERE ${condText(q.where)}`]),
-    `GROUP BY ${q.groupByDev ? 'dev, ' : ''}${w}`,
+    `GROUP BY ${key === null ? '' : `${key}, `}${win}`,
     ...(q.having === null ? [] : [`HAVING ${havingText(q.having)}`]),
   ].join('\n');
 }
@@ -119,6 +136,17 @@ function truth(c: Cond, e: AsaEvent): Truth {
       return (v === c.value) !== c.neg;
     }
     case 'isnull': return isNull(e[c.field]) !== c.neg;
+    case 'arith': {
+      // Arithmetic over NULL is NULL, and so is the comparison.
+      const v = e.y;
+      return isNull(v) ? null : (v as number) * 2 - 1 > c.value;
+    }
+    case 'caseOn': {
+      // CASE (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics): `s = 'on'`
+      // with a NULL s is not TRUE, so the ELSE's 0; a NULL y in the THEN makes the comparison unknown.
+      const v = truth({ op: 'streq', field: 's', neg: false, value: 'on' }, e) === true ? e.y : 0;
+      return isNull(v) ? null : (v as number) > c.value;
+    }
     case 'not': {
       const a = truth(c.a, e);
       return a === null ? null : !a;
@@ -140,16 +168,19 @@ function truth(c: Cond, e: AsaEvent): Truth {
  * The windows `ts` falls in, by their end. Tumbling (https://learn.microsoft.com/stream-analytics-query/tumbling-window-azure-stream-analytics):
  * "inclusive in the end of the window and exclusive in the beginning", so `ts` is in `(end - size, end]`.
  * Hopping (https://learn.microsoft.com/stream-analytics-query/hopping-window-azure-stream-analytics):
- * windows of `size` every `hop`, with the same bounds, so an event is in every window whose end is a
- * multiple of the hop with `end - size < ts <= end`. Windows are on multiples of the size (hop) since the
- * Unix epoch (docs/asa-migration.md "window alignment": the same as ASA's round clock times for the sizes
- * here, which divide a day).
+ * windows of `size`, each moving forward by the hop "relative to the previous one", with the same bounds.
+ * The pages do not name the windows' origin: docs/asa-migration.md "window alignment" does (windows start
+ * on multiples of the hop since the Unix epoch, so for a hop that divides the size their ends are on
+ * multiples of it too, ASA's round clock times; with `HoppingWindow(second, 10, 3)` they end at :01, :04,
+ * ...). An Offset moves every window's bounds by it: "The Offset parameter can be used to change this
+ * behavior and include the events in the beginning of the window and exclude the ones that happened in
+ * the end", the tumbling page's example being `Offset(millisecond, -1)`.
  */
 export function windowEnds(w: WindowSpec, ts: number): number[] {
   const hop = w.kind === 'tumbling' ? w.size : w.hop;
-  const first = Math.ceil(ts / hop) * hop;
   const ends: number[] = [];
-  for (let end = first; end - w.size < ts; end += hop) ends.push(end);
+  // Window k holds (k·hop + offset, k·hop + offset + size].
+  for (let k = Math.ceil((ts - w.size - w.offset) / hop); k * hop + w.offset < ts; k++) ends.push(k * hop + w.offset + w.size);
   return ends;
 }
 
@@ -169,7 +200,10 @@ export interface Documented {
    * MIN, MAX, STDEV*, VAR*, COUNT(DISTINCT)) is a string or boolean is in none of the rule's aggregates.
    */
   readonly rejectNonNumeric: boolean;
-  /** A GROUP BY field the event lacks rejects the event (row `GROUP BY` a body field); a JSON null is a group. */
+  /**
+   * "an event without the field is rejected for the rule" (row `GROUP BY` a body field), where ASA reads it
+   * as NULL; a JSON null is a group in both.
+   */
   readonly rejectMissingGroup: boolean;
 }
 
@@ -190,6 +224,7 @@ export type Row = Record<string, unknown>;
  * population ones (n), NULL over no value. "Null values are ignored" on each of those pages.
  */
 function aggregates(es: readonly AsaEvent[]): Row {
+  // Arithmetic over aggregates (`MAX(x) - MIN(x)`, `AVG(x) * 2 + 1`) is NULL when one of them is.
   const xs = es.map((e) => e.x).filter((v): v is number => typeof v === 'number');
   const n = xs.length;
   const sum = xs.reduce((p, q) => p + q, 0);
@@ -208,6 +243,8 @@ function aggregates(es: readonly AsaEvent[]): Row {
     sdp: n === 0 ? null : Math.sqrt(ss / n),
     v: n < 2 ? null : ss / (n - 1),
     vp: n === 0 ? null : ss / n,
+    spread: n === 0 ? null : Math.max(...xs) - Math.min(...xs),
+    a2: mean === null ? null : mean * 2 + 1,
   };
 }
 
@@ -233,7 +270,7 @@ function caseValue(at: number, r: Row): string {
 }
 
 /**
- * The rows ASA sends for `q` over `events`, keyed by `dev|WindowEnd` (dev `*` without GROUP BY dev).
+ * The rows ASA sends for `q` over `events`, keyed by `group|WindowEnd` (group `*` without a GROUP BY key).
  * GROUP BY (https://learn.microsoft.com/stream-analytics-query/group-by-azure-stream-analytics): one row per
  * group of the window's events that passed WHERE; a window without such events has no row. NULL group
  * values form one group (SQL's GROUP BY). WHERE is applied to each event before grouping.
@@ -241,10 +278,10 @@ function caseValue(at: number, r: Row): string {
 export function asaRows(q: QuerySpec, events: readonly AsaEvent[], doc: Documented = EDDY_DOCUMENTED): Map<string, Row> {
   const groups = new Map<string, AsaEvent[]>();
   for (const e of events) {
-    if (doc.rejectMissingGroup && q.groupByDev && e.dev === undefined) continue;
+    if (doc.rejectMissingGroup && q.group === 'dev' && e.dev === undefined) continue;
     if (doc.rejectNonNumeric && !isNull(e.x) && typeof e.x !== 'number') continue;
     if (q.where !== null && truth(q.where, e) !== true) continue;
-    const dev = q.groupByDev ? (e.dev ?? null) : '*';
+    const dev = q.group === 'dev' ? (e.dev ?? null) : q.group === 'conn' ? e.conn : '*';
     for (const end of windowEnds(q.window, e.ts)) {
       const k = `${String(dev)}|${iso7(end)}`;
       const g = groups.get(k);
@@ -258,7 +295,7 @@ export function asaRows(q: QuerySpec, events: readonly AsaEvent[], doc: Document
     const agg = aggregates(es);
     if (q.having !== null && !havingHolds(q.having, agg)) continue;
     const row: Row = {
-      ...(q.groupByDev ? { dev: es[0]!.dev ?? null } : {}),
+      ...(q.group === 'dev' ? { dev: es[0]!.dev ?? null } : q.group === 'conn' ? { ConnectionDeviceId: es[0]!.conn } : {}),
       WindowEnd: end,
       ...agg,
       ...(q.caseAt === null ? {} : { lvl: caseValue(q.caseAt, agg) }),
