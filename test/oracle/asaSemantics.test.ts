@@ -84,9 +84,12 @@ function cond(rnd: () => number, depth: number): Cond {
 
 function query(rnd: () => number): QuerySpec {
   const offset = rnd() < 0.7 ? 0 : pick(rnd, [-1, -250, 1000]);
-  const window: WindowSpec = rnd() < 0.5
+  const r = rnd();
+  const window: WindowSpec = r < 0.4
     ? { kind: 'tumbling', size: pick(rnd, [5000, 10000, 30000]), offset }
-    : { ...pick(rnd, [{ size: 10000, hop: 5000 }, { size: 30000, hop: 10000 }, { size: 20000, hop: 5000 }, { size: 10000, hop: 3000 }]), kind: 'hopping', offset };
+    : r < 0.75
+      ? { ...pick(rnd, [{ size: 10000, hop: 5000 }, { size: 30000, hop: 10000 }, { size: 20000, hop: 5000 }, { size: 10000, hop: 3000 }]), kind: 'hopping', offset }
+      : { kind: 'sliding', size: pick(rnd, [2000, 5000, 10000]) };
   const having: Having | null = pick(rnd, [
     null, null,
     { op: 'countAtLeast', k: pick(rnd, [2, 3]) },
@@ -194,6 +197,20 @@ describe('ASA query semantics: eddy against an oracle from the ASA reference', (
 });
 
 describe('ASA compiler regressions found by the oracle', () => {
+  it("a sliding window's System.Timestamp() is the time its content changed, not 1 ms later", () => {
+    // Sliding window reference: output "when an event entered or exits the window"; the window at p
+    // holds (p - 10 s, p]. Events at 3 s, 5 s (two), 13 s and 40 s: the content changes at 3, 5, 13
+    // (3 s leaves, 13 s enters), 15 (the two 5 s leave) and 40; 23 and 50 leave it empty (no row).
+    const q: QuerySpec = { window: { kind: 'sliding', size: 10000 }, group: 'dev', where: null, having: null, caseAt: null };
+    const evs: AsaEvent[] = [3000, 5000, 5000, 13000, 40000].map((t) => ({ ts: T0 + t, conn: 's', dev: 'd1', x: 1 }));
+    const got = [...eddyRows(q, evs).values()].map((r) => [r.WindowEnd, r.n]);
+    expect(got).toEqual([
+      ['2026-03-01T06:00:03.0000000Z', 1], ['2026-03-01T06:00:05.0000000Z', 3], ['2026-03-01T06:00:13.0000000Z', 3],
+      ['2026-03-01T06:00:15.0000000Z', 1], ['2026-03-01T06:00:40.0000000Z', 1],
+    ]);
+    expect(mismatches(asaRows(q, evs), eddyRows(q, evs))).toEqual([]);
+  });
+
   it('a string literal beside < > <= >= or arithmetic is refused at its position, not printed as a rule the module refuses', () => {
     // docs/asa-migration.md: WHERE compares 'strings' with = and <> only, and a construct eddy cannot run
     // is refused "with its line and column"; the rule compiler refuses such a comparison

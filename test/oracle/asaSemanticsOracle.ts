@@ -27,7 +27,8 @@ export interface AsaEvent {
 /** Sizes, hops and offsets in ms; `offset` 0 is a window without Offset. */
 export type WindowSpec =
   | { readonly kind: 'tumbling'; readonly size: number; readonly offset: number }
-  | { readonly kind: 'hopping'; readonly size: number; readonly hop: number; readonly offset: number };
+  | { readonly kind: 'hopping'; readonly size: number; readonly hop: number; readonly offset: number }
+  | { readonly kind: 'sliding'; readonly size: number };
 
 /** A condition over one event (WHERE), in SQL's three-valued logic. */
 export type Cond =
@@ -82,8 +83,8 @@ function havingText(h: Having): string {
 /** The query text of `q`, as a user writes it. */
 export function queryText(q: QuerySpec): string {
   const w = q.window;
-  const off = w.offset === 0 ? '' : `, Offset(millisecond, ${w.offset})`;
-  const win = w.kind === 'tumbling'
+  const off = w.kind === 'sliding' || w.offset === 0 ? '' : `, Offset(millisecond, ${w.offset})`;
+  const win = w.kind === 'sliding' ? `SlidingWindow(second, ${sec(w.size)})` : w.kind === 'tumbling'
     ? (off === '' ? `TumblingWindow(second, ${sec(w.size)})` : `TumblingWindow(Duration(second, ${sec(w.size)})${off})`)
     : (off === '' ? `HoppingWindow(second, ${sec(w.size)}, ${sec(w.hop)})` : `HoppingWindow(Duration(second, ${sec(w.size)}), Hop(second, ${sec(w.hop)})${off})`);
   const key = q.group === 'dev' ? 'dev' : q.group === 'conn' ? 'IoTHub.ConnectionDeviceId' : null;
@@ -176,7 +177,7 @@ function truth(c: Cond, e: AsaEvent): Truth {
  * behavior and include the events in the beginning of the window and exclude the ones that happened in
  * the end", the tumbling page's example being `Offset(millisecond, -1)`.
  */
-export function windowEnds(w: WindowSpec, ts: number): number[] {
+export function windowEnds(w: Exclude<WindowSpec, { kind: 'sliding' }>, ts: number): number[] {
   const hop = w.kind === 'tumbling' ? w.size : w.hop;
   const ends: number[] = [];
   // Window k holds (k·hop + offset, k·hop + offset + size].
@@ -277,16 +278,37 @@ function caseValue(at: number, r: Row): string {
  */
 export function asaRows(q: QuerySpec, events: readonly AsaEvent[], doc: Documented = EDDY_DOCUMENTED): Map<string, Row> {
   const groups = new Map<string, AsaEvent[]>();
+  const add = (k: string, e: AsaEvent): void => {
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [e]);
+    else g.push(e);
+  };
+  const kept = new Map<string, AsaEvent[]>();
   for (const e of events) {
     if (doc.rejectMissingGroup && q.group === 'dev' && e.dev === undefined) continue;
     if (doc.rejectNonNumeric && !isNull(e.x) && typeof e.x !== 'number') continue;
     if (q.where !== null && truth(q.where, e) !== true) continue;
     const dev = q.group === 'dev' ? (e.dev ?? null) : q.group === 'conn' ? e.conn : '*';
-    for (const end of windowEnds(q.window, e.ts)) {
-      const k = `${String(dev)}|${iso7(end)}`;
-      const g = groups.get(k);
-      if (g === undefined) groups.set(k, [e]);
+    if (q.window.kind === 'sliding') {
+      const g = kept.get(String(dev));
+      if (g === undefined) kept.set(String(dev), [e]);
       else g.push(e);
+    } else {
+      for (const end of windowEnds(q.window, e.ts)) add(`${String(dev)}|${iso7(end)}`, e);
+    }
+  }
+  /*
+   * Sliding (https://learn.microsoft.com/stream-analytics-query/sliding-window-azure-stream-analytics): ASA
+   * "outputs events only for those points in time when the content of the window actually changes, in
+   * other words when an event entered or exits the window": at each event's time `t` (it enters) and at
+   * `t + size` (it has left, the window `(T - size, T]` being end-inclusive and start-exclusive as the
+   * other windows), for each group, when the window then holds events (GROUP BY gives no row for none).
+   */
+  if (q.window.kind === 'sliding') {
+    const size = q.window.size;
+    for (const [dev, es] of kept) {
+      const times = [...new Set(es.flatMap((e) => [e.ts, e.ts + size]))];
+      for (const t of times) for (const e of es) if (t - size < e.ts && e.ts <= t) add(`${dev}|${iso7(t)}`, e);
     }
   }
   const rows = new Map<string, Row>();
