@@ -326,3 +326,45 @@ export function asaRows(q: QuerySpec, events: readonly AsaEvent[], doc: Document
   }
   return rows;
 }
+
+/**
+ * A statement without GROUP BY: `SELECT dev, x, c AS cc, y * 2 AS y2, CASE WHEN y > caseAt THEN 'hi' WHEN
+ * y IS NULL THEN NULL ELSE y END AS lvl, System.Timestamp() AS t INTO out FROM telemetry TIMESTAMP BY ts
+ * [WHERE w]`.
+ */
+export interface PassSpec {
+  readonly where: Cond | null;
+  readonly caseAt: number;
+}
+
+export function passText(q: PassSpec): string {
+  return [
+    `SELECT dev, x, c AS cc, y * 2 AS y2, CASE WHEN y > ${q.caseAt} THEN 'hi' WHEN y IS NULL THEN NULL ELSE y END AS lvl, System.Timestamp() AS t`,
+    'INTO out FROM telemetry TIMESTAMP BY ts',
+    ...(q.where === null ? [] : [`WHERE ${condText(q.where)}`]),
+  ].join('\n');
+}
+
+/**
+ * The rows of a `PassSpec` statement, in event order: one per event whose WHERE is TRUE (WHERE reference
+ * above). A selected field is the event's value of whatever type, NULL when the event lacks it ("it is
+ * records that have a type and not columns", data types page); arithmetic over NULL is NULL; CASE gives the
+ * first WHEN that is TRUE (`y > k` with a NULL y is not) or the ELSE; System.Timestamp() of a statement
+ * without a window is the event's time (https://learn.microsoft.com/stream-analytics-query/system-timestamp-stream-analytics).
+ */
+export function passRows(q: PassSpec, events: readonly AsaEvent[]): Row[] {
+  const rows: Row[] = [];
+  for (const e of events) {
+    if (q.where !== null && truth(q.where, e) !== true) continue;
+    const y = isNull(e.y) ? null : (e.y as number);
+    rows.push({
+      dev: e.dev ?? null,
+      x: e.x ?? null,
+      cc: e.c ?? null,
+      y2: y === null ? null : y * 2,
+      lvl: y !== null && y > q.caseAt ? 'hi' : y === null ? null : y,
+      t: iso7(e.ts),
+    });
+  }
+  return rows;
+}
