@@ -95,6 +95,8 @@ function query(rnd: () => number): QuerySpec {
     { op: 'countAtLeast', k: pick(rnd, [2, 3]) },
     { op: 'avgAbove', value: pick(rnd, [10, 40]) },
     { op: 'rangeAtLeast', value: pick(rnd, [20, 100]) },
+    { op: 'noAvgOrCount', k: 3 },
+    { op: 'notAvgAbove', value: 20 },
   ] as const);
   return {
     window,

@@ -46,7 +46,11 @@ export type Cond =
 export type Having =
   | { readonly op: 'countAtLeast'; readonly k: number }
   | { readonly op: 'avgAbove'; readonly value: number }
-  | { readonly op: 'rangeAtLeast'; readonly value: number };
+  | { readonly op: 'rangeAtLeast'; readonly value: number }
+  /** `AVG(x) IS NULL OR COUNT(*) > k` */
+  | { readonly op: 'noAvgOrCount'; readonly k: number }
+  /** `NOT (AVG(x) > value)` */
+  | { readonly op: 'notAvgAbove'; readonly value: number };
 
 export interface QuerySpec {
   readonly window: WindowSpec;
@@ -76,6 +80,8 @@ function havingText(h: Having): string {
   switch (h.op) {
     case 'countAtLeast': return `COUNT(*) >= ${h.k}`;
     case 'avgAbove': return `AVG(x) > ${h.value}`;
+    case 'noAvgOrCount': return `AVG(x) IS NULL OR COUNT(*) > ${h.k}`;
+    case 'notAvgAbove': return `NOT (AVG(x) > ${h.value})`;
     default: return `MAX(x) - MIN(x) >= ${h.value}`;
   }
 }
@@ -257,6 +263,9 @@ function havingHolds(h: Having, r: Row): boolean {
   switch (h.op) {
     case 'countAtLeast': return (r.n as number) >= h.k;
     case 'avgAbove': return r.a !== null && (r.a as number) > h.value;
+    case 'noAvgOrCount': return r.a === null || (r.n as number) > h.k;
+    // NOT of an unknown comparison is unknown: the group is not returned.
+    case 'notAvgAbove': return r.a !== null && !((r.a as number) > h.value);
     default: return r.hi !== null && r.lo !== null && (r.hi as number) - (r.lo as number) >= h.value;
   }
 }
