@@ -215,11 +215,22 @@ function eddyPassRows(q: PassSpec, evs: readonly AsaEvent[]): Row[] {
   return rows;
 }
 
+const PASS_SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
+
+function passCase(seed: number): { q: PassSpec; evs: AsaEvent[] } {
+  const rnd = prng(seed * 104729);
+  const q: PassSpec = { where: rnd() < 0.8 ? cond(rnd, 0) : null, caseAt: pick(rnd, [0, 5, 40]) };
+  return { q, evs: events(rnd, 120, true) };
+}
+
 describe('ASA statements without GROUP BY: eddy against the oracle', () => {
-  it.each(Array.from({ length: 30 }, (_, i) => i + 1))('seed %i', (seed) => {
-    const rnd = prng(seed * 104729);
-    const q: PassSpec = { where: rnd() < 0.8 ? cond(rnd, 0) : null, caseAt: pick(rnd, [0, 5, 40]) };
-    const evs = events(rnd, 120, true);
+  it('the documented boolean rejection decides some seeds', () => {
+    const off = { ...EDDY_DOCUMENTED, rejectBoolVsNumber: false };
+    expect(PASS_SEEDS.filter((seed) => { const { q, evs } = passCase(seed); return passRows(q, evs, off).length !== eddyPassRows(q, evs).length; }).length).toBeGreaterThan(0);
+  });
+
+  it.each(PASS_SEEDS)('seed %i', (seed) => {
+    const { q, evs } = passCase(seed);
     const want = passRows(q, evs);
     const got = eddyPassRows(q, evs);
     expect(got.length, passText(q)).toBe(want.length);
@@ -230,6 +241,12 @@ describe('ASA statements without GROUP BY: eddy against the oracle', () => {
 });
 
 describe('ASA compiler regressions found by the oracle', () => {
+  it("a simple CASE's WHENs of another type than its input are unequal, not a rejected event", () => {
+    // CASE reference: "The types of the when_expressions do not necessarily have to match".
+    const q: PassSpec = { where: null, caseAt: 0 };
+    const evs: AsaEvent[] = ['on', 3, 'x', { k: 1 }, null].map((c, i) => ({ ts: T0 + 1000 * (i + 1), conn: 's', c }));
+    expect(eddyPassRows(q, evs).map((r) => r.kc)).toEqual([1, 2, 0, 0, 0]);
+  });
   it("a sliding window's System.Timestamp() is the time its content changed, not 1 ms later", () => {
     // Sliding window reference: output "when an event entered or exits the window"; the window at p
     // holds (p - 10 s, p]. Events at 3 s, 5 s (two), 13 s and 40 s: the content changes at 3, 5, 13

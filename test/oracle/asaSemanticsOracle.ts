@@ -212,9 +212,11 @@ export interface Documented {
    * as NULL; a JSON null is a group in both.
    */
   readonly rejectMissingGroup: boolean;
+  /** "a boolean `x` compared with a number rejects the event as `not-a-number`" (row `CASE`). */
+  readonly rejectBoolVsNumber: boolean;
 }
 
-export const EDDY_DOCUMENTED: Documented = { rejectNonNumeric: true, rejectMissingGroup: true };
+export const EDDY_DOCUMENTED: Documented = { rejectNonNumeric: true, rejectMissingGroup: true, rejectBoolVsNumber: true };
 
 export type Row = Record<string, unknown>;
 
@@ -338,8 +340,8 @@ export function asaRows(q: QuerySpec, events: readonly AsaEvent[], doc: Document
 
 /**
  * A statement without GROUP BY: `SELECT dev, x, c AS cc, y * 2 AS y2, CASE WHEN y > caseAt THEN 'hi' WHEN
- * y IS NULL THEN NULL ELSE y END AS lvl, System.Timestamp() AS t INTO out FROM telemetry TIMESTAMP BY ts
- * [WHERE w]`.
+ * y IS NULL THEN NULL ELSE y END AS lvl, CASE c WHEN 'on' THEN 1 WHEN 3 THEN 2 ELSE 0 END AS kc,
+ * System.Timestamp() AS t INTO out FROM telemetry TIMESTAMP BY ts [WHERE w]`.
  */
 export interface PassSpec {
   readonly where: Cond | null;
@@ -348,7 +350,8 @@ export interface PassSpec {
 
 export function passText(q: PassSpec): string {
   return [
-    `SELECT dev, x, c AS cc, y * 2 AS y2, CASE WHEN y > ${q.caseAt} THEN 'hi' WHEN y IS NULL THEN NULL ELSE y END AS lvl, System.Timestamp() AS t`,
+    `SELECT dev, x, c AS cc, y * 2 AS y2, CASE WHEN y > ${q.caseAt} THEN 'hi' WHEN y IS NULL THEN NULL ELSE y END AS lvl,`,
+    "  CASE c WHEN 'on' THEN 1 WHEN 3 THEN 2 ELSE 0 END AS kc, System.Timestamp() AS t",
     'INTO out FROM telemetry TIMESTAMP BY ts',
     ...(q.where === null ? [] : [`WHERE ${condText(q.where)}`]),
   ].join('\n');
@@ -360,11 +363,15 @@ export function passText(q: PassSpec): string {
  * records that have a type and not columns", data types page); arithmetic over NULL is NULL; CASE gives the
  * first WHEN that is TRUE (`y > k` with a NULL y is not) or the ELSE; System.Timestamp() of a statement
  * without a window is the event's time (https://learn.microsoft.com/stream-analytics-query/system-timestamp-stream-analytics).
+ * The simple CASE compares `c` with each WHEN in turn, and "The types of the when_expressions do not
+ * necessarily have to match" (CASE page): a `c` of another type is unequal, a NULL `c` is no WHEN's.
  */
-export function passRows(q: PassSpec, events: readonly AsaEvent[]): Row[] {
+export function passRows(q: PassSpec, events: readonly AsaEvent[], doc: Documented = EDDY_DOCUMENTED): Row[] {
   const rows: Row[] = [];
   for (const e of events) {
     if (q.where !== null && truth(q.where, e) !== true) continue;
+    // docs/asa-migration.md, CASE row: "a boolean `x` compared with a number rejects the event".
+    if (doc.rejectBoolVsNumber && typeof e.c === 'boolean') continue;
     const y = isNull(e.y) ? null : (e.y as number);
     rows.push({
       dev: e.dev ?? null,
@@ -372,6 +379,7 @@ export function passRows(q: PassSpec, events: readonly AsaEvent[]): Row[] {
       cc: e.c ?? null,
       y2: y === null ? null : y * 2,
       lvl: y !== null && y > q.caseAt ? 'hi' : y === null ? null : y,
+      kc: e.c === 'on' ? 1 : e.c === 3 ? 2 : 0,
       t: iso7(e.ts),
     });
   }
