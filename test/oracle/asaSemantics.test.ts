@@ -107,8 +107,11 @@ function query(rnd: () => number): QuerySpec {
   };
 }
 
-/** Runs `evs` through an Engine holding the compiled query; the last revision of each row, keyed as the oracle keys them. */
-function eddyRows(q: QuerySpec, evs: readonly AsaEvent[]): Map<string, Row> {
+/**
+ * Runs `evs` through an Engine holding the compiled query; the last revision of each row, keyed as the
+ * oracle keys them. `isoTs`: the events carry `ts` as an ISO 8601 string, as a datetime in JSON.
+ */
+function eddyRows(q: QuerySpec, evs: readonly AsaEvent[], isoTs = false): Map<string, Row> {
   const scheduler = new VirtualTimeScheduler();
   scheduler.frame = CLOCK0;
   const rows = new Map<string, Row>();
@@ -126,7 +129,7 @@ function eddyRows(q: QuerySpec, evs: readonly AsaEvent[]): Map<string, Row> {
   });
   engine.setRules(fromQuery(queryText(q)));
   for (const { conn, ...body } of evs) {
-    const ev: IngestEvent = { body, deviceId: conn, moduleId: 'm', input: 'telemetry', arrival: CLOCK0 };
+    const ev: IngestEvent = { body: isoTs ? { ...body, ts: new Date(body.ts).toISOString() } : body, deviceId: conn, moduleId: 'm', input: 'telemetry', arrival: CLOCK0 };
     engine.process([ev]);
   }
   engine.flushWindows();
@@ -164,7 +167,7 @@ function seedCase(seed: number): { q: QuerySpec; evs: AsaEvent[] } {
 describe('ASA query semantics: eddy against an oracle from the ASA reference', () => {
   it.each(SEEDS)('seed %i', (seed) => {
     const { q, evs } = seedCase(seed);
-    expect(mismatches(asaRows(q, evs), eddyRows(q, evs)), queryText(q)).toEqual([]);
+    expect(mismatches(asaRows(q, evs), eddyRows(q, evs, seed % 3 === 0)), queryText(q)).toEqual([]);
   });
 
   it('the seeded cases are not vacuous: most give rows, and the documented differences decide some', () => {
