@@ -121,12 +121,21 @@ export function sqlLogic<C>(op: string, a: (c: C) => unknown, b: (c: C) => unkno
   }
 }
 
-/** `==` of two non-null values, as the sandbox's (strings as text, numbers with mathjs' tolerance). */
+/**
+ * `==` of two non-null values, as the sandbox's (strings as text, numbers with mathjs' tolerance). Values
+ * of different types are not equal: ASA's simple CASE compares its input with each WHEN, and "The types
+ * of the when_expressions do not necessarily have to match"
+ * (https://learn.microsoft.com/stream-analytics-query/case-azure-stream-analytics), so `CASE c WHEN 'on'
+ * THEN 1 WHEN 3 THEN 2 ELSE 0 END` is 2 for a `c` of 3 and 0 for a record (test/oracle/asaSemantics.test.ts).
+ * A number and a boolean (ASA's bit is 1 or 0), and two records or arrays, still fail the event.
+ */
 function equal(a: unknown, b: unknown, fail: EvalFailure): boolean {
   const ta = typeof a;
-  if (ta === 'number' && typeof b === 'number') return nearlyEqual(a as number, b);
-  if ((ta === 'string' || ta === 'boolean') && typeof b === ta) return a === b;
-  throw fail;
+  const tb = typeof b;
+  if (ta === 'number' && tb === 'number') return nearlyEqual(a as number, b as number);
+  if ((ta === 'string' || ta === 'boolean') && tb === ta) return a === b;
+  if (ta === tb || (ta === 'number' && tb === 'boolean') || (ta === 'boolean' && tb === 'number')) throw fail;
+  return false;
 }
 
 /**

@@ -95,8 +95,10 @@ export function rowMessage(rule: string, ruleHash: string, output: string, r: Wi
         break;
       case 'window':
         // A snapshot window is held as [t, t + 1) (src/windows/snapshotWindow.ts); its System.Timestamp()
-        // is t, the timestamp its events share (snapshot-window-azure-stream-analytics): `timestampAt`.
-        body[c.name] = asaDateTime(c.bound === 'end' && windowKind(r.window.type)?.timestampAt !== 'start' ? r.window.end : r.window.start);
+        // is t, the timestamp its events share (snapshot-window-azure-stream-analytics). A sliding window
+        // at p is held as [p - size + 1, p + 1) (src/windows/slidingWindow.ts); its System.Timestamp() is
+        // p, the time its content changed (test/oracle/asaSemantics.test.ts). `timestampAt` says which.
+        body[c.name] = asaDateTime(c.bound === 'start' ? r.window.start : timestampOf(r.window));
         break;
     }
   }
@@ -158,4 +160,10 @@ function iso(ms: number): string {
 
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;
+}
+
+/** ASA's System.Timestamp() of a window's row: the bound its kind's `timestampAt` names (default its end). */
+function timestampOf(w: { readonly type: string; readonly start: number; readonly end: number }): number {
+  const at = windowKind(w.type)?.timestampAt;
+  return at === 'start' ? w.start : at === 'last' ? w.end - 1 : w.end;
 }

@@ -216,4 +216,5 @@ export const slidingKind = defineWindowKind<SlidingSpec>({
   defaultIdleTimeout: (spec) => spec.size,
   id: 'start-end-size',
   retainsItems: true,
+  timestampAt: 'last',
 });

@@ -53,9 +53,10 @@ export interface WindowKindDescriptor<Spec extends WindowSpecBase = WindowSpecBa
   readonly retainsItems: boolean;
   /**
    * Which bound a row's `{window: "end"}` column (ASA's System.Timestamp()) reads: the window's `end`
-   * (default), or its `start` for a kind whose windows are one instant held as `[t, t + 1)` (snapshot).
+   * (default), its `start` for a kind whose windows are one instant held as `[t, t + 1)` (snapshot), or
+   * `end - 1` (`last`) for a kind whose window at `p` is held as `[p - size + 1, p + 1)` (sliding).
    */
-  readonly timestampAt?: 'start';
+  readonly timestampAt?: 'start' | 'last';
   /**
    * The key sessions of this spec are computed over, apart from groupBy (docs/asa-migration.md,
    * "Design: sessions over a partition key"); undefined: the groupBy key. The rule compiler checks it

@@ -203,7 +203,7 @@ HAVING CASE WHEN COUNT(t) < 2 THEN NULL ELSE COUNT(t) END > 0`;
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     expect(r.rules.o).toMatchObject({
       nulls: 'skip',
-      select: { avgHigh: 'avg(((t > 5) ? t : null))', nothing: '(avg(t) + null)', spread2: '(((count(t) == 0) ? null : (max(t) - min(t))) * 2)' },
+      select: { avgHigh: 'avg(((t > 5) ? t : null))', nothing: '(avg(t) + null)', spread2: '(((count((isNull(t) ? null : 1)) == 0) ? null : (max(t) - min(t))) * 2)' },
       row: { label: { else: { group: 'dev' } } },
     });
   });
