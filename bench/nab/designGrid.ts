@@ -27,7 +27,7 @@ const ESCALATE = [0, 2, 4];
 // designs are what the protocol was run on (warm-up in samples only; `--with-adaptive` adds 2d).
 const esc = (e: number) => ({ escalate: e, learnTime: 0 });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean; htm?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean; htm?: boolean; spread?: 'in-place' | 'appended' } = {}): AnomalyRule[] {
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -140,6 +140,18 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
         if ((r.detector as Record<string, unknown>).htmBuckets === 130) out.push({ ...r, detector: { ...r.detector, ...enc } } as AnomalyRule);
       }
     }
+  }
+  // `spread` (`--spread-in-place`, `--with-spread`): the spread shift (src/anomaly/spreadShift.ts, the
+  // EWMA chart for dispersion beside the level shift's chart for the mean), its shape fixed a priori
+  // (span `shiftSpan` 20, the level shift's clip), so the search decides only whether it is on. Two
+  // variants, both declared before either nested run (docs/nab-protocol.md, "Spread shift"): in place
+  // (every calibrated design with `shift` has `spread` too; the grid keeps its 243 designs) or appended
+  // (those designs again with it, after the designs without it, so ties go to those).
+  if (opts.calibrated && opts.spread) {
+    const withShift = out.slice(firstCalibrated, calEnd).filter((r) => ((r.detector as Record<string, unknown>).components as string[]).includes('shift'));
+    const add = (r: AnomalyRule): AnomalyRule => ({ ...r, detector: { ...r.detector, components: [...((r.detector as Record<string, unknown>).components as string[]), 'spread'] } }) as AnomalyRule;
+    if (opts.spread === 'appended') out.push(...withShift.map(add));
+    else for (let k = firstCalibrated; k < calEnd; k++) if (withShift.includes(out[k]!)) out[k] = add(out[k]!);
   }
   // `quietTime` (`--quiet-time`): suppression counted in event time instead of events, in every `auto`
   // design: quiet 30 (2.5 hours of a 5-minute series, 30 hours of an hourly one) becomes quietTime
