@@ -147,7 +147,7 @@ export const DEFAULT_LEARN_TIME = 2 * 86_400_000;
 /**
  * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
  * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts, sequenceMemory.ts,
- * contextMemory.ts, levelShift.ts); each raw score becomes a tail probability over that series' own
+ * contextMemory.ts, levelShift.ts, spreadShift.ts); each raw score becomes a tail probability over that series' own
  * history (anomalyLikelihood.ts, Ahmad et al. 2017; for the sparse scores named in `sparse`, a count of
  * rare events, sparseLikelihood.ts);
  * the detector raises when the smallest tail is at or below 10^-threshold, one threshold for every
@@ -190,7 +190,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ss) return { ok: false, error: ss.error };
     const sb = numberParam(params, 'seasonBins', { min: 1, max: 288, integer: true, fallback: 24 });
     if ('error' in sb) return { ok: false, error: sb.error };
-    let components: AutoComponent[] = ['point', 'range', 'seasonal', 'shift', 'context'];
+    let components: AutoComponent[] = ['point', 'range', 'seasonal', 'shift', 'context', 'spread'];
     if (params.components !== undefined) {
       const c = nameList(params.components);
       if (!c || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly string[]).includes(x))) {
