@@ -37,6 +37,9 @@ const defs: Record<string, Record<string, unknown> & { type: string }> = {
   'auto defaults (rules/nab/best.json)': { type: 'auto' },
   // The same without the calibration's warm-up in event time (`learnTime`, on in the defaults).
   'auto defaults, learnTime 0': { type: 'auto', learnTime: 0 },
+  // The spread shift (src/anomaly/spreadShift.ts) alone, and the defaults without it.
+  'spread': { type: 'auto', components: ['spread'], season: 'none', explain: false },
+  'auto defaults without spread': { type: 'auto', components: ['point', 'range', 'seasonal', 'shift', 'context'] },
   'all six, range+context sparse': { type: 'auto', components: ['point', 'range', 'seasonal', 'sequence', 'context', 'shift'], sparse: ['range', 'context'], threshold: 5, rearm: 2, escalate: 0 },
   // The recurrence memory (src/anomaly/recurrence.ts) under point + shift, and the defaults with it.
   'point + shift, recurrence': { type: 'auto', components: ['point', 'shift'], season: 'none', recurrence: true },

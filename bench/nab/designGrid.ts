@@ -27,7 +27,8 @@ const ESCALATE = [0, 2, 4];
 // designs are what the protocol was run on (warm-up in samples only; `--with-adaptive` adds 2d).
 const esc = (e: number) => ({ escalate: e, learnTime: 0 });
 
-export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean; htm?: boolean } = {}): AnomalyRule[] {
+export function designGrid(opts: { context?: boolean; calibrated?: boolean; adaptive?: boolean; recurrence?: boolean; quietTime?: boolean; pot?: boolean; htm?: boolean; spread?: 'in-place' | 'appended' | 'off' } = {}): AnomalyRule[] {
+  const spread = opts.spread ?? 'in-place';
   const out: AnomalyRule[] = [];
   const comps = [['point'], ['point', 'range'], ['point', 'range', 'seasonal'], ['point', 'range', 'sequence'], ['point', 'range', 'seasonal', 'sequence']];
   for (const components of comps) {
@@ -84,6 +85,16 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
       }
     }
   }
+  // The spread shift (src/anomaly/spreadShift.ts, the EWMA chart for dispersion beside the level
+  // shift's chart for the mean), its shape fixed a priori (span `shiftSpan` 20, the level shift's
+  // clip): in place, every calibrated design with `shift` has `spread` too, so the grid keeps its 243
+  // designs and the copies below (`--with-adaptive`, `--with-pot`, ...) inherit it. Declared with the
+  // appended variant below before either nested run; `--without-spread` is the grid without it
+  // (docs/nab-protocol.md, "Spread shift").
+  const hasShift = (r: AnomalyRule): boolean => ((r.detector as Record<string, unknown>).components as string[]).includes('shift');
+  const withSpread = (r: AnomalyRule): AnomalyRule => ({ ...r, detector: { ...r.detector, components: [...((r.detector as Record<string, unknown>).components as string[]), 'spread'] } }) as AnomalyRule;
+  const withShift = out.slice(firstCalibrated).filter(hasShift);
+  if (spread === 'in-place') for (let k = firstCalibrated; k < out.length; k++) if (hasShift(out[k]!)) out[k] = withSpread(out[k]!);
   const calEnd = out.length;
   // `adaptive` (`--with-adaptive`): every calibrated design again with the calibration's warm-up in
   // event time as well (autoDetector.ts `learnTime` "2d": judge from 50 scores once two days of the
@@ -141,6 +152,10 @@ export function designGrid(opts: { context?: boolean; calibrated?: boolean; adap
       }
     }
   }
+  // `spread: 'appended'` (`--spread-appended`): the calibrated designs with `shift` kept without the
+  // spread shift and appended again with it (so ties go to those without), the second of the two
+  // variants declared before either nested run (docs/nab-protocol.md, "Spread shift").
+  if (opts.calibrated && spread === 'appended') out.push(...withShift.map((r) => withSpread(r)));
   // `quietTime` (`--quiet-time`): suppression counted in event time instead of events, in every `auto`
   // design: quiet 30 (2.5 hours of a 5-minute series, 30 hours of an hourly one) becomes quietTime
   // 150 minutes (identical on 5-minute series). Decided with the folds in view (docs/nab-protocol.md).

@@ -7,7 +7,8 @@
  * `--with-context` adds the context-memory designs, `--with-adaptive` the calibrated designs again with
  * the warm-up in event time (`learnTime`), `--quiet-time` puts quietTime 150 minutes in place of quiet 30
  * in every design, `--with-pot` the calibrated designs again with the point component calibrated by
- * peaks over threshold, `--with-htm` designs with the HTM memory (designGrid.ts); `--mean` selects by the mean of the training categories
+ * peaks over threshold, `--with-htm` designs with the HTM memory, `--without-spread` leaves the spread shift out of
+ * the calibrated designs with the level shift, `--spread-appended` keeps them without it and appends them with it (designGrid.ts); `--mean` selects by the mean of the training categories
  * instead of the protocol's weakest one (a comparison with the earlier estimates); `--rule <file>`
  * scores that rule alone in the last table instead of rules/nab/best.json (`--rule-only`: that table alone).
  */
@@ -75,7 +76,7 @@ function table(title: string, res: ProtocolResult, grid: readonly AnomalyRule[],
 export function printProtocol(nabDir: string, files: readonly NabFile[], standard: Profile, shippedRule: AnomalyRule, shippedName = 'rules/nab/best.json'): void {
   const real = files.filter((f) => isRealCategory(f.category));
   const htm = htmRaw(nabDir);
-  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive'), recurrence: process.argv.includes('--with-recurrence'), quietTime: process.argv.includes('--quiet-time'), pot: process.argv.includes('--with-pot'), htm: process.argv.includes('--with-htm') });
+  const grid = designGrid({ context: process.argv.includes('--with-context'), calibrated: !process.argv.includes('--without-calibrated'), adaptive: process.argv.includes('--with-adaptive'), recurrence: process.argv.includes('--with-recurrence'), quietTime: process.argv.includes('--quiet-time'), pot: process.argv.includes('--with-pot'), htm: process.argv.includes('--with-htm'), ...(process.argv.includes('--spread-appended') ? { spread: 'appended' as const } : process.argv.includes('--without-spread') ? { spread: 'off' as const } : {}) });
   const memo = new Map<string, number>();
   const t0 = performance.now();
   const rawOf = (rules: readonly AnomalyRule[], tag: string) => (k: number, f: NabFile) => {

@@ -5,6 +5,7 @@ import { POINT_CAP, pointInit, pointUpdate, type PointState } from './pointDevia
 import { RECURRENCE_SHAPE, recurrenceInit, recurrenceUpdate, type RecurrenceState } from './recurrence.js';
 import { rangeInit, rangeUpdate, type RangeState } from './rangeRule.js';
 import { shiftInit, shiftUpdate, type ShiftState } from './levelShift.js';
+import { spreadInit, spreadUpdate, type SpreadState } from './spreadShift.js';
 import { exponentialMarksLikelihoodUpdate, sparseLikelihoodUpdate } from './sparseLikelihood.js';
 import { potLikelihoodUpdate } from './potLikelihood.js';
 import { contextInit, contextUpdate, type ContextShape, type ContextState } from './contextMemory.js';
@@ -13,7 +14,7 @@ import { sequenceInit, sequenceUpdate, type SequenceState } from './sequenceMemo
 import { seasonSelectInit, seasonSelectUpdate, seasonShape, type SeasonSelectShape, type SeasonSelectState } from './seasonalSelect.js';
 
 /** Components the `auto` detector can combine. */
-export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context', 'shift', 'htm'] as const;
+export const AUTO_COMPONENTS = ['point', 'range', 'seasonal', 'sequence', 'context', 'shift', 'htm', 'spread'] as const;
 /** Components whose raw score is sparse (0 for almost every value): they may be calibrated as counts of rare events (sparseLikelihood.ts). */
 export const SPARSE_COMPONENTS = ['range', 'context', 'htm'] as const;
 /** Of those, the ones calibrated as counts unless `sparse` says otherwise (`htm` keeps the normal model of Ahmad et al. 2017 by default). */
@@ -111,6 +112,8 @@ export interface AutoState {
   x?: ContextState | null;
   /** Level-shift short mean, when that component is on. */
   h?: ShiftState | null;
+  /** Spread-shift mean square, when that component is on (spreadShift.ts). */
+  v?: SpreadState;
   /** Calibration per component, in `components` order. */
   l: LikelihoodState[];
   /** Raised (until every tail is back above 10^-rearm for `quiet` events). */
@@ -144,7 +147,7 @@ export const DEFAULT_LEARN_TIME = 2 * 86_400_000;
 /**
  * `auto`: calibrated components combined by the maximum (docs/anomaly-auto.md). Each component turns
  * the value into a raw score (pointDeviation.ts, rangeRule.ts, seasonalSelect.ts, sequenceMemory.ts,
- * contextMemory.ts, levelShift.ts); each raw score becomes a tail probability over that series' own
+ * contextMemory.ts, levelShift.ts, spreadShift.ts); each raw score becomes a tail probability over that series' own
  * history (anomalyLikelihood.ts, Ahmad et al. 2017; for the sparse scores named in `sparse`, a count of
  * rare events, sparseLikelihood.ts);
  * the detector raises when the smallest tail is at or below 10^-threshold, one threshold for every
@@ -187,7 +190,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     if ('error' in ss) return { ok: false, error: ss.error };
     const sb = numberParam(params, 'seasonBins', { min: 1, max: 288, integer: true, fallback: 24 });
     if ('error' in sb) return { ok: false, error: sb.error };
-    let components: AutoComponent[] = ['point', 'range', 'seasonal', 'shift', 'context'];
+    let components: AutoComponent[] = ['point', 'range', 'seasonal', 'shift', 'context', 'spread'];
     if (params.components !== undefined) {
       const c = nameList(params.components);
       if (!c || c.length === 0 || c.some((x) => !(AUTO_COMPONENTS as readonly string[]).includes(x))) {
@@ -292,7 +295,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
   },
   init(c) {
     const seasonal = c.season.allow !== 'none' && (c.components.includes('seasonal') || c.explain);
-    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}), ...(c.recurrence ? { rc: recurrenceInit() } : {}), ...(c.components.includes('htm') ? { m: htmInit() } : {}) };
+    return { p: pointInit(), r: rangeInit(), s: seasonal ? seasonSelectInit(c.season) : null, q: c.components.includes('sequence') ? sequenceInit() : null, x: c.components.includes('context') ? contextInit() : null, h: c.components.includes('shift') ? shiftInit() : null, ...(c.components.includes('spread') ? { v: spreadInit() } : {}), l: c.components.map(() => likelihoodInit()), up: false, calm: 0, ...(c.escalate > 0 ? { ae: c.components.map(() => 0) } : {}), ...(c.learnTime > 0 ? { t0: null } : {}), ...(c.recurrence ? { rc: recurrenceInit() } : {}), ...(c.components.includes('htm') ? { m: htmInit() } : {}) };
   },
   update(c, s, time, x) {
     const pt = pointUpdate(s.p, x, c.window);
@@ -306,6 +309,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
     const sq = s.q ? sequenceUpdate(s.q, x, c.order) : 0;
     const cx = s.x ? contextUpdate(c.ctx, s.x, x) : 0;
     const sh = s.h ? shiftUpdate(s.h, dev, pt.sd, c.shiftSpan) : 0;
+    // Created on the first event when a checkpoint lacks it.
+    const sv = c.components.includes('spread') ? spreadUpdate((s.v ??= spreadInit()), dev, pt.sd, c.shiftSpan) : 0;
     const hm = s.m ? htmUpdate(s.m, x, c.learn, c.htmBuckets, c.htmTime ? time : undefined, c.htmAdapt) : 0;
     let least = 0;
     let kind = '';
@@ -336,6 +341,7 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
       else if (comp === 'sequence') raw = sq;
       else if (comp === 'context') raw = cx;
       else if (comp === 'shift') raw = sh;
+      else if (comp === 'spread') raw = sv;
       else if (comp === 'htm') raw = hm;
       else {
         // No baseline (no period, or a bin not filled yet): the component has nothing to say, and
@@ -343,8 +349,8 @@ export const autoDetector: DetectorType<AutoConfig, AutoState> = {
         if (se.raw < 0) continue;
         raw = se.raw;
       }
-      // The level shift's raw score is already a short mean: judged one at a time.
-      const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'htm' ? c.htmShort : comp === 'shift' ? 1 : c.short;
+      // The level shift's and the spread shift's raw scores are already short means: judged one at a time.
+      const short = comp === 'sequence' ? c.seqShort : comp === 'context' ? c.ctxShort : comp === 'htm' ? c.htmShort : comp === 'shift' || comp === 'spread' ? 1 : c.short;
       // The seasonal component keeps `learn`: its scores begin only after two full periods, when
       // `learnTime` has always passed, and 50 scores of it are not yet a history of its own.
       const lrn = comp === 'seasonal' ? c.learn : learn;
