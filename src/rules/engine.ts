@@ -17,7 +17,6 @@ import { chainedRuntime } from './chainedRuntime.js';
 import { AnomalyStepInput, WindowStepInput } from './stepInputs.js';
 import { hotWindowStep, type HotValues } from './hotWindowStep.js';
 import type { AlignedGroup } from '../windows/alignedWindows.js';
-import { RowArena } from '../windows/alignedRows.js';
 
 /** What the engine tells the metrics (names are fixed in src/metrics). */
 export interface EngineObserver {
@@ -222,12 +221,6 @@ interface Runtime extends FusedRule {
 export class Engine {
   private readonly runtimes = new Map<string, Runtime>();
   private executor: FusedRules;
-  /**
-   * While `setRules` builds runtimes: one row arena per input and `groupBy`, shared by the tumbling and
-   * hopping rules on rows it builds for them (src/windows/alignedRows.ts `RowArena`); null otherwise (a
-   * runtime built outside `setRules` keeps its rows in an array of its own).
-   */
-  private arenas: Map<string, RowArena> | null = null;
   private restored = new Map<string, RuleSnapshot>();
   /**
    * The generation a removed rule id starts at if a later `setRules` adds it back: its windows emitted at
@@ -295,7 +288,6 @@ export class Engine {
       gens.set(id, (snap.gen ?? 0) + 1);
       if (nr === undefined) this.removedGens.set(id, { gen: (snap.gen ?? 0) + 1, until: removedGenUntil(old, wallNow) });
     }
-    this.arenas = new Map();
     for (const r of rules) {
       if (this.runtimes.has(r.id)) continue;
       const snap = this.restored.get(r.id);
@@ -309,7 +301,6 @@ export class Engine {
       this.removedGens.delete(r.id);
       this.runtimes.set(r.id, this.runtimeOf(withGen(r, gen), kept.groups, kept.tombstones));
     }
-    this.arenas = null;
     this.executor = this.fuse();
     this.armTick();
     if (out.length > 0) this.opts.emit(out);
@@ -604,16 +595,6 @@ export class Engine {
     const hotRows = windowKind(rule.window.type)?.hotRows;
     const rows = reuseItem !== null && partition === undefined && rule.select.packedRowAdd !== null && hotRows !== undefined ? (hotRows(rule.window, rule.maxLateness, rule.select.packedLength) ?? null) : null;
     if (rows !== null) {
-      // The rules of one input and `groupBy` (one lane of the fused executor) keep their rows side by side.
-      if (this.arenas !== null) {
-        const lane = `${rule.input}\u0000${JSON.stringify(rule.groupBy)}`;
-        let arena = this.arenas.get(lane);
-        if (arena === undefined) {
-          arena = new RowArena();
-          this.arenas.set(lane, arena);
-        }
-        rows.rows.join(arena);
-      }
       core.attachRows((g) => rows.rows.unrow(g as unknown as AlignedGroup<unknown>), () => rows.rows.trim());
       rt.settle = () => core.settleRows();
     }

@@ -20,22 +20,14 @@ import { appendWindow, ROW, type AlignedGroup, type AlignedWindow } from './alig
 const MIN_ROWS = 64;
 
 export class AlignedRows {
-  /** The arena's array (shared with the other rules of the arena, {@link RowArena}): row r's block starts at `r * lstride + off`. */
   data: Float64Array;
-  /** Doubles of this rule's block in a row. */
   readonly stride: number;
-  /** Doubles between row r and row r + 1 of the arena (every member's block of row r lies between them). */
-  lstride: number;
-  /** Where this rule's block starts in an arena row. */
-  off = 0;
-  /** The arena this rule's rows live in: its own until {@link join}. */
-  arena: RowArena;
   /** Windows per row: those holding the group's newest event (size / hop; 1 for tumbling). */
   readonly per: number;
   private free: number[] = [];
   /** Rows handed out so far (live or free); `live` of them hold a group's windows, whose group is `owners[row]`. */
-  next = 0;
-  live = 0;
+  private next = 0;
+  private live = 0;
   private owners: Array<AlignedGroup<unknown> | null> = [];
   /** A state of `slots` zeros as a packed-double array (the elements kind `packedInit` gives). */
   private readonly template: number[];
@@ -52,27 +44,11 @@ export class AlignedRows {
     if (!Number.isSafeInteger(size) || !Number.isSafeInteger(hop) || hop < 1 || size % hop !== 0) throw new Error(`AlignedRows: bad size ${size} / hop ${hop}`);
     this.per = size / hop;
     this.stride = 1 + this.per * (1 + slots);
-    this.lstride = this.stride;
-    this.arena = new RowArena();
-    this.data = this.arena.data;
-    this.arena.add(this);
+    this.data = new Float64Array(this.stride * MIN_ROWS);
     const t: number[] = [];
     for (let i = 0; i < slots; i++) t.push(0.5);
     t.fill(0);
     this.template = t;
-  }
-
-  /**
-   * Moves this rule's rows into `arena`, whose other members are rules of the same inputs and `groupBy`
-   * (src/rules/engine.ts): a group's blocks of all of them then lie side by side when their row numbers
-   * match, as they do for groups created together (docs/performance.md, "Rows of a lane side by side").
-   * Only before this rule holds a row.
-   */
-  join(arena: RowArena): void {
-    if (this.live > 0 || this.next > 0) throw new Error('AlignedRows: join before any row');
-    if (this.arena === arena) return;
-    this.arena = arena;
-    arena.add(this);
   }
 
   /**
@@ -84,7 +60,7 @@ export class AlignedRows {
     const wins = g.wins;
     const r = this.alloc(g);
     const d = this.data;
-    const b = r * this.lstride + this.off;
+    const b = r * this.stride;
     const k = this.slots;
     d[b] = wins[wins.length - 1]!.start;
     for (let j = 0; j < this.per; j++) {
@@ -102,7 +78,7 @@ export class AlignedRows {
   /** A new row for `g`, every window empty (count and state 0); its start is the caller's to set. */
   open(g: AlignedGroup<unknown>): number {
     const r = this.alloc(g);
-    const b = r * this.lstride + this.off;
+    const b = r * this.stride;
     this.data.fill(0, b, b + this.stride);
     g[ROW] = r;
     return r;
@@ -113,7 +89,7 @@ export class AlignedRows {
     const r = g[ROW];
     if (r === undefined || r < 0) return;
     g[ROW] = -1;
-    const b = r * this.lstride + this.off;
+    const b = r * this.stride;
     for (let j = this.per - 1; j >= 0; j--) appendWindow(g, this.window(b, j));
     this.owners[r] = null;
     this.free.push(r);
@@ -130,25 +106,24 @@ export class AlignedRows {
     if (this.next > MIN_ROWS && this.live * 4 < this.next) this.compact();
   }
 
-  /** Renumbers the live rows from 0, in order, moving their blocks down in the arena's array; then lets the arena shrink. */
   private compact(): void {
-    const d = this.data;
-    const ls = this.lstride;
-    const off = this.off;
+    const stride = this.stride;
+    const from = this.data;
+    const rows = Math.max(MIN_ROWS, 2 * this.live);
+    const to = new Float64Array(rows * stride);
     const owners: Array<AlignedGroup<unknown> | null> = [];
     for (let r = 0; r < this.next; r++) {
       const g = this.owners[r];
       if (g === null || g === undefined) continue;
       const i = owners.length;
-      // In order, so a block only moves down: onto a row no live group of this rule holds any more.
-      if (i !== r) d.copyWithin(i * ls + off, r * ls + off, r * ls + off + this.stride);
+      to.set(from.subarray(r * stride, (r + 1) * stride), i * stride);
       owners.push(g);
       g[ROW] = i;
     }
+    this.data = to;
     this.owners = owners;
     this.next = owners.length;
     this.free = [];
-    this.arena.fit();
   }
 
   /**
@@ -216,67 +191,12 @@ export class AlignedRows {
     }
     const at = this.next++;
     this.owners[at] = g;
-    if (at >= this.arena.rows) this.arena.grow();
-    return at;
-  }
-}
-
-/**
- * One `Float64Array` holding the rows of several rules ({@link AlignedRows}, its members): row r is
- * every member's block of row r side by side (`lstride` doubles), so that the blocks of a group's rules,
- * which get the same row number when their groups are created together (devices sending in turn), are
- * one run of memory that an event's rules read in order, instead of one row in an array per rule.
- * Each member hands out its own row numbers; the arena only holds `rows` rows of room for every member.
- *
- * Why (docs/performance.md, "Rows of a lane side by side"): with one array per rule, each rule's step
- * reads a row in another array, 76 places in memory per event in the 100-rule mix.
- */
-export class RowArena {
-  data: Float64Array = new Float64Array(0);
-  /** Doubles per row: the members' strides. */
-  stride = 0;
-  /** Rows of room (the array's length over `stride`). */
-  rows = MIN_ROWS;
-  private readonly members: AlignedRows[] = [];
-
-  /** Adds `m`'s block at the end of every row (moving the rows to the longer stride). */
-  add(m: AlignedRows): void {
-    const old = this.stride;
-    const stride = old + m.stride;
-    const to = new Float64Array(stride * this.rows);
-    if (old > 0) for (let r = 0; r < this.rows; r++) to.set(this.data.subarray(r * old, (r + 1) * old), r * stride);
-    m.off = old;
-    this.members.push(m);
-    this.stride = stride;
-    this.put(to);
-  }
-
-  /** Twice the room (a member's row numbers reached it). */
-  grow(): void {
-    const to = new Float64Array(this.data.length * 2);
-    to.set(this.data);
-    this.rows *= 2;
-    this.put(to);
-  }
-
-  /**
-   * After a member's rows were renumbered (AlignedRows.trim): the room shrinks to what every member
-   * needs, the rows it handed out and twice its live ones, at least MIN_ROWS (as one rule's array did).
-   */
-  fit(): void {
-    let want = MIN_ROWS;
-    for (const m of this.members) want = Math.max(want, m.next, 2 * m.live);
-    if (want >= this.rows) return;
-    this.rows = want;
-    this.put(this.data.slice(0, want * this.stride));
-  }
-
-  private put(data: Float64Array): void {
-    this.data = data;
-    for (const m of this.members) {
-      m.data = data;
-      m.lstride = this.stride;
+    if ((at + 1) * this.stride > this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
     }
+    return at;
   }
 }
 
@@ -299,6 +219,7 @@ export function alignedRowPlace(size: number, hop: number, align: number, maxLat
   if (!Number.isSafeInteger(size) || !Number.isSafeInteger(hop) || hop < 1 || size % hop !== 0) throw new Error('alignedRowPlace: hop must divide size');
   const per = size / hop;
   const width = 1 + slots;
+  const stride = num(1 + per * width);
   const addAll = Array.from({ length: per }, (_, j) => `  addRow(d, b + ${num(2 + j * width)}, item, t); d[b + ${num(1 + j * width)}] = d[b + ${num(1 + j * width)}] + 1;`);
   return [
     `const w = t - ${num(maxLateness)};`,
@@ -314,7 +235,7 @@ export function alignedRowPlace(size: number, hop: number, align: number, maxLat
     '    g.wm = w;',
     '    const r0 = rows.open(g);',
     '    const d = rows.data;',
-    '    const b = r0 * rows.lstride + rows.off;',
+    `    const b = r0 * ${stride};`,
     `    let m = (t - ${num(align)}) % ${num(hop)};`,
     `    if (m < 0) m += ${num(hop)};`,
     '    d[b] = t - m;',
@@ -332,7 +253,7 @@ export function alignedRowPlace(size: number, hop: number, align: number, maxLat
     '  r = rows.enter(g);',
     '}',
     'const d = rows.data;',
-    'const b = r * rows.lstride + rows.off;',
+    `const b = r * ${stride};`,
     'const s0 = d[b];',
     `if (t >= s0 && t - s0 < ${num(hop)}) {`,
     '  if (!core.arrive(g, key, now)) return true;',
