@@ -441,8 +441,10 @@ function compileStatement(given: Select, into: string): RuleDoc {
   rule.row = row;
   rule.output = into;
   // ASA's NULL: aggregates skip null values (readsArguments), a WHERE drops an event whose condition is
-  // unknown, NULL in arithmetic is NULL (docs/rules.md "Nulls").
-  if (readsArguments(select) || rule.where !== undefined || /\bnull\b/.test(JSON.stringify([select, rule.having ?? '']))) rule.nulls = 'skip';
+  // unknown, NULL in arithmetic is NULL, a GROUP BY field the event lacks is NULL, a group of its own
+  // (docs/rules.md "Nulls").
+  const groupsByBody = groupBy.some((p) => p !== '$deviceId' && p !== '$moduleId');
+  if (readsArguments(select) || groupsByBody || rule.where !== undefined || /\bnull\b/.test(JSON.stringify([select, rule.having ?? '']))) rule.nulls = 'skip';
   return rule;
 }
 

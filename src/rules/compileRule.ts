@@ -64,6 +64,12 @@ interface CompiledBase {
   readonly group: GroupFn;
   /** `group(ctx)?.key` without building the group's values (needed only when a group is new). */
   readonly groupKey: GroupKeyFn;
+  /**
+   * True for an aggregate rule with `nulls: "skip"` and a body path in `groupBy`: a path the event lacks
+   * is a JSON null there (same key, same group value), where other rules reject the event
+   * (docs/rules.md "Nulls"). Rules differing in it do not share a group index (src/rules/fusedRules.ts).
+   */
+  readonly missingGroupIsNull: boolean;
   /** Reads the raw timestamp value from the body; null when the rule uses arrival time. */
   readonly timestamp: ((body: Record<string, unknown>) => unknown) | null;
   readonly maxLateness: number;
@@ -197,6 +203,9 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
   if (maxLateness === null || maxLateness > 7 * 86_400_000) return { ok: false, error: `${id}.maxLateness: must be a duration of at most 7 days` };
   const maxClockSkew = rule.maxClockSkew === undefined ? DEFAULT_MAX_CLOCK_SKEW_MS : parseDuration(rule.maxClockSkew);
   if (maxClockSkew === null || maxClockSkew < 0 || maxClockSkew > 7 * 86_400_000) return { ok: false, error: `${id}.maxClockSkew: must be a duration of at most 7 days` };
+  // ASA's GROUP BY reads a field the event lacks as NULL, and GROUP BY puts NULLs in one group
+  // (test/oracle/asaSemanticsOracle.ts `asaRows`); `nulls: "skip"` is ASA's reading (docs/rules.md "Nulls").
+  const missingAsNull = rule.kind === 'aggregate' && rule.nulls === 'skip';
   const base = {
     id,
     hash,
@@ -205,8 +214,9 @@ export function compileRule(id: string, doc: unknown): CompileRuleResult {
     input: rule.input ?? 'telemetry',
     where,
     groupBy,
-    group: compileGroup(groupBy),
-    groupKey: compileGroupKey(groupBy),
+    group: compileGroup(groupBy, missingAsNull),
+    groupKey: compileGroupKey(groupBy, missingAsNull),
+    missingGroupIsNull: missingAsNull && groupBy.some((p) => p !== '$deviceId' && p !== '$moduleId'),
     timestamp: rule.timestamp === undefined ? null : compilePath(rule.timestamp),
     maxLateness,
     maxClockSkew,
@@ -247,7 +257,8 @@ function compileAggregate(id: string, rule: AggregateRule, base: Omit<CompiledBa
     const stray = by.find((p) => !base.groupBy.includes(p));
     // A session key outside groupBy would give rows whose group does not name their session.
     if (stray !== undefined) return { ok: false, error: `${id}.window.partitionBy: "${stray}" is not a groupBy path` };
-    partition = { by, key: compileGroupKey(by), group: compileGroup(by) };
+    const missingAsNull = rule.nulls === 'skip';
+    partition = { by, key: compileGroupKey(by, missingAsNull), group: compileGroup(by, missingAsNull) };
   }
   // Windows one group can hold at once (open or kept for corrections); 1 for kinds with their own bounds.
   const held = kind.keptWindows?.(win.value, base.maxLateness);
@@ -552,20 +563,31 @@ export function groupName(path: string): string {
 
 const EMPTY_GROUP: GroupValues = Object.freeze({});
 
-function compileGroupKey(groupBy: readonly string[]): GroupKeyFn {
+/**
+ * The group key of an event (null: the event has no group for the rule). `missingAsNull`: a body path
+ * the event lacks reads as JSON null, so the event joins the null group with the same key and values an
+ * explicit null gives; else it has no group (`missing-field`).
+ */
+function compileGroupKey(groupBy: readonly string[], missingAsNull: boolean): GroupKeyFn {
   if (groupBy.length === 0) return () => '';
   if (groupBy.length === 1 && groupBy[0] === '$deviceId') return (ctx) => ctx.deviceId;
-  const full = compileGroup(groupBy);
+  const full = compileGroup(groupBy, missingAsNull);
   return (ctx) => full(ctx)?.key ?? null;
 }
 
-function compileGroup(groupBy: readonly string[]): GroupFn {
+function compileGroup(groupBy: readonly string[], missingAsNull: boolean): GroupFn {
   if (groupBy.length === 0) return () => ({ key: '', group: EMPTY_GROUP });
   if (groupBy.length === 1 && groupBy[0] === '$deviceId') return (ctx) => ({ key: ctx.deviceId, group: { deviceId: ctx.deviceId } });
   const readers = groupBy.map((p) => {
     if (p === '$deviceId') return (ctx: EvalContext): unknown => ctx.deviceId;
     if (p === '$moduleId') return (ctx: EvalContext): unknown => ctx.moduleId;
     const read = compilePath(p);
+    if (missingAsNull) {
+      return (ctx: EvalContext): unknown => {
+        const v = read(ctx.body);
+        return v === MISSING ? null : v;
+      };
+    }
     return (ctx: EvalContext): unknown => read(ctx.body);
   });
   const names = groupBy.map(groupName);

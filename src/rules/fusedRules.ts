@@ -246,7 +246,10 @@ export class FusedRules {
       // JSON of the path list: paths may hold commas, which would make a joined signature ambiguous.
       // A session window with its own partition key keeps its groups per partition (compileRule `partition`).
       const part = rule.kind === 'aggregate' ? rule.partition : undefined;
-      const signature = JSON.stringify(part?.by ?? rule.groupBy);
+      // A rule that reads a missing `groupBy` path as null (`missingGroupIsNull`, an ASA rule) keys such an
+      // event where a rule beside it rejects it: one lane key per event cannot serve both, so it gets a lane
+      // of its own (test/unit/rules/missingGroupNull.test.ts runs the two side by side).
+      const signature = JSON.stringify(part?.by ?? rule.groupBy) + (rule.missingGroupIsNull ? '\u0000null' : '');
       let lane = lanes.get(signature) ?? -1;
       if (lane < 0) {
         lane = plan.lanes.length;
