@@ -13,9 +13,9 @@ import { isConnectedLine, sleep, spawnModule, startModule, tempDir, useEmulator,
  * R + (A + timeout - K) + 1 s]. docs/contract.md section 4: the silence raises once, and its clear follows
  * when the device is back.
  *
- * The kill is placed 4 s after a periodic checkpoint (every 5 s; read from the data dir's `$clock` row,
+ * The kill is placed 3.5 s after a periodic checkpoint (every 5 s; read from the data dir's `$clock` row,
  * the checkpoint's connected time): connected time resumed from the checkpoint and the replayed arrival
- * alone would put the raise about 4 s late.
+ * alone would put the raise about 3.5 s late.
  */
 const TIMEOUT_MS = 10_000;
 /** The saved reading's interval (src/app/eddyApp.ts CLOCK_READING_MS), the documented loss bound. */
@@ -24,7 +24,7 @@ const READING_MS = 1_000;
 const QUIET_MS = 1_000;
 /** The test's clock against the module's, timer delays and the spread between a send and its arrival. */
 const TOL_MS = 300;
-/** Above the bound: the reading's timer late by the load on a shared machine too (the loss without the reading is about 4 s here). */
+/** Above the bound: the reading's timer late by the load on a shared machine too (the loss without the reading is about 3.5 s here). */
 const LATE_TOL_MS = 700;
 const rules = {
   gone: { kind: 'anomaly', input: 'telemetry', groupBy: ['$deviceId'], value: 'v', detector: { type: 'missing', timeout: TIMEOUT_MS }, output: 'alerts' },
@@ -76,10 +76,10 @@ describe('`missing`: SIGKILL while a silence runs', () => {
     // Past the drain after the connect: connected time runs.
     await sleep(QUIET_MS + 500);
     const a = await send('e1', 1);
-    // A periodic checkpoint after the arrival, then the kill 4 s after it (before the next one).
+    // A periodic checkpoint after the arrival, then the kill 3.5 s after it (before the next one).
     let cp = 0;
     await waitUntil(() => (cp = checkpointWall(dataDir) ?? 0) > a.acked, 15_000, 'a periodic checkpoint after the arrival');
-    await sleep(cp + 4_000 - Date.now());
+    await sleep(cp + 3_500 - Date.now());
     const kill = Date.now();
     expect(kill).toBeLessThan(a.sent + TIMEOUT_MS - 500);
     mc.child.kill('SIGKILL');
