@@ -1,6 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { compileSelect, type CompiledSelect } from '../../../src/aggregate/compileSelect.js';
 import { EvalFailure } from '../../../src/aggregate/compileExpression.js';
+import { VirtualTimeScheduler } from 'rxjs';
+import { Engine } from '../../../src/rules/engine.js';
+import { compileRule } from '../../../src/rules/compileRule.js';
 
 /*
  * distinct(x) over strings and booleans (docs/rules.md "Nulls", docs/asa-migration.md COUNT(DISTINCT x)):
@@ -93,5 +96,36 @@ describe('distinct(x) over any JSON scalar', () => {
       s.aggregator.add(st, item, 1);
     }
     expect(JSON.stringify(st)).toBe('[3,3,{"0":1,"1":1,"2.5":1},3]');
+  });
+});
+
+describe('distinct(x) over strings in an engine rule', () => {
+  it('keeps an event with a string status in avg(temp) beside distinct(status); a string temp rejects it', () => {
+    const compiled = compileRule('r', {
+      kind: 'aggregate', input: 'telemetry', groupBy: ['$deviceId'], timestamp: 'ts', output: 'summaries',
+      window: { type: 'tumbling', size: '10s' },
+      select: { d: 'distinct(status)', a: 'avg(temp)', n: 'count()', dt: 'distinct(temp)' },
+    });
+    if (!compiled.ok) throw new Error(compiled.error);
+    const scheduler = new VirtualTimeScheduler();
+    const t0 = Date.UTC(2026, 0, 1);
+    scheduler.frame = t0;
+    const out: unknown[] = [];
+    const rejected: string[] = [];
+    const engine = new Engine({
+      scheduler, tickIntervalMs: 0, emit: (ms) => { for (const m of ms) out.push(m.body); },
+      observer: { rejected: (reason: string) => { rejected.push(reason); }, windowResult: () => undefined, alert: () => undefined },
+    });
+    engine.setRules([compiled.rule]);
+    const bodies = [
+      { status: 'ok', temp: 20 }, { status: 'ok', temp: 22 }, { status: 'fault', temp: 30 }, { status: true, temp: 20 },
+      { status: 1, temp: 40 }, { status: '1', temp: 'hot' },
+    ];
+    bodies.forEach((b, i) => engine.process([{ body: { ...b, ts: t0 + 1000 * i }, deviceId: 'dev1', moduleId: 'm', input: 'telemetry', arrival: t0 }]));
+    engine.flushWindows();
+    engine.close();
+    // The last event's temp is a string: avg(temp) and distinct(temp) share it as a number, so it is rejected whole.
+    expect(out).toEqual([expect.objectContaining({ count: 5, values: { d: 4, a: 26.4, n: 5, dt: 4 } })]);
+    expect(rejected).toEqual(['not-a-number']);
   });
 });
