@@ -42,7 +42,8 @@ export interface CompiledSelect {
   /**
    * Per argument, the body path it is when the argument is exactly one (`avg(machine.temperature)`),
    * else null: its `argFns` entry then returns the value at that path when it is a finite number (and
-   * throws or returns NaN otherwise), so a caller holding that value already may use it instead
+   * throws, returns NaN, or for an argument only distinct/count use returns a string or boolean
+   * otherwise), so a caller holding that value when it is a finite number may use it instead
    * (src/rules/hotWindowStep.ts with the fused executor's value scratch).
    */
   readonly argPaths: ReadonlyArray<readonly string[] | null>;
@@ -80,7 +81,7 @@ interface Arg {
   readonly key: string;
   readonly expr: CompiledExpression;
   num: (c: EvalContext) => number;
-  segments?: readonly string[];
+  readonly segments?: readonly string[];
   readonly scalar?: (c: EvalContext) => number;
 }
 
@@ -159,9 +160,9 @@ export function compileSelect(
   }
   args.forEach((a, i) => {
     if (numberUse[i] || a.scalar === undefined) return;
+    // `segments` stays: a caller's number scratch holds NaN for a string or boolean, and then calls this
+    // (src/rules/fusedRules.ts ValueScratch), so a number is still read once per event.
     a.num = a.scalar;
-    // Not a number read: callers must not take the value from a number scratch (CompiledSelect.argPaths).
-    delete a.segments;
   });
   const tops = slots.filter((sl) => sl.kind === 'topOne');
   const keepsValues = needs.some((n) => n.values || n.distinct);
