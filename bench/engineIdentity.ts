@@ -32,6 +32,15 @@ const slidingSet = {
   s1: { ...base, window: { type: 'sliding', size: '10s' }, maxLateness: '10s', select: { lo: 'min(machine.pressure)', hi: 'max(machine.pressure)', sd: 'stdev(machine.pressure)' } },
   s2: { ...base, window: { type: 'sliding', size: '1m' }, maxLateness: '5s', select: { t: 'sum(ambient.temperature)', n: 'count()' }, having: 'n > 3' },
 };
+/**
+ * Rules with distinct(x) and count(x) over numbers: exact sets and (small `maxValuesPerWindow`) the
+ * HyperLogLog that replaces them, arguments that only distinct/count use beside ones avg/max share.
+ */
+const distinctSet = {
+  d0: { ...base, window: { type: 'tumbling', size: '1m' }, maxValuesPerWindow: 5, select: { d: 'distinct(machine.temperature)', n: 'count(machine.pressure)', a: 'avg(ambient.temperature)' } },
+  d1: { ...base, groupBy: [], window: { type: 'hopping', size: '1m', hop: '30s' }, maxValuesPerWindow: 50, select: { d: 'distinct(machine.pressure * 10)', dt: 'distinct(machine.temperature)', hi: 'max(machine.temperature)' } },
+  d2: { ...base, window: { type: 'sliding', size: '10s' }, maxLateness: '5s', nulls: 'skip', select: { d: 'distinct(ambient.humidity)', n: 'count(ambient.humidity)' } },
+};
 let pool = inOrder;
 
 interface Msg { id: string; rule: string; groupKey: string; body: unknown }
@@ -74,7 +83,7 @@ async function run(tree: string, set: Record<string, unknown>): Promise<{ out: s
 }
 
 let failed = false;
-for (const [name, set, inputs] of [['mix100', mixRules(100), inOrder], ['10', generatedRules(10), inOrder], ['sliding (late inputs)', slidingSet, late]] as const) {
+for (const [name, set, inputs] of [['mix100', mixRules(100), inOrder], ['10', generatedRules(10), inOrder], ['sliding (late inputs)', slidingSet, late], ['distinct (late inputs)', distinctSet, late]] as const) {
   pool = inputs;
   const [a, b] = [await run(trees[0]!, set), await run(trees[1]!, set)];
   const at = a.out.findIndex((m, i) => m !== b.out[i]);

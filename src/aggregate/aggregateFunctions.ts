@@ -28,7 +28,10 @@
  *   the same kept values (and reservoir sample) as percentile.
  * - distinct(x): exact count of distinct values (as `==` on numbers without tolerance, -0 == 0) while
  *   at most `maxValuesPerWindow` distinct values were seen; beyond that a HyperLogLog estimate with
- *   4,096 registers (standard error 1.04/sqrt(4096) = 1.6 %).
+ *   4,096 registers (standard error 1.04/sqrt(4096) = 1.6 %). An argument that only `distinct` and
+ *   `count` use also takes strings and booleans (ASA's COUNT(DISTINCT x) counts "unique non-null
+ *   values" of "an expression of any type", docs/asa-migration.md); a number and its string, and a
+ *   boolean and the string of it, are different values ({@link distinctKey}).
  */
 
 /** The aggregate function names of a select. */
@@ -84,7 +87,7 @@ export interface ArgState {
   vals?: number[];
   /** mulberry32 state for the reservoir (uint32). */
   rng?: number;
-  /** Exact distinct set (keys are `String(value)`), then `null` once it grew past the bound. */
+  /** Exact distinct set (keys are `String(value)` for numbers, else `distinctKey`), then `null` once it grew past the bound. */
   set?: Record<string, 1> | null;
   nd?: number;
   /** HyperLogLog registers once the exact set was given up. */
@@ -123,9 +126,38 @@ export function hashNumber(x: number): number {
   return fmix32((scratchWords[0]! ^ Math.imul(fmix32(scratchWords[1]! ^ 0x9e3779b9), 0x27d4eb2f)) >>> 0);
 }
 
+/**
+ * The exact distinct set's key of a string or boolean value: `"true"`/`"false"` for a boolean, `"s"` and
+ * the text for a string. A number's key is its canonical string (`String(x)`, -0 as 0: the form
+ * checkpoints hold), which starts with a digit or `-`, so the three forms never collide.
+ */
+export function distinctKey(v: string | boolean): string {
+  return typeof v === 'boolean' ? (v ? 'true' : 'false') : 's' + v;
+}
+
+/** Whether an exact set's key is a number's (its canonical string), not a {@link distinctKey}. */
+function isNumberKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c === 45 || (c >= 48 && c <= 57);
+}
+
+/** 32-bit hash of a {@link distinctKey} (murmur-style mixing of its UTF-16 code units). */
+export function hashKey(key: string): number {
+  let h = 0x2545f491 ^ key.length;
+  for (let i = 0; i < key.length; i++) {
+    h = Math.imul(h ^ key.charCodeAt(i), 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  return fmix32(h);
+}
+
 /** Adds a value to HyperLogLog registers. */
 export function hllAdd(regs: number[], x: number): void {
-  const h = hashNumber(x);
+  hllAddHash(regs, hashNumber(x));
+}
+
+/** Adds a value, by its 32-bit hash, to HyperLogLog registers. */
+export function hllAddHash(regs: number[], h: number): void {
   const j = h >>> (32 - HLL_BITS);
   const w = (h << HLL_BITS) >>> 0;
   // Rank of the first 1 bit in the remaining 20 bits (21 when they are all zero).
@@ -152,6 +184,13 @@ export function hllEstimate(regs: readonly number[]): number {
 export function hllRegisters(values: readonly number[]): number[] {
   const regs = new Array<number>(HLL_M).fill(0);
   for (const v of values) hllAdd(regs, v);
+  return regs;
+}
+
+/** HyperLogLog registers holding the keys of an exact distinct set (numbers hashed as {@link hllAdd} hashes them). */
+export function hllRegistersOfKeys(keys: readonly string[]): number[] {
+  const regs = new Array<number>(HLL_M).fill(0);
+  for (const k of keys) hllAddHash(regs, isNumberKey(k) ? hashNumber(Number(k)) : hashKey(k));
   return regs;
 }
 

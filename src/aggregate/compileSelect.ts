@@ -42,7 +42,8 @@ export interface CompiledSelect {
   /**
    * Per argument, the body path it is when the argument is exactly one (`avg(machine.temperature)`),
    * else null: its `argFns` entry then returns the value at that path when it is a finite number (and
-   * throws or returns NaN otherwise), so a caller holding that value already may use it instead
+   * throws, returns NaN, or for an argument only distinct/count use returns a string or boolean
+   * otherwise), so a caller holding that value when it is a finite number may use it instead
    * (src/rules/hotWindowStep.ts with the fused executor's value scratch).
    */
   readonly argPaths: ReadonlyArray<readonly string[] | null>;
@@ -70,12 +71,18 @@ interface Slot {
   readonly top?: number;
 }
 
-/** One distinct argument; `segments` when it is exactly one body path read as a finite number. */
+/**
+ * One distinct argument; `segments` when it is exactly one body path read as a finite number. `scalar`:
+ * its evaluation for an argument that only `distinct` and `count` use, which also passes a string or a
+ * boolean read from the event through as it is (typed as a number in the item; packedSelectState.ts
+ * `addKept` keys it apart from numbers).
+ */
 interface Arg {
   readonly key: string;
   readonly expr: CompiledExpression;
-  readonly num: (c: EvalContext) => number;
+  num: (c: EvalContext) => number;
   readonly segments?: readonly string[];
+  readonly scalar?: (c: EvalContext) => number;
 }
 
 interface AggCtx {
@@ -143,6 +150,20 @@ export function compileSelect(
   }
   // The event's body is no number: it has no running figures (not even a non-null count).
   if (recordArg >= 0) needs[recordArg]!.count = false;
+  // An argument only distinct(x) and count(x) use takes any JSON scalar (ASA's COUNT(DISTINCT x) and
+  // COUNT(x) take "an expression of any type": docs/asa-migration.md); one that a number aggregate or a
+  // topOne key also uses keeps number semantics, so `avg(x)` beside `distinct(x)` still rejects a string x.
+  const numberUse = args.map(() => false);
+  for (const s of slots) {
+    if (s.kind !== 'distinct' && s.kind !== 'count' && s.kind !== 'topOne' && s.arg >= 0) numberUse[s.arg] = true;
+    for (const k of s.keys ?? []) numberUse[k.arg] = true;
+  }
+  args.forEach((a, i) => {
+    if (numberUse[i] || a.scalar === undefined) return;
+    // `segments` stays: a caller's number scratch holds NaN for a string or boolean, and then calls this
+    // (src/rules/fusedRules.ts ValueScratch), so a number is still read once per event.
+    a.num = a.scalar;
+  });
   const tops = slots.filter((sl) => sl.kind === 'topOne');
   const keepsValues = needs.some((n) => n.values || n.distinct);
   const nTops = tops.length;
@@ -409,10 +430,27 @@ function compileArg(node: MNode, args: Arg[], skipNulls: boolean, hook: Argument
         // A boolean from the event is not a number (docs/contract.md section 3): `"temperature": true` must not count as 1.
         throw nan;
       };
+  // A string or boolean read from the event, as it is (a boolean the argument computes stays 1/0, as in `num`).
+  const scalar = built.kind === 'bool'
+    ? num
+    : (c: EvalContext) => {
+        const v = f(c);
+        if (typeof v === 'number') {
+          if (v - v === 0) return v;
+          throw inf;
+        }
+        if (typeof v === 'string' || typeof v === 'boolean') return v as unknown as number;
+        throw nan;
+      };
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...env.paths]), evaluate: f });
   // A plain path (no arithmetic, not a boolean): `num` is the value read when it is a finite number.
   const segments = built.kind !== 'bool' && built.segments !== undefined ? Object.freeze([...built.segments]) : undefined;
-  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num, ...(segments === undefined ? {} : { segments }) });
+  args.push({
+    key, expr,
+    num: skipNulls ? nullAsNaN(num, built, [...env.paths]) : num,
+    scalar: skipNulls ? nullAsNaN(scalar, built, [...env.paths]) : scalar,
+    ...(segments === undefined ? {} : { segments }),
+  });
   return args.length - 1;
 }
 
@@ -439,7 +477,7 @@ function hookedArg(
   const nan = new EvalFailure('not-a-number', `${key} is not a number`);
   const inf = new EvalFailure('not-a-number', `${key} is not finite`);
   const nul = new EvalFailure('not-a-number', `${key} is null`);
-  const num = (c: EvalContext): number => {
+  const eval0 = (c: EvalContext, strings: boolean): number => {
     const v = f(c);
     if (typeof v === 'number') {
       if (v - v === 0) return v;
@@ -450,10 +488,15 @@ function hookedArg(
       if (skipNulls) return NaN;
       throw nul;
     }
+    // A string (`distinct(t > 5 ? s : null)`): only for an argument that only distinct/count use.
+    if (strings && typeof v === 'string') return v as unknown as number;
     throw nan;
   };
+  const num = (c: EvalContext): number => eval0(c, false);
+  const scalar = (c: EvalContext): number => eval0(c, true);
   const expr: CompiledExpression = Object.freeze({ source: key, paths: Object.freeze([...hooked.paths]), evaluate: f });
-  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, { fn: f, kind: 'any' }, hooked.paths) : num });
+  const any: Built<EvalContext> = { fn: f, kind: 'any' };
+  args.push({ key, expr, num: skipNulls ? nullAsNaN(num, any, hooked.paths) : num, scalar: skipNulls ? nullAsNaN(scalar, any, hooked.paths) : scalar });
   return args.length - 1;
 }
 

@@ -29,7 +29,7 @@
  * version as one block per argument (`{n, a: ArgState[]}`) is converted on first use ({@link packedOf}).
  */
 import {
-  discreteSorted, hashNumber, hllAdd, hllEstimate, hllRegisters, quantileSorted, RESCALE_ABOVE, scaleFor,
+  discreteSorted, distinctKey, hashKey, hashNumber, hllAdd, hllAddHash, hllEstimate, hllRegistersOfKeys, quantileSorted, RESCALE_ABOVE, scaleFor,
   type AggregateKind, type ArgNeeds, type ArgState,
 } from './aggregateFunctions.js';
 import { mulberry32Advance, mulberry32Output } from '../util/mulberry32.js';
@@ -43,7 +43,10 @@ export type PackedState = Array<number | number[] | DistinctSet | TopEntry[]>;
 /** One topOne's top event so far: its order keys (null for a null key) and its body; null before the first event. */
 export type TopEntry = { k: (number | null)[]; r: unknown } | null;
 
-/** An exact distinct set: keys are the values (as canonical number strings), each mapped to 1. */
+/**
+ * An exact distinct set: keys are the values, each mapped to 1; a number as its canonical string, a
+ * string or boolean (an argument only distinct/count use) as aggregateFunctions.ts `distinctKey` gives it.
+ */
 export type DistinctSet = Record<string, 1>;
 
 /** Where one argument's running values sit in a packed state; -1 when its aggregates do not need them. */
@@ -312,7 +315,20 @@ export function addKept(d: PackedState, layout: PackedLayout, item: readonly num
       }
     }
     o = a.distinct;
-    if (o >= 0) {
+    if (o >= 0 && typeof raw !== 'number') {
+      // A string or boolean (compileSelect.ts passes them only for an argument no number aggregate uses).
+      const key = distinctKey(raw as string | boolean);
+      const set = d[o];
+      if (!Array.isArray(set)) {
+        // A distinctKey is no Object.prototype member's name ("s..." or "true"/"false"): a plain read is an own read.
+        const keyed = set as DistinctSet;
+        if (keyed[key] !== 1) {
+          keyed[key] = 1;
+          const nd = (d[o + 1] = (d[o + 1] as number) + 1);
+          if (nd > cap) d[o] = hllRegistersOfKeys(Object.keys(keyed));
+        }
+      } else hllAddHash(set as number[], hashKey(key));
+    } else if (o >= 0) {
       const set = d[o];
       if (!Array.isArray(set)) {
         // Keys are canonical number strings (finite values only), which no Object.prototype member is
@@ -322,7 +338,7 @@ export function addKept(d: PackedState, layout: PackedLayout, item: readonly num
         if (keyed[x] !== 1) {
           keyed[x] = 1;
           const nd = (d[o + 1] = (d[o + 1] as number) + 1);
-          if (nd > cap) d[o] = hllRegisters(Object.keys(set as DistinctSet).map(Number));
+          if (nd > cap) d[o] = hllRegistersOfKeys(Object.keys(set as DistinctSet));
         }
       } else hllAdd(set as number[], x);
     }

@@ -1059,10 +1059,12 @@ function callExpr(e: Call, ctx: 'event' | 'select'): string {
     if (e.args.length === 1 && e.args[0]!.k === 'star') return 'count()';
     if (e.args.length === 0) return 'count()';
     // COUNT(x) "returns the number of non-null values" of "an expression of any type" (COUNT reference):
-    // a field holding a string, boolean or record counts. eddy's count(x) takes numbers only (a string
-    // rejects the event), so a field's argument is 1 for each non-null value and null otherwise, left
-    // out under the rule's `nulls: "skip"` (readsArguments); test/oracle/asaSemantics.test.ts checks it
-    // against the page. A computed argument is a number (a string in it rejects the event, as in AVG).
+    // a field holding a string, boolean or record counts. eddy's count(x) takes JSON scalars only where
+    // no number aggregate shares x (a record always rejects the event, docs/rules.md "Nulls"), so a
+    // field's argument is 1 for each non-null value and null otherwise, left out under the rule's
+    // `nulls: "skip"` (readsArguments); test/oracle/asaSemantics.test.ts checks it against the page. A
+    // computed argument is count(x) itself: a number, string or boolean (a string in it rejects the
+    // event where AVG takes the same expression).
     const arg = e.args[0];
     if (arg?.k === 'path' && e.args.length === 1) return `count((isNull(${expr(arg, 'event')}) ? null : 1))`;
     if (arg !== undefined && e.args.length === 1) return `count(${expr(arg, 'event')})`;

@@ -20,6 +20,8 @@ export interface AsaEvent {
   readonly y?: unknown;
   readonly c?: unknown;
   readonly s?: unknown;
+  /** Only COUNT(DISTINCT tag) reads it: strings, numbers, booleans, null or missing. */
+  readonly tag?: unknown;
   /** The sending device (edgeHub's connection device id), what `IoTHub.ConnectionDeviceId` reads. */
   readonly conn: string;
 }
@@ -96,7 +98,7 @@ export function queryText(q: QuerySpec): string {
   const key = q.group === 'dev' ? 'dev' : q.group === 'conn' ? 'IoTHub.ConnectionDeviceId' : null;
   const cols = [
     ...(key === null ? [] : [key]),
-    'System.Timestamp() AS WindowEnd', 'COUNT(*) AS n', 'COUNT(c) AS nc', 'COUNT(x) AS nx', 'COUNT(DISTINCT x) AS dx',
+    'System.Timestamp() AS WindowEnd', 'COUNT(*) AS n', 'COUNT(c) AS nc', 'COUNT(x) AS nx', 'COUNT(DISTINCT x) AS dx', 'COUNT(DISTINCT tag) AS dt',
     'AVG(x) AS a', 'SUM(x) AS total', 'MIN(x) AS lo', 'MAX(x) AS hi',
     'STDEV(x) AS sd', 'STDEVP(x) AS sdp', 'VAR(x) AS v', 'VARP(x) AS vp',
     'MAX(x) - MIN(x) AS spread', 'AVG(x) * 2 + 1 AS a2',
@@ -204,7 +206,9 @@ export interface Documented {
   /**
    * "a string where a number is needed rejects the event as `not-a-number` (ASA would try to convert
    * it)" (row `AVG MIN MAX SUM ...`), and a boolean too: an event whose `x` (the argument of AVG, SUM,
-   * MIN, MAX, STDEV*, VAR*, COUNT(DISTINCT)) is a string or boolean is in none of the rule's aggregates.
+   * MIN, MAX, STDEV*, VAR*) is a string or boolean is in none of the rule's aggregates, COUNT(DISTINCT x)
+   * included: it shares `x` with AVG (row `COUNT(DISTINCT x)`: only an argument no number aggregate
+   * uses takes strings and booleans, as `tag` here).
    */
   readonly rejectNonNumeric: boolean;
   /**
@@ -246,6 +250,8 @@ function aggregates(es: readonly AsaEvent[]): Row {
     nc: es.filter((e) => !isNull(e.c)).length,
     nx: n,
     dx: new Set(xs).size,
+    // "unique non-null values" of "an expression of any type": 3 and '3' differ; a Set's SameValueZero makes -0 equal 0, as SQL's =.
+    dt: new Set(es.map((e) => e.tag).filter((v) => !isNull(v))).size,
     a: mean,
     total: n === 0 ? null : sum,
     lo: n === 0 ? null : Math.min(...xs),
