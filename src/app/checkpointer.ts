@@ -9,7 +9,7 @@ import { snapshotFits, type Engine, type RuleSnapshot } from '../rules/engine.js
 import { compileRule, type CompiledRule } from '../rules/compileRule.js';
 import { ReplaySchedule } from '../rules/replaySchedule.js';
 import { SteppedCheckpoint } from '../store/steppedCheckpoint.js';
-import { decodeReading, WALL_STEP_MS, type ConnectedTimeReading, type ConnectedTimeState } from '../time/connectedTime.js';
+import { WALL_STEP_MS, type ConnectedTimeState } from '../time/connectedTime.js';
 
 /** Checkpoint cadence: the input log holds at most this much to replay after a crash. */
 export const CHECKPOINT_MS = 5_000;
@@ -24,11 +24,6 @@ export const STATE_KEYS = {
   recent: '$recent',
   /** Where connected time stood (src/time/connectedTime.ts): downtime does not count as silence. */
   clock: '$clock',
-  /**
-   * A reading of connected time saved between checkpoints (ConnectedTime `reading`): how far it ran
-   * before a crash. A checkpoint's commit removes it (its `$clock` is as recent).
-   */
-  clockReading: '$clockAt',
   /** The documents of the rules that ran at the checkpoint: the last good versions after a restart. */
   lastGood: '$lastGood',
   /** The text of the last desired `query` that compiled (null: none). */
@@ -44,8 +39,6 @@ export interface SavedModule {
   readonly sensor: unknown;
   readonly recent: Array<[Fingerprint, number]> | null;
   readonly clock: ConnectedTimeState | null;
-  /** A reading of connected time saved after the checkpoint (`STATE_KEYS.clockReading`); null: none. */
-  readonly clockReading: ConnectedTimeReading | null;
   readonly lastGood: Record<string, unknown>;
   readonly lastGoodQuery: string | null;
   /** What `Engine.removedGenerations` returned (unchecked JSON: `Engine.restoreRemovedGenerations` checks it); null: none saved. */
@@ -60,7 +53,6 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
   let sensor: unknown = null;
   let recent: Array<[Fingerprint, number]> | null = null;
   let clock: ConnectedTimeState | null = null;
-  let clockReading: ConnectedTimeReading | null = null;
   let lastGood: Record<string, unknown> = {};
   let lastGoodQuery: string | null = null;
   let removedGens: unknown = null;
@@ -71,7 +63,6 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
       else if (key === STATE_KEYS.sensor) sensor = JSON.parse(json);
       else if (key === STATE_KEYS.recent) recent = decodeRecent(JSON.parse(json));
       else if (key === STATE_KEYS.clock) clock = JSON.parse(json) as ConnectedTimeState;
-      else if (key === STATE_KEYS.clockReading) clockReading = decodeReading(JSON.parse(json));
       else if (key === STATE_KEYS.removedGens) removedGens = JSON.parse(json);
       else if (key === STATE_KEYS.lastGood) lastGood = JSON.parse(json) as Record<string, unknown>;
       else if (key === STATE_KEYS.lastGoodQuery) {
@@ -89,7 +80,7 @@ export function readCheckpoint(checkpoint: Checkpoint, log: Logger): SavedModule
       log.error({ key, err: (err as Error).message }, 'checkpoint: unreadable entry skipped');
     }
   }
-  return { checkpoint, desired, sensor, recent, clock, clockReading, lastGood, lastGoodQuery, removedGens, rules };
+  return { checkpoint, desired, sensor, recent, clock, lastGood, lastGoodQuery, removedGens, rules };
 }
 
 /**
@@ -132,7 +123,7 @@ export interface ReplayOptions {
   /** The rules of this start (Reconciler.reconcile at start-up). */
   readonly startRules: readonly CompiledRule[];
   /** Processing time (connected time): read for an input when the checkpoint says nothing of it, advanced to the last replayed input. */
-  readonly time: { now(): number; advanceTo(t: number): void; reanchor?(at: number, wall: number): void; restoreReading?(r: ConnectedTimeReading): void };
+  readonly time: { now(): number; advanceTo(t: number): void; reanchor?(at: number, wall: number): void };
   /** The wall clock. */
   readonly wall: Clock;
   /** Each logged input, before the engine gets it (the redelivery filter and the simulator record it). */
@@ -253,10 +244,6 @@ export function replayTail(opts: ReplayOptions): ReplayResult {
   for (const [id, snap] of aheadSnapshots) engine.restore(new Map([[id, snap]]));
   engine.setRules(schedule.all());
   time.advanceTo(replayedTo);
-  // Connected time ran at least to the last reading saved before the crash (src/app/eddyApp.ts, every
-  // CLOCK_READING_MS): the replayed arrivals alone lost the connected time between the last of them
-  // and the crash, and a silence under way then (`missing`, an idle flush) ended that much later.
-  if (saved.clockReading !== null) time.restoreReading?.(saved.clockReading);
   // Now the rules of this start, as a live change after the tail: a changed or removed rule emits its
   // open windows and clears its alerts under its old definition.
   opts.handOver(startRules);

@@ -38,12 +38,6 @@ export const STORE_REPORT_MS = 60_000;
 /** How often a changed `store` is looked for. */
 const STORE_TICK_MS = 5_000;
 /**
- * How often connected time is saved between checkpoints (`saveClockReading`): the most of it a SIGKILL
- * loses. One small row in SQLite per second while connected; the periodic checkpoint (CHECKPOINT_MS)
- * writes every rule's state.
- */
-export const CLOCK_READING_MS = 1_000;
-/**
  * Acknowledged outputs leave the outbox in one transaction per this many ms, not one per PUBACK
  * (the forwarder's `removeDelayMs`: a crash within it re-sends them with the same messageIds).
  */
@@ -306,11 +300,6 @@ export class EddyApp {
     gauges.unref();
     this.background.push(gauges);
     this.checkpointer.start();
-    // Connected time between checkpoints: a SIGKILL loses at most CLOCK_READING_MS of it, not the time
-    // since the last arrival or checkpoint (docs/contract.md section 5; test/integration/durability/missingKillMidSilence.test.ts).
-    const reading = timers.setInterval(() => this.saveClockReading(), CLOCK_READING_MS);
-    reading.unref();
-    this.background.push(reading);
     // A degraded store (full disk) retries on outbox traffic; this also retries while traffic is idle.
     const disk = timers.setInterval(() => {
       if (store.degraded && store.retryDisk()) log.info('store: disk writable again; back on SQLite');
@@ -665,13 +654,6 @@ export class EddyApp {
     this.metrics.outboxConflicts(c.total - this.conflictsSeen);
     this.log.error({ count: c.total - this.conflictsSeen, ids: c.recent }, 'outbox: a messageId was already stored with a different body; the new body was kept out');
     this.conflictsSeen = c.total;
-  }
-
-  /** Saves where connected time stands (STATE_KEYS.clockReading): nothing while it is paused, the store degraded or stopping. */
-  private saveClockReading(): void {
-    if (this.stopping || this.store.degraded !== null) return;
-    const r = this.time.reading();
-    if (r !== null) this.store.saveState(STATE_KEYS.clockReading, JSON.stringify(r), this.checkpointer.position);
   }
 
   /** The states that are not rules, saved with every checkpoint's commit. */

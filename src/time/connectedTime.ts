@@ -37,29 +37,6 @@ export interface ConnectedTimeOptions {
   readonly drainCapMs?: number;
 }
 
-/**
- * A reading of connected time saved between checkpoints (src/app/eddyApp.ts, every
- * CLOCK_READING_MS): connected time a SIGKILL after the last checkpoint would otherwise lose.
- */
-export interface ConnectedTimeReading {
-  /** Connected time, read while it ran. */
-  readonly now: number;
-  /** The wall clock then. */
-  readonly wall: number;
-  /** The resume point (connected time, wall time) of the stretch it was read in. */
-  readonly segment?: readonly [number, number];
-}
-
-/** A saved reading's fields checked (a hand-edited or damaged row is null: ignored). */
-export function decodeReading(v: unknown): ConnectedTimeReading | null {
-  if (typeof v !== 'object' || v === null) return null;
-  const r = v as Record<string, unknown>;
-  if (typeof r.now !== 'number' || !Number.isFinite(r.now) || typeof r.wall !== 'number' || !Number.isFinite(r.wall)) return null;
-  const g = r.segment;
-  const seg = Array.isArray(g) && g.length === 2 && g.every((x) => typeof x === 'number' && Number.isFinite(x)) && (g[0] as number) <= r.now ? ([g[0], g[1]] as const) : undefined;
-  return seg === undefined ? { now: r.now, wall: r.wall } : { now: r.now, wall: r.wall, segment: seg };
-}
-
 const MAX_SEGMENTS = 64;
 
 /** A difference between the wall clock's and the monotonic clock's advance beyond this is a step of the wall clock, not drift. */
@@ -103,8 +80,7 @@ export function steadyClock(wall: Clock, mono: Clock, stepMs = WALL_STEP_MS): Cl
  *   or at the latest `drainCapMs` (15 s) after the link came up, so that steady heavy traffic, which
  *   never leaves a quiet second, cannot keep it paused forever. Inputs report themselves with `input()`.
  * - `resume()` starts it at once (local mode: the simulator is always connected).
- * - Across a restart it resumes from the value in the checkpoint (`state()` / `saved`), or from a later
- *   reading saved between checkpoints (`reading()` / `restoreReading`): downtime does not count.
+ * - Across a restart it resumes from the value in the checkpoint (`state()` / `saved`): downtime does not count.
  *
  * A SchedulerLike: `now()` is connected time, and `schedule(work, delay)` runs `work` once connected
  * time has advanced by `delay` (timers do not run while paused). Alerts need wall-clock instants:
@@ -197,31 +173,6 @@ export class ConnectedTime implements SchedulerLike {
   advanceTo(t: number): void {
     if (this.running || !(t > this.base)) return;
     this.base = t;
-  }
-
-  /**
-   * A reading saved after the checkpoint (`reading()`, src/app/checkpointer.ts `replayTail`): connected
-   * time ran at least that far before a crash, so it resumes there if that is further than the replay
-   * took it (never back); the downtime since the reading still does not count. The reading's stretch
-   * joins the resume points when the checkpoint did not have it (connected time paused and resumed
-   * after the checkpoint), so `wallAt` maps a time inside it as the run that saved it did. Only while paused.
-   */
-  restoreReading(r: ConnectedTimeReading): void {
-    if (this.running) return;
-    this.advanceTo(r.now);
-    const seg = r.segment;
-    const last = this.segments[this.segments.length - 1];
-    if (seg === undefined || !(seg[0] <= this.base) || (last !== undefined && !(seg[0] > last[0]))) return;
-    this.segments.push([seg[0], seg[1]]);
-    if (this.segments.length > MAX_SEGMENTS) this.segments.splice(0, this.segments.length - MAX_SEGMENTS);
-  }
-
-  /** A reading to save between checkpoints (`restoreReading`); null while paused (nothing ran since the last one). */
-  reading(): ConnectedTimeReading | null {
-    if (!this.running) return null;
-    const seg = this.segments[this.segments.length - 1];
-    const r = { now: this.now(), wall: this.wall.now() };
-    return seg === undefined ? r : { ...r, segment: [seg[0], seg[1]] as const };
   }
 
   /**

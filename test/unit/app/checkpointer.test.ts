@@ -247,49 +247,6 @@ describe('Checkpointer and replayTail', () => {
   });
 
   /**
-   * A reading of connected time saved after the checkpoint (src/app/eddyApp.ts `saveClockReading`,
-   * `saveState` of STATE_KEYS.clockReading): the restart resumes at the later of it and the last
-   * replayed arrival, never at the time of the restart (docs/contract.md section 5).
-   */
-  it('a reading of connected time saved after the checkpoint: the replay resumes connected time there; the next checkpoint drops it', () => {
-    const noTimers = { setTimeout: () => ({ unref: () => undefined }), clearTimeout: () => undefined };
-    let wall = CLOCK0;
-    const wallClock = { now: () => wall };
-    const live = new ConnectedTime({ elapsed: wallClock, wall: wallClock, timers: noTimers });
-    live.resume();
-    wall += 2_000;
-    let store = open();
-    store.saveCheckpoint(new Map([[STATE_KEYS.clock, JSON.stringify(live.state())]]), 0);
-    wall += 1_000;
-    const seq = store.appendInput({ input: 'telemetry', deviceId: 'd1', moduleId: 'sensor', arrival: wall, body: body(1) });
-    const arrivalAt = live.now();
-    wall += 4_000;
-    store.saveState(STATE_KEYS.clockReading, JSON.stringify(live.reading()), seq);
-    const readingAt = live.now();
-    wall += 700; // SIGKILL 700 ms after the reading
-    store.close();
-    wall += 3_600_000; // down an hour
-
-    const restart = (s: Store) => {
-      const saved = readCheckpoint(s.loadCheckpoint(), log);
-      const restored = new ConnectedTime({ elapsed: wallClock, wall: wallClock, saved: saved.clock, timers: noTimers });
-      const ats: number[] = [];
-      const engine = { restore: () => undefined, setRules: () => undefined, process: (_e: unknown, at: number) => void ats.push(at), snapshot: () => new Map(), snapshotRule: () => undefined } as unknown as CheckpointedEngine;
-      replayTail({ saved, inputs: s, engine, startRules: [], time: restored, wall: wallClock, handOver: () => undefined, log });
-      return { restored, ats, saved };
-    };
-    store = open();
-    const first = restart(store);
-    expect(first.ats).toEqual([arrivalAt]);
-    expect(first.restored.now()).toBe(readingAt);
-    expect(readingAt - arrivalAt).toBe(4_000);
-    // A checkpoint (its `$clock` as recent) replaces the reading.
-    expect(store.saveCheckpoint(new Map([[STATE_KEYS.clock, JSON.stringify({ ...live.state(), now: readingAt, running: false })]]), seq)).toBe(true);
-    expect(readCheckpoint(store.loadCheckpoint(), log).clockReading).toBeNull();
-    store.close();
-  });
-
-  /**
    * The processing time replayTail gives each logged input, against the live one: a ConnectedTime on
    * `steadyClock` (the module's, src/app/eddyApp.ts) read as each input is logged, the wall clock stepped
    * between the checkpoint and the first input, forward between two inputs and back between two others.

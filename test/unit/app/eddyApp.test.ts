@@ -55,10 +55,10 @@ describe('EddyApp (local mode, no process)', () => {
       sensor: (saved) => SimulatedSensor.restore(saved, { devices: ['sim-1', 'sim-2', 'sim-3'], start: START, stepMs: 5_000, seed: 7 }),
     });
     const sink: Sink = { send: async (m) => void sent.push(m) };
-    // Gauges, the periodic checkpoint, the reading of connected time and the disk retry run from the start; runLocal adds the simulator's tick.
-    expect(intervals.size).toBe(4);
+    // Gauges, the periodic checkpoint and the disk retry run from the start; runLocal adds the simulator's tick.
+    expect(intervals.size).toBe(3);
     app.runLocal(sink);
-    expect(intervals.size).toBe(5);
+    expect(intervals.size).toBe(4);
     expect(app.health()).toMatchObject({ ok: true, detail: { mode: 'local', rules: 1, upstream: 'stdout' } });
     const sensorTick = [...intervals.values()].at(-1)!;
     for (let i = 0; i < ticks; i++) sensorTick();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectedTime, decodeReading, steadyClock } from '../../../src/time/connectedTime.js';
+import { ConnectedTime, steadyClock } from '../../../src/time/connectedTime.js';
 import type { TimerHandle, Timers } from '../../../src/contracts/timers.js';
 
 /** Injected time: `elapsed` and `wall` advance together (the wall clock starts at W0); timers fire in due order. */
@@ -140,48 +140,6 @@ describe('ConnectedTime', () => {
     expect(c.wallAt(W0 + 500)).toBe(W0 + 500);
     expect(c.wallAt(W0 + 2_000)).toBe(W0 + 23_000);
     expect(c.wallAt(W0 + 3_000)).toBe(W0 + 24_000);
-  });
-
-  it('a reading saved after the checkpoint: a restart resumes there (not at the checkpoint, not counting the downtime) and maps its stretch to the wall time it ran at', () => {
-    const a = setup();
-    a.c.resume();
-    a.f.advance(3_000);
-    const checkpoint = JSON.parse(JSON.stringify(a.c.state())) as ReturnType<ConnectedTime['state']>;
-    // After the checkpoint: a 20 s outage, the drain, 2 s connected, the reading, 600 ms more, SIGKILL.
-    a.c.linkDown();
-    a.f.advance(20_000);
-    a.c.linkUp();
-    a.f.advance(1_000);
-    a.f.advance(2_000);
-    const saved = decodeReading(JSON.parse(JSON.stringify(a.c.reading())));
-    a.f.advance(600);
-    expect(saved).not.toBeNull();
-    const b = new FakeTime();
-    b.t = 3_600_000; // an hour later
-    const c = new ConnectedTime({ elapsed: b.elapsed, wall: b.wall, timers: b, saved: checkpoint });
-    c.restoreReading(saved!);
-    // 3 s before the outage and 2 s after it ran: 5 s; the 600 ms after the reading and the hour down are lost.
-    expect(c.now()).toBe(W0 + 5_000);
-    // Inside the stretch after the outage, as the run that saved it mapped it.
-    expect(c.wallAt(W0 + 4_000)).toBe(a.c.wallAt(W0 + 4_000));
-    expect(c.wallAt(W0 + 4_000)).toBe(W0 + 25_000);
-    expect(c.wallAt(W0 + 1_000)).toBe(W0 + 1_000);
-    // An older reading moves nothing back; a running clock takes none.
-    c.restoreReading({ now: W0 + 1_000, wall: W0 + 1_000, segment: [W0, W0] });
-    expect(c.now()).toBe(W0 + 5_000);
-    c.resume();
-    c.restoreReading({ now: W0 + 60_000, wall: W0 + 60_000 });
-    expect(c.now()).toBe(W0 + 5_000);
-    expect(c.reading()).toEqual({ now: W0 + 5_000, wall: W0 + 3_600_000, segment: [W0 + 5_000, W0 + 3_600_000] });
-    c.linkDown();
-    expect(c.reading()).toBeNull();
-  });
-
-  it('decodeReading keeps a well-formed reading and drops the rest', () => {
-    expect(decodeReading({ now: 5, wall: 7, segment: [1, 2] })).toEqual({ now: 5, wall: 7, segment: [1, 2] });
-    expect(decodeReading({ now: 5, wall: 7, segment: [9, 2] })).toEqual({ now: 5, wall: 7 });
-    expect(decodeReading({ now: 5, wall: 7, segment: 'x' })).toEqual({ now: 5, wall: 7 });
-    for (const bad of [null, 5, 'x', {}, { now: 5 }, { now: '5', wall: 7 }, { now: Number.NaN, wall: 7 }]) expect(decodeReading(bad)).toBeNull();
   });
 
   it('advanceTo moves a paused clock forward only', () => {
