@@ -3,6 +3,7 @@ import { VirtualTimeScheduler } from 'rxjs';
 import { Engine } from '../../src/rules/engine.js';
 import type { IngestEvent } from '../../src/contracts/event.js';
 import { compileQueryText } from '../../src/asa/compileQuery.js';
+import { mulberry32 } from '../../src/util/mulberry32.js';
 import { fromQuery } from '../helpers/asaQueries.js';
 import {
   asaRows, passRows, passText, queryText, EDDY_DOCUMENTED,
@@ -20,17 +21,8 @@ import {
 const T0 = Date.UTC(2026, 2, 1, 6, 0, 0);
 const CLOCK0 = T0 + 86_400_000;
 
-/** mulberry32: a small seeded PRNG, so each case is reproducible from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded inputs, so each case is reproducible from its seed (src/util/mulberry32.ts). */
+const prng = mulberry32;
 
 function pick<T>(rnd: () => number, xs: readonly T[]): T {
   return xs[Math.floor(rnd() * xs.length)]!;
