@@ -1,5 +1,6 @@
 import { checkRuleFile } from '../config/checkRuleFile.js';
 import { compileRule } from '../rules/compileRule.js';
+import { ruleSwitch } from '../config/ruleSwitch.js';
 import { compileQueryRules, isQueryFile } from '../rules/queryRules.js';
 import { readFileArgument, type CommandIo } from './parseCommandArgs.js';
 
@@ -35,7 +36,8 @@ export function runValidate(argv: readonly string[], io: CommandIo = { stdout: p
   }
   const ids = Object.keys(check.rules);
   const bad = new Set(check.problems.map((p) => p.path.split('.')[0]));
-  const good = ids.filter((id) => !bad.has(id));
+  const rules = check.rules;
+  const good = ids.filter((id) => !bad.has(id)).map((id) => (ruleSwitch(id, rules[id]).state === 'off' ? `${id} (switched off)` : id));
   io.stdout.write(`${file}: ${good.length} of ${ids.length} rule(s) valid${good.length > 0 ? `: ${good.join(', ')}` : ''}\n`);
   if (ids.length === 0) io.stderr.write(`eddy validate: ${file} holds no rule\n`);
   return check.problems.length === 0 && ids.length > 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 import { findNodeAtLocation, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import type { RuleSet } from '../contracts/rule.js';
 import { isPlainObject } from './mergeDesired.js';
+import { ruleSwitch } from './ruleSwitch.js';
 
 /** One problem in a rule file, located in the JSON text (1-based line and column, in UTF-16 units as editors count). */
 export interface RuleFileProblem {
@@ -95,7 +96,10 @@ export function checkRuleFile(text: string, compile: (id: string, doc: unknown) 
     seen.add(key.value);
   }
   for (const [id, rule] of Object.entries(doc)) {
-    const res = compile(id, rule);
+    // A rule switched off (`"enabled": false`) is not compiled, by the module either (src/config/resolveConfig.ts).
+    const sw = ruleSwitch(id, rule);
+    if (sw.state === 'off') continue;
+    const res = sw.state === 'bad' ? { ok: false as const, error: sw.error } : compile(id, sw.doc);
     if (res.ok) continue;
     const { path, node } = locate(root, id, res.error);
     problems.push(at(path, node.offset, res.error, false));

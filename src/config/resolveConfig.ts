@@ -1,11 +1,12 @@
 import type { RuleSet } from '../contracts/rule.js';
 import { isPlainObject } from './mergeDesired.js';
+import { isSwitchOnly, ruleSwitch } from './ruleSwitch.js';
 
 /** One rule the module should run (or switch off), before compilation. */
 export interface RuleCandidate {
   readonly id: string;
   readonly source: 'file' | 'twin' | 'query';
-  /** The rule document, or null when the twin switched a file rule off. */
+  /** The rule document (`enabled` taken out), or null when the rule is switched off (`null` for a file rule's id, `"enabled": false`). */
   readonly doc: unknown;
   /** The statement of the twin's `query` that made this rule (1-based). */
   readonly statement?: number;
@@ -41,7 +42,8 @@ export type ResolvedConfig =
 
 /**
  * Combines the file rules with the twin's desired document. Twin rules override file rules of the
- * same id; `null` for a file rule's id (kept by a full GET) switches it off. A malformed document
+ * same id; `null` for a file rule's id (kept by a full GET) switches it off, as does `"enabled": false`
+ * in any rule's document (src/config/ruleSwitch.ts). A malformed document
  * (`rules` not an object, `query` not a string, say) is rejected whole: nothing is applied (status
  * `rejected`).
  *
@@ -64,7 +66,7 @@ export function resolveConfig(fileRules: RuleSet, desired: Record<string, unknow
   const collisions: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [id, doc] of Object.entries(fileRules)) {
     if (has(twinRules, id) || byQuery.has(id)) continue;
-    candidates.push({ id, source: 'file', doc });
+    candidates.push(switched(id, 'file', doc));
   }
   for (const [id, doc] of Object.entries(twinRules)) {
     if (id.startsWith('$')) continue;
@@ -76,7 +78,14 @@ export function resolveConfig(fileRules: RuleSet, desired: Record<string, unknow
       continue;
     }
     if (doc === null && !has(fileRules, id)) continue;
-    candidates.push({ id, source: 'twin', doc });
+    // `{"enabled": true}` alone (or `{}`) switches a file rule back on: the file's definition runs
+    // (docs/rules.md "Switching a rule off"). With no file rule of that id there is nothing to run.
+    if (isSwitchOnly(doc)) {
+      if (has(fileRules, id)) candidates.push(switched(id, 'file', fileRules[id]));
+      else candidates.push({ id, source: 'twin', doc, error: `${id}: the document holds no definition (only "enabled"), and the rules file has no rule "${id}" to switch on` });
+      continue;
+    }
+    candidates.push(switched(id, 'twin', doc));
   }
   for (const q of queryRules) if (!has(collisions, q.id)) candidates.push({ id: q.id, source: 'query', doc: q.doc, statement: q.statement });
 
@@ -98,6 +107,15 @@ export function resolveConfig(fileRules: RuleSet, desired: Record<string, unknow
     else settingErrors['upstream.maxMessagesPerSecond'] = 'upstream.maxMessagesPerSecond must be a number >= 0 (0 = unlimited)';
   }
   return { ok: true, candidates, settings: { store, upstream }, settingErrors, collisions };
+}
+
+/** A rule's candidate after its `enabled` (src/config/ruleSwitch.ts): off is a null document (reported `disabled`). */
+function switched(id: string, source: 'file' | 'twin', doc: unknown): RuleCandidate {
+  if (doc === null) return { id, source, doc };
+  const sw = ruleSwitch(id, doc);
+  if (sw.state === 'off') return { id, source, doc: null };
+  if (sw.state === 'bad') return { id, source, doc, error: sw.error };
+  return { id, source, doc: sw.doc };
 }
 
 function describeType(v: unknown): string {

@@ -5,6 +5,7 @@ import type { DetectorType } from '../contracts/anomaly.js';
 import { parseDuration } from '../contracts/duration.js';
 import { validateRuleDocument } from '../config/validateRuleDocument.js';
 import { canonicalHash } from '../config/canonicalHash.js';
+import { ruleSwitch } from '../config/ruleSwitch.js';
 import { compileExpression, compilePredicate, conditionTruth, EvalFailure, type CompiledExpression, type CompileResult } from '../aggregate/compileExpression.js';
 import { compileSelect, compileHaving, compileRowCondition, type ArgumentHook, type CompiledSelect } from '../aggregate/compileSelect.js';
 import { DEFAULT_MAX_VALUES_PER_WINDOW } from '../aggregate/aggregateFunctions.js';
@@ -181,7 +182,13 @@ export type CompileRuleResult = { ok: true; rule: CompiledRule } | { ok: false; 
  * Validates and compiles one rule: JSON Schema first (rules/schema.json), then every expression,
  * the window and the detector. Errors name the rule and the field, in plain words.
  */
-export function compileRule(id: string, doc: unknown): CompileRuleResult {
+export function compileRule(id: string, given: unknown): CompileRuleResult {
+  // `"enabled": true` is the rule without it (same hash, windows kept); a rule switched off is not
+  // compiled (the module reports it `disabled` before it gets here: src/config/resolveConfig.ts).
+  const sw = ruleSwitch(id, given);
+  if (sw.state === 'bad') return { ok: false, error: sw.error };
+  if (sw.state === 'off') return { ok: false, error: `${id}: switched off ("enabled": false); not compiled` };
+  const doc = sw.doc;
   // Before the schema, which would recurse once per nested `from`: a document nesting thousands
   // overflowed the stack (test/unit/rules/chainedRules.test.ts).
   if (isChainOfThree(doc)) return { ok: false, error: `${id}.from.from: a chain of more than two rules is not supported yet` };

@@ -12,7 +12,8 @@
  *  - while the process is dead (the restart must run the newest desired rules, not the checkpoint's).
  * A patch changes `tumble` or `hop` only in its `description` (open windows and watermarks carry on),
  * gives one a new shape (open windows emitted under the old definition, the rule starts afresh), adds or
- * removes a twin-only rule `extra`, sets `rules: null` (the twin's rules go: the file's versions come
+ * removes a twin-only rule `extra`, switches a rule off or back on with `"enabled"` (docs/rules.md
+ * "Switching a rule off"), sets `rules: null` (the twin's rules go: the file's versions come
  * back, as a change), or, while connected, is invalid: a rule whose window size is not a duration (with a
  * valid change of another rule in the same patch), a new invalid rule `bogus`, or `rules` that is not an
  * object.
@@ -85,7 +86,7 @@ type Doc = Record<string, unknown>;
 type RuleShape = Parameters<typeof ruleDoc>[1];
 
 interface RuleLine {
-  readonly status: 'active' | 'rejected';
+  readonly status: 'active' | 'rejected' | 'disabled';
   readonly source: 'file' | 'twin';
 }
 
@@ -103,7 +104,9 @@ const isInvalid = (doc: Doc): boolean => isObject(doc.window) && doc.window.size
 /**
  * docs/contract.md section 6: twin rules override file rules of the same id; an invalid rule is rejected
  * alone and its last good version (the one running before) keeps running; `rules` that is not an object
- * makes the document malformed: `rejected`, nothing applied.
+ * makes the document malformed: `rejected`, nothing applied. docs/rules.md "Switching a rule off": a
+ * document with `"enabled": false` is off (reported `disabled`, whatever else it holds); `{"enabled":
+ * true}` alone runs the file's rule of that id; `"enabled": true` beside a definition is that definition.
  */
 function expectedOf(file: RunRules, desired: Doc, before: ReadonlyMap<string, Doc>): Expected {
   const tw = desired.rules;
@@ -113,8 +116,15 @@ function expectedOf(file: RunRules, desired: Doc, before: ReadonlyMap<string, Do
   const report: Record<string, RuleLine> = {};
   let rejected = 0;
   for (const id of new Set([...Object.keys(file), ...Object.keys(twin)])) {
-    const source = id in twin ? 'twin' : 'file';
-    const doc = source === 'twin' ? twin[id]! : file[id]!;
+    const t = twin[id];
+    const switchOnly = t !== undefined && Object.keys(t).length === 1 && t.enabled === true && id in file;
+    const source = t !== undefined && !switchOnly ? 'twin' : 'file';
+    const given = source === 'twin' ? t! : file[id]!;
+    if (given.enabled === false) {
+      report[id] = { status: 'disabled', source };
+      continue;
+    }
+    const { enabled: _e, ...doc } = given;
     if (isInvalid(doc)) {
       rejected++;
       report[id] = { status: 'rejected', source };
@@ -314,12 +324,22 @@ describe('built module vs oracle, rule changes through the twin while connected,
       };
       const allApplied = (timeoutMs: number): Promise<void> => waitUntil(() => changes.every((c) => c.appliedAt !== undefined), timeoutMs, 'every desired version reported');
 
-      /** A valid patch: a description, a new shape, `extra` added or removed, `bogus` removed, or `rules: null`. */
+      let switchedUnheard = false;
+      /** A valid patch: a description, a new shape, `extra` added or removed, `bogus` removed, a rule switched off or on, or `rules: null`. */
       const validPatch = (): { patch: Doc; what: string } => {
         const twin = isObject(desiredNow().rules) ? (desiredNow().rules as Doc) : {};
         const running = current().rules;
-        const r = rnd();
-        if (r < 0.3) {
+        // The first patch made while the module cannot hear it is a switch-off, so every run has one.
+        const r = !switchedUnheard && stateNow() !== 'connected' ? 0 : rnd();
+        if (r < 0.2) {
+          if (stateNow() !== 'connected') switchedUnheard = true;
+          // Unlike a `null` switch-off, `enabled` is kept by every twin read, so it applies whenever it
+          // is patched: while connected, during an outage, while the process is dead.
+          const id = pick(['tumble', 'hop', ...('extra' in twin ? ['extra'] : [])]);
+          const was = isObject(twin[id]) ? (twin[id] as Doc).enabled : undefined;
+          return { patch: { rules: { [id]: { enabled: was === false } } }, what: `${id}: switched ${was === false ? 'on' : 'off'} ("enabled": ${String(was === false)})` };
+        }
+        if (r < 0.4) {
           const id = pick(['tumble', 'hop', ...('extra' in twin ? ['extra'] : [])]);
           const base = running.get(id) ?? (fileRules[id] as Doc);
           return { patch: { rules: { [id]: { ...base, description: `t${described++}` } } }, what: `${id}: description only` };
@@ -329,7 +349,7 @@ describe('built module vs oracle, rule changes through the twin while connected,
           const shape = randomShape();
           return { patch: { rules: { [id]: ruleDoc(id === 'tumble' ? 0 : 1, shape, `t${described++}`) } }, what: `${id}: new shape ${JSON.stringify(shape)}` };
         }
-        if (r < 0.9) {
+        if (r < 0.92) {
           if ('bogus' in twin && rnd() < 0.5) return { patch: { rules: { bogus: null } }, what: 'bogus removed' };
           if ('extra' in twin) return { patch: { rules: { extra: null } }, what: 'extra removed' };
           const shape = randomShape();
@@ -576,7 +596,7 @@ describe('built module vs oracle, rule changes through the twin while connected,
 
       const conflicts = processes.flatMap((p, i) => p.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('already stored with a different body')).map((l) => `process ${i}: ${JSON.stringify(l)}`));
       const byWhen = (w: Change['when']): number => changes.filter((c) => c.when === w).length;
-      console.info(`[oracle twin] run ${k + 1}: ${sender.published} messages, ${summaries().length} summaries upstream, ${changes.length} desired versions (${byWhen('connected')} connected, ${byWhen('outage')} in outages, ${byWhen('dead')} while dead; ${changes.filter((c) => c.expected.status !== 'applied').length} with rejections), ${processes.length - 1} restarts, ${outages} outages, ${result.tries} oracle placements tried`);
+      console.info(`[oracle twin] run ${k + 1}: ${sender.published} messages, ${summaries().length} summaries upstream, ${changes.length} desired versions (${byWhen('connected')} connected, ${byWhen('outage')} in outages, ${byWhen('dead')} while dead; ${changes.filter((c) => c.expected.status !== 'applied').length} with rejections; ${changes.filter((c) => c.what.includes('switched')).map((c) => `${c.what.split(' (')[0]} ${c.when}`).join(', ') || 'no switch'}), ${processes.length - 1} restarts, ${outages} outages, ${result.tries} oracle placements tried`);
       const all = [...result.diffs, ...reportDiffs, ...conflicts, ...stopErrors];
       if (all.length > 0) console.error(`[oracle twin] run ${k + 1}:\n${eventsLog.map((e) => `${new Date(e.at).toISOString()} ${e.what}`).join('\n')}`);
       const dump = process.env.EDDY_ORACLE_DUMP;
@@ -592,6 +612,8 @@ describe('built module vs oracle, rule changes through the twin while connected,
       expect(conflicts).toEqual([]);
       expect(stopErrors).toEqual([]);
       expect(changes.length).toBeGreaterThan(0);
+      // Not vacuous: a rule was switched off while the module could not hear the patch.
+      expect(changes.some((c) => c.when !== 'connected' && c.what.includes('switched off'))).toBe(true);
     });
   });
 });

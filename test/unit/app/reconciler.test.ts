@@ -80,6 +80,82 @@ describe('Reconciler', () => {
     expect(h.last()).toEqual(['fileA', 'fileB']);
   });
 
+  it('"enabled": false switches a rule off and, unlike null, is in the next full twin read; {"enabled": true} alone brings the file rule back', () => {
+    const h = harness();
+    h.r.reconcile();
+    // Patched while the module was offline: only the full twin read at the reconnect carries it.
+    h.r.twinRead({ desired: { $version: 2, rules: { fileA: { enabled: false } } }, reported: {} });
+    expect(h.last()).toEqual(['fileB']);
+    expect(h.forgotten).toEqual(['fileA']);
+    expect(h.r.reportedPatch().rules.fileA).toEqual({ status: 'disabled', source: 'twin' });
+    expect(h.r.lastConfig.status).toBe('applied');
+    // The file rule's definition, switched back on: reported as the file's again.
+    h.r.desiredPatch({ rules: { fileA: { enabled: true } } }, 3);
+    expect(h.last()).toEqual(['fileA', 'fileB']);
+    expect(h.r.reportedPatch().rules.fileA).toEqual({ status: 'active', source: 'file' });
+    // A twin rule switched off keeps its definition (a patch merges into it) and comes back with it.
+    h.r.desiredPatch({ rules: { twinA: count('other', '5m') } }, 4);
+    h.r.desiredPatch({ rules: { twinA: { enabled: false } } }, 5);
+    expect(h.last()).toEqual(['fileA', 'fileB']);
+    expect(h.r.reportedPatch().rules.twinA).toEqual({ status: 'disabled', source: 'twin' });
+    // Off wins over whatever else the document holds, an invalid definition included: nothing is rejected.
+    h.r.desiredPatch({ rules: { twinA: badSize } }, 6);
+    expect(h.r.reportedPatch().rules.twinA).toEqual({ status: 'disabled', source: 'twin' });
+    h.r.desiredPatch({ rules: { twinA: count('other', '5m') } }, 7);
+    h.r.desiredPatch({ rules: { twinA: { enabled: true } } }, 8);
+    expect(h.last()).toEqual(['fileA', 'fileB', 'twinA']);
+    expect(JSON.parse(h.r.stateJson().lastGood).twinA).toEqual(count('other', '5m'));
+  });
+
+  it('"enabled": true beside a definition is the same rule as without it: nothing restarts', () => {
+    const h = harness();
+    h.r.desiredPatch({ rules: { twinA: count() } }, 2);
+    const before = h.r.current().find((x) => x.id === 'twinA')!;
+    h.r.desiredPatch({ rules: { twinA: { enabled: true } } }, 3);
+    const after = h.r.current().find((x) => x.id === 'twinA')!;
+    expect(after.hash).toBe(before.hash);
+    expect(after.stateHash).toBe(before.stateHash);
+  });
+
+  it('an "enabled" that is not true or false is rejected alone, named, and logged; its last good version keeps running', () => {
+    const h = harness();
+    h.r.desiredPatch({ rules: { twinA: count() } }, 2);
+    h.r.desiredPatch({ rules: { twinA: { enabled: 'no' }, fileB: { enabled: 0 } } }, 3);
+    expect(h.last()).toEqual(['fileA', 'fileB', 'twinA']);
+    const rep = h.r.reportedPatch();
+    expect(rep.config).toMatchObject({ status: 'partial' });
+    expect(rep.rules.twinA).toEqual({ status: 'rejected', source: 'twin', error: 'twinA.enabled: must be true or false, got "no"' });
+    expect(rep.rules.fileB).toEqual({ status: 'rejected', source: 'twin', error: 'fileB.enabled: must be true or false, got 0' });
+    expect(h.lines.some((l) => l.level === 'warn' && JSON.stringify(l.obj).includes('twinA.enabled'))).toBe(true);
+  });
+
+  it('{"enabled": true} alone for an id the rules file does not have is rejected: there is no definition to run', () => {
+    const h = harness();
+    h.r.desiredPatch({ rules: { nowhere: { enabled: true } } }, 2);
+    expect(h.last()).toEqual(['fileA', 'fileB']);
+    expect(h.r.reportedPatch().rules.nowhere).toMatchObject({ status: 'rejected', source: 'twin', error: expect.stringMatching(/rules file has no rule "nowhere"/) });
+  });
+
+  it('"enabled": null deletes the field: what is left of {"enabled": false} is {}, the file rule, switched on', () => {
+    const h = harness();
+    h.r.desiredPatch({ rules: { fileA: { enabled: false } } }, 2);
+    expect(h.last()).toEqual(['fileB']);
+    h.r.desiredPatch({ rules: { fileA: { enabled: null } } }, 3);
+    expect(h.r.desired.rules).toEqual({ fileA: {} });
+    expect(h.last()).toEqual(['fileA', 'fileB']);
+    expect(h.r.reportedPatch().rules.fileA).toEqual({ status: 'active', source: 'file' });
+  });
+
+  it('a rule of the rules file may carry "enabled": false: not run, reported disabled with source "file"', () => {
+    const h = harness({ file: { fileA: count(), fileB: { ...count('other'), enabled: false } } as unknown as RuleSet });
+    h.r.reconcile();
+    expect(h.last()).toEqual(['fileA']);
+    expect(h.r.reportedPatch().rules.fileB).toEqual({ status: 'disabled', source: 'file' });
+    // The twin switches it on with its own definition.
+    h.r.desiredPatch({ rules: { fileB: count('other') } }, 2);
+    expect(h.last()).toEqual(['fileA', 'fileB']);
+  });
+
   it('a malformed document applies nothing: the running rules stay and the status is rejected', () => {
     const h = harness();
     h.r.desiredPatch({ rules: { twinA: count() } }, 2);

@@ -45,6 +45,7 @@ const cases: Array<{ name: string; marked: string; message: RegExp }> = [
   { name: 'rule id with a dot', marked: `{\n  ‸"machine.1m": ${GOOD_AGG}\n}\n`, message: /rule id "machine\.1m" must match/ },
   { name: 'rule id given twice', marked: `{\n  "a": ${GOOD_AGG},\n  ‸"a": ${GOOD_AGG}\n}\n`, message: /a: rule id "a" appears more than once/ },
   { name: 'a rule that is not an object', marked: `{\n  "a": ‸42\n}\n`, message: /a: a rule must be a JSON object/ },
+  { name: 'an "enabled" that is not true or false', marked: `{\n  "a": {"kind": "aggregate", "window": {"type": "tumbling", "size": "1m"}, "select": {"n": "count()"}, "enabled": ‸"no"}\n}\n`, message: /a\.enabled: must be true or false, got "no"/ },
   { name: 'where that does not parse', marked: `{\n  "a": {"kind": "aggregate", "where": ‸"machine.temperature >", "window": {"type": "tumbling", "size": "1m"}, "select": {"n": "count()"}}\n}\n`, message: /a\.where: / },
 ];
 
@@ -92,6 +93,12 @@ describe('eddy validate', () => {
     expect(runValidate([], io)).toBe(2);
     expect(runValidate(['a.json', 'b.json'], io)).toBe(2);
     expect(runValidate(['--strict', 'a.json'], io)).toBe(2);
+  });
+
+  it('a rule switched off ("enabled": false) is not compiled, whatever it holds, and is named as switched off; "enabled": true is the rule', () => {
+    const r = validate(`{\n  "a": {"enabled": false, "kind": "aggregate", "window": {"type": "tumbling", "size": "1x"}},\n  "b": {"enabled": true, "kind": "aggregate", "window": {"type": "tumbling", "size": "1m"}, "select": {"n": "count()"}}\n}\n`);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe(`${r.file}: 2 of 2 rule(s) valid: a (switched off), b\n`);
   });
 
   it('an empty rule set is valid JSON but runs nothing: exit 1', () => {
