@@ -58,6 +58,8 @@
  *                                        where the time of all alerts and of the slowest 2 % went, stage by stage, and the
  *                                        garbage collections inside them
  *
+ *   --ab <other>/dist/main.js            this build and another alternated in the same run (same `--rules`): E2E_THROUGHPUT_REPS
+ *                                        passes each after one warm-up; per-pass throughput and module CPU per input ratios
  *   --sdk-patch quietDebug|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
  *                                        same run: two eddy modules, one with the patch switched off by
  *                                        bench/sdkPatchesOffPreload.mjs; E2E_THROUGHPUT_REPS passes each after one
@@ -128,7 +130,7 @@ interface Started {
 }
 
 let moduleSeq = 0;
-async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean; sdkOff?: string } = {}): Promise<Started> {
+async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean; sdkOff?: string; main?: string } = {}): Promise<Started> {
   const moduleId = `${kind}${++moduleSeq}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('IOTEDGE_') && k !== 'EdgeHubConnectionString') env[k] = v;
@@ -150,7 +152,7 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   if (profileDir === 'perf') pre.push('--perf-basic-prof');
   else if (profileDir && profileDir !== 'none') pre.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   // EDDY_BENCH_MAIN: another build of eddy (e.g. an older commit's dist/main.js) for before/after figures.
-  const args = kind === 'eddy' ? [...pre, process.env.EDDY_BENCH_MAIN ?? join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
+  const args = kind === 'eddy' ? [...pre, opts.main ?? process.env.EDDY_BENCH_MAIN ?? join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
   const child = spawn(process.execPath, args, { cwd: ROOT_DIR, env, stdio: ['ignore', process.env.E2E_MODULE_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
   // Ready once its input subscription is in the broker's session, plus time for the twin read and rules.
   const subs = (emu as unknown as { subscriptions: Map<string, Set<string>> }).subscriptions;
@@ -534,6 +536,67 @@ if (profileDir) {
   await emu.close();
   rmSync(scratch, { recursive: true, force: true });
   process.exit(0);
+}
+
+const abArg = process.argv.indexOf('--ab');
+if (abArg >= 0) {
+  await abSection(process.argv[abArg + 1] ?? '');
+  await emu.close();
+  rmSync(scratch, { recursive: true, force: true });
+  process.exit();
+}
+
+/**
+ * `--ab <other>/dist/main.js`: this tree's build (or EDDY_BENCH_MAIN) and another, same run, same
+ * rules (`--rules`), E2E_THROUGHPUT_REPS passes each after one warm-up, alternating which goes
+ * first; throughput and module CPU per input, per-pass ratios (this ÷ other). Every pass of both is
+ * checked as in the throughput section.
+ */
+async function abSection(other: string): Promise<void> {
+  if (!existsSync(other)) throw new Error(`--ab ${other}: no such build`);
+  const reps = quick ? 1 : THROUGHPUT_REPS;
+  const f = (x: number, d = 1): string => x.toFixed(d);
+  const rulesFile = throughputRulesFile();
+  const a = await startModule('eddy', rulesFile === undefined ? {} : { rulesFile });
+  const b = await startModule('eddy', rulesFile === undefined ? { main: other } : { rulesFile, main: other });
+  const res = new Map<Started, { rate: number[]; cpu: number[] }>([
+    [a, { rate: [], cpu: [] }],
+    [b, { rate: [], cpu: [] }],
+  ]);
+  const mismatches: string[] = [];
+  for (let r = 0; r < 1 + reps; r++) {
+    for (const m of r % 2 === 0 ? [a, b] : [b, a]) {
+      const c0 = childCpuMs(m.child);
+      const e = await throughput(m, 'eddy', r);
+      const cpu = ((childCpuMs(m.child) - c0) * 1000) / N;
+      for (const x of e.mismatches) mismatches.push(`${m === a ? 'this' : 'other'} pass ${r}: ${x}`);
+      process.stdout.write(`pass ${r}${r === 0 ? ' (warm-up)' : ''} ${m === a ? 'this ' : 'other'}: ${Math.round(e.rate)} inputs/s, ${f(cpu)} µs CPU/input, ${e.got}/${e.expected} summaries (${uptimeLoad()})\n`);
+      if (r > 0) {
+        res.get(m)!.rate.push(e.rate);
+        res.get(m)!.cpu.push(cpu);
+      }
+    }
+  }
+  await stopModule(a);
+  await stopModule(b);
+  const x = res.get(a)!;
+  const y = res.get(b)!;
+  const rate = x.rate.map((v, i) => v / y.rate[i]!);
+  const cpu = x.cpu.map((v, i) => v / y.cpu[i]!);
+  process.stdout.write(
+    `this ÷ other, throughput per pass ${rate.map((v) => f(v, 3)).join(', ')}, median ${f(median(rate), 3)}; module CPU per input per pass ${cpu.map((v) => f(v, 3)).join(', ')}, median ${f(median(cpu), 3)}\n` +
+      (mismatches.length === 0 ? `every pass's tumbling and hopping windows and count sums as expected (${EXPECTED.size} rules)\n` : `COUNT MISMATCH: ${mismatches.join('; ')}\n`),
+  );
+  if (mismatches.length > 0) process.exitCode = 1;
+}
+
+/** The load averages (Linux /proc/loadavg), for the figures printed next to them. */
+function uptimeLoad(): string {
+  try {
+    return `load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`;
+  } catch {
+    return 'load unknown';
+  }
 }
 
 const patchArg = process.argv.indexOf('--sdk-patch');
