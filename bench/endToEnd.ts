@@ -20,12 +20,17 @@
  *   bench/bareModule.ts): the SDK's own floor for this workload, against the same receive-only
  *   baseline. It leaves the target row's baseline alone.
  *
- *   node --import tsx bench/endToEnd.ts [--quick] [--latency-only | --throughput-only] [--rules=100]   (needs `npm run build`)
+ *   node --import tsx bench/endToEnd.ts [--quick] [--latency-only | --throughput-only] [--rules=100 | --rules=mix100]   (needs `npm run build`)
  *
  * `--rules=<n>` (throughput only): eddy runs the n generated rules of the engine bench
- * (`generatedRules` in bench/workload.ts) instead of the default rules, against the receive-only bare
- * module in the same run (the sending floor sends as many outputs as the tumbling and hopping rules'
- * closed windows, several per input). Correctness check of every pass, from the window semantics in
+ * (`generatedRules` in bench/workload.ts) instead of the default rules; `--rules=mix<n>`: the rule mix
+ * of the issue-19 targets in docs/performance.md (`mixRules` in bench/workload.ts: for mix100, 38
+ * tumbling rules of 10 s, 30 s, 1 min and 5 min, 38 hopping of 1 min every 30 s or 20 s, 10 threshold,
+ * 10 zscore, 2 sliding, 2 session). Both against the receive-only bare module in the same run; the
+ * sending floor sends as many outputs as the tumbling and hopping rules' closed windows (the row's
+ * note gives them per input: each device's event time moves 5 s per input, so a 10-second window
+ * closes every 2 inputs of a device; the session rules' few summaries are not in it). No alert fires
+ * and the sliding rules' `having` never holds on these inputs. Correctness check of every pass, from the window semantics in
  * docs/contract.md section 5 (epoch-aligned bounds, per-group watermark = latest event time −
  * maxLateness, a window is emitted once the watermark reaches its end), not from the engine: for every
  * tumbling and hopping rule, the number of windows received and the sum of their `count` fields must
@@ -53,6 +58,8 @@
  *                                        where the time of all alerts and of the slowest 2 % went, stage by stage, and the
  *                                        garbage collections inside them
  *
+ *   --ab <other>/dist/main.js            this build and another alternated in the same run (same `--rules`): E2E_THROUGHPUT_REPS
+ *                                        passes each after one warm-up; per-pass throughput and module CPU per input ratios
  *   --sdk-patch quietDebug|guard|noDelay   one patch of SDK internals (docs/sdk-patches.md) measured in the
  *                                        same run: two eddy modules, one with the patch switched off by
  *                                        bench/sdkPatchesOffPreload.mjs; E2E_THROUGHPUT_REPS passes each after one
@@ -70,14 +77,19 @@ import { startEdgeHubEmulator, type InputAck, type UpstreamMessage } from '../te
 import { parseDuration } from '../src/contracts/duration.js';
 import type { RuleSet } from '../src/contracts/rule.js';
 import { BENCH_DIR, ROOT_DIR, median, report, row, sleep, type Row } from './harness.js';
-import { defaultRules, generatedRules, makeInputs, T0 } from './workload.js';
+import { defaultRules, generatedRules, makeInputs, mixRules, T0 } from './workload.js';
 
 const quick = process.argv.includes('--quick');
-/** `--rules=<n>`: the throughput section runs eddy with the engine bench's n generated rules (0: the default rules). */
+/**
+ * `--rules=<n>`: the throughput section runs eddy with the engine bench's n generated rules;
+ * `--rules=mix<n>` (e.g. mix100): with the issue's rule mix of the engine benches (`mixRules` in
+ * bench/workload.ts). Neither: the default rules.
+ */
 const rulesArg = process.argv.find((a) => a.startsWith('--rules='))?.slice('--rules='.length);
-const RULE_COUNT = rulesArg === undefined ? 0 : Number(rulesArg);
-if (rulesArg !== undefined && (!Number.isInteger(RULE_COUNT) || RULE_COUNT < 1)) throw new Error(`--rules=${rulesArg}: expected a positive whole number of generated rules`);
-const THROUGHPUT_RULES: RuleSet = RULE_COUNT > 0 ? generatedRules(RULE_COUNT) : defaultRules();
+const MIX = rulesArg?.startsWith('mix') === true;
+const RULE_COUNT = rulesArg === undefined ? 0 : Number(MIX ? rulesArg.slice('mix'.length) : rulesArg);
+if (rulesArg !== undefined && (!Number.isInteger(RULE_COUNT) || RULE_COUNT < 1)) throw new Error(`--rules=${rulesArg}: expected a positive whole number of generated rules, or mix<n>`);
+const THROUGHPUT_RULES: RuleSet = RULE_COUNT === 0 ? defaultRules() : MIX ? mixRules(RULE_COUNT) : generatedRules(RULE_COUNT);
 // `--profile <dir>`: only the eddy throughput pass, the module under `node --cpu-prof` (summarise with bench/cpuProfileTop.ts).
 const profileArg = process.argv.indexOf('--profile');
 const profileDir = profileArg >= 0 ? process.argv[profileArg + 1] : undefined;
@@ -118,7 +130,7 @@ interface Started {
 }
 
 let moduleSeq = 0;
-async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean; sdkOff?: string } = {}): Promise<Started> {
+async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; noDelay?: boolean; echo?: boolean; send?: boolean; sdkOff?: string; main?: string } = {}): Promise<Started> {
   const moduleId = `${kind}${++moduleSeq}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('IOTEDGE_') && k !== 'EdgeHubConnectionString') env[k] = v;
@@ -140,7 +152,7 @@ async function startModule(kind: 'eddy' | 'bare', opts: { rulesFile?: string; no
   if (profileDir === 'perf') pre.push('--perf-basic-prof');
   else if (profileDir && profileDir !== 'none') pre.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   // EDDY_BENCH_MAIN: another build of eddy (e.g. an older commit's dist/main.js) for before/after figures.
-  const args = kind === 'eddy' ? [...pre, process.env.EDDY_BENCH_MAIN ?? join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
+  const args = kind === 'eddy' ? [...pre, opts.main ?? process.env.EDDY_BENCH_MAIN ?? join(ROOT_DIR, 'dist', 'main.js')] : [...pre, '--import', 'tsx', join(BENCH_DIR, 'bareModule.ts')];
   const child = spawn(process.execPath, args, { cwd: ROOT_DIR, env, stdio: ['ignore', process.env.E2E_MODULE_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
   // Ready once its input subscription is in the broker's session, plus time for the twin read and rules.
   const subs = (emu as unknown as { subscriptions: Map<string, Set<string>> }).subscriptions;
@@ -509,7 +521,8 @@ async function latency(m: Started, rate: number, echo: boolean): Promise<Percent
 if (profileDir) {
   const kind = process.argv.includes('--bare') ? 'bare' : 'eddy';
   const send = kind === 'bare' && process.argv.includes('--send');
-  const eddy = await startModule(kind, { send });
+  const rulesFile = kind === 'eddy' ? throughputRulesFile() : undefined;
+  const eddy = await startModule(kind, rulesFile === undefined ? { send } : { send, rulesFile });
   process.stderr.write(`module pid ${eddy.child.pid}\n`);
   if (profileDir === 'perf') await sleep(3_000);
   for (let r = 0; r < PROFILE_PASSES; r++) {
@@ -523,6 +536,67 @@ if (profileDir) {
   await emu.close();
   rmSync(scratch, { recursive: true, force: true });
   process.exit(0);
+}
+
+const abArg = process.argv.indexOf('--ab');
+if (abArg >= 0) {
+  await abSection(process.argv[abArg + 1] ?? '');
+  await emu.close();
+  rmSync(scratch, { recursive: true, force: true });
+  process.exit();
+}
+
+/**
+ * `--ab <other>/dist/main.js`: this tree's build (or EDDY_BENCH_MAIN) and another, same run, same
+ * rules (`--rules`), E2E_THROUGHPUT_REPS passes each after one warm-up, alternating which goes
+ * first; throughput and module CPU per input, per-pass ratios (this ÷ other). Every pass of both is
+ * checked as in the throughput section.
+ */
+async function abSection(other: string): Promise<void> {
+  if (!existsSync(other)) throw new Error(`--ab ${other}: no such build`);
+  const reps = quick ? 1 : THROUGHPUT_REPS;
+  const f = (x: number, d = 1): string => x.toFixed(d);
+  const rulesFile = throughputRulesFile();
+  const a = await startModule('eddy', rulesFile === undefined ? {} : { rulesFile });
+  const b = await startModule('eddy', rulesFile === undefined ? { main: other } : { rulesFile, main: other });
+  const res = new Map<Started, { rate: number[]; cpu: number[] }>([
+    [a, { rate: [], cpu: [] }],
+    [b, { rate: [], cpu: [] }],
+  ]);
+  const mismatches: string[] = [];
+  for (let r = 0; r < 1 + reps; r++) {
+    for (const m of r % 2 === 0 ? [a, b] : [b, a]) {
+      const c0 = childCpuMs(m.child);
+      const e = await throughput(m, 'eddy', r);
+      const cpu = ((childCpuMs(m.child) - c0) * 1000) / N;
+      for (const x of e.mismatches) mismatches.push(`${m === a ? 'this' : 'other'} pass ${r}: ${x}`);
+      process.stdout.write(`pass ${r}${r === 0 ? ' (warm-up)' : ''} ${m === a ? 'this ' : 'other'}: ${Math.round(e.rate)} inputs/s, ${f(cpu)} µs CPU/input, ${e.got}/${e.expected} summaries (${uptimeLoad()})\n`);
+      if (r > 0) {
+        res.get(m)!.rate.push(e.rate);
+        res.get(m)!.cpu.push(cpu);
+      }
+    }
+  }
+  await stopModule(a);
+  await stopModule(b);
+  const x = res.get(a)!;
+  const y = res.get(b)!;
+  const rate = x.rate.map((v, i) => v / y.rate[i]!);
+  const cpu = x.cpu.map((v, i) => v / y.cpu[i]!);
+  process.stdout.write(
+    `this ÷ other, throughput per pass ${rate.map((v) => f(v, 3)).join(', ')}, median ${f(median(rate), 3)}; module CPU per input per pass ${cpu.map((v) => f(v, 3)).join(', ')}, median ${f(median(cpu), 3)}\n` +
+      (mismatches.length === 0 ? `every pass's tumbling and hopping windows and count sums as expected (${EXPECTED.size} rules)\n` : `COUNT MISMATCH: ${mismatches.join('; ')}\n`),
+  );
+  if (mismatches.length > 0) process.exitCode = 1;
+}
+
+/** The load averages (Linux /proc/loadavg), for the figures printed next to them. */
+function uptimeLoad(): string {
+  try {
+    return `load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`;
+  } catch {
+    return 'load unknown';
+  }
 }
 
 const patchArg = process.argv.indexOf('--sdk-patch');
@@ -601,18 +675,21 @@ try {
 }
 report(rows);
 
+/** `--rules`: the throughput rule set written where eddy reads it (EDDY_RULES_FILE); undefined for the default rules. */
+function throughputRulesFile(): string | undefined {
+  if (RULE_COUNT === 0) return undefined;
+  const file = join(scratch, 'throughput-rules.json');
+  writeFileSync(file, JSON.stringify(THROUGHPUT_RULES));
+  return file;
+}
+
 function debugPass(module: string, rep: number, rate: number): void {
   if (process.env.E2E_DEBUG) process.stderr.write(`throughput pass ${rep}, ${module}: ${Math.round(rate)} inputs/s\n`);
 }
 
 async function throughputSection(): Promise<void> {
-  // --rules=<n>: eddy with the generated rules, against the receive-only bare module (no sending floor, see the header).
-  let rulesFile: string | undefined;
-  if (RULE_COUNT > 0) {
-    rulesFile = join(scratch, 'throughput-rules.json');
-    writeFileSync(rulesFile, JSON.stringify(THROUGHPUT_RULES));
-  }
-  const rulesName = RULE_COUNT > 0 ? `${RULE_COUNT} generated rules (bench/workload.ts)` : 'default rules';
+  const rulesFile = throughputRulesFile();
+  const rulesName = RULE_COUNT === 0 ? 'default rules' : MIX ? `the ${RULE_COUNT}-rule mix (mixRules, bench/workload.ts)` : `${RULE_COUNT} generated rules (bench/workload.ts)`;
   const eddy = await startModule('eddy', rulesFile === undefined ? {} : { rulesFile });
   const bare = await startModule('bare');
   const bareSend = await startModule('bare', { send: true });
@@ -677,7 +754,7 @@ async function throughputSection(): Promise<void> {
     row('end to end (TLS, QoS 1)', `eddy, ${rulesName}, publish → last summary`, bestE, 'inputs/s', 'bare SDK module', bestB, {
       target: '≥ 0.8 × bare',
       pass: bestE / bestB >= 0.8 && mismatches.length === 0,
-      note: `best of ${te.length} passes: ${passes(te)} inputs/s; ${perPass(te)}; summaries received ${summaryCheck}; ${check}`,
+      note: `best of ${te.length} passes: ${passes(te)} inputs/s; ${perPass(te)}; ${(expectedSummaries() / N).toFixed(2)} closed tumbling and hopping windows per input; summaries received ${summaryCheck}; ${check}`,
     }),
   );
   // The same eddy figure against the sending floor: what is eddy's own beyond the SDK's cost of sending as much (no target).

@@ -20,8 +20,7 @@ interface Row {
 export class SqliteOutbox implements Outbox {
   private readonly insertStmt: Database.Statement;
   private readonly insertWithSeqStmt: Database.Statement;
-  private readonly peekStmt: Database.Statement<[number, number], Omit<Row, 'message' | 'kind'>>;
-  private readonly messageStmt: Database.Statement<[number], Pick<Row, 'message'>>;
+  private readonly peekStmt: Database.Statement<[number, number], Omit<Row, 'kind'>>;
   private readonly deleteStmt: Database.Statement<[number], { bytes: number }>;
   private readonly deleteUptoStmt: Database.Statement<[number]>;
   private readonly oldestStmt: Database.Statement<[], { created_at: number }>;
@@ -57,15 +56,20 @@ export class SqliteOutbox implements Outbox {
   /** Commits by what they wrote, and rows: plain numbers, read by the metrics at scrape time. */
   private readonly written = { commits: { append: 0, remove: 0 }, appended: 0, removed: 0 };
   /**
-   * Records appended by this process and not yet removed, by seq, with the message object they were
-   * appended with: `peek` serves them without reading and JSON-parsing the stored text again (the
-   * forwarder peeks the head of the outbox on every pass). While the cache holds fewer records than
-   * the table (rows from before a restart, or over CACHE_MAX) rows decide what exists: peek asks
-   * SQLite for the seqs and only takes the message from here. Seqs are never reused (`nextSeq`),
-   * and every row removed or dropped leaves the cache with it, so an entry is never stale or wrong.
-   * Bounded by CACHE_MAX.
+   * The head of the outbox in memory, by seq: every pending record with seq <= `cachedUpTo`, and no
+   * other. `peek` serves a page from here without reading and JSON-parsing the stored text again
+   * (the forwarder peeks the head of the outbox on every pass); only the part of a page after
+   * `cachedUpTo` is read from SQLite, and read once: those rows join the cache while it has room.
+   * A backlog larger than the cache (rows from before a restart, or over CACHE_MAX) is so read
+   * a page at a time as the head moves, not re-read and re-parsed on every pass: with the 100-rule
+   * mix end to end (bench/endToEnd.ts `--rules=mix100 --profile`), that re-reading was about 30 %
+   * of the module's CPU. Appends join the cache only while it holds the whole outbox. Seqs are never
+   * reused (`nextSeq`), and every row removed or dropped leaves the cache with it, so an entry is
+   * never stale or wrong. Bounded by CACHE_MAX.
    */
   private readonly cache = new Map<number, OutboxRecord>();
+  /** Every pending record with seq <= this is in `cache` (and in `order`), none above it is. */
+  private cachedUpTo = 0;
   /**
    * The cached records in seq order, for `peek` without a query: a binary search finds the page
    * after the forwarder's cursor (a Map scan from the start made each page O(pending), each pass
@@ -74,6 +78,8 @@ export class SqliteOutbox implements Outbox {
   private order: OutboxRecord[] = [];
   private dead = 0;
   private static readonly CACHE_MAX = 8192;
+  /** Rows `peek` reads past the page it was asked for, into the cache's room (a forwarder pass scans at most 1,024). */
+  private static readonly READ_AHEAD = 1024;
   /**
    * Ids remembered at most, by default; a replay reaches back to the last checkpoint (5 s), so this
    * covers it at any output rate a module sustains (MemoryOutbox keeps as many).
@@ -92,8 +98,7 @@ export class SqliteOutbox implements Outbox {
     this.emittedCut = Math.max(1, Math.min(1024, this.emittedMax >> 4));
     this.insertStmt = db.prepare('INSERT INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
     this.insertWithSeqStmt = db.prepare('INSERT OR REPLACE INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
-    this.peekStmt = db.prepare('SELECT seq, created_at, bytes FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
-    this.messageStmt = db.prepare('SELECT message FROM outbox WHERE seq = ?');
+    this.peekStmt = db.prepare('SELECT seq, created_at, bytes, message FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes');
     this.deleteOneStmt = db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.deleteUptoStmt = db.prepare('DELETE FROM outbox WHERE seq <= ?');
@@ -171,12 +176,16 @@ export class SqliteOutbox implements Outbox {
       return { logged, cut: this.cutEmitted(logged.size) };
     });
     this.recount();
+    // An empty outbox is wholly cached; rows found at open are read into the cache by `peek`.
+    if (this.pending === 0) this.cachedUpTo = this.nextSeq - 1;
     for (const { id, digest } of db.prepare<[], { id: string; digest: string | null }>('SELECT id, digest FROM emitted_log ORDER BY n').iterate()) this.emitted.set(id, digest);
   }
 
   append(messages: readonly OutputMessage[]): void {
     if (messages.length === 0) return;
     const { bytes, count, fresh, ids, conflicts, cut, nextSeq } = this.appendTx(messages);
+    // The cache holds the whole outbox before this append: the new records may join it.
+    const whole = this.cachedUpTo >= this.nextSeq - 1;
     for (const id of conflicts) this.conflictLog.note(id);
     // Counters, ids, seqs and cache move only after the commit: a failed transaction leaves them as
     // they were (and its seqs are handed out again, so caching them before the commit could be wrong).
@@ -187,10 +196,10 @@ export class SqliteOutbox implements Outbox {
     this.totalBytes += bytes;
     this.written.commits.append++;
     this.written.appended += count;
+    if (!whole) return;
     for (const r of fresh) {
       if (this.cache.size >= SqliteOutbox.CACHE_MAX) break;
-      this.cache.set(r.seq, r);
-      this.order.push(r);
+      this.cacheRecord(r);
     }
   }
 
@@ -222,16 +231,24 @@ export class SqliteOutbox implements Outbox {
   }
 
   peek(limit: number, afterSeq = 0): OutboxRecord[] {
-    // Every row is one this process appended and still caches (rows only leave through `remove`,
-    // which forgets them, or a drop, which empties the cache): no query. The forwarder peeks on
-    // every pass, ~2.4 % of the module's busy CPU when it was a query each time (bench/durability.bench.ts).
-    if (this.cache.size === this.pending) return this.peekCached(limit, afterSeq);
-    const rows = this.peekStmt.all(afterSeq, limit);
-    const out: OutboxRecord[] = new Array(rows.length);
+    // The cached head first: no query while the page lies in it. The forwarder peeks on every pass,
+    // ~2.4 % of the module's busy CPU when it was a query each time (bench/durability.bench.ts).
+    const out = this.peekCached(limit, afterSeq);
+    if (out.length >= limit || this.cachedUpTo >= this.nextSeq - 1) return out;
+    const want = limit - out.length;
+    // A page that starts in the cached head extends it: read ahead (at most READ_AHEAD rows past
+    // the page) into the cache's room, so that the next passes find those rows in memory.
+    let fill = afterSeq <= this.cachedUpTo && this.cache.size < SqliteOutbox.CACHE_MAX;
+    const ask = fill ? Math.max(want, Math.min(SqliteOutbox.CACHE_MAX - this.cache.size, SqliteOutbox.READ_AHEAD)) : want;
+    const rows = this.peekStmt.all(Math.max(afterSeq, this.cachedUpTo), ask);
     for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      out[i] = this.cache.get(r.seq) ?? toRecord(r, this.messageStmt.get(r.seq)!.message);
+      const rec = toRecord(rows[i]!);
+      if (i < want) out.push(rec);
+      if (fill && this.cache.size < SqliteOutbox.CACHE_MAX) this.cacheRecord(rec);
+      else fill = false;
     }
+    // Fewer rows than asked: none is pending after the last, so the cache holds the whole outbox.
+    if (fill && rows.length < ask) this.cachedUpTo = this.nextSeq - 1;
     return out;
   }
 
@@ -390,6 +407,14 @@ export class SqliteOutbox implements Outbox {
     this.cache.clear();
     this.order = [];
     this.dead = 0;
+    this.cachedUpTo = 0;
+  }
+
+  /** Adds a record above `cachedUpTo` (so `order` stays in seq order) and moves the bound to it. */
+  private cacheRecord(r: OutboxRecord): void {
+    this.cache.set(r.seq, r);
+    this.order.push(r);
+    this.cachedUpTo = r.seq;
   }
 
   private removeOne(seq: number): { count: number; bytes: number } {
@@ -420,6 +445,6 @@ function idKey(id: string): string {
   return JSON.parse(JSON.stringify(id.replace(LONE_SURROGATE, '\ufffd'))) as string;
 }
 
-function toRecord(r: Omit<Row, 'message' | 'kind'>, message: string): OutboxRecord {
-  return { seq: r.seq, message: JSON.parse(message) as OutputMessage, bytes: r.bytes, createdAt: r.created_at };
+function toRecord(r: Omit<Row, 'kind'>): OutboxRecord {
+  return { seq: r.seq, message: JSON.parse(r.message) as OutputMessage, bytes: r.bytes, createdAt: r.created_at };
 }
