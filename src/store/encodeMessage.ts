@@ -18,7 +18,10 @@ export function encodeMessage(message: OutputMessage): { text: string; bytes: nu
  * a tripwire, not a security boundary.
  */
 export function bodyDigest(message: OutputMessage): string {
-  return crypto.createHash('sha1').update(JSON.stringify(message.body)).digest('base64').slice(0, 16);
+  // One-shot `crypto.hash` (Node 20.12+ / 21.7+, as src/rules/outputMessage.ts): the same digest as
+  // createHash().update().digest(), which digests stored by earlier versions were made with
+  // (test/unit/store/encodeMessage.test.ts), without a Hash object per message.
+  return crypto.hash('sha1', JSON.stringify(message.body), 'base64').slice(0, 16);
 }
 
 /** Counts conflicting appends and keeps the last few ids for the error log. */

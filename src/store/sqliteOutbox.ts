@@ -22,6 +22,7 @@ export class SqliteOutbox implements Outbox {
   private readonly insertWithSeqStmt: Database.Statement;
   private readonly peekStmt: Database.Statement<[number, number], Omit<Row, 'kind'>>;
   private readonly deleteStmt: Database.Statement<[number], { bytes: number }>;
+  private readonly deleteRangeStmt: Database.Statement<[number, number], { bytes: number }>;
   private readonly deleteUptoStmt: Database.Statement<[number]>;
   private readonly oldestStmt: Database.Statement<[], { created_at: number }>;
   private readonly byAgeStmt: Database.Statement<[], Pick<Row, 'seq' | 'kind' | 'bytes' | 'created_at'>>;
@@ -100,6 +101,7 @@ export class SqliteOutbox implements Outbox {
     this.insertWithSeqStmt = db.prepare('INSERT OR REPLACE INTO outbox (seq, kind, created_at, bytes, message) VALUES (?, ?, ?, ?, ?)');
     this.peekStmt = db.prepare('SELECT seq, created_at, bytes, message FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes');
+    this.deleteRangeStmt = db.prepare('DELETE FROM outbox WHERE seq >= ? AND seq <= ? RETURNING bytes');
     this.deleteOneStmt = db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.deleteUptoStmt = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.oldestStmt = db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1');
@@ -151,12 +153,25 @@ export class SqliteOutbox implements Outbox {
     this.removeTx = db.transaction((seqs: readonly number[]) => {
       let count = 0;
       let bytes = 0;
-      for (const seq of seqs) {
-        const row = this.deleteStmt.get(seq);
-        if (row) {
-          count++;
-          bytes += row.bytes;
+      // A run of consecutive seqs (the forwarder's acknowledged head, in order) is one range delete:
+      // about half the CPU per row of a delete per seq. Only seqs of the list are in its runs, so no
+      // other row can go.
+      for (let i = 0; i < seqs.length; ) {
+        let j = i;
+        while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+        if (j === i) {
+          const row = this.deleteStmt.get(seqs[i]!);
+          if (row) {
+            count++;
+            bytes += row.bytes;
+          }
+        } else {
+          for (const row of this.deleteRangeStmt.all(seqs[i]!, seqs[j]!)) {
+            count++;
+            bytes += row.bytes;
+          }
         }
+        i = j + 1;
       }
       return { count, bytes };
     });

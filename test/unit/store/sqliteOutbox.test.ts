@@ -191,6 +191,52 @@ describe('SqliteOutbox write counters', () => {
   });
 });
 
+// remove() deletes a run of consecutive seqs with one range delete (src/store/sqliteOutbox.ts `removeTx`):
+// only the seqs listed may go, whatever the list holds, and the counts follow the rows that went.
+describe('SqliteOutbox remove', () => {
+  it('removes exactly the listed seqs (runs, single seqs, gaps, repeats, unknown and already removed seqs, any order), against a set', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eddy-sqlite-outbox-'));
+    const db = openDatabase(join(dir, 'eddy.db'));
+    try {
+      const o = new SqliteOutbox(db);
+      o.append(Array.from({ length: 300 }, (_, i) => makeMessage(i, { groupKey: `g${i % 7}` })));
+      const all = o.peek(1000);
+      const left = new Map(all.map((r) => [r.seq, r.bytes]));
+      let seed = 7;
+      const rnd = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+      for (let round = 0; round < 40; round++) {
+        const list: number[] = [];
+        while (list.length < 25) {
+          const start = all[Math.floor(rnd() * all.length)]!.seq + (rnd() < 0.1 ? 1_000 : 0);
+          const len = 1 + Math.floor(rnd() * 6);
+          for (let k = 0; k < len; k++) list.push(start + k);
+          if (rnd() < 0.2) list.push(start);
+        }
+        if (rnd() < 0.5) list.reverse();
+        const before = o.writes().removed;
+        let wantBytes = 0;
+        let wantCount = 0;
+        for (const s of new Set(list)) {
+          const b = left.get(s);
+          if (b === undefined) continue;
+          wantBytes += b;
+          wantCount++;
+          left.delete(s);
+        }
+        const bytesBefore = o.stats().bytes;
+        o.remove(list);
+        expect(o.writes().removed - before).toBe(wantCount);
+        expect(bytesBefore - o.stats().bytes).toBe(wantBytes);
+        expect(o.stats().pending).toBe(left.size);
+        expect(new SqliteOutbox(db).peek(1000).map((r) => r.seq)).toEqual([...left.keys()].sort((a, b) => a - b));
+      }
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 // The ids appended before (migration 5): a log in append order plus a set in memory, instead of a
 // table keyed by id. Message ids are UUID-shaped hashes, so that table took a random page per output.
 describe('SqliteOutbox appended ids', () => {
