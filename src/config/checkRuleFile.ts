@@ -97,9 +97,8 @@ export function checkRuleFile(text: string, compile: (id: string, doc: unknown) 
   }
   for (const [id, rule] of Object.entries(doc)) {
     // A rule switched off (`"enabled": false`) is not compiled, by the module either (src/config/resolveConfig.ts).
-    const sw = ruleSwitch(id, rule);
-    if (sw.state === 'off') continue;
-    const res = sw.state === 'bad' ? { ok: false as const, error: sw.error } : compile(id, sw.doc);
+    if (ruleSwitch(id, rule).state === 'off') continue;
+    const res = compile(id, rule);
     if (res.ok) continue;
     const { path, node } = locate(root, id, res.error);
     problems.push(at(path, node.offset, res.error, false));

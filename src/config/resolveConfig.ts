@@ -6,7 +6,7 @@ import { isSwitchOnly, ruleSwitch } from './ruleSwitch.js';
 export interface RuleCandidate {
   readonly id: string;
   readonly source: 'file' | 'twin' | 'query';
-  /** The rule document (`enabled` taken out), or null when the rule is switched off (`null` for a file rule's id, `"enabled": false`). */
+  /** The rule document, or null when the rule is switched off (`null` for a file rule's id, `"enabled": false`). */
   readonly doc: unknown;
   /** The statement of the twin's `query` that made this rule (1-based). */
   readonly statement?: number;
@@ -109,13 +109,13 @@ export function resolveConfig(fileRules: RuleSet, desired: Record<string, unknow
   return { ok: true, candidates, settings: { store, upstream }, settingErrors, collisions };
 }
 
-/** A rule's candidate after its `enabled` (src/config/ruleSwitch.ts): off is a null document (reported `disabled`). */
+/**
+ * A rule's candidate after its `enabled` (src/config/ruleSwitch.ts): off is a null document (reported
+ * `disabled`); any other document goes to compileRule, which takes `"enabled": true` out and rejects
+ * an `enabled` that is not a boolean.
+ */
 function switched(id: string, source: 'file' | 'twin', doc: unknown): RuleCandidate {
-  if (doc === null) return { id, source, doc };
-  const sw = ruleSwitch(id, doc);
-  if (sw.state === 'off') return { id, source, doc: null };
-  if (sw.state === 'bad') return { id, source, doc, error: sw.error };
-  return { id, source, doc: sw.doc };
+  return { id, source, doc: doc !== null && ruleSwitch(id, doc).state === 'off' ? null : doc };
 }
 
 function describeType(v: unknown): string {

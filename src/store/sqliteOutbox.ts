@@ -163,17 +163,9 @@ export class SqliteOutbox implements Outbox {
       for (let i = 0; i < seqs.length; ) {
         let j = i;
         while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
-        if (j === i) {
-          const row = this.deleteStmt.get(seqs[i]!);
-          if (row) {
-            count++;
-            bytes += row.bytes;
-          }
-        } else {
-          for (const row of this.deleteRangeStmt.all(seqs[i]!, seqs[j]!)) {
-            count++;
-            bytes += row.bytes;
-          }
+        for (const row of this.deleteRangeStmt.all(seqs[i]!, seqs[j]!)) {
+          count++;
+          bytes += row.bytes;
         }
         i = j + 1;
       }
